@@ -1,0 +1,202 @@
+"""Shared helpers for the benchmarks: run a lading server, sample its memory.
+
+Not a benchmark itself. The scripts next to it import it as ``_server``, which works
+because Python puts a script's own directory first on ``sys.path``:
+
+    .venv/bin/python bench/transfer.py --help
+    .venv/bin/python bench/catalogue.py --help
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+MiB = 1024 * 1024
+LADING = Path(sys.executable).with_name("lading")  # the console script of this venv
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (the server binds it right after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running ``lading serve`` subprocess and where it keeps its data."""
+
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    base_url: str
+    log_path: Path
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "lading.db"
+
+    def tree(self) -> list[psutil.Process]:
+        """The server process and its children (granian runs the app in a worker process)."""
+        parent = psutil.Process(self.process.pid)
+        return [parent, *parent.children(recursive=True)]
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@contextmanager
+def temp_dir(parent: Path | None, prefix: str) -> Iterator[Path]:
+    """A scratch directory under ``parent`` (default: the system temp dir), always removed."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def running_server(data_dir: Path, workers: int = 1, timeout: float = 60.0) -> Iterator[Server]:
+    """Start lading on a free loopback port with ``data_dir``; stop it on exit, even on errors.
+
+    The server's output goes to ``<data_dir>.server.log`` next to the data directory,
+    not to a pipe, so that a chatty server can never block on a full pipe mid-measurement.
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        "LADING_DATA_DIR": str(data_dir),
+        "LADING_PORT": str(port),
+        # Access logs for ~100k requests would be part of what we measure; keep them quiet.
+        "LADING_LOG_LEVEL": os.environ.get("LADING_LOG_LEVEL", "warning"),
+    }
+    log_path = data_dir.parent / f"{data_dir.name}.server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(LADING), "serve", "--workers", str(workers)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(process, data_dir, f"http://127.0.0.1:{port}", log_path)
+    try:
+        _wait_healthy(server, timeout)
+        yield server
+    except BaseException:
+        print(f"--- last lines of the server log ---\n{server.log_tail()}", file=sys.stderr)
+        raise
+    finally:
+        stop(server)
+
+
+def _wait_healthy(server: Server, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"lading exited with {server.process.returncode} while starting")
+        try:
+            if httpx.get(f"{server.base_url}/healthcheck", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"lading did not answer /healthcheck in {timeout}s")
+
+
+def stop(server: Server, grace: float = 10.0) -> None:
+    """Terminate the server (it stops its workers); kill what is still alive after ``grace``."""
+    try:
+        processes = server.tree()  # remembered now: orphaned workers must not escape
+    except psutil.NoSuchProcess:
+        processes = []
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+    _, alive = psutil.wait_procs(processes, timeout=grace)
+    for process in alive:
+        with suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(alive, timeout=grace)
+
+
+class RssSampler:
+    """Samples the summed RSS of a server's process tree on a background thread.
+
+    ``take_peak`` returns the highest sample since the previous call, so one sampler
+    gives a peak per benchmark phase as well as the overall peak.
+    """
+
+    def __init__(self, server: Server, interval: float = 0.05) -> None:
+        self.server = server
+        self.interval = interval
+        self.overall_peak = 0
+        self._phase_peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def rss(self) -> int:
+        total = 0
+        for process in self.server.tree():
+            # A worker may exit between listing and sampling.
+            with suppress(psutil.NoSuchProcess):
+                total += process.memory_info().rss
+        return total
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def take_peak(self) -> int:
+        peak, self._phase_peak = self._phase_peak, 0
+        return peak
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                sample = self.rss()
+            except psutil.NoSuchProcess:
+                return  # the server is gone; the benchmark will notice on its own
+            self._phase_peak = max(self._phase_peak, sample)
+            self.overall_peak = max(self.overall_peak, sample)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile, e.g. ``percentile(latencies, 0.99)``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A plain aligned text table on stdout."""
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for index, row in enumerate(cells):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        if index == 0:
+            print("  ".join("-" * width for width in widths))

@@ -1,0 +1,1 @@
+"""The faces: thin adapters from each wire format to the services."""

@@ -1,0 +1,168 @@
+"""The /v2 routes: parse the request, call a service, render the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from lading.api.downloads import DataResponse
+from lading.api.glance_v2.listing import page_links, parse_list_query
+from lading.api.glance_v2.patch import MEDIA_TYPES, apply_patch
+from lading.api.glance_v2.schemas import SCHEMAS
+from lading.api.glance_v2.views import COMPUTED_KEYS, image_view
+from lading.api.http import body_stream, caller, read_json
+from lading.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
+from lading.services import Services
+from lading.services.catalogue import BASE_FIELDS, Changes
+
+SIZE_HEADER = "x-openstack-image-size"
+STORE_HEADER = "x-image-meta-store"
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+async def create_image(request: Request) -> Response:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    artifact_id = body.pop("id", None)
+    for key in body.keys() & COMPUTED_KEYS:
+        raise Forbidden(f"attribute {key!r} is reserved")
+    changes = Changes(
+        fields={k: v for k, v in body.items() if k in BASE_FIELDS},
+        properties={k: v for k, v in body.items() if k not in BASE_FIELDS and k != "tags"},
+        tags=body.get("tags", []),
+    )
+    artifact = await services(request).catalogue.create(caller(request), changes, artifact_id)
+    location = str(request.url_for("show_image", image_id=artifact.id))
+    return JSONResponse(image_view(artifact), 201, {"location": location})
+
+
+async def list_images(request: Request) -> Response:
+    params = request.query_params.multi_items()
+    query, marker = parse_list_query(params)
+    artifacts = await services(request).catalogue.list_page(caller(request), query, marker)
+    last_id = artifacts[-1].id if artifacts else None
+    body: dict[str, Any] = {
+        "images": [image_view(artifact) for artifact in artifacts],
+        "schema": "/v2/schemas/images",
+        **page_links(params, last_id, full=len(artifacts) == query.limit),
+    }
+    return JSONResponse(body)
+
+
+async def show_image(request: Request) -> Response:
+    artifact = await services(request).catalogue.get(
+        caller(request), request.path_params["image_id"]
+    )
+    return JSONResponse(image_view(artifact))
+
+
+async def update_image(request: Request) -> Response:
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip()
+    if media_type not in MEDIA_TYPES:
+        raise UnsupportedMediaType(
+            f"PATCH needs Content-Type {MEDIA_TYPES[0]}, not {media_type or 'none'}"
+        )
+    catalogue = services(request).catalogue
+    image_id = request.path_params["image_id"]
+    artifact = await catalogue.get(caller(request), image_id)
+    changes = apply_patch(artifact, await read_json(request))
+    updated = await catalogue.update(caller(request), image_id, changes)
+    return JSONResponse(image_view(updated))
+
+
+async def delete_image(request: Request) -> Response:
+    await services(request).catalogue.delete(caller(request), request.path_params["image_id"])
+    return Response(status_code=204)
+
+
+async def deactivate_image(request: Request) -> Response:
+    await services(request).catalogue.deactivate(caller(request), request.path_params["image_id"])
+    return Response(status_code=204)
+
+
+async def reactivate_image(request: Request) -> Response:
+    await services(request).catalogue.reactivate(caller(request), request.path_params["image_id"])
+    return Response(status_code=204)
+
+
+async def upload_image_data(request: Request) -> Response:
+    await services(request).transfers.upload(
+        caller(request),
+        request.path_params["image_id"],
+        body_stream(request),
+        announced_size=_announced_size(request),
+        store_name=request.headers.get(STORE_HEADER),
+    )
+    return Response(status_code=204)
+
+
+async def download_image_data(request: Request) -> Response:
+    download = await services(request).transfers.download(
+        caller(request), request.path_params["image_id"]
+    )
+    return DataResponse(download)  # type: ignore[return-value]
+
+
+async def add_tag(request: Request) -> Response:
+    image_id, tag = request.path_params["image_id"], request.path_params["tag"]
+    await services(request).catalogue.add_tag(caller(request), image_id, tag)
+    return Response(status_code=204)
+
+
+async def remove_tag(request: Request) -> Response:
+    image_id, tag = request.path_params["image_id"], request.path_params["tag"]
+    await services(request).catalogue.remove_tag(caller(request), image_id, tag)
+    return Response(status_code=204)
+
+
+async def show_schema(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in SCHEMAS:
+        raise NotFound(f"no schema named {name!r}")
+    return JSONResponse(SCHEMAS[name]())
+
+
+async def not_offered(request: Request) -> Response:
+    """Features of Glance that this lading does not run answer as Glance does when off."""
+    raise NotFound("this feature is not enabled on this server")
+
+
+def _announced_size(request: Request) -> int | None:
+    sizes = {
+        name: request.headers[name]
+        for name in (SIZE_HEADER, "content-length")
+        if name in request.headers
+    }
+    for name, value in sizes.items():
+        if not (value.isascii() and value.isdigit()):
+            raise BadRequest(f"{name} must be a non-negative integer, not {value!r}")
+    values = {int(value) for value in sizes.values()}
+    if len(values) > 1:
+        raise BadRequest(f"{SIZE_HEADER} and content-length disagree")
+    return values.pop() if values else None
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/images", create_image, methods=["POST"]),
+    Route("/images", list_images, methods=["GET"]),
+    Route("/images/{image_id}", show_image, methods=["GET"], name="show_image"),
+    Route("/images/{image_id}", update_image, methods=["PATCH"]),
+    Route("/images/{image_id}", delete_image, methods=["DELETE"]),
+    Route("/images/{image_id}/actions/deactivate", deactivate_image, methods=["POST"]),
+    Route("/images/{image_id}/actions/reactivate", reactivate_image, methods=["POST"]),
+    Route("/images/{image_id}/file", upload_image_data, methods=["PUT"]),
+    Route("/images/{image_id}/file", download_image_data, methods=["GET"]),
+    Route("/images/{image_id}/tags/{tag}", add_tag, methods=["PUT"]),
+    Route("/images/{image_id}/tags/{tag}", remove_tag, methods=["DELETE"]),
+    Route("/schemas/{name}", show_schema, methods=["GET"]),
+    # Off in this release: multi-store, interoperable import, members, tasks.
+    Route("/info/stores", not_offered, methods=["GET"]),
+    Route("/info/import", not_offered, methods=["GET"]),
+]

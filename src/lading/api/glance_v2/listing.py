@@ -1,0 +1,153 @@
+"""The query string of ``GET /v2/images``: filters, sorting and paging, as Glance reads it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from lading.domain import SORT_KEYS, ListQuery, SortDir, TimeFilter, Visibility
+from lading.errors import BadRequest
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 1000
+MEMBER_STATUSES = ("pending", "accepted", "rejected", "all")
+TEXT_FILTERS = ("name", "owner", "status", "container_format", "disk_format", "checksum",
+                "os_hash_value", "id", "version")  # fmt: skip
+INTEGER_FILTERS = ("min_disk", "min_ram", "virtual_size")
+BOOLEAN_FILTERS = ("protected", "os_hidden")
+TIME_FILTERS = ("created_at", "updated_at")
+PAGING = ("limit", "marker", "sort_key", "sort_dir", "sort")
+
+
+def parse_list_query(params: Sequence[tuple[str, str]]) -> tuple[ListQuery, str | None]:
+    """The validated query, and the marker id (the catalogue resolves it)."""
+    query = ListQuery(limit=_limit(params), sort=_sort(params))
+    marker = _single(params, "marker")
+    query.fields["os_hidden"] = [False]
+    for key, value in params:
+        if key in PAGING:
+            continue
+        if key == "tag":
+            query.tags.append(value)
+        elif key == "visibility":
+            if value != "all":
+                query.fields["visibility"] = [_visibility(value)]
+        elif key == "member_status":
+            if value not in MEMBER_STATUSES:
+                raise BadRequest(f"member_status must be one of {list(MEMBER_STATUSES)}")
+        elif key in ("size_min", "size_max"):
+            setattr(query, key, _integer(key, value))
+        elif key in TEXT_FILTERS:
+            query.fields[key] = list(_values(value))
+        elif key in INTEGER_FILTERS:
+            query.fields[key] = [_integer(key, item) for item in _values(value)]
+        elif key in BOOLEAN_FILTERS:
+            query.fields[key] = [_boolean(key, value)]
+        elif key in TIME_FILTERS:
+            query.times.append(_time(key, value))
+        else:
+            query.properties[key] = list(_values(value))
+    return query, marker
+
+
+def page_links(
+    params: Sequence[tuple[str, str]], last_id: str | None, full: bool
+) -> dict[str, str]:
+    """``first`` always; ``next`` only when the page is full, as Glance does."""
+    kept = [(key, value) for key, value in params if key != "marker"]
+    links = {"first": "/v2/images" + (f"?{urlencode(kept)}" if kept else "")}
+    if full and last_id is not None:
+        links["next"] = "/v2/images?" + urlencode([*kept, ("marker", last_id)])
+    return links
+
+
+def _single(params: Sequence[tuple[str, str]], name: str) -> str | None:
+    values = [value for key, value in params if key == name]
+    if len(values) > 1:
+        raise BadRequest(f"{name} may be given only once")
+    return values[0] if values else None
+
+
+def _limit(params: Sequence[tuple[str, str]]) -> int:
+    raw = _single(params, "limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    limit = _integer("limit", raw)
+    return min(limit, MAX_LIMIT)
+
+
+def _sort(params: Sequence[tuple[str, str]]) -> list[tuple[str, SortDir]]:
+    keys = [value for key, value in params if key == "sort_key"]
+    dirs = [value for key, value in params if key == "sort_dir"]
+    combined = _single(params, "sort")
+    if combined is not None:
+        if keys or dirs:
+            raise BadRequest("sort cannot be combined with sort_key or sort_dir")
+        pairs = [item.partition(":") for item in combined.split(",")]
+        return [(_sort_key(key), _sort_dir(direction or "desc")) for key, _, direction in pairs]
+    if len(dirs) > 1 and len(dirs) != len(keys):
+        raise BadRequest("give one sort_dir, or one for each sort_key")
+    if not keys:
+        return [("created_at", _sort_dir(dirs[0]) if dirs else SortDir.DESC)]
+    directions = (
+        [_sort_dir(d) for d in dirs]
+        if len(dirs) > 1
+        else [_sort_dir(dirs[0] if dirs else "desc")] * len(keys)
+    )
+    return [(_sort_key(key), direction) for key, direction in zip(keys, directions, strict=True)]
+
+
+def _sort_key(key: str) -> str:
+    key = key.strip()
+    if key not in SORT_KEYS:
+        raise BadRequest(f"invalid sort key {key!r}; use one of {list(SORT_KEYS)}")
+    return key
+
+
+def _sort_dir(direction: str) -> SortDir:
+    try:
+        return SortDir(direction.strip())
+    except ValueError:
+        raise BadRequest(f"invalid sort direction {direction!r}; use asc or desc") from None
+
+
+def _values(value: str) -> list[str]:
+    """``in:a,b`` matches any of a and b; anything else matches itself."""
+    if value.startswith("in:"):
+        return [item for item in value[3:].split(",") if item]
+    return [value]
+
+
+def _integer(name: str, value: str) -> int:
+    if not (value.isascii() and value.isdigit()):
+        raise BadRequest(f"{name} must be a non-negative integer")
+    return int(value)
+
+
+def _boolean(name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered not in ("true", "false"):
+        raise BadRequest(f"{name} must be true or false")
+    return lowered == "true"
+
+
+def _visibility(value: str) -> Visibility:
+    try:
+        return Visibility(value)
+    except ValueError:
+        choices = [v.value for v in Visibility] + ["all"]
+        raise BadRequest(f"visibility must be one of {choices}") from None
+
+
+def _time(name: str, value: str) -> TimeFilter:
+    operator, _, moment = value.partition(":")
+    if operator not in ("gt", "gte", "lt", "lte", "eq", "neq"):
+        operator, moment = "eq", value
+    try:
+        parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name} must be [operator:]an ISO 8601 time, not {value!r}") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return TimeFilter(name, operator, parsed)

@@ -1,0 +1,111 @@
+"""What every face shares: request ids, error bodies, the caller, JSON bodies."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lading.errors import BadRequest, ClientDisconnected, LadingError, TooLarge
+from lading.services.access import Caller
+
+REQUEST_ID_HEADER = b"x-openstack-request-id"
+MAX_JSON_BODY = 1024 * 1024
+
+log = logging.getLogger(__name__)
+
+
+class RequestIdMiddleware:
+    """Stamps ``x-openstack-request-id: req-<uuid>`` on every response.
+
+    A pure ASGI middleware, so streamed and pathsend responses pass untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req-{uuid.uuid4()}".encode()
+        scope.setdefault("state", {})["request_id"] = request_id.decode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k != REQUEST_ID_HEADER]
+                message["headers"] = [*headers, (REQUEST_ID_HEADER, request_id)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def error_body(status: int, code: str, title: str, message: str) -> dict[str, Any]:
+    """The OpenStack error shape, an object of objects, which the glance CLI can print."""
+    return {code: {"code": status, "title": title, "message": message}}
+
+
+async def render_lading_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LadingError)
+    headers = {"content-range": f"bytes */{exc.size}"} if hasattr(exc, "size") else None
+    return JSONResponse(
+        error_body(exc.status, exc.code, exc.title, exc.message), exc.status, headers
+    )
+
+
+async def render_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    code = {404: "itemNotFound", 405: "badMethod"}.get(exc.status_code, "badRequest")
+    return JSONResponse(
+        error_body(exc.status_code, code, exc.detail, exc.detail), exc.status_code, exc.headers
+    )
+
+
+async def render_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    message = "the server failed to handle the request; it has been logged"
+    return JSONResponse(error_body(500, "internalError", "Internal Server Error", message), 500)
+
+
+EXCEPTION_HANDLERS = {
+    LadingError: render_lading_error,
+    HTTPException: render_http_exception,
+    Exception: render_unexpected,
+}
+
+
+def caller(request: Request) -> Caller:
+    """Who is calling. Until tokens exist, an admin of the default project."""
+    return Caller.open_admin(request.app.state.settings.default_project)
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body, bounded in size; BadRequest when it is not JSON."""
+    body = bytearray()
+    async for chunk in body_stream(request):
+        body += chunk
+        if len(body) > MAX_JSON_BODY:
+            raise TooLarge(f"a JSON body may not exceed {MAX_JSON_BODY} bytes")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+async def body_stream(request: Request) -> AsyncIterator[bytes]:
+    """The request body, with a client that went away reported as such."""
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                yield chunk
+    except ClientDisconnect:
+        raise ClientDisconnected("the client disconnected before sending the whole body") from None

@@ -1,0 +1,46 @@
+"""The versions document (where clients discover /v2) and the health check."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+# Only versions whose features this server implements: v2.12 (image tasks) and
+# v2.17 (the location API) come with the issues that build them.
+VERSIONS = (("v2.9", "CURRENT"), ("v2.7", "SUPPORTED"), ("v2.6", "SUPPORTED"),
+            ("v2.5", "SUPPORTED"), ("v2.3", "SUPPORTED"), ("v2.1", "SUPPORTED"),
+            ("v2.0", "SUPPORTED"))  # fmt: skip
+
+
+def versions_document(request: Request) -> dict[str, object]:
+    endpoint = request.app.state.settings.public_endpoint or str(request.base_url)
+    href = endpoint.rstrip("/") + "/v2/"
+    return {
+        "versions": [
+            {"id": version, "status": status, "links": [{"rel": "self", "href": href}]}
+            for version, status in VERSIONS
+        ]
+    }
+
+
+async def root(request: Request) -> Response:
+    # Glance answers 300 Multiple Choices at the root and 200 at /versions.
+    return JSONResponse(versions_document(request), status_code=300)
+
+
+async def versions(request: Request) -> Response:
+    return JSONResponse(versions_document(request))
+
+
+async def healthcheck(request: Request) -> Response:
+    return PlainTextResponse("OK")
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/", root, methods=["GET"]),
+    Route("/versions", versions, methods=["GET"]),
+    Route("/v2", versions, methods=["GET"]),
+    Route("/v2/", versions, methods=["GET"]),
+    Route("/healthcheck", healthcheck, methods=["GET"]),
+]

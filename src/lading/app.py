@@ -1,0 +1,62 @@
+"""The ASGI application: wiring only. ``create_app`` is what granian loads."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import anyio
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+
+from lading.api import versions
+from lading.api.glance_v2 import images
+from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
+from lading.db.engine import Database
+from lading.services import Services
+from lading.settings import Settings
+from lading.stores.registry import StoreRegistry
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the application; with no settings, read them from the environment."""
+    settings = settings or Settings.load()
+    database = Database(settings.resolved_database_url)
+    stores = StoreRegistry.from_settings(settings)
+    services = Services.build(settings, database, stores)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(database.upgrade)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_recover_periodically, services, settings.upload_stuck_after / 2)
+            yield
+            tasks.cancel_scope.cancel()
+        await stores.close()
+        database.dispose()
+
+    app = Starlette(
+        routes=[*versions.ROUTES, Mount("/v2", routes=images.ROUTES)],
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.services = services
+    return app
+
+
+async def _recover_periodically(services: Services, interval: float) -> None:
+    while True:
+        try:
+            cleaned = await services.recovery.run()
+        except Exception:  # keep serving; the next pass tries again
+            log.exception("recovery pass failed")
+        else:
+            if cleaned:
+                log.info("recovery cleaned up %d stuck uploads and abandoned objects", cleaned)
+        await anyio.sleep(interval)

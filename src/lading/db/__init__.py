@@ -1,0 +1,1 @@
+"""The catalogue's storage: SQLAlchemy tables, queries and migrations."""

@@ -1,0 +1,133 @@
+"""Queries on blobs: stored objects shared by reference between artifacts.
+
+A blob is ``pending`` while its bytes are written, ``ready`` once committed (then
+unique per store and sha256), and ``doomed`` when its last reference went away and
+its bytes wait to be removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from lading.db.models import blobs, locations
+
+PENDING, READY, DOOMED = "pending", "ready", "doomed"
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    id: int
+    store: str
+    key: str
+
+
+def reserve(connection: Connection, store: str, key: str, now: datetime) -> int:
+    """Record an object about to be written, so that a crash cannot orphan it."""
+    result = connection.execute(
+        insert(blobs).values(store=store, key=key, state=PENDING, refcount=0, updated_at=now)
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def commit(
+    connection: Connection,
+    blob_id: int,
+    artifact_id: str,
+    size: int,
+    checksum: str,
+    sha256: str,
+) -> Blob | None:
+    """Make a pending blob ready and reference it from ``artifact_id``.
+
+    When the store already holds the same bytes, the existing blob gains the
+    reference instead, and the pending one is doomed and returned so that the
+    caller removes its now redundant bytes.
+    """
+    pending = connection.execute(select(blobs).where(blobs.c.id == blob_id)).one()
+    shared = _share(connection, pending.store, sha256)
+    if shared is None:
+        try:
+            with connection.begin_nested():
+                connection.execute(
+                    update(blobs)
+                    .where(blobs.c.id == blob_id)
+                    .values(state=READY, size=size, checksum=checksum, sha256=sha256, refcount=1)
+                )
+        except IntegrityError:
+            # A concurrent upload of the same bytes committed first: share its blob.
+            shared = _share(connection, pending.store, sha256)
+            if shared is None:
+                raise
+    if shared is None:
+        connection.execute(insert(locations).values(artifact_id=artifact_id, blob_id=blob_id))
+        return None
+    # Doomed rather than deleted: its bytes must go before its record does.
+    connection.execute(update(blobs).where(blobs.c.id == blob_id).values(state=DOOMED))
+    connection.execute(insert(locations).values(artifact_id=artifact_id, blob_id=shared))
+    return Blob(pending.id, pending.store, pending.key)
+
+
+def _share(connection: Connection, store: str, sha256: str) -> int | None:
+    """Add a reference to the live blob holding these bytes, if there is one."""
+    row = connection.execute(
+        update(blobs)
+        .where(
+            blobs.c.store == store,
+            blobs.c.sha256 == sha256,
+            blobs.c.state == READY,
+            blobs.c.refcount > 0,
+        )
+        .values(refcount=blobs.c.refcount + 1)
+        .returning(blobs.c.id)
+    ).first()
+    return None if row is None else int(row.id)
+
+
+def release(connection: Connection, artifact_id: str) -> list[Blob]:
+    """Drop an artifact's references; return the blobs that nobody references now."""
+    blob_ids = list(
+        connection.execute(
+            select(locations.c.blob_id).where(locations.c.artifact_id == artifact_id)
+        ).scalars()
+    )
+    if not blob_ids:
+        return []
+    connection.execute(delete(locations).where(locations.c.artifact_id == artifact_id))
+    connection.execute(
+        update(blobs).where(blobs.c.id.in_(blob_ids)).values(refcount=blobs.c.refcount - 1)
+    )
+    doomed = connection.execute(
+        update(blobs)
+        .where(blobs.c.id.in_(blob_ids), blobs.c.refcount <= 0)
+        .values(state=DOOMED)
+        .returning(blobs.c.id, blobs.c.store, blobs.c.key)
+    )
+    return [Blob(row.id, row.store, row.key) for row in doomed]
+
+
+def touch(connection: Connection, blob_id: int, now: datetime) -> None:
+    """Mark a pending blob as still being written."""
+    connection.execute(update(blobs).where(blobs.c.id == blob_id).values(updated_at=now))
+
+
+def forget(connection: Connection, blob_id: int) -> None:
+    """Remove a blob's record once its bytes are gone."""
+    connection.execute(delete(blobs).where(blobs.c.id == blob_id, blobs.c.refcount <= 0))
+
+
+def abandoned(connection: Connection, pending_before: datetime) -> list[Blob]:
+    """Blobs whose bytes should go: doomed ones, and pending ones left by a crash."""
+    rows = connection.execute(
+        select(blobs.c.id, blobs.c.store, blobs.c.key).where(
+            blobs.c.refcount <= 0,
+            or_(
+                blobs.c.state == DOOMED,
+                and_(blobs.c.state == PENDING, blobs.c.updated_at < pending_before),
+            ),
+        )
+    )
+    return [Blob(row.id, row.store, row.key) for row in rows]

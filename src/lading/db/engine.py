@@ -1,0 +1,90 @@
+"""The database: an engine, transactions on worker threads, and migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from anyio import to_thread
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+WRITE_OPTION = "lading_write"
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Database:
+    """Runs query functions in a transaction on a worker thread.
+
+    Query functions take a ``Connection`` first; ``read`` and ``write`` run one in a
+    transaction of its own and return its result, so the event loop never waits on
+    SQL. On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so that two
+    writers queue on the lock instead of failing when one upgrades from reading.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.engine = _create_engine(url)
+
+    async def read(
+        self, query: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await to_thread.run_sync(lambda: self.run(False, query, *args, **kwargs))
+
+    async def write(
+        self, query: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await to_thread.run_sync(lambda: self.run(True, query, *args, **kwargs))
+
+    def run(
+        self,
+        write: bool,
+        query: Callable[Concatenate[Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run ``query`` in a transaction on the calling thread."""
+        options = {WRITE_OPTION: write}
+        with self.engine.connect().execution_options(**options) as connection, connection.begin():
+            return query(connection, *args, **kwargs)
+
+    def upgrade(self) -> None:
+        """Apply every migration that has not been applied yet."""
+        if self.url.get_backend_name() == "sqlite" and self.url.database:
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _create_engine(url: str) -> Engine:
+    if make_url(url).get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite would defer it).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(WRITE_OPTION, True)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine

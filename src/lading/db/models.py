@@ -1,0 +1,134 @@
+"""The catalogue's tables (SQLAlchemy Core).
+
+Times are naive UTC datetimes, the same on SQLite and PostgreSQL. A deleted artifact
+keeps its row with status ``deleted`` so that its id is never reused.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255)),
+    Column("version", String(255)),
+    Column("owner", String(255), nullable=False),
+    Column("visibility", String(16), nullable=False),
+    Column("protected", Boolean, nullable=False, default=False),
+    Column("os_hidden", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False),
+    Column("disk_format", String(32)),
+    Column("container_format", String(32)),
+    Column("min_disk", Integer, nullable=False, default=0),
+    Column("min_ram", Integer, nullable=False, default=0),
+    Column("size", BigInteger),
+    Column("virtual_size", BigInteger),
+    Column("checksum", String(32)),
+    Column("os_hash_algo", String(64)),
+    Column("os_hash_value", String(128)),
+    Column("published", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("deleted_at", DateTime),
+    # Listing pages by (sort key, id); these serve the common sorts and filters.
+    Index(None, "created_at", "id"),
+    Index(None, "updated_at", "id"),
+    Index(None, "name", "id"),
+    Index(None, "size", "id"),
+    Index(None, "status", "updated_at"),
+    Index(None, "owner"),
+    Index(None, "checksum"),
+    Index(None, "os_hash_value"),
+)
+
+artifact_properties = Table(
+    "artifact_properties",
+    metadata,
+    Column(
+        "artifact_id",
+        String(36),
+        ForeignKey("artifacts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("name", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "name", "value"),
+)
+
+artifact_tags = Table(
+    "artifact_tags",
+    metadata,
+    Column(
+        "artifact_id",
+        String(36),
+        ForeignKey("artifacts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("tag", String(255), primary_key=True),
+    Index(None, "tag"),
+)
+
+# A stored object. Artifacts with identical bytes in one store share a blob, counted
+# by reference. ``pending`` blobs are being written; ``doomed`` ones lost their last
+# reference and wait for their bytes to be removed. Both are cleaned up on recovery.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("store", String(64), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("size", BigInteger),
+    Column("checksum", String(32)),
+    Column("sha256", String(64)),
+    Column("refcount", Integer, nullable=False, default=0),
+    Column("updated_at", DateTime, nullable=False),  # last sign of life while pending
+    UniqueConstraint("store", "key"),
+    Index(
+        "uq_blobs_store_sha256_ready",
+        "store",
+        "sha256",
+        unique=True,
+        sqlite_where=text("state = 'ready'"),
+        postgresql_where=text("state = 'ready'"),
+    ),
+    Index(None, "state", "updated_at"),
+)
+
+locations = Table(
+    "locations",
+    metadata,
+    Column(
+        "artifact_id",
+        String(36),
+        ForeignKey("artifacts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("blob_id", Integer, ForeignKey("blobs.id"), primary_key=True),
+    Index(None, "blob_id"),
+)

@@ -1,0 +1,112 @@
+"""The artifact and its lifecycle: plain data shared by every layer."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Status(enum.StrEnum):
+    QUEUED = "queued"
+    SAVING = "saving"
+    ACTIVE = "active"
+    KILLED = "killed"
+    DELETED = "deleted"
+    UPLOADING = "uploading"
+    IMPORTING = "importing"
+    PENDING_DELETE = "pending_delete"
+    DEACTIVATED = "deactivated"
+
+
+class Visibility(enum.StrEnum):
+    PUBLIC = "public"
+    PRIVATE = "private"
+    SHARED = "shared"
+    COMMUNITY = "community"
+
+
+DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
+CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
+HASH_ALGO = "sha256"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where an artifact's bytes live: a stored object in a named store."""
+
+    store: str
+    key: str
+    size: int
+    checksum: str
+    os_hash_value: str
+
+
+@dataclass(slots=True)
+class Artifact:
+    """An image or a package: metadata, and at most one location per store."""
+
+    id: str
+    owner: str
+    status: Status
+    visibility: Visibility
+    created_at: datetime
+    updated_at: datetime
+    name: str | None = None
+    version: str | None = None
+    protected: bool = False
+    os_hidden: bool = False
+    disk_format: str | None = None
+    container_format: str | None = None
+    min_disk: int = 0
+    min_ram: int = 0
+    size: int | None = None
+    virtual_size: int | None = None
+    checksum: str | None = None
+    os_hash_algo: str | None = None
+    os_hash_value: str | None = None
+    published: bool = False
+    deleted_at: datetime | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    locations: list[Location] = field(default_factory=list)
+
+    @property
+    def stores(self) -> list[str]:
+        return [location.store for location in self.locations]
+
+
+class SortDir(enum.StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+SORT_KEYS = (
+    "name", "status", "container_format", "disk_format", "size", "id", "created_at",
+    "updated_at", "visibility", "owner", "min_disk", "min_ram", "virtual_size", "version",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class TimeFilter:
+    """``created_at``/``updated_at`` compared with an operator (gt, gte, lt, lte, eq, neq)."""
+
+    field: str
+    operator: str
+    value: datetime
+
+
+@dataclass(slots=True)
+class ListQuery:
+    """What to list, already validated: filters, order and page."""
+
+    fields: dict[str, list[object]] = field(default_factory=dict)  # base field -> any of values
+    properties: dict[str, list[str]] = field(default_factory=dict)  # property -> any of values
+    tags: list[str] = field(default_factory=list)  # all of them
+    size_min: int | None = None
+    size_max: int | None = None
+    times: list[TimeFilter] = field(default_factory=list)
+    hide_community_of_others: str | None = None  # project whose community artifacts still show
+    sort: list[tuple[str, SortDir]] = field(default_factory=list)
+    marker: Artifact | None = None
+    limit: int = 25

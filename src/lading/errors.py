@@ -1,0 +1,80 @@
+"""One hierarchy of errors. Each class carries its HTTP status and a short code.
+
+Services raise these; each API face renders them in its own error shape, in one
+place. Drivers translate their SDK's exceptions into these at their boundary and
+keep the cause (``raise StoreUnavailable(...) from exc``).
+"""
+
+from __future__ import annotations
+
+
+class LadingError(Exception):
+    """Base class: a failure that a client can be told about."""
+
+    status: int = 500
+    code: str = "internalError"
+    title: str = "Internal Server Error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(LadingError):
+    status, code, title = 400, "badRequest", "Bad Request"
+
+
+class Forbidden(LadingError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(LadingError):
+    status, code, title = 404, "itemNotFound", "Not Found"
+
+
+class Conflict(LadingError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class TooLarge(LadingError):
+    status, code, title = 413, "overLimit", "Request Entity Too Large"
+
+
+class UnsupportedMediaType(LadingError):
+    status, code, title = 415, "unsupportedMediaType", "Unsupported Media Type"
+
+
+class RangeNotSatisfiable(LadingError):
+    status, code, title = 416, "rangeNotSatisfiable", "Requested Range Not Satisfiable"
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+class ClientDisconnected(LadingError):
+    """The client went away mid-request; nobody is left to read the answer."""
+
+    status, code, title = 400, "clientDisconnected", "Client Disconnected"
+
+
+class StoreError(LadingError):
+    """A store failed to read or write bytes."""
+
+    status, code, title = 503, "storeUnavailable", "Service Unavailable"
+
+
+class StoreFull(StoreError):
+    status, code, title = 507, "insufficientStorage", "Insufficient Storage"
+
+
+class ObjectNotFound(StoreError):
+    """A store has no object under the requested key."""
+
+    status, code, title = 404, "itemNotFound", "Not Found"
+
+
+class InvalidKey(StoreError):
+    """A key that would escape the store or is otherwise malformed."""
+
+    status, code, title = 400, "badRequest", "Bad Request"

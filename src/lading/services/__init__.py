@@ -1,0 +1,30 @@
+"""The use cases: every rule lives here, with no HTTP and no SQL text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lading.db.engine import Database
+from lading.services.catalogue import Catalogue
+from lading.services.recovery import Recovery
+from lading.services.transfers import Transfers
+from lading.settings import Settings
+from lading.stores.registry import StoreRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Every service of one process, built once from settings."""
+
+    catalogue: Catalogue
+    transfers: Transfers
+    recovery: Recovery
+
+    @classmethod
+    def build(cls, settings: Settings, database: Database, stores: StoreRegistry) -> Services:
+        catalogue = Catalogue(database, stores)
+        return cls(
+            catalogue=catalogue,
+            transfers=Transfers(settings, database, stores, catalogue),
+            recovery=Recovery(settings, database, stores, catalogue),
+        )

@@ -1,0 +1,102 @@
+"""One Settings object, read from ``LADING_*`` variables and an optional TOML file.
+
+Built once per process (``Settings.load``) and passed down; nothing reads the
+environment after that. Every field is documented in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_VARIABLE = "LADING_CONFIG"
+MiB = 1024 * 1024
+TiB = 1024**4
+
+
+class FilesystemStoreSettings(BaseModel):
+    """A directory on a local filesystem."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["filesystem"] = "filesystem"
+    path: Path | None = None  # None: ``<data_dir>/stores/<store name>``
+    description: str = ""
+
+
+StoreSettings = Annotated[FilesystemStoreSettings, Field(discriminator="type")]
+
+
+class Settings(BaseSettings):
+    """Everything a lading process needs to know, validated once."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LADING_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(9292, ge=0, le=65535)
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    stores: dict[str, StoreSettings] = Field(
+        default_factory=lambda: {"default": FilesystemStoreSettings()}
+    )
+    default_store: str = "default"
+    image_size_cap: int = Field(TiB, gt=0)
+    chunk_size: int = Field(MiB, ge=4096, le=64 * MiB)
+    upload_stuck_after: float = Field(300.0, gt=0)
+    default_project: str = "default"
+    public_endpoint: str | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _default_store_exists(self) -> Settings:
+        if self.default_store not in self.stores:
+            raise ValueError(f"default_store {self.default_store!r} is not one of the stores")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'lading.db').resolve()}"
+
+    def store_path(self, name: str) -> Path:
+        """Where the filesystem store ``name`` keeps its objects."""
+        store = self.stores[name]
+        return (store.path or self.data_dir / "stores" / name).resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments, then LADING_* variables, then the TOML file.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, config_file: Path | None = None) -> Settings:
+        """Read the settings; ``config_file`` wins over ``LADING_CONFIG``."""
+        if config_file is not None:
+            if not config_file.is_file():
+                raise FileNotFoundError(f"config file {config_file} does not exist")
+            os.environ[CONFIG_FILE_VARIABLE] = str(config_file.resolve())
+        return cls()

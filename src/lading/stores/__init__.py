@@ -1,0 +1,1 @@
+"""Backends that move bytes, and nothing else."""

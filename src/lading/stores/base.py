@@ -1,0 +1,58 @@
+"""The store interface: a small async contract every backend keeps.
+
+A store never decides whether an artifact exists (the catalogue does) and never
+hashes or limits sizes (the services wrap the stream once for every backend).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """What a store knows of one object."""
+
+    key: str
+    size: int
+
+
+class Store(ABC):
+    """A named place for bytes, addressed by keys chosen by the services.
+
+    ``put`` is atomic: a reader sees the whole object or none of it, and a
+    failed ``put`` leaves nothing behind under ``key``.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @abstractmethod
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
+        """Write ``chunks`` under ``key``."""
+
+    @abstractmethod
+    def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Read bytes ``start`` (inclusive) to ``end`` (exclusive; None: to the end)."""
+
+    @abstractmethod
+    async def stat(self, key: str) -> StoredObject:
+        """The object's size; ``ObjectNotFound`` when there is none."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove the object; deleting a missing key is not an error."""
+
+    def local_path(self, key: str) -> Path | None:
+        """A path the server may send directly, for stores on a local filesystem."""
+        return None
+
+    async def sweep(self, older_than: float) -> int:
+        """Remove partial writes left by a crash, older than ``older_than`` seconds."""
+        return 0
+
+    async def close(self) -> None:  # noqa: B027 - most stores hold nothing to release
+        """Release connections and other resources."""

@@ -1,0 +1,150 @@
+"""A store in a local directory: temporary file, fsync, atomic rename.
+
+Every blocking call runs on a worker thread so that the event loop keeps serving
+other requests while a disk is busy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import tempfile
+import time
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+import anyio
+from anyio import to_thread
+
+from lading.errors import InvalidKey, ObjectNotFound, StoreError, StoreFull
+from lading.stores.base import Store, StoredObject
+
+# Up to 8 segments of safe characters, none starting with a dot.
+SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}"
+KEY_PATTERN = re.compile(rf"{SEGMENT}(/{SEGMENT}){{0,7}}")
+TEMPORARY_DIRECTORY = ".tmp"
+
+
+class FilesystemStore(Store):
+    def __init__(self, name: str, root: Path, chunk_size: int) -> None:
+        super().__init__(name)
+        self.root = root.resolve()
+        self._temporary = self.root / TEMPORARY_DIRECTORY
+        self._temporary.mkdir(parents=True, exist_ok=True)
+        self._chunk_size = chunk_size
+
+    def _path(self, key: str) -> Path:
+        if not KEY_PATTERN.fullmatch(key):
+            raise InvalidKey(f"invalid object key {key!r}")
+        path = (self.root / key).resolve()
+        # A second guard in case the pattern ever loosens: the path must stay inside.
+        if os.path.commonpath([self.root, path]) != str(self.root) or path == self.root:
+            raise InvalidKey(f"object key {key!r} escapes the store")
+        return path
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
+        target = self._path(key)
+        file = await to_thread.run_sync(self._create_temporary)
+        size = 0
+        try:
+            async for chunk in chunks:
+                await to_thread.run_sync(file.write, chunk)
+                size += len(chunk)
+            await to_thread.run_sync(self._commit, file, target)
+        except OSError as exc:
+            raise _translate(exc, self.name) from exc
+        finally:
+            with anyio.CancelScope(shield=True):
+                await to_thread.run_sync(_discard, file)
+        return StoredObject(key, size)
+
+    def _create_temporary(self) -> BinaryIO:
+        fd, _ = tempfile.mkstemp(dir=self._temporary, prefix="put-")
+        return os.fdopen(fd, "wb")
+
+    @staticmethod
+    def _commit(file: BinaryIO, target: Path) -> None:
+        file.flush()
+        os.fsync(file.fileno())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Path(file.name).replace(target)
+        file.close()
+        _fsync_directory(target.parent)
+
+    async def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        try:
+            fd = await to_thread.run_sync(os.open, path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object {key!r} in store {self.name!r}") from None
+        except OSError as exc:
+            raise _translate(exc, self.name) from exc
+        try:
+            offset = start
+            while end is None or offset < end:
+                want = self._chunk_size if end is None else min(self._chunk_size, end - offset)
+                data = await to_thread.run_sync(os.pread, fd, want, offset)
+                if not data:
+                    break
+                offset += len(data)
+                yield data
+        finally:
+            os.close(fd)
+
+    async def stat(self, key: str) -> StoredObject:
+        path = self._path(key)
+        try:
+            result = await to_thread.run_sync(path.stat)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object {key!r} in store {self.name!r}") from None
+        return StoredObject(key, result.st_size)
+
+    async def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            await to_thread.run_sync(path.unlink, True)
+        except OSError as exc:
+            raise _translate(exc, self.name) from exc
+
+    def temporary_files(self) -> list[Path]:
+        """Partial writes in progress or left by a crash."""
+        return sorted(self._temporary.iterdir())
+
+    async def sweep(self, older_than: float) -> int:
+        return await to_thread.run_sync(self._sweep, time.time() - older_than)
+
+    def _sweep(self, cutoff: float) -> int:
+        removed = 0
+        for path in self.temporary_files():
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
+
+
+def _discard(file: BinaryIO) -> None:
+    """Close and remove the temporary file unless it was committed."""
+    if not file.closed:
+        file.close()
+        Path(file.name).unlink(missing_ok=True)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _translate(exc: OSError, store: str) -> StoreError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreFull(f"store {store!r} is full")
+    return StoreError(f"store {store!r} failed: {exc.strerror or exc}")

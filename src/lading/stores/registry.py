@@ -1,0 +1,42 @@
+"""The named stores of a process, built from settings."""
+
+from __future__ import annotations
+
+from lading.errors import BadRequest
+from lading.settings import FilesystemStoreSettings, Settings
+from lading.stores.base import Store
+from lading.stores.filesystem import FilesystemStore
+
+
+class StoreRegistry:
+    """Looks stores up by the names given in settings; one of them is the default."""
+
+    def __init__(self, stores: dict[str, Store], default: str) -> None:
+        self._stores = stores
+        self.default = default
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StoreRegistry:
+        stores: dict[str, Store] = {}
+        for name, config in settings.stores.items():
+            match config:
+                case FilesystemStoreSettings():
+                    stores[name] = FilesystemStore(
+                        name, settings.store_path(name), settings.chunk_size
+                    )
+        return cls(stores, settings.default_store)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._stores)
+
+    def get(self, name: str | None = None) -> Store:
+        """The store called ``name``, or the default one."""
+        try:
+            return self._stores[name or self.default]
+        except KeyError:
+            raise BadRequest(f"unknown store {name!r}") from None
+
+    async def close(self) -> None:
+        for store in self._stores.values():
+            await store.close()
