@@ -22,11 +22,14 @@ from lading.stores.registry import StoreRegistry
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """Build the application; with no settings, read them from the environment."""
+def create_app(settings: Settings | None = None, stores: StoreRegistry | None = None) -> Starlette:
+    """Build the application; with no settings, read them from the environment.
+
+    ``stores`` replaces the stores that settings describe (tests inject failing ones).
+    """
     settings = settings or Settings.load()
     database = Database(settings.resolved_database_url)
-    stores = StoreRegistry.from_settings(settings)
+    stores = stores or StoreRegistry.from_settings(settings)
     services = Services.build(settings, database, stores)
 
     @contextlib.asynccontextmanager

@@ -15,9 +15,10 @@ class LadingError(Exception):
     code: str = "internalError"
     title: str = "Internal Server Error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers or {}
 
 
 class BadRequest(LadingError):
@@ -48,8 +49,7 @@ class RangeNotSatisfiable(LadingError):
     status, code, title = 416, "rangeNotSatisfiable", "Requested Range Not Satisfiable"
 
     def __init__(self, message: str, size: int) -> None:
-        super().__init__(message)
-        self.size = size
+        super().__init__(message, {"content-range": f"bytes */{size}"})
 
 
 class ClientDisconnected(LadingError):

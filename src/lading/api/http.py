@@ -54,10 +54,8 @@ def error_body(status: int, code: str, title: str, message: str) -> dict[str, An
 
 async def render_lading_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LadingError)
-    headers = {"content-range": f"bytes */{exc.size}"} if hasattr(exc, "size") else None
-    return JSONResponse(
-        error_body(exc.status, exc.code, exc.title, exc.message), exc.status, headers
-    )
+    body = error_body(exc.status, exc.code, exc.title, exc.message)
+    return JSONResponse(body, exc.status, exc.headers)
 
 
 async def render_http_exception(request: Request, exc: Exception) -> Response:

@@ -49,9 +49,9 @@ def parse_range(header: str | None, size: int) -> list[ByteRange] | None:
                 ranges.append(ByteRange(max(0, size - length), size))
             continue
         start = int(first)
-        end = size if not last else int(last) + 1
-        if end <= start:
+        if last and int(last) < start:
             return None
+        end = int(last) + 1 if last else size
         if start < size:
             ranges.append(ByteRange(start, min(end, size)))
     if not ranges:

@@ -267,8 +267,9 @@ def _check_properties(properties: Mapping[str, Any]) -> dict[str, str]:
     return dict(properties)
 
 
-def _check_tags(tags: Sequence[Any]) -> list[str]:
-    unique = list(dict.fromkeys(tags)) if all(isinstance(t, str) for t in tags) else None
+def _check_tags(tags: Any) -> list[str]:
+    valid = isinstance(tags, list) and all(isinstance(tag, str) for tag in tags)
+    unique = list(dict.fromkeys(tags)) if valid else None
     if unique is None or any(not 0 < len(tag) <= MAX_NAME for tag in unique):
         raise BadRequest(f"tags must be strings of 1 to {MAX_NAME} characters")
     if len(unique) > TAG_QUOTA:

@@ -65,8 +65,7 @@ class FilesystemStore(Store):
         return StoredObject(key, size)
 
     def _create_temporary(self) -> BinaryIO:
-        fd, _ = tempfile.mkstemp(dir=self._temporary, prefix="put-")
-        return os.fdopen(fd, "wb")
+        return tempfile.NamedTemporaryFile(dir=self._temporary, prefix="put-", delete=False)
 
     @staticmethod
     def _commit(file: BinaryIO, target: Path) -> None:

@@ -67,7 +67,8 @@ async def update_image(request: Request) -> Response:
     media_type = request.headers.get("content-type", "").partition(";")[0].strip()
     if media_type not in MEDIA_TYPES:
         raise UnsupportedMediaType(
-            f"PATCH needs Content-Type {MEDIA_TYPES[0]}, not {media_type or 'none'}"
+            f"PATCH needs Content-Type {MEDIA_TYPES[0]}, not {media_type or 'none'}",
+            {"accept-patch": ", ".join(MEDIA_TYPES)},
         )
     catalogue = services(request).catalogue
     image_id = request.path_params["image_id"]

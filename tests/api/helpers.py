@@ -1,0 +1,47 @@
+"""Small steps the API tests repeat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+from starlette.testclient import TestClient
+
+PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
+
+
+def create(client: TestClient, **fields: Any) -> dict[str, Any]:
+    body = {"disk_format": "raw", "container_format": "bare", **fields}
+    response = client.post("/v2/images", json=body)
+    assert response.status_code == 201, response.text
+    return check_image(client, response.json())
+
+
+def upload(client: TestClient, image_id: str, data: bytes) -> None:
+    response = client.put(
+        f"/v2/images/{image_id}/file",
+        content=data,
+        headers={"content-type": "application/octet-stream"},
+    )
+    assert response.status_code == 204, response.text
+
+
+def patch(client: TestClient, image_id: str, operations: list[dict[str, Any]]) -> Any:
+    return client.patch(
+        f"/v2/images/{image_id}", json=operations, headers={"content-type": PATCH_TYPE}
+    )
+
+
+def check_image(client: TestClient, image: dict[str, Any]) -> dict[str, Any]:
+    """Every image the server returns must validate against its own schema."""
+    jsonschema.validate(image, client.get("/v2/schemas/image").json())
+    return image
+
+
+def assert_error(response: Any, status: int) -> None:
+    """The right status, and an error body the glance CLI can print."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert isinstance(body, dict) and len(body) == 1
+    (detail,) = body.values()
+    assert detail["code"] == status and detail["message"]

@@ -1,0 +1,130 @@
+"""Image metadata over the Glance v2 face: create, show, patch, tags, delete, actions."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.testclient import TestClient
+
+from tests.api.helpers import assert_error, check_image, create, patch, upload
+
+
+def test_versions_document_everywhere_clients_look(client: TestClient) -> None:
+    for path, status in [("/", 300), ("/versions", 200), ("/v2", 200), ("/v2/", 200)]:
+        response = client.get(path)
+        assert response.status_code == status
+        versions = response.json()["versions"]
+        assert any(v["id"].startswith("v2") and v["status"] == "CURRENT" for v in versions)
+        assert versions[0]["links"][0]["href"] == "http://lading.test/v2/"
+
+
+def test_every_response_carries_a_request_id(client: TestClient) -> None:
+    for response in (client.get("/versions"), client.get("/v2/images/nope")):
+        assert response.headers["x-openstack-request-id"].startswith("req-")
+
+
+def test_create_returns_the_image_and_its_location(client: TestClient) -> None:
+    response = client.post(
+        "/v2/images",
+        json={"name": "cirros", "disk_format": "qcow2", "container_format": "bare",
+              "os_distro": "cirros", "tags": ["small", "test"], "min_ram": 64},
+    )  # fmt: skip
+    assert response.status_code == 201
+    image = check_image(client, response.json())
+    assert response.headers["location"] == f"http://lading.test/v2/images/{image['id']}"
+    assert image["status"] == "queued" and image["visibility"] == "shared"
+    assert image["os_distro"] == "cirros" and image["tags"] == ["small", "test"]
+    assert image["size"] is None and image["checksum"] is None
+    assert client.get(f"/v2/images/{image['id']}").json() == image
+
+
+def test_create_with_a_chosen_id(client: TestClient) -> None:
+    chosen = str(uuid.uuid4())
+    assert create(client, id=chosen)["id"] == chosen
+    assert_error(client.post("/v2/images", json={"id": chosen}), 409)
+
+
+def test_patch_adds_replaces_and_removes(client: TestClient) -> None:
+    image = create(client, name="before", os_distro="debian")
+    response = patch(
+        client,
+        image["id"],
+        [
+            {"op": "replace", "path": "/name", "value": "after"},
+            {"op": "add", "path": "/owner_specified.openstack~1sha256", "value": "abc"},
+            {"op": "add", "path": "/tilde~0name", "value": "t"},
+            {"op": "remove", "path": "/os_distro"},
+            {"op": "replace", "path": "/tags", "value": ["a", "b"]},
+            {"op": "replace", "path": "/min_disk", "value": 3},
+            {"op": "replace", "path": "/visibility", "value": "private"},
+        ],
+    )
+    assert response.status_code == 200, response.text
+    patched = check_image(client, response.json())
+    assert patched["name"] == "after" and patched["min_disk"] == 3
+    assert patched["owner_specified.openstack/sha256"] == "abc"
+    assert patched["tilde~name"] == "t"
+    assert "os_distro" not in patched
+    assert patched["tags"] == ["a", "b"] and patched["visibility"] == "private"
+    assert client.get(f"/v2/images/{image['id']}").json() == patched
+
+
+def test_patch_add_on_an_existing_property_replaces_it(client: TestClient) -> None:
+    image = create(client, color="red")
+    response = patch(client, image["id"], [{"op": "add", "path": "/color", "value": "blue"}])
+    assert response.json()["color"] == "blue"
+
+
+def test_tags(client: TestClient) -> None:
+    image = create(client)
+    assert client.put(f"/v2/images/{image['id']}/tags/web").status_code == 204
+    assert client.put(f"/v2/images/{image['id']}/tags/web").status_code == 204
+    assert client.put(f"/v2/images/{image['id']}/tags/db").status_code == 204
+    assert client.get(f"/v2/images/{image['id']}").json()["tags"] == ["db", "web"]
+    assert client.delete(f"/v2/images/{image['id']}/tags/web").status_code == 204
+    assert client.get(f"/v2/images/{image['id']}").json()["tags"] == ["db"]
+    assert_error(client.delete(f"/v2/images/{image['id']}/tags/web"), 404)
+
+
+def test_delete(client: TestClient) -> None:
+    image = create(client)
+    assert client.delete(f"/v2/images/{image['id']}").status_code == 204
+    assert_error(client.get(f"/v2/images/{image['id']}"), 404)
+    assert_error(client.delete(f"/v2/images/{image['id']}"), 404)
+    assert image["id"] not in [i["id"] for i in client.get("/v2/images").json()["images"]]
+
+
+def test_protected_images_cannot_be_deleted(client: TestClient) -> None:
+    image = create(client, protected=True)
+    assert_error(client.delete(f"/v2/images/{image['id']}"), 403)
+    patch(client, image["id"], [{"op": "replace", "path": "/protected", "value": False}])
+    assert client.delete(f"/v2/images/{image['id']}").status_code == 204
+
+
+def test_deactivate_and_reactivate(client: TestClient) -> None:
+    image = create(client)
+    actions = f"/v2/images/{image['id']}/actions"
+    assert_error(client.post(f"{actions}/deactivate"), 403)  # only an active image
+    upload(client, image["id"], b"data")
+    assert client.post(f"{actions}/deactivate").status_code == 204
+    assert client.get(f"/v2/images/{image['id']}").json()["status"] == "deactivated"
+    assert client.post(f"{actions}/deactivate").status_code == 204
+    assert client.post(f"{actions}/reactivate").status_code == 204
+    assert client.get(f"/v2/images/{image['id']}").json()["status"] == "active"
+
+
+def test_schemas(client: TestClient) -> None:
+    for name in ("image", "images", "member", "members"):
+        response = client.get(f"/v2/schemas/{name}")
+        assert response.status_code == 200 and response.json()["name"] == name
+    assert_error(client.get("/v2/schemas/nothing"), 404)
+
+
+def test_features_that_are_off_answer_as_glance_does(client: TestClient) -> None:
+    assert_error(client.get("/v2/info/stores"), 404)
+    assert_error(client.get("/v2/info/import"), 404)
+
+
+def test_healthcheck(client: TestClient) -> None:
+    response = client.get("/healthcheck")
+    assert response.status_code == 200 and response.text == "OK"

@@ -1,0 +1,47 @@
+"""The wrapped upload stream: re-chunking, the cap, the digests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+
+from lading.errors import TooLarge
+from lading.services.digests import DigestingStream
+
+pytestmark = pytest.mark.anyio
+
+
+async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for offset in range(0, len(data), size):
+        yield data[offset : offset + size]
+
+
+@pytest.mark.parametrize("piece_size", [1, 1000, 65536, 10**6])
+async def test_digests_and_chunks(piece_size: int) -> None:
+    data = os.urandom(300_000)
+    stream = DigestingStream(pieces(data, piece_size), chunk_size=65536, limit=10**9)
+    chunks = [chunk async for chunk in stream.chunks()]
+    digests = await stream.digests()
+    assert b"".join(chunks) == data
+    assert all(len(chunk) >= 65536 for chunk in chunks[:-1])
+    assert digests.size == len(data)
+    assert digests.md5 == hashlib.md5(data).hexdigest()
+    assert digests.sha256 == hashlib.sha256(data).hexdigest()
+
+
+async def test_the_cap_stops_the_stream() -> None:
+    stream = DigestingStream(pieces(b"x" * 5000, 100), chunk_size=1000, limit=4000)
+    received = 0
+    with pytest.raises(TooLarge):
+        async for chunk in stream.chunks():
+            received += len(chunk)
+    assert received <= 4000
+
+
+async def test_empty_stream() -> None:
+    stream = DigestingStream(pieces(b"", 10), chunk_size=1000, limit=10)
+    assert [chunk async for chunk in stream.chunks()] == []
+    assert (await stream.digests()).sha256 == hashlib.sha256(b"").hexdigest()

@@ -1,0 +1,143 @@
+"""The upload path's guarantees: failures leave nothing, one winner, dedup, recovery."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import anyio
+import anyio.lowlevel
+import pytest
+from sqlalchemy import select, update
+
+from lading.db.engine import Database
+from lading.db.models import artifacts, blobs
+from lading.domain import Status
+from lading.errors import ClientDisconnected, Conflict
+from lading.services import Services
+from lading.services.access import Caller
+from lading.services.catalogue import Changes, now
+from lading.stores.memory import MemoryStore
+
+pytestmark = pytest.mark.anyio
+
+
+async def body(data: bytes, pieces: int = 4) -> AsyncIterator[bytes]:
+    step = max(1, len(data) // pieces)
+    for offset in range(0, len(data), step):
+        await anyio.lowlevel.checkpoint()
+        yield data[offset : offset + step]
+
+
+async def broken_body() -> AsyncIterator[bytes]:
+    yield b"first part"
+    raise ClientDisconnected("the client went away")
+
+
+def blob_states(database: Database) -> list[tuple[str, int]]:
+    return database.run(
+        False,
+        lambda connection: [
+            (row.state, row.refcount)
+            for row in connection.execute(select(blobs.c.state, blobs.c.refcount))
+        ],
+    )
+
+
+async def test_a_client_that_goes_away_leaves_nothing(
+    services: Services, admin: Caller, store: MemoryStore, database: Database
+) -> None:
+    artifact = await services.catalogue.create(admin, Changes())
+    with pytest.raises(ClientDisconnected):
+        await services.transfers.upload(admin, artifact.id, broken_body())
+    after = await services.catalogue.get(admin, artifact.id)
+    assert after.status is Status.QUEUED and after.size is None
+    assert store.objects == {} and blob_states(database) == []
+    uploaded = await services.transfers.upload(admin, artifact.id, body(b"retried"))
+    assert uploaded.status is Status.ACTIVE and uploaded.size == 7
+
+
+async def test_concurrent_uploads_have_exactly_one_winner(
+    services: Services, admin: Caller, store: MemoryStore
+) -> None:
+    artifact = await services.catalogue.create(admin, Changes())
+    outcomes: dict[int, str] = {}
+
+    async def attempt(number: int) -> None:
+        try:
+            await services.transfers.upload(admin, artifact.id, body(bytes([number]) * 1000))
+            outcomes[number] = "won"
+        except Conflict:
+            outcomes[number] = "conflict"
+
+    async with anyio.create_task_group() as tasks:
+        for number in range(10):
+            tasks.start_soon(attempt, number)
+    winners = [number for number, outcome in outcomes.items() if outcome == "won"]
+    assert len(winners) == 1 and len(outcomes) == 10
+    (winner,) = winners
+    active = await services.catalogue.get(admin, artifact.id)
+    assert active.os_hash_value == hashlib.sha256(bytes([winner]) * 1000).hexdigest()
+    assert list(store.objects.values()) == [bytes([winner]) * 1000]
+
+
+async def test_shared_bytes_are_counted_by_reference(
+    services: Services, admin: Caller, store: MemoryStore, database: Database
+) -> None:
+    first = await services.catalogue.create(admin, Changes())
+    second = await services.catalogue.create(admin, Changes())
+    await services.transfers.upload(admin, first.id, body(b"same bytes"))
+    await services.transfers.upload(admin, second.id, body(b"same bytes"))
+    assert len(store.objects) == 1 and blob_states(database) == [("ready", 2)]
+    await services.catalogue.delete(admin, first.id)
+    assert len(store.objects) == 1 and blob_states(database) == [("ready", 1)]
+    await services.catalogue.delete(admin, second.id)
+    assert store.objects == {} and blob_states(database) == []
+
+
+async def test_deleting_during_an_upload_discards_the_upload(
+    services: Services, admin: Caller, store: MemoryStore
+) -> None:
+    artifact = await services.catalogue.create(admin, Changes())
+
+    async def deleting_body() -> AsyncIterator[bytes]:
+        yield b"some"
+        await services.catalogue.delete(admin, artifact.id)
+        yield b"more"
+
+    with pytest.raises(Conflict):
+        await services.transfers.upload(admin, artifact.id, deleting_body())
+    assert store.objects == {}
+
+
+async def test_recovery_requeues_stuck_uploads_and_removes_their_bytes(
+    services: Services, admin: Caller, store: MemoryStore, database: Database
+) -> None:
+    stuck = await services.catalogue.create(admin, Changes())
+    alive = await services.catalogue.create(admin, Changes())
+    long_ago = now() - timedelta(hours=1)
+
+    def simulate_crash(connection: object) -> None:
+        """What a process killed mid-upload leaves: saving, a pending blob, bytes."""
+        connection.execute(  # type: ignore[attr-defined]
+            update(artifacts)
+            .where(artifacts.c.id.in_([stuck.id, alive.id]))
+            .values(status="saving", updated_at=long_ago)
+        )
+        connection.execute(  # type: ignore[attr-defined]
+            blobs.insert().values(
+                store="default", key="ab/crashed", state="pending", refcount=0, updated_at=long_ago
+            )
+        )
+        connection.execute(  # type: ignore[attr-defined]
+            update(artifacts).where(artifacts.c.id == alive.id).values(updated_at=now())
+        )
+
+    database.run(True, simulate_crash)
+    store.objects["ab/crashed"] = b"partial"
+    assert await services.recovery.run() == 2
+    assert (await services.catalogue.get(admin, stuck.id)).status is Status.QUEUED
+    assert (await services.catalogue.get(admin, alive.id)).status is Status.SAVING
+    assert store.objects == {} and blob_states(database) == []
+    assert await services.recovery.run() == 0

@@ -1,0 +1,93 @@
+"""The contract every store keeps; each backend runs the same tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from lading.errors import ObjectNotFound
+from lading.stores.base import Store
+from lading.stores.filesystem import FilesystemStore
+from lading.stores.memory import MemoryStore
+
+pytestmark = pytest.mark.anyio
+
+DATA = os.urandom(300_000)
+
+
+def filesystem(tmp_path: Path) -> Store:
+    return FilesystemStore("fs", tmp_path / "store", chunk_size=64 * 1024)
+
+
+def memory(tmp_path: Path) -> Store:
+    return MemoryStore("mem", chunk_size=64 * 1024)
+
+
+@pytest.fixture(params=[filesystem, memory])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    factory: Callable[[Path], Store] = request.param
+    return factory(tmp_path)
+
+
+async def chunks_of(data: bytes, size: int = 10_000) -> AsyncIterator[bytes]:
+    for offset in range(0, len(data), size):
+        yield data[offset : offset + size]
+
+
+async def read(store: Store, key: str, start: int = 0, end: int | None = None) -> bytes:
+    return b"".join([chunk async for chunk in store.open(key, start, end)])
+
+
+async def test_put_then_read_whole(store: Store) -> None:
+    stored = await store.put("ab/object", chunks_of(DATA))
+    assert stored.size == len(DATA)
+    assert await read(store, "ab/object") == DATA
+    assert (await store.stat("ab/object")).size == len(DATA)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), [(0, 1), (5, 70_000), (65_536, 131_072), (299_999, None), (100, 300_000)]
+)
+async def test_ranged_reads(store: Store, start: int, end: int | None) -> None:
+    await store.put("ranged", chunks_of(DATA))
+    assert await read(store, "ranged", start, end) == DATA[start:end]
+
+
+async def test_empty_object(store: Store) -> None:
+    assert (await store.put("empty", chunks_of(b""))).size == 0
+    assert await read(store, "empty") == b""
+
+
+async def test_put_replaces_atomically(store: Store) -> None:
+    await store.put("same", chunks_of(b"old"))
+    await store.put("same", chunks_of(b"new bytes"))
+    assert await read(store, "same") == b"new bytes"
+
+
+async def test_failed_put_leaves_nothing(store: Store) -> None:
+    async def failing() -> AsyncIterator[bytes]:
+        yield b"partial"
+        raise RuntimeError("client went away")
+
+    with pytest.raises(RuntimeError):
+        await store.put("broken", failing())
+    with pytest.raises(ObjectNotFound):
+        await store.stat("broken")
+
+
+async def test_missing_objects(store: Store) -> None:
+    with pytest.raises(ObjectNotFound):
+        await store.stat("missing")
+    with pytest.raises(ObjectNotFound):
+        await read(store, "missing")
+
+
+async def test_delete(store: Store) -> None:
+    await store.put("gone", chunks_of(DATA))
+    await store.delete("gone")
+    with pytest.raises(ObjectNotFound):
+        await store.stat("gone")
+    await store.delete("gone")  # deleting again is not an error

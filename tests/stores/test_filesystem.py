@@ -1,0 +1,65 @@
+"""What only the filesystem store does: the path guard, temporary files, direct paths."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from lading.errors import InvalidKey
+from lading.stores.filesystem import FilesystemStore
+
+pytestmark = pytest.mark.anyio
+
+
+async def one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FilesystemStore:
+    return FilesystemStore("fs", tmp_path / "store", chunk_size=4096)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["../escape", "a/../../escape", "/etc/passwd", ".hidden", "a/.tmp", "a//b", "", "a\x00b",
+     "a\\b", "%2e%2e/x", "a/" * 20 + "b", "x" * 300],
+)  # fmt: skip
+async def test_keys_that_could_escape_are_refused(store: FilesystemStore, key: str) -> None:
+    with pytest.raises(InvalidKey):
+        await store.put(key, one_chunk(b"x"))
+    with pytest.raises(InvalidKey):
+        await store.delete(key)
+    assert not (store.root.parent / "escape").exists()
+
+
+async def test_put_is_written_through_a_temporary_file(store: FilesystemStore) -> None:
+    async def watching() -> AsyncIterator[bytes]:
+        yield b"first"
+        # Mid-write, the bytes sit in the temporary directory, not under the key.
+        assert len(store.temporary_files()) == 1
+        assert not (store.root / "k1").exists()
+        yield b"second"
+
+    await store.put("k1", watching())
+    assert (store.root / "k1").read_bytes() == b"firstsecond"
+    assert store.temporary_files() == []
+
+
+async def test_local_path_points_at_the_object(store: FilesystemStore) -> None:
+    await store.put("ab/cd", one_chunk(b"data"))
+    path = store.local_path("ab/cd")
+    assert path is not None and path.read_bytes() == b"data"
+
+
+async def test_sweep_removes_only_old_temporary_files(store: FilesystemStore) -> None:
+    old = store.root / ".tmp" / "put-old"
+    new = store.root / ".tmp" / "put-new"
+    old.write_bytes(b"left by a crash")
+    new.write_bytes(b"in progress")
+    os.utime(old, (1, 1))
+    assert await store.sweep(older_than=60) == 1
+    assert not old.exists() and new.exists()
