@@ -12,7 +12,9 @@ from lading.settings import CONFIG_FILE_VARIABLE, FilesystemStoreSettings, Setti
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(CONFIG_FILE_VARIABLE, raising=False)
+    # setenv first, so that teardown removes what Settings.load records there.
+    monkeypatch.setenv(CONFIG_FILE_VARIABLE, "")
+    monkeypatch.delenv(CONFIG_FILE_VARIABLE)
 
 
 def test_defaults() -> None:

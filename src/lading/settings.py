@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,10 +30,10 @@ class FilesystemStoreSettings(BaseModel):
 
     type: Literal["filesystem"] = "filesystem"
     path: Path | None = None  # None: ``<data_dir>/stores/<store name>``
-    description: str = ""
 
 
-StoreSettings = Annotated[FilesystemStoreSettings, Field(discriminator="type")]
+# One backend today; S3, Swift and HTTP join this as a union discriminated by ``type``.
+StoreSettings = FilesystemStoreSettings
 
 
 class Settings(BaseSettings):
@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     default_project: str = "default"
     public_endpoint: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _default_store_exists(self) -> Settings:
@@ -89,14 +94,18 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get(CONFIG_FILE_VARIABLE)
         if config_file:
+            if not Path(config_file).is_file():
+                raise FileNotFoundError(f"config file {config_file} does not exist")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
 
     @classmethod
     def load(cls, config_file: Path | None = None) -> Settings:
-        """Read the settings; ``config_file`` wins over ``LADING_CONFIG``."""
+        """Read the settings; ``config_file`` wins over ``LADING_CONFIG``.
+
+        The file is recorded in ``LADING_CONFIG`` so that worker processes, which
+        build their own settings, read the same file.
+        """
         if config_file is not None:
-            if not config_file.is_file():
-                raise FileNotFoundError(f"config file {config_file} does not exist")
             os.environ[CONFIG_FILE_VARIABLE] = str(config_file.resolve())
         return cls()

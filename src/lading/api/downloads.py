@@ -33,7 +33,7 @@ class DataResponse:
         download = self.download
         if download.location is None or download.store is None:
             await _start(send, 204, self.extra_headers)
-            await send({"type": "http.response.body", "body": b""})
+            await _finish(send)
             return
         request = Headers(scope=scope)
         artifact, size = download.artifact, download.location.size
@@ -46,14 +46,14 @@ class DataResponse:
         }
         if _matches(request.get("if-none-match"), etag):
             await _start(send, 304, validators)
-            await send({"type": "http.response.body", "body": b""})
+            await _finish(send)
             return
         header_only = scope["method"] == "HEAD"
         try:
             ranges = parse_range(request.get("range"), size)
         except RangeNotSatisfiable:
             await _start(send, 416, {**validators, "content-range": f"bytes */{size}"})
-            await send({"type": "http.response.body", "body": b""})
+            await _finish(send)
             return
         if ranges is not None and not _range_allowed(request.get("if-range"), validators):
             ranges = None
@@ -65,7 +65,9 @@ class DataResponse:
                 "content-md5": download.location.checksum,
             }
             await _start(send, 200, headers)
-            if not header_only:
+            if header_only:
+                await _finish(send)
+            else:
                 await self._send_whole(scope, send)
         elif len(ranges) == 1:
             (only,) = ranges
@@ -76,7 +78,9 @@ class DataResponse:
                 "content-range": only.content_range(size),
             }
             await _start(send, 206, headers)
-            if not header_only:
+            if header_only:
+                await _finish(send)
+            else:
                 await self._send_range(send, only, more_body=False)
         else:
             await self._send_multipart(send, ranges, size, validators, header_only)
@@ -97,7 +101,7 @@ class DataResponse:
         async for chunk in chunks:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         if not more_body:
-            await send({"type": "http.response.body", "body": b""})
+            await _finish(send)
 
     async def _send_multipart(
         self,
@@ -124,12 +128,17 @@ class DataResponse:
         }
         await _start(send, 206, headers)
         if header_only:
+            await _finish(send)
             return
         for head, byte_range in zip(heads, ranges, strict=True):
             await send({"type": "http.response.body", "body": head, "more_body": True})
             await self._send_range(send, byte_range, more_body=True)
             await send({"type": "http.response.body", "body": b"\r\n", "more_body": True})
         await send({"type": "http.response.body", "body": tail})
+
+
+async def _finish(send: Send) -> None:
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _start(send: Send, status: int, headers: dict[str, str]) -> None:

@@ -81,6 +81,12 @@ EXCEPTION_HANDLERS = {
 }
 
 
+def endpoint(request: Request) -> str:
+    """The URL clients reach this server at, without a trailing slash."""
+    public: str | None = request.app.state.settings.public_endpoint
+    return (public or str(request.base_url)).rstrip("/")
+
+
 def caller(request: Request) -> Caller:
     """Who is calling. Until tokens exist, an admin of the default project."""
     return Caller.open_admin(request.app.state.settings.default_project)

@@ -6,16 +6,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-# Only versions whose features this server implements: v2.12 (image tasks) and
-# v2.17 (the location API) come with the issues that build them.
-VERSIONS = (("v2.9", "CURRENT"), ("v2.7", "SUPPORTED"), ("v2.6", "SUPPORTED"),
-            ("v2.5", "SUPPORTED"), ("v2.3", "SUPPORTED"), ("v2.1", "SUPPORTED"),
+from lading.api.http import endpoint
+
+# Only versions whose features this server implements (v2.7: hidden images and
+# multihash). v2.6 (import), v2.8 (multi-store), v2.12 (image tasks) and v2.17 (the
+# location API) are listed once the issues that build them land.
+VERSIONS = (("v2.7", "CURRENT"), ("v2.5", "SUPPORTED"), ("v2.4", "SUPPORTED"),
+            ("v2.3", "SUPPORTED"), ("v2.2", "SUPPORTED"), ("v2.1", "SUPPORTED"),
             ("v2.0", "SUPPORTED"))  # fmt: skip
 
 
 def versions_document(request: Request) -> dict[str, object]:
-    endpoint = request.app.state.settings.public_endpoint or str(request.base_url)
-    href = endpoint.rstrip("/") + "/v2/"
+    href = endpoint(request) + "/v2/"
     return {
         "versions": [
             {"id": version, "status": status, "links": [{"rel": "self", "href": href}]}

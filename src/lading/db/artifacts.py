@@ -108,17 +108,21 @@ def set_status(
     expected: Collection[Status],
     new: Status,
     idle_since: datetime | None = None,
+    touched_at: datetime | None = None,
     **values: Any,
 ) -> bool:
     """Compare-and-set: move to ``new`` only from one of ``expected``.
 
-    With ``idle_since``, only if the artifact has not been touched since then.
+    With ``idle_since``, only if the artifact was last touched before then; with
+    ``touched_at``, only if it was last touched exactly then (an upload's lease).
     """
     statement = update(artifacts).where(
         artifacts.c.id == artifact_id, artifacts.c.status.in_(list(expected))
     )
     if idle_since is not None:
         statement = statement.where(artifacts.c.updated_at < idle_since)
+    if touched_at is not None:
+        statement = statement.where(artifacts.c.updated_at == touched_at)
     result = connection.execute(statement.values(status=new, **values))
     return result.rowcount == 1
 
@@ -144,13 +148,20 @@ def remove_tag(connection: Connection, artifact_id: str, tag: str, now: datetime
     return result.rowcount == 1
 
 
-def touch_saving(connection: Connection, artifact_id: str, now: datetime) -> None:
-    """Mark an upload as alive so that recovery leaves it alone."""
-    connection.execute(
+def touch_saving(
+    connection: Connection, artifact_id: str, touched_at: datetime, now: datetime
+) -> bool:
+    """Renew an upload's lease; False when the upload no longer holds it."""
+    result = connection.execute(
         update(artifacts)
-        .where(artifacts.c.id == artifact_id, artifacts.c.status == Status.SAVING)
+        .where(
+            artifacts.c.id == artifact_id,
+            artifacts.c.status == Status.SAVING,
+            artifacts.c.updated_at == touched_at,
+        )
         .values(updated_at=now)
     )
+    return result.rowcount == 1
 
 
 def stuck_artifacts(connection: Connection, before: datetime) -> list[str]:

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lading.db.models import blobs, locations
+from lading.errors import Conflict
 
 PENDING, READY, DOOMED = "pending", "ready", "doomed"
 
@@ -47,7 +48,11 @@ def commit(
     reference instead, and the pending one is doomed and returned so that the
     caller removes its now redundant bytes.
     """
-    pending = connection.execute(select(blobs).where(blobs.c.id == blob_id)).one()
+    pending = connection.execute(
+        select(blobs).where(blobs.c.id == blob_id, blobs.c.state == PENDING)
+    ).first()
+    if pending is None:
+        raise Conflict("the upload was given up as stuck and its bytes removed")
     shared = _share(connection, pending.store, sha256)
     if shared is None:
         try:

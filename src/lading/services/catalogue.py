@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ from lading.domain import (
     Status,
     Visibility,
 )
-from lading.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from lading.errors import BadRequest, Conflict, Forbidden, LadingError, NotFound, TooLarge
 from lading.services.access import Caller, can_see
 from lading.stores.registry import StoreRegistry
 
@@ -42,6 +43,8 @@ WRITABLE_FIELDS = frozenset(
     }
 )  # fmt: skip
 BASE_FIELDS = READ_ONLY_FIELDS | WRITABLE_FIELDS | {"id"}
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -86,6 +89,7 @@ class Catalogue:
         """A live artifact the caller may see; NotFound for anything else."""
         if not _is_uuid(artifact_id):
             raise NotFound(f"no artifact with id {artifact_id}")
+        artifact_id = str(uuid.UUID(artifact_id))  # ids are stored in canonical form
         artifact = await self._database.read(queries.fetch_artifact, artifact_id)
         if artifact is None or artifact.status is Status.DELETED or not can_see(caller, artifact):
             raise NotFound(f"no artifact with id {artifact_id}")
@@ -147,11 +151,22 @@ class Catalogue:
             raise NotFound(f"no artifact with id {artifact_id}")
         return blobs.release(connection, artifact_id)
 
-    async def discard(self, doomed: Sequence[blobs.Blob]) -> None:
-        """Remove the bytes of blobs nobody references, then their records."""
+    async def discard(self, doomed: Sequence[blobs.Blob]) -> int:
+        """Remove the bytes of blobs nobody references, then their records.
+
+        A store that fails here leaves the blob doomed: recovery tries it again later,
+        and the caller's request (already committed) still succeeds.
+        """
+        removed = 0
         for blob in doomed:
-            await self._stores.get(blob.store).delete(blob.key)
+            try:
+                await self._stores.get(blob.store).delete(blob.key)
+            except LadingError as exc:
+                log.warning("could not remove %s from store %s: %s", blob.key, blob.store, exc)
+                continue
             await self._database.write(blobs.forget, blob.id)
+            removed += 1
+        return removed
 
     async def deactivate(self, caller: Caller, artifact_id: str) -> None:
         artifact = await self.get(caller, artifact_id)

@@ -42,8 +42,7 @@ class Recovery:
                 updated_at=now(),
             )
         abandoned = await self._database.read(blobs.abandoned, idle_since)
-        await self._catalogue.discard(abandoned)
-        cleaned += len(abandoned)
+        cleaned += await self._catalogue.discard(abandoned)
         for name in self._stores.names:
             cleaned += await self._stores.get(name).sweep(self._stuck_after)
         return cleaned

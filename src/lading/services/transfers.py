@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import anyio
 from sqlalchemy import Connection
@@ -27,6 +28,20 @@ from lading.services.digests import DigestingStream, Digests
 from lading.settings import Settings
 from lading.stores.base import Store
 from lading.stores.registry import StoreRegistry
+
+
+@dataclass(slots=True)
+class Lease:
+    """One upload's hold on a saving artifact.
+
+    Every write the upload makes to the artifact checks ``touched_at``, so an upload
+    that recovery gave up on cannot disturb the upload that came after it.
+    """
+
+    artifact_id: str
+    key: str
+    touched_at: datetime
+    blob_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,41 +81,38 @@ class Transfers:
         if announced_size is not None and announced_size > cap:
             raise TooLarge(f"the data is larger than the limit of {cap} bytes")
         if artifact.status is not Status.QUEUED:
-            raise Conflict(f"artifact {artifact_id} is {artifact.status}, not queued")
-        started = now()
+            raise Conflict(f"artifact {artifact.id} is {artifact.status}, not queued")
+        lease = Lease(artifact.id, key=_new_key(), touched_at=now())
         if not await self._database.write(
-            queries.set_status, artifact_id, [Status.QUEUED], Status.SAVING, updated_at=started
+            queries.set_status,
+            artifact.id,
+            [Status.QUEUED],
+            Status.SAVING,
+            updated_at=lease.touched_at,
         ):
-            raise Conflict(f"artifact {artifact_id} is no longer queued")
-        key = _new_key()
+            raise Conflict(f"artifact {artifact.id} is no longer queued")
         try:
-            blob_id = await self._database.write(blobs.reserve, store.name, key, started)
-        except BaseException:
-            await self._requeue(artifact_id)
-            raise
-        try:
-            stream = DigestingStream(
-                self._watched(body, artifact_id, blob_id, announced_size),
-                self._settings.chunk_size,
-                cap,
+            lease.blob_id = await self._database.write(
+                blobs.reserve, store.name, lease.key, lease.touched_at
             )
-            await store.put(key, stream.chunks())
+            stream = DigestingStream(
+                self._watched(body, lease, announced_size), self._settings.chunk_size, cap
+            )
+            await store.put(lease.key, stream.chunks())
             digests = await stream.digests()
             if announced_size is not None and digests.size != announced_size:
                 raise BadRequest(
                     f"received {digests.size} bytes but {announced_size} were announced"
                 )
-            redundant = await self._database.write(self._activate, artifact_id, blob_id, digests)
+            redundant = await self._database.write(self._activate, lease, digests)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await store.delete(key)
-                await self._database.write(blobs.forget, blob_id)
-                await self._requeue(artifact_id)
+                await self._abandon(store, lease)
             raise
         if redundant is not None:
             with anyio.CancelScope(shield=True):
                 await self._catalogue.discard([redundant])
-        return await self._catalogue.get(caller, artifact_id)
+        return await self._catalogue.get(caller, artifact.id)
 
     async def download(self, caller: Caller, artifact_id: str) -> Download:
         """The artifact and, when it has data the caller may read, where it lies."""
@@ -113,39 +125,44 @@ class Transfers:
         return Download(artifact, location, self._stores.get(location.store))
 
     @staticmethod
-    def _activate(
-        connection: Connection, artifact_id: str, blob_id: int, digests: Digests
-    ) -> blobs.Blob | None:
+    def _activate(connection: Connection, lease: Lease, digests: Digests) -> blobs.Blob | None:
+        assert lease.blob_id is not None
         redundant = blobs.commit(
-            connection, blob_id, artifact_id, digests.size, digests.md5, digests.sha256
+            connection, lease.blob_id, lease.artifact_id, digests.size, digests.md5, digests.sha256
         )
         if not queries.set_status(
             connection,
-            artifact_id,
+            lease.artifact_id,
             [Status.SAVING],
             Status.ACTIVE,
+            touched_at=lease.touched_at,
             size=digests.size,
             checksum=digests.md5,
             os_hash_algo=HASH_ALGO,
             os_hash_value=digests.sha256,
             updated_at=now(),
         ):
-            raise Conflict(f"artifact {artifact_id} was changed or deleted during the upload")
+            raise Conflict(f"artifact {lease.artifact_id} was changed or deleted during the upload")
         return redundant
 
-    async def _requeue(self, artifact_id: str) -> None:
+    async def _abandon(self, store: Store, lease: Lease) -> None:
+        """Undo a failed upload: its bytes, its blob, and saving back to queued."""
+        if lease.blob_id is not None:
+            await store.delete(lease.key)
+            await self._database.write(blobs.forget, lease.blob_id)
         await self._database.write(
-            queries.set_status, artifact_id, [Status.SAVING], Status.QUEUED, updated_at=now()
+            queries.set_status,
+            lease.artifact_id,
+            [Status.SAVING],
+            Status.QUEUED,
+            touched_at=lease.touched_at,
+            updated_at=now(),
         )
 
     async def _watched(
-        self,
-        body: AsyncIterable[bytes],
-        artifact_id: str,
-        blob_id: int,
-        announced_size: int | None,
+        self, body: AsyncIterable[bytes], lease: Lease, announced_size: int | None
     ) -> AsyncIterator[bytes]:
-        """The body, refusing bytes past the announced size and keeping the upload alive."""
+        """The body, refusing bytes past the announced size and keeping the lease alive."""
         interval = self._settings.upload_stuck_after / 4
         last_sign = time.monotonic()
         received = 0
@@ -155,14 +172,17 @@ class Transfers:
                 raise BadRequest(f"received more than the {announced_size} bytes announced")
             if time.monotonic() - last_sign > interval:
                 last_sign = time.monotonic()
-                await self._database.write(self._heartbeat, artifact_id, blob_id)
+                await self._database.write(self._renew, lease)
             yield piece
 
     @staticmethod
-    def _heartbeat(connection: Connection, artifact_id: str, blob_id: int) -> None:
+    def _renew(connection: Connection, lease: Lease) -> None:
         moment = now()
-        queries.touch_saving(connection, artifact_id, moment)
-        blobs.touch(connection, blob_id, moment)
+        if not queries.touch_saving(connection, lease.artifact_id, lease.touched_at, moment):
+            raise Conflict(f"the upload to {lease.artifact_id} was given up as stuck")
+        assert lease.blob_id is not None
+        blobs.touch(connection, lease.blob_id, moment)
+        lease.touched_at = moment
 
 
 def _new_key() -> str:

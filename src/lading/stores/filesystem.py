@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import anyio
 from anyio import to_thread
@@ -64,11 +64,11 @@ class FilesystemStore(Store):
                 await to_thread.run_sync(_discard, file)
         return StoredObject(key, size)
 
-    def _create_temporary(self) -> BinaryIO:
+    def _create_temporary(self) -> IO[bytes]:
         return tempfile.NamedTemporaryFile(dir=self._temporary, prefix="put-", delete=False)
 
     @staticmethod
-    def _commit(file: BinaryIO, target: Path) -> None:
+    def _commit(file: IO[bytes], target: Path) -> None:
         file.flush()
         os.fsync(file.fileno())
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -128,7 +128,7 @@ class FilesystemStore(Store):
         return removed
 
 
-def _discard(file: BinaryIO) -> None:
+def _discard(file: IO[bytes]) -> None:
     """Close and remove the temporary file unless it was committed."""
     if not file.closed:
         file.close()

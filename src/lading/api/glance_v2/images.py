@@ -13,7 +13,7 @@ from lading.api.glance_v2.listing import page_links, parse_list_query
 from lading.api.glance_v2.patch import MEDIA_TYPES, apply_patch
 from lading.api.glance_v2.schemas import SCHEMAS
 from lading.api.glance_v2.views import COMPUTED_KEYS, image_view
-from lading.api.http import body_stream, caller, read_json
+from lading.api.http import body_stream, caller, endpoint, read_json
 from lading.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
 from lading.services import Services
 from lading.services.catalogue import BASE_FIELDS, Changes
@@ -39,7 +39,7 @@ async def create_image(request: Request) -> Response:
         tags=body.get("tags", []),
     )
     artifact = await services(request).catalogue.create(caller(request), changes, artifact_id)
-    location = str(request.url_for("show_image", image_id=artifact.id))
+    location = f"{endpoint(request)}/v2/images/{artifact.id}"
     return JSONResponse(image_view(artifact), 201, {"location": location})
 
 
@@ -153,7 +153,7 @@ def _announced_size(request: Request) -> int | None:
 ROUTES: list[BaseRoute] = [
     Route("/images", create_image, methods=["POST"]),
     Route("/images", list_images, methods=["GET"]),
-    Route("/images/{image_id}", show_image, methods=["GET"], name="show_image"),
+    Route("/images/{image_id}", show_image, methods=["GET"]),
     Route("/images/{image_id}", update_image, methods=["PATCH"]),
     Route("/images/{image_id}", delete_image, methods=["DELETE"]),
     Route("/images/{image_id}/actions/deactivate", deactivate_image, methods=["POST"]),

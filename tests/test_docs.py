@@ -1,0 +1,42 @@
+"""The docs keep up with the code: every setting and every /v2 route is documented."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from starlette.routing import Route
+
+from lading.api.glance_v2.images import ROUTES
+from lading.settings import FilesystemStoreSettings, Settings
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+CONFIGURATION = DOCS / "configuration.md"
+GLANCE_V2 = DOCS / "api-glance-v2.md"
+
+
+@pytest.mark.parametrize("name", sorted(Settings.model_fields))
+def test_setting_is_documented(name: str) -> None:
+    assert f"`LADING_{name.upper()}`" in CONFIGURATION.read_text()
+
+
+@pytest.mark.parametrize("name", sorted(FilesystemStoreSettings.model_fields))
+def test_store_setting_is_documented(name: str) -> None:
+    assert f"`LADING_STORES__<NAME>__{name.upper()}`" in CONFIGURATION.read_text()
+
+
+@pytest.mark.parametrize(
+    "path", sorted({route.path for route in ROUTES if isinstance(route, Route)})
+)
+def test_route_is_documented(path: str) -> None:
+    assert f"/v2{path}" in GLANCE_V2.read_text()
+
+
+def test_example_configuration_is_valid() -> None:
+    blocks = re.findall(r"```toml\n(.*?)```", CONFIGURATION.read_text(), re.DOTALL)
+    assert blocks
+    for block in blocks:
+        # model_validate skips the environment, so only the file's text is checked.
+        Settings.model_validate(tomllib.loads(block))
