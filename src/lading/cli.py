@@ -24,6 +24,8 @@ def load_settings(config_file: Path | None) -> Settings:
         return Settings.load(config_file)
     except ValidationError as exc:
         raise click.UsageError(f"invalid settings:\n{exc}") from None
+    except FileNotFoundError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @click.group()

@@ -168,3 +168,11 @@ def test_deactivated_images_are_still_downloadable_by_admins(
 ) -> None:
     client.post(f"/v2/images/{active}/actions/deactivate")
     assert client.get(f"/v2/images/{active}/file").content == DATA
+
+
+def test_head_gives_the_headers_only(client: TestClient, active: str) -> None:
+    whole = client.head(f"/v2/images/{active}/file")
+    assert whole.status_code == 200 and whole.content == b""
+    assert whole.headers["content-length"] == str(len(DATA))
+    ranged = client.head(f"/v2/images/{active}/file", headers={"range": "bytes=0-9"})
+    assert ranged.status_code == 206 and ranged.headers["content-length"] == "10"

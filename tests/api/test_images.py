@@ -128,3 +128,10 @@ def test_features_that_are_off_answer_as_glance_does(client: TestClient) -> None
 def test_healthcheck(client: TestClient) -> None:
     response = client.get("/healthcheck")
     assert response.status_code == 200 and response.text == "OK"
+
+
+def test_any_spelling_of_an_id_finds_the_image(client: TestClient) -> None:
+    image = create(client, id="0000000000000000000000000000000A")
+    assert image["id"] == "00000000-0000-0000-0000-00000000000a"
+    for spelling in ("00000000-0000-0000-0000-00000000000A", "0000000000000000000000000000000a"):
+        assert client.get(f"/v2/images/{spelling}").json()["id"] == image["id"]

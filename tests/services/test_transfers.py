@@ -141,3 +141,37 @@ async def test_recovery_requeues_stuck_uploads_and_removes_their_bytes(
     assert (await services.catalogue.get(admin, alive.id)).status is Status.SAVING
     assert store.objects == {} and blob_states(database) == []
     assert await services.recovery.run() == 0
+
+
+async def test_an_upload_given_up_as_stuck_cannot_disturb_the_next_one(
+    services: Services, admin: Caller, store: MemoryStore, database: Database
+) -> None:
+    artifact = await services.catalogue.create(admin, Changes())
+
+    async def stalled_body() -> AsyncIterator[bytes]:
+        yield b"first attempt"
+        # The client stalls for longer than upload_stuck_after: recovery gives up on it...
+        database.run(
+            True,
+            lambda connection: connection.execute(
+                update(artifacts).values(updated_at=now() - timedelta(hours=1))
+            ),
+        )
+        database.run(
+            True,
+            lambda connection: connection.execute(
+                update(blobs).values(updated_at=now() - timedelta(hours=1))
+            ),
+        )
+        await services.recovery.run()
+        # ...and a second client uploads in the meantime.
+        await services.transfers.upload(admin, artifact.id, body(b"second attempt"))
+        yield b" resumes"
+
+    with pytest.raises(Conflict):
+        await services.transfers.upload(admin, artifact.id, stalled_body())
+    active = await services.catalogue.get(admin, artifact.id)
+    assert active.status is Status.ACTIVE
+    assert active.os_hash_value == hashlib.sha256(b"second attempt").hexdigest()
+    assert list(store.objects.values()) == [b"second attempt"]
+    assert blob_states(database) == [("ready", 1)]
