@@ -1,0 +1,98 @@
+"""A live ``lading serve`` on a loopback port, shared by the client compatibility tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+LADING = Path(sys.executable).with_name("lading")  # the console script of this venv
+STARTUP_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+LOG_KEY = pytest.StashKey[Path]()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def log_tail(path: Path, lines: int = 60) -> str:
+    text = path.read_text(errors="replace") if path.exists() else "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_healthy(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"lading exited with {process.returncode}:\n{log_tail(log)}")
+        try:
+            if httpx.get(f"{base_url}/healthcheck", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"lading did not become healthy in {STARTUP_TIMEOUT} s:\n{log_tail(log)}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(STOP_TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+def server_url(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[str]:
+    """The base URL of a ``lading serve`` with its own data directory."""
+    root = tmp_path_factory.mktemp("lading-server")
+    log = root / "server.log"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LADING_", "OS_"))}
+    env["LADING_DATA_DIR"] = str(root / "data")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(LADING), "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    pytestconfig.stash[LOG_KEY] = log
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(process, base_url, log)
+        yield base_url
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="session")
+def api(server_url: str) -> Iterator[httpx.Client]:
+    """A plain HTTP client for checking the server's state behind the clients' backs."""
+    with httpx.Client(base_url=server_url, timeout=30.0) as client:
+        yield client
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failing client test shows the end of the server's log next to its own output."""
+    report = yield
+    log = item.config.stash.get(LOG_KEY, None)
+    if report.failed and log is not None:
+        report.sections.append(("lading server log (tail)", log_tail(log)))
+    return report

@@ -1,0 +1,55 @@
+"""Small steps the client tests repeat: images made and checked over plain HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from typing import Any
+
+import httpx
+
+MiB = 1024 * 1024
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses, so tests can share one server."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def random_bytes(size: int) -> bytes:
+    return os.urandom(size)
+
+
+def create_image(
+    api: httpx.Client, name: str, data: bytes | None = None, **fields: Any
+) -> dict[str, Any]:
+    """An image made over HTTP (and uploaded to when ``data`` is given)."""
+    body = {"name": name, "disk_format": "raw", "container_format": "bare", **fields}
+    response = api.post("/v2/images", json=body)
+    assert response.status_code == 201, response.text
+    image: dict[str, Any] = response.json()
+    if data is not None:
+        upload = api.put(
+            f"/v2/images/{image['id']}/file",
+            content=data,
+            headers={"content-type": "application/octet-stream"},
+        )
+        assert upload.status_code == 204, upload.text
+        image = get_image(api, image["id"])
+    return image
+
+
+def get_image(api: httpx.Client, image_id: str) -> dict[str, Any]:
+    response = api.get(f"/v2/images/{image_id}")
+    assert response.status_code == 200, response.text
+    image: dict[str, Any] = response.json()
+    return image
+
+
+def assert_active_with(image: dict[str, Any], data: bytes) -> None:
+    """The image holds exactly ``data``, with the digests both clients verify downloads with."""
+    assert image["status"] == "active"
+    assert image["size"] == len(data)
+    assert image["checksum"] == hashlib.md5(data).hexdigest()
+    assert image["os_hash_value"] == hashlib.new(image["os_hash_algo"], data).hexdigest()
