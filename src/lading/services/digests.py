@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from lading.errors import TooLarge
@@ -36,7 +36,7 @@ class DigestingStream:
         self.size = 0
         self._hashers = (hashlib.md5(usedforsecurity=False), hashlib.sha256())
         self._threads = tuple(ThreadPoolExecutor(1, "lading-digest") for _ in self._hashers)
-        self._in_flight: deque[asyncio.Future[None]] = deque()
+        self._in_flight: deque[Future[None]] = deque()
 
     async def chunks(self) -> AsyncIterator[bytes]:
         pieces: list[bytes] = []
@@ -64,16 +64,23 @@ class DigestingStream:
     async def digests(self) -> Digests:
         """The size and digests of everything read, once the stream is exhausted."""
         while self._in_flight:
-            await self._in_flight.popleft()
+            await self._settle(self._in_flight.popleft())
         md5, sha256 = self._hashers
         return Digests(self.size, md5.hexdigest(), sha256.hexdigest())
 
     async def _hash(self, chunk: bytes) -> None:
         while len(self._in_flight) >= DEPTH * len(self._hashers):
-            await self._in_flight.popleft()
-        loop = asyncio.get_running_loop()
+            await self._settle(self._in_flight.popleft())
         for thread, hasher in zip(self._threads, self._hashers, strict=True):
-            self._in_flight.append(loop.run_in_executor(thread, hasher.update, chunk))
+            self._in_flight.append(thread.submit(hasher.update, chunk))
+
+    @staticmethod
+    async def _settle(update: Future[None]) -> None:
+        # Only an unfinished update is awaited: a finished one costs no event-loop wake-up.
+        if update.done():
+            update.result()
+        else:
+            await asyncio.wrap_future(update)
 
     def _close(self) -> None:
         # Queued updates still run; the threads exit once they are done.
