@@ -14,13 +14,16 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
+    bindparam,
     delete,
     exists,
     false,
     insert,
+    null,
     or_,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.engine import RowMapping
@@ -39,6 +42,9 @@ TIME_OPERATORS = {
 }
 
 
+FETCH = select(artifacts).where(artifacts.c.id == bindparam("id"))
+
+
 def insert_artifact(connection: Connection, artifact: Artifact) -> None:
     connection.execute(insert(artifacts).values(_row(artifact)))
     _insert_properties(connection, artifact.id, artifact.properties)
@@ -47,8 +53,7 @@ def insert_artifact(connection: Connection, artifact: Artifact) -> None:
 
 def fetch_artifact(connection: Connection, artifact_id: str) -> Artifact | None:
     """The artifact with its properties, tags and locations, deleted ones included."""
-    row = connection.execute(select(artifacts).where(artifacts.c.id == artifact_id)).mappings()
-    found = row.first()
+    found = connection.execute(FETCH, {"id": artifact_id}).mappings().first()
     if found is None:
         return None
     return _complete(connection, [found])[0]
@@ -201,37 +206,46 @@ def _insert_tags(connection: Connection, artifact_id: str, tags: Iterable[str]) 
         connection.execute(insert(artifact_tags), rows)
 
 
+# Built once: SQLAlchemy then skips most of its per-call statement construction.
+PROPERTIES_AND_TAGS = union_all(
+    select(
+        artifact_properties.c.artifact_id,
+        artifact_properties.c.name,
+        artifact_properties.c.value,
+    ).where(artifact_properties.c.artifact_id.in_(bindparam("ids", expanding=True))),
+    select(artifact_tags.c.artifact_id, artifact_tags.c.tag, null()).where(
+        artifact_tags.c.artifact_id.in_(bindparam("ids", expanding=True))
+    ),
+)
+LOCATIONS = (
+    select(
+        locations.c.artifact_id,
+        blobs.c.store,
+        blobs.c.key,
+        blobs.c.size,
+        blobs.c.checksum,
+        blobs.c.sha256,
+    )
+    .join(blobs, blobs.c.id == locations.c.blob_id)
+    .where(locations.c.artifact_id.in_(bindparam("ids", expanding=True)))
+    .order_by(blobs.c.store)
+)
+
+
 def _complete(connection: Connection, rows: Sequence[RowMapping]) -> list[Artifact]:
-    """Artifacts from rows, with their properties, tags and locations in three queries."""
+    """Artifacts from rows, with their properties, tags and locations in two queries."""
     ids = [row["id"] for row in rows]
     if not ids:
         return []
     properties: dict[str, dict[str, str]] = defaultdict(dict)
-    for artifact_id, name, value in connection.execute(
-        select(artifact_properties).where(artifact_properties.c.artifact_id.in_(ids))
-    ):
-        properties[artifact_id][name] = value
     tags: dict[str, list[str]] = defaultdict(list)
-    for artifact_id, tag in connection.execute(
-        select(artifact_tags)
-        .where(artifact_tags.c.artifact_id.in_(ids))
-        .order_by(artifact_tags.c.tag)
-    ):
-        tags[artifact_id].append(tag)
+    for artifact_id, name, value in connection.execute(PROPERTIES_AND_TAGS, {"ids": ids}):
+        if value is None:  # property values are never NULL, so this row is a tag
+            tags[artifact_id].append(name)
+        else:
+            properties[artifact_id][name] = value
     places: dict[str, list[Location]] = defaultdict(list)
-    for place in connection.execute(
-        select(
-            locations.c.artifact_id,
-            blobs.c.store,
-            blobs.c.key,
-            blobs.c.size,
-            blobs.c.checksum,
-            blobs.c.sha256,
-        )
-        .join(blobs, blobs.c.id == locations.c.blob_id)
-        .where(locations.c.artifact_id.in_(ids))
-        .order_by(blobs.c.store)
-    ):
+    for place in connection.execute(LOCATIONS, {"ids": ids}):
         places[place.artifact_id].append(
             Location(place.store, place.key, place.size, place.checksum, place.sha256)
         )
@@ -243,7 +257,7 @@ def _complete(connection: Connection, rows: Sequence[RowMapping]) -> list[Artifa
                 "visibility": Visibility(row["visibility"]),
             },
             properties=properties[row["id"]],
-            tags=tags[row["id"]],
+            tags=sorted(tags[row["id"]]),
             locations=places[row["id"]],
         )
         for row in rows
