@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     ``stores`` replaces the stores that settings describe (tests inject failing ones).
     """
     settings = settings or Settings.load()
-    database = Database(settings.resolved_database_url)
+    database = Database(settings.resolved_database_url, settings.database_threads)
     stores = stores or StoreRegistry.from_settings(settings)
     services = Services.build(settings, database, stores)
 

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     port: int = Field(9292, ge=0, le=65535)
     data_dir: Path = Path("data")
     database_url: str | None = None
+    database_threads: int = Field(2, ge=1, le=64)
     stores: dict[str, StoreSettings] = Field(
         default_factory=lambda: {"default": FilesystemStoreSettings()}
     )

@@ -8,7 +8,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -27,19 +27,32 @@ class Database:
     writers queue on the lock instead of failing when one upgrades from reading.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, threads: int = 2) -> None:
         self.url = make_url(url)
         self.engine = _create_engine(url)
+        self._thread_count = threads
+        self._limiter: CapacityLimiter | None = None
+
+    def _threads(self) -> CapacityLimiter:
+        # Few threads on purpose: queries are mostly Python work under the GIL, and
+        # many threads fighting for it cost far more than they overlap.
+        if self._limiter is None:  # created lazily: it belongs to the running event loop
+            self._limiter = CapacityLimiter(self._thread_count)
+        return self._limiter
 
     async def read(
         self, query: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        return await to_thread.run_sync(lambda: self.run(False, query, *args, **kwargs))
+        return await to_thread.run_sync(
+            lambda: self.run(False, query, *args, **kwargs), limiter=self._threads()
+        )
 
     async def write(
         self, query: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        return await to_thread.run_sync(lambda: self.run(True, query, *args, **kwargs))
+        return await to_thread.run_sync(
+            lambda: self.run(True, query, *args, **kwargs), limiter=self._threads()
+        )
 
     def run(
         self,
