@@ -27,9 +27,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 
 from lading.db.models import artifact_properties, artifact_tags, artifacts, blobs, locations
 from lading.domain import Artifact, ListQuery, Location, SortDir, Status, TimeFilter, Visibility
+from lading.errors import Conflict
 
 COLUMNS = tuple(column.name for column in artifacts.columns)
 TIME_OPERATORS = {
@@ -46,7 +48,11 @@ FETCH = select(artifacts).where(artifacts.c.id == bindparam("id"))
 
 
 def insert_artifact(connection: Connection, artifact: Artifact) -> None:
-    connection.execute(insert(artifacts).values(_row(artifact)))
+    try:
+        with connection.begin_nested():
+            connection.execute(insert(artifacts).values(_row(artifact)))
+    except IntegrityError:
+        raise Conflict(f"an artifact with id {artifact.id} already exists") from None
     _insert_properties(connection, artifact.id, artifact.properties)
     _insert_tags(connection, artifact.id, artifact.tags)
 

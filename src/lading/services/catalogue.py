@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -80,8 +80,6 @@ class Catalogue:
         artifact = _apply(artifact, changes)
         if artifact.visibility is Visibility.PUBLIC and not caller.is_admin:
             raise Forbidden("only administrators may publicize an artifact")
-        if await self._database.read(queries.fetch_artifact, artifact.id) is not None:
-            raise Conflict(f"an artifact with id {artifact.id} already exists")
         await self._database.write(queries.insert_artifact, artifact)
         return artifact
 
@@ -107,9 +105,12 @@ class Catalogue:
             query.hide_community_of_others = caller.project
         return await self._database.read(queries.list_artifacts, query)
 
-    async def update(self, caller: Caller, artifact_id: str, changes: Changes) -> Artifact:
-        """Set ``changes`` over the artifact as the caller last saw it."""
+    async def update(
+        self, caller: Caller, artifact_id: str, edit: Callable[[Artifact], Changes]
+    ) -> Artifact:
+        """Apply the changes that ``edit`` derives from the artifact as it stands."""
         previous = await self.get(caller, artifact_id)
+        changes = edit(previous)
         changed_fields = {
             name: value
             for name, value in changes.fields.items()

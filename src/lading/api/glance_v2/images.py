@@ -70,11 +70,12 @@ async def update_image(request: Request) -> Response:
             f"PATCH needs Content-Type {MEDIA_TYPES[0]}, not {media_type or 'none'}",
             {"accept-patch": ", ".join(MEDIA_TYPES)},
         )
-    catalogue = services(request).catalogue
-    image_id = request.path_params["image_id"]
-    artifact = await catalogue.get(caller(request), image_id)
-    changes = apply_patch(artifact, await read_json(request))
-    updated = await catalogue.update(caller(request), image_id, changes)
+    operations = await read_json(request)
+    updated = await services(request).catalogue.update(
+        caller(request),
+        request.path_params["image_id"],
+        lambda artifact: apply_patch(artifact, operations),
+    )
     return JSONResponse(image_view(updated))
 
 
