@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from lading.errors import TooLarge
 
-DEPTH = 3
+DEPTH = 2
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,44 @@
+"""The lading command: settings errors are usage errors; db upgrade builds the catalogue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, inspect
+
+from lading.cli import main
+from lading.settings import CONFIG_FILE_VARIABLE
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CONFIG_FILE_VARIABLE, "")
+    monkeypatch.delenv(CONFIG_FILE_VARIABLE)
+
+
+def test_db_upgrade_creates_the_catalogue(tmp_path: Path) -> None:
+    config = tmp_path / "lading.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    result = CliRunner().invoke(main, ["db", "upgrade", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    tables = inspect(
+        create_engine(f"sqlite:///{tmp_path / 'data' / 'lading.db'}")
+    ).get_table_names()
+    assert {"artifacts", "artifact_properties", "artifact_tags", "blobs", "locations"} <= set(
+        tables
+    )
+
+
+def test_invalid_settings_are_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("port = 99999\n")
+    result = CliRunner().invoke(main, ["db", "upgrade", "--config", str(config)])
+    assert result.exit_code == 2 and "invalid settings" in result.output
+
+
+def test_a_missing_config_file_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CONFIG_FILE_VARIABLE, "/nonexistent/lading.toml")
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 2 and "does not exist" in result.output
