@@ -98,7 +98,10 @@ def running_server(data_dir: Path, workers: int = 1, timeout: float = 60.0) -> I
         _wait_healthy(server, timeout)
         yield server
     except BaseException:
-        print(f"--- last lines of the server log ---\n{server.log_tail()}", file=sys.stderr)
+        state = server.process.poll()
+        state_text = "still running" if state is None else f"exited with {state}"
+        print(f"--- lading {state_text}; its log ends with ---", file=sys.stderr)
+        print(server.log_tail(), file=sys.stderr)
         raise
     finally:
         stop(server)
@@ -169,7 +172,9 @@ class RssSampler:
         self._thread.join()
 
     def take_peak(self) -> int:
-        peak, self._phase_peak = self._phase_peak, 0
+        # Sample now too: a phase shorter than the interval would otherwise have no sample.
+        peak, self._phase_peak = max(self._phase_peak, self.rss()), 0
+        self.overall_peak = max(self.overall_peak, peak)
         return peak
 
     def _run(self) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import re
 import shutil
@@ -188,6 +189,7 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
         rates: list[float] = []
         server_cpu: list[float] = []
+        client_cpu: list[float] = []
         use_wrk = shutil.which("wrk") is not None
         with httpx.Client(base_url=server.base_url, timeout=30) as client:
             check_page(client, "/v2/images?limit=25&os_distro=ubuntu", os_distro="ubuntu")
@@ -198,6 +200,7 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
                     results[name].append((percentile(measured, 0.5), percentile(measured, 0.99)))
                 tree = server.tree()
                 before, started = cpu_seconds(tree), time.perf_counter()
+                client_before = time.process_time()
                 in_flight, seconds = args.show_concurrency, args.seconds
                 if use_wrk:
                     done = show_rate_wrk(server, ids, in_flight, seconds)
@@ -206,6 +209,7 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
                 elapsed = time.perf_counter() - started
                 rates.append(done / elapsed)
                 server_cpu.append((cpu_seconds(tree) - before) / elapsed)
+                client_cpu.append((time.process_time() - client_before) / elapsed)
 
     print(f"\nlading catalogue, {args.count} artifacts, median of {args.runs} run(s)\n")
     rows: list[list[Any]] = [
@@ -216,8 +220,12 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
     tool = "wrk" if use_wrk else "httpx"
     print(
         f"\nshow, random ids, {args.show_concurrency} in flight ({tool}, {args.seconds:g} s): "
-        f"{median(rates):.0f} req/s (target >= 2000); server CPU {median(server_cpu):.2f} cores"
+        f"{median(rates):.0f} req/s (target >= 2000)"
     )
+    # Client and server share the CPUs; these say which side was the bottleneck.
+    print(f"  CPU during it: server {median(server_cpu):.2f} cores", end="")
+    print("" if use_wrk else f", this client {median(client_cpu):.2f} cores", end="")
+    print(f"; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print("targets: list p50 < 10 ms")
 
 
