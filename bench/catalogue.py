@@ -152,7 +152,7 @@ def show_rate_wrk(server: Server, ids: list[str], concurrency: int, seconds: flo
     id_file, script = server.data_dir.parent / "ids.txt", server.data_dir.parent / "show.lua"
     id_file.write_text("\n".join(ids) + "\n")
     script.write_text(WRK_SCRIPT % id_file)
-    command = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "-s", str(script)]
+    command = ["wrk", "-t2", f"-c{concurrency}", f"-d{round(seconds)}s", "-s", str(script)]
     output = subprocess.run([*command, server.base_url], capture_output=True, text=True, check=True)
     if "Non-2xx" in output.stdout or "Socket errors" in output.stdout:
         raise RuntimeError(f"wrk saw failures:\n{output.stdout}")
@@ -167,7 +167,7 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
 
 
 def run(args: argparse.Namespace, scratch: Path) -> None:
-    with running_server(scratch / "data") as server:
+    with running_server(scratch / "data", workers=args.workers) as server:
         started = time.perf_counter()
         if args.direct:
             load_direct(server, args.count)
@@ -211,7 +211,10 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
                 server_cpu.append((cpu_seconds(tree) - before) / elapsed)
                 client_cpu.append((time.process_time() - client_before) / elapsed)
 
-    print(f"\nlading catalogue, {args.count} artifacts, median of {args.runs} run(s)\n")
+    print(
+        f"\nlading catalogue, {args.count} artifacts, {args.workers} worker(s), "
+        f"median of {args.runs} run(s)\n"
+    )
     rows: list[list[Any]] = [
         [name, f"{median([p50 for p50, _ in runs]):.2f}", f"{median([p99 for _, p99 in runs]):.2f}"]
         for name, runs in results.items()
@@ -239,6 +242,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="requests per latency figure")
     parser.add_argument("--warmup", type=int, default=50, help="unmeasured requests first")
     parser.add_argument("--seconds", type=float, default=10.0, help="show throughput duration")
+    parser.add_argument("--workers", type=int, default=2, help="lading serve --workers")
     parser.add_argument("--data-dir", type=Path, help="parent of the scratch dir (default /tmp)")
     args = parser.parse_args()
     with temp_dir(args.data_dir, "lading-bench-catalogue-") as scratch:

@@ -2,19 +2,17 @@
 
 md5 and sha256 each run on a thread of their own (hashlib releases the GIL), so
 hashing one chunk overlaps with receiving the next and with the store writing it.
-At most ``DEPTH`` chunks are in flight, so memory stays constant.
+At most ``DEPTH`` chunks wait for each hasher, so memory stays constant.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from lading.errors import TooLarge
+from lading.serial_thread import SerialThread
 
 DEPTH = 2
 
@@ -34,9 +32,9 @@ class DigestingStream:
         self._chunk_size = chunk_size
         self._limit = limit
         self.size = 0
-        self._hashers = (hashlib.md5(usedforsecurity=False), hashlib.sha256())
-        self._threads = tuple(ThreadPoolExecutor(1, "lading-digest") for _ in self._hashers)
-        self._in_flight: deque[Future[None]] = deque()
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._sha256 = hashlib.sha256()
+        self._threads = (SerialThread("lading-md5", DEPTH), SerialThread("lading-sha256", DEPTH))
 
     async def chunks(self) -> AsyncIterator[bytes]:
         pieces: list[bytes] = []
@@ -59,30 +57,16 @@ class DigestingStream:
                 await self._hash(chunk)
                 yield chunk
         finally:
-            self._close()
+            for thread in self._threads:
+                thread.close()
 
     async def digests(self) -> Digests:
         """The size and digests of everything read, once the stream is exhausted."""
-        while self._in_flight:
-            await self._settle(self._in_flight.popleft())
-        md5, sha256 = self._hashers
-        return Digests(self.size, md5.hexdigest(), sha256.hexdigest())
+        for thread in self._threads:
+            await thread.drain()
+        return Digests(self.size, self._md5.hexdigest(), self._sha256.hexdigest())
 
     async def _hash(self, chunk: bytes) -> None:
-        while len(self._in_flight) >= DEPTH * len(self._hashers):
-            await self._settle(self._in_flight.popleft())
-        for thread, hasher in zip(self._threads, self._hashers, strict=True):
-            self._in_flight.append(thread.submit(hasher.update, chunk))
-
-    @staticmethod
-    async def _settle(update: Future[None]) -> None:
-        # Only an unfinished update is awaited: a finished one costs no event-loop wake-up.
-        if update.done():
-            update.result()
-        else:
-            await asyncio.wrap_future(update)
-
-    def _close(self) -> None:
-        # Queued updates still run; the threads exit once they are done.
-        for thread in self._threads:
-            thread.shutdown(wait=False)
+        md5_thread, sha256_thread = self._threads
+        await md5_thread.submit(self._md5.update, chunk)
+        await sha256_thread.submit(self._sha256.update, chunk)

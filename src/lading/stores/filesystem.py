@@ -20,12 +20,14 @@ import anyio
 from anyio import to_thread
 
 from lading.errors import InvalidKey, ObjectNotFound, StoreError, StoreFull
+from lading.serial_thread import SerialThread
 from lading.stores.base import Store, StoredObject
 
 # Up to 8 segments of safe characters, none starting with a dot.
 SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}"
 KEY_PATTERN = re.compile(rf"{SEGMENT}(/{SEGMENT}){{0,7}}")
 TEMPORARY_DIRECTORY = ".tmp"
+WRITE_DEPTH = 2  # chunks queued for the disk while the next one arrives
 
 
 class FilesystemStore(Store):
@@ -51,16 +53,19 @@ class FilesystemStore(Store):
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
         target = self._path(key)
         file = await to_thread.run_sync(self._create_temporary)
+        writer = SerialThread("lading-write", WRITE_DEPTH)
         size = 0
         try:
             async for chunk in chunks:
-                await to_thread.run_sync(file.write, chunk)
+                await writer.submit(file.write, chunk)  # the next chunk arrives meanwhile
                 size += len(chunk)
+            await writer.drain()
             await to_thread.run_sync(self._commit, file, target)
         except OSError as exc:
             raise _translate(exc, self.name) from exc
         finally:
             with anyio.CancelScope(shield=True):
+                await writer.finish()
                 await to_thread.run_sync(_discard, file)
         return StoredObject(key, size)
 
