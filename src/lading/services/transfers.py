@@ -41,6 +41,7 @@ class Lease:
     artifact_id: str
     key: str
     touched_at: datetime
+    queued_since: datetime  # restored on failure: a failed upload leaves no trace
     blob_id: int | None = None
 
 
@@ -82,7 +83,9 @@ class Transfers:
             raise TooLarge(f"the data is larger than the limit of {cap} bytes")
         if artifact.status is not Status.QUEUED:
             raise Conflict(f"artifact {artifact.id} is {artifact.status}, not queued")
-        lease = Lease(artifact.id, key=_new_key(), touched_at=now())
+        lease = Lease(
+            artifact.id, key=_new_key(), touched_at=now(), queued_since=artifact.updated_at
+        )
         if not await self._database.write(
             queries.set_status,
             artifact.id,
@@ -146,7 +149,7 @@ class Transfers:
         return redundant
 
     async def _abandon(self, store: Store, lease: Lease) -> None:
-        """Undo a failed upload: its bytes, its blob, and saving back to queued."""
+        """Undo a failed upload: its bytes, its blob, and saving back to queued as it was."""
         if lease.blob_id is not None:
             await store.delete(lease.key)
             await self._database.write(blobs.forget, lease.blob_id)
@@ -156,7 +159,7 @@ class Transfers:
             [Status.SAVING],
             Status.QUEUED,
             touched_at=lease.touched_at,
-            updated_at=now(),
+            updated_at=lease.queued_since,
         )
 
     async def _watched(
