@@ -37,6 +37,10 @@ class Conflict(LadingError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class Gone(LadingError):
+    status, code, title = 410, "gone", "Gone"
+
+
 class TooLarge(LadingError):
     status, code, title = 413, "overLimit", "Request Entity Too Large"
 
@@ -69,12 +73,13 @@ class StoreFull(StoreError):
 
 
 class ObjectNotFound(StoreError):
-    """A store has no object under the requested key."""
+    """A store has no object under a key the catalogue points at: data is missing."""
 
-    status, code, title = 404, "itemNotFound", "Not Found"
+    status, code, title = 503, "dataUnavailable", "Service Unavailable"
 
 
 class InvalidKey(StoreError):
-    """A key that would escape the store or is otherwise malformed."""
+    """A key that would escape the store or is otherwise malformed (keys are the
+    server's own, so this is a server fault, never the client's)."""
 
-    status, code, title = 400, "badRequest", "Bad Request"
+    status, code, title = 500, "internalError", "Internal Server Error"

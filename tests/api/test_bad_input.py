@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +10,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
-from lading.errors import StoreFull
 from lading.settings import Settings
-from lading.stores.base import StoredObject
-from lading.stores.memory import MemoryStore
 from lading.stores.registry import StoreRegistry
 from tests.api.helpers import PATCH_TYPE, assert_error, create, patch, upload
+from tests.stores.faulty import FaultyStore
 
 
 def leftovers(settings: Settings) -> list[Path]:
@@ -198,24 +196,15 @@ def test_a_body_over_the_cap_is_refused(capped: tuple[TestClient, Settings]) -> 
     upload(client, image["id"], b"x" * 1000)  # the cap itself is allowed
 
 
-class FailingStore(MemoryStore):
-    """Accepts some bytes, then fails as a full disk would."""
-
-    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
-        async for _ in chunks:
-            raise StoreFull("store 'default' is full")
-        raise AssertionError("the upload sent no bytes")
-
-
 def test_a_store_failure_puts_the_image_back_to_queued(tmp_path: Path) -> None:
-    store = FailingStore("default")
+    store = FaultyStore("default")
+    store.failing_puts = True
     settings = Settings(data_dir=tmp_path / "failing")
-    stores = StoreRegistry({"default": store}, "default")
-    with TestClient(create_app(settings, stores)) as client:
+    with TestClient(create_app(settings, StoreRegistry({"default": store}, "default"))) as client:
         image = create(client)
         response = client.put(f"/v2/images/{image['id']}/file", content=b"x" * 1000)
         assert_error(response, 507)
         assert_unchanged(client, image)
         assert store.objects == {}
-        store.put = MemoryStore.put.__get__(store)  # type: ignore[method-assign]
+        store.failing_puts = False
         upload(client, image["id"], b"x" * 1000)  # and the upload can be retried

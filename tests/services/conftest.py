@@ -10,13 +10,13 @@ from lading.db.engine import Database
 from lading.services import Services
 from lading.services.access import Caller
 from lading.settings import Settings
-from lading.stores.memory import MemoryStore
 from lading.stores.registry import StoreRegistry
+from tests.stores.faulty import FaultyStore
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore("default")
+def store() -> FaultyStore:
+    return FaultyStore("default")
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def database(tmp_path: Path) -> Database:
 
 
 @pytest.fixture
-def services(tmp_path: Path, database: Database, store: MemoryStore) -> Services:
+def services(tmp_path: Path, database: Database, store: FaultyStore) -> Services:
     settings = Settings(data_dir=tmp_path, upload_stuck_after=60)
     return Services.build(settings, database, StoreRegistry({"default": store}, "default"))
 

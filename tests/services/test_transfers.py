@@ -9,16 +9,16 @@ from datetime import timedelta
 import anyio
 import anyio.lowlevel
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from lading.db.engine import Database
 from lading.db.models import artifacts, blobs
 from lading.domain import Status
-from lading.errors import ClientDisconnected, Conflict
+from lading.errors import ClientDisconnected, Conflict, Gone
 from lading.services import Services
 from lading.services.access import Caller
 from lading.services.catalogue import Changes, now
-from lading.stores.memory import MemoryStore
+from tests.stores.faulty import FaultyStore
 
 pytestmark = pytest.mark.anyio
 
@@ -46,7 +46,7 @@ def blob_states(database: Database) -> list[tuple[str, int]]:
 
 
 async def test_a_client_that_goes_away_leaves_nothing(
-    services: Services, admin: Caller, store: MemoryStore, database: Database
+    services: Services, admin: Caller, store: FaultyStore, database: Database
 ) -> None:
     artifact = await services.catalogue.create(admin, Changes())
     with pytest.raises(ClientDisconnected):
@@ -59,7 +59,7 @@ async def test_a_client_that_goes_away_leaves_nothing(
 
 
 async def test_concurrent_uploads_have_exactly_one_winner(
-    services: Services, admin: Caller, store: MemoryStore
+    services: Services, admin: Caller, store: FaultyStore
 ) -> None:
     artifact = await services.catalogue.create(admin, Changes())
     outcomes: dict[int, str] = {}
@@ -83,7 +83,7 @@ async def test_concurrent_uploads_have_exactly_one_winner(
 
 
 async def test_shared_bytes_are_counted_by_reference(
-    services: Services, admin: Caller, store: MemoryStore, database: Database
+    services: Services, admin: Caller, store: FaultyStore, database: Database
 ) -> None:
     first = await services.catalogue.create(admin, Changes())
     second = await services.catalogue.create(admin, Changes())
@@ -97,7 +97,7 @@ async def test_shared_bytes_are_counted_by_reference(
 
 
 async def test_deleting_during_an_upload_discards_the_upload(
-    services: Services, admin: Caller, store: MemoryStore
+    services: Services, admin: Caller, store: FaultyStore
 ) -> None:
     artifact = await services.catalogue.create(admin, Changes())
 
@@ -106,32 +106,30 @@ async def test_deleting_during_an_upload_discards_the_upload(
         await services.catalogue.delete(admin, artifact.id)
         yield b"more"
 
-    with pytest.raises(Conflict):
+    with pytest.raises(Gone):
         await services.transfers.upload(admin, artifact.id, deleting_body())
     assert store.objects == {}
 
 
 async def test_recovery_requeues_stuck_uploads_and_removes_their_bytes(
-    services: Services, admin: Caller, store: MemoryStore, database: Database
+    services: Services, admin: Caller, store: FaultyStore, database: Database
 ) -> None:
     stuck = await services.catalogue.create(admin, Changes())
     alive = await services.catalogue.create(admin, Changes())
     long_ago = now() - timedelta(hours=1)
 
-    def simulate_crash(connection: object) -> None:
+    def simulate_crash(connection: Connection) -> None:
         """What a process killed mid-upload leaves: saving, a pending blob, bytes."""
-        connection.execute(  # type: ignore[attr-defined]
-            update(artifacts)
-            .where(artifacts.c.id.in_([stuck.id, alive.id]))
-            .values(status="saving", updated_at=long_ago)
-        )
-        connection.execute(  # type: ignore[attr-defined]
+        for artifact, expires_at in ((stuck, long_ago), (alive, now() + timedelta(hours=1))):
+            connection.execute(
+                update(artifacts)
+                .where(artifacts.c.id == artifact.id)
+                .values(status="saving", upload_lease="lease", lease_expires_at=expires_at)
+            )
+        connection.execute(
             blobs.insert().values(
                 store="default", key="ab/crashed", state="pending", refcount=0, updated_at=long_ago
             )
-        )
-        connection.execute(  # type: ignore[attr-defined]
-            update(artifacts).where(artifacts.c.id == alive.id).values(updated_at=now())
         )
 
     database.run(True, simulate_crash)
@@ -143,26 +141,22 @@ async def test_recovery_requeues_stuck_uploads_and_removes_their_bytes(
     assert await services.recovery.run() == 0
 
 
+def expire_everything(connection: Connection) -> None:
+    """As if every lease and pending blob had outlived upload_stuck_after."""
+    long_ago = now() - timedelta(hours=1)
+    connection.execute(update(artifacts).values(lease_expires_at=long_ago))
+    connection.execute(update(blobs).values(updated_at=long_ago))
+
+
 async def test_an_upload_given_up_as_stuck_cannot_disturb_the_next_one(
-    services: Services, admin: Caller, store: MemoryStore, database: Database
+    services: Services, admin: Caller, store: FaultyStore, database: Database
 ) -> None:
     artifact = await services.catalogue.create(admin, Changes())
 
     async def stalled_body() -> AsyncIterator[bytes]:
         yield b"first attempt"
         # The client stalls for longer than upload_stuck_after: recovery gives up on it...
-        database.run(
-            True,
-            lambda connection: connection.execute(
-                update(artifacts).values(updated_at=now() - timedelta(hours=1))
-            ),
-        )
-        database.run(
-            True,
-            lambda connection: connection.execute(
-                update(blobs).values(updated_at=now() - timedelta(hours=1))
-            ),
-        )
+        database.run(True, expire_everything)
         await services.recovery.run()
         # ...and a second client uploads in the meantime.
         await services.transfers.upload(admin, artifact.id, body(b"second attempt"))
@@ -175,3 +169,34 @@ async def test_an_upload_given_up_as_stuck_cannot_disturb_the_next_one(
     assert active.os_hash_value == hashlib.sha256(b"second attempt").hexdigest()
     assert list(store.objects.values()) == [b"second attempt"]
     assert blob_states(database) == [("ready", 1)]
+
+
+async def test_editing_metadata_during_an_upload_is_fine(
+    services: Services, admin: Caller, store: FaultyStore
+) -> None:
+    artifact = await services.catalogue.create(admin, Changes())
+
+    async def body_with_edits() -> AsyncIterator[bytes]:
+        yield b"some "
+        await services.catalogue.update(
+            admin, artifact.id, lambda a: Changes({"name": "renamed"}, {"k": "v"}, ["t"])
+        )
+        await services.catalogue.add_tag(admin, artifact.id, "other")
+        yield b"bytes"
+
+    uploaded = await services.transfers.upload(admin, artifact.id, body_with_edits())
+    assert uploaded.status is Status.ACTIVE and uploaded.size == 10
+    assert uploaded.name == "renamed" and uploaded.tags == ["other", "t"]
+
+
+async def test_a_store_that_fails_to_delete_is_retried_by_recovery(
+    services: Services, admin: Caller, store: FaultyStore, database: Database
+) -> None:
+    artifact = await services.catalogue.create(admin, Changes())
+    await services.transfers.upload(admin, artifact.id, body(b"bytes"))
+    store.failing_deletes = True
+    await services.catalogue.delete(admin, artifact.id)  # answered; the bytes stay
+    assert len(store.objects) == 1 and blob_states(database) == [("doomed", 0)]
+    store.failing_deletes = False
+    assert await services.recovery.run() == 1
+    assert store.objects == {} and blob_states(database) == []

@@ -7,11 +7,14 @@ its bytes never pass through Python.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC
 from email.utils import format_datetime
 
+import anyio
 from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from lading.api.ranges import ByteRange, parse_range
@@ -22,41 +25,42 @@ OCTET_STREAM = "application/octet-stream"
 PATHSEND = "http.response.pathsend"
 
 
-class DataResponse:
-    """An ASGI response for ``download``: 200, 206, 304, 416, or 204 with no data."""
+class DataResponse(Response):
+    """The answer to a download: 200, 206, 304, 416, or 204 when there is no data."""
 
-    def __init__(self, download: Download, extra_headers: dict[str, str] | None = None) -> None:
+    def __init__(self, download: Download) -> None:
+        super().__init__(status_code=204)
         self.download = download
-        self.extra_headers = extra_headers or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         download = self.download
-        if download.location is None or download.store is None:
-            await _start(send, 204, self.extra_headers)
+        if download.location is None:
+            await _start(send, 204, {})
             await _finish(send)
             return
         request = Headers(scope=scope)
-        artifact, size = download.artifact, download.location.size
-        etag = f'"{download.location.checksum}"'
+        size = download.location.size
+        updated = download.artifact.updated_at.replace(tzinfo=UTC)
         validators = {
-            "etag": etag,
-            "last-modified": format_datetime(artifact.updated_at.replace(tzinfo=UTC), usegmt=True),
+            "etag": f'"{download.location.checksum}"',
+            "last-modified": format_datetime(updated, usegmt=True),
             "accept-ranges": "bytes",
-            **self.extra_headers,
         }
-        if _matches(request.get("if-none-match"), etag):
+        if _matches(request.get("if-none-match"), validators["etag"]):
             await _start(send, 304, validators)
             await _finish(send)
             return
-        header_only = scope["method"] == "HEAD"
+        # A stale If-Range means the whole representation, whatever Range asks.
+        wanted = (
+            request.get("range") if _range_allowed(request.get("if-range"), validators) else None
+        )
         try:
-            ranges = parse_range(request.get("range"), size)
-        except RangeNotSatisfiable:
-            await _start(send, 416, {**validators, "content-range": f"bytes */{size}"})
+            ranges = parse_range(wanted, size)
+        except RangeNotSatisfiable as exc:
+            await _start(send, 416, {**validators, **exc.headers})
             await _finish(send)
             return
-        if ranges is not None and not _range_allowed(request.get("if-range"), validators):
-            ranges = None
+        body_follows = scope["method"] != "HEAD"
         if ranges is None:
             headers = {
                 **validators,
@@ -65,10 +69,11 @@ class DataResponse:
                 "content-md5": download.location.checksum,
             }
             await _start(send, 200, headers)
-            if header_only:
-                await _finish(send)
-            else:
-                await self._send_whole(scope, send)
+            path = download.local_path()
+            if body_follows and path is not None and PATHSEND in scope.get("extensions", {}):
+                await send({"type": PATHSEND, "path": str(path)})
+                return
+            parts = [(b"", ByteRange(0, size), b"")]
         elif len(ranges) == 1:
             (only,) = ranges
             headers = {
@@ -78,67 +83,64 @@ class DataResponse:
                 "content-range": only.content_range(size),
             }
             await _start(send, 206, headers)
-            if header_only:
-                await _finish(send)
-            else:
-                await self._send_range(send, only, more_body=False)
+            parts = [(b"", only, b"")]
         else:
-            await self._send_multipart(send, ranges, size, validators, header_only)
+            boundary = uuid.uuid4().hex
+            parts = _multipart(ranges, size, boundary)
+            length = sum(len(head) + part.length + len(tail) for head, part, tail in parts)
+            headers = {
+                **validators,
+                "content-type": f"multipart/byteranges; boundary={boundary}",
+                "content-length": str(length),
+            }
+            await _start(send, 206, headers)
+        if body_follows:
+            await self._send_parts(receive, send, parts)
+        await _finish(send)
 
-    async def _send_whole(self, scope: Scope, send: Send) -> None:
-        assert self.download.store is not None and self.download.location is not None
-        path = self.download.store.local_path(self.download.location.key)
-        if path is not None and PATHSEND in scope.get("extensions", {}):
-            await send({"type": PATHSEND, "path": str(path)})
-            return
-        await self._send_range(send, ByteRange(0, self.download.location.size), more_body=False)
-
-    async def _send_range(self, send: Send, byte_range: ByteRange, more_body: bool) -> None:
-        assert self.download.store is not None and self.download.location is not None
-        chunks = self.download.store.open(
-            self.download.location.key, byte_range.start, byte_range.end
-        )
-        async for chunk in chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        if not more_body:
-            await _finish(send)
-
-    async def _send_multipart(
-        self,
-        send: Send,
-        ranges: list[ByteRange],
-        size: int,
-        validators: dict[str, str],
-        header_only: bool,
+    async def _send_parts(
+        self, receive: Receive, send: Send, parts: list[tuple[bytes, ByteRange, bytes]]
     ) -> None:
-        boundary = uuid.uuid4().hex
-        heads = [
+        """Stream the parts; stop reading the store as soon as the client goes away."""
+        async with anyio.create_task_group() as tasks:
+
+            async def stop_on_disconnect() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                tasks.cancel_scope.cancel()
+
+            tasks.start_soon(stop_on_disconnect)
+            for head, byte_range, tail in parts:
+                if head:
+                    await _body(send, head)
+                async with contextlib.aclosing(
+                    self.download.read(byte_range.start, byte_range.end)
+                ) as chunks:
+                    async for chunk in chunks:
+                        await _body(send, chunk)
+                if tail:
+                    await _body(send, tail)
+            tasks.cancel_scope.cancel()
+
+
+def _multipart(
+    ranges: list[ByteRange], size: int, boundary: str
+) -> list[tuple[bytes, ByteRange, bytes]]:
+    """Each range with the part head before it and the delimiter after it."""
+    parts = [
+        (
             (
                 f"--{boundary}\r\nContent-Type: {OCTET_STREAM}\r\n"
-                f"Content-Range: {r.content_range(size)}\r\n\r\n"
-            ).encode()
-            for r in ranges
-        ]
-        tail = f"--{boundary}--\r\n".encode()
-        length = sum(len(h) + r.length + 2 for h, r in zip(heads, ranges, strict=True)) + len(tail)
-        headers = {
-            **validators,
-            "content-type": f"multipart/byteranges; boundary={boundary}",
-            "content-length": str(length),
-        }
-        await _start(send, 206, headers)
-        if header_only:
-            await _finish(send)
-            return
-        for head, byte_range in zip(heads, ranges, strict=True):
-            await send({"type": "http.response.body", "body": head, "more_body": True})
-            await self._send_range(send, byte_range, more_body=True)
-            await send({"type": "http.response.body", "body": b"\r\n", "more_body": True})
-        await send({"type": "http.response.body", "body": tail})
-
-
-async def _finish(send: Send) -> None:
-    await send({"type": "http.response.body", "body": b""})
+                f"Content-Range: {byte_range.content_range(size)}\r\n\r\n"
+            ).encode(),
+            byte_range,
+            b"\r\n",
+        )
+        for byte_range in ranges
+    ]
+    head, last, _ = parts[-1]
+    parts[-1] = (head, last, f"\r\n--{boundary}--\r\n".encode())
+    return parts
 
 
 async def _start(send: Send, status: int, headers: dict[str, str]) -> None:
@@ -151,7 +153,16 @@ async def _start(send: Send, status: int, headers: dict[str, str]) -> None:
     )
 
 
+async def _body(send: Send, chunk: bytes) -> None:
+    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
+async def _finish(send: Send) -> None:
+    await send({"type": "http.response.body", "body": b""})
+
+
 def _matches(if_none_match: str | None, etag: str) -> bool:
+    """If-None-Match uses the weak comparison: W/ prefixes do not matter."""
     if if_none_match is None:
         return False
     candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}

@@ -18,6 +18,7 @@ from lading.services.access import Caller
 
 REQUEST_ID_HEADER = b"x-openstack-request-id"
 MAX_JSON_BODY = 1024 * 1024
+MAX_DIGITS = 18
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,17 @@ def endpoint(request: Request) -> str:
     return (public or str(request.base_url)).rstrip("/")
 
 
+def parse_count(name: str, text: str) -> int:
+    """A non-negative integer from a header or query parameter, of a sane length.
+
+    Eighteen digits fit every size lading handles (and a signed 64-bit column);
+    longer numbers would only reach Python's and the databases' limits.
+    """
+    if not (text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS):
+        raise BadRequest(f"{name} must be a non-negative integer of at most {MAX_DIGITS} digits")
+    return int(text)
+
+
 def caller(request: Request) -> Caller:
     """Who is calling. Until tokens exist, an admin of the default project."""
     return Caller.open_admin(request.app.state.settings.default_project)
@@ -101,7 +113,7 @@ async def read_json(request: Request) -> Any:
             raise TooLarge(f"a JSON body may not exceed {MAX_JSON_BODY} bytes")
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from lading.errors import RangeNotSatisfiable
 
 MAX_RANGE_SPECS = 100
+MAX_DIGITS = 18
+BEYOND = 10**MAX_DIGITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +46,14 @@ def parse_range(header: str | None, size: int) -> list[ByteRange] | None:
         if not first:  # suffix: the last N bytes
             if not last:
                 return None
-            length = int(last)
+            length = _number(last)
             if length > 0 and size > 0:
                 ranges.append(ByteRange(max(0, size - length), size))
             continue
-        start = int(first)
-        if last and int(last) < start:
+        start = _number(first)
+        if last and _number(last) < start:
             return None
-        end = int(last) + 1 if last else size
+        end = _number(last) + 1 if last else size
         if start < size:
             ranges.append(ByteRange(start, min(end, size)))
     if not ranges:
@@ -61,6 +63,12 @@ def parse_range(header: str | None, size: int) -> list[ByteRange] | None:
 
 def _is_digits(text: str, allow_empty: bool = False) -> bool:
     return (allow_empty and not text) or (text.isascii() and text.isdigit())
+
+
+def _number(digits: str) -> int:
+    # Past 18 digits a position lies beyond any object: no need to convert it (for
+    # thousands of digits int() is slow, and Python refuses past 4,300).
+    return int(digits) if len(digits) <= MAX_DIGITS else BEYOND
 
 
 def _merge(ranges: list[ByteRange]) -> list[ByteRange]:

@@ -11,40 +11,30 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
-    and_,
     bindparam,
     delete,
-    exists,
-    false,
     insert,
     null,
-    or_,
     select,
-    true,
     union_all,
     update,
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from lading.db.models import artifact_properties, artifact_tags, artifacts, blobs, locations
-from lading.domain import Artifact, ListQuery, Location, SortDir, Status, TimeFilter, Visibility
-from lading.errors import Conflict
+from lading.db import blobs
+from lading.db.blobs import Blob
+from lading.db.models import artifact_properties, artifact_tags, artifacts, locations
+from lading.db.models import blobs as blob_table
+from lading.domain import Artifact, Location, Status, Visibility
+from lading.errors import Conflict, NotFound
 
-COLUMNS = tuple(column.name for column in artifacts.columns)
-TIME_OPERATORS = {
-    "gt": lambda column, value: column > value,
-    "gte": lambda column, value: column >= value,
-    "lt": lambda column, value: column < value,
-    "lte": lambda column, value: column <= value,
-    "eq": lambda column, value: column == value,
-    "neq": lambda column, value: column != value,
-}
-
-
-FETCH = select(artifacts).where(artifacts.c.id == bindparam("id"))
+# Every column but an upload's lease, which is bookkeeping of db.uploads, not metadata.
+LEASE_COLUMNS = ("upload_lease", "lease_expires_at")
+COLUMNS = tuple(column.name for column in artifacts.columns if column.name not in LEASE_COLUMNS)
+SELECT_ARTIFACTS = select(*(artifacts.c[name] for name in COLUMNS))
+FETCH = SELECT_ARTIFACTS.where(artifacts.c.id == bindparam("id"))
 
 
 def insert_artifact(connection: Connection, artifact: Artifact) -> None:
@@ -62,18 +52,7 @@ def fetch_artifact(connection: Connection, artifact_id: str) -> Artifact | None:
     found = connection.execute(FETCH, {"id": artifact_id}).mappings().first()
     if found is None:
         return None
-    return _complete(connection, [found])[0]
-
-
-def list_artifacts(connection: Connection, query: ListQuery) -> list[Artifact]:
-    """One page of live artifacts in the query's order, after its marker."""
-    statement = select(artifacts).where(*_filters(query))
-    order = [*query.sort, ("id", query.sort[-1][1] if query.sort else SortDir.DESC)]
-    if query.marker is not None:
-        statement = statement.where(*_after(query.marker, order))
-    statement = statement.order_by(*(_ordering(key, direction) for key, direction in order))
-    rows = connection.execute(statement.limit(query.limit)).mappings().all()
-    return _complete(connection, rows)
+    return complete(connection, [found])[0]
 
 
 def update_artifact(
@@ -82,9 +61,8 @@ def update_artifact(
     previous: Artifact,
 ) -> bool:
     """Write ``artifact``'s metadata over ``previous``; False if it was deleted meanwhile."""
-    changed = {
-        name: value for name, value in _row(artifact).items() if value != _row(previous)[name]
-    }
+    before = _row(previous)
+    changed = {name: value for name, value in _row(artifact).items() if value != before[name]}
     result = connection.execute(
         update(artifacts)
         .where(artifacts.c.id == artifact.id, artifacts.c.status != Status.DELETED)
@@ -118,24 +96,32 @@ def set_status(
     artifact_id: str,
     expected: Collection[Status],
     new: Status,
-    idle_since: datetime | None = None,
-    touched_at: datetime | None = None,
     **values: Any,
 ) -> bool:
-    """Compare-and-set: move to ``new`` only from one of ``expected``.
-
-    With ``idle_since``, only if the artifact was last touched before then; with
-    ``touched_at``, only if it was last touched exactly then (an upload's lease).
-    """
-    statement = update(artifacts).where(
-        artifacts.c.id == artifact_id, artifacts.c.status.in_(list(expected))
+    """Compare-and-set: move to ``new`` only from one of ``expected``."""
+    result = connection.execute(
+        update(artifacts)
+        .where(artifacts.c.id == artifact_id, artifacts.c.status.in_(list(expected)))
+        .values(status=new, **values)
     )
-    if idle_since is not None:
-        statement = statement.where(artifacts.c.updated_at < idle_since)
-    if touched_at is not None:
-        statement = statement.where(artifacts.c.updated_at == touched_at)
-    result = connection.execute(statement.values(status=new, **values))
     return result.rowcount == 1
+
+
+def mark_deleted(connection: Connection, artifact_id: str, now: datetime) -> list[Blob]:
+    """Any live status -> deleted; returns the blobs that lost their last reference."""
+    live = [status for status in Status if status is not Status.DELETED]
+    if not set_status(
+        connection,
+        artifact_id,
+        live,
+        Status.DELETED,
+        deleted_at=now,
+        updated_at=now,
+        upload_lease=None,
+        lease_expires_at=None,
+    ):
+        raise NotFound(f"no artifact with id {artifact_id}")
+    return blobs.release(connection, artifact_id)
 
 
 def add_tag(connection: Connection, artifact_id: str, tag: str, now: datetime) -> None:
@@ -157,32 +143,6 @@ def remove_tag(connection: Connection, artifact_id: str, tag: str, now: datetime
     )
     _touch(connection, artifact_id, now)
     return result.rowcount == 1
-
-
-def touch_saving(
-    connection: Connection, artifact_id: str, touched_at: datetime, now: datetime
-) -> bool:
-    """Renew an upload's lease; False when the upload no longer holds it."""
-    result = connection.execute(
-        update(artifacts)
-        .where(
-            artifacts.c.id == artifact_id,
-            artifacts.c.status == Status.SAVING,
-            artifacts.c.updated_at == touched_at,
-        )
-        .values(updated_at=now)
-    )
-    return result.rowcount == 1
-
-
-def stuck_artifacts(connection: Connection, before: datetime) -> list[str]:
-    """Ids of artifacts still ``saving`` with no sign of life since ``before``."""
-    rows = connection.execute(
-        select(artifacts.c.id).where(
-            artifacts.c.status == Status.SAVING, artifacts.c.updated_at < before
-        )
-    )
-    return list(rows.scalars())
 
 
 def _touch(connection: Connection, artifact_id: str, now: datetime) -> None:
@@ -226,19 +186,19 @@ PROPERTIES_AND_TAGS = union_all(
 LOCATIONS = (
     select(
         locations.c.artifact_id,
-        blobs.c.store,
-        blobs.c.key,
-        blobs.c.size,
-        blobs.c.checksum,
-        blobs.c.sha256,
+        blob_table.c.store,
+        blob_table.c.key,
+        blob_table.c.size,
+        blob_table.c.checksum,
+        blob_table.c.sha256,
     )
-    .join(blobs, blobs.c.id == locations.c.blob_id)
+    .join(blob_table, blob_table.c.id == locations.c.blob_id)
     .where(locations.c.artifact_id.in_(bindparam("ids", expanding=True)))
-    .order_by(blobs.c.store)
+    .order_by(blob_table.c.store)
 )
 
 
-def _complete(connection: Connection, rows: Sequence[RowMapping]) -> list[Artifact]:
+def complete(connection: Connection, rows: Sequence[RowMapping]) -> list[Artifact]:
     """Artifacts from rows, with their properties, tags and locations in two queries."""
     ids = [row["id"] for row in rows]
     if not ids:
@@ -268,86 +228,3 @@ def _complete(connection: Connection, rows: Sequence[RowMapping]) -> list[Artifa
         )
         for row in rows
     ]
-
-
-def _filters(query: ListQuery) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = [artifacts.c.status != Status.DELETED]
-    for name, values in query.fields.items():
-        column = artifacts.c[name]
-        non_null: list[object] = [value for value in values if value is not None]
-        matches = [column.in_(non_null)] if non_null else []
-        if len(non_null) < len(values):
-            matches.append(column.is_(None))
-        clauses.append(or_(*matches))
-    for name, texts in query.properties.items():
-        clauses.append(
-            exists().where(
-                artifact_properties.c.artifact_id == artifacts.c.id,
-                artifact_properties.c.name == name,
-                artifact_properties.c.value.in_(texts),
-            )
-        )
-    for tag in query.tags:
-        clauses.append(
-            exists().where(
-                artifact_tags.c.artifact_id == artifacts.c.id, artifact_tags.c.tag == tag
-            )
-        )
-    if query.size_min is not None:
-        clauses.append(artifacts.c.size >= query.size_min)
-    if query.size_max is not None:
-        clauses.append(artifacts.c.size <= query.size_max)
-    clauses.extend(_time_clause(time) for time in query.times)
-    if query.hide_community_of_others is not None:
-        clauses.append(
-            or_(
-                artifacts.c.visibility != Visibility.COMMUNITY,
-                artifacts.c.owner == query.hide_community_of_others,
-            )
-        )
-    return clauses
-
-
-def _time_clause(time: TimeFilter) -> ColumnElement[bool]:
-    return TIME_OPERATORS[time.operator](artifacts.c[time.field], time.value)  # type: ignore[no-any-return]
-
-
-def _ordering(key: str, direction: SortDir) -> Any:
-    # NULLs sort first ascending and last descending on every engine, as on SQLite.
-    column = artifacts.c[key]
-    return column.asc().nulls_first() if direction is SortDir.ASC else column.desc().nulls_last()
-
-
-def _after(marker: Artifact, order: list[tuple[str, SortDir]]) -> list[ColumnElement[bool]]:
-    """Rows strictly after ``marker`` in ``order`` (keyset paging, NULL-aware).
-
-    The first key also gets a plain range bound so that its index can be used.
-    """
-    alternatives: list[ColumnElement[bool]] = []
-    equal_so_far: list[ColumnElement[bool]] = []
-    for key, direction in order:
-        column = artifacts.c[key]
-        value = getattr(marker, key)
-        value = value.value if isinstance(value, Status | Visibility) else value
-        alternatives.append(and_(*equal_so_far, _beyond(column, value, direction)))
-        equal_so_far.append(column.is_(None) if value is None else column == value)
-    first_key, first_direction = order[0]
-    first_value = getattr(marker, first_key)
-    bound = _not_before(artifacts.c[first_key], first_value, first_direction)
-    return [bound, or_(*alternatives)]
-
-
-def _beyond(column: Any, value: Any, direction: SortDir) -> ColumnElement[bool]:
-    if direction is SortDir.ASC:  # NULLs first
-        return column.is_not(None) if value is None else column > value  # type: ignore[no-any-return]
-    if value is None:
-        return false()
-    return or_(column < value, column.is_(None)) if column.nullable else column < value
-
-
-def _not_before(column: Any, value: Any, direction: SortDir) -> ColumnElement[bool]:
-    if value is None:
-        return true() if direction is SortDir.ASC else column.is_(None)
-    if direction is SortDir.ASC:
-        return column >= value  # type: ignore[no-any-return]
-    return or_(column <= value, column.is_(None)) if column.nullable else column <= value

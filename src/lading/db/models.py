@@ -55,12 +55,15 @@ artifacts = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("deleted_at", DateTime),
+    # While saving: which upload holds the artifact, and until when unless renewed.
+    Column("upload_lease", String(32)),
+    Column("lease_expires_at", DateTime),
     # Listing pages by (sort key, id); these serve the common sorts and filters.
     Index(None, "created_at", "id"),
     Index(None, "updated_at", "id"),
     Index(None, "name", "id"),
     Index(None, "size", "id"),
-    Index(None, "status", "updated_at"),
+    Index(None, "status", "lease_expires_at"),
     Index(None, "owner"),
     Index(None, "checksum"),
     Index(None, "os_hash_value"),

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from lading.db import artifacts as queries
-from lading.db import blobs
+from lading.db import blobs, uploads
 from lading.db.engine import Database
-from lading.domain import Status
 from lading.services.catalogue import Catalogue, now
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
@@ -29,18 +27,9 @@ class Recovery:
         self._catalogue = catalogue
 
     async def run(self) -> int:
-        """One pass; returns how many artifacts and objects it cleaned up."""
+        """One pass; returns how many uploads and objects it cleaned up."""
+        cleaned = await self._database.write(uploads.expire, now())
         idle_since = now() - timedelta(seconds=self._stuck_after)
-        cleaned = 0
-        for artifact_id in await self._database.read(queries.stuck_artifacts, idle_since):
-            cleaned += await self._database.write(
-                queries.set_status,
-                artifact_id,
-                [Status.SAVING],
-                Status.QUEUED,
-                idle_since=idle_since,
-                updated_at=now(),
-            )
         abandoned = await self._database.read(blobs.abandoned, idle_since)
         cleaned += await self._catalogue.discard(abandoned)
         for name in self._stores.names:

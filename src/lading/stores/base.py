@@ -7,7 +7,7 @@ hashes or limits sizes (the services wrap the stream once for every backend).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +35,7 @@ class Store(ABC):
         """Write ``chunks`` under ``key``."""
 
     @abstractmethod
-    def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncGenerator[bytes]:
         """Read bytes ``start`` (inclusive) to ``end`` (exclusive; None: to the end)."""
 
     @abstractmethod

@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 from pathlib import Path
 from typing import IO
 
@@ -41,8 +41,10 @@ class FilesystemStore(Store):
     def _path(self, key: str) -> Path:
         if not KEY_PATTERN.fullmatch(key):
             raise InvalidKey(f"invalid object key {key!r}")
-        path = (self.root / key).resolve()
         # A second guard in case the pattern ever loosens: the path must stay inside.
+        # Lexical (normpath, not resolve) so that no file system call runs on the loop;
+        # only the server creates entries in the store, so there are no links to follow.
+        path = Path(os.path.normpath(self.root / key))
         if os.path.commonpath([self.root, path]) != str(self.root) or path == self.root:
             raise InvalidKey(f"object key {key!r} escapes the store")
         return path
@@ -81,7 +83,7 @@ class FilesystemStore(Store):
         file.close()
         _fsync_directory(target.parent)
 
-    async def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    async def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncGenerator[bytes]:
         path = self._path(key)
         try:
             fd = await to_thread.run_sync(os.open, path, os.O_RDONLY)

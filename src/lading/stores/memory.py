@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 
 from lading.errors import ObjectNotFound
 from lading.stores.base import Store, StoredObject
@@ -21,7 +21,7 @@ class MemoryStore(Store):
         self.objects[key] = bytes(data)  # only now, so a failed put leaves nothing
         return StoredObject(key, len(data))
 
-    async def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    async def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncGenerator[bytes]:
         data = self._get(key)
         end = len(data) if end is None else min(end, len(data))
         for offset in range(start, end, self._chunk_size):

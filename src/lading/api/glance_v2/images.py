@@ -12,11 +12,11 @@ from lading.api.downloads import DataResponse
 from lading.api.glance_v2.listing import page_links, parse_list_query
 from lading.api.glance_v2.patch import MEDIA_TYPES, apply_patch
 from lading.api.glance_v2.schemas import SCHEMAS
-from lading.api.glance_v2.views import COMPUTED_KEYS, image_view
-from lading.api.http import body_stream, caller, endpoint, read_json
-from lading.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
+from lading.api.glance_v2.views import image_view
+from lading.api.http import body_stream, caller, endpoint, parse_count, read_json
+from lading.errors import BadRequest, NotFound, UnsupportedMediaType
 from lading.services import Services
-from lading.services.catalogue import BASE_FIELDS, Changes
+from lading.services.validation import Changes, base_fields
 
 SIZE_HEADER = "x-openstack-image-size"
 STORE_HEADER = "x-image-meta-store"
@@ -31,13 +31,10 @@ async def create_image(request: Request) -> Response:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     artifact_id = body.pop("id", None)
-    for key in body.keys() & COMPUTED_KEYS:
-        raise Forbidden(f"attribute {key!r} is reserved")
-    changes = Changes(
-        fields={k: v for k, v in body.items() if k in BASE_FIELDS},
-        properties={k: v for k, v in body.items() if k not in BASE_FIELDS and k != "tags"},
-        tags=body.get("tags", []),
-    )
+    tags = body.pop("tags", [])
+    fields = base_fields(body)
+    properties = {key: value for key, value in body.items() if key not in fields}
+    changes = Changes(fields, properties, tags)
     artifact = await services(request).catalogue.create(caller(request), changes, artifact_id)
     location = f"{endpoint(request)}/v2/images/{artifact.id}"
     return JSONResponse(image_view(artifact), 201, {"location": location})
@@ -109,7 +106,7 @@ async def download_image_data(request: Request) -> Response:
     download = await services(request).transfers.download(
         caller(request), request.path_params["image_id"]
     )
-    return DataResponse(download)  # type: ignore[return-value]
+    return DataResponse(download)
 
 
 async def add_tag(request: Request) -> Response:
@@ -138,17 +135,13 @@ async def not_offered(request: Request) -> Response:
 
 def _announced_size(request: Request) -> int | None:
     sizes = {
-        name: request.headers[name]
+        parse_count(name, request.headers[name])
         for name in (SIZE_HEADER, "content-length")
         if name in request.headers
     }
-    for name, value in sizes.items():
-        if not (value.isascii() and value.isdigit()):
-            raise BadRequest(f"{name} must be a non-negative integer, not {value!r}")
-    values = {int(value) for value in sizes.values()}
-    if len(values) > 1:
+    if len(sizes) > 1:
         raise BadRequest(f"{SIZE_HEADER} and content-length disagree")
-    return values.pop() if values else None
+    return sizes.pop() if sizes else None
 
 
 ROUTES: list[BaseRoute] = [

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from lading.api.http import parse_count
 from lading.domain import SORT_KEYS, ListQuery, SortDir, TimeFilter, Visibility
 from lading.errors import BadRequest
 
@@ -37,11 +38,11 @@ def parse_list_query(params: Sequence[tuple[str, str]]) -> tuple[ListQuery, str 
             if value not in MEMBER_STATUSES:
                 raise BadRequest(f"member_status must be one of {list(MEMBER_STATUSES)}")
         elif key in ("size_min", "size_max"):
-            setattr(query, key, _integer(key, value))
+            setattr(query, key, parse_count(key, value))
         elif key in TEXT_FILTERS:
             query.fields[key] = list(_values(value))
         elif key in INTEGER_FILTERS:
-            query.fields[key] = [_integer(key, item) for item in _values(value)]
+            query.fields[key] = [parse_count(key, item) for item in _values(value)]
         elif key in BOOLEAN_FILTERS:
             query.fields[key] = [_boolean(key, value)]
         elif key in TIME_FILTERS:
@@ -73,7 +74,7 @@ def _limit(params: Sequence[tuple[str, str]]) -> int:
     raw = _single(params, "limit")
     if raw is None:
         return DEFAULT_LIMIT
-    limit = _integer("limit", raw)
+    limit = parse_count("limit", raw)
     return min(limit, MAX_LIMIT)
 
 
@@ -117,12 +118,6 @@ def _values(value: str) -> list[str]:
     if value.startswith("in:"):
         return [item for item in value[3:].split(",") if item]
     return [value]
-
-
-def _integer(name: str, value: str) -> int:
-    if not (value.isascii() and value.isdigit()):
-        raise BadRequest(f"{name} must be a non-negative integer")
-    return int(value)
 
 
 def _boolean(name: str, value: str) -> bool:

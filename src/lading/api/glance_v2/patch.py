@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from lading.api.glance_v2.views import COMPUTED_KEYS
 from lading.domain import Artifact
 from lading.errors import BadRequest, Conflict, Forbidden
-from lading.services.catalogue import READ_ONLY_FIELDS, RESERVED_PREFIX, WRITABLE_FIELDS, Changes
+from lading.services.validation import (
+    COMPUTED_NAMES,
+    READ_ONLY_FIELDS,
+    RESERVED_PREFIX,
+    WRITABLE_FIELDS,
+    Changes,
+)
 
 MEDIA_TYPES = (
     "application/openstack-images-v2.1-json-patch",
@@ -65,7 +70,7 @@ def _parse(operation: Any) -> tuple[str, str, Any]:
         raise BadRequest("the JSON pointer must name a property")
     if op != "remove" and "value" not in operation:
         raise BadRequest(f"operation {op!r} needs a value")
-    if name in READ_ONLY_FIELDS or name in COMPUTED_KEYS or name == "id":
+    if name in READ_ONLY_FIELDS or (name in COMPUTED_NAMES and name != "tags"):
         raise Forbidden(f"attribute {name!r} is read-only")
     if name.startswith(RESERVED_PREFIX):
         raise Forbidden(f"attribute {name!r} is reserved")

@@ -8,8 +8,6 @@ from typing import Any
 from lading.domain import Artifact
 
 IMAGE_SCHEMA = "/v2/schemas/image"
-# Keys of the document that the server computes; a client may not set them.
-COMPUTED_KEYS = frozenset({"self", "file", "schema", "direct_url", "locations", "stores"})
 
 
 def image_view(artifact: Artifact) -> dict[str, Any]:

@@ -38,6 +38,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.Column("deleted_at", sa.DateTime(), nullable=True),
+        sa.Column("upload_lease", sa.String(length=32), nullable=True),
+        sa.Column("lease_expires_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_artifacts")),
     )
     with op.batch_alter_table("artifacts", schema=None) as batch_op:
@@ -52,7 +54,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_artifacts_owner"), ["owner"], unique=False)
         batch_op.create_index(batch_op.f("ix_artifacts_size_id"), ["size", "id"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_artifacts_status_updated_at"), ["status", "updated_at"], unique=False
+            batch_op.f("ix_artifacts_status_lease_expires_at"),
+            ["status", "lease_expires_at"],
+            unique=False,
         )
         batch_op.create_index(
             batch_op.f("ix_artifacts_updated_at_id"), ["updated_at", "id"], unique=False
@@ -158,7 +162,7 @@ def downgrade() -> None:
     op.drop_table("blobs")
     with op.batch_alter_table("artifacts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_artifacts_updated_at_id"))
-        batch_op.drop_index(batch_op.f("ix_artifacts_status_updated_at"))
+        batch_op.drop_index(batch_op.f("ix_artifacts_status_lease_expires_at"))
         batch_op.drop_index(batch_op.f("ix_artifacts_size_id"))
         batch_op.drop_index(batch_op.f("ix_artifacts_owner"))
         batch_op.drop_index(batch_op.f("ix_artifacts_os_hash_value"))

@@ -1,0 +1,124 @@
+"""The transactions of an upload, each guarded by the upload's lease.
+
+An upload holds a ``saving`` artifact through a lease: a random token and an expiry
+that the upload renews while bytes flow. Every write of the upload checks the token,
+so an upload that recovery gave up on cannot disturb the one that came after it, and
+editing metadata meanwhile (which changes ``updated_at``) does not break the upload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from lading.db import blobs
+from lading.db.artifacts import set_status
+from lading.db.models import artifacts
+from lading.domain import HASH_ALGO, Status
+from lading.errors import Conflict, Gone
+
+
+@dataclass(slots=True)
+class Lease:
+    artifact_id: str
+    token: str
+    store: str
+    key: str
+    blob_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What an upload received: its size and digests."""
+
+    size: int
+    checksum: str
+    sha256: str
+
+
+def begin(connection: Connection, lease: Lease, expires_at: datetime, now: datetime) -> None:
+    """queued -> saving under ``lease``, and reserve the blob the bytes will go to."""
+    if not set_status(
+        connection,
+        lease.artifact_id,
+        [Status.QUEUED],
+        Status.SAVING,
+        upload_lease=lease.token,
+        lease_expires_at=expires_at,
+    ):
+        raise Conflict(f"artifact {lease.artifact_id} is no longer queued")
+    lease.blob_id = blobs.reserve(connection, lease.store, lease.key, now)
+
+
+def renew(connection: Connection, lease: Lease, expires_at: datetime, now: datetime) -> None:
+    """Push the lease's expiry back; Conflict when the upload no longer holds it."""
+    result = connection.execute(
+        update(artifacts)
+        .where(artifacts.c.id == lease.artifact_id, artifacts.c.upload_lease == lease.token)
+        .values(lease_expires_at=expires_at)
+    )
+    if result.rowcount != 1:
+        raise Conflict(f"the upload to {lease.artifact_id} was given up as stuck")
+    assert lease.blob_id is not None
+    blobs.touch(connection, lease.blob_id, now)
+
+
+def activate(
+    connection: Connection, lease: Lease, received: Received, now: datetime
+) -> blobs.Blob | None:
+    """saving -> active with the received bytes as its data.
+
+    Returns a blob whose bytes turned out to duplicate stored ones, for removal.
+    """
+    assert lease.blob_id is not None
+    redundant = blobs.commit(
+        connection, lease.blob_id, lease.artifact_id, received.size, received.checksum,
+        received.sha256,
+    )  # fmt: skip
+    if not _end(
+        connection,
+        lease,
+        Status.ACTIVE,
+        size=received.size,
+        checksum=received.checksum,
+        os_hash_algo=HASH_ALGO,
+        os_hash_value=received.sha256,
+        updated_at=now,
+    ):
+        status = connection.execute(
+            select(artifacts.c.status).where(artifacts.c.id == lease.artifact_id)
+        ).scalar()
+        if status == Status.DELETED:
+            raise Gone(f"artifact {lease.artifact_id} was deleted during the upload")
+        raise Conflict(f"the upload to {lease.artifact_id} was given up as stuck")
+    return redundant
+
+
+def abandon(connection: Connection, lease: Lease) -> None:
+    """saving -> queued, as the artifact was before the upload, if the lease still holds."""
+    _end(connection, lease, Status.QUEUED)
+
+
+def expire(connection: Connection, now: datetime) -> int:
+    """Put every upload whose lease ran out back to queued; return how many."""
+    result = connection.execute(
+        update(artifacts)
+        .where(artifacts.c.status == Status.SAVING, artifacts.c.lease_expires_at < now)
+        .values(status=Status.QUEUED, upload_lease=None, lease_expires_at=None)
+    )
+    return int(result.rowcount)
+
+
+def _end(connection: Connection, lease: Lease, new: Status, **values: object) -> bool:
+    result = connection.execute(
+        update(artifacts)
+        .where(
+            artifacts.c.id == lease.artifact_id,
+            artifacts.c.status == Status.SAVING,
+            artifacts.c.upload_lease == lease.token,
+        )
+        .values(status=new, upload_lease=None, lease_expires_at=None, **values)
+    )
+    return result.rowcount == 1

@@ -1,0 +1,176 @@
+"""What a caller may set on an artifact, and in what form: the metadata rules.
+
+Every face hands its request to the catalogue as ``Changes``; the rules below are
+checked once there, so no face can store what another would refuse.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from lading.domain import CONTAINER_FORMATS, DISK_FORMATS, Artifact, Visibility
+from lading.errors import BadRequest, Forbidden, TooLarge
+from lading.services.access import Caller
+
+MAX_NAME = 255
+MAX_PROPERTY_VALUE = 65535
+MAX_INT = 2**31 - 1
+PROPERTY_QUOTA = 128
+TAG_QUOTA = 128
+RESERVED_PREFIX = "os_glance"
+READ_ONLY_FIELDS = frozenset(
+    {
+        "id", "status", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
+        "created_at", "updated_at", "deleted_at", "published",
+    }
+)  # fmt: skip
+WRITABLE_FIELDS = frozenset(
+    {
+        "name", "version", "owner", "visibility", "protected", "os_hidden", "disk_format",
+        "container_format", "min_disk", "min_ram",
+    }
+)  # fmt: skip
+BASE_FIELDS = READ_ONLY_FIELDS | WRITABLE_FIELDS
+# Keys that artifact documents compute (links, where the data is): never properties.
+COMPUTED_NAMES = frozenset({"self", "file", "schema", "direct_url", "locations", "stores", "tags"})
+UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+# Well-known properties whose values have a format (Glance's image schema).
+PROPERTY_FORMATS = {"kernel_id": UUID_PATTERN, "ramdisk_id": UUID_PATTERN}
+
+
+@dataclass(slots=True)
+class Changes:
+    """What a caller asks to set: base fields, the whole property set, the tags."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    tags: list[Any] | None = None
+
+
+def new_id(requested: Any) -> str:
+    """A new artifact's id: the caller's UUID in canonical form, or a fresh one."""
+    if requested is None:
+        return str(uuid.uuid4())
+    if not isinstance(requested, str) or not is_uuid(requested):
+        raise BadRequest("id must be a UUID")
+    return str(uuid.UUID(requested))
+
+
+def is_uuid(value: str) -> bool:
+    # uuid.UUID also takes braces and a urn: prefix; ids are only the plain forms.
+    if len(value) not in (32, 36):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def apply(
+    caller: Caller, artifact: Artifact, changes: Changes, previous: Artifact | None
+) -> Artifact:
+    """``artifact`` with ``changes`` checked and set.
+
+    With ``previous``, only what differs from it is checked, so that properties the
+    server set itself can be carried along unchanged.
+    """
+    fields = {
+        name: value
+        for name, value in changes.fields.items()
+        if previous is None or getattr(previous, name) != value
+    }
+    for name in fields:
+        if name in READ_ONLY_FIELDS:
+            raise Forbidden(f"attribute {name!r} is read-only")
+        if name not in WRITABLE_FIELDS:
+            raise BadRequest(f"unknown attribute {name!r}")
+    values = {name: _field(name, value) for name, value in fields.items()}
+    if values.get("visibility") is Visibility.PUBLIC and not caller.is_admin:
+        raise Forbidden("only administrators may publicize an artifact")
+    if len(changes.properties) > PROPERTY_QUOTA:
+        raise TooLarge(f"at most {PROPERTY_QUOTA} properties are allowed")
+    before = previous.properties if previous is not None else {}
+    for name, value in changes.properties.items():
+        if name not in before or before[name] != value:
+            _check_property(name, value)
+    for name in before.keys() - changes.properties.keys():
+        if name.startswith(RESERVED_PREFIX):
+            raise Forbidden(f"property {name!r} is reserved")
+    tags = artifact.tags if changes.tags is None else _tags(changes.tags)
+    return replace(artifact, **values, properties=dict(changes.properties), tags=tags)
+
+
+def check_tag(tag: str) -> None:
+    _tags([tag])
+
+
+def _field(name: str, value: Any) -> Any:
+    match name:
+        case "name" | "version" | "owner":
+            if value is not None and not (_is_text(value) and len(value) <= MAX_NAME):
+                raise BadRequest(f"{name} must be a string of at most {MAX_NAME} characters")
+            return value
+        case "visibility":
+            try:
+                return Visibility(value)
+            except ValueError:
+                choices = [v.value for v in Visibility]
+                raise BadRequest(f"visibility must be one of {choices}") from None
+        case "protected" | "os_hidden":
+            if not isinstance(value, bool):
+                raise BadRequest(f"{name} must be a boolean")
+            return value
+        case "disk_format" | "container_format":
+            allowed = DISK_FORMATS if name == "disk_format" else CONTAINER_FORMATS
+            if value is not None and value not in allowed:
+                raise BadRequest(f"{name} must be one of {list(allowed)}")
+            return value
+        case _:  # min_disk, min_ram
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+                raise BadRequest(f"{name} must be an integer from 0 to {MAX_INT}")
+            return value
+
+
+def _check_property(name: str, value: Any) -> None:
+    if name.startswith(RESERVED_PREFIX) or name in COMPUTED_NAMES:
+        raise Forbidden(f"property {name!r} is reserved")
+    if name in BASE_FIELDS or not 0 < len(name) <= MAX_NAME or not _is_text(name):
+        raise BadRequest(f"invalid property name {name!r}")
+    if not _is_text(value):
+        raise BadRequest(f"property {name!r} must be a string")
+    if len(value) > MAX_PROPERTY_VALUE:
+        raise BadRequest(f"property {name!r} is longer than {MAX_PROPERTY_VALUE} characters")
+    pattern = PROPERTY_FORMATS.get(name)
+    if pattern is not None and not pattern.fullmatch(value):
+        raise BadRequest(f"property {name!r} must match {pattern.pattern}")
+
+
+def _tags(tags: Any) -> list[str]:
+    valid = isinstance(tags, list) and all(_is_text(tag) for tag in tags)
+    unique = list(dict.fromkeys(tags)) if valid else None
+    if unique is None or any(not 0 < len(tag) <= MAX_NAME for tag in unique):
+        raise BadRequest(f"tags must be strings of 1 to {MAX_NAME} characters")
+    if len(unique) > TAG_QUOTA:
+        raise TooLarge(f"at most {TAG_QUOTA} tags are allowed")
+    return unique
+
+
+def _is_text(value: Any) -> bool:
+    """A string that can be stored: JSON allows lone surrogates, UTF-8 does not."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def base_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The base fields among ``fields``; the rest are properties (and tags)."""
+    return {name: value for name, value in fields.items() if name in BASE_FIELDS}
