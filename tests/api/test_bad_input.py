@@ -208,3 +208,45 @@ def test_a_store_failure_puts_the_image_back_to_queued(tmp_path: Path) -> None:
         assert store.objects == {}
         store.failing_puts = False
         upload(client, image["id"], b"x" * 1000)  # and the upload can be retried
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("GET", "/v2/images?limit=" + "9" * 5000, {}),
+        ("GET", "/v2/images?size_min=" + "9" * 30, {}),
+        ("GET", "/v2/images?min_ram=99999999999999999999", {}),
+        ("PUT", "/v2/images/{id}/file", {"x-openstack-image-size": "9" * 5000}),
+        ("PUT", "/v2/images/{id}/file", {"content-type": "text/plain"}),
+    ],
+)
+def test_absurd_numbers_and_wrong_types_are_client_errors(
+    client: TestClient, method: str, path: str, headers: dict[str, str]
+) -> None:
+    image = create(client)
+    response = client.request(method, path.format(id=image["id"]), headers=headers, content=b"x")
+    assert 400 <= response.status_code < 500, response.text
+    assert_unchanged(client, image)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"name": "\\ud800"}',
+        b'{"custom": "\\udfff"}',
+        b'{"tags": ["\\ud800"]}',
+        b'{"kernel_id": "not-a-uuid"}',
+        b'{"self": "x"}',
+        b'{"stores": "x"}',
+    ],
+)
+def test_bodies_that_could_not_be_stored_are_refused(client: TestClient, body: bytes) -> None:
+    response = client.post("/v2/images", content=body, headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
+    assert client.get("/v2/images").json()["images"] == []
+
+
+def test_a_valid_kernel_id_is_kept(client: TestClient) -> None:
+    kernel = "5a6b7c8d-0000-4000-8000-000000000001"
+    assert create(client, kernel_id=kernel)["kernel_id"] == kernel

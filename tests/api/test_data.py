@@ -176,3 +176,37 @@ def test_head_gives_the_headers_only(client: TestClient, active: str) -> None:
     assert whole.headers["content-length"] == str(len(DATA))
     ranged = client.head(f"/v2/images/{active}/file", headers={"range": "bytes=0-9"})
     assert ranged.status_code == 206 and ranged.headers["content-length"] == "10"
+
+
+def test_weak_and_wildcard_validators(client: TestClient, active: str) -> None:
+    etag = client.head(f"/v2/images/{active}/file").headers["etag"]
+    for header in ("*", f"W/{etag}", f'"other", {etag}'):
+        response = client.get(f"/v2/images/{active}/file", headers={"if-none-match": header})
+        assert response.status_code == 304
+
+
+def test_a_stale_if_range_ignores_even_an_unsatisfiable_range(
+    client: TestClient, active: str
+) -> None:
+    response = client.get(
+        f"/v2/images/{active}/file", headers={"range": "bytes=99999999-", "if-range": '"stale"'}
+    )
+    assert response.status_code == 200 and response.content == DATA
+
+
+def test_missing_bytes_are_a_server_error_before_any_body(
+    client: TestClient, active: str, settings: Settings
+) -> None:
+    for path in store_files(settings):
+        path.unlink()
+    response = client.get(f"/v2/images/{active}/file")
+    assert_error(response, 503)
+
+
+def test_the_store_header_is_ignored_with_one_store(client: TestClient) -> None:
+    """As Glance with multi-store off: `glance image-upload --store x` still works."""
+    image = create(client)
+    response = client.put(
+        f"/v2/images/{image['id']}/file", content=b"data", headers={"x-image-meta-store": "x"}
+    )
+    assert response.status_code == 204

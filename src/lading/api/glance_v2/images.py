@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.downloads import DataResponse
+from lading.api.downloads import OCTET_STREAM, DataResponse
 from lading.api.glance_v2.listing import page_links, parse_list_query
 from lading.api.glance_v2.patch import MEDIA_TYPES, apply_patch
 from lading.api.glance_v2.schemas import SCHEMAS
@@ -92,6 +92,9 @@ async def reactivate_image(request: Request) -> Response:
 
 
 async def upload_image_data(request: Request) -> Response:
+    media_type = request.headers.get("content-type", OCTET_STREAM).partition(";")[0].strip()
+    if media_type != OCTET_STREAM:
+        raise UnsupportedMediaType(f"image data must be sent as {OCTET_STREAM}, not {media_type}")
     await services(request).transfers.upload(
         caller(request),
         request.path_params["image_id"],
