@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import anyio
 import anyio.lowlevel
@@ -18,6 +19,8 @@ from lading.errors import ClientDisconnected, Conflict, Gone
 from lading.services import Services
 from lading.services.access import Caller
 from lading.services.catalogue import Changes, now
+from lading.settings import Settings
+from lading.stores.registry import StoreRegistry
 from tests.stores.faulty import FaultyStore
 
 pytestmark = pytest.mark.anyio
@@ -200,3 +203,28 @@ async def test_a_store_that_fails_to_delete_is_retried_by_recovery(
     store.failing_deletes = False
     assert await services.recovery.run() == 1
     assert store.objects == {} and blob_states(database) == []
+
+
+async def test_a_long_upload_learns_of_a_delete_when_it_renews_its_lease(
+    services: Services, admin: Caller, store: FaultyStore, database: Database, tmp_path: Path
+) -> None:
+    short_leases = Services.build(
+        Settings(data_dir=tmp_path, upload_stuck_after=0.1),
+        database,
+        StoreRegistry({"default": store}, "default"),
+    )
+    artifact = await services.catalogue.create(admin, Changes())
+    body_finished = False
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        nonlocal body_finished
+        yield b"some"
+        await services.catalogue.delete(admin, artifact.id)
+        await anyio.sleep(0.03)  # past the next renewal (every upload_stuck_after / 4)
+        yield b"more"
+        body_finished = True
+
+    with pytest.raises(Gone):
+        await short_leases.transfers.upload(admin, artifact.id, slow_body())
+    assert not body_finished  # the renewal, not the final activation, noticed
+    assert store.objects == {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 
 from sqlalchemy import Connection, select, update
 
@@ -60,7 +61,7 @@ def renew(connection: Connection, lease: Lease, expires_at: datetime, now: datet
         .values(lease_expires_at=expires_at)
     )
     if result.rowcount != 1:
-        raise Conflict(f"the upload to {lease.artifact_id} was given up as stuck")
+        _lost(connection, lease)
     assert lease.blob_id is not None
     blobs.touch(connection, lease.blob_id, now)
 
@@ -87,12 +88,7 @@ def activate(
         os_hash_value=received.sha256,
         updated_at=now,
     ):
-        status = connection.execute(
-            select(artifacts.c.status).where(artifacts.c.id == lease.artifact_id)
-        ).scalar()
-        if status == Status.DELETED:
-            raise Gone(f"artifact {lease.artifact_id} was deleted during the upload")
-        raise Conflict(f"the upload to {lease.artifact_id} was given up as stuck")
+        _lost(connection, lease)
     return redundant
 
 
@@ -109,6 +105,16 @@ def expire(connection: Connection, now: datetime) -> int:
         .values(status=Status.QUEUED, upload_lease=None, lease_expires_at=None)
     )
     return int(result.rowcount)
+
+
+def _lost(connection: Connection, lease: Lease) -> NoReturn:
+    """Why the upload no longer holds its artifact: deleted (410) or given up (409)."""
+    status = connection.execute(
+        select(artifacts.c.status).where(artifacts.c.id == lease.artifact_id)
+    ).scalar()
+    if status == Status.DELETED:
+        raise Gone(f"artifact {lease.artifact_id} was deleted during the upload")
+    raise Conflict(f"the upload to {lease.artifact_id} was given up as stuck")
 
 
 def _end(connection: Connection, lease: Lease, new: Status, **values: object) -> bool:

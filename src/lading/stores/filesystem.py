@@ -109,6 +109,8 @@ class FilesystemStore(Store):
             result = await to_thread.run_sync(path.stat)
         except FileNotFoundError:
             raise ObjectNotFound(f"no object {key!r} in store {self.name!r}") from None
+        except OSError as exc:
+            raise _translate(exc, self.name) from exc
         return StoredObject(key, result.st_size)
 
     async def delete(self, key: str) -> None:
