@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ import httpx
 import psutil
 
 MiB = 1024 * 1024
+MB, GB = 1e6, 1e9  # rates are decimal, sizes binary (MiB), as curl and the targets use them
 LADING = Path(sys.executable).with_name("lading")  # the console script of this venv
 
 
@@ -108,35 +109,53 @@ def running_server(data_dir: Path, workers: int = 1, timeout: float = 60.0) -> I
 
 
 def _wait_healthy(server: Server, timeout: float) -> None:
+    wait_answering(server.process, f"{server.base_url}/healthcheck", "lading", timeout)
+
+
+def wait_answering(
+    process: subprocess.Popen[bytes],
+    url: str,
+    name: str,
+    timeout: float = 60.0,
+    statuses: Container[int] = (200,),
+) -> None:
+    """Poll ``url`` until it answers with one of ``statuses``; fail if ``process`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"lading exited with {server.process.returncode} while starting")
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode} while starting")
         try:
-            if httpx.get(f"{server.base_url}/healthcheck", timeout=1.0).status_code == 200:
+            if httpx.get(url, timeout=1.0).status_code in statuses:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"lading did not answer /healthcheck in {timeout}s")
+    raise RuntimeError(f"{name} did not answer {url} in {timeout}s")
 
 
 def stop(server: Server, grace: float = 10.0) -> None:
     """Terminate the server (it stops its workers); kill what is still alive after ``grace``."""
+    stop_process(server.process, grace)
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """Terminate a server process and the children it leaves behind, killing if need be."""
     try:
-        processes = server.tree()  # remembered now: orphaned workers must not escape
+        parent = psutil.Process(process.pid)
+        # Remembered now: orphaned workers must not escape.
+        processes = [parent, *parent.children(recursive=True)]
     except psutil.NoSuchProcess:
         processes = []
-    server.process.terminate()
+    process.terminate()
     try:
-        server.process.wait(timeout=grace)
+        process.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+        process.kill()
+        process.wait()
     _, alive = psutil.wait_procs(processes, timeout=grace)
-    for process in alive:
+    for leftover in alive:
         with suppress(psutil.NoSuchProcess):
-            process.kill()
+            leftover.kill()
     psutil.wait_procs(alive, timeout=grace)
 
 

@@ -4,7 +4,19 @@ Starts lading (SQLite, filesystem store, one worker) on a free loopback port in 
 scratch directory, and prints the median of ``--runs`` runs of each transfer, plus the
 server's resident memory (process and workers) sampled every 50 ms throughout.
 
-Usage (from the repository root; ``_server.py`` is imported from this directory):
+The machine is noisy, so each figure stands next to a reference measured in the same
+run, right before it (reference, lading, reference, lading, ...), with the ratio
+lading/reference (the median of the per-run ratios), the figure to compare:
+
+- downloads: nginx (``sendfile on``, one worker) serving the very file lading stored;
+- upload: a bare ASGI app under granian (bench/_reference_upload.py) that hashes,
+  writes and fsyncs the body as lading does, without a catalogue; and the same app
+  only receiving the body, the ceiling.
+
+Single-thread md5 and sha256 throughput is printed once too: md5 bounds the upload.
+
+Usage (from the repository root; ``_server.py`` and ``_reference.py`` are imported from
+this directory):
 
     .venv/bin/python bench/transfer.py                          # 1 GiB, 3 runs
     .venv/bin/python bench/transfer.py --size-mib 64 --concurrent-size-mib 8 --runs 1
@@ -21,15 +33,19 @@ import json
 import os
 import subprocess
 import time
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from _server import MiB, RssSampler, Server, median, print_table, running_server, temp_dir
+import _reference as reference
+from _server import GB, MB, MiB, RssSampler, Server, median, print_table, running_server, temp_dir
 
 CURL_FORMAT = "%{http_code} %{time_total} %{size_upload} %{size_download}"
-MB, GB = 1e6, 1e9  # rates are decimal, sizes binary (MiB), as curl and the targets use them
+Times = dict[str, list[float]]  # seconds per run, by transfer: "upload", "reference_upload"...
 
 
 @dataclass(frozen=True)
@@ -85,74 +101,156 @@ def create_image(client: httpx.Client, name: str) -> str:
     return str(response.json()["id"])
 
 
-def upload(
-    client: httpx.Client, server: Server, path: Path, size: int, name: str
-) -> tuple[str, float]:
-    """Upload ``path`` into a fresh queued image; return its id and curl's seconds."""
+@dataclass(frozen=True)
+class Uploaded:
+    image_id: str
+    key: str  # where the bytes lie in the store, for nginx to serve the very same file
+    seconds: float
+
+
+def store_root(server: Server) -> Path:
+    return server.data_dir / "stores" / "default"
+
+
+def stored_objects(server: Server) -> set[str]:
+    root = store_root(server)
+    keys = {path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()}
+    return {key for key in keys if not key.startswith(".tmp/")}
+
+
+def upload(client: httpx.Client, server: Server, path: Path, size: int, name: str) -> Uploaded:
+    """Upload ``path`` into a fresh queued image; return it with its key and curl's seconds."""
     image_id = create_image(client, name)
-    url = f"{server.base_url}/v2/images/{image_id}/file"
-    content_type = "Content-Type: application/octet-stream"
-    result = finish_curl(start_curl("-T", str(path), "-H", content_type, "-X", "PUT", url))
-    expect(result, 204, size, 0, f"upload of {name}")
+    before = stored_objects(server)
+    seconds = put(f"{server.base_url}/v2/images/{image_id}/file", path, size, f"upload {name}")
     shown = client.get(f"/v2/images/{image_id}").json()
     if shown["status"] != "active" or shown["size"] != size:
         raise RuntimeError(f"after upload {name} is {shown['status']} with size {shown['size']}")
-    return image_id, result.seconds
+    new = stored_objects(server) - before
+    if len(new) != 1:
+        raise RuntimeError(f"upload {name} left {len(new)} new objects in the store, not one")
+    return Uploaded(image_id, new.pop(), seconds)
 
 
-def run(args: argparse.Namespace, scratch: Path) -> dict[str, float]:
+def put(url: str, path: Path, size: int, what: str) -> float:
+    content_type = "Content-Type: application/octet-stream"
+    result = finish_curl(start_curl("-T", str(path), "-H", content_type, "-X", "PUT", url))
+    expect(result, 204, size, 0, what)
+    return result.seconds
+
+
+def get(url: str, size: int, *curl_args: str) -> float:
+    """A whole download, or a Range request when ``curl_args`` has ``-r``."""
+    result = finish_curl(start_curl(*curl_args, url))
+    expect(result, 206 if "-r" in curl_args else 200, 0, size, f"download of {url}")
+    return result.seconds
+
+
+def get_concurrently(url: str, size: int, concurrency: int) -> float:
+    """Wall time from the first curl started to the last one finished."""
+    started = time.perf_counter()
+    processes = [start_curl(url) for _ in range(concurrency)]
+    results = [finish_curl(process) for process in processes]
+    seconds = time.perf_counter() - started
+    for result in results:
+        expect(result, 200, 0, size, "concurrent download")
+    return seconds
+
+
+def pair(
+    times: Times, key: str, transfer: Callable[[str], float], url: str, reference_url: str | None
+) -> None:
+    """The reference right before lading, so that noise hits both alike."""
+    if reference_url is not None:
+        times[f"reference_{key}"].append(transfer(reference_url))
+    times[key].append(transfer(url))
+
+
+@dataclass(frozen=True)
+class References:
+    upload_url: str  # the bare ASGI app
+    upload_scratch: Path
+    nginx_url: str | None  # None when nginx is not installed
+
+    def upload(self, path: Path, size: int, mode: str) -> float:
+        """``mode`` "store" hashes, writes and fsyncs like lading; "discard" only receives."""
+        seconds = put(f"{self.upload_url}/{mode}", path, size, f"reference upload ({mode})")
+        reference.clear_reference_uploads(self.upload_scratch)
+        return seconds
+
+    def nginx(self, key: str) -> str | None:
+        return None if self.nginx_url is None else f"{self.nginx_url}/{key}"
+
+
+def start_references(stack: ExitStack, scratch: Path, server: Server, workers: int) -> References:
+    upload_scratch = scratch / "reference-upload"
+    running = reference.running_upload_reference(upload_scratch, workers)
+    upload_url = stack.enter_context(running)
+    nginx = reference.find_nginx()
+    if nginx is None:
+        print("reference: nginx not installed")
+        return References(upload_url, upload_scratch, None)
+    root = store_root(server)
+    nginx_url = stack.enter_context(reference.running_nginx(nginx, scratch / "nginx", root))
+    return References(upload_url, upload_scratch, nginx_url)
+
+
+def measure(args: argparse.Namespace, scratch: Path) -> tuple[Times, dict[str, float]]:
+    """Every transfer ``--runs`` times, each after its reference; lading's RSS in MiB."""
     size, half = args.size_mib * MiB, args.size_mib * MiB // 2
     small = args.concurrent_size_mib * MiB
     big_file, small_file = scratch / "big.bin", scratch / "small.bin"
     write_test_file(big_file, size)
     write_test_file(small_file, small)
-    times: dict[str, list[float]] = {"upload": [], "download": [], "range": [], "concurrent": []}
+    times: Times = defaultdict(list)
     peaks: dict[str, int] = {}
 
-    with (
-        running_server(scratch / "data", workers=args.workers) as server,
-        httpx.Client(base_url=server.base_url, timeout=60.0) as client,
-    ):
-        small_id, _ = upload(client, server, small_file, small, "concurrent-source")
-        with RssSampler(server) as sampler:
-            time.sleep(0.2)  # let the first samples land before taking the baseline
-            baseline = sampler.rss()
-            sampler.take_peak()
-            for number in range(args.runs):
-                tag_file(big_file, f"run {number} {time.time_ns()}")
-                image_id, seconds = upload(client, server, big_file, size, f"run-{number}")
-                times["upload"].append(seconds)
-                peaks["upload"] = max(peaks.get("upload", 0), sampler.take_peak())
+    with ExitStack() as stack:
+        server = stack.enter_context(running_server(scratch / "data", workers=args.workers))
+        client = stack.enter_context(httpx.Client(base_url=server.base_url, timeout=60.0))
+        refs = start_references(stack, scratch, server, args.workers)
+        small_image = upload(client, server, small_file, small, "concurrent-source")
+        # Only lading's processes are sampled; lading is idle while a reference runs.
+        sampler = stack.enter_context(RssSampler(server))
+        time.sleep(0.2)  # let the first samples land before taking the baseline
+        baseline = sampler.rss()
+        sampler.take_peak()
 
-                url = f"{server.base_url}/v2/images/{image_id}/file"
-                result = finish_curl(start_curl(url))
-                expect(result, 200, 0, size, "full download")
-                times["download"].append(result.seconds)
-                peaks["download"] = max(peaks.get("download", 0), sampler.take_peak())
+        def phase_done(phase: str) -> None:
+            peaks[phase] = max(peaks.get(phase, 0), sampler.take_peak())
 
-                result = finish_curl(start_curl("-r", f"0-{half - 1}", url))
-                expect(result, 206, 0, half, "range download")
-                times["range"].append(result.seconds)
-                peaks["range"] = max(peaks.get("range", 0), sampler.take_peak())
+        # The transfers, each given lading's URL and then the reference's.
+        def whole(url: str) -> float:
+            return get(url, size)
 
-            url = f"{server.base_url}/v2/images/{small_id}/file"
-            for _ in range(args.runs):
-                # Wall time from the first curl started to the last one finished.
-                started = time.perf_counter()
-                processes = [start_curl(url) for _ in range(args.concurrency)]
-                results = [finish_curl(process) for process in processes]
-                times["concurrent"].append(time.perf_counter() - started)
-                for result in results:
-                    expect(result, 200, 0, small, "concurrent download")
-            peaks["concurrent"] = sampler.take_peak()
-            overall_peak = max(sampler.overall_peak, baseline)
+        def first_half(url: str) -> float:
+            return get(url, half, "-r", f"0-{half - 1}")
+
+        def small_at_once(url: str) -> float:
+            return get_concurrently(url, small, args.concurrency)
+
+        for number in range(args.runs):
+            tag_file(big_file, f"run {number} {time.time_ns()}")
+            times["reference_upload_receive"].append(refs.upload(big_file, size, "discard"))
+            times["reference_upload"].append(refs.upload(big_file, size, "store"))
+            image = upload(client, server, big_file, size, f"run-{number}")
+            times["upload"].append(image.seconds)
+            phase_done("upload")
+
+            url = f"{server.base_url}/v2/images/{image.image_id}/file"
+            pair(times, "download", whole, url, refs.nginx(image.key))
+            phase_done("download")
+            pair(times, "range", first_half, url, refs.nginx(image.key))
+            phase_done("range")
+
+        url = f"{server.base_url}/v2/images/{small_image.image_id}/file"
+        for _ in range(args.runs):
+            pair(times, "concurrent", small_at_once, url, refs.nginx(small_image.key))
+        phase_done("concurrent")
+        overall_peak = max(sampler.overall_peak, baseline)
 
     single_peak = max(peaks["upload"], peaks["download"], peaks["range"])
-    return {
-        "upload_mb_s": size / MB / median(times["upload"]),
-        "download_gb_s": size / GB / median(times["download"]),
-        "range_gb_s": half / GB / median(times["range"]),
-        "concurrent_gb_s": args.concurrency * small / GB / median(times["concurrent"]),
+    return times, {
         **{f"peak_rss_{phase}_mib": peak / MiB for phase, peak in peaks.items()},
         "baseline_rss_mib": baseline / MiB,
         "peak_rss_mib": overall_peak / MiB,
@@ -162,32 +260,102 @@ def run(args: argparse.Namespace, scratch: Path) -> dict[str, float]:
     }
 
 
-def report(args: argparse.Namespace, figures: dict[str, float]) -> None:
+@dataclass(frozen=True)
+class Row:
+    """A line of the report: a lading transfer next to the reference it is compared with."""
+
+    label: str
+    lading: str  # keys in Times
+    reference: str
+    reference_label: str
+    amount: int  # bytes per run
+    unit: str  # "MB/s" or "GB/s"
+    target: str
+    phase: str  # of the RSS peak
+
+    def rate_key(self, key: str) -> str:
+        return f"{key}_{self.unit.lower().replace('/', '_')}"  # "upload_mb_s"
+
+    @property
+    def ratio_key(self) -> str:
+        return self.reference.replace("reference_", "ratio_", 1)  # "ratio_upload"
+
+
+def rows(args: argparse.Namespace) -> list[Row]:
     size, concurrency, small = args.size_mib, args.concurrency, args.concurrent_size_mib
-    rows = [
-        (f"upload {size} MiB (curl -T)", "upload_mb_s", "MB/s", ">= 800", "upload"),
-        (f"download {size} MiB", "download_gb_s", "GB/s", ">= 3", "download"),
-        (f"range first {size // 2} MiB", "range_gb_s", "GB/s", ">= 0.8", "range"),
-        (f"{concurrency} x {small} MiB at once", "concurrent_gb_s", "GB/s", ">= 3", "concurrent"),
-    ]
-    print(f"\nlading transfers, median of {args.runs} run(s), {args.workers} worker(s)\n")
-    print_table(
-        ["transfer", "median", "unit", "target", "server peak RSS MiB"],
-        [
-            (label, f"{figures[key]:.2f}", unit, target, f"{figures[f'peak_rss_{phase}_mib']:.1f}")
-            for label, key, unit, target, phase in rows
-        ],
+    upload = f"upload {size} MiB (curl -T)"
+    asgi, nginx = "bare ASGI: md5+sha256+write+fsync", "nginx sendfile"
+    return [
+        Row(upload, "upload", "reference_upload", asgi, size * MiB, "MB/s", ">= 800", "upload"),
+        Row(upload, "upload", "reference_upload_receive", "bare ASGI: receive only",
+            size * MiB, "MB/s", "", "upload"),
+        Row(f"download {size} MiB", "download", "reference_download", nginx,
+            size * MiB, "GB/s", ">= 3", "download"),
+        Row(f"range first {size // 2} MiB", "range", "reference_range", nginx,
+            size * MiB // 2, "GB/s", ">= 0.8", "range"),
+        Row(f"{concurrency} x {small} MiB at once", "concurrent", "reference_concurrent", nginx,
+            concurrency * small * MiB, "GB/s", ">= 3", "concurrent"),
+    ]  # fmt: skip
+
+
+def rates(rows: list[Row], times: Times) -> dict[str, float]:
+    """Median rates of lading and of each reference, and the median per-run ratio."""
+    figures: dict[str, float] = {}
+    for row in rows:
+        scale = MB if row.unit == "MB/s" else GB
+        figures[row.rate_key(row.lading)] = row.amount / scale / median(times[row.lading])
+        if times.get(row.reference):
+            reference_times = times[row.reference]
+            figures[row.rate_key(row.reference)] = row.amount / scale / median(reference_times)
+            # Same amount, so lading/reference rate = reference/lading seconds, run by run.
+            pairs = zip(reference_times, times[row.lading], strict=True)
+            figures[row.ratio_key] = median([ref / lading for ref, lading in pairs])
+    return figures
+
+
+def run(args: argparse.Namespace, scratch: Path) -> tuple[dict[str, float], Times]:
+    hashing = reference.hash_rates()  # first, while no server is running
+    times, memory = measure(args, scratch)
+    return {**rates(rows(args), times), **hashing, **memory}, times
+
+
+def report(args: argparse.Namespace, figures: dict[str, float], times: Times) -> None:
+    def cell(key: str, digits: int = 2) -> str:
+        return f"{figures[key]:.{digits}f}" if key in figures else "-"
+
+    print(
+        f"\nlading transfers, median of {args.runs} run(s), {args.workers} worker(s), each "
+        "right after its reference;\nratio = lading/reference, the median of the per-run ratios\n"
     )
+    print_table(
+        ["transfer", "lading", "reference", "ratio", "unit", "target", "reference is",
+         "lading peak RSS MiB"],
+        [
+            (row.label, cell(row.rate_key(row.lading)), cell(row.rate_key(row.reference)),
+             cell(row.ratio_key), row.unit, row.target,
+             row.reference_label if row.rate_key(row.reference) in figures else "-",
+             cell(f"peak_rss_{row.phase}_mib", 1))
+            for row in rows(args)
+        ],
+    )  # fmt: skip
+    size = args.size_mib
+    if "reference_download_gb_s" not in figures:
+        print("reference: nginx not installed")
     print(
         f"\nserver RSS (process + workers): baseline {figures['baseline_rss_mib']:.1f} MiB, "
         f"peak {figures['peak_rss_mib']:.1f} MiB, growth {figures['rss_growth_mib']:.1f} MiB;\n"
         f"growth during single {size} MiB transfers {figures['rss_growth_single_mib']:.1f} MiB "
         "(target < 10)"
     )
-    # curl and the server share the CPUs; a busy machine lowers every figure.
+    print(
+        f"hashlib, one thread, 1 MiB blocks: md5 {figures['md5_mb_s']:.0f} MB/s, "
+        f"sha256 {figures['sha256_mb_s']:.0f} MB/s"
+    )
+    # curl and the servers share the CPUs; a busy machine lowers every figure.
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     if args.json:
-        print(json.dumps({"runs": args.runs, "size_mib": size, **figures}, indent=2))
+        summary = {"runs": args.runs, "size_mib": size, **figures, "seconds_per_run": times}
+        print(json.dumps(summary, indent=2))
 
 
 def main() -> None:
@@ -201,8 +369,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
     with temp_dir(args.data_dir, "lading-bench-transfer-") as scratch:
-        figures = run(args, scratch)
-    report(args, figures)
+        figures, times = run(args, scratch)
+    report(args, figures, times)
 
 
 if __name__ == "__main__":
