@@ -19,7 +19,8 @@ from pydantic_settings import (
 )
 
 CONFIG_FILE_VARIABLE = "LADING_CONFIG"
-MiB = 1024 * 1024
+KiB = 1024
+MiB = 1024 * KiB
 TiB = 1024**4
 
 
@@ -53,7 +54,7 @@ class Settings(BaseSettings):
     )
     default_store: str = "default"
     image_size_cap: int = Field(TiB, gt=0)
-    chunk_size: int = Field(MiB, ge=4096, le=64 * MiB)
+    chunk_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
     upload_stuck_after: float = Field(300.0, gt=0)
     default_project: str = "default"
     public_endpoint: str | None = None
