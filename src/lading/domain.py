@@ -71,10 +71,6 @@ class Artifact:
     tags: list[str] = field(default_factory=list)
     locations: list[Location] = field(default_factory=list)
 
-    @property
-    def stores(self) -> list[str]:
-        return [location.store for location in self.locations]
-
 
 class SortDir(enum.StrEnum):
     ASC = "asc"

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from lading.app import create_app
+from lading.settings import Settings
 from tests.api.helpers import assert_error, check_image, create, patch, upload
 
 
@@ -135,3 +141,17 @@ def test_any_spelling_of_an_id_finds_the_image(client: TestClient) -> None:
     assert image["id"] == "00000000-0000-0000-0000-00000000000a"
     for spelling in ("00000000-0000-0000-0000-00000000000A", "0000000000000000000000000000000a"):
         assert client.get(f"/v2/images/{spelling}").json()["id"] == image["id"]
+
+
+def test_an_unexpected_failure_is_a_json_500_with_a_request_id(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path / "broken"))
+
+    async def explode(request: Request) -> Response:
+        raise RuntimeError("a bug")
+
+    app.router.routes.insert(0, Route("/explode", explode))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/explode")
+    assert response.status_code == 500
+    assert response.json()["internalError"]["code"] == 500
+    assert response.headers["x-openstack-request-id"].startswith("req-")

@@ -61,8 +61,6 @@ async def render_lading_error(request: Request, exc: Exception) -> Response:
 
 async def render_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if exc.status_code in (204, 304):
-        return Response(status_code=exc.status_code, headers=exc.headers)
     code = {404: "itemNotFound", 405: "badMethod"}.get(exc.status_code, "badRequest")
     return JSONResponse(
         error_body(exc.status_code, code, exc.detail, exc.detail), exc.status_code, exc.headers
@@ -72,7 +70,10 @@ async def render_http_exception(request: Request, exc: Exception) -> Response:
 async def render_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     message = "the server failed to handle the request; it has been logged"
-    return JSONResponse(error_body(500, "internalError", "Internal Server Error", message), 500)
+    body = error_body(500, "internalError", "Internal Server Error", message)
+    # This answer is sent outside RequestIdMiddleware (by Starlette's outermost layer).
+    request_id = request.scope.get("state", {}).get("request_id", "")
+    return JSONResponse(body, 500, {REQUEST_ID_HEADER.decode(): request_id})
 
 
 EXCEPTION_HANDLERS = {
