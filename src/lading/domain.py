@@ -32,6 +32,15 @@ HASH_ALGO = "sha256"
 
 
 @dataclass(frozen=True, slots=True)
+class Digests:
+    """The size and digests of some bytes, as an upload computes them."""
+
+    size: int
+    md5: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class Location:
     """Where an artifact's bytes live: a stored object in a named store."""
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select, update
 from lading.db import blobs
 from lading.db.artifacts import set_status
 from lading.db.models import artifacts
-from lading.domain import HASH_ALGO, Status
+from lading.domain import HASH_ALGO, Digests, Status
 from lading.errors import Conflict, Gone
 
 
@@ -28,15 +28,6 @@ class Lease:
     store: str
     key: str
     blob_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """What an upload received: its size and digests."""
-
-    size: int
-    checksum: str
-    sha256: str
 
 
 def begin(connection: Connection, lease: Lease, expires_at: datetime, now: datetime) -> None:
@@ -67,7 +58,7 @@ def renew(connection: Connection, lease: Lease, expires_at: datetime, now: datet
 
 
 def activate(
-    connection: Connection, lease: Lease, received: Received, now: datetime
+    connection: Connection, lease: Lease, received: Digests, now: datetime
 ) -> blobs.Blob | None:
     """saving -> active with the received bytes as its data.
 
@@ -75,7 +66,7 @@ def activate(
     """
     assert lease.blob_id is not None
     redundant = blobs.commit(
-        connection, lease.blob_id, lease.artifact_id, received.size, received.checksum,
+        connection, lease.blob_id, lease.artifact_id, received.size, received.md5,
         received.sha256,
     )  # fmt: skip
     if not _end(
@@ -83,7 +74,7 @@ def activate(
         lease,
         Status.ACTIVE,
         size=received.size,
-        checksum=received.checksum,
+        checksum=received.md5,
         os_hash_algo=HASH_ALGO,
         os_hash_value=received.sha256,
         updated_at=now,

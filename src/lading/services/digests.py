@@ -9,19 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
 
+from lading.domain import Digests
 from lading.errors import TooLarge
 from lading.serial_thread import SerialThread
 
 DEPTH = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Digests:
-    size: int
-    md5: str
-    sha256: str
 
 
 class DigestingStream:

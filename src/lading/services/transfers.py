@@ -20,7 +20,7 @@ import anyio
 
 from lading.db import blobs, uploads
 from lading.db.engine import Database
-from lading.db.uploads import Lease, Received
+from lading.db.uploads import Lease
 from lading.domain import Artifact, Location, Status
 from lading.errors import BadRequest, Conflict, Forbidden, StoreError, TooLarge
 from lading.services.access import Caller
@@ -97,8 +97,7 @@ class Transfers:
                 )
             if stored.size != digests.size:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
-            received = Received(digests.size, digests.md5, digests.sha256)
-            redundant = await self._database.write(uploads.activate, lease, received, now())
+            redundant = await self._database.write(uploads.activate, lease, digests, now())
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._abandon(store, lease)
