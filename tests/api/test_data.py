@@ -210,3 +210,22 @@ def test_the_store_header_is_ignored_with_one_store(client: TestClient) -> None:
         f"/v2/images/{image['id']}/file", content=b"data", headers={"x-image-meta-store": "x"}
     )
     assert response.status_code == 204
+
+
+def test_truncated_bytes_are_a_server_error_before_any_body(
+    client: TestClient, active: str, settings: Settings
+) -> None:
+    (path,) = store_files(settings)
+    with path.open("r+b") as file:
+        file.truncate(100)
+    assert_error(client.get(f"/v2/images/{active}/file"), 503)
+
+
+def test_the_media_type_is_case_insensitive(client: TestClient) -> None:
+    image = create(client)
+    response = client.put(
+        f"/v2/images/{image['id']}/file",
+        content=b"data",
+        headers={"content-type": "Application/Octet-Stream"},
+    )
+    assert response.status_code == 204

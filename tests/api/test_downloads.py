@@ -12,9 +12,11 @@ from starlette.testclient import TestClient
 
 from lading.api.downloads import PATHSEND, DataResponse
 from lading.domain import Artifact, Location, Status, Visibility
+from lading.errors import StoreError
 from lading.services.transfers import Download
 from lading.settings import Settings
 from lading.stores.filesystem import FilesystemStore
+from lading.stores.memory import MemoryStore
 from tests.api.helpers import create, upload
 
 pytestmark = pytest.mark.anyio
@@ -85,9 +87,37 @@ async def test_reading_stops_when_the_client_goes_away(download: Download) -> No
         received += len(message.get("body", b""))
         await anyio.sleep(0.001)  # a real socket takes time
 
+    sent: list[dict[str, Any]] = []
+
+    async def recording_send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        await send(message)
+
     with anyio.fail_after(5):
-        await DataResponse(download)(scope(), receive, send)
+        await DataResponse(download)(scope(), receive, recording_send)
     assert 0 < received < SIZE
+    assert sent[-1].get("more_body") is True  # nothing is sent after the client left
+
+
+class BrokenReads(MemoryStore):
+    """Starts to read, then loses its disk."""
+
+    async def open(self, key: str, start: int = 0, end: int | None = None) -> Any:
+        yield b"x"
+        raise StoreError("the disk went away")
+
+
+async def test_a_store_failure_mid_stream_keeps_its_type(download: Download) -> None:
+    broken = Download(download.artifact, download.location, BrokenReads("broken"))
+
+    async def receive() -> Any:
+        await anyio.sleep_forever()
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    with pytest.raises(StoreError):
+        await DataResponse(broken)(scope(), receive, send)
 
 
 def test_an_upload_whose_client_goes_away_leaves_nothing(

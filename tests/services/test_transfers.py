@@ -228,3 +228,30 @@ async def test_a_long_upload_learns_of_a_delete_when_it_renews_its_lease(
         await short_leases.transfers.upload(admin, artifact.id, slow_body())
     assert not body_finished  # the renewal, not the final activation, noticed
     assert store.objects == {}
+
+
+async def test_a_failed_upload_keeps_its_error_when_the_store_cannot_delete(
+    services: Services, admin: Caller, store: FaultyStore, database: Database
+) -> None:
+    artifact = await services.catalogue.create(admin, Changes())
+    store.failing_deletes = True
+    with pytest.raises(ClientDisconnected):
+        await services.transfers.upload(admin, artifact.id, broken_body())
+    assert (await services.catalogue.get(admin, artifact.id)).status is Status.QUEUED
+    store.failing_deletes = False
+    database.run(True, expire_everything)
+    await services.recovery.run()  # the partial bytes go on the next pass
+    assert store.objects == {} and blob_states(database) == []
+
+
+async def test_blob_ids_are_never_reused(
+    services: Services, admin: Caller, database: Database
+) -> None:
+    first = await services.catalogue.create(admin, Changes())
+    await services.transfers.upload(admin, first.id, body(b"one"))
+    ids = database.run(False, lambda c: list(c.execute(select(blobs.c.id)).scalars()))
+    await services.catalogue.delete(admin, first.id)
+    second = await services.catalogue.create(admin, Changes())
+    await services.transfers.upload(admin, second.id, body(b"two"))
+    new_ids = database.run(False, lambda c: list(c.execute(select(blobs.c.id)).scalars()))
+    assert set(new_ids).isdisjoint(ids)

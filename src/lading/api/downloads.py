@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from dataclasses import dataclass
 from datetime import UTC
 from email.utils import format_datetime
 
@@ -25,11 +26,28 @@ OCTET_STREAM = "application/octet-stream"
 PATHSEND = "http.response.pathsend"
 
 
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One range of the body, with what goes before and after it on the wire."""
+
+    head: bytes
+    range: ByteRange
+    tail: bytes
+
+    @property
+    def length(self) -> int:
+        return len(self.head) + self.range.length + len(self.tail)
+
+
 class DataResponse(Response):
-    """The answer to a download: 200, 206, 304, 416, or 204 when there is no data."""
+    """The answer to a download: 200, 206, 304, 416, or 204 when there is no data.
+
+    A Response only so that endpoints stay typed; it decides its status and headers
+    when called, so the inherited ``status_code`` and ``headers`` mean nothing.
+    """
 
     def __init__(self, download: Download) -> None:
-        super().__init__(status_code=204)
+        super().__init__()
         self.download = download
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,7 +91,7 @@ class DataResponse(Response):
             if body_follows and path is not None and PATHSEND in scope.get("extensions", {}):
                 await send({"type": PATHSEND, "path": str(path)})
                 return
-            parts = [(b"", ByteRange(0, size), b"")]
+            parts = [Part(b"", ByteRange(0, size), b"")]
         elif len(ranges) == 1:
             (only,) = ranges
             headers = {
@@ -83,52 +101,60 @@ class DataResponse(Response):
                 "content-range": only.content_range(size),
             }
             await _start(send, 206, headers)
-            parts = [(b"", only, b"")]
+            parts = [Part(b"", only, b"")]
         else:
             boundary = uuid.uuid4().hex
             parts = _multipart(ranges, size, boundary)
-            length = sum(len(head) + part.length + len(tail) for head, part, tail in parts)
+            length = sum(part.length for part in parts)
             headers = {
                 **validators,
                 "content-type": f"multipart/byteranges; boundary={boundary}",
                 "content-length": str(length),
             }
             await _start(send, 206, headers)
-        if body_follows:
-            await self._send_parts(receive, send, parts)
+        if body_follows and not await self._send_parts(receive, send, parts):
+            return  # the client went away: nothing more may be sent
         await _finish(send)
 
-    async def _send_parts(
-        self, receive: Receive, send: Send, parts: list[tuple[bytes, ByteRange, bytes]]
-    ) -> None:
-        """Stream the parts; stop reading the store as soon as the client goes away."""
+    async def _send_parts(self, receive: Receive, send: Send, parts: list[Part]) -> bool:
+        """Stream the parts, or stop reading as soon as the client goes away (False)."""
+        disconnected = False
+        failure: Exception | None = None
         async with anyio.create_task_group() as tasks:
 
             async def stop_on_disconnect() -> None:
+                nonlocal disconnected
                 while (await receive())["type"] != "http.disconnect":
                     pass
+                disconnected = True
                 tasks.cancel_scope.cancel()
 
             tasks.start_soon(stop_on_disconnect)
-            for head, byte_range, tail in parts:
-                if head:
-                    await _body(send, head)
-                async with contextlib.aclosing(
-                    self.download.read(byte_range.start, byte_range.end)
-                ) as chunks:
-                    async for chunk in chunks:
-                        await _body(send, chunk)
-                if tail:
-                    await _body(send, tail)
+            try:
+                await self._stream(send, parts)
+            except Exception as exc:  # raised below, not wrapped in an ExceptionGroup
+                failure = exc
             tasks.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return not disconnected
+
+    async def _stream(self, send: Send, parts: list[Part]) -> None:
+        for part in parts:
+            if part.head:
+                await _body(send, part.head)
+            reading = self.download.read(part.range.start, part.range.end)
+            async with contextlib.aclosing(reading) as chunks:
+                async for chunk in chunks:
+                    await _body(send, chunk)
+            if part.tail:
+                await _body(send, part.tail)
 
 
-def _multipart(
-    ranges: list[ByteRange], size: int, boundary: str
-) -> list[tuple[bytes, ByteRange, bytes]]:
-    """Each range with the part head before it and the delimiter after it."""
+def _multipart(ranges: list[ByteRange], size: int, boundary: str) -> list[Part]:
+    """Each range with its part head before it and the delimiter after it."""
     parts = [
-        (
+        Part(
             (
                 f"--{boundary}\r\nContent-Type: {OCTET_STREAM}\r\n"
                 f"Content-Range: {byte_range.content_range(size)}\r\n\r\n"
@@ -138,8 +164,8 @@ def _multipart(
         )
         for byte_range in ranges
     ]
-    head, last, _ = parts[-1]
-    parts[-1] = (head, last, f"\r\n--{boundary}--\r\n".encode())
+    last = parts[-1]
+    parts[-1] = Part(last.head, last.range, f"\r\n--{boundary}--\r\n".encode())
     return parts
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lading.api.http import MAX_DIGITS
 from lading.errors import RangeNotSatisfiable
 
 MAX_RANGE_SPECS = 100
-MAX_DIGITS = 18
 BEYOND = 10**MAX_DIGITS
 
 

@@ -121,6 +121,9 @@ blobs = Table(
         postgresql_where=text("state = 'ready'"),
     ),
     Index(None, "state", "updated_at"),
+    # Ids are never reused (SQLite would reuse the highest after a delete): an upload
+    # that outlived its lease must not touch a newer upload's blob by id.
+    sqlite_autoincrement=True,
 )
 
 locations = Table(

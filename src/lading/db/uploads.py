@@ -30,8 +30,8 @@ class Lease:
     blob_id: int | None = None
 
 
-def begin(connection: Connection, lease: Lease, expires_at: datetime, now: datetime) -> None:
-    """queued -> saving under ``lease``, and reserve the blob the bytes will go to."""
+def begin(connection: Connection, lease: Lease, expires_at: datetime, now: datetime) -> int:
+    """queued -> saving under ``lease``; reserve the blob the bytes go to, and return its id."""
     if not set_status(
         connection,
         lease.artifact_id,
@@ -41,7 +41,7 @@ def begin(connection: Connection, lease: Lease, expires_at: datetime, now: datet
         lease_expires_at=expires_at,
     ):
         raise Conflict(f"artifact {lease.artifact_id} is no longer queued")
-    lease.blob_id = blobs.reserve(connection, lease.store, lease.key, now)
+    return blobs.reserve(connection, lease.store, lease.key, now)
 
 
 def renew(connection: Connection, lease: Lease, expires_at: datetime, now: datetime) -> None:

@@ -22,7 +22,7 @@ from lading.db import blobs, uploads
 from lading.db.engine import Database
 from lading.db.uploads import Lease
 from lading.domain import Artifact, Location, Status
-from lading.errors import BadRequest, Conflict, Forbidden, StoreError, TooLarge
+from lading.errors import BadRequest, Conflict, Forbidden, ObjectNotFound, StoreError, TooLarge
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.digests import DigestingStream
@@ -84,7 +84,7 @@ class Transfers:
             raise TooLarge(f"the data is larger than the limit of {cap} bytes")
         store = self._stores.get(store_name if len(self._stores.names) > 1 else None)
         lease = Lease(artifact.id, uuid.uuid4().hex, store.name, _new_key())
-        await self._database.write(uploads.begin, lease, self._expiry(), now())
+        lease.blob_id = await self._database.write(uploads.begin, lease, self._expiry(), now())
         try:
             stream = DigestingStream(
                 self._watched(body, lease, announced_size), self._settings.chunk_size, cap
@@ -120,18 +120,26 @@ class Transfers:
             return Download(artifact)
         location = artifact.locations[0]
         store = self._stores.get(location.store)
-        await store.stat(location.key)
+        stored = await store.stat(location.key)
+        if stored.size != location.size:
+            raise ObjectNotFound(
+                f"store {store.name!r} holds {stored.size} of the {location.size} bytes of "
+                f"{location.key!r}"
+            )
         return Download(artifact, location, store)
 
     def _expiry(self) -> datetime:
         return now() + timedelta(seconds=self._settings.upload_stuck_after)
 
     async def _abandon(self, store: Store, lease: Lease) -> None:
-        """Undo a failed upload: its bytes, its blob, and saving back to queued."""
-        await store.delete(lease.key)
-        if lease.blob_id is not None:
-            await self._database.write(blobs.forget, lease.blob_id)
+        """Undo a failed upload: saving back to queued first, then its bytes and blob.
+
+        Removing the bytes is best effort (recovery retries), so that nothing here can
+        hide the error that made the upload fail.
+        """
         await self._database.write(uploads.abandon, lease)
+        if lease.blob_id is not None:
+            await self._catalogue.discard([blobs.Blob(lease.blob_id, store.name, lease.key)])
 
     async def _watched(
         self, body: AsyncIterable[bytes], lease: Lease, announced_size: int | None

@@ -36,7 +36,9 @@ WRITABLE_FIELDS = frozenset(
 )  # fmt: skip
 BASE_FIELDS = READ_ONLY_FIELDS | WRITABLE_FIELDS
 # Keys that artifact documents compute (links, where the data is): never properties.
-COMPUTED_NAMES = frozenset({"self", "file", "schema", "direct_url", "locations", "stores", "tags"})
+COMPUTED_NAMES = frozenset({"self", "file", "schema", "direct_url", "locations", "stores"})
+# Names a property may not take: the computed keys, and tags (a list of their own).
+RESERVED_NAMES = COMPUTED_NAMES | {"tags"}
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 # Well-known properties whose values have a format (Glance's image schema).
 PROPERTY_FORMATS = {"kernel_id": UUID_PATTERN, "ramdisk_id": UUID_PATTERN}
@@ -137,7 +139,7 @@ def _field(name: str, value: Any) -> Any:
 
 
 def _check_property(name: str, value: Any) -> None:
-    if name.startswith(RESERVED_PREFIX) or name in COMPUTED_NAMES:
+    if name.startswith(RESERVED_PREFIX) or name in RESERVED_NAMES:
         raise Forbidden(f"property {name!r} is reserved")
     if name in BASE_FIELDS or not 0 < len(name) <= MAX_NAME or not _is_text(name):
         raise BadRequest(f"invalid property name {name!r}")

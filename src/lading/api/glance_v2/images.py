@@ -92,7 +92,8 @@ async def reactivate_image(request: Request) -> Response:
 
 
 async def upload_image_data(request: Request) -> Response:
-    media_type = request.headers.get("content-type", OCTET_STREAM).partition(";")[0].strip()
+    media_type = request.headers.get("content-type", OCTET_STREAM).partition(";")[0]
+    media_type = media_type.strip().lower()
     if media_type != OCTET_STREAM:
         raise UnsupportedMediaType(f"image data must be sent as {OCTET_STREAM}, not {media_type}")
     await services(request).transfers.upload(

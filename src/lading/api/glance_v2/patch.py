@@ -70,7 +70,7 @@ def _parse(operation: Any) -> tuple[str, str, Any]:
         raise BadRequest("the JSON pointer must name a property")
     if op != "remove" and "value" not in operation:
         raise BadRequest(f"operation {op!r} needs a value")
-    if name in READ_ONLY_FIELDS or (name in COMPUTED_NAMES and name != "tags"):
+    if name in READ_ONLY_FIELDS or name in COMPUTED_NAMES:
         raise Forbidden(f"attribute {name!r} is read-only")
     if name.startswith(RESERVED_PREFIX):
         raise Forbidden(f"attribute {name!r} is reserved")

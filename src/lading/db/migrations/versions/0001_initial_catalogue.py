@@ -75,6 +75,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_blobs")),
         sa.UniqueConstraint("store", "key", name=op.f("uq_blobs_store_key")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("blobs", schema=None) as batch_op:
         batch_op.create_index(
