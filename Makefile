@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint services bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: lint
+# The real servers some tests need (PostgreSQL); their tests skip, saying why, without them.
+services:
+	@scripts/services.sh start || echo "services unavailable: their tests will be skipped"
+
+test: lint services
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-test

@@ -1,15 +1,38 @@
-"""Fixtures shared by the suite: settings in a temporary directory, the app in-process."""
+"""Fixtures shared by the suite: settings in a temporary directory, the app in-process.
+
+Tests that take ``database_url`` (through ``settings`` or ``database``) run twice: on
+SQLite and on PostgreSQL. The PostgreSQL server comes from ``scripts/services.sh``
+(``make test`` starts it when it can); without it those runs are skipped, saying why,
+unless ``LADING_REQUIRE_SERVICES`` is set (CI), which makes them fail instead.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
 from lading.app import create_app
+from lading.db.engine import Database
+from lading.db.models import metadata
 from lading.settings import Settings
+
+POSTGRES_URL_VARIABLE = "LADING_TEST_POSTGRES_URL"
+REQUIRE_SERVICES_VARIABLE = "LADING_REQUIRE_SERVICES"
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://lading:lading@127.0.0.1:5432/postgres"
+
+
+def unavailable(reason: str) -> None:
+    """Skip a test whose server is missing, or fail where the servers are required."""
+    if os.environ.get(REQUIRE_SERVICES_VARIABLE):
+        pytest.fail(f"{reason} ({REQUIRE_SERVICES_VARIABLE} is set)")
+    pytest.skip(f"{reason}; run scripts/services.sh start")
 
 
 @pytest.fixture
@@ -17,9 +40,44 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of this test session's own on the PostgreSQL server, migrated."""
+    server_url = make_url(os.environ.get(POSTGRES_URL_VARIABLE, DEFAULT_POSTGRES_URL))
+    server = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"lading_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with server.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        server.dispose()
+        unavailable(f"PostgreSQL is not reachable at {server_url!r}: {exc.orig}")
+    url = server_url.set(database=name).render_as_string(hide_password=False)
+    database = Database(url)
+    database.upgrade()
+    database.dispose()
+    yield url
+    with server.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    server.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalogue.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    with engine.begin() as connection:  # every test starts from an empty catalogue
+        tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url)
 
 
 @pytest.fixture

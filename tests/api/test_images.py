@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -155,3 +156,11 @@ def test_an_unexpected_failure_is_a_json_500_with_a_request_id(tmp_path: Path) -
     assert response.status_code == 500
     assert response.json()["internalError"]["code"] == 500
     assert response.headers["x-openstack-request-id"].startswith("req-")
+
+
+def test_long_property_values_are_kept_and_found(client: TestClient) -> None:
+    long_value = os.urandom(30_000).hex()  # incompressible: no index may choke on it
+    image = create(client, notes=long_value)
+    assert client.get(f"/v2/images/{image['id']}").json()["notes"] == long_value
+    listed = client.get("/v2/images", params={"notes": long_value}).json()["images"]
+    assert [found["id"] for found in listed] == [image["id"]]

@@ -1,7 +1,8 @@
-"""Services wired to a real SQLite catalogue and an in-memory store."""
+"""Services wired to a real catalogue (SQLite, then PostgreSQL) and an in-memory store."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,11 @@ def store() -> FaultyStore:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'catalogue.db'}")
+def database(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
     database.upgrade()
-    return database
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

@@ -102,9 +102,19 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("artifact_id", "name", name=op.f("pk_artifact_properties")),
     )
-    with op.batch_alter_table("artifact_properties", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_artifact_properties_name_value"), ["name", "value"], unique=False
+    # As in models.py: a B-tree on (name, value) where entries have no size limit, and on
+    # PostgreSQL a B-tree on name plus a hash index on value.
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_index(op.f("ix_artifact_properties_name"), "artifact_properties", ["name"])
+        op.create_index(
+            "ix_artifact_properties_value_hash",
+            "artifact_properties",
+            ["value"],
+            postgresql_using="hash",
+        )
+    else:
+        op.create_index(
+            op.f("ix_artifact_properties_name_value"), "artifact_properties", ["name", "value"]
         )
 
     op.create_table(
@@ -148,10 +158,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_artifact_tags_tag"))
 
     op.drop_table("artifact_tags")
-    with op.batch_alter_table("artifact_properties", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_artifact_properties_name_value"))
-
-    op.drop_table("artifact_properties")
+    op.drop_table("artifact_properties")  # its indices go with it
     with op.batch_alter_table("blobs", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_blobs_store_sha256_ready",
