@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, false, or_, true
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, true
 
 from lading.db.artifacts import SELECT_ARTIFACTS, complete
 from lading.db.models import artifact_properties, artifact_tags, artifacts
@@ -26,13 +26,23 @@ TIME_OPERATORS = {
 
 def list_artifacts(connection: Connection, query: ListQuery) -> list[Artifact]:
     """One page of live artifacts in the query's order, after its marker."""
+    statement = page_statement(query, connection.dialect.name)
+    rows = connection.execute(statement).mappings().all()
+    return complete(connection, rows)
+
+
+def page_statement(query: ListQuery, dialect: str) -> Select[Any]:
+    """The SELECT of one page (tests look at its plan: it must be served by indices).
+
+    NULLs sort as the engine sorts them, smallest on SQLite and largest on PostgreSQL,
+    so that ordered indices serve the order on both.
+    """
     statement = SELECT_ARTIFACTS.where(*_filters(query))
     order = [*query.sort, ("id", query.sort[-1][1] if query.sort else SortDir.DESC)]
     if query.marker is not None:
-        statement = statement.where(*_after(query.marker, order))
+        statement = statement.where(*_after(query.marker, order, dialect == "postgresql"))
     statement = statement.order_by(*(_ordering(key, direction) for key, direction in order))
-    rows = connection.execute(statement.limit(query.limit)).mappings().all()
-    return complete(connection, rows)
+    return statement.limit(query.limit)
 
 
 def _filters(query: ListQuery) -> list[ColumnElement[bool]]:
@@ -78,12 +88,14 @@ def _time_clause(time: TimeFilter) -> ColumnElement[bool]:
 
 
 def _ordering(key: str, direction: SortDir) -> Any:
-    # NULLs sort first ascending and last descending on every engine, as on SQLite.
+    # No NULLS FIRST/LAST: each engine's own NULL order is the one its indices hold.
     column = artifacts.c[key]
-    return column.asc().nulls_first() if direction is SortDir.ASC else column.desc().nulls_last()
+    return column.asc() if direction is SortDir.ASC else column.desc()
 
 
-def _after(marker: Artifact, order: list[tuple[str, SortDir]]) -> list[ColumnElement[bool]]:
+def _after(
+    marker: Artifact, order: list[tuple[str, SortDir]], nulls_largest: bool
+) -> list[ColumnElement[bool]]:
     """Rows strictly after ``marker`` in ``order`` (keyset paging, NULL-aware).
 
     The first key also gets a plain range bound so that its index can be used.
@@ -94,25 +106,27 @@ def _after(marker: Artifact, order: list[tuple[str, SortDir]]) -> list[ColumnEle
         column = artifacts.c[key]
         value = getattr(marker, key)
         value = value.value if isinstance(value, Status | Visibility) else value
-        alternatives.append(and_(*equal_so_far, _beyond(column, value, direction)))
+        nulls_first = (direction is SortDir.ASC) != nulls_largest
+        alternatives.append(and_(*equal_so_far, _beyond(column, value, direction, nulls_first)))
         equal_so_far.append(column.is_(None) if value is None else column == value)
     first_key, first_direction = order[0]
     first_value = getattr(marker, first_key)
-    bound = _not_before(artifacts.c[first_key], first_value, first_direction)
+    first_nulls_first = (first_direction is SortDir.ASC) != nulls_largest
+    bound = _not_before(artifacts.c[first_key], first_value, first_direction, first_nulls_first)
     return [bound, or_(*alternatives)]
 
 
-def _beyond(column: Any, value: Any, direction: SortDir) -> ColumnElement[bool]:
-    if direction is SortDir.ASC:  # NULLs first
-        return column.is_not(None) if value is None else column > value  # type: ignore[no-any-return]
+def _beyond(column: Any, value: Any, direction: SortDir, nulls_first: bool) -> Any:
+    """Rows after ``value`` in this column's order, NULLs where the engine puts them."""
     if value is None:
-        return false()
-    return or_(column < value, column.is_(None)) if column.nullable else column < value
+        return column.is_not(None) if nulls_first else false()
+    beyond = column > value if direction is SortDir.ASC else column < value
+    return beyond if nulls_first or not column.nullable else or_(beyond, column.is_(None))
 
 
-def _not_before(column: Any, value: Any, direction: SortDir) -> ColumnElement[bool]:
+def _not_before(column: Any, value: Any, direction: SortDir, nulls_first: bool) -> Any:
+    """Rows at or after ``value``: a range an index can seek to."""
     if value is None:
-        return true() if direction is SortDir.ASC else column.is_(None)
-    if direction is SortDir.ASC:
-        return column >= value  # type: ignore[no-any-return]
-    return or_(column <= value, column.is_(None)) if column.nullable else column <= value
+        return true() if nulls_first else column.is_(None)
+    bound = column >= value if direction is SortDir.ASC else column <= value
+    return bound if nulls_first or not column.nullable else or_(bound, column.is_(None))
