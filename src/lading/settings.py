@@ -31,6 +31,7 @@ class FilesystemStoreSettings(BaseModel):
 
     type: Literal["filesystem"] = "filesystem"
     path: Path | None = None  # None: ``<data_dir>/stores/<store name>``
+    description: str = ""  # shown by store discovery when several stores are configured
 
 
 # One backend today; S3, Swift and HTTP join this as a union discriminated by ``type``.

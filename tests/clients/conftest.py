@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -53,16 +54,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(STOP_TIMEOUT)
 
 
-@pytest.fixture(scope="session")
-def server_url(
-    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+@contextlib.contextmanager
+def running_lading(
+    root: Path, config: pytest.Config, settings: dict[str, str] | None = None
 ) -> Iterator[str]:
-    """The base URL of a ``lading serve`` with its own data directory."""
-    root = tmp_path_factory.mktemp("lading-server")
+    """A ``lading serve`` with its own data directory; yields its base URL."""
     log = root / "server.log"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LADING_", "OS_"))}
-    env["LADING_DATA_DIR"] = str(root / "data")
+    env |= {"LADING_DATA_DIR": str(root / "data"), **(settings or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(LADING), "serve", "--port", str(port)],
@@ -70,13 +70,34 @@ def server_url(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    pytestconfig.stash[LOG_KEY] = log
+    config.stash[LOG_KEY] = log
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(process, base_url, log)
         yield base_url
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="session")
+def server_url(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[str]:
+    """The base URL of a ``lading serve`` with one store, the default."""
+    with running_lading(tmp_path_factory.mktemp("lading-server"), pytestconfig) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def multistore_url(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[str]:
+    """The base URL of a ``lading serve`` with two stores, ``fast`` the default."""
+    stores = '{"fast": {"type": "filesystem"}, "bulk": {"type": "filesystem"}}'
+    settings = {"LADING_STORES": stores, "LADING_DEFAULT_STORE": "fast"}
+    root = tmp_path_factory.mktemp("lading-multistore")
+    with running_lading(root, pytestconfig, settings) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

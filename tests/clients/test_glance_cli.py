@@ -264,3 +264,16 @@ def test_image_deactivate_and_reactivate(glance: Glance, api: httpx.Client) -> N
     succeed(glance("image-reactivate", image["id"]))
     reactivated = get_image(api, image["id"])
     assert_active_with(reactivated, data)
+
+
+def test_uploads_to_a_chosen_store(multistore_url: str, glance_home: Path, tmp_path: Path) -> None:
+    """With several stores: store discovery, and `--store` on image-create."""
+    stores = succeed(run_glance(multistore_url, glance_home, "stores-info"))
+    assert '"id": "fast"' in stores and '"id": "bulk"' in stores
+    source = tmp_path / "image.raw"
+    source.write_bytes(random_bytes(100_000))
+    create = ["image-create", "--name", unique("stored"), "--disk-format", "raw",
+              "--container-format", "bare", "--store", "bulk", "--file", str(source)]  # fmt: skip
+    output = succeed(run_glance(multistore_url, glance_home, *create))
+    shown = {row[0]: row[1] for row in table_rows(output)[1:] if len(row) == 2}
+    assert shown["status"] == "active" and shown["stores"] == "bulk"

@@ -9,19 +9,25 @@ from starlette.routing import BaseRoute, Route
 from lading.api.http import endpoint
 
 # Only versions whose features this server implements (v2.7: hidden images and
-# multihash). v2.6 (import), v2.8 (multi-store), v2.12 (image tasks) and v2.17 (the
-# location API) are listed once the issues that build them land.
-VERSIONS = (("v2.7", "CURRENT"), ("v2.5", "SUPPORTED"), ("v2.4", "SUPPORTED"),
-            ("v2.3", "SUPPORTED"), ("v2.2", "SUPPORTED"), ("v2.1", "SUPPORTED"),
-            ("v2.0", "SUPPORTED"))  # fmt: skip
+# multihash; v2.8: multi-store, listed only with several stores, as Glance does).
+# v2.6 (import), v2.12 (image tasks) and v2.17 (the location API) are listed once the
+# issues that build them land.
+MULTISTORE_VERSION = "v2.8"
+VERSIONS = ("v2.7", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
 
 
 def versions_document(request: Request) -> dict[str, object]:
     href = endpoint(request) + "/v2/"
+    multistore = bool(request.app.state.services.transfers.store_choices())
+    offered = [MULTISTORE_VERSION, *VERSIONS] if multistore else list(VERSIONS)
     return {
         "versions": [
-            {"id": version, "status": status, "links": [{"rel": "self", "href": href}]}
-            for version, status in VERSIONS
+            {
+                "id": version,
+                "status": "CURRENT" if index == 0 else "SUPPORTED",
+                "links": [{"rel": "self", "href": href}],
+            }
+            for index, version in enumerate(offered)
         ]
     }
 

@@ -50,6 +50,15 @@ class Download:
         return self.store.local_path(self.location.key)
 
 
+@dataclass(frozen=True, slots=True)
+class StoreChoice:
+    """A store a client may send data to."""
+
+    name: str
+    description: str
+    default: bool
+
+
 class Transfers:
     def __init__(
         self,
@@ -62,6 +71,15 @@ class Transfers:
         self._database = database
         self._stores = stores
         self._catalogue = catalogue
+
+    def store_choices(self) -> list[StoreChoice]:
+        """The stores clients choose among; empty with a single store (no choice)."""
+        if not self._stores.several:
+            return []
+        return [
+            StoreChoice(store.name, store.description, store.name == self._stores.default)
+            for store in self._stores.all()
+        ]
 
     async def upload(
         self,
@@ -82,7 +100,7 @@ class Transfers:
         cap = self._settings.image_size_cap
         if announced_size is not None and announced_size > cap:
             raise TooLarge(f"the data is larger than the limit of {cap} bytes")
-        store = self._stores.get(store_name if len(self._stores.names) > 1 else None)
+        store = self._stores.get(store_name if self._stores.several else None)
         lease = Lease(artifact.id, uuid.uuid4().hex, store.name, _new_key())
         lease.blob_id = await self._database.write(uploads.begin, lease, self._expiry(), now())
         try:

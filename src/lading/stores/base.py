@@ -27,8 +27,9 @@ class Store(ABC):
     failed ``put`` leaves nothing behind under ``key``.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, description: str = "") -> None:
         self.name = name
+        self.description = description
 
     @abstractmethod
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:

@@ -31,8 +31,8 @@ WRITE_DEPTH = 2  # chunks queued for the disk while the next one arrives
 
 
 class FilesystemStore(Store):
-    def __init__(self, name: str, root: Path, chunk_size: int) -> None:
-        super().__init__(name)
+    def __init__(self, name: str, root: Path, chunk_size: int, description: str = "") -> None:
+        super().__init__(name, description)
         self.root = root.resolve()
         self._temporary = self.root / TEMPORARY_DIRECTORY
         self._temporary.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ class StoreRegistry:
             match config:
                 case FilesystemStoreSettings():
                     stores[name] = FilesystemStore(
-                        name, settings.store_path(name), settings.chunk_size
+                        name, settings.store_path(name), settings.chunk_size, config.description
                     )
         return cls(stores, settings.default_store)
 
@@ -30,10 +30,18 @@ class StoreRegistry:
     def names(self) -> list[str]:
         return list(self._stores)
 
+    @property
+    def several(self) -> bool:
+        """Whether clients choose among stores (Glance's multi-store)."""
+        return len(self._stores) > 1
+
+    def all(self) -> list[Store]:
+        return list(self._stores.values())
+
     def get(self, name: str | None = None) -> Store:
         """The store called ``name``, or the default one."""
         try:
-            return self._stores[name or self.default]
+            return self._stores[self.default if name is None else name]
         except KeyError:
             raise BadRequest(f"unknown store {name!r}") from None
 

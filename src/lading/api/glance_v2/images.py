@@ -36,17 +36,21 @@ async def create_image(request: Request) -> Response:
     properties = {key: value for key, value in body.items() if key not in fields}
     changes = Changes(fields, properties, tags)
     artifact = await services(request).catalogue.create(caller(request), changes, artifact_id)
-    location = f"{endpoint(request)}/v2/images/{artifact.id}"
-    return JSONResponse(image_view(artifact), 201, {"location": location})
+    headers = {"location": f"{endpoint(request)}/v2/images/{artifact.id}"}
+    choices = services(request).transfers.store_choices()
+    if choices:
+        headers["openstack-image-store-ids"] = ",".join(choice.name for choice in choices)
+    return JSONResponse(image_view(artifact, bool(choices)), 201, headers)
 
 
 async def list_images(request: Request) -> Response:
     params = request.query_params.multi_items()
     query, marker = parse_list_query(params)
     artifacts = await services(request).catalogue.list_page(caller(request), query, marker)
+    multistore = _multistore(request)
     last_id = artifacts[-1].id if artifacts else None
     body: dict[str, Any] = {
-        "images": [image_view(artifact) for artifact in artifacts],
+        "images": [image_view(artifact, multistore) for artifact in artifacts],
         "schema": "/v2/schemas/images",
         **page_links(params, last_id, full=len(artifacts) == query.limit),
     }
@@ -57,7 +61,7 @@ async def show_image(request: Request) -> Response:
     artifact = await services(request).catalogue.get(
         caller(request), request.path_params["image_id"]
     )
-    return JSONResponse(image_view(artifact))
+    return JSONResponse(image_view(artifact, _multistore(request)))
 
 
 async def update_image(request: Request) -> Response:
@@ -73,7 +77,7 @@ async def update_image(request: Request) -> Response:
         request.path_params["image_id"],
         lambda artifact: apply_patch(artifact, operations),
     )
-    return JSONResponse(image_view(updated))
+    return JSONResponse(image_view(updated, _multistore(request)))
 
 
 async def delete_image(request: Request) -> Response:
@@ -132,6 +136,24 @@ async def show_schema(request: Request) -> Response:
     return JSONResponse(SCHEMAS[name]())
 
 
+async def list_stores(request: Request) -> Response:
+    """Store discovery, which Glance offers only with multi-store (404 otherwise)."""
+    choices = services(request).transfers.store_choices()
+    if not choices:
+        raise NotFound("this server has a single store")
+    stores = [
+        {"id": choice.name}
+        | ({"description": choice.description} if choice.description else {})
+        | ({"default": "true"} if choice.default else {})
+        for choice in choices
+    ]
+    return JSONResponse({"stores": stores})
+
+
+def _multistore(request: Request) -> bool:
+    return bool(services(request).transfers.store_choices())
+
+
 async def not_offered(request: Request) -> Response:
     """Features of Glance that this lading does not run answer as Glance does when off."""
     raise NotFound("this feature is not enabled on this server")
@@ -161,7 +183,7 @@ ROUTES: list[BaseRoute] = [
     Route("/images/{image_id}/tags/{tag}", add_tag, methods=["PUT"]),
     Route("/images/{image_id}/tags/{tag}", remove_tag, methods=["DELETE"]),
     Route("/schemas/{name}", show_schema, methods=["GET"]),
-    # Off in this release: multi-store, interoperable import, members, tasks.
-    Route("/info/stores", not_offered, methods=["GET"]),
+    # Off in this release: interoperable import, members, tasks.
+    Route("/info/stores", list_stores, methods=["GET"]),
     Route("/info/import", not_offered, methods=["GET"]),
 ]

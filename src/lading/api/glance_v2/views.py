@@ -10,8 +10,11 @@ from lading.domain import Artifact
 IMAGE_SCHEMA = "/v2/schemas/image"
 
 
-def image_view(artifact: Artifact) -> dict[str, Any]:
-    """The document every image response carries; it validates against the image schema."""
+def image_view(artifact: Artifact, multistore: bool) -> dict[str, Any]:
+    """The document every image response carries; it validates against the image schema.
+
+    With several stores, an image with data also says where it lies (``stores``).
+    """
     document: dict[str, Any] = {
         "id": artifact.id,
         "name": artifact.name,
@@ -38,6 +41,8 @@ def image_view(artifact: Artifact) -> dict[str, Any]:
     }
     if artifact.version is not None:
         document["version"] = artifact.version
+    if multistore and artifact.locations:
+        document["stores"] = ",".join(location.store for location in artifact.locations)
     document.update(artifact.properties)
     return document
 
