@@ -1,13 +1,27 @@
 #!/usr/bin/env bash
-# The real servers the test suite talks to, on loopback: PostgreSQL for the catalogue.
+# The real servers the test suite talks to, on loopback: PostgreSQL for the catalogue,
+# and a single-node OpenStack Swift (Swift API and S3 API) for the object stores.
 #
 #   scripts/services.sh start    install (as root, with apt) and start them; idempotent
+#   scripts/services.sh stop     stop the Swift servers this script started
 #   scripts/services.sh status   say what is running
 #
 # PostgreSQL: the Debian cluster (15 on Debian 12) on 127.0.0.1:5432, with a role
 # `lading` (password `lading`, may create databases) that the tests use to make and drop
 # a database of their own. LADING_TEST_POSTGRES_URL points the tests elsewhere.
+#
+# Swift: proxy on 127.0.0.1:8080 with tempauth (account `test`, user `tester`, key
+# `testing`) and s3api (access key `test:tester`, secret `testing`, region us-east-1,
+# path-style). Servers run from Debian's packages with our own configuration in
+# /etc/swift; data, pids and logs go under $LADING_SERVICES_DIR.
 set -euo pipefail
+
+SERVICES_DIR=${LADING_SERVICES_DIR:-/tmp/lading-services}
+SWIFT_DATA=$SERVICES_DIR/swift/node
+SWIFT_RUN=$SERVICES_DIR/swift/run
+SWIFT_LOG=$SERVICES_DIR/swift/log
+SWIFT_PACKAGES="swift swift-proxy swift-account swift-container swift-object memcached"
+declare -A PORT=([proxy]=8080 [object]=6200 [container]=6201 [account]=6202 [memcached]=11211)
 
 log() { printf '[services] %s\n' "$*"; }
 
@@ -48,8 +62,175 @@ as_postgres() {
     fi
 }
 
+swift_installed() {
+    local package
+    for package in $SWIFT_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' \
+            || return 1
+    done
+}
+
+swift_install() {
+    swift_installed && return
+    [ "$(id -u)" = 0 ] || { log "Swift is not installed and we are not root"; return 1; }
+    log "installing Swift from Debian's packages"
+    # Keep the packages' own services from starting on our ports during the install.
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        $SWIFT_PACKAGES >/dev/null || { rm -f /usr/sbin/policy-rc.d; return 1; }
+    rm -f /usr/sbin/policy-rc.d
+}
+
+swift_configure() {
+    mkdir -p /etc/swift "$SWIFT_DATA/d1" "$SWIFT_RUN" "$SWIFT_LOG"
+    chown -R swift:swift "$SWIFT_DATA"
+    chmod 755 "$SERVICES_DIR" "$SERVICES_DIR/swift"
+    [ -s /etc/swift/.lading ] && return  # ours already: keep the rings and hash secret
+    log "writing /etc/swift"
+    local secret server
+    secret=$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')
+    printf '[swift-hash]\nswift_hash_path_suffix = %s\n\n[storage-policy:0]\nname = gold\ndefault = yes\n' \
+        "$secret" > /etc/swift/swift.conf
+    for server in account container object; do
+        cat > "/etc/swift/$server-server.conf" <<CONF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = ${PORT[$server]}
+user = swift
+devices = $SWIFT_DATA
+mount_check = false
+disable_fallocate = true
+workers = 1
+
+[pipeline:main]
+pipeline = healthcheck $server-server
+
+[app:$server-server]
+use = egg:swift#$server
+
+[filter:healthcheck]
+use = egg:swift#healthcheck
+CONF
+    done
+    # s3api before tempauth (it turns S3 signatures into tempauth identities) and slo
+    # after s3api (S3 multipart uploads become static large objects).
+    cat > /etc/swift/proxy-server.conf <<CONF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = ${PORT[proxy]}
+user = swift
+workers = 2
+
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth copy slo dlo proxy-logging proxy-server
+
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+
+[filter:tempauth]
+use = egg:swift#tempauth
+user_test_tester = testing .admin
+
+[filter:s3api]
+use = egg:swift#s3api
+location = us-east-1
+
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:${PORT[memcached]}
+
+[filter:catch_errors]
+use = egg:swift#catch_errors
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+[filter:listing_formats]
+use = egg:swift#listing_formats
+[filter:copy]
+use = egg:swift#copy
+[filter:slo]
+use = egg:swift#slo
+[filter:dlo]
+use = egg:swift#dlo
+CONF
+    printf '[memcache]\nmemcache_servers = 127.0.0.1:%s\n' "${PORT[memcached]}" > /etc/swift/memcache.conf
+    (
+        cd /etc/swift
+        for server in account container object; do
+            rm -f "$server.builder" "$server.ring.gz"
+            swift-ring-builder "$server.builder" create 8 1 1 >/dev/null
+            swift-ring-builder "$server.builder" add "r1z1-127.0.0.1:${PORT[$server]}/d1" 100 >/dev/null
+            swift-ring-builder "$server.builder" rebalance >/dev/null || [ $? = 1 ]  # 1: a warning
+        done
+    )
+    chown -R root:swift /etc/swift
+    echo "written by lading scripts/services.sh" > /etc/swift/.lading
+}
+
+swift_running() { [ -s "$SWIFT_RUN/$1.pid" ] && kill -0 "$(cat "$SWIFT_RUN/$1.pid")" 2>/dev/null; }
+
+swift_launch() {  # name, command...
+    local name=$1
+    shift
+    swift_running "$name" && return
+    setsid "$@" >>"$SWIFT_LOG/$name.log" 2>&1 </dev/null &
+    echo $! > "$SWIFT_RUN/$name.pid"
+}
+
+swift_start() {
+    swift_install
+    swift_configure
+    # memcached: tempauth keeps its tokens there.
+    swift_launch memcached /usr/bin/memcached -u memcache -l 127.0.0.1 -p "${PORT[memcached]}" -U 0 -m 64
+    local server tries
+    for server in account container object; do
+        swift_launch "$server" "/usr/bin/swift-$server-server" "/etc/swift/$server-server.conf" -v
+    done
+    swift_launch proxy /usr/bin/swift-proxy-server /etc/swift/proxy-server.conf -v
+    for server in account container object proxy; do
+        tries=0
+        until curl -sf -o /dev/null "http://127.0.0.1:${PORT[$server]}/healthcheck"; do
+            tries=$((tries + 1))
+            if [ $tries -gt 300 ]; then
+                tail -n 20 "$SWIFT_LOG/$server.log" >&2
+                log "Swift $server did not come up"
+                return 1
+            fi
+            sleep 0.1
+        done
+    done
+    log "Swift ready: http://127.0.0.1:${PORT[proxy]} (tempauth test:tester/testing, S3 too)"
+}
+
+swift_stop() {
+    local name
+    for name in proxy object container account memcached; do
+        if swift_running "$name"; then
+            kill -TERM -- "-$(cat "$SWIFT_RUN/$name.pid")" 2>/dev/null || true
+        fi
+        rm -f "$SWIFT_RUN/$name.pid"
+    done
+}
+
 case "${1:-start}" in
-    start) postgres_start ;;
-    status) pg_lsclusters ;;
-    *) echo "usage: $0 start|status" >&2; exit 2 ;;
+    start)
+        status=0
+        postgres_start || status=1
+        swift_start || status=1
+        exit $status
+        ;;
+    stop) swift_stop ;;
+    status)
+        pg_lsclusters
+        for name in memcached account container object proxy; do
+            if swift_running "$name"; then echo "swift $name: running"; else echo "swift $name: stopped"; fi
+        done
+        ;;
+    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

@@ -22,22 +22,22 @@ from lading.app import create_app
 from lading.db.engine import Database
 from lading.db.models import metadata
 from lading.settings import Settings
+from tests.object_servers import Bucket, session_bucket
+from tests.services_required import unavailable
 
 POSTGRES_URL_VARIABLE = "LADING_TEST_POSTGRES_URL"
-REQUIRE_SERVICES_VARIABLE = "LADING_REQUIRE_SERVICES"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://lading:lading@127.0.0.1:5432/postgres"
-
-
-def unavailable(reason: str) -> None:
-    """Skip a test whose server is missing, or fail where the servers are required."""
-    if os.environ.get(REQUIRE_SERVICES_VARIABLE):
-        pytest.fail(f"{reason} ({REQUIRE_SERVICES_VARIABLE} is set)")
-    pytest.skip(f"{reason}; run scripts/services.sh start")
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def s3_bucket() -> Iterator[Bucket]:
+    """A bucket of this session's own on Swift's S3 API."""
+    yield from session_bucket()
 
 
 @pytest.fixture(scope="session")

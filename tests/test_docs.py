@@ -10,7 +10,7 @@ import pytest
 from starlette.routing import Route
 
 from lading.api.glance_v2.images import ROUTES
-from lading.settings import FilesystemStoreSettings, Settings
+from lading.settings import FilesystemStoreSettings, S3StoreSettings, Settings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 CONFIGURATION = DOCS / "configuration.md"
@@ -22,7 +22,9 @@ def test_setting_is_documented(name: str) -> None:
     assert f"`LADING_{name.upper()}`" in CONFIGURATION.read_text()
 
 
-@pytest.mark.parametrize("name", sorted(FilesystemStoreSettings.model_fields))
+@pytest.mark.parametrize(
+    "name", sorted(FilesystemStoreSettings.model_fields | S3StoreSettings.model_fields)
+)
 def test_store_setting_is_documented(name: str) -> None:
     assert f"`LADING_STORES__<NAME>__{name.upper()}`" in CONFIGURATION.read_text()
 

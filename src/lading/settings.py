@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,8 +42,38 @@ class FilesystemStoreSettings(BaseModel):
     description: str = ""  # shown by store discovery when several stores are configured
 
 
-# One backend today; S3, Swift and HTTP join this as a union discriminated by ``type``.
-StoreSettings = FilesystemStoreSettings
+class S3StoreSettings(BaseModel):
+    """A bucket on any S3-compatible endpoint (AWS, MinIO, Ceph RGW, Swift's s3api)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["s3"]
+    bucket: str = Field(min_length=1)
+    endpoint_url: str | None = None  # None: AWS
+    region: str = "us-east-1"
+    prefix: str = ""
+    access_key: str | None = None  # None: the environment's AWS credentials
+    secret_key: str | None = None
+    path_style: bool = False
+    part_size: int = Field(16 * MiB, ge=5 * MiB, le=5 * 1024 * MiB)
+    description: str = ""
+
+
+def _store_type(value: object) -> str:
+    # ``type`` may be left out for the filesystem, the default backend.
+    if isinstance(value, dict):
+        return str(value.get("type", "filesystem"))
+    return str(getattr(value, "type", "filesystem"))
+
+
+StoreSettings = Annotated[
+    Annotated[FilesystemStoreSettings, Tag("filesystem")] | Annotated[S3StoreSettings, Tag("s3")],
+    Discriminator(_store_type),
+]
+
+
+def _one_filesystem_store() -> dict[str, FilesystemStoreSettings | S3StoreSettings]:
+    return {"default": FilesystemStoreSettings()}
 
 
 class Settings(BaseSettings):
@@ -50,9 +88,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     database_threads: int = Field(2, ge=1, le=64)
-    stores: dict[str, StoreSettings] = Field(
-        default_factory=lambda: {"default": FilesystemStoreSettings()}
-    )
+    stores: dict[str, StoreSettings] = Field(default_factory=_one_filesystem_store)
     default_store: str = "default"
     image_size_cap: int = Field(TiB, gt=0)
     chunk_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
@@ -82,6 +118,7 @@ class Settings(BaseSettings):
     def store_path(self, name: str) -> Path:
         """Where the filesystem store ``name`` keeps its objects."""
         store = self.stores[name]
+        assert isinstance(store, FilesystemStoreSettings)
         return (store.path or self.data_dir / "stores" / name).resolve()
 
     @classmethod

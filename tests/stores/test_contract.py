@@ -12,24 +12,42 @@ from lading.errors import ObjectNotFound
 from lading.stores.base import Store
 from lading.stores.filesystem import FilesystemStore
 from lading.stores.memory import MemoryStore
+from lading.stores.s3 import S3Store
+from tests.object_servers import Bucket
 
 pytestmark = pytest.mark.anyio
 
 DATA = os.urandom(300_000)
 
 
-def filesystem(tmp_path: Path) -> Store:
+def filesystem(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return FilesystemStore("fs", tmp_path / "store", chunk_size=64 * 1024)
 
 
-def memory(tmp_path: Path) -> Store:
+def memory(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return MemoryStore("mem", chunk_size=64 * 1024)
 
 
-@pytest.fixture(params=[filesystem, memory])
+def s3(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    bucket: Bucket = request.getfixturevalue("s3_bucket")
+    return S3Store(
+        "s3",
+        endpoint_url=bucket.endpoint_url,
+        region="us-east-1",
+        bucket=bucket.name,
+        prefix=tmp_path.name,  # each test in a folder of its own
+        access_key=bucket.access_key,
+        secret_key=bucket.secret_key,
+        path_style=True,
+        part_size=5 * 1024 * 1024,
+        chunk_size=64 * 1024,
+    )
+
+
+@pytest.fixture(params=[filesystem, memory, s3])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    factory: Callable[[Path], Store] = request.param
-    return factory(tmp_path)
+    factory: Callable[[pytest.FixtureRequest, Path], Store] = request.param
+    return factory(request, tmp_path)
 
 
 async def chunks_of(data: bytes, size: int = 10_000) -> AsyncIterator[bytes]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from lading.errors import BadRequest
-from lading.settings import FilesystemStoreSettings, Settings
+from lading.settings import FilesystemStoreSettings, S3StoreSettings, Settings
 from lading.stores.base import Store
 from lading.stores.filesystem import FilesystemStore
+from lading.stores.s3 import S3Store
 
 
 class StoreRegistry:
@@ -23,6 +24,20 @@ class StoreRegistry:
                 case FilesystemStoreSettings():
                     stores[name] = FilesystemStore(
                         name, settings.store_path(name), settings.chunk_size, config.description
+                    )
+                case S3StoreSettings():
+                    stores[name] = S3Store(
+                        name,
+                        endpoint_url=config.endpoint_url,
+                        region=config.region,
+                        bucket=config.bucket,
+                        prefix=config.prefix,
+                        access_key=config.access_key,
+                        secret_key=config.secret_key,
+                        path_style=config.path_style,
+                        part_size=config.part_size,
+                        chunk_size=settings.chunk_size,
+                        description=config.description,
                     )
         return cls(stores, settings.default_store)
 

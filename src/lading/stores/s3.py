@@ -1,0 +1,111 @@
+"""A store in an S3 bucket: AWS, MinIO, Ceph RGW, Swift's s3api, any S3-compatible endpoint.
+
+Built on obstore (Rust's object_store). On this project's 2-core machine, against Swift's
+s3api, it uploaded 256 MiB at ~270 MB/s where aiobotocore managed ~160 MB/s (downloads
+~290 against ~260). Large objects go up as multipart uploads of ``part_size``, several
+parts in flight. obstore reports a missing object as FileNotFoundError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import obstore
+from obstore.exceptions import BaseError, NotFoundError
+
+from lading.errors import ObjectNotFound, StoreError
+from lading.stores.base import Store, StoredObject
+
+if TYPE_CHECKING:  # only in obstore's type stubs
+    from obstore import GetOptions
+
+PARTS_IN_FLIGHT = 4
+
+
+class S3Store(Store):
+    def __init__(
+        self,
+        name: str,
+        *,
+        endpoint_url: str | None,
+        region: str,
+        bucket: str,
+        prefix: str,
+        access_key: str | None,
+        secret_key: str | None,
+        path_style: bool,
+        part_size: int,
+        chunk_size: int,
+        description: str = "",
+    ) -> None:
+        super().__init__(name, description)
+        self._part_size = part_size
+        self._chunk_size = chunk_size
+        options: dict[str, Any] = {"region": region}
+        if endpoint_url:
+            options["endpoint"] = endpoint_url
+        if access_key and secret_key:
+            options |= {"access_key_id": access_key, "secret_access_key": secret_key}
+        self._bucket = obstore.store.S3Store(
+            bucket,
+            prefix=prefix or None,
+            virtual_hosted_style_request=not path_style,
+            client_options={"allow_http": bool(endpoint_url and endpoint_url.startswith("http:"))},
+            **options,
+        )
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
+        size = 0
+
+        async def counted() -> AsyncIterator[bytes]:
+            nonlocal size
+            async for chunk in chunks:
+                size += len(chunk)
+                yield chunk
+
+        try:
+            await obstore.put_async(
+                self._bucket,
+                key,
+                counted(),
+                chunk_size=self._part_size,
+                max_concurrency=PARTS_IN_FLIGHT,
+            )
+        except (BaseError, OSError) as exc:
+            raise StoreError(f"store {self.name!r} failed to write {key!r}: {exc}") from exc
+        return StoredObject(key, size)
+
+    async def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncGenerator[bytes]:
+        if end is not None and end <= start:
+            return
+        options: GetOptions = {}
+        if end is not None:
+            options["range"] = (start, end)
+        elif start:
+            options["range"] = {"offset": start}
+        try:
+            result = await obstore.get_async(self._bucket, key, options=options or None)
+            async for chunk in result.stream(min_chunk_size=self._chunk_size):
+                yield bytes(chunk)
+        except (FileNotFoundError, NotFoundError):
+            raise ObjectNotFound(f"no object {key!r} in store {self.name!r}") from None
+        except (BaseError, OSError) as exc:
+            raise StoreError(f"store {self.name!r} failed to read {key!r}: {exc}") from exc
+
+    async def stat(self, key: str) -> StoredObject:
+        try:
+            meta = await obstore.head_async(self._bucket, key)
+        except (FileNotFoundError, NotFoundError):
+            raise ObjectNotFound(f"no object {key!r} in store {self.name!r}") from None
+        except (BaseError, OSError) as exc:
+            raise StoreError(f"store {self.name!r} failed to look at {key!r}: {exc}") from exc
+        return StoredObject(key, int(meta["size"]))
+
+    async def delete(self, key: str) -> None:
+        try:
+            await obstore.delete_async(self._bucket, key)
+        except (FileNotFoundError, NotFoundError):
+            pass
+        except (BaseError, OSError) as exc:
+            raise StoreError(f"store {self.name!r} failed to delete {key!r}: {exc}") from exc

@@ -1,0 +1,52 @@
+"""The object-store server the tests run against: Swift and its S3 API (scripts/services.sh)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+
+from tests.services_required import unavailable
+
+SWIFT_URL = os.environ.get("LADING_TEST_SWIFT_URL", "http://127.0.0.1:8080")
+SWIFT_USER, SWIFT_KEY = "test:tester", "testing"  # tempauth; also the S3 access/secret keys
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A bucket of this test session's own on Swift's S3 API."""
+
+    endpoint_url: str
+    name: str
+    access_key: str = SWIFT_USER
+    secret_key: str = SWIFT_KEY
+
+
+def swift_session() -> tuple[str, str]:
+    """A tempauth token and the account's storage URL."""
+    try:
+        reply = httpx.get(
+            f"{SWIFT_URL}/auth/v1.0",
+            headers={"X-Auth-User": SWIFT_USER, "X-Auth-Key": SWIFT_KEY},
+            timeout=10,
+        )
+    except httpx.TransportError as exc:
+        unavailable(f"Swift is not reachable at {SWIFT_URL}: {exc}")
+    reply.raise_for_status()
+    return reply.headers["x-auth-token"], reply.headers["x-storage-url"]
+
+
+def session_bucket() -> Iterator[Bucket]:
+    """Make a bucket for this test session, and remove it (and what is left in it) after."""
+    token, storage_url = swift_session()
+    name = f"lading-test-{uuid.uuid4().hex[:12]}"  # an S3 bucket is a Swift container
+    httpx.put(f"{storage_url}/{name}", headers={"X-Auth-Token": token}).raise_for_status()
+    yield Bucket(SWIFT_URL, name)
+    # Empty it (the contract tests delete what they write; be sure), then remove it.
+    listing = httpx.get(f"{storage_url}/{name}", headers={"X-Auth-Token": token})
+    for key in listing.text.split():
+        httpx.delete(f"{storage_url}/{name}/{key}", headers={"X-Auth-Token": token})
+    httpx.delete(f"{storage_url}/{name}", headers={"X-Auth-Token": token})

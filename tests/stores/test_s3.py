@@ -1,0 +1,60 @@
+"""What only the S3 store does: multipart uploads, and what a failed one leaves."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lading.stores.s3 import S3Store
+from tests.object_servers import Bucket, swift_session
+
+pytestmark = pytest.mark.anyio
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def store(s3_bucket: Bucket, tmp_path: Path) -> S3Store:
+    return S3Store(
+        "s3", endpoint_url=s3_bucket.endpoint_url, region="us-east-1", bucket=s3_bucket.name,
+        prefix=tmp_path.name, access_key=s3_bucket.access_key, secret_key=s3_bucket.secret_key,
+        path_style=True, part_size=5 * MiB, chunk_size=MiB,
+    )  # fmt: skip
+
+
+def leftovers(bucket: Bucket) -> list[str]:
+    """Multipart parts still kept: Swift's s3api holds them in '<bucket>+segments'."""
+    token, storage_url = swift_session()
+    listing = httpx.get(f"{storage_url}/{bucket.name}+segments", headers={"X-Auth-Token": token})
+    return [] if listing.status_code == 404 else listing.text.split()
+
+
+async def test_a_large_object_goes_up_in_parts(store: S3Store, s3_bucket: Bucket) -> None:
+    data = os.urandom(12 * MiB)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for offset in range(0, len(data), MiB):
+            yield data[offset : offset + MiB]
+
+    assert (await store.put("big", chunks())).size == len(data)
+    assert len([key for key in leftovers(s3_bucket) if "/big/" in key]) == 3  # parts seen
+    assert (
+        b"".join([c async for c in store.open("big", 5 * MiB - 3, 5 * MiB + 3)])
+        == data[5 * MiB - 3 : 5 * MiB + 3]
+    )
+    await store.delete("big")
+    assert [key for key in leftovers(s3_bucket) if "/big/" in key] == []  # parts go too
+
+
+async def test_a_failed_multipart_upload_leaves_no_parts(store: S3Store, s3_bucket: Bucket) -> None:
+    async def failing() -> AsyncIterator[bytes]:
+        for _ in range(12):  # two parts' worth go up before the failure
+            yield os.urandom(MiB)
+        raise RuntimeError("the client went away")
+
+    with pytest.raises(RuntimeError):
+        await store.put("broken", failing())
+    assert [key for key in leftovers(s3_bucket) if "broken" in key] == []
