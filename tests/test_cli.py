@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, inspect
 
 from lading.cli import main
 from lading.settings import CONFIG_FILE_VARIABLE
+from tests.object_servers import Bucket
 
 
 @pytest.fixture(autouse=True)
@@ -42,3 +43,15 @@ def test_a_missing_config_file_is_a_usage_error(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv(CONFIG_FILE_VARIABLE, "/nonexistent/lading.toml")
     result = CliRunner().invoke(main, ["db", "upgrade"])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_serve_refuses_a_store_it_cannot_reach(tmp_path: Path, s3_bucket: Bucket) -> None:
+    config = tmp_path / "lading.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n'
+        "[stores.default]\n"
+        f'type = "s3"\nendpoint_url = "{s3_bucket.endpoint_url}"\nbucket = "{s3_bucket.name}"\n'
+        f'access_key = "{s3_bucket.access_key}"\nsecret_key = "wrong"\npath_style = true\n'
+    )
+    result = CliRunner().invoke(main, ["serve", "--config", str(config)])
+    assert result.exit_code == 1 and "cannot reach its bucket" in result.output

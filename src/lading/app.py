@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(database.upgrade)
+        await stores.check()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_recover_periodically, services, settings.upload_stuck_after / 2)
             yield

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import anyio
 import click
 from pydantic import ValidationError
 
 from lading.db.engine import Database
+from lading.errors import LadingError
 from lading.settings import Settings
+from lading.stores.registry import StoreRegistry
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -49,6 +52,10 @@ def serve(config_file: Path | None, host: str | None, port: int | None, workers:
     logging.basicConfig(level=settings.log_level.upper())
     # Fail here, once, rather than in every worker.
     Database(settings.resolved_database_url).upgrade()
+    try:
+        anyio.run(StoreRegistry.from_settings(settings).check)
+    except LadingError as exc:
+        raise click.ClickException(exc.message) from None
     Granian(
         "lading.app:create_app",
         factory=True,

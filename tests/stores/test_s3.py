@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lading.errors import StoreError
 from lading.stores.s3 import S3Store
 from tests.object_servers import Bucket, swift_session
 
@@ -58,3 +59,19 @@ async def test_a_failed_multipart_upload_leaves_no_parts(store: S3Store, s3_buck
     with pytest.raises(RuntimeError):
         await store.put("broken", failing())
     assert [key for key in leftovers(s3_bucket) if "broken" in key] == []
+
+
+async def test_wrong_credentials_are_a_clear_error(s3_bucket: Bucket) -> None:
+    store = S3Store(
+        "s3", endpoint_url=s3_bucket.endpoint_url, region="us-east-1", bucket=s3_bucket.name,
+        prefix="", access_key=s3_bucket.access_key, secret_key="wrong", path_style=True,
+        part_size=5 * MiB, chunk_size=MiB,
+    )  # fmt: skip
+    with pytest.raises(StoreError, match="cannot reach its bucket"):
+        await store.check()
+
+    async def data() -> AsyncIterator[bytes]:
+        yield b"x"
+
+    with pytest.raises(StoreError):
+        await store.put("refused", data())

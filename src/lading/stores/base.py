@@ -51,6 +51,9 @@ class Store(ABC):
         """A path the server may send directly, for stores on a local filesystem."""
         return None
 
+    async def check(self) -> None:  # noqa: B027 - a store in memory is always there
+        """Make sure the store is reachable with its settings; StoreError if not."""
+
     async def sweep(self, older_than: float) -> int:
         """Remove partial writes left by a crash, older than ``older_than`` seconds."""
         return 0

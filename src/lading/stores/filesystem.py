@@ -120,6 +120,10 @@ class FilesystemStore(Store):
         except OSError as exc:
             raise _translate(exc, self.name) from exc
 
+    async def check(self) -> None:
+        if not await to_thread.run_sync(os.access, self._temporary, os.W_OK | os.X_OK):
+            raise StoreError(f"store {self.name!r} cannot write in {self.root}")
+
     def temporary_files(self) -> list[Path]:
         """Partial writes in progress or left by a crash."""
         return sorted(self._temporary.iterdir())

@@ -60,6 +60,11 @@ class StoreRegistry:
         except KeyError:
             raise BadRequest(f"unknown store {name!r}") from None
 
+    async def check(self) -> None:
+        """Reach every store once, so that wrong settings fail at start-up, clearly."""
+        for store in self._stores.values():
+            await store.check()
+
     async def close(self) -> None:
         for store in self._stores.values():
             await store.close()

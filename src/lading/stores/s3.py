@@ -55,6 +55,12 @@ class S3Store(Store):
             **options,
         )
 
+    async def check(self) -> None:
+        try:
+            await obstore.list_with_delimiter_async(self._bucket)
+        except (BaseError, OSError) as exc:
+            raise StoreError(f"store {self.name!r} cannot reach its bucket: {exc}") from exc
+
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
         size = 0
 
