@@ -10,7 +10,12 @@ import pytest
 from starlette.routing import Route
 
 from lading.api.glance_v2.images import ROUTES
-from lading.settings import FilesystemStoreSettings, S3StoreSettings, Settings
+from lading.settings import (
+    FilesystemStoreSettings,
+    HttpStoreSettings,
+    S3StoreSettings,
+    Settings,
+)
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 CONFIGURATION = DOCS / "configuration.md"
@@ -23,7 +28,12 @@ def test_setting_is_documented(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", sorted(FilesystemStoreSettings.model_fields | S3StoreSettings.model_fields)
+    "name",
+    sorted(
+        FilesystemStoreSettings.model_fields
+        | S3StoreSettings.model_fields
+        | HttpStoreSettings.model_fields
+    ),
 )
 def test_store_setting_is_documented(name: str) -> None:
     assert f"`LADING_STORES__<NAME>__{name.upper()}`" in CONFIGURATION.read_text()

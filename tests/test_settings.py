@@ -52,7 +52,8 @@ def test_toml_file_with_environment_on_top(tmp_path: Path, monkeypatch: pytest.M
 @pytest.mark.parametrize(
     "values",
     [{"port": 70000}, {"default_store": "missing"}, {"chunk_size": 10}, {"unknown": 1},
-     {"stores": {"x": {"type": "tape"}}}, {"upload_stuck_after": 0}],
+     {"stores": {"x": {"type": "tape"}}}, {"upload_stuck_after": 0},
+     {"stores": {"web": {"type": "http"}}, "default_store": "web"}],
 )  # fmt: skip
 def test_invalid_settings_are_refused(values: dict[str, object]) -> None:
     with pytest.raises(ValidationError):

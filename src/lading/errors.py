@@ -68,6 +68,12 @@ class StoreError(LadingError):
     status, code, title = 503, "storeUnavailable", "Service Unavailable"
 
 
+class ReadOnlyStore(StoreError):
+    """A write to a store that only reads (external locations)."""
+
+    status, code, title = 400, "readOnlyStore", "Bad Request"
+
+
 class StoreFull(StoreError):
     status, code, title = 507, "insufficientStorage", "Insufficient Storage"
 

@@ -59,6 +59,16 @@ class S3StoreSettings(BaseModel):
     description: str = ""
 
 
+class HttpStoreSettings(BaseModel):
+    """External http(s) locations, read-only: artifacts registered by URL read from here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["http"]
+    timeout: float = Field(30.0, gt=0)  # seconds, to connect and between bytes
+    description: str = ""
+
+
 def _store_type(value: object) -> str:
     # ``type`` may be left out for the filesystem, the default backend.
     if isinstance(value, dict):
@@ -67,12 +77,16 @@ def _store_type(value: object) -> str:
 
 
 StoreSettings = Annotated[
-    Annotated[FilesystemStoreSettings, Tag("filesystem")] | Annotated[S3StoreSettings, Tag("s3")],
+    Annotated[FilesystemStoreSettings, Tag("filesystem")]
+    | Annotated[S3StoreSettings, Tag("s3")]
+    | Annotated[HttpStoreSettings, Tag("http")],
     Discriminator(_store_type),
 ]
 
 
-def _one_filesystem_store() -> dict[str, FilesystemStoreSettings | S3StoreSettings]:
+def _one_filesystem_store() -> dict[
+    str, FilesystemStoreSettings | S3StoreSettings | HttpStoreSettings
+]:
     return {"default": FilesystemStoreSettings()}
 
 
@@ -106,6 +120,8 @@ class Settings(BaseSettings):
     def _default_store_exists(self) -> Settings:
         if self.default_store not in self.stores:
             raise ValueError(f"default_store {self.default_store!r} is not one of the stores")
+        if isinstance(self.stores[self.default_store], HttpStoreSettings):
+            raise ValueError("default_store cannot be an http store: those are read-only")
         return self
 
     @property

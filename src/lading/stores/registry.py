@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from lading.errors import BadRequest
-from lading.settings import FilesystemStoreSettings, S3StoreSettings, Settings
+from lading.settings import (
+    FilesystemStoreSettings,
+    HttpStoreSettings,
+    S3StoreSettings,
+    Settings,
+)
 from lading.stores.base import Store
 from lading.stores.filesystem import FilesystemStore
+from lading.stores.http import HttpStore
 from lading.stores.s3 import S3Store
 
 
@@ -24,6 +30,10 @@ class StoreRegistry:
                 case FilesystemStoreSettings():
                     stores[name] = FilesystemStore(
                         name, settings.store_path(name), settings.chunk_size, config.description
+                    )
+                case HttpStoreSettings():
+                    stores[name] = HttpStore(
+                        name, settings.chunk_size, config.timeout, config.description
                     )
                 case S3StoreSettings():
                     stores[name] = S3Store(

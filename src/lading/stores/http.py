@@ -1,0 +1,80 @@
+"""A read-only store of external http(s) locations: the key is the URL.
+
+Artifacts registered with an external location (Glance v1's ``location``, VISoR) read
+their bytes from here. lading does not own those bytes: it never writes them, and
+forgetting such an artifact leaves them where they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterable
+
+import httpx
+
+from lading.errors import ObjectNotFound, ReadOnlyStore, StoreError
+from lading.stores.base import Store, StoredObject
+
+
+class HttpStore(Store):
+    def __init__(self, name: str, chunk_size: int, timeout: float, description: str = "") -> None:
+        super().__init__(name, description)
+        self._chunk_size = chunk_size
+        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=True)
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
+        raise ReadOnlyStore(f"store {self.name!r} only reads external http(s) locations")
+
+    async def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncGenerator[bytes]:
+        if end is not None and end <= start:
+            return
+        wanted = f"bytes={start}-" + ("" if end is None else str(end - 1))
+        headers = {"range": wanted} if start or end is not None else {}
+        try:
+            async with self._client.stream("GET", _url(key), headers=headers) as response:
+                _raise_for(response, key, self.name)
+                # A server that ignores Range sends everything: skip to the range ourselves.
+                skip = start if response.status_code == 200 else 0
+                remaining = None if end is None else end - start
+                async for chunk in response.aiter_bytes(self._chunk_size):
+                    if skip:
+                        dropped = min(skip, len(chunk))
+                        chunk, skip = chunk[dropped:], skip - dropped
+                    if remaining is not None:
+                        chunk = chunk[:remaining]
+                        remaining -= len(chunk)
+                    if chunk:
+                        yield chunk
+                    if remaining == 0:
+                        break
+        except httpx.HTTPError as exc:
+            raise StoreError(f"store {self.name!r} could not read {key}: {exc}") from exc
+
+    async def stat(self, key: str) -> StoredObject:
+        try:
+            response = await self._client.head(_url(key))
+        except httpx.HTTPError as exc:
+            raise StoreError(f"store {self.name!r} could not reach {key}: {exc}") from exc
+        _raise_for(response, key, self.name)
+        length = response.headers.get("content-length", "")
+        if not length.isdigit():
+            raise StoreError(f"{key} does not say its size (no Content-Length)")
+        return StoredObject(key, int(length))
+
+    async def delete(self, key: str) -> None:
+        """Nothing to do: the bytes belong to whoever serves them."""
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def _url(key: str) -> str:
+    if not key.startswith(("http://", "https://")):
+        raise StoreError(f"{key!r} is not an http(s) URL")
+    return key
+
+
+def _raise_for(response: httpx.Response, key: str, store: str) -> None:
+    if response.status_code == 404:
+        raise ObjectNotFound(f"{key} is not found (store {store!r})")
+    if response.status_code not in (200, 206):
+        raise StoreError(f"{key} answered {response.status_code} (store {store!r})")
