@@ -22,7 +22,7 @@ from lading.app import create_app
 from lading.db.engine import Database
 from lading.db.models import metadata
 from lading.settings import Settings
-from tests.object_servers import Bucket, session_bucket
+from tests.object_servers import Bucket, session_bucket, session_containers
 from tests.services_required import unavailable
 
 POSTGRES_URL_VARIABLE = "LADING_TEST_POSTGRES_URL"
@@ -38,6 +38,14 @@ def anyio_backend() -> str:
 def s3_bucket() -> Iterator[Bucket]:
     """A bucket of this session's own on Swift's S3 API."""
     yield from session_bucket()
+
+
+@pytest.fixture(scope="session")
+def swift_container() -> Iterator[str]:
+    """A container of this session's own (and its segments container) on Swift."""
+    name = f"lading-test-{uuid.uuid4().hex[:12]}"
+    with session_containers(name, f"{name}_segments"):
+        yield name
 
 
 @pytest.fixture(scope="session")

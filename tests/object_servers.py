@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -41,12 +42,26 @@ def swift_session() -> tuple[str, str]:
 
 def session_bucket() -> Iterator[Bucket]:
     """Make a bucket for this test session, and remove it (and what is left in it) after."""
-    token, storage_url = swift_session()
     name = f"lading-test-{uuid.uuid4().hex[:12]}"  # an S3 bucket is a Swift container
-    httpx.put(f"{storage_url}/{name}", headers={"X-Auth-Token": token}).raise_for_status()
-    yield Bucket(SWIFT_URL, name)
-    # Empty it (the contract tests delete what they write; be sure), then remove it.
+    with session_containers(name, f"{name}+segments"):
+        yield Bucket(SWIFT_URL, name)
+
+
+@contextlib.contextmanager
+def session_containers(*names: str) -> Iterator[None]:
+    """Swift containers for this session; emptied and removed afterwards."""
+    token, storage_url = swift_session()
+    headers = {"X-Auth-Token": token}
+    for name in names:
+        httpx.put(f"{storage_url}/{name}", headers=headers).raise_for_status()
+    yield
+    for name in names:
+        for key in httpx.get(f"{storage_url}/{name}", headers=headers).text.split():
+            httpx.delete(f"{storage_url}/{name}/{key}", headers=headers)
+        httpx.delete(f"{storage_url}/{name}", headers=headers)
+
+
+def container_keys(name: str) -> list[str]:
+    token, storage_url = swift_session()
     listing = httpx.get(f"{storage_url}/{name}", headers={"X-Auth-Token": token})
-    for key in listing.text.split():
-        httpx.delete(f"{storage_url}/{name}/{key}", headers={"X-Auth-Token": token})
-    httpx.delete(f"{storage_url}/{name}", headers={"X-Auth-Token": token})
+    return [] if listing.status_code == 404 else listing.text.split()

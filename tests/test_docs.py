@@ -15,6 +15,7 @@ from lading.settings import (
     HttpStoreSettings,
     S3StoreSettings,
     Settings,
+    SwiftStoreSettings,
 )
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -32,6 +33,7 @@ def test_setting_is_documented(name: str) -> None:
     sorted(
         FilesystemStoreSettings.model_fields
         | S3StoreSettings.model_fields
+        | SwiftStoreSettings.model_fields
         | HttpStoreSettings.model_fields
     ),
 )

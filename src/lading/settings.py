@@ -59,6 +59,22 @@ class S3StoreSettings(BaseModel):
     description: str = ""
 
 
+class SwiftStoreSettings(BaseModel):
+    """A container on OpenStack Swift, through the native Swift API (tempauth, v1 auth)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["swift"]
+    auth_url: str  # e.g. http://127.0.0.1:8080/auth/v1.0
+    user: str  # account:user
+    key: str
+    container: str = Field(min_length=1)
+    prefix: str = ""
+    segment_size: int = Field(16 * MiB, ge=MiB, le=5 * 1024 * MiB)
+    timeout: float = Field(30.0, gt=0)
+    description: str = ""
+
+
 class HttpStoreSettings(BaseModel):
     """External http(s) locations, read-only: artifacts registered by URL read from here."""
 
@@ -79,13 +95,14 @@ def _store_type(value: object) -> str:
 StoreSettings = Annotated[
     Annotated[FilesystemStoreSettings, Tag("filesystem")]
     | Annotated[S3StoreSettings, Tag("s3")]
+    | Annotated[SwiftStoreSettings, Tag("swift")]
     | Annotated[HttpStoreSettings, Tag("http")],
     Discriminator(_store_type),
 ]
 
 
 def _one_filesystem_store() -> dict[
-    str, FilesystemStoreSettings | S3StoreSettings | HttpStoreSettings
+    str, FilesystemStoreSettings | S3StoreSettings | SwiftStoreSettings | HttpStoreSettings
 ]:
     return {"default": FilesystemStoreSettings()}
 

@@ -13,7 +13,8 @@ from lading.stores.base import Store
 from lading.stores.filesystem import FilesystemStore
 from lading.stores.memory import MemoryStore
 from lading.stores.s3 import S3Store
-from tests.object_servers import Bucket
+from lading.stores.swift import SwiftStore
+from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER, Bucket
 
 pytestmark = pytest.mark.anyio
 
@@ -44,10 +45,27 @@ def s3(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     )
 
 
-@pytest.fixture(params=[filesystem, memory, s3])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+def swift(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    container: str = request.getfixturevalue("swift_container")
+    return SwiftStore(
+        "swift",
+        auth_url=f"{SWIFT_URL}/auth/v1.0",
+        user=SWIFT_USER,
+        key=SWIFT_KEY,
+        container=container,
+        prefix=f"{tmp_path.name}/",
+        segment_size=100_000,  # small, so that the contract runs on large objects too
+        chunk_size=64 * 1024,
+        timeout=10,
+    )
+
+
+@pytest.fixture(params=[filesystem, memory, s3, swift])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     factory: Callable[[pytest.FixtureRequest, Path], Store] = request.param
-    return factory(request, tmp_path)
+    store = factory(request, tmp_path)
+    yield store
+    await store.close()
 
 
 async def chunks_of(data: bytes, size: int = 10_000) -> AsyncIterator[bytes]:

@@ -8,11 +8,13 @@ from lading.settings import (
     HttpStoreSettings,
     S3StoreSettings,
     Settings,
+    SwiftStoreSettings,
 )
 from lading.stores.base import Store
 from lading.stores.filesystem import FilesystemStore
 from lading.stores.http import HttpStore
 from lading.stores.s3 import S3Store
+from lading.stores.swift import SwiftStore
 
 
 class StoreRegistry:
@@ -30,6 +32,19 @@ class StoreRegistry:
                 case FilesystemStoreSettings():
                     stores[name] = FilesystemStore(
                         name, settings.store_path(name), settings.chunk_size, config.description
+                    )
+                case SwiftStoreSettings():
+                    stores[name] = SwiftStore(
+                        name,
+                        auth_url=config.auth_url,
+                        user=config.user,
+                        key=config.key,
+                        container=config.container,
+                        prefix=config.prefix,
+                        segment_size=config.segment_size,
+                        chunk_size=settings.chunk_size,
+                        timeout=config.timeout,
+                        description=config.description,
                     )
                 case HttpStoreSettings():
                     stores[name] = HttpStore(

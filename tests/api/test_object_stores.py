@@ -1,4 +1,4 @@
-"""The Glance face over an S3 store: the same data path, bytes kept in a bucket."""
+"""The Glance face over S3 and Swift stores: the same data path, bytes kept remotely."""
 
 from __future__ import annotations
 
@@ -11,20 +11,35 @@ import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
-from lading.settings import S3StoreSettings, Settings
+from lading.settings import S3StoreSettings, Settings, SwiftStoreSettings
 from tests.api.helpers import create, upload
-from tests.object_servers import Bucket
+from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER, Bucket
 
 DATA = os.urandom(7 * 1024 * 1024)  # more than one 5 MiB part
 
 
-@pytest.fixture
-def client(tmp_path: Path, database_url: str, s3_bucket: Bucket) -> Iterator[TestClient]:
-    store = S3StoreSettings(
-        type="s3", endpoint_url=s3_bucket.endpoint_url, bucket=s3_bucket.name,
-        prefix=tmp_path.name, access_key=s3_bucket.access_key,
-        secret_key=s3_bucket.secret_key, path_style=True, part_size=5 * 1024 * 1024,
+def s3_store(request: pytest.FixtureRequest, prefix: str) -> S3StoreSettings:
+    bucket: Bucket = request.getfixturevalue("s3_bucket")
+    return S3StoreSettings(
+        type="s3", endpoint_url=bucket.endpoint_url, bucket=bucket.name, prefix=prefix,
+        access_key=bucket.access_key, secret_key=bucket.secret_key, path_style=True,
+        part_size=5 * 1024 * 1024,
     )  # fmt: skip
+
+
+def swift_store(request: pytest.FixtureRequest, prefix: str) -> SwiftStoreSettings:
+    container: str = request.getfixturevalue("swift_container")
+    return SwiftStoreSettings(
+        type="swift", auth_url=f"{SWIFT_URL}/auth/v1.0", user=SWIFT_USER, key=SWIFT_KEY,
+        container=container, prefix=f"{prefix}/", segment_size=5 * 1024 * 1024,
+    )  # fmt: skip
+
+
+@pytest.fixture(params=[s3_store, swift_store])
+def client(
+    request: pytest.FixtureRequest, tmp_path: Path, database_url: str
+) -> Iterator[TestClient]:
+    store = request.param(request, tmp_path.name)
     settings = Settings(
         data_dir=tmp_path / "data", database_url=database_url, stores={"default": store}
     )

@@ -1,0 +1,102 @@
+"""What only the Swift store does: segments, MD5 checks by Swift, token renewal."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from lading.errors import StoreError
+from lading.stores.swift import SwiftStore
+from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER, container_keys
+
+pytestmark = pytest.mark.anyio
+SEGMENT = 100_000
+
+
+class CorruptingSwiftStore(SwiftStore):
+    """Flips a byte after the MD5 is taken, as a bad link or disk would."""
+
+    async def _put_verified(self, path: str, data: bytes) -> str:
+        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        damaged = bytes([data[0] ^ 1]) + data[1:]
+        response = await self._request("PUT", path, content=damaged, headers={"etag": etag})
+        if response.status_code != 201:
+            raise StoreError(f"Swift refused {path!r} ({response.status_code})")
+        return etag
+
+
+def make(kind: type[SwiftStore], container: str, tmp_path: Path) -> SwiftStore:
+    return kind(
+        "swift", auth_url=f"{SWIFT_URL}/auth/v1.0", user=SWIFT_USER, key=SWIFT_KEY,
+        container=container, prefix=f"{tmp_path.name}/", segment_size=SEGMENT,
+        chunk_size=64 * 1024, timeout=10,
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def store(swift_container: str, tmp_path: Path) -> AsyncIterator[SwiftStore]:
+    store = make(SwiftStore, swift_container, tmp_path)
+    yield store
+    await store.close()
+
+
+def segments_of(container: str, key: str) -> list[str]:
+    return [name for name in container_keys(f"{container}_segments") if f"/{key}/" in name]
+
+
+async def pieces(data: bytes, size: int = 30_000) -> AsyncIterator[bytes]:
+    for offset in range(0, len(data), size):
+        yield data[offset : offset + size]
+
+
+async def test_large_objects_are_segmented_and_deleted_whole(
+    store: SwiftStore, swift_container: str
+) -> None:
+    data = os.urandom(3 * SEGMENT + 123)
+    assert (await store.put("large", pieces(data))).size == len(data)
+    assert len(segments_of(swift_container, "large")) == 4
+    assert (
+        b"".join([c async for c in store.open("large", SEGMENT - 5, SEGMENT + 5)])
+        == data[SEGMENT - 5 : SEGMENT + 5]
+    )
+    await store.delete("large")
+    assert segments_of(swift_container, "large") == []
+
+
+async def test_a_failed_upload_leaves_no_segment(store: SwiftStore, swift_container: str) -> None:
+    async def failing() -> AsyncIterator[bytes]:
+        yield os.urandom(2 * SEGMENT + 10)  # two segments go up first
+        raise RuntimeError("the client went away")
+
+    with pytest.raises(RuntimeError):
+        await store.put("broken", failing())
+    assert segments_of(swift_container, "broken") == []
+
+
+@pytest.mark.parametrize("size", [1000, 2 * SEGMENT + 1])
+async def test_swift_refuses_corrupted_bytes(
+    swift_container: str, tmp_path: Path, size: int
+) -> None:
+    store = make(CorruptingSwiftStore, swift_container, tmp_path)
+    with pytest.raises(StoreError):
+        await store.put("corrupted", pieces(os.urandom(size)))
+    assert segments_of(swift_container, "corrupted") == []
+    await store.close()
+
+
+async def test_an_expired_token_is_renewed_mid_upload(store: SwiftStore) -> None:
+    data = os.urandom(2 * SEGMENT + 7)
+
+    async def expiring() -> AsyncIterator[bytes]:
+        yield data[:SEGMENT]
+        store._token = "expired"  # Swift answers 401 to it, as to a token past its life
+        yield data[SEGMENT:]
+
+    assert (await store.put("renewed", expiring())).size == len(data)
+    store._token = "expired"
+    assert b"".join([c async for c in store.open("renewed")]) == data
+    await store.delete("renewed")
