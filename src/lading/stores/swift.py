@@ -119,6 +119,14 @@ class SwiftStore(Store):
         )
         if response.status_code not in (200, 204, 404):
             raise StoreError(f"store {self.name!r} could not delete {key!r}")
+        # Segments of an upload that failed while Swift was unreachable have no manifest:
+        # find them by name, so that recovery's retry of this delete leaves nothing.
+        listing = await self._request(
+            "GET", self._segments, params={"prefix": f"{self._prefix}{key}/"}
+        )
+        if listing.status_code == 200:
+            for name in listing.text.split():
+                await self._request("DELETE", f"{self._segments}/{name}")
 
     async def close(self) -> None:
         await self._client.aclose()

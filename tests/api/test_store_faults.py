@@ -1,0 +1,75 @@
+"""An object store that goes away: clean errors, nothing left behind once it is back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from lading.app import create_app
+from lading.settings import Settings, SwiftStoreSettings
+from tests.api.helpers import assert_error, create, upload
+from tests.faults import Relay, relay_to
+from tests.object_servers import SWIFT_KEY, SWIFT_USER, container_keys
+
+MiB = 1024 * 1024
+STUCK_AFTER = 0.5
+
+
+@pytest.fixture
+def through_relay(
+    tmp_path: Path, database_url: str, swift_container: str
+) -> Iterator[tuple[TestClient, Relay, str]]:
+    """lading on a Swift store reached through a relay the test can cut."""
+    with relay_to(8080) as relay:
+        store = SwiftStoreSettings(
+            type="swift", auth_url=f"http://127.0.0.1:{relay.port}/auth/v1.0",
+            user=SWIFT_USER, key=SWIFT_KEY, container=swift_container,
+            prefix=f"{tmp_path.name}/", segment_size=MiB, timeout=2,
+        )  # fmt: skip
+        settings = Settings(
+            data_dir=tmp_path / "data", database_url=database_url,
+            stores={"default": store}, upload_stuck_after=STUCK_AFTER,
+        )  # fmt: skip
+        with TestClient(create_app(settings), base_url="http://lading.test") as client:
+            yield client, relay, tmp_path.name
+
+
+def leftovers(container: str, prefix: str) -> list[str]:
+    return [name for name in container_keys(f"{container}_segments") if name.startswith(prefix)]
+
+
+def test_swift_going_down_mid_upload(
+    through_relay: tuple[TestClient, Relay, str], swift_container: str
+) -> None:
+    client, relay, prefix = through_relay
+    image = create(client)
+
+    relay.cut_after(2 * MiB + MiB // 2)  # Swift goes down in the middle of segment 3
+    response = client.put(f"/v2/images/{image['id']}/file", content=b"x" * (4 * MiB))
+    assert_error(response, 503)
+    assert client.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
+    relay.restore()
+    time.sleep(STUCK_AFTER + 0.1)  # the abandoned upload's bytes are now fair game
+    assert client.portal is not None
+    client.portal.call(client.app.state.services.recovery.run)
+    assert leftovers(swift_container, prefix) == []
+    upload(client, image["id"], b"z" * (2 * MiB))  # and the store serves again
+    assert client.get(f"/v2/images/{image['id']}/file").content == b"z" * (2 * MiB)
+
+
+def test_swift_down_during_a_download_is_a_clean_error(
+    through_relay: tuple[TestClient, Relay, str],
+) -> None:
+    client, relay, _ = through_relay
+    image = create(client)
+    upload(client, image["id"], b"data")
+    relay.cut()
+    started = time.monotonic()
+    assert_error(client.get(f"/v2/images/{image['id']}/file"), 503)
+    assert time.monotonic() - started < 10
+    relay.restore()
+    assert client.get(f"/v2/images/{image['id']}/file").content == b"data"
