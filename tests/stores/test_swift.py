@@ -100,3 +100,13 @@ async def test_an_expired_token_is_renewed_mid_upload(store: SwiftStore) -> None
     store._token = "expired"
     assert b"".join([c async for c in store.open("renewed")]) == data
     await store.delete("renewed")
+
+
+async def test_a_wrong_key_is_a_clear_error(swift_container: str, tmp_path: Path) -> None:
+    store = SwiftStore(
+        "swift", auth_url=f"{SWIFT_URL}/auth/v1.0", user=SWIFT_USER, key="wrong",
+        container=swift_container, prefix="", segment_size=SEGMENT, chunk_size=1024, timeout=10,
+    )  # fmt: skip
+    with pytest.raises(StoreError, match="was refused by"):
+        await store.check()
+    await store.close()
