@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +72,15 @@ def temp_dir(parent: Path | None, prefix: str) -> Iterator[Path]:
 
 
 @contextmanager
-def running_server(data_dir: Path, workers: int = 1, timeout: float = 60.0) -> Iterator[Server]:
+def running_server(
+    data_dir: Path,
+    workers: int = 1,
+    timeout: float = 60.0,
+    settings: Mapping[str, str] | None = None,
+) -> Iterator[Server]:
     """Start lading on a free loopback port with ``data_dir``; stop it on exit, even on errors.
+
+    ``settings`` are more environment variables for it, e.g. ``{"LADING_STORES": ...}``.
 
     The server's output goes to ``<data_dir>.server.log`` next to the data directory,
     not to a pipe, so that a chatty server can never block on a full pipe mid-measurement.
@@ -85,6 +92,7 @@ def running_server(data_dir: Path, workers: int = 1, timeout: float = 60.0) -> I
         "LADING_PORT": str(port),
         # Access logs for ~100k requests would be part of what we measure; keep them quiet.
         "LADING_LOG_LEVEL": os.environ.get("LADING_LOG_LEVEL", "warning"),
+        **(settings or {}),
     }
     log_path = data_dir.parent / f"{data_dir.name}.server.log"
     with log_path.open("wb") as log:

@@ -15,12 +15,19 @@ lading/reference (the median of the per-run ratios), the figure to compare:
 
 Single-thread md5 and sha256 throughput is printed once too: md5 bounds the upload.
 
+With ``--store s3``, lading's only store is a fresh bucket on the S3 API of the local
+Swift (``scripts/services.sh start``), removed at the end, and only the big upload and
+download are measured, each right after the same transfer made directly on that S3 API
+from this process (bench/_s3.py): by boto3 when it is installed, then by obstore as
+lading's store uses it (same part size, parts in flight and read chunk size).
+
 Usage (from the repository root; ``_server.py`` and ``_reference.py`` are imported from
 this directory):
 
     .venv/bin/python bench/transfer.py                          # 1 GiB, 3 runs
     .venv/bin/python bench/transfer.py --size-mib 64 --concurrent-size-mib 8 --runs 1
     .venv/bin/python bench/transfer.py --json                   # also a JSON summary
+    .venv/bin/python bench/transfer.py --store s3 --size-mib 64 --runs 1
 
 curl and the server share this machine's CPUs, so the figures are end-to-end on one
 host, not the server alone.
@@ -34,18 +41,21 @@ import os
 import subprocess
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
 
 import _reference as reference
+import _s3 as s3
 from _server import GB, MB, MiB, RssSampler, Server, median, print_table, running_server, temp_dir
 
 CURL_FORMAT = "%{http_code} %{time_total} %{size_upload} %{size_download}"
 Times = dict[str, list[float]]  # seconds per run, by transfer: "upload", "reference_upload"...
+RSS_GROWTH_TARGET_MIB = {"filesystem": 10, "s3": 64}  # during one big transfer
 
 
 @dataclass(frozen=True)
@@ -118,15 +128,25 @@ def stored_objects(server: Server) -> set[str]:
     return {key for key in keys if not key.startswith(".tmp/")}
 
 
-def upload(client: httpx.Client, server: Server, path: Path, size: int, name: str) -> Uploaded:
-    """Upload ``path`` into a fresh queued image; return it with its key and curl's seconds."""
+def upload(
+    client: httpx.Client,
+    server: Server,
+    path: Path,
+    size: int,
+    name: str,
+    objects: Callable[[], set[str]],
+) -> Uploaded:
+    """Upload ``path`` into a fresh queued image; return it with its key and curl's seconds.
+
+    ``objects`` lists the keys in lading's store, to find the one the upload added.
+    """
     image_id = create_image(client, name)
-    before = stored_objects(server)
+    before = objects()
     seconds = put(f"{server.base_url}/v2/images/{image_id}/file", path, size, f"upload {name}")
     shown = client.get(f"/v2/images/{image_id}").json()
     if shown["status"] != "active" or shown["size"] != size:
         raise RuntimeError(f"after upload {name} is {shown['status']} with size {shown['size']}")
-    new = stored_objects(server) - before
+    new = objects() - before
     if len(new) != 1:
         raise RuntimeError(f"upload {name} left {len(new)} new objects in the store, not one")
     return Uploaded(image_id, new.pop(), seconds)
@@ -195,6 +215,36 @@ def start_references(stack: ExitStack, scratch: Path, server: Server, workers: i
     return References(upload_url, upload_scratch, nginx_url)
 
 
+class Memory:
+    """lading's RSS: the baseline once started and idle, then the peak of each phase.
+
+    Only lading's processes are sampled; lading is idle while a reference runs.
+    """
+
+    def __init__(self, stack: ExitStack, server: Server) -> None:
+        self.sampler = stack.enter_context(RssSampler(server))
+        time.sleep(0.2)  # let the first samples land before taking the baseline
+        self.baseline = self.sampler.rss()
+        self.sampler.take_peak()
+        self.peaks: dict[str, int] = {}
+
+    def phase_done(self, phase: str) -> None:
+        self.peaks[phase] = max(self.peaks.get(phase, 0), self.sampler.take_peak())
+
+    def figures(self, single: Iterable[str]) -> dict[str, float]:
+        """In MiB; ``single`` are the phases of one big transfer at a time."""
+        overall_peak = max(self.sampler.overall_peak, self.baseline)
+        single_peak = max(self.peaks[phase] for phase in single)
+        return {
+            **{f"peak_rss_{phase}_mib": peak / MiB for phase, peak in self.peaks.items()},
+            "baseline_rss_mib": self.baseline / MiB,
+            "peak_rss_mib": overall_peak / MiB,
+            "rss_growth_mib": (overall_peak - self.baseline) / MiB,
+            # The target is about one big transfer; 64 at once legitimately buffer more.
+            "rss_growth_single_mib": (single_peak - self.baseline) / MiB,
+        }
+
+
 def measure(args: argparse.Namespace, scratch: Path) -> tuple[Times, dict[str, float]]:
     """Every transfer ``--runs`` times, each after its reference; lading's RSS in MiB."""
     size, half = args.size_mib * MiB, args.size_mib * MiB // 2
@@ -203,21 +253,15 @@ def measure(args: argparse.Namespace, scratch: Path) -> tuple[Times, dict[str, f
     write_test_file(big_file, size)
     write_test_file(small_file, small)
     times: Times = defaultdict(list)
-    peaks: dict[str, int] = {}
 
     with ExitStack() as stack:
         server = stack.enter_context(running_server(scratch / "data", workers=args.workers))
         client = stack.enter_context(httpx.Client(base_url=server.base_url, timeout=60.0))
         refs = start_references(stack, scratch, server, args.workers)
-        small_image = upload(client, server, small_file, small, "concurrent-source")
-        # Only lading's processes are sampled; lading is idle while a reference runs.
-        sampler = stack.enter_context(RssSampler(server))
-        time.sleep(0.2)  # let the first samples land before taking the baseline
-        baseline = sampler.rss()
-        sampler.take_peak()
-
-        def phase_done(phase: str) -> None:
-            peaks[phase] = max(peaks.get(phase, 0), sampler.take_peak())
+        objects = partial(stored_objects, server)
+        small_image = upload(client, server, small_file, small, "concurrent-source", objects)
+        memory = Memory(stack, server)
+        phase_done = memory.phase_done
 
         # The transfers, each given lading's URL and then the reference's.
         def whole(url: str) -> float:
@@ -233,7 +277,7 @@ def measure(args: argparse.Namespace, scratch: Path) -> tuple[Times, dict[str, f
             tag_file(big_file, f"run {number} {time.time_ns()}")
             times["reference_upload_receive"].append(refs.upload(big_file, size, "discard"))
             times["reference_upload"].append(refs.upload(big_file, size, "store"))
-            image = upload(client, server, big_file, size, f"run-{number}")
+            image = upload(client, server, big_file, size, f"run-{number}", objects)
             times["upload"].append(image.seconds)
             phase_done("upload")
 
@@ -247,17 +291,42 @@ def measure(args: argparse.Namespace, scratch: Path) -> tuple[Times, dict[str, f
         for _ in range(args.runs):
             pair(times, "concurrent", small_at_once, url, refs.nginx(small_image.key))
         phase_done("concurrent")
-        overall_peak = max(sampler.overall_peak, baseline)
 
-    single_peak = max(peaks["upload"], peaks["download"], peaks["range"])
-    return times, {
-        **{f"peak_rss_{phase}_mib": peak / MiB for phase, peak in peaks.items()},
-        "baseline_rss_mib": baseline / MiB,
-        "peak_rss_mib": overall_peak / MiB,
-        "rss_growth_mib": (overall_peak - baseline) / MiB,
-        # The target is about one big transfer; 64 at once legitimately buffer more.
-        "rss_growth_single_mib": (single_peak - baseline) / MiB,
-    }
+    return times, memory.figures(("upload", "download", "range"))
+
+
+def measure_s3(args: argparse.Namespace, scratch: Path) -> tuple[Times, dict[str, float]]:
+    """The big upload and download ``--runs`` times, each after the direct clients'."""
+    size = args.size_mib * MiB
+    big_file = scratch / "big.bin"
+    write_test_file(big_file, size)
+    times: Times = defaultdict(list)
+
+    with ExitStack() as stack:
+        bucket = stack.enter_context(s3.scratch_bucket())  # removed last, after lading stops
+        direct = s3.DirectClients(bucket)
+        stores = {"LADING_STORES": s3.lading_stores(bucket)}
+        data = scratch / "data"
+        running = running_server(data, args.workers, settings=stores)
+        server = stack.enter_context(running)
+        client = stack.enter_context(httpx.Client(base_url=server.base_url, timeout=60.0))
+        memory = Memory(stack, server)
+
+        for number in range(args.runs):
+            tag_file(big_file, f"run {number} {time.time_ns()}")
+            for name, put_directly in direct.uploads.items():
+                times[f"reference_upload_{name}"].append(put_directly(big_file, size))
+            image = upload(client, server, big_file, size, f"run-{number}", direct.keys)
+            times["upload"].append(image.seconds)
+            memory.phase_done("upload")
+
+            for name, get_directly in direct.downloads.items():
+                times[f"reference_download_{name}"].append(get_directly(image.key, size))
+            url = f"{server.base_url}/v2/images/{image.image_id}/file"
+            times["download"].append(get(url, size))
+            memory.phase_done("download")
+
+    return times, memory.figures(("upload", "download"))
 
 
 @dataclass(frozen=True)
@@ -282,6 +351,8 @@ class Row:
 
 
 def rows(args: argparse.Namespace) -> list[Row]:
+    if args.store == "s3":
+        return s3_rows(args)
     size, concurrency, small = args.size_mib, args.concurrency, args.concurrent_size_mib
     upload = f"upload {size} MiB (curl -T)"
     asgi, nginx = "bare ASGI: md5+sha256+write+fsync", "nginx sendfile"
@@ -295,6 +366,22 @@ def rows(args: argparse.Namespace) -> list[Row]:
             size * MiB // 2, "GB/s", ">= 0.8", "range"),
         Row(f"{concurrency} x {small} MiB at once", "concurrent", "reference_concurrent", nginx,
             concurrency * small * MiB, "GB/s", ">= 3", "concurrent"),
+    ]  # fmt: skip
+
+
+def s3_rows(args: argparse.Namespace) -> list[Row]:
+    size, target = args.size_mib, "ratio >= 0.9"
+    upload, download = f"upload {size} MiB (curl -T)", f"download {size} MiB"
+    parts = f"{s3.PART_SIZE // MiB} MiB parts, {s3.PARTS_IN_FLIGHT} in flight"
+    return [
+        Row(upload, "upload", "reference_upload_obstore", f"obstore put_async, {parts}",
+            size * MiB, "MB/s", target, "upload"),
+        Row(upload, "upload", "reference_upload_boto3", f"boto3 upload_file, {parts}",
+            size * MiB, "MB/s", target, "upload"),
+        Row(download, "download", "reference_download_obstore", "obstore get_async stream",
+            size * MiB, "MB/s", target, "download"),
+        Row(download, "download", "reference_download_boto3", "boto3 get_object",
+            size * MiB, "MB/s", target, "download"),
     ]  # fmt: skip
 
 
@@ -315,7 +402,7 @@ def rates(rows: list[Row], times: Times) -> dict[str, float]:
 
 def run(args: argparse.Namespace, scratch: Path) -> tuple[dict[str, float], Times]:
     hashing = reference.hash_rates()  # first, while no server is running
-    times, memory = measure(args, scratch)
+    times, memory = (measure_s3 if args.store == "s3" else measure)(args, scratch)
     return {**rates(rows(args), times), **hashing, **memory}, times
 
 
@@ -324,8 +411,9 @@ def report(args: argparse.Namespace, figures: dict[str, float], times: Times) ->
         return f"{figures[key]:.{digits}f}" if key in figures else "-"
 
     print(
-        f"\nlading transfers, median of {args.runs} run(s), {args.workers} worker(s), each "
-        "right after its reference;\nratio = lading/reference, the median of the per-run ratios\n"
+        f"\nlading transfers, {args.store} store, median of {args.runs} run(s), "
+        f"{args.workers} worker(s), each right after its reference;\n"
+        "ratio = lading/reference, the median of the per-run ratios\n"
     )
     print_table(
         ["transfer", "lading", "reference", "ratio", "unit", "target", "reference is",
@@ -339,13 +427,15 @@ def report(args: argparse.Namespace, figures: dict[str, float], times: Times) ->
         ],
     )  # fmt: skip
     size = args.size_mib
-    if "reference_download_gb_s" not in figures:
+    if args.store == "filesystem" and "reference_download_gb_s" not in figures:
         print("reference: nginx not installed")
+    if args.store == "s3" and "reference_upload_boto3_mb_s" not in figures:
+        print("reference: boto3 not installed (.venv/bin/pip install boto3 to measure it)")
     print(
         f"\nserver RSS (process + workers): baseline {figures['baseline_rss_mib']:.1f} MiB, "
         f"peak {figures['peak_rss_mib']:.1f} MiB, growth {figures['rss_growth_mib']:.1f} MiB;\n"
         f"growth during single {size} MiB transfers {figures['rss_growth_single_mib']:.1f} MiB "
-        "(target < 10)"
+        f"(target < {RSS_GROWTH_TARGET_MIB[args.store]})"
     )
     print(
         f"hashlib, one thread, 1 MiB blocks: md5 {figures['md5_mb_s']:.0f} MB/s, "
@@ -354,13 +444,16 @@ def report(args: argparse.Namespace, figures: dict[str, float], times: Times) ->
     # curl and the servers share the CPUs; a busy machine lowers every figure.
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     if args.json:
-        summary = {"runs": args.runs, "size_mib": size, **figures, "seconds_per_run": times}
-        print(json.dumps(summary, indent=2))
+        summary = {"store": args.store, "runs": args.runs, "size_mib": size, **figures}
+        print(json.dumps({**summary, "seconds_per_run": times}, indent=2))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument(
+        "--store", choices=("filesystem", "s3"), default="filesystem", help="lading's store"
+    )
     parser.add_argument("--size-mib", type=int, default=1024, help="size of the big file")
     parser.add_argument("--concurrent-size-mib", type=int, default=100, help="concurrent file")
     parser.add_argument("--concurrency", type=int, default=64, help="simultaneous downloads")

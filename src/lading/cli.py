@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import anyio
@@ -52,10 +54,9 @@ def serve(config_file: Path | None, host: str | None, port: int | None, workers:
     logging.basicConfig(level=settings.log_level.upper())
     # Fail here, once, rather than in every worker.
     Database(settings.resolved_database_url).upgrade()
-    try:
-        anyio.run(StoreRegistry.from_settings(settings).check)
-    except LadingError as exc:
-        raise click.ClickException(exc.message) from None
+    problem = check_stores_apart(settings)
+    if problem is not None:
+        raise click.ClickException(problem)
     Granian(
         "lading.app:create_app",
         factory=True,
@@ -65,6 +66,25 @@ def serve(config_file: Path | None, host: str | None, port: int | None, workers:
         workers=workers,
         log_level=LogLevels(settings.log_level),
     ).serve()
+
+
+def check_stores_apart(settings: Settings) -> str | None:
+    """Reach every store from a process of its own; the reason if one cannot be reached.
+
+    Apart, because granian forks its workers from this process, and object-store clients
+    with runtimes of their own (obstore) do not survive a fork once they have run.
+    """
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        return pool.submit(_check_stores, settings).result()
+
+
+def _check_stores(settings: Settings) -> str | None:
+    try:
+        anyio.run(StoreRegistry.from_settings(settings).check)
+    except LadingError as exc:
+        return exc.message
+    return None
 
 
 @main.group()

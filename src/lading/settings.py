@@ -55,7 +55,7 @@ class S3StoreSettings(BaseModel):
     access_key: str | None = None  # None: the environment's AWS credentials
     secret_key: str | None = None
     path_style: bool = False
-    part_size: int = Field(16 * MiB, ge=5 * MiB, le=5 * 1024 * MiB)
+    part_size: int = Field(8 * MiB, ge=5 * MiB, le=5 * 1024 * MiB)
     description: str = ""
 
 

@@ -1,0 +1,51 @@
+"""`lading serve` on S3 and Swift stores: workers start and move bytes (curl-free, httpx).
+
+A regression test: object-store clients with runtimes of their own must not be used in
+the process granian forks its workers from, or the workers hang.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.clients.conftest import running_lading
+from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER, Bucket
+
+pytestmark = pytest.mark.clients
+
+
+def store_settings(kind: str, request: pytest.FixtureRequest) -> dict[str, object]:
+    if kind == "s3":
+        bucket: Bucket = request.getfixturevalue("s3_bucket")
+        return {
+            "type": "s3", "endpoint_url": bucket.endpoint_url, "bucket": bucket.name,
+            "prefix": "serve/", "access_key": bucket.access_key,
+            "secret_key": bucket.secret_key, "path_style": True,
+        }  # fmt: skip
+    container: str = request.getfixturevalue("swift_container")
+    return {
+        "type": "swift", "auth_url": f"{SWIFT_URL}/auth/v1.0", "user": SWIFT_USER,
+        "key": SWIFT_KEY, "container": container, "prefix": "serve/",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["s3", "swift"])
+def test_serve_on_an_object_store(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    stores = json.dumps({"default": store_settings(kind, request)})
+    data = os.urandom(3 * 1024 * 1024)
+    with (
+        running_lading(tmp_path, pytestconfig, {"LADING_STORES": stores}) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        image = client.post("/v2/images", json={"name": kind}).json()
+        response = client.put(f"/v2/images/{image['id']}/file", content=data)
+        assert response.status_code == 204, response.text
+        assert client.get(f"/v2/images/{image['id']}/file").content == data
+        assert client.delete(f"/v2/images/{image['id']}").status_code == 204
