@@ -28,42 +28,19 @@ class StoreRegistry:
     def from_settings(cls, settings: Settings) -> StoreRegistry:
         stores: dict[str, Store] = {}
         for name, config in settings.stores.items():
+            # Object-store constructors take their settings' fields by the same names.
+            fields = config.model_dump(exclude={"type"})
             match config:
                 case FilesystemStoreSettings():
                     stores[name] = FilesystemStore(
                         name, settings.store_path(name), settings.chunk_size, config.description
                     )
-                case SwiftStoreSettings():
-                    stores[name] = SwiftStore(
-                        name,
-                        auth_url=config.auth_url,
-                        user=config.user,
-                        key=config.key,
-                        container=config.container,
-                        prefix=config.prefix,
-                        segment_size=config.segment_size,
-                        chunk_size=settings.chunk_size,
-                        timeout=config.timeout,
-                        description=config.description,
-                    )
-                case HttpStoreSettings():
-                    stores[name] = HttpStore(
-                        name, settings.chunk_size, config.timeout, config.description
-                    )
                 case S3StoreSettings():
-                    stores[name] = S3Store(
-                        name,
-                        endpoint_url=config.endpoint_url,
-                        region=config.region,
-                        bucket=config.bucket,
-                        prefix=config.prefix,
-                        access_key=config.access_key,
-                        secret_key=config.secret_key,
-                        path_style=config.path_style,
-                        part_size=config.part_size,
-                        chunk_size=settings.chunk_size,
-                        description=config.description,
-                    )
+                    stores[name] = S3Store(name, chunk_size=settings.chunk_size, **fields)
+                case SwiftStoreSettings():
+                    stores[name] = SwiftStore(name, chunk_size=settings.chunk_size, **fields)
+                case HttpStoreSettings():
+                    stores[name] = HttpStore(name, chunk_size=settings.chunk_size, **fields)
         return cls(stores, settings.default_store)
 
     @property
