@@ -89,7 +89,7 @@ swift_configure() {
     chmod 755 "$SERVICES_DIR" "$SERVICES_DIR/swift"
     [ -s /etc/swift/.lading ] && return  # ours already: keep the rings and hash secret
     log "writing /etc/swift"
-    local secret server
+    local secret server filter
     secret=$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')
     printf '[swift-hash]\nswift_hash_path_suffix = %s\n\n[storage-policy:0]\nname = gold\ndefault = yes\n' \
         "$secret" > /etc/swift/swift.conf
@@ -141,24 +141,11 @@ location = us-east-1
 [filter:cache]
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:${PORT[memcached]}
-
-[filter:catch_errors]
-use = egg:swift#catch_errors
-[filter:gatekeeper]
-use = egg:swift#gatekeeper
-[filter:healthcheck]
-use = egg:swift#healthcheck
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-[filter:listing_formats]
-use = egg:swift#listing_formats
-[filter:copy]
-use = egg:swift#copy
-[filter:slo]
-use = egg:swift#slo
-[filter:dlo]
-use = egg:swift#dlo
 CONF
+    # The plain middlewares: each named as its egg entry point
+    for filter in catch_errors gatekeeper healthcheck proxy-logging listing_formats copy slo dlo; do
+        printf '\n[filter:%s]\nuse = egg:swift#%s\n' "$filter" "${filter//-/_}"
+    done >> /etc/swift/proxy-server.conf
     printf '[memcache]\nmemcache_servers = 127.0.0.1:%s\n' "${PORT[memcached]}" > /etc/swift/memcache.conf
     (
         cd /etc/swift

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lading.errors import TooLarge
+from lading.errors import BadRequest, TooLarge
 from lading.services.digests import DigestingStream
 
 pytestmark = pytest.mark.anyio
@@ -45,3 +45,11 @@ async def test_empty_stream() -> None:
     stream = DigestingStream(pieces(b"", 10), chunk_size=1000, limit=10)
     assert [chunk async for chunk in stream.chunks()] == []
     assert (await stream.digests()).sha256 == hashlib.sha256(b"").hexdigest()
+
+
+@pytest.mark.parametrize("announced", [999, 1001])
+async def test_the_announced_size_must_be_met_exactly(announced: int) -> None:
+    stream = DigestingStream(pieces(b"x" * 1000, 100), 4096, 10**6, announced_size=announced)
+    with pytest.raises(BadRequest):
+        async for _ in stream.chunks():
+            pass

@@ -106,18 +106,10 @@ class Catalogue:
         return removed
 
     async def deactivate(self, caller: Caller, artifact_id: str) -> None:
-        artifact = await self.get(caller, artifact_id)
-        self._require_admin(caller, "deactivate")
-        if artifact.status is Status.DEACTIVATED:
-            return
-        await self._transition(artifact, [Status.ACTIVE], Status.DEACTIVATED, "deactivate")
+        await self._switch(caller, artifact_id, Status.ACTIVE, Status.DEACTIVATED, "deactivate")
 
     async def reactivate(self, caller: Caller, artifact_id: str) -> None:
-        artifact = await self.get(caller, artifact_id)
-        self._require_admin(caller, "reactivate")
-        if artifact.status is Status.ACTIVE:
-            return
-        await self._transition(artifact, [Status.DEACTIVATED], Status.ACTIVE, "reactivate")
+        await self._switch(caller, artifact_id, Status.DEACTIVATED, Status.ACTIVE, "reactivate")
 
     async def add_tag(self, caller: Caller, artifact_id: str, tag: str) -> None:
         artifact = await self.get(caller, artifact_id)
@@ -131,17 +123,18 @@ class Catalogue:
         if not await self._database.write(queries.remove_tag, artifact.id, tag, now()):
             raise NotFound(f"artifact {artifact_id} has no tag {tag!r}")
 
-    async def _transition(
-        self, artifact: Artifact, expected: list[Status], new: Status, action: str
+    async def _switch(
+        self, caller: Caller, artifact_id: str, source: Status, target: Status, action: str
     ) -> None:
-        if artifact.status not in expected:
-            raise Forbidden(f"cannot {action} an artifact in status {artifact.status}")
-        if not await self._database.write(
-            queries.set_status, artifact.id, expected, new, updated_at=now()
-        ):
-            raise Conflict(f"artifact {artifact.id} changed status meanwhile; try again")
-
-    @staticmethod
-    def _require_admin(caller: Caller, action: str) -> None:
+        """An admin's switch between two statuses; already there is no change."""
+        artifact = await self.get(caller, artifact_id)
         if not caller.is_admin:
             raise Forbidden(f"only administrators may {action} an artifact")
+        if artifact.status is target:
+            return
+        if artifact.status is not source:
+            raise Forbidden(f"cannot {action} an artifact in status {artifact.status}")
+        if not await self._database.write(
+            queries.set_status, artifact.id, [source], target, updated_at=now()
+        ):
+            raise Conflict(f"artifact {artifact.id} changed status meanwhile; try again")

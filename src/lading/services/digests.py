@@ -1,5 +1,8 @@
 """A byte stream wrapped once for every store: re-chunked, capped, counted, hashed.
 
+The size rules live here too: more than the limit is 413; more or fewer bytes than the
+client announced is 400, as soon as that is known.
+
 md5 and sha256 each run on a thread of their own (hashlib releases the GIL), so
 hashing one chunk overlaps with receiving the next and with the store writing it.
 At most ``DEPTH`` chunks wait for each hasher, so memory stays constant.
@@ -11,7 +14,7 @@ import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 
 from lading.domain import Digests
-from lading.errors import TooLarge
+from lading.errors import BadRequest, TooLarge
 from lading.serial_thread import SerialThread
 
 DEPTH = 2
@@ -20,10 +23,17 @@ DEPTH = 2
 class DigestingStream:
     """Iterate ``chunks()`` to consume ``source``; then ``await digests()``."""
 
-    def __init__(self, source: AsyncIterable[bytes], chunk_size: int, limit: int) -> None:
+    def __init__(
+        self,
+        source: AsyncIterable[bytes],
+        chunk_size: int,
+        limit: int,
+        announced_size: int | None = None,
+    ) -> None:
         self._source = source
         self._chunk_size = chunk_size
         self._limit = limit
+        self._announced = announced_size
         self.size = 0
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._sha256 = hashlib.sha256()
@@ -35,6 +45,8 @@ class DigestingStream:
         try:
             async for piece in self._source:
                 self.size += len(piece)
+                if self._announced is not None and self.size > self._announced:
+                    raise BadRequest(f"received more than the {self._announced} bytes announced")
                 if self.size > self._limit:
                     raise TooLarge(f"the data is larger than the limit of {self._limit} bytes")
                 pieces.append(piece)
@@ -45,6 +57,8 @@ class DigestingStream:
                     buffered = 0
                     await self._hash(chunk)
                     yield chunk
+            if self._announced is not None and self.size != self._announced:
+                raise BadRequest(f"received {self.size} bytes but {self._announced} were announced")
             if pieces:
                 chunk = b"".join(pieces)
                 await self._hash(chunk)

@@ -32,6 +32,6 @@ class Recovery:
         idle_since = now() - timedelta(seconds=self._stuck_after)
         abandoned = await self._database.read(blobs.abandoned, idle_since)
         cleaned += await self._catalogue.discard(abandoned)
-        for name in self._stores.names:
-            cleaned += await self._stores.get(name).sweep(self._stuck_after)
+        for store in self._stores.all():
+            cleaned += await store.sweep(self._stuck_after)
         return cleaned

@@ -22,7 +22,7 @@ from lading.db import blobs, uploads
 from lading.db.engine import Database
 from lading.db.uploads import Lease
 from lading.domain import Artifact, Location, Status
-from lading.errors import BadRequest, Conflict, Forbidden, ObjectNotFound, StoreError, TooLarge
+from lading.errors import Conflict, Forbidden, ObjectNotFound, StoreError, TooLarge
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.digests import DigestingStream
@@ -105,14 +105,10 @@ class Transfers:
         lease.blob_id = await self._database.write(uploads.begin, lease, self._expiry(), now())
         try:
             stream = DigestingStream(
-                self._watched(body, lease, announced_size), self._settings.chunk_size, cap
+                self._renewing(body, lease), self._settings.chunk_size, cap, announced_size
             )
             stored = await store.put(lease.key, stream.chunks())
             digests = await stream.digests()
-            if announced_size is not None and digests.size != announced_size:
-                raise BadRequest(
-                    f"received {digests.size} bytes but {announced_size} were announced"
-                )
             if stored.size != digests.size:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
             redundant = await self._database.write(uploads.activate, lease, digests, now())
@@ -159,17 +155,11 @@ class Transfers:
         if lease.blob_id is not None:
             await self._catalogue.discard([blobs.Blob(lease.blob_id, store.name, lease.key)])
 
-    async def _watched(
-        self, body: AsyncIterable[bytes], lease: Lease, announced_size: int | None
-    ) -> AsyncIterator[bytes]:
-        """The body, refusing bytes past the announced size and renewing the lease."""
+    async def _renewing(self, body: AsyncIterable[bytes], lease: Lease) -> AsyncIterator[bytes]:
+        """The body, renewing the upload's lease while bytes keep coming."""
         interval = self._settings.upload_stuck_after / 4
         renewed = time.monotonic()
-        received = 0
         async for piece in body:
-            received += len(piece)
-            if announced_size is not None and received > announced_size:
-                raise BadRequest(f"received more than the {announced_size} bytes announced")
             if time.monotonic() - renewed > interval:
                 renewed = time.monotonic()
                 await self._database.write(uploads.renew, lease, self._expiry(), now())

@@ -44,10 +44,6 @@ class StoreRegistry:
         return cls(stores, settings.default_store)
 
     @property
-    def names(self) -> list[str]:
-        return list(self._stores)
-
-    @property
     def several(self) -> bool:
         """Whether clients choose among stores (Glance's multi-store)."""
         return len(self._stores) > 1
