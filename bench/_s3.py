@@ -15,100 +15,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import httpx
 import obstore
 from obstore.store import S3Store
 
 from _server import MiB
+from _swift import SWIFT_KEY, SWIFT_URL, SWIFT_USER, Download, Upload, scratch_container
 from lading.settings import S3StoreSettings, Settings
 from lading.stores.s3 import PARTS_IN_FLIGHT as PARTS_IN_FLIGHT
 
-SWIFT_URL = "http://127.0.0.1:8080"  # tempauth and the S3 API on the same proxy
-SWIFT_USER, SWIFT_KEY = "test:tester", "testing"
 REGION = "us-east-1"
 # What lading's S3 store uses by default, so that obstore runs exactly as it does in lading.
 PART_SIZE: int = S3StoreSettings.model_fields["part_size"].default
 READ_CHUNK: int = Settings.model_fields["chunk_size"].default
 UPLOAD_BLOCK = MiB  # the direct uploads are fed the file in blocks of this size
 
-Upload = Callable[[Path, int], float]  # (file, its size) -> seconds
-Download = Callable[[str, int], float]  # (key, its size) -> seconds
-
-
-@dataclass(frozen=True)
-class Swift:
-    """An authenticated session on the Swift API of the test account."""
-
-    storage_url: str
-    token: str
-
-    @classmethod
-    def login(cls) -> Swift:
-        headers = {"X-Auth-User": SWIFT_USER, "X-Auth-Key": SWIFT_KEY}
-        try:
-            response = httpx.get(f"{SWIFT_URL}/auth/v1.0", headers=headers, timeout=10.0)
-        except httpx.TransportError as exc:
-            raise RuntimeError(f"no Swift on {SWIFT_URL}: scripts/services.sh start") from exc
-        response.raise_for_status()
-        return cls(response.headers["X-Storage-Url"], response.headers["X-Auth-Token"])
-
-    def request(self, method: str, path: str, **params: str) -> httpx.Response:
-        url = f"{self.storage_url}/{quote(path)}"
-        headers = {"X-Auth-Token": self.token}
-        return httpx.request(method, url, params=params, headers=headers, timeout=60.0)
-
-    def names(self, container: str) -> list[str]:
-        """Every object in ``container`` (none if it does not exist), page by page."""
-        names: list[str] = []
-        while True:
-            marker = names[-1] if names else ""
-            response = self.request("GET", container, format="json", marker=marker)
-            if response.status_code == 404:
-                return names
-            response.raise_for_status()
-            page = [entry["name"] for entry in response.json()]
-            if not page:
-                return names
-            names += page
-
-    def remove(self, container: str) -> None:
-        """Delete ``container`` and everything in it; nothing if it does not exist."""
-        for name in self.names(container):
-            status = self.request("DELETE", f"{container}/{name}").status_code
-            if status not in (204, 404):
-                raise RuntimeError(f"DELETE {container}/{name} answered {status}")
-        for _ in range(20):  # the listing may lag behind the deletes: 409 until it catches up
-            status = self.request("DELETE", container).status_code
-            if status in (204, 404):
-                return
-            time.sleep(0.5)
-        raise RuntimeError(f"DELETE {container} still answers {status}")
-
 
 @contextmanager
-def scratch_bucket() -> Iterator[str]:
-    """A new, empty bucket; on exit, it is removed with its segments container."""
-    swift = Swift.login()
-    bucket = f"lading-bench-{secrets.token_hex(4)}"
-    status = swift.request("PUT", bucket).status_code
-    if status != 201:  # 202: it existed already
-        raise RuntimeError(f"creating bucket {bucket} answered {status}, not 201")
-    try:
+def scratch() -> Iterator[str]:
+    """A new, empty bucket, removed on exit with ``<bucket>+segments`` (s3api's parts)."""
+    with scratch_container("+segments") as bucket:
         yield bucket
-    finally:
-        # The bucket with its objects (multipart ones are manifests), then their parts.
-        swift = Swift.login()  # the token may have expired during a long run
-        for container in (bucket, f"{bucket}+segments"):
-            swift.remove(container)
 
 
 def lading_stores(bucket: str) -> str:

@@ -19,7 +19,9 @@ With ``--store s3``, lading's only store is a fresh bucket on the S3 API of the 
 Swift (``scripts/services.sh start``), removed at the end, and only the big upload and
 download are measured, each right after the same transfer made directly on that S3 API
 from this process (bench/_s3.py): by boto3 when it is installed, then by obstore as
-lading's store uses it (same part size, parts in flight and read chunk size).
+lading's store uses it (same part size, parts in flight and read chunk size). With
+``--store swift`` likewise on a fresh container through the native Swift API, next to
+python-swiftclient (bench/_swift.py).
 
 Usage (from the repository root; ``_server.py`` and ``_reference.py`` are imported from
 this directory):
@@ -28,6 +30,7 @@ this directory):
     .venv/bin/python bench/transfer.py --size-mib 64 --concurrent-size-mib 8 --runs 1
     .venv/bin/python bench/transfer.py --json                   # also a JSON summary
     .venv/bin/python bench/transfer.py --store s3 --size-mib 64 --runs 1
+    .venv/bin/python bench/transfer.py --store swift
 
 curl and the server share this machine's CPUs, so the figures are end-to-end on one
 host, not the server alone.
@@ -51,11 +54,13 @@ import httpx
 
 import _reference as reference
 import _s3 as s3
+import _swift as swift
 from _server import GB, MB, MiB, RssSampler, Server, median, print_table, running_server, temp_dir
 
 CURL_FORMAT = "%{http_code} %{time_total} %{size_upload} %{size_download}"
 Times = dict[str, list[float]]  # seconds per run, by transfer: "upload", "reference_upload"...
-RSS_GROWTH_TARGET_MIB = {"filesystem": 10, "s3": 64}  # during one big transfer
+RSS_GROWTH_TARGET_MIB = {"filesystem": 10, "s3": 64, "swift": 64}  # one big transfer
+OBJECT_STORES = {"s3": s3, "swift": swift}  # the bench modules of each store type
 
 
 @dataclass(frozen=True)
@@ -295,17 +300,18 @@ def measure(args: argparse.Namespace, scratch: Path) -> tuple[Times, dict[str, f
     return times, memory.figures(("upload", "download", "range"))
 
 
-def measure_s3(args: argparse.Namespace, scratch: Path) -> tuple[Times, dict[str, float]]:
+def measure_object_store(args: argparse.Namespace, scratch: Path) -> tuple[Times, dict[str, float]]:
     """The big upload and download ``--runs`` times, each after the direct clients'."""
     size = args.size_mib * MiB
     big_file = scratch / "big.bin"
     write_test_file(big_file, size)
     times: Times = defaultdict(list)
+    backend = OBJECT_STORES[args.store]
 
     with ExitStack() as stack:
-        bucket = stack.enter_context(s3.scratch_bucket())  # removed last, after lading stops
-        direct = s3.DirectClients(bucket)
-        stores = {"LADING_STORES": s3.lading_stores(bucket)}
+        container = stack.enter_context(backend.scratch())  # removed last, after lading stops
+        direct = backend.DirectClients(container)
+        stores = {"LADING_STORES": backend.lading_stores(container)}
         data = scratch / "data"
         running = running_server(data, args.workers, settings=stores)
         server = stack.enter_context(running)
@@ -353,6 +359,8 @@ class Row:
 def rows(args: argparse.Namespace) -> list[Row]:
     if args.store == "s3":
         return s3_rows(args)
+    if args.store == "swift":
+        return swift_rows(args)
     size, concurrency, small = args.size_mib, args.concurrency, args.concurrent_size_mib
     upload = f"upload {size} MiB (curl -T)"
     asgi, nginx = "bare ASGI: md5+sha256+write+fsync", "nginx sendfile"
@@ -385,6 +393,17 @@ def s3_rows(args: argparse.Namespace) -> list[Row]:
     ]  # fmt: skip
 
 
+def swift_rows(args: argparse.Namespace) -> list[Row]:
+    size, target = args.size_mib, "ratio >= 0.9"
+    segments = f"SLO, {swift.SEGMENT_SIZE // MiB} MiB segments"
+    return [
+        Row(f"upload {size} MiB (curl -T)", "upload", "reference_upload_swiftclient",
+            f"swiftclient upload, {segments}", size * MiB, "MB/s", target, "upload"),
+        Row(f"download {size} MiB", "download", "reference_download_swiftclient",
+            "swiftclient get_object", size * MiB, "MB/s", target, "download"),
+    ]  # fmt: skip
+
+
 def rates(rows: list[Row], times: Times) -> dict[str, float]:
     """Median rates of lading and of each reference, and the median per-run ratio."""
     figures: dict[str, float] = {}
@@ -402,7 +421,8 @@ def rates(rows: list[Row], times: Times) -> dict[str, float]:
 
 def run(args: argparse.Namespace, scratch: Path) -> tuple[dict[str, float], Times]:
     hashing = reference.hash_rates()  # first, while no server is running
-    times, memory = (measure_s3 if args.store == "s3" else measure)(args, scratch)
+    measuring = measure_object_store if args.store in OBJECT_STORES else measure
+    times, memory = measuring(args, scratch)
     return {**rates(rows(args), times), **hashing, **memory}, times
 
 
@@ -431,6 +451,8 @@ def report(args: argparse.Namespace, figures: dict[str, float], times: Times) ->
         print("reference: nginx not installed")
     if args.store == "s3" and "reference_upload_boto3_mb_s" not in figures:
         print("reference: boto3 not installed (.venv/bin/pip install boto3 to measure it)")
+    if args.store == "swift" and "reference_upload_swiftclient_mb_s" not in figures:
+        print("reference: python-swiftclient not installed (.venv/bin/pip install it)")
     print(
         f"\nserver RSS (process + workers): baseline {figures['baseline_rss_mib']:.1f} MiB, "
         f"peak {figures['peak_rss_mib']:.1f} MiB, growth {figures['rss_growth_mib']:.1f} MiB;\n"
@@ -452,7 +474,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument(
-        "--store", choices=("filesystem", "s3"), default="filesystem", help="lading's store"
+        "--store", choices=("filesystem", *OBJECT_STORES), default="filesystem", help="store"
     )
     parser.add_argument("--size-mib", type=int, default=1024, help="size of the big file")
     parser.add_argument("--concurrent-size-mib", type=int, default=100, help="concurrent file")

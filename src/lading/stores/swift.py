@@ -3,9 +3,10 @@
 Every object and segment is sent with its MD5 as ETag, so Swift itself refuses bytes
 that were corrupted on the way. Objects larger than ``segment_size`` become Static Large
 Objects: segments in ``<container>_segments``, then a manifest; deleting the object
-deletes its segments. Each segment is held in memory while it is sent (its MD5 must be
-known before it goes), so an upload holds at most one segment. A token that expires
-mid-upload is renewed and the request that met the 401 is sent again.
+deletes its segments. A segment is held in memory until Swift has it (its MD5 must be
+known before it goes, and a 401 sends it again), and ``SEGMENTS_IN_FLIGHT`` go up while
+the next one fills, so an upload holds at most that many segments plus one. A token that
+expires mid-upload is renewed and the request that met the 401 is sent again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import anyio
@@ -21,6 +23,8 @@ import httpx
 
 from lading.errors import ObjectNotFound, StoreError
 from lading.stores.base import Store, StoredObject
+
+SEGMENTS_IN_FLIGHT = 2
 
 
 class SwiftStore(Store):
@@ -54,32 +58,32 @@ class SwiftStore(Store):
                 raise StoreError(f"store {self.name!r} cannot use container {container!r}")
 
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
-        segments: list[dict[str, object]] = []
-        buffer = bytearray()
+        manifest: dict[int, dict[str, object]] = {}
         size = 0
         try:
-            async for chunk in chunks:
-                buffer += chunk
-                size += len(chunk)
-                while len(buffer) >= self._segment_size:
-                    segment = bytes(buffer[: self._segment_size])
-                    del buffer[: self._segment_size]
-                    segments.append(await self._put_segment(key, len(segments), segment))
-            if not segments:  # small enough for one object
-                await self._put_verified(self._path(key), bytes(buffer))
-                return StoredObject(key, size)
-            if buffer:
-                segments.append(await self._put_segment(key, len(segments), bytes(buffer)))
-            manifest = json.dumps(segments).encode()
+            async with anyio.create_task_group() as sending:
+                in_flight = anyio.Semaphore(SEGMENTS_IN_FLIGHT)
+                async for segment in _segments(chunks, self._segment_size):
+                    size += segment.size
+                    if segment.number == 0 and segment.last:  # small enough for one object
+                        await self._put_verified(self._path(key), segment)
+                        return StoredObject(key, size)
+                    await in_flight.acquire()
+                    sending.start_soon(self._put_segment, key, segment, manifest, in_flight)
+            entries = [manifest[number] for number in sorted(manifest)]
             response = await self._request(
-                "PUT", self._path(key), content=manifest, params={"multipart-manifest": "put"}
+                "PUT",
+                self._path(key),
+                content=json.dumps(entries).encode(),
+                params={"multipart-manifest": "put"},
             )
             _expect(response, (201,), f"store {self.name!r} refused the manifest of {key!r}")
-        except BaseException:
+        except BaseException as exc:
             with anyio.CancelScope(shield=True):  # no segment may outlive a failed upload
-                for uploaded in segments:
-                    with contextlib.suppress(StoreError):
-                        await self._request("DELETE", str(uploaded["path"]).lstrip("/"))
+                with contextlib.suppress(StoreError):
+                    await self._delete_segments(key)
+            if isinstance(exc, BaseExceptionGroup):  # what the caller would meet without one
+                raise _first_error(exc) from None
             raise
         return StoredObject(key, size)
 
@@ -121,12 +125,7 @@ class SwiftStore(Store):
             raise StoreError(f"store {self.name!r} could not delete {key!r}")
         # Segments of an upload that failed while Swift was unreachable have no manifest:
         # find them by name, so that recovery's retry of this delete leaves nothing.
-        listing = await self._request(
-            "GET", self._segments, params={"prefix": f"{self._prefix}{key}/"}
-        )
-        if listing.status_code == 200:
-            for name in listing.text.split():
-                await self._request("DELETE", f"{self._segments}/{name}")
+        await self._delete_segments(key)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -138,23 +137,52 @@ class SwiftStore(Store):
     def _path(self, key: str, container: str | None = None) -> str:
         return f"{container or self._container}/{self._prefix}{key}"
 
-    async def _put_segment(self, key: str, number: int, data: bytes) -> dict[str, object]:
-        path = self._path(f"{key}/{number:08d}", self._segments)
-        etag = await self._put_verified(path, data)
-        return {"path": f"/{path}", "etag": etag, "size_bytes": len(data)}
+    async def _delete_segments(self, key: str) -> None:
+        listing = await self._request(
+            "GET", self._segments, params={"prefix": f"{self._prefix}{key}/"}
+        )
+        if listing.status_code == 200:
+            for name in listing.text.split():
+                await self._request("DELETE", f"{self._segments}/{name}")
 
-    async def _put_verified(self, path: str, data: bytes) -> str:
-        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        response = await self._request("PUT", path, content=data, headers={"etag": etag})
+    async def _put_segment(
+        self,
+        key: str,
+        segment: Segment,
+        manifest: dict[int, dict[str, object]],
+        in_flight: anyio.Semaphore,
+    ) -> None:
+        try:
+            path = self._path(f"{key}/{segment.number:08d}", self._segments)
+            etag = await self._put_verified(path, segment)
+            entry = {"path": f"/{path}", "etag": etag, "size_bytes": segment.size}
+            manifest[segment.number] = entry
+        finally:
+            in_flight.release()
+
+    async def _put_verified(self, path: str, segment: Segment) -> str:
+        """PUT the segment's bytes with their MD5 as ETag: Swift refuses them if they differ."""
+        etag = await anyio.to_thread.run_sync(segment.md5)
+        headers = {"etag": etag, "content-length": str(segment.size)}
+        response = await self._request("PUT", path, content=self._body(segment), headers=headers)
         _expect(response, (201,), f"store {self.name!r} refused {path!r}")
         return etag
+
+    def _body(self, segment: Segment) -> Callable[[], AsyncIterator[bytes]]:
+        """The segment's bytes as a stream, afresh for each attempt (a 401 sends it again)."""
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for chunk in segment.chunks:
+                yield chunk
+
+        return chunks
 
     async def _request(
         self,
         method: str,
         path: str,
         *,
-        content: bytes | None = None,
+        content: bytes | Callable[[], AsyncIterator[bytes]] | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
     ) -> httpx.Response:
@@ -165,7 +193,7 @@ class SwiftStore(Store):
             return await self._client.request(
                 method,
                 f"{self._storage_url}/{quote(path)}",
-                content=content,
+                content=content() if callable(content) else content,
                 headers={**(headers or {}), "x-auth-token": self._token or ""},
                 params=params,
             )
@@ -203,3 +231,49 @@ def _expect(response: httpx.Response, statuses: tuple[int, ...], message: str) -
         raise ObjectNotFound(message)
     if response.status_code not in statuses:
         raise StoreError(f"{message} (Swift answered {response.status_code})")
+
+
+@dataclass(slots=True)
+class Segment:
+    """A run of the upload's chunks, sent as one object (or one segment of a large one)."""
+
+    number: int
+    chunks: list[bytes] = field(default_factory=list)
+    size: int = 0
+    last: bool = False
+
+    def md5(self) -> str:
+        digest = hashlib.md5(usedforsecurity=False)
+        for chunk in self.chunks:
+            digest.update(chunk)
+        return digest.hexdigest()
+
+
+async def _segments(chunks: AsyncIterable[bytes], segment_size: int) -> AsyncIterator[Segment]:
+    """The stream cut into segments of ``segment_size`` bytes, the last one marked.
+
+    A segment goes out only once a byte beyond it has arrived, so that an object of
+    exactly ``segment_size`` bytes is one segment marked last, and the empty stream too.
+    """
+    segment = Segment(0)
+    async for chunk in chunks:
+        while segment.size + len(chunk) > segment_size:
+            room = segment_size - segment.size
+            if room:
+                segment.chunks.append(chunk[:room])
+            segment.size = segment_size
+            yield segment
+            segment, chunk = Segment(segment.number + 1), chunk[room:]
+        if chunk:
+            segment.chunks.append(chunk)
+            segment.size += len(chunk)
+    segment.last = True
+    if segment.size or segment.number == 0:
+        yield segment
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
