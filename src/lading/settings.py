@@ -56,6 +56,10 @@ class S3StoreSettings(BaseModel):
     secret_key: str | None = None
     path_style: bool = False
     part_size: int = Field(8 * MiB, ge=5 * MiB, le=5 * 1024 * MiB)
+    # Downloads answer 307 to a presigned URL of the object instead of passing its bytes
+    # through lading; the URL is valid ``redirect_expiry`` seconds.
+    redirect: bool = False
+    redirect_expiry: int = Field(60, ge=1, le=7 * 24 * 3600)
     description: str = ""
 
 

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -60,3 +61,41 @@ def test_upload_download_and_delete(client: TestClient) -> None:
     other = create(client)
     upload(client, other["id"], DATA)  # the same bytes again: stored anew, not lost
     assert client.get(f"/v2/images/{other['id']}/file").content == DATA
+
+
+@pytest.fixture
+def redirecting(
+    request: pytest.FixtureRequest, tmp_path: Path, database_url: str
+) -> Iterator[TestClient]:
+    store = s3_store(request, tmp_path.name).model_copy(update={"redirect": True})
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, stores={"default": store}
+    )
+    app = create_app(settings)
+    with TestClient(app, base_url="http://lading.test", follow_redirects=False) as test_client:
+        yield test_client
+
+
+def test_redirect_mode_hands_downloads_to_presigned_urls(redirecting: TestClient) -> None:
+    image = create(redirecting)
+    upload(redirecting, image["id"], DATA)
+    url = f"/v2/images/{image['id']}/file"
+
+    handed_off = redirecting.get(url)
+    assert handed_off.status_code == 307
+    assert handed_off.headers["cache-control"] == "no-store"
+    signed = handed_off.headers["location"]
+    assert "X-Amz-Signature=" in signed and "X-Amz-Expires=60" in signed
+    assert httpx.get(signed).content == DATA  # straight from the bucket
+    ranged = httpx.get(redirecting.get(url).headers["location"], headers={"range": "bytes=5-9"})
+    assert ranged.status_code == 206 and ranged.content == DATA[5:10]
+    tampered = signed.replace("X-Amz-Expires=60", "X-Amz-Expires=999")
+    assert httpx.get(tampered).status_code == 403  # the signature covers the expiry
+
+    # What S3 cannot answer, and what has no body, stays with lading.
+    several = redirecting.get(url, headers={"range": "bytes=0-1,5-6"})
+    assert several.status_code == 206
+    assert several.headers["content-type"].startswith("multipart/byteranges")
+    assert redirecting.head(url).status_code == 200
+    etag = redirecting.head(url).headers["etag"]
+    assert redirecting.get(url, headers={"if-none-match": etag}).status_code == 304

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 MiB = 1024 * 1024
+GLANCE = Path(sys.executable).with_name("glance")
+GLANCE_TIMEOUT = 60.0
 
 
 def unique(prefix: str) -> str:
@@ -53,3 +58,23 @@ def assert_active_with(image: dict[str, Any], data: bytes) -> None:
     assert image["size"] == len(data)
     assert image["checksum"] == hashlib.md5(data).hexdigest()
     assert image["os_hash_value"] == hashlib.new(image["os_hash_algo"], data).hexdigest()
+
+
+def run_glance(
+    server_url: str, home: Path, *args: str, api_version: str | None = "2"
+) -> subprocess.CompletedProcess[str]:
+    """Run ``glance`` with only our endpoint and token; OS_* settings of the caller are dropped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env["HOME"] = str(home)
+    command = [str(GLANCE), "--os-image-url", server_url, "--os-auth-token", "anything"]
+    if api_version is not None:
+        command += ["--os-image-api-version", api_version]
+    return subprocess.run(
+        [*command, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=GLANCE_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )

@@ -7,9 +7,7 @@ effect is checked on the server over plain HTTP, not just by its exit code.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,13 +20,11 @@ from tests.clients.support import (
     create_image,
     get_image,
     random_bytes,
+    run_glance,
     unique,
 )
 
 pytestmark = pytest.mark.clients
-
-GLANCE = Path(sys.executable).with_name("glance")
-TIMEOUT = 60.0
 
 Glance = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -37,26 +33,6 @@ Glance = Callable[..., subprocess.CompletedProcess[str]]
 def glance_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """HOME for the CLI, so its ~/.glanceclient schema cache belongs to this session."""
     return tmp_path_factory.mktemp("glance-home")
-
-
-def run_glance(
-    server_url: str, home: Path, *args: str, api_version: str | None = "2"
-) -> subprocess.CompletedProcess[str]:
-    """Run ``glance`` with only our endpoint and token; OS_* settings of the caller are dropped."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    env["HOME"] = str(home)
-    command = [str(GLANCE), "--os-image-url", server_url, "--os-auth-token", "anything"]
-    if api_version is not None:
-        command += ["--os-image-api-version", api_version]
-    return subprocess.run(
-        [*command, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
 
 
 def succeed(result: subprocess.CompletedProcess[str]) -> str:

@@ -1,4 +1,4 @@
-"""`lading serve` on S3 and Swift stores: workers start and move bytes (curl-free, httpx).
+"""`lading serve` on S3 and Swift stores: workers start and move bytes; S3 redirect mode.
 
 A regression test: object-store clients with runtimes of their own must not be used in
 the process granian forks its workers from, or the workers hang.
@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.clients.conftest import running_lading
+from tests.clients.support import create_image, run_glance, unique
 from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER, Bucket
 
 pytestmark = pytest.mark.clients
@@ -49,3 +51,32 @@ def test_serve_on_an_object_store(
         assert response.status_code == 204, response.text
         assert client.get(f"/v2/images/{image['id']}/file").content == data
         assert client.delete(f"/v2/images/{image['id']}").status_code == 204
+
+
+def test_redirect_mode_with_real_clients(
+    request: pytest.FixtureRequest, tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    """The glance CLI and curl -L follow the hand-off to the bucket, Range included."""
+    store = {**store_settings("s3", request), "redirect": True}
+    stores = json.dumps({"default": store})
+    data = os.urandom(2 * 1024 * 1024)
+    with (
+        running_lading(tmp_path, pytestconfig, {"LADING_STORES": stores}) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        image = create_image(client, unique("redirect"), data)
+        file_url = f"{url}/v2/images/{image['id']}/file"
+        assert client.get(file_url).status_code == 307
+
+        downloaded = tmp_path / "downloaded"
+        home = tmp_path / "home"
+        home.mkdir()
+        glance = run_glance(url, home, "image-download", "--file", str(downloaded), image["id"])
+        assert glance.returncode == 0, glance.stderr
+        assert downloaded.read_bytes() == data
+
+        curl = subprocess.run(
+            ["curl", "-sSfL", "-r", "100-199", file_url],
+            capture_output=True, timeout=30, check=True,
+        )  # fmt: skip
+        assert curl.stdout == data[100:200]

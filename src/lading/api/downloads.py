@@ -2,7 +2,8 @@
 
 Shared by every face. A whole file in a local store goes out through the ASGI
 ``http.response.pathsend`` extension when the server offers it (granian does), so
-its bytes never pass through Python.
+its bytes never pass through Python; a store set to redirect hands the download off
+to a short-lived URL of its own.
 """
 
 from __future__ import annotations
@@ -79,6 +80,14 @@ class DataResponse(Response):
             await _finish(send)
             return
         body_follows = scope["method"] != "HEAD"
+        # A store may hand the bytes off (an S3 presigned URL); the client sends its Range
+        # there again. Several ranges stay here: S3 answers only one.
+        redirect = await download.redirect_url() if body_follows and len(ranges or ()) < 2 else None
+        if redirect is not None:
+            headers = {**validators, "location": redirect, "cache-control": "no-store"}
+            await _start(send, 307, {**headers, "content-length": "0"})
+            await _finish(send)
+            return
         if ranges is None:
             headers = {
                 **validators,

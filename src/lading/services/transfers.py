@@ -44,6 +44,11 @@ class Download:
         assert self.store is not None and self.location is not None
         return self.store.open(self.location.key, start, end)
 
+    async def redirect_url(self) -> str | None:
+        """Where the client may fetch the bytes itself, when the store hands them off."""
+        assert self.store is not None and self.location is not None
+        return await self.store.redirect_url(self.location.key)
+
     def local_path(self) -> Path | None:
         """A file the server may send as it is, when the store is local."""
         assert self.store is not None and self.location is not None

@@ -51,6 +51,11 @@ class Store(ABC):
         """A path the server may send directly, for stores on a local filesystem."""
         return None
 
+    async def redirect_url(self, key: str) -> str | None:
+        """A short-lived URL a client may fetch the object from itself, when the store
+        is set to hand downloads off that way; None: lading sends the bytes."""
+        return None
+
     async def check(self) -> None:  # noqa: B027 - a store in memory is always there
         """Make sure the store is reachable with its settings; StoreError if not."""
 

@@ -3,12 +3,14 @@
 Built on obstore (Rust's object_store). On this project's 2-core machine, against Swift's
 s3api, it uploaded 256 MiB at ~270 MB/s where aiobotocore managed ~160 MB/s (downloads
 ~290 against ~260). Large objects go up as multipart uploads of ``part_size``, several
-parts in flight. obstore reports a missing object as FileNotFoundError.
+parts in flight. obstore reports a missing object as FileNotFoundError. With ``redirect``
+on, downloads are handed off to presigned URLs.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import obstore
@@ -37,11 +39,14 @@ class S3Store(Store):
         path_style: bool,
         part_size: int,
         chunk_size: int,
+        redirect: bool = False,
+        redirect_expiry: int = 60,
         description: str = "",
     ) -> None:
         super().__init__(name, description)
         self._part_size = part_size
         self._chunk_size = chunk_size
+        self._redirect_expiry = timedelta(seconds=redirect_expiry) if redirect else None
         options: dict[str, Any] = {"region": region}
         if endpoint_url:
             options["endpoint"] = endpoint_url
@@ -107,6 +112,14 @@ class S3Store(Store):
         except (BaseError, OSError) as exc:
             raise StoreError(f"store {self.name!r} failed to look at {key!r}: {exc}") from exc
         return StoredObject(key, int(meta["size"]))
+
+    async def redirect_url(self, key: str) -> str | None:
+        if self._redirect_expiry is None:
+            return None
+        try:  # signing is local: no request to the endpoint
+            return await obstore.sign_async(self._bucket, "GET", key, self._redirect_expiry)
+        except (BaseError, OSError) as exc:
+            raise StoreError(f"store {self.name!r} failed to sign {key!r}: {exc}") from exc
 
     async def delete(self, key: str) -> None:
         try:
