@@ -64,19 +64,31 @@ class S3StoreSettings(BaseModel):
 
 
 class SwiftStoreSettings(BaseModel):
-    """A container on OpenStack Swift, through the native Swift API (tempauth, v1 auth)."""
+    """A container on OpenStack Swift, through the native Swift API (tempauth or Keystone v3)."""
 
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["swift"]
-    auth_url: str  # e.g. http://127.0.0.1:8080/auth/v1.0
-    user: str  # account:user
-    key: str
+    auth_url: str  # tempauth: http://host:8080/auth/v1.0; Keystone: http://host:5000/v3
+    auth_version: Literal["1", "3"] = "1"  # 1: tempauth; 3: Keystone v3 password auth
+    user: str  # tempauth: account:user; Keystone: the user's name
+    key: str  # tempauth: the key; Keystone: the password
+    project: str | None = None  # Keystone: the project whose account holds the container
+    user_domain: str = "Default"
+    project_domain: str = "Default"
+    region: str | None = None  # Keystone: the catalogue's region; None: the first one
+    interface: Literal["public", "internal", "admin"] = "public"
     container: str = Field(min_length=1)
     prefix: str = ""
     segment_size: int = Field(16 * MiB, ge=MiB, le=5 * 1024 * MiB)
     timeout: float = Field(30.0, gt=0)
     description: str = ""
+
+    @model_validator(mode="after")
+    def _keystone_needs_a_project(self) -> SwiftStoreSettings:
+        if self.auth_version == "3" and not self.project:
+            raise ValueError("a Swift store signing in with Keystone v3 needs a project")
+        return self
 
 
 class HttpStoreSettings(BaseModel):

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 
 from lading.errors import ObjectNotFound, ReadOnlyStore
 from lading.stores.http import HttpStore
-from tests.clients.conftest import free_port, stop
+from tests.asgi_server import running_asgi
 
 pytestmark = pytest.mark.anyio
 DATA = os.urandom(300_000)
@@ -37,24 +32,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (root / "files").mkdir()
     (root / "files" / "data.bin").write_bytes(DATA)
     (root / "files_app.py").write_text(SERVER)
-    port = free_port()
-    granian = Path(sys.executable).with_name("granian")
-    process = subprocess.Popen(
-        [str(granian), "--interface", "asgi", "--port", str(port), "files_app:app"],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.head(f"{url}/files/data.bin").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield url
-    stop(process)
+    with running_asgi("files_app:app", root, "/files/data.bin") as url:
+        yield url
 
 
 @pytest.fixture

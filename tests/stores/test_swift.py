@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from lading.errors import StoreError
 from lading.stores.swift import Segment, SwiftStore, _segments
+from tests.asgi_server import running_asgi
 from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER, container_keys
 
 pytestmark = pytest.mark.anyio
 SEGMENT = 100_000
+REPOSITORY = Path(__file__).parents[2]
 
 
 class CorruptingSwiftStore(SwiftStore):
@@ -138,3 +140,48 @@ async def test_a_stream_is_cut_into_whole_segments(
     assert [(segment.size, segment.last) for segment in cut] == segments
     assert [segment.number for segment in cut] == list(range(len(cut)))
     assert b"".join(chunk for segment in cut for chunk in segment.chunks) == data
+
+
+@pytest.fixture(scope="module")
+def keystone() -> Iterator[str]:
+    with running_asgi("tests.stores.keystone_v3:app", REPOSITORY, "/v3") as url:
+        yield f"{url}/v3"
+
+
+def keystone_store(
+    container: str, keystone: str, password: str = "testing", region: str | None = "RegionOne"
+) -> SwiftStore:
+    return SwiftStore(
+        "swift", auth_url=keystone, auth_version="3", user="tester", key=password,
+        project="test", region=region, container=container, prefix="keystone/",
+        segment_size=SEGMENT, chunk_size=64 * 1024, timeout=10,
+    )  # fmt: skip
+
+
+async def test_keystone_v3_signs_in_and_renews(swift_container: str, keystone: str) -> None:
+    store = keystone_store(swift_container, keystone)
+    data = os.urandom(2 * SEGMENT + 7)
+    await store.check()
+    assert store._storage_url.startswith(SWIFT_URL)  # the public endpoint of RegionOne
+    assert (await store.put("signed-in", pieces(data))).size == len(data)
+    store._token = "expired"  # renewed through Keystone on the 401
+    assert b"".join([c async for c in store.open("signed-in")]) == data
+    await store.delete("signed-in")
+    assert segments_of(swift_container, "signed-in") == []
+    await store.close()
+
+
+@pytest.mark.parametrize(
+    ("password", "region", "error"),
+    [
+        ("wrong", "RegionOne", "was refused by .*/v3/auth/tokens"),
+        ("testing", "RegionThree", "no public object-store endpoint in region 'RegionThree'"),
+    ],
+)
+async def test_keystone_v3_errors_are_clear(
+    swift_container: str, keystone: str, password: str, region: str, error: str
+) -> None:
+    store = keystone_store(swift_container, keystone, password, region)
+    with pytest.raises(StoreError, match=error):
+        await store.check()
+    await store.close()

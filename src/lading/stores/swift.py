@@ -1,4 +1,5 @@
-"""A store in an OpenStack Swift container, through Swift's native API (httpx).
+"""A store in an OpenStack Swift container, through Swift's native API (httpx), signed in
+with tempauth or Keystone v3 (``swift_auth``).
 
 Every object and segment is sent with its MD5 as ETag, so Swift itself refuses bytes
 that were corrupted on the way. Objects larger than ``segment_size`` become Static Large
@@ -16,6 +17,7 @@ import hashlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import quote
 
 import anyio
@@ -23,6 +25,7 @@ import httpx
 
 from lading.errors import ObjectNotFound, StoreError
 from lading.stores.base import Store, StoredObject
+from lading.stores.swift_auth import KeystoneV3, SwiftAuth, TempAuth
 
 SEGMENTS_IN_FLIGHT = 2
 
@@ -36,6 +39,12 @@ class SwiftStore(Store):
         user: str,
         key: str,
         container: str,
+        auth_version: Literal["1", "3"] = "1",
+        project: str | None = None,
+        user_domain: str = "Default",
+        project_domain: str = "Default",
+        region: str | None = None,
+        interface: Literal["public", "internal", "admin"] = "public",
         prefix: str,
         segment_size: int,
         chunk_size: int,
@@ -43,7 +52,13 @@ class SwiftStore(Store):
         description: str = "",
     ) -> None:
         super().__init__(name, description)
-        self._auth_url, self._user, self._key = auth_url, user, key
+        self._auth: SwiftAuth = (
+            TempAuth(auth_url, user, key)
+            if auth_version == "1"
+            else KeystoneV3(
+                auth_url, user, key, project or "", user_domain, project_domain, region, interface
+            )
+        )
         self._container, self._prefix = container, prefix
         self._segment_size, self._chunk_size = segment_size, chunk_size
         self._client = httpx.AsyncClient(timeout=timeout)
@@ -207,16 +222,8 @@ class SwiftStore(Store):
     async def _sign_in_once(self) -> None:
         if self._token is not None:
             return
-        try:
-            response = await self._client.get(
-                self._auth_url, headers={"x-auth-user": self._user, "x-auth-key": self._key}
-            )
-        except httpx.HTTPError as exc:
-            raise StoreError(f"store {self.name!r} cannot reach {self._auth_url}: {exc}") from exc
-        if response.status_code != 200:
-            raise StoreError(f"store {self.name!r} was refused by {self._auth_url}")
-        self._token = response.headers["x-auth-token"]
-        self._storage_url = response.headers["x-storage-url"].rstrip("/")
+        session = await self._auth.sign_in(self._client, self.name)
+        self._token, self._storage_url = session.token, session.storage_url.rstrip("/")
 
 
 async def _translated(store: str, send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
