@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 
-from lading.cli import main
+from lading.cli import is_loopback, main
 from lading.settings import CONFIG_FILE_VARIABLE
 from tests.object_servers import Bucket
 
@@ -55,3 +55,40 @@ def test_serve_refuses_a_store_it_cannot_reach(tmp_path: Path, s3_bucket: Bucket
     )
     result = CliRunner().invoke(main, ["serve", "--config", str(config)])
     assert result.exit_code == 1 and "cannot reach its bucket" in result.output
+
+
+def test_tokens_are_created_listed_and_revoked(tmp_path: Path) -> None:
+    config = tmp_path / "lading.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    common = ["--config", str(config)]
+    created = CliRunner().invoke(
+        main, ["token", "create", *common, "--project", "p1", "--role", "reader", "--expires", "2h"]
+    )
+    assert created.exit_code == 0, created.output
+    token = created.output.splitlines()[-1]
+    token_id = created.output.split()[1].rstrip(":")
+    assert token.startswith("lt_") and len(token) > 40
+    listed = CliRunner().invoke(main, ["token", "list", *common])
+    assert token_id in listed.output and "reader" in listed.output and token not in listed.output
+    revoked = CliRunner().invoke(main, ["token", "revoke", *common, token])
+    assert revoked.exit_code == 0 and f"token {token_id} revoked" in revoked.output
+    assert "revoked" in CliRunner().invoke(main, ["token", "list", *common]).output
+    again = CliRunner().invoke(main, ["token", "revoke", *common, "nosuchid"])
+    assert again.exit_code == 1 and "no such token" in again.output
+
+
+def test_serve_refuses_to_run_open_beyond_loopback(tmp_path: Path) -> None:
+    config = tmp_path / "lading.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    result = CliRunner().invoke(main, ["serve", "--config", str(config), "--host", "0.0.0.0"])
+    assert result.exit_code == 1 and "--insecure-open" in result.output
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.9.9.9", True), ("::1", True), ("[::1]", True),
+     ("localhost", True), ("0.0.0.0", False), ("::", False), ("10.0.0.5", False),
+     ("lading.example.org", False)],
+)  # fmt: skip
+def test_loopback_addresses(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback

@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from lading.api import versions
+from lading.api.auth import AuthenticationMiddleware
 from lading.api.glance_v2 import images
 from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
 from lading.db.engine import Database
@@ -45,7 +46,10 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
 
     app = Starlette(
         routes=[*versions.ROUTES, Mount("/v2", routes=images.ROUTES)],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(AuthenticationMiddleware, identities=services.identities),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

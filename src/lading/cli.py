@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import multiprocessing
+import re
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
 import click
 from pydantic import ValidationError
 
+from lading.db import tokens
 from lading.db.engine import Database
 from lading.errors import LadingError
+from lading.services.access import ROLES
+from lading.services.catalogue import now
+from lading.services.identity import Identities
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 
@@ -44,7 +51,14 @@ def main() -> None:
 @click.option("--host", help="Address to bind (default: the host setting, 127.0.0.1).")
 @click.option("--port", type=int, help="Port to bind (default: the port setting, 9292).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
-def serve(config_file: Path | None, host: str | None, port: int | None, workers: int) -> None:
+@click.option(
+    "--insecure-open",
+    is_flag=True,
+    help="Serve with no tokens on an address other than loopback (anyone reaching it is admin).",
+)
+def serve(
+    config_file: Path | None, host: str | None, port: int | None, workers: int, insecure_open: bool
+) -> None:
     """Serve the API with granian."""
     from granian import Granian
     from granian.constants import Interfaces
@@ -52,20 +66,39 @@ def serve(config_file: Path | None, host: str | None, port: int | None, workers:
 
     settings = load_settings(config_file)
     logging.basicConfig(level=settings.log_level.upper())
+    address = host or settings.host
     # Fail here, once, rather than in every worker.
-    Database(settings.resolved_database_url).upgrade()
+    database = Database(settings.resolved_database_url)
+    database.upgrade()
+    runs_open = not database.run(False, tokens.any_token)
+    if runs_open and not is_loopback(address) and not insecure_open:
+        raise click.ClickException(
+            f"no API token exists, so lading would serve {address} open, with every caller an "
+            "admin. Create one first (lading token create --project P --role admin), bind a "
+            "loopback address, or pass --insecure-open."
+        )
     problem = check_stores_apart(settings)
     if problem is not None:
         raise click.ClickException(problem)
     Granian(
         "lading.app:create_app",
         factory=True,
-        address=host or settings.host,
+        address=address,
         port=settings.port if port is None else port,
         interface=Interfaces.ASGI,
         workers=workers,
         log_level=LogLevels(settings.log_level),
     ).serve()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) only ever means this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that may resolve anywhere
 
 
 def check_stores_apart(settings: Settings) -> str | None:
@@ -99,3 +132,77 @@ def upgrade(config_file: Path | None) -> None:
     settings = load_settings(config_file)
     Database(settings.resolved_database_url).upgrade()
     click.echo(f"database is up to date: {settings.resolved_database_url}")
+
+
+@main.group()
+def token() -> None:
+    """Manage API tokens. Once the first exists, every request needs one."""
+
+
+def identities(config_file: Path | None) -> Identities:
+    settings = load_settings(config_file)
+    database = Database(settings.resolved_database_url)
+    database.upgrade()
+    return Identities(database, settings.default_project)
+
+
+@token.command("create")
+@CONFIG_OPTION
+@click.option("--project", required=True, help="The project the token acts for.")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="What it may do.")
+@click.option("--expires", help="When it stops working: 30d, 12h, 90m, or an ISO 8601 time (UTC).")
+@click.option("--description", default="", help="A note to recognise it by in the list.")
+def token_create(
+    config_file: Path | None, project: str, role: str, expires: str | None, description: str
+) -> None:
+    """Create a token; it is printed once, on the last line, and never stored in clear."""
+    expires_at = None if expires is None else parse_expiry(expires)
+    try:
+        new = anyio.run(identities(config_file).create, project, role, expires_at, description)
+    except LadingError as exc:
+        raise click.UsageError(exc.message) from None
+    until = "never" if expires_at is None else f"{expires_at.isoformat(timespec='seconds')}Z"
+    click.echo(f"token {new.record.id}: project {project}, role {role}, expires {until}")
+    click.echo(new.token)
+
+
+@token.command("revoke")
+@CONFIG_OPTION
+@click.argument("token_or_id")
+def token_revoke(config_file: Path | None, token_or_id: str) -> None:
+    """Revoke a token, given it or its id; requests carrying it get 401 from then on."""
+    try:
+        record = anyio.run(identities(config_file).revoke, token_or_id)
+    except LadingError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"token {record.id} revoked")
+
+
+@token.command("list")
+@CONFIG_OPTION
+def token_list(config_file: Path | None) -> None:
+    """The tokens, without their secret: id, project, role, state."""
+    for record in anyio.run(identities(config_file).list):
+        state = "revoked" if record.revoked_at else "active"
+        if record.expires_at is not None:
+            state += f", expires {record.expires_at.isoformat(timespec='seconds')}Z"
+        click.echo(f"{record.id}  {record.project}  {record.role}  {state}  {record.description}")
+
+
+DURATION = re.compile(r"(\d{1,6})([dhms])")
+UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_expiry(text: str) -> datetime:
+    """A duration from now (30d, 12h, 90m, 45s) or an ISO 8601 time; naive UTC."""
+    if match := DURATION.fullmatch(text.strip()):
+        amount, unit = match.groups()
+        return now() + timedelta(**{UNITS[unit]: int(amount)})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither a duration (30d, 12h, 90m) nor an ISO 8601 time",
+            param_hint="--expires",
+        ) from None
+    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)

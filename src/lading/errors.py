@@ -25,6 +25,13 @@ class BadRequest(LadingError):
     status, code, title = 400, "badRequest", "Bad Request"
 
 
+class Unauthorized(LadingError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, {"www-authenticate": 'Bearer realm="lading"'})
+
+
 class Forbidden(LadingError):
     status, code, title = 403, "forbidden", "Forbidden"
 

@@ -13,7 +13,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lading.errors import BadRequest, ClientDisconnected, LadingError, TooLarge
+from lading.errors import BadRequest, ClientDisconnected, LadingError, TooLarge, Unauthorized
 from lading.services.access import Caller
 
 REQUEST_ID_HEADER = b"x-openstack-request-id"
@@ -101,8 +101,11 @@ def parse_count(name: str, text: str) -> int:
 
 
 def caller(request: Request) -> Caller:
-    """Who is calling. Until tokens exist, an admin of the default project."""
-    return Caller.open_admin(request.app.state.settings.default_project)
+    """Who is calling (see ``lading.api.auth``); Unauthorized for an anonymous request."""
+    found: Caller | None = request.scope.get("state", {}).get("caller")
+    if found is None:
+        raise Unauthorized("this request needs a token (X-Auth-Token or Authorization: Bearer)")
+    return found
 
 
 async def read_json(request: Request) -> Any:

@@ -147,6 +147,38 @@ locations = Table(
     Index(None, "blob_id"),
 )
 
+# Projects an artifact is shared with (visibility ``shared``), and each one's answer.
+artifact_members = Table(
+    "artifact_members",
+    metadata,
+    Column(
+        "artifact_id",
+        String(36),
+        ForeignKey("artifacts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("member", String(255), primary_key=True),
+    Column("status", String(16), nullable=False),  # pending | accepted | rejected
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index(None, "member", "status"),
+)
+
+# API tokens. Only a SHA-256 digest of each token is kept: tokens are long random
+# strings, so a slow hash would add nothing. Revoked tokens keep their row.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("project", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime),
+    Column("revoked_at", DateTime),
+)
+
 
 def for_dialect(dialect: str) -> Callable[..., bool]:
     """An Alembic ``include_object`` that leaves out indices meant for other engines."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from lading.db.engine import Database
 from lading.services.catalogue import Catalogue
+from lading.services.identity import Identities
 from lading.services.recovery import Recovery
 from lading.services.transfers import Transfers
 from lading.settings import Settings
@@ -16,6 +17,7 @@ from lading.stores.registry import StoreRegistry
 class Services:
     """Every service of one process, built once from settings."""
 
+    identities: Identities
     catalogue: Catalogue
     transfers: Transfers
     recovery: Recovery
@@ -24,6 +26,7 @@ class Services:
     def build(cls, settings: Settings, database: Database, stores: StoreRegistry) -> Services:
         catalogue = Catalogue(database, stores)
         return cls(
+            identities=Identities(database, settings.default_project),
             catalogue=catalogue,
             transfers=Transfers(settings, database, stores, catalogue),
             recovery=Recovery(settings, database, stores, catalogue),

@@ -1,7 +1,6 @@
 """Who is calling, and what they may see.
 
-Until tokens exist every request is an admin of the default project; the rules
-below are the ones Glance v2 applies to visibility and ownership.
+The rules below are the ones Glance v2 applies to visibility and ownership.
 """
 
 from __future__ import annotations
@@ -10,7 +9,14 @@ from dataclasses import dataclass
 
 from lading.domain import Artifact, Visibility
 
-ADMIN = "admin"
+ADMIN, MEMBER, READER = "admin", "member", "reader"
+ROLES = (ADMIN, MEMBER, READER)
+# A token has one role; it grants the roles below it too.
+IMPLIED_ROLES = {
+    ADMIN: frozenset(ROLES),
+    MEMBER: frozenset({MEMBER, READER}),
+    READER: frozenset({READER}),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +29,13 @@ class Caller:
         return ADMIN in self.roles
 
     @classmethod
+    def with_role(cls, project: str, role: str) -> Caller:
+        return cls(project, IMPLIED_ROLES[role])
+
+    @classmethod
     def open_admin(cls, project: str) -> Caller:
         """The caller of a lading that runs open, with no tokens configured."""
-        return cls(project, frozenset({ADMIN}))
+        return cls.with_role(project, ADMIN)
 
 
 def can_see(caller: Caller, artifact: Artifact) -> bool:

@@ -1,0 +1,45 @@
+"""Who is calling: the token of each request, resolved once, before any face sees it.
+
+Clients send ``X-Auth-Token`` (the glance CLI, openstacksdk) or ``Authorization:
+Bearer``. The caller lands in the request's state; endpoints get it from
+``lading.api.http.caller``, which refuses anonymous requests. A token that is unknown,
+revoked or expired is refused here, whatever the endpoint.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lading.api.http import error_body
+from lading.errors import Unauthorized
+from lading.services.identity import Identities
+
+
+class AuthenticationMiddleware:
+    def __init__(self, app: ASGIApp, identities: Identities) -> None:
+        self.app = app
+        self.identities = identities
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            caller = await self.identities.authenticate(presented_token(Headers(scope=scope)))
+        except Unauthorized as exc:
+            body = error_body(exc.status, exc.code, exc.title, exc.message)
+            await JSONResponse(body, exc.status, exc.headers)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["caller"] = caller
+        await self.app(scope, receive, send)
+
+
+def presented_token(headers: Headers) -> str | None:
+    if token := headers.get("x-auth-token"):
+        return token
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None

@@ -1,0 +1,89 @@
+"""API tokens: created and revoked by operators, checked on every request.
+
+A token is a long random string shown once; only its SHA-256 digest is stored. Each
+token carries a project and a role; a role implies the ones below it (an admin is also a
+member and a reader). Until the first token is created lading runs open: every request
+is an admin of the default project. From then on every request needs a token, even if
+all tokens are later revoked, so that revoking the last one never opens the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from lading.db import tokens
+from lading.db.engine import Database
+from lading.db.tokens import TokenRecord
+from lading.errors import BadRequest, NotFound, Unauthorized
+from lading.services.access import ROLES, Caller
+from lading.services.catalogue import now
+
+TOKEN_PREFIX = "lt_"  # makes a lading token recognisable in a leaked text
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    record: TokenRecord
+    token: str  # the only time it exists in clear
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Identities:
+    def __init__(self, database: Database, default_project: str) -> None:
+        self._database = database
+        self._default_project = default_project
+        self._secured = False  # a token has existed: never open again in this process
+
+    async def is_open(self) -> bool:
+        if not self._secured:
+            self._secured = await self._database.read(tokens.any_token)
+        return not self._secured
+
+    async def authenticate(self, token: str | None) -> Caller | None:
+        """The caller a token stands for; None when no token is given (anonymous)."""
+        if await self.is_open():
+            return Caller.open_admin(self._default_project)
+        if token is None:
+            return None
+        record = await self._database.read(tokens.find_by_digest, digest(token))
+        if record is None:
+            raise Unauthorized("the token is unknown")
+        if record.revoked_at is not None:
+            raise Unauthorized("the token was revoked")
+        if record.expires_at is not None and record.expires_at <= now():
+            raise Unauthorized("the token has expired")
+        return Caller.with_role(record.project, record.role)
+
+    async def create(
+        self, project: str, role: str, expires_at: datetime | None = None, description: str = ""
+    ) -> NewToken:
+        if role not in ROLES:
+            raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+        if not project.strip() or len(project) > 255:
+            raise BadRequest("project must be 1 to 255 characters")
+        created = now()
+        if expires_at is not None and expires_at <= created:
+            raise BadRequest("the expiry is in the past")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        record = TokenRecord(
+            secrets.token_hex(8), project, role, description[:255], created, expires_at, None
+        )
+        await self._database.write(tokens.insert_token, record, digest(token))
+        self._secured = True
+        return NewToken(record, token)
+
+    async def revoke(self, token_or_id: str) -> TokenRecord:
+        key = digest(token_or_id) if token_or_id.startswith(TOKEN_PREFIX) else token_or_id
+        record = await self._database.write(tokens.revoke, key, now())
+        if record is None:
+            raise NotFound("no such token")
+        return record
+
+    async def list(self) -> list[TokenRecord]:
+        return await self._database.read(tokens.list_tokens)

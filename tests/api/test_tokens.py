@@ -1,0 +1,100 @@
+"""API tokens: open until the first exists; then every request needs a valid one."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+
+import anyio
+import pytest
+from sqlalchemy import create_engine, text
+from starlette.testclient import TestClient
+
+from lading.app import create_app
+from lading.services.catalogue import now
+from lading.services.identity import Identities, NewToken
+from lading.settings import Settings
+from tests.api.helpers import assert_error
+
+
+@pytest.fixture
+def app_client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), base_url="http://lading.test") as test_client:
+        yield test_client
+
+
+def identities(client: TestClient) -> Identities:
+    return client.app.state.services.identities  # type: ignore[attr-defined,no-any-return]
+
+
+def new_token(client: TestClient, role: str = "member") -> NewToken:
+    return anyio.run(identities(client).create, "p1", role)
+
+
+def expire(settings: Settings, token_id: str) -> None:
+    engine = create_engine(settings.resolved_database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE api_tokens SET expires_at = :past WHERE id = :id"),
+            {"past": now() - timedelta(seconds=1), "id": token_id},
+        )
+    engine.dispose()
+
+
+def test_open_until_the_first_token(app_client: TestClient) -> None:
+    assert app_client.get("/v2/images").status_code == 200  # no token: open admin
+    token = new_token(app_client).token
+    refused = app_client.get("/v2/images")
+    assert_error(refused, 401)
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert app_client.get("/v2/images", headers={"x-auth-token": token}).status_code == 200
+    bearer = {"authorization": f"Bearer {token}"}
+    assert app_client.get("/v2/images", headers=bearer).status_code == 200
+    assert app_client.get("/versions").status_code == 200  # discovery needs no token
+
+
+def test_a_token_acts_for_its_project(app_client: TestClient) -> None:
+    token = new_token(app_client).token
+    response = app_client.post("/v2/images", json={"name": "mine"}, headers={"x-auth-token": token})
+    assert response.status_code == 201 and response.json()["owner"] == "p1"
+
+
+@pytest.mark.parametrize("case", ["unknown", "revoked", "expired"])
+def test_bad_tokens_are_refused(app_client: TestClient, settings: Settings, case: str) -> None:
+    good, bad = new_token(app_client).token, new_token(app_client)
+    if case == "unknown":
+        token = good + "x"
+    elif case == "revoked":
+        token = bad.token
+        anyio.run(identities(app_client).revoke, token)
+    else:
+        token = bad.token
+        expire(settings, bad.record.id)
+    response = app_client.get("/v2/images", headers={"x-auth-token": token})
+    assert_error(response, 401)
+    assert case in response.json()["unauthorized"]["message"]
+    assert token not in response.text
+    assert app_client.get("/v2/images", headers={"x-auth-token": good}).status_code == 200
+
+
+def test_revoking_by_id_and_never_reopening(app_client: TestClient) -> None:
+    made = anyio.run(identities(app_client).create, "p1", "admin")
+    anyio.run(identities(app_client).revoke, made.record.id)
+    assert_error(app_client.get("/v2/images"), 401)  # the last token gone: still closed
+    assert_error(app_client.get("/v2/images", headers={"x-auth-token": made.token}), 401)
+
+
+def test_tokens_are_never_stored_or_logged_in_clear(
+    app_client: TestClient, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = new_token(app_client, "admin").token
+    app_client.get("/v2/images", headers={"x-auth-token": token})
+    app_client.get("/v2/images", headers={"x-auth-token": token + "wrong"})
+    engine = create_engine(settings.resolved_database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT * FROM api_tokens")).all()
+    engine.dispose()
+    assert rows and all(token not in str(row) for row in rows)
+    assert token not in caplog.text
