@@ -13,7 +13,7 @@ from starlette.routing import Mount
 
 from lading.api import versions
 from lading.api.auth import AuthenticationMiddleware
-from lading.api.glance_v2 import images
+from lading.api.glance_v2 import images, members
 from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
 from lading.db.engine import Database
 from lading.services import Services
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
         database.dispose()
 
     app = Starlette(
-        routes=[*versions.ROUTES, Mount("/v2", routes=images.ROUTES)],
+        routes=[*versions.ROUTES, Mount("/v2", routes=[*images.ROUTES, *members.ROUTES])],
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(AuthenticationMiddleware, identities=services.identities),

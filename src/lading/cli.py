@@ -20,6 +20,7 @@ from lading.errors import LadingError
 from lading.services.access import ROLES
 from lading.services.catalogue import now
 from lading.services.identity import Identities
+from lading.services.policy import Policy, PolicyError
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 
@@ -67,6 +68,10 @@ def serve(
     settings = load_settings(config_file)
     logging.basicConfig(level=settings.log_level.upper())
     address = host or settings.host
+    try:
+        Policy.load(settings.policy_file)
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
     # Fail here, once, rather than in every worker.
     database = Database(settings.resolved_database_url)
     database.upgrade()
@@ -143,7 +148,7 @@ def identities(config_file: Path | None) -> Identities:
     settings = load_settings(config_file)
     database = Database(settings.resolved_database_url)
     database.upgrade()
-    return Identities(database, settings.default_project)
+    return Identities(database, settings.default_project, Policy())
 
 
 @token.command("create")

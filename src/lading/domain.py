@@ -111,7 +111,29 @@ class ListQuery:
     size_min: int | None = None
     size_max: int | None = None
     times: list[TimeFilter] = field(default_factory=list)
-    hide_community_of_others: str | None = None  # project whose community artifacts still show
+    viewer: str | None = None  # a non-admin's project: only what it may see is listed
+    member_status: tuple[str, ...] = ("accepted",)  # shared artifacts listed to the viewer
+    with_community: bool = False  # community artifacts of others are listed only on demand
     sort: list[tuple[str, SortDir]] = field(default_factory=list)
     marker: Artifact | None = None
     limit: int = 25
+
+
+class MemberStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A project an artifact is shared with, and its answer to the sharing."""
+
+    artifact_id: str
+    member: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    def row(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}

@@ -141,6 +141,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
     upload_stuck_after: float = Field(300.0, gt=0)
     default_project: str = "default"
+    policy_file: Path | None = None  # YAML: action -> roles; unset: Glance's defaults
     public_endpoint: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

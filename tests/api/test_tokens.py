@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import anyio
 import pytest
@@ -14,6 +15,7 @@ from starlette.testclient import TestClient
 from lading.app import create_app
 from lading.services.catalogue import now
 from lading.services.identity import Identities, NewToken
+from lading.services.policy import Policy, PolicyError
 from lading.settings import Settings
 from tests.api.helpers import assert_error
 
@@ -98,3 +100,28 @@ def test_tokens_are_never_stored_or_logged_in_clear(
     engine.dispose()
     assert rows and all(token not in str(row) for row in rows)
     assert token not in caplog.text
+
+
+def test_a_policy_file_replaces_the_rules_it_names(tmp_path: Path, database_url: str) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("publicize_image: [member]\nget_images: [member]\n")
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, policy_file=policy)
+    with TestClient(create_app(settings), base_url="http://lading.test") as client:
+        member = {"x-auth-token": new_token(client, "member").token}
+        reader = {"x-auth-token": new_token(client, "reader").token}
+        public = client.post("/v2/images", json={"visibility": "public"}, headers=member)
+        assert public.status_code == 201
+        assert_error(client.get("/v2/images", headers=reader), 403)
+        assert client.get(f"/v2/images/{public.json()['id']}", headers=reader).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [("fly: [admin]\n", "unknown action 'fly'"), ("delete_image: [owner]\n", "must list roles"),
+     ("[1, 2]\n", "maps action names"), ("a: [\n", "cannot read")],
+)  # fmt: skip
+def test_a_bad_policy_file_is_refused(tmp_path: Path, text: str, error: str) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text)
+    with pytest.raises(PolicyError, match=error):
+        Policy.load(policy)

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from lading.db import blobs
+from lading.db import blobs, members
 from lading.db.blobs import Blob
 from lading.db.models import artifact_properties, artifact_tags, artifacts, locations
 from lading.db.models import blobs as blob_table
@@ -53,6 +53,16 @@ def fetch_artifact(connection: Connection, artifact_id: str) -> Artifact | None:
     if found is None:
         return None
     return complete(connection, [found])[0]
+
+
+def fetch_for_project(
+    connection: Connection, artifact_id: str, project: str
+) -> tuple[Artifact | None, bool]:
+    """The artifact, and whether ``project`` is one of its members (any status)."""
+    return (
+        fetch_artifact(connection, artifact_id),
+        members.find(connection, artifact_id, project) is not None,
+    )
 
 
 def update_artifact(

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, true
 
 from lading.db.artifacts import SELECT_ARTIFACTS, complete
-from lading.db.models import artifact_properties, artifact_tags, artifacts
+from lading.db.models import artifact_members, artifact_properties, artifact_tags, artifacts
 from lading.domain import Artifact, ListQuery, SortDir, Status, TimeFilter, Visibility
 
 TIME_OPERATORS = {
@@ -73,14 +73,28 @@ def _filters(query: ListQuery) -> list[ColumnElement[bool]]:
     if query.size_max is not None:
         clauses.append(artifacts.c.size <= query.size_max)
     clauses.extend(_time_clause(time) for time in query.times)
-    if query.hide_community_of_others is not None:
-        clauses.append(
-            or_(
-                artifacts.c.visibility != Visibility.COMMUNITY,
-                artifacts.c.owner == query.hide_community_of_others,
-            )
-        )
+    if query.viewer is not None:
+        clauses.append(_visible_to(query))
     return clauses
+
+
+def _visible_to(query: ListQuery) -> ColumnElement[bool]:
+    """What a non-admin project may list, as Glance lists it: its own artifacts, public
+    ones, shared ones it answered as ``member_status`` asks (accepted by default), and
+    community ones only when ``visibility=community`` or ``all`` asks for them."""
+    visibility = artifacts.c.visibility
+    shared = and_(
+        visibility == Visibility.SHARED,
+        exists().where(
+            artifact_members.c.artifact_id == artifacts.c.id,
+            artifact_members.c.member == query.viewer,
+            artifact_members.c.status.in_(query.member_status),
+        ),
+    )
+    visible = [artifacts.c.owner == query.viewer, visibility == Visibility.PUBLIC, shared]
+    if query.with_community:
+        visible.append(visibility == Visibility.COMMUNITY)
+    return or_(*visible)
 
 
 def _time_clause(time: TimeFilter) -> ColumnElement[bool]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from lading.db.engine import Database
 from lading.services.catalogue import Catalogue
 from lading.services.identity import Identities
+from lading.services.members import Members
+from lading.services.policy import Policy
 from lading.services.recovery import Recovery
 from lading.services.transfers import Transfers
 from lading.settings import Settings
@@ -19,6 +21,7 @@ class Services:
 
     identities: Identities
     catalogue: Catalogue
+    members: Members
     transfers: Transfers
     recovery: Recovery
 
@@ -26,8 +29,11 @@ class Services:
     def build(cls, settings: Settings, database: Database, stores: StoreRegistry) -> Services:
         catalogue = Catalogue(database, stores)
         return cls(
-            identities=Identities(database, settings.default_project),
+            identities=Identities(
+                database, settings.default_project, Policy.load(settings.policy_file)
+            ),
             catalogue=catalogue,
+            members=Members(database, catalogue),
             transfers=Transfers(settings, database, stores, catalogue),
             recovery=Recovery(settings, database, stores, catalogue),
         )

@@ -1,16 +1,21 @@
-"""Who is calling, and what they may see.
+"""Who is calling, and what they may see and do.
 
-The rules below are the ones Glance v2 applies to visibility and ownership.
+Visibility and ownership follow Glance v2: admins see everything; others see what their
+project owns, public and community artifacts, and shared ones their project is a member
+of. What a caller may not see does not exist for it (404); what it may see but not
+change is refused (403). Which roles may take which action is the policy's business.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lading.domain import Artifact, Visibility
+from lading.errors import Forbidden
+from lading.services.policy import ADMIN, MEMBER, READER, ROLES, Policy
 
-ADMIN, MEMBER, READER = "admin", "member", "reader"
-ROLES = (ADMIN, MEMBER, READER)
+__all__ = ["ADMIN", "MEMBER", "READER", "ROLES", "Caller", "can_see"]
+
 # A token has one role; it grants the roles below it too.
 IMPLIED_ROLES = {
     ADMIN: frozenset(ROLES),
@@ -23,14 +28,28 @@ IMPLIED_ROLES = {
 class Caller:
     project: str
     roles: frozenset[str]
+    policy: Policy = field(default_factory=Policy, compare=False, repr=False)
 
     @property
     def is_admin(self) -> bool:
         return ADMIN in self.roles
 
+    def may(self, action: str) -> bool:
+        return self.policy.allows(self.roles, action)
+
+    def require(self, action: str) -> None:
+        if not self.may(action):
+            raise Forbidden(f"the policy does not allow {action} to this caller")
+
+    def require_owner(self, artifact: Artifact, action: str) -> None:
+        """The action's policy, and the artifact must be the caller's project's."""
+        self.require(action)
+        if not self.is_admin and artifact.owner != self.project:
+            raise Forbidden(f"artifact {artifact.id} belongs to another project")
+
     @classmethod
-    def with_role(cls, project: str, role: str) -> Caller:
-        return cls(project, IMPLIED_ROLES[role])
+    def with_role(cls, project: str, role: str, policy: Policy | None = None) -> Caller:
+        return cls(project, IMPLIED_ROLES[role], policy or Policy())
 
     @classmethod
     def open_admin(cls, project: str) -> Caller:
@@ -38,7 +57,10 @@ class Caller:
         return cls.with_role(project, ADMIN)
 
 
-def can_see(caller: Caller, artifact: Artifact) -> bool:
+def can_see(caller: Caller, artifact: Artifact, is_member: bool = False) -> bool:
+    """``is_member``: the caller's project is a member of the artifact (any status)."""
     if caller.is_admin or artifact.owner == caller.project:
         return True
+    if artifact.visibility is Visibility.SHARED:
+        return is_member
     return artifact.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY)

@@ -34,6 +34,7 @@ class Catalogue:
     async def create(
         self, caller: Caller, changes: Changes, artifact_id: object = None
     ) -> Artifact:
+        caller.require("add_image")
         moment = now()
         artifact = Artifact(
             id=validation.new_id(artifact_id),
@@ -49,31 +50,44 @@ class Catalogue:
 
     async def get(self, caller: Caller, artifact_id: str) -> Artifact:
         """A live artifact the caller may see; NotFound for anything else."""
+        caller.require("get_image")
+        return await self.visible(caller, artifact_id)
+
+    async def visible(self, caller: Caller, artifact_id: str) -> Artifact:
+        """A live artifact the caller may see, whatever the action; NotFound otherwise."""
         if not validation.is_uuid(artifact_id):
             raise NotFound(f"no artifact with id {artifact_id}")
         artifact_id = str(uuid.UUID(artifact_id))  # ids are stored in canonical form
-        artifact = await self._database.read(queries.fetch_artifact, artifact_id)
-        if artifact is None or artifact.status is Status.DELETED or not can_see(caller, artifact):
+        artifact, is_member = await self._database.read(
+            queries.fetch_for_project, artifact_id, caller.project
+        )
+        if (
+            artifact is None
+            or artifact.status is Status.DELETED
+            or not can_see(caller, artifact, is_member)
+        ):
             raise NotFound(f"no artifact with id {artifact_id}")
         return artifact
 
     async def list_page(
         self, caller: Caller, query: ListQuery, marker: str | None
     ) -> list[Artifact]:
+        caller.require("get_images")
         if marker is not None:
             try:
-                query.marker = await self.get(caller, marker)
+                query.marker = await self.visible(caller, marker)
             except NotFound:
                 raise BadRequest(f"marker {marker} is not an artifact you can see") from None
         if not caller.is_admin:
-            query.hide_community_of_others = caller.project
+            query.viewer = caller.project
         return await self._database.read(listing.list_artifacts, query)
 
     async def update(
         self, caller: Caller, artifact_id: str, edit: Callable[[Artifact], Changes]
     ) -> Artifact:
         """Apply the changes that ``edit`` derives from the artifact as it stands."""
-        previous = await self.get(caller, artifact_id)
+        previous = await self.visible(caller, artifact_id)
+        caller.require_owner(previous, "modify_image")
         updated = validation.apply(
             caller, replace(previous, updated_at=now()), edit(previous), previous
         )
@@ -82,7 +96,8 @@ class Catalogue:
         return updated
 
     async def delete(self, caller: Caller, artifact_id: str) -> None:
-        artifact = await self.get(caller, artifact_id)
+        artifact = await self.visible(caller, artifact_id)
+        caller.require_owner(artifact, "delete_image")
         if artifact.protected:
             raise Forbidden(f"artifact {artifact_id} is protected and cannot be deleted")
         doomed = await self._database.write(queries.mark_deleted, artifact.id, now())
@@ -112,14 +127,16 @@ class Catalogue:
         await self._switch(caller, artifact_id, Status.DEACTIVATED, Status.ACTIVE, "reactivate")
 
     async def add_tag(self, caller: Caller, artifact_id: str, tag: str) -> None:
-        artifact = await self.get(caller, artifact_id)
+        artifact = await self.visible(caller, artifact_id)
+        caller.require_owner(artifact, "modify_image")
         validation.check_tag(tag)
         if tag not in artifact.tags and len(artifact.tags) >= validation.TAG_QUOTA:
             raise TooLarge(f"at most {validation.TAG_QUOTA} tags are allowed")
         await self._database.write(queries.add_tag, artifact.id, tag, now())
 
     async def remove_tag(self, caller: Caller, artifact_id: str, tag: str) -> None:
-        artifact = await self.get(caller, artifact_id)
+        artifact = await self.visible(caller, artifact_id)
+        caller.require_owner(artifact, "modify_image")
         if not await self._database.write(queries.remove_tag, artifact.id, tag, now()):
             raise NotFound(f"artifact {artifact_id} has no tag {tag!r}")
 
@@ -127,9 +144,8 @@ class Catalogue:
         self, caller: Caller, artifact_id: str, source: Status, target: Status, action: str
     ) -> None:
         """An admin's switch between two statuses; already there is no change."""
-        artifact = await self.get(caller, artifact_id)
-        if not caller.is_admin:
-            raise Forbidden(f"only administrators may {action} an artifact")
+        artifact = await self.visible(caller, artifact_id)
+        caller.require(action)
         if artifact.status is target:
             return
         if artifact.status is not source:

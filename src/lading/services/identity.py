@@ -20,6 +20,7 @@ from lading.db.tokens import TokenRecord
 from lading.errors import BadRequest, NotFound, Unauthorized
 from lading.services.access import ROLES, Caller
 from lading.services.catalogue import now
+from lading.services.policy import Policy
 
 TOKEN_PREFIX = "lt_"  # makes a lading token recognisable in a leaked text
 
@@ -35,9 +36,10 @@ def digest(token: str) -> str:
 
 
 class Identities:
-    def __init__(self, database: Database, default_project: str) -> None:
+    def __init__(self, database: Database, default_project: str, policy: Policy) -> None:
         self._database = database
         self._default_project = default_project
+        self._policy = policy
         self._secured = False  # a token has existed: never open again in this process
 
     async def is_open(self) -> bool:
@@ -58,7 +60,7 @@ class Identities:
             raise Unauthorized("the token was revoked")
         if record.expires_at is not None and record.expires_at <= now():
             raise Unauthorized("the token has expired")
-        return Caller.with_role(record.project, record.role)
+        return Caller.with_role(record.project, record.role, self._policy)
 
     async def create(
         self, project: str, role: str, expires_at: datetime | None = None, description: str = ""

@@ -99,7 +99,8 @@ class Transfers:
         ``store_name`` picks a store when several are configured; with one, it is
         ignored, as Glance ignores it with multi-store off.
         """
-        artifact = await self._catalogue.get(caller, artifact_id)
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        caller.require_owner(artifact, "upload_image")
         if artifact.status is not Status.QUEUED:
             raise Conflict(f"artifact {artifact.id} is {artifact.status}, not queued")
         cap = self._settings.image_size_cap
@@ -132,7 +133,8 @@ class Transfers:
         The object is looked at first, so that missing bytes are an error before any
         response starts rather than a body cut short.
         """
-        artifact = await self._catalogue.get(caller, artifact_id)
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        caller.require("download_image")
         if artifact.status is Status.DEACTIVATED and not caller.is_admin:
             raise Forbidden(f"artifact {artifact.id} is deactivated")
         if artifact.status not in (Status.ACTIVE, Status.DEACTIVATED) or not artifact.locations:

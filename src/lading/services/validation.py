@@ -92,8 +92,12 @@ def apply(
         if name not in WRITABLE_FIELDS:
             raise BadRequest(f"unknown attribute {name!r}")
     values = {name: _field(name, value) for name, value in fields.items()}
-    if values.get("visibility") is Visibility.PUBLIC and not caller.is_admin:
-        raise Forbidden("only administrators may publicize an artifact")
+    if values.get("visibility") is Visibility.PUBLIC:
+        caller.require("publicize_image")
+    if values.get("visibility") is Visibility.COMMUNITY:
+        caller.require("communitize_image")
+    if "owner" in values and not caller.is_admin:
+        raise Forbidden("only administrators may change an artifact's owner")
     if len(changes.properties) > PROPERTY_QUOTA:
         raise TooLarge(f"at most {PROPERTY_QUOTA} properties are allowed")
     before = previous.properties if previous is not None else {}

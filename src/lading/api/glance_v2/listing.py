@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from lading.api.http import parse_count
-from lading.domain import SORT_KEYS, ListQuery, SortDir, TimeFilter, Visibility
+from lading.domain import SORT_KEYS, ListQuery, MemberStatus, SortDir, TimeFilter, Visibility
 from lading.errors import BadRequest
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
-MEMBER_STATUSES = ("pending", "accepted", "rejected", "all")
+MEMBER_STATUSES = (*MemberStatus, "all")
 TEXT_FILTERS = ("name", "owner", "status", "container_format", "disk_format", "checksum",
                 "os_hash_value", "id", "version")  # fmt: skip
 INTEGER_FILTERS = ("min_disk", "min_ram", "virtual_size")
@@ -34,9 +34,11 @@ def parse_list_query(params: Sequence[tuple[str, str]]) -> tuple[ListQuery, str 
         elif key == "visibility":
             if value != "all":
                 query.fields["visibility"] = [_visibility(value)]
+            query.with_community = value in ("all", Visibility.COMMUNITY)
         elif key == "member_status":
             if value not in MEMBER_STATUSES:
                 raise BadRequest(f"member_status must be one of {list(MEMBER_STATUSES)}")
+            query.member_status = tuple(MemberStatus) if value == "all" else (value,)
         elif key in ("size_min", "size_max"):
             setattr(query, key, parse_count(key, value))
         elif key in TEXT_FILTERS:

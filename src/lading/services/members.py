@@ -1,0 +1,84 @@
+"""Sharing an artifact with other projects, as Glance v2's image members.
+
+The owner adds and removes members of a ``shared`` artifact; each member answers for
+itself (accepted, rejected, or pending again). A member sees the artifact by id whatever
+its answer, and in listings once it accepted. Others get 404, as for the artifact.
+"""
+
+from __future__ import annotations
+
+from lading.db import members as queries
+from lading.db.engine import Database
+from lading.domain import Member, MemberStatus, Visibility
+from lading.errors import BadRequest, Forbidden, NotFound
+from lading.services.access import Caller
+from lading.services.catalogue import Catalogue, now
+
+MAX_PROJECT_LENGTH = 255
+
+
+class Members:
+    def __init__(self, database: Database, catalogue: Catalogue) -> None:
+        self._database = database
+        self._catalogue = catalogue
+
+    async def add(self, caller: Caller, artifact_id: str, project: object) -> Member:
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        caller.require_owner(artifact, "add_member")
+        if artifact.visibility is not Visibility.SHARED:
+            raise Forbidden(f"only shared artifacts have members; {artifact.id} is not shared")
+        if not isinstance(project, str) or not project.strip() or len(project) > MAX_PROJECT_LENGTH:
+            raise BadRequest(f"member must be a project id of 1 to {MAX_PROJECT_LENGTH} characters")
+        moment = now()
+        member = Member(artifact.id, project, MemberStatus.PENDING, moment, moment)
+        await self._database.write(queries.add, member)
+        return member
+
+    async def list(self, caller: Caller, artifact_id: str) -> list[Member]:
+        """The owner sees every member; a member sees only itself."""
+        caller.require("get_members")
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        if artifact.visibility is not Visibility.SHARED:
+            raise Forbidden(f"only shared artifacts have members; {artifact.id} is not shared")
+        found = await self._database.read(queries.list_members, artifact.id)
+        if caller.is_admin or artifact.owner == caller.project:
+            return found
+        return [member for member in found if member.member == caller.project]
+
+    async def get(self, caller: Caller, artifact_id: str, project: str) -> Member:
+        caller.require("get_member")
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        mine = caller.is_admin or artifact.owner == caller.project
+        member = await self._database.read(queries.find, artifact.id, project)
+        if member is None or not (mine or project == caller.project):
+            raise NotFound(f"{project} is not a member of {artifact.id}")
+        return member
+
+    async def set_status(
+        self, caller: Caller, artifact_id: str, project: str, status: object
+    ) -> Member:
+        """Only the member answers for itself (admins may too)."""
+        member = await self.get(caller, artifact_id, project)
+        caller.require("modify_member")
+        if project != caller.project and not caller.is_admin:
+            raise Forbidden("only the member itself may accept or reject a sharing")
+        try:
+            answer = MemberStatus(status)  # type: ignore[arg-type]
+        except ValueError:
+            choices = ", ".join(MemberStatus)
+            raise BadRequest(f"status must be one of {choices}") from None
+        moment = now()
+        if not await self._database.write(
+            queries.set_status, member.artifact_id, project, answer, moment
+        ):
+            raise NotFound(f"{project} is not a member of {member.artifact_id}")
+        return Member(member.artifact_id, project, answer, member.created_at, moment)
+
+    async def remove(self, caller: Caller, artifact_id: str, project: str) -> None:
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        if artifact.owner != caller.project and not caller.is_admin:
+            # A member may see the artifact, not change who shares it.
+            await self.get(caller, artifact_id, project)
+        caller.require_owner(artifact, "delete_member")
+        if not await self._database.write(queries.remove, artifact.id, project):
+            raise NotFound(f"{project} is not a member of {artifact.id}")

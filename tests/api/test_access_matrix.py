@@ -1,0 +1,158 @@
+"""Who may do what: every identity against every v2 endpoint, for each visibility.
+
+Artifacts belong to project A. Identities: an admin (of project A), a member and a
+reader of A, a member of project B, members of projects C (accepted the sharing) and D
+(did not answer), and an anonymous caller. A refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from lading.app import create_app
+from lading.settings import Settings
+from tests.api.helpers import PATCH_TYPE
+
+DATA = b"matrix bytes"
+VISIBILITIES = ["private", "shared", "community", "public"]
+IDENTITIES = ["admin", "owner_member", "owner_reader", "other", "accepted", "pending", "anonymous"]
+OWNERS = {"admin", "owner_member", "owner_reader"}
+
+
+class World:
+    def __init__(self, client: TestClient, tokens: dict[str, str]) -> None:
+        self.client, self.tokens = client, tokens
+
+    def as_(self, identity: str) -> dict[str, str]:
+        return {} if identity == "anonymous" else {"x-auth-token": self.tokens[identity]}
+
+    def request(self, identity: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {**self.as_(identity), **kwargs.pop("headers", {})}
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+    def artifact(self, visibility: str, with_data: bool = True) -> str:
+        """A fresh artifact of project A; shared with C (accepted) and D (pending)."""
+        creator = "admin" if visibility == "public" else "owner_member"
+        body = {"name": "m", "disk_format": "raw", "container_format": "bare",
+                "visibility": visibility}  # fmt: skip
+        created = self.request(creator, "POST", "/v2/images", json=body)
+        assert created.status_code == 201, created.text
+        image_id: str = created.json()["id"]
+        if with_data:
+            octets = {"content-type": "application/octet-stream"}
+            path = f"/v2/images/{image_id}/file"
+            put = self.request("owner_member", "PUT", path, content=DATA, headers=octets)
+            assert put.status_code == 204, put.text
+        if visibility == "shared":
+            members = f"/v2/images/{image_id}/members"
+            for project in ("C", "D"):
+                added = self.request("owner_member", "POST", members, json={"member": project})
+                assert added.status_code == 200, added.text
+            answer = {"status": "accepted"}
+            accepted = self.request("accepted", "PUT", f"{members}/C", json=answer)
+            assert accepted.status_code == 200, accepted.text
+        return image_id
+
+    def state(self, image_id: str) -> tuple[Any, ...]:
+        """Everything a refused request must leave as it was, seen by the admin."""
+        image = self.request("admin", "GET", f"/v2/images/{image_id}").json()
+        members = self.request("admin", "GET", f"/v2/images/{image_id}/members")
+        return image, members.status_code, members.text
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    data_dir: Path = tmp_path_factory.mktemp("matrix")
+    app = create_app(Settings(data_dir=data_dir))
+    with TestClient(app, base_url="http://lading.test") as client:
+        identities = app.state.services.identities
+        roles = {"admin": ("A", "admin"), "owner_member": ("A", "member"),
+                 "owner_reader": ("A", "reader"), "other": ("B", "member"),
+                 "accepted": ("C", "member"), "pending": ("D", "member")}  # fmt: skip
+        tokens = {
+            name: anyio.run(identities.create, project, role).token
+            for name, (project, role) in roles.items()
+        }
+        yield World(client, tokens)
+
+
+def sees(identity: str, visibility: str) -> bool:
+    if identity in OWNERS:
+        return True
+    if identity in ("accepted", "pending"):
+        return visibility != "private"
+    return identity == "other" and visibility in ("community", "public")
+
+
+def changes(identity: str, visibility: str, success: int, policy_ok: bool = True) -> int:
+    """Owner-only actions: 401 anonymous, 404 unseen, 403 for non-owners or by policy."""
+    if identity == "anonymous":
+        return 401
+    if not sees(identity, visibility):
+        return 404
+    return success if identity in ("admin", "owner_member") and policy_ok else 403
+
+
+def reads(identity: str, visibility: str, success: int) -> int:
+    if identity == "anonymous":
+        return 401
+    return success if sees(identity, visibility) else 404
+
+
+def members_list(identity: str, visibility: str) -> int:
+    status = reads(identity, visibility, 200)
+    return 403 if status == 200 and visibility != "shared" else status
+
+
+Action = Callable[[World, str, str], httpx.Response]
+ACTIONS: dict[str, tuple[Action, Callable[[str, str], int], bool]] = {
+    # name: (the request, the expected status, whether the artifact gets data first)
+    "show": (lambda w, who, i: w.request(who, "GET", f"/v2/images/{i}"),
+             lambda who, v: reads(who, v, 200), True),
+    "download": (lambda w, who, i: w.request(who, "GET", f"/v2/images/{i}/file"),
+                 lambda who, v: reads(who, v, 200), True),
+    "update": (lambda w, who, i: w.request(
+                   who, "PATCH", f"/v2/images/{i}", headers={"content-type": PATCH_TYPE},
+                   json=[{"op": "replace", "path": "/name", "value": "renamed"}]),
+               lambda who, v: changes(who, v, 200), True),
+    "delete": (lambda w, who, i: w.request(who, "DELETE", f"/v2/images/{i}"),
+               lambda who, v: changes(who, v, 204), True),
+    "add_tag": (lambda w, who, i: w.request(who, "PUT", f"/v2/images/{i}/tags/t1"),
+                lambda who, v: changes(who, v, 204), True),
+    "upload": (lambda w, who, i: w.request(
+                   who, "PUT", f"/v2/images/{i}/file", content=DATA,
+                   headers={"content-type": "application/octet-stream"}),
+               lambda who, v: changes(who, v, 204), False),
+    "deactivate": (lambda w, who, i: w.request(who, "POST", f"/v2/images/{i}/actions/deactivate"),
+                   lambda who, v: changes(who, v, 204, policy_ok=who == "admin"), True),
+    "members": (lambda w, who, i: w.request(who, "GET", f"/v2/images/{i}/members"),
+                members_list, True),
+    "add_member": (lambda w, who, i: w.request(
+                       who, "POST", f"/v2/images/{i}/members", json={"member": "E"}),
+                   lambda who, v: 403 if changes(who, v, 200) == 200 and v != "shared"
+                   else changes(who, v, 200), True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+@pytest.mark.parametrize("visibility", VISIBILITIES)
+@pytest.mark.parametrize("identity", IDENTITIES)
+def test_matrix(world: World, identity: str, visibility: str, action: str) -> None:
+    send, expected, with_data = ACTIONS[action]
+    image_id = world.artifact(visibility, with_data)
+    before = world.state(image_id)
+    response = send(world, identity, image_id)
+    status = expected(identity, visibility)
+    assert response.status_code == status, response.text
+    if status >= 400:
+        assert response.headers["content-type"].startswith("application/json")
+        assert world.state(image_id) == before
+    if action == "download" and status == 200:
+        assert response.content == DATA
