@@ -1,7 +1,7 @@
 """A bare ASGI upload receiver, the reference that lading's upload is measured against.
 
 ``PUT /store`` does the essential work of lading's upload without any catalogue: the
-body re-chunked to 1 MiB (lading's default chunk size), md5 and sha256 each on a thread
+body re-chunked to lading's default chunk size, md5 and sha256 each on a thread
 of its own and the writes on a third (at most two chunks queued for each, as lading
 does), then flush, fsync, rename and an fsync of the directory. Any other ``PUT`` only
 receives the body: the ceiling of receiving through granian. Anything else answers 200.
@@ -22,7 +22,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
-CHUNK = 1024 * 1024
+from lading.settings import Settings
+
+CHUNK: int = Settings.model_fields["chunk_size"].default  # as lading re-chunks the body
 DEPTH = 2
 DIRECTORY = Path(os.environ.get("REFERENCE_UPLOAD_DIR", "."))
 Message = dict[str, Any]

@@ -17,10 +17,9 @@ from pydantic import ValidationError
 from lading.db import tokens
 from lading.db.engine import Database
 from lading.errors import LadingError
-from lading.services.access import ROLES
 from lading.services.catalogue import now
 from lading.services.identity import Identities
-from lading.services.policy import Policy, PolicyError
+from lading.services.policy import ROLES, Policy, PolicyError
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 

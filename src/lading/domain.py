@@ -81,6 +81,12 @@ class Artifact:
     locations: list[Location] = field(default_factory=list)
 
 
+class MemberStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
 class SortDir(enum.StrEnum):
     ASC = "asc"
     DESC = "desc"
@@ -112,17 +118,11 @@ class ListQuery:
     size_max: int | None = None
     times: list[TimeFilter] = field(default_factory=list)
     viewer: str | None = None  # a non-admin's project: only what it may see is listed
-    member_status: tuple[str, ...] = ("accepted",)  # shared artifacts listed to the viewer
+    member_status: tuple[MemberStatus, ...] = (MemberStatus.ACCEPTED,)  # shared ones listed
     with_community: bool = False  # community artifacts of others are listed only on demand
     sort: list[tuple[str, SortDir]] = field(default_factory=list)
     marker: Artifact | None = None
     limit: int = 25
-
-
-class MemberStatus(enum.StrEnum):
-    PENDING = "pending"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +131,6 @@ class Member:
 
     artifact_id: str
     member: str
-    status: str
+    status: MemberStatus
     created_at: datetime
     updated_at: datetime
-
-    def row(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in self.__slots__}

@@ -10,6 +10,7 @@ import pytest
 from lading.db.engine import Database
 from lading.services import Services
 from lading.services.access import Caller
+from lading.services.policy import ADMIN
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 from tests.stores.faulty import FaultyStore
@@ -36,4 +37,4 @@ def services(tmp_path: Path, database: Database, store: FaultyStore) -> Services
 
 @pytest.fixture
 def admin() -> Caller:
-    return Caller.open_admin("project")
+    return Caller.with_role("project", ADMIN)

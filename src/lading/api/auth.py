@@ -9,10 +9,9 @@ revoked or expired is refused here, whatever the endpoint.
 from __future__ import annotations
 
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lading.api.http import error_body
+from lading.api.http import error_response
 from lading.errors import Unauthorized
 from lading.services.identity import Identities
 
@@ -28,9 +27,8 @@ class AuthenticationMiddleware:
             return
         try:
             caller = await self.identities.authenticate(presented_token(Headers(scope=scope)))
-        except Unauthorized as exc:
-            body = error_body(exc.status, exc.code, exc.title, exc.message)
-            await JSONResponse(body, exc.status, exc.headers)(scope, receive, send)
+        except Unauthorized as exc:  # outside the app's exception handlers: rendered here
+            await error_response(exc)(scope, receive, send)
             return
         scope.setdefault("state", {})["caller"] = caller
         await self.app(scope, receive, send)

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lading.errors import BadRequest, ClientDisconnected, LadingError, TooLarge, Unauthorized
+from lading.services import Services
 from lading.services.access import Caller
 
 REQUEST_ID_HEADER = b"x-openstack-request-id"
@@ -53,10 +54,14 @@ def error_body(status: int, code: str, title: str, message: str) -> dict[str, An
     return {code: {"code": status, "title": title, "message": message}}
 
 
-async def render_lading_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, LadingError)
+def error_response(exc: LadingError) -> JSONResponse:
     body = error_body(exc.status, exc.code, exc.title, exc.message)
     return JSONResponse(body, exc.status, exc.headers)
+
+
+async def render_lading_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LadingError)
+    return error_response(exc)
 
 
 async def render_http_exception(request: Request, exc: Exception) -> Response:
@@ -98,6 +103,10 @@ def parse_count(name: str, text: str) -> int:
     if not (text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS):
         raise BadRequest(f"{name} must be a non-negative integer of at most {MAX_DIGITS} digits")
     return int(text)
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
 
 
 def caller(request: Request) -> Caller:

@@ -58,11 +58,16 @@ def fetch_artifact(connection: Connection, artifact_id: str) -> Artifact | None:
 def fetch_for_project(
     connection: Connection, artifact_id: str, project: str
 ) -> tuple[Artifact | None, bool]:
-    """The artifact, and whether ``project`` is one of its members (any status)."""
-    return (
-        fetch_artifact(connection, artifact_id),
-        members.find(connection, artifact_id, project) is not None,
-    )
+    """The artifact, and whether ``project`` is one of its members (any status); only
+    shared artifacts of other projects have members that matter, so only they are looked up."""
+    artifact = fetch_artifact(connection, artifact_id)
+    if (
+        artifact is None
+        or artifact.visibility is not Visibility.SHARED
+        or artifact.owner == project
+    ):
+        return artifact, False
+    return artifact, members.find(connection, artifact_id, project) is not None
 
 
 def update_artifact(

@@ -12,16 +12,7 @@ from dataclasses import dataclass, field
 
 from lading.domain import Artifact, Visibility
 from lading.errors import Forbidden
-from lading.services.policy import ADMIN, MEMBER, READER, ROLES, Policy
-
-__all__ = ["ADMIN", "MEMBER", "READER", "ROLES", "Caller", "can_see"]
-
-# A token has one role; it grants the roles below it too.
-IMPLIED_ROLES = {
-    ADMIN: frozenset(ROLES),
-    MEMBER: frozenset({MEMBER, READER}),
-    READER: frozenset({READER}),
-}
+from lading.services.policy import ADMIN, IMPLIED_ROLES, Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +41,6 @@ class Caller:
     @classmethod
     def with_role(cls, project: str, role: str, policy: Policy | None = None) -> Caller:
         return cls(project, IMPLIED_ROLES[role], policy or Policy())
-
-    @classmethod
-    def open_admin(cls, project: str) -> Caller:
-        """The caller of a lading that runs open, with no tokens configured."""
-        return cls.with_role(project, ADMIN)
 
 
 def can_see(caller: Caller, artifact: Artifact, is_member: bool = False) -> bool:

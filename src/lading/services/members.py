@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from lading.db import members as queries
 from lading.db.engine import Database
-from lading.domain import Member, MemberStatus, Visibility
+from lading.domain import Artifact, Member, MemberStatus, Visibility
 from lading.errors import BadRequest, Forbidden, NotFound
+from lading.services import validation
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
-
-MAX_PROJECT_LENGTH = 255
 
 
 class Members:
@@ -27,10 +26,11 @@ class Members:
         caller.require_owner(artifact, "add_member")
         if artifact.visibility is not Visibility.SHARED:
             raise Forbidden(f"only shared artifacts have members; {artifact.id} is not shared")
-        if not isinstance(project, str) or not project.strip() or len(project) > MAX_PROJECT_LENGTH:
-            raise BadRequest(f"member must be a project id of 1 to {MAX_PROJECT_LENGTH} characters")
         moment = now()
-        member = Member(artifact.id, project, MemberStatus.PENDING, moment, moment)
+        member = Member(
+            artifact.id, validation.check_project("member", project), MemberStatus.PENDING,
+            moment, moment,
+        )  # fmt: skip
         await self._database.write(queries.add, member)
         return member
 
@@ -41,16 +41,13 @@ class Members:
         if artifact.visibility is not Visibility.SHARED:
             raise Forbidden(f"only shared artifacts have members; {artifact.id} is not shared")
         found = await self._database.read(queries.list_members, artifact.id)
-        if caller.is_admin or artifact.owner == caller.project:
-            return found
-        return [member for member in found if member.member == caller.project]
+        return [member for member in found if _sees_member(caller, artifact, member.member)]
 
     async def get(self, caller: Caller, artifact_id: str, project: str) -> Member:
         caller.require("get_member")
         artifact = await self._catalogue.visible(caller, artifact_id)
-        mine = caller.is_admin or artifact.owner == caller.project
         member = await self._database.read(queries.find, artifact.id, project)
-        if member is None or not (mine or project == caller.project):
+        if member is None or not _sees_member(caller, artifact, project):
             raise NotFound(f"{project} is not a member of {artifact.id}")
         return member
 
@@ -76,9 +73,13 @@ class Members:
 
     async def remove(self, caller: Caller, artifact_id: str, project: str) -> None:
         artifact = await self._catalogue.visible(caller, artifact_id)
-        if artifact.owner != caller.project and not caller.is_admin:
-            # A member may see the artifact, not change who shares it.
-            await self.get(caller, artifact_id, project)
-        caller.require_owner(artifact, "delete_member")
+        if not _sees_member(caller, artifact, project):
+            raise NotFound(f"{project} is not a member of {artifact.id}")
+        caller.require_owner(artifact, "delete_member")  # a member sees itself, no more
         if not await self._database.write(queries.remove, artifact.id, project):
             raise NotFound(f"{project} is not a member of {artifact.id}")
+
+
+def _sees_member(caller: Caller, artifact: Artifact, project: str) -> bool:
+    """The owner (and admins) see every member; a member sees only itself."""
+    return caller.is_admin or artifact.owner == caller.project or project == caller.project

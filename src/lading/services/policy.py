@@ -19,6 +19,12 @@ import yaml
 
 ADMIN, MEMBER, READER = "admin", "member", "reader"
 ROLES = (ADMIN, MEMBER, READER)
+# A token has one role; it grants the roles below it too.
+IMPLIED_ROLES = {
+    ADMIN: frozenset(ROLES),
+    MEMBER: frozenset({MEMBER, READER}),
+    READER: frozenset({READER}),
+}
 
 DEFAULT_RULES: dict[str, frozenset[str]] = {
     action: frozenset(roles)

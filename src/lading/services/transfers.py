@@ -125,7 +125,7 @@ class Transfers:
         if redundant is not None:
             with anyio.CancelScope(shield=True):
                 await self._catalogue.discard([redundant])
-        return await self._catalogue.get(caller, artifact.id)
+        return await self._catalogue.visible(caller, artifact.id)
 
     async def download(self, caller: Caller, artifact_id: str) -> Download:
         """The artifact and, when it has data the caller may read, where it lies.

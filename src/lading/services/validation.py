@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from lading.domain import CONTAINER_FORMATS, DISK_FORMATS, Artifact, Visibility
 from lading.errors import BadRequest, Forbidden, TooLarge
@@ -115,6 +115,13 @@ def check_tag(tag: str) -> None:
     _tags([tag])
 
 
+def check_project(name: str, project: object) -> str:
+    """A project id: text of 1 to ``MAX_NAME`` characters, not only spaces."""
+    if not (_is_text(project) and project.strip() and len(project) <= MAX_NAME):
+        raise BadRequest(f"{name} must be a project id of 1 to {MAX_NAME} characters")
+    return project
+
+
 def _field(name: str, value: Any) -> Any:
     match name:
         case "name" | "version" | "owner":
@@ -166,7 +173,7 @@ def _tags(tags: Any) -> list[str]:
     return unique
 
 
-def _is_text(value: Any) -> bool:
+def _is_text(value: Any) -> TypeGuard[str]:
     """A string that can be stored: JSON allows lone surrogates, UTF-8 does not."""
     if not isinstance(value, str):
         return False

@@ -108,23 +108,22 @@ class SwiftStore(Store):
         headers = {}
         if start or end is not None:
             headers["range"] = f"bytes={start}-" + ("" if end is None else str(end - 1))
-        await self._sign_in_once()
-        url = f"{self._storage_url}/{quote(self._path(key))}"
-        try:
-            async with self._client.stream(
-                "GET", url, headers={**headers, "x-auth-token": self._token or ""}
-            ) as response:
-                if response.status_code == 401:  # expired: renew, then read afresh
-                    await response.aclose()
-                    self._token = None
-                    async for chunk in self.open(key, start, end):
+        for attempt in range(2):  # once more with a new token after a 401
+            await self._sign_in_once()
+            url = f"{self._storage_url}/{quote(self._path(key))}"
+            try:
+                async with self._client.stream(
+                    "GET", url, headers={**headers, "x-auth-token": self._token or ""}
+                ) as response:
+                    if response.status_code == 401 and attempt == 0:
+                        self._token = None
+                        continue
+                    _expect(response, (200, 206), f"store {self.name!r} could not read {key!r}")
+                    async for chunk in response.aiter_bytes(self._chunk_size):
                         yield chunk
                     return
-                _expect(response, (200, 206), f"store {self.name!r} could not read {key!r}")
-                async for chunk in response.aiter_bytes(self._chunk_size):
-                    yield chunk
-        except httpx.HTTPError as exc:
-            raise StoreError(f"store {self.name!r} could not read {key!r}: {exc}") from exc
+            except httpx.HTTPError as exc:
+                raise StoreError(f"store {self.name!r} could not read {key!r}: {exc}") from exc
 
     async def stat(self, key: str) -> StoredObject:
         response = await self._request("HEAD", self._path(key))
@@ -139,7 +138,8 @@ class SwiftStore(Store):
         if response.status_code not in (200, 204, 404):
             raise StoreError(f"store {self.name!r} could not delete {key!r}")
         # Segments of an upload that failed while Swift was unreachable have no manifest:
-        # find them by name, so that recovery's retry of this delete leaves nothing.
+        # find them by name, so that recovery's retry of this delete leaves nothing. (A
+        # manifest-delete of a missing object still answers 200, so it cannot tell.)
         await self._delete_segments(key)
 
     async def close(self) -> None:
@@ -153,12 +153,16 @@ class SwiftStore(Store):
         return f"{container or self._container}/{self._prefix}{key}"
 
     async def _delete_segments(self, key: str) -> None:
-        listing = await self._request(
-            "GET", self._segments, params={"prefix": f"{self._prefix}{key}/"}
-        )
-        if listing.status_code == 200:
-            for name in listing.text.split():
+        """Every segment of ``key``, page by page (a listing holds up to 10,000 names)."""
+        params = {"prefix": f"{self._prefix}{key}/", "marker": ""}
+        while True:
+            listing = await self._request("GET", self._segments, params=params)
+            names = listing.text.split() if listing.status_code == 200 else []
+            if not names:
+                return
+            for name in names:
                 await self._request("DELETE", f"{self._segments}/{name}")
+            params["marker"] = names[-1]
 
     async def _put_segment(
         self,

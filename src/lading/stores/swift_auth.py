@@ -15,7 +15,7 @@ from lading.errors import StoreError
 @dataclass(frozen=True, slots=True)
 class Session:
     token: str
-    storage_url: str  # the account's URL, no trailing slash
+    storage_url: str  # the account's URL
 
 
 class SwiftAuth(Protocol):
@@ -75,7 +75,7 @@ class KeystoneV3:
             for endpoint in service.get("endpoints", []):
                 region = endpoint.get("region_id") or endpoint.get("region")
                 if endpoint.get("interface") == self.interface and self.region in (None, region):
-                    return str(endpoint["url"]).rstrip("/")
+                    return str(endpoint["url"])
         where = f" in region {self.region!r}" if self.region else ""
         raise StoreError(
             f"store {store!r}: the Keystone catalogue has no {self.interface} object-store "

@@ -13,17 +13,12 @@ from lading.api.glance_v2.listing import page_links, parse_list_query
 from lading.api.glance_v2.patch import MEDIA_TYPES, apply_patch
 from lading.api.glance_v2.schemas import SCHEMAS
 from lading.api.glance_v2.views import image_view
-from lading.api.http import body_stream, caller, endpoint, parse_count, read_json
+from lading.api.http import body_stream, caller, endpoint, parse_count, read_json, services
 from lading.errors import BadRequest, NotFound, UnsupportedMediaType
-from lading.services import Services
 from lading.services.validation import Changes, base_fields
 
 SIZE_HEADER = "x-openstack-image-size"
 STORE_HEADER = "x-image-meta-store"
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
 
 
 async def create_image(request: Request) -> Response:

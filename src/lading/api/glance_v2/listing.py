@@ -38,7 +38,7 @@ def parse_list_query(params: Sequence[tuple[str, str]]) -> tuple[ListQuery, str 
         elif key == "member_status":
             if value not in MEMBER_STATUSES:
                 raise BadRequest(f"member_status must be one of {list(MEMBER_STATUSES)}")
-            query.member_status = tuple(MemberStatus) if value == "all" else (value,)
+            query.member_status = tuple(MemberStatus) if value == "all" else (MemberStatus(value),)
         elif key in ("size_min", "size_max"):
             setattr(query, key, parse_count(key, value))
         elif key in TEXT_FILTERS:

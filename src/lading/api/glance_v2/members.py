@@ -9,21 +9,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lading.api.glance_v2.views import timestamp
-from lading.api.http import caller, read_json
+from lading.api.http import caller, read_json, services
 from lading.domain import Member
 from lading.errors import BadRequest
-from lading.services import Services
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
 
 
 def member_view(member: Member) -> dict[str, Any]:
     return {
         "image_id": member.artifact_id,
         "member_id": member.member,
-        "status": str(member.status),
+        "status": member.status,
         "created_at": timestamp(member.created_at),
         "updated_at": timestamp(member.updated_at),
         "schema": "/v2/schemas/member",
