@@ -19,7 +19,8 @@ from lading.db.engine import Database
 from lading.errors import LadingError
 from lading.services.catalogue import now
 from lading.services.identity import Identities
-from lading.services.policy import ROLES, Policy, PolicyError
+from lading.services.policy import Policy
+from lading.services.roles import ROLES, PolicyError
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 
@@ -68,7 +69,7 @@ def serve(
     logging.basicConfig(level=settings.log_level.upper())
     address = host or settings.host
     try:
-        Policy.load(settings.policy_file)
+        Policy.load(settings.policy_file, settings.property_protection_file)
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from None
     # Fail here, once, rather than in every worker.

@@ -101,6 +101,26 @@ class HttpStoreSettings(BaseModel):
     description: str = ""
 
 
+class QuotaLimits(BaseModel):
+    """What one project may hold; None is no limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bytes: int | None = Field(None, ge=0)  # the sum of its artifacts' sizes
+    artifacts: int | None = Field(None, ge=0)  # how many artifacts it owns (deleted ones aside)
+
+
+class QuotaSettings(QuotaLimits):
+    """Quotas: the limits every project gets, per-project overrides, per-artifact counts."""
+
+    properties: int = Field(128, ge=0)  # per artifact
+    tags: int = Field(128, ge=0)  # per artifact
+    projects: dict[str, QuotaLimits] = Field(default_factory=dict)
+
+    def for_project(self, project: str) -> QuotaLimits:
+        return self.projects.get(project, self)
+
+
 def _store_type(value: object) -> str:
     # ``type`` may be left out for the filesystem, the default backend.
     if isinstance(value, dict):
@@ -142,6 +162,12 @@ class Settings(BaseSettings):
     upload_stuck_after: float = Field(300.0, gt=0)
     default_project: str = "default"
     policy_file: Path | None = None  # YAML: action -> roles; unset: Glance's defaults
+    # INI, as Glance's property-protections-roles.conf; unset: no property is protected.
+    property_protection_file: Path | None = None
+    quota: QuotaSettings = Field(default_factory=QuotaSettings)
+    # Where an artifact's data lies, shown to callers the get_image_location policy admits.
+    show_image_direct_url: bool = False
+    show_multiple_locations: bool = False
     public_endpoint: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

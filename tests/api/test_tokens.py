@@ -15,7 +15,8 @@ from starlette.testclient import TestClient
 from lading.app import create_app
 from lading.services.catalogue import now
 from lading.services.identity import Identities, NewToken
-from lading.services.policy import Policy, PolicyError
+from lading.services.policy import Policy
+from lading.services.roles import PolicyError
 from lading.settings import Settings
 from tests.api.helpers import assert_error
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Connection,
     bindparam,
     delete,
+    func,
     insert,
     null,
     select,
@@ -35,9 +36,15 @@ LEASE_COLUMNS = ("upload_lease", "lease_expires_at")
 COLUMNS = tuple(column.name for column in artifacts.columns if column.name not in LEASE_COLUMNS)
 SELECT_ARTIFACTS = select(*(artifacts.c[name] for name in COLUMNS))
 FETCH = SELECT_ARTIFACTS.where(artifacts.c.id == bindparam("id"))
+USAGE = select(func.count(), func.coalesce(func.sum(artifacts.c.size), 0)).where(
+    artifacts.c.owner == bindparam("owner"), artifacts.c.status != Status.DELETED.value
+)
 
 
-def insert_artifact(connection: Connection, artifact: Artifact) -> None:
+def insert_artifact(connection: Connection, artifact: Artifact, limit: int | None = None) -> bool:
+    """Insert ``artifact``, unless its owner already has ``limit`` artifacts (False)."""
+    if limit is not None and usage(connection, artifact.owner)[0] >= limit:
+        return False
     try:
         with connection.begin_nested():
             connection.execute(insert(artifacts).values(_row(artifact)))
@@ -45,6 +52,13 @@ def insert_artifact(connection: Connection, artifact: Artifact) -> None:
         raise Conflict(f"an artifact with id {artifact.id} already exists") from None
     _insert_properties(connection, artifact.id, artifact.properties)
     _insert_tags(connection, artifact.id, artifact.tags)
+    return True
+
+
+def usage(connection: Connection, project: str) -> tuple[int, int]:
+    """How many live artifacts ``project`` owns, and the sum of their sizes."""
+    count, size = connection.execute(USAGE, {"owner": project}).one()
+    return int(count), int(size)
 
 
 def fetch_artifact(connection: Connection, artifact_id: str) -> Artifact | None:

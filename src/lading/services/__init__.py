@@ -27,11 +27,10 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, database: Database, stores: StoreRegistry) -> Services:
-        catalogue = Catalogue(database, stores)
+        catalogue = Catalogue(database, stores, settings.quota)
+        policy = Policy.load(settings.policy_file, settings.property_protection_file)
         return cls(
-            identities=Identities(
-                database, settings.default_project, Policy.load(settings.policy_file)
-            ),
+            identities=Identities(database, settings.default_project, policy),
             catalogue=catalogue,
             members=Members(database, catalogue),
             transfers=Transfers(settings, database, stores, catalogue),

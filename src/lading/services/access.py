@@ -8,11 +8,13 @@ change is refused (403). Which roles may take which action is the policy's busin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lading.domain import Artifact, Visibility
 from lading.errors import Forbidden
-from lading.services.policy import ADMIN, IMPLIED_ROLES, Policy
+from lading.services.policy import Policy
+from lading.services.protections import Operation
+from lading.services.roles import ADMIN, IMPLIED_ROLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,20 @@ class Caller:
     def require(self, action: str) -> None:
         if not self.may(action):
             raise Forbidden(f"the policy does not allow {action} to this caller")
+
+    def may_property(self, name: str, operation: Operation) -> bool:
+        return self.policy.allows_property(self.roles, name, operation)
+
+    def view(self, artifact: Artifact) -> Artifact:
+        """The artifact as this caller sees it: properties it may not read left out."""
+        if self.policy.protections is None:
+            return artifact
+        readable = {
+            name: value
+            for name, value in artifact.properties.items()
+            if self.may_property(name, "read")
+        }
+        return replace(artifact, properties=readable)
 
     def require_owner(self, artifact: Artifact, action: str) -> None:
         """The action's policy, and the artifact must be the caller's project's."""

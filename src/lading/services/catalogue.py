@@ -16,6 +16,7 @@ from lading.errors import BadRequest, Conflict, Forbidden, LadingError, NotFound
 from lading.services import validation
 from lading.services.access import Caller, can_see
 from lading.services.validation import Changes
+from lading.settings import QuotaSettings
 from lading.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,10 @@ def now() -> datetime:
 
 
 class Catalogue:
-    def __init__(self, database: Database, stores: StoreRegistry) -> None:
+    def __init__(self, database: Database, stores: StoreRegistry, quota: QuotaSettings) -> None:
         self._database = database
         self._stores = stores
+        self.quota = quota
 
     async def create(
         self, caller: Caller, changes: Changes, artifact_id: object = None
@@ -44,14 +46,16 @@ class Catalogue:
             created_at=moment,
             updated_at=moment,
         )
-        artifact = validation.apply(caller, artifact, changes, previous=None)
-        await self._database.write(queries.insert_artifact, artifact)
-        return artifact
+        artifact = validation.apply(caller, artifact, changes, None, self.quota)
+        limit = self.quota.for_project(caller.project).artifacts
+        if not await self._database.write(queries.insert_artifact, artifact, limit):
+            raise TooLarge(f"project {caller.project} has reached its quota of {limit} artifacts")
+        return caller.view(artifact)
 
     async def get(self, caller: Caller, artifact_id: str) -> Artifact:
         """A live artifact the caller may see; NotFound for anything else."""
         caller.require("get_image")
-        return await self.visible(caller, artifact_id)
+        return caller.view(await self.visible(caller, artifact_id))
 
     async def visible(self, caller: Caller, artifact_id: str) -> Artifact:
         """A live artifact the caller may see, whatever the action; NotFound otherwise."""
@@ -80,7 +84,10 @@ class Catalogue:
                 raise BadRequest(f"marker {marker} is not an artifact you can see") from None
         if not caller.is_admin:
             query.viewer = caller.project
-        return await self._database.read(listing.list_artifacts, query)
+        if not all(caller.may_property(name, "read") for name in query.properties):
+            return []  # a filter on what the caller cannot read must not reveal values
+        found = await self._database.read(listing.list_artifacts, query)
+        return [caller.view(artifact) for artifact in found]
 
     async def update(
         self, caller: Caller, artifact_id: str, edit: Callable[[Artifact], Changes]
@@ -88,12 +95,13 @@ class Catalogue:
         """Apply the changes that ``edit`` derives from the artifact as it stands."""
         previous = await self.visible(caller, artifact_id)
         caller.require_owner(previous, "modify_image")
+        changes = edit(caller.view(previous))
         updated = validation.apply(
-            caller, replace(previous, updated_at=now()), edit(previous), previous
+            caller, replace(previous, updated_at=now()), changes, previous, self.quota
         )
         if not await self._database.write(queries.update_artifact, updated, previous):
             raise NotFound(f"no artifact with id {artifact_id}")
-        return updated
+        return caller.view(updated)
 
     async def delete(self, caller: Caller, artifact_id: str) -> None:
         artifact = await self.visible(caller, artifact_id)
@@ -129,9 +137,7 @@ class Catalogue:
     async def add_tag(self, caller: Caller, artifact_id: str, tag: str) -> None:
         artifact = await self.visible(caller, artifact_id)
         caller.require_owner(artifact, "modify_image")
-        validation.check_tag(tag)
-        if tag not in artifact.tags and len(artifact.tags) >= validation.TAG_QUOTA:
-            raise TooLarge(f"at most {validation.TAG_QUOTA} tags are allowed")
+        validation.checked_tags([*artifact.tags, tag], self.quota)
         await self._database.write(queries.add_tag, artifact.id, tag, now())
 
     async def remove_tag(self, caller: Caller, artifact_id: str, tag: str) -> None:

@@ -22,7 +22,8 @@ from lading.errors import BadRequest, NotFound, Unauthorized
 from lading.services import validation
 from lading.services.access import Caller
 from lading.services.catalogue import now
-from lading.services.policy import ADMIN, ROLES, Policy
+from lading.services.policy import Policy
+from lading.services.roles import ADMIN, ROLES
 
 TOKEN_PREFIX = "lt_"  # makes a lading token recognisable in a leaked text
 # While open, how long an answer to "does a token exist?" holds: a token created by another

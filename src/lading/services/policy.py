@@ -17,14 +17,8 @@ from pathlib import Path
 
 import yaml
 
-ADMIN, MEMBER, READER = "admin", "member", "reader"
-ROLES = (ADMIN, MEMBER, READER)
-# A token has one role; it grants the roles below it too.
-IMPLIED_ROLES = {
-    ADMIN: frozenset(ROLES),
-    MEMBER: frozenset({MEMBER, READER}),
-    READER: frozenset({READER}),
-}
+from lading.services.protections import Operation, PropertyProtections
+from lading.services.roles import ADMIN, MEMBER, READER, ROLES, PolicyError
 
 DEFAULT_RULES: dict[str, frozenset[str]] = {
     action: frozenset(roles)
@@ -50,21 +44,32 @@ DEFAULT_RULES: dict[str, frozenset[str]] = {
 }
 
 
-class PolicyError(ValueError):
-    """A policy file that cannot be used."""
-
-
 class Policy:
-    def __init__(self, overrides: Mapping[str, frozenset[str]] | None = None) -> None:
+    """The action rules, and the property protections when some are configured."""
+
+    def __init__(
+        self,
+        overrides: Mapping[str, frozenset[str]] | None = None,
+        protections: PropertyProtections | None = None,
+    ) -> None:
         self.rules = {**DEFAULT_RULES, **(overrides or {})}
+        self.protections = protections
 
     def allows(self, roles: frozenset[str], action: str) -> bool:
         return not self.rules[action].isdisjoint(roles)
 
+    def allows_property(self, roles: frozenset[str], name: str, operation: Operation) -> bool:
+        return self.protections is None or self.protections.allows(roles, name, operation)
+
     @classmethod
-    def load(cls, path: Path | None) -> Policy:
+    def load(cls, path: Path | None, protection_file: Path | None = None) -> Policy:
+        protections = None if protection_file is None else PropertyProtections.load(protection_file)
+        return cls(cls._overrides(path), protections)
+
+    @staticmethod
+    def _overrides(path: Path | None) -> dict[str, frozenset[str]]:
         if path is None:
-            return cls()
+            return {}
         try:
             document = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
@@ -78,4 +83,4 @@ class Policy:
             if not isinstance(roles, list) or not set(roles) <= set(ROLES):
                 raise PolicyError(f"{path}: {action} must list roles among {', '.join(ROLES)}")
             overrides[action] = frozenset(roles)
-        return cls(overrides)
+        return overrides

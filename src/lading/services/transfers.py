@@ -18,7 +18,7 @@ from pathlib import Path
 
 import anyio
 
-from lading.db import blobs, uploads
+from lading.db import artifacts, blobs, uploads
 from lading.db.engine import Database
 from lading.db.uploads import Lease
 from lading.domain import Artifact, Location, Status
@@ -103,7 +103,7 @@ class Transfers:
         caller.require_owner(artifact, "upload_image")
         if artifact.status is not Status.QUEUED:
             raise Conflict(f"artifact {artifact.id} is {artifact.status}, not queued")
-        cap = self._settings.image_size_cap
+        cap = await self._room(artifact)
         if announced_size is not None and announced_size > cap:
             raise TooLarge(f"the data is larger than the limit of {cap} bytes")
         store = self._stores.get(store_name if self._stores.several else None)
@@ -148,6 +148,21 @@ class Transfers:
                 f"{location.key!r}"
             )
         return Download(artifact, location, store)
+
+    async def _room(self, artifact: Artifact) -> int:
+        """How many bytes an upload may bring: the size cap, or less under the owner's quota.
+
+        Uploads running at once may each take the room left, so a quota can be passed by
+        what they bring together; the next upload is then refused.
+        """
+        cap = self._settings.image_size_cap
+        limit = self._settings.quota.for_project(artifact.owner).bytes
+        if limit is None:
+            return cap
+        _, used = await self._database.read(artifacts.usage, artifact.owner)
+        if used >= limit:
+            raise TooLarge(f"project {artifact.owner} has used its quota of {limit} bytes")
+        return min(cap, limit - used)
 
     def _expiry(self) -> datetime:
         return now() + timedelta(seconds=self._settings.upload_stuck_after)

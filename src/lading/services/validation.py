@@ -12,15 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeGuard
 
-from lading.domain import CONTAINER_FORMATS, DISK_FORMATS, Artifact, Visibility
+from lading.domain import CONTAINER_FORMATS, DISK_FORMATS, Artifact, Status, Visibility
 from lading.errors import BadRequest, Forbidden, TooLarge
 from lading.services.access import Caller
+from lading.services.protections import Operation
+from lading.settings import QuotaSettings
 
 MAX_NAME = 255
 MAX_PROPERTY_VALUE = 65535
 MAX_INT = 2**31 - 1
-PROPERTY_QUOTA = 128
-TAG_QUOTA = 128
 RESERVED_PREFIX = "os_glance"
 READ_ONLY_FIELDS = frozenset(
     {
@@ -35,6 +35,8 @@ WRITABLE_FIELDS = frozenset(
     }
 )  # fmt: skip
 BASE_FIELDS = READ_ONLY_FIELDS | WRITABLE_FIELDS
+# What the data is: once an artifact has left queued, only administrators may change these.
+CORE_FIELDS = frozenset({"disk_format", "container_format", "version"})
 # Keys that artifact documents compute (links, where the data is): never properties.
 COMPUTED_NAMES = frozenset({"self", "file", "schema", "direct_url", "locations", "stores"})
 # Names a property may not take: the computed keys, and tags (a list of their own).
@@ -74,12 +76,17 @@ def is_uuid(value: str) -> bool:
 
 
 def apply(
-    caller: Caller, artifact: Artifact, changes: Changes, previous: Artifact | None
+    caller: Caller,
+    artifact: Artifact,
+    changes: Changes,
+    previous: Artifact | None,
+    quota: QuotaSettings,
 ) -> Artifact:
     """``artifact`` with ``changes`` checked and set.
 
     With ``previous``, only what differs from it is checked, so that properties the
-    server set itself can be carried along unchanged.
+    server set itself can be carried along unchanged. ``changes`` are relative to what
+    the caller sees of ``previous``: properties it may not read are kept as they are.
     """
     fields = {
         name: value
@@ -98,21 +105,42 @@ def apply(
         caller.require("communitize_image")
     if "owner" in values and not caller.is_admin:
         raise Forbidden("only administrators may change an artifact's owner")
-    if len(changes.properties) > PROPERTY_QUOTA:
-        raise TooLarge(f"at most {PROPERTY_QUOTA} properties are allowed")
+    core = ", ".join(sorted(CORE_FIELDS & values.keys()))
+    has_data = previous is not None and previous.status is not Status.QUEUED
+    if core and has_data and not caller.is_admin:
+        raise Forbidden(f"only administrators may change {core} once an artifact has left queued")
+    properties = _properties(caller, changes.properties, previous)
+    if len(properties) > quota.properties:
+        raise TooLarge(f"at most {quota.properties} properties are allowed")
+    tags = artifact.tags if changes.tags is None else checked_tags(changes.tags, quota)
+    return replace(artifact, **values, properties=properties, tags=tags)
+
+
+def _properties(
+    caller: Caller, wanted: dict[str, Any], previous: Artifact | None
+) -> dict[str, str]:
+    """The properties to store: ``wanted``, checked, plus those the caller cannot see.
+
+    As Glance v1 does: writing a property the caller cannot read is refused whether or
+    not it exists (so that values cannot be guessed), and one it cannot read is never
+    deleted by leaving it out.
+    """
     before = previous.properties if previous is not None else {}
-    for name, value in changes.properties.items():
-        if name not in before or before[name] != value:
-            _check_property(name, value)
-    for name in before.keys() - changes.properties.keys():
+    seen = caller.view(previous).properties if previous is not None else {}
+    for name, value in wanted.items():
+        if name in seen and seen[name] == value:
+            continue
+        _check_property(name, value)
+        operation: Operation = "update" if name in before else "create"
+        if not (caller.may_property(name, "read") and caller.may_property(name, operation)):
+            raise Forbidden(f"property {name!r} is protected")
+    for name in seen.keys() - wanted.keys():
         if name.startswith(RESERVED_PREFIX):
             raise Forbidden(f"property {name!r} is reserved")
-    tags = artifact.tags if changes.tags is None else _tags(changes.tags)
-    return replace(artifact, **values, properties=dict(changes.properties), tags=tags)
-
-
-def check_tag(tag: str) -> None:
-    _tags([tag])
+        if not caller.may_property(name, "delete"):
+            raise Forbidden(f"property {name!r} is protected")
+    hidden = {name: value for name, value in before.items() if name not in seen}
+    return {**hidden, **wanted}
 
 
 def check_project(name: str, project: object) -> str:
@@ -163,13 +191,14 @@ def _check_property(name: str, value: Any) -> None:
         raise BadRequest(f"property {name!r} must match {pattern.pattern}")
 
 
-def _tags(tags: Any) -> list[str]:
+def checked_tags(tags: Any, quota: QuotaSettings) -> list[str]:
+    """``tags`` without repeats, if each is valid and they are not too many."""
     valid = isinstance(tags, list) and all(_is_text(tag) for tag in tags)
     unique = list(dict.fromkeys(tags)) if valid else None
     if unique is None or any(not 0 < len(tag) <= MAX_NAME for tag in unique):
         raise BadRequest(f"tags must be strings of 1 to {MAX_NAME} characters")
-    if len(unique) > TAG_QUOTA:
-        raise TooLarge(f"at most {TAG_QUOTA} tags are allowed")
+    if len(unique) > quota.tags:
+        raise TooLarge(f"at most {quota.tags} tags are allowed")
     return unique
 
 
