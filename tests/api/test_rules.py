@@ -16,7 +16,10 @@ from lading.services.policy import Policy
 from lading.services.protections import PropertyProtections
 from lading.services.roles import IMPLIED_ROLES, PolicyError
 from lading.settings import Settings
-from tests.api.helpers import PATCH_TYPE, assert_error
+from lading.stores.http import HttpStore
+from lading.stores.s3 import S3Store
+from lading.stores.swift import SwiftStore
+from tests.api.helpers import PATCH_TYPE, assert_error, check_image
 
 PROTECTIONS = """
 [^x_secret_]
@@ -250,3 +253,54 @@ def test_property_and_tag_quotas(quotas: Api) -> None:
 def test_quota_settings_are_validated() -> None:
     with pytest.raises(ValueError, match="greater than or equal"):
         Settings(quota={"bytes": -1})
+
+
+@pytest.fixture
+def showing(tmp_path: Path, database_url: str) -> Iterator[Api]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        show_image_direct_url=True,
+        show_multiple_locations=True,
+    )
+    yield from running(settings)
+
+
+def test_locations_are_hidden_by_default(api: Api) -> None:
+    image = api.create(ADMIN)
+    assert api.upload(ADMIN, image["id"], b"data").status_code == 204
+    shown = api.show(ADMIN, image["id"])
+    assert "direct_url" not in shown and "locations" not in shown
+
+
+def test_locations_shown_only_to_whom_the_policy_allows(showing: Api) -> None:
+    image = showing.create(MEMBER)
+    assert showing.upload(MEMBER, image["id"], b"data").status_code == 204
+    shown = showing.show(ADMIN, image["id"])
+    check_image(showing.client, shown)
+    assert shown["direct_url"].startswith("file:///") and shown["direct_url"].endswith(
+        shown["locations"][0]["url"].rpartition("/")[2]
+    )
+    assert shown["locations"] == [{"url": shown["direct_url"], "metadata": {}}]
+    listed = showing(ADMIN, "GET", "/v2/images").json()["images"]
+    assert listed[0]["direct_url"] == shown["direct_url"]
+    as_member = showing.show(MEMBER, image["id"])
+    assert as_member["locations"] == [] and "direct_url" not in as_member
+
+
+def test_location_urls_never_carry_credentials(tmp_path: Path) -> None:
+    http = HttpStore("web", chunk_size=4096, timeout=1.0)
+    assert http.location_url("https://user:secret@example.test/a.img?x=1") == (
+        "https://example.test/a.img?x=1"
+    )
+    s3 = S3Store(
+        "s3", endpoint_url="http://127.0.0.1:1", region="r", bucket="b", prefix="p/",
+        access_key="AKIA", secret_key="SECRET", path_style=True, part_size=5 * 2**20,
+        chunk_size=4096,
+    )  # fmt: skip
+    assert s3.location_url("ab/cd") == "s3://b/p/ab/cd"
+    swift = SwiftStore(
+        "swift", auth_url="http://127.0.0.1:1/auth/v1.0", user="u:u", key="SECRET",
+        container="c", prefix="", segment_size=2**20, chunk_size=4096, timeout=1.0,
+    )  # fmt: skip
+    assert swift.location_url("ab/cd") == "swift://c/ab/cd"

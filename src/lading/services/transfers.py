@@ -164,6 +164,16 @@ class Transfers:
             raise TooLarge(f"project {artifact.owner} has used its quota of {limit} bytes")
         return min(cap, limit - used)
 
+    def location_urls(self, caller: Caller, artifact: Artifact) -> list[tuple[str, str]]:
+        """(store, URL) of each of the artifact's locations, for callers the policy lets
+        see them (``get_image_location``); the URLs carry no credentials."""
+        if not caller.may("get_image_location"):
+            return []
+        return [
+            (location.store, self._stores.get(location.store).location_url(location.key))
+            for location in artifact.locations
+        ]
+
     def _expiry(self) -> datetime:
         return now() + timedelta(seconds=self._settings.upload_stuck_after)
 

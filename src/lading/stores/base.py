@@ -47,6 +47,11 @@ class Store(ABC):
     async def delete(self, key: str) -> None:
         """Remove the object; deleting a missing key is not an error."""
 
+    def location_url(self, key: str) -> str:
+        """Where the object lies, as a URL shown to callers the policy lets see it: it
+        never carries credentials."""
+        return f"lading://{self.name}/{key}"
+
     def local_path(self, key: str) -> Path | None:
         """A path the server may send directly, for stores on a local filesystem."""
         return None

@@ -52,6 +52,9 @@ class FilesystemStore(Store):
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
+    def location_url(self, key: str) -> str:
+        return self._path(key).as_uri()
+
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
         target = self._path(key)
         file = await to_thread.run_sync(self._create_temporary)

@@ -60,6 +60,9 @@ class HttpStore(Store):
             raise StoreError(f"{key} does not say its size (no Content-Length)")
         return StoredObject(key, int(length))
 
+    def location_url(self, key: str) -> str:
+        return str(httpx.URL(_url(key)).copy_with(userinfo=b""))  # no user:password@
+
     async def delete(self, key: str) -> None:
         """Nothing to do: the bytes belong to whoever serves them."""
 

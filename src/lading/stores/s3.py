@@ -47,6 +47,7 @@ class S3Store(Store):
         self._part_size = part_size
         self._chunk_size = chunk_size
         self._redirect_expiry = timedelta(seconds=redirect_expiry) if redirect else None
+        self._url_base = f"s3://{bucket}/{prefix}"
         options: dict[str, Any] = {"region": region}
         if endpoint_url:
             options["endpoint"] = endpoint_url
@@ -112,6 +113,9 @@ class S3Store(Store):
         except (BaseError, OSError) as exc:
             raise StoreError(f"store {self.name!r} failed to look at {key!r}: {exc}") from exc
         return StoredObject(key, int(meta["size"]))
+
+    def location_url(self, key: str) -> str:
+        return self._url_base + key
 
     async def redirect_url(self, key: str) -> str | None:
         if self._redirect_expiry is None:

@@ -145,6 +145,9 @@ class SwiftStore(Store):
     async def close(self) -> None:
         await self._client.aclose()
 
+    def location_url(self, key: str) -> str:
+        return f"swift://{self._path(key)}"
+
     @property
     def _segments(self) -> str:
         return f"{self._container}_segments"

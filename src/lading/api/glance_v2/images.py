@@ -14,8 +14,10 @@ from lading.api.glance_v2.patch import MEDIA_TYPES, apply_patch
 from lading.api.glance_v2.schemas import SCHEMAS
 from lading.api.glance_v2.views import image_view
 from lading.api.http import body_stream, caller, endpoint, parse_count, read_json, services
+from lading.domain import Artifact
 from lading.errors import BadRequest, NotFound, UnsupportedMediaType
 from lading.services.validation import Changes, base_fields
+from lading.settings import Settings
 
 SIZE_HEADER = "x-openstack-image-size"
 STORE_HEADER = "x-image-meta-store"
@@ -35,17 +37,16 @@ async def create_image(request: Request) -> Response:
     choices = services(request).transfers.store_choices()
     if choices:
         headers["openstack-image-store-ids"] = ",".join(choice.name for choice in choices)
-    return JSONResponse(image_view(artifact, bool(choices)), 201, headers)
+    return JSONResponse(_image(request, artifact), 201, headers)
 
 
 async def list_images(request: Request) -> Response:
     params = request.query_params.multi_items()
     query, marker = parse_list_query(params)
     artifacts = await services(request).catalogue.list_page(caller(request), query, marker)
-    multistore = _multistore(request)
     last_id = artifacts[-1].id if artifacts else None
     body: dict[str, Any] = {
-        "images": [image_view(artifact, multistore) for artifact in artifacts],
+        "images": [_image(request, artifact) for artifact in artifacts],
         "schema": "/v2/schemas/images",
         **page_links(params, last_id, full=len(artifacts) == query.limit),
     }
@@ -56,7 +57,7 @@ async def show_image(request: Request) -> Response:
     artifact = await services(request).catalogue.get(
         caller(request), request.path_params["image_id"]
     )
-    return JSONResponse(image_view(artifact, _multistore(request)))
+    return JSONResponse(_image(request, artifact))
 
 
 async def update_image(request: Request) -> Response:
@@ -72,7 +73,7 @@ async def update_image(request: Request) -> Response:
         request.path_params["image_id"],
         lambda artifact: apply_patch(artifact, operations),
     )
-    return JSONResponse(image_view(updated, _multistore(request)))
+    return JSONResponse(_image(request, updated))
 
 
 async def delete_image(request: Request) -> Response:
@@ -147,6 +148,23 @@ async def list_stores(request: Request) -> Response:
 
 def _multistore(request: Request) -> bool:
     return bool(services(request).transfers.store_choices())
+
+
+def _image(request: Request, artifact: Artifact) -> dict[str, Any]:
+    """The image document; where its data lies only when settings and policy allow it."""
+    multistore = _multistore(request)
+    document = image_view(artifact, multistore)
+    settings: Settings = request.app.state.settings
+    if settings.show_image_direct_url or settings.show_multiple_locations:
+        shown = services(request).transfers.location_urls(caller(request), artifact)
+        if settings.show_multiple_locations:
+            document["locations"] = [
+                {"url": url, "metadata": {"store": store} if multistore else {}}
+                for store, url in shown
+            ]
+        if settings.show_image_direct_url and shown:
+            document["direct_url"] = shown[0][1]
+    return document
 
 
 async def not_offered(request: Request) -> Response:
