@@ -10,7 +10,7 @@ import pytest
 from lading.db.engine import Database
 from lading.services import Services
 from lading.services.access import Caller
-from lading.services.policy import ADMIN
+from lading.services.roles import ADMIN
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 from tests.stores.faulty import FaultyStore
