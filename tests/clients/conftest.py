@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,17 @@ import pytest
 LADING = Path(sys.executable).with_name("lading")  # the console script of this venv
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
+TOKEN_TIMEOUT = 30.0
+PROJECT = "clients"  # the project of the token every client sends
 LOG_KEY = pytest.StashKey[Path]()
+
+
+@dataclass(frozen=True)
+class Lading:
+    """A live server: where it listens and an admin token it accepts."""
+
+    url: str
+    token: str
 
 
 def free_port() -> int:
@@ -54,15 +65,28 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(STOP_TIMEOUT)
 
 
+def create_token(env: dict[str, str], role: str = "admin") -> str:
+    """A token made by the real ``lading token create``, the way an operator makes one."""
+    command = [str(LADING), "token", "create", "--project", PROJECT, "--role", role]
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=TOKEN_TIMEOUT, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"lading token create failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout.splitlines()[-1]  # the token itself is the last line
+
+
 @contextlib.contextmanager
 def running_lading(
     root: Path, config: pytest.Config, settings: dict[str, str] | None = None
-) -> Iterator[str]:
-    """A ``lading serve`` with its own data directory; yields its base URL."""
+) -> Iterator[Lading]:
+    """A ``lading serve`` with its own data directory and one admin token."""
     log = root / "server.log"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LADING_", "OS_"))}
     env |= {"LADING_DATA_DIR": str(root / "data"), **(settings or {})}
+    # Made before the server starts, so it never serves open, not even for a moment.
+    token = create_token(env)
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(LADING), "serve", "--port", str(port)],
@@ -74,36 +98,53 @@ def running_lading(
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(process, base_url, log)
-        yield base_url
+        yield Lading(base_url, token)
     finally:
         stop(process)
 
 
 @pytest.fixture(scope="session")
-def server_url(
+def lading_server(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
-) -> Iterator[str]:
-    """The base URL of a ``lading serve`` with one store, the default."""
-    with running_lading(tmp_path_factory.mktemp("lading-server"), pytestconfig) as url:
-        yield url
+) -> Iterator[Lading]:
+    """A ``lading serve`` with one store, the default."""
+    with running_lading(tmp_path_factory.mktemp("lading-server"), pytestconfig) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
-def multistore_url(
+def server_url(lading_server: Lading) -> str:
+    return lading_server.url
+
+
+@pytest.fixture(scope="session")
+def api_token(lading_server: Lading) -> str:
+    """The admin token every client sends to ``server_url``."""
+    return lading_server.token
+
+
+@pytest.fixture(scope="session")
+def multistore(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
-) -> Iterator[str]:
-    """The base URL of a ``lading serve`` with two stores, ``fast`` the default."""
+) -> Iterator[Lading]:
+    """A ``lading serve`` with two stores, ``fast`` the default."""
     stores = '{"fast": {"type": "filesystem"}, "bulk": {"type": "filesystem"}}'
     settings = {"LADING_STORES": stores, "LADING_DEFAULT_STORE": "fast"}
     root = tmp_path_factory.mktemp("lading-multistore")
-    with running_lading(root, pytestconfig, settings) as url:
-        yield url
+    with running_lading(root, pytestconfig, settings) as server:
+        yield server
+
+
+def api_client(server: Lading) -> httpx.Client:
+    """A plain HTTP client that sends the server's token with every request."""
+    headers = {"X-Auth-Token": server.token}
+    return httpx.Client(base_url=server.url, headers=headers, timeout=30.0)
 
 
 @pytest.fixture(scope="session")
-def api(server_url: str) -> Iterator[httpx.Client]:
+def api(lading_server: Lading) -> Iterator[httpx.Client]:
     """A plain HTTP client for checking the server's state behind the clients' backs."""
-    with httpx.Client(base_url=server_url, timeout=30.0) as client:
+    with api_client(lading_server) as client:
         yield client
 
 

@@ -61,12 +61,12 @@ def assert_active_with(image: dict[str, Any], data: bytes) -> None:
 
 
 def run_glance(
-    server_url: str, home: Path, *args: str, api_version: str | None = "2"
+    server_url: str, token: str, home: Path, *args: str, api_version: str | None = "2"
 ) -> subprocess.CompletedProcess[str]:
     """Run ``glance`` with only our endpoint and token; OS_* settings of the caller are dropped."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env["HOME"] = str(home)
-    command = [str(GLANCE), "--os-image-url", server_url, "--os-auth-token", "anything"]
+    command = [str(GLANCE), "--os-image-url", server_url, "--os-auth-token", token]
     if api_version is not None:
         command += ["--os-image-api-version", api_version]
     return subprocess.run(

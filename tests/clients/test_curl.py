@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,14 @@ class Reply:
 
 @dataclass(frozen=True)
 class Curl:
-    """Runs curl with its answer's status, headers and body saved to files in ``workdir``."""
+    """Runs curl with its answer's status, headers and body saved to files in ``workdir``.
+
+    Every request carries ``X-Auth-Token: token`` unless ``token`` is None.
+    """
 
     executable: str
     workdir: Path
+    token: str | None
 
     def __call__(self, *args: str, output: Path | None = None, stdin: bytes = b"") -> Reply:
         if output is None:  # curl leaves an old file alone when the answer has no body
@@ -45,6 +50,8 @@ class Curl:
             output.unlink(missing_ok=True)
         head = self.workdir / "headers"
         options = ["-sS", "--max-time", str(TIMEOUT), "-D", str(head), "-o", str(output)]
+        if self.token is not None:
+            options += ["-H", f"X-Auth-Token: {self.token}"]
         result = subprocess.run(
             [self.executable, *options, "-w", "%{http_code}", *args],
             input=stdin,
@@ -91,8 +98,8 @@ def curl_executable() -> str:
 
 
 @pytest.fixture
-def curl(curl_executable: str, tmp_path: Path) -> Curl:
-    return Curl(curl_executable, tmp_path)
+def curl(curl_executable: str, tmp_path: Path, api_token: str) -> Curl:
+    return Curl(curl_executable, tmp_path, api_token)
 
 
 @pytest.fixture(scope="module")
@@ -252,3 +259,16 @@ def test_range_beyond_the_end(
     reply = curl("-r", f"{len(data)}-{len(data) + 100}", file_url(server_url, image))
     assert reply.status == 416
     assert reply.headers["content-range"] == f"bytes */{len(data)}"
+
+
+@pytest.mark.parametrize("token", [None, "not-a-real-token"])
+def test_needs_a_valid_token(
+    curl: Curl, server_url: str, stored: tuple[dict[str, Any], bytes], token: str | None
+) -> None:
+    """Tokens exist on this server, so no token or an unknown one gets 401 and no bytes."""
+    image, _data = stored
+    for url in (file_url(server_url, image), f"{server_url}/v2/images/{image['id']}"):
+        reply = replace(curl, token=token)(url)
+        assert reply.status == 401, reply.body
+        assert image["id"] not in reply.body.decode(errors="replace")
+        assert json.loads(reply.body)  # a JSON error, not a stray body

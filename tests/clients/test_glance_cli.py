@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.clients.conftest import Lading
 from tests.clients.support import (
     MiB,
     assert_active_with,
@@ -71,24 +72,39 @@ def listed_ids(output: str) -> list[str]:
 
 
 @pytest.fixture
-def glance(server_url: str, glance_home: Path) -> Glance:
+def glance(server_url: str, api_token: str, glance_home: Path) -> Glance:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return run_glance(server_url, glance_home, *args)
+        return run_glance(server_url, api_token, glance_home, *args)
 
     return run
 
 
-def test_bootstrap_without_api_version(server_url: str, api: httpx.Client, tmp_path: Path) -> None:
+def test_wrong_token_is_refused(server_url: str, glance_home: Path, api: httpx.Client) -> None:
+    """The server has tokens, so one it never issued gets 401, and the CLI says so."""
+    image = create_image(api, unique("refused"))
+    for command in (["image-list"], ["image-show", image["id"]]):
+        result = run_glance(server_url, "not-a-real-token", glance_home, *command)
+        assert result.returncode != 0, result.stdout
+        # glanceclient words a 401 as "Invalid OpenStack Identity credentials."
+        assert "Identity credentials" in result.stderr, result.stderr
+        assert image["id"] not in result.stdout
+
+
+def test_bootstrap_without_api_version(
+    server_url: str, api_token: str, api: httpx.Client, tmp_path: Path
+) -> None:
     """With no version pinned the CLI probes /versions and caches the schemas, staying on v2."""
     image = create_image(api, unique("boot"))
-    result = run_glance(server_url, tmp_path, "image-show", image["id"], api_version=None)
+    result = run_glance(
+        server_url, api_token, tmp_path, "image-show", image["id"], api_version=None
+    )
     output = succeed(result)
     assert "falling back to v1" not in result.stderr
     assert property_table(output)["id"] == image["id"]
     cached = json.loads((tmp_path / ".glanceclient" / "image_schema.json").read_text())
     assert cached == api.get("/v2/schemas/image").json()
     # A second run uses the cache and still works.
-    listing = succeed(run_glance(server_url, tmp_path, "image-list", api_version=None))
+    listing = succeed(run_glance(server_url, api_token, tmp_path, "image-list", api_version=None))
     assert image["id"] in listed_ids(listing)
 
 
@@ -242,14 +258,14 @@ def test_image_deactivate_and_reactivate(glance: Glance, api: httpx.Client) -> N
     assert_active_with(reactivated, data)
 
 
-def test_uploads_to_a_chosen_store(multistore_url: str, glance_home: Path, tmp_path: Path) -> None:
+def test_uploads_to_a_chosen_store(multistore: Lading, glance_home: Path, tmp_path: Path) -> None:
     """With several stores: store discovery, and `--store` on image-create."""
-    stores = succeed(run_glance(multistore_url, glance_home, "stores-info"))
+    stores = succeed(run_glance(multistore.url, multistore.token, glance_home, "stores-info"))
     assert '"id": "fast"' in stores and '"id": "bulk"' in stores
     source = tmp_path / "image.raw"
     source.write_bytes(random_bytes(100_000))
     create = ["image-create", "--name", unique("stored"), "--disk-format", "raw",
               "--container-format", "bare", "--store", "bulk", "--file", str(source)]  # fmt: skip
-    output = succeed(run_glance(multistore_url, glance_home, *create))
+    output = succeed(run_glance(multistore.url, multistore.token, glance_home, *create))
     shown = {row[0]: row[1] for row in table_rows(output)[1:] if len(row) == 2}
     assert shown["status"] == "active" and shown["stores"] == "bulk"

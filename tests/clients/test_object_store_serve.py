@@ -11,10 +11,9 @@ import os
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.clients.conftest import running_lading
+from tests.clients.conftest import api_client, running_lading
 from tests.clients.support import create_image, run_glance, unique
 from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER, Bucket
 
@@ -43,8 +42,8 @@ def test_serve_on_an_object_store(
     stores = json.dumps({"default": store_settings(kind, request)})
     data = os.urandom(3 * 1024 * 1024)
     with (
-        running_lading(tmp_path, pytestconfig, {"LADING_STORES": stores}) as url,
-        httpx.Client(base_url=url, timeout=30) as client,
+        running_lading(tmp_path, pytestconfig, {"LADING_STORES": stores}) as server,
+        api_client(server) as client,
     ):
         image = client.post("/v2/images", json={"name": kind}).json()
         response = client.put(f"/v2/images/{image['id']}/file", content=data)
@@ -61,22 +60,23 @@ def test_redirect_mode_with_real_clients(
     stores = json.dumps({"default": store})
     data = os.urandom(2 * 1024 * 1024)
     with (
-        running_lading(tmp_path, pytestconfig, {"LADING_STORES": stores}) as url,
-        httpx.Client(base_url=url, timeout=30) as client,
+        running_lading(tmp_path, pytestconfig, {"LADING_STORES": stores}) as server,
+        api_client(server) as client,
     ):
         image = create_image(client, unique("redirect"), data)
-        file_url = f"{url}/v2/images/{image['id']}/file"
+        file_url = f"{server.url}/v2/images/{image['id']}/file"
         assert client.get(file_url).status_code == 307
 
         downloaded = tmp_path / "downloaded"
         home = tmp_path / "home"
         home.mkdir()
-        glance = run_glance(url, home, "image-download", "--file", str(downloaded), image["id"])
+        download = ["image-download", "--file", str(downloaded), image["id"]]
+        glance = run_glance(server.url, server.token, home, *download)
         assert glance.returncode == 0, glance.stderr
         assert downloaded.read_bytes() == data
 
         curl = subprocess.run(
-            ["curl", "-sSfL", "-r", "100-199", file_url],
+            ["curl", "-sSfL", "-r", "100-199", "-H", f"X-Auth-Token: {server.token}", file_url],
             capture_output=True, timeout=30, check=True,
         )  # fmt: skip
         assert curl.stdout == data[100:200]

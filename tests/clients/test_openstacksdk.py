@@ -1,4 +1,4 @@
-"""openstacksdk's image proxy against a live lading, with no Keystone (``auth_type="none"``)."""
+"""openstacksdk's image proxy against a live lading, with a token and no Keystone to issue it."""
 
 from __future__ import annotations
 
@@ -11,10 +11,17 @@ import httpx
 import openstack
 import pytest
 from openstack.connection import Connection
-from openstack.exceptions import NotFoundException
+from openstack.exceptions import HttpException, NotFoundException
 from openstack.image.v2.image import Image
 
-from tests.clients.support import MiB, assert_active_with, get_image, random_bytes, unique
+from tests.clients.support import (
+    MiB,
+    assert_active_with,
+    create_image,
+    get_image,
+    random_bytes,
+    unique,
+)
 
 pytestmark = [
     pytest.mark.clients,
@@ -28,14 +35,20 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def conn(server_url: str) -> Iterator[Connection]:
-    connection = openstack.connect(
+def connect(server_url: str, token: str) -> Connection:
+    """A connection sending ``token`` as X-Auth-Token to lading, with no Keystone to ask."""
+    return openstack.connect(
         load_yaml_config=False,
         load_envvars=False,
-        auth_type="none",
+        auth_type="admin_token",
+        auth={"token": token, "endpoint": server_url},
         image_endpoint_override=server_url,
     )
+
+
+@pytest.fixture(scope="module")
+def conn(server_url: str, api_token: str) -> Iterator[Connection]:
+    connection = connect(server_url, api_token)
     yield connection
     connection.close()
 
@@ -172,3 +185,14 @@ def test_delete_image(conn: Connection, api: httpx.Client) -> None:
     conn.image.delete_image(image)  # a missing image is ignored by default
     with pytest.raises(NotFoundException):
         conn.image.delete_image(image, ignore_missing=False)
+
+
+def test_wrong_token_is_refused(server_url: str, api: httpx.Client) -> None:
+    image = create_image(api, unique("sdk-refused"))
+    wrong = connect(server_url, "not-a-real-token")
+    try:
+        with pytest.raises(HttpException) as refused:
+            wrong.image.get_image(image["id"])
+        assert refused.value.status_code == 401
+    finally:
+        wrong.close()
