@@ -22,8 +22,8 @@ run: $(VENV)/.installed
 	$(BIN)/lading serve
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench docs
+	$(BIN)/ruff format --check src tests bench docs
 	$(BIN)/mypy
 
 # The real servers some tests need (PostgreSQL); their tests skip, saying why, without them.

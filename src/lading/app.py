@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from lading.api import versions
+from lading.api import click, versions
 from lading.api.auth import AuthenticationMiddleware
 from lading.api.glance_v2 import images, members
 from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
@@ -45,7 +45,11 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
         database.dispose()
 
     app = Starlette(
-        routes=[*versions.ROUTES, Mount("/v2", routes=[*images.ROUTES, *members.ROUTES])],
+        routes=[
+            *versions.ROUTES,
+            Mount("/v2", routes=[*images.ROUTES, *members.ROUTES]),
+            Mount("/click", routes=click.ROUTES),
+        ],
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(AuthenticationMiddleware, identities=services.identities),

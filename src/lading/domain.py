@@ -74,7 +74,8 @@ class Artifact:
     checksum: str | None = None
     os_hash_algo: str | None = None
     os_hash_value: str | None = None
-    published: bool = False
+    published: bool = True
+    filename: str | None = None  # packages: the file name the package faces serve
     deleted_at: datetime | None = None
     properties: dict[str, str] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)

@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    SecretStr,
     Tag,
     field_validator,
     model_validator,
@@ -121,6 +122,33 @@ class QuotaSettings(QuotaLimits):
         return self.projects.get(project, self)
 
 
+class SigningClient(BaseModel):
+    """A service that signs its requests (HMAC-SHA256) with a secret shared with lading."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: SecretStr = Field(min_length=32)
+    project: str = Field(min_length=1, max_length=255)  # what it uploads is this project's
+    role: Literal["admin", "member", "reader"] = "member"
+
+
+class SigningSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    window: int = Field(300, ge=1, le=3600)  # seconds a signed request's timestamp is good for
+    clients: dict[str, SigningClient] = Field(default_factory=dict)
+
+
+class PublishingSettings(BaseModel):
+    """Whether what a face creates starts published. Until it is published, an artifact
+    is seen only by its owner and administrators."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    glance_v2: bool = True
+    click: bool = False
+
+
 def _store_type(value: object) -> str:
     # ``type`` may be left out for the filesystem, the default backend.
     if isinstance(value, dict):
@@ -165,6 +193,8 @@ class Settings(BaseSettings):
     # INI, as Glance's property-protections-roles.conf; unset: no property is protected.
     property_protection_file: Path | None = None
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
+    signing: SigningSettings = Field(default_factory=SigningSettings)
+    published_by_default: PublishingSettings = Field(default_factory=PublishingSettings)
     # Where an artifact's data lies, shown to callers the get_image_location policy admits.
     show_image_direct_url: bool = False
     show_multiple_locations: bool = False

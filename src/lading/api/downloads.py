@@ -47,9 +47,10 @@ class DataResponse(Response):
     when called, so the inherited ``status_code`` and ``headers`` mean nothing.
     """
 
-    def __init__(self, download: Download) -> None:
+    def __init__(self, download: Download, cache_control: str | None = None) -> None:
         super().__init__()
         self.download = download
+        self.cache_control = cache_control  # for every answer but a redirect (no-store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         download = self.download
@@ -64,7 +65,7 @@ class DataResponse(Response):
             "etag": f'"{download.location.checksum}"',
             "last-modified": format_datetime(updated, usegmt=True),
             "accept-ranges": "bytes",
-        }
+        } | ({"cache-control": self.cache_control} if self.cache_control else {})
         if _matches(request.get("if-none-match"), validators["etag"]):
             await _start(send, 304, validators)
             await _finish(send)

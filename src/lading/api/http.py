@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lading.errors import BadRequest, ClientDisconnected, LadingError, TooLarge, Unauthorized
 from lading.services import Services
 from lading.services.access import Caller
+from lading.settings import Settings
 
 REQUEST_ID_HEADER = b"x-openstack-request-id"
 MAX_JSON_BODY = 1024 * 1024
@@ -90,7 +91,7 @@ EXCEPTION_HANDLERS = {
 
 def endpoint(request: Request) -> str:
     """The URL clients reach this server at, without a trailing slash."""
-    public: str | None = request.app.state.settings.public_endpoint
+    public = settings_of(request).public_endpoint
     return (public or str(request.base_url)).rstrip("/")
 
 
@@ -107,6 +108,10 @@ def parse_count(name: str, text: str) -> int:
 
 def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
 
 
 def caller(request: Request) -> Caller:

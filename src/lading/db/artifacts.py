@@ -84,6 +84,28 @@ def fetch_for_project(
     return artifact, members.find(connection, artifact_id, project) is not None
 
 
+def find_package(connection: Connection, name: str, version: str, filename: str) -> list[Artifact]:
+    """Live artifacts with this name, version and file name, the newest first."""
+    rows = connection.execute(
+        SELECT_ARTIFACTS.where(
+            artifacts.c.filename == filename,
+            artifacts.c.name == name,
+            artifacts.c.version == version,
+            artifacts.c.status != Status.DELETED.value,
+        ).order_by(artifacts.c.created_at.desc(), artifacts.c.id)
+    ).mappings()
+    return complete(connection, list(rows))
+
+
+def set_published(connection: Connection, artifact_id: str, published: bool, now: datetime) -> bool:
+    result = connection.execute(
+        update(artifacts)
+        .where(artifacts.c.id == artifact_id, artifacts.c.status != Status.DELETED.value)
+        .values(published=published, updated_at=now)
+    )
+    return result.rowcount == 1
+
+
 def update_artifact(
     connection: Connection,
     artifact: Artifact,

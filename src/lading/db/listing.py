@@ -91,10 +91,10 @@ def _visible_to(query: ListQuery) -> ColumnElement[bool]:
             artifact_members.c.status.in_(query.member_status),
         ),
     )
-    visible = [artifacts.c.owner == query.viewer, visibility == Visibility.PUBLIC, shared]
+    others = [visibility == Visibility.PUBLIC, shared]
     if query.with_community:
-        visible.append(visibility == Visibility.COMMUNITY)
-    return or_(*visible)
+        others.append(visibility == Visibility.COMMUNITY)
+    return or_(artifacts.c.owner == query.viewer, and_(artifacts.c.published, or_(*others)))
 
 
 def _time_clause(time: TimeFilter) -> ColumnElement[bool]:

@@ -54,6 +54,7 @@ artifacts = Table(
     Column("os_hash_algo", String(64)),
     Column("os_hash_value", String(128)),
     Column("published", Boolean, nullable=False, default=False),
+    Column("filename", String(255)),  # a package's file name, as the package faces serve it
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("deleted_at", DateTime),
@@ -68,6 +69,7 @@ artifacts = Table(
     Index(None, "status", "lease_expires_at"),
     Index(None, "owner"),
     Index(None, "checksum"),
+    Index(None, "filename"),
     Index(None, "os_hash_value"),
 )
 
@@ -177,6 +179,18 @@ api_tokens = Table(
     Column("created_at", DateTime, nullable=False),
     Column("expires_at", DateTime),
     Column("revoked_at", DateTime),
+)
+
+
+# Nonces of signed requests, kept while their timestamp is inside the window: a request
+# seen once is refused if it comes again (replay).
+signed_nonces = Table(
+    "signed_nonces",
+    metadata,
+    Column("client", String(255), primary_key=True),
+    Column("nonce", String(128), primary_key=True),
+    Column("expires_at", DateTime, nullable=False),
+    Index(None, "expires_at"),
 )
 
 

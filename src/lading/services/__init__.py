@@ -8,8 +8,10 @@ from lading.db.engine import Database
 from lading.services.catalogue import Catalogue
 from lading.services.identity import Identities
 from lading.services.members import Members
+from lading.services.packages import Packages
 from lading.services.policy import Policy
 from lading.services.recovery import Recovery
+from lading.services.signing import Signatures
 from lading.services.transfers import Transfers
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
@@ -22,17 +24,22 @@ class Services:
     identities: Identities
     catalogue: Catalogue
     members: Members
+    signatures: Signatures
     transfers: Transfers
+    packages: Packages
     recovery: Recovery
 
     @classmethod
     def build(cls, settings: Settings, database: Database, stores: StoreRegistry) -> Services:
         catalogue = Catalogue(database, stores, settings.quota)
+        transfers = Transfers(settings, database, stores, catalogue)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)
         return cls(
             identities=Identities(database, settings.default_project, policy),
             catalogue=catalogue,
             members=Members(database, catalogue),
-            transfers=Transfers(settings, database, stores, catalogue),
+            signatures=Signatures(database, settings.signing, policy),
+            transfers=transfers,
+            packages=Packages(catalogue, transfers),
             recovery=Recovery(settings, database, stores, catalogue),
         )

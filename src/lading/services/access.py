@@ -2,8 +2,9 @@
 
 Visibility and ownership follow Glance v2: admins see everything; others see what their
 project owns, public and community artifacts, and shared ones their project is a member
-of. What a caller may not see does not exist for it (404); what it may see but not
-change is refused (403). Which roles may take which action is the policy's business.
+of, once published (Click's review gate; the Glance face publishes at once). What a
+caller may not see does not exist for it (404); what it may see but not change is
+refused (403). Which roles may take which action is the policy's business.
 """
 
 from __future__ import annotations
@@ -16,19 +17,26 @@ from lading.services.policy import Policy
 from lading.services.protections import Operation
 from lading.services.roles import ADMIN, IMPLIED_ROLES
 
+# A signing client is its project's review authority (Click's Software Center): it may
+# publish and make public what its project owns, whatever its role.
+SIGNED_ACTIONS = frozenset({"publish_image", "publicize_image"})
+
 
 @dataclass(frozen=True, slots=True)
 class Caller:
     project: str
     roles: frozenset[str]
     policy: Policy = field(default_factory=Policy, compare=False, repr=False)
+    signed_by: str | None = None  # the signing client, for a signed request
 
     @property
     def is_admin(self) -> bool:
         return ADMIN in self.roles
 
     def may(self, action: str) -> bool:
-        return self.policy.allows(self.roles, action)
+        return self.policy.allows(self.roles, action) or (
+            self.signed_by is not None and action in SIGNED_ACTIONS
+        )
 
     def require(self, action: str) -> None:
         if not self.may(action):
@@ -63,6 +71,8 @@ def can_see(caller: Caller, artifact: Artifact, is_member: bool = False) -> bool
     """``is_member``: the caller's project is a member of the artifact (any status)."""
     if caller.is_admin or artifact.owner == caller.project:
         return True
+    if not artifact.published:
+        return False
     if artifact.visibility is Visibility.SHARED:
         return is_member
     return artifact.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY)

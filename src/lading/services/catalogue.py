@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -34,8 +35,15 @@ class Catalogue:
         self.quota = quota
 
     async def create(
-        self, caller: Caller, changes: Changes, artifact_id: object = None
+        self,
+        caller: Caller,
+        changes: Changes,
+        artifact_id: object = None,
+        *,
+        published: bool = True,
+        filename: str | None = None,
     ) -> Artifact:
+        """A new queued artifact; ``published`` and ``filename`` are the face's to say."""
         caller.require("add_image")
         moment = now()
         artifact = Artifact(
@@ -45,6 +53,8 @@ class Catalogue:
             visibility=Visibility.SHARED,
             created_at=moment,
             updated_at=moment,
+            published=published,
+            filename=filename,
         )
         artifact = validation.apply(caller, artifact, changes, None, self.quota)
         limit = self.quota.for_project(caller.project).artifacts
@@ -72,6 +82,24 @@ class Catalogue:
         ):
             raise NotFound(f"no artifact with id {artifact_id}")
         return artifact
+
+    async def find_package(
+        self, caller: Caller | None, name: str, version: str, filename: str
+    ) -> Artifact:
+        """The newest live package by that name, version and file that the caller may see;
+        with no caller, only a published public active one. NotFound otherwise."""
+        for found in await self._database.read(queries.find_package, name, version, filename):
+            if caller is None:
+                if (
+                    found.published
+                    and found.visibility is Visibility.PUBLIC
+                    and (found.status is Status.ACTIVE)
+                ):
+                    return found
+                continue
+            with contextlib.suppress(NotFound):
+                return await self.visible(caller, found.id)
+        raise NotFound(f"no package {name} {version} with a file {filename}")
 
     async def list_page(
         self, caller: Caller, query: ListQuery, marker: str | None
@@ -108,7 +136,11 @@ class Catalogue:
         caller.require_owner(artifact, "delete_image")
         if artifact.protected:
             raise Forbidden(f"artifact {artifact_id} is protected and cannot be deleted")
-        doomed = await self._database.write(queries.mark_deleted, artifact.id, now())
+        await self.drop(artifact.id)
+
+    async def drop(self, artifact_id: str) -> None:
+        """Delete an artifact with no questions asked: for the services' own undoing."""
+        doomed = await self._database.write(queries.mark_deleted, artifact_id, now())
         await self.discard(doomed)
 
     async def discard(self, doomed: Sequence[blobs.Blob]) -> int:
@@ -127,6 +159,18 @@ class Catalogue:
             await self._database.write(blobs.forget, blob.id)
             removed += 1
         return removed
+
+    async def set_published(self, caller: Caller, artifact_id: str, published: bool) -> Artifact:
+        """Publish or unpublish: administrators by default (``publish_image``), and
+        signing clients for their own project's artifacts."""
+        artifact = await self.visible(caller, artifact_id)
+        caller.require_owner(artifact, "publish_image")
+        changed = artifact.published != published
+        if changed and not await self._database.write(
+            queries.set_published, artifact.id, published, now()
+        ):
+            raise NotFound(f"no artifact with id {artifact_id}")
+        return caller.view(await self.visible(caller, artifact.id))
 
     async def deactivate(self, caller: Caller, artifact_id: str) -> None:
         await self._switch(caller, artifact_id, Status.ACTIVE, Status.DEACTIVATED, "deactivate")

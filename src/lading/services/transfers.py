@@ -21,8 +21,8 @@ import anyio
 from lading.db import artifacts, blobs, uploads
 from lading.db.engine import Database
 from lading.db.uploads import Lease
-from lading.domain import Artifact, Location, Status
-from lading.errors import Conflict, Forbidden, ObjectNotFound, StoreError, TooLarge
+from lading.domain import Artifact, Digests, Location, Status
+from lading.errors import BadRequest, Conflict, Forbidden, ObjectNotFound, StoreError, TooLarge
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.digests import DigestingStream
@@ -53,6 +53,22 @@ class Download:
         """A file the server may send as it is, when the store is local."""
         assert self.store is not None and self.location is not None
         return self.store.local_path(self.location.key)
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """Digests a client announces for the data it sends (hex, any case)."""
+
+    md5: str | None = None
+    sha256: str | None = None
+
+    def check(self, digests: Digests) -> None:
+        for name, announced, actual in (
+            ("md5", self.md5, digests.md5),
+            ("sha256", self.sha256, digests.sha256),
+        ):
+            if announced is not None and announced.lower() != actual:
+                raise BadRequest(f"the data's {name} is {actual}, not {announced}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +109,13 @@ class Transfers:
         body: AsyncIterable[bytes],
         announced_size: int | None = None,
         store_name: str | None = None,
+        expected: Expected | None = None,
     ) -> Artifact:
         """Store ``body`` as the artifact's data and make it active.
 
         ``store_name`` picks a store when several are configured; with one, it is
-        ignored, as Glance ignores it with multi-store off.
+        ignored, as Glance ignores it with multi-store off. Digests the client
+        ``expected`` are checked before the artifact becomes active.
         """
         artifact = await self._catalogue.visible(caller, artifact_id)
         caller.require_owner(artifact, "upload_image")
@@ -115,6 +133,8 @@ class Transfers:
             )
             stored = await store.put(lease.key, stream.chunks())
             digests = await stream.digests()
+            if expected is not None:
+                expected.check(digests)
             if stored.size != digests.size:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
             redundant = await self._database.write(uploads.activate, lease, digests, now())
@@ -125,7 +145,7 @@ class Transfers:
         if redundant is not None:
             with anyio.CancelScope(shield=True):
                 await self._catalogue.discard([redundant])
-        return await self._catalogue.visible(caller, artifact.id)
+        return caller.view(await self._catalogue.visible(caller, artifact.id))
 
     async def download(self, caller: Caller, artifact_id: str) -> Download:
         """The artifact and, when it has data the caller may read, where it lies.
@@ -134,8 +154,13 @@ class Transfers:
         response starts rather than a body cut short.
         """
         artifact = await self._catalogue.visible(caller, artifact_id)
-        caller.require("download_image")
-        if artifact.status is Status.DEACTIVATED and not caller.is_admin:
+        return await self.download_of(caller, artifact)
+
+    async def download_of(self, caller: Caller | None, artifact: Artifact) -> Download:
+        """As ``download``, for an artifact found already; no caller: a public download."""
+        if caller is not None:
+            caller.require("download_image")
+        if artifact.status is Status.DEACTIVATED and not (caller is not None and caller.is_admin):
             raise Forbidden(f"artifact {artifact.id} is deactivated")
         if artifact.status not in (Status.ACTIVE, Status.DEACTIVATED) or not artifact.locations:
             return Download(artifact)

@@ -13,11 +13,18 @@ from lading.api.glance_v2.listing import page_links, parse_list_query
 from lading.api.glance_v2.patch import MEDIA_TYPES, apply_patch
 from lading.api.glance_v2.schemas import SCHEMAS
 from lading.api.glance_v2.views import image_view
-from lading.api.http import body_stream, caller, endpoint, parse_count, read_json, services
+from lading.api.http import (
+    body_stream,
+    caller,
+    endpoint,
+    parse_count,
+    read_json,
+    services,
+    settings_of,
+)
 from lading.domain import Artifact
 from lading.errors import BadRequest, NotFound, UnsupportedMediaType
 from lading.services.validation import Changes, base_fields
-from lading.settings import Settings
 
 SIZE_HEADER = "x-openstack-image-size"
 STORE_HEADER = "x-image-meta-store"
@@ -32,7 +39,10 @@ async def create_image(request: Request) -> Response:
     fields = base_fields(body)
     properties = {key: value for key, value in body.items() if key not in fields}
     changes = Changes(fields, properties, tags)
-    artifact = await services(request).catalogue.create(caller(request), changes, artifact_id)
+    published = settings_of(request).published_by_default.glance_v2
+    artifact = await services(request).catalogue.create(
+        caller(request), changes, artifact_id, published=published
+    )
     headers = {"location": f"{endpoint(request)}/v2/images/{artifact.id}"}
     choices = services(request).transfers.store_choices()
     if choices:
@@ -154,7 +164,7 @@ def _image(request: Request, artifact: Artifact) -> dict[str, Any]:
     """The image document; where its data lies only when settings and policy allow it."""
     multistore = _multistore(request)
     document = image_view(artifact, multistore)
-    settings: Settings = request.app.state.settings
+    settings = settings_of(request)
     if settings.show_image_direct_url or settings.show_multiple_locations:
         shown = services(request).transfers.location_urls(caller(request), artifact)
         if settings.show_multiple_locations:
