@@ -1,4 +1,4 @@
-"""Who may do what: every identity against every v2 endpoint, for each visibility.
+"""Who may do what: every identity against every v2 and Click endpoint, for each visibility.
 
 Artifacts belong to project A. Identities: an admin (of project A), a member and a
 reader of A, a member of project B, members of projects C (accepted the sharing) and D
@@ -7,6 +7,7 @@ reader of A, a member of project B, members of projects C (accepted the sharing)
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
+from lading.services.access import Caller
 from lading.settings import Settings
 from tests.api.helpers import PATCH_TYPE
 
 DATA = b"matrix bytes"
+CLICK_FILE = "p.click"
 VISIBILITIES = ["private", "shared", "community", "public"]
 IDENTITIES = ["admin", "owner_member", "owner_reader", "other", "accepted", "pending", "anonymous"]
 OWNERS = {"admin", "owner_member", "owner_reader"}
@@ -29,6 +32,7 @@ OWNERS = {"admin", "owner_member", "owner_reader"}
 class World:
     def __init__(self, client: TestClient, tokens: dict[str, str]) -> None:
         self.client, self.tokens = client, tokens
+        self.serial = itertools.count()
 
     def as_(self, identity: str) -> dict[str, str]:
         return {} if identity == "anonymous" else {"x-auth-token": self.tokens[identity]}
@@ -37,14 +41,27 @@ class World:
         headers = {**self.as_(identity), **kwargs.pop("headers", {})}
         return self.client.request(method, path, headers=headers, **kwargs)
 
-    def artifact(self, visibility: str, with_data: bool = True) -> str:
-        """A fresh artifact of project A; shared with C (accepted) and D (pending)."""
+    def artifact(self, visibility: str, with_data: bool = True, face: str = "v2") -> str:
+        """A fresh artifact of project A; shared with C (accepted) and D (pending).
+
+        Click packages are published by the admin at once, so they are seen as v2 images are.
+        """
         creator = "admin" if visibility == "public" else "owner_member"
-        body = {"name": "m", "disk_format": "raw", "container_format": "bare",
-                "visibility": visibility}  # fmt: skip
-        created = self.request(creator, "POST", "/v2/images", json=body)
-        assert created.status_code == 201, created.text
-        image_id: str = created.json()["id"]
+        if face == "click":
+            form = {"name": f"p{next(self.serial)}", "version": "1", "visibility": visibility}
+            files = {"file": (CLICK_FILE, DATA)}
+            created = self.request(creator, "POST", "/click/uploads", data=form, files=files)
+            assert created.status_code == 201, created.text
+            image_id: str = created.json()["id"]
+            published = self.request("admin", "POST", f"/click/packages/{image_id}/publish")
+            assert published.status_code == 200, published.text
+            with_data = False
+        else:
+            body = {"name": "m", "disk_format": "raw", "container_format": "bare",
+                    "visibility": visibility}  # fmt: skip
+            created = self.request(creator, "POST", "/v2/images", json=body)
+            assert created.status_code == 201, created.text
+            image_id = created.json()["id"]
         if with_data:
             octets = {"content-type": "application/octet-stream"}
             path = f"/v2/images/{image_id}/file"
@@ -64,7 +81,10 @@ class World:
         """Everything a refused request must leave as it was, seen by the admin."""
         image = self.request("admin", "GET", f"/v2/images/{image_id}").json()
         members = self.request("admin", "GET", f"/v2/images/{image_id}/members")
-        return image, members.status_code, members.text
+        catalogue = self.client.app.state.services.catalogue  # type: ignore[attr-defined]
+        admin = Caller.with_role("A", "admin")
+        published = anyio.run(catalogue.visible, admin, image_id).published
+        return image, members.status_code, members.text, published
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +131,15 @@ def members_list(identity: str, visibility: str) -> int:
     return 403 if status == 200 and visibility != "shared" else status
 
 
+def click_path(world: World, image_id: str, kind: str) -> str:
+    package = world.request("admin", "GET", f"/v2/images/{image_id}").json()
+    return f"/click/download/{kind}/{package['name']}/{package['version']}/{CLICK_FILE}"
+
+
 Action = Callable[[World, str, str], httpx.Response]
-ACTIONS: dict[str, tuple[Action, Callable[[str, str], int], bool]] = {
-    # name: (the request, the expected status, whether the artifact gets data first)
+ACTIONS: dict[str, tuple[Action, Callable[[str, str], int], bool | str]] = {
+    # name: (the request, the expected status, whether the artifact gets data first, or
+    # "click" for a published package made by the Click face)
     "show": (lambda w, who, i: w.request(who, "GET", f"/v2/images/{i}"),
              lambda who, v: reads(who, v, 200), True),
     "download": (lambda w, who, i: w.request(who, "GET", f"/v2/images/{i}/file"),
@@ -138,6 +164,12 @@ ACTIONS: dict[str, tuple[Action, Callable[[str, str], int], bool]] = {
                        who, "POST", f"/v2/images/{i}/members", json={"member": "E"}),
                    lambda who, v: 403 if changes(who, v, 200) == 200 and v != "shared"
                    else changes(who, v, 200), True),
+    "click_private": (lambda w, who, i: w.request(who, "GET", click_path(w, i, "private")),
+                      lambda who, v: reads(who, v, 200), "click"),
+    "click_public": (lambda w, who, i: w.request(who, "GET", click_path(w, i, "public")),
+                     lambda who, v: 200 if v == "public" else 404, "click"),
+    "unpublish": (lambda w, who, i: w.request(who, "POST", f"/click/packages/{i}/unpublish"),
+                  lambda who, v: changes(who, v, 200, policy_ok=who == "admin"), "click"),
 }  # fmt: skip
 
 
@@ -145,8 +177,8 @@ ACTIONS: dict[str, tuple[Action, Callable[[str, str], int], bool]] = {
 @pytest.mark.parametrize("visibility", VISIBILITIES)
 @pytest.mark.parametrize("identity", IDENTITIES)
 def test_matrix(world: World, identity: str, visibility: str, action: str) -> None:
-    send, expected, with_data = ACTIONS[action]
-    image_id = world.artifact(visibility, with_data)
+    send, expected, made = ACTIONS[action]
+    image_id = world.artifact(visibility, made is True, "click" if made == "click" else "v2")
     before = world.state(image_id)
     response = send(world, identity, image_id)
     status = expected(identity, visibility)
@@ -154,5 +186,5 @@ def test_matrix(world: World, identity: str, visibility: str, action: str) -> No
     if status >= 400:
         assert response.headers["content-type"].startswith("application/json")
         assert world.state(image_id) == before
-    if action == "download" and status == 200:
+    if action in ("download", "click_private", "click_public") and status == 200:
         assert response.content == DATA
