@@ -20,6 +20,11 @@ STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 TOKEN_TIMEOUT = 30.0
 PROJECT = "clients"  # the project of the token every client sends
+# A service that signs its requests (the Click face), known to the session's server.
+SIGNING_CLIENT, SIGNING_SECRET = "software-center", "test-secret-of-at-least-32-characters"
+SIGNING = (
+    f'{{"clients": {{"{SIGNING_CLIENT}": {{"secret": "{SIGNING_SECRET}", "project": "store"}}}}}}'
+)
 LOG_KEY = pytest.StashKey[Path]()
 
 
@@ -107,8 +112,9 @@ def running_lading(
 def lading_server(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[Lading]:
-    """A ``lading serve`` with one store, the default."""
-    with running_lading(tmp_path_factory.mktemp("lading-server"), pytestconfig) as server:
+    """A ``lading serve`` with one store, the default, and one signing client."""
+    root = tmp_path_factory.mktemp("lading-server")
+    with running_lading(root, pytestconfig, {"LADING_SIGNING": SIGNING}) as server:
         yield server
 
 
