@@ -46,6 +46,12 @@ class Server:
     data_dir: Path
     base_url: str
     log_path: Path
+    token: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What every request to the server carries: its token, when it has one."""
+        return {"X-Auth-Token": self.token} if self.token else {}
 
     @property
     def database(self) -> Path:
@@ -77,10 +83,13 @@ def running_server(
     workers: int = 1,
     timeout: float = 60.0,
     settings: Mapping[str, str] | None = None,
+    token: bool = False,
 ) -> Iterator[Server]:
     """Start lading on a free loopback port with ``data_dir``; stop it on exit, even on errors.
 
     ``settings`` are more environment variables for it, e.g. ``{"LADING_STORES": ...}``.
+    With ``token``, an admin token is made first, so the server checks it on every request
+    as a deployed one does (without, it runs open).
 
     The server's output goes to ``<data_dir>.server.log`` next to the data directory,
     not to a pipe, so that a chatty server can never block on a full pipe mid-measurement.
@@ -95,6 +104,10 @@ def running_server(
         **(settings or {}),
     }
     log_path = data_dir.parent / f"{data_dir.name}.server.log"
+    made = None
+    if token:
+        create = [str(LADING), "token", "create", "--project", "bench", "--role", "admin"]
+        made = subprocess.run(create, env=env, capture_output=True, text=True, check=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(LADING), "serve", "--workers", str(workers)],
@@ -102,7 +115,8 @@ def running_server(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = Server(process, data_dir, f"http://127.0.0.1:{port}", log_path)
+    token_text = made.stdout.splitlines()[-1] if made is not None else None
+    server = Server(process, data_dir, f"http://127.0.0.1:{port}", log_path, token_text)
     try:
         _wait_healthy(server, timeout)
         yield server

@@ -55,7 +55,9 @@ def image_body(number: int) -> dict[str, str]:
 async def load_http(server: Server, first: int, count: int, concurrency: int) -> None:
     """POST ``count`` images with ``concurrency`` requests in flight."""
     limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=server.base_url, headers=server.headers, limits=limits, timeout=60
+    ) as client:
 
         async def worker(start: int) -> None:
             for number in range(first + start, first + count, concurrency):
@@ -127,7 +129,9 @@ async def show_rate_httpx(server: Server, ids: list[str], concurrency: int, seco
     limits = httpx.Limits(max_connections=concurrency)
     deadline = time.monotonic() + seconds
     done = 0
-    async with httpx.AsyncClient(base_url=server.base_url, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=server.base_url, headers=server.headers, limits=limits
+    ) as client:
 
         async def worker() -> None:
             nonlocal done
@@ -143,6 +147,7 @@ async def show_rate_httpx(server: Server, ids: list[str], concurrency: int, seco
 WRK_SCRIPT = """
 ids = {}
 for line in io.lines("%s") do ids[#ids + 1] = line end
+wrk.headers["X-Auth-Token"] = "%s"
 request = function() return wrk.format("GET", "/v2/images/" .. ids[math.random(#ids)]) end
 """
 
@@ -151,7 +156,7 @@ def show_rate_wrk(server: Server, ids: list[str], concurrency: int, seconds: flo
     """Requests completed in ``seconds`` by wrk with ``concurrency`` connections."""
     id_file, script = server.data_dir.parent / "ids.txt", server.data_dir.parent / "show.lua"
     id_file.write_text("\n".join(ids) + "\n")
-    script.write_text(WRK_SCRIPT % id_file)
+    script.write_text(WRK_SCRIPT % (id_file, server.token or ""))
     command = ["wrk", "-t2", f"-c{concurrency}", f"-d{round(seconds)}s", "-s", str(script)]
     output = subprocess.run([*command, server.base_url], capture_output=True, text=True, check=True)
     if "Non-2xx" in output.stdout or "Socket errors" in output.stdout:
@@ -167,7 +172,8 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
 
 
 def run(args: argparse.Namespace, scratch: Path) -> None:
-    with running_server(scratch / "data", workers=args.workers) as server:
+    # With a token, as deployed: every request is authenticated.
+    with running_server(scratch / "data", workers=args.workers, token=True) as server:
         started = time.perf_counter()
         if args.direct:
             load_direct(server, args.count)
@@ -191,7 +197,7 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
         server_cpu: list[float] = []
         client_cpu: list[float] = []
         use_wrk = shutil.which("wrk") is not None
-        with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        with httpx.Client(base_url=server.base_url, headers=server.headers, timeout=30) as client:
             check_page(client, "/v2/images?limit=25&os_distro=ubuntu", os_distro="ubuntu")
             check_page(client, f"/v2/images?limit=25&marker={deep[0]}")
             for _ in range(args.runs):

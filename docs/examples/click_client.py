@@ -61,7 +61,8 @@ class ClickClient:
             for block in iter(lambda: file.read(1 << 20), b""):
                 sha256.update(block)
         form = {"name": name, "version": version, "sha256": sha256.hexdigest(), **fields}
-        headers = signature_headers(self.client, self.secret, "POST", "/click/uploads", form)
+        signed = {**form, "file": path.name}  # the file's field: its name is signed
+        headers = signature_headers(self.client, self.secret, "POST", "/click/uploads", signed)
         with path.open("rb") as file:  # httpx streams the file part, fields first
             response = self.http.post(
                 "/click/uploads", data=form, files={"file": (path.name, file)}, headers=headers

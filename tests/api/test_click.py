@@ -19,11 +19,14 @@ from starlette.testclient import TestClient
 
 from lading.app import create_app
 from lading.settings import Settings
-from tests.api.helpers import assert_error
+from tests.api.helpers import PATCH_TYPE, assert_error
 
 CLIENT, SECRET = "software-center", "s" * 40
 DATA = b"click package bytes " * 100
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "click_client.py"
+FILE = "app_1.0.click"
+FORM = {"name": "com.example.app", "version": "1.0", "visibility": "public",
+        "sha256": hashlib.sha256(DATA).hexdigest()}  # fmt: skip
 
 
 def load_example() -> ModuleType:
@@ -58,16 +61,22 @@ class Click:
             example.signature_headers(kwargs.get("client", CLIENT), secret, method, path, fields)
         )
 
+    def signed_upload(
+        self, form: dict[str, str], filename: str = FILE, **kwargs: str
+    ) -> dict[str, str]:
+        """The file counts as a field whose value is its file name."""
+        return self.signed("POST", "/click/uploads", {**form, "file": filename}, **kwargs)
+
     def upload(
         self,
         data: bytes = DATA,
         headers: dict[str, str] | None = None,
-        filename: str = "app_1.0.click",
+        filename: str = FILE,
         **fields: str,
     ) -> httpx.Response:
-        form = {"name": "com.example.app", "version": "1.0", "visibility": "public", **fields}
+        form = {**FORM, **fields}
         if headers is None:
-            headers = self.signed("POST", "/click/uploads", form)
+            headers = self.signed_upload(form, filename)
         return self.client.post(
             "/click/uploads", data=form, files={"file": (filename, data)}, headers=headers
         )
@@ -160,24 +169,28 @@ def test_uploads_with_a_token(click: Click) -> None:
 
 
 def refused_signatures(click: Click) -> dict[str, dict[str, str]]:
-    form = {"name": "com.example.app", "version": "1.0", "visibility": "public"}
-    good = click.signed("POST", "/click/uploads", form)
+    good = click.signed_upload(FORM)
     old = dict(good, **{"X-Lading-Timestamp": str(int(time.time()) - 120)})
     return {
-        "wrong secret": click.signed("POST", "/click/uploads", form, secret="t" * 40),
-        "unknown client": click.signed("POST", "/click/uploads", form, client="nobody"),
-        "altered field": click.signed("POST", "/click/uploads", {**form, "version": "2.0"}),
+        "wrong secret": click.signed_upload(FORM, secret="t" * 40),
+        "unknown client": click.signed_upload(FORM, client="nobody"),
+        "altered field": click.signed_upload({**FORM, "version": "2.0"}),
+        "altered file name": click.signed_upload(FORM, "other.click"),
         "expired timestamp": old,
-        "other path": click.signed("POST", "/click/upload", form),
+        "other path": click.signed("POST", "/click/upload", {**FORM, "file": FILE}),
         "missing header": {k: v for k, v in good.items() if k != "X-Lading-Nonce"},
         "bad nonce": dict(good, **{"X-Lading-Nonce": "short"}),
+        "huge timestamp": dict(good, **{"X-Lading-Timestamp": "9" * 400}),
+        "signature not hex": dict(good, **{"X-Lading-Signature": "g" * 64}),
+        "short signature": dict(good, **{"X-Lading-Signature": "ab"}),
     }
 
 
 @pytest.mark.parametrize(
     "case",
-    ["wrong secret", "unknown client", "altered field", "expired timestamp", "other path",
-     "missing header", "bad nonce"],
+    ["wrong secret", "unknown client", "altered field", "altered file name",
+     "expired timestamp", "other path", "missing header", "bad nonce", "huge timestamp",
+     "signature not hex", "short signature"],
 )  # fmt: skip
 def test_refused_signatures_store_nothing(click: Click, case: str) -> None:
     response = click.upload(headers=refused_signatures(click)[case])
@@ -185,9 +198,15 @@ def test_refused_signatures_store_nothing(click: Click, case: str) -> None:
     assert click.count() == 0
 
 
+def test_a_signature_of_non_ascii_bytes_is_refused(click: Click) -> None:
+    headers = [(name.encode(), value.encode()) for name, value in click.signed_upload(FORM).items()]
+    headers = [(n, b"\xe9" * 64 if n == b"X-Lading-Signature" else v) for n, v in headers]
+    files = {"file": (FILE, DATA)}
+    assert_error(click.client.post("/click/uploads", data=FORM, files=files, headers=headers), 401)
+
+
 def test_replay_is_refused(click: Click) -> None:
-    form = {"name": "com.example.app", "version": "1.0", "visibility": "public"}
-    headers = click.signed("POST", "/click/uploads", form)
+    headers = click.signed_upload(FORM)
     assert click.upload(headers=headers).status_code == 201
     assert_error(click.upload(headers=headers), 401)
     assert click.count() == 1
@@ -195,12 +214,23 @@ def test_replay_is_refused(click: Click) -> None:
 
 def test_altered_body_is_refused(click: Click) -> None:
     """The file is not in the signature, but its signed sha256 binds it."""
-    digest = hashlib.sha256(DATA).hexdigest()
-    form = {"name": "com.example.app", "version": "1.0", "visibility": "public", "sha256": digest}
-    headers = click.signed("POST", "/click/uploads", form)
-    response = click.upload(DATA + b"tampered", headers=headers, sha256=digest)
+    response = click.upload(DATA + b"tampered")
     assert_error(response, 400)
     assert "sha256" in response.text and click.count() == 0
+
+
+def test_signed_uploads_need_a_digest_and_no_query(click: Click) -> None:
+    form = {key: value for key, value in FORM.items() if key != "sha256"}
+    files = {"file": (FILE, DATA)}
+    unbound = click.client.post(
+        "/click/uploads", data=form, files=files, headers=click.signed_upload(form)
+    )
+    assert_error(unbound, 400)
+    queried = click.client.post(
+        "/click/uploads?x=1", data=FORM, files=files, headers=click.signed_upload(FORM)
+    )
+    assert_error(queried, 400)
+    assert click.count() == 0
 
 
 def test_altered_publish_body_and_replayed_publish_are_refused(click: Click) -> None:
@@ -213,6 +243,28 @@ def test_altered_publish_body_and_replayed_publish_are_refused(click: Click) -> 
     assert click.publish(package["id"], "unpublish", headers=unpublish).status_code == 200
     assert_error(click.publish(package["id"], headers=headers), 401)  # the same request again
     assert_error(click.client.get(PUBLIC), 404)  # still unpublished
+    surrogate = click.client.post(
+        path, content=b'{"reason": "\\ud800"}',
+        headers={**click.signed("POST", path, {}), "content-type": "application/json"},
+    )  # fmt: skip
+    assert_error(surrogate, 400)
+
+
+def test_a_package_address_is_taken_once(click: Click) -> None:
+    first = click.upload().json()
+    assert_error(click.upload(headers=click.as_("other"), visibility="private"), 409)  # elsewhere
+    assert_error(click.upload(), 409)  # the same
+    rename = {"op": "replace", "path": "/name", "value": "com.example.other"}
+    for who in ("owner", "admin"):
+        patched = click.client.patch(
+            f"/v2/images/{first['id']}", json=[rename],
+            headers={**click.as_(who), "content-type": PATCH_TYPE},
+        )  # fmt: skip
+        assert_error(patched, 403)
+    deleted = click.client.delete(f"/v2/images/{first['id']}", headers=click.as_("owner"))
+    assert deleted.status_code == 204
+    assert_error(click.upload(), 409)  # for good: a cache may still hold the old bytes
+    assert click.upload(version="1.1").status_code == 201
 
 
 def test_a_signing_client_cannot_publish_another_projects_package(click: Click) -> None:
@@ -227,8 +279,7 @@ def test_a_signing_client_cannot_publish_another_projects_package(click: Click) 
      ("ok.click", {"version": ".."}), ("x" * 256, {}), ("ok.click", {"name": ""})],
 )  # fmt: skip
 def test_unsafe_names_are_refused(click: Click, filename: str, fields: dict[str, str]) -> None:
-    form = {"name": "com.example.app", "version": "1.0", "visibility": "public", **fields}
-    headers = click.signed("POST", "/click/uploads", form)
+    headers = click.signed_upload({**FORM, **fields}, filename)
     assert_error(click.upload(headers=headers, filename=filename, **fields), 400)
     assert click.count() == 0
 
@@ -238,7 +289,9 @@ def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "b0und
     for name, filename, data in parts:
         disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
         body += (
-            f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n"
+            f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode("latin-1")
+            + data
+            + b"\r\n"
         )
     return body + f"--{boundary}--\r\n".encode()
 
@@ -254,6 +307,13 @@ def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "b0und
         (multipart([("name", None, b"\xff"), ("file", "a.click", b"x")]), None, 400),
         (multipart([("name", None, b"n"), ("name", None, b"m"), ("file", "a", b"x")]), None, 400),
         (multipart([("name", None, b"n"), ("file", "a.click", b"x")])[:-20], None, 400),
+        (multipart([("file", "a.click", b"x"), ("version", None, b"1")]), None, 400),  # after
+        (multipart([("name", None, b"n"), ("file", "\xff.click", b"x")]), None, 400),
+        (
+            multipart([("name", None, b"n"), ("file", "a", b"x")], "b" * 100),
+            "multipart/form-data; boundary=" + "b" * 100,
+            400,
+        ),
     ],
 )
 def test_malformed_forms(click: Click, body: bytes, content_type: str | None, status: int) -> None:

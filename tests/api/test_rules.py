@@ -294,7 +294,7 @@ def test_location_urls_never_carry_credentials(tmp_path: Path) -> None:
         "https://example.test/a.img?x=1"
     )
     s3 = S3Store(
-        "s3", endpoint_url="http://127.0.0.1:1", region="r", bucket="b", prefix="p/",
+        "s3", endpoint_url="http://127.0.0.1:1", region="r", bucket="b", prefix="p",
         access_key="AKIA", secret_key="SECRET", path_style=True, part_size=5 * 2**20,
         chunk_size=4096,
     )  # fmt: skip

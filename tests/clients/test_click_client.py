@@ -48,6 +48,7 @@ def test_curl_recipe_from_the_docs(server_url: str, api_token: str, tmp_path: Pa
     recipe = re.search(r"<!-- signed upload with curl -->\n```sh\n(.*?)```", text, re.DOTALL)
     assert recipe is not None
     script = recipe.group(1).replace("com.example.hello", unique("com.example.hello"))
+    tampered = recipe.group(1).replace("com.example.hello", unique("com.example.hello"))
     package = tmp_path / "hello.click"
     package.write_bytes(random_bytes(100_000))
     env = {**os.environ, "LADING_URL": server_url, "CLIENT": SIGNING_CLIENT,
@@ -60,9 +61,10 @@ def test_curl_recipe_from_the_docs(server_url: str, api_token: str, tmp_path: Pa
     uploaded = json.loads(result.stdout)
     assert uploaded["status"] == "active" and uploaded["published"] is False
     assert uploaded["owner"] == "store" and uploaded["size"] == 100_000
-    other = tmp_path / "tampered.click"
+    other = tmp_path / "other" / "hello.click"  # same name, other bytes than were signed
+    other.parent.mkdir()
     other.write_bytes(random_bytes(100_000))
-    tampered = script.replace('-F file=@"$FILE"', '-F file=@"$OTHER"')  # not what was signed
+    tampered = tampered.replace('-F file=@"$FILE"', '-F file=@"$OTHER"')
     again = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", tampered],
         env={**env, "OTHER": str(other)}, capture_output=True, text=True, timeout=TIMEOUT,

@@ -2,8 +2,10 @@
 
 - ``POST /click/uploads``: a ``multipart/form-data`` form, its fields first and the package
   file last; ``name`` and ``version`` are required, ``visibility`` is optional, ``md5``
-  and ``sha256`` are checked against the data, every other field becomes a property.
-  Signed (``lading.services.signing``) or sent with a token.
+  and ``sha256`` are checked against the data (a signed upload needs one: it binds the
+  file to the signature), every other field becomes a property. Signed
+  (``lading.services.signing``) or sent with a token. A name, version and file name
+  are taken once, for good: the public URL they make never serves other bytes.
 - ``POST /click/packages/{id}/publish`` and ``/unpublish``: signed, or an administrator.
 - ``GET /click/download/public/{name}/{version}/{file}``: no credentials, published public
   packages only, cacheable by anyone; ``/private/...``: a token, whatever the caller may
@@ -45,8 +47,10 @@ FIELDS = ("name", "version", "visibility", "md5", "sha256")
 async def upload(request: Request) -> Response:
     form = FormReader(request)
     fields, file = await form.fields()
-    who = await _caller(request, list(fields.items()))
+    who = await _caller(request, [*fields.items(), (file.name, file.filename)])
     missing = [name for name in ("name", "version") if not fields.get(name)]
+    if who.signed_by is not None and not (fields.get("sha256") or fields.get("md5")):
+        missing.append("sha256 (the file is bound to a signature by its digest)")
     if missing:
         raise BadRequest(f"the form needs {' and '.join(missing)}")
     package = NewPackage(
@@ -128,6 +132,8 @@ async def _caller(request: Request, fields: list[tuple[str, str]]) -> Caller:
         return caller(request)
     if not all(sent.values()):
         raise Unauthorized(f"a signed request needs all of {', '.join(SIGNATURE_HEADERS.values())}")
+    if request.url.query:
+        raise BadRequest("a signed request takes no query parameters")
     signed = SignedRequest(
         client=sent["client"] or "",
         timestamp=sent["timestamp"] or "",
@@ -135,7 +141,7 @@ async def _caller(request: Request, fields: list[tuple[str, str]]) -> Caller:
         signature=sent["signature"] or "",
         method=request.method,
         path=_raw_path(request),
-        fields=[*request.query_params.multi_items(), *fields],
+        fields=fields,
     )
     return await services(request).signatures.verify(signed)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -20,6 +20,7 @@ from lading.errors import BadRequest, TooLarge
 
 MAX_FIELD = 64 * 1024
 MAX_FIELDS = 64
+MAX_BOUNDARY = 70  # RFC 2046
 
 
 @dataclass(slots=True)
@@ -44,9 +45,11 @@ class FormReader:
 
     def __init__(self, request: Request) -> None:
         media_type, options = parse_options_header(request.headers.get("content-type", ""))
-        boundary = options.get(b"boundary")
-        if media_type != b"multipart/form-data" or not boundary:
-            raise BadRequest("the body must be multipart/form-data with a boundary")
+        boundary = options.get(b"boundary", b"")
+        if media_type != b"multipart/form-data" or not 0 < len(boundary) <= MAX_BOUNDARY:
+            raise BadRequest(
+                f"the body must be multipart/form-data with a boundary of 1 to {MAX_BOUNDARY} bytes"
+            )
         self._body = body_stream(request).__aiter__()
         self._parts: list[_Part] = []
         self._header = [bytearray(), bytearray()]
@@ -108,8 +111,8 @@ class FormReader:
             await self._feed()
         while not self._ended:  # what follows the file may only be the closing boundary
             await self._feed()
-            if len(self._parts) > 1:
-                raise BadRequest("the file must be the form's last part")
+        if len(self._parts) > 1:
+            raise BadRequest("the file must be the form's last part")
 
     async def _feed(self) -> None:
         try:
@@ -118,7 +121,7 @@ class FormReader:
             raise BadRequest("the form ends before its closing boundary") from None
         try:
             self._parser.write(chunk)
-        except MultipartParseError as exc:
+        except FormParserError as exc:
             raise BadRequest(f"malformed multipart/form-data: {exc}") from None
 
     def _end_header(self) -> None:
@@ -142,6 +145,7 @@ def _disposition(part: _Part) -> tuple[str, str | None]:
     if kind != b"form-data" or name is None:
         raise BadRequest("every form part needs Content-Disposition: form-data with a name")
     filename = options.get(b"filename")
-    return name.decode("utf-8", "replace"), (
-        None if filename is None else filename.decode("utf-8", "replace")
-    )
+    try:
+        return name.decode(), None if filename is None else filename.decode()
+    except UnicodeDecodeError:
+        raise BadRequest("form field and file names must be UTF-8") from None

@@ -49,6 +49,13 @@ def insert_artifact(connection: Connection, artifact: Artifact, limit: int | Non
         with connection.begin_nested():
             connection.execute(insert(artifacts).values(_row(artifact)))
     except IntegrityError:
+        if artifact.filename is not None and find_package(
+            connection, artifact.name or "", artifact.version or "", artifact.filename
+        ):
+            raise Conflict(
+                f"{artifact.name} {artifact.version} {artifact.filename} was uploaded before; "
+                "a new upload needs a new version"
+            ) from None
         raise Conflict(f"an artifact with id {artifact.id} already exists") from None
     _insert_properties(connection, artifact.id, artifact.properties)
     _insert_tags(connection, artifact.id, artifact.tags)
@@ -84,17 +91,20 @@ def fetch_for_project(
     return artifact, members.find(connection, artifact_id, project) is not None
 
 
-def find_package(connection: Connection, name: str, version: str, filename: str) -> list[Artifact]:
-    """Live artifacts with this name, version and file name, the newest first."""
-    rows = connection.execute(
-        SELECT_ARTIFACTS.where(
-            artifacts.c.filename == filename,
-            artifacts.c.name == name,
-            artifacts.c.version == version,
-            artifacts.c.status != Status.DELETED.value,
-        ).order_by(artifacts.c.created_at.desc(), artifacts.c.id)
-    ).mappings()
-    return complete(connection, list(rows))
+def find_package(connection: Connection, name: str, version: str, filename: str) -> Artifact | None:
+    """The package with this name, version and file name, deleted or not (one at most)."""
+    found = (
+        connection.execute(
+            SELECT_ARTIFACTS.where(
+                artifacts.c.filename == filename,
+                artifacts.c.name == name,
+                artifacts.c.version == version,
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if found is None else complete(connection, [found])[0]
 
 
 def set_published(connection: Connection, artifact_id: str, published: bool, now: datetime) -> bool:

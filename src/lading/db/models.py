@@ -69,7 +69,17 @@ artifacts = Table(
     Index(None, "status", "lease_expires_at"),
     Index(None, "owner"),
     Index(None, "checksum"),
-    Index(None, "filename"),
+    # A package's name, version and file name make its download URLs: taken once, for good
+    # (deleted packages keep theirs), so that a public URL never serves other bytes.
+    Index(
+        "uq_artifacts_package",
+        "filename",
+        "name",
+        "version",
+        unique=True,
+        sqlite_where=text("filename IS NOT NULL"),
+        postgresql_where=text("filename IS NOT NULL"),
+    ),
     Index(None, "os_hash_value"),
 )
 

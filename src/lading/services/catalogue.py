@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -86,20 +85,20 @@ class Catalogue:
     async def find_package(
         self, caller: Caller | None, name: str, version: str, filename: str
     ) -> Artifact:
-        """The newest live package by that name, version and file that the caller may see;
-        with no caller, only a published public active one. NotFound otherwise."""
-        for found in await self._database.read(queries.find_package, name, version, filename):
-            if caller is None:
-                if (
-                    found.published
-                    and found.visibility is Visibility.PUBLIC
-                    and (found.status is Status.ACTIVE)
-                ):
-                    return found
-                continue
-            with contextlib.suppress(NotFound):
-                return await self.visible(caller, found.id)
-        raise NotFound(f"no package {name} {version} with a file {filename}")
+        """The package by that name, version and file, if it has data the caller may
+        read; with no caller, only a published public one. NotFound otherwise."""
+        found = await self._database.read(queries.find_package, name, version, filename)
+        missing = NotFound(f"no package {name} {version} with a file {filename}")
+        if found is None or found.status not in (Status.ACTIVE, Status.DEACTIVATED):
+            raise missing
+        if caller is None:
+            if not (found.published and found.visibility is Visibility.PUBLIC):
+                raise missing
+            return found
+        try:
+            return await self.visible(caller, found.id)
+        except NotFound:
+            raise missing from None
 
     async def list_page(
         self, caller: Caller, query: ListQuery, marker: str | None

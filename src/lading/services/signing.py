@@ -7,10 +7,10 @@ The signature is HMAC-SHA256, in hex, over these lines joined by ``\\n``:
     TIMESTAMP         Unix seconds, as in the X-Lading-Timestamp header
     NONCE             8 to 128 of [A-Za-z0-9_.-], new for every request
     CLIENT            the client's name in settings
-    FIELDS            every query, form and JSON field but the file: name=value pairs,
-                      each side percent-encoded (RFC 3986, nothing kept), sorted,
-                      joined by &; a JSON value that is not a string is written as
-                      compact JSON with sorted keys
+    FIELDS            every form field (the file's value is its file name) or JSON
+                      member: name=value pairs, each side percent-encoded (RFC 3986,
+                      nothing kept), sorted, joined by &; a JSON value that is not a
+                      string is written as compact JSON with sorted keys
 
 A request is refused (401) when the client is unknown, the timestamp is outside the
 window, the signature does not match (compared in constant time), or the nonce was
@@ -31,13 +31,17 @@ from urllib.parse import quote
 
 from lading.db import nonces
 from lading.db.engine import Database
-from lading.errors import Unauthorized
+from lading.errors import BadRequest, Unauthorized
 from lading.services.access import Caller
 from lading.services.policy import Policy
 from lading.services.roles import IMPLIED_ROLES
 from lading.settings import SigningSettings
 
 NONCE_PATTERN = re.compile(r"[A-Za-z0-9_.-]{8,128}")
+SIGNATURE_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
+TIMESTAMP_DIGITS = 12
+# One answer for an unknown client and a wrong signature: client names are not told.
+NOT_VALID = "the request's signature is not valid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +90,10 @@ class Signatures:
     async def verify(self, request: SignedRequest) -> Caller:
         """The caller a correctly signed, fresh request acts as; Unauthorized otherwise."""
         client = self._settings.clients.get(request.client)
-        if client is None:
-            raise Unauthorized(f"no signing client named {request.client!r}")
-        if not (request.timestamp.isascii() and request.timestamp.isdigit()):
+        if client is None or not SIGNATURE_PATTERN.fullmatch(request.signature):
+            raise Unauthorized(NOT_VALID)
+        timestamp = request.timestamp
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= TIMESTAMP_DIGITS):
             raise Unauthorized("the timestamp must be Unix seconds")
         moment = int(request.timestamp)
         window = self._settings.window
@@ -96,9 +101,12 @@ class Signatures:
             raise Unauthorized(f"the timestamp is more than {window} s away from now")
         if not NONCE_PATTERN.fullmatch(request.nonce):
             raise Unauthorized("the nonce must be 8 to 128 of A-Z a-z 0-9 _ . -")
-        expected = signature(client.secret.get_secret_value(), request)
+        try:
+            expected = signature(client.secret.get_secret_value(), request)
+        except UnicodeEncodeError:  # JSON lets a lone surrogate through
+            raise BadRequest("every field must be text that UTF-8 can encode") from None
         if not hmac.compare_digest(expected, request.signature.lower()):
-            raise Unauthorized("the signature does not match the request")
+            raise Unauthorized(NOT_VALID)
         expires = datetime.fromtimestamp(moment + window, UTC).replace(tzinfo=None)
         now = datetime.now(UTC).replace(tzinfo=None)
         if not await self._database.write(

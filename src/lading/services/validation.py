@@ -105,6 +105,10 @@ def apply(
         caller.require("communitize_image")
     if "owner" in values and not caller.is_admin:
         raise Forbidden("only administrators may change an artifact's owner")
+    if previous is not None and previous.filename is not None:
+        address = ", ".join(sorted({"name", "version"} & values.keys()))
+        if address:
+            raise Forbidden(f"a package's {address} is part of its download URLs: it stays")
     core = ", ".join(sorted(CORE_FIELDS & values.keys()))
     has_data = previous is not None and previous.status is not Status.QUEUED
     if core and has_data and not caller.is_admin:

@@ -47,7 +47,8 @@ class S3Store(Store):
         self._part_size = part_size
         self._chunk_size = chunk_size
         self._redirect_expiry = timedelta(seconds=redirect_expiry) if redirect else None
-        self._url_base = f"s3://{bucket}/{prefix}"
+        # obstore joins the prefix and the key as path segments, with one slash.
+        self._url_base = f"s3://{bucket}/" + (f"{prefix.strip('/')}/" if prefix.strip("/") else "")
         options: dict[str, Any] = {"region": region}
         if endpoint_url:
             options["endpoint"] = endpoint_url

@@ -17,7 +17,13 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("artifacts") as batch:
         batch.add_column(sa.Column("filename", sa.String(length=255), nullable=True))
-        batch.create_index(op.f("ix_artifacts_filename"), ["filename"], unique=False)
+        batch.create_index(
+            "uq_artifacts_package",
+            ["filename", "name", "version"],
+            unique=True,
+            sqlite_where=sa.text("filename IS NOT NULL"),
+            postgresql_where=sa.text("filename IS NOT NULL"),
+        )
     # Until now only the Glance face created artifacts, and it publishes by default.
     op.execute(sa.text("UPDATE artifacts SET published = true"))
     op.create_table(
@@ -36,5 +42,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_signed_nonces_expires_at"), table_name="signed_nonces")
     op.drop_table("signed_nonces")
     with op.batch_alter_table("artifacts") as batch:
-        batch.drop_index(op.f("ix_artifacts_filename"))
+        batch.drop_index("uq_artifacts_package")
         batch.drop_column("filename")
