@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,8 @@ from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from lading.app import create_app
+from lading.db.engine import Database
+from lading.services import identity
 from lading.services.catalogue import now
 from lading.services.identity import Identities, NewToken
 from lading.services.policy import Policy
@@ -86,6 +89,21 @@ def test_revoking_by_id_and_never_reopening(app_client: TestClient) -> None:
     anyio.run(identities(app_client).revoke, made.record.id)
     assert_error(app_client.get("/v2/images"), 401)  # the last token gone: still closed
     assert_error(app_client.get("/v2/images", headers={"x-auth-token": made.token}), 401)
+
+
+def test_a_revocation_elsewhere_takes_effect_within_the_recheck_time(
+    app_client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(identity, "TOKEN_RECHECK_SECONDS", 0.2)
+    made = new_token(app_client)
+    headers = {"x-auth-token": made.token}
+    assert app_client.get("/v2/images", headers=headers).status_code == 200
+    database = Database(settings.resolved_database_url)
+    anyio.run(Identities(database, "default", Policy()).revoke, made.record.id)  # as the CLI does
+    database.dispose()
+    assert app_client.get("/v2/images", headers=headers).status_code == 200  # trusted a moment
+    time.sleep(0.3)
+    assert_error(app_client.get("/v2/images", headers=headers), 401)
 
 
 def test_tokens_are_never_stored_or_logged_in_clear(

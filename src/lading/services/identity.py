@@ -30,6 +30,10 @@ TOKEN_PREFIX = "lt_"  # makes a lading token recognisable in a leaked text
 # process (lading token create) closes a running server within this time, and open
 # requests do not each pay a database read.
 OPEN_RECHECK_SECONDS = 1.0
+# How long a token found in the database is trusted without looking again: a revocation
+# by another process takes effect within this time, and requests do not each pay a read.
+TOKEN_RECHECK_SECONDS = 1.0
+MAX_CACHED_TOKENS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,7 @@ class Identities:
         self._policy = policy
         self._secured = False  # a token has existed: never open again in this process
         self._recheck_at = 0.0  # time.monotonic() of the next look while open
+        self._found: dict[str, tuple[TokenRecord, float]] = {}  # digest -> record, looked at
 
     async def is_open(self) -> bool:
         if not self._secured and time.monotonic() >= self._recheck_at:
@@ -62,7 +67,7 @@ class Identities:
             return Caller.with_role(self._default_project, ADMIN, self._policy)
         if token is None:
             return None
-        record = await self._database.read(tokens.find_by_digest, digest(token))
+        record = await self._record(digest(token))
         if record is None:
             raise Unauthorized("the token is unknown")
         if record.revoked_at is not None:
@@ -70,6 +75,18 @@ class Identities:
         if record.expires_at is not None and record.expires_at <= now():
             raise Unauthorized("the token has expired")
         return Caller.with_role(record.project, record.role, self._policy)
+
+    async def _record(self, key: str) -> TokenRecord | None:
+        """The token's record, from the database at most once a TOKEN_RECHECK_SECONDS."""
+        cached = self._found.get(key)
+        if cached is not None and time.monotonic() - cached[1] < TOKEN_RECHECK_SECONDS:
+            return cached[0]
+        record = await self._database.read(tokens.find_by_digest, key)
+        if len(self._found) >= MAX_CACHED_TOKENS:
+            self._found.clear()
+        if record is not None:
+            self._found[key] = (record, time.monotonic())
+        return record
 
     async def create(
         self, project: str, role: str, expires_at: datetime | None = None, description: str = ""
@@ -93,6 +110,7 @@ class Identities:
         record = await self._database.write(tokens.revoke, key, now())
         if record is None:
             raise NotFound("no such token")
+        self._found.clear()  # here at once; other processes within TOKEN_RECHECK_SECONDS
         return record
 
     async def list(self) -> list[TokenRecord]:
