@@ -58,7 +58,7 @@ class World:
             with_data = False
         else:
             body = {"name": "m", "disk_format": "raw", "container_format": "bare",
-                    "visibility": visibility}  # fmt: skip
+                    "visibility": visibility, "tags": ["t0"]}  # fmt: skip
             created = self.request(creator, "POST", "/v2/images", json=body)
             assert created.status_code == 201, created.text
             image_id = created.json()["id"]
@@ -152,6 +152,10 @@ ACTIONS: dict[str, tuple[Action, Callable[[str, str], int], bool | str]] = {
                lambda who, v: changes(who, v, 204), True),
     "add_tag": (lambda w, who, i: w.request(who, "PUT", f"/v2/images/{i}/tags/t1"),
                 lambda who, v: changes(who, v, 204), True),
+    "remove_tag": (lambda w, who, i: w.request(who, "DELETE", f"/v2/images/{i}/tags/t0"),
+                   lambda who, v: changes(who, v, 204), True),
+    "reactivate": (lambda w, who, i: w.request(who, "POST", f"/v2/images/{i}/actions/reactivate"),
+                   lambda who, v: changes(who, v, 204, policy_ok=who == "admin"), True),
     "upload": (lambda w, who, i: w.request(
                    who, "PUT", f"/v2/images/{i}/file", content=DATA,
                    headers={"content-type": "application/octet-stream"}),
@@ -168,6 +172,8 @@ ACTIONS: dict[str, tuple[Action, Callable[[str, str], int], bool | str]] = {
                       lambda who, v: reads(who, v, 200), "click"),
     "click_public": (lambda w, who, i: w.request(who, "GET", click_path(w, i, "public")),
                      lambda who, v: 200 if v == "public" else 404, "click"),
+    "publish": (lambda w, who, i: w.request(who, "POST", f"/click/packages/{i}/publish"),
+                lambda who, v: changes(who, v, 200, policy_ok=who == "admin"), "click"),
     "unpublish": (lambda w, who, i: w.request(who, "POST", f"/click/packages/{i}/unpublish"),
                   lambda who, v: changes(who, v, 200, policy_ok=who == "admin"), "click"),
 }  # fmt: skip

@@ -53,7 +53,7 @@ artifacts = Table(
     Column("checksum", String(32)),
     Column("os_hash_algo", String(64)),
     Column("os_hash_value", String(128)),
-    Column("published", Boolean, nullable=False, default=False),
+    Column("published", Boolean, nullable=False, default=True),
     Column("filename", String(255)),  # a package's file name, as the package faces serve it
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
