@@ -13,7 +13,7 @@ from starlette.routing import Mount
 
 from lading.api import click, versions
 from lading.api.auth import AuthenticationMiddleware
-from lading.api.glance_v2 import images, members
+from lading.api.glance_v2 import images, members, tasks
 from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
 from lading.db.engine import Database
 from lading.services import Services
@@ -37,17 +37,18 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(database.upgrade)
         await stores.check()
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_recover_periodically, services, settings.upload_stuck_after / 2)
+        async with anyio.create_task_group() as background:
+            background.start_soon(_recover_periodically, services, settings.upload_stuck_after / 2)
+            background.start_soon(services.tasks.run_forever)
             yield
-            tasks.cancel_scope.cancel()
+            background.cancel_scope.cancel()
         await stores.close()
         database.dispose()
 
     app = Starlette(
         routes=[
             *versions.ROUTES,
-            Mount("/v2", routes=[*images.ROUTES, *members.ROUTES]),
+            Mount("/v2", routes=[*images.ROUTES, *members.ROUTES, *tasks.ROUTES]),
             Mount("/click", routes=click.ROUTES),
         ],
         middleware=[

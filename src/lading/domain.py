@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 class Status(enum.StrEnum):
@@ -124,6 +125,34 @@ class ListQuery:
     sort: list[tuple[str, SortDir]] = field(default_factory=list)
     marker: Artifact | None = None
     limit: int = 25
+
+
+class TaskStatus(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+@dataclass(slots=True)
+class Task:
+    """Long work, kept in the database so that any process may run it and a restart
+    does not lose it. ``done_bytes``/``total_bytes`` tell its progress."""
+
+    id: str
+    type: str
+    status: TaskStatus
+    owner: str
+    input: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    artifact_id: str | None = None
+    result: dict[str, Any] | None = None
+    message: str = ""
+    done_bytes: int = 0
+    total_bytes: int | None = None
+    attempts: int = 0
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

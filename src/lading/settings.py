@@ -188,6 +188,10 @@ class Settings(BaseSettings):
     image_size_cap: int = Field(TiB, gt=0)
     chunk_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
     upload_stuck_after: float = Field(300.0, gt=0)
+    task_poll_interval: float = Field(1.0, gt=0)  # seconds between looks for waiting tasks
+    task_lease: float = Field(60.0, gt=0)  # seconds a dead process keeps its task
+    task_attempts: int = Field(3, ge=1)  # runs of one task before it fails for good
+    task_time_to_live: float = Field(48 * 3600.0, gt=0)  # finished tasks stay listed this long
     default_project: str = "default"
     policy_file: Path | None = None  # YAML: action -> roles; unset: Glance's defaults
     # INI, as Glance's property-protections-roles.conf; unset: no property is protected.

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.http import endpoint
+from lading.api.http import endpoint, services
 
 # Only versions whose features this server implements (v2.7: hidden images and
 # multihash; v2.8: multi-store, listed only with several stores, as Glance does).
@@ -42,7 +42,11 @@ async def versions(request: Request) -> Response:
 
 
 async def healthcheck(request: Request) -> Response:
-    return PlainTextResponse("OK")
+    """``OK`` for load balancers; with ``Accept: application/json``, the task backlog too."""
+    if "application/json" not in request.headers.get("accept", ""):
+        return PlainTextResponse("OK")
+    backlog = await services(request).tasks.backlog()
+    return JSONResponse({"status": "OK", "tasks": backlog})
 
 
 ROUTES: list[BaseRoute] = [

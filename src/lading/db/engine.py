@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
+from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
@@ -31,14 +33,19 @@ class Database:
         self.url = make_url(url)
         self.engine = _create_engine(url)
         self._thread_count = threads
-        self._limiter: CapacityLimiter | None = None
+        self._limiters: WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = (
+            WeakKeyDictionary()
+        )
 
     def _threads(self) -> CapacityLimiter:
         # Few threads on purpose: queries are mostly Python work under the GIL, and
-        # many threads fighting for it cost far more than they overlap.
-        if self._limiter is None:  # created lazily: it belongs to the running event loop
-            self._limiter = CapacityLimiter(self._thread_count)
-        return self._limiter
+        # many threads fighting for it cost far more than they overlap. A limiter belongs
+        # to one event loop (a server has one; tests may drive a second one beside it).
+        loop = asyncio.get_running_loop()
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            limiter = self._limiters[loop] = CapacityLimiter(self._thread_count)
+        return limiter
 
     async def read(
         self, query: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs

@@ -204,6 +204,33 @@ signed_nonces = Table(
 )
 
 
+# Tasks (lading.services.tasks). A task being run holds a lease (token and expiry) that
+# its process renews; another process takes over a task whose lease ran out.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("owner", String(255), nullable=False),
+    Column("artifact_id", String(36)),
+    Column("input", Text, nullable=False),  # JSON
+    Column("result", Text),  # JSON
+    Column("message", Text, nullable=False, default=""),
+    Column("done_bytes", BigInteger, nullable=False, default=0),
+    Column("total_bytes", BigInteger),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_token", String(32)),
+    Column("lease_expires_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("expires_at", DateTime),
+    Index(None, "status", "lease_expires_at"),
+    Index(None, "artifact_id", "created_at"),
+    Index(None, "owner", "created_at"),
+)
+
+
 def for_dialect(dialect: str) -> Callable[..., bool]:
     """An Alembic ``include_object`` that leaves out indices meant for other engines."""
 

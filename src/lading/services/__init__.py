@@ -12,6 +12,7 @@ from lading.services.packages import Packages
 from lading.services.policy import Policy
 from lading.services.recovery import Recovery
 from lading.services.signing import Signatures
+from lading.services.tasks import Tasks
 from lading.services.transfers import Transfers
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
@@ -27,6 +28,7 @@ class Services:
     signatures: Signatures
     transfers: Transfers
     packages: Packages
+    tasks: Tasks
     recovery: Recovery
 
     @classmethod
@@ -41,5 +43,6 @@ class Services:
             signatures=Signatures(database, settings.signing, policy),
             transfers=transfers,
             packages=Packages(catalogue, transfers),
+            tasks=Tasks(settings, database),
             recovery=Recovery(settings, database, stores, catalogue),
         )

@@ -58,7 +58,7 @@ async def list_images(request: Request) -> Response:
     body: dict[str, Any] = {
         "images": [_image(request, artifact) for artifact in artifacts],
         "schema": "/v2/schemas/images",
-        **page_links(params, last_id, full=len(artifacts) == query.limit),
+        **page_links("/v2/images", params, last_id, full=len(artifacts) == query.limit),
     }
     return JSONResponse(body)
 

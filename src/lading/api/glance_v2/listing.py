@@ -23,8 +23,8 @@ PAGING = ("limit", "marker", "sort_key", "sort_dir", "sort")
 
 def parse_list_query(params: Sequence[tuple[str, str]]) -> tuple[ListQuery, str | None]:
     """The validated query, and the marker id (the catalogue resolves it)."""
-    query = ListQuery(limit=_limit(params), sort=_sort(params))
-    marker = _single(params, "marker")
+    query = ListQuery(limit=page_limit(params), sort=_sort(params))
+    marker = single(params, "marker")
     query.fields["os_hidden"] = [False]
     for key, value in params:
         if key in PAGING:
@@ -55,25 +55,25 @@ def parse_list_query(params: Sequence[tuple[str, str]]) -> tuple[ListQuery, str 
 
 
 def page_links(
-    params: Sequence[tuple[str, str]], last_id: str | None, full: bool
+    path: str, params: Sequence[tuple[str, str]], last_id: str | None, full: bool
 ) -> dict[str, str]:
     """``first`` always; ``next`` only when the page is full, as Glance does."""
     kept = [(key, value) for key, value in params if key != "marker"]
-    links = {"first": "/v2/images" + (f"?{urlencode(kept)}" if kept else "")}
+    links = {"first": path + (f"?{urlencode(kept)}" if kept else "")}
     if full and last_id is not None:
-        links["next"] = "/v2/images?" + urlencode([*kept, ("marker", last_id)])
+        links["next"] = f"{path}?" + urlencode([*kept, ("marker", last_id)])
     return links
 
 
-def _single(params: Sequence[tuple[str, str]], name: str) -> str | None:
+def single(params: Sequence[tuple[str, str]], name: str) -> str | None:
     values = [value for key, value in params if key == name]
     if len(values) > 1:
         raise BadRequest(f"{name} may be given only once")
     return values[0] if values else None
 
 
-def _limit(params: Sequence[tuple[str, str]]) -> int:
-    raw = _single(params, "limit")
+def page_limit(params: Sequence[tuple[str, str]]) -> int:
+    raw = single(params, "limit")
     if raw is None:
         return DEFAULT_LIMIT
     limit = parse_count("limit", raw)
@@ -83,7 +83,7 @@ def _limit(params: Sequence[tuple[str, str]]) -> int:
 def _sort(params: Sequence[tuple[str, str]]) -> list[tuple[str, SortDir]]:
     keys = [value for key, value in params if key == "sort_key"]
     dirs = [value for key, value in params if key == "sort_dir"]
-    combined = _single(params, "sort")
+    combined = single(params, "sort")
     if combined is not None:
         if keys or dirs:
             raise BadRequest("sort cannot be combined with sort_key or sort_dir")

@@ -130,6 +130,40 @@ def members_schema() -> dict[str, Any]:
     return _collection("members", MEMBER_SCHEMA, with_links=False)
 
 
+TASK_SCHEMA: dict[str, Any] = {
+    "name": "task",
+    "properties": {
+        "id": {"type": "string", "pattern": UUID_PATTERN, "description": "The task's id"},
+        "type": {"type": "string", "description": "The type of task represented by this content"},
+        "status": {
+            "type": "string",
+            "enum": ["pending", "processing", "success", "failure"],
+            "description": "The current status of this task",
+        },
+        "input": {"type": ["null", "object"], "description": "The parameters required by task"},
+        "result": {"type": ["null", "object"], "description": "The result of current task"},
+        "owner": {"type": "string", "description": "An identifier for the owner of this task"},
+        "message": {"type": "string", "description": "Human-readable informative message"},
+        "image_id": {"type": "string", "description": "Image associated with the task"},
+        "progress": {"type": "object", "description": "Bytes done, and the total when known"},
+        "expires_at": {"type": ["null", "string"], "description": "When the task is forgotten"},
+        "created_at": {"type": "string", "description": "Date and time of task creation"},
+        "updated_at": {"type": "string", "description": "Date and time of the last update"},
+        "self": {"type": "string"},
+        "schema": {"type": "string"},
+    },
+    "links": [{"rel": "self", "href": "{self}"}, {"rel": "describedby", "href": "{schema}"}],
+}
+
+
+def task_schema() -> dict[str, Any]:
+    return TASK_SCHEMA
+
+
+def tasks_schema() -> dict[str, Any]:
+    return _collection("tasks", TASK_SCHEMA, with_links=True)
+
+
 def _collection(name: str, item: dict[str, Any], with_links: bool) -> dict[str, Any]:
     schema: dict[str, Any] = {
         "name": name,
@@ -154,4 +188,6 @@ SCHEMAS = {
     "images": images_schema,
     "member": member_schema,
     "members": members_schema,
+    "task": task_schema,
+    "tasks": tasks_schema,
 }

@@ -1,0 +1,89 @@
+"""Tasks as Glance v2 shows them: /v2/tasks, /v2/tasks/{id} and /v2/images/{id}/tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from lading.api.glance_v2.listing import page_limit, page_links, single
+from lading.api.glance_v2.views import timestamp
+from lading.api.http import caller, services
+from lading.domain import Task, TaskStatus
+from lading.errors import BadRequest
+
+FILTERS = ("type", "status")
+
+
+def task_view(task: Task, brief: bool = False) -> dict[str, Any]:
+    """The task document; listings leave out ``input`` and ``result``, as Glance does."""
+    document: dict[str, Any] = {
+        "id": task.id,
+        "type": task.type,
+        "status": task.status.value,
+        "owner": task.owner,
+        "message": task.message,
+        "progress": {"done_bytes": task.done_bytes, "total_bytes": task.total_bytes},
+        "expires_at": timestamp(task.expires_at) if task.expires_at else None,
+        "created_at": timestamp(task.created_at),
+        "updated_at": timestamp(task.updated_at),
+        "self": f"/v2/tasks/{task.id}",
+        "schema": "/v2/schemas/task",
+    }
+    if task.artifact_id is not None:
+        document["image_id"] = task.artifact_id
+    if not brief:
+        document |= {"input": task.input, "result": task.result}
+    return document
+
+
+async def list_tasks(request: Request) -> Response:
+    params = request.query_params.multi_items()
+    unknown = {key for key, _ in params} - {*FILTERS, "limit", "marker", "sort_dir", "sort_key"}
+    if unknown:
+        raise BadRequest(f"unknown parameters {sorted(unknown)}")
+    status = single(params, "status")
+    if status is not None and status not in {s.value for s in TaskStatus}:
+        raise BadRequest(f"status must be one of {[s.value for s in TaskStatus]}")
+    if single(params, "sort_key") not in (None, "created_at") or single(params, "sort_dir") not in (
+        None,
+        "desc",
+    ):
+        raise BadRequest("tasks are listed newest first (sort_key=created_at, sort_dir=desc)")
+    limit = page_limit(params)
+    found = await services(request).tasks.list_page(
+        caller(request),
+        status=status,
+        task_type=single(params, "type"),
+        limit=limit,
+        marker=single(params, "marker"),
+    )
+    last = found[-1].id if found else None
+    return JSONResponse(
+        {
+            "tasks": [task_view(task, brief=True) for task in found],
+            "schema": "/v2/schemas/tasks",
+            **page_links("/v2/tasks", params, last, full=len(found) == limit),
+        }
+    )
+
+
+async def show_task(request: Request) -> Response:
+    task = await services(request).tasks.get(caller(request), request.path_params["task_id"])
+    return JSONResponse(task_view(task))
+
+
+async def image_tasks(request: Request) -> Response:
+    who = caller(request)
+    artifact = await services(request).catalogue.get(who, request.path_params["image_id"])
+    found = await services(request).tasks.of_artifact(artifact.id)
+    return JSONResponse({"tasks": [task_view(task) for task in found]})
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/tasks", list_tasks, methods=["GET"]),
+    Route("/tasks/{task_id}", show_task, methods=["GET"]),
+    Route("/images/{image_id}/tasks", image_tasks, methods=["GET"]),
+]

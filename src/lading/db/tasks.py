@@ -1,0 +1,176 @@
+"""Queries on tasks. Every function takes the ``Connection`` of its transaction.
+
+Claiming is a compare-and-set: on PostgreSQL the candidate row is locked with ``FOR
+UPDATE SKIP LOCKED`` so that processes claim different tasks at once; SQLite has one
+writer at a time (``BEGIN IMMEDIATE``), so its claims never race.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy.engine import RowMapping
+
+from lading.db.models import tasks
+from lading.domain import Task, TaskStatus
+
+COLUMNS = [column for column in tasks.c if column.name not in ("lease_token", "lease_expires_at")]
+
+
+def insert_task(connection: Connection, task: Task) -> None:
+    connection.execute(insert(tasks).values(_row(task)))
+
+
+def fetch_task(connection: Connection, task_id: str) -> Task | None:
+    row = connection.execute(select(*COLUMNS).where(tasks.c.id == task_id)).mappings().first()
+    return None if row is None else _task(row)
+
+
+def list_tasks(
+    connection: Connection,
+    now: datetime,
+    owner: str | None = None,
+    artifact_id: str | None = None,
+    status: str | None = None,
+    task_type: str | None = None,
+    limit: int = 25,
+    before: Task | None = None,
+) -> list[Task]:
+    """Unexpired tasks, the newest first; ``before``: the page after that task."""
+    query = select(*COLUMNS).where(or_(tasks.c.expires_at.is_(None), tasks.c.expires_at > now))
+    for column, value in (
+        (tasks.c.owner, owner),
+        (tasks.c.artifact_id, artifact_id),
+        (tasks.c.status, status),
+        (tasks.c.type, task_type),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if before is not None:
+        query = query.where(
+            or_(
+                tasks.c.created_at < before.created_at,
+                and_(tasks.c.created_at == before.created_at, tasks.c.id < before.id),
+            )
+        )
+    query = query.order_by(tasks.c.created_at.desc(), tasks.c.id.desc()).limit(limit)
+    return [_task(row) for row in connection.execute(query).mappings()]
+
+
+def claim(connection: Connection, token: str, lease_until: datetime, now: datetime) -> Task | None:
+    """Take the oldest task waiting, or one whose runner's lease ran out, under a lease."""
+    claimable = or_(
+        tasks.c.status == TaskStatus.PENDING.value,
+        and_(tasks.c.status == TaskStatus.PROCESSING.value, tasks.c.lease_expires_at < now),
+    )
+    candidate = select(tasks.c.id).where(claimable).order_by(tasks.c.created_at).limit(1)
+    if connection.dialect.name == "postgresql":
+        candidate = candidate.with_for_update(skip_locked=True)
+    task_id = connection.execute(candidate).scalar()
+    if task_id is None:
+        return None
+    taken = connection.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, claimable)
+        .values(
+            status=TaskStatus.PROCESSING.value,
+            lease_token=token,
+            lease_expires_at=lease_until,
+            attempts=tasks.c.attempts + 1,
+            updated_at=now,
+        )
+    )
+    return fetch_task(connection, task_id) if taken.rowcount == 1 else None
+
+
+def renew(
+    connection: Connection,
+    task_id: str,
+    token: str,
+    lease_until: datetime,
+    now: datetime,
+    done_bytes: int,
+    total_bytes: int | None,
+    message: str,
+) -> bool:
+    """Extend the lease and record progress; False when the lease was lost."""
+    result = connection.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.lease_token == token)
+        .values(
+            lease_expires_at=lease_until,
+            done_bytes=done_bytes,
+            total_bytes=total_bytes,
+            message=message,
+            updated_at=now,
+        )
+    )
+    return result.rowcount == 1
+
+
+def finish(
+    connection: Connection,
+    task_id: str,
+    token: str,
+    status: TaskStatus,
+    result: dict[str, Any] | None,
+    message: str,
+    now: datetime,
+    expires_at: datetime,
+) -> bool:
+    """success or failure, if the lease is still this runner's."""
+    done = connection.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.lease_token == token)
+        .values(
+            status=status.value,
+            result=None if result is None else json.dumps(result),
+            message=message,
+            lease_token=None,
+            lease_expires_at=None,
+            updated_at=now,
+            expires_at=expires_at,
+        )
+    )
+    return done.rowcount == 1
+
+
+def backlog(connection: Connection) -> dict[str, int]:
+    """How many tasks wait, and how many run."""
+    waiting = [TaskStatus.PENDING.value, TaskStatus.PROCESSING.value]
+    rows = connection.execute(
+        select(tasks.c.status, func.count())
+        .where(tasks.c.status.in_(waiting))
+        .group_by(tasks.c.status)
+    )
+    return {status: 0 for status in waiting} | {str(status): int(n) for status, n in rows}
+
+
+def _row(task: Task) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "type": task.type,
+        "status": task.status.value,
+        "owner": task.owner,
+        "artifact_id": task.artifact_id,
+        "input": json.dumps(task.input),
+        "result": None if task.result is None else json.dumps(task.result),
+        "message": task.message,
+        "done_bytes": task.done_bytes,
+        "total_bytes": task.total_bytes,
+        "attempts": task.attempts,
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+        "expires_at": task.expires_at,
+    }
+
+
+def _task(row: RowMapping) -> Task:
+    values = dict(row)
+    values["status"] = TaskStatus(values["status"])
+    values["input"] = json.loads(values["input"])
+    values["result"] = None if values["result"] is None else json.loads(values["result"])
+    return Task(**values)

@@ -1,0 +1,212 @@
+"""Tasks: long work that any lading process may run, that a restart does not lose.
+
+A task is submitted ``pending``. Each ``lading serve`` process runs a worker loop that
+claims one at a time under a lease (``processing``), renews the lease while the work
+reports progress, and records ``success`` (with a result) or ``failure`` (with a
+message). A process that dies stops renewing; once its lease runs out another process
+claims the task again, up to ``task_attempts`` times. Finished tasks are listed until
+``task_time_to_live`` has passed.
+
+The work itself is a handler per task type, registered by the service that owns it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+
+from lading.db import tasks as queries
+from lading.db.engine import Database
+from lading.domain import Task, TaskStatus
+from lading.errors import LadingError, NotFound
+from lading.services.access import Caller
+from lading.services.catalogue import now
+from lading.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class LeaseLost(Exception):
+    """Another process took the task over: this runner must stop."""
+
+
+@dataclass(slots=True)
+class Progress:
+    """What a handler reports as it goes; each report also renews the task's lease."""
+
+    task: Task
+    _tasks: Tasks
+    _token: str
+
+    async def report(self, done: int, total: int | None = None, message: str = "") -> None:
+        self.task.done_bytes, self.task.total_bytes = done, total
+        self.task.message = message
+        await self._tasks.renew(self.task, self._token)
+
+
+Handler = Callable[[Task, Progress], Awaitable[dict[str, Any] | None]]
+# Called when a task fails for good, to undo what it started (e.g. the import's status).
+FailureHandler = Callable[[Task, str], Awaitable[None]]
+
+
+class Tasks:
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self._settings = settings
+        self._database = database
+        self._handlers: dict[str, Handler] = {}
+        self._on_failure: dict[str, FailureHandler] = {}
+
+    def register(
+        self, task_type: str, handler: Handler, on_failure: FailureHandler | None = None
+    ) -> None:
+        self._handlers[task_type] = handler
+        if on_failure is not None:
+            self._on_failure[task_type] = on_failure
+
+    async def submit(
+        self,
+        owner: str,
+        task_type: str,
+        task_input: dict[str, Any],
+        artifact_id: str | None = None,
+        message: str = "",
+    ) -> Task:
+        assert task_type in self._handlers, task_type
+        moment = now()
+        task = Task(
+            id=str(uuid.uuid4()),
+            type=task_type,
+            status=TaskStatus.PENDING,
+            owner=owner,
+            input=task_input,
+            created_at=moment,
+            updated_at=moment,
+            artifact_id=artifact_id,
+            message=message,
+        )
+        await self._database.write(queries.insert_task, task)
+        return task
+
+    async def get(self, caller: Caller, task_id: str) -> Task:
+        """A task of the caller's project (any, for admins); NotFound otherwise."""
+        caller.require("get_task")
+        task = await self._database.read(queries.fetch_task, task_id)
+        if task is None or not (caller.is_admin or task.owner == caller.project):
+            raise NotFound(f"no task with id {task_id}")
+        return task
+
+    async def list_page(
+        self,
+        caller: Caller,
+        *,
+        status: str | None = None,
+        task_type: str | None = None,
+        limit: int = 25,
+        marker: str | None = None,
+    ) -> list[Task]:
+        caller.require("get_tasks")
+        before = await self.get(caller, marker) if marker is not None else None
+        owner = None if caller.is_admin else caller.project
+        return await self._database.read(
+            queries.list_tasks, now(), owner, None, status, task_type, limit, before
+        )
+
+    async def of_artifact(self, artifact_id: str) -> list[Task]:
+        """The tasks of an artifact, the newest first (the caller's view of it is checked
+        by whoever asks)."""
+        return await self._database.read(queries.list_tasks, now(), None, artifact_id, limit=100)
+
+    async def backlog(self) -> dict[str, int]:
+        return await self._database.read(queries.backlog)
+
+    async def run_forever(self) -> None:
+        """The worker loop: claim and run tasks, one at a time per process."""
+        while True:
+            try:
+                ran = await self.run_one()
+            except Exception:  # a database hiccup must not end the loop
+                log.exception("the task loop failed; trying again")
+                ran = False
+            if not ran:
+                await anyio.sleep(self._settings.task_poll_interval)
+
+    async def run_one(self) -> bool:
+        """Claim one task and run it; False when none was waiting."""
+        token = uuid.uuid4().hex
+        task = await self._database.write(queries.claim, token, self._lease_until(), now())
+        if task is None:
+            return False
+        if task.attempts > self._settings.task_attempts:
+            await self._fail(task, token, f"gave up after {task.attempts - 1} attempts")
+            return True
+        handler = self._handlers.get(task.type)
+        if handler is None:
+            await self._fail(task, token, f"this server cannot run {task.type} tasks")
+            return True
+        try:
+            result = await handler(task, Progress(task, self, token))
+        except LeaseLost:
+            log.warning("task %s was taken over by another process", task.id)
+            return True
+        except LadingError as exc:
+            await self._fail(task, token, str(exc))
+            return True
+        except Exception as exc:
+            log.exception("task %s failed", task.id)
+            await self._fail(task, token, f"internal error: {type(exc).__name__}")
+            return True
+        await self._database.write(
+            queries.finish,
+            task.id,
+            token,
+            TaskStatus.SUCCESS,
+            result,
+            task.message,
+            now(),
+            self._expiry(),
+        )
+        return True
+
+    async def renew(self, task: Task, token: str) -> None:
+        if not await self._database.write(
+            queries.renew,
+            task.id,
+            token,
+            self._lease_until(),
+            now(),
+            task.done_bytes,
+            task.total_bytes,
+            task.message,
+        ):
+            raise LeaseLost(task.id)
+
+    async def _fail(self, task: Task, token: str, message: str) -> None:
+        with anyio.CancelScope(shield=True):
+            undo = self._on_failure.get(task.type)
+            if undo is not None:
+                try:
+                    await undo(task, message)
+                except Exception:
+                    log.exception("undoing task %s failed", task.id)
+            await self._database.write(
+                queries.finish,
+                task.id,
+                token,
+                TaskStatus.FAILURE,
+                None,
+                message,
+                now(),
+                self._expiry(),
+            )
+
+    def _lease_until(self) -> datetime:
+        return now() + timedelta(seconds=self._settings.task_lease)
+
+    def _expiry(self) -> datetime:
+        return now() + timedelta(seconds=self._settings.task_time_to_live)

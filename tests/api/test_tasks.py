@@ -1,0 +1,105 @@
+"""Tasks over HTTP: /v2/tasks, /v2/tasks/{id}, /v2/images/{id}/tasks, run by the app's own
+worker loop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import jsonschema
+import pytest
+from starlette.testclient import TestClient
+
+from lading.app import create_app
+from lading.domain import Task
+from lading.services.tasks import Progress
+from lading.settings import Settings
+from tests.api.helpers import assert_error
+
+
+class World:
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.services = client.app.state.services  # type: ignore[attr-defined]
+        make = self.services.identities.create
+        self.tokens = {who: anyio.run(make, project, "member").token
+                       for who, project in (("owner", "A"), ("other", "B"))}  # fmt: skip
+
+    def get(self, who: str, path: str, **params: Any) -> Any:
+        return self.client.get(path, params=params, headers={"x-auth-token": self.tokens[who]})
+
+    def wait(self, task_id: str) -> dict[str, Any]:
+        for _ in range(200):
+            task: dict[str, Any] = self.get("owner", f"/v2/tasks/{task_id}").json()
+            if task["status"] in ("success", "failure"):
+                return task
+            time.sleep(0.02)
+        raise AssertionError(f"task {task_id} did not finish")
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str) -> Iterator[World]:
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url,
+                        task_poll_interval=0.02)  # fmt: skip
+    app = create_app(settings)
+
+    async def count(task: Task, progress: Progress) -> dict[str, Any]:
+        await progress.report(task.input["n"], task.input["n"], f"Counted {task.input['n']}")
+        return {"counted": task.input["n"]}
+
+    app.state.services.tasks.register("count", count)
+    with TestClient(app, base_url="http://lading.test") as client:
+        yield World(client)
+
+
+def test_tasks_run_and_are_shown_as_glance_shows_them(world: World) -> None:
+    image = world.client.post(
+        "/v2/images", json={"name": "x"}, headers={"x-auth-token": world.tokens["owner"]}
+    ).json()
+    submit = world.services.tasks.submit
+    task = anyio.run(submit, "A", "count", {"n": 7}, image["id"])
+    done = world.wait(task.id)
+    jsonschema.validate(done, world.get("owner", "/v2/schemas/task").json())
+    assert done["status"] == "success" and done["result"] == {"counted": 7}
+    assert done["input"] == {"n": 7} and done["image_id"] == image["id"]
+    assert done["progress"] == {"done_bytes": 7, "total_bytes": 7}
+    assert done["message"] == "Counted 7" and done["self"] == f"/v2/tasks/{task.id}"
+    listed = world.get("owner", "/v2/tasks").json()
+    jsonschema.validate(listed, world.get("owner", "/v2/schemas/tasks").json())
+    assert [t["id"] for t in listed["tasks"]] == [task.id] and "input" not in listed["tasks"][0]
+    of_image = world.get("owner", f"/v2/images/{image['id']}/tasks").json()
+    assert [t["id"] for t in of_image["tasks"]] == [task.id]
+    assert world.get("owner", "/v2/tasks", status="pending").json()["tasks"] == []
+    # Another project sees neither the task nor the image's tasks.
+    assert_error(world.get("other", f"/v2/tasks/{task.id}"), 404)
+    assert world.get("other", "/v2/tasks").json()["tasks"] == []
+    assert_error(world.get("other", f"/v2/images/{image['id']}/tasks"), 404)
+
+
+def test_task_pages_and_bad_parameters(world: World) -> None:
+    submit = world.services.tasks.submit
+    made = [anyio.run(submit, "A", "count", {"n": n}).id for n in range(5)]
+    first = world.get("owner", "/v2/tasks", limit=2).json()
+    assert len(first["tasks"]) == 2 and "marker=" in first["next"]
+    seen = [t["id"] for t in first["tasks"]]
+    while "next" in first:
+        first = world.client.get(
+            first["next"], headers={"x-auth-token": world.tokens["owner"]}
+        ).json()
+        seen += [t["id"] for t in first["tasks"]]
+    assert sorted(seen) == sorted(made) and len(seen) == 5
+    for params in ({"status": "done"}, {"sort_key": "type"}, {"sort_dir": "asc"}, {"owner": "A"},
+                   {"limit": "-1"}):  # fmt: skip
+        assert_error(world.get("owner", "/v2/tasks", **params), 400)
+    assert_error(world.get("owner", "/v2/tasks", marker="nope"), 404)
+    assert_error(world.get("owner", "/v2/tasks/nope"), 404)
+    assert_error(world.client.get("/v2/tasks"), 401)
+
+
+def test_healthcheck_reports_the_backlog(world: World) -> None:
+    assert world.client.get("/healthcheck").text == "OK"
+    answer = world.client.get("/healthcheck", headers={"accept": "application/json"}).json()
+    assert answer["status"] == "OK" and set(answer["tasks"]) == {"pending", "processing"}

@@ -1,0 +1,138 @@
+"""The task queue: claims under leases, progress, failure, take-over of a dead runner's
+task, and several runners sharing one queue (each task runs once)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from lading.db import tasks as queries
+from lading.db.engine import Database
+from lading.domain import Task, TaskStatus
+from lading.errors import BadRequest, NotFound
+from lading.services.access import Caller
+from lading.services.catalogue import now
+from lading.services.tasks import LeaseLost, Progress, Tasks
+from lading.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+def queue(database: Database, tmp_path: Path, **settings: Any) -> Tasks:
+    return Tasks(Settings(data_dir=tmp_path, task_poll_interval=0.01, **settings), database)
+
+
+async def test_a_task_runs_reports_progress_and_succeeds(
+    database: Database, tmp_path: Path
+) -> None:
+    tasks = queue(database, tmp_path)
+
+    async def copy(task: Task, progress: Progress) -> dict[str, Any]:
+        await progress.report(50, 100, "half")
+        return {"copied": task.input["n"]}
+
+    tasks.register("copy", copy)
+    submitted = await tasks.submit("p", "copy", {"n": 3}, artifact_id="a1")
+    assert submitted.status is TaskStatus.PENDING
+    assert await tasks.run_one() is True
+    assert await tasks.run_one() is False  # nothing left
+    done = await tasks.get(Caller.with_role("p", "reader"), submitted.id)
+    assert done.status is TaskStatus.SUCCESS and done.result == {"copied": 3}
+    assert (done.done_bytes, done.total_bytes, done.message) == (50, 100, "half")
+    assert done.attempts == 1 and done.expires_at is not None
+    assert [task.id for task in await tasks.of_artifact("a1")] == [submitted.id]
+    with pytest.raises(NotFound):  # another project's task does not exist for it
+        await tasks.get(Caller.with_role("other", "reader"), done.id)
+
+
+async def test_a_failing_task_is_undone_and_says_why(database: Database, tmp_path: Path) -> None:
+    tasks = queue(database, tmp_path)
+    undone: list[str] = []
+
+    async def broken(task: Task, progress: Progress) -> None:
+        raise BadRequest("the URL answered 404")
+
+    async def undo(task: Task, message: str) -> None:
+        undone.append(message)
+
+    tasks.register("broken", broken, undo)
+    submitted = await tasks.submit("p", "broken", {})
+    await tasks.run_one()
+    failed = await tasks.get(Caller.with_role("p", "admin"), submitted.id)
+    assert failed.status is TaskStatus.FAILURE and failed.message == "the URL answered 404"
+    assert undone == ["the URL answered 404"]
+
+
+async def test_a_dead_runners_task_is_taken_over(database: Database, tmp_path: Path) -> None:
+    tasks = queue(database, tmp_path, task_lease=0.2)
+    runs: list[str] = []
+
+    async def work(task: Task, progress: Progress) -> None:
+        runs.append(task.id)
+
+    tasks.register("work", work)
+    submitted = await tasks.submit("p", "work", {})
+    # A runner claims it and dies: its lease is never renewed.
+    lease = now() + timedelta(seconds=0.2)
+    dead = await database.write(queries.claim, "dead-runner", lease, now())
+    assert dead is not None and dead.id == submitted.id
+    assert await tasks.run_one() is False  # its lease still holds
+    await anyio.sleep(0.3)
+    assert await tasks.run_one() is True
+    assert runs == [submitted.id]
+    done = await tasks.get(Caller.with_role("p", "admin"), submitted.id)
+    assert done.status is TaskStatus.SUCCESS and done.attempts == 2
+    # The dead runner, were it to wake, can neither report nor finish.
+    with pytest.raises(LeaseLost):
+        await tasks.renew(done, "dead-runner")
+
+
+async def test_a_task_that_keeps_killing_its_runner_fails(
+    database: Database, tmp_path: Path
+) -> None:
+    tasks = queue(database, tmp_path, task_attempts=2)
+
+    async def never_reached(task: Task, progress: Progress) -> None:
+        raise AssertionError("a task past its attempts must not run again")
+
+    tasks.register("doomed", never_reached)
+    submitted = await tasks.submit("p", "doomed", {})
+    for runner in ("one", "two"):  # both die
+        await database.write(queries.claim, runner, now(), now())
+    await tasks.run_one()
+    failed = await tasks.get(Caller.with_role("p", "admin"), submitted.id)
+    assert failed.status is TaskStatus.FAILURE and "gave up after 2 attempts" in failed.message
+
+
+async def test_runners_sharing_a_queue_run_each_task_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Several runners, each with its own connections (as separate processes have)."""
+    runs: Counter[str] = Counter()
+    databases = [Database(database_url) for _ in range(3)]
+    databases[0].upgrade()
+    runners = [queue(database, tmp_path) for database in databases]
+
+    async def work(task: Task, progress: Progress) -> None:
+        runs[task.id] += 1
+        await anyio.sleep(0.001)
+
+    for runner in runners:
+        runner.register("work", work)
+    submitted = [(await runners[0].submit("p", "work", {"i": i})).id for i in range(50)]
+
+    async def drain(runner: Tasks) -> None:
+        while await runner.run_one():
+            pass
+
+    async with anyio.create_task_group() as group:
+        for runner in runners:
+            group.start_soon(drain, runner)
+    assert runs == Counter({task_id: 1 for task_id in submitted})
+    for database in databases:
+        database.dispose()
