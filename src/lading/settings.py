@@ -139,6 +139,23 @@ class SigningSettings(BaseModel):
     clients: dict[str, SigningClient] = Field(default_factory=dict)
 
 
+class FetchSettings(BaseModel):
+    """What lading may fetch from when callers give it a URL (web-download, copy-from)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_schemes: list[Literal["http", "https"]] = ["http", "https"]
+    allowed_ports: list[int] = [80, 443]
+    # Host names, addresses or CIDR networks. Allowed ones may be internal; with any
+    # listed, only they are allowed.
+    allowed_hosts: list[str] = []
+    denied_hosts: list[str] = []
+    allow_internal: bool = False  # loopback, link-local, private and reserved addresses
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(30.0, gt=0)  # the longest wait between two pieces
+    retries: int = Field(3, ge=0)  # resumed with Range where the server allows it
+
+
 class PublishingSettings(BaseModel):
     """Whether what a face creates starts published. Until it is published, an artifact
     is seen only by its owner and administrators."""
@@ -198,6 +215,7 @@ class Settings(BaseSettings):
     property_protection_file: Path | None = None
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
     published_by_default: PublishingSettings = Field(default_factory=PublishingSettings)
     # Where an artifact's data lies, shown to callers the get_image_location policy admits.
     show_image_direct_url: bool = False
