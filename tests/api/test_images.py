@@ -121,7 +121,7 @@ def test_deactivate_and_reactivate(client: TestClient) -> None:
 
 
 def test_schemas(client: TestClient) -> None:
-    for name in ("image", "images", "member", "members"):
+    for name in ("image", "images", "member", "members", "task", "tasks"):
         response = client.get(f"/v2/schemas/{name}")
         assert response.status_code == 200 and response.json()["name"] == name
     assert_error(client.get("/v2/schemas/nothing"), 404)
@@ -129,7 +129,13 @@ def test_schemas(client: TestClient) -> None:
 
 def test_features_that_are_off_answer_as_glance_does(client: TestClient) -> None:
     assert_error(client.get("/v2/info/stores"), 404)
-    assert_error(client.get("/v2/info/import"), 404)
+
+
+def test_import_methods(client: TestClient) -> None:
+    methods = client.get("/v2/info/import").json()["import-methods"]
+    assert methods["value"] == ["web-download"]
+    created = client.post("/v2/images", json={"name": "x"})
+    assert created.headers["openstack-image-import-methods"] == "web-download"
 
 
 def test_healthcheck(client: TestClient) -> None:

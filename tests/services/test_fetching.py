@@ -3,74 +3,24 @@ and resuming a transfer the server cut."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from lading.services.fetching import Fetch, FetchFailed, UrlRefused, UrlRules
 from lading.settings import FetchSettings
+from tests.http_origin import Origin, serving
 
 pytestmark = pytest.mark.anyio
 DATA = os.urandom(3 * 1024 * 1024 + 5)
-ETAG = '"' + hashlib.md5(DATA).hexdigest() + '"'
-
-
-class Origin(ThreadingHTTPServer):
-    """Serves DATA at /data (with /plain: no validators), cutting the first answer halfway
-    when ``cut`` is set; /redirect?to=URL redirects."""
-
-    cut = False
-    ranges: list[str]
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: Origin
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        if self.path.startswith("/redirect?to="):
-            self.send_response(302)
-            self.send_header("location", self.path.partition("=")[2])
-            self.send_header("content-length", "0")
-            self.end_headers()
-            return
-        start = 0
-        if "range" in self.headers:
-            self.server.ranges.append(self.headers["range"])
-            start = int(self.headers["range"].removeprefix("bytes=").rstrip("-"))
-        self.send_response(206 if start else 200)
-        if self.path == "/data":
-            self.send_header("etag", ETAG)
-        if start:
-            self.send_header("content-range", f"bytes {start}-{len(DATA) - 1}/{len(DATA)}")
-        self.send_header("content-length", str(len(DATA) - start))
-        self.end_headers()
-        body = DATA[start:]
-        if self.server.cut and not start:
-            self.server.cut = False
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(body)
 
 
 @pytest.fixture
 def origin() -> Iterator[Origin]:
-    server = Origin(("127.0.0.1", 0), Handler)
-    server.ranges = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(DATA) as server:
+        yield server
 
 
 def rules(origin: Origin, **settings: Any) -> UrlRules:

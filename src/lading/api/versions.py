@@ -8,12 +8,12 @@ from starlette.routing import BaseRoute, Route
 
 from lading.api.http import endpoint, services
 
-# Only versions whose features this server implements (v2.7: hidden images and
-# multihash; v2.8: multi-store, listed only with several stores, as Glance does).
-# v2.6 (import), v2.12 (image tasks) and v2.17 (the location API) are listed once the
-# issues that build them land.
+# Only versions whose features this server implements (v2.6: interoperable import;
+# v2.7: hidden images and multihash; v2.8: multi-store, listed only with several stores,
+# as Glance does). v2.9 to v2.12 (copy-image, import to several stores, image tasks) and
+# v2.17 (the location API) are listed once they are built.
 MULTISTORE_VERSION = "v2.8"
-VERSIONS = ("v2.7", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
+VERSIONS = ("v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
 
 
 def versions_document(request: Request) -> dict[str, object]:

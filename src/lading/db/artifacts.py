@@ -219,6 +219,19 @@ def _row(artifact: Artifact) -> dict[str, Any]:
     return row
 
 
+def set_properties(
+    connection: Connection, artifact_id: str, values: Mapping[str, str | None]
+) -> None:
+    """Set (or, for None, remove) the server's own properties, such as os_glance_*."""
+    connection.execute(
+        delete(artifact_properties).where(
+            artifact_properties.c.artifact_id == artifact_id,
+            artifact_properties.c.name.in_(list(values)),
+        )
+    )
+    _insert_properties(connection, artifact_id, {k: v for k, v in values.items() if v is not None})
+
+
 def _insert_properties(connection: Connection, artifact_id: str, values: Mapping[str, str]) -> None:
     if values:
         connection.execute(

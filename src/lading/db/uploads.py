@@ -28,19 +28,23 @@ class Lease:
     store: str
     key: str
     blob_id: int | None = None
+    # saving for an upload; importing for an import, which an import task holds already
+    status: Status = Status.SAVING
 
 
 def begin(connection: Connection, lease: Lease, expires_at: datetime, now: datetime) -> int:
-    """queued -> saving under ``lease``; reserve the blob the bytes go to, and return its id."""
+    """queued -> saving (an import: importing -> importing) under ``lease``; reserve the
+    blob the bytes go to, and return its id."""
+    source = Status.QUEUED if lease.status is Status.SAVING else lease.status
     if not set_status(
         connection,
         lease.artifact_id,
-        [Status.QUEUED],
-        Status.SAVING,
+        [source],
+        lease.status,
         upload_lease=lease.token,
         lease_expires_at=expires_at,
     ):
-        raise Conflict(f"artifact {lease.artifact_id} is no longer queued")
+        raise Conflict(f"artifact {lease.artifact_id} is no longer {source}")
     return blobs.reserve(connection, lease.store, lease.key, now)
 
 
@@ -84,7 +88,7 @@ def activate(
 
 
 def abandon(connection: Connection, lease: Lease) -> None:
-    """saving -> queued, as the artifact was before the upload, if the lease still holds."""
+    """saving (or importing) -> queued, as the artifact was before, if the lease holds."""
     _end(connection, lease, Status.QUEUED)
 
 
@@ -113,7 +117,7 @@ def _end(connection: Connection, lease: Lease, new: Status, **values: object) ->
         update(artifacts)
         .where(
             artifacts.c.id == lease.artifact_id,
-            artifacts.c.status == Status.SAVING,
+            artifacts.c.status == lease.status,
             artifacts.c.upload_lease == lease.token,
         )
         .values(status=new, upload_lease=None, lease_expires_at=None, **values)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from lading.db.engine import Database
 from lading.services.catalogue import Catalogue
 from lading.services.identity import Identities
+from lading.services.imports import Imports
 from lading.services.members import Members
 from lading.services.packages import Packages
 from lading.services.policy import Policy
@@ -29,12 +30,14 @@ class Services:
     transfers: Transfers
     packages: Packages
     tasks: Tasks
+    imports: Imports
     recovery: Recovery
 
     @classmethod
     def build(cls, settings: Settings, database: Database, stores: StoreRegistry) -> Services:
         catalogue = Catalogue(database, stores, settings.quota)
         transfers = Transfers(settings, database, stores, catalogue)
+        tasks = Tasks(settings, database)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)
         return cls(
             identities=Identities(database, settings.default_project, policy),
@@ -43,6 +46,7 @@ class Services:
             signatures=Signatures(database, settings.signing, policy),
             transfers=transfers,
             packages=Packages(catalogue, transfers),
-            tasks=Tasks(settings, database),
+            tasks=tasks,
+            imports=Imports(settings, database, catalogue, transfers, tasks),
             recovery=Recovery(settings, database, stores, catalogue),
         )

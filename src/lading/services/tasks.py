@@ -75,11 +75,23 @@ class Tasks:
         task_type: str,
         task_input: dict[str, Any],
         artifact_id: str | None = None,
+    ) -> Task:
+        task = self.new(owner, task_type, task_input, artifact_id)
+        await self._database.write(queries.insert_task, task)
+        return task
+
+    def new(
+        self,
+        owner: str,
+        task_type: str,
+        task_input: dict[str, Any],
+        artifact_id: str | None = None,
         message: str = "",
     ) -> Task:
+        """A task to insert in the caller's own transaction (``db.tasks.insert_task``)."""
         assert task_type in self._handlers, task_type
         moment = now()
-        task = Task(
+        return Task(
             id=str(uuid.uuid4()),
             type=task_type,
             status=TaskStatus.PENDING,
@@ -90,8 +102,6 @@ class Tasks:
             artifact_id=artifact_id,
             message=message,
         )
-        await self._database.write(queries.insert_task, task)
-        return task
 
     async def get(self, caller: Caller, task_id: str) -> Task:
         """A task of the caller's project (any, for admins); NotFound otherwise."""

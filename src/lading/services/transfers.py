@@ -93,6 +93,10 @@ class Transfers:
         self._stores = stores
         self._catalogue = catalogue
 
+    @property
+    def default_store(self) -> str:
+        return self._stores.default
+
     def store_choices(self) -> list[StoreChoice]:
         """The stores clients choose among; empty with a single store (no choice)."""
         if not self._stores.several:
@@ -121,11 +125,34 @@ class Transfers:
         caller.require_owner(artifact, "upload_image")
         if artifact.status is not Status.QUEUED:
             raise Conflict(f"artifact {artifact.id} is {artifact.status}, not queued")
+        await self._receive(artifact, body, announced_size, store_name, expected, Status.SAVING)
+        return caller.view(await self._catalogue.visible(caller, artifact.id))
+
+    async def import_data(
+        self,
+        artifact: Artifact,
+        body: AsyncIterable[bytes],
+        store_name: str | None = None,
+        expected: Expected | None = None,
+    ) -> None:
+        """As ``upload``, for an import task: the artifact stays ``importing`` until
+        active; the task's caller was checked when the import was asked for."""
+        await self._receive(artifact, body, None, store_name, expected, Status.IMPORTING)
+
+    async def _receive(
+        self,
+        artifact: Artifact,
+        body: AsyncIterable[bytes],
+        announced_size: int | None,
+        store_name: str | None,
+        expected: Expected | None,
+        status: Status,
+    ) -> None:
         cap = await self._room(artifact)
         if announced_size is not None and announced_size > cap:
             raise TooLarge(f"the data is larger than the limit of {cap} bytes")
         store = self._stores.get(store_name if self._stores.several else None)
-        lease = Lease(artifact.id, uuid.uuid4().hex, store.name, _new_key())
+        lease = Lease(artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=status)
         lease.blob_id = await self._database.write(uploads.begin, lease, self._expiry(), now())
         try:
             stream = DigestingStream(
@@ -145,7 +172,6 @@ class Transfers:
         if redundant is not None:
             with anyio.CancelScope(shield=True):
                 await self._catalogue.discard([redundant])
-        return caller.view(await self._catalogue.visible(caller, artifact.id))
 
     async def download(self, caller: Caller, artifact_id: str) -> Download:
         """The artifact and, when it has data the caller may read, where it lies.

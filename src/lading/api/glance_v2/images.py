@@ -43,7 +43,10 @@ async def create_image(request: Request) -> Response:
     artifact = await services(request).catalogue.create(
         caller(request), changes, artifact_id, published=published
     )
-    headers = {"location": f"{endpoint(request)}/v2/images/{artifact.id}"}
+    headers = {
+        "location": f"{endpoint(request)}/v2/images/{artifact.id}",
+        "openstack-image-import-methods": ",".join(services(request).imports.methods),
+    }
     choices = services(request).transfers.store_choices()
     if choices:
         headers["openstack-image-store-ids"] = ",".join(choice.name for choice in choices)
@@ -177,9 +180,16 @@ def _image(request: Request, artifact: Artifact) -> dict[str, Any]:
     return document
 
 
-async def not_offered(request: Request) -> Response:
-    """Features of Glance that this lading does not run answer as Glance does when off."""
-    raise NotFound("this feature is not enabled on this server")
+async def import_image(request: Request) -> Response:
+    body = await read_json(request)
+    await services(request).imports.start(caller(request), request.path_params["image_id"], body)
+    return Response(status_code=202)
+
+
+async def import_info(request: Request) -> Response:
+    methods = list(services(request).imports.methods)
+    document = {"description": "Import methods available.", "type": "array", "value": methods}
+    return JSONResponse({"import-methods": document})
 
 
 def _announced_size(request: Request) -> int | None:
@@ -205,8 +215,8 @@ ROUTES: list[BaseRoute] = [
     Route("/images/{image_id}/file", download_image_data, methods=["GET"]),
     Route("/images/{image_id}/tags/{tag}", add_tag, methods=["PUT"]),
     Route("/images/{image_id}/tags/{tag}", remove_tag, methods=["DELETE"]),
+    Route("/images/{image_id}/import", import_image, methods=["POST"]),
     Route("/schemas/{name}", show_schema, methods=["GET"]),
-    # Off in this release: interoperable import, members, tasks.
     Route("/info/stores", list_stores, methods=["GET"]),
-    Route("/info/import", not_offered, methods=["GET"]),
+    Route("/info/import", import_info, methods=["GET"]),
 ]

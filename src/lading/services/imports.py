@@ -1,0 +1,122 @@
+"""Glance's interoperable import: an image's data comes from elsewhere, as a task.
+
+``web-download``: the image goes ``queued`` -> ``importing`` at once and a task fetches
+the URL (``lading.services.fetching``: its rules, redirects, resume) into the store;
+the image becomes ``active``, or goes back to ``queued`` with its partial data dropped
+and ``os_glance_failed_import`` saying on which stores. Besides Glance's ``uri``, the
+method takes lading's optional ``sha256`` and ``md5``, checked against the bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from lading.db import artifacts as artifact_queries
+from lading.db import imports as queries
+from lading.db.engine import Database
+from lading.domain import Status, Task
+from lading.errors import BadRequest, Conflict, NotFound
+from lading.services.access import Caller
+from lading.services.catalogue import Catalogue, now
+from lading.services.fetching import Fetch, UrlRules
+from lading.services.tasks import Progress, Tasks
+from lading.services.transfers import Expected, Transfers
+from lading.settings import Settings
+
+TASK_TYPE = "api_image_import"  # Glance's name for import tasks
+METHODS = ("web-download",)
+MiB = 1024 * 1024
+REPORT_EVERY = 1.0  # seconds between progress reports (each also renews the task's lease)
+
+
+class Imports:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        catalogue: Catalogue,
+        transfers: Transfers,
+        tasks: Tasks,
+    ) -> None:
+        self._rules = UrlRules(settings.fetch)
+        self._database = database
+        self._catalogue = catalogue
+        self._transfers = transfers
+        self._tasks = tasks
+        tasks.register(TASK_TYPE, self._run, self._undo)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return METHODS
+
+    async def start(self, caller: Caller, artifact_id: str, body: Any) -> Task:
+        """Check the request, then hand the import to a task; the image is ``importing``."""
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        caller.require_owner(artifact, "modify_image")
+        task_input = self._parse(body)
+        task = self._tasks.new(caller.project, TASK_TYPE, task_input, artifact.id)
+        if not await self._database.write(queries.start, task, task_input["stores"], now()):
+            raise Conflict(f"only a queued image imports data; {artifact.id} is {artifact.status}")
+        return task
+
+    def _parse(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
+            raise BadRequest('the body must be {"method": {"name": ...}, ...}')
+        method = body["method"]
+        name = method.get("name")
+        if name not in METHODS:
+            raise BadRequest(f"import method {name!r} is not offered; use one of {list(METHODS)}")
+        uri = method.get("uri")
+        if not isinstance(uri, str):
+            raise BadRequest("web-download needs a uri")
+        self._rules.check_url(uri)  # refused at once when the URL itself breaks the rules
+        expected = {key: method.get(key) for key in ("sha256", "md5")}
+        if any(value is not None and not isinstance(value, str) for value in expected.values()):
+            raise BadRequest("sha256 and md5 must be hexadecimal strings")
+        stores = body.get("stores")
+        if body.get("all_stores") or (stores is not None and not isinstance(stores, list)):
+            raise BadRequest("import to several stores is not offered yet: give one store")
+        stores = self._stores(stores or [])
+        return {"method": name, "uri": uri, "stores": stores, **expected}
+
+    def _stores(self, names: list[Any]) -> list[str]:
+        choices = {choice.name for choice in self._transfers.store_choices()}
+        if len(names) > 1 or any(name not in choices for name in names):
+            raise BadRequest(f"stores must name one of {sorted(choices)}" if choices else
+                             "this server has a single store: leave stores out")  # fmt: skip
+        return [str(name) for name in names]
+
+    async def _run(self, task: Task, progress: Progress) -> dict[str, Any]:
+        assert task.artifact_id is not None
+        artifact = await self._database.read(artifact_queries.fetch_artifact, task.artifact_id)
+        if artifact is None or artifact.status is not Status.IMPORTING:
+            raise NotFound(f"image {task.artifact_id} is no longer importing")
+        fetch = Fetch(task.input["uri"], self._rules)
+        stores = task.input["stores"]
+        await self._transfers.import_data(
+            artifact,
+            _reporting(fetch, progress),
+            stores[0] if stores else None,
+            Expected(task.input.get("md5"), task.input.get("sha256")),
+        )
+        await self._database.write(queries.succeed, artifact.id)
+        await progress.report(progress.task.done_bytes, fetch.size, "Imported")
+        return {"image_id": artifact.id}
+
+    async def _undo(self, task: Task, message: str) -> None:
+        assert task.artifact_id is not None
+        stores = task.input.get("stores") or [self._transfers.default_store]
+        await self._database.write(queries.fail, task.artifact_id, stores, now())
+
+
+async def _reporting(fetch: Fetch, progress: Progress) -> AsyncIterator[bytes]:
+    done, reported = 0, time.monotonic()
+    async for chunk in fetch.chunks():
+        done += len(chunk)
+        if time.monotonic() - reported >= REPORT_EVERY:
+            reported = time.monotonic()
+            await progress.report(done, fetch.size, f"Copied {done // MiB} MiB")
+        yield chunk
+    progress.task.done_bytes = done

@@ -1,0 +1,150 @@
+"""Interoperable import with web-download, run by the app's own task loop: a transfer cut
+halfway resumes, wrong bytes leave nothing behind, refused URLs are refused."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from starlette.testclient import TestClient
+
+from lading.app import create_app
+from lading.settings import Settings
+from tests.api.helpers import assert_error
+from tests.http_origin import Origin, serving
+
+MiB = 1024 * 1024
+BIG = os.urandom(200 * MiB)
+
+
+class World:
+    def __init__(self, client: TestClient, data_dir: Path) -> None:
+        self.client, self.data_dir = client, data_dir
+        make = client.app.state.services.identities.create  # type: ignore[attr-defined]
+        self.tokens = {who: anyio.run(make, project, "member").token
+                       for who, project in (("owner", "A"), ("other", "B"))}  # fmt: skip
+
+    def request(self, method: str, path: str, who: str = "owner", **kwargs: Any) -> Any:
+        headers = {"x-auth-token": self.tokens[who]}
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+    def image(self) -> dict[str, Any]:
+        body = {"name": "imported", "disk_format": "raw", "container_format": "bare"}
+        created = self.request("POST", "/v2/images", json=body)
+        assert created.status_code == 201, created.text
+        image: dict[str, Any] = created.json()
+        return image
+
+    def start(self, image_id: str, uri: str, **method: str) -> Any:
+        body = {"method": {"name": "web-download", "uri": uri, **method}}
+        return self.request("POST", f"/v2/images/{image_id}/import", json=body)
+
+    def settle(self, image_id: str) -> dict[str, Any]:
+        """The image once its import task has finished, and that task."""
+        for _ in range(600):
+            tasks = self.request("GET", f"/v2/images/{image_id}/tasks").json()["tasks"]
+            if tasks and tasks[0]["status"] in ("success", "failure"):
+                image: dict[str, Any] = self.request("GET", f"/v2/images/{image_id}").json()
+                return {"image": image, "task": tasks[0]}
+            time.sleep(0.05)
+        raise AssertionError("the import did not finish")
+
+    def stored_files(self) -> list[Path]:
+        return [path for path in (self.data_dir / "stores").rglob("*") if path.is_file()]
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    with serving(BIG) as server:
+        yield server
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str, origin: Origin) -> Iterator[World]:
+    fetch = {"allowed_hosts": ["127.0.0.1"], "allowed_ports": [origin.server_address[1]]}
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, fetch=fetch,
+                        task_poll_interval=0.05)  # fmt: skip
+    with TestClient(create_app(settings), base_url="http://lading.test") as client:
+        yield World(client, tmp_path / "data")
+
+
+def test_web_download_resumes_a_cut_transfer(world: World, origin: Origin) -> None:
+    origin.cut = True
+    image = world.image()
+    accepted = world.start(image["id"], origin.url())
+    assert accepted.status_code == 202, accepted.text
+    importing = world.request("GET", f"/v2/images/{image['id']}").json()
+    assert importing["status"] in ("importing", "active")
+    settled = world.settle(image["id"])
+    done, task = settled["image"], settled["task"]
+    assert task["status"] == "success", task["message"]
+    assert done["status"] == "active" and done["size"] == len(BIG)
+    assert done["checksum"] == hashlib.md5(BIG).hexdigest()
+    assert done["os_hash_value"] == hashlib.sha256(BIG).hexdigest()
+    assert not any(key.startswith("os_glance") for key in done)
+    assert task["input"]["uri"] == origin.url() and task["type"] == "api_image_import"
+    assert len(origin.ranges) == 1  # resumed once, from where the cut came
+    data = world.request("GET", f"/v2/images/{image['id']}/file")
+    assert hashlib.sha256(data.content).hexdigest() == done["os_hash_value"]
+
+
+def test_wrong_bytes_fail_the_import_and_leave_nothing(world: World, origin: Origin) -> None:
+    image = world.image()
+    assert world.start(image["id"], origin.url(), sha256="0" * 64).status_code == 202
+    settled = world.settle(image["id"])
+    assert settled["task"]["status"] == "failure" and "sha256" in settled["task"]["message"]
+    back = settled["image"]
+    assert back["status"] == "queued" and back["os_glance_failed_import"] == "default"
+    assert "os_glance_import_task" not in back
+    assert world.stored_files() == []
+    # It may be imported again.
+    assert world.start(image["id"], origin.url()).status_code == 202
+    assert world.settle(image["id"])["image"]["status"] == "active"
+
+
+@pytest.mark.parametrize(
+    ("uri", "complaint"),
+    [("file:///etc/passwd", "scheme"), ("http://127.0.0.1:22/x", "port 22"),
+     ("http://10.1.2.3:PORT/x", "allowed hosts"), ("not a url", "scheme")],
+)  # fmt: skip
+def test_refused_urls_are_refused_at_once(
+    world: World, origin: Origin, uri: str, complaint: str
+) -> None:
+    image = world.image()
+    response = world.start(image["id"], uri.replace("PORT", str(origin.server_address[1])))
+    assert_error(response, 400)
+    assert complaint in response.text
+    assert world.request("GET", f"/v2/images/{image['id']}").json()["status"] == "queued"
+    assert world.request("GET", f"/v2/images/{image['id']}/tasks").json()["tasks"] == []
+
+
+def test_a_redirect_to_a_denied_address_fails_the_task(world: World, origin: Origin) -> None:
+    image = world.image()
+    port = origin.server_address[1]
+    bounce = origin.url(f"/redirect?to=http://169.254.169.254:{port}/latest/meta-data")
+    assert world.start(image["id"], bounce).status_code == 202
+    settled = world.settle(image["id"])
+    assert settled["task"]["status"] == "failure"
+    assert "169.254.169.254" in settled["task"]["message"]
+    assert settled["image"]["status"] == "queued"
+
+
+def test_bad_import_requests(world: World, origin: Origin) -> None:
+    image = world.image()
+    path = f"/v2/images/{image['id']}/import"
+    method = {"name": "web-download", "uri": origin.url()}
+    for body in ({}, {"method": "web-download"}, {"method": {"name": "glance-direct"}},
+                 {"method": {"name": "web-download"}}, {"method": method, "all_stores": True},
+                 {"method": method, "stores": ["x"]}):  # fmt: skip
+        assert_error(world.request("POST", path, json=body), 400)
+    assert_error(world.request("POST", path, who="other", json={}), 404)
+    assert world.start(image["id"], origin.url()).status_code == 202
+    assert_error(world.start(image["id"], origin.url()), 409)  # importing already
+    world.settle(image["id"])
+    assert_error(world.start(image["id"], origin.url()), 409)  # active

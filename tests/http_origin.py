@@ -1,0 +1,71 @@
+"""An HTTP server on loopback that serves bytes the way the tests need: with or without
+validators, cut short once, ranges, redirects."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Origin(ThreadingHTTPServer):
+    """Serves ``data`` at /data (with an ETag) and /plain (without validators), cutting the
+    first whole answer halfway when ``cut`` is set; /redirect?to=URL redirects."""
+
+    data: bytes
+    cut = False
+    ranges: list[str]
+
+    def url(self, path: str = "/data") -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Origin
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/redirect?to="):
+            self.send_response(302)
+            self.send_header("location", self.path.partition("=")[2])
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
+        data = self.server.data
+        start = 0
+        if "range" in self.headers:
+            self.server.ranges.append(self.headers["range"])
+            start = int(self.headers["range"].removeprefix("bytes=").rstrip("-"))
+        self.send_response(206 if start else 200)
+        if self.path == "/data":
+            self.send_header("etag", '"' + hashlib.md5(data).hexdigest() + '"')
+        if start:
+            self.send_header("content-range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.send_header("content-length", str(len(data) - start))
+        self.end_headers()
+        body = memoryview(data)[start:]
+        if self.server.cut and not start:
+            self.server.cut = False
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+
+@contextlib.contextmanager
+def serving(data: bytes) -> Iterator[Origin]:
+    server = Origin(("127.0.0.1", 0), Handler)
+    server.data, server.ranges = data, []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
