@@ -133,9 +133,9 @@ def test_features_that_are_off_answer_as_glance_does(client: TestClient) -> None
 
 def test_import_methods(client: TestClient) -> None:
     methods = client.get("/v2/info/import").json()["import-methods"]
-    assert methods["value"] == ["web-download"]
+    assert methods["value"] == ["glance-direct", "web-download"]
     created = client.post("/v2/images", json={"name": "x"})
-    assert created.headers["openstack-image-import-methods"] == "web-download"
+    assert created.headers["openstack-image-import-methods"] == "glance-direct,web-download"
 
 
 def test_healthcheck(client: TestClient) -> None:

@@ -31,7 +31,7 @@ class World:
                        for who, project in (("owner", "A"), ("other", "B"))}  # fmt: skip
 
     def request(self, method: str, path: str, who: str = "owner", **kwargs: Any) -> Any:
-        headers = {"x-auth-token": self.tokens[who]}
+        headers = {"x-auth-token": self.tokens[who], **kwargs.pop("headers", {})}
         return self.client.request(method, path, headers=headers, **kwargs)
 
     def image(self) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def test_bad_import_requests(world: World, origin: Origin) -> None:
     image = world.image()
     path = f"/v2/images/{image['id']}/import"
     method = {"name": "web-download", "uri": origin.url()}
-    for body in ({}, {"method": "web-download"}, {"method": {"name": "glance-direct"}},
+    for body in ({}, {"method": "web-download"}, {"method": {"name": "copy-image"}},
                  {"method": {"name": "web-download"}}, {"method": method, "all_stores": True},
                  {"method": method, "stores": ["x"]}):  # fmt: skip
         assert_error(world.request("POST", path, json=body), 400)
@@ -148,3 +148,26 @@ def test_bad_import_requests(world: World, origin: Origin) -> None:
     assert_error(world.start(image["id"], origin.url()), 409)  # importing already
     world.settle(image["id"])
     assert_error(world.start(image["id"], origin.url()), 409)  # active
+
+
+def test_glance_direct_stages_then_imports(world: World, origin: Origin) -> None:
+    data = BIG[: 5 * MiB]
+    image = world.image()
+    path = f"/v2/images/{image['id']}"
+    assert_error(
+        world.request("POST", f"{path}/import", json={"method": {"name": "glance-direct"}}), 409
+    )
+    octets = {"content-type": "application/octet-stream"}
+    staged = world.request("PUT", f"{path}/stage", content=data, headers=octets)
+    assert staged.status_code == 204, staged.text
+    assert world.request("GET", path).json()["status"] == "uploading"
+    assert world.request("GET", f"{path}/file").status_code == 204  # not the image's data yet
+    assert_error(world.request("PUT", f"{path}/stage", content=data, headers=octets), 409)
+    assert_error(world.start(image["id"], origin.url()), 409)  # web-download: not queued
+    accepted = world.request("POST", f"{path}/import", json={"method": {"name": "glance-direct"}})
+    assert accepted.status_code == 202, accepted.text
+    settled = world.settle(image["id"])
+    assert settled["task"]["status"] == "success", settled["task"]["message"]
+    done = settled["image"]
+    assert done["status"] == "active" and done["os_hash_value"] == hashlib.sha256(data).hexdigest()
+    assert world.request("GET", f"{path}/file").content == data

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select, update
 
+from lading.db import blobs
 from lading.db.artifacts import set_properties, set_status
+from lading.db.models import artifacts
 from lading.db.tasks import insert_task
 from lading.domain import Status, Task
 
@@ -19,11 +21,22 @@ IMPORTING_TO = "os_glance_importing_to_stores"
 FAILED = "os_glance_failed_import"
 
 
-def start(connection: Connection, task: Task, stores: list[str], now: datetime) -> bool:
-    """queued -> importing, held by ``task``; False when the artifact is not queued."""
+def start(
+    connection: Connection, task: Task, source: Status, stores: list[str], now: datetime
+) -> bool:
+    """``source`` (queued, or uploading once staged) -> importing, held by ``task``;
+    False when the artifact is not in ``source``, or still receiving its stage."""
     assert task.artifact_id is not None
-    if not set_status(connection, task.artifact_id, [Status.QUEUED], Status.IMPORTING,
-                      updated_at=now):  # fmt: skip
+    started = connection.execute(
+        update(artifacts)
+        .where(
+            artifacts.c.id == task.artifact_id,
+            artifacts.c.status == source,
+            artifacts.c.upload_lease.is_(None),
+        )
+        .values(status=Status.IMPORTING, updated_at=now)
+    )
+    if started.rowcount != 1:
         return False
     set_properties(
         connection,
@@ -34,13 +47,22 @@ def start(connection: Connection, task: Task, stores: list[str], now: datetime) 
     return True
 
 
+def activate_staged(connection: Connection, artifact_id: str, now: datetime) -> bool:
+    """importing -> active, for data staged already (glance-direct)."""
+    return set_status(connection, artifact_id, [Status.IMPORTING], Status.ACTIVE, updated_at=now)
+
+
 def succeed(connection: Connection, artifact_id: str) -> None:
     set_properties(connection, artifact_id, {TASK: None, IMPORTING_TO: None, FAILED: None})
 
 
-def fail(connection: Connection, artifact_id: str, stores: list[str], now: datetime) -> None:
-    """importing -> queued (its partial data is dropped by the upload that failed)."""
-    set_status(
+def fail(
+    connection: Connection, artifact_id: str, stores: list[str], now: datetime
+) -> list[blobs.Blob]:
+    """importing -> queued. Staged data goes too (a failed fetch's upload has put the
+    image back to queued and dropped its partial data already); returns the blobs
+    nothing references now."""
+    if set_status(
         connection,
         artifact_id,
         [Status.IMPORTING],
@@ -48,7 +70,20 @@ def fail(connection: Connection, artifact_id: str, stores: list[str], now: datet
         upload_lease=None,
         lease_expires_at=None,
         updated_at=now,
-    )
+        size=None,
+        checksum=None,
+        os_hash_algo=None,
+        os_hash_value=None,
+    ):
+        doomed = blobs.release(connection, artifact_id)
+    else:
+        doomed = []
+        status = connection.execute(
+            select(artifacts.c.status).where(artifacts.c.id == artifact_id)
+        ).scalar()
+        if status != Status.QUEUED:
+            return doomed  # deleted, or active: nothing of this import to undo
     set_properties(
         connection, artifact_id, {TASK: None, IMPORTING_TO: None, FAILED: ",".join(stores)}
     )
+    return doomed

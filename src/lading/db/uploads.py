@@ -28,14 +28,15 @@ class Lease:
     store: str
     key: str
     blob_id: int | None = None
-    # saving for an upload; importing for an import, which an import task holds already
+    # saving for an upload, uploading for a stage (glance-direct), importing for an import
+    # (which its task holds already)
     status: Status = Status.SAVING
 
 
 def begin(connection: Connection, lease: Lease, expires_at: datetime, now: datetime) -> int:
     """queued -> saving (an import: importing -> importing) under ``lease``; reserve the
     blob the bytes go to, and return its id."""
-    source = Status.QUEUED if lease.status is Status.SAVING else lease.status
+    source = Status.IMPORTING if lease.status is Status.IMPORTING else Status.QUEUED
     if not set_status(
         connection,
         lease.artifact_id,
@@ -62,9 +63,13 @@ def renew(connection: Connection, lease: Lease, expires_at: datetime, now: datet
 
 
 def activate(
-    connection: Connection, lease: Lease, received: Digests, now: datetime
+    connection: Connection,
+    lease: Lease,
+    received: Digests,
+    now: datetime,
+    final: Status = Status.ACTIVE,
 ) -> blobs.Blob | None:
-    """saving -> active with the received bytes as its data.
+    """saving -> active (a stage: uploading, until imported) with the received bytes.
 
     Returns a blob whose bytes turned out to duplicate stored ones, for removal.
     """
@@ -76,7 +81,7 @@ def activate(
     if not _end(
         connection,
         lease,
-        Status.ACTIVE,
+        final,
         size=received.size,
         checksum=received.md5,
         os_hash_algo=HASH_ALGO,
@@ -93,10 +98,13 @@ def abandon(connection: Connection, lease: Lease) -> None:
 
 
 def expire(connection: Connection, now: datetime) -> int:
-    """Put every upload whose lease ran out back to queued; return how many."""
+    """Put every upload or stage whose lease ran out back to queued; return how many."""
     result = connection.execute(
         update(artifacts)
-        .where(artifacts.c.status == Status.SAVING, artifacts.c.lease_expires_at < now)
+        .where(
+            artifacts.c.status.in_([Status.SAVING, Status.UPLOADING]),
+            artifacts.c.lease_expires_at < now,
+        )
         .values(status=Status.QUEUED, upload_lease=None, lease_expires_at=None)
     )
     return int(result.rowcount)

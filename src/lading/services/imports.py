@@ -1,10 +1,15 @@
 """Glance's interoperable import: an image's data comes from elsewhere, as a task.
 
+``glance-direct``: the data was staged (``PUT /v2/images/{id}/stage``: ``uploading``);
+the import makes it the image's data (``importing`` -> ``active``).
+
 ``web-download``: the image goes ``queued`` -> ``importing`` at once and a task fetches
 the URL (``lading.services.fetching``: its rules, redirects, resume) into the store;
-the image becomes ``active``, or goes back to ``queued`` with its partial data dropped
-and ``os_glance_failed_import`` saying on which stores. Besides Glance's ``uri``, the
-method takes lading's optional ``sha256`` and ``md5``, checked against the bytes.
+the image becomes ``active``. Besides Glance's ``uri``, the method takes lading's
+optional ``sha256`` and ``md5``, checked against the bytes.
+
+A failed import puts the image back to ``queued`` with its staged or partial data
+dropped, and ``os_glance_failed_import`` saying on which stores.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ from lading.services.transfers import Expected, Transfers
 from lading.settings import Settings
 
 TASK_TYPE = "api_image_import"  # Glance's name for import tasks
-METHODS = ("web-download",)
+METHODS = ("glance-direct", "web-download")
+# Where each method's image must stand: web-download fills a queued image, glance-direct
+# imports what was staged.
+SOURCES = {"glance-direct": Status.UPLOADING, "web-download": Status.QUEUED}
 MiB = 1024 * 1024
 REPORT_EVERY = 1.0  # seconds between progress reports (each also renews the task's lease)
 
@@ -57,8 +65,12 @@ class Imports:
         caller.require_owner(artifact, "modify_image")
         task_input = self._parse(body)
         task = self._tasks.new(caller.project, TASK_TYPE, task_input, artifact.id)
-        if not await self._database.write(queries.start, task, task_input["stores"], now()):
-            raise Conflict(f"only a queued image imports data; {artifact.id} is {artifact.status}")
+        source = SOURCES[task_input["method"]]
+        if not await self._database.write(queries.start, task, source, task_input["stores"], now()):
+            raise Conflict(
+                f"{task_input['method']} imports into an image that is {source} (and done "
+                f"receiving); {artifact.id} is {artifact.status}"
+            )
         return task
 
     def _parse(self, body: Any) -> dict[str, Any]:
@@ -69,9 +81,10 @@ class Imports:
         if name not in METHODS:
             raise BadRequest(f"import method {name!r} is not offered; use one of {list(METHODS)}")
         uri = method.get("uri")
-        if not isinstance(uri, str):
-            raise BadRequest("web-download needs a uri")
-        self._rules.check_url(uri)  # refused at once when the URL itself breaks the rules
+        if name == "web-download":
+            if not isinstance(uri, str):
+                raise BadRequest("web-download needs a uri")
+            self._rules.check_url(uri)  # refused at once when the URL itself breaks the rules
         expected = {key: method.get(key) for key in ("sha256", "md5")}
         if any(value is not None and not isinstance(value, str) for value in expected.values()):
             raise BadRequest("sha256 and md5 must be hexadecimal strings")
@@ -93,6 +106,14 @@ class Imports:
         artifact = await self._database.read(artifact_queries.fetch_artifact, task.artifact_id)
         if artifact is None or artifact.status is not Status.IMPORTING:
             raise NotFound(f"image {task.artifact_id} is no longer importing")
+        if task.input["method"] == "glance-direct":
+            if not artifact.locations or not await self._database.write(
+                queries.activate_staged, artifact.id, now()
+            ):
+                raise Conflict(f"image {artifact.id} has no staged data to import")
+            await self._database.write(queries.succeed, artifact.id)
+            await progress.report(artifact.size or 0, artifact.size, "Imported")
+            return {"image_id": artifact.id}
         fetch = Fetch(task.input["uri"], self._rules)
         stores = task.input["stores"]
         await self._transfers.import_data(
@@ -108,7 +129,8 @@ class Imports:
     async def _undo(self, task: Task, message: str) -> None:
         assert task.artifact_id is not None
         stores = task.input.get("stores") or [self._transfers.default_store]
-        await self._database.write(queries.fail, task.artifact_id, stores, now())
+        doomed = await self._database.write(queries.fail, task.artifact_id, stores, now())
+        await self._catalogue.discard(doomed)
 
 
 async def _reporting(fetch: Fetch, progress: Progress) -> AsyncIterator[bytes]:

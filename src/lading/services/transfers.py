@@ -128,6 +128,21 @@ class Transfers:
         await self._receive(artifact, body, announced_size, store_name, expected, Status.SAVING)
         return caller.view(await self._catalogue.visible(caller, artifact.id))
 
+    async def stage(
+        self,
+        caller: Caller,
+        artifact_id: str,
+        body: AsyncIterable[bytes],
+        announced_size: int | None = None,
+    ) -> None:
+        """glance-direct's first step: the data is received as by ``upload``, and the
+        artifact stays ``uploading`` until an import makes it active."""
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        caller.require_owner(artifact, "upload_image")
+        if artifact.status is not Status.QUEUED:
+            raise Conflict(f"artifact {artifact.id} is {artifact.status}, not queued")
+        await self._receive(artifact, body, announced_size, None, None, Status.UPLOADING)
+
     async def import_data(
         self,
         artifact: Artifact,
@@ -164,7 +179,8 @@ class Transfers:
                 expected.check(digests)
             if stored.size != digests.size:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
-            redundant = await self._database.write(uploads.activate, lease, digests, now())
+            final = Status.UPLOADING if status is Status.UPLOADING else Status.ACTIVE
+            redundant = await self._database.write(uploads.activate, lease, digests, now(), final)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._abandon(store, lease)

@@ -119,6 +119,19 @@ async def upload_image_data(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def stage_image_data(request: Request) -> Response:
+    media_type = request.headers.get("content-type", OCTET_STREAM).partition(";")[0]
+    if media_type.strip().lower() != OCTET_STREAM:
+        raise UnsupportedMediaType(f"staged data must be sent as {OCTET_STREAM}")
+    await services(request).transfers.stage(
+        caller(request),
+        request.path_params["image_id"],
+        body_stream(request),
+        announced_size=_announced_size(request),
+    )
+    return Response(status_code=204)
+
+
 async def download_image_data(request: Request) -> Response:
     download = await services(request).transfers.download(
         caller(request), request.path_params["image_id"]
@@ -215,6 +228,7 @@ ROUTES: list[BaseRoute] = [
     Route("/images/{image_id}/file", download_image_data, methods=["GET"]),
     Route("/images/{image_id}/tags/{tag}", add_tag, methods=["PUT"]),
     Route("/images/{image_id}/tags/{tag}", remove_tag, methods=["DELETE"]),
+    Route("/images/{image_id}/stage", stage_image_data, methods=["PUT"]),
     Route("/images/{image_id}/import", import_image, methods=["POST"]),
     Route("/schemas/{name}", show_schema, methods=["GET"]),
     Route("/info/stores", list_stores, methods=["GET"]),
