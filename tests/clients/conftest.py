@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.http_origin import Origin, serving
+
 LADING = Path(sys.executable).with_name("lading")  # the console script of this venv
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -108,13 +110,28 @@ def running_lading(
         stop(process)
 
 
+WEB_DATA = os.urandom(3 * 1024 * 1024 + 7)  # what the web origin serves at /data
+
+
+@pytest.fixture(scope="session")
+def web_origin() -> Iterator[Origin]:
+    """An HTTP server on loopback that the session's lading may fetch from (web-download)."""
+    with serving(WEB_DATA) as origin:
+        yield origin
+
+
 @pytest.fixture(scope="session")
 def lading_server(
-    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, web_origin: Origin
 ) -> Iterator[Lading]:
-    """A ``lading serve`` with one store, the default, and one signing client."""
+    """A ``lading serve`` with one store, the default, one signing client, and the web
+    origin allowed for web-download."""
     root = tmp_path_factory.mktemp("lading-server")
-    with running_lading(root, pytestconfig, {"LADING_SIGNING": SIGNING}) as server:
+    port = web_origin.server_address[1]
+    fetch = f'{{"allowed_hosts": ["127.0.0.1"], "allowed_ports": [{port}]}}'
+    settings = {"LADING_SIGNING": SIGNING, "LADING_FETCH": fetch,
+                "LADING_TASK_POLL_INTERVAL": "0.1"}  # fmt: skip
+    with running_lading(root, pytestconfig, settings) as server:
         yield server
 
 

@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -61,14 +62,25 @@ def assert_active_with(image: dict[str, Any], data: bytes) -> None:
 
 
 def run_glance(
-    server_url: str, token: str, home: Path, *args: str, api_version: str | None = "2"
+    server_url: str,
+    token: str,
+    home: Path,
+    *args: str,
+    api_version: str | None = "2",
+    stdin_closed: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``glance`` with only our endpoint and token; OS_* settings of the caller are dropped."""
+    """Run ``glance`` with only our endpoint and token; OS_* settings of the caller are dropped.
+
+    ``stdin_closed``: as from a terminal with nothing piped in. The CLI takes any stdin that
+    is a file or a pipe (even /dev/null) for image data, which some commands refuse.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env["HOME"] = str(home)
     command = [str(GLANCE), "--os-image-url", server_url, "--os-auth-token", token]
     if api_version is not None:
         command += ["--os-image-api-version", api_version]
+    if stdin_closed:  # bash closes it and runs glance in its place
+        command = ["bash", "-c", 'exec 0<&- "$@"', "glance", *command]
     return subprocess.run(
         [*command, *args],
         env=env,
@@ -78,3 +90,13 @@ def run_glance(
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+def settled(api: httpx.Client, image_id: str) -> dict[str, Any]:
+    """The image once it has left the statuses of data on its way (an import's task ran)."""
+    for _ in range(300):
+        image: dict[str, Any] = api.get(f"/v2/images/{image_id}").json()
+        if image["status"] not in ("queued", "uploading", "importing", "saving"):
+            return image
+        time.sleep(0.1)
+    raise AssertionError(f"image {image_id} is still {image['status']}")

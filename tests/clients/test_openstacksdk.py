@@ -20,6 +20,7 @@ from tests.clients.support import (
     create_image,
     get_image,
     random_bytes,
+    settled,
     unique,
 )
 
@@ -196,3 +197,16 @@ def test_wrong_token_is_refused(server_url: str, api: httpx.Client) -> None:
         assert refused.value.status_code == 401
     finally:
         wrong.close()
+
+
+def test_create_image_with_import(conn: Connection, api: httpx.Client, tmp_path: Path) -> None:
+    """use_import=True stages the file and imports it with glance-direct."""
+    data = random_bytes(1024 * 1024 + 1)
+    source = tmp_path / "disk.raw"
+    source.write_bytes(data)
+    with source.open("rb") as file:  # given a filename, openstacksdk leaves the file open
+        image = conn.image.create_image(
+            name=unique("sdk-import"), data=file, use_import=True,
+            disk_format="raw", container_format="bare",
+        )  # fmt: skip
+    assert_active_with(settled(api, image.id), data)
