@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from lading.db import tokens
 from lading.db.engine import Database
 from lading.errors import LadingError
-from lading.services.catalogue import now
+from lading.services.catalogue import Catalogue, now
 from lading.services.identity import Identities
 from lading.services.policy import Policy
 from lading.services.roles import ROLES, PolicyError
@@ -137,6 +137,31 @@ def upgrade(config_file: Path | None) -> None:
     settings = load_settings(config_file)
     Database(settings.resolved_database_url).upgrade()
     click.echo(f"database is up to date: {settings.resolved_database_url}")
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--now", "at_once", is_flag=True, help="Ignore scrub_delay: scrub them all.")
+def scrub(config_file: Path | None, at_once: bool) -> None:
+    """Remove the data of artifacts deleted with delay (what the servers do periodically)."""
+    settings = load_settings(config_file)
+    database = Database(settings.resolved_database_url)
+    database.upgrade()
+    stores = StoreRegistry.from_settings(settings)
+    catalogue = Catalogue(database, stores, settings.quota)
+
+    async def run() -> tuple[int, int]:
+        reclaimable = await catalogue.reclaimable()
+        try:
+            return await catalogue.scrub(0 if at_once else settings.scrub_delay), reclaimable
+        finally:
+            await stores.close()
+
+    try:
+        scrubbed, before = anyio.run(run)
+    finally:
+        database.dispose()
+    click.echo(f"scrubbed {scrubbed} artifacts; {before} bytes were held by pending deletes")
 
 
 @main.group()

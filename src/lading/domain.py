@@ -20,6 +20,11 @@ class Status(enum.StrEnum):
     DEACTIVATED = "deactivated"
 
 
+# Deleted for everyone but the scrubber: pending_delete keeps its data a while (delayed
+# delete), deleted has none.
+GONE = (Status.DELETED, Status.PENDING_DELETE)
+
+
 class Visibility(enum.StrEnum):
     PUBLIC = "public"
     PRIVATE = "private"

@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     image_size_cap: int = Field(TiB, gt=0)
     chunk_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
     upload_stuck_after: float = Field(300.0, gt=0)
+    # Deleting keeps the data scrub_delay seconds (status pending_delete), then scrubs it.
+    delayed_delete: bool = False
+    scrub_delay: float = Field(3600.0, ge=0)
     task_poll_interval: float = Field(1.0, gt=0)  # seconds between looks for waiting tasks
     task_lease: float = Field(60.0, gt=0)  # seconds a dead process keeps its task
     task_attempts: int = Field(3, ge=1)  # runs of one task before it fails for good

@@ -42,11 +42,13 @@ async def versions(request: Request) -> Response:
 
 
 async def healthcheck(request: Request) -> Response:
-    """``OK`` for load balancers; with ``Accept: application/json``, the task backlog too."""
+    """``OK`` for load balancers; with ``Accept: application/json``, the task backlog and
+    the bytes that delayed deletes still hold too."""
     if "application/json" not in request.headers.get("accept", ""):
         return PlainTextResponse("OK")
     backlog = await services(request).tasks.backlog()
-    return JSONResponse({"status": "OK", "tasks": backlog})
+    reclaimable = await services(request).catalogue.reclaimable()
+    return JSONResponse({"status": "OK", "tasks": backlog, "reclaimable_bytes": reclaimable})
 
 
 ROUTES: list[BaseRoute] = [

@@ -28,7 +28,7 @@ from lading.db import blobs, members
 from lading.db.blobs import Blob
 from lading.db.models import artifact_properties, artifact_tags, artifacts, locations
 from lading.db.models import blobs as blob_table
-from lading.domain import Artifact, Location, Status, Visibility
+from lading.domain import GONE, Artifact, Location, Status, Visibility
 from lading.errors import Conflict, NotFound
 
 # Every column but an upload's lease, which is bookkeeping of db.uploads, not metadata.
@@ -37,7 +37,10 @@ COLUMNS = tuple(column.name for column in artifacts.columns if column.name not i
 SELECT_ARTIFACTS = select(*(artifacts.c[name] for name in COLUMNS))
 FETCH = SELECT_ARTIFACTS.where(artifacts.c.id == bindparam("id"))
 USAGE = select(func.count(), func.coalesce(func.sum(artifacts.c.size), 0)).where(
-    artifacts.c.owner == bindparam("owner"), artifacts.c.status != Status.DELETED.value
+    artifacts.c.owner == bindparam("owner"), artifacts.c.status.not_in(GONE)
+)
+RECLAIMABLE = select(func.coalesce(func.sum(artifacts.c.size), 0)).where(
+    artifacts.c.status == Status.PENDING_DELETE
 )
 
 
@@ -110,7 +113,7 @@ def find_package(connection: Connection, name: str, version: str, filename: str)
 def set_published(connection: Connection, artifact_id: str, published: bool, now: datetime) -> bool:
     result = connection.execute(
         update(artifacts)
-        .where(artifacts.c.id == artifact_id, artifacts.c.status != Status.DELETED.value)
+        .where(artifacts.c.id == artifact_id, artifacts.c.status.not_in(GONE))
         .values(published=published, updated_at=now)
     )
     return result.rowcount == 1
@@ -126,7 +129,7 @@ def update_artifact(
     changed = {name: value for name, value in _row(artifact).items() if value != before[name]}
     result = connection.execute(
         update(artifacts)
-        .where(artifacts.c.id == artifact.id, artifacts.c.status != Status.DELETED)
+        .where(artifacts.c.id == artifact.id, artifacts.c.status.not_in(GONE))
         .values(changed or {"updated_at": artifact.updated_at})
     )
     if result.rowcount != 1:
@@ -168,8 +171,42 @@ def set_status(
     return result.rowcount == 1
 
 
+def mark_pending_delete(connection: Connection, artifact_id: str, now: datetime) -> None:
+    """Any live status -> pending_delete (delayed delete): gone, its data kept a while."""
+    live = [status for status in Status if status not in GONE]
+    if not set_status(
+        connection,
+        artifact_id,
+        live,
+        Status.PENDING_DELETE,
+        deleted_at=now,
+        updated_at=now,
+        upload_lease=None,
+        lease_expires_at=None,
+    ):
+        raise NotFound(f"no artifact with id {artifact_id}")
+
+
+def due_for_scrub(connection: Connection, deleted_before: datetime) -> list[str]:
+    """Artifacts deleted with delay whose delay is over."""
+    return list(
+        connection.execute(
+            select(artifacts.c.id).where(
+                artifacts.c.status == Status.PENDING_DELETE,
+                artifacts.c.deleted_at < deleted_before,
+            )
+        ).scalars()
+    )
+
+
+def reclaimable(connection: Connection) -> int:
+    """Bytes that pending deletes still hold (shared ones counted for each)."""
+    return int(connection.execute(RECLAIMABLE).scalar() or 0)
+
+
 def mark_deleted(connection: Connection, artifact_id: str, now: datetime) -> list[Blob]:
-    """Any live status -> deleted; returns the blobs that lost their last reference."""
+    """Any live status (or pending_delete) -> deleted; returns the blobs that lost their
+    last reference."""
     live = [status for status in Status if status is not Status.DELETED]
     if not set_status(
         connection,

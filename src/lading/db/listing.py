@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, o
 
 from lading.db.artifacts import SELECT_ARTIFACTS, complete
 from lading.db.models import artifact_members, artifact_properties, artifact_tags, artifacts
-from lading.domain import Artifact, ListQuery, SortDir, Status, TimeFilter, Visibility
+from lading.domain import GONE, Artifact, ListQuery, SortDir, Status, TimeFilter, Visibility
 
 TIME_OPERATORS = {
     "gt": lambda column, value: column > value,
@@ -46,7 +46,7 @@ def page_statement(query: ListQuery, dialect: str) -> Select[Any]:
 
 
 def _filters(query: ListQuery) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = [artifacts.c.status != Status.DELETED]
+    clauses: list[ColumnElement[bool]] = [artifacts.c.status.not_in(GONE)]
     for name, values in query.fields.items():
         column = artifacts.c[name]
         non_null: list[object] = [value for value in values if value is not None]

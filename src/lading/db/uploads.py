@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select, update
 from lading.db import blobs
 from lading.db.artifacts import set_status
 from lading.db.models import artifacts
-from lading.domain import HASH_ALGO, Digests, Status
+from lading.domain import GONE, HASH_ALGO, Digests, Status
 from lading.errors import Conflict, Gone
 
 
@@ -115,7 +115,7 @@ def _lost(connection: Connection, lease: Lease) -> NoReturn:
     status = connection.execute(
         select(artifacts.c.status).where(artifacts.c.id == lease.artifact_id)
     ).scalar()
-    if status == Status.DELETED:
+    if status in GONE:
         raise Gone(f"artifact {lease.artifact_id} was deleted during the upload")
     raise Conflict(f"the upload to {lease.artifact_id} was given up as stuck")
 

@@ -35,7 +35,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, database: Database, stores: StoreRegistry) -> Services:
-        catalogue = Catalogue(database, stores, settings.quota)
+        catalogue = Catalogue(database, stores, settings.quota, settings.delayed_delete)
         transfers = Transfers(settings, database, stores, catalogue)
         tasks = Tasks(settings, database)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from lading.db import artifacts as queries
 from lading.db import blobs, listing
 from lading.db.engine import Database
-from lading.domain import Artifact, ListQuery, Status, Visibility
+from lading.domain import GONE, Artifact, ListQuery, Status, Visibility
 from lading.errors import BadRequest, Conflict, Forbidden, LadingError, NotFound, TooLarge
 from lading.services import validation
 from lading.services.access import Caller, can_see
@@ -28,10 +29,17 @@ def now() -> datetime:
 
 
 class Catalogue:
-    def __init__(self, database: Database, stores: StoreRegistry, quota: QuotaSettings) -> None:
+    def __init__(
+        self,
+        database: Database,
+        stores: StoreRegistry,
+        quota: QuotaSettings,
+        delayed_delete: bool = False,
+    ) -> None:
         self._database = database
         self._stores = stores
         self.quota = quota
+        self._delayed_delete = delayed_delete
 
     async def create(
         self,
@@ -74,11 +82,7 @@ class Catalogue:
         artifact, is_member = await self._database.read(
             queries.fetch_for_project, artifact_id, caller.project
         )
-        if (
-            artifact is None
-            or artifact.status is Status.DELETED
-            or not can_see(caller, artifact, is_member)
-        ):
+        if artifact is None or artifact.status in GONE or not can_see(caller, artifact, is_member):
             raise NotFound(f"no artifact with id {artifact_id}")
         return artifact
 
@@ -135,7 +139,25 @@ class Catalogue:
         caller.require_owner(artifact, "delete_image")
         if artifact.protected:
             raise Forbidden(f"artifact {artifact_id} is protected and cannot be deleted")
-        await self.drop(artifact.id)
+        if self._delayed_delete:
+            await self._database.write(queries.mark_pending_delete, artifact.id, now())
+        else:
+            await self.drop(artifact.id)
+
+    async def reclaimable(self) -> int:
+        """Bytes that delayed deletes still hold."""
+        return await self._database.read(queries.reclaimable)
+
+    async def scrub(self, delay: float) -> int:
+        """Remove the data of artifacts deleted with delay more than ``delay`` seconds ago,
+        and mark them deleted; returns how many. Safe in several processes at once."""
+        due = await self._database.read(queries.due_for_scrub, now() - timedelta(seconds=delay))
+        scrubbed = 0
+        for artifact_id in due:
+            with contextlib.suppress(NotFound):  # another process was first
+                await self.drop(artifact_id)
+                scrubbed += 1
+        return scrubbed
 
     async def drop(self, artifact_id: str) -> None:
         """Delete an artifact with no questions asked: for the services' own undoing."""

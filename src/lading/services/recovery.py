@@ -1,4 +1,5 @@
-"""Recovery: stuck uploads go back to queued, unreferenced bytes are removed.
+"""Recovery: stuck uploads go back to queued, unreferenced bytes are removed, and the
+data of delayed deletes is scrubbed once their delay is over.
 
 Runs at start-up and periodically in every process; each step is a compare-and-set
 or idempotent, so several processes may run it at once.
@@ -22,6 +23,7 @@ class Recovery:
         self, settings: Settings, database: Database, stores: StoreRegistry, catalogue: Catalogue
     ) -> None:
         self._stuck_after = settings.upload_stuck_after
+        self._scrub_delay = settings.scrub_delay
         self._database = database
         self._stores = stores
         self._catalogue = catalogue
@@ -34,4 +36,5 @@ class Recovery:
         cleaned += await self._catalogue.discard(abandoned)
         for store in self._stores.all():
             cleaned += await store.sweep(self._stuck_after)
+        cleaned += await self._catalogue.scrub(self._scrub_delay)
         return cleaned
