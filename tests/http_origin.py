@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 class Origin(ThreadingHTTPServer):
-    """Serves ``data`` at /data (with an ETag) and /plain (without validators), cutting the
-    first whole answer halfway when ``cut`` is set; /redirect?to=URL redirects."""
+    """Serves ``data`` at /data (with an ETag), /plain (without validators) and /slow (64 KiB
+    every 50 ms), cutting the first whole answer halfway when ``cut`` is set;
+    /redirect?to=URL redirects."""
 
     data: bytes
     cut = False
@@ -21,6 +24,11 @@ class Origin(ThreadingHTTPServer):
 
     def url(self, path: str = "/data") -> str:
         return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that went away (the tests cut and kill on purpose)
+        super().handle_error(request, client_address)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -42,7 +50,7 @@ class Handler(BaseHTTPRequestHandler):
             self.server.ranges.append(self.headers["range"])
             start = int(self.headers["range"].removeprefix("bytes=").rstrip("-"))
         self.send_response(206 if start else 200)
-        if self.path == "/data":
+        if self.path in ("/data", "/slow"):
             self.send_header("etag", '"' + hashlib.md5(data).hexdigest() + '"')
         if start:
             self.send_header("content-range", f"bytes {start}-{len(data) - 1}/{len(data)}")
@@ -54,6 +62,12 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
             self.close_connection = True
+            return
+        if self.path == "/slow":
+            for offset in range(0, len(body), 64 * 1024):
+                self.wfile.write(body[offset : offset + 64 * 1024])
+                self.wfile.flush()
+                time.sleep(0.05)
             return
         self.wfile.write(body)
 

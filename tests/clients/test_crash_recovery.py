@@ -1,0 +1,115 @@
+"""A lading process killed with SIGKILL in the middle of an upload and of an import: a new
+process on the same data recovers both within the configured times, and nothing is left
+``saving`` or ``importing``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.clients.conftest import LADING, create_token, free_port, wait_healthy
+from tests.clients.support import assert_active_with, create_image, settled, unique
+from tests.http_origin import Origin, serving
+
+pytestmark = pytest.mark.clients
+SLOW = os.urandom(3 * 1024 * 1024)  # served at /slow in about 2.5 s
+
+
+def start(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
+    """``lading serve`` in its own process group, so that SIGKILL reaches its workers too."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [str(LADING), "serve", "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    wait_healthy(process, f"http://127.0.0.1:{port}", log)
+    return process
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    with serving(SLOW) as server:
+        yield server
+
+
+def slow_body(stop: threading.Event) -> Iterator[bytes]:
+    """An upload that sends a little, then waits for the server to die."""
+    yield b"x" * 1024 * 1024
+    stop.wait(30)
+    yield b"never sent"
+
+
+def wait_for(api: httpx.Client, image_id: str, status: str) -> None:
+    for _ in range(200):
+        if api.get(f"/v2/images/{image_id}").json()["status"] == status:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"image {image_id} never became {status}")
+
+
+def test_a_killed_server_leaves_nothing_stuck(tmp_path: Path, origin: Origin) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LADING_", "OS_"))}
+    env |= {
+        "LADING_DATA_DIR": str(tmp_path / "data"),
+        "LADING_UPLOAD_STUCK_AFTER": "2",
+        "LADING_TASK_LEASE": "2",
+        "LADING_TASK_POLL_INTERVAL": "0.1",
+        "LADING_FETCH": f'{{"allowed_hosts": ["127.0.0.1"], '
+        f'"allowed_ports": [{origin.server_address[1]}]}}',
+    }
+    token = create_token(env)
+    log = tmp_path / "server.log"
+    first = start(env, log, port)
+    api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Auth-Token": token})
+    stop = threading.Event()
+    try:
+        uploaded = create_image(api, unique("killed-upload"))
+        imported = create_image(api, unique("killed-import"))
+
+        def upload() -> Any:
+            try:
+                return api.put(f"/v2/images/{uploaded['id']}/file", content=slow_body(stop),
+                               headers={"content-type": "application/octet-stream"})  # fmt: skip
+            except httpx.HTTPError as exc:
+                return exc
+
+        sender = threading.Thread(target=upload, daemon=True)
+        sender.start()
+        method = {"method": {"name": "web-download", "uri": origin.url("/slow")}}
+        assert api.post(f"/v2/images/{imported['id']}/import", json=method).status_code == 202
+        wait_for(api, uploaded["id"], "saving")
+        time.sleep(0.5)  # the import task is fetching by now
+        assert api.get(f"/v2/images/{imported['id']}").json()["status"] == "importing"
+        kill(first)
+        stop.set()
+        second = start(env, log, port)
+        try:
+            started = time.monotonic()
+            wait_for(api, uploaded["id"], "queued")  # the upload died with its server
+            assert_active_with(settled(api, imported["id"]), SLOW)
+            assert time.monotonic() - started < 20
+            (task,) = api.get(f"/v2/images/{imported['id']}/tasks").json()["tasks"]
+            assert task["status"] == "success"
+        finally:
+            second.terminate()
+            second.wait(10)
+    finally:
+        stop.set()
+        api.close()
+        if first.poll() is None:
+            kill(first)
