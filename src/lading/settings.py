@@ -154,6 +154,7 @@ class FetchSettings(BaseModel):
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(30.0, gt=0)  # the longest wait between two pieces
     retries: int = Field(3, ge=0)  # resumed with Range where the server allows it
+    max_duration: float = Field(6 * 3600.0, gt=0)  # a whole transfer, so none holds a worker
 
 
 class PublishingSettings(BaseModel):

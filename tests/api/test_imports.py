@@ -141,7 +141,9 @@ def test_bad_import_requests(world: World, origin: Origin) -> None:
     method = {"name": "web-download", "uri": origin.url()}
     for body in ({}, {"method": "web-download"}, {"method": {"name": "copy-image"}},
                  {"method": {"name": "web-download"}}, {"method": method, "all_stores": True},
-                 {"method": method, "stores": ["x"]}):  # fmt: skip
+                 {"method": method, "stores": ["x"]}, {"method": method, "stores": [[]]},
+                 {"method": {"name": "glance-direct"}, "stores": [{}]},
+                 {"method": {"name": "web-download", "uri": "http://xn--/"}}):  # fmt: skip
         assert_error(world.request("POST", path, json=body), 400)
     assert_error(world.request("POST", path, who="other", json={}), 404)
     assert world.start(image["id"], origin.url()).status_code == 202
@@ -171,3 +173,23 @@ def test_glance_direct_stages_then_imports(world: World, origin: Origin) -> None
     done = settled["image"]
     assert done["status"] == "active" and done["os_hash_value"] == hashlib.sha256(data).hexdigest()
     assert world.request("GET", f"{path}/file").content == data
+
+
+def test_an_import_cut_by_a_shutdown_goes_on_in_the_next_process(
+    tmp_path: Path, database_url: str
+) -> None:
+    data = os.urandom(2 * MiB)
+    with serving(data) as slow:
+        fetch = {"allowed_hosts": ["127.0.0.1"], "allowed_ports": [slow.server_address[1]]}
+        settings = Settings(data_dir=tmp_path / "data", database_url=database_url, fetch=fetch,
+                            task_poll_interval=0.05, task_lease=1)  # fmt: skip
+        with TestClient(create_app(settings), base_url="http://lading.test") as client:
+            world = World(client, tmp_path / "data")
+            image = world.image()
+            assert world.start(image["id"], slow.url("/slow")).status_code == 202
+            time.sleep(0.5)  # fetching
+        with TestClient(create_app(settings), base_url="http://lading.test") as client:
+            world = World(client, tmp_path / "data")
+            settled = world.settle(image["id"])
+            assert settled["task"]["status"] == "success", settled["task"]["message"]
+            assert settled["image"]["os_hash_value"] == hashlib.sha256(data).hexdigest()

@@ -94,7 +94,7 @@ def test_task_pages_and_bad_parameters(world: World) -> None:
     for params in ({"status": "done"}, {"sort_key": "type"}, {"sort_dir": "asc"}, {"owner": "A"},
                    {"limit": "-1"}):  # fmt: skip
         assert_error(world.get("owner", "/v2/tasks", **params), 400)
-    assert_error(world.get("owner", "/v2/tasks", marker="nope"), 404)
+    assert_error(world.get("owner", "/v2/tasks", marker="nope"), 400)
     assert_error(world.get("owner", "/v2/tasks/nope"), 404)
     assert_error(world.client.get("/v2/tasks"), 401)
 

@@ -87,3 +87,20 @@ async def test_internal_addresses_are_refused_by_default(origin: Origin) -> None
                                     denied_hosts=["127.0.0.0/8", "::1"]))  # fmt: skip
     with pytest.raises(UrlRefused, match="denied"):
         await fetch_all(Fetch(f"http://localhost:{port}/data", denied))
+
+
+async def test_ipv6_forms_of_internal_addresses_are_refused(origin: Origin) -> None:
+    port = origin.server_address[1]
+    denied = UrlRules(FetchSettings(allowed_ports=[port], allow_internal=True,
+                                    denied_hosts=["127.0.0.0/8"]))  # fmt: skip
+    with pytest.raises(UrlRefused, match="denied"):
+        await fetch_all(Fetch(f"http://[::ffff:127.0.0.1]:{port}/data", denied))
+    defaults = UrlRules(FetchSettings(allowed_ports=[port]))
+    for host in ("[64:ff9b::7f00:1]", "[2002:7f00:1::]", "[::127.0.0.1]", "[::ffff:10.0.0.1]"):
+        with pytest.raises(UrlRefused, match="internal address"):
+            await fetch_all(Fetch(f"http://{host}:{port}/data", defaults))
+
+
+async def test_invalid_names_are_refused(origin: Origin) -> None:
+    with pytest.raises(UrlRefused, match="not a URL"):
+        await fetch_all(Fetch("http://xn--/", rules(origin)))

@@ -136,3 +136,24 @@ async def test_runners_sharing_a_queue_run_each_task_once(
     assert runs == Counter({task_id: 1 for task_id in submitted})
     for database in databases:
         database.dispose()
+
+
+async def test_a_runner_that_lost_its_task_neither_fails_nor_undoes_it(
+    database: Database, tmp_path: Path
+) -> None:
+    tasks = queue(database, tmp_path)
+    undone: list[str] = []
+
+    async def work(task: Task, progress: Progress) -> None:
+        pass
+
+    async def undo(task: Task, message: str) -> None:
+        undone.append(message)
+
+    tasks.register("work", work, undo)
+    submitted = await tasks.submit("p", "work", {})
+    await database.write(queries.claim, "stale", now(), now())  # claimed, then lost
+    assert await tasks.run_one() is True  # taken over and done
+    await tasks._fail(submitted, "stale", "the stale runner's error")
+    done = await tasks.get(Caller.with_role("p", "admin"), submitted.id)
+    assert done.status is TaskStatus.SUCCESS and undone == []

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select, update
 
 from lading.db import blobs
 from lading.db.artifacts import set_properties, set_status
-from lading.db.models import artifacts
+from lading.db.models import artifact_properties, artifacts
 from lading.db.tasks import insert_task
 from lading.domain import Status, Task
 
@@ -47,21 +47,35 @@ def start(
     return True
 
 
-def activate_staged(connection: Connection, artifact_id: str, now: datetime) -> bool:
-    """importing -> active, for data staged already (glance-direct)."""
-    return set_status(connection, artifact_id, [Status.IMPORTING], Status.ACTIVE, updated_at=now)
+def activate_staged(connection: Connection, artifact_id: str, task_id: str, now: datetime) -> bool:
+    """importing -> active, for data staged already (glance-direct), if ``task_id`` holds it."""
+    return held_by(connection, artifact_id, task_id) and set_status(
+        connection, artifact_id, [Status.IMPORTING], Status.ACTIVE, updated_at=now
+    )
 
 
 def succeed(connection: Connection, artifact_id: str) -> None:
     set_properties(connection, artifact_id, {TASK: None, IMPORTING_TO: None, FAILED: None})
 
 
+def held_by(connection: Connection, artifact_id: str, task_id: str) -> bool:
+    """Whether the import ``task_id`` is the one holding the artifact."""
+    holder = connection.execute(
+        select(artifact_properties.c.value).where(
+            artifact_properties.c.artifact_id == artifact_id, artifact_properties.c.name == TASK
+        )
+    ).scalar()
+    return bool(holder == task_id)
+
+
 def fail(
-    connection: Connection, artifact_id: str, stores: list[str], now: datetime
+    connection: Connection, artifact_id: str, task_id: str, stores: list[str], now: datetime
 ) -> list[blobs.Blob]:
     """importing -> queued. Staged data goes too (a failed fetch's upload has put the
     image back to queued and dropped its partial data already); returns the blobs
-    nothing references now."""
+    nothing references now. Another import's image is left alone."""
+    if not held_by(connection, artifact_id, task_id):
+        return []
     if set_status(
         connection,
         artifact_id,

@@ -93,8 +93,9 @@ def activate(
 
 
 def abandon(connection: Connection, lease: Lease) -> None:
-    """saving (or importing) -> queued, as the artifact was before, if the lease holds."""
-    _end(connection, lease, Status.QUEUED)
+    """saving or uploading -> queued, as the artifact was before, if the lease holds. An
+    import stays importing: its task fails (and undoes) or is taken over and goes on."""
+    _end(connection, lease, Status.IMPORTING if lease.status is Status.IMPORTING else Status.QUEUED)
 
 
 def expire(connection: Connection, now: datetime) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
@@ -44,20 +45,21 @@ class UrlRules:
     def check_url(self, url: str) -> httpx.URL:
         try:
             parsed = httpx.URL(url)
-        except httpx.InvalidURL as exc:
+            name = parsed.host  # decoded here: a bad IDNA name raises UnicodeError
+        except (httpx.InvalidURL, UnicodeError) as exc:
             raise UrlRefused(f"{url!r} is not a URL: {exc}") from None
         if parsed.scheme not in self.settings.allowed_schemes:
             raise UrlRefused(
                 f"the scheme {parsed.scheme or 'none'!r} is not allowed; "
                 f"use one of {self.settings.allowed_schemes}"
             )
-        if not parsed.host:
+        if not name:
             raise UrlRefused(f"{url!r} names no host")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         if port not in self.settings.allowed_ports:
             allowed = self.settings.allowed_ports
             raise UrlRefused(f"port {port} is not allowed; use one of {allowed}")
-        host = parsed.host.lower()
+        host = name.lower()
         if self._matches(host, self.settings.denied_hosts):
             raise UrlRefused(f"the host {host} is denied")
         if self.settings.allowed_hosts and not self._matches(host, self.settings.allowed_hosts):
@@ -71,12 +73,13 @@ class UrlRules:
         return parsed
 
     def check_address(self, address: Address, host: str) -> None:
-        """An address a connection is about to go to."""
-        if self._matches(str(address), self.settings.allowed_hosts):
+        """An address a connection is about to go to (and any IPv4 address inside it)."""
+        forms = [address, *_embedded_ipv4(address)]
+        if any(self._matches(str(form), self.settings.allowed_hosts) for form in forms):
             return
-        if self._matches(str(address), self.settings.denied_hosts):
+        if any(self._matches(str(form), self.settings.denied_hosts) for form in forms):
             raise UrlRefused(f"{host} is at {address}, which is denied")
-        internal = not address.is_global or address.is_multicast
+        internal = any(not form.is_global or form.is_multicast for form in forms)
         if internal and not self.settings.allow_internal:
             raise UrlRefused(
                 f"{host} is at {address}, an internal address (loopback, link-local, private "
@@ -100,6 +103,19 @@ class UrlRules:
                 except ValueError:
                     continue
         return False
+
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 one leads to: mapped, 6to4, NAT64, or IPv4-compatible."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return []
+    inside = [address.ipv4_mapped, address.sixtofour]
+    if address in NAT64 or int(address) >> 32 == 0:
+        inside.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return [form for form in inside if form is not None]
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
@@ -155,6 +171,7 @@ class Fetch:
         """The bytes as they arrive (re-chunked downstream), resumed after a break."""
         settings = self.rules.settings
         done, failures = 0, 0
+        deadline = time.monotonic() + settings.max_duration
         validator: str | None = None
         async with guarded_client(self.rules) as client:
             while True:
@@ -179,6 +196,10 @@ class Fetch:
                                 "last-modified"
                             )
                         async for chunk in response.aiter_raw():
+                            if time.monotonic() > deadline:
+                                raise FetchFailed(
+                                    f"{self.url} took longer than {settings.max_duration} s"
+                                )
                             done += len(chunk)
                             if self.size is not None and done > self.size:
                                 raise FetchFailed(f"{self.url} sent more than it announced")
@@ -218,7 +239,11 @@ class _Following:
             if response.is_redirect:
                 await response.aclose()
                 target = response.headers.get("location", "")
-                url = self._rules.check_url(str(url.join(target)))
+                try:
+                    joined = str(url.join(target))
+                except (httpx.InvalidURL, UnicodeError):
+                    raise UrlRefused(f"{url} redirects to an invalid URL {target!r}") from None
+                url = self._rules.check_url(joined)
                 continue
             if response.status_code not in (200, 206):
                 await response.aclose()

@@ -92,23 +92,28 @@ class Imports:
         if body.get("all_stores") or (stores is not None and not isinstance(stores, list)):
             raise BadRequest("import to several stores is not offered yet: give one store")
         stores = self._stores(stores or [])
+        if name == "glance-direct" and stores:
+            raise BadRequest("glance-direct imports into the store the data was staged in")
         return {"method": name, "uri": uri, "stores": stores, **expected}
 
     def _stores(self, names: list[Any]) -> list[str]:
         choices = {choice.name for choice in self._transfers.store_choices()}
-        if len(names) > 1 or any(name not in choices for name in names):
+        known = all(isinstance(name, str) and name in choices for name in names)
+        if len(names) > 1 or not known:
             raise BadRequest(f"stores must name one of {sorted(choices)}" if choices else
                              "this server has a single store: leave stores out")  # fmt: skip
         return [str(name) for name in names]
 
     async def _run(self, task: Task, progress: Progress) -> dict[str, Any]:
         assert task.artifact_id is not None
+        await progress.report(0, None, "Starting")  # still this runner's task?
         artifact = await self._database.read(artifact_queries.fetch_artifact, task.artifact_id)
-        if artifact is None or artifact.status is not Status.IMPORTING:
-            raise NotFound(f"image {task.artifact_id} is no longer importing")
+        held = await self._database.read(queries.held_by, task.artifact_id, task.id)
+        if artifact is None or artifact.status is not Status.IMPORTING or not held:
+            raise NotFound(f"image {task.artifact_id} is no longer importing with this task")
         if task.input["method"] == "glance-direct":
             if not artifact.locations or not await self._database.write(
-                queries.activate_staged, artifact.id, now()
+                queries.activate_staged, artifact.id, task.id, now()
             ):
                 raise Conflict(f"image {artifact.id} has no staged data to import")
             await self._database.write(queries.succeed, artifact.id)
@@ -129,7 +134,7 @@ class Imports:
     async def _undo(self, task: Task, message: str) -> None:
         assert task.artifact_id is not None
         stores = task.input.get("stores") or [self._transfers.default_store]
-        doomed = await self._database.write(queries.fail, task.artifact_id, stores, now())
+        doomed = await self._database.write(queries.fail, task.artifact_id, task.id, stores, now())
         await self._catalogue.discard(doomed)
 
 

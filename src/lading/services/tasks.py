@@ -24,7 +24,7 @@ import anyio
 from lading.db import tasks as queries
 from lading.db.engine import Database
 from lading.domain import Task, TaskStatus
-from lading.errors import LadingError, NotFound
+from lading.errors import BadRequest, LadingError, NotFound
 from lading.services.access import Caller
 from lading.services.catalogue import now
 from lading.settings import Settings
@@ -121,7 +121,12 @@ class Tasks:
         marker: str | None = None,
     ) -> list[Task]:
         caller.require("get_tasks")
-        before = await self.get(caller, marker) if marker is not None else None
+        before = None
+        if marker is not None:
+            try:
+                before = await self.get(caller, marker)
+            except NotFound:
+                raise BadRequest(f"marker {marker} is not a task you can see") from None
         owner = None if caller.is_admin else caller.project
         return await self._database.read(
             queries.list_tasks, now(), owner, None, status, task_type, limit, before
@@ -197,14 +202,10 @@ class Tasks:
             raise LeaseLost(task.id)
 
     async def _fail(self, task: Task, token: str, message: str) -> None:
+        """Record the failure, then undo what the task started; a runner that lost the
+        task to another process records and undoes nothing."""
         with anyio.CancelScope(shield=True):
-            undo = self._on_failure.get(task.type)
-            if undo is not None:
-                try:
-                    await undo(task, message)
-                except Exception:
-                    log.exception("undoing task %s failed", task.id)
-            await self._database.write(
+            if not await self._database.write(
                 queries.finish,
                 task.id,
                 token,
@@ -213,7 +214,15 @@ class Tasks:
                 message,
                 now(),
                 self._expiry(),
-            )
+            ):
+                log.warning("task %s failed after another process took it over", task.id)
+                return
+            undo = self._on_failure.get(task.type)
+            if undo is not None:
+                try:
+                    await undo(task, message)
+                except Exception:
+                    log.exception("undoing task %s failed", task.id)
 
     def _lease_until(self) -> datetime:
         return now() + timedelta(seconds=self._settings.task_lease)
