@@ -16,8 +16,10 @@ from starlette.testclient import TestClient
 
 from lading.app import create_app
 from lading.settings import Settings
+from lading.stores.registry import StoreRegistry
 from tests.api.helpers import assert_error
 from tests.http_origin import Origin, serving
+from tests.stores.faulty import FaultyStore
 
 MiB = 1024 * 1024
 BIG = os.urandom(200 * MiB)
@@ -193,3 +195,71 @@ def test_an_import_cut_by_a_shutdown_goes_on_in_the_next_process(
             settled = world.settle(image["id"])
             assert settled["task"]["status"] == "success", settled["task"]["message"]
             assert settled["image"]["os_hash_value"] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def stores() -> dict[str, FaultyStore]:
+    return {name: FaultyStore(name) for name in ("fast", "bulk", "cold")}
+
+
+@pytest.fixture
+def multistore(
+    tmp_path: Path, database_url: str, stores: dict[str, FaultyStore]
+) -> Iterator[World]:
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url,
+                        task_poll_interval=0.05,
+                        stores={name: {"type": "filesystem"} for name in stores},
+                        default_store="fast")  # fmt: skip
+    registry = StoreRegistry(dict(stores), "fast")
+    with TestClient(create_app(settings, registry), base_url="http://lading.test") as client:
+        yield World(client, tmp_path / "data")
+
+
+def copy_image(world: World, image_id: str, **body: Any) -> Any:
+    body = {"method": {"name": "copy-image"}, **body}
+    return world.request("POST", f"/v2/images/{image_id}/import", json=body)
+
+
+def test_copy_image_to_other_stores(multistore: World, stores: dict[str, FaultyStore]) -> None:
+    methods = multistore.request("GET", "/v2/info/import").json()["import-methods"]["value"]
+    assert "copy-image" in methods
+    image = multistore.image()
+    data = BIG[:MiB]
+    octets = {"content-type": "application/octet-stream"}
+    put = multistore.request("PUT", f"/v2/images/{image['id']}/file", content=data, headers=octets)
+    assert put.status_code == 204
+    assert copy_image(multistore, image["id"], stores=["bulk"]).status_code == 202
+    settled = multistore.settle(image["id"])
+    assert settled["task"]["status"] == "success", settled["task"]["message"]
+    assert settled["task"]["result"] == {"image_id": image["id"], "stores": ["bulk"],
+                                         "failed_stores": []}  # fmt: skip
+    copied = settled["image"]
+    assert copied["status"] == "active" and set(copied["stores"].split(",")) == {"fast", "bulk"}
+    assert not any(key.startswith("os_glance") for key in copied)
+    assert len(stores["bulk"].objects) == 1
+    assert_error(copy_image(multistore, image["id"], stores=["bulk", "fast"]), 409)  # there
+    # One store failing: with all_stores_must_succeed, nothing of the task stays.
+    other = multistore.image()
+    path = f"/v2/images/{other['id']}"
+    assert multistore.request("PUT", f"{path}/file", content=data[:1000], headers=octets).is_success
+    stores["cold"].failing_puts = True
+    assert copy_image(multistore, other["id"], all_stores=True).status_code == 202
+    failed = multistore.settle(other["id"])
+    assert failed["task"]["status"] == "failure" and "cold" in failed["task"]["message"]
+    assert failed["image"]["status"] == "active" and failed["image"]["stores"] == "fast"
+    assert failed["image"]["os_glance_failed_import"] == "bulk,cold"
+    assert len(stores["bulk"].objects) == 1  # the first image's copy only
+    assert multistore.request("GET", f"{path}/file").content == data[:1000]
+
+
+def test_copy_image_needs_an_active_image_and_stores(multistore: World) -> None:
+    image = multistore.image()
+    assert_error(copy_image(multistore, image["id"], stores=["bulk"]), 409)  # no data
+    for body in ({}, {"stores": []}, {"stores": ["nowhere"]}, {"stores": "bulk"},
+                 {"stores": ["bulk"], "all_stores_must_succeed": "yes"}):  # fmt: skip
+        assert_error(copy_image(multistore, image["id"], **body), 400)
+
+
+def test_copy_image_is_not_offered_with_one_store(world: World) -> None:
+    image = world.image()
+    assert_error(copy_image(world, image["id"], stores=["default"]), 400)

@@ -94,14 +94,22 @@ def _share(connection: Connection, store: str, sha256: str) -> int | None:
 
 def release(connection: Connection, artifact_id: str) -> list[Blob]:
     """Drop an artifact's references; return the blobs that nobody references now."""
-    blob_ids = list(
-        connection.execute(
-            select(locations.c.blob_id).where(locations.c.artifact_id == artifact_id)
-        ).scalars()
-    )
+    return release_in(connection, artifact_id, None)
+
+
+def release_in(connection: Connection, artifact_id: str, store: str | None) -> list[Blob]:
+    """As ``release``, for the artifact's data in one store only (None: in all)."""
+    query = select(locations.c.blob_id).where(locations.c.artifact_id == artifact_id)
+    if store is not None:
+        query = query.join(blobs, blobs.c.id == locations.c.blob_id).where(blobs.c.store == store)
+    blob_ids = list(connection.execute(query).scalars())
     if not blob_ids:
         return []
-    connection.execute(delete(locations).where(locations.c.artifact_id == artifact_id))
+    connection.execute(
+        delete(locations).where(
+            locations.c.artifact_id == artifact_id, locations.c.blob_id.in_(blob_ids)
+        )
+    )
     connection.execute(
         update(blobs).where(blobs.c.id.in_(blob_ids)).values(refcount=blobs.c.refcount - 1)
     )

@@ -14,7 +14,8 @@ from lading.db import blobs
 from lading.db.artifacts import set_properties, set_status
 from lading.db.models import artifact_properties, artifacts
 from lading.db.tasks import insert_task
-from lading.domain import Status, Task
+from lading.domain import Digests, Status, Task
+from lading.errors import Gone
 
 TASK = "os_glance_import_task"
 IMPORTING_TO = "os_glance_importing_to_stores"
@@ -47,11 +48,80 @@ def start(
     return True
 
 
+def add_copy(
+    connection: Connection, blob_id: int, artifact_id: str, received: Digests
+) -> blobs.Blob | None:
+    """Reference a copy of the artifact's data in another store (copy-image), if the
+    artifact still has data; returns a blob whose bytes turned out redundant."""
+    status = connection.execute(
+        select(artifacts.c.status).where(artifacts.c.id == artifact_id)
+    ).scalar()
+    if status not in (Status.ACTIVE, Status.DEACTIVATED):
+        raise Gone(f"image {artifact_id} was deleted during the copy")
+    return blobs.commit(
+        connection, blob_id, artifact_id, received.size, received.md5, received.sha256
+    )
+
+
+def remove_copy(connection: Connection, artifact_id: str, store: str) -> list[blobs.Blob]:
+    """Drop the artifact's data in one store (a copy that must be undone)."""
+    return blobs.release_in(connection, artifact_id, store)
+
+
 def activate_staged(connection: Connection, artifact_id: str, task_id: str, now: datetime) -> bool:
     """importing -> active, for data staged already (glance-direct), if ``task_id`` holds it."""
     return held_by(connection, artifact_id, task_id) and set_status(
         connection, artifact_id, [Status.IMPORTING], Status.ACTIVE, updated_at=now
     )
+
+
+def start_copy(connection: Connection, task: Task, stores: list[str], now: datetime) -> bool:
+    """copy-image: the active image, held by ``task`` while it stays active; False when it
+    is not active or another import holds it."""
+    assert task.artifact_id is not None
+    status = connection.execute(
+        select(artifacts.c.status).where(artifacts.c.id == task.artifact_id)
+    ).scalar()
+    holder = connection.execute(
+        select(artifact_properties.c.value).where(
+            artifact_properties.c.artifact_id == task.artifact_id,
+            artifact_properties.c.name == TASK,
+        )
+    ).scalar()
+    if status != Status.ACTIVE or holder is not None:
+        return False
+    set_properties(
+        connection, task.artifact_id, {TASK: task.id, IMPORTING_TO: ",".join(stores), FAILED: None}
+    )
+    connection.execute(
+        update(artifacts).where(artifacts.c.id == task.artifact_id).values(updated_at=now)
+    )
+    insert_task(connection, task)
+    return True
+
+
+def copying(
+    connection: Connection, artifact_id: str, remaining: list[str], failed: list[str]
+) -> None:
+    set_properties(
+        connection,
+        artifact_id,
+        {IMPORTING_TO: ",".join(remaining) or None, FAILED: ",".join(failed) or None},
+    )
+
+
+def succeed_copy(connection: Connection, artifact_id: str, failed: list[str]) -> None:
+    set_properties(
+        connection, artifact_id, {TASK: None, IMPORTING_TO: None, FAILED: ",".join(failed) or None}
+    )
+
+
+def end_copy(connection: Connection, artifact_id: str, task_id: str, stores: list[str]) -> None:
+    """A failed copy-image: the image stays as it was, saying where copying failed."""
+    if held_by(connection, artifact_id, task_id):
+        set_properties(
+            connection, artifact_id, {TASK: None, IMPORTING_TO: None, FAILED: ",".join(stores)}
+        )
 
 
 def succeed(connection: Connection, artifact_id: str) -> None:

@@ -10,6 +10,12 @@ optional ``sha256`` and ``md5``, checked against the bytes.
 
 A failed import puts the image back to ``queued`` with its staged or partial data
 dropped, and ``os_glance_failed_import`` saying on which stores.
+
+``copy-image`` (with several stores): an ``active`` image's data is copied to more stores
+(``stores``, or ``all_stores``); the image stays active, ``os_glance_importing_to_stores``
+lists the stores still to come. With ``all_stores_must_succeed`` (the default) one failure
+undoes the copies the task made; without, the failed stores are listed in
+``os_glance_failed_import`` and the others kept.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ from typing import Any
 from lading.db import artifacts as artifact_queries
 from lading.db import imports as queries
 from lading.db.engine import Database
-from lading.domain import Status, Task
-from lading.errors import BadRequest, Conflict, NotFound
+from lading.domain import Artifact, Location, Status, Task
+from lading.errors import BadRequest, Conflict, LadingError, NotFound
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.fetching import Fetch, UrlRules
@@ -32,6 +38,7 @@ from lading.settings import Settings
 
 TASK_TYPE = "api_image_import"  # Glance's name for import tasks
 METHODS = ("glance-direct", "web-download")
+COPY = "copy-image"  # offered with several stores
 # Where each method's image must stand: web-download fills a queued image, glance-direct
 # imports what was staged.
 SOURCES = {"glance-direct": Status.UPLOADING, "web-download": Status.QUEUED}
@@ -57,14 +64,21 @@ class Imports:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        return METHODS
+        return (*METHODS, COPY) if self._transfers.store_choices() else METHODS
 
     async def start(self, caller: Caller, artifact_id: str, body: Any) -> Task:
         """Check the request, then hand the import to a task; the image is ``importing``."""
         artifact = await self._catalogue.visible(caller, artifact_id)
         caller.require_owner(artifact, "modify_image")
-        task_input = self._parse(body)
+        task_input = self._parse(body, artifact.locations)
         task = self._tasks.new(caller.project, TASK_TYPE, task_input, artifact.id)
+        if task_input["method"] == COPY:
+            if not await self._database.write(
+                queries.start_copy, task, task_input["stores"], now()
+            ):
+                raise Conflict(f"copy-image needs an active image with no import under way; "
+                               f"{artifact.id} is {artifact.status}")  # fmt: skip
+            return task
         source = SOURCES[task_input["method"]]
         if not await self._database.write(queries.start, task, source, task_input["stores"], now()):
             raise Conflict(
@@ -73,13 +87,15 @@ class Imports:
             )
         return task
 
-    def _parse(self, body: Any) -> dict[str, Any]:
+    def _parse(self, body: Any, locations: list[Location]) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
             raise BadRequest('the body must be {"method": {"name": ...}, ...}')
         method = body["method"]
         name = method.get("name")
-        if name not in METHODS:
-            raise BadRequest(f"import method {name!r} is not offered; use one of {list(METHODS)}")
+        if name not in self.methods:
+            raise BadRequest(f"import method {name!r} is not offered; use one of {self.methods}")
+        if name == COPY:
+            return self._parse_copy(body, locations)
         uri = method.get("uri")
         if name == "web-download":
             if not isinstance(uri, str):
@@ -96,6 +112,26 @@ class Imports:
             raise BadRequest("glance-direct imports into the store the data was staged in")
         return {"method": name, "uri": uri, "stores": stores, **expected}
 
+    def _parse_copy(self, body: dict[str, Any], locations: list[Location]) -> dict[str, Any]:
+        choices = [choice.name for choice in self._transfers.store_choices()]
+        holding = {location.store for location in locations}
+        names = body.get("stores")
+        if body.get("all_stores") is True:
+            names = choices
+        if (
+            not isinstance(names, list)
+            or not names
+            or not all(isinstance(name, str) and name in choices for name in names)
+        ):
+            raise BadRequest(f"copy-image needs stores among {choices}, or all_stores")
+        must_succeed = body.get("all_stores_must_succeed", True)
+        if not isinstance(must_succeed, bool):
+            raise BadRequest("all_stores_must_succeed must be a boolean")
+        targets = [name for name in dict.fromkeys(names) if name not in holding]
+        if not targets:
+            raise Conflict("the image is in every one of those stores already")
+        return {"method": COPY, "stores": targets, "all_stores_must_succeed": must_succeed}
+
     def _stores(self, names: list[Any]) -> list[str]:
         choices = {choice.name for choice in self._transfers.store_choices()}
         known = all(isinstance(name, str) and name in choices for name in names)
@@ -109,6 +145,8 @@ class Imports:
         await progress.report(0, None, "Starting")  # still this runner's task?
         artifact = await self._database.read(artifact_queries.fetch_artifact, task.artifact_id)
         held = await self._database.read(queries.held_by, task.artifact_id, task.id)
+        if task.input["method"] == COPY and artifact is not None and held:
+            return await self._copy(task, artifact, progress)
         if artifact is None or artifact.status is not Status.IMPORTING or not held:
             raise NotFound(f"image {task.artifact_id} is no longer importing with this task")
         if task.input["method"] == "glance-direct":
@@ -131,8 +169,35 @@ class Imports:
         await progress.report(progress.task.done_bytes, fetch.size, "Imported")
         return {"image_id": artifact.id}
 
+    async def _copy(self, task: Task, artifact: Artifact, progress: Progress) -> dict[str, Any]:
+        remaining: list[str] = list(task.input["stores"])
+        copied: list[str] = []
+        failed: list[str] = []
+        done = 0
+        for store in task.input["stores"]:
+            await progress.report(done, None, f"Copying to {store}")
+            try:
+                done += await self._transfers.copy(artifact, store)
+                copied.append(store)
+            except LadingError as exc:
+                if task.input["all_stores_must_succeed"]:
+                    for undone in copied:
+                        await self._transfers.uncopy(artifact.id, undone)
+                    raise LadingError(f"copying to {store} failed: {exc}") from exc
+                failed.append(store)
+            remaining.remove(store)
+            await self._database.write(queries.copying, artifact.id, remaining, failed)
+        await self._database.write(queries.succeed_copy, artifact.id, failed)
+        await progress.report(done, done, f"Copied to {', '.join(copied) or 'no store'}")
+        return {"image_id": artifact.id, "stores": copied, "failed_stores": failed}
+
     async def _undo(self, task: Task, message: str) -> None:
         assert task.artifact_id is not None
+        if task.input["method"] == COPY:
+            await self._database.write(
+                queries.end_copy, task.artifact_id, task.id, task.input["stores"]
+            )
+            return
         stores = task.input.get("stores") or [self._transfers.default_store]
         doomed = await self._database.write(queries.fail, task.artifact_id, task.id, stores, now())
         await self._catalogue.discard(doomed)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import anyio
 
-from lading.db import artifacts, blobs, uploads
+from lading.db import artifacts, blobs, imports, uploads
 from lading.db.engine import Database
 from lading.db.uploads import Lease
 from lading.domain import Artifact, Digests, Location, Status
@@ -153,6 +153,49 @@ class Transfers:
         """As ``upload``, for an import task: the artifact stays ``importing`` until
         active; the task's caller was checked when the import was asked for."""
         await self._receive(artifact, body, None, store_name, expected, Status.IMPORTING)
+
+    async def copy(self, artifact: Artifact, store_name: str) -> int:
+        """Copy the artifact's data into another store (copy-image), checking the copy's
+        digests against the original's; returns the bytes copied (0: there already)."""
+        if any(location.store == store_name for location in artifact.locations):
+            return 0
+        source = artifact.locations[0]
+        target = self._stores.get(store_name)
+        key = _new_key()
+        blob_id = await self._database.write(blobs.reserve, target.name, key, now())
+        try:
+            chunks = self._touching(
+                self._stores.get(source.store).open(source.key, 0, source.size), blob_id
+            )
+            stream = DigestingStream(chunks, self._settings.chunk_size, source.size, source.size)
+            stored = await target.put(key, stream.chunks())
+            digests = await stream.digests()
+            if digests.sha256 != source.os_hash_value or stored.size != source.size:
+                raise StoreError(f"the copy in {store_name!r} differs from the original")
+            redundant = await self._database.write(imports.add_copy, blob_id, artifact.id, digests)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._catalogue.discard([blobs.Blob(blob_id, target.name, key)])
+            raise
+        if redundant is not None:
+            with anyio.CancelScope(shield=True):
+                await self._catalogue.discard([redundant])
+        return source.size
+
+    async def uncopy(self, artifact_id: str, store_name: str) -> None:
+        """Undo a copy: the artifact's data in that store goes."""
+        doomed = await self._database.write(imports.remove_copy, artifact_id, store_name)
+        await self._catalogue.discard(doomed)
+
+    async def _touching(self, chunks: AsyncIterable[bytes], blob_id: int) -> AsyncIterator[bytes]:
+        """The chunks, marking the blob they go to as alive (recovery removes stale ones)."""
+        interval = self._settings.upload_stuck_after / 4
+        touched = time.monotonic()
+        async for chunk in chunks:
+            if time.monotonic() - touched > interval:
+                touched = time.monotonic()
+                await self._database.write(blobs.touch, blob_id, now())
+            yield chunk
 
     async def _receive(
         self,
