@@ -18,6 +18,7 @@ from lading.app import create_app
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 from tests.api.helpers import assert_error
+from tests.api.test_object_stores import s3_store, swift_store
 from tests.http_origin import Origin, serving
 from tests.stores.faulty import FaultyStore
 
@@ -263,3 +264,34 @@ def test_copy_image_needs_an_active_image_and_stores(multistore: World) -> None:
 def test_copy_image_is_not_offered_with_one_store(world: World) -> None:
     image = world.image()
     assert_error(copy_image(world, image["id"], stores=["default"]), 400)
+
+
+@pytest.fixture(params=[swift_store, s3_store])
+def object_world(
+    request: pytest.FixtureRequest, tmp_path: Path, database_url: str, origin: Origin
+) -> Iterator[World]:
+    """As ``world``, on a real Swift (or S3 through Swift's s3api) store."""
+    fetch = {"allowed_hosts": ["127.0.0.1"], "allowed_ports": [origin.server_address[1]]}
+    store = request.param(request, tmp_path.name)
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, fetch=fetch,
+                        task_poll_interval=0.05, stores={"default": store})  # fmt: skip
+    with TestClient(create_app(settings), base_url="http://lading.test") as client:
+        yield World(client, tmp_path / "data")
+
+
+def test_imports_into_object_stores(object_world: World, origin: Origin) -> None:
+    origin.cut = True
+    fetched = object_world.image()
+    assert object_world.start(fetched["id"], origin.url()).status_code == 202
+    done = object_world.settle(fetched["id"])
+    assert done["task"]["status"] == "success", done["task"]["message"]
+    assert done["image"]["os_hash_value"] == hashlib.sha256(BIG).hexdigest()
+    data = BIG[: 12 * MiB]  # segmented on Swift (5 MiB segments)
+    staged = object_world.image()
+    path = f"/v2/images/{staged['id']}"
+    octets = {"content-type": "application/octet-stream"}
+    assert object_world.request("PUT", f"{path}/stage", content=data, headers=octets).is_success
+    method = {"method": {"name": "glance-direct"}}
+    assert object_world.request("POST", f"{path}/import", json=method).status_code == 202
+    assert object_world.settle(staged["id"])["image"]["status"] == "active"
+    assert object_world.request("GET", f"{path}/file").content == data
