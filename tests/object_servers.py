@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
+import pytest
 
+from lading.settings import S3StoreSettings, SwiftStoreSettings
 from tests.services_required import unavailable
 
 SWIFT_URL = os.environ.get("LADING_TEST_SWIFT_URL", "http://127.0.0.1:8080")
@@ -65,3 +67,21 @@ def container_keys(name: str) -> list[str]:
     token, storage_url = swift_session()
     listing = httpx.get(f"{storage_url}/{name}", headers={"X-Auth-Token": token})
     return [] if listing.status_code == 404 else listing.text.split()
+
+
+# Store settings for a test's own scratch prefix on the session's bucket or container.
+def s3_store(request: pytest.FixtureRequest, prefix: str) -> S3StoreSettings:
+    bucket: Bucket = request.getfixturevalue("s3_bucket")
+    return S3StoreSettings(
+        type="s3", endpoint_url=bucket.endpoint_url, bucket=bucket.name, prefix=prefix,
+        access_key=bucket.access_key, secret_key=bucket.secret_key, path_style=True,
+        part_size=5 * 1024 * 1024,
+    )  # fmt: skip
+
+
+def swift_store(request: pytest.FixtureRequest, prefix: str) -> SwiftStoreSettings:
+    container: str = request.getfixturevalue("swift_container")
+    return SwiftStoreSettings(
+        type="swift", auth_url=f"{SWIFT_URL}/auth/v1.0", user=SWIFT_USER, key=SWIFT_KEY,
+        container=container, prefix=f"{prefix}/", segment_size=5 * 1024 * 1024,
+    )  # fmt: skip

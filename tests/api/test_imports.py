@@ -18,8 +18,8 @@ from lading.app import create_app
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 from tests.api.helpers import assert_error
-from tests.api.test_object_stores import s3_store, swift_store
 from tests.http_origin import Origin, serving
+from tests.object_servers import s3_store, swift_store
 from tests.stores.faulty import FaultyStore
 
 MiB = 1024 * 1024

@@ -12,28 +12,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
-from lading.settings import S3StoreSettings, Settings, SwiftStoreSettings
+from lading.settings import Settings
 from tests.api.helpers import create, upload
-from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER, Bucket
+from tests.object_servers import s3_store, swift_store
 
 DATA = os.urandom(7 * 1024 * 1024)  # more than one 5 MiB part
-
-
-def s3_store(request: pytest.FixtureRequest, prefix: str) -> S3StoreSettings:
-    bucket: Bucket = request.getfixturevalue("s3_bucket")
-    return S3StoreSettings(
-        type="s3", endpoint_url=bucket.endpoint_url, bucket=bucket.name, prefix=prefix,
-        access_key=bucket.access_key, secret_key=bucket.secret_key, path_style=True,
-        part_size=5 * 1024 * 1024,
-    )  # fmt: skip
-
-
-def swift_store(request: pytest.FixtureRequest, prefix: str) -> SwiftStoreSettings:
-    container: str = request.getfixturevalue("swift_container")
-    return SwiftStoreSettings(
-        type="swift", auth_url=f"{SWIFT_URL}/auth/v1.0", user=SWIFT_USER, key=SWIFT_KEY,
-        container=container, prefix=f"{prefix}/", segment_size=5 * 1024 * 1024,
-    )  # fmt: skip
 
 
 @pytest.fixture(params=[s3_store, swift_store])

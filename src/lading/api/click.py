@@ -48,14 +48,9 @@ async def upload(request: Request) -> Response:
     form = FormReader(request)
     fields, file = await form.fields()
     who = await _caller(request, [*fields.items(), (file.name, file.filename)])
-    missing = [name for name in ("name", "version") if not fields.get(name)]
-    if who.signed_by is not None and not (fields.get("sha256") or fields.get("md5")):
-        missing.append("sha256 (the file is bound to a signature by its digest)")
-    if missing:
-        raise BadRequest(f"the form needs {' and '.join(missing)}")
     package = NewPackage(
-        name=fields["name"],
-        version=fields["version"],
+        name=fields.get("name", ""),
+        version=fields.get("version", ""),
         filename=file.filename,
         published=settings_of(request).published_by_default.click,
         fields={"visibility": fields["visibility"]} if "visibility" in fields else {},

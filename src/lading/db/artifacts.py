@@ -52,9 +52,7 @@ def insert_artifact(connection: Connection, artifact: Artifact, limit: int | Non
         with connection.begin_nested():
             connection.execute(insert(artifacts).values(_row(artifact)))
     except IntegrityError:
-        if artifact.filename is not None and find_package(
-            connection, artifact.name or "", artifact.version or "", artifact.filename
-        ):
+        if artifact.filename is not None:  # the package's name, version and file are taken
             raise Conflict(
                 f"{artifact.name} {artifact.version} {artifact.filename} was uploaded before; "
                 "a new upload needs a new version"
@@ -82,20 +80,30 @@ def fetch_artifact(connection: Connection, artifact_id: str) -> Artifact | None:
 def fetch_for_project(
     connection: Connection, artifact_id: str, project: str
 ) -> tuple[Artifact | None, bool]:
-    """The artifact, and whether ``project`` is one of its members (any status); only
-    shared artifacts of other projects have members that matter, so only they are looked up."""
-    artifact = fetch_artifact(connection, artifact_id)
+    """The artifact, and whether ``project`` is one of its members (any status)."""
+    return _with_membership(connection, fetch_artifact(connection, artifact_id), project)
+
+
+def _with_membership(
+    connection: Connection, artifact: Artifact | None, project: str | None
+) -> tuple[Artifact | None, bool]:
+    """Only shared artifacts of other projects have members that matter, so only they are
+    looked up."""
     if (
         artifact is None
+        or project is None
         or artifact.visibility is not Visibility.SHARED
         or artifact.owner == project
     ):
         return artifact, False
-    return artifact, members.find(connection, artifact_id, project) is not None
+    return artifact, members.find(connection, artifact.id, project) is not None
 
 
-def find_package(connection: Connection, name: str, version: str, filename: str) -> Artifact | None:
-    """The package with this name, version and file name, deleted or not (one at most)."""
+def find_package(
+    connection: Connection, name: str, version: str, filename: str, project: str | None
+) -> tuple[Artifact | None, bool]:
+    """The package with this name, version and file name, deleted or not (one at most),
+    and whether ``project`` is one of its members."""
     found = (
         connection.execute(
             SELECT_ARTIFACTS.where(
@@ -107,7 +115,8 @@ def find_package(connection: Connection, name: str, version: str, filename: str)
         .mappings()
         .first()
     )
-    return None if found is None else complete(connection, [found])[0]
+    artifact = None if found is None else complete(connection, [found])[0]
+    return _with_membership(connection, artifact, project)
 
 
 def set_published(connection: Connection, artifact_id: str, published: bool, now: datetime) -> bool:
@@ -173,18 +182,7 @@ def set_status(
 
 def mark_pending_delete(connection: Connection, artifact_id: str, now: datetime) -> None:
     """Any live status -> pending_delete (delayed delete): gone, its data kept a while."""
-    live = [status for status in Status if status not in GONE]
-    if not set_status(
-        connection,
-        artifact_id,
-        live,
-        Status.PENDING_DELETE,
-        deleted_at=now,
-        updated_at=now,
-        upload_lease=None,
-        lease_expires_at=None,
-    ):
-        raise NotFound(f"no artifact with id {artifact_id}")
+    _mark_gone(connection, artifact_id, Status.PENDING_DELETE, now)
 
 
 def due_for_scrub(connection: Connection, deleted_before: datetime) -> list[str]:
@@ -207,19 +205,24 @@ def reclaimable(connection: Connection) -> int:
 def mark_deleted(connection: Connection, artifact_id: str, now: datetime) -> list[Blob]:
     """Any live status (or pending_delete) -> deleted; returns the blobs that lost their
     last reference."""
-    live = [status for status in Status if status is not Status.DELETED]
+    _mark_gone(connection, artifact_id, Status.DELETED, now)
+    return blobs.release(connection, artifact_id)
+
+
+def _mark_gone(connection: Connection, artifact_id: str, gone: Status, now: datetime) -> None:
+    """Any status before ``gone`` -> ``gone``, an upload's lease dropped; NotFound if none."""
+    before = [status for status in Status if status is not gone and status is not Status.DELETED]
     if not set_status(
         connection,
         artifact_id,
-        live,
-        Status.DELETED,
+        before,
+        gone,
         deleted_at=now,
         updated_at=now,
         upload_lease=None,
         lease_expires_at=None,
     ):
         raise NotFound(f"no artifact with id {artifact_id}")
-    return blobs.release(connection, artifact_id)
 
 
 def add_tag(connection: Connection, artifact_id: str, tag: str, now: datetime) -> None:

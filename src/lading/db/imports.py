@@ -141,12 +141,12 @@ def held_by(connection: Connection, artifact_id: str, task_id: str) -> bool:
 def fail(
     connection: Connection, artifact_id: str, task_id: str, stores: list[str], now: datetime
 ) -> list[blobs.Blob]:
-    """importing -> queued. Staged data goes too (a failed fetch's upload has put the
-    image back to queued and dropped its partial data already); returns the blobs
-    nothing references now. Another import's image is left alone."""
+    """importing -> queued. Staged data goes too (a failed fetch's upload has dropped
+    its partial data already); returns the blobs nothing references now. Another
+    import's image is left alone."""
     if not held_by(connection, artifact_id, task_id):
         return []
-    if set_status(
+    if not set_status(
         connection,
         artifact_id,
         [Status.IMPORTING],
@@ -159,14 +159,8 @@ def fail(
         os_hash_algo=None,
         os_hash_value=None,
     ):
-        doomed = blobs.release(connection, artifact_id)
-    else:
-        doomed = []
-        status = connection.execute(
-            select(artifacts.c.status).where(artifacts.c.id == artifact_id)
-        ).scalar()
-        if status != Status.QUEUED:
-            return doomed  # deleted, or active: nothing of this import to undo
+        return []  # deleted, or active: nothing of this import to undo
+    doomed = blobs.release(connection, artifact_id)
     set_properties(
         connection, artifact_id, {TASK: None, IMPORTING_TO: None, FAILED: ",".join(stores)}
     )

@@ -97,18 +97,16 @@ def renew(
     message: str,
 ) -> bool:
     """Extend the lease and record progress; False when the lease was lost."""
-    result = connection.execute(
-        update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.lease_token == token)
-        .values(
-            lease_expires_at=lease_until,
-            done_bytes=done_bytes,
-            total_bytes=total_bytes,
-            message=message,
-            updated_at=now,
-        )
+    return _update_held(
+        connection,
+        task_id,
+        token,
+        lease_expires_at=lease_until,
+        done_bytes=done_bytes,
+        total_bytes=total_bytes,
+        message=message,
+        updated_at=now,
     )
-    return result.rowcount == 1
 
 
 def finish(
@@ -122,20 +120,26 @@ def finish(
     expires_at: datetime,
 ) -> bool:
     """success or failure, if the lease is still this runner's."""
-    done = connection.execute(
-        update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.lease_token == token)
-        .values(
-            status=status.value,
-            result=None if result is None else json.dumps(result),
-            message=message,
-            lease_token=None,
-            lease_expires_at=None,
-            updated_at=now,
-            expires_at=expires_at,
-        )
+    return _update_held(
+        connection,
+        task_id,
+        token,
+        status=status.value,
+        result=None if result is None else json.dumps(result),
+        message=message,
+        lease_token=None,
+        lease_expires_at=None,
+        updated_at=now,
+        expires_at=expires_at,
     )
-    return done.rowcount == 1
+
+
+def _update_held(connection: Connection, task_id: str, token: str, **values: Any) -> bool:
+    """Update the task if the runner with ``token`` still holds it."""
+    result = connection.execute(
+        update(tasks).where(tasks.c.id == task_id, tasks.c.lease_token == token).values(**values)
+    )
+    return result.rowcount == 1
 
 
 def backlog(connection: Connection) -> dict[str, int]:

@@ -91,18 +91,19 @@ class Catalogue:
     ) -> Artifact:
         """The package by that name, version and file, if it has data the caller may
         read; with no caller, only a published public one. NotFound otherwise."""
-        found = await self._database.read(queries.find_package, name, version, filename)
-        missing = NotFound(f"no package {name} {version} with a file {filename}")
+        project = caller.project if caller is not None else None
+        found, is_member = await self._database.read(
+            queries.find_package, name, version, filename, project
+        )
         if found is None or found.status not in (Status.ACTIVE, Status.DEACTIVATED):
-            raise missing
+            raise NotFound(f"no package {name} {version} with a file {filename}")
         if caller is None:
-            if not (found.published and found.visibility is Visibility.PUBLIC):
-                raise missing
-            return found
-        try:
-            return await self.visible(caller, found.id)
-        except NotFound:
-            raise missing from None
+            seen = found.published and found.visibility is Visibility.PUBLIC
+        else:
+            seen = can_see(caller, found, is_member)
+        if not seen:
+            raise NotFound(f"no package {name} {version} with a file {filename}")
+        return found
 
     async def list_page(
         self, caller: Caller, query: ListQuery, marker: str | None

@@ -145,18 +145,29 @@ class Imports:
         await progress.report(0, None, "Starting")  # still this runner's task?
         artifact = await self._database.read(artifact_queries.fetch_artifact, task.artifact_id)
         held = await self._database.read(queries.held_by, task.artifact_id, task.id)
-        if task.input["method"] == COPY and artifact is not None and held:
-            return await self._copy(task, artifact, progress)
-        if artifact is None or artifact.status is not Status.IMPORTING or not held:
+        method = task.input["method"]
+        # copy-image leaves the image as it is; the others hold it importing
+        expected = (Status.ACTIVE, Status.DEACTIVATED) if method == COPY else (Status.IMPORTING,)
+        if artifact is None or artifact.status not in expected or not held:
             raise NotFound(f"image {task.artifact_id} is no longer importing with this task")
-        if task.input["method"] == "glance-direct":
-            if not artifact.locations or not await self._database.write(
-                queries.activate_staged, artifact.id, task.id, now()
-            ):
-                raise Conflict(f"image {artifact.id} has no staged data to import")
-            await self._database.write(queries.succeed, artifact.id)
-            await progress.report(artifact.size or 0, artifact.size, "Imported")
-            return {"image_id": artifact.id}
+        if method == COPY:
+            return await self._copy(task, artifact, progress)
+        if method == "glance-direct":
+            return await self._import_staged(task, artifact, progress)
+        return await self._download(task, artifact, progress)
+
+    async def _import_staged(
+        self, task: Task, artifact: Artifact, progress: Progress
+    ) -> dict[str, Any]:
+        if not artifact.locations or not await self._database.write(
+            queries.activate_staged, artifact.id, task.id, now()
+        ):
+            raise Conflict(f"image {artifact.id} has no staged data to import")
+        await self._database.write(queries.succeed, artifact.id)
+        await progress.report(artifact.size or 0, artifact.size, "Imported")
+        return {"image_id": artifact.id}
+
+    async def _download(self, task: Task, artifact: Artifact, progress: Progress) -> dict[str, Any]:
         fetch = Fetch(task.input["uri"], self._rules)
         stores = task.input["stores"]
         await self._transfers.import_data(

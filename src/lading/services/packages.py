@@ -54,6 +54,12 @@ class Packages:
         """The package, active; any failure leaves nothing behind."""
         for label in ("name", "version", "filename"):
             check_segment(label, getattr(package, label))
+        digests = package.expected
+        if caller.signed_by is not None and not (digests and (digests.sha256 or digests.md5)):
+            raise BadRequest(
+                "a signed upload needs the file's sha256 (or md5): it binds the file to the "
+                "signature"
+            )
         fields = {**package.fields, "name": package.name, "version": package.version}
         artifact = await self._catalogue.create(
             caller,

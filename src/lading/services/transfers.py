@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,6 +72,12 @@ class Expected:
 
 
 @dataclass(frozen=True, slots=True)
+class LocationUrl:
+    store: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoreChoice:
     """A store a client may send data to."""
 
@@ -121,10 +127,7 @@ class Transfers:
         ignored, as Glance ignores it with multi-store off. Digests the client
         ``expected`` are checked before the artifact becomes active.
         """
-        artifact = await self._catalogue.visible(caller, artifact_id)
-        caller.require_owner(artifact, "upload_image")
-        if artifact.status is not Status.QUEUED:
-            raise Conflict(f"artifact {artifact.id} is {artifact.status}, not queued")
+        artifact = await self._queued(caller, artifact_id)
         await self._receive(artifact, body, announced_size, store_name, expected, Status.SAVING)
         return caller.view(await self._catalogue.visible(caller, artifact.id))
 
@@ -137,10 +140,7 @@ class Transfers:
     ) -> None:
         """glance-direct's first step: the data is received as by ``upload``, and the
         artifact stays ``uploading`` until an import makes it active."""
-        artifact = await self._catalogue.visible(caller, artifact_id)
-        caller.require_owner(artifact, "upload_image")
-        if artifact.status is not Status.QUEUED:
-            raise Conflict(f"artifact {artifact.id} is {artifact.status}, not queued")
+        artifact = await self._queued(caller, artifact_id)
         await self._receive(artifact, body, announced_size, None, None, Status.UPLOADING)
 
     async def import_data(
@@ -164,8 +164,9 @@ class Transfers:
         key = _new_key()
         blob_id = await self._database.write(blobs.reserve, target.name, key, now())
         try:
-            chunks = self._touching(
-                self._stores.get(source.store).open(source.key, 0, source.size), blob_id
+            chunks = self._beating(
+                self._stores.get(source.store).open(source.key, 0, source.size),
+                lambda: self._database.write(blobs.touch, blob_id, now()),
             )
             stream = DigestingStream(chunks, self._settings.chunk_size, source.size, source.size)
             stored = await target.put(key, stream.chunks())
@@ -187,16 +188,6 @@ class Transfers:
         doomed = await self._database.write(imports.remove_copy, artifact_id, store_name)
         await self._catalogue.discard(doomed)
 
-    async def _touching(self, chunks: AsyncIterable[bytes], blob_id: int) -> AsyncIterator[bytes]:
-        """The chunks, marking the blob they go to as alive (recovery removes stale ones)."""
-        interval = self._settings.upload_stuck_after / 4
-        touched = time.monotonic()
-        async for chunk in chunks:
-            if time.monotonic() - touched > interval:
-                touched = time.monotonic()
-                await self._database.write(blobs.touch, blob_id, now())
-            yield chunk
-
     async def _receive(
         self,
         artifact: Artifact,
@@ -214,7 +205,12 @@ class Transfers:
         lease.blob_id = await self._database.write(uploads.begin, lease, self._expiry(), now())
         try:
             stream = DigestingStream(
-                self._renewing(body, lease), self._settings.chunk_size, cap, announced_size
+                self._beating(
+                    body, lambda: self._database.write(uploads.renew, lease, self._expiry(), now())
+                ),
+                self._settings.chunk_size,
+                cap,
+                announced_size,
             )
             stored = await store.put(lease.key, stream.chunks())
             digests = await stream.digests()
@@ -274,13 +270,21 @@ class Transfers:
             raise TooLarge(f"project {artifact.owner} has used its quota of {limit} bytes")
         return min(cap, limit - used)
 
-    def location_urls(self, caller: Caller, artifact: Artifact) -> list[tuple[str, str]]:
-        """(store, URL) of each of the artifact's locations, for callers the policy lets
-        see them (``get_image_location``); the URLs carry no credentials."""
+    async def _queued(self, caller: Caller, artifact_id: str) -> Artifact:
+        """The caller's artifact, waiting for data (upload or stage)."""
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        caller.require_owner(artifact, "upload_image")
+        if artifact.status is not Status.QUEUED:
+            raise Conflict(f"artifact {artifact.id} is {artifact.status}, not queued")
+        return artifact
+
+    def location_urls(self, caller: Caller, artifact: Artifact) -> list[LocationUrl]:
+        """Where each of the artifact's locations is, for callers the policy lets see them
+        (``get_image_location``); the URLs carry no credentials."""
         if not caller.may("get_image_location"):
             return []
         return [
-            (location.store, self._stores.get(location.store).location_url(location.key))
+            LocationUrl(location.store, self._stores.get(location.store).location_url(location.key))
             for location in artifact.locations
         ]
 
@@ -297,15 +301,18 @@ class Transfers:
         if lease.blob_id is not None:
             await self._catalogue.discard([blobs.Blob(lease.blob_id, store.name, lease.key)])
 
-    async def _renewing(self, body: AsyncIterable[bytes], lease: Lease) -> AsyncIterator[bytes]:
-        """The body, renewing the upload's lease while bytes keep coming."""
+    async def _beating(
+        self, chunks: AsyncIterable[bytes], beat: Callable[[], Awaitable[object]]
+    ) -> AsyncIterator[bytes]:
+        """The chunks, with a sign of life while they keep coming (an upload's lease
+        renewed, a copy's blob touched): recovery takes what shows none for too long."""
         interval = self._settings.upload_stuck_after / 4
-        renewed = time.monotonic()
-        async for piece in body:
-            if time.monotonic() - renewed > interval:
-                renewed = time.monotonic()
-                await self._database.write(uploads.renew, lease, self._expiry(), now())
-            yield piece
+        last = time.monotonic()
+        async for chunk in chunks:
+            if time.monotonic() - last > interval:
+                last = time.monotonic()
+                await beat()
+            yield chunk
 
 
 def _new_key() -> str:

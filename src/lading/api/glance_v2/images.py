@@ -59,7 +59,7 @@ async def list_images(request: Request) -> Response:
     artifacts = await services(request).catalogue.list_page(caller(request), query, marker)
     last_id = artifacts[-1].id if artifacts else None
     body: dict[str, Any] = {
-        "images": [_image(request, artifact) for artifact in artifacts],
+        "images": _images(request, artifacts),
         "schema": "/v2/schemas/images",
         **page_links("/v2/images", params, last_id, full=len(artifacts) == query.limit),
     }
@@ -105,10 +105,7 @@ async def reactivate_image(request: Request) -> Response:
 
 
 async def upload_image_data(request: Request) -> Response:
-    media_type = request.headers.get("content-type", OCTET_STREAM).partition(";")[0]
-    media_type = media_type.strip().lower()
-    if media_type != OCTET_STREAM:
-        raise UnsupportedMediaType(f"image data must be sent as {OCTET_STREAM}, not {media_type}")
+    _require_octet_stream(request)
     await services(request).transfers.upload(
         caller(request),
         request.path_params["image_id"],
@@ -120,9 +117,7 @@ async def upload_image_data(request: Request) -> Response:
 
 
 async def stage_image_data(request: Request) -> Response:
-    media_type = request.headers.get("content-type", OCTET_STREAM).partition(";")[0]
-    if media_type.strip().lower() != OCTET_STREAM:
-        raise UnsupportedMediaType(f"staged data must be sent as {OCTET_STREAM}")
+    _require_octet_stream(request)
     await services(request).transfers.stage(
         caller(request),
         request.path_params["image_id"],
@@ -172,25 +167,40 @@ async def list_stores(request: Request) -> Response:
     return JSONResponse({"stores": stores})
 
 
+def _require_octet_stream(request: Request) -> None:
+    media_type = request.headers.get("content-type", OCTET_STREAM).partition(";")[0]
+    media_type = media_type.strip().lower()
+    if media_type != OCTET_STREAM:
+        raise UnsupportedMediaType(f"image data must be sent as {OCTET_STREAM}, not {media_type}")
+
+
 def _multistore(request: Request) -> bool:
     return bool(services(request).transfers.store_choices())
 
 
 def _image(request: Request, artifact: Artifact) -> dict[str, Any]:
-    """The image document; where its data lies only when settings and policy allow it."""
+    return _images(request, [artifact])[0]
+
+
+def _images(request: Request, artifacts: list[Artifact]) -> list[dict[str, Any]]:
+    """The image documents; where the data lies only when settings and policy allow it."""
     multistore = _multistore(request)
-    document = image_view(artifact, multistore)
     settings = settings_of(request)
-    if settings.show_image_direct_url or settings.show_multiple_locations:
-        shown = services(request).transfers.location_urls(caller(request), artifact)
-        if settings.show_multiple_locations:
-            document["locations"] = [
-                {"url": url, "metadata": {"store": store} if multistore else {}}
-                for store, url in shown
-            ]
-        if settings.show_image_direct_url and shown:
-            document["direct_url"] = shown[0][1]
-    return document
+    locating = settings.show_image_direct_url or settings.show_multiple_locations
+    documents = []
+    for artifact in artifacts:
+        document = image_view(artifact, multistore)
+        if locating:
+            shown = services(request).transfers.location_urls(caller(request), artifact)
+            if settings.show_multiple_locations:
+                document["locations"] = [
+                    {"url": place.url, "metadata": {"store": place.store} if multistore else {}}
+                    for place in shown
+                ]
+            if settings.show_image_direct_url and shown:
+                document["direct_url"] = shown[0].url
+        documents.append(document)
+    return documents
 
 
 async def import_image(request: Request) -> Response:

@@ -47,10 +47,8 @@ async def list_tasks(request: Request) -> Response:
     status = single(params, "status")
     if status is not None and status not in {s.value for s in TaskStatus}:
         raise BadRequest(f"status must be one of {[s.value for s in TaskStatus]}")
-    if single(params, "sort_key") not in (None, "created_at") or single(params, "sort_dir") not in (
-        None,
-        "desc",
-    ):
+    sort_key, sort_dir = single(params, "sort_key"), single(params, "sort_dir")
+    if sort_key not in (None, "created_at") or sort_dir not in (None, "desc"):
         raise BadRequest("tasks are listed newest first (sort_key=created_at, sort_dir=desc)")
     limit = page_limit(params)
     found = await services(request).tasks.list_page(
