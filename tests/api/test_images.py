@@ -23,6 +23,8 @@ def test_versions_document_everywhere_clients_look(client: TestClient) -> None:
         versions = response.json()["versions"]
         assert any(v["id"].startswith("v2") and v["status"] == "CURRENT" for v in versions)
         assert versions[0]["links"][0]["href"] == "http://lading.test/v2/"
+        listed = [version["id"] for version in versions]
+        assert listed[:5] == ["v2.12", "v2.11", "v2.10", "v2.9", "v2.7"]  # v2.8: multi-store
 
 
 def test_every_response_carries_a_request_id(client: TestClient) -> None:

@@ -30,8 +30,9 @@ class World:
     def __init__(self, client: TestClient, data_dir: Path) -> None:
         self.client, self.data_dir = client, data_dir
         make = client.app.state.services.identities.create  # type: ignore[attr-defined]
-        self.tokens = {who: anyio.run(make, project, "member").token
-                       for who, project in (("owner", "A"), ("other", "B"))}  # fmt: skip
+        self.tokens = {who: anyio.run(make, project, role).token for who, project, role in
+                       (("owner", "A", "member"), ("other", "B", "member"),
+                        ("admin", "ops", "admin"))}  # fmt: skip
 
     def request(self, method: str, path: str, who: str = "owner", **kwargs: Any) -> Any:
         headers = {"x-auth-token": self.tokens[who], **kwargs.pop("headers", {})}
@@ -143,7 +144,7 @@ def test_bad_import_requests(world: World, origin: Origin) -> None:
     path = f"/v2/images/{image['id']}/import"
     method = {"name": "web-download", "uri": origin.url()}
     for body in ({}, {"method": "web-download"}, {"method": {"name": "copy-image"}},
-                 {"method": {"name": "web-download"}}, {"method": method, "all_stores": True},
+                 {"method": {"name": "web-download"}}, {"method": method, "all_stores": "yes"},
                  {"method": method, "stores": ["x"]}, {"method": method, "stores": [[]]},
                  {"method": {"name": "glance-direct"}, "stores": [{}]},
                  {"method": {"name": "web-download", "uri": "http://xn--/"}}):  # fmt: skip
@@ -205,10 +206,11 @@ def stores() -> dict[str, FaultyStore]:
 
 @pytest.fixture
 def multistore(
-    tmp_path: Path, database_url: str, stores: dict[str, FaultyStore]
+    tmp_path: Path, database_url: str, stores: dict[str, FaultyStore], origin: Origin
 ) -> Iterator[World]:
+    fetch = {"allowed_hosts": ["127.0.0.1"], "allowed_ports": [origin.server_address[1]]}
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url,
-                        task_poll_interval=0.05,
+                        task_poll_interval=0.05, fetch=fetch,
                         stores={name: {"type": "filesystem"} for name in stores},
                         default_store="fast")  # fmt: skip
     registry = StoreRegistry(dict(stores), "fast")
@@ -251,6 +253,73 @@ def test_copy_image_to_other_stores(multistore: World, stores: dict[str, FaultyS
     assert failed["image"]["os_glance_failed_import"] == "bulk,cold"
     assert len(stores["bulk"].objects) == 1  # the first image's copy only
     assert multistore.request("GET", f"{path}/file").content == data[:1000]
+
+
+def test_imports_into_several_stores(
+    multistore: World, stores: dict[str, FaultyStore], origin: Origin
+) -> None:
+    data = BIG[: 3 * MiB]
+    octets = {"content-type": "application/octet-stream"}
+
+    def staged() -> str:
+        image = multistore.image()
+        path = f"/v2/images/{image['id']}/stage"
+        assert multistore.request("PUT", path, content=data, headers=octets).is_success
+        return str(image["id"])
+
+    def glance_direct(image_id: str, **body: Any) -> dict[str, Any]:
+        body = {"method": {"name": "glance-direct"}, **body}
+        accepted = multistore.request("POST", f"/v2/images/{image_id}/import", json=body)
+        assert accepted.status_code == 202, accepted.text
+        return multistore.settle(image_id)
+
+    # Staged in the default store, imported into two others: the staged copy goes.
+    moved = glance_direct(staged(), stores=["bulk", "cold"])
+    assert moved["task"]["result"]["stores"] == ["bulk", "cold"], moved["task"]["message"]
+    assert moved["image"]["status"] == "active"
+    assert set(moved["image"]["stores"].split(",")) == {"bulk", "cold"}
+    assert not stores["fast"].objects and len(stores["cold"].objects) == 1
+    # web-download into every store; one failing, and allowed to: listed, the rest kept.
+    stores["cold"].failing_puts = True
+    image = multistore.image()
+    body = {"method": {"name": "web-download", "uri": origin.url()}, "all_stores": True,
+            "all_stores_must_succeed": False}  # fmt: skip
+    assert multistore.request("POST", f"/v2/images/{image['id']}/import", json=body).is_success
+    fetched = multistore.settle(image["id"])
+    assert fetched["task"]["status"] == "success", fetched["task"]["message"]
+    assert fetched["image"]["os_glance_failed_import"] == "cold"
+    assert set(fetched["image"]["stores"].split(",")) == {"fast", "bulk"}
+    assert fetched["image"]["os_hash_value"] == hashlib.sha256(BIG).hexdigest()
+    # The same failure when every store must succeed: back to queued, nothing left.
+    before = {name: len(store.objects) for name, store in stores.items()}
+    failed = glance_direct(staged(), all_stores=True)
+    assert failed["task"]["status"] == "failure" and "cold" in failed["task"]["message"]
+    assert failed["image"]["status"] == "queued"
+    assert failed["image"]["os_glance_failed_import"] == "fast,bulk,cold"
+    assert {name: len(store.objects) for name, store in stores.items()} == before
+
+
+def test_an_image_leaves_one_store_but_not_its_last(
+    multistore: World, stores: dict[str, FaultyStore]
+) -> None:
+    image = multistore.image()
+    path = f"/v2/images/{image['id']}"
+    octets = {"content-type": "application/octet-stream"}
+    assert multistore.request("PUT", f"{path}/file", content=b"x" * 1000, headers=octets).is_success
+    assert copy_image(multistore, image["id"], stores=["bulk"]).status_code == 202
+    assert set(multistore.settle(image["id"])["image"]["stores"].split(",")) == {"fast", "bulk"}
+    fast = f"/v2/stores/fast/{image['id']}"
+    assert_error(multistore.request("DELETE", fast), 403)  # delete_image_location: admins
+    assert_error(multistore.request("DELETE", fast, who="other"), 404)  # not theirs to see
+    assert_error(multistore.request("DELETE", f"/v2/stores/cold/{image['id']}", who="admin"), 404)
+    assert_error(multistore.request("DELETE", f"/v2/stores/tape/{image['id']}", who="admin"), 409)
+    assert multistore.request("DELETE", fast, who="admin").status_code == 204
+    assert not stores["fast"].objects
+    assert multistore.request("GET", path).json()["stores"] == "bulk"
+    assert multistore.request("GET", f"{path}/file").content == b"x" * 1000
+    last = f"/v2/stores/bulk/{image['id']}"
+    assert_error(multistore.request("DELETE", last, who="admin"), 403)  # its only copy
+    assert len(stores["bulk"].objects) == 1
 
 
 def test_copy_image_needs_an_active_image_and_stores(multistore: World) -> None:

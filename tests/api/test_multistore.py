@@ -48,9 +48,11 @@ def test_discovery_lists_the_stores(multistore: tuple[TestClient, Settings]) -> 
     }
     versions = client.get("/versions").json()["versions"]
     assert versions[0] == {
-        "id": "v2.8", "status": "CURRENT",
+        "id": "v2.12", "status": "CURRENT",
         "links": [{"rel": "self", "href": "http://lading.test/v2/"}],
     }  # fmt: skip
+    listed = [version["id"] for version in versions]
+    assert listed[:6] == ["v2.12", "v2.11", "v2.10", "v2.9", "v2.8", "v2.7"]
 
 
 def test_the_header_picks_the_store(multistore: tuple[TestClient, Settings]) -> None:

@@ -120,6 +120,13 @@ def web_origin() -> Iterator[Origin]:
         yield origin
 
 
+def fetching_from(origin: Origin) -> dict[str, str]:
+    """Settings that let a server fetch from ``origin`` (web-download) and run tasks soon."""
+    port = origin.server_address[1]
+    fetch = f'{{"allowed_hosts": ["127.0.0.1"], "allowed_ports": [{port}]}}'
+    return {"LADING_FETCH": fetch, "LADING_TASK_POLL_INTERVAL": "0.1"}
+
+
 @pytest.fixture(scope="session")
 def lading_server(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, web_origin: Origin
@@ -127,10 +134,7 @@ def lading_server(
     """A ``lading serve`` with one store, the default, one signing client, and the web
     origin allowed for web-download."""
     root = tmp_path_factory.mktemp("lading-server")
-    port = web_origin.server_address[1]
-    fetch = f'{{"allowed_hosts": ["127.0.0.1"], "allowed_ports": [{port}]}}'
-    settings = {"LADING_SIGNING": SIGNING, "LADING_FETCH": fetch,
-                "LADING_TASK_POLL_INTERVAL": "0.1"}  # fmt: skip
+    settings = {"LADING_SIGNING": SIGNING, **fetching_from(web_origin)}
     with running_lading(root, pytestconfig, settings) as server:
         yield server
 
@@ -148,11 +152,12 @@ def api_token(lading_server: Lading) -> str:
 
 @pytest.fixture(scope="session")
 def multistore(
-    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, web_origin: Origin
 ) -> Iterator[Lading]:
-    """A ``lading serve`` with two stores, ``fast`` the default."""
+    """A ``lading serve`` with two stores, ``fast`` the default, fetching from the origin."""
     stores = '{"fast": {"type": "filesystem"}, "bulk": {"type": "filesystem"}}'
-    settings = {"LADING_STORES": stores, "LADING_DEFAULT_STORE": "fast"}
+    settings = {"LADING_STORES": stores, "LADING_DEFAULT_STORE": "fast",
+                **fetching_from(web_origin)}  # fmt: skip
     root = tmp_path_factory.mktemp("lading-multistore")
     with running_lading(root, pytestconfig, settings) as server:
         yield server

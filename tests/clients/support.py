@@ -100,3 +100,12 @@ def settled(api: httpx.Client, image_id: str) -> dict[str, Any]:
             return image
         time.sleep(0.1)
     raise AssertionError(f"image {image_id} is still {image['status']}")
+
+
+def table_rows(output: str) -> list[list[str]]:
+    """The cells of the prettytable the CLI prints, header row first."""
+    return [
+        [cell.strip() for cell in line.strip()[1:-1].split("|")]
+        for line in output.splitlines()
+        if line.startswith("|")
+    ]

@@ -22,6 +22,7 @@ from tests.clients.support import (
     get_image,
     random_bytes,
     run_glance,
+    table_rows,
     unique,
 )
 
@@ -39,15 +40,6 @@ def glance_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def succeed(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, f"glance failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
-
-
-def table_rows(output: str) -> list[list[str]]:
-    """The cells of the prettytable the CLI prints, header row first."""
-    return [
-        [cell.strip() for cell in line.strip()[1:-1].split("|")]
-        for line in output.splitlines()
-        if line.startswith("|")
-    ]
 
 
 def property_table(output: str) -> dict[str, str]:

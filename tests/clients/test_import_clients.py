@@ -4,18 +4,21 @@ test_openstacksdk)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.clients.conftest import WEB_DATA
+from tests.clients.conftest import WEB_DATA, Lading, api_client
 from tests.clients.support import (
     assert_active_with,
     create_image,
     random_bytes,
     run_glance,
     settled,
+    table_rows,
     unique,
 )
 from tests.http_origin import Origin
@@ -75,6 +78,41 @@ def test_stage_then_import_and_import_from_the_web(
     glance(server_url, api_token, tmp_path, "image-import", "--import-method", "web-download",
            "--uri", web_origin.url(), fetched["id"])  # fmt: skip
     assert_active_with(settled(api, fetched["id"]), WEB_DATA)
-    # The CLI's image-tasks wants v2.12 listed, which waits for copy-image; the API has them.
-    (task,) = api.get(f"/v2/images/{fetched['id']}/tasks").json()["tasks"]
-    assert task["status"] == "success" and task["input"]["uri"] == web_origin.url()
+    tasks = glance(server_url, api_token, tmp_path, "image-tasks", fetched["id"])
+    assert len(table_rows(tasks)) == 2 and "| Imported" in tasks and "success" in tasks
+
+
+def test_imports_into_several_stores_and_leaving_one(
+    multistore: Lading, web_origin: Origin, tmp_path: Path
+) -> None:
+    """image-create-via-import --stores, copy-image, then stores-delete (Glance 2.9-2.10)."""
+    with api_client(multistore) as api:
+        create = ["image-create-via-import", "--name", unique("everywhere"), *IMAGE,
+                  "--import-method", "web-download", "--uri", web_origin.url(),
+                  "--stores", "fast,bulk"]  # fmt: skip
+        output = glance(multistore.url, multistore.token, tmp_path, *create)
+        everywhere = settled(api, image_id_in(output))
+        assert_active_with(everywhere, WEB_DATA)
+        assert set(everywhere["stores"].split(",")) == {"fast", "bulk"}
+        data = random_bytes(500_000)
+        image = create_image(api, unique("copied"), data)
+        glance(multistore.url, multistore.token, tmp_path, "image-import", "--import-method",
+               "copy-image", "--stores", "bulk", image["id"])  # fmt: skip
+        copied = imported(api, image["id"])
+        assert set(copied["stores"].split(",")) == {"fast", "bulk"}
+        tasks = glance(multistore.url, multistore.token, tmp_path, "image-tasks", image["id"])
+        assert "Copied to bulk" in tasks
+        glance(multistore.url, multistore.token, tmp_path, "stores-delete", "--store", "fast",
+               image["id"])  # fmt: skip
+        assert api.get(f"/v2/images/{image['id']}").json()["stores"] == "bulk"
+        assert api.get(f"/v2/images/{image['id']}/file").content == data
+
+
+def imported(api: httpx.Client, image_id: str) -> dict[str, Any]:
+    """The image once no import task holds it (copy-image leaves it active throughout)."""
+    for _ in range(300):
+        image: dict[str, Any] = api.get(f"/v2/images/{image_id}").json()
+        if "os_glance_import_task" not in image:
+            return image
+        time.sleep(0.1)
+    raise AssertionError(f"image {image_id} is still held by an import")

@@ -8,18 +8,21 @@ from starlette.routing import BaseRoute, Route
 
 from lading.api.http import endpoint, services
 
-# Only versions whose features this server implements (v2.6: interoperable import;
-# v2.7: hidden images and multihash; v2.8: multi-store, listed only with several stores,
-# as Glance does). v2.9 to v2.12 (copy-image, import to several stores, image tasks) and
-# v2.17 (the location API) are listed once they are built.
+# Only versions whose features this server implements: v2.6 interoperable import; v2.7
+# hidden images and multihash; v2.8 multi-store, listed only with several stores, as
+# Glance does; v2.9 to v2.12 import to several stores and copy-image, delete from one
+# store, an image's tasks. Glance lists v2.10 to v2.12 only with several stores; lading
+# always does, so that `glance image-tasks` works with one store too. v2.17 (the location
+# API) is listed once it is built.
+LATEST = ("v2.12", "v2.11", "v2.10", "v2.9")
 MULTISTORE_VERSION = "v2.8"
-VERSIONS = ("v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
+EARLIER = ("v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
 
 
 def versions_document(request: Request) -> dict[str, object]:
     href = endpoint(request) + "/v2/"
     multistore = bool(request.app.state.services.transfers.store_choices())
-    offered = [MULTISTORE_VERSION, *VERSIONS] if multistore else list(VERSIONS)
+    offered = [*LATEST, *([MULTISTORE_VERSION] if multistore else []), *EARLIER]
     return {
         "versions": [
             {

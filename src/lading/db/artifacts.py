@@ -29,7 +29,7 @@ from lading.db.blobs import Blob
 from lading.db.models import artifact_properties, artifact_tags, artifacts, locations
 from lading.db.models import blobs as blob_table
 from lading.domain import GONE, Artifact, Location, Status, Visibility
-from lading.errors import Conflict, NotFound
+from lading.errors import Conflict, Forbidden, NotFound
 
 # Every column but an upload's lease, which is bookkeeping of db.uploads, not metadata.
 LEASE_COLUMNS = ("upload_lease", "lease_expires_at")
@@ -342,3 +342,30 @@ def complete(connection: Connection, rows: Sequence[RowMapping]) -> list[Artifac
         )
         for row in rows
     ]
+
+
+def remove_from_store(
+    connection: Connection, artifact_id: str, store: str, now: datetime
+) -> list[Blob]:
+    """An active artifact's data dropped from one store, the others kept; returns the
+    blobs nothing references now. The artifact's row is written first, so that on
+    PostgreSQL two such removals wait for each other and cannot take its last copy."""
+    written = connection.execute(
+        update(artifacts)
+        .where(artifacts.c.id == artifact_id, artifacts.c.status == Status.ACTIVE)
+        .values(updated_at=now)
+    )
+    if written.rowcount != 1:
+        raise Conflict("only an active image's data can be removed from a store")
+    held = connection.execute(
+        select(blob_table.c.store)
+        .join(locations, locations.c.blob_id == blob_table.c.id)
+        .where(locations.c.artifact_id == artifact_id)
+    ).scalars()
+    stores = set(held)
+    if store not in stores:
+        raise NotFound(f"image {artifact_id} is not in store {store!r}")
+    if len(stores) == 1:
+        raise Forbidden(f"store {store!r} holds the only copy of image {artifact_id}: "
+                        "delete the image instead")  # fmt: skip
+    return blobs.release_in(connection, artifact_id, store)

@@ -56,7 +56,7 @@ def add_copy(
     status = connection.execute(
         select(artifacts.c.status).where(artifacts.c.id == artifact_id)
     ).scalar()
-    if status not in (Status.ACTIVE, Status.DEACTIVATED):
+    if status not in (Status.ACTIVE, Status.DEACTIVATED, Status.IMPORTING):
         raise Gone(f"image {artifact_id} was deleted during the copy")
     return blobs.commit(
         connection, blob_id, artifact_id, received.size, received.md5, received.sha256
@@ -68,11 +68,19 @@ def remove_copy(connection: Connection, artifact_id: str, store: str) -> list[bl
     return blobs.release_in(connection, artifact_id, store)
 
 
-def activate_staged(connection: Connection, artifact_id: str, task_id: str, now: datetime) -> bool:
-    """importing -> active, for data staged already (glance-direct), if ``task_id`` holds it."""
-    return held_by(connection, artifact_id, task_id) and set_status(
+def activate(
+    connection: Connection, artifact_id: str, task_id: str, failed: list[str], now: datetime
+) -> bool:
+    """importing -> active once its data is in place, if ``task_id`` holds the artifact;
+    ``failed``: the stores the import could not write to."""
+    if not held_by(connection, artifact_id, task_id) or not set_status(
         connection, artifact_id, [Status.IMPORTING], Status.ACTIVE, updated_at=now
+    ):
+        return False
+    set_properties(
+        connection, artifact_id, {TASK: None, IMPORTING_TO: None, FAILED: ",".join(failed) or None}
     )
+    return True
 
 
 def start_copy(connection: Connection, task: Task, stores: list[str], now: datetime) -> bool:
@@ -122,10 +130,6 @@ def end_copy(connection: Connection, artifact_id: str, task_id: str, stores: lis
         set_properties(
             connection, artifact_id, {TASK: None, IMPORTING_TO: None, FAILED: ",".join(stores)}
         )
-
-
-def succeed(connection: Connection, artifact_id: str) -> None:
-    set_properties(connection, artifact_id, {TASK: None, IMPORTING_TO: None, FAILED: None})
 
 
 def held_by(connection: Connection, artifact_id: str, task_id: str) -> bool:

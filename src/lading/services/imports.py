@@ -8,27 +8,34 @@ the URL (``lading.services.fetching``: its rules, redirects, resume) into the st
 the image becomes ``active``. Besides Glance's ``uri``, the method takes lading's
 optional ``sha256`` and ``md5``, checked against the bytes.
 
+With several stores, an import writes to the ``stores`` asked for (or ``all_stores``):
+the data goes into the first store that takes it, then is copied to the others, each copy
+checked against the original's SHA-256; ``os_glance_importing_to_stores`` lists the stores
+still to come and the image stays ``importing`` until all were tried. With
+``all_stores_must_succeed`` (the default) one store failing fails the import; without, the
+failed stores are listed in ``os_glance_failed_import`` and the image becomes active if
+one store has it.
+
 A failed import puts the image back to ``queued`` with its staged or partial data
 dropped, and ``os_glance_failed_import`` saying on which stores.
 
 ``copy-image`` (with several stores): an ``active`` image's data is copied to more stores
-(``stores``, or ``all_stores``); the image stays active, ``os_glance_importing_to_stores``
-lists the stores still to come. With ``all_stores_must_succeed`` (the default) one failure
-undoes the copies the task made; without, the failed stores are listed in
-``os_glance_failed_import`` and the others kept.
+in the same way; the image stays active throughout, and a copy that must succeed and
+fails undoes the copies the task made.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from lading.db import artifacts as artifact_queries
 from lading.db import imports as queries
 from lading.db.engine import Database
 from lading.domain import Artifact, Location, Status, Task
-from lading.errors import BadRequest, Conflict, LadingError, NotFound
+from lading.errors import BadRequest, Conflict, LadingError, NotFound, StoreError
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.fetching import Fetch, UrlRules
@@ -94,8 +101,18 @@ class Imports:
         name = method.get("name")
         if name not in self.methods:
             raise BadRequest(f"import method {name!r} is not offered; use one of {self.methods}")
+        stores = self._targets(body)
+        must_succeed = body.get("all_stores_must_succeed", True)
+        if not isinstance(must_succeed, bool):
+            raise BadRequest("all_stores_must_succeed must be a boolean")
         if name == COPY:
-            return self._parse_copy(body, locations)
+            holding = {location.store for location in locations}
+            if not stores:
+                raise BadRequest("copy-image needs stores, or all_stores")
+            stores = [store for store in stores if store not in holding]
+            if not stores:
+                raise Conflict("the image is in every one of those stores already")
+            return {"method": COPY, "stores": stores, "all_stores_must_succeed": must_succeed}
         uri = method.get("uri")
         if name == "web-download":
             if not isinstance(uri, str):
@@ -104,41 +121,22 @@ class Imports:
         expected = {key: method.get(key) for key in ("sha256", "md5")}
         if any(value is not None and not isinstance(value, str) for value in expected.values()):
             raise BadRequest("sha256 and md5 must be hexadecimal strings")
-        stores = body.get("stores")
-        if body.get("all_stores") or (stores is not None and not isinstance(stores, list)):
-            raise BadRequest("import to several stores is not offered yet: give one store")
-        stores = self._stores(stores or [])
-        if name == "glance-direct" and stores:
-            raise BadRequest("glance-direct imports into the store the data was staged in")
-        return {"method": name, "uri": uri, "stores": stores, **expected}
+        return {"method": name, "uri": uri, "stores": stores,
+                "all_stores_must_succeed": must_succeed, **expected}  # fmt: skip
 
-    def _parse_copy(self, body: dict[str, Any], locations: list[Location]) -> dict[str, Any]:
+    def _targets(self, body: dict[str, Any]) -> list[str]:
+        """The stores an import writes to (``stores``, or ``all_stores``); empty: the
+        default store."""
         choices = [choice.name for choice in self._transfers.store_choices()]
-        holding = {location.store for location in locations}
-        names = body.get("stores")
-        if body.get("all_stores") is True:
-            names = choices
-        if (
-            not isinstance(names, list)
-            or not names
-            or not all(isinstance(name, str) and name in choices for name in names)
+        if body.get("all_stores", False) not in (True, False):
+            raise BadRequest("all_stores must be a boolean")
+        names = choices if body.get("all_stores") else body.get("stores", [])
+        if not isinstance(names, list) or not all(
+            isinstance(name, str) and name in choices for name in names
         ):
-            raise BadRequest(f"copy-image needs stores among {choices}, or all_stores")
-        must_succeed = body.get("all_stores_must_succeed", True)
-        if not isinstance(must_succeed, bool):
-            raise BadRequest("all_stores_must_succeed must be a boolean")
-        targets = [name for name in dict.fromkeys(names) if name not in holding]
-        if not targets:
-            raise Conflict("the image is in every one of those stores already")
-        return {"method": COPY, "stores": targets, "all_stores_must_succeed": must_succeed}
-
-    def _stores(self, names: list[Any]) -> list[str]:
-        choices = {choice.name for choice in self._transfers.store_choices()}
-        known = all(isinstance(name, str) and name in choices for name in names)
-        if len(names) > 1 or not known:
-            raise BadRequest(f"stores must name one of {sorted(choices)}" if choices else
+            raise BadRequest(f"stores must name stores among {choices}" if choices else
                              "this server has a single store: leave stores out")  # fmt: skip
-        return [str(name) for name in names]
+        return list(dict.fromkeys(names))
 
     async def _run(self, task: Task, progress: Progress) -> dict[str, Any]:
         assert task.artifact_id is not None
@@ -152,55 +150,83 @@ class Imports:
             raise NotFound(f"image {task.artifact_id} is no longer importing with this task")
         if method == COPY:
             return await self._copy(task, artifact, progress)
-        if method == "glance-direct":
-            return await self._import_staged(task, artifact, progress)
-        return await self._download(task, artifact, progress)
+        return await self._import(task, artifact, progress)
 
-    async def _import_staged(
-        self, task: Task, artifact: Artifact, progress: Progress
-    ) -> dict[str, Any]:
-        if not artifact.locations or not await self._database.write(
-            queries.activate_staged, artifact.id, task.id, now()
-        ):
+    async def _import(self, task: Task, artifact: Artifact, progress: Progress) -> dict[str, Any]:
+        """glance-direct or web-download: the data into the first store that takes it,
+        then copied to the others; the image stays importing until all were tried."""
+        targets: list[str] = task.input["stores"] or [self._transfers.default_store]
+        plan = _Plan(list(targets), task.input.get("all_stores_must_succeed", True))
+        if task.input["method"] == "web-download":
+            await self._download(task, artifact, progress, plan)
+        elif not artifact.locations:
             raise Conflict(f"image {artifact.id} has no staged data to import")
-        await self._database.write(queries.succeed, artifact.id)
+        current = await self._database.read(artifact_queries.fetch_artifact, artifact.id)
+        if current is None:
+            raise NotFound(f"image {artifact.id} was deleted during the import")
+        artifact = current
+        await self._copy_to(artifact, plan, progress)
+        staged = {location.store for location in artifact.locations} - set(targets)
+        if not plan.done:
+            raise LadingError(f"the import failed in every store ({', '.join(plan.failed)})")
+        for store in staged:  # glance-direct staged the data outside the stores asked for
+            await self._transfers.uncopy(artifact.id, store)
+        if not await self._database.write(
+            queries.activate, artifact.id, task.id, plan.failed, now()
+        ):
+            raise NotFound(f"image {artifact.id} is no longer importing with this task")
         await progress.report(artifact.size or 0, artifact.size, "Imported")
-        return {"image_id": artifact.id}
+        return {"image_id": artifact.id, "stores": plan.done, "failed_stores": plan.failed}
 
-    async def _download(self, task: Task, artifact: Artifact, progress: Progress) -> dict[str, Any]:
-        fetch = Fetch(task.input["uri"], self._rules)
-        stores = task.input["stores"]
-        await self._transfers.import_data(
-            artifact,
-            _reporting(fetch, progress),
-            stores[0] if stores else None,
-            Expected(task.input.get("md5"), task.input.get("sha256")),
-        )
-        await self._database.write(queries.succeed, artifact.id)
-        await progress.report(progress.task.done_bytes, fetch.size, "Imported")
-        return {"image_id": artifact.id}
+    async def _download(
+        self, task: Task, artifact: Artifact, progress: Progress, plan: _Plan
+    ) -> None:
+        """The URL's bytes into the first of the plan's stores that takes them."""
+        for store in list(plan.remaining):
+            fetch = Fetch(task.input["uri"], self._rules)
+            try:
+                await self._transfers.import_data(
+                    artifact,
+                    _reporting(fetch.chunks(), progress, fetch),
+                    store,
+                    Expected(task.input.get("md5"), task.input.get("sha256")),
+                )
+            except StoreError as exc:
+                plan.fail(store, exc)
+                await self._database.write(queries.copying, artifact.id, *plan.where)
+                continue
+            plan.succeed(store)
+            return
+
+    async def _copy_to(self, artifact: Artifact, plan: _Plan, progress: Progress) -> None:
+        """The artifact's data copied to each store still to come in the plan."""
+
+        def watch(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+            return _reporting(chunks, progress, artifact)
+
+        for store in list(plan.remaining):
+            await progress.report(0, artifact.size, f"Copying to {store}")
+            try:
+                await self._transfers.copy(artifact, store, watch)
+            except StoreError as exc:
+                plan.fail(store, exc)
+            else:
+                plan.succeed(store)
+            await self._database.write(queries.copying, artifact.id, *plan.where)
 
     async def _copy(self, task: Task, artifact: Artifact, progress: Progress) -> dict[str, Any]:
-        remaining: list[str] = list(task.input["stores"])
-        copied: list[str] = []
-        failed: list[str] = []
-        done = 0
-        for store in task.input["stores"]:
-            await progress.report(done, None, f"Copying to {store}")
-            try:
-                done += await self._transfers.copy(artifact, store)
-                copied.append(store)
-            except LadingError as exc:
-                if task.input["all_stores_must_succeed"]:
-                    for undone in copied:
-                        await self._transfers.uncopy(artifact.id, undone)
-                    raise LadingError(f"copying to {store} failed: {exc}") from exc
-                failed.append(store)
-            remaining.remove(store)
-            await self._database.write(queries.copying, artifact.id, remaining, failed)
-        await self._database.write(queries.succeed_copy, artifact.id, failed)
-        await progress.report(done, done, f"Copied to {', '.join(copied) or 'no store'}")
-        return {"image_id": artifact.id, "stores": copied, "failed_stores": failed}
+        plan = _Plan(list(task.input["stores"]), task.input["all_stores_must_succeed"])
+        try:
+            await self._copy_to(artifact, plan, progress)
+        except LadingError:
+            for undone in plan.done:
+                await self._transfers.uncopy(artifact.id, undone)
+            raise
+        await self._database.write(queries.succeed_copy, artifact.id, plan.failed)
+        await progress.report(
+            artifact.size or 0, artifact.size, f"Copied to {', '.join(plan.done) or 'no store'}"
+        )
+        return {"image_id": artifact.id, "stores": plan.done, "failed_stores": plan.failed}
 
     async def _undo(self, task: Task, message: str) -> None:
         assert task.artifact_id is not None
@@ -214,12 +240,46 @@ class Imports:
         await self._catalogue.discard(doomed)
 
 
-async def _reporting(fetch: Fetch, progress: Progress) -> AsyncIterator[bytes]:
+@dataclass(slots=True)
+class _Plan:
+    """The stores an import or copy writes to, as they succeed or fail."""
+
+    remaining: list[str]
+    must_succeed: bool
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def where(self) -> tuple[list[str], list[str]]:
+        """The stores still to come and those that failed, as the image's properties say."""
+        return self.remaining, self.failed
+
+    def succeed(self, store: str) -> None:
+        self.remaining.remove(store)
+        self.done.append(store)
+
+    def fail(self, store: str, error: StoreError) -> None:
+        """Note the failure; the whole task fails when every store must succeed."""
+        if self.must_succeed:
+            raise LadingError(f"writing to store {store!r} failed: {error}") from error
+        self.remaining.remove(store)
+        self.failed.append(store)
+
+
+class _Sized(Protocol):
+    @property
+    def size(self) -> int | None: ...
+
+
+async def _reporting(
+    chunks: AsyncIterable[bytes], progress: Progress, whole: _Sized
+) -> AsyncIterator[bytes]:
+    """The chunks of ``whole``, reported as they pass (which also renews the task's lease)."""
     done, reported = 0, time.monotonic()
-    async for chunk in fetch.chunks():
+    async for chunk in chunks:
         done += len(chunk)
         if time.monotonic() - reported >= REPORT_EVERY:
             reported = time.monotonic()
-            await progress.report(done, fetch.size, f"Copied {done // MiB} MiB")
+            await progress.report(done, whole.size, f"Copied {done // MiB} MiB")
         yield chunk
     progress.task.done_bytes = done

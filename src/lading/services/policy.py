@@ -40,6 +40,7 @@ DEFAULT_RULES: dict[str, frozenset[str]] = {
         "delete_member": [MEMBER],
         "modify_member": [MEMBER],
         "get_image_location": [ADMIN],
+        "delete_image_location": [ADMIN],
         "get_task": [READER],  # of the caller's project; admins see every project's
         "get_tasks": [READER],
         # lading's own: the Click review gate (a signing client may also publish its own)

@@ -150,13 +150,19 @@ class Transfers:
         store_name: str | None = None,
         expected: Expected | None = None,
     ) -> None:
-        """As ``upload``, for an import task: the artifact stays ``importing`` until
-        active; the task's caller was checked when the import was asked for."""
+        """As ``upload``, for an import task: the artifact stays ``importing`` (the task
+        makes it active); the task's caller was checked when the import was asked for."""
         await self._receive(artifact, body, None, store_name, expected, Status.IMPORTING)
 
-    async def copy(self, artifact: Artifact, store_name: str) -> int:
-        """Copy the artifact's data into another store (copy-image), checking the copy's
-        digests against the original's; returns the bytes copied (0: there already)."""
+    async def copy(
+        self,
+        artifact: Artifact,
+        store_name: str,
+        watch: Callable[[AsyncIterable[bytes]], AsyncIterable[bytes]] = lambda chunks: chunks,
+    ) -> int:
+        """Copy the artifact's data into another store (copy-image, imports to several
+        stores), checking the copy's digests against the original's; ``watch`` sees the
+        bytes pass. Returns the bytes copied (0: there already)."""
         if any(location.store == store_name for location in artifact.locations):
             return 0
         source = artifact.locations[0]
@@ -165,7 +171,7 @@ class Transfers:
         blob_id = await self._database.write(blobs.reserve, target.name, key, now())
         try:
             chunks = self._beating(
-                self._stores.get(source.store).open(source.key, 0, source.size),
+                watch(self._stores.get(source.store).open(source.key, 0, source.size)),
                 lambda: self._database.write(blobs.touch, blob_id, now()),
             )
             stream = DigestingStream(chunks, self._settings.chunk_size, source.size, source.size)
@@ -182,6 +188,18 @@ class Transfers:
             with anyio.CancelScope(shield=True):
                 await self._catalogue.discard([redundant])
         return source.size
+
+    async def remove_from_store(self, caller: Caller, artifact_id: str, store_name: str) -> None:
+        """Drop an active artifact's copy in one store (Glance's delete from store), when
+        another store keeps one."""
+        if store_name not in {store.name for store in self._stores.all()}:
+            raise Conflict(f"no store named {store_name!r}")
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        caller.require("delete_image_location")
+        doomed = await self._database.write(
+            artifacts.remove_from_store, artifact.id, store_name, now()
+        )
+        await self._catalogue.discard(doomed)
 
     async def uncopy(self, artifact_id: str, store_name: str) -> None:
         """Undo a copy: the artifact's data in that store goes."""
@@ -218,7 +236,8 @@ class Transfers:
                 expected.check(digests)
             if stored.size != digests.size:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
-            final = Status.UPLOADING if status is Status.UPLOADING else Status.ACTIVE
+            # a stage stays uploading and an import importing, until the import is done
+            final = Status.ACTIVE if status is Status.SAVING else status
             redundant = await self._database.write(uploads.activate, lease, digests, now(), final)
         except BaseException:
             with anyio.CancelScope(shield=True):

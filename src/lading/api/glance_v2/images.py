@@ -167,6 +167,13 @@ async def list_stores(request: Request) -> Response:
     return JSONResponse({"stores": stores})
 
 
+async def delete_from_store(request: Request) -> Response:
+    await services(request).transfers.remove_from_store(
+        caller(request), request.path_params["image_id"], request.path_params["store_id"]
+    )
+    return Response(status_code=204)
+
+
 def _require_octet_stream(request: Request) -> None:
     media_type = request.headers.get("content-type", OCTET_STREAM).partition(";")[0]
     media_type = media_type.strip().lower()
@@ -205,6 +212,11 @@ def _images(request: Request, artifacts: list[Artifact]) -> list[dict[str, Any]]
 
 async def import_image(request: Request) -> Response:
     body = await read_json(request)
+    store = request.headers.get(STORE_HEADER)
+    if store is not None and isinstance(body, dict):  # the CLI's --store
+        if "stores" in body or body.get("all_stores"):
+            raise BadRequest(f"give the stores in the body or in {STORE_HEADER}, not both")
+        body["stores"] = [store]
     await services(request).imports.start(caller(request), request.path_params["image_id"], body)
     return Response(status_code=202)
 
@@ -243,4 +255,5 @@ ROUTES: list[BaseRoute] = [
     Route("/schemas/{name}", show_schema, methods=["GET"]),
     Route("/info/stores", list_stores, methods=["GET"]),
     Route("/info/import", import_info, methods=["GET"]),
+    Route("/stores/{store_id}/{image_id}", delete_from_store, methods=["DELETE"]),
 ]
