@@ -1,5 +1,5 @@
 """An HTTP server on loopback that serves bytes the way the tests need: with or without
-validators, cut short once, ranges, redirects."""
+validators, cut short once, ranges, redirects, credentials."""
 
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ from typing import Any
 class Origin(ThreadingHTTPServer):
     """Serves ``data`` at /data (with an ETag), /plain (without validators) and /slow (64 KiB
     every 50 ms), cutting the first whole answer halfway when ``cut`` is set;
-    /redirect?to=URL redirects."""
+    /redirect?to=URL redirects. With ``required`` set, data is served only to requests
+    whose Authorization header is that; every request's header is kept in ``authorizations``."""
 
     data: bytes
     cut = False
+    required: str | None = None
     ranges: list[str]
+    authorizations: list[str | None]
 
     def url(self, path: str = "/data") -> str:
         return f"http://127.0.0.1:{self.server_address[1]}{path}"
@@ -38,9 +41,15 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        self.server.authorizations.append(self.headers.get("authorization"))
         if self.path.startswith("/redirect?to="):
             self.send_response(302)
             self.send_header("location", self.path.partition("=")[2])
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
+        if self.server.required and self.headers.get("authorization") != self.server.required:
+            self.send_response(401)
             self.send_header("content-length", "0")
             self.end_headers()
             return
@@ -75,7 +84,7 @@ class Handler(BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def serving(data: bytes) -> Iterator[Origin]:
     server = Origin(("127.0.0.1", 0), Handler)
-    server.data, server.ranges = data, []
+    server.data, server.ranges, server.authorizations = data, [], []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -159,6 +159,14 @@ class Task:
     attempts: int = 0
     expires_at: datetime | None = None
 
+    @property
+    def shown_input(self) -> dict[str, Any]:
+        """The input as anyone may see it: sealed secrets (``sealed_*``) left out."""
+        return {key: value for key, value in self.input.items() if not key.startswith(SEALED)}
+
+
+SEALED = "sealed_"  # task inputs that hold secrets, sealed (lading.services.sealing)
+
 
 @dataclass(frozen=True, slots=True)
 class Member:

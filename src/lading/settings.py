@@ -206,6 +206,7 @@ class Settings(BaseSettings):
     image_size_cap: int = Field(TiB, gt=0)
     chunk_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
     upload_stuck_after: float = Field(300.0, gt=0)
+    staging_ttl: float = Field(24 * 3600.0, gt=0)  # staged data waits this long for an import
     # Deleting keeps the data scrub_delay seconds (status pending_delete), then scrubs it.
     delayed_delete: bool = False
     scrub_delay: float = Field(3600.0, ge=0)
@@ -220,6 +221,9 @@ class Settings(BaseSettings):
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
+    # Seals secrets kept for later (a URL's credentials); alike in every process sharing the
+    # database. Unset: a key made in data_dir/secret.key, enough for one node.
+    secret_key: SecretStr | None = Field(None, min_length=32)
     published_by_default: PublishingSettings = Field(default_factory=PublishingSettings)
     # Where an artifact's data lies, shown to callers the get_image_location policy admits.
     show_image_direct_url: bool = False

@@ -3,6 +3,7 @@ halfway resumes, wrong bytes leave nothing behind, refused URLs are refused."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import time
@@ -12,9 +13,11 @@ from typing import Any
 
 import anyio
 import pytest
+from sqlalchemy import create_engine, select
 from starlette.testclient import TestClient
 
 from lading.app import create_app
+from lading.db.models import tasks
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 from tests.api.helpers import assert_error
@@ -154,6 +157,55 @@ def test_bad_import_requests(world: World, origin: Origin) -> None:
     assert_error(world.start(image["id"], origin.url()), 409)  # importing already
     world.settle(image["id"])
     assert_error(world.start(image["id"], origin.url()), 409)  # active
+
+
+def test_credentials_go_sealed_to_their_origin_only(
+    tmp_path: Path, database_url: str, origin: Origin
+) -> None:
+    data = BIG[:MiB]
+    with serving(data) as elsewhere:
+        ports = [origin.server_address[1], elsewhere.server_address[1]]
+        fetch = {"allowed_hosts": ["127.0.0.1"], "allowed_ports": ports}
+        settings = Settings(data_dir=tmp_path / "data", database_url=database_url, fetch=fetch,
+                            task_poll_interval=0.05)  # fmt: skip
+        with TestClient(create_app(settings), base_url="http://lading.test") as client:
+            world = World(client, tmp_path / "data")
+
+            def fetched(uri: str, **method: str) -> dict[str, Any]:
+                image = world.image()
+                assert world.start(image["id"], uri, **method).status_code == 202
+                return world.settle(image["id"])
+
+            origin.required = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+            refused = fetched(origin.url())
+            assert refused["task"]["status"] == "failure" and "401" in refused["task"]["message"]
+            in_url = fetched(origin.url().replace("http://", "http://alice:s3cret@"))
+            assert in_url["task"]["status"] == "success", in_url["task"]["message"]
+            assert in_url["task"]["input"]["uri"] == origin.url()  # not echoed back
+            as_fields = fetched(origin.url(), username="alice", password="s3cret")
+            assert as_fields["image"]["os_hash_value"] == hashlib.sha256(BIG).hexdigest()
+            origin.required = "Bearer t0ken-of-alice"
+            bearer = fetched(origin.url(), bearer_token="t0ken-of-alice")
+            assert bearer["task"]["status"] == "success", bearer["task"]["message"]
+            # A redirect to another origin: followed, without the credentials.
+            origin.required = None
+            elsewhere.required = "Bearer t0ken-of-alice"
+            redirected = fetched(origin.url(f"/redirect?to={elsewhere.url()}"),
+                                 bearer_token="t0ken-of-alice")  # fmt: skip
+            assert redirected["task"]["status"] == "failure"
+            assert elsewhere.authorizations == [None]
+            shown = world.request("GET", f"/v2/tasks/{bearer['task']['id']}").text
+            assert "t0ken" not in shown and "sealed" not in shown
+            for body in ({"username": "alice"} | {"bearer_token": "x"}, {"password": "p"},
+                         {"username": ""}, {"bearer_token": 7}):  # fmt: skip
+                image = world.image()
+                assert_error(world.start(image["id"], origin.url(), **body), 400)
+    engine = create_engine(settings.resolved_database_url)
+    with engine.connect() as connection:
+        kept = " ".join(connection.execute(select(tasks.c.input)).scalars())
+    engine.dispose()
+    assert "sealed_credentials" in kept
+    assert "s3cret" not in kept and "t0ken" not in kept and "alice" not in kept
 
 
 def test_glance_direct_stages_then_imports(world: World, origin: Origin) -> None:

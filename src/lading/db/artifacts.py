@@ -163,6 +163,12 @@ def update_artifact(
     return True
 
 
+# What an artifact that loses its data (back to queued) no longer has.
+WITHOUT_DATA: dict[str, None] = {
+    "size": None, "checksum": None, "os_hash_algo": None, "os_hash_value": None
+}  # fmt: skip
+
+
 def set_status(
     connection: Connection,
     /,

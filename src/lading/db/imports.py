@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Connection, select, update
 
 from lading.db import blobs
-from lading.db.artifacts import set_properties, set_status
+from lading.db.artifacts import WITHOUT_DATA, set_properties, set_status
 from lading.db.models import artifact_properties, artifacts
 from lading.db.tasks import insert_task
 from lading.domain import Digests, Status, Task
@@ -158,10 +158,7 @@ def fail(
         upload_lease=None,
         lease_expires_at=None,
         updated_at=now,
-        size=None,
-        checksum=None,
-        os_hash_algo=None,
-        os_hash_value=None,
+        **WITHOUT_DATA,
     ):
         return []  # deleted, or active: nothing of this import to undo
     doomed = blobs.release(connection, artifact_id)

@@ -15,7 +15,7 @@ from typing import NoReturn
 from sqlalchemy import Connection, select, update
 
 from lading.db import blobs
-from lading.db.artifacts import set_status
+from lading.db.artifacts import WITHOUT_DATA, set_status
 from lading.db.models import artifacts
 from lading.domain import GONE, HASH_ALGO, Digests, Status
 from lading.errors import Conflict, Gone
@@ -109,6 +109,27 @@ def expire(connection: Connection, now: datetime) -> int:
         .values(status=Status.QUEUED, upload_lease=None, lease_expires_at=None)
     )
     return int(result.rowcount)
+
+
+def expire_stages(connection: Connection, staged_before: datetime, now: datetime) -> list[str]:
+    """Put images whose staged data waited for an import since ``staged_before`` back to
+    queued, the data released; return their ids (their blobs are doomed by then)."""
+    stale = connection.execute(
+        select(artifacts.c.id).where(
+            artifacts.c.status == Status.UPLOADING,
+            artifacts.c.upload_lease.is_(None),  # done receiving
+            artifacts.c.updated_at < staged_before,
+        )
+    ).scalars()
+    expired = []
+    for artifact_id in stale.all():
+        if set_status(
+            connection, artifact_id, [Status.UPLOADING], Status.QUEUED, updated_at=now,
+            **WITHOUT_DATA,
+        ):  # fmt: skip
+            blobs.release(connection, artifact_id)
+            expired.append(artifact_id)
+    return expired
 
 
 def _lost(connection: Connection, lease: Lease) -> NoReturn:

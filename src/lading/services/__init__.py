@@ -12,6 +12,7 @@ from lading.services.members import Members
 from lading.services.packages import Packages
 from lading.services.policy import Policy
 from lading.services.recovery import Recovery
+from lading.services.sealing import Sealer
 from lading.services.signing import Signatures
 from lading.services.tasks import Tasks
 from lading.services.transfers import Transfers
@@ -47,6 +48,6 @@ class Services:
             transfers=transfers,
             packages=Packages(catalogue, transfers),
             tasks=tasks,
-            imports=Imports(settings, database, catalogue, transfers, tasks),
+            imports=Imports(settings, database, catalogue, transfers, tasks, Sealer(settings)),
             recovery=Recovery(settings, database, stores, catalogue),
         )

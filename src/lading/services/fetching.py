@@ -9,15 +9,19 @@ changes its answer between the check and the connection, is refused too.
 
 A transfer that breaks is resumed with ``Range`` (guarded by ``If-Range``) where the
 server allows it; the announced length is checked.
+
+Credentials (HTTP basic or bearer) go only to the origin (scheme, host and port) of the
+URL they were given with, never to another one a redirect leads to, as curl does.
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import socket
 import time
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import anyio
 import httpcore
@@ -159,12 +163,44 @@ def guarded_client(rules: UrlRules) -> httpx.AsyncClient:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a URL's server wants: a user and password (basic) or a bearer token."""
+
+    username: str | None = None
+    password: str | None = None
+    bearer_token: str | None = None
+
+    @property
+    def authorization(self) -> str:
+        if self.bearer_token is not None:
+            return f"Bearer {self.bearer_token}"
+        pair = f"{self.username or ''}:{self.password or ''}".encode()
+        return f"Basic {base64.b64encode(pair).decode()}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
+def without_userinfo(url: str) -> tuple[str, Credentials | None]:
+    """The URL with any ``user:password@`` taken out, and those credentials."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return url, None  # the rules refuse it with a clear message
+    if not parsed.userinfo:
+        return url, None
+    found = Credentials(parsed.username, parsed.password)
+    return str(parsed.copy_with(username=None, password=None)), found
+
+
 @dataclass(slots=True)
 class Fetch:
     """One URL's bytes: ``size`` is known once the first answer came (None if unannounced)."""
 
     url: str
     rules: UrlRules
+    credentials: Credentials | None = None
     size: int | None = None
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -219,22 +255,31 @@ class Fetch:
                     raise FetchFailed(f"{self.url} ended after {done} of {self.size} bytes")
 
     def _open(self, client: httpx.AsyncClient, headers: dict[str, str]) -> _Following:
-        return _Following(client, self.url, headers, self.rules)
+        return _Following(client, self.url, headers, self.rules, self.credentials)
 
 
 class _Following:
     """GET that follows redirects itself, checking every hop against the rules."""
 
     def __init__(
-        self, client: httpx.AsyncClient, url: str, headers: dict[str, str], rules: UrlRules
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        headers: dict[str, str],
+        rules: UrlRules,
+        credentials: Credentials | None,
     ) -> None:
         self._client, self._url, self._headers, self._rules = client, url, headers, rules
+        self._credentials = credentials
         self._response: httpx.Response | None = None
 
     async def __aenter__(self) -> httpx.Response:
-        url = self._rules.check_url(self._url)
+        url = origin = self._rules.check_url(self._url)
         for _ in range(MAX_REDIRECTS + 1):
-            request = self._client.build_request("GET", url, headers=self._headers)
+            headers = dict(self._headers)
+            if self._credentials is not None and _same_origin(url, origin):
+                headers["authorization"] = self._credentials.authorization
+            request = self._client.build_request("GET", url, headers=headers)
             response = await self._client.send(request, stream=True)
             if response.is_redirect:
                 await response.aclose()
@@ -255,6 +300,10 @@ class _Following:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._response is not None:
             await self._response.aclose()
+
+
+def _same_origin(one: httpx.URL, other: httpx.URL) -> bool:
+    return (one.scheme, one.host, one.port) == (other.scheme, other.host, other.port)
 
 
 def _announced(response: httpx.Response) -> int | None:

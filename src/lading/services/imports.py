@@ -34,11 +34,12 @@ from typing import Any, Protocol
 from lading.db import artifacts as artifact_queries
 from lading.db import imports as queries
 from lading.db.engine import Database
-from lading.domain import Artifact, Location, Status, Task
+from lading.domain import SEALED, Artifact, Location, Status, Task
 from lading.errors import BadRequest, Conflict, LadingError, NotFound, StoreError
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
-from lading.services.fetching import Fetch, UrlRules
+from lading.services.fetching import Credentials, Fetch, UrlRules, without_userinfo
+from lading.services.sealing import Sealer
 from lading.services.tasks import Progress, Tasks
 from lading.services.transfers import Expected, Transfers
 from lading.settings import Settings
@@ -49,6 +50,8 @@ COPY = "copy-image"  # offered with several stores
 # Where each method's image must stand: web-download fills a queued image, glance-direct
 # imports what was staged.
 SOURCES = {"glance-direct": Status.UPLOADING, "web-download": Status.QUEUED}
+CREDENTIAL_FIELDS = ("username", "password", "bearer_token")
+CREDENTIALS = f"{SEALED}credentials"  # kept sealed in the task's input, never shown
 MiB = 1024 * 1024
 REPORT_EVERY = 1.0  # seconds between progress reports (each also renews the task's lease)
 
@@ -61,8 +64,10 @@ class Imports:
         catalogue: Catalogue,
         transfers: Transfers,
         tasks: Tasks,
+        sealer: Sealer,
     ) -> None:
         self._rules = UrlRules(settings.fetch)
+        self._sealer = sealer
         self._database = database
         self._catalogue = catalogue
         self._transfers = transfers
@@ -113,16 +118,18 @@ class Imports:
             if not stores:
                 raise Conflict("the image is in every one of those stores already")
             return {"method": COPY, "stores": stores, "all_stores_must_succeed": must_succeed}
-        uri = method.get("uri")
+        task_input = {"method": name, "stores": stores, "all_stores_must_succeed": must_succeed}
+        for key in ("sha256", "md5"):
+            task_input[key] = method.get(key)
+            if not isinstance(task_input[key], str | None):
+                raise BadRequest("sha256 and md5 must be hexadecimal strings")
         if name == "web-download":
-            if not isinstance(uri, str):
-                raise BadRequest("web-download needs a uri")
+            uri, credentials = _credentials(method)
             self._rules.check_url(uri)  # refused at once when the URL itself breaks the rules
-        expected = {key: method.get(key) for key in ("sha256", "md5")}
-        if any(value is not None and not isinstance(value, str) for value in expected.values()):
-            raise BadRequest("sha256 and md5 must be hexadecimal strings")
-        return {"method": name, "uri": uri, "stores": stores,
-                "all_stores_must_succeed": must_succeed, **expected}  # fmt: skip
+            task_input["uri"] = uri
+            if credentials is not None:
+                task_input[CREDENTIALS] = self._sealer.seal(credentials.as_dict())
+        return task_input
 
     def _targets(self, body: dict[str, Any]) -> list[str]:
         """The stores an import writes to (``stores``, or ``all_stores``); empty: the
@@ -182,8 +189,10 @@ class Imports:
         self, task: Task, artifact: Artifact, progress: Progress, plan: _Plan
     ) -> None:
         """The URL's bytes into the first of the plan's stores that takes them."""
+        sealed = task.input.get(CREDENTIALS)
+        credentials = Credentials(**self._sealer.open(sealed)) if sealed else None
         for store in list(plan.remaining):
-            fetch = Fetch(task.input["uri"], self._rules)
+            fetch = Fetch(task.input["uri"], self._rules, credentials)
             try:
                 await self._transfers.import_data(
                     artifact,
@@ -264,6 +273,25 @@ class _Plan:
             raise LadingError(f"writing to store {store!r} failed: {error}") from error
         self.remaining.remove(store)
         self.failed.append(store)
+
+
+def _credentials(method: dict[str, Any]) -> tuple[str, Credentials | None]:
+    """web-download's URL, and the credentials its server wants: in the URL
+    (``user:password@``) or in lading's ``username``/``password`` or ``bearer_token``."""
+    uri = method.get("uri")
+    if not isinstance(uri, str):
+        raise BadRequest("web-download needs a uri")
+    uri, in_url = without_userinfo(uri)
+    given = {key: method[key] for key in CREDENTIAL_FIELDS if method.get(key) is not None}
+    if not all(isinstance(value, str) and value for value in given.values()):
+        raise BadRequest(f"{', '.join(CREDENTIAL_FIELDS)} must be non-empty strings")
+    if given and in_url:
+        raise BadRequest("give the credentials in the uri or as fields, not both")
+    if "bearer_token" in given and len(given) > 1:
+        raise BadRequest("give a bearer_token, or a username and password, not both")
+    if "password" in given and "username" not in given:
+        raise BadRequest("a password needs a username")
+    return uri, in_url or (Credentials(**given) if given else None)
 
 
 class _Sized(Protocol):

@@ -35,7 +35,7 @@ def task_view(task: Task, brief: bool = False) -> dict[str, Any]:
     if task.artifact_id is not None:
         document["image_id"] = task.artifact_id
     if not brief:
-        document |= {"input": task.input, "result": task.result}
+        document |= {"input": task.shown_input, "result": task.result}
     return document
 
 
