@@ -144,6 +144,30 @@ async def test_recovery_requeues_stuck_uploads_and_removes_their_bytes(
     assert await services.recovery.run() == 0
 
 
+async def test_staged_data_nobody_imports_is_dropped_after_staging_ttl(
+    services: Services, admin: Caller, store: FaultyStore, database: Database
+) -> None:
+    forgotten = await services.catalogue.create(admin, Changes())
+    recent = await services.catalogue.create(admin, Changes())
+    await services.transfers.stage(admin, forgotten.id, body(b"staged long ago"))
+    await services.transfers.stage(admin, recent.id, body(b"staged just now"))
+    staged_at = now() - timedelta(days=2)  # staging_ttl: one day by default
+    database.run(
+        True,
+        lambda connection: connection.execute(
+            update(artifacts).where(artifacts.c.id == forgotten.id).values(updated_at=staged_at)
+        ),
+    )
+    assert await services.recovery.run() == 2  # the image, then its bytes
+    dropped = await services.catalogue.get(admin, forgotten.id)
+    assert dropped.status is Status.QUEUED and dropped.size is None and not dropped.locations
+    assert (await services.catalogue.get(admin, recent.id)).status is Status.UPLOADING
+    assert list(store.objects.values()) == [b"staged just now"]
+    # Back to queued, it may be staged again.
+    await services.transfers.stage(admin, forgotten.id, body(b"staged again"))
+    assert (await services.catalogue.get(admin, forgotten.id)).status is Status.UPLOADING
+
+
 def expire_everything(connection: Connection) -> None:
     """As if every lease and pending blob had outlived upload_stuck_after."""
     long_ago = now() - timedelta(hours=1)

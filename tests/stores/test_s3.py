@@ -6,6 +6,9 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
+import botocore.config
+import botocore.session
 import pytest
 
 from lading.errors import StoreError
@@ -72,3 +75,27 @@ async def test_wrong_credentials_are_a_clear_error(s3_bucket: Bucket) -> None:
 
     with pytest.raises(StoreError):
         await store.put("refused", data())
+
+
+async def test_the_sweep_aborts_stale_multipart_uploads_under_its_prefix(
+    store: S3Store, s3_bucket: Bucket, tmp_path: Path
+) -> None:
+    """What a process killed mid-upload leaves: a started multipart upload with a part."""
+    client = botocore.session.get_session().create_client(
+        "s3", region_name="us-east-1", endpoint_url=s3_bucket.endpoint_url,
+        aws_access_key_id=s3_bucket.access_key, aws_secret_access_key=s3_bucket.secret_key,
+        config=botocore.config.Config(s3={"addressing_style": "path"}),
+    )  # fmt: skip
+    started = {}
+    for key in (f"{tmp_path.name}/ab/crashed", "another-prefix/ab/crashed"):
+        upload = client.create_multipart_upload(Bucket=s3_bucket.name, Key=key)
+        client.upload_part(Bucket=s3_bucket.name, Key=key, UploadId=upload["UploadId"],
+                           PartNumber=1, Body=os.urandom(MiB))  # fmt: skip
+        started[key] = upload["UploadId"]
+    assert await store.sweep(older_than=3600) == 0  # too recent: maybe still under way
+    await anyio.sleep(1.1)  # S3 tells the start time in whole seconds
+    assert await store.sweep(older_than=0) == 1
+    remaining = client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads", [])
+    assert [upload["Key"] for upload in remaining] == ["another-prefix/ab/crashed"]
+    client.abort_multipart_upload(Bucket=s3_bucket.name, Key="another-prefix/ab/crashed",
+                                  UploadId=started["another-prefix/ab/crashed"])  # fmt: skip

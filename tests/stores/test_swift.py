@@ -6,12 +6,20 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import anyio
+import httpx
 import pytest
 
 from lading.errors import StoreError
 from lading.stores.swift import Segment, SwiftStore, _segments
 from tests.asgi_server import running_asgi
-from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER, container_keys
+from tests.object_servers import (
+    SWIFT_KEY,
+    SWIFT_URL,
+    SWIFT_USER,
+    container_keys,
+    swift_session,
+)
 
 pytestmark = pytest.mark.anyio
 SEGMENT = 100_000
@@ -185,3 +193,23 @@ async def test_keystone_v3_errors_are_clear(
     with pytest.raises(StoreError, match=error):
         await store.check()
     await store.close()
+
+
+async def test_the_sweep_removes_segments_no_manifest_uses(
+    store: SwiftStore, swift_container: str, tmp_path: Path
+) -> None:
+    """What a process killed mid-upload leaves: segments, and no manifest."""
+    data = os.urandom(2 * SEGMENT + 1)
+    await store.put("kept", pieces(data))  # a whole large object: its segments stay
+    token, storage_url = swift_session()
+    async with httpx.AsyncClient(headers={"x-auth-token": token}) as swift:
+        for number in range(2):
+            name = f"{swift_container}_segments/{tmp_path.name}/ab/crashed/{number:08d}"
+            put = await swift.put(f"{storage_url}/{name}", content=b"x" * 1000)
+            assert put.status_code == 201
+    assert await store.sweep(older_than=3600) == 0  # too recent: maybe still under way
+    await anyio.sleep(1.1)
+    assert await store.sweep(older_than=0) == 1
+    assert segments_of(swift_container, "crashed") == []
+    assert len(segments_of(swift_container, "kept")) == 3
+    assert b"".join([chunk async for chunk in store.open("kept")]) == data

@@ -5,15 +5,23 @@ s3api, it uploaded 256 MiB at ~270 MB/s where aiobotocore managed ~160 MB/s (dow
 ~290 against ~260). Large objects go up as multipart uploads of ``part_size``, several
 parts in flight. obstore reports a missing object as FileNotFoundError. With ``redirect``
 on, downloads are handed off to presigned URLs.
+
+A multipart upload cut by a crash stays in the bucket, unseen and billed, until it is
+aborted. obstore cannot list those, so the sweep lists and aborts them with botocore,
+AWS's own client, which it runs in a worker thread (a sweep is rare and small).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import anyio
+import botocore.config
+import botocore.session
 import obstore
+from botocore.exceptions import BotoCoreError, ClientError
 from obstore.exceptions import BaseError, NotFoundError
 
 from lading.errors import ObjectNotFound, StoreError
@@ -44,6 +52,7 @@ class S3Store(Store):
         description: str = "",
     ) -> None:
         super().__init__(name, description)
+        self._bucket_name, self._prefix = bucket, prefix.strip("/")
         self._part_size = part_size
         self._chunk_size = chunk_size
         self._redirect_expiry = timedelta(seconds=redirect_expiry) if redirect else None
@@ -60,6 +69,17 @@ class S3Store(Store):
             virtual_hosted_style_request=not path_style,
             client_options={"allow_http": bool(endpoint_url and endpoint_url.startswith("http:"))},
             **options,
+        )
+        # botocore makes its clients' methods at run time: no static type to give.
+        self._sweeper: Any = botocore.session.get_session().create_client(
+            "s3",
+            region_name=region,
+            endpoint_url=endpoint_url,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            config=botocore.config.Config(
+                s3={"addressing_style": "path" if path_style else "virtual"}
+            ),
         )
 
     async def check(self) -> None:
@@ -133,3 +153,24 @@ class S3Store(Store):
             pass
         except (BaseError, OSError) as exc:
             raise StoreError(f"store {self.name!r} failed to delete {key!r}: {exc}") from exc
+
+    async def sweep(self, older_than: float) -> int:
+        """Abort the multipart uploads under the prefix started over ``older_than`` ago."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+        try:
+            return await anyio.to_thread.run_sync(self._abort_uploads_before, cutoff)
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreError(f"store {self.name!r} could not list its uploads: {exc}") from exc
+
+    def _abort_uploads_before(self, cutoff: datetime) -> int:
+        aborted = 0
+        prefix = f"{self._prefix}/" if self._prefix else ""
+        pages = self._sweeper.get_paginator("list_multipart_uploads")
+        for page in pages.paginate(Bucket=self._bucket_name, Prefix=prefix):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < cutoff:
+                    self._sweeper.abort_multipart_upload(
+                        Bucket=self._bucket_name, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        return aborted

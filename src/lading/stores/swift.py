@@ -8,6 +8,10 @@ deletes its segments. A segment is held in memory until Swift has it (its MD5 mu
 known before it goes, and a 401 sends it again), and ``SEGMENTS_IN_FLIGHT`` go up while
 the next one fills, so an upload holds at most that many segments plus one. A token that
 expires mid-upload is renewed and the request that met the 401 is sent again.
+
+Segments whose manifest never came (the process died mid-upload) are found by the sweep:
+grouped by object, the groups whose newest segment is older than the cutoff and whose
+object does not exist are deleted.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections import defaultdict
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 from urllib.parse import quote
 
@@ -144,6 +150,32 @@ class SwiftStore(Store):
 
     async def close(self) -> None:
         await self._client.aclose()
+
+    async def sweep(self, older_than: float) -> int:
+        """Delete segments left without a manifest for over ``older_than`` seconds."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+        newest: dict[str, datetime] = defaultdict(lambda: datetime.min.replace(tzinfo=UTC))
+        params = {"prefix": self._prefix, "format": "json", "marker": ""}
+        while True:
+            listing = await self._request("GET", self._segments, params=params)
+            _expect(listing, (200, 204), f"store {self.name!r} could not list its segments")
+            entries = listing.json() if listing.status_code == 200 else []
+            if not entries:
+                break
+            for entry in entries:  # <prefix><key>/<8-digit number>, modified in UTC
+                key = entry["name"].removeprefix(self._prefix).rpartition("/")[0]
+                modified = datetime.fromisoformat(entry["last_modified"]).replace(tzinfo=UTC)
+                newest[key] = max(newest[key], modified)
+            params["marker"] = entries[-1]["name"]
+        swept = 0
+        for key, modified in newest.items():
+            if modified >= cutoff:
+                continue  # perhaps an upload still under way
+            manifest = await self._request("HEAD", self._path(key))
+            if manifest.status_code == 404:
+                await self._delete_segments(key)
+                swept += 1
+        return swept
 
     def location_url(self, key: str) -> str:
         return f"swift://{self._path(key)}"
