@@ -13,6 +13,7 @@ from starlette.routing import Mount
 
 from lading.api import click, versions
 from lading.api.auth import AuthenticationMiddleware
+from lading.api.glance_v1 import images as glance_v1
 from lading.api.glance_v2 import images, members, tasks
 from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
 from lading.db.engine import Database
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     app = Starlette(
         routes=[
             *versions.ROUTES,
+            Mount("/v1", routes=glance_v1.ROUTES),
             Mount("/v2", routes=[*images.ROUTES, *members.ROUTES, *tasks.ROUTES]),
             Mount("/click", routes=click.ROUTES),
         ],

@@ -68,11 +68,14 @@ def run_glance(
     *args: str,
     api_version: str | None = "2",
     stdin_closed: bool = False,
+    stdin_terminal: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``glance`` with only our endpoint and token; OS_* settings of the caller are dropped.
 
     ``stdin_closed``: as from a terminal with nothing piped in. The CLI takes any stdin that
     is a file or a pipe (even /dev/null) for image data, which some commands refuse.
+    ``stdin_terminal``: stdin is a terminal (a pseudo-terminal here), for the v1 commands
+    that look at stdin and fail when it is closed.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env["HOME"] = str(home)
@@ -81,15 +84,21 @@ def run_glance(
         command += ["--os-image-api-version", api_version]
     if stdin_closed:  # bash closes it and runs glance in its place
         command = ["bash", "-c", 'exec 0<&- "$@"', "glance", *command]
-    return subprocess.run(
-        [*command, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=GLANCE_TIMEOUT,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    terminal, stdin = os.openpty() if stdin_terminal else (None, subprocess.DEVNULL)
+    try:
+        return subprocess.run(
+            [*command, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=GLANCE_TIMEOUT,
+            stdin=stdin,
+            check=False,
+        )
+    finally:
+        if terminal is not None:
+            os.close(terminal)
+            os.close(stdin)
 
 
 def settled(api: httpx.Client, image_id: str) -> dict[str, Any]:

@@ -47,15 +47,21 @@ class DataResponse(Response):
     when called, so the inherited ``status_code`` and ``headers`` mean nothing.
     """
 
-    def __init__(self, download: Download, cache_control: str | None = None) -> None:
+    def __init__(
+        self,
+        download: Download,
+        cache_control: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self.download = download
         self.cache_control = cache_control  # for every answer but a redirect (no-store)
+        self.metadata = metadata or {}  # a face's headers about the artifact (v1's x-image-meta-*)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         download = self.download
         if download.location is None:
-            await _start(send, 204, {})
+            await _start(send, 204, self.metadata)
             await _finish(send)
             return
         request = Headers(scope=scope)
@@ -65,6 +71,7 @@ class DataResponse(Response):
             "etag": f'"{download.location.checksum}"',
             "last-modified": format_datetime(updated, usegmt=True),
             "accept-ranges": "bytes",
+            **self.metadata,
         } | ({"cache-control": self.cache_control} if self.cache_control else {})
         if _matches(request.get("if-none-match"), validators["etag"]):
             await _start(send, 304, validators)

@@ -31,6 +31,8 @@ class Lease:
     # saving for an upload, uploading for a stage (glance-direct), importing for an import
     # (which its task holds already)
     status: Status = Status.SAVING
+    # where a failed upload leaves the artifact: queued (v2), or killed (Glance v1)
+    failed: Status = Status.QUEUED
 
 
 def begin(connection: Connection, lease: Lease, expires_at: datetime, now: datetime) -> int:
@@ -93,9 +95,10 @@ def activate(
 
 
 def abandon(connection: Connection, lease: Lease) -> None:
-    """saving or uploading -> queued, as the artifact was before, if the lease holds. An
-    import stays importing: its task fails (and undoes) or is taken over and goes on."""
-    _end(connection, lease, Status.IMPORTING if lease.status is Status.IMPORTING else Status.QUEUED)
+    """saving or uploading -> the lease's ``failed`` status (queued, as the artifact was
+    before, unless the face says killed), if the lease holds. An import stays importing:
+    its task fails (and undoes) or is taken over and goes on."""
+    _end(connection, lease, Status.IMPORTING if lease.status is Status.IMPORTING else lease.failed)
 
 
 def expire(connection: Connection, now: datetime) -> int:

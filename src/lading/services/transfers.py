@@ -120,15 +120,19 @@ class Transfers:
         announced_size: int | None = None,
         store_name: str | None = None,
         expected: Expected | None = None,
+        failed: Status = Status.QUEUED,
     ) -> Artifact:
         """Store ``body`` as the artifact's data and make it active.
 
         ``store_name`` picks a store when several are configured; with one, it is
         ignored, as Glance ignores it with multi-store off. Digests the client
-        ``expected`` are checked before the artifact becomes active.
+        ``expected`` are checked before the artifact becomes active. A failure leaves
+        the artifact ``failed``: queued, or killed as Glance v1 has it.
         """
         artifact = await self._queued(caller, artifact_id)
-        await self._receive(artifact, body, announced_size, store_name, expected, Status.SAVING)
+        await self._receive(
+            artifact, body, announced_size, store_name, expected, Status.SAVING, failed
+        )
         return caller.view(await self._catalogue.visible(caller, artifact.id))
 
     async def stage(
@@ -214,12 +218,15 @@ class Transfers:
         store_name: str | None,
         expected: Expected | None,
         status: Status,
+        failed: Status = Status.QUEUED,
     ) -> None:
         cap = await self._room(artifact)
         if announced_size is not None and announced_size > cap:
             raise TooLarge(f"the data is larger than the limit of {cap} bytes")
         store = self._stores.get(store_name if self._stores.several else None)
-        lease = Lease(artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=status)
+        lease = Lease(
+            artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=status, failed=failed
+        )
         lease.blob_id = await self._database.write(uploads.begin, lease, self._expiry(), now())
         try:
             stream = DigestingStream(

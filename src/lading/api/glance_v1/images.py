@@ -1,0 +1,189 @@
+"""Glance v1 at /v1: images described by ``x-image-meta-*`` headers, over the same
+services as v2, so an image made on one face is seen and read on the other.
+
+v1's own ways are kept: a failed upload leaves the image ``killed``; data goes only into
+a ``queued`` image; ``x-glance-registry-purge-props`` replaces the properties instead of
+merging them; ``x-glance-api-copy-from`` has a task fetch the data (web-download, under
+the fetch rules); the location is never shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from lading.api.downloads import DataResponse
+from lading.api.glance_v1.meta import Meta, brief_document, image_document, meta_headers, read_meta
+from lading.api.glance_v2.listing import page_limit, single
+from lading.api.http import body_stream, caller, parse_count, services
+from lading.domain import SORT_KEYS, Artifact, ListQuery, SortDir, Status, TimeFilter, Visibility
+from lading.errors import BadRequest
+from lading.services.transfers import Expected
+
+COPY_FROM = "x-glance-api-copy-from"
+LOCATION = "x-image-meta-location"
+PURGE = "x-glance-registry-purge-props"
+STORE = "x-image-meta-store"
+FILTERS = ("name", "status", "container_format", "disk_format")
+PAGING = ("limit", "marker", "sort_key", "sort_dir")
+
+
+async def create_image(request: Request) -> Response:
+    meta = read_meta(request.headers)
+    sources = [name for name in (COPY_FROM, LOCATION) if name in request.headers]
+    if _has_body(request):
+        sources.append("a body")
+    if len(sources) > 1:
+        raise BadRequest(f"give the data one way, not with {' and '.join(sources)}")
+    if LOCATION in request.headers:
+        raise BadRequest(f"{LOCATION} (an external location) is not offered yet")
+    you = caller(request)
+    changes = meta.changes(None, purge=False)
+    changes.fields.setdefault("visibility", Visibility.PRIVATE)  # v1: not public unless asked
+    artifact = await services(request).catalogue.create(you, changes, meta.given.get("id"))
+    if sources == ["a body"]:
+        artifact = await _upload(request, artifact.id, meta)
+    elif sources:
+        method = {"name": "web-download", "uri": request.headers[COPY_FROM]}
+        await services(request).imports.start(you, artifact.id, {"method": method})
+        artifact = await services(request).catalogue.get(you, artifact.id)
+    return _image_response(artifact, 201)
+
+
+async def update_image(request: Request) -> Response:
+    meta = read_meta(request.headers)
+    if LOCATION in request.headers or COPY_FROM in request.headers:
+        raise BadRequest("an image's data can only be uploaded in the body of an update")
+    purge = request.headers.get(PURGE, "false").lower() == "true"
+    you, image_id = caller(request), request.path_params["image_id"]
+    artifact = await services(request).catalogue.update(
+        you, image_id, lambda current: meta.changes(current, purge)
+    )
+    if _has_body(request):
+        artifact = await _upload(request, artifact.id, meta)
+    return _image_response(artifact, 200)
+
+
+async def image_metadata(request: Request) -> Response:
+    artifact = await services(request).catalogue.get(
+        caller(request), request.path_params["image_id"]
+    )
+    return Response(status_code=200, headers=meta_headers(artifact))
+
+
+async def download_image(request: Request) -> Response:
+    download = await services(request).transfers.download(
+        caller(request), request.path_params["image_id"]
+    )
+    return DataResponse(download, metadata=meta_headers(download.artifact))
+
+
+async def delete_image(request: Request) -> Response:
+    await services(request).catalogue.delete(caller(request), request.path_params["image_id"])
+    return Response(status_code=200)
+
+
+async def list_images(request: Request) -> Response:
+    return await _listing(request, brief_document)
+
+
+async def list_images_detail(request: Request) -> Response:
+    return await _listing(request, image_document)
+
+
+async def _listing(request: Request, document: Callable[[Artifact], dict[str, Any]]) -> Response:
+    params = request.query_params.multi_items()
+    query = _list_query(params)
+    artifacts = await services(request).catalogue.list_page(
+        caller(request), query, single(params, "marker")
+    )
+    return JSONResponse({"images": [document(artifact) for artifact in artifacts]})
+
+
+def _list_query(params: Sequence[tuple[str, str]]) -> ListQuery:
+    """v1's filters, order (``sort_key``, ``sort_dir``; newest first) and page."""
+    key = single(params, "sort_key") or "created_at"
+    direction = single(params, "sort_dir") or "desc"
+    if key not in SORT_KEYS:
+        raise BadRequest(f"invalid sort_key {key!r}; use one of {list(SORT_KEYS)}")
+    if direction not in ("asc", "desc"):
+        raise BadRequest("sort_dir must be asc or desc")
+    query = ListQuery(limit=page_limit(params), sort=[(key, SortDir(direction))])
+    query.fields["os_hidden"] = [False]
+    query.with_community = True  # v1 knows no community: such images are public to it
+    for name, value in params:
+        if name in PAGING:
+            continue
+        if name in FILTERS:
+            query.fields[name] = [value]
+        elif name in ("size_min", "size_max"):
+            setattr(query, name, parse_count(name, value))
+        elif name == "is_public":
+            if value.lower() != "none":
+                public = value.lower() == "true"
+                if not public and value.lower() != "false":
+                    raise BadRequest(f"is_public must be True, False or None, not {value!r}")
+                query.fields["visibility"] = (
+                    [Visibility.PUBLIC] if public else
+                    [Visibility.PRIVATE, Visibility.SHARED, Visibility.COMMUNITY]
+                )  # fmt: skip
+        elif name == "changes-since":
+            query.times.append(TimeFilter("updated_at", "gte", _moment(name, value)))
+        elif name.startswith("property-"):
+            query.properties[name.removeprefix("property-")] = [value]
+        else:
+            raise BadRequest(f"unknown filter {name!r}")
+    return query
+
+
+async def _upload(request: Request, image_id: str, meta: Meta) -> Artifact:
+    """The body as the image's data; announced size and checksum checked, as v1 does.
+    A failure leaves the image killed."""
+    size = meta.given.get("size")
+    announced = parse_count("x-image-meta-size", size) if size is not None else None
+    await services(request).transfers.upload(
+        caller(request),
+        image_id,
+        body_stream(request),
+        announced_size=announced,
+        store_name=request.headers.get(STORE),
+        expected=Expected(md5=meta.given.get("checksum")),
+        failed=Status.KILLED,
+    )
+    return await services(request).catalogue.get(caller(request), image_id)
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length", "0")
+    return "transfer-encoding" in request.headers or (length.isdigit() and int(length) > 0)
+
+
+def _image_response(artifact: Artifact, status: int) -> Response:
+    headers = {"location": f"/v1/images/{artifact.id}"}
+    if artifact.checksum:
+        headers["etag"] = artifact.checksum
+    return JSONResponse({"image": image_document(artifact)}, status, headers)
+
+
+def _moment(name: str, value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name} must be an ISO 8601 time, not {value!r}") from None
+    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/images", create_image, methods=["POST"]),
+    Route("/images", list_images, methods=["GET"]),
+    Route("/images/detail", list_images_detail, methods=["GET"]),
+    Route("/images/{image_id}", image_metadata, methods=["HEAD"]),
+    Route("/images/{image_id}", download_image, methods=["GET"]),
+    Route("/images/{image_id}", update_image, methods=["PUT"]),
+    Route("/images/{image_id}", delete_image, methods=["DELETE"]),
+]

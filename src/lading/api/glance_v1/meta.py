@@ -1,0 +1,143 @@
+"""Glance v1's image metadata: ``x-image-meta-*`` headers in, headers and JSON out.
+
+v1 sends an image's fields as ``x-image-meta-<field>`` and its properties as
+``x-image-meta-property-<name>``, all strings; ``is_public`` stands for the visibility.
+Header values are UTF-8 on the wire (HTTP frameworks read and write them as Latin-1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lading.domain import Artifact, Visibility
+from lading.errors import BadRequest
+from lading.services.validation import Changes
+
+PREFIX = "x-image-meta-"
+PROPERTY_PREFIX = "x-image-meta-property-"
+TEXT_FIELDS = ("name", "disk_format", "container_format", "owner")
+INTEGER_FIELDS = ("min_disk", "min_ram")
+# Fields v1 clients send that the server decides (checked against the data, or ignored as
+# Glance v1 ignores them on write).
+SERVER_FIELDS = ("id", "size", "checksum", "status", "store", "location", "created_at",
+                 "updated_at", "deleted_at", "deleted", "virtual_size")  # fmt: skip
+BRIEF = ("id", "name", "disk_format", "container_format", "checksum", "size")
+
+
+@dataclass(slots=True)
+class Meta:
+    """What a v1 request's headers ask for."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    given: dict[str, str] = field(default_factory=dict)  # SERVER_FIELDS, as sent
+
+    def changes(self, current: Artifact | None, purge: bool) -> Changes:
+        """Changes over ``current``: properties merged, or replaced when ``purge``."""
+        properties = {} if current is None or purge else dict(current.properties)
+        return Changes(fields=dict(self.fields), properties=properties | self.properties)
+
+
+def read_meta(headers: Mapping[str, str]) -> Meta:
+    meta = Meta()
+    for name, raw in headers.items():
+        name = name.lower()
+        if not name.startswith(PREFIX):
+            continue
+        value = _text(name, raw)
+        if name.startswith(PROPERTY_PREFIX):
+            meta.properties[name.removeprefix(PROPERTY_PREFIX)] = value
+            continue
+        key = name.removeprefix(PREFIX)
+        if key in TEXT_FIELDS:
+            meta.fields[key] = value
+        elif key in INTEGER_FIELDS:
+            if not value.isdigit():
+                raise BadRequest(f"{name} must be a whole number, not {value!r}")
+            meta.fields[key] = int(value)
+        elif key == "protected":
+            meta.fields[key] = _boolean(name, value)
+        elif key == "is_public":
+            if value.lower() != "none":  # the glance CLI sends None when it is not given
+                public = _boolean(name, value)
+                meta.fields["visibility"] = Visibility.PUBLIC if public else Visibility.PRIVATE
+        elif key in SERVER_FIELDS:
+            meta.given[key] = value
+        else:
+            raise BadRequest(f"unknown image attribute {name}")
+    return meta
+
+
+def meta_headers(artifact: Artifact) -> dict[str, str]:
+    """The artifact as v1 headers. A property whose value cannot be a header (a line
+    break or other control character) is left out: the JSON answers carry it."""
+    document = image_document(artifact)
+    properties = document.pop("properties")
+    headers = {f"{PREFIX}{key}": _header(value) for key, value in document.items()
+               if value is not None}  # fmt: skip
+    for key, value in properties.items():
+        if value.isprintable():
+            headers[f"{PROPERTY_PREFIX}{key}"] = _header(value)
+    if artifact.checksum:
+        headers["etag"] = artifact.checksum
+    return headers
+
+
+def image_document(artifact: Artifact) -> dict[str, Any]:
+    """The v1 JSON of an image (detail listings, create and update answers)."""
+    return {
+        "id": artifact.id,
+        "name": artifact.name,
+        "status": artifact.status.value,
+        "disk_format": artifact.disk_format,
+        "container_format": artifact.container_format,
+        "size": artifact.size,
+        "virtual_size": artifact.virtual_size,
+        "checksum": artifact.checksum,
+        "min_disk": artifact.min_disk,
+        "min_ram": artifact.min_ram,
+        "is_public": artifact.visibility is Visibility.PUBLIC,
+        "protected": artifact.protected,
+        "owner": artifact.owner,
+        "deleted": False,
+        "deleted_at": None,
+        "created_at": timestamp(artifact.created_at),
+        "updated_at": timestamp(artifact.updated_at),
+        "properties": {key: str(value) for key, value in artifact.properties.items()},
+    }
+
+
+def brief_document(artifact: Artifact) -> dict[str, Any]:
+    document = image_document(artifact)
+    return {key: document[key] for key in BRIEF}
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _text(name: str, raw: str) -> str:
+    try:
+        value = raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise BadRequest(f"{name} is not UTF-8") from None
+    if not value.isprintable():
+        raise BadRequest(f"{name} holds control characters")
+    return value.strip()
+
+
+def _header(value: object) -> str:
+    text = str(value)  # booleans as v1 writes them: True, False
+    return text.encode("utf-8").decode("latin-1")
+
+
+def _boolean(name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise BadRequest(f"{name} must be True or False, not {value!r}")
