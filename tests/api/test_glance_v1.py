@@ -59,6 +59,8 @@ def test_bad_requests_change_nothing(client: TestClient) -> None:
         (None, {"x-image-meta-disk_format": "floppy"}),
         (None, {"x-image-meta-colour": "blue"}),
         (None, {"x-image-meta-id": "not-a-uuid"}),
+        (None, {"x-glance-api-copy-from": "http://127.0.0.1/metadata"}),  # an internal address
+        (None, {"x-glance-api-copy-from": "file:///etc/passwd"}),
     ]:
         assert_error(create(client, data, **headers), 400)
     assert image_count(client) == 0

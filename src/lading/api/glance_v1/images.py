@@ -22,7 +22,7 @@ from lading.api.glance_v1.meta import Meta, brief_document, image_document, meta
 from lading.api.glance_v2.listing import page_limit, single
 from lading.api.http import body_stream, caller, parse_count, services
 from lading.domain import SORT_KEYS, Artifact, ListQuery, SortDir, Status, TimeFilter, Visibility
-from lading.errors import BadRequest
+from lading.errors import BadRequest, LadingError
 from lading.services.transfers import Expected
 
 COPY_FROM = "x-glance-api-copy-from"
@@ -50,7 +50,11 @@ async def create_image(request: Request) -> Response:
         artifact = await _upload(request, artifact.id, meta)
     elif sources:
         method = {"name": "web-download", "uri": request.headers[COPY_FROM]}
-        await services(request).imports.start(you, artifact.id, {"method": method})
+        try:
+            await services(request).imports.start(you, artifact.id, {"method": method})
+        except LadingError:  # a URL the fetch rules refuse: no image is left behind
+            await services(request).catalogue.drop(artifact.id)
+            raise
         artifact = await services(request).catalogue.get(you, artifact.id)
     return _image_response(artifact, 201)
 
