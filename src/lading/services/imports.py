@@ -42,6 +42,7 @@ from lading.services.fetching import Credentials, Fetch, UrlRules, without_useri
 from lading.services.sealing import Sealer
 from lading.services.tasks import Progress, Tasks
 from lading.services.transfers import Expected, Transfers
+from lading.services.validation import Changes
 from lading.settings import Settings
 
 TASK_TYPE = "api_image_import"  # Glance's name for import tasks
@@ -98,6 +99,17 @@ class Imports:
                 f"receiving); {artifact.id} is {artifact.status}"
             )
         return task
+
+    async def create_fetched(
+        self, caller: Caller, changes: Changes, artifact_id: str | None, uri: str
+    ) -> Artifact:
+        """A new image whose data a web-download task fetches from ``uri`` (Glance v1's
+        copy-from); a URL the rules refuse is refused before the image is made."""
+        body = {"method": {"name": "web-download", "uri": uri}}
+        self._parse(body, [])
+        artifact = await self._catalogue.create(caller, changes, artifact_id)
+        await self.start(caller, artifact.id, body)
+        return await self._catalogue.get(caller, artifact.id)
 
     def _parse(self, body: Any, locations: list[Location]) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
@@ -166,12 +178,12 @@ class Imports:
         plan = _Plan(list(targets), task.input.get("all_stores_must_succeed", True))
         if task.input["method"] == "web-download":
             await self._download(task, artifact, progress, plan)
+            fetched = await self._database.read(artifact_queries.fetch_artifact, artifact.id)
+            if fetched is None:
+                raise NotFound(f"image {artifact.id} was deleted during the import")
+            artifact = fetched  # with its data now
         elif not artifact.locations:
             raise Conflict(f"image {artifact.id} has no staged data to import")
-        current = await self._database.read(artifact_queries.fetch_artifact, artifact.id)
-        if current is None:
-            raise NotFound(f"image {artifact.id} was deleted during the import")
-        artifact = current
         await self._copy_to(artifact, plan, progress)
         staged = {location.store for location in artifact.locations} - set(targets)
         if not plan.done:

@@ -2,8 +2,8 @@
 sealed with Fernet (AES-128-CBC + HMAC-SHA256) so the database never holds them in clear.
 
 The key comes from ``secret_key`` in settings, which every process sharing a database
-must have alike; without it, each data directory makes its own key file on first use,
-which is enough for one node.
+must have alike; without it, each data directory has its own key file, made when the
+first process starts, which is enough for one node.
 """
 
 from __future__ import annotations
@@ -30,15 +30,18 @@ class Unsealable(LadingError):
 
 class Sealer:
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._fernet: Fernet | None = None
+        # The key is read (or made) once, at start-up, not on the event loop.
+        secret = settings.secret_key
+        material = secret.get_secret_value().encode() if secret else _key_file(settings)
+        derived = HKDF(hashes.SHA256(), 32, salt=None, info=b"lading sealing").derive(material)
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
 
     def seal(self, secret: dict[str, Any]) -> str:
-        return self._key().encrypt(json.dumps(secret).encode()).decode()
+        return self._fernet.encrypt(json.dumps(secret).encode()).decode()
 
     def open(self, sealed: str) -> dict[str, Any]:
         try:
-            opened: dict[str, Any] = json.loads(self._key().decrypt(sealed.encode()))
+            opened: dict[str, Any] = json.loads(self._fernet.decrypt(sealed.encode()))
         except InvalidToken:
             raise Unsealable(
                 "a secret was sealed with another key: give every lading process sharing "
@@ -46,19 +49,12 @@ class Sealer:
             ) from None
         return opened
 
-    def _key(self) -> Fernet:
-        if self._fernet is None:
-            secret = self._settings.secret_key
-            material = secret.get_secret_value().encode() if secret else self._key_file()
-            derived = HKDF(hashes.SHA256(), 32, salt=None, info=b"lading sealing").derive(material)
-            self._fernet = Fernet(base64.urlsafe_b64encode(derived))
-        return self._fernet
 
-    def _key_file(self) -> bytes:
-        path = self._settings.data_dir / KEY_FILE
-        if not path.exists():
-            _create_private(path, os.urandom(32))
-        return path.read_bytes()
+def _key_file(settings: Settings) -> bytes:
+    path = settings.data_dir / KEY_FILE
+    if not path.exists():
+        _create_private(path, os.urandom(32))
+    return path.read_bytes()
 
 
 def _create_private(path: Path, content: bytes) -> None:

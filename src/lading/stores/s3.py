@@ -70,17 +70,19 @@ class S3Store(Store):
             client_options={"allow_http": bool(endpoint_url and endpoint_url.startswith("http:"))},
             **options,
         )
-        # botocore makes its clients' methods at run time: no static type to give.
-        self._sweeper: Any = botocore.session.get_session().create_client(
-            "s3",
-            region_name=region,
-            endpoint_url=endpoint_url,
-            aws_access_key_id=access_key,
-            aws_secret_access_key=secret_key,
-            config=botocore.config.Config(
+        self._sweeper_options: dict[str, Any] = {
+            "region_name": region,
+            "endpoint_url": endpoint_url,
+            "aws_access_key_id": access_key,
+            "aws_secret_access_key": secret_key,
+            "config": botocore.config.Config(
                 s3={"addressing_style": "path" if path_style else "virtual"}
             ),
-        )
+        }
+        # Made on the first sweep, in its worker thread: botocore loads its service
+        # models from disk, which neither start-up nor the event loop should wait for.
+        # It makes its clients' methods at run time: no static type to give.
+        self._sweeper: Any = None
 
     async def check(self) -> None:
         try:
@@ -163,6 +165,10 @@ class S3Store(Store):
             raise StoreError(f"store {self.name!r} could not list its uploads: {exc}") from exc
 
     def _abort_uploads_before(self, cutoff: datetime) -> int:
+        if self._sweeper is None:
+            self._sweeper = botocore.session.get_session().create_client(
+                "s3", **self._sweeper_options
+            )
         aborted = 0
         prefix = f"{self._prefix}/" if self._prefix else ""
         pages = self._sweeper.get_paginator("list_multipart_uploads")

@@ -10,7 +10,6 @@ the fetch rules); the location is never shown.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -19,16 +18,15 @@ from starlette.routing import BaseRoute, Route
 
 from lading.api.downloads import DataResponse
 from lading.api.glance_v1.meta import Meta, brief_document, image_document, meta_headers, read_meta
-from lading.api.glance_v2.listing import page_limit, single
 from lading.api.http import body_stream, caller, parse_count, services
-from lading.domain import SORT_KEYS, Artifact, ListQuery, SortDir, Status, TimeFilter, Visibility
-from lading.errors import BadRequest, LadingError
+from lading.api.query import boolean, moment, page_limit, single, sort_dir, sort_key
+from lading.domain import Artifact, ListQuery, Status, TimeFilter, Visibility
+from lading.errors import BadRequest
 from lading.services.transfers import Expected
 
 COPY_FROM = "x-glance-api-copy-from"
 LOCATION = "x-image-meta-location"
 PURGE = "x-glance-registry-purge-props"
-STORE = "x-image-meta-store"
 FILTERS = ("name", "status", "container_format", "disk_format")
 PAGING = ("limit", "marker", "sort_key", "sort_dir")
 
@@ -42,20 +40,16 @@ async def create_image(request: Request) -> Response:
         raise BadRequest(f"give the data one way, not with {' and '.join(sources)}")
     if LOCATION in request.headers:
         raise BadRequest(f"{LOCATION} (an external location) is not offered yet")
-    you = caller(request)
+    you, image_id = caller(request), meta.given.get("id")
     changes = meta.changes(None, purge=False)
     changes.fields.setdefault("visibility", Visibility.PRIVATE)  # v1: not public unless asked
-    artifact = await services(request).catalogue.create(you, changes, meta.given.get("id"))
-    if sources == ["a body"]:
+    if COPY_FROM in request.headers:
+        uri = request.headers[COPY_FROM]
+        artifact = await services(request).imports.create_fetched(you, changes, image_id, uri)
+        return _image_response(artifact, 201)
+    artifact = await services(request).catalogue.create(you, changes, image_id)
+    if sources:
         artifact = await _upload(request, artifact.id, meta)
-    elif sources:
-        method = {"name": "web-download", "uri": request.headers[COPY_FROM]}
-        try:
-            await services(request).imports.start(you, artifact.id, {"method": method})
-        except LadingError:  # a URL the fetch rules refuse: no image is left behind
-            await services(request).catalogue.drop(artifact.id)
-            raise
-        artifact = await services(request).catalogue.get(you, artifact.id)
     return _image_response(artifact, 201)
 
 
@@ -77,7 +71,7 @@ async def image_metadata(request: Request) -> Response:
     artifact = await services(request).catalogue.get(
         caller(request), request.path_params["image_id"]
     )
-    return Response(status_code=200, headers=meta_headers(artifact))
+    return Response(status_code=200, headers=meta_headers(artifact) | _etag(artifact))
 
 
 async def download_image(request: Request) -> Response:
@@ -111,13 +105,9 @@ async def _listing(request: Request, document: Callable[[Artifact], dict[str, An
 
 def _list_query(params: Sequence[tuple[str, str]]) -> ListQuery:
     """v1's filters, order (``sort_key``, ``sort_dir``; newest first) and page."""
-    key = single(params, "sort_key") or "created_at"
-    direction = single(params, "sort_dir") or "desc"
-    if key not in SORT_KEYS:
-        raise BadRequest(f"invalid sort_key {key!r}; use one of {list(SORT_KEYS)}")
-    if direction not in ("asc", "desc"):
-        raise BadRequest("sort_dir must be asc or desc")
-    query = ListQuery(limit=page_limit(params), sort=[(key, SortDir(direction))])
+    order = (sort_key(single(params, "sort_key") or "created_at"),
+             sort_dir(single(params, "sort_dir") or "desc"))  # fmt: skip
+    query = ListQuery(limit=page_limit(params), sort=[order])
     query.fields["os_hidden"] = [False]
     query.with_community = True  # v1 knows no community: such images are public to it
     for name, value in params:
@@ -129,15 +119,12 @@ def _list_query(params: Sequence[tuple[str, str]]) -> ListQuery:
             setattr(query, name, parse_count(name, value))
         elif name == "is_public":
             if value.lower() != "none":
-                public = value.lower() == "true"
-                if not public and value.lower() != "false":
-                    raise BadRequest(f"is_public must be True, False or None, not {value!r}")
                 query.fields["visibility"] = (
-                    [Visibility.PUBLIC] if public else
+                    [Visibility.PUBLIC] if boolean(name, value) else
                     [Visibility.PRIVATE, Visibility.SHARED, Visibility.COMMUNITY]
                 )  # fmt: skip
         elif name == "changes-since":
-            query.times.append(TimeFilter("updated_at", "gte", _moment(name, value)))
+            query.times.append(TimeFilter("updated_at", "gte", moment(name, value)))
         elif name.startswith("property-"):
             query.properties[name.removeprefix("property-")] = [value]
         else:
@@ -150,16 +137,15 @@ async def _upload(request: Request, image_id: str, meta: Meta) -> Artifact:
     A failure leaves the image killed."""
     size = meta.given.get("size")
     announced = parse_count("x-image-meta-size", size) if size is not None else None
-    await services(request).transfers.upload(
+    return await services(request).transfers.upload(
         caller(request),
         image_id,
         body_stream(request),
         announced_size=announced,
-        store_name=request.headers.get(STORE),
+        store_name=meta.given.get("store"),
         expected=Expected(md5=meta.given.get("checksum")),
         failed=Status.KILLED,
     )
-    return await services(request).catalogue.get(caller(request), image_id)
 
 
 def _has_body(request: Request) -> bool:
@@ -168,18 +154,13 @@ def _has_body(request: Request) -> bool:
 
 
 def _image_response(artifact: Artifact, status: int) -> Response:
-    headers = {"location": f"/v1/images/{artifact.id}"}
-    if artifact.checksum:
-        headers["etag"] = artifact.checksum
+    headers = {"location": f"/v1/images/{artifact.id}"} | _etag(artifact)
     return JSONResponse({"image": image_document(artifact)}, status, headers)
 
 
-def _moment(name: str, value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 time, not {value!r}") from None
-    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+def _etag(artifact: Artifact) -> dict[str, str]:
+    """v1's ETag: the MD5, unquoted (a download's ETag is the download path's own)."""
+    return {"etag": artifact.checksum} if artifact.checksum else {}
 
 
 ROUTES: list[BaseRoute] = [

@@ -81,8 +81,6 @@ def meta_headers(artifact: Artifact) -> dict[str, str]:
     for key, value in properties.items():
         if value.isprintable():
             headers[f"{PROPERTY_PREFIX}{key}"] = _header(value)
-    if artifact.checksum:
-        headers["etag"] = artifact.checksum
     return headers
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from lading.api.http import parse_count
-from lading.domain import SORT_KEYS, ListQuery, MemberStatus, SortDir, TimeFilter, Visibility
+from lading.api.query import boolean, moment, page_limit, single, sort_dir, sort_key
+from lading.domain import ListQuery, MemberStatus, SortDir, TimeFilter, Visibility
 from lading.errors import BadRequest
 
-DEFAULT_LIMIT = 25
-MAX_LIMIT = 1000
 MEMBER_STATUSES = (*MemberStatus, "all")
 TEXT_FILTERS = ("name", "owner", "status", "container_format", "disk_format", "checksum",
                 "os_hash_value", "id", "version")  # fmt: skip
@@ -46,7 +44,7 @@ def parse_list_query(params: Sequence[tuple[str, str]]) -> tuple[ListQuery, str 
         elif key in INTEGER_FILTERS:
             query.fields[key] = [parse_count(key, item) for item in _values(value)]
         elif key in BOOLEAN_FILTERS:
-            query.fields[key] = [_boolean(key, value)]
+            query.fields[key] = [boolean(key, value)]
         elif key in TIME_FILTERS:
             query.times.append(_time(key, value))
         else:
@@ -65,21 +63,6 @@ def page_links(
     return links
 
 
-def single(params: Sequence[tuple[str, str]], name: str) -> str | None:
-    values = [value for key, value in params if key == name]
-    if len(values) > 1:
-        raise BadRequest(f"{name} may be given only once")
-    return values[0] if values else None
-
-
-def page_limit(params: Sequence[tuple[str, str]]) -> int:
-    raw = single(params, "limit")
-    if raw is None:
-        return DEFAULT_LIMIT
-    limit = parse_count("limit", raw)
-    return min(limit, MAX_LIMIT)
-
-
 def _sort(params: Sequence[tuple[str, str]]) -> list[tuple[str, SortDir]]:
     keys = [value for key, value in params if key == "sort_key"]
     dirs = [value for key, value in params if key == "sort_dir"]
@@ -88,31 +71,17 @@ def _sort(params: Sequence[tuple[str, str]]) -> list[tuple[str, SortDir]]:
         if keys or dirs:
             raise BadRequest("sort cannot be combined with sort_key or sort_dir")
         pairs = [item.partition(":") for item in combined.split(",")]
-        return [(_sort_key(key), _sort_dir(direction or "desc")) for key, _, direction in pairs]
+        return [(sort_key(key), sort_dir(direction or "desc")) for key, _, direction in pairs]
     if len(dirs) > 1 and len(dirs) != len(keys):
         raise BadRequest("give one sort_dir, or one for each sort_key")
     if not keys:
-        return [("created_at", _sort_dir(dirs[0]) if dirs else SortDir.DESC)]
+        return [("created_at", sort_dir(dirs[0]) if dirs else SortDir.DESC)]
     directions = (
-        [_sort_dir(d) for d in dirs]
+        [sort_dir(d) for d in dirs]
         if len(dirs) > 1
-        else [_sort_dir(dirs[0] if dirs else "desc")] * len(keys)
+        else [sort_dir(dirs[0] if dirs else "desc")] * len(keys)
     )
-    return [(_sort_key(key), direction) for key, direction in zip(keys, directions, strict=True)]
-
-
-def _sort_key(key: str) -> str:
-    key = key.strip()
-    if key not in SORT_KEYS:
-        raise BadRequest(f"invalid sort key {key!r}; use one of {list(SORT_KEYS)}")
-    return key
-
-
-def _sort_dir(direction: str) -> SortDir:
-    try:
-        return SortDir(direction.strip())
-    except ValueError:
-        raise BadRequest(f"invalid sort direction {direction!r}; use asc or desc") from None
+    return [(sort_key(key), direction) for key, direction in zip(keys, directions, strict=True)]
 
 
 def _values(value: str) -> list[str]:
@@ -120,13 +89,6 @@ def _values(value: str) -> list[str]:
     if value.startswith("in:"):
         return [item for item in value[3:].split(",") if item]
     return [value]
-
-
-def _boolean(name: str, value: str) -> bool:
-    lowered = value.lower()
-    if lowered not in ("true", "false"):
-        raise BadRequest(f"{name} must be true or false")
-    return lowered == "true"
 
 
 def _visibility(value: str) -> Visibility:
@@ -138,13 +100,10 @@ def _visibility(value: str) -> Visibility:
 
 
 def _time(name: str, value: str) -> TimeFilter:
-    operator, _, moment = value.partition(":")
+    operator, _, when = value.partition(":")
     if operator not in ("gt", "gte", "lt", "lte", "eq", "neq"):
-        operator, moment = "eq", value
+        operator, when = "eq", value
     try:
-        parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    except ValueError:
+        return TimeFilter(name, operator, moment(name, when))
+    except BadRequest:
         raise BadRequest(f"{name} must be [operator:]an ISO 8601 time, not {value!r}") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return TimeFilter(name, operator, parsed)

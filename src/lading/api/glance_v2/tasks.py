@@ -8,9 +8,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.glance_v2.listing import page_limit, page_links, single
+from lading.api.glance_v2.listing import page_links
 from lading.api.glance_v2.views import timestamp
 from lading.api.http import caller, services
+from lading.api.query import page_limit, single
 from lading.domain import Task, TaskStatus
 from lading.errors import BadRequest
 
