@@ -40,6 +40,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
+    def do_HEAD(self) -> None:
+        """The size of /data or /plain (what an http store asks of a location)."""
+        self.send_response(200 if self.path in ("/data", "/plain") else 404)
+        self.send_header("content-length", str(len(self.server.data)))
+        self.end_headers()
+
     def do_GET(self) -> None:
         self.server.authorizations.append(self.headers.get("authorization"))
         if self.path.startswith("/redirect?to="):
@@ -54,18 +60,20 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         data = self.server.data
-        start = 0
+        start, end = 0, len(data)
         if "range" in self.headers:
             self.server.ranges.append(self.headers["range"])
-            start = int(self.headers["range"].removeprefix("bytes=").rstrip("-"))
-        self.send_response(206 if start else 200)
+            first, _, last = self.headers["range"].removeprefix("bytes=").partition("-")
+            start, end = int(first), int(last) + 1 if last else end
+        partial = (start, end) != (0, len(data))
+        self.send_response(206 if partial else 200)
         if self.path in ("/data", "/slow"):
             self.send_header("etag", '"' + hashlib.md5(data).hexdigest() + '"')
-        if start:
-            self.send_header("content-range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.send_header("content-length", str(len(data) - start))
+        if partial:
+            self.send_header("content-range", f"bytes {start}-{end - 1}/{len(data)}")
+        self.send_header("content-length", str(end - start))
         self.end_headers()
-        body = memoryview(data)[start:]
+        body = memoryview(data)[start:end]
         if self.server.cut and not start:
             self.server.cut = False
             self.wfile.write(body[: len(body) // 2])

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from starlette.routing import Route
 
+from lading.api.glance_v1.images import ROUTES as V1_ROUTES
 from lading.api.glance_v2.images import ROUTES
+from lading.api.visor.images import ROUTES as VISOR_ROUTES
 from lading.settings import (
     FilesystemStoreSettings,
     HttpStoreSettings,
@@ -21,6 +23,8 @@ from lading.settings import (
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 CONFIGURATION = DOCS / "configuration.md"
 GLANCE_V2 = DOCS / "api-glance-v2.md"
+FACES = [("/v1", V1_ROUTES, DOCS / "api-glance-v1.md"),
+         ("/visor", VISOR_ROUTES, DOCS / "api-visor.md")]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))
@@ -46,6 +50,19 @@ def test_store_setting_is_documented(name: str) -> None:
 )
 def test_route_is_documented(path: str) -> None:
     assert f"/v2{path}" in GLANCE_V2.read_text()
+
+
+PARAMETER = re.compile(r"\{\w+\}")
+
+
+@pytest.mark.parametrize(
+    ("request_line", "page"),
+    [(f"{method} {prefix}{PARAMETER.sub('{id}', route.path)}", page)
+     for prefix, routes, page in FACES for route in routes if isinstance(route, Route)
+     for method in sorted(route.methods or ()) if method != "HEAD" or "{" in route.path],
+)  # fmt: skip
+def test_face_request_is_documented(request_line: str, page: Path) -> None:
+    assert f"`{request_line}`" in PARAMETER.sub("{id}", page.read_text())
 
 
 def test_example_configuration_is_valid() -> None:

@@ -16,6 +16,8 @@ from lading.api.auth import AuthenticationMiddleware
 from lading.api.glance_v1 import images as glance_v1
 from lading.api.glance_v2 import images, members, tasks
 from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
+from lading.api.visor import images as visor
+from lading.api.visor.render import visor_error
 from lading.db.engine import Database
 from lading.services import Services
 from lading.settings import Settings
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
             Mount("/v1", routes=glance_v1.ROUTES),
             Mount("/v2", routes=[*images.ROUTES, *members.ROUTES, *tasks.ROUTES]),
             Mount("/click", routes=click.ROUTES),
+            Mount("/visor", routes=visor.ROUTES),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     )
     app.state.settings = settings
     app.state.services = services
+    app.state.error_styles = {"/visor": visor_error}  # other faces: OpenStack's shape
     return app
 
 

@@ -48,13 +48,14 @@ class Digests:
 
 @dataclass(frozen=True, slots=True)
 class Location:
-    """Where an artifact's bytes live: a stored object in a named store."""
+    """Where an artifact's bytes live: a stored object in a named store. An external
+    location (bytes served elsewhere, registered by URL) has no digests lading made."""
 
     store: str
     key: str
     size: int
-    checksum: str
-    os_hash_value: str
+    checksum: str | None
+    os_hash_value: str | None
 
 
 @dataclass(slots=True)
@@ -121,6 +122,7 @@ class ListQuery:
     fields: dict[str, list[object]] = field(default_factory=dict)  # base field -> any of values
     properties: dict[str, list[str]] = field(default_factory=dict)  # property -> any of values
     tags: list[str] = field(default_factory=list)  # all of them
+    stores: list[str] = field(default_factory=list)  # data in any of them
     size_min: int | None = None
     size_max: int | None = None
     times: list[TimeFilter] = field(default_factory=list)

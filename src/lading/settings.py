@@ -229,6 +229,8 @@ class Settings(BaseSettings):
     show_image_direct_url: bool = False
     show_multiple_locations: bool = False
     public_endpoint: str | None = None
+    # VISoR store names (s3, walrus, file, ...) -> stores here; unset names go by kind.
+    visor_stores: dict[str, str] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("log_level", mode="before")
@@ -242,6 +244,9 @@ class Settings(BaseSettings):
             raise ValueError(f"default_store {self.default_store!r} is not one of the stores")
         if isinstance(self.stores[self.default_store], HttpStoreSettings):
             raise ValueError("default_store cannot be an http store: those are read-only")
+        for name, store in self.visor_stores.items():
+            if store not in self.stores:
+                raise ValueError(f"visor_stores maps {name!r} to {store!r}, not one of the stores")
         return self
 
     @property

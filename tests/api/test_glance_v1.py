@@ -5,11 +5,18 @@ shared with v2."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import anyio
+import pytest
 from starlette.testclient import TestClient
 
+from lading.app import create_app
+from lading.settings import Settings
 from tests.api.helpers import assert_error
+from tests.http_origin import Origin, serving
 
 DATA = bytes(range(256)) * 40
 OCTETS = {"content-type": "application/octet-stream"}
@@ -53,7 +60,7 @@ def test_create_with_data_then_head_and_download(client: TestClient) -> None:
 def test_bad_requests_change_nothing(client: TestClient) -> None:
     for data, headers in [
         (DATA, {"x-glance-api-copy-from": "http://example.org/a.img"}),  # two sources
-        (None, {"x-image-meta-location": "http://example.org/a.img"}),
+        (None, {"x-image-meta-location": "http://example.org/a.img"}),  # no http store
         (None, {"x-image-meta-is_public": "maybe"}),
         (None, {"x-image-meta-min_disk": "-1"}),
         (None, {"x-image-meta-disk_format": "floppy"}),
@@ -110,3 +117,97 @@ def test_listing_filters_sorts_and_deletes(client: TestClient) -> None:
     assert_error(client.delete(f"/v1/images/{big['id']}"), 403)  # protected
     assert client.delete(f"/v1/images/{small['id']}").status_code == 200
     assert client.head(f"/v1/images/{small['id']}").status_code == 404
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    with serving(DATA) as server:
+        yield server
+
+
+@pytest.fixture
+def located(tmp_path: Path, database_url: str, origin: Origin) -> Iterator[TestClient]:
+    """lading with an http store for external locations, allowed to reach the origin."""
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, default_store="local",
+        stores={"local": {"type": "filesystem"}, "web": {"type": "http"}},
+        fetch={"allowed_hosts": ["127.0.0.1"], "allowed_ports": [origin.server_address[1]]},
+        image_size_cap=len(DATA) + 1,
+    )  # fmt: skip
+    with TestClient(create_app(settings), base_url="http://lading.test") as test_client:
+        yield test_client
+
+
+def test_an_external_location_is_registered_not_copied(located: TestClient, origin: Origin) -> None:
+    created = create(located, **{"x-image-meta-location": origin.url("/plain")})
+    assert created.status_code == 201, created.text
+    image = created.json()["image"]
+    assert image["status"] == "active" and image["size"] == len(DATA)
+    assert image["checksum"] is None and "location" not in image
+    head = located.head(f"/v1/images/{image['id']}")
+    assert "x-image-meta-location" not in head.headers
+    assert located.get(f"/v1/images/{image['id']}").content == DATA  # read from the origin
+    part = located.get(f"/v1/images/{image['id']}", headers={"range": "bytes=5-9"})
+    assert part.status_code == 206 and part.content == DATA[5:10]
+    # The same URL may back several images; forgetting one leaves the other readable.
+    again = create(located, **{"x-image-meta-location": origin.url("/plain"),
+                               "x-image-meta-checksum": hashlib.md5(DATA).hexdigest()})  # fmt: skip
+    assert again.json()["image"]["checksum"] == hashlib.md5(DATA).hexdigest()
+    assert located.delete(f"/v1/images/{image['id']}").status_code == 200
+    assert located.get(f"/v1/images/{again.json()['image']['id']}").content == DATA
+    assert located.get(f"/v2/images/{again.json()['image']['id']}/file").content == DATA
+
+
+def test_a_location_goes_only_into_a_queued_image(located: TestClient, origin: Origin) -> None:
+    reserved = create(located).json()["image"]
+    path = f"/v1/images/{reserved['id']}"
+    placed = located.put(path, headers={"x-image-meta-location": origin.url("/plain")})
+    assert placed.status_code == 200 and placed.json()["image"]["status"] == "active"
+    refused = located.put(path, headers={"x-image-meta-location": origin.url("/data"),
+                                         "x-image-meta-name": "renamed"})  # fmt: skip
+    assert_error(refused, 409)
+    assert located.head(path).headers["x-image-meta-name"] == "cirros"  # unchanged
+
+
+def test_bad_locations_leave_no_image(located: TestClient, origin: Origin) -> None:
+    port = origin.server_address[1]
+    for location, status in [
+        (origin.url("/absent"), 404),
+        (f"http://169.254.169.254:{port}/latest/meta-data", 400),  # an internal address
+        ("file:///etc/passwd", 400),
+        (f"http://127.0.0.1:{port + 1 if port < 65535 else 1}/data", 400),  # a port not allowed
+    ]:
+        assert_error(create(located, **{"x-image-meta-location": location}), status)
+    assert_error(create(located, DATA, **{"x-image-meta-location": origin.url()}), 400)
+    sized = {"x-image-meta-location": origin.url(), "x-image-meta-size": "12"}
+    assert_error(create(located, **sized), 400)
+    assert_error(create(located, **{"x-image-meta-location": origin.url(),
+                                    "x-image-meta-checksum": "not-md5"}), 400)  # fmt: skip
+    assert image_count(located) == 0
+
+
+def test_size_cap_and_property_quota_are_413(located: TestClient, tmp_path: Path) -> None:
+    too_big = DATA + b"!!"
+    assert_error(create(located, too_big), 413)
+    (killed,) = located.get("/v1/images/detail").json()["images"]
+    assert killed["status"] == "killed"
+    located.delete(f"/v1/images/{killed['id']}")
+    many = {f"x-image-meta-property-p{index}": "x" for index in range(200)}
+    assert_error(create(located, **many), 413)
+    assert image_count(located) == 0
+
+
+def test_core_fields_of_an_active_image_are_for_admins(client: TestClient) -> None:
+    identities = client.app.state.services.identities  # type: ignore[attr-defined]
+    admin, member = ({"x-auth-token": anyio.run(identities.create, "A", role).token}
+                     for role in ("admin", "member"))  # fmt: skip
+    image = create(client, DATA, **member).json()["image"]
+    path = f"/v1/images/{image['id']}"
+    for field, value in [("disk_format", "raw"), ("container_format", "ovf")]:
+        refused = client.put(path, headers={**member, f"x-image-meta-{field}": value})
+        assert_error(refused, 403)
+    assert client.head(path, headers=member).headers["x-image-meta-disk_format"] == "qcow2"
+    renamed = client.put(path, headers={**member, "x-image-meta-name": "renamed"})
+    assert renamed.status_code == 200
+    fixed = client.put(path, headers={**admin, "x-image-meta-disk_format": "raw"})
+    assert fixed.json()["image"]["disk_format"] == "raw"

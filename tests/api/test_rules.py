@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -289,7 +290,7 @@ def test_locations_shown_only_to_whom_the_policy_allows(showing: Api) -> None:
 
 
 def test_location_urls_never_carry_credentials(tmp_path: Path) -> None:
-    http = HttpStore("web", chunk_size=4096, timeout=1.0)
+    http = HttpStore("web", chunk_size=4096, client=httpx.AsyncClient())
     assert http.location_url("https://user:secret@example.test/a.img?x=1") == (
         "https://example.test/a.img?x=1"
     )

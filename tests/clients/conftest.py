@@ -131,10 +131,11 @@ def fetching_from(origin: Origin) -> dict[str, str]:
 def lading_server(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, web_origin: Origin
 ) -> Iterator[Lading]:
-    """A ``lading serve`` with one store, the default, one signing client, and the web
-    origin allowed for web-download."""
+    """A ``lading serve`` with one store to write to, the default, an http store for
+    external locations, one signing client, and the web origin allowed to fetch from."""
     root = tmp_path_factory.mktemp("lading-server")
-    settings = {"LADING_SIGNING": SIGNING, **fetching_from(web_origin)}
+    stores = '{"default": {"type": "filesystem"}, "web": {"type": "http"}}'
+    settings = {"LADING_SIGNING": SIGNING, "LADING_STORES": stores, **fetching_from(web_origin)}
     with running_lading(root, pytestconfig, settings) as server:
         yield server
 

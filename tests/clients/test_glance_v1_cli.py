@@ -1,6 +1,7 @@
 """The glance CLI speaking Glance v1 (``--os-image-api-version 1``), as every release up
-to 4.13 still can: create from a file and by copy-from, list with a property filter, show,
-update with --purge-props, download, delete; and what v2 sees of the same images."""
+to 4.13 still can: create from a file, by copy-from and at an external location, list with
+a property filter, show, update with --purge-props, download, delete; and what v2 sees of
+the same images."""
 
 from __future__ import annotations
 
@@ -70,5 +71,12 @@ def test_the_v1_cli_end_to_end(
     copied = shown(glance("image-create", "--name", unique("copied"), *IMAGE,
                           "--copy-from", web_origin.url()))  # fmt: skip
     assert_active_with(settled(api, copied["id"]), WEB_DATA)
+    located = shown(glance("image-create", "--name", unique("located"), *IMAGE,
+                           "--location", web_origin.url()))  # fmt: skip
+    assert located["status"] == "active" and located["size"] == str(len(WEB_DATA))
+    assert "location" not in located  # never shown
+    fetched = tmp_path / "located.raw"
+    glance("image-download", "--file", str(fetched), located["id"])
+    assert fetched.read_bytes() == WEB_DATA  # read from the origin, never copied
     glance("image-delete", image_id)
     assert api.get(f"/v2/images/{image_id}").status_code == 404

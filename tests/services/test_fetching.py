@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from lading.services.fetching import Fetch, FetchFailed, UrlRefused, UrlRules
+from lading.services.fetching import Fetch, FetchFailed
 from lading.settings import FetchSettings
+from lading.url_rules import UrlRefused, UrlRules
 from tests.http_origin import Origin, serving
 
 pytestmark = pytest.mark.anyio

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
 from lading.errors import ObjectNotFound, ReadOnlyStore
+from lading.settings import Settings
 from lading.stores.http import HttpStore
+from lading.stores.registry import StoreRegistry
+from lading.url_rules import UrlRefused
 from tests.asgi_server import running_asgi
 
 pytestmark = pytest.mark.anyio
@@ -38,7 +43,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def store() -> AsyncIterator[HttpStore]:
-    store = HttpStore("web", chunk_size=64 * 1024, timeout=10)
+    client = httpx.AsyncClient(timeout=10, follow_redirects=True)
+    store = HttpStore("web", chunk_size=64 * 1024, client=client)
     yield store
     await store.close()
 
@@ -78,3 +84,17 @@ async def test_writes_are_refused_and_deletes_leave_the_bytes(
         await store.put(f"{server}/files/new", chunks())
     await store.delete(f"{server}/files/data.bin")
     assert (await store.stat(f"{server}/files/data.bin")).size == len(DATA)
+
+
+async def test_lading_reads_locations_only_where_the_fetch_rules_allow(
+    server: str, tmp_path: Path
+) -> None:
+    """Callers choose these URLs: the store lading builds keeps to the fetch rules."""
+    settings = Settings(data_dir=tmp_path, stores={"local": {"type": "filesystem"},
+                        "web": {"type": "http"}}, default_store="local")  # fmt: skip
+    registry = StoreRegistry.from_settings(settings)
+    try:
+        with pytest.raises(UrlRefused, match=r"not allowed|internal address"):
+            await registry.external().stat(f"{server}/files/data.bin")
+    finally:
+        await registry.close()

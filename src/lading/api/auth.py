@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lading.api.http import error_response
+from lading.api.http import Failure, error_response
 from lading.errors import Unauthorized
 from lading.services.identity import Identities
 
@@ -28,7 +28,7 @@ class AuthenticationMiddleware:
         try:
             caller = await self.identities.authenticate(presented_token(Headers(scope=scope)))
         except Unauthorized as exc:  # outside the app's exception handlers: rendered here
-            await error_response(exc)(scope, receive, send)
+            await error_response(scope, Failure.of(exc))(scope, receive, send)
             return
         scope.setdefault("state", {})["caller"] = caller
         await self.app(scope, receive, send)

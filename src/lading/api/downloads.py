@@ -67,13 +67,14 @@ class DataResponse(Response):
         request = Headers(scope=scope)
         size = download.location.size
         updated = download.artifact.updated_at.replace(tzinfo=UTC)
+        checksum = download.location.checksum  # None: an external location, no digest
         validators = {
-            "etag": f'"{download.location.checksum}"',
+            **({"etag": f'"{checksum}"'} if checksum else {}),
             "last-modified": format_datetime(updated, usegmt=True),
             "accept-ranges": "bytes",
             **self.metadata,
         } | ({"cache-control": self.cache_control} if self.cache_control else {})
-        if _matches(request.get("if-none-match"), validators["etag"]):
+        if _matches(request.get("if-none-match"), validators.get("etag")):
             await _start(send, 304, validators)
             await _finish(send)
             return
@@ -101,7 +102,7 @@ class DataResponse(Response):
                 **validators,
                 "content-type": OCTET_STREAM,
                 "content-length": str(size),
-                "content-md5": download.location.checksum,
+                **({"content-md5": checksum} if checksum else {}),
             }
             await _start(send, 200, headers)
             path = download.local_path()
@@ -204,9 +205,9 @@ async def _finish(send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
+def _matches(if_none_match: str | None, etag: str | None) -> bool:
     """If-None-Match uses the weak comparison: W/ prefixes do not matter."""
-    if if_none_match is None:
+    if if_none_match is None or etag is None:
         return False
     candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
     return "*" in candidates or etag in candidates
@@ -217,5 +218,5 @@ def _range_allowed(if_range: str | None, validators: dict[str, str]) -> bool:
     if if_range is None:
         return True
     if if_range.startswith('"'):
-        return if_range == validators["etag"]
+        return if_range == validators.get("etag")
     return if_range == validators["last-modified"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -50,36 +52,70 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An error to answer, before a face gives it its shape."""
+
+    status: int
+    code: str
+    title: str
+    message: str
+    headers: Mapping[str, str] | None = None
+
+    @classmethod
+    def of(cls, exc: LadingError) -> Failure:
+        return cls(exc.status, exc.code, exc.title, exc.message, exc.headers)
+
+
+# How a face writes its errors, given the request's headers (a face may negotiate).
+ErrorStyle = Callable[[Headers, Failure], Response]
+
+
 def error_body(status: int, code: str, title: str, message: str) -> dict[str, Any]:
     """The OpenStack error shape, an object of objects, which the glance CLI can print."""
     return {code: {"code": status, "title": title, "message": message}}
 
 
-def error_response(exc: LadingError) -> JSONResponse:
-    body = error_body(exc.status, exc.code, exc.title, exc.message)
-    return JSONResponse(body, exc.status, exc.headers)
+def openstack_error(headers: Headers, failure: Failure) -> Response:
+    body = error_body(failure.status, failure.code, failure.title, failure.message)
+    return JSONResponse(body, failure.status, dict(failure.headers or {}))
+
+
+def error_response(scope: Scope, failure: Failure) -> Response:
+    """The failure in the shape of the face the request went to (``app.state.error_styles``
+    maps path prefixes to styles); OpenStack's by default."""
+    app = scope.get("app")
+    styles: dict[str, ErrorStyle] = getattr(app.state, "error_styles", {}) if app else {}
+    path = scope.get("path", "")
+    for prefix, style in styles.items():
+        if path == prefix or path.startswith(f"{prefix}/"):
+            return style(Headers(scope=scope), failure)
+    return openstack_error(Headers(scope=scope), failure)
 
 
 async def render_lading_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LadingError)
-    return error_response(exc)
+    return error_response(request.scope, Failure.of(exc))
 
 
 async def render_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "itemNotFound", 405: "badMethod"}.get(exc.status_code, "badRequest")
-    return JSONResponse(
-        error_body(exc.status_code, code, exc.detail, exc.detail), exc.status_code, exc.headers
-    )
+    failure = Failure(exc.status_code, code, exc.detail, exc.detail, exc.headers)
+    return error_response(request.scope, failure)
 
 
 async def render_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     message = "the server failed to handle the request; it has been logged"
-    body = error_body(500, "internalError", "Internal Server Error", message)
+    response = error_response(
+        request.scope, Failure(500, "internalError", "Internal Server Error", message)
+    )
     # This answer is sent outside RequestIdMiddleware (by Starlette's outermost layer).
-    request_id = request.scope.get("state", {}).get("request_id", "")
-    return JSONResponse(body, 500, {REQUEST_ID_HEADER.decode(): request_id})
+    response.headers[REQUEST_ID_HEADER.decode()] = request.scope.get("state", {}).get(
+        "request_id", ""
+    )
+    return response
 
 
 EXCEPTION_HANDLERS = {
@@ -133,6 +169,12 @@ async def read_json(request: Request) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+def has_body(request: Request) -> bool:
+    """Whether the request carries a body (announced, or chunked)."""
+    length = request.headers.get("content-length", "0")
+    return "transfer-encoding" in request.headers or (length.isdigit() and int(length) > 0)
 
 
 async def body_stream(request: Request) -> AsyncIterator[bytes]:

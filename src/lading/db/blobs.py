@@ -76,6 +76,26 @@ def commit(
     return Blob(pending.id, pending.store, pending.key)
 
 
+def refer(
+    connection: Connection, artifact_id: str, store: str, key: str, size: int, now: datetime
+) -> None:
+    """Reference bytes lading did not write (an external location): one blob per URL,
+    shared by every artifact registered at it."""
+    shared = connection.execute(
+        update(blobs)
+        .where(blobs.c.store == store, blobs.c.key == key)
+        .values(state=READY, refcount=blobs.c.refcount + 1)
+        .returning(blobs.c.id)
+    ).first()
+    if shared is not None:
+        blob_id = int(shared.id)
+    else:
+        values = {"store": store, "key": key, "state": READY, "size": size, "refcount": 1}
+        result = connection.execute(insert(blobs).values(**values, updated_at=now))
+        blob_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    connection.execute(insert(locations).values(artifact_id=artifact_id, blob_id=blob_id))
+
+
 def _share(connection: Connection, store: str, sha256: str) -> int | None:
     """Add a reference to the live blob holding these bytes, if there is one."""
     row = connection.execute(

@@ -11,7 +11,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, true
 
 from lading.db.artifacts import SELECT_ARTIFACTS, complete
-from lading.db.models import artifact_members, artifact_properties, artifact_tags, artifacts
+from lading.db.models import (
+    artifact_members,
+    artifact_properties,
+    artifact_tags,
+    artifacts,
+    blobs,
+    locations,
+)
 from lading.domain import GONE, Artifact, ListQuery, SortDir, Status, TimeFilter, Visibility
 
 TIME_OPERATORS = {
@@ -66,6 +73,14 @@ def _filters(query: ListQuery) -> list[ColumnElement[bool]]:
         clauses.append(
             exists().where(
                 artifact_tags.c.artifact_id == artifacts.c.id, artifact_tags.c.tag == tag
+            )
+        )
+    if query.stores:
+        clauses.append(
+            exists().where(
+                locations.c.artifact_id == artifacts.c.id,
+                blobs.c.id == locations.c.blob_id,
+                blobs.c.store.in_(query.stores),
             )
         )
     if query.size_min is not None:

@@ -94,6 +94,25 @@ def activate(
     return redundant
 
 
+def register(
+    connection: Connection,
+    artifact_id: str,
+    store: str,
+    key: str,
+    size: int,
+    checksum: str | None,
+    now: datetime,
+) -> None:
+    """queued -> active with bytes served elsewhere (an external location): no upload,
+    no lease; the checksum is the client's word, when given."""
+    if not set_status(
+        connection, artifact_id, [Status.QUEUED], Status.ACTIVE, size=size, checksum=checksum,
+        updated_at=now,
+    ):  # fmt: skip
+        raise Conflict(f"artifact {artifact_id} is no longer queued")
+    blobs.refer(connection, artifact_id, store, key, size, now)
+
+
 def abandon(connection: Connection, lease: Lease) -> None:
     """saving or uploading -> the lease's ``failed`` status (queued, as the artifact was
     before, unless the face says killed), if the lease holds. An import stays importing:

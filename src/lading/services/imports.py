@@ -38,12 +38,13 @@ from lading.domain import SEALED, Artifact, Location, Status, Task
 from lading.errors import BadRequest, Conflict, LadingError, NotFound, StoreError
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
-from lading.services.fetching import Credentials, Fetch, UrlRules, without_userinfo
+from lading.services.fetching import Credentials, Fetch, without_userinfo
 from lading.services.sealing import Sealer
 from lading.services.tasks import Progress, Tasks
 from lading.services.transfers import Expected, Transfers
 from lading.services.validation import Changes
 from lading.settings import Settings
+from lading.url_rules import UrlRules
 
 TASK_TYPE = "api_image_import"  # Glance's name for import tasks
 METHODS = ("glance-direct", "web-download")

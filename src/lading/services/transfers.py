@@ -22,13 +22,23 @@ from lading.db import artifacts, blobs, imports, uploads
 from lading.db.engine import Database
 from lading.db.uploads import Lease
 from lading.domain import Artifact, Digests, Location, Status
-from lading.errors import BadRequest, Conflict, Forbidden, ObjectNotFound, StoreError, TooLarge
+from lading.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ObjectNotFound,
+    StoreError,
+    TooLarge,
+)
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.digests import DigestingStream
+from lading.services.validation import Changes
 from lading.settings import Settings
-from lading.stores.base import Store
+from lading.stores.base import Store, StoredObject
 from lading.stores.registry import StoreRegistry
+from lading.url_rules import UrlRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +119,7 @@ class Transfers:
             return []
         return [
             StoreChoice(store.name, store.description, store.name == self._stores.default)
-            for store in self._stores.all()
+            for store in self._stores.writable()
         ]
 
     async def upload(
@@ -132,6 +142,65 @@ class Transfers:
         artifact = await self._queued(caller, artifact_id)
         await self._receive(
             artifact, body, announced_size, store_name, expected, Status.SAVING, failed
+        )
+        return caller.view(await self._catalogue.visible(caller, artifact.id))
+
+    async def register(
+        self,
+        caller: Caller,
+        artifact_id: str,
+        url: str,
+        announced_size: int | None = None,
+        checksum: str | None = None,
+    ) -> Artifact:
+        """Point a queued artifact at bytes served elsewhere (Glance v1's and VISoR's
+        location): nothing is copied, the size is what the server says, and the artifact
+        is active at once. The URL must pass the fetch rules, as a download's would;
+        ``checksum`` is the client's word (lading never reads the whole bytes)."""
+        artifact = await self._queued(caller, artifact_id)
+        external = await self._locate(url, announced_size)
+        return await self._register(caller, artifact, external, checksum)
+
+    async def create_registered(
+        self,
+        caller: Caller,
+        changes: Changes,
+        artifact_id: str | None,
+        url: str,
+        announced_size: int | None = None,
+        checksum: str | None = None,
+    ) -> Artifact:
+        """A new artifact at an external location; a URL refused or with nothing behind it
+        is refused before the artifact is made, and nothing is left when it fails later."""
+        external = await self._locate(url, announced_size)
+        artifact = await self._catalogue.create(caller, changes, artifact_id)
+        try:
+            return await self._register(caller, artifact, external, checksum)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._catalogue.drop(artifact.id)
+            raise
+
+    async def _locate(self, url: str, announced_size: int | None) -> StoredObject:
+        store = self._stores.external()
+        UrlRules(self._settings.fetch).check_url(url)
+        try:
+            stored = await store.stat(url)
+        except ObjectNotFound as exc:
+            raise NotFound(f"no data at {store.location_url(url)}: {exc}") from None
+        if announced_size is not None and announced_size != stored.size:
+            raise BadRequest(f"the location holds {stored.size} bytes, not {announced_size}")
+        return stored
+
+    async def _register(
+        self, caller: Caller, artifact: Artifact, external: StoredObject, checksum: str | None
+    ) -> Artifact:
+        cap = await self._room(artifact)
+        if external.size > cap:
+            raise TooLarge(f"the data is larger than the limit of {cap} bytes")
+        store = self._stores.external().name
+        await self._database.write(
+            uploads.register, artifact.id, store, external.key, external.size, checksum, now()
         )
         return caller.view(await self._catalogue.visible(caller, artifact.id))
 
@@ -181,7 +250,7 @@ class Transfers:
             stream = DigestingStream(chunks, self._settings.chunk_size, source.size, source.size)
             stored = await target.put(key, stream.chunks())
             digests = await stream.digests()
-            if digests.sha256 != source.os_hash_value or stored.size != source.size:
+            if stored.size != source.size or source.os_hash_value not in (None, digests.sha256):
                 raise StoreError(f"the copy in {store_name!r} differs from the original")
             redundant = await self._database.write(imports.add_copy, blob_id, artifact.id, digests)
         except BaseException:

@@ -27,6 +27,8 @@ class Store(ABC):
     failed ``put`` leaves nothing behind under ``key``.
     """
 
+    read_only = False  # only reads bytes served elsewhere (external locations)
+
     def __init__(self, name: str, description: str = "") -> None:
         self.name = name
         self.description = description

@@ -16,10 +16,17 @@ from lading.stores.base import Store, StoredObject
 
 
 class HttpStore(Store):
-    def __init__(self, name: str, chunk_size: int, timeout: float, description: str = "") -> None:
+    """``client`` follows redirects; lading gives it one that connects only where the
+    fetch rules allow, since callers choose the URLs."""
+
+    read_only = True
+
+    def __init__(
+        self, name: str, chunk_size: int, client: httpx.AsyncClient, description: str = ""
+    ) -> None:
         super().__init__(name, description)
         self._chunk_size = chunk_size
-        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=True)
+        self._client = client
 
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
         raise ReadOnlyStore(f"store {self.name!r} only reads external http(s) locations")

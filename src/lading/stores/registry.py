@@ -15,6 +15,7 @@ from lading.stores.filesystem import FilesystemStore
 from lading.stores.http import HttpStore
 from lading.stores.s3 import S3Store
 from lading.stores.swift import SwiftStore
+from lading.url_rules import UrlRules, guarded_client
 
 
 class StoreRegistry:
@@ -40,16 +41,33 @@ class StoreRegistry:
                 case SwiftStoreSettings():
                     stores[name] = SwiftStore(name, chunk_size=settings.chunk_size, **fields)
                 case HttpStoreSettings():
-                    stores[name] = HttpStore(name, chunk_size=settings.chunk_size, **fields)
+                    # Callers choose the URLs read here: the fetch rules guard them.
+                    client = guarded_client(
+                        UrlRules(settings.fetch), config.timeout, follow_redirects=True
+                    )
+                    stores[name] = HttpStore(name, settings.chunk_size, client, config.description)
         return cls(stores, settings.default_store)
 
     @property
     def several(self) -> bool:
-        """Whether clients choose among stores (Glance's multi-store)."""
-        return len(self._stores) > 1
+        """Whether clients choose among stores to write to (Glance's multi-store)."""
+        return len(self.writable()) > 1
 
     def all(self) -> list[Store]:
         return list(self._stores.values())
+
+    def writable(self) -> list[Store]:
+        """The stores uploads may go to: all but those reading external locations."""
+        return [store for store in self._stores.values() if not store.read_only]
+
+    def external(self) -> Store:
+        """The store that reads external http(s) locations."""
+        for store in self._stores.values():
+            if store.read_only:
+                return store
+        raise BadRequest(
+            "this lading registers no external locations: it has no store of type http"
+        )
 
     def get(self, name: str | None = None) -> Store:
         """The store called ``name``, or the default one."""

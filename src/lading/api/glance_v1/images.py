@@ -18,10 +18,11 @@ from starlette.routing import BaseRoute, Route
 
 from lading.api.downloads import DataResponse
 from lading.api.glance_v1.meta import Meta, brief_document, image_document, meta_headers, read_meta
-from lading.api.http import body_stream, caller, parse_count, services
+from lading.api.headers import stated_data
+from lading.api.http import body_stream, caller, has_body, parse_count, services
 from lading.api.query import boolean, moment, page_limit, single, sort_dir, sort_key
 from lading.domain import Artifact, ListQuery, Status, TimeFilter, Visibility
-from lading.errors import BadRequest
+from lading.errors import BadRequest, Conflict
 from lading.services.transfers import Expected
 
 COPY_FROM = "x-glance-api-copy-from"
@@ -34,18 +35,21 @@ PAGING = ("limit", "marker", "sort_key", "sort_dir")
 async def create_image(request: Request) -> Response:
     meta = read_meta(request.headers)
     sources = [name for name in (COPY_FROM, LOCATION) if name in request.headers]
-    if _has_body(request):
+    if has_body(request):
         sources.append("a body")
     if len(sources) > 1:
         raise BadRequest(f"give the data one way, not with {' and '.join(sources)}")
-    if LOCATION in request.headers:
-        raise BadRequest(f"{LOCATION} (an external location) is not offered yet")
     you, image_id = caller(request), meta.given.get("id")
     changes = meta.changes(None, purge=False)
     changes.fields.setdefault("visibility", Visibility.PRIVATE)  # v1: not public unless asked
     if COPY_FROM in request.headers:
         uri = request.headers[COPY_FROM]
         artifact = await services(request).imports.create_fetched(you, changes, image_id, uri)
+        return _image_response(artifact, 201)
+    if LOCATION in request.headers:
+        artifact = await services(request).transfers.create_registered(
+            you, changes, image_id, request.headers[LOCATION], *stated_data(meta.given)
+        )
         return _image_response(artifact, 201)
     artifact = await services(request).catalogue.create(you, changes, image_id)
     if sources:
@@ -55,14 +59,26 @@ async def create_image(request: Request) -> Response:
 
 async def update_image(request: Request) -> Response:
     meta = read_meta(request.headers)
-    if LOCATION in request.headers or COPY_FROM in request.headers:
-        raise BadRequest("an image's data can only be uploaded in the body of an update")
+    if COPY_FROM in request.headers:
+        raise BadRequest(f"{COPY_FROM} only makes a new image; update with a body or {LOCATION}")
+    if LOCATION in request.headers and has_body(request):
+        raise BadRequest(f"give the data one way, not with {LOCATION} and a body")
     purge = request.headers.get(PURGE, "false").lower() == "true"
     you, image_id = caller(request), request.path_params["image_id"]
+    if LOCATION in request.headers or has_body(request):
+        # Refused before the metadata changes: a refused update changes nothing.
+        current = await services(request).catalogue.get(you, image_id)
+        if current.status is not Status.QUEUED:
+            raise Conflict(f"image {image_id} is {current.status}: data only goes into a "
+                           "queued image")  # fmt: skip
     artifact = await services(request).catalogue.update(
         you, image_id, lambda current: meta.changes(current, purge)
     )
-    if _has_body(request):
+    if LOCATION in request.headers:  # only into a queued image, as data
+        artifact = await services(request).transfers.register(
+            you, artifact.id, request.headers[LOCATION], *stated_data(meta.given)
+        )
+    elif has_body(request):
         artifact = await _upload(request, artifact.id, meta)
     return _image_response(artifact, 200)
 
@@ -135,22 +151,16 @@ def _list_query(params: Sequence[tuple[str, str]]) -> ListQuery:
 async def _upload(request: Request, image_id: str, meta: Meta) -> Artifact:
     """The body as the image's data; announced size and checksum checked, as v1 does.
     A failure leaves the image killed."""
-    size = meta.given.get("size")
-    announced = parse_count("x-image-meta-size", size) if size is not None else None
+    announced, checksum = stated_data(meta.given)
     return await services(request).transfers.upload(
         caller(request),
         image_id,
         body_stream(request),
         announced_size=announced,
         store_name=meta.given.get("store"),
-        expected=Expected(md5=meta.given.get("checksum")),
+        expected=Expected(md5=checksum),
         failed=Status.KILLED,
     )
-
-
-def _has_body(request: Request) -> bool:
-    length = request.headers.get("content-length", "0")
-    return "transfer-encoding" in request.headers or (length.isdigit() and int(length) > 0)
 
 
 def _image_response(artifact: Artifact, status: int) -> Response:

@@ -2,7 +2,6 @@
 
 v1 sends an image's fields as ``x-image-meta-<field>`` and its properties as
 ``x-image-meta-property-<name>``, all strings; ``is_public`` stands for the visibility.
-Header values are UTF-8 on the wire (HTTP frameworks read and write them as Latin-1).
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from lading.api.headers import header_text, header_value
 from lading.domain import Artifact, Visibility
 from lading.errors import BadRequest
 from lading.services.validation import Changes
@@ -47,7 +47,7 @@ def read_meta(headers: Mapping[str, str]) -> Meta:
         name = name.lower()
         if not name.startswith(PREFIX):
             continue
-        value = _text(name, raw)
+        value = header_text(name, raw)
         if name.startswith(PROPERTY_PREFIX):
             meta.properties[name.removeprefix(PROPERTY_PREFIX)] = value
             continue
@@ -76,11 +76,11 @@ def meta_headers(artifact: Artifact) -> dict[str, str]:
     break or other control character) is left out: the JSON answers carry it."""
     document = image_document(artifact)
     properties = document.pop("properties")
-    headers = {f"{PREFIX}{key}": _header(value) for key, value in document.items()
+    headers = {f"{PREFIX}{key}": header_value(value) for key, value in document.items()
                if value is not None}  # fmt: skip
     for key, value in properties.items():
         if value.isprintable():
-            headers[f"{PROPERTY_PREFIX}{key}"] = _header(value)
+            headers[f"{PROPERTY_PREFIX}{key}"] = header_value(value)
     return headers
 
 
@@ -115,21 +115,6 @@ def brief_document(artifact: Artifact) -> dict[str, Any]:
 
 def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
-
-
-def _text(name: str, raw: str) -> str:
-    try:
-        value = raw.encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        raise BadRequest(f"{name} is not UTF-8") from None
-    if not value.isprintable():
-        raise BadRequest(f"{name} holds control characters")
-    return value.strip()
-
-
-def _header(value: object) -> str:
-    text = str(value)  # booleans as v1 writes them: True, False
-    return text.encode("utf-8").decode("latin-1")
 
 
 def _boolean(name: str, value: str) -> bool:

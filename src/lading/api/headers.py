@@ -1,0 +1,39 @@
+"""Metadata in HTTP headers (Glance v1, VISoR): UTF-8 on the wire, though HTTP frameworks
+read and write header values as Latin-1."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from lading.api.http import parse_count
+from lading.errors import BadRequest
+
+MD5 = re.compile("[0-9a-f]{32}")
+
+
+def header_text(name: str, raw: str) -> str:
+    """A header's value as the client meant it; 400 if not UTF-8 or holding control
+    characters."""
+    try:
+        value = raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise BadRequest(f"{name} is not UTF-8") from None
+    if not value.isprintable():
+        raise BadRequest(f"{name} holds control characters")
+    return value.strip()
+
+
+def header_value(value: object) -> str:
+    """``value`` as a header carries it (booleans as Python writes them: True, False)."""
+    return str(value).encode("utf-8").decode("latin-1")
+
+
+def stated_data(given: Mapping[str, str]) -> tuple[int | None, str | None]:
+    """The data's size and MD5 as ``x-image-meta-size`` and ``x-image-meta-checksum``
+    state them (checked against what arrives, or taken as said for a location)."""
+    size, checksum = given.get("size"), given.get("checksum")
+    if checksum is not None and not MD5.fullmatch(checksum.lower()):
+        raise BadRequest(f"x-image-meta-checksum must be an MD5 in hex, not {checksum!r}")
+    announced = parse_count("x-image-meta-size", size) if size is not None else None
+    return announced, None if checksum is None else checksum.lower()

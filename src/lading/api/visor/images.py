@@ -1,0 +1,231 @@
+"""VISoR's image API at /visor, over the same services as the Glance faces.
+
+Metadata travels as ``x-image-meta-<attribute>`` headers (see ``meta``); answers are
+JSON or XML (see ``render``). An image's data comes in the body of a POST or PUT, or
+stays where ``x-image-meta-location`` says (registered, not copied). A listing that
+finds nothing is 404, as VISoR has it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from lading.api.downloads import DataResponse
+from lading.api.headers import stated_data
+from lading.api.http import (
+    body_stream,
+    caller,
+    endpoint,
+    has_body,
+    parse_count,
+    services,
+    settings_of,
+)
+from lading.api.query import MAX_LIMIT, page_limit, single
+from lading.api.visor import meta as visor_meta
+from lading.api.visor.meta import Meta, brief, document, meta_headers, read_meta
+from lading.api.visor.render import answer
+from lading.api.visor.stores import lading_store, visor_name
+from lading.domain import Artifact, ListQuery, SortDir, Status, Visibility
+from lading.errors import BadRequest, Conflict, NotFound
+from lading.services.transfers import Expected
+
+PAGING = ("sort", "dir", "limit", "marker")
+NOT_FILTERS = ("uri", "location", "created_at", "updated_at")
+
+
+async def heartbeat(request: Request) -> Response:
+    return PlainTextResponse("OK")
+
+
+async def image_metadata(request: Request) -> Response:
+    artifact = await services(request).catalogue.get(
+        caller(request), request.path_params["image_id"]
+    )
+    return Response(status_code=200, headers=meta_headers(_detail(request, artifact)))
+
+
+async def download_image(request: Request) -> Response:
+    download = await services(request).transfers.download(
+        caller(request), request.path_params["image_id"]
+    )
+    return DataResponse(download, metadata=meta_headers(_detail(request, download.artifact)))
+
+
+async def list_images(request: Request) -> Response:
+    return await _listing(request, brief)
+
+
+async def list_images_detail(request: Request) -> Response:
+    return await _listing(request, lambda detail: detail)
+
+
+async def create_image(request: Request) -> Response:
+    meta = read_meta(request.headers)
+    location, store = _placement(request, meta)
+    you, image_id = caller(request), meta.given.get("_id")
+    changes = meta.changes(None)
+    changes.fields.setdefault("visibility", Visibility.PRIVATE)
+    size, checksum = stated_data(meta.given)
+    if location is not None:
+        artifact = await services(request).transfers.create_registered(
+            you, changes, image_id, location, size, checksum
+        )
+    else:
+        artifact = await services(request).catalogue.create(you, changes, image_id)
+        if has_body(request):
+            artifact = await _upload(request, artifact.id, store, size, checksum)
+    return answer(request.headers, "image", _detail(request, artifact), 201)
+
+
+async def update_image(request: Request) -> Response:
+    meta = read_meta(request.headers)
+    if not meta and not has_body(request):
+        raise BadRequest("nothing to update: no x-image-meta-* headers and no body")
+    if "_id" in meta.given:
+        raise BadRequest("an image's _id does not change")
+    location, store = _placement(request, meta)
+    you, image_id = caller(request), request.path_params["image_id"]
+    data_coming = location is not None or has_body(request)
+    if data_coming:  # refused before the metadata changes: a refused update changes nothing
+        current = await services(request).catalogue.get(you, image_id)
+        if current.status is not Status.QUEUED:
+            raise Conflict(f"image {image_id} is {visor_meta.STATUSES.get(current.status)}: "
+                           "data only goes into a locked image that has none")  # fmt: skip
+    artifact = await services(request).catalogue.update(you, image_id, meta.changes)
+    size, checksum = stated_data(meta.given)
+    if location is not None:
+        artifact = await services(request).transfers.register(
+            you, artifact.id, location, size, checksum
+        )
+    elif data_coming:
+        artifact = await _upload(request, artifact.id, store, size, checksum)
+    return answer(request.headers, "image", _detail(request, artifact))
+
+
+async def delete_image(request: Request) -> Response:
+    you, image_id = caller(request), request.path_params["image_id"]
+    artifact = await services(request).catalogue.get(you, image_id)
+    detail = _detail(request, artifact)
+    await services(request).catalogue.delete(you, image_id)
+    return answer(request.headers, "image", detail)
+
+
+async def _listing(request: Request, shape: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
+    params = request.query_params.multi_items()
+    query = _list_query(request, params)
+    artifacts = await services(request).catalogue.list_page(
+        caller(request), query, single(params, "marker")
+    )
+    if not artifacts:
+        raise NotFound("no images found")
+    images = [shape(_detail(request, artifact)) for artifact in artifacts]
+    return answer(request.headers, "images", images)
+
+
+def _list_query(request: Request, params: Sequence[tuple[str, str]]) -> ListQuery:
+    """Filters on any attribute, ``sort`` (default ``_id``) and ``dir`` (default asc);
+    lading adds ``limit`` (at most 1000, the default) and ``marker``."""
+    sort = single(params, "sort") or "_id"
+    if sort not in visor_meta.SORTS:
+        raise BadRequest(f"cannot sort by {sort!r}; use one of {list(visor_meta.SORTS)}")
+    direction = (single(params, "dir") or "asc").lower()
+    if direction not in ("asc", "desc"):
+        raise BadRequest(f"dir must be asc or desc, not {direction!r}")
+    limit = page_limit(params) if single(params, "limit") is not None else MAX_LIMIT
+    query = ListQuery(limit=limit, sort=[(visor_meta.SORTS[sort], SortDir(direction))])
+    query.fields["os_hidden"] = [False]
+    query.with_community = True  # VISoR knows public and private: community is not private
+    for name, value in params:
+        if name in PAGING:
+            continue
+        if name in NOT_FILTERS:
+            raise BadRequest(f"cannot filter on {name!r}")
+        match name:
+            case "_id" | "name" | "owner" | "checksum":
+                query.fields["id" if name == "_id" else name] = [value]
+            case "access":
+                query.fields["visibility"] = _visibilities(value)
+            case "status":
+                query.fields["status"] = list(visor_meta.statuses(value))
+            case "format":
+                query.fields["disk_format"] = [None if value.lower() == "none" else value]
+            case "size":
+                query.size_min = query.size_max = parse_count(name, value)
+            case "store":
+                query.stores = [lading_store(settings_of(request), value)]
+            case _:
+                query.properties[visor_meta.PROPERTIES.get(name, name)] = [value]
+    return query
+
+
+def _visibilities(access: str) -> list[object]:
+    if access.lower() == "public":
+        return [Visibility.PUBLIC]
+    if access.lower() == "private":
+        return [Visibility.PRIVATE, Visibility.SHARED, Visibility.COMMUNITY]
+    raise BadRequest(f"access must be public or private, not {access!r}")
+
+
+def _detail(request: Request, artifact: Artifact) -> dict[str, Any]:
+    settings = settings_of(request)
+    store = visor_name(settings, artifact.locations[0].store) if artifact.locations else None
+    location = None
+    if settings.show_image_direct_url:
+        shown = services(request).transfers.location_urls(caller(request), artifact)
+        location = shown[0].url if shown else None
+    uri = f"{endpoint(request)}/visor/images/{artifact.id}"
+    return document(artifact, uri, store, location)
+
+
+def _placement(request: Request, meta: Meta) -> tuple[str | None, str | None]:
+    """Where the data stays (a location, registered) or the store it goes to (None: the
+    default); 400 for both a location and a body, a store name with no store here, a
+    location in a store other than http, and data for the read-only http store."""
+    location, name = meta.given.get("location"), meta.given.get("store")
+    settings = settings_of(request)
+    store = None if name is None else lading_store(settings, name)
+    reads_only = store is not None and settings.stores[store].type == "http"
+    if location is None:
+        if reads_only:
+            raise BadRequest("the http store only reads: give x-image-meta-location, or "
+                             "another store for the data")  # fmt: skip
+        return None, store
+    if has_body(request):
+        raise BadRequest("give the data one way: x-image-meta-location or a body, not both")
+    if store is not None and not reads_only:
+        raise BadRequest("lading registers http(s) locations only (store http): upload the "
+                         "data to keep it in another store")  # fmt: skip
+    return location, None
+
+
+async def _upload(
+    request: Request, image_id: str, store: str | None, size: int | None, checksum: str | None
+) -> Artifact:
+    """The body as the data; a failure leaves the image in error (killed), as in VISoR."""
+    return await services(request).transfers.upload(
+        caller(request),
+        image_id,
+        body_stream(request),
+        announced_size=size,
+        store_name=store,
+        expected=Expected(md5=checksum),
+        failed=Status.KILLED,
+    )
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/status", heartbeat, methods=["GET"]),
+    Route("/images", create_image, methods=["POST"]),
+    Route("/images", list_images, methods=["GET"]),
+    Route("/images/detail", list_images_detail, methods=["GET"]),
+    Route("/images/{image_id}", image_metadata, methods=["HEAD"]),
+    Route("/images/{image_id}", download_image, methods=["GET"]),
+    Route("/images/{image_id}", update_image, methods=["PUT"]),
+    Route("/images/{image_id}", delete_image, methods=["DELETE"]),
+]
