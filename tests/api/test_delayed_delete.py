@@ -76,3 +76,21 @@ def test_lading_scrub_by_hand(client: TestClient, settings: Settings) -> None:
     assert now.exit_code == 0, now.output
     assert f"scrubbed 1 artifacts; {len(DATA)} bytes" in now.output
     assert stored(settings) == []
+
+
+@pytest.mark.parametrize(("face", "headers"), [
+    ("/v1/images", {"x-image-meta-name": "v1"}),
+    ("/visor/images", {"x-image-meta-name": "visor"}),
+])  # fmt: skip
+def test_the_older_faces_delete_with_a_delay_too(
+    client: TestClient, settings: Settings, face: str, headers: dict[str, str]
+) -> None:
+    sent = headers | {"content-type": "application/octet-stream"}
+    image = client.post(face, headers=sent, content=DATA).json()["image"]
+    image_id = image.get("id") or image["_id"]
+    assert client.delete(f"{face}/{image_id}").status_code == 200
+    assert client.head(f"{face}/{image_id}").status_code == 404
+    assert len(stored(settings)) == 1 and health(client) == len(DATA)  # kept a while
+    catalogue = client.app.state.services.catalogue  # type: ignore[attr-defined]
+    assert client.portal.call(catalogue.scrub, 0) == 1  # type: ignore[union-attr]
+    assert stored(settings) == []

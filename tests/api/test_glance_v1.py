@@ -175,6 +175,7 @@ def test_bad_locations_leave_no_image(located: TestClient, origin: Origin) -> No
         (origin.url("/absent"), 404),
         (f"http://169.254.169.254:{port}/latest/meta-data", 400),  # an internal address
         ("file:///etc/passwd", 400),
+        (origin.url().replace("://", "://user:secret@"), 400),  # would be kept in clear
         (f"http://127.0.0.1:{port + 1 if port < 65535 else 1}/data", 400),  # a port not allowed
     ]:
         assert_error(create(located, **{"x-image-meta-location": location}), status)

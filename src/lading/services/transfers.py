@@ -183,7 +183,10 @@ class Transfers:
 
     async def _locate(self, url: str, announced_size: int | None) -> StoredObject:
         store = self._stores.external()
-        UrlRules(self._settings.fetch).check_url(url)
+        if UrlRules(self._settings.fetch).check_url(url).userinfo:
+            # A location is read at every download, so it would be kept in clear.
+            raise BadRequest("a location cannot carry credentials (user:password@); "
+                             "copy the data in instead (copy-from, web-download)")  # fmt: skip
         try:
             stored = await store.stat(url)
         except ObjectNotFound as exc:
