@@ -95,7 +95,7 @@ def test_post_with_a_body_then_head_get_and_the_other_faces(client: TestClient) 
     assert as_v1["x-image-meta-is_public"] == "True"
 
 
-def test_an_image_made_on_v2_is_seen_alike_on_visor_and_v1(client: TestClient) -> None:
+def test_images_made_on_v2_and_v1_are_seen_alike_on_visor(client: TestClient) -> None:
     image = create_v2(client, name="from-v2", disk_format="qcow2", container_format="bare",
                       architecture="x86_64", kernel_id=str(uuid.uuid4()))  # fmt: skip
     upload_v2(client, image["id"], DATA)
@@ -106,6 +106,16 @@ def test_an_image_made_on_v2_is_seen_alike_on_visor_and_v1(client: TestClient) -
     assert client.get(f"/visor/images/{image['id']}").content == DATA
     v1 = client.get(f"/v1/images/{image['id']}")
     assert v1.content == DATA and v1.headers["x-image-meta-name"] == "from-v2"
+    from_v1 = client.post("/v1/images", content=DATA, headers={
+        **OCTETS, "x-image-meta-name": "from-v1", "x-image-meta-disk_format": "raw",
+        "x-image-meta-container_format": "bare", "x-image-meta-property-kernel_id": image["kernel_id"]},
+    ).json()["image"]  # fmt: skip
+    head = client.head(f"/visor/images/{from_v1['id']}").headers
+    assert (
+        head["x-image-meta-kernel"] == image["kernel_id"] and head["x-image-meta-format"] == "raw"
+    )
+    assert head["x-image-meta-checksum"] == from_v1["checksum"]
+    assert client.get(f"/visor/images/{from_v1['id']}").content == DATA
 
 
 def test_answers_and_errors_in_xml_when_asked(client: TestClient) -> None:
