@@ -42,6 +42,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:
         """The size of /data or /plain (what an http store asks of a location)."""
+        if self.path.startswith("/redirect?to="):
+            self.send_response(302)
+            self.send_header("location", self.path.partition("=")[2])
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
         self.send_response(200 if self.path in ("/data", "/plain") else 404)
         self.send_header("content-length", str(len(self.server.data)))
         self.end_headers()

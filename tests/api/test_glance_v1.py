@@ -161,6 +161,12 @@ def test_an_external_location_is_registered_not_copied(located: TestClient, orig
 def test_a_location_goes_only_into_a_queued_image(located: TestClient, origin: Origin) -> None:
     reserved = create(located).json()["image"]
     path = f"/v1/images/{reserved['id']}"
+    missing = {"x-image-meta-location": origin.url("/absent"), "x-image-meta-name": "moved"}
+    assert_error(located.put(path, headers=missing), 404)
+    too_big = {"x-image-meta-size": str(2 * 2**40), "x-image-meta-name": "moved", **OCTETS}
+    assert_error(located.put(path, headers=too_big, content=DATA), 413)
+    assert located.head(path).headers["x-image-meta-name"] == "cirros"  # unchanged
+    assert located.head(path).headers["x-image-meta-status"] == "queued"
     placed = located.put(path, headers={"x-image-meta-location": origin.url("/plain")})
     assert placed.status_code == 200 and placed.json()["image"]["status"] == "active"
     refused = located.put(path, headers={"x-image-meta-location": origin.url("/data"),

@@ -8,6 +8,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -106,10 +107,10 @@ def test_images_made_on_v2_and_v1_are_seen_alike_on_visor(client: TestClient) ->
     assert client.get(f"/visor/images/{image['id']}").content == DATA
     v1 = client.get(f"/v1/images/{image['id']}")
     assert v1.content == DATA and v1.headers["x-image-meta-name"] == "from-v2"
-    from_v1 = client.post("/v1/images", content=DATA, headers={
-        **OCTETS, "x-image-meta-name": "from-v1", "x-image-meta-disk_format": "raw",
-        "x-image-meta-container_format": "bare", "x-image-meta-property-kernel_id": image["kernel_id"]},
-    ).json()["image"]  # fmt: skip
+    sent = {**OCTETS, "x-image-meta-name": "from-v1", "x-image-meta-disk_format": "raw",
+            "x-image-meta-container_format": "bare",
+            "x-image-meta-property-kernel_id": image["kernel_id"]}  # fmt: skip
+    from_v1 = client.post("/v1/images", content=DATA, headers=sent).json()["image"]
     head = client.head(f"/visor/images/{from_v1['id']}").headers
     assert (
         head["x-image-meta-kernel"] == image["kernel_id"] and head["x-image-meta-format"] == "raw"
@@ -267,3 +268,53 @@ def test_visor_store_names_lead_to_lading_stores(
             assert client.get(f"/visor/images/{image['_id']}").content == DATA
         listed = client.get("/visor/images?store=lunacloud").json()["images"]
         assert len(listed) == 2
+
+
+def test_odd_property_names_and_values_never_break_an_answer(client: TestClient) -> None:
+    """Names that cannot be header names are left out of headers; XML stays well-formed."""
+    odd = {"é": "v", "a b": "v", "\u017f": "v", "1abc": "v", "xml-x": "v", "line": "a\nb"}
+    image = create_v2(client, name="odd", **odd)
+    upload_v2(client, image["id"], DATA)
+    for path in (f"/visor/images/{image['id']}", f"/v1/images/{image['id']}"):
+        head = client.head(path)
+        assert head.status_code == 200 and "x-image-meta-name" in head.headers
+        assert client.get(path).content == DATA
+    detail = client.get("/visor/images/detail").json()["images"][0]
+    assert all(detail[name] == value for name, value in odd.items())
+    xml = ElementTree.fromstring(client.get("/visor/images/detail", headers=XML).content)
+    named = {item.get("name"): item.text for item in xml.iter("attribute")}
+    assert named["é"] == "v" and named["\u017f"] == "v" and named["xml-x"] == "v"
+
+
+def test_refusals_before_any_data_leave_nothing(client: TestClient, origin: Origin) -> None:
+    too_big = {"x-image-meta-size": str(2 * 2**40)}  # over the default cap of 1 TiB
+    assert_visor_error(post(client, DATA, **too_big), 413)
+    assert count(client) == 0
+    locked = post(client).json()["image"]
+    path = f"/visor/images/{locked['_id']}"
+    for headers, status in [({"x-image-meta-location": origin.url("/absent")}, 404),
+                            ({"x-image-meta-location": "http://" + "a" * 600}, 400),
+                            ({"x-image-meta-location": origin.url(), "x-image-meta-size": "1"},
+                             400)]:  # fmt: skip
+        refused = client.put(path, headers={**headers, "x-image-meta-name": "changed"})
+        assert_visor_error(refused, status)
+    assert client.head(path).headers["x-image-meta-name"] == UBUNTU["x-image-meta-name"]
+    assert client.head(path).headers["x-image-meta-status"] == "locked"
+    bounce = origin.url("/redirect?to=http://xn--/")  # a host name that is not one
+    assert_visor_error(post(client, **{"x-image-meta-location": bounce}), 400)
+    assert count(client) == 1
+
+
+def test_one_url_backs_many_images_while_its_size_holds(client: TestClient, origin: Origin) -> None:
+    location = {"x-image-meta-location": origin.url("/plain")}
+    with ThreadPoolExecutor(4) as pool:  # the first registrations of a URL, at once
+        answers = list(pool.map(lambda _: post(client, **location), range(4)))
+    assert [answer.status_code for answer in answers] == [201] * 4
+    first = answers[0].json()["image"]
+    origin.data = DATA + b"more"
+    assert_visor_error(post(client, **location), 409)  # the others hold the old size
+    for answer in answers:
+        client.delete(f"/visor/images/{answer.json()['image']['_id']}")
+    again = post(client, **location).json()["image"]
+    assert again["size"] == len(DATA) + 4 and first["size"] == len(DATA)
+    assert client.get(f"/visor/images/{again['_id']}").content == DATA + b"more"

@@ -4,20 +4,22 @@ task, and several runners sharing one queue (each task runs once)."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from sqlalchemy import Connection, select
 
 from lading.db import tasks as queries
 from lading.db.engine import Database
+from lading.db.models import tasks as tasks_table
 from lading.domain import Task, TaskStatus
 from lading.errors import BadRequest, NotFound
 from lading.services.access import Caller
 from lading.services.catalogue import now
-from lading.services.tasks import LeaseLost, Progress, Tasks
+from lading.services.tasks import LeaseLost, Progress, Tasks, Undo
 from lading.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -57,15 +59,21 @@ async def test_a_failing_task_is_undone_and_says_why(database: Database, tmp_pat
     async def broken(task: Task, progress: Progress) -> None:
         raise BadRequest("the URL answered 404")
 
-    async def undo(task: Task, message: str) -> None:
-        undone.append(message)
+    def step(connection: Connection, task: Task, moment: datetime) -> str:
+        # In the transaction that records the failure: seen together, or not at all.
+        recorded = connection.execute(select(tasks_table.c.status, tasks_table.c.message)
+                                      .where(tasks_table.c.id == task.id)).one()  # fmt: skip
+        return f"{recorded.status}: {recorded.message}"
 
-    tasks.register("broken", broken, undo)
+    async def after(result: str) -> None:
+        undone.append(result)
+
+    tasks.register("broken", broken, Undo(step, after))
     submitted = await tasks.submit("p", "broken", {})
     await tasks.run_one()
     failed = await tasks.get(Caller.with_role("p", "admin"), submitted.id)
     assert failed.status is TaskStatus.FAILURE and failed.message == "the URL answered 404"
-    assert undone == ["the URL answered 404"]
+    assert undone == ["failure: the URL answered 404"]
 
 
 async def test_a_dead_runners_task_is_taken_over(database: Database, tmp_path: Path) -> None:
@@ -147,10 +155,10 @@ async def test_a_runner_that_lost_its_task_neither_fails_nor_undoes_it(
     async def work(task: Task, progress: Progress) -> None:
         pass
 
-    async def undo(task: Task, message: str) -> None:
-        undone.append(message)
+    def step(connection: Connection, task: Task, moment: datetime) -> None:
+        undone.append(task.id)
 
-    tasks.register("work", work, undo)
+    tasks.register("work", work, Undo(step))
     submitted = await tasks.submit("p", "work", {})
     await database.write(queries.claim, "stale", now(), now())  # claimed, then lost
     assert await tasks.run_one() is True  # taken over and done

@@ -10,6 +10,7 @@ from lading.api.http import parse_count
 from lading.errors import BadRequest
 
 MD5 = re.compile("[0-9a-f]{32}")
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # what a header name may hold (RFC 9110)
 
 
 def header_text(name: str, raw: str) -> str:
@@ -24,9 +25,15 @@ def header_text(name: str, raw: str) -> str:
     return value.strip()
 
 
-def header_value(value: object) -> str:
-    """``value`` as a header carries it (booleans as Python writes them: True, False)."""
-    return str(value).encode("utf-8").decode("latin-1")
+def meta_headers(prefix: str, values: Mapping[str, object]) -> dict[str, str]:
+    """``values`` as ``<prefix><name>`` headers (booleans as Python writes them: True,
+    False). A name that cannot be a header name, or a value with a control character,
+    is left out: the face's JSON answers carry it."""
+    return {
+        f"{prefix}{name}": str(value).encode("utf-8").decode("latin-1")
+        for name, value in values.items()
+        if TOKEN.fullmatch(name) and str(value).isprintable()
+    }
 
 
 def stated_data(given: Mapping[str, str]) -> tuple[int | None, str | None]:

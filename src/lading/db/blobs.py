@@ -80,19 +80,34 @@ def refer(
     connection: Connection, artifact_id: str, store: str, key: str, size: int, now: datetime
 ) -> None:
     """Reference bytes lading did not write (an external location): one blob per URL,
-    shared by every artifact registered at it."""
-    shared = connection.execute(
-        update(blobs)
-        .where(blobs.c.store == store, blobs.c.key == key)
-        .values(state=READY, refcount=blobs.c.refcount + 1)
-        .returning(blobs.c.id)
-    ).first()
-    if shared is not None:
-        blob_id = int(shared.id)
-    else:
+    shared by every artifact registered at it, as long as the size it had holds."""
+    for _ in range(2):  # a concurrent first registration of the URL: share its blob
+        shared = connection.execute(
+            update(blobs)
+            .where(blobs.c.store == store, blobs.c.key == key)
+            .values(state=READY, refcount=blobs.c.refcount + 1)
+            .returning(blobs.c.id, blobs.c.size, blobs.c.refcount)
+        ).first()
+        if shared is not None:
+            if shared.size != size and shared.refcount > 1:
+                raise Conflict(
+                    f"{key} now holds {size} bytes, and images registered there before hold "
+                    f"{shared.size}: register it again once they are gone"
+                )
+            if shared.size != size:  # nobody used the old size: the blob was doomed
+                connection.execute(update(blobs).where(blobs.c.id == shared.id).values(size=size))
+            blob_id = int(shared.id)
+            break
         values = {"store": store, "key": key, "state": READY, "size": size, "refcount": 1}
-        result = connection.execute(insert(blobs).values(**values, updated_at=now))
+        try:
+            with connection.begin_nested():
+                result = connection.execute(insert(blobs).values(**values, updated_at=now))
+        except IntegrityError:
+            continue
         blob_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        break
+    else:
+        raise Conflict(f"{key} is being registered by another request; try again")
     connection.execute(insert(locations).values(artifact_id=artifact_id, blob_id=blob_id))
 
 

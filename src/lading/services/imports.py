@@ -29,10 +29,14 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
+
+from sqlalchemy import Connection
 
 from lading.db import artifacts as artifact_queries
 from lading.db import imports as queries
+from lading.db.blobs import Blob
 from lading.db.engine import Database
 from lading.domain import SEALED, Artifact, Location, Status, Task
 from lading.errors import BadRequest, Conflict, LadingError, NotFound, StoreError
@@ -40,7 +44,7 @@ from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.fetching import Credentials, Fetch, without_userinfo
 from lading.services.sealing import Sealer
-from lading.services.tasks import Progress, Tasks
+from lading.services.tasks import Progress, Tasks, Undo
 from lading.services.transfers import Expected, Transfers
 from lading.services.validation import Changes
 from lading.settings import Settings
@@ -74,7 +78,7 @@ class Imports:
         self._catalogue = catalogue
         self._transfers = transfers
         self._tasks = tasks
-        tasks.register(TASK_TYPE, self._run, self._undo)
+        tasks.register(TASK_TYPE, self._run, Undo(self._undo, self._catalogue.discard))
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -250,16 +254,15 @@ class Imports:
         )
         return {"image_id": artifact.id, "stores": plan.done, "failed_stores": plan.failed}
 
-    async def _undo(self, task: Task, message: str) -> None:
+    def _undo(self, connection: Connection, task: Task, moment: datetime) -> list[Blob]:
+        """In the failure's transaction: the image as it was before the task (copy-image
+        leaves it active; an import puts it back to queued, releasing what it stored)."""
         assert task.artifact_id is not None
         if task.input["method"] == COPY:
-            await self._database.write(
-                queries.end_copy, task.artifact_id, task.id, task.input["stores"]
-            )
-            return
+            queries.end_copy(connection, task.artifact_id, task.id, task.input["stores"])
+            return []
         stores = task.input.get("stores") or [self._transfers.default_store]
-        doomed = await self._database.write(queries.fail, task.artifact_id, task.id, stores, now())
-        await self._catalogue.discard(doomed)
+        return queries.fail(connection, task.artifact_id, task.id, stores, moment)
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
+from sqlalchemy import Connection
 
 from lading.db import tasks as queries
 from lading.db.engine import Database
@@ -51,8 +52,16 @@ class Progress:
 
 
 Handler = Callable[[Task, Progress], Awaitable[dict[str, Any] | None]]
-# Called when a task fails for good, to undo what it started (e.g. the import's status).
-FailureHandler = Callable[[Task, str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Undo:
+    """What undoes a task that failed for good (e.g. an import's status): ``step`` runs in
+    the transaction that records the failure, so that nobody sees a failed task whose work
+    still shows; ``after`` gets its result once committed (e.g. bytes to remove)."""
+
+    step: Callable[[Connection, Task, datetime], Any]
+    after: Callable[[Any], Awaitable[object]] | None = None
 
 
 class Tasks:
@@ -60,11 +69,9 @@ class Tasks:
         self._settings = settings
         self._database = database
         self._handlers: dict[str, Handler] = {}
-        self._on_failure: dict[str, FailureHandler] = {}
+        self._on_failure: dict[str, Undo] = {}
 
-    def register(
-        self, task_type: str, handler: Handler, on_failure: FailureHandler | None = None
-    ) -> None:
+    def register(self, task_type: str, handler: Handler, on_failure: Undo | None = None) -> None:
         self._handlers[task_type] = handler
         if on_failure is not None:
             self._on_failure[task_type] = on_failure
@@ -202,27 +209,28 @@ class Tasks:
             raise LeaseLost(task.id)
 
     async def _fail(self, task: Task, token: str, message: str) -> None:
-        """Record the failure, then undo what the task started; a runner that lost the
-        task to another process records and undoes nothing."""
-        with anyio.CancelScope(shield=True):
-            if not await self._database.write(
-                queries.finish,
-                task.id,
-                token,
-                TaskStatus.FAILURE,
-                None,
-                message,
-                now(),
+        """Record the failure and undo what the task started, at once; a runner that lost
+        the task to another process records and undoes nothing."""
+        undo = self._on_failure.get(task.type)
+
+        def record(connection: Connection) -> tuple[bool, Any]:
+            moment = now()
+            held = queries.finish(
+                connection, task.id, token, TaskStatus.FAILURE, None, message, moment,
                 self._expiry(),
-            ):
+            )  # fmt: skip
+            return held, (undo.step(connection, task, moment) if held and undo else None)
+
+        with anyio.CancelScope(shield=True):
+            held, undone = await self._database.write(record)
+            if not held:
                 log.warning("task %s failed after another process took it over", task.id)
                 return
-            undo = self._on_failure.get(task.type)
-            if undo is not None:
+            if undo is not None and undo.after is not None:
                 try:
-                    await undo(task, message)
+                    await undo.after(undone)
                 except Exception:
-                    log.exception("undoing task %s failed", task.id)
+                    log.exception("cleaning up after task %s failed", task.id)
 
     def _lease_until(self) -> datetime:
         return now() + timedelta(seconds=self._settings.task_lease)

@@ -40,6 +40,8 @@ from lading.stores.base import Store, StoredObject
 from lading.stores.registry import StoreRegistry
 from lading.url_rules import UrlRules
 
+MAX_LOCATION = 512  # characters: the length of a stored object's key
+
 
 @dataclass(frozen=True, slots=True)
 class Download:
@@ -145,20 +147,44 @@ class Transfers:
         )
         return caller.view(await self._catalogue.visible(caller, artifact.id))
 
+    def check_upload(self, announced_size: int | None, store_name: str | None) -> None:
+        """What can be refused before an artifact is made or changed for an upload: an
+        announced size over the cap, a store that takes no uploads."""
+        if announced_size is not None and announced_size > self._settings.image_size_cap:
+            cap = self._settings.image_size_cap
+            raise TooLarge(f"the data is larger than the limit of {cap} bytes")
+        several, name = self._stores.several, store_name
+        if name is not None and several and self._stores.get(name).read_only:
+            raise BadRequest(f"store {name!r} only reads external locations")
+
+    async def locate(self, url: str, announced_size: int | None = None) -> StoredObject:
+        """The bytes at an external location (Glance v1's and VISoR's), as the http store
+        sees them: the URL must pass the fetch rules, as every read of it will, carry no
+        credentials, and lead to data of the announced size, under the size cap."""
+        store = self._stores.external()
+        if len(url) > MAX_LOCATION or UrlRules(self._settings.fetch).check_url(url).userinfo:
+            # A location is read at every download: credentials would be kept in clear.
+            raise BadRequest(f"a location is an http(s) URL of at most {MAX_LOCATION} "
+                             "characters, without credentials (user:password@); copy such "
+                             "data in instead (copy-from, web-download)")  # fmt: skip
+        try:
+            stored = await store.stat(url)
+        except ObjectNotFound as exc:
+            raise NotFound(f"no data at {store.location_url(url)}: {exc}") from None
+        except StoreError as exc:  # the caller's URL, not a store of ours, failed
+            raise BadRequest(f"cannot read {store.location_url(url)}: {exc}") from None
+        if announced_size is not None and announced_size != stored.size:
+            raise BadRequest(f"the location holds {stored.size} bytes, not {announced_size}")
+        self.check_upload(stored.size, None)
+        return stored
+
     async def register(
-        self,
-        caller: Caller,
-        artifact_id: str,
-        url: str,
-        announced_size: int | None = None,
-        checksum: str | None = None,
+        self, caller: Caller, artifact_id: str, external: StoredObject, checksum: str | None
     ) -> Artifact:
-        """Point a queued artifact at bytes served elsewhere (Glance v1's and VISoR's
-        location): nothing is copied, the size is what the server says, and the artifact
-        is active at once. The URL must pass the fetch rules, as a download's would;
-        ``checksum`` is the client's word (lading never reads the whole bytes)."""
+        """Point a queued artifact at ``external`` (see ``locate``): nothing is copied, and
+        the artifact is active at once. ``checksum`` is the client's word (lading does
+        not read the whole bytes)."""
         artifact = await self._queued(caller, artifact_id)
-        external = await self._locate(url, announced_size)
         return await self._register(caller, artifact, external, checksum)
 
     async def create_registered(
@@ -166,13 +192,10 @@ class Transfers:
         caller: Caller,
         changes: Changes,
         artifact_id: str | None,
-        url: str,
-        announced_size: int | None = None,
-        checksum: str | None = None,
+        external: StoredObject,
+        checksum: str | None,
     ) -> Artifact:
-        """A new artifact at an external location; a URL refused or with nothing behind it
-        is refused before the artifact is made, and nothing is left when it fails later."""
-        external = await self._locate(url, announced_size)
+        """A new artifact at an external location; nothing is left when it fails."""
         artifact = await self._catalogue.create(caller, changes, artifact_id)
         try:
             return await self._register(caller, artifact, external, checksum)
@@ -180,20 +203,6 @@ class Transfers:
             with anyio.CancelScope(shield=True):
                 await self._catalogue.drop(artifact.id)
             raise
-
-    async def _locate(self, url: str, announced_size: int | None) -> StoredObject:
-        store = self._stores.external()
-        if UrlRules(self._settings.fetch).check_url(url).userinfo:
-            # A location is read at every download, so it would be kept in clear.
-            raise BadRequest("a location cannot carry credentials (user:password@); "
-                             "copy the data in instead (copy-from, web-download)")  # fmt: skip
-        try:
-            stored = await store.stat(url)
-        except ObjectNotFound as exc:
-            raise NotFound(f"no data at {store.location_url(url)}: {exc}") from None
-        if announced_size is not None and announced_size != stored.size:
-            raise BadRequest(f"the location holds {stored.size} bytes, not {announced_size}")
-        return stored
 
     async def _register(
         self, caller: Caller, artifact: Artifact, external: StoredObject, checksum: str | None

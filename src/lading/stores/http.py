@@ -53,13 +53,13 @@ class HttpStore(Store):
                         yield chunk
                     if remaining == 0:
                         break
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:  # a bad redirect too
             raise StoreError(f"store {self.name!r} could not read {key}: {exc}") from exc
 
     async def stat(self, key: str) -> StoredObject:
         try:
             response = await self._client.head(_url(key))
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
             raise StoreError(f"store {self.name!r} could not reach {key}: {exc}") from exc
         _raise_for(response, key, self.name)
         length = response.headers.get("content-length", "")
@@ -78,7 +78,7 @@ class HttpStore(Store):
 
 
 def _url(key: str) -> str:
-    if not key.startswith(("http://", "https://")):
+    if not key.lower().startswith(("http://", "https://")):
         raise StoreError(f"{key!r} is not an http(s) URL")
     return key
 

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lading.api.downloads import DataResponse
-from lading.api.glance_v1.meta import Meta, brief_document, image_document, meta_headers, read_meta
+from lading.api.glance_v1.meta import Meta, brief_document, image_document, image_headers, read_meta
 from lading.api.headers import stated_data
 from lading.api.http import body_stream, caller, has_body, parse_count, services
 from lading.api.query import boolean, moment, page_limit, single, sort_dir, sort_key
@@ -46,11 +46,13 @@ async def create_image(request: Request) -> Response:
         uri = request.headers[COPY_FROM]
         artifact = await services(request).imports.create_fetched(you, changes, image_id, uri)
         return _image_response(artifact, 201)
+    transfers, (size, checksum) = services(request).transfers, stated_data(meta.given)
     if LOCATION in request.headers:
-        artifact = await services(request).transfers.create_registered(
-            you, changes, image_id, request.headers[LOCATION], *stated_data(meta.given)
-        )
+        external = await transfers.locate(request.headers[LOCATION], size)
+        artifact = await transfers.create_registered(you, changes, image_id, external, checksum)
         return _image_response(artifact, 201)
+    if sources:  # refused before the image is made: a refused request leaves nothing
+        transfers.check_upload(size, meta.given.get("store"))
     artifact = await services(request).catalogue.create(you, changes, image_id)
     if sources:
         artifact = await _upload(request, artifact.id, meta)
@@ -65,19 +67,23 @@ async def update_image(request: Request) -> Response:
         raise BadRequest(f"give the data one way, not with {LOCATION} and a body")
     purge = request.headers.get(PURGE, "false").lower() == "true"
     you, image_id = caller(request), request.path_params["image_id"]
+    transfers, (size, checksum) = services(request).transfers, stated_data(meta.given)
+    external = None
     if LOCATION in request.headers or has_body(request):
         # Refused before the metadata changes: a refused update changes nothing.
         current = await services(request).catalogue.get(you, image_id)
         if current.status is not Status.QUEUED:
             raise Conflict(f"image {image_id} is {current.status}: data only goes into a "
                            "queued image")  # fmt: skip
+        if LOCATION in request.headers:
+            external = await transfers.locate(request.headers[LOCATION], size)
+        else:
+            transfers.check_upload(size, meta.given.get("store"))
     artifact = await services(request).catalogue.update(
         you, image_id, lambda current: meta.changes(current, purge)
     )
-    if LOCATION in request.headers:  # only into a queued image, as data
-        artifact = await services(request).transfers.register(
-            you, artifact.id, request.headers[LOCATION], *stated_data(meta.given)
-        )
+    if external is not None:  # only into a queued image, as data
+        artifact = await transfers.register(you, artifact.id, external, checksum)
     elif has_body(request):
         artifact = await _upload(request, artifact.id, meta)
     return _image_response(artifact, 200)
@@ -87,14 +93,14 @@ async def image_metadata(request: Request) -> Response:
     artifact = await services(request).catalogue.get(
         caller(request), request.path_params["image_id"]
     )
-    return Response(status_code=200, headers=meta_headers(artifact) | _etag(artifact))
+    return Response(status_code=200, headers=image_headers(artifact) | _etag(artifact))
 
 
 async def download_image(request: Request) -> Response:
     download = await services(request).transfers.download(
         caller(request), request.path_params["image_id"]
     )
-    return DataResponse(download, metadata=meta_headers(download.artifact))
+    return DataResponse(download, metadata=image_headers(download.artifact))
 
 
 async def delete_image(request: Request) -> Response:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lading.api.headers import header_text, header_value
+from lading.api.headers import header_text, meta_headers
 from lading.domain import Artifact, Visibility
 from lading.errors import BadRequest
 from lading.services.validation import Changes
@@ -71,17 +71,13 @@ def read_meta(headers: Mapping[str, str]) -> Meta:
     return meta
 
 
-def meta_headers(artifact: Artifact) -> dict[str, str]:
-    """The artifact as v1 headers. A property whose value cannot be a header (a line
-    break or other control character) is left out: the JSON answers carry it."""
+def image_headers(artifact: Artifact) -> dict[str, str]:
+    """The artifact as v1 headers (what cannot be a header is left out: see
+    ``meta_headers``)."""
     document = image_document(artifact)
     properties = document.pop("properties")
-    headers = {f"{PREFIX}{key}": header_value(value) for key, value in document.items()
-               if value is not None}  # fmt: skip
-    for key, value in properties.items():
-        if value.isprintable():
-            headers[f"{PROPERTY_PREFIX}{key}"] = header_value(value)
-    return headers
+    fields = {key: value for key, value in document.items() if value is not None}
+    return meta_headers(PREFIX, fields) | meta_headers(PROPERTY_PREFIX, properties)
 
 
 def image_document(artifact: Artifact) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lading.api.downloads import DataResponse
-from lading.api.headers import stated_data
+from lading.api.headers import meta_headers, stated_data
 from lading.api.http import (
     body_stream,
     caller,
@@ -28,7 +28,7 @@ from lading.api.http import (
 )
 from lading.api.query import MAX_LIMIT, page_limit, single
 from lading.api.visor import meta as visor_meta
-from lading.api.visor.meta import Meta, brief, document, meta_headers, read_meta
+from lading.api.visor.meta import PREFIX, Meta, brief, document, read_meta
 from lading.api.visor.render import answer
 from lading.api.visor.stores import lading_store, visor_name
 from lading.domain import Artifact, ListQuery, SortDir, Status, Visibility
@@ -47,14 +47,16 @@ async def image_metadata(request: Request) -> Response:
     artifact = await services(request).catalogue.get(
         caller(request), request.path_params["image_id"]
     )
-    return Response(status_code=200, headers=meta_headers(_detail(request, artifact)))
+    return Response(status_code=200, headers=meta_headers(PREFIX, _detail(request, artifact)))
 
 
 async def download_image(request: Request) -> Response:
     download = await services(request).transfers.download(
         caller(request), request.path_params["image_id"]
     )
-    return DataResponse(download, metadata=meta_headers(_detail(request, download.artifact)))
+    return DataResponse(
+        download, metadata=meta_headers(PREFIX, _detail(request, download.artifact))
+    )
 
 
 async def list_images(request: Request) -> Response:
@@ -71,12 +73,13 @@ async def create_image(request: Request) -> Response:
     you, image_id = caller(request), meta.given.get("_id")
     changes = meta.changes(None)
     changes.fields.setdefault("visibility", Visibility.PRIVATE)
-    size, checksum = stated_data(meta.given)
+    transfers, (size, checksum) = services(request).transfers, stated_data(meta.given)
     if location is not None:
-        artifact = await services(request).transfers.create_registered(
-            you, changes, image_id, location, size, checksum
-        )
+        external = await transfers.locate(location, size)
+        artifact = await transfers.create_registered(you, changes, image_id, external, checksum)
     else:
+        if has_body(request):  # refused before the image is made: a refusal leaves nothing
+            transfers.check_upload(size, store)
         artifact = await services(request).catalogue.create(you, changes, image_id)
         if has_body(request):
             artifact = await _upload(request, artifact.id, store, size, checksum)
@@ -91,19 +94,22 @@ async def update_image(request: Request) -> Response:
         raise BadRequest("an image's _id does not change")
     location, store = _placement(request, meta)
     you, image_id = caller(request), request.path_params["image_id"]
-    data_coming = location is not None or has_body(request)
-    if data_coming:  # refused before the metadata changes: a refused update changes nothing
+    transfers, (size, checksum) = services(request).transfers, stated_data(meta.given)
+    external = None
+    if location is not None or has_body(request):
+        # Refused before the metadata changes: a refused update changes nothing.
         current = await services(request).catalogue.get(you, image_id)
         if current.status is not Status.QUEUED:
-            raise Conflict(f"image {image_id} is {visor_meta.STATUSES.get(current.status)}: "
-                           "data only goes into a locked image that has none")  # fmt: skip
+            raise Conflict(f"image {image_id} is {current.status}: data only goes into a "
+                           "reserved (locked) image that has none")  # fmt: skip
+        if location is not None:
+            external = await transfers.locate(location, size)
+        else:
+            transfers.check_upload(size, store)
     artifact = await services(request).catalogue.update(you, image_id, meta.changes)
-    size, checksum = stated_data(meta.given)
-    if location is not None:
-        artifact = await services(request).transfers.register(
-            you, artifact.id, location, size, checksum
-        )
-    elif data_coming:
+    if external is not None:
+        artifact = await transfers.register(you, artifact.id, external, checksum)
+    elif has_body(request):
         artifact = await _upload(request, artifact.id, store, size, checksum)
     return answer(request.headers, "image", _detail(request, artifact))
 

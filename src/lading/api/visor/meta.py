@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lading.api.headers import header_text, header_value
+from lading.api.headers import header_text
 from lading.domain import DISK_FORMATS, Artifact, Status, Visibility
 from lading.errors import BadRequest
 from lading.services.validation import Changes
@@ -125,16 +125,6 @@ def document(artifact: Artifact, uri: str, store: str | None, location: str | No
 
 def brief(detail: Mapping[str, Any]) -> dict[str, Any]:
     return {key: detail[key] for key in BRIEF if key in detail}
-
-
-def meta_headers(detail: Mapping[str, Any]) -> dict[str, str]:
-    """The image as headers; a value that cannot be a header (a control character) is
-    left out: the documents carry it."""
-    return {
-        f"{PREFIX}{key}": header_value(value)
-        for key, value in detail.items()
-        if str(value).isprintable()
-    }
 
 
 def statuses(name: str) -> list[Status]:

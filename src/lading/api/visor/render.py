@@ -18,7 +18,7 @@ JSON = "application/json"
 XML_TYPES = (XML, "text/xml")
 # An XML element name (ASCII letters, digits, _ . -, not starting with a digit, . or -,
 # nor with "xml"); other attribute names become <attribute name="...">.
-ELEMENT_NAME = re.compile(r"(?!xml)[A-Za-z_][A-Za-z0-9_.-]*", re.IGNORECASE)
+ELEMENT_NAME = re.compile(r"(?!xml)[A-Za-z_][A-Za-z0-9_.-]*", re.IGNORECASE | re.ASCII)
 # Characters XML 1.0 cannot carry, even escaped.
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
