@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 from starlette.testclient import TestClient
+
+from lading.app import create_app
+from lading.settings import Settings
+from tests.http_origin import Origin
 
 PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
 
@@ -45,3 +52,19 @@ def assert_error(response: Any, status: int) -> None:
     assert isinstance(body, dict) and len(body) == 1
     (detail,) = body.values()
     assert detail["code"] == status and detail["message"]
+
+
+@contextlib.contextmanager
+def locating(
+    tmp_path: Path, database_url: str, origin: Origin, **settings: Any
+) -> Iterator[TestClient]:
+    """lading with a filesystem store and the http store for external locations, allowed
+    to reach ``origin``."""
+    configured = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, default_store="local",
+        stores={"local": {"type": "filesystem"}, "web": {"type": "http"}},
+        fetch={"allowed_hosts": ["127.0.0.1"], "allowed_ports": [origin.server_address[1]]},
+        **settings,
+    )  # fmt: skip
+    with TestClient(create_app(configured), base_url="http://lading.test") as client:
+        yield client

@@ -13,9 +13,7 @@ import anyio
 import pytest
 from starlette.testclient import TestClient
 
-from lading.app import create_app
-from lading.settings import Settings
-from tests.api.helpers import assert_error
+from tests.api.helpers import assert_error, locating
 from tests.http_origin import Origin, serving
 
 DATA = bytes(range(256)) * 40
@@ -128,13 +126,7 @@ def origin() -> Iterator[Origin]:
 @pytest.fixture
 def located(tmp_path: Path, database_url: str, origin: Origin) -> Iterator[TestClient]:
     """lading with an http store for external locations, allowed to reach the origin."""
-    settings = Settings(
-        data_dir=tmp_path / "data", database_url=database_url, default_store="local",
-        stores={"local": {"type": "filesystem"}, "web": {"type": "http"}},
-        fetch={"allowed_hosts": ["127.0.0.1"], "allowed_ports": [origin.server_address[1]]},
-        image_size_cap=len(DATA) + 1,
-    )  # fmt: skip
-    with TestClient(create_app(settings), base_url="http://lading.test") as test_client:
+    with locating(tmp_path, database_url, origin, image_size_cap=len(DATA) + 1) as test_client:
         yield test_client
 
 

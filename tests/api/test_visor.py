@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from lading.app import create_app
 from lading.settings import Settings
 from tests.api.helpers import create as create_v2
+from tests.api.helpers import locating
 from tests.api.helpers import upload as upload_v2
 from tests.http_origin import Origin, serving
 from tests.object_servers import s3_store
@@ -41,12 +42,7 @@ def origin() -> Iterator[Origin]:
 @pytest.fixture
 def client(tmp_path: Path, database_url: str, origin: Origin) -> Iterator[TestClient]:
     """One filesystem store and the http store, the origin allowed for locations."""
-    settings = Settings(
-        data_dir=tmp_path / "data", database_url=database_url, default_store="local",
-        stores={"local": {"type": "filesystem"}, "web": {"type": "http"}},
-        fetch={"allowed_hosts": ["127.0.0.1"], "allowed_ports": [origin.server_address[1]]},
-    )  # fmt: skip
-    with TestClient(create_app(settings), base_url="http://lading.test") as test_client:
+    with locating(tmp_path, database_url, origin) as test_client:
         yield test_client
 
 

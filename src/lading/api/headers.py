@@ -4,13 +4,43 @@ read and write header values as Latin-1."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from lading.api.http import parse_count
+from lading.domain import Artifact
 from lading.errors import BadRequest
+from lading.services.validation import Changes
 
 MD5 = re.compile("[0-9a-f]{32}")
+PREFIX = "x-image-meta-"
 TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # what a header name may hold (RFC 9110)
+
+
+@dataclass(slots=True)
+class Meta:
+    """What a request's ``x-image-meta-*`` headers ask for."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    given: dict[str, str] = field(default_factory=dict)  # about the data, as sent
+
+    def changes(self, current: Artifact | None, purge: bool = False) -> Changes:
+        """Changes over ``current``: properties merged, or replaced when ``purge``."""
+        properties = {} if current is None or purge else dict(current.properties)
+        return Changes(fields=dict(self.fields), properties=properties | self.properties)
+
+    def __bool__(self) -> bool:
+        return bool(self.fields or self.properties or self.given)
+
+
+def meta_items(headers: Mapping[str, str]) -> Iterator[tuple[str, str, str]]:
+    """Each ``x-image-meta-<key>`` header as (its name, key, value), values checked."""
+    for name, raw in headers.items():
+        name = name.lower()
+        if name.startswith(PREFIX):
+            yield name, name.removeprefix(PREFIX), header_text(name, raw)
 
 
 def header_text(name: str, raw: str) -> str:

@@ -44,6 +44,18 @@ MAX_LOCATION = 512  # characters: the length of a stored object's key
 
 
 @dataclass(frozen=True, slots=True)
+class Incoming:
+    """The data a request brings with its metadata (Glance v1, VISoR): a body, an
+    external location, or neither; and what the client states of it."""
+
+    body: AsyncIterable[bytes] | None = None
+    location: str | None = None
+    size: int | None = None
+    checksum: str | None = None  # MD5
+    store: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Download:
     """An artifact's bytes, ready to read; ``location`` is None when it has no data."""
 
@@ -147,7 +159,71 @@ class Transfers:
         )
         return caller.view(await self._catalogue.visible(caller, artifact.id))
 
-    def check_upload(self, announced_size: int | None, store_name: str | None) -> None:
+    async def create_with(
+        self, caller: Caller, changes: Changes, artifact_id: str | None, incoming: Incoming
+    ) -> Artifact:
+        """A new artifact with the data its request brings (Glance v1, VISoR). What can be
+        refused is refused before the artifact is made; an upload that fails then leaves
+        it killed, as those systems have it."""
+        if incoming.location is not None:
+            external = await self._locate(incoming.location, incoming.size)
+            artifact = await self._catalogue.create(caller, changes, artifact_id)
+            try:
+                return await self._register(caller, artifact, external, incoming.checksum)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._catalogue.drop(artifact.id)
+                raise
+        if incoming.body is not None:
+            self._check_upload(incoming.size, incoming.store)
+        artifact = await self._catalogue.create(caller, changes, artifact_id)
+        if incoming.body is None:
+            return artifact
+        return await self._upload_incoming(caller, artifact.id, incoming)
+
+    async def update_with(
+        self,
+        caller: Caller,
+        artifact_id: str,
+        changes: Callable[[Artifact], Changes],
+        incoming: Incoming,
+    ) -> Artifact:
+        """Metadata changes with the data the request brings, if any (Glance v1, VISoR):
+        data goes only into a queued artifact, and what can be refused is refused before
+        the metadata changes, so that a refused update changes nothing."""
+        external = None
+        if incoming.body is not None or incoming.location is not None:
+            current = await self._catalogue.get(caller, artifact_id)
+            caller.require_owner(current, "upload_image")
+            if current.status is not Status.QUEUED:
+                raise Conflict(f"artifact {artifact_id} is {current.status}: data only goes "
+                               "into a queued one, which has none")  # fmt: skip
+            if incoming.location is not None:
+                external = await self._locate(incoming.location, incoming.size)
+            else:
+                self._check_upload(incoming.size, incoming.store)
+        artifact = await self._catalogue.update(caller, artifact_id, changes)
+        if external is not None:
+            return await self._register(caller, artifact, external, incoming.checksum)
+        if incoming.body is not None:
+            return await self._upload_incoming(caller, artifact.id, incoming)
+        return artifact
+
+    async def _upload_incoming(
+        self, caller: Caller, artifact_id: str, incoming: Incoming
+    ) -> Artifact:
+        assert incoming.body is not None
+        return await self.upload(
+            caller,
+            artifact_id,
+            incoming.body,
+            announced_size=incoming.size,
+            store_name=incoming.store,
+            expected=Expected(md5=incoming.checksum),
+            failed=Status.KILLED,
+        )
+
+    def _check_upload(self, announced_size: int | None, store_name: str | None) -> None:
         """What can be refused before an artifact is made or changed for an upload: an
         announced size over the cap, a store that takes no uploads."""
         if announced_size is not None and announced_size > self._settings.image_size_cap:
@@ -157,10 +233,11 @@ class Transfers:
         if name is not None and several and self._stores.get(name).read_only:
             raise BadRequest(f"store {name!r} only reads external locations")
 
-    async def locate(self, url: str, announced_size: int | None = None) -> StoredObject:
-        """The bytes at an external location (Glance v1's and VISoR's), as the http store
-        sees them: the URL must pass the fetch rules, as every read of it will, carry no
-        credentials, and lead to data of the announced size, under the size cap."""
+    async def _locate(self, url: str, announced_size: int | None) -> StoredObject:
+        """The bytes at an external location, as the http store sees them: the URL must
+        pass the fetch rules, as every read of it will, carry no credentials, and lead to
+        data of the announced size, under the size cap. Nothing is copied: the artifact
+        registered there is active at once, its checksum the client's word."""
         store = self._stores.external()
         if len(url) > MAX_LOCATION or UrlRules(self._settings.fetch).check_url(url).userinfo:
             # A location is read at every download: credentials would be kept in clear.
@@ -175,34 +252,8 @@ class Transfers:
             raise BadRequest(f"cannot read {store.location_url(url)}: {exc}") from None
         if announced_size is not None and announced_size != stored.size:
             raise BadRequest(f"the location holds {stored.size} bytes, not {announced_size}")
-        self.check_upload(stored.size, None)
+        self._check_upload(stored.size, None)
         return stored
-
-    async def register(
-        self, caller: Caller, artifact_id: str, external: StoredObject, checksum: str | None
-    ) -> Artifact:
-        """Point a queued artifact at ``external`` (see ``locate``): nothing is copied, and
-        the artifact is active at once. ``checksum`` is the client's word (lading does
-        not read the whole bytes)."""
-        artifact = await self._queued(caller, artifact_id)
-        return await self._register(caller, artifact, external, checksum)
-
-    async def create_registered(
-        self,
-        caller: Caller,
-        changes: Changes,
-        artifact_id: str | None,
-        external: StoredObject,
-        checksum: str | None,
-    ) -> Artifact:
-        """A new artifact at an external location; nothing is left when it fails."""
-        artifact = await self._catalogue.create(caller, changes, artifact_id)
-        try:
-            return await self._register(caller, artifact, external, checksum)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._catalogue.drop(artifact.id)
-            raise
 
     async def _register(
         self, caller: Caller, artifact: Artifact, external: StoredObject, checksum: str | None

@@ -17,13 +17,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lading.api.downloads import DataResponse
-from lading.api.glance_v1.meta import Meta, brief_document, image_document, image_headers, read_meta
-from lading.api.headers import stated_data
+from lading.api.glance_v1.meta import brief_document, image_document, image_headers, read_meta
+from lading.api.headers import Meta, stated_data
 from lading.api.http import body_stream, caller, has_body, parse_count, services
 from lading.api.query import boolean, moment, page_limit, single, sort_dir, sort_key
-from lading.domain import Artifact, ListQuery, Status, TimeFilter, Visibility
-from lading.errors import BadRequest, Conflict
-from lading.services.transfers import Expected
+from lading.domain import Artifact, ListQuery, TimeFilter, Visibility
+from lading.errors import BadRequest
+from lading.services.transfers import Incoming
 
 COPY_FROM = "x-glance-api-copy-from"
 LOCATION = "x-image-meta-location"
@@ -46,16 +46,8 @@ async def create_image(request: Request) -> Response:
         uri = request.headers[COPY_FROM]
         artifact = await services(request).imports.create_fetched(you, changes, image_id, uri)
         return _image_response(artifact, 201)
-    transfers, (size, checksum) = services(request).transfers, stated_data(meta.given)
-    if LOCATION in request.headers:
-        external = await transfers.locate(request.headers[LOCATION], size)
-        artifact = await transfers.create_registered(you, changes, image_id, external, checksum)
-        return _image_response(artifact, 201)
-    if sources:  # refused before the image is made: a refused request leaves nothing
-        transfers.check_upload(size, meta.given.get("store"))
-    artifact = await services(request).catalogue.create(you, changes, image_id)
-    if sources:
-        artifact = await _upload(request, artifact.id, meta)
+    incoming = _incoming(request, meta)
+    artifact = await services(request).transfers.create_with(you, changes, image_id, incoming)
     return _image_response(artifact, 201)
 
 
@@ -67,25 +59,9 @@ async def update_image(request: Request) -> Response:
         raise BadRequest(f"give the data one way, not with {LOCATION} and a body")
     purge = request.headers.get(PURGE, "false").lower() == "true"
     you, image_id = caller(request), request.path_params["image_id"]
-    transfers, (size, checksum) = services(request).transfers, stated_data(meta.given)
-    external = None
-    if LOCATION in request.headers or has_body(request):
-        # Refused before the metadata changes: a refused update changes nothing.
-        current = await services(request).catalogue.get(you, image_id)
-        if current.status is not Status.QUEUED:
-            raise Conflict(f"image {image_id} is {current.status}: data only goes into a "
-                           "queued image")  # fmt: skip
-        if LOCATION in request.headers:
-            external = await transfers.locate(request.headers[LOCATION], size)
-        else:
-            transfers.check_upload(size, meta.given.get("store"))
-    artifact = await services(request).catalogue.update(
-        you, image_id, lambda current: meta.changes(current, purge)
+    artifact = await services(request).transfers.update_with(
+        you, image_id, lambda current: meta.changes(current, purge), _incoming(request, meta)
     )
-    if external is not None:  # only into a queued image, as data
-        artifact = await transfers.register(you, artifact.id, external, checksum)
-    elif has_body(request):
-        artifact = await _upload(request, artifact.id, meta)
     return _image_response(artifact, 200)
 
 
@@ -154,19 +130,13 @@ def _list_query(params: Sequence[tuple[str, str]]) -> ListQuery:
     return query
 
 
-async def _upload(request: Request, image_id: str, meta: Meta) -> Artifact:
-    """The body as the image's data; announced size and checksum checked, as v1 does.
-    A failure leaves the image killed."""
-    announced, checksum = stated_data(meta.given)
-    return await services(request).transfers.upload(
-        caller(request),
-        image_id,
-        body_stream(request),
-        announced_size=announced,
-        store_name=meta.given.get("store"),
-        expected=Expected(md5=checksum),
-        failed=Status.KILLED,
-    )
+def _incoming(request: Request, meta: Meta) -> Incoming:
+    """The data the request brings: a body or an external location (v1 checks both the
+    announced size and the MD5), and the store it asks for."""
+    size, checksum = stated_data(meta.given)
+    body = body_stream(request) if has_body(request) else None
+    location, store = request.headers.get(LOCATION), meta.given.get("store")
+    return Incoming(body, location, size, checksum, store)
 
 
 def _image_response(artifact: Artifact, status: int) -> Response:

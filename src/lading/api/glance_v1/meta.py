@@ -7,17 +7,15 @@ v1 sends an image's fields as ``x-image-meta-<field>`` and its properties as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lading.api.headers import header_text, meta_headers
+from lading.api.headers import PREFIX, Meta, meta_headers, meta_items
 from lading.domain import Artifact, Visibility
 from lading.errors import BadRequest
-from lading.services.validation import Changes
 
-PREFIX = "x-image-meta-"
-PROPERTY_PREFIX = "x-image-meta-property-"
+PROPERTY_KEY = "property-"
+PROPERTY_PREFIX = PREFIX + PROPERTY_KEY
 TEXT_FIELDS = ("name", "disk_format", "container_format", "owner")
 INTEGER_FIELDS = ("min_disk", "min_ram")
 # Fields v1 clients send that the server decides (checked against the data, or ignored as
@@ -27,31 +25,12 @@ SERVER_FIELDS = ("id", "size", "checksum", "status", "store", "location", "creat
 BRIEF = ("id", "name", "disk_format", "container_format", "checksum", "size")
 
 
-@dataclass(slots=True)
-class Meta:
-    """What a v1 request's headers ask for."""
-
-    fields: dict[str, Any] = field(default_factory=dict)
-    properties: dict[str, str] = field(default_factory=dict)
-    given: dict[str, str] = field(default_factory=dict)  # SERVER_FIELDS, as sent
-
-    def changes(self, current: Artifact | None, purge: bool) -> Changes:
-        """Changes over ``current``: properties merged, or replaced when ``purge``."""
-        properties = {} if current is None or purge else dict(current.properties)
-        return Changes(fields=dict(self.fields), properties=properties | self.properties)
-
-
 def read_meta(headers: Mapping[str, str]) -> Meta:
     meta = Meta()
-    for name, raw in headers.items():
-        name = name.lower()
-        if not name.startswith(PREFIX):
+    for name, key, value in meta_items(headers):
+        if key.startswith(PROPERTY_KEY):
+            meta.properties[key.removeprefix(PROPERTY_KEY)] = value
             continue
-        value = header_text(name, raw)
-        if name.startswith(PROPERTY_PREFIX):
-            meta.properties[name.removeprefix(PROPERTY_PREFIX)] = value
-            continue
-        key = name.removeprefix(PREFIX)
         if key in TEXT_FIELDS:
             meta.fields[key] = value
         elif key in INTEGER_FIELDS:

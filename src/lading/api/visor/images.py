@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lading.api.downloads import DataResponse
-from lading.api.headers import meta_headers, stated_data
+from lading.api.headers import PREFIX, Meta, meta_headers, stated_data
 from lading.api.http import (
     body_stream,
     caller,
@@ -28,12 +28,12 @@ from lading.api.http import (
 )
 from lading.api.query import MAX_LIMIT, page_limit, single
 from lading.api.visor import meta as visor_meta
-from lading.api.visor.meta import PREFIX, Meta, brief, document, read_meta
+from lading.api.visor.meta import brief, document, read_meta
 from lading.api.visor.render import answer
 from lading.api.visor.stores import lading_store, visor_name
-from lading.domain import Artifact, ListQuery, SortDir, Status, Visibility
-from lading.errors import BadRequest, Conflict, NotFound
-from lading.services.transfers import Expected
+from lading.domain import Artifact, ListQuery, SortDir, Visibility
+from lading.errors import BadRequest, NotFound
+from lading.services.transfers import Incoming
 
 PAGING = ("sort", "dir", "limit", "marker")
 NOT_FILTERS = ("uri", "location", "created_at", "updated_at")
@@ -69,20 +69,11 @@ async def list_images_detail(request: Request) -> Response:
 
 async def create_image(request: Request) -> Response:
     meta = read_meta(request.headers)
-    location, store = _placement(request, meta)
     you, image_id = caller(request), meta.given.get("_id")
     changes = meta.changes(None)
     changes.fields.setdefault("visibility", Visibility.PRIVATE)
-    transfers, (size, checksum) = services(request).transfers, stated_data(meta.given)
-    if location is not None:
-        external = await transfers.locate(location, size)
-        artifact = await transfers.create_registered(you, changes, image_id, external, checksum)
-    else:
-        if has_body(request):  # refused before the image is made: a refusal leaves nothing
-            transfers.check_upload(size, store)
-        artifact = await services(request).catalogue.create(you, changes, image_id)
-        if has_body(request):
-            artifact = await _upload(request, artifact.id, store, size, checksum)
+    incoming = _incoming(request, meta)
+    artifact = await services(request).transfers.create_with(you, changes, image_id, incoming)
     return answer(request.headers, "image", _detail(request, artifact), 201)
 
 
@@ -92,25 +83,10 @@ async def update_image(request: Request) -> Response:
         raise BadRequest("nothing to update: no x-image-meta-* headers and no body")
     if "_id" in meta.given:
         raise BadRequest("an image's _id does not change")
-    location, store = _placement(request, meta)
     you, image_id = caller(request), request.path_params["image_id"]
-    transfers, (size, checksum) = services(request).transfers, stated_data(meta.given)
-    external = None
-    if location is not None or has_body(request):
-        # Refused before the metadata changes: a refused update changes nothing.
-        current = await services(request).catalogue.get(you, image_id)
-        if current.status is not Status.QUEUED:
-            raise Conflict(f"image {image_id} is {current.status}: data only goes into a "
-                           "reserved (locked) image that has none")  # fmt: skip
-        if location is not None:
-            external = await transfers.locate(location, size)
-        else:
-            transfers.check_upload(size, store)
-    artifact = await services(request).catalogue.update(you, image_id, meta.changes)
-    if external is not None:
-        artifact = await transfers.register(you, artifact.id, external, checksum)
-    elif has_body(request):
-        artifact = await _upload(request, artifact.id, store, size, checksum)
+    artifact = await services(request).transfers.update_with(
+        you, image_id, meta.changes, _incoming(request, meta)
+    )
     return answer(request.headers, "image", _detail(request, artifact))
 
 
@@ -189,40 +165,28 @@ def _detail(request: Request, artifact: Artifact) -> dict[str, Any]:
     return document(artifact, uri, store, location)
 
 
-def _placement(request: Request, meta: Meta) -> tuple[str | None, str | None]:
-    """Where the data stays (a location, registered) or the store it goes to (None: the
-    default); 400 for both a location and a body, a store name with no store here, a
-    location in a store other than http, and data for the read-only http store."""
+def _incoming(request: Request, meta: Meta) -> Incoming:
+    """The data the request brings: a body for a store (None: the default), or a
+    location, registered where it stays; 400 for both a location and a body, a store
+    name with no store here, a location in a store other than http, and a body for the
+    read-only http store."""
     location, name = meta.given.get("location"), meta.given.get("store")
     settings = settings_of(request)
     store = None if name is None else lading_store(settings, name)
     reads_only = store is not None and settings.stores[store].type == "http"
+    size, checksum = stated_data(meta.given)
     if location is None:
         if reads_only:
             raise BadRequest("the http store only reads: give x-image-meta-location, or "
                              "another store for the data")  # fmt: skip
-        return None, store
+        body = body_stream(request) if has_body(request) else None
+        return Incoming(body, None, size, checksum, store)
     if has_body(request):
         raise BadRequest("give the data one way: x-image-meta-location or a body, not both")
     if store is not None and not reads_only:
         raise BadRequest("lading registers http(s) locations only (store http): upload the "
                          "data to keep it in another store")  # fmt: skip
-    return location, None
-
-
-async def _upload(
-    request: Request, image_id: str, store: str | None, size: int | None, checksum: str | None
-) -> Artifact:
-    """The body as the data; a failure leaves the image in error (killed), as in VISoR."""
-    return await services(request).transfers.upload(
-        caller(request),
-        image_id,
-        body_stream(request),
-        announced_size=size,
-        store_name=store,
-        expected=Expected(md5=checksum),
-        failed=Status.KILLED,
-    )
+    return Incoming(None, location, size, checksum)
 
 
 ROUTES: list[BaseRoute] = [

@@ -11,16 +11,13 @@ is a property. Attributes with no value are left out, as VISoR leaves them out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lading.api.headers import header_text
+from lading.api.headers import Meta, meta_items
 from lading.domain import DISK_FORMATS, Artifact, Status, Visibility
 from lading.errors import BadRequest
-from lading.services.validation import Changes
 
-PREFIX = "x-image-meta-"
 ARCHITECTURES = ("i386", "i686", "x86_64", "aarch64", "armv7l", "ppc64le", "s390x")
 TYPES = ("kernel", "ramdisk", "machine", "amazon", "eucalyptus", "openstack", "opennebula",
          "nimbus")  # fmt: skip
@@ -48,29 +45,9 @@ SORTS = {"_id": "id", "name": "name", "access": "visibility", "status": "status"
          "created_at": "created_at", "updated_at": "updated_at"}  # fmt: skip
 
 
-@dataclass(slots=True)
-class Meta:
-    """What a VISoR request's ``x-image-meta-*`` headers ask for."""
-
-    fields: dict[str, Any] = field(default_factory=dict)
-    properties: dict[str, str] = field(default_factory=dict)
-    given: dict[str, str] = field(default_factory=dict)  # DATA_FIELDS, as sent
-
-    def changes(self, current: Artifact | None) -> Changes:
-        properties = {} if current is None else dict(current.properties)
-        return Changes(fields=dict(self.fields), properties=properties | self.properties)
-
-    def __bool__(self) -> bool:
-        return bool(self.fields or self.properties or self.given)
-
-
 def read_meta(headers: Mapping[str, str]) -> Meta:
     meta = Meta()
-    for name, raw in headers.items():
-        name = name.lower()
-        if not name.startswith(PREFIX):
-            continue
-        key, value = name.removeprefix(PREFIX), header_text(name, raw)
+    for name, key, value in meta_items(headers):
         if key in READ_ONLY:
             raise BadRequest(f"{name} is the server's to set")
         if key in DATA_FIELDS:
