@@ -10,6 +10,7 @@ import pytest
 from starlette.routing import Route
 
 from lading.api.glance_v1.images import ROUTES as V1_ROUTES
+from lading.api.pnda import ROUTES as PNDA_ROUTES
 from lading.api.glance_v2.images import ROUTES
 from lading.api.visor.images import ROUTES as VISOR_ROUTES
 from lading.settings import (
@@ -24,7 +25,8 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 CONFIGURATION = DOCS / "configuration.md"
 GLANCE_V2 = DOCS / "api-glance-v2.md"
 FACES = [("/v1", V1_ROUTES, DOCS / "api-glance-v1.md"),
-         ("/visor", VISOR_ROUTES, DOCS / "api-visor.md")]  # fmt: skip
+         ("/visor", VISOR_ROUTES, DOCS / "api-visor.md"),
+         ("", PNDA_ROUTES, DOCS / "api-pnda.md")]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from lading.api import click, versions
+from lading.api import click, pnda, versions
 from lading.api.auth import AuthenticationMiddleware
 from lading.api.glance_v1 import images as glance_v1
 from lading.api.glance_v2 import images, members, tasks
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     app = Starlette(
         routes=[
             *versions.ROUTES,
+            *pnda.ROUTES,
             Mount("/v1", routes=glance_v1.ROUTES),
             Mount("/v2", routes=[*images.ROUTES, *members.ROUTES, *tasks.ROUTES]),
             Mount("/click", routes=click.ROUTES),

@@ -160,6 +160,7 @@ class Task:
     total_bytes: int | None = None
     attempts: int = 0
     expires_at: datetime | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)  # what happened, in order
 
     @property
     def shown_input(self) -> dict[str, Any]:

@@ -157,6 +157,20 @@ class FetchSettings(BaseModel):
     max_duration: float = Field(6 * 3600.0, gt=0)  # a whole transfer, so none holds a worker
 
 
+class PndaSettings(BaseModel):
+    """The PNDA package repository face (``/packages``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A PUT of a file that exists replaces it (atomically) instead of answering 409, and
+    # a deleted file's name may be used again.
+    overwrite: bool = False
+    # What requests without a token may do there (PNDA had no authentication): nothing,
+    # read (list, download) or write (upload, delete too), as ``anonymous_project``.
+    anonymous: Literal["none", "read", "write"] = "none"
+    anonymous_project: str = Field("default", min_length=1, max_length=255)
+
+
 class PublishingSettings(BaseModel):
     """Whether what a face creates starts published. Until it is published, an artifact
     is seen only by its owner and administrators."""
@@ -225,6 +239,7 @@ class Settings(BaseSettings):
     # database. Unset: a key made in data_dir/secret.key, enough for one node.
     secret_key: SecretStr | None = Field(None, min_length=32)
     published_by_default: PublishingSettings = Field(default_factory=PublishingSettings)
+    pnda: PndaSettings = Field(default_factory=PndaSettings)
     # Where an artifact's data lies, shown to callers the get_image_location policy admits.
     show_image_direct_url: bool = False
     show_multiple_locations: bool = False

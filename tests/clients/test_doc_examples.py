@@ -9,19 +9,21 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.clients.conftest import running_lading
 from tests.http_origin import Origin
 from tests.services_required import unavailable
 
 pytestmark = pytest.mark.clients
 DOCS = Path(__file__).parents[2] / "docs"
-PAGES = ["api-glance-v1.md", "api-visor.md"]
+PAGES = ["api-glance-v1.md", "api-visor.md", "api-pnda.md"]
 
 
-def examples(page: str) -> str:
+def examples(page: str, section: str = "Examples") -> str:
     text = (DOCS / page).read_text()
-    section = text.partition("\n## Examples\n")[2].partition("\n## ")[0]
+    section = text.partition(f"\n## {section}\n")[2].partition("\n## ")[0]
     blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
     assert blocks, f"{page} has no examples"
     return "\n".join(blocks)
@@ -40,3 +42,29 @@ def test_the_examples_run_as_written(
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, f"{page}:\n{result.stderr[-4000:]}\n{result.stdout[-2000:]}"
+
+
+def test_pndas_own_examples_run_verbatim(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    """PNDA's documented commands, byte for byte: http://host:8888 reaches lading through
+    a .curlrc, and lading lets requests without a token write, as PNDA did."""
+    if not shutil.which("curl"):
+        unavailable("the examples need curl (apt-get install curl)")
+    settings = {"LADING_PNDA": '{"anonymous": "write"}'}
+    with running_lading(tmp_path / "server", pytestconfig, settings) as server:
+        port = server.url.rpartition(":")[2]
+        (tmp_path / ".curlrc").write_text(f"connect-to = host:8888:127.0.0.1:{port}\n")
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", examples("api-pnda.md", "PNDA's own examples")],
+            cwd=tmp_path, env={**os.environ, "HOME": str(tmp_path)}, capture_output=True,
+            text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        # curl without -f succeeds on any answer: what the commands printed tells.
+        printed = result.stdout
+        for expected in ('"name":"my-package","version":"1.0.0"',  # the upload
+                         '"latest_versions":[{"version":"1.0.0","file":"my-package-1.0.0.tar.gz"}]',
+                         "a PNDA application\n",  # the download
+                         '"file":"my-package-1.0.0.tar.gz"'):  # the delete  # fmt: skip
+            assert expected in printed, printed
+            printed = printed.partition(expected)[2]
+        assert httpx.get(f"{server.url}/packages").json() == []

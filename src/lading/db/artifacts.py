@@ -30,10 +30,12 @@ from lading.db.models import artifact_properties, artifact_tags, artifacts, loca
 from lading.db.models import blobs as blob_table
 from lading.domain import GONE, Artifact, Location, Status, Visibility
 from lading.errors import Conflict, Forbidden, NotFound
+from lading.version_order import version_key
 
-# Every column but an upload's lease, which is bookkeeping of db.uploads, not metadata.
-LEASE_COLUMNS = ("upload_lease", "lease_expires_at")
-COLUMNS = tuple(column.name for column in artifacts.columns if column.name not in LEASE_COLUMNS)
+# Every column but an upload's lease (bookkeeping of db.uploads) and the version's order
+# (derived from the version as the row is written): the artifact's metadata.
+NOT_METADATA = ("upload_lease", "lease_expires_at", "version_key")
+COLUMNS = tuple(column.name for column in artifacts.columns if column.name not in NOT_METADATA)
 SELECT_ARTIFACTS = select(*(artifacts.c[name] for name in COLUMNS))
 FETCH = SELECT_ARTIFACTS.where(artifacts.c.id == bindparam("id"))
 USAGE = select(func.count(), func.coalesce(func.sum(artifacts.c.size), 0)).where(
@@ -262,6 +264,7 @@ def _row(artifact: Artifact) -> dict[str, Any]:
     row = {name: getattr(artifact, name) for name in COLUMNS}
     row["status"] = artifact.status.value
     row["visibility"] = artifact.visibility.value
+    row["version_key"] = None if artifact.version is None else version_key(artifact.version)
     return row
 
 

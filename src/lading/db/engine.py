@@ -68,8 +68,15 @@ class Database:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """Run ``query`` in a transaction on the calling thread."""
-        options = {WRITE_OPTION: write}
+        """Run ``query`` in a transaction on the calling thread.
+
+        On PostgreSQL a read sees one snapshot for all its statements (REPEATABLE READ:
+        an artifact and its locations as they were together); a read-only transaction
+        there never fails for it.
+        """
+        options: dict[str, Any] = {WRITE_OPTION: write}
+        if not write and self.engine.dialect.name == "postgresql":
+            options["isolation_level"] = "REPEATABLE READ"
         with self.engine.connect().execution_options(**options) as connection, connection.begin():
             return query(connection, *args, **kwargs)
 

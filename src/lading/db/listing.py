@@ -89,11 +89,11 @@ def _filters(query: ListQuery) -> list[ColumnElement[bool]]:
         clauses.append(artifacts.c.size <= query.size_max)
     clauses.extend(_time_clause(time) for time in query.times)
     if query.viewer is not None:
-        clauses.append(_visible_to(query))
+        clauses.append(visible_to(query))
     return clauses
 
 
-def _visible_to(query: ListQuery) -> ColumnElement[bool]:
+def visible_to(query: ListQuery) -> ColumnElement[bool]:
     """What a non-admin project may list, as Glance lists it: its own artifacts, public
     ones, shared ones it answered as ``member_status`` asks (accepted by default), and
     community ones only when ``visibility=community`` or ``all`` asks for them."""

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -55,6 +56,7 @@ artifacts = Table(
     Column("os_hash_value", String(128)),
     Column("published", Boolean, nullable=False, default=True),
     Column("filename", String(255)),  # a package's file name, as the package faces serve it
+    Column("version_key", LargeBinary(1024)),  # the version's place (lading.version_order)
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("deleted_at", DateTime),
@@ -81,6 +83,7 @@ artifacts = Table(
         postgresql_where=text("filename IS NOT NULL"),
     ),
     Index(None, "os_hash_value"),
+    Index(None, "name", "version_key"),  # a package's newest versions (recency)
 )
 
 artifact_properties = Table(
@@ -225,9 +228,29 @@ tasks = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("expires_at", DateTime),
+    Column("events", Text),  # JSON: what happened so far, in order (package onboarding)
     Index(None, "status", "lease_expires_at"),
     Index(None, "artifact_id", "created_at"),
     Index(None, "owner", "created_at"),
+)
+
+# The files inside a stored package archive (an uncompressed tar), found while it was
+# received: each one can be listed and read (a range of the archive) without unpacking.
+package_files = Table(
+    "package_files",
+    metadata,
+    Column(
+        "artifact_id",
+        String(36),
+        ForeignKey("artifacts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("path", String(1024), primary_key=True),
+    Column("kind", String(16), nullable=False),  # file | directory | symlink
+    Column("size", BigInteger, nullable=False),
+    Column("data_offset", BigInteger, nullable=False),  # where its bytes begin in the archive
+    Column("md5", String(32)),  # files only
+    Column("target", String(1024)),  # symlinks only
 )
 
 

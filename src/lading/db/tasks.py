@@ -24,6 +24,12 @@ def insert_task(connection: Connection, task: Task) -> None:
     connection.execute(insert(tasks).values(_row(task)))
 
 
+def insert_claimed(connection: Connection, task: Task, token: str, lease_until: datetime) -> None:
+    """A task that its submitter runs at once, holding the lease as a claim would."""
+    row = _row(task) | {"lease_token": token, "lease_expires_at": lease_until}
+    connection.execute(insert(tasks).values(row))
+
+
 def fetch_task(connection: Connection, task_id: str) -> Task | None:
     row = connection.execute(select(*COLUMNS).where(tasks.c.id == task_id)).mappings().first()
     return None if row is None else _task(row)
@@ -87,31 +93,25 @@ def claim(connection: Connection, token: str, lease_until: datetime, now: dateti
 
 
 def renew(
-    connection: Connection,
-    task_id: str,
-    token: str,
-    lease_until: datetime,
-    now: datetime,
-    done_bytes: int,
-    total_bytes: int | None,
-    message: str,
+    connection: Connection, task: Task, token: str, lease_until: datetime, now: datetime
 ) -> bool:
-    """Extend the lease and record progress; False when the lease was lost."""
+    """Extend the lease and record the task's progress; False when the lease was lost."""
     return _update_held(
         connection,
-        task_id,
+        task.id,
         token,
         lease_expires_at=lease_until,
-        done_bytes=done_bytes,
-        total_bytes=total_bytes,
-        message=message,
+        done_bytes=task.done_bytes,
+        total_bytes=task.total_bytes,
+        message=task.message,
+        events=_events(task),
         updated_at=now,
     )
 
 
 def finish(
     connection: Connection,
-    task_id: str,
+    task: Task,
     token: str,
     status: TaskStatus,
     result: dict[str, Any] | None,
@@ -122,11 +122,12 @@ def finish(
     """success or failure, if the lease is still this runner's."""
     return _update_held(
         connection,
-        task_id,
+        task.id,
         token,
         status=status.value,
         result=None if result is None else json.dumps(result),
         message=message,
+        events=_events(task),
         lease_token=None,
         lease_expires_at=None,
         updated_at=now,
@@ -169,7 +170,12 @@ def _row(task: Task) -> dict[str, Any]:
         "created_at": task.created_at,
         "updated_at": task.updated_at,
         "expires_at": task.expires_at,
+        "events": _events(task),
     }
+
+
+def _events(task: Task) -> str | None:
+    return json.dumps(task.events) if task.events else None
 
 
 def _task(row: RowMapping) -> Task:
@@ -177,4 +183,5 @@ def _task(row: RowMapping) -> Task:
     values["status"] = TaskStatus(values["status"])
     values["input"] = json.loads(values["input"])
     values["result"] = None if values["result"] is None else json.loads(values["result"])
+    values["events"] = json.loads(values["events"]) if values["events"] else []
     return Task(**values)

@@ -46,7 +46,7 @@ class Services:
             members=Members(database, catalogue),
             signatures=Signatures(database, settings.signing, policy),
             transfers=transfers,
-            packages=Packages(catalogue, transfers),
+            packages=Packages(database, catalogue, transfers),
             tasks=tasks,
             imports=Imports(settings, database, catalogue, transfers, tasks, Sealer(settings)),
             recovery=Recovery(settings, database, stores, catalogue),

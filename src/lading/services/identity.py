@@ -76,6 +76,10 @@ class Identities:
             raise Unauthorized("the token has expired")
         return Caller.with_role(record.project, record.role, self._policy)
 
+    def anonymous(self, project: str, role: str) -> Caller:
+        """Who a request without a token is, where a face lets such requests in."""
+        return Caller.with_role(project, role, self._policy)
+
     async def _record(self, key: str) -> TokenRecord | None:
         """The token's record, from the database at most once a TOKEN_RECHECK_SECONDS."""
         cached = self._found.get(key)

@@ -13,11 +13,12 @@ The work itself is a handler per task type, registered by the service that owns 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from sqlalchemy import Connection
@@ -50,8 +51,16 @@ class Progress:
         self.task.message = message
         await self._tasks.renew(self.task, self._token)
 
+    async def event(self, name: str, text: str, kind: EventKind = "event") -> None:
+        """Add to what the task tells of its course (``Task.events``), at once."""
+        self.task.events.append(
+            {"kind": kind, "name": name, "text": text, "timestamp": time.time()}
+        )
+        await self._tasks.renew(self.task, self._token)
+
 
 Handler = Callable[[Task, Progress], Awaitable[dict[str, Any] | None]]
+EventKind = Literal["event", "warning", "error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +118,25 @@ class Tasks:
             artifact_id=artifact_id,
             message=message,
         )
+
+    async def run_here(
+        self,
+        owner: str,
+        task_type: str,
+        task_input: dict[str, Any],
+        work: Handler,
+        artifact_id: str | None = None,
+    ) -> Task:
+        """Run ``work`` now, in this request, as a task others can follow: it is recorded
+        as a task already claimed by this process and ends as tasks end. Should the
+        process die meanwhile, the lease runs out and the handler registered for
+        ``task_type`` gets it (to say it was cut off, and clean up)."""
+        token = uuid.uuid4().hex
+        task = self.new(owner, task_type, task_input, artifact_id)
+        task.status, task.attempts = TaskStatus.PROCESSING, 1
+        await self._database.write(queries.insert_claimed, task, token, self._lease_until())
+        await self._execute(task, token, work)
+        return task
 
     async def get(self, caller: Caller, task_id: str) -> Task:
         """A task of the caller's project (any, for admins); NotFound otherwise."""
@@ -171,21 +199,26 @@ class Tasks:
         if handler is None:
             await self._fail(task, token, f"this server cannot run {task.type} tasks")
             return True
+        await self._execute(task, token, handler)
+        return True
+
+    async def _execute(self, task: Task, token: str, handler: Handler) -> None:
+        """Run a claimed task and record how it ended (``task`` ends up as recorded)."""
         try:
             result = await handler(task, Progress(task, self, token))
         except LeaseLost:
             log.warning("task %s was taken over by another process", task.id)
-            return True
+            return
         except LadingError as exc:
             await self._fail(task, token, str(exc))
-            return True
+            return
         except Exception as exc:
             log.exception("task %s failed", task.id)
             await self._fail(task, token, f"internal error: {type(exc).__name__}")
-            return True
+            return
         await self._database.write(
             queries.finish,
-            task.id,
+            task,
             token,
             TaskStatus.SUCCESS,
             result,
@@ -193,19 +226,10 @@ class Tasks:
             now(),
             self._expiry(),
         )
-        return True
+        task.status, task.result = TaskStatus.SUCCESS, result
 
     async def renew(self, task: Task, token: str) -> None:
-        if not await self._database.write(
-            queries.renew,
-            task.id,
-            token,
-            self._lease_until(),
-            now(),
-            task.done_bytes,
-            task.total_bytes,
-            task.message,
-        ):
+        if not await self._database.write(queries.renew, task, token, self._lease_until(), now()):
             raise LeaseLost(task.id)
 
     async def _fail(self, task: Task, token: str, message: str) -> None:
@@ -216,7 +240,7 @@ class Tasks:
         def record(connection: Connection) -> tuple[bool, Any]:
             moment = now()
             held = queries.finish(
-                connection, task.id, token, TaskStatus.FAILURE, None, message, moment,
+                connection, task, token, TaskStatus.FAILURE, None, message, moment,
                 self._expiry(),
             )  # fmt: skip
             return held, (undo.step(connection, task, moment) if held and undo else None)
@@ -226,6 +250,7 @@ class Tasks:
             if not held:
                 log.warning("task %s failed after another process took it over", task.id)
                 return
+            task.status, task.message = TaskStatus.FAILURE, message
             if undo is not None and undo.after is not None:
                 try:
                     await undo.after(undone)

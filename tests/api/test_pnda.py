@@ -1,0 +1,183 @@
+"""The PNDA package repository face: file names make packages, versions order as versions,
+overwrite only when allowed (and then atomically), anonymous access only when allowed."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from starlette.testclient import TestClient
+
+from lading.app import create_app
+from lading.settings import Settings
+from tests.api.helpers import assert_error
+
+FILE = "spark-batch-example-app-1.0.23.tar.gz"
+
+
+def lading(tmp_path: Path, database_url: str, **pnda: Any) -> TestClient:
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, pnda=pnda)
+    return TestClient(create_app(settings), base_url="http://lading.test")
+
+
+@pytest.fixture
+def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
+    with lading(tmp_path, database_url) as client:
+        yield client
+
+
+def put(client: TestClient, filename: str, data: bytes, **headers: str) -> Any:
+    return client.put(f"/packages/{filename}", content=data, headers=headers)
+
+
+def test_upload_list_download_delete(client: TestClient) -> None:
+    data = b"spark app " * 1000
+    answer = put(client, FILE, data)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() | {"id": None} == {
+        "name": "spark-batch-example-app", "version": "1.0.23", "file": FILE, "id": None,
+        "size": len(data), "md5": hashlib.md5(data).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }  # fmt: skip
+    listed = [{"version": "1.0.23", "file": FILE}]
+    assert client.get("/packages").json() == [
+        {"name": "spark-batch-example-app", "latest_versions": listed}
+    ]
+    got = client.get(f"/packages/{FILE}")
+    assert got.status_code == 200 and got.content == data
+    assert got.headers["content-disposition"] == f"attachment; filename*=UTF-8''{FILE}"
+    part = client.get(f"/packages/{FILE}", headers={"range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == data[10:20]
+    assert client.head(f"/packages/{FILE}").headers["content-length"] == str(len(data))
+    assert client.delete(f"/packages/{FILE}").status_code == 200
+    assert_error(client.get(f"/packages/{FILE}"), 404)
+    assert_error(client.delete(f"/packages/{FILE}"), 404)
+    assert client.get("/packages").json() == []
+
+
+def test_recency_orders_versions_as_versions(client: TestClient) -> None:
+    versions = ["1.0.9", "1.0.10", "1.0.10rc1", "1.0.2", "1.1.0-alpha", "0.9"]
+    for version in versions:
+        assert put(client, f"app-{version}.tar.gz", version.encode()).status_code == 200
+    assert put(client, "other-2.0.zip", b"x").status_code == 200
+
+    def listed(query: str) -> dict[str, list[str]]:
+        answer = client.get(f"/packages{query}")
+        assert answer.status_code == 200, answer.text
+        return {
+            package["name"]: [entry["version"] for entry in package["latest_versions"]]
+            for package in answer.json()
+        }
+
+    assert listed("") == {"app": ["1.1.0-alpha"], "other": ["2.0"]}
+    assert listed("?recency=4") == {
+        "app": ["1.1.0-alpha", "1.0.10", "1.0.10rc1", "1.0.9"],
+        "other": ["2.0"],
+    }
+    assert listed("?recency=100")["app"][-3:] == ["1.0.9", "1.0.2", "0.9"]
+    for bad in ("0", "-1", "x", "1001", "1&recency=2"):
+        assert_error(client.get(f"/packages?recency={bad}"), 400)
+
+
+@pytest.mark.parametrize(
+    "filename",
+    ["nodigits.tar.gz", "-1.0.tar.gz", "name-.tar.gz", "a-1%2Fb.tar.gz",
+     "a-1%01.tar.gz", "a-1.0" + "x" * 300, "a-1..%5Cb"],
+)  # fmt: skip
+def test_bad_file_names_are_refused(client: TestClient, filename: str) -> None:
+    answer = put(client, filename, b"data")
+    assert answer.status_code in (400, 404), answer.text
+    assert answer.json()
+    assert client.get("/packages").json() == []
+
+
+def test_reupload_is_a_conflict_and_keeps_the_first(client: TestClient) -> None:
+    assert put(client, FILE, b"first").status_code == 200
+    assert_error(put(client, FILE, b"second"), 409)
+    assert client.get(f"/packages/{FILE}").content == b"first"
+    client.delete(f"/packages/{FILE}")
+    assert_error(put(client, FILE, b"third"), 409)  # a name is taken for good
+
+
+def test_overwrite_replaces_atomically(tmp_path: Path, database_url: str) -> None:
+    with lading(tmp_path, database_url, overwrite=True) as client:
+        assert put(client, FILE, b"first").status_code == 200
+        new_id = put(client, FILE, b"second").json()["id"]
+        assert client.get(f"/packages/{FILE}").content == b"second"
+        # the first is deleted, the second active
+        assert [image["id"] for image in client.get("/v2/images").json()["images"]] == [new_id]
+        client.delete(f"/packages/{FILE}")
+        assert put(client, FILE, b"third").status_code == 200  # names may be used again
+        assert client.get(f"/packages/{FILE}").content == b"third"
+
+
+def test_readers_see_old_or_new_bytes_never_a_mix(tmp_path: Path, database_url: str) -> None:
+    size = 2 * 1024 * 1024
+    versions = [bytes([n]) * size for n in range(4)]
+    with lading(tmp_path, database_url, overwrite=True) as client:
+        assert put(client, FILE, versions[0]).status_code == 200
+        seen: list[bytes] = []
+
+        async def replace() -> None:
+            for data in versions[1:]:
+                await anyio.to_thread.run_sync(lambda d=data: put(client, FILE, d))
+
+        async def read() -> None:
+            for _ in range(12):
+                got = await anyio.to_thread.run_sync(lambda: client.get(f"/packages/{FILE}"))
+                assert got.status_code == 200
+                seen.append(got.content)
+
+        async def both() -> None:
+            async with anyio.create_task_group() as group:
+                group.start_soon(replace)
+                group.start_soon(read)
+
+        anyio.run(both)
+        assert all(content in versions for content in seen)
+        assert client.get(f"/packages/{FILE}").content == versions[-1]
+
+
+def test_anonymous_access_follows_the_setting(tmp_path: Path, database_url: str) -> None:
+    for mode, can_read, can_write in (("none", False, False), ("read", True, False),
+                                      ("write", True, True)):  # fmt: skip
+        mine, theirs = f"{mode}-1.0.tar.gz", f"{mode}-other-1.0.tgz"
+        with lading(tmp_path / mode, database_url, anonymous=mode) as client:
+            identities = client.app.state.services.identities  # type: ignore[attr-defined]
+            token = anyio.run(identities.create, "default", "member").token
+            data = mode.encode()  # one catalogue, a store per mode: no bytes shared
+            assert put(client, mine, data, **{"x-auth-token": token}).status_code == 200
+            assert client.get("/packages").status_code == (200 if can_read else 401)
+            assert client.get(f"/packages/{mine}").status_code == (200 if can_read else 401)
+            other = put(client, theirs, data * 2)
+            assert other.status_code == (200 if can_write else 401), other.text
+            assert other.json()
+            assert client.delete(f"/packages/{mine}").status_code == (200 if can_write else 401)
+
+
+def test_another_projects_private_packages_are_invisible(client: TestClient) -> None:
+    identities = client.app.state.services.identities  # type: ignore[attr-defined]
+    mine, theirs = (anyio.run(identities.create, project, "member").token for project in "ab")
+    assert put(client, FILE, b"a's", **{"x-auth-token": mine}).status_code == 200
+    assert client.get("/packages", headers={"x-auth-token": theirs}).json() == []
+    assert_error(client.get(f"/packages/{FILE}", headers={"x-auth-token": theirs}), 404)
+    assert_error(client.delete(f"/packages/{FILE}", headers={"x-auth-token": theirs}), 404)
+    assert_error(put(client, FILE, b"b's", **{"x-auth-token": theirs}), 409)
+
+
+def test_a_pnda_package_is_an_artifact_on_every_face(client: TestClient) -> None:
+    assert put(client, FILE, b"bytes").status_code == 200
+    (image,) = client.get("/v2/images").json()["images"]
+    assert image["name"] == "spark-batch-example-app" and image["version"] == "1.0.23"
+    assert client.get(f"/v2/images/{image['id']}/file").content == b"bytes"
+    client.patch(
+        f"/v2/images/{image['id']}",
+        json=[{"op": "replace", "path": "/visibility", "value": "public"}],
+        headers={"content-type": "application/openstack-images-v2.1-json-patch"},
+    )
+    public = f"/click/download/public/spark-batch-example-app/1.0.23/{FILE}"
+    assert client.get(public).content == b"bytes"
