@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from lading.api import click, pnda, versions
+from lading.api import click, osm, pnda, versions
 from lading.api.auth import AuthenticationMiddleware
 from lading.api.glance_v1 import images as glance_v1
 from lading.api.glance_v2 import images, members, tasks
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
             Mount("/v2", routes=[*images.ROUTES, *members.ROUTES, *tasks.ROUTES]),
             Mount("/click", routes=click.ROUTES),
             Mount("/visor", routes=visor.ROUTES),
+            Mount("/api", routes=osm.ROUTES),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

@@ -180,3 +180,16 @@ class Member:
     status: MemberStatus
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveMember:
+    """A file (or directory, or symlink) inside a stored package archive (a tar), and
+    where its data lies in the archive, so that it can be read without unpacking."""
+
+    path: str  # relative to the archive's root, no leading ./
+    kind: str  # file | directory | symlink
+    size: int
+    data_offset: int
+    md5: str | None = None
+    target: str | None = None  # a symlink's, relative to the root

@@ -5,16 +5,38 @@ Every function takes the ``Connection`` of its transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, func, select, update
+from sqlalchemy import ColumnElement, Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lading.db import artifacts as artifact_queries
 from lading.db.listing import visible_to
-from lading.db.models import artifacts
-from lading.domain import GONE, ListQuery, Status
+from lading.db.models import artifact_properties, artifacts, package_files
+from lading.domain import GONE, ArchiveMember, ListQuery, Status
 from lading.errors import Conflict, NotFound
+from lading.version_order import version_key
+
+KIND_PROPERTY = "osm_descriptor_type"  # vnfd, nsd, pnfd: an onboarded package
+FILE_COLUMNS = (
+    package_files.c.path,
+    package_files.c.kind,
+    package_files.c.size,
+    package_files.c.data_offset,
+    package_files.c.md5,
+    package_files.c.target,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OnboardedName:
+    name: str
+    version: str
+    filename: str
+    kind: str
+    update: bool  # a new version of a package the owner has
 
 
 def newest_versions(
@@ -86,3 +108,73 @@ def take_name(connection: Connection, artifact_id: str, filename: str, now: date
             )
     except IntegrityError:  # another replacement of the same file committed meanwhile
         raise Conflict(f"{filename} was replaced by another upload meanwhile") from None
+
+
+def name_onboarded(
+    connection: Connection,
+    artifact_id: str,
+    package: OnboardedName,
+    members: Sequence[ArchiveMember],
+    now: datetime,
+) -> None:
+    """Give an onboarded package (active, hidden while it was checked) its name, version,
+    file name and kind, and record the files inside it; a new package must not exist
+    yet for its owner, an update must."""
+    artifact = artifact_queries.fetch_artifact(connection, artifact_id)
+    if artifact is None or artifact.status is not Status.ACTIVE:
+        raise NotFound(f"no active artifact with id {artifact_id}")
+    existing = connection.execute(
+        select(artifacts.c.id)
+        .join(artifact_properties, artifact_properties.c.artifact_id == artifacts.c.id)
+        .where(
+            artifacts.c.owner == artifact.owner,
+            artifacts.c.name == package.name,
+            artifacts.c.status.not_in(GONE),
+            artifact_properties.c.name == KIND_PROPERTY,
+        )
+        .limit(1)
+    ).first()
+    if package.update and existing is None:
+        raise Conflict(f"there is no package {package.name} to update: onboard it first")
+    if not package.update and existing is not None:
+        raise Conflict(f"package {package.name} exists: send a new version as an update")
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                update(artifacts)
+                .where(artifacts.c.id == artifact_id)
+                .values(
+                    name=package.name,
+                    version=package.version,
+                    version_key=version_key(package.version),
+                    filename=package.filename,
+                    os_hidden=False,
+                    updated_at=now,
+                )
+            )
+    except IntegrityError:
+        raise Conflict(f"{package.name} version {package.version} exists") from None
+    artifact_queries.set_properties(connection, artifact_id, {KIND_PROPERTY: package.kind})
+    for start in range(0, len(members), 1000):
+        connection.execute(
+            insert(package_files),
+            [{"artifact_id": artifact_id, **asdict(member)} for member in members[start:][:1000]],
+        )
+
+
+def list_files(connection: Connection, artifact_id: str) -> list[ArchiveMember]:
+    rows = connection.execute(
+        select(*FILE_COLUMNS)
+        .where(package_files.c.artifact_id == artifact_id)
+        .order_by(package_files.c.path)
+    )
+    return [ArchiveMember(*row) for row in rows]
+
+
+def find_file(connection: Connection, artifact_id: str, path: str) -> ArchiveMember | None:
+    row = connection.execute(
+        select(*FILE_COLUMNS).where(
+            package_files.c.artifact_id == artifact_id, package_files.c.path == path
+        )
+    ).first()
+    return None if row is None else ArchiveMember(*row)

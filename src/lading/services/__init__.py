@@ -9,6 +9,7 @@ from lading.services.catalogue import Catalogue
 from lading.services.identity import Identities
 from lading.services.imports import Imports
 from lading.services.members import Members
+from lading.services.onboarding import Onboarding
 from lading.services.packages import Packages
 from lading.services.policy import Policy
 from lading.services.recovery import Recovery
@@ -32,6 +33,7 @@ class Services:
     packages: Packages
     tasks: Tasks
     imports: Imports
+    onboarding: Onboarding
     recovery: Recovery
 
     @classmethod
@@ -40,14 +42,19 @@ class Services:
         transfers = Transfers(settings, database, stores, catalogue)
         tasks = Tasks(settings, database)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)
+        identities = Identities(database, settings.default_project, policy)
+        sealer = Sealer(settings)
         return cls(
-            identities=Identities(database, settings.default_project, policy),
+            identities=identities,
             catalogue=catalogue,
             members=Members(database, catalogue),
             signatures=Signatures(database, settings.signing, policy),
             transfers=transfers,
             packages=Packages(database, catalogue, transfers),
             tasks=tasks,
-            imports=Imports(settings, database, catalogue, transfers, tasks, Sealer(settings)),
+            imports=Imports(settings, database, catalogue, transfers, tasks, sealer),
+            onboarding=Onboarding(
+                settings, database, catalogue, transfers, tasks, identities, sealer
+            ),
             recovery=Recovery(settings, database, stores, catalogue),
         )

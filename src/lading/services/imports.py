@@ -26,11 +26,10 @@ fails undoes the copies the task made.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -44,7 +43,7 @@ from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.fetching import Credentials, Fetch, without_userinfo
 from lading.services.sealing import Sealer
-from lading.services.tasks import Progress, Tasks, Undo
+from lading.services.tasks import Progress, Tasks, Undo, reporting
 from lading.services.transfers import Expected, Transfers
 from lading.services.validation import Changes
 from lading.settings import Settings
@@ -58,8 +57,6 @@ COPY = "copy-image"  # offered with several stores
 SOURCES = {"glance-direct": Status.UPLOADING, "web-download": Status.QUEUED}
 CREDENTIAL_FIELDS = ("username", "password", "bearer_token")
 CREDENTIALS = f"{SEALED}credentials"  # kept sealed in the task's input, never shown
-MiB = 1024 * 1024
-REPORT_EVERY = 1.0  # seconds between progress reports (each also renews the task's lease)
 
 
 class Imports:
@@ -213,7 +210,7 @@ class Imports:
             try:
                 await self._transfers.import_data(
                     artifact,
-                    _reporting(fetch.chunks(), progress, fetch),
+                    reporting(fetch.chunks(), progress, fetch),
                     store,
                     Expected(task.input.get("md5"), task.input.get("sha256")),
                 )
@@ -228,7 +225,7 @@ class Imports:
         """The artifact's data copied to each store still to come in the plan."""
 
         def watch(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-            return _reporting(chunks, progress, artifact)
+            return reporting(chunks, progress, artifact)
 
         for store in list(plan.remaining):
             await progress.report(0, artifact.size, f"Copying to {store}")
@@ -308,22 +305,3 @@ def _credentials(method: dict[str, Any]) -> tuple[str, Credentials | None]:
     if "password" in given and "username" not in given:
         raise BadRequest("a password needs a username")
     return uri, in_url or (Credentials(**given) if given else None)
-
-
-class _Sized(Protocol):
-    @property
-    def size(self) -> int | None: ...
-
-
-async def _reporting(
-    chunks: AsyncIterable[bytes], progress: Progress, whole: _Sized
-) -> AsyncIterator[bytes]:
-    """The chunks of ``whole``, reported as they pass (which also renews the task's lease)."""
-    done, reported = 0, time.monotonic()
-    async for chunk in chunks:
-        done += len(chunk)
-        if time.monotonic() - reported >= REPORT_EVERY:
-            reported = time.monotonic()
-            await progress.report(done, whole.size, f"Copied {done // MiB} MiB")
-        yield chunk
-    progress.task.done_bytes = done

@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio
 from sqlalchemy import Connection
@@ -32,6 +32,8 @@ from lading.services.catalogue import now
 from lading.settings import Settings
 
 log = logging.getLogger(__name__)
+MiB = 1024 * 1024
+REPORT_EVERY = 1.0  # seconds between progress reports (each also renews the task's lease)
 
 
 class LeaseLost(Exception):
@@ -262,3 +264,22 @@ class Tasks:
 
     def _expiry(self) -> datetime:
         return now() + timedelta(seconds=self._settings.task_time_to_live)
+
+
+class Sized(Protocol):
+    @property
+    def size(self) -> int | None: ...
+
+
+async def reporting(
+    chunks: AsyncIterable[bytes], progress: Progress, whole: Sized
+) -> AsyncIterator[bytes]:
+    """The chunks of ``whole``, reported as they pass (which also renews the task's lease)."""
+    done, reported = 0, time.monotonic()
+    async for chunk in chunks:
+        done += len(chunk)
+        if time.monotonic() - reported >= REPORT_EVERY:
+            reported = time.monotonic()
+            await progress.report(done, whole.size, f"Copied {done // MiB} MiB")
+        yield chunk
+    progress.task.done_bytes = done

@@ -57,26 +57,36 @@ class Incoming:
 
 @dataclass(frozen=True, slots=True)
 class Download:
-    """An artifact's bytes, ready to read; ``location`` is None when it has no data."""
+    """An artifact's bytes, ready to read; ``location`` is None when it has no data.
+
+    A part (``part``) is a range of the stored object served as a file of its own, such
+    as one file inside a stored package archive."""
 
     artifact: Artifact
     location: Location | None = None
     store: Store | None = None
+    offset: int | None = None  # a part's first byte in the stored object
 
     def read(self, start: int, end: int) -> AsyncGenerator[bytes]:
         """Bytes ``start`` (inclusive) to ``end`` (exclusive)."""
         assert self.store is not None and self.location is not None
-        return self.store.open(self.location.key, start, end)
+        skip = self.offset or 0
+        return self.store.open(self.location.key, skip + start, skip + end)
 
     async def redirect_url(self) -> str | None:
         """Where the client may fetch the bytes itself, when the store hands them off."""
         assert self.store is not None and self.location is not None
-        return await self.store.redirect_url(self.location.key)
+        return None if self.offset is not None else await self.store.redirect_url(self.location.key)
 
     def local_path(self) -> Path | None:
         """A file the server may send as it is, when the store is local."""
         assert self.store is not None and self.location is not None
-        return self.store.local_path(self.location.key)
+        return None if self.offset is not None else self.store.local_path(self.location.key)
+
+    def part(self, offset: int, size: int, md5: str | None) -> Download:
+        assert self.location is not None
+        place = Location(self.location.store, self.location.key, size, md5, None)
+        return Download(self.artifact, place, self.store, (self.offset or 0) + offset)
 
 
 @dataclass(frozen=True, slots=True)

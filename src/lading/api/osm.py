@@ -1,0 +1,128 @@
+"""The OSM package onboarding face, at /api.
+
+- ``POST /api/upload`` (and ``/api/update`` for a new version): ``multipart/form-data``
+  with the package in a file part named ``descriptor`` (a tar, or a gzip of one, inflated
+  as it streams). Answers ``{"transaction_id": ...}``; the package was checked and stored,
+  or refused, by then.
+- ``POST /api/package-create`` (and ``/api/package-update``): ``{"external_url",
+  "username", "password"}``; a task fetches and onboards the package. Answers
+  ``{"transaction_id": ...}`` at once.
+- ``GET /api/upload/{transaction_id}/state`` (and ``/api/update/...``): pending, success or
+  failure, with the transaction's events, warnings and errors.
+- ``GET /api/package/{id}/files/``: the files inside a stored package;
+  ``GET /api/package/{id}/files/{path}``: one of them (Range supported), read from the
+  stored archive without unpacking it.
+- ``GET /api/export/{id}``: the stored package archive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from urllib.parse import quote
+
+from python_multipart.multipart import parse_options_header
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from lading.api.downloads import DataResponse
+from lading.api.http import caller, read_json, services
+from lading.api.multipart import FormReader
+from lading.errors import BadRequest, UnsupportedMediaType
+from lading.services.onboarding import state
+
+PACKAGE_PART = "descriptor"  # OSM's name for the form part that carries the package
+
+
+async def upload(request: Request) -> Response:
+    return await _receive(request, "onboard")
+
+
+async def update(request: Request) -> Response:
+    return await _receive(request, "update")
+
+
+async def package_create(request: Request) -> Response:
+    return await _fetch(request, "onboard")
+
+
+async def package_update(request: Request) -> Response:
+    return await _fetch(request, "update")
+
+
+async def upload_state(request: Request) -> Response:
+    return await _state(request, "onboard")
+
+
+async def update_state(request: Request) -> Response:
+    return await _state(request, "update")
+
+
+async def list_files(request: Request) -> Response:
+    found = await services(request).onboarding.files(caller(request), request.path_params["id"])
+    return JSONResponse({"files": [asdict(member) for member in found]})
+
+
+async def read_file(request: Request) -> Response:
+    params = request.path_params
+    part = await services(request).onboarding.file(caller(request), params["id"], params["path"])
+    name = params["path"].rstrip("/").rpartition("/")[2]
+    return DataResponse(part, "private, no-cache", _attachment(name))
+
+
+async def export(request: Request) -> Response:
+    download = await services(request).onboarding.export(caller(request), request.path_params["id"])
+    return DataResponse(
+        download, "private, no-cache", _attachment(download.artifact.filename or "package.tar")
+    )
+
+
+async def _receive(request: Request, mode: str) -> Response:
+    who = caller(request)
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        raise BadRequest("the request needs a Content-Type: multipart/form-data")
+    if parse_options_header(content_type)[0] != b"multipart/form-data":
+        raise UnsupportedMediaType("the package comes as multipart/form-data")
+    _, file = await FormReader(request).fields()
+    if file.name != PACKAGE_PART:
+        raise BadRequest(f"the package goes in a file part named {PACKAGE_PART!r}")
+    task = await services(request).onboarding.upload(who, mode, file.filename, file.chunks)
+    return JSONResponse({"transaction_id": task.id})
+
+
+async def _fetch(request: Request, mode: str) -> Response:
+    who = caller(request)
+    body = await read_json(request)
+    if isinstance(body, dict) and isinstance(body.get("input"), dict):
+        body = body["input"]  # as OSM's RPC takes it
+    if not isinstance(body, dict):
+        raise BadRequest('the body must be {"external_url": ..., "username": ..., "password": ...}')
+    task = await services(request).onboarding.from_url(
+        who, mode, body.get("external_url"), body.get("username"), body.get("password")
+    )
+    return JSONResponse({"transaction_id": task.id})
+
+
+async def _state(request: Request, mode: str) -> Response:
+    task = await services(request).onboarding.transaction(
+        caller(request), mode, request.path_params["transaction_id"]
+    )
+    return JSONResponse(state(task))
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"content-disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/upload", upload, methods=["POST"]),
+    Route("/update", update, methods=["POST"]),
+    Route("/package-create", package_create, methods=["POST"]),
+    Route("/package-update", package_update, methods=["POST"]),
+    Route("/upload/{transaction_id}/state", upload_state, methods=["GET"]),
+    Route("/update/{transaction_id}/state", update_state, methods=["GET"]),
+    Route("/package/{id}/files/", list_files, methods=["GET"]),
+    Route("/package/{id}/files/{path:path}", read_file, methods=["GET", "HEAD"]),
+    Route("/export/{id}", export, methods=["GET", "HEAD"]),
+]

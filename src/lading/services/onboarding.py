@@ -1,0 +1,255 @@
+"""OSM package onboarding: a package archive is received (uploaded, or fetched from a URL
+by a task), checked as it streams into a store, and named after its descriptor.
+
+Each onboarding is a task (its id is OSM's transaction id) whose events tell its course:
+started, download started/succeeded/failed, what was wrong with the package, success.
+An upload runs in its request (``Tasks.run_here``); a URL is fetched by a task that any
+process may run. Either way, a package that fails is not kept.
+
+The archive is stored uncompressed (a gzip is inflated on the fly), so that each file
+inside it is a range of the stored object: listed and read without unpacking.
+A package is named ``<descriptor id>``, version ``<descriptor version>``, file
+``<id>-<version>.tar``; its kind (vnfd, nsd, pnfd) is the property ``osm_descriptor_type``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+import anyio
+import httpx
+
+from lading.db import packages as queries
+from lading.db.engine import Database
+from lading.db.packages import KIND_PROPERTY, OnboardedName
+from lading.domain import SEALED, ArchiveMember, Artifact, Task, TaskStatus
+from lading.errors import BadRequest, LadingError, NotFound
+from lading.services.access import Caller
+from lading.services.catalogue import Catalogue, now
+from lading.services.fetching import Credentials, Fetch, FetchFailed, without_userinfo
+from lading.services.identity import Identities
+from lading.services.package_archive import ArchiveReader, PackageInvalid, gunzip_if_compressed
+from lading.services.packages import check_segment
+from lading.services.roles import ADMIN, MEMBER
+from lading.services.sealing import Sealer
+from lading.services.tasks import Progress, Tasks, reporting
+from lading.services.transfers import Download, Transfers
+from lading.services.validation import Changes
+from lading.settings import Settings
+from lading.url_rules import UrlRules
+
+# OSM's two flows: a new package (onboard), or a new version of one (update).
+TASK_TYPES = {"onboard": "osm_onboard", "update": "osm_update"}
+CREDENTIALS = f"{SEALED}credentials"
+ATTEMPTS = uuid.UUID("4f0a2d55-8a52-4c52-9d0e-3b6f4d3f7a10")  # names each attempt's artifact
+
+
+class Onboarding:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        catalogue: Catalogue,
+        transfers: Transfers,
+        tasks: Tasks,
+        identities: Identities,
+        sealer: Sealer,
+    ) -> None:
+        self._rules = UrlRules(settings.fetch)
+        self._database = database
+        self._catalogue = catalogue
+        self._transfers = transfers
+        self._tasks = tasks
+        self._identities = identities
+        self._sealer = sealer
+        for task_type in TASK_TYPES.values():
+            tasks.register(task_type, self._run)
+
+    async def upload(
+        self, caller: Caller, mode: str, filename: str, chunks: AsyncIterable[bytes]
+    ) -> Task:
+        """Onboard the package a request brings; its task has ended when this returns."""
+        caller.require("add_image")
+
+        async def work(task: Task, progress: Progress) -> dict[str, Any]:
+            await progress.event(f"{mode}-started", f"{mode} of {filename} started")
+            return await self._onboard(task, progress, caller, chunks)
+
+        task_input = {"source": "upload", "filename": filename, "role": _role(caller)}
+        return await self._tasks.run_here(caller.project, TASK_TYPES[mode], task_input, work)
+
+    async def from_url(
+        self,
+        caller: Caller,
+        mode: str,
+        url: Any,
+        username: Any = None,
+        password: Any = None,
+    ) -> Task:
+        """A task that fetches the package at ``url`` and onboards it."""
+        caller.require("add_image")
+        if not isinstance(url, str) or not url:
+            raise BadRequest("external_url must be the package's URL")
+        url, in_url = without_userinfo(url)
+        self._rules.check_url(url)
+        if not all(value is None or isinstance(value, str) for value in (username, password)):
+            raise BadRequest("username and password must be strings")
+        credentials = in_url or (Credentials(username, password) if username else None)
+        task_input: dict[str, Any] = {"source": "url", "url": url, "role": _role(caller)}
+        if credentials is not None:
+            task_input[CREDENTIALS] = self._sealer.seal(credentials.as_dict())
+        return await self._tasks.submit(caller.project, TASK_TYPES[mode], task_input)
+
+    async def transaction(self, caller: Caller, mode: str, transaction_id: str) -> Task:
+        """An onboarding of the caller's project (any, for admins); NotFound otherwise."""
+        task = await self._tasks.get(caller, transaction_id)
+        if task.type != TASK_TYPES[mode]:
+            raise NotFound(f"no {mode} transaction {transaction_id}")
+        return task
+
+    async def files(self, caller: Caller, package_id: str) -> list[ArchiveMember]:
+        artifact = await self._package(caller, package_id)
+        return await self._database.read(queries.list_files, artifact.id)
+
+    async def file(self, caller: Caller, package_id: str, path: str) -> Download:
+        """One file inside a package, as a range of the stored archive."""
+        artifact = await self._package(caller, package_id)
+        member = await self._database.read(queries.find_file, artifact.id, path.strip("/"))
+        if member is None:
+            raise NotFound(f"package {package_id} holds no {path}")
+        if member.kind != "file":
+            raise BadRequest(f"{path} is a {member.kind}, not a file")
+        whole = await self._transfers.download_of(caller, artifact)
+        return whole.part(member.data_offset, member.size, member.md5)
+
+    async def export(self, caller: Caller, package_id: str) -> Download:
+        artifact = await self._package(caller, package_id)
+        return await self._transfers.download_of(caller, artifact)
+
+    async def _package(self, caller: Caller, package_id: str) -> Artifact:
+        artifact = await self._catalogue.get(caller, package_id)
+        if KIND_PROPERTY not in artifact.properties:
+            raise NotFound(f"{package_id} is not an onboarded package")
+        return artifact
+
+    async def _run(self, task: Task, progress: Progress) -> dict[str, Any]:
+        """A task a worker claimed: fetch a URL and onboard it, or give up on an upload
+        whose process died (it cannot be resumed: the client must send it again)."""
+        mode = _mode(task)
+        for attempt in range(1, task.attempts):  # what earlier attempts left
+            await self._drop(_attempt_id(task, attempt))
+        caller = self._identities.anonymous(task.owner, task.input.get("role", MEMBER))
+        if task.input["source"] == "upload":
+            message = "the upload was cut off before the package was whole: send it again"
+            await progress.event(f"{mode}-error", message, "error")
+            raise BadRequest(message)
+        url = task.input["url"]
+        sealed = task.input.get(CREDENTIALS)
+        credentials = Credentials(**self._sealer.open(sealed)) if sealed else None
+        await progress.event(f"{mode}-started", f"{mode} from {url} started")
+        await progress.event("download-started", f"downloading {url}")
+        fetch = Fetch(url, self._rules, credentials)
+        return await self._onboard(task, progress, caller, _announced(fetch, progress))
+
+    async def _onboard(
+        self, task: Task, progress: Progress, caller: Caller, chunks: AsyncIterable[bytes]
+    ) -> dict[str, Any]:
+        mode = _mode(task)
+        label = task.input.get("filename") or posixpath.basename(
+            httpx.URL(task.input.get("url", "")).path
+        )
+        changes = Changes({"name": (label or "package")[:255], "os_hidden": True})
+        artifact = await self._catalogue.create(caller, changes, _attempt_id(task, task.attempts))
+        reader = ArchiveReader()
+        try:
+            stream = reader.chunks(gunzip_if_compressed(reporting(chunks, progress, _NoSize())))
+            await self._transfers.upload(caller, artifact.id, stream)
+            report = reader.report()
+            descriptor = report.descriptor
+            try:
+                check_segment("the descriptor's id", descriptor.id)
+                check_segment("the descriptor's version", descriptor.version)
+            except BadRequest as exc:
+                raise PackageInvalid("descriptor-error", str(exc)) from None
+            name = OnboardedName(
+                descriptor.id, descriptor.version, f"{descriptor.id}-{descriptor.version}.tar",
+                descriptor.kind, update=mode == "update",
+            )  # fmt: skip
+            await self._database.write(
+                queries.name_onboarded, artifact.id, name, report.members, now()
+            )
+        except FetchFailed as exc:
+            await self._failed(progress, artifact.id, "download-failed", f"download failed: {exc}")
+            raise
+        except PackageInvalid as exc:
+            await self._failed(progress, artifact.id, f"{mode}-{exc.event}", str(exc))
+            raise
+        except LadingError as exc:
+            await self._failed(progress, artifact.id, f"{mode}-error", str(exc))
+            raise
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._drop(artifact.id)
+            raise
+        text = f"{descriptor.kind} {descriptor.id} {descriptor.version}: package {artifact.id}"
+        if report.checked:
+            text += f" ({report.checked} checksums verified)"
+        await progress.event(f"{mode}-success", text)
+        return {"package_id": artifact.id, "kind": descriptor.kind, "id": descriptor.id,
+                "version": descriptor.version, "files": len(report.members)}  # fmt: skip
+
+    async def _failed(self, progress: Progress, artifact_id: str, event: str, text: str) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._drop(artifact_id)
+            await progress.event(event, text, "error")
+
+    async def _drop(self, artifact_id: str) -> None:
+        with contextlib.suppress(NotFound):
+            await self._catalogue.drop(artifact_id)
+
+
+def state(task: Task) -> dict[str, Any]:
+    """A transaction as OSM's state endpoints showed it: pending, success or failure, and
+    its messages as events, warnings and errors."""
+    status = {TaskStatus.SUCCESS: "success", TaskStatus.FAILURE: "failure"}.get(
+        task.status, "pending"
+    )
+    shown: dict[str, Any] = {"status": status, "events": [], "warnings": [], "errors": []}
+    for event in task.events:
+        entry = {"value": event["name"], "text": event["text"], "timestamp": event["timestamp"]}
+        shown[{"event": "events", "warning": "warnings"}.get(event["kind"], "errors")].append(entry)
+    if status == "failure" and not shown["errors"]:  # failed before it could say why
+        shown["errors"].append({"value": "failure", "text": task.message,
+                                "timestamp": task.updated_at.timestamp()})  # fmt: skip
+    if task.result is not None:
+        shown["package_id"] = task.result["package_id"]
+    return shown
+
+
+class _NoSize:
+    size: int | None = None
+
+
+async def _announced(fetch: Fetch, progress: Progress) -> AsyncIterator[bytes]:
+    """The URL's bytes, then a word that the download is done."""
+    size = 0
+    async for chunk in fetch.chunks():
+        size += len(chunk)
+        yield chunk
+    await progress.event("download-success", f"package downloaded ({size} bytes)")
+
+
+def _mode(task: Task) -> str:
+    return next(mode for mode, task_type in TASK_TYPES.items() if task_type == task.type)
+
+
+def _attempt_id(task: Task, attempt: int) -> str:
+    return str(uuid.uuid5(ATTEMPTS, f"{task.id}/{attempt}"))
+
+
+def _role(caller: Caller) -> str:
+    return ADMIN if caller.is_admin else MEMBER

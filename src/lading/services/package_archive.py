@@ -1,0 +1,341 @@
+"""Reading a package archive as it streams past, without unpacking it anywhere.
+
+An OSM package is a tar (gzip-compressed or not) holding one descriptor (YAML or JSON),
+maybe a ``checksums.txt`` (lines of ``md5  path``) and the files the descriptor refers
+to. The bytes flow on to a store unchanged (once ungzipped), while a worker thread
+reads the same bytes with ``tarfile`` in stream mode: each member's path, kind, size,
+MD5 and where its data begins in the archive, so that a stored package can later be
+browsed by reading ranges of it. Only the descriptor and the checksums file are kept in
+memory, and only up to ``MAX_KEPT`` bytes each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import queue
+import tarfile
+import threading
+import zlib
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import yaml
+
+from lading.domain import ArchiveMember
+from lading.errors import BadRequest
+
+MiB = 1024 * 1024
+MAX_KEPT = MiB  # the largest descriptor or checksums file read
+MAX_MEMBERS = 10_000
+MAX_PATH = 1024
+GZIP_MAGIC = b"\x1f\x8b"
+DESCRIPTOR_SUFFIXES = (".yaml", ".yml", ".json")
+DESCRIPTOR_KINDS = ("vnfd", "nsd", "pnfd")
+CHECKSUMS = "checksums.txt"
+QUEUE_DEPTH = 8  # chunks waiting for the reading thread
+
+
+class PackageInvalid(BadRequest):
+    """The archive is not a package lading can take; ``event`` names what was wrong."""
+
+    def __init__(self, event: str, message: str) -> None:
+        super().__init__(message)
+        self.event = event
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    kind: str  # vnfd | nsd | pnfd
+    id: str
+    version: str
+    name: str | None
+    path: str
+
+
+@dataclass(slots=True)
+class Report:
+    """What a valid package holds."""
+
+    descriptor: Descriptor
+    members: list[ArchiveMember]
+    checked: int  # files whose MD5 the checksums file listed and that matched
+
+
+async def gunzip_if_compressed(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The bytes, decompressed on the fly when they are gzip (by their magic number),
+    each piece at most ``MiB``: a small bomb cannot make a large piece; the size cap
+    downstream stops a large total."""
+    source = aiter(chunks)
+    head = b""
+    async for chunk in source:
+        head += chunk
+        if len(head) >= len(GZIP_MAGIC):
+            break
+    if not head.startswith(GZIP_MAGIC):
+        if head:
+            yield head
+        async for chunk in source:
+            yield chunk
+        return
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def inflate(data: bytes) -> list[bytes]:
+        pieces = []
+        try:
+            while data and not inflater.eof:
+                pieces.append(inflater.decompress(data, MiB))
+                data = inflater.unconsumed_tail
+        except zlib.error as exc:
+            raise PackageInvalid("unreadable-package", f"the gzip data is corrupt: {exc}") from None
+        return pieces
+
+    for piece in inflate(head):
+        yield piece
+    async for chunk in source:
+        for piece in inflate(chunk):
+            yield piece
+    if not inflater.eof:
+        raise PackageInvalid("unreadable-package", "the gzip data ends before its end")
+
+
+class _Pipe:
+    """A file the reading thread reads what the event loop writes into it."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[bytes | None] = queue.Queue(QUEUE_DEPTH)
+        self._buffer = b""
+        self._ended = False
+
+    async def put(self, chunk: bytes | None) -> None:
+        try:
+            self._queue.put_nowait(chunk)
+        except queue.Full:
+            await anyio.to_thread.run_sync(self._queue.put, chunk)
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._ended and (size < 0 or len(self._buffer) < size):
+            chunk = self._queue.get()
+            if chunk is None:
+                self._ended = True
+            else:
+                self._buffer += chunk
+        if size < 0:
+            size = len(self._buffer)
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def drain(self) -> None:
+        while not self._ended:
+            self.read(MiB)
+            self._buffer = b""
+
+
+class ArchiveReader:
+    """Pass ``chunks(source)`` on to a store; then ``await report()``."""
+
+    def __init__(self) -> None:
+        self._pipe = _Pipe()
+        self._members: list[ArchiveMember] = []
+        self._kept: dict[str, bytes] = {}
+        self._error: PackageInvalid | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="lading-archive", daemon=True)
+
+    async def chunks(self, source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        self._thread.start()
+        try:
+            async for chunk in source:
+                if self._error is not None:
+                    raise self._error  # no need to store the rest of what cannot be taken
+                await self._pipe.put(chunk)
+                yield chunk
+        finally:
+            await self._pipe.put(None)
+        await anyio.to_thread.run_sync(self._done.wait)
+        if self._error is not None:
+            raise self._error
+
+    def report(self) -> Report:
+        """What the archive holds, once ``chunks`` is exhausted; PackageInvalid if it is
+        not a valid package."""
+        members = self._members
+        descriptor = _descriptor(members, self._kept)
+        root = posixpath.dirname(descriptor.path)
+        checked = _check_checksums(members, self._kept, root)
+        _check_references(descriptor, self._kept[descriptor.path], members)
+        return Report(descriptor, members, checked)
+
+    def _read(self) -> None:
+        try:
+            with tarfile.open(fileobj=self._pipe, mode="r|") as archive:  # type: ignore[call-overload]
+                for info in archive:
+                    self._add(archive, info)
+        except PackageInvalid as exc:
+            self._error = exc
+        except (tarfile.TarError, EOFError, UnicodeError) as exc:
+            self._error = PackageInvalid(
+                "unreadable-package", f"the package is not a readable tar archive: {exc}"
+            )
+        finally:
+            self._pipe.drain()
+            self._done.set()
+
+    def _add(self, archive: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+        if len(self._members) == MAX_MEMBERS:
+            raise PackageInvalid("unreadable-package", f"more than {MAX_MEMBERS} files")
+        path = _safe_path(info.name)
+        if path is None:
+            return  # the root itself ("." or "./")
+        if info.isdir():
+            self._members.append(ArchiveMember(path, "directory", 0, info.offset_data))
+        elif info.issym() or info.islnk():
+            base = posixpath.dirname(path) if info.issym() else ""
+            target = posixpath.normpath(posixpath.join(base, info.linkname))
+            if info.linkname.startswith("/") or target == ".." or target.startswith("../"):
+                raise PackageInvalid(
+                    "unsafe-path", f"{path} links to {info.linkname}, outside the package"
+                )
+            self._members.append(ArchiveMember(path, "symlink", 0, info.offset_data, target=target))
+        elif info.isreg():
+            digest = hashlib.md5(usedforsecurity=False)
+            kept = bytearray()
+            keep = _may_keep(path) and info.size <= MAX_KEPT
+            data = archive.extractfile(info)
+            assert data is not None
+            while piece := data.read(MiB):
+                digest.update(piece)
+                if keep:
+                    kept += piece
+            if keep:
+                self._kept[path] = bytes(kept)
+            self._members.append(
+                ArchiveMember(path, "file", info.size, info.offset_data, digest.hexdigest())
+            )
+        else:
+            raise PackageInvalid("unsafe-path", f"{path} is a device or fifo, not a file")
+
+
+def _safe_path(name: str) -> str | None:
+    """The member's path, relative and inside the archive; PackageInvalid otherwise."""
+    if name.startswith("/") or "\\" in name:
+        raise PackageInvalid("unsafe-path", f"{name} is an absolute path")
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise PackageInvalid("unsafe-path", f"{name} escapes the package's root")
+    path = "/".join(parts)
+    if len(path) > MAX_PATH or any(ord(c) < 32 for c in path):
+        raise PackageInvalid("unsafe-path", f"{name!r} is not a usable path")
+    return path or None
+
+
+def _may_keep(path: str) -> bool:
+    """Descriptors and checksums lie at the top, or in the package's directory."""
+    return path.count("/") <= 1 and (
+        path.endswith(DESCRIPTOR_SUFFIXES) or posixpath.basename(path) == CHECKSUMS
+    )
+
+
+def _descriptor(members: list[ArchiveMember], kept: dict[str, bytes]) -> Descriptor:
+    found = []
+    for path, content in kept.items():
+        if path.endswith(DESCRIPTOR_SUFFIXES):
+            descriptor = _parse_descriptor(path, content)
+            if descriptor is not None:
+                found.append(descriptor)
+    if not found:
+        raise PackageInvalid(
+            "descriptor-error",
+            "the package holds no descriptor: a YAML or JSON file with a vnfd, nsd or pnfd, "
+            "at the top of the archive or in its directory",
+        )
+    if len(found) > 1:
+        paths = ", ".join(sorted(descriptor.path for descriptor in found))
+        raise PackageInvalid("descriptor-error", f"the package holds several descriptors: {paths}")
+    return found[0]
+
+
+def _parse_descriptor(path: str, content: bytes) -> Descriptor | None:
+    """The descriptor in a file, None if the file is not one; PackageInvalid if it looks
+    like one but cannot be used."""
+    try:
+        document = yaml.safe_load(content) if not path.endswith(".json") else json.loads(content)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise PackageInvalid("descriptor-error", f"{path} cannot be read: {exc}") from None
+    if not isinstance(document, dict):
+        return None
+    for key, value in document.items():
+        # vnfd:vnfd-catalog: {vnfd: [...]}, nsd-catalog: {nsd: [...]}, or vnfd: {...}
+        kind = str(key).rpartition(":")[2].removesuffix("-catalog")
+        if kind not in DESCRIPTOR_KINDS:
+            continue
+        if isinstance(value, dict) and any(str(k).rpartition(":")[2] == kind for k in value):
+            value = next(v for k, v in value.items() if str(k).rpartition(":")[2] == kind)
+        entries = value if isinstance(value, list) else [value]
+        if len(entries) != 1 or not isinstance(entries[0], dict):
+            raise PackageInvalid("descriptor-error", f"{path} must describe exactly one {kind}")
+        entry: dict[str, Any] = entries[0]
+        identifier = entry.get("id")
+        if not isinstance(identifier, str | int) or not str(identifier).strip():
+            raise PackageInvalid("descriptor-error", f"the {kind} in {path} has no id")
+        version = str(entry.get("version", "1.0"))
+        name = entry.get("name")
+        return Descriptor(kind, str(identifier), version, None if name is None else str(name), path)
+    return None
+
+
+def _check_checksums(members: list[ArchiveMember], kept: dict[str, bytes], root: str) -> int:
+    path = posixpath.join(root, CHECKSUMS)
+    if path not in kept:
+        return 0
+    files = {member.path: member for member in members if member.kind == "file"}
+    checked = 0
+    for number, line in enumerate(kept[path].decode("utf-8", "replace").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        md5, _, listed = line.strip().partition(" ")
+        listed = listed.strip().removeprefix("*")  # md5sum's binary mark
+        if len(md5) != 32 or not listed:
+            raise PackageInvalid(
+                "checksum-error", f"{path} line {number} is not 'md5  path': {line!r}"
+            )
+        member = files.get(posixpath.normpath(posixpath.join(root, listed)))
+        if member is None:
+            raise PackageInvalid(
+                "checksum-error", f"{path} lists {listed}, which is not in the package"
+            )
+        if member.md5 != md5.lower():
+            raise PackageInvalid("checksum-mismatch", f"checksum mismatch for {listed}")
+        checked += 1
+    return checked
+
+
+def _check_references(descriptor: Descriptor, content: bytes, members: list[ArchiveMember]) -> None:
+    """Files the descriptor names must be in the archive (a VNFD's cloud-init files)."""
+    document = json.loads(content) if descriptor.path.endswith(".json") else yaml.safe_load(content)
+    files = [member.path for member in members if member.kind != "directory"]
+    for name in _cloud_init_files(document):
+        if not any(path == name or path.endswith(f"/{name}") for path in files):
+            raise PackageInvalid(
+                "missing-file",
+                f"the {descriptor.kind} names the cloud-init file {name}, which is not in the "
+                "package",
+            )
+
+
+def _cloud_init_files(document: Any) -> list[str]:
+    """Every ``cloud-init-file`` (or ``cloud_init_file``) anywhere in the descriptor."""
+    found: list[str] = []
+    if isinstance(document, dict):
+        for key, value in document.items():
+            if str(key).rpartition(":")[2] in ("cloud-init-file", "cloud_init_file"):
+                found.append(str(value))
+            else:
+                found += _cloud_init_files(value)
+    elif isinstance(document, list):
+        for item in document:
+            found += _cloud_init_files(item)
+    return found
