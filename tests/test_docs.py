@@ -10,8 +10,8 @@ import pytest
 from starlette.routing import Route
 
 from lading.api.glance_v1.images import ROUTES as V1_ROUTES
-from lading.api.pnda import ROUTES as PNDA_ROUTES
 from lading.api.glance_v2.images import ROUTES
+from lading.api.pnda import ROUTES as PNDA_ROUTES
 from lading.api.visor.images import ROUTES as VISOR_ROUTES
 from lading.settings import (
     FilesystemStoreSettings,
