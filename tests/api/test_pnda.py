@@ -181,3 +181,32 @@ def test_a_pnda_package_is_an_artifact_on_every_face(client: TestClient) -> None
     )
     public = f"/click/download/public/spark-batch-example-app/1.0.23/{FILE}"
     assert client.get(public).content == b"bytes"
+
+
+def test_a_v2_image_with_a_filename_is_a_package(client: TestClient) -> None:
+    created = client.post(
+        "/v2/images",
+        json={"name": "etl", "version": "2.0.1", "filename": "etl-2.0.1.tar.gz",
+              "disk_format": "raw", "container_format": "bare"},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    image = created.json()
+    assert image["filename"] == "etl-2.0.1.tar.gz"
+    client.put(f"/v2/images/{image['id']}/file", content=b"from v2",
+               headers={"content-type": "application/octet-stream"})  # fmt: skip
+    assert client.get("/packages/etl-2.0.1.tar.gz").content == b"from v2"
+    private = "/click/download/private/etl/2.0.1/etl-2.0.1.tar.gz"
+    assert client.get(private).content == b"from v2"
+    patch_type = {"content-type": "application/openstack-images-v2.1-json-patch"}
+    for path, value in (("/filename", "other-1.0.tgz"), ("/version", "3")):
+        changed = client.patch(
+            f"/v2/images/{image['id']}", json=[{"op": "replace", "path": path, "value": value}],
+            headers=patch_type,
+        )  # fmt: skip
+        assert_error(changed, 403)  # the address stays
+    for fields in ({"name": "x", "filename": "x-1.tgz"}, {"name": "x", "version": "1",
+                   "filename": "a/b"}, {"name": "etl", "version": "2.0.1",
+                   "filename": "etl-2.0.1.tar.gz"}):  # fmt: skip
+        refused = client.post("/v2/images", json=fields)
+        assert refused.status_code in (400, 409), refused.text
+    assert len(client.get("/packages").json()) == 1

@@ -138,11 +138,17 @@ def update_artifact(
     """Write ``artifact``'s metadata over ``previous``; False if it was deleted meanwhile."""
     before = _row(previous)
     changed = {name: value for name, value in _row(artifact).items() if value != before[name]}
-    result = connection.execute(
-        update(artifacts)
-        .where(artifacts.c.id == artifact.id, artifacts.c.status.not_in(GONE))
-        .values(changed or {"updated_at": artifact.updated_at})
-    )
+    try:
+        with connection.begin_nested():
+            result = connection.execute(
+                update(artifacts)
+                .where(artifacts.c.id == artifact.id, artifacts.c.status.not_in(GONE))
+                .values(changed or {"updated_at": artifact.updated_at})
+            )
+    except IntegrityError:  # only a package's address is unique
+        raise Conflict(
+            f"{artifact.name} {artifact.version} {artifact.filename} is another package's"
+        ) from None
     if result.rowcount != 1:
         return False
     removed = set(previous.properties) - set(artifact.properties)

@@ -33,12 +33,11 @@ from lading.services.catalogue import Catalogue, now
 from lading.services.fetching import Credentials, Fetch, FetchFailed, without_userinfo
 from lading.services.identity import Identities
 from lading.services.package_archive import ArchiveReader, PackageInvalid, gunzip_if_compressed
-from lading.services.packages import check_segment
 from lading.services.roles import ADMIN, MEMBER
 from lading.services.sealing import Sealer
 from lading.services.tasks import Progress, Tasks, reporting
 from lading.services.transfers import Download, Transfers
-from lading.services.validation import Changes
+from lading.services.validation import Changes, check_segment
 from lading.settings import Settings
 from lading.url_rules import UrlRules
 

@@ -24,9 +24,8 @@ from lading.errors import BadRequest, Forbidden, NotFound
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.transfers import Expected, Transfers
-from lading.services.validation import MAX_NAME, Changes
+from lading.services.validation import Changes, check_segment
 
-UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f]")
 # <name>-<version><extension>: the name ends at the first "-" before a digit; the
 # extension is the tail of "."-parts that begin with a letter (.tar.gz, .zip, .jar).
 FILENAME = re.compile(r"(?P<name>.+?)-(?P<version>\d.*?)(?P<extension>(\.[^\W\d_][^.]*)*)")
@@ -41,15 +40,6 @@ class NewPackage:
     fields: dict[str, str] = field(default_factory=dict)  # visibility and such
     properties: dict[str, str] = field(default_factory=dict)
     expected: Expected | None = None
-
-
-def check_segment(label: str, value: str) -> str:
-    """A name that can stand as one segment of a URL path."""
-    if not 0 < len(value) <= MAX_NAME or value in (".", "..") or UNSAFE.search(value):
-        raise BadRequest(
-            f"{label} must be 1 to {MAX_NAME} characters, with no /, \\ or control characters"
-        )
-    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ READ_ONLY_FIELDS = frozenset(
 WRITABLE_FIELDS = frozenset(
     {
         "name", "version", "owner", "visibility", "protected", "os_hidden", "disk_format",
-        "container_format", "min_disk", "min_ram",
+        "container_format", "min_disk", "min_ram", "filename",
     }
 )  # fmt: skip
 BASE_FIELDS = READ_ONLY_FIELDS | WRITABLE_FIELDS
@@ -44,6 +44,11 @@ RESERVED_NAMES = COMPUTED_NAMES | {"tags"}
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 # Well-known properties whose values have a format (Glance's image schema).
 PROPERTY_FORMATS = {"kernel_id": UUID_PATTERN, "ramdisk_id": UUID_PATTERN}
+# What may not be in one segment of a URL path (package names, versions, file names).
+UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f]")
+# A package's name, version and file name make its download URLs: once it has a file name,
+# none of them changes.
+ADDRESS_FIELDS = ("name", "version", "filename")
 
 
 @dataclass(slots=True)
@@ -106,9 +111,11 @@ def apply(
     if "owner" in values and not caller.is_admin:
         raise Forbidden("only administrators may change an artifact's owner")
     if previous is not None and previous.filename is not None:
-        address = ", ".join(sorted({"name", "version"} & values.keys()))
+        address = ", ".join(name for name in ADDRESS_FIELDS if name in values)
         if address:
             raise Forbidden(f"a package's {address} is part of its download URLs: it stays")
+    if values.get("filename") is not None:
+        check_segment("filename", values["filename"])
     core = ", ".join(sorted(CORE_FIELDS & values.keys()))
     has_data = previous is not None and previous.status is not Status.QUEUED
     if core and has_data and not caller.is_admin:
@@ -117,7 +124,10 @@ def apply(
     if len(properties) > quota.properties:
         raise TooLarge(f"at most {quota.properties} properties are allowed")
     tags = artifact.tags if changes.tags is None else checked_tags(changes.tags, quota)
-    return replace(artifact, **values, properties=properties, tags=tags)
+    changed = replace(artifact, **values, properties=properties, tags=tags)
+    if changed.filename is not None and (changed.name is None or changed.version is None):
+        raise BadRequest("a package's filename needs a name and a version: they make its URLs")
+    return changed
 
 
 def _properties(
@@ -147,6 +157,15 @@ def _properties(
     return {**hidden, **wanted}
 
 
+def check_segment(label: str, value: str) -> str:
+    """A name that can stand as one segment of a URL path."""
+    if not 0 < len(value) <= MAX_NAME or value in (".", "..") or UNSAFE.search(value):
+        raise BadRequest(
+            f"{label} must be 1 to {MAX_NAME} characters, with no /, \\ or control characters"
+        )
+    return value
+
+
 def check_project(name: str, project: object) -> str:
     """A project id: text of 1 to ``MAX_NAME`` characters, not only spaces."""
     if not (_is_text(project) and project.strip() and len(project) <= MAX_NAME):
@@ -156,7 +175,7 @@ def check_project(name: str, project: object) -> str:
 
 def _field(name: str, value: Any) -> Any:
     match name:
-        case "name" | "version" | "owner":
+        case "name" | "version" | "owner" | "filename":
             if value is not None and not (_is_text(value) and len(value) <= MAX_NAME):
                 raise BadRequest(f"{name} must be a string of at most {MAX_NAME} characters")
             return value

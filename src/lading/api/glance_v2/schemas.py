@@ -74,6 +74,7 @@ IMAGE_PROPERTIES: dict[str, Any] = {
         },
     },
     "version": _extra("Version of the artifact (packages parse it from the file name)"),
+    "filename": _extra("File name the package faces serve the data under (set once)"),
     "kernel_id": _extra(
         "ID of image stored in Glance that should be used as the kernel", pattern=UUID_PATTERN
     )

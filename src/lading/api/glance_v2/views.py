@@ -41,6 +41,8 @@ def image_view(artifact: Artifact, multistore: bool) -> dict[str, Any]:
     }
     if artifact.version is not None:
         document["version"] = artifact.version
+    if artifact.filename is not None:
+        document["filename"] = artifact.filename
     if multistore and artifact.locations:
         document["stores"] = ",".join(location.store for location in artifact.locations)
     document.update(artifact.properties)
