@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from starlette.routing import Route
 
+from lading.api.click import ROUTES as CLICK_ROUTES
 from lading.api.glance_v1.images import ROUTES as V1_ROUTES
 from lading.api.glance_v2.images import ROUTES
+from lading.api.osm import ROUTES as OSM_ROUTES
 from lading.api.pnda import ROUTES as PNDA_ROUTES
 from lading.api.visor.images import ROUTES as VISOR_ROUTES
 from lading.settings import (
@@ -26,7 +28,9 @@ CONFIGURATION = DOCS / "configuration.md"
 GLANCE_V2 = DOCS / "api-glance-v2.md"
 FACES = [("/v1", V1_ROUTES, DOCS / "api-glance-v1.md"),
          ("/visor", VISOR_ROUTES, DOCS / "api-visor.md"),
-         ("", PNDA_ROUTES, DOCS / "api-pnda.md")]  # fmt: skip
+         ("", PNDA_ROUTES, DOCS / "api-pnda.md"),
+         ("/click", CLICK_ROUTES, DOCS / "api-click.md"),
+         ("/api", OSM_ROUTES, DOCS / "api-osm.md")]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))
@@ -54,7 +58,7 @@ def test_route_is_documented(path: str) -> None:
     assert f"/v2{path}" in GLANCE_V2.read_text()
 
 
-PARAMETER = re.compile(r"\{\w+\}")
+PARAMETER = re.compile(r"\{\w+(:\w+)?\}")
 
 
 @pytest.mark.parametrize(

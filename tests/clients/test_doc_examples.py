@@ -14,11 +14,12 @@ import pytest
 
 from tests.clients.conftest import running_lading
 from tests.http_origin import Origin
+from tests.osm_packages import package
 from tests.services_required import unavailable
 
 pytestmark = pytest.mark.clients
 DOCS = Path(__file__).parents[2] / "docs"
-PAGES = ["api-glance-v1.md", "api-visor.md", "api-pnda.md"]
+PAGES = ["api-glance-v1.md", "api-visor.md", "api-pnda.md", "api-click.md", "api-osm.md"]
 
 
 def examples(page: str, section: str = "Examples") -> str:
@@ -35,12 +36,16 @@ def test_the_examples_run_as_written(
 ) -> None:
     if not (shutil.which("curl") and shutil.which("jq")):
         unavailable("the examples need curl and jq (apt-get install curl jq)")
-    env = {**os.environ, "LADING": server_url, "TOKEN": api_token,
-           "IMAGE_URL": web_origin.url()}  # fmt: skip
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-x", "-c", examples(page)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    env = {**os.environ, "LADING": server_url, "TOKEN": api_token, "IMAGE_URL": web_origin.url(),
+           "PACKAGE_URL": web_origin.url("/ping_vnfd.tar.gz")}  # fmt: skip
+    served, web_origin.data = web_origin.data, package(version="2.0")  # for PACKAGE_URL
+    try:
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-x", "-c", examples(page)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        web_origin.data = served
     assert result.returncode == 0, f"{page}:\n{result.stderr[-4000:]}\n{result.stdout[-2000:]}"
 
 
