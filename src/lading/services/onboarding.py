@@ -140,7 +140,7 @@ class Onboarding:
         whose process died (it cannot be resumed: the client must send it again)."""
         mode = _mode(task)
         for attempt in range(1, task.attempts):  # what earlier attempts left
-            await self._drop(_attempt_id(task, attempt))
+            await self._drop(attempt_id(task.id, attempt))
         caller = self._identities.anonymous(task.owner, task.input.get("role", MEMBER))
         if task.input["source"] == "upload":
             message = "the upload was cut off before the package was whole: send it again"
@@ -162,7 +162,7 @@ class Onboarding:
             httpx.URL(task.input.get("url", "")).path
         )
         changes = Changes({"name": (label or "package")[:255], "os_hidden": True})
-        artifact = await self._catalogue.create(caller, changes, _attempt_id(task, task.attempts))
+        artifact = await self._catalogue.create(caller, changes, attempt_id(task.id, task.attempts))
         reader = ArchiveReader()
         try:
             stream = reader.chunks(gunzip_if_compressed(reporting(chunks, progress, _NoSize())))
@@ -246,8 +246,10 @@ def _mode(task: Task) -> str:
     return next(mode for mode, task_type in TASK_TYPES.items() if task_type == task.type)
 
 
-def _attempt_id(task: Task, attempt: int) -> str:
-    return str(uuid.uuid5(ATTEMPTS, f"{task.id}/{attempt}"))
+def attempt_id(task_id: str, attempt: int) -> str:
+    """The artifact an attempt at a transaction makes: known to the attempts after it,
+    which drop it if it was left behind."""
+    return str(uuid.uuid5(ATTEMPTS, f"{task_id}/{attempt}"))
 
 
 def _role(caller: Caller) -> str:

@@ -1,0 +1,58 @@
+"""Onboarding when things break under it: a store that fails mid-package, a process that
+died while it received an upload."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from lading.db import tasks as task_queries
+from lading.db.engine import Database
+from lading.domain import TaskStatus
+from lading.errors import NotFound
+from lading.services import Services
+from lading.services.access import Caller
+from lading.services.catalogue import now
+from lading.services.onboarding import attempt_id, state
+from lading.services.validation import Changes
+from tests.osm_packages import package
+from tests.stores.faulty import FaultyStore
+
+pytestmark = pytest.mark.anyio
+
+
+async def chunks(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), 1000):
+        yield data[start : start + 1000]
+
+
+async def test_a_store_failing_mid_package_keeps_nothing(
+    services: Services, store: FaultyStore, admin: Caller
+) -> None:
+    store.failing_puts = True
+    task = await services.onboarding.upload(admin, "onboard", "p.tgz", chunks(package()))
+    shown = state(task)
+    assert shown["status"] == "failure" and "full" in shown["errors"][0]["text"]
+    assert shown["errors"][0]["value"] == "onboard-error"
+    store.failing_puts = False
+    assert store.objects == {}
+    task = await services.onboarding.upload(admin, "onboard", "p.tgz", chunks(package()))
+    assert state(task)["status"] == "success"  # nothing of the first try was in the way
+
+
+async def test_an_upload_cut_off_by_a_dead_process_fails_and_keeps_nothing(
+    services: Services, database: Database, admin: Caller
+) -> None:
+    """As run_here leaves it when its process dies: claimed, an artifact half received."""
+    task = services.tasks.new(admin.project, "osm_onboard", {"source": "upload", "role": "admin"})
+    task.status, task.attempts = TaskStatus.PROCESSING, 1
+    lease_ran_out = now() - timedelta(seconds=1)
+    await database.write(task_queries.insert_claimed, task, "dead", lease_ran_out)
+    half = await services.catalogue.create(admin, Changes({"name": "half"}), attempt_id(task.id, 1))
+    assert await services.tasks.run_one()
+    shown = state(await services.onboarding.transaction(admin, "onboard", task.id))
+    assert shown["status"] == "failure" and "send it again" in shown["errors"][0]["text"]
+    with pytest.raises(NotFound):
+        await services.catalogue.get(admin, half.id)
