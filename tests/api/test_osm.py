@@ -111,6 +111,16 @@ def test_uncompressed_and_json_descriptors(client: TestClient) -> None:
     )  # fmt: skip
 
 
+def tar_with_twice(path: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for _ in range(2):
+            info = tarfile.TarInfo(path)
+            info.size = len(package_yaml())
+            tar.addfile(info, io.BytesIO(package_yaml()))
+    return buffer.getvalue()
+
+
 def spoiled(files: dict[str, bytes]) -> bytes:
     return archive({"pkg/pkg.yaml": package_yaml(), **files})
 
@@ -137,6 +147,10 @@ def package_yaml() -> bytes:
          "gone.txt"),
         (archive({"p/p.yaml": b"vnfd: {id: p, version: 'a/b'}"}), "onboard-descriptor-error",
          "version"),
+        (archive({"p/p.yaml": b"vnfd: {id: p, version: [1]}"}), "onboard-descriptor-error",
+         "bad version"),
+        (archive({"p/p.yaml": b"vnfd: " + b"[" * 20000}), "onboard-descriptor-error", "nest"),
+        (gzip.compress(tar_with_twice("pkg/pkg.yaml")), "onboard-unreadable-package", "twice"),
     ],
 )  # fmt: skip
 def test_bad_packages_fail_and_nothing_is_kept(
@@ -147,6 +161,24 @@ def test_bad_packages_fail_and_nothing_is_kept(
     (error,) = state["errors"]
     assert error["value"] == event and says in error["text"], error
     assert stored(client) == []
+
+
+def test_odd_but_valid_archives(client: TestClient) -> None:
+    """gzip members one after the other, zeros padding the end, a YAML alias bomb in a
+    descriptor's unused part (walked once per shared node, not once per path)."""
+    raw = gzip.decompress(package())
+    middle = len(raw) // 2
+    assert upload(client, gzip.compress(raw[:middle]) + gzip.compress(raw[middle:]))[
+        "status"] == "success"  # fmt: skip
+    bomb = "vnfd:\n  id: bomb\n  version: '1'\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in range(1, 30):
+        bomb += f"  a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]\n"
+    started = time.monotonic()
+    state = upload(
+        client, gzip.compress(archive({"bomb/bomb.yaml": bomb.encode()}, False)) + bytes(512)
+    )
+    assert state["status"] == "success", state
+    assert time.monotonic() - started < 10
 
 
 def test_a_link_out_of_the_package_fails(client: TestClient) -> None:

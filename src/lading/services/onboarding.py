@@ -166,8 +166,11 @@ class Onboarding:
         reader = ArchiveReader()
         try:
             stream = reader.chunks(gunzip_if_compressed(reporting(chunks, progress, _NoSize())))
-            await self._transfers.upload(caller, artifact.id, stream)
-            report = reader.report()
+            try:
+                await self._transfers.upload(caller, artifact.id, stream)
+            finally:
+                reader.close()
+            report = await reader.report()
             descriptor = report.descriptor
             try:
                 check_segment("the descriptor's id", descriptor.id)

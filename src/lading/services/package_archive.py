@@ -11,6 +11,7 @@ memory, and only up to ``MAX_KEPT`` bytes each.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import posixpath
@@ -84,11 +85,16 @@ async def gunzip_if_compressed(chunks: AsyncIterable[bytes]) -> AsyncIterator[by
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
 
     def inflate(data: bytes) -> list[bytes]:
+        nonlocal inflater
         pieces = []
         try:
-            while data and not inflater.eof:
+            while data:
+                if inflater.eof:  # gzip allows several members, one after the other
+                    if not data.strip(b"\0"):
+                        break  # zeros padding the file, as gzip -d ignores them
+                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 pieces.append(inflater.decompress(data, MiB))
-                data = inflater.unconsumed_tail
+                data = inflater.unconsumed_tail or inflater.unused_data
         except zlib.error as exc:
             raise PackageInvalid("unreadable-package", f"the gzip data is corrupt: {exc}") from None
         return pieces
@@ -109,6 +115,15 @@ class _Pipe:
         self._queue: queue.Queue[bytes | None] = queue.Queue(QUEUE_DEPTH)
         self._buffer = b""
         self._ended = False
+        self._abandoned = False
+
+    def abandon(self) -> None:
+        """End the reading thread's input at once, whatever is still queued."""
+        self._abandoned = True
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        self._queue.put_nowait(None)
 
     async def put(self, chunk: bytes | None) -> None:
         try:
@@ -119,7 +134,7 @@ class _Pipe:
     def read(self, size: int = -1) -> bytes:
         while not self._ended and (size < 0 or len(self._buffer) < size):
             chunk = self._queue.get()
-            if chunk is None:
+            if chunk is None or self._abandoned:
                 self._ended = True
             else:
                 self._buffer += chunk
@@ -141,6 +156,7 @@ class ArchiveReader:
         self._pipe = _Pipe()
         self._members: list[ArchiveMember] = []
         self._kept: dict[str, bytes] = {}
+        self._paths: set[str] = set()
         self._error: PackageInvalid | None = None
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._read, name="lading-archive", daemon=True)
@@ -153,20 +169,33 @@ class ArchiveReader:
                     raise self._error  # no need to store the rest of what cannot be taken
                 await self._pipe.put(chunk)
                 yield chunk
-        finally:
-            await self._pipe.put(None)
+        except BaseException:
+            self._pipe.abandon()
+            raise
+        await self._pipe.put(None)
         await anyio.to_thread.run_sync(self._done.wait)
         if self._error is not None:
             raise self._error
 
-    def report(self) -> Report:
+    def close(self) -> None:
+        """Stop the reading thread, if a consumer left ``chunks`` before its end."""
+        if self._thread.is_alive():
+            self._pipe.abandon()
+
+    async def report(self) -> Report:
         """What the archive holds, once ``chunks`` is exhausted; PackageInvalid if it is
-        not a valid package."""
+        not a valid package. (YAML is parsed on a thread: it may take a while.)"""
+        return await anyio.to_thread.run_sync(self._report)
+
+    def _report(self) -> Report:
         members = self._members
-        descriptor = _descriptor(members, self._kept)
-        root = posixpath.dirname(descriptor.path)
-        checked = _check_checksums(members, self._kept, root)
-        _check_references(descriptor, self._kept[descriptor.path], members)
+        try:
+            descriptor = _descriptor(members, self._kept)
+            root = posixpath.dirname(descriptor.path)
+            checked = _check_checksums(members, self._kept, root)
+            _check_references(descriptor, self._kept[descriptor.path], members)
+        except RecursionError:
+            raise PackageInvalid("descriptor-error", "the descriptor nests too deeply") from None
         return Report(descriptor, members, checked)
 
     def _read(self) -> None:
@@ -190,6 +219,11 @@ class ArchiveReader:
         path = _safe_path(info.name)
         if path is None:
             return  # the root itself ("." or "./")
+        if path in self._paths:
+            raise PackageInvalid("unreadable-package", f"{path} is in the archive twice")
+        self._paths.add(path)
+        if info.issparse():
+            raise PackageInvalid("unreadable-package", f"{path} is a sparse file")
         if info.isdir():
             self._members.append(ArchiveMember(path, "directory", 0, info.offset_data))
         elif info.issym() or info.islnk():
@@ -281,7 +315,10 @@ def _parse_descriptor(path: str, content: bytes) -> Descriptor | None:
         identifier = entry.get("id")
         if not isinstance(identifier, str | int) or not str(identifier).strip():
             raise PackageInvalid("descriptor-error", f"the {kind} in {path} has no id")
-        version = str(entry.get("version", "1.0"))
+        version = entry.get("version", "1.0")
+        if not isinstance(version, str | int | float) or isinstance(version, bool):
+            raise PackageInvalid("descriptor-error", f"the {kind} in {path} has a bad version")
+        version = str(version)
         name = entry.get("name")
         return Descriptor(kind, str(identifier), version, None if name is None else str(name), path)
     return None
@@ -327,15 +364,22 @@ def _check_references(descriptor: Descriptor, content: bytes, members: list[Arch
 
 
 def _cloud_init_files(document: Any) -> list[str]:
-    """Every ``cloud-init-file`` (or ``cloud_init_file``) anywhere in the descriptor."""
+    """Every ``cloud-init-file`` (or ``cloud_init_file``) anywhere in the descriptor. YAML
+    aliases share nodes: each is walked once, so that an alias bomb costs nothing."""
     found: list[str] = []
-    if isinstance(document, dict):
-        for key, value in document.items():
+    seen: set[int] = set()
+    waiting = [document]
+    while waiting:
+        node = waiting.pop()
+        if id(node) in seen or not isinstance(node, dict | list):
+            continue
+        seen.add(id(node))
+        if isinstance(node, list):
+            waiting.extend(node)
+            continue
+        for key, value in node.items():
             if str(key).rpartition(":")[2] in ("cloud-init-file", "cloud_init_file"):
                 found.append(str(value))
             else:
-                found += _cloud_init_files(value)
-    elif isinstance(document, list):
-        for item in document:
-            found += _cloud_init_files(item)
+                waiting.append(value)
     return found
