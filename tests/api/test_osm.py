@@ -149,7 +149,8 @@ def package_yaml() -> bytes:
          "version"),
         (archive({"p/p.yaml": b"vnfd: {id: p, version: [1]}"}), "onboard-descriptor-error",
          "bad version"),
-        (archive({"p/p.yaml": b"vnfd: " + b"[" * 20000}), "onboard-descriptor-error", "nest"),
+        (archive({"p/p.yaml": b"vnfd: " + b"[" * 20000 + b"]" * 20000}),
+         "onboard-descriptor-error", "p.yaml"),
         (gzip.compress(tar_with_twice("pkg/pkg.yaml")), "onboard-unreadable-package", "twice"),
     ],
 )  # fmt: skip
@@ -181,17 +182,39 @@ def test_odd_but_valid_archives(client: TestClient) -> None:
     assert time.monotonic() - started < 10
 
 
-def test_a_link_out_of_the_package_fails(client: TestClient) -> None:
+@pytest.mark.parametrize(
+    "links", [[("pkg/shadow", "../../etc/shadow")], [("pkg/up", ".."), ("pkg/s", "up/../..")],
+              [("pkg/root", "/")]],
+)  # fmt: skip
+def test_a_link_that_may_lead_out_of_the_package_fails(
+    client: TestClient, links: list[tuple[str, str]]
+) -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         descriptor = tarfile.TarInfo("pkg/pkg.yaml")
         descriptor.size = len(package_yaml())
         tar.addfile(descriptor, io.BytesIO(package_yaml()))
-        link = tarfile.TarInfo("pkg/shadow")
-        link.type, link.linkname = tarfile.SYMTYPE, "../../etc/shadow"
-        tar.addfile(link)
+        for name, target in links:
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = tarfile.SYMTYPE, target
+            tar.addfile(link)
     state = upload(client, buffer.getvalue())
     assert state["status"] == "failure" and "outside the package" in texts(state, "errors")[0]
+
+
+def test_names_that_are_not_utf8_fail_cleanly(client: TestClient) -> None:
+    raw = archive({"pkg/pkg.yaml": package_yaml(), "pkg/x": b"x"}, compressed=False)
+    not_utf8 = raw.replace(b"pkg/x\0", b"pkg/\xff\0", 1)  # the member's name, in its header
+    header = not_utf8.index(b"pkg/\xff\0") // 512 * 512
+    block = bytearray(not_utf8[header : header + 512])
+    block[148:156] = b" " * 8  # the header's checksum, computed again
+    block[148:155] = f"{sum(block):06o}\0".encode()
+    not_utf8 = not_utf8[:header] + bytes(block) + not_utf8[header + 512 :]
+    state = upload(client, not_utf8)
+    assert state["status"] == "failure" and "UTF-8" in texts(state, "errors")[0], state
+    surrogate = b'{"vnfd": {"id": "p", "vdu": [{"cloud-init-file": "\\udcff"}]}}'
+    state = upload(client, archive({"p/p.json": surrogate}))
+    assert state["status"] == "failure" and "\\udcff" in texts(state, "errors")[0], state
 
 
 def test_a_gzip_bomb_is_refused_within_the_size_cap(client: TestClient) -> None:

@@ -210,3 +210,23 @@ def test_a_v2_image_with_a_filename_is_a_package(client: TestClient) -> None:
         refused = client.post("/v2/images", json=fields)
         assert refused.status_code in (400, 409), refused.text
     assert len(client.get("/packages").json()) == 1
+
+
+def test_overwrite_never_takes_another_projects_or_a_protected_file(
+    tmp_path: Path, database_url: str
+) -> None:
+    with lading(tmp_path, database_url, overwrite=True) as client:
+        identities = client.app.state.services.identities  # type: ignore[attr-defined]
+        mine, theirs = ({"x-auth-token": anyio.run(identities.create, project, "member").token}
+                        for project in "ab")  # fmt: skip
+        assert put(client, FILE, b"a's", **mine).status_code == 200
+        assert_error(put(client, FILE, b"b's", **theirs), 409)
+        assert client.get(f"/packages/{FILE}", headers=mine).content == b"a's"
+        (image,) = client.get("/v2/images", headers=mine).json()["images"]
+        protect = [{"op": "replace", "path": "/protected", "value": True}]
+        client.patch(
+            f"/v2/images/{image['id']}", json=protect,
+            headers={"content-type": "application/openstack-images-v2.1-json-patch", **mine},
+        )  # fmt: skip
+        assert_error(put(client, FILE, b"a's again", **mine), 403)
+        assert client.get(f"/packages/{FILE}", headers=mine).content == b"a's"

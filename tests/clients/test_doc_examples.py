@@ -38,7 +38,9 @@ def test_the_examples_run_as_written(
         unavailable("the examples need curl and jq (apt-get install curl jq)")
     env = {**os.environ, "LADING": server_url, "TOKEN": api_token, "IMAGE_URL": web_origin.url(),
            "PACKAGE_URL": web_origin.url("/ping_vnfd.tar.gz")}  # fmt: skip
-    served, web_origin.data = web_origin.data, package(version="2.0")  # for PACKAGE_URL
+    served = web_origin.data
+    if page == "api-osm.md":  # the origin serves the package for a while (only it fetches)
+        web_origin.data = package(version="2.0")
     try:
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-x", "-c", examples(page)],

@@ -165,3 +165,31 @@ async def test_a_runner_that_lost_its_task_neither_fails_nor_undoes_it(
     await tasks._fail(submitted, "stale", "the stale runner's error")
     done = await tasks.get(Caller.with_role("p", "admin"), submitted.id)
     assert done.status is TaskStatus.SUCCESS and undone == []
+
+
+async def test_work_run_here_keeps_its_lease_while_it_waits(
+    database: Database, tmp_path: Path
+) -> None:
+    """An upload run in its request may wait on a slow client longer than a lease: the
+    task stays its own, no worker takes it over."""
+    tasks = queue(database, tmp_path, task_lease=0.3)
+
+    async def taken_over(task: Task, progress: Progress) -> None:
+        raise AssertionError("a worker took over work that was running")
+
+    tasks.register("slow", taken_over)
+
+    async def slow_work(task: Task, progress: Progress) -> dict[str, Any]:
+        await anyio.sleep(1.0)
+        return {"done": True}
+
+    stolen: list[bool] = []
+
+    async def try_to_steal() -> None:
+        await anyio.sleep(0.6)
+        stolen.append(await tasks.run_one())
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(try_to_steal)
+        task = await tasks.run_here("p", "slow", {}, slow_work)
+    assert stolen == [False] and task.status is TaskStatus.SUCCESS

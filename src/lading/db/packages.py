@@ -16,7 +16,7 @@ from lading.db import artifacts as artifact_queries
 from lading.db.listing import visible_to
 from lading.db.models import artifact_properties, artifacts, package_files
 from lading.domain import GONE, ArchiveMember, ListQuery, Status
-from lading.errors import Conflict, NotFound
+from lading.errors import Conflict, Forbidden, NotFound
 from lading.version_order import version_key
 
 KIND_PROPERTY = "osm_descriptor_type"  # vnfd, nsd, pnfd: an onboarded package
@@ -80,22 +80,31 @@ def newest_versions(
     return [(name, version, filename) for name, version, filename in rows]
 
 
-def take_name(connection: Connection, artifact_id: str, filename: str, now: datetime) -> None:
+def take_name(
+    connection: Connection, artifact_id: str, filename: str, now: datetime, owner: str | None
+) -> None:
     """Give an active artifact the package file name that its name and version make,
     replacing whatever package held it: a live one is deleted, a deleted one forgets it.
-    The replaced data's blobs are left doomed, for recovery to remove. One transaction:
-    a reader finds the old package or the new one, never neither."""
+    Only ``owner``'s packages (None: anyone's, for an administrator) that are not protected
+    can be replaced. The replaced data's blobs are left doomed, for recovery to remove. One
+    transaction: a reader finds the old package or the new one, never neither."""
     artifact = artifact_queries.fetch_artifact(connection, artifact_id)
     if artifact is None or artifact.status is not Status.ACTIVE:
         raise NotFound(f"no active artifact with id {artifact_id}")
     holders = connection.execute(
-        select(artifacts.c.id, artifacts.c.status).where(
+        select(artifacts.c.id, artifacts.c.status, artifacts.c.owner, artifacts.c.protected)
+        .where(
             artifacts.c.filename == filename,
             artifacts.c.name == artifact.name,
             artifacts.c.version == artifact.version,
         )
+        .with_for_update()
     ).all()
-    for holder, status in holders:
+    for holder, status, holder_owner, protected in holders:
+        if owner is not None and holder_owner != owner:
+            raise Conflict(f"{filename} is another project's")
+        if protected and status not in GONE:
+            raise Forbidden(f"{filename} is protected and cannot be replaced")
         if status not in GONE:
             artifact_queries.mark_deleted(connection, holder, now)
         connection.execute(update(artifacts).where(artifacts.c.id == holder).values(filename=None))

@@ -20,7 +20,7 @@ import tarfile
 import threading
 import zlib
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -30,13 +30,16 @@ from lading.domain import ArchiveMember
 from lading.errors import BadRequest
 
 MiB = 1024 * 1024
-MAX_KEPT = MiB  # the largest descriptor or checksums file read
+MAX_KEPT = 256 * 1024  # the largest descriptor or checksums file read
 MAX_MEMBERS = 10_000
 MAX_PATH = 1024
+MAX_HEADER = 64 * 1024  # a long name's or a pax header's data
+MAX_KEPT_TOTAL = 4 * MiB  # all the files that may be the descriptor, together
 GZIP_MAGIC = b"\x1f\x8b"
 DESCRIPTOR_SUFFIXES = (".yaml", ".yml", ".json")
 DESCRIPTOR_KINDS = ("vnfd", "nsd", "pnfd")
 CHECKSUMS = "checksums.txt"
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when there
 QUEUE_DEPTH = 8  # chunks waiting for the reading thread
 
 
@@ -44,7 +47,8 @@ class PackageInvalid(BadRequest):
     """The archive is not a package lading can take; ``event`` names what was wrong."""
 
     def __init__(self, event: str, message: str) -> None:
-        super().__init__(message)
+        # What the archive held may not be UTF-8 (lone surrogates): the message must be.
+        super().__init__(message.encode("utf-8", "backslashreplace").decode())
         self.event = event
 
 
@@ -55,6 +59,7 @@ class Descriptor:
     version: str
     name: str | None
     path: str
+    document: Any = field(repr=False, compare=False)
 
 
 @dataclass(slots=True)
@@ -113,7 +118,7 @@ class _Pipe:
 
     def __init__(self) -> None:
         self._queue: queue.Queue[bytes | None] = queue.Queue(QUEUE_DEPTH)
-        self._buffer = b""
+        self._buffer = bytearray()
         self._ended = False
         self._abandoned = False
 
@@ -140,13 +145,30 @@ class _Pipe:
                 self._buffer += chunk
         if size < 0:
             size = len(self._buffer)
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]  # cheap: a bytearray drops its head without copying the rest
         return data
 
     def drain(self) -> None:
         while not self._ended:
             self.read(MiB)
-            self._buffer = b""
+            self._buffer.clear()
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """tarfile reads a long name or a pax header whole, however large it says it is."""
+
+    def _proc_gnulong(self, archive: Any) -> Any:
+        self._bound()
+        return super()._proc_gnulong(archive)  # type: ignore[misc]
+
+    def _proc_pax(self, archive: Any) -> Any:
+        self._bound()
+        return super()._proc_pax(archive)  # type: ignore[misc]
+
+    def _bound(self) -> None:
+        if self.size > MAX_HEADER:
+            raise PackageInvalid("unreadable-package", f"a tar header of {self.size} bytes")
 
 
 class ArchiveReader:
@@ -193,14 +215,16 @@ class ArchiveReader:
             descriptor = _descriptor(members, self._kept)
             root = posixpath.dirname(descriptor.path)
             checked = _check_checksums(members, self._kept, root)
-            _check_references(descriptor, self._kept[descriptor.path], members)
+            _check_references(descriptor, members)
         except RecursionError:
             raise PackageInvalid("descriptor-error", "the descriptor nests too deeply") from None
         return Report(descriptor, members, checked)
 
     def _read(self) -> None:
         try:
-            with tarfile.open(fileobj=self._pipe, mode="r|") as archive:  # type: ignore[call-overload]
+            with tarfile.open(  # type: ignore[call-overload]
+                fileobj=self._pipe, mode="r|", tarinfo=_BoundedTarInfo
+            ) as archive:
                 for info in archive:
                     self._add(archive, info)
         except PackageInvalid as exc:
@@ -229,10 +253,14 @@ class ArchiveReader:
         elif info.issym() or info.islnk():
             base = posixpath.dirname(path) if info.issym() else ""
             target = posixpath.normpath(posixpath.join(base, info.linkname))
-            if info.linkname.startswith("/") or target == ".." or target.startswith("../"):
+            # No ".." at all: through other links, even one that looks inside could lead out.
+            if info.linkname.startswith("/") or ".." in info.linkname.split("/"):
                 raise PackageInvalid(
-                    "unsafe-path", f"{path} links to {info.linkname}, outside the package"
+                    "unsafe-path",
+                    f"{path} links to {info.linkname!r}, which may lead outside "
+                    "the package (links take no absolute path and no ..)",
                 )
+            _check_text(target)
             self._members.append(ArchiveMember(path, "symlink", 0, info.offset_data, target=target))
         elif info.isreg():
             digest = hashlib.md5(usedforsecurity=False)
@@ -246,6 +274,10 @@ class ArchiveReader:
                     kept += piece
             if keep:
                 self._kept[path] = bytes(kept)
+                if sum(map(len, self._kept.values())) > MAX_KEPT_TOTAL:
+                    raise PackageInvalid(
+                        "descriptor-error", "too many YAML or JSON files where a descriptor may be"
+                    )
             self._members.append(
                 ArchiveMember(path, "file", info.size, info.offset_data, digest.hexdigest())
             )
@@ -261,9 +293,18 @@ def _safe_path(name: str) -> str | None:
     if ".." in parts:
         raise PackageInvalid("unsafe-path", f"{name} escapes the package's root")
     path = "/".join(parts)
-    if len(path) > MAX_PATH or any(ord(c) < 32 for c in path):
-        raise PackageInvalid("unsafe-path", f"{name!r} is not a usable path")
+    _check_text(path)
     return path or None
+
+
+def _check_text(path: str) -> None:
+    """A path the catalogue can keep: UTF-8, no control characters, not too long."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PackageInvalid("unsafe-path", f"{path!r} is not UTF-8") from None
+    if len(path) > MAX_PATH or any(ord(c) < 32 for c in path):
+        raise PackageInvalid("unsafe-path", f"{path!r} is not a usable path")
 
 
 def _may_keep(path: str) -> bool:
@@ -296,7 +337,9 @@ def _parse_descriptor(path: str, content: bytes) -> Descriptor | None:
     """The descriptor in a file, None if the file is not one; PackageInvalid if it looks
     like one but cannot be used."""
     try:
-        document = yaml.safe_load(content) if not path.endswith(".json") else json.loads(content)
+        document = _load(path, content)
+    except RecursionError:
+        raise PackageInvalid("descriptor-error", f"{path} nests too deeply") from None
     except (yaml.YAMLError, ValueError) as exc:
         raise PackageInvalid("descriptor-error", f"{path} cannot be read: {exc}") from None
     if not isinstance(document, dict):
@@ -320,8 +363,15 @@ def _parse_descriptor(path: str, content: bytes) -> Descriptor | None:
             raise PackageInvalid("descriptor-error", f"the {kind} in {path} has a bad version")
         version = str(version)
         name = entry.get("name")
-        return Descriptor(kind, str(identifier), version, None if name is None else str(name), path)
+        shown_name = None if name is None else str(name)
+        return Descriptor(kind, str(identifier), version, shown_name, path, document)
     return None
+
+
+def _load(path: str, content: bytes) -> Any:
+    if path.endswith(".json"):
+        return json.loads(content)
+    return yaml.load(content, Loader=SAFE_LOADER)
 
 
 def _check_checksums(members: list[ArchiveMember], kept: dict[str, bytes], root: str) -> int:
@@ -350,11 +400,10 @@ def _check_checksums(members: list[ArchiveMember], kept: dict[str, bytes], root:
     return checked
 
 
-def _check_references(descriptor: Descriptor, content: bytes, members: list[ArchiveMember]) -> None:
+def _check_references(descriptor: Descriptor, members: list[ArchiveMember]) -> None:
     """Files the descriptor names must be in the archive (a VNFD's cloud-init files)."""
-    document = json.loads(content) if descriptor.path.endswith(".json") else yaml.safe_load(content)
     files = [member.path for member in members if member.kind != "directory"]
-    for name in _cloud_init_files(document):
+    for name in _cloud_init_files(descriptor.document):
         if not any(path == name or path.endswith(f"/{name}") for path in files):
             raise PackageInvalid(
                 "missing-file",

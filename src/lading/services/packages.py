@@ -93,16 +93,18 @@ class Packages:
         new = NewPackage(package.name, package.version, filename, published=True)
         if not overwrite:
             return await self.add(caller, new, data)
-        with contextlib.suppress(NotFound):
+        caller.require("delete_image")
+        with contextlib.suppress(NotFound):  # refused before the bytes come, when it can be
             current = await self.find_file(caller, filename)
             caller.require_owner(current, "delete_image")
             if current.protected:
                 raise Forbidden(f"{filename} is protected and cannot be replaced")
         unnamed = await self.add(caller, replace(new, filename=None), data)
+        owner = None if caller.is_admin else caller.project
         try:
             # The replaced bytes are left to the next recovery pass (minutes), not removed
             # now: downloads under way finish with them.
-            await self._database.write(queries.take_name, unnamed.id, filename, now())
+            await self._database.write(queries.take_name, unnamed.id, filename, now(), owner)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._catalogue.drop(unnamed.id)

@@ -56,7 +56,7 @@ class Progress:
     async def event(self, name: str, text: str, kind: EventKind = "event") -> None:
         """Add to what the task tells of its course (``Task.events``), at once."""
         self.task.events.append(
-            {"kind": kind, "name": name, "text": text, "timestamp": time.time()}
+            {"kind": kind, "name": name, "text": storable(text), "timestamp": time.time()}
         )
         await self._tasks.renew(self.task, self._token)
 
@@ -137,8 +137,20 @@ class Tasks:
         task = self.new(owner, task_type, task_input, artifact_id)
         task.status, task.attempts = TaskStatus.PROCESSING, 1
         await self._database.write(queries.insert_claimed, task, token, self._lease_until())
-        await self._execute(task, token, work)
+        async with anyio.create_task_group() as heartbeat:
+            # The work reports as data comes; a client that pauses must not lose the lease.
+            heartbeat.start_soon(self._keep_lease, task, token)
+            await self._execute(task, token, work)
+            heartbeat.cancel_scope.cancel()
         return task
+
+    async def _keep_lease(self, task: Task, token: str) -> None:
+        while True:
+            await anyio.sleep(self._settings.task_lease / 3)
+            try:
+                await self.renew(task, token)
+            except LeaseLost:
+                return
 
     async def get(self, caller: Caller, task_id: str) -> Task:
         """A task of the caller's project (any, for admins); NotFound otherwise."""
@@ -237,6 +249,7 @@ class Tasks:
     async def _fail(self, task: Task, token: str, message: str) -> None:
         """Record the failure and undo what the task started, at once; a runner that lost
         the task to another process records and undoes nothing."""
+        message = storable(message)
         undo = self._on_failure.get(task.type)
 
         def record(connection: Connection) -> tuple[bool, Any]:
@@ -283,3 +296,8 @@ async def reporting(
             await progress.report(done, whole.size, f"Copied {done // MiB} MiB")
         yield chunk
     progress.task.done_bytes = done
+
+
+def storable(text: str) -> str:
+    """``text`` as UTF-8 can hold it: what a task tells may quote what a client sent."""
+    return text.encode("utf-8", "backslashreplace").decode()
