@@ -223,7 +223,7 @@ class ArchiveReader:
     def _read(self) -> None:
         try:
             with tarfile.open(  # type: ignore[call-overload]
-                fileobj=self._pipe, mode="r|", tarinfo=_BoundedTarInfo
+                fileobj=self._pipe, mode="r|", tarinfo=_BoundedTarInfo, bufsize=MiB
             ) as archive:
                 for info in archive:
                     self._add(archive, info)
