@@ -9,18 +9,25 @@ from collections.abc import AsyncIterator
 import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 from lading.api import click, osm, pnda, versions
 from lading.api.auth import AuthenticationMiddleware
 from lading.api.glance_v1 import images as glance_v1
 from lading.api.glance_v2 import images, members, tasks
 from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
+from lading.api.observe import ObserveMiddleware, serve_metrics
 from lading.api.visor import images as visor
 from lading.api.visor.render import visor_error
 from lading.db.engine import Database
 from lading.services import Services
-from lading.settings import Settings
+from lading.settings import (
+    FilesystemStoreSettings,
+    HttpStoreSettings,
+    S3StoreSettings,
+    Settings,
+    SwiftStoreSettings,
+)
 from lading.stores.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -40,6 +47,10 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(database.upgrade)
         await stores.check()
+        log.info("catalogue: %s", database.url.render_as_string(hide_password=True))
+        for store in stores.all():
+            default = " (default)" if store.name == stores.default else ""
+            log.info("store %s%s: %s", store.name, default, _where(settings, store.name))
         async with anyio.create_task_group() as background:
             background.start_soon(_recover_periodically, services, settings.upload_stuck_after / 2)
             background.start_soon(services.tasks.run_forever)
@@ -48,18 +59,21 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
         await stores.close()
         database.dispose()
 
+    routes = [
+        *versions.ROUTES,
+        Route("/metrics", serve_metrics, methods=["GET"]),
+        *pnda.ROUTES,
+        Mount("/v1", routes=glance_v1.ROUTES),
+        Mount("/v2", routes=[*images.ROUTES, *members.ROUTES, *tasks.ROUTES]),
+        Mount("/click", routes=click.ROUTES),
+        Mount("/visor", routes=visor.ROUTES),
+        Mount("/api", routes=osm.ROUTES),
+    ]
     app = Starlette(
-        routes=[
-            *versions.ROUTES,
-            *pnda.ROUTES,
-            Mount("/v1", routes=glance_v1.ROUTES),
-            Mount("/v2", routes=[*images.ROUTES, *members.ROUTES, *tasks.ROUTES]),
-            Mount("/click", routes=click.ROUTES),
-            Mount("/visor", routes=visor.ROUTES),
-            Mount("/api", routes=osm.ROUTES),
-        ],
+        routes=routes,
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(ObserveMiddleware, routes=routes),
             Middleware(AuthenticationMiddleware, identities=services.identities),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -69,6 +83,20 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     app.state.services = services
     app.state.error_styles = {"/visor": visor_error}  # other faces: OpenStack's shape
     return app
+
+
+def _where(settings: Settings, name: str) -> str:
+    """Where a configured store keeps its bytes, without its credentials."""
+    match settings.stores.get(name):
+        case FilesystemStoreSettings():
+            return f"filesystem {settings.store_path(name)}"
+        case S3StoreSettings(bucket=bucket, prefix=prefix, endpoint_url=endpoint):
+            return f"s3 bucket {bucket} (prefix {prefix!r}) at {endpoint or 'AWS'}"
+        case SwiftStoreSettings(container=container, auth_url=auth_url):
+            return f"swift container {container} at {auth_url}"
+        case HttpStoreSettings():
+            return "http(s) locations, read only"
+    return "given to the app"
 
 
 async def _recover_periodically(services: Services, interval: float) -> None:

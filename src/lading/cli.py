@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import logging.config
 import multiprocessing
+import os
 import re
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,9 +17,11 @@ import anyio
 import click
 from pydantic import ValidationError
 
+from lading import logs
 from lading.db import tokens
 from lading.db.engine import Database
 from lading.errors import LadingError
+from lading.metrics import MULTIPROCESS_VARIABLE
 from lading.services.catalogue import Catalogue, now
 from lading.services.identity import Identities
 from lading.services.policy import Policy
@@ -66,7 +71,15 @@ def serve(
     from granian.log import LogLevels
 
     settings = load_settings(config_file)
-    logging.basicConfig(level=settings.log_level.upper())
+    log_config = logs.dict_config(settings.log_level, settings.log_format)
+    logging.config.dictConfig(log_config)
+    if workers > 1:  # each worker is a process: their metrics meet in files
+        shared = settings.data_dir / "metrics"
+        shutil.rmtree(shared, ignore_errors=True)
+        shared.mkdir(parents=True)
+        os.environ[MULTIPROCESS_VARIABLE] = str(shared)
+        # prometheus-client picks its mode when imported: workers must start afresh.
+        multiprocessing.set_start_method("spawn", force=True)
     address = host or settings.host
     try:
         Policy.load(settings.policy_file, settings.property_protection_file)
@@ -93,6 +106,7 @@ def serve(
         interface=Interfaces.ASGI,
         workers=workers,
         log_level=LogLevels(settings.log_level),
+        log_dictconfig=log_config,
     ).serve()
 
 

@@ -247,6 +247,7 @@ class Settings(BaseSettings):
     # VISoR store names (s3, walrus, file, ...) -> stores here; unset names go by kind.
     visor_stores: dict[str, str] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for collectors
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -85,7 +85,10 @@ def create_token(env: dict[str, str], role: str = "admin") -> str:
 
 @contextlib.contextmanager
 def running_lading(
-    root: Path, config: pytest.Config, settings: dict[str, str] | None = None
+    root: Path,
+    config: pytest.Config,
+    settings: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> Iterator[Lading]:
     """A ``lading serve`` with its own data directory and one admin token."""
     log = root / "server.log"
@@ -96,7 +99,7 @@ def running_lading(
     token = create_token(env)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(LADING), "serve", "--port", str(port)],
+            [str(LADING), "serve", "--port", str(port), "--workers", str(workers)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

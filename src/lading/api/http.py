@@ -15,7 +15,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lading.errors import BadRequest, ClientDisconnected, LadingError, TooLarge, Unauthorized
+from lading import metrics
+from lading.errors import (
+    BadRequest,
+    ClientDisconnected,
+    LadingError,
+    StoreError,
+    TooLarge,
+    Unauthorized,
+)
 from lading.services import Services
 from lading.services.access import Caller
 from lading.settings import Settings
@@ -95,6 +103,8 @@ def error_response(scope: Scope, failure: Failure) -> Response:
 
 async def render_lading_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LadingError)
+    if isinstance(exc, StoreError):
+        metrics.STORE_ERRORS.labels(exc.code).inc()
     return error_response(request.scope, Failure.of(exc))
 
 

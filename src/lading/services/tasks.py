@@ -23,10 +23,11 @@ from typing import Any, Literal, Protocol
 import anyio
 from sqlalchemy import Connection
 
+from lading import metrics
 from lading.db import tasks as queries
 from lading.db.engine import Database
 from lading.domain import Task, TaskStatus
-from lading.errors import BadRequest, LadingError, NotFound
+from lading.errors import BadRequest, LadingError, NotFound, StoreError
 from lading.services.access import Caller
 from lading.services.catalogue import now
 from lading.settings import Settings
@@ -224,6 +225,8 @@ class Tasks:
             log.warning("task %s was taken over by another process", task.id)
             return
         except LadingError as exc:
+            if isinstance(exc, StoreError):
+                metrics.STORE_ERRORS.labels(exc.code).inc()
             await self._fail(task, token, str(exc))
             return
         except Exception as exc:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import anyio
 
+from lading import metrics
 from lading.db import artifacts, blobs, imports, uploads
 from lading.db.engine import Database
 from lading.db.uploads import Lease
@@ -370,6 +371,7 @@ class Transfers:
             artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=status, failed=failed
         )
         lease.blob_id = await self._database.write(uploads.begin, lease, self._expiry(), now())
+        metrics.UPLOADS_IN_FLIGHT.inc()
         try:
             stream = DigestingStream(
                 self._beating(
@@ -392,6 +394,8 @@ class Transfers:
             with anyio.CancelScope(shield=True):
                 await self._abandon(store, lease)
             raise
+        finally:
+            metrics.UPLOADS_IN_FLIGHT.dec()
         if redundant is not None:
             with anyio.CancelScope(shield=True):
                 await self._catalogue.discard([redundant])

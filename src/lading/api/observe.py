@@ -1,0 +1,112 @@
+"""What every request leaves behind: Prometheus metrics and an access log line.
+
+A pure ASGI middleware, so streamed and pathsend answers pass untouched; a file sent by
+pathsend counts its Content-Length as sent. Requests are labelled by face and by route
+template (``/v2/images/{image_id}/file``), never by raw path, so that the number of
+series stays bounded; a request no route matched is ``unmatched``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lading import metrics
+from lading.api.http import services
+from lading.logs import ACCESS, FIELDS
+
+access_log = logging.getLogger(ACCESS)
+FACES = {"v2": "glance_v2", "v1": "glance_v1", "visor": "visor", "click": "click",
+         "api": "osm", "packages": "pnda", "metrics": "operations",
+         "healthcheck": "operations"}  # fmt: skip
+
+
+class ObserveMiddleware:
+    def __init__(self, app: ASGIApp, routes: Iterable[BaseRoute]) -> None:
+        self.app = app
+        self.templates = dict(_templates(routes, ""))  # endpoint -> route template
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status, received, sent, pathsend_length = 500, 0, 0, 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            return message
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status, sent, pathsend_length
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                length = dict(message.get("headers", [])).get(b"content-length", b"")
+                pathsend_length = int(length) if length.isdigit() else 0
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.pathsend":
+                sent += pathsend_length
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, counting_send)
+        finally:
+            route = self.templates.get(scope.get("endpoint"), "unmatched")
+            face = FACES.get(route.strip("/").partition("/")[0], "other")
+            seconds = time.perf_counter() - started
+            method = scope["method"]
+            metrics.REQUESTS.labels(face, route, method, str(status)).inc()
+            metrics.DURATION.labels(face, route, method).observe(seconds)
+            metrics.RECEIVED.labels(face).inc(received)
+            metrics.SENT.labels(face).inc(sent)
+            _log_access(scope, status, seconds, received, sent, face, route)
+
+
+async def serve_metrics(request: Request) -> Response:
+    """``GET /metrics``: the catalogue's figures are read now, the rest are counted."""
+    found = services(request)
+    for status, count in (await found.tasks.backlog()).items():
+        metrics.TASKS.labels(status).set(count)
+    metrics.RECLAIMABLE.set(await found.catalogue.reclaimable())
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
+
+
+def _templates(routes: Iterable[BaseRoute], prefix: str) -> Iterable[tuple[object, str]]:
+    for route in routes:
+        if isinstance(route, Mount):
+            yield from _templates(route.routes, prefix + route.path)
+        elif isinstance(route, Route):
+            yield route.endpoint, prefix + route.path
+
+
+def _log_access(
+    scope: Scope, status: int, seconds: float, received: int, sent: int, face: str, route: str
+) -> None:
+    client = scope.get("client")
+    fields = {
+        "request_id": scope.get("state", {}).get("request_id"),
+        "client": client[0] if client else None,
+        "method": scope["method"],
+        "path": scope["path"],
+        "status": status,
+        "duration_ms": round(seconds * 1000, 1),
+        "bytes_in": received,
+        "bytes_out": sent,
+        "face": face,
+        "route": route,
+    }
+    access_log.info(
+        '%s "%s %s" %d %.1fms in=%d out=%d %s', fields["client"], scope["method"],
+        scope["path"], status, seconds * 1000, received, sent, fields["request_id"],
+        extra={FIELDS: fields},
+    )  # fmt: skip
