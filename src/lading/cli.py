@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,11 +74,10 @@ def serve(
     settings = load_settings(config_file)
     log_config = logs.dict_config(settings.log_level, settings.log_format)
     logging.config.dictConfig(log_config)
-    if workers > 1:  # each worker is a process: their metrics meet in files
-        shared = settings.data_dir / "metrics"
-        shutil.rmtree(shared, ignore_errors=True)
-        shared.mkdir(parents=True)
-        os.environ[MULTIPROCESS_VARIABLE] = str(shared)
+    shared = None
+    if workers > 1:  # each worker is a process: their metrics meet in files of this server's
+        shared = tempfile.mkdtemp(prefix="lading-metrics-")
+        os.environ[MULTIPROCESS_VARIABLE] = shared
         # prometheus-client picks its mode when imported: workers must start afresh.
         multiprocessing.set_start_method("spawn", force=True)
     address = host or settings.host
@@ -98,7 +98,7 @@ def serve(
     problem = check_stores_apart(settings)
     if problem is not None:
         raise click.ClickException(problem)
-    Granian(
+    server = Granian(
         "lading.app:create_app",
         factory=True,
         address=address,
@@ -107,7 +107,12 @@ def serve(
         workers=workers,
         log_level=LogLevels(settings.log_level),
         log_dictconfig=log_config,
-    ).serve()
+    )
+    try:
+        server.serve()
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 def is_loopback(host: str) -> bool:

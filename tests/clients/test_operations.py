@@ -43,6 +43,11 @@ def known_sequence(server: Lading) -> tuple[str, bytes]:
         assert client.get("/v2/images/00000000-0000-0000-0000-000000000000").status_code == 404
         assert client.get("/no/such/route").status_code == 404
         assert httpx.get(f"{server.url}/v2/images").status_code == 401
+        refused = httpx.get(f"{server.url}/v2/images", headers={"X-Auth-Token": "lt_wrong"})
+        assert refused.status_code == 401  # answered before routing, labelled all the same
+        for odd in ("FOO1", "Z" * 40):  # methods a client makes up: one label for them all
+            assert client.request(odd, "/v2/images").status_code == 405
+        assert client.get("/versions").status_code in (200, 300)
     return image["id"], data
 
 
@@ -62,7 +67,13 @@ def test_metrics_count_a_known_sequence(tmp_path: Path, pytestconfig: pytest.Con
     assert value(found, "lading_http_requests_total", face="other", route="unmatched",
                  method="GET", status="404") == 1  # fmt: skip
     assert value(found, "lading_http_requests_total", face="glance_v2", route="/v2/images",
-                 method="GET", status="401") == 1  # fmt: skip
+                 method="GET", status="401") == 2  # fmt: skip
+    assert value(found, "lading_http_requests_total", face="glance_v2", route="/v2/images",
+                 method="other", status="405") == 2  # fmt: skip
+    assert value(found, "lading_http_requests_total", face="other", route="/versions",
+                 method="GET", status="300") + value(
+        found, "lading_http_requests_total", face="other", route="/versions", method="GET",
+        status="200") == 1  # fmt: skip
     assert value(found, "lading_http_request_duration_seconds_count", face="glance_v2",
                  route=file_route, method="GET") == 2  # fmt: skip
     assert value(found, "lading_http_received_bytes_total", face="glance_v2") >= len(data)
@@ -81,6 +92,15 @@ def test_metrics_add_up_over_workers(tmp_path: Path, pytestconfig: pytest.Config
         found = samples(server)
     assert value(found, "lading_http_requests_total", face="glance_v2", route="/v2/images",
                  method="GET", status="200") == 20  # fmt: skip
+
+
+def test_a_path_cannot_forge_an_access_line(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    with running_lading(tmp_path, pytestconfig) as server:
+        httpx.get(f"{server.url}/v2/images%0a2026-11-21 FORGED 200")
+        time.sleep(0.5)
+    log = (tmp_path / "server.log").read_text()
+    assert not any(line.startswith("2026-11-21 FORGED") for line in log.splitlines())
+    assert "FORGED" in log
 
 
 def test_json_access_logs_and_start_up_lines(tmp_path: Path, pytestconfig: pytest.Config) -> None:

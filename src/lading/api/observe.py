@@ -1,20 +1,23 @@
 """What every request leaves behind: Prometheus metrics and an access log line.
 
-A pure ASGI middleware, so streamed and pathsend answers pass untouched; a file sent by
-pathsend counts its Content-Length as sent. Requests are labelled by face and by route
+A pure ASGI middleware, so streamed and pathsend answers pass untouched. A file sent by
+pathsend is handed to the server whole: its time ends there, and its length counts as
+sent, even if the client leaves before the end. Requests are labelled by face and by route
 template (``/v2/images/{image_id}/file``), never by raw path, so that the number of
 series stays bounded; a request no route matched is ``unmatched``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lading import metrics
@@ -27,10 +30,20 @@ FACES = {"v2": "glance_v2", "v1": "glance_v1", "visor": "visor", "click": "click
          "healthcheck": "operations"}  # fmt: skip
 
 
+METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})
+
+
 class ObserveMiddleware:
     def __init__(self, app: ASGIApp, routes: Iterable[BaseRoute]) -> None:
         self.app = app
-        self.templates = dict(_templates(routes, ""))  # endpoint -> route template
+        self.routes = list(routes)
+        templates: dict[object, set[str]] = {}
+        for endpoint, template in _templates(self.routes, ""):
+            templates.setdefault(endpoint, set()).add(template)
+        # An endpoint with one route names it; one serving several paths, or a request
+        # answered before routing (a refused token), is matched against the routes.
+        self.templates = {endpoint: next(iter(paths)) for endpoint, paths in templates.items()
+                          if len(paths) == 1}  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,10 +73,10 @@ class ObserveMiddleware:
         try:
             await self.app(scope, counting_receive, counting_send)
         finally:
-            route = self.templates.get(scope.get("endpoint"), "unmatched")
+            route = self.templates.get(scope.get("endpoint")) or _match(self.routes, scope, "")
             face = FACES.get(route.strip("/").partition("/")[0], "other")
             seconds = time.perf_counter() - started
-            method = scope["method"]
+            method = scope["method"] if scope["method"] in METHODS else "other"
             metrics.REQUESTS.labels(face, route, method, str(status)).inc()
             metrics.DURATION.labels(face, route, method).observe(seconds)
             metrics.RECEIVED.labels(face).inc(received)
@@ -77,7 +90,7 @@ async def serve_metrics(request: Request) -> Response:
     for status, count in (await found.tasks.backlog()).items():
         metrics.TASKS.labels(status).set(count)
     metrics.RECLAIMABLE.set(await found.catalogue.reclaimable())
-    body, content_type = metrics.exposition()
+    body, content_type = await anyio.to_thread.run_sync(metrics.exposition)
     return Response(body, media_type=content_type)
 
 
@@ -87,6 +100,19 @@ def _templates(routes: Iterable[BaseRoute], prefix: str) -> Iterable[tuple[objec
             yield from _templates(route.routes, prefix + route.path)
         elif isinstance(route, Route):
             yield route.endpoint, prefix + route.path
+
+
+def _match(routes: Iterable[BaseRoute], scope: Scope, prefix: str) -> str:
+    """The template of the route a request's path matches, whatever its method."""
+    for route in routes:
+        found, child = route.matches(scope)
+        if found is Match.NONE:
+            continue
+        if isinstance(route, Mount):
+            return _match(route.routes, {**scope, **child}, prefix + route.path)
+        if isinstance(route, Route):
+            return prefix + route.path
+    return "unmatched"
 
 
 def _log_access(
@@ -106,7 +132,14 @@ def _log_access(
         "route": route,
     }
     access_log.info(
-        '%s "%s %s" %d %.1fms in=%d out=%d %s', fields["client"], scope["method"],
-        scope["path"], status, seconds * 1000, received, sent, fields["request_id"],
+        "%s %s %s %d %.1fms in=%d out=%d %s",
+        fields["client"],
+        json.dumps(scope["method"]),
+        json.dumps(scope["path"]),
+        status,
+        seconds * 1000,
+        received,
+        sent,
+        fields["request_id"],
         extra={FIELDS: fields},
-    )  # fmt: skip
+    )  # fmt: skip  (quoted: a path could hold a line break, forging a line)
