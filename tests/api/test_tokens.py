@@ -94,7 +94,7 @@ def test_revoking_by_id_and_never_reopening(app_client: TestClient) -> None:
 def test_a_revocation_elsewhere_takes_effect_within_the_recheck_time(
     app_client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(identity, "TOKEN_RECHECK_SECONDS", 0.2)
+    monkeypatch.setattr(identity, "TOKEN_RECHECK_SECONDS", 1.0)  # margin for a busy machine
     made = new_token(app_client)
     headers = {"x-auth-token": made.token}
     assert app_client.get("/v2/images", headers=headers).status_code == 200
@@ -102,7 +102,7 @@ def test_a_revocation_elsewhere_takes_effect_within_the_recheck_time(
     anyio.run(Identities(database, "default", Policy()).revoke, made.record.id)  # as the CLI does
     database.dispose()
     assert app_client.get("/v2/images", headers=headers).status_code == 200  # trusted a moment
-    time.sleep(0.3)
+    time.sleep(1.1)
     assert_error(app_client.get("/v2/images", headers=headers), 401)
 
 

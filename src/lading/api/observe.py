@@ -37,9 +37,9 @@ class ObserveMiddleware:
     def __init__(self, app: ASGIApp, routes: Iterable[BaseRoute]) -> None:
         self.app = app
         self.routes = list(routes)
-        templates: dict[object, set[str]] = {}
+        templates: dict[int, set[str]] = {}  # by id: a Mount's endpoint (a Router) has no hash
         for endpoint, template in _templates(self.routes, ""):
-            templates.setdefault(endpoint, set()).add(template)
+            templates.setdefault(id(endpoint), set()).add(template)
         # An endpoint with one route names it; one serving several paths, or a request
         # answered before routing (a refused token), is matched against the routes.
         self.templates = {endpoint: next(iter(paths)) for endpoint, paths in templates.items()
@@ -73,7 +73,7 @@ class ObserveMiddleware:
         try:
             await self.app(scope, counting_receive, counting_send)
         finally:
-            route = self.templates.get(scope.get("endpoint")) or _match(self.routes, scope, "")
+            route = self.templates.get(id(scope.get("endpoint"))) or _match(self.routes, scope, "")
             face = FACES.get(route.strip("/").partition("/")[0], "other")
             seconds = time.perf_counter() - started
             method = scope["method"] if scope["method"] in METHODS else "other"
