@@ -40,13 +40,19 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
+    def redirected(self) -> bool:
+        """/redirect?to=URL answers 302 to URL."""
+        if not self.path.startswith("/redirect?to="):
+            return False
+        self.send_response(302)
+        self.send_header("location", self.path.partition("=")[2])
+        self.send_header("content-length", "0")
+        self.end_headers()
+        return True
+
     def do_HEAD(self) -> None:
         """The size of /data or /plain (what an http store asks of a location)."""
-        if self.path.startswith("/redirect?to="):
-            self.send_response(302)
-            self.send_header("location", self.path.partition("=")[2])
-            self.send_header("content-length", "0")
-            self.end_headers()
+        if self.redirected():
             return
         self.send_response(200 if self.path in ("/data", "/plain") else 404)
         self.send_header("content-length", str(len(self.server.data)))
@@ -54,11 +60,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.authorizations.append(self.headers.get("authorization"))
-        if self.path.startswith("/redirect?to="):
-            self.send_response(302)
-            self.send_header("location", self.path.partition("=")[2])
-            self.send_header("content-length", "0")
-            self.end_headers()
+        if self.redirected():
             return
         if self.server.required and self.headers.get("authorization") != self.server.required:
             self.send_response(401)

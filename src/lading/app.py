@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
         routes=routes,
         middleware=[
             Middleware(RequestIdMiddleware),
-            Middleware(ObserveMiddleware, routes=routes),
+            Middleware(ObserveMiddleware, routes=routes, metrics=services.metrics),
             Middleware(AuthenticationMiddleware, identities=services.identities),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

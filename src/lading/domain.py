@@ -183,6 +183,15 @@ class Member:
 
 
 @dataclass(frozen=True, slots=True)
+class PackageFile:
+    """A package by its file name, as the PNDA face names and lists packages."""
+
+    name: str
+    version: str
+    filename: str
+
+
+@dataclass(frozen=True, slots=True)
 class ArchiveMember:
     """A file (or directory, or symlink) inside a stored package archive (a tar), and
     where its data lies in the archive, so that it can be read without unpacking."""

@@ -71,5 +71,7 @@ def test_swift_down_during_a_download_is_a_clean_error(
     started = time.monotonic()
     assert_error(client.get(f"/v2/images/{image['id']}/file"), 503)
     assert time.monotonic() - started < 10
+    counted = 'lading_store_errors_total{code="storeUnavailable"} 1.0'
+    assert counted in client.get("/metrics").text  # this app's own metrics, from zero
     relay.restore()
     assert client.get(f"/v2/images/{image['id']}/file").content == b"data"

@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from lading.api.downloads import DataResponse
 from lading.api.glance_v2.views import timestamp
-from lading.api.http import caller, read_json, services, settings_of
+from lading.api.http import caller, has_body, read_json, services, settings_of
 from lading.api.multipart import FormReader
 from lading.domain import Artifact
 from lading.errors import BadRequest, Unauthorized
@@ -107,10 +107,7 @@ def package_view(artifact: Artifact) -> dict[str, Any]:
 
 
 async def _set_published(request: Request, published: bool) -> Response:
-    has_body = request.headers.get("content-length", "0") != "0" or (
-        "transfer-encoding" in request.headers
-    )
-    body = await read_json(request) if has_body else {}
+    body = await read_json(request) if has_body(request) else {}
     if not isinstance(body, dict):
         raise BadRequest("the body, when there is one, must be a JSON object")
     who = await _caller(request, [(name, field_value(value)) for name, value in body.items()])

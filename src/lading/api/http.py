@@ -15,7 +15,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lading import metrics
 from lading.errors import (
     BadRequest,
     ClientDisconnected,
@@ -104,7 +103,7 @@ def error_response(scope: Scope, failure: Failure) -> Response:
 async def render_lading_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LadingError)
     if isinstance(exc, StoreError):
-        metrics.STORE_ERRORS.labels(exc.code).inc()
+        services(request).metrics.store_errors.labels(exc.code).inc()
     return error_response(request.scope, Failure.of(exc))
 
 

@@ -20,9 +20,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lading import metrics
 from lading.api.http import services
 from lading.logs import ACCESS, FIELDS
+from lading.metrics import CONTENT_TYPE, Metrics
 
 access_log = logging.getLogger(ACCESS)
 FACES = {"v2": "glance_v2", "v1": "glance_v1", "visor": "visor", "click": "click",
@@ -34,8 +34,9 @@ METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"}
 
 
 class ObserveMiddleware:
-    def __init__(self, app: ASGIApp, routes: Iterable[BaseRoute]) -> None:
+    def __init__(self, app: ASGIApp, routes: Iterable[BaseRoute], metrics: Metrics) -> None:
         self.app = app
+        self.metrics = metrics
         self.routes = list(routes)
         templates: dict[int, set[str]] = {}  # by id: a Mount's endpoint (a Router) has no hash
         for endpoint, template in _templates(self.routes, ""):
@@ -77,10 +78,10 @@ class ObserveMiddleware:
             face = FACES.get(route.strip("/").partition("/")[0], "other")
             seconds = time.perf_counter() - started
             method = scope["method"] if scope["method"] in METHODS else "other"
-            metrics.REQUESTS.labels(face, route, method, str(status)).inc()
-            metrics.DURATION.labels(face, route, method).observe(seconds)
-            metrics.RECEIVED.labels(face).inc(received)
-            metrics.SENT.labels(face).inc(sent)
+            self.metrics.requests.labels(face, route, method, str(status)).inc()
+            self.metrics.duration.labels(face, route, method).observe(seconds)
+            self.metrics.received.labels(face).inc(received)
+            self.metrics.sent.labels(face).inc(sent)
             _log_access(scope, status, seconds, received, sent, face, route)
 
 
@@ -88,10 +89,10 @@ async def serve_metrics(request: Request) -> Response:
     """``GET /metrics``: the catalogue's figures are read now, the rest are counted."""
     found = services(request)
     for status, count in (await found.tasks.backlog()).items():
-        metrics.TASKS.labels(status).set(count)
-    metrics.RECLAIMABLE.set(await found.catalogue.reclaimable())
-    body, content_type = await anyio.to_thread.run_sync(metrics.exposition)
-    return Response(body, media_type=content_type)
+        found.metrics.tasks.labels(status).set(count)
+    found.metrics.reclaimable.set(await found.catalogue.reclaimable())
+    body = await anyio.to_thread.run_sync(found.metrics.exposition)
+    return Response(body, media_type=CONTENT_TYPE)
 
 
 def _templates(routes: Iterable[BaseRoute], prefix: str) -> Iterable[tuple[object, str]]:

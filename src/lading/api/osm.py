@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import partial
 from urllib.parse import quote
 
 from python_multipart.multipart import parse_options_header
@@ -32,30 +33,6 @@ from lading.errors import BadRequest, UnsupportedMediaType
 from lading.services.onboarding import state
 
 PACKAGE_PART = "descriptor"  # OSM's name for the form part that carries the package
-
-
-async def upload(request: Request) -> Response:
-    return await _receive(request, "onboard")
-
-
-async def update(request: Request) -> Response:
-    return await _receive(request, "update")
-
-
-async def package_create(request: Request) -> Response:
-    return await _fetch(request, "onboard")
-
-
-async def package_update(request: Request) -> Response:
-    return await _fetch(request, "update")
-
-
-async def upload_state(request: Request) -> Response:
-    return await _state(request, "onboard")
-
-
-async def update_state(request: Request) -> Response:
-    return await _state(request, "update")
 
 
 async def list_files(request: Request) -> Response:
@@ -77,7 +54,7 @@ async def export(request: Request) -> Response:
     )
 
 
-async def _receive(request: Request, mode: str) -> Response:
+async def receive(request: Request, mode: str) -> Response:
     who = caller(request)
     content_type = request.headers.get("content-type")
     if content_type is None:
@@ -91,20 +68,18 @@ async def _receive(request: Request, mode: str) -> Response:
     return JSONResponse({"transaction_id": task.id})
 
 
-async def _fetch(request: Request, mode: str) -> Response:
+async def fetch(request: Request, mode: str) -> Response:
     who = caller(request)
     body = await read_json(request)
     if isinstance(body, dict) and isinstance(body.get("input"), dict):
         body = body["input"]  # as OSM's RPC takes it
     if not isinstance(body, dict):
         raise BadRequest('the body must be {"external_url": ..., "username": ..., "password": ...}')
-    task = await services(request).onboarding.from_url(
-        who, mode, body.get("external_url"), body.get("username"), body.get("password")
-    )
+    task = await services(request).onboarding.from_url(who, mode, body)
     return JSONResponse({"transaction_id": task.id})
 
 
-async def _state(request: Request, mode: str) -> Response:
+async def transaction_state(request: Request, mode: str) -> Response:
     task = await services(request).onboarding.transaction(
         caller(request), mode, request.path_params["transaction_id"]
     )
@@ -115,13 +90,14 @@ def _attachment(name: str) -> dict[str, str]:
     return {"content-disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
 
 
+# OSM names each request twice: one for a new package (onboard), one for a new version.
 ROUTES: list[BaseRoute] = [
-    Route("/upload", upload, methods=["POST"]),
-    Route("/update", update, methods=["POST"]),
-    Route("/package-create", package_create, methods=["POST"]),
-    Route("/package-update", package_update, methods=["POST"]),
-    Route("/upload/{transaction_id}/state", upload_state, methods=["GET"]),
-    Route("/update/{transaction_id}/state", update_state, methods=["GET"]),
+    Route("/upload", partial(receive, mode="onboard"), methods=["POST"]),
+    Route("/update", partial(receive, mode="update"), methods=["POST"]),
+    Route("/package-create", partial(fetch, mode="onboard"), methods=["POST"]),
+    Route("/package-update", partial(fetch, mode="update"), methods=["POST"]),
+    Route("/upload/{transaction_id}/state", partial(transaction_state, mode="onboard")),
+    Route("/update/{transaction_id}/state", partial(transaction_state, mode="update")),
     Route("/package/{id}/files/", list_files, methods=["GET"]),
     Route("/package/{id}/files/{path:path}", read_file, methods=["GET", "HEAD"]),
     Route("/export/{id}", export, methods=["GET", "HEAD"]),

@@ -21,12 +21,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lading.api.downloads import DataResponse
-from lading.api.http import body_stream, caller, parse_count, services, settings_of
+from lading.api.http import body_stream, caller, parse_count, services
 from lading.api.query import single
 from lading.domain import Artifact
 from lading.errors import BadRequest
 from lading.services.access import Caller
-from lading.services.roles import MEMBER, READER
 
 MAX_RECENCY = 1000
 
@@ -56,10 +55,7 @@ async def download(request: Request) -> Response:
 
 async def upload(request: Request) -> Response:
     artifact = await services(request).packages.put_file(
-        _caller(request, write=True),
-        request.path_params["file"],
-        body_stream(request),
-        overwrite=settings_of(request).pnda.overwrite,
+        _caller(request, write=True), request.path_params["file"], body_stream(request)
     )
     return JSONResponse(package_view(artifact))  # PNDA answered 200
 
@@ -84,12 +80,11 @@ def package_view(artifact: Artifact) -> dict[str, Any]:
 
 
 def _caller(request: Request, write: bool) -> Caller:
-    """The token's caller; without a token, the anonymous project if settings allow."""
+    """The token's caller; without a token, whoever the settings let in, if anyone."""
     if request.scope.get("state", {}).get("caller") is None:
-        anonymous = settings_of(request).pnda
-        if anonymous.anonymous == "write" or (anonymous.anonymous == "read" and not write):
-            role = MEMBER if anonymous.anonymous == "write" else READER
-            return services(request).identities.anonymous(anonymous.anonymous_project, role)
+        anonymous = services(request).packages.anonymous(write)
+        if anonymous is not None:
+            return anonymous
     return caller(request)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from lading.db import artifacts as artifact_queries
 from lading.db.listing import visible_to
 from lading.db.models import artifact_properties, artifacts, package_files
-from lading.domain import GONE, ArchiveMember, ListQuery, Status
+from lading.domain import GONE, ArchiveMember, ListQuery, PackageFile, Status
 from lading.errors import Conflict, Forbidden, NotFound
 from lading.version_order import version_key
 
@@ -39,10 +39,8 @@ class OnboardedName:
     update: bool  # a new version of a package the owner has
 
 
-def newest_versions(
-    connection: Connection, viewer: str | None, recency: int
-) -> list[tuple[str, str, str]]:
-    """(name, version, file) of the ``recency`` newest versions of every package with
+def newest_versions(connection: Connection, viewer: str | None, recency: int) -> list[PackageFile]:
+    """The ``recency`` newest versions of every package with
     data that ``viewer`` may see (None: an administrator, who sees all), by name, then
     newest first. A version with several files lists each."""
     rank = (
@@ -77,7 +75,7 @@ def newest_versions(
             ranked.c.filename,
         )
     )
-    return [(name, version, filename) for name, version, filename in rows]
+    return [PackageFile(name, version, filename) for name, version, filename in rows]
 
 
 def take_name(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lading.db.engine import Database
+from lading.metrics import Metrics
 from lading.services.catalogue import Catalogue
 from lading.services.identity import Identities
 from lading.services.imports import Imports
@@ -35,12 +36,14 @@ class Services:
     imports: Imports
     onboarding: Onboarding
     recovery: Recovery
+    metrics: Metrics
 
     @classmethod
     def build(cls, settings: Settings, database: Database, stores: StoreRegistry) -> Services:
         catalogue = Catalogue(database, stores, settings.quota, settings.delayed_delete)
-        transfers = Transfers(settings, database, stores, catalogue)
-        tasks = Tasks(settings, database)
+        metrics = Metrics()
+        transfers = Transfers(settings, database, stores, catalogue, metrics)
+        tasks = Tasks(settings, database, metrics)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)
         identities = Identities(database, settings.default_project, policy)
         sealer = Sealer(settings)
@@ -50,11 +53,12 @@ class Services:
             members=Members(database, catalogue),
             signatures=Signatures(database, settings.signing, policy),
             transfers=transfers,
-            packages=Packages(database, catalogue, transfers),
+            packages=Packages(database, catalogue, transfers, identities, settings.pnda),
             tasks=tasks,
             imports=Imports(settings, database, catalogue, transfers, tasks, sealer),
             onboarding=Onboarding(
                 settings, database, catalogue, transfers, tasks, identities, sealer
             ),
             recovery=Recovery(settings, database, stores, catalogue),
+            metrics=metrics,
         )

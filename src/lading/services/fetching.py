@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import anyio
 import httpcore
 import httpx
 
+from lading.domain import SEALED
 from lading.errors import BadRequest
+from lading.services.sealing import Sealer
 from lading.url_rules import UrlRefused, UrlRules, guarded_client
 
 MAX_REDIRECTS = 5
+CREDENTIAL_FIELDS = ("username", "password", "bearer_token")
+CREDENTIALS = f"{SEALED}credentials"  # kept sealed in a task's input, never shown
 
 
 class FetchFailed(BadRequest):
@@ -58,6 +63,37 @@ def without_userinfo(url: str) -> tuple[str, Credentials | None]:
         return url, None
     found = Credentials(parsed.username, parsed.password)
     return str(parsed.copy_with(username=None, password=None)), found
+
+
+def credentials_given(
+    url: Any, fields: Mapping[str, Any], url_field: str
+) -> tuple[str, Credentials | None]:
+    """A URL to fetch, and the credentials its server wants: in the URL
+    (``user:password@``), or as ``username``/``password`` or ``bearer_token`` among
+    ``fields``."""
+    if not isinstance(url, str):
+        raise BadRequest(f"{url_field} must be a URL")
+    url, in_url = without_userinfo(url)
+    given = {key: fields[key] for key in CREDENTIAL_FIELDS if fields.get(key) is not None}
+    if not all(isinstance(value, str) and value for value in given.values()):
+        raise BadRequest(f"{', '.join(CREDENTIAL_FIELDS)} must be non-empty strings")
+    if given and in_url:
+        raise BadRequest(f"give the credentials in the {url_field} or as fields, not both")
+    if "bearer_token" in given and len(given) > 1:
+        raise BadRequest("give a bearer_token, or a username and password, not both")
+    if "password" in given and "username" not in given:
+        raise BadRequest("a password needs a username")
+    return url, in_url or (Credentials(**given) if given else None)
+
+
+def seal_credentials(credentials: Credentials | None, sealer: Sealer) -> dict[str, str]:
+    """What a task's input keeps of the credentials: sealed, apart (none: nothing)."""
+    return {} if credentials is None else {CREDENTIALS: sealer.seal(credentials.as_dict())}
+
+
+def open_credentials(task_input: Mapping[str, Any], sealer: Sealer) -> Credentials | None:
+    sealed = task_input.get(CREDENTIALS)
+    return Credentials(**sealer.open(sealed)) if sealed else None
 
 
 @dataclass(slots=True)

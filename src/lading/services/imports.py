@@ -37,11 +37,16 @@ from lading.db import artifacts as artifact_queries
 from lading.db import imports as queries
 from lading.db.blobs import Blob
 from lading.db.engine import Database
-from lading.domain import SEALED, Artifact, Location, Status, Task
+from lading.domain import Artifact, Location, Status, Task
 from lading.errors import BadRequest, Conflict, LadingError, NotFound, StoreError
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
-from lading.services.fetching import Credentials, Fetch, without_userinfo
+from lading.services.fetching import (
+    Fetch,
+    credentials_given,
+    open_credentials,
+    seal_credentials,
+)
 from lading.services.sealing import Sealer
 from lading.services.tasks import Progress, Tasks, Undo, reporting
 from lading.services.transfers import Expected, Transfers
@@ -55,8 +60,6 @@ COPY = "copy-image"  # offered with several stores
 # Where each method's image must stand: web-download fills a queued image, glance-direct
 # imports what was staged.
 SOURCES = {"glance-direct": Status.UPLOADING, "web-download": Status.QUEUED}
-CREDENTIAL_FIELDS = ("username", "password", "bearer_token")
-CREDENTIALS = f"{SEALED}credentials"  # kept sealed in the task's input, never shown
 
 
 class Imports:
@@ -138,11 +141,10 @@ class Imports:
             if not isinstance(task_input[key], str | None):
                 raise BadRequest("sha256 and md5 must be hexadecimal strings")
         if name == "web-download":
-            uri, credentials = _credentials(method)
+            uri, credentials = credentials_given(method.get("uri"), method, "uri")
             self._rules.check_url(uri)  # refused at once when the URL itself breaks the rules
             task_input["uri"] = uri
-            if credentials is not None:
-                task_input[CREDENTIALS] = self._sealer.seal(credentials.as_dict())
+            task_input.update(seal_credentials(credentials, self._sealer))
         return task_input
 
     def _targets(self, body: dict[str, Any]) -> list[str]:
@@ -203,8 +205,7 @@ class Imports:
         self, task: Task, artifact: Artifact, progress: Progress, plan: _Plan
     ) -> None:
         """The URL's bytes into the first of the plan's stores that takes them."""
-        sealed = task.input.get(CREDENTIALS)
-        credentials = Credentials(**self._sealer.open(sealed)) if sealed else None
+        credentials = open_credentials(task.input, self._sealer)
         for store in list(plan.remaining):
             fetch = Fetch(task.input["uri"], self._rules, credentials)
             try:
@@ -286,22 +287,3 @@ class _Plan:
             raise LadingError(f"writing to store {store!r} failed: {error}") from error
         self.remaining.remove(store)
         self.failed.append(store)
-
-
-def _credentials(method: dict[str, Any]) -> tuple[str, Credentials | None]:
-    """web-download's URL, and the credentials its server wants: in the URL
-    (``user:password@``) or in lading's ``username``/``password`` or ``bearer_token``."""
-    uri = method.get("uri")
-    if not isinstance(uri, str):
-        raise BadRequest("web-download needs a uri")
-    uri, in_url = without_userinfo(uri)
-    given = {key: method[key] for key in CREDENTIAL_FIELDS if method.get(key) is not None}
-    if not all(isinstance(value, str) and value for value in given.values()):
-        raise BadRequest(f"{', '.join(CREDENTIAL_FIELDS)} must be non-empty strings")
-    if given and in_url:
-        raise BadRequest("give the credentials in the uri or as fields, not both")
-    if "bearer_token" in given and len(given) > 1:
-        raise BadRequest("give a bearer_token, or a username and password, not both")
-    if "password" in given and "username" not in given:
-        raise BadRequest("a password needs a username")
-    return uri, in_url or (Credentials(**given) if given else None)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
 import anyio
@@ -26,11 +26,17 @@ import httpx
 from lading.db import packages as queries
 from lading.db.engine import Database
 from lading.db.packages import KIND_PROPERTY, OnboardedName
-from lading.domain import SEALED, ArchiveMember, Artifact, Task, TaskStatus
+from lading.domain import ArchiveMember, Artifact, Task, TaskStatus
 from lading.errors import BadRequest, LadingError, NotFound
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
-from lading.services.fetching import Credentials, Fetch, FetchFailed, without_userinfo
+from lading.services.fetching import (
+    Fetch,
+    FetchFailed,
+    credentials_given,
+    open_credentials,
+    seal_credentials,
+)
 from lading.services.identity import Identities
 from lading.services.package_archive import ArchiveReader, PackageInvalid, gunzip_if_compressed
 from lading.services.roles import ADMIN, MEMBER
@@ -43,7 +49,6 @@ from lading.url_rules import UrlRules
 
 # OSM's two flows: a new package (onboard), or a new version of one (update).
 TASK_TYPES = {"onboard": "osm_onboard", "update": "osm_update"}
-CREDENTIALS = f"{SEALED}credentials"
 ATTEMPTS = uuid.UUID("4f0a2d55-8a52-4c52-9d0e-3b6f4d3f7a10")  # names each attempt's artifact
 
 
@@ -81,26 +86,14 @@ class Onboarding:
         task_input = {"source": "upload", "filename": filename, "role": _role(caller)}
         return await self._tasks.run_here(caller.project, TASK_TYPES[mode], task_input, work)
 
-    async def from_url(
-        self,
-        caller: Caller,
-        mode: str,
-        url: Any,
-        username: Any = None,
-        password: Any = None,
-    ) -> Task:
-        """A task that fetches the package at ``url`` and onboards it."""
+    async def from_url(self, caller: Caller, mode: str, request: Mapping[str, Any]) -> Task:
+        """A task that fetches the package at the request's ``external_url`` (with its
+        ``username`` and ``password``, if any) and onboards it."""
         caller.require("add_image")
-        if not isinstance(url, str) or not url:
-            raise BadRequest("external_url must be the package's URL")
-        url, in_url = without_userinfo(url)
+        url, credentials = credentials_given(request.get("external_url"), request, "external_url")
         self._rules.check_url(url)
-        if not all(value is None or isinstance(value, str) for value in (username, password)):
-            raise BadRequest("username and password must be strings")
-        credentials = in_url or (Credentials(username, password) if username else None)
-        task_input: dict[str, Any] = {"source": "url", "url": url, "role": _role(caller)}
-        if credentials is not None:
-            task_input[CREDENTIALS] = self._sealer.seal(credentials.as_dict())
+        task_input = {"source": "url", "url": url, "role": _role(caller),
+                      **seal_credentials(credentials, self._sealer)}  # fmt: skip
         return await self._tasks.submit(caller.project, TASK_TYPES[mode], task_input)
 
     async def transaction(self, caller: Caller, mode: str, transaction_id: str) -> Task:
@@ -147,8 +140,7 @@ class Onboarding:
             await progress.event(f"{mode}-error", message, "error")
             raise BadRequest(message)
         url = task.input["url"]
-        sealed = task.input.get(CREDENTIALS)
-        credentials = Credentials(**self._sealer.open(sealed)) if sealed else None
+        credentials = open_credentials(task.input, self._sealer)
         await progress.event(f"{mode}-started", f"{mode} from {url} started")
         await progress.event("download-started", f"downloading {url}")
         fetch = Fetch(url, self._rules, credentials)
@@ -165,7 +157,7 @@ class Onboarding:
         artifact = await self._catalogue.create(caller, changes, attempt_id(task.id, task.attempts))
         reader = ArchiveReader()
         try:
-            stream = reader.chunks(gunzip_if_compressed(reporting(chunks, progress, _NoSize())))
+            stream = reader.chunks(gunzip_if_compressed(reporting(chunks, progress)))
             try:
                 await self._transfers.upload(caller, artifact.id, stream)
             finally:
@@ -230,10 +222,6 @@ def state(task: Task) -> dict[str, Any]:
     if task.result is not None:
         shown["package_id"] = task.result["package_id"]
     return shown
-
-
-class _NoSize:
-    size: int | None = None
 
 
 async def _announced(fetch: Fetch, progress: Progress) -> AsyncIterator[bytes]:

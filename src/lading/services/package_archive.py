@@ -47,8 +47,7 @@ class PackageInvalid(BadRequest):
     """The archive is not a package lading can take; ``event`` names what was wrong."""
 
     def __init__(self, event: str, message: str) -> None:
-        # What the archive held may not be UTF-8 (lone surrogates): the message must be.
-        super().__init__(message.encode("utf-8", "backslashreplace").decode())
+        super().__init__(message)  # may quote what is not UTF-8: tasks store it escaped
         self.event = event
 
 

@@ -19,12 +19,15 @@ import anyio
 
 from lading.db import packages as queries
 from lading.db.engine import Database
-from lading.domain import Artifact
+from lading.domain import Artifact, PackageFile
 from lading.errors import BadRequest, Forbidden, NotFound
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
+from lading.services.identity import Identities
+from lading.services.roles import MEMBER, READER
 from lading.services.transfers import Expected, Transfers
 from lading.services.validation import Changes, check_segment
+from lading.settings import PndaSettings
 
 # <name>-<version><extension>: the name ends at the first "-" before a digit; the
 # extension is the tail of "."-parts that begin with a letter (.tar.gz, .zip, .jar).
@@ -42,15 +45,6 @@ class NewPackage:
     expected: Expected | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PackageFile:
-    """A package as the PNDA face lists it."""
-
-    name: str
-    version: str
-    filename: str
-
-
 def parse_filename(filename: str) -> PackageFile:
     """The package a PNDA file name stands for; BadRequest when it names none."""
     check_segment("the file name", filename)
@@ -64,17 +58,34 @@ def parse_filename(filename: str) -> PackageFile:
 
 
 class Packages:
-    def __init__(self, database: Database, catalogue: Catalogue, transfers: Transfers) -> None:
+    def __init__(
+        self,
+        database: Database,
+        catalogue: Catalogue,
+        transfers: Transfers,
+        identities: Identities,
+        pnda: PndaSettings,
+    ) -> None:
         self._database = database
         self._catalogue = catalogue
         self._transfers = transfers
+        self._identities = identities
+        self._pnda = pnda
+
+    def anonymous(self, write: bool) -> Caller | None:
+        """Who a PNDA request without a token acts as, if ``pnda.anonymous`` lets it in
+        (PNDA had no authentication): a reader, or a member for writes."""
+        allowed = self._pnda.anonymous
+        if allowed == "write" or (allowed == "read" and not write):
+            role = MEMBER if allowed == "write" else READER
+            return self._identities.anonymous(self._pnda.anonymous_project, role)
+        return None
 
     async def newest(self, caller: Caller, recency: int) -> list[PackageFile]:
         """The ``recency`` newest versions of every package the caller may see."""
         caller.require("get_images")
         viewer = None if caller.is_admin else caller.project
-        rows = await self._database.read(queries.newest_versions, viewer, recency)
-        return [PackageFile(*row) for row in rows]
+        return await self._database.read(queries.newest_versions, viewer, recency)
 
     async def find_file(self, caller: Caller, filename: str) -> Artifact:
         """The package a PNDA file name stands for, with data the caller may read."""
@@ -83,15 +94,13 @@ class Packages:
             caller, package.name, package.version, package.filename
         )
 
-    async def put_file(
-        self, caller: Caller, filename: str, data: AsyncIterable[bytes], overwrite: bool
-    ) -> Artifact:
+    async def put_file(self, caller: Caller, filename: str, data: AsyncIterable[bytes]) -> Artifact:
         """Store a package under its PNDA file name. A file that exists (or existed) is a
-        Conflict, unless ``overwrite``: then the new bytes are stored first and take the
-        name in one transaction, so a reader gets the old file or the new, whole."""
+        Conflict, unless ``pnda.overwrite``: then the new bytes are stored first and take
+        the name in one transaction, so a reader gets the old file or the new, whole."""
         package = parse_filename(filename)
         new = NewPackage(package.name, package.version, filename, published=True)
-        if not overwrite:
+        if not self._pnda.overwrite:
             return await self.add(caller, new, data)
         caller.require("delete_image")
         with contextlib.suppress(NotFound):  # refused before the bytes come, when it can be

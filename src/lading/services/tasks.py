@@ -23,11 +23,11 @@ from typing import Any, Literal, Protocol
 import anyio
 from sqlalchemy import Connection
 
-from lading import metrics
 from lading.db import tasks as queries
 from lading.db.engine import Database
 from lading.domain import Task, TaskStatus
 from lading.errors import BadRequest, LadingError, NotFound, StoreError
+from lading.metrics import Metrics
 from lading.services.access import Caller
 from lading.services.catalogue import now
 from lading.settings import Settings
@@ -77,9 +77,12 @@ class Undo:
 
 
 class Tasks:
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, metrics: Metrics | None = None
+    ) -> None:
         self._settings = settings
         self._database = database
+        self._metrics = metrics or Metrics()
         self._handlers: dict[str, Handler] = {}
         self._on_failure: dict[str, Undo] = {}
 
@@ -226,7 +229,7 @@ class Tasks:
             return
         except LadingError as exc:
             if isinstance(exc, StoreError):
-                metrics.STORE_ERRORS.labels(exc.code).inc()
+                self._metrics.store_errors.labels(exc.code).inc()
             await self._fail(task, token, str(exc))
             return
         except Exception as exc:
@@ -288,15 +291,17 @@ class Sized(Protocol):
 
 
 async def reporting(
-    chunks: AsyncIterable[bytes], progress: Progress, whole: Sized
+    chunks: AsyncIterable[bytes], progress: Progress, whole: Sized | None = None
 ) -> AsyncIterator[bytes]:
-    """The chunks of ``whole``, reported as they pass (which also renews the task's lease)."""
+    """The chunks (of ``whole``, whose size may be known), reported as they pass (which
+    also renews the task's lease)."""
     done, reported = 0, time.monotonic()
     async for chunk in chunks:
         done += len(chunk)
         if time.monotonic() - reported >= REPORT_EVERY:
             reported = time.monotonic()
-            await progress.report(done, whole.size, f"Copied {done // MiB} MiB")
+            total = None if whole is None else whole.size
+            await progress.report(done, total, f"Copied {done // MiB} MiB")
         yield chunk
     progress.task.done_bytes = done
 

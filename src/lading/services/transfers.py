@@ -18,7 +18,6 @@ from pathlib import Path
 
 import anyio
 
-from lading import metrics
 from lading.db import artifacts, blobs, imports, uploads
 from lading.db.engine import Database
 from lading.db.uploads import Lease
@@ -32,6 +31,7 @@ from lading.errors import (
     StoreError,
     TooLarge,
 )
+from lading.metrics import Metrics
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.digests import DigestingStream
@@ -128,11 +128,13 @@ class Transfers:
         database: Database,
         stores: StoreRegistry,
         catalogue: Catalogue,
+        metrics: Metrics,
     ) -> None:
         self._settings = settings
         self._database = database
         self._stores = stores
         self._catalogue = catalogue
+        self._metrics = metrics
 
     @property
     def default_store(self) -> str:
@@ -371,7 +373,7 @@ class Transfers:
             artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=status, failed=failed
         )
         lease.blob_id = await self._database.write(uploads.begin, lease, self._expiry(), now())
-        metrics.UPLOADS_IN_FLIGHT.inc()
+        self._metrics.uploads_in_flight.inc()
         try:
             stream = DigestingStream(
                 self._beating(
@@ -395,7 +397,7 @@ class Transfers:
                 await self._abandon(store, lease)
             raise
         finally:
-            metrics.UPLOADS_IN_FLIGHT.dec()
+            self._metrics.uploads_in_flight.dec()
         if redundant is not None:
             with anyio.CancelScope(shield=True):
                 await self._catalogue.discard([redundant])
