@@ -34,6 +34,14 @@ metadata = MetaData(
     }
 )
 
+
+def _artifact_key() -> Column[str]:
+    """The first key of a table of an artifact's parts, which go when the artifact goes."""
+    return Column(
+        "artifact_id", String(36), ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
 artifacts = Table(
     "artifacts",
     metadata,
@@ -89,12 +97,7 @@ artifacts = Table(
 artifact_properties = Table(
     "artifact_properties",
     metadata,
-    Column(
-        "artifact_id",
-        String(36),
-        ForeignKey("artifacts.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _artifact_key(),
     Column("name", String(255), primary_key=True),
     Column("value", Text, nullable=False),
     # Property filters look values up by equality. A B-tree entry on PostgreSQL must fit
@@ -109,12 +112,7 @@ artifact_properties = Table(
 artifact_tags = Table(
     "artifact_tags",
     metadata,
-    Column(
-        "artifact_id",
-        String(36),
-        ForeignKey("artifacts.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _artifact_key(),
     Column("tag", String(255), primary_key=True),
     Index(None, "tag"),
 )
@@ -152,12 +150,7 @@ blobs = Table(
 locations = Table(
     "locations",
     metadata,
-    Column(
-        "artifact_id",
-        String(36),
-        ForeignKey("artifacts.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _artifact_key(),
     Column("blob_id", Integer, ForeignKey("blobs.id"), primary_key=True),
     Index(None, "blob_id"),
 )
@@ -166,12 +159,7 @@ locations = Table(
 artifact_members = Table(
     "artifact_members",
     metadata,
-    Column(
-        "artifact_id",
-        String(36),
-        ForeignKey("artifacts.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _artifact_key(),
     Column("member", String(255), primary_key=True),
     Column("status", String(16), nullable=False),  # pending | accepted | rejected
     Column("created_at", DateTime, nullable=False),
@@ -239,12 +227,7 @@ tasks = Table(
 package_files = Table(
     "package_files",
     metadata,
-    Column(
-        "artifact_id",
-        String(36),
-        ForeignKey("artifacts.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _artifact_key(),
     Column("path", String(1024), primary_key=True),
     Column("kind", String(16), nullable=False),  # file | directory | symlink
     Column("size", BigInteger, nullable=False),
