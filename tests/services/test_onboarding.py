@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from lading.api.osm import state_view as state
 from lading.db import tasks as task_queries
 from lading.db.engine import Database
 from lading.domain import TaskStatus
@@ -15,7 +16,7 @@ from lading.errors import NotFound
 from lading.services import Services
 from lading.services.access import Caller
 from lading.services.catalogue import now
-from lading.services.onboarding import attempt_id, state
+from lading.services.onboarding import attempt_id
 from lading.services.validation import Changes
 from tests.osm_packages import package
 from tests.stores.faulty import FaultyStore

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from functools import partial
+from typing import Any
 from urllib.parse import quote
 
 from python_multipart.multipart import parse_options_header
@@ -29,8 +30,8 @@ from starlette.routing import BaseRoute, Route
 from lading.api.downloads import DataResponse
 from lading.api.http import caller, read_json, services
 from lading.api.multipart import FormReader
+from lading.domain import Task, TaskStatus
 from lading.errors import BadRequest, UnsupportedMediaType
-from lading.services.onboarding import state
 
 PACKAGE_PART = "descriptor"  # OSM's name for the form part that carries the package
 
@@ -83,7 +84,25 @@ async def transaction_state(request: Request, mode: str) -> Response:
     task = await services(request).onboarding.transaction(
         caller(request), mode, request.path_params["transaction_id"]
     )
-    return JSONResponse(state(task))
+    return JSONResponse(state_view(task))
+
+
+def state_view(task: Task) -> dict[str, Any]:
+    """A transaction as OSM's state endpoints showed it: pending, success or failure, and
+    its messages as events, warnings and errors."""
+    status = {TaskStatus.SUCCESS: "success", TaskStatus.FAILURE: "failure"}.get(
+        task.status, "pending"
+    )
+    shown: dict[str, Any] = {"status": status, "events": [], "warnings": [], "errors": []}
+    for event in task.events:
+        entry = {"value": event["name"], "text": event["text"], "timestamp": event["timestamp"]}
+        shown[{"event": "events", "warning": "warnings"}.get(event["kind"], "errors")].append(entry)
+    if status == "failure" and not shown["errors"]:  # failed before it could say why
+        shown["errors"].append({"value": "failure", "text": task.message,
+                                "timestamp": task.updated_at.timestamp()})  # fmt: skip
+    if task.result is not None:
+        shown["package_id"] = task.result["package_id"]
+    return shown
 
 
 def _attachment(name: str) -> dict[str, str]:

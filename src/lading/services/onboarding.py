@@ -26,7 +26,7 @@ import httpx
 from lading.db import packages as queries
 from lading.db.engine import Database
 from lading.db.packages import KIND_PROPERTY, OnboardedName
-from lading.domain import ArchiveMember, Artifact, Task, TaskStatus
+from lading.domain import ArchiveMember, Artifact, Task
 from lading.errors import BadRequest, LadingError, NotFound
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
@@ -204,24 +204,6 @@ class Onboarding:
     async def _drop(self, artifact_id: str) -> None:
         with contextlib.suppress(NotFound):
             await self._catalogue.drop(artifact_id)
-
-
-def state(task: Task) -> dict[str, Any]:
-    """A transaction as OSM's state endpoints showed it: pending, success or failure, and
-    its messages as events, warnings and errors."""
-    status = {TaskStatus.SUCCESS: "success", TaskStatus.FAILURE: "failure"}.get(
-        task.status, "pending"
-    )
-    shown: dict[str, Any] = {"status": status, "events": [], "warnings": [], "errors": []}
-    for event in task.events:
-        entry = {"value": event["name"], "text": event["text"], "timestamp": event["timestamp"]}
-        shown[{"event": "events", "warning": "warnings"}.get(event["kind"], "errors")].append(entry)
-    if status == "failure" and not shown["errors"]:  # failed before it could say why
-        shown["errors"].append({"value": "failure", "text": task.message,
-                                "timestamp": task.updated_at.timestamp()})  # fmt: skip
-    if task.result is not None:
-        shown["package_id"] = task.result["package_id"]
-    return shown
 
 
 async def _announced(fetch: Fetch, progress: Progress) -> AsyncIterator[bytes]:
