@@ -1,4 +1,5 @@
-"""A TCP relay on loopback that a test can cut, as if the server behind it went down."""
+"""A TCP relay on loopback that a test can cut, as if the server behind it went down, or
+slow down, as if the network were slow."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from collections.abc import Iterator
 
 class Relay:
     """Forwards 127.0.0.1:<port> to a server; ``cut()`` drops every connection and
-    refuses new ones until ``restore()``. Runs its own event loop on a thread."""
+    refuses new ones until ``restore()``. Keeps what clients sent in ``sent``. Runs its own
+    event loop on a thread."""
 
     def __init__(self, target_port: int) -> None:
         self._target_port = target_port
@@ -19,6 +21,9 @@ class Relay:
         self._writers: set[asyncio.StreamWriter] = set()
         self._cut = False
         self._budget: int | None = None  # bytes still allowed upstream before a cut
+        self._drop_budget: int | None = None  # bytes allowed back before connections drop
+        self._pace: float | None = None  # downstream bytes per second
+        self.sent = bytearray()
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = int(probe.getsockname()[1])
@@ -35,9 +40,17 @@ class Relay:
         """Go down once this many more bytes have been sent to the server."""
         self._budget = upstream_bytes
 
+    def drop_after(self, downstream_bytes: int) -> None:
+        """Drop the connections once, when this many more bytes have come back, and stay up."""
+        self._drop_budget = downstream_bytes
+
+    def pace(self, bytes_per_second: float) -> None:
+        """Pass answers on no faster than this."""
+        self._pace = bytes_per_second
+
     def restore(self) -> None:
         self._cut = False
-        self._budget = None
+        self._budget = self._drop_budget = self._pace = None
 
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
@@ -56,6 +69,9 @@ class Relay:
 
     def _cut_now(self) -> None:
         self._cut = True
+        self._drop_now()
+
+    def _drop_now(self) -> None:
         for writer in list(self._writers):
             writer.transport.abort()
 
@@ -63,14 +79,24 @@ class Relay:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: bool
     ) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while data := await reader.read(256 * 1024):
-                if upstream and self._budget is not None:
-                    self._budget -= len(data)
-                    if self._budget <= 0:
-                        self._cut_now()
+            while data := await reader.read(64 * 1024):
+                if upstream:
+                    self.sent += data
+                    if self._budget is not None:
+                        self._budget -= len(data)
+                        if self._budget <= 0:
+                            self._cut_now()
+                            return
+                elif self._drop_budget is not None:
+                    self._drop_budget -= len(data)
+                    if self._drop_budget <= 0:
+                        self._drop_budget = None
+                        self._drop_now()
                         return
                 writer.write(data)
                 await writer.drain()
+                if not upstream and self._pace:
+                    await asyncio.sleep(len(data) / self._pace)
         with contextlib.suppress(OSError):
             writer.write_eof()
 

@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 
-from lading.cli import is_loopback, main
+from lading.cli import main
+from lading.cli.server import is_loopback
 from lading.settings import CONFIG_FILE_VARIABLE
 from tests.object_servers import Bucket
 

@@ -96,3 +96,24 @@ class InvalidKey(StoreError):
     server's own, so this is a server fault, never the client's)."""
 
     status, code, title = 500, "internalError", "Internal Server Error"
+
+
+# Raised by the client (``lading.client``), never by the server.
+
+
+class ServerUnreachable(LadingError):
+    """The server could not be reached, or the connection broke off mid-answer."""
+
+    status, code, title = 503, "serverUnreachable", "Service Unavailable"
+
+
+class DigestMismatch(LadingError):
+    """Downloaded bytes do not match the artifact's digest."""
+
+    status, code, title = 502, "digestMismatch", "Bad Gateway"
+
+
+class TaskFailed(LadingError):
+    """A task the client waited for ended in failure, or did not end in time."""
+
+    status, code, title = 502, "taskFailed", "Bad Gateway"

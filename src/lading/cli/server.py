@@ -1,4 +1,4 @@
-"""The ``lading`` command."""
+"""The commands that run a server and manage its data: serve, db, scrub, token."""
 
 from __future__ import annotations
 
@@ -47,13 +47,7 @@ def load_settings(config_file: Path | None) -> Settings:
         raise click.UsageError(str(exc)) from None
 
 
-@click.group()
-@click.version_option(package_name="lading")
-def main() -> None:
-    """lading: a repository service for VM images and software packages."""
-
-
-@main.command()
+@click.command()
 @CONFIG_OPTION
 @click.option("--host", help="Address to bind (default: the host setting, 127.0.0.1).")
 @click.option("--port", type=int, help="Port to bind (default: the port setting, 9292).")
@@ -144,7 +138,7 @@ def _check_stores(settings: Settings) -> str | None:
     return None
 
 
-@main.group()
+@click.group()
 def db() -> None:
     """Manage the catalogue database."""
 
@@ -158,7 +152,7 @@ def upgrade(config_file: Path | None) -> None:
     click.echo(f"database is up to date: {settings.resolved_database_url}")
 
 
-@main.command()
+@click.command()
 @CONFIG_OPTION
 @click.option("--now", "at_once", is_flag=True, help="Ignore scrub_delay: scrub them all.")
 def scrub(config_file: Path | None, at_once: bool) -> None:
@@ -183,7 +177,7 @@ def scrub(config_file: Path | None, at_once: bool) -> None:
     click.echo(f"scrubbed {scrubbed} artifacts; {before} bytes were held by pending deletes")
 
 
-@main.group()
+@click.group()
 def token() -> None:
     """Manage API tokens. Once the first exists, every request needs one."""
 

@@ -1,0 +1,332 @@
+"""The commands people use every day, on a server's v2 face through ``lading.client``:
+upload, download, list, show, update, delete, import, tasks, publish and unpublish."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lading.cli.progress import PROGRESS_OPTION, meter, size
+from lading.cli.remote import remote_command
+from lading.client import Artifact, Client, Task
+from lading.errors import BadRequest, NotFound
+
+ID_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# The disk format a file's suffix says, so that a plain upload needs no flags.
+DISK_FORMATS = {
+    ".qcow2": "qcow2", ".img": "raw", ".raw": "raw", ".iso": "iso", ".vmdk": "vmdk",
+    ".vhd": "vhd", ".vhdx": "vhdx", ".vdi": "vdi", ".ploop": "ploop",
+}  # fmt: skip
+VISIBILITIES = ["public", "private", "shared", "community"]
+LIST_COLUMNS = ("id", "name", "version", "status", "size", "visibility", "tags")
+
+
+def properties(ctx: click.Context, param: click.Parameter, pairs: Sequence[str]) -> dict[str, str]:
+    found = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", ctx, param)
+        found[key] = value
+    return found
+
+
+def metadata_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """What a new artifact may be given, on upload and import."""
+    options = [
+        click.option("--name", help="Its name (default: the file's name)."),
+        click.option("--version", "version", help="Its version (packages)."),
+        click.option("--disk-format", help="Default: from the file's suffix (.qcow2, .iso...)."),
+        click.option("--container-format", default="bare", show_default=True),
+        click.option("--visibility", type=click.Choice(VISIBILITIES)),
+        click.option(
+            "--property", "props", multiple=True, callback=properties, help="KEY=VALUE, repeatable."
+        ),
+        click.option("--tag", "tags", multiple=True, help="A tag, repeatable."),
+        click.option("--store", help="The store to keep the bytes in (default: the server's)."),
+        PROGRESS_OPTION,
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def new_fields(file_name: str, **given: Any) -> dict[str, Any]:
+    props: dict[str, str] = given.pop("props")
+    fields = {key: value for key, value in given.items() if value not in (None, ())}
+    fields.setdefault("name", file_name)
+    if "version" in fields:  # a package: the package faces serve it by its file name
+        fields.setdefault("filename", file_name)
+    fields["tags"] = list(fields.get("tags", []))
+    if "disk_format" not in fields:
+        fields["disk_format"] = DISK_FORMATS.get(Path(file_name).suffix.lower(), "raw")
+    return fields | props
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@metadata_options
+@remote_command
+def upload(client: Client, file: Path, store: str | None, progress: str, **given: Any) -> None:
+    """Upload FILE as a new artifact; prints its id."""
+    artifact = client.create(**new_fields(file.name, **given))
+    total = file.stat().st_size
+    try:
+        with meter(f"upload {file.name}", total, progress) as shown:
+            artifact = client.upload(artifact.id, file, store=store, progress=shown.advance)
+    except BaseException:
+        _forget(client, artifact)
+        raise
+    click.echo(artifact.id)
+
+
+@click.command("import")
+@click.argument("url")
+@metadata_options
+@click.option("--no-wait", is_flag=True, help="Print the artifact id and return at once.")
+@remote_command
+def import_(
+    client: Client, url: str, store: str | None, progress: str, no_wait: bool, **given: Any
+) -> None:
+    """Import URL into a new artifact: the server downloads it as a task; prints the id."""
+    name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or url
+    artifact = client.create(**new_fields(name, **given))
+    try:
+        task = client.import_from(artifact.id, url, store=store)
+        if not no_wait:
+            with meter(f"import {name}", task.total_bytes, progress) as shown:
+
+                def report(task: Task) -> None:
+                    shown.show(task.done_bytes, task.total_bytes)
+
+                client.wait(task.id, progress=report)
+    except BaseException:
+        _forget(client, artifact)
+        raise
+    click.echo(artifact.id)
+
+
+@click.command()
+@click.argument("artifact")
+@click.option("--version", help="Which version, when ARTIFACT is a name.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write (default: its file name, or name, in this folder).",
+)
+@PROGRESS_OPTION
+@remote_command
+def download(
+    client: Client, artifact: str, version: str | None, output: Path | None, progress: str
+) -> None:
+    """Download ARTIFACT (an id or a name), resuming an interrupted download of it, and
+    check its digest; prints where it went."""
+    found = resolve(client, artifact, version)
+    path = output or Path(found.filename or found.name or found.id)
+    part = path.with_name(f"{path.name}.part")
+    with meter(f"download {path.name}", found.size, progress) as shown:
+        if part.exists():
+            click.echo(f"resuming {part} from byte {part.stat().st_size}", err=True)
+        client.download(found.id, path, progress=shown.advance)
+    click.echo(path)
+
+
+@click.command("list")
+@click.option("--name")
+@click.option("--version", "version")
+@click.option("--status")
+@click.option("--visibility", type=click.Choice([*VISIBILITIES, "all"]))
+@click.option("--tag", "tags", multiple=True, help="Having this tag, repeatable.")
+@click.option("--property", "props", multiple=True, callback=properties, help="KEY=VALUE.")
+@click.option("--sort", help="KEY[:asc|desc],... (default: created_at:desc).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of the artifacts.")
+@remote_command
+def list_(
+    client: Client, limit: int | None, as_json: bool, props: dict[str, str], **filters: Any
+) -> None:
+    """List artifacts, newest first: a table, or JSON."""
+    query = {key: value for key, value in filters.items() if value not in (None, ())}
+    query["tag"] = list(query.pop("tags", []))
+    found = []
+    for artifact in client.artifacts(query | props, page_size=min(limit or 100, 100)):
+        found.append(artifact)
+        if len(found) == limit:
+            break
+    if as_json:
+        click.echo(json.dumps([artifact.document for artifact in found], indent=2))
+        return
+    rows = [[_cell(artifact, column) for column in LIST_COLUMNS] for artifact in found]
+    echo_table([column.upper() for column in LIST_COLUMNS], rows)
+
+
+@click.command()
+@click.argument("artifact")
+@click.option("--version", help="Which version, when ARTIFACT is a name.")
+@click.option("--json", "as_json", is_flag=True, help="The whole v2 document.")
+@remote_command
+def show(client: Client, artifact: str, version: str | None, as_json: bool) -> None:
+    """Show ARTIFACT (an id or a name): its fields and properties."""
+    found = resolve(client, artifact, version)
+    if as_json:
+        click.echo(json.dumps(found.document, indent=2))
+        return
+    document = {key: value for key, value in found.document.items() if key not in ("schema",)}
+    echo_table(["FIELD", "VALUE"], [[key, _text(value)] for key, value in document.items()])
+
+
+@click.command()
+@click.argument("artifact")
+@click.option("--name", "new_name", help="A new name.")
+@click.option("--version", "new_version", help="A new version.")
+@click.option("--visibility", type=click.Choice(VISIBILITIES))
+@click.option("--protected/--unprotected", default=None, help="Whether it may be deleted.")
+@click.option("--property", "props", multiple=True, callback=properties, help="KEY=VALUE.")
+@click.option("--remove-property", "removed", multiple=True, help="A property to remove.")
+@click.option("--tag", "tags", multiple=True, help="A tag to add.")
+@click.option("--untag", "untags", multiple=True, help="A tag to remove.")
+@remote_command
+def update(
+    client: Client,
+    artifact: str,
+    props: dict[str, str],
+    removed: tuple[str, ...],
+    tags: tuple[str, ...],
+    untags: tuple[str, ...],
+    **changes: Any,
+) -> None:
+    """Change ARTIFACT's (an id's) fields, properties and tags."""
+    found = resolve(client, artifact, None)
+    fields = {
+        "name": changes["new_name"],
+        "version": changes["new_version"],
+        "visibility": changes["visibility"],
+        "protected": changes["protected"],
+    }
+    fields = {key: value for key, value in fields.items() if value is not None} | props
+    if not (fields or removed or tags or untags):
+        raise click.UsageError("nothing to change: give --name, --property, --tag...")
+    if fields or removed:
+        client.update(found.id, fields, removed)
+    for tag in tags:
+        client.add_tag(found.id, tag)
+    for tag in untags:
+        client.remove_tag(found.id, tag)
+    click.echo(found.id)
+
+
+@click.command()
+@click.argument("artifacts", nargs=-1, required=True)
+@remote_command
+def delete(client: Client, artifacts: tuple[str, ...]) -> None:
+    """Delete ARTIFACTS (ids, or names of a single artifact each)."""
+    for given in artifacts:
+        found = resolve(client, given, None)
+        client.delete(found.id)
+        click.echo(f"deleted {found.id}")
+
+
+@click.command()
+@click.argument("task_id", required=False)
+@click.option("--status", type=click.Choice(["pending", "processing", "success", "failure"]))
+@click.option("--type", "task_type", help="Of this type (api_image_import, osm_onboard...).")
+@click.option("--json", "as_json", is_flag=True)
+@remote_command
+def tasks(
+    client: Client, task_id: str | None, status: str | None, task_type: str | None, as_json: bool
+) -> None:
+    """List tasks, newest first, or show TASK_ID."""
+    if task_id is not None:
+        task = client.task(task_id)
+        click.echo(json.dumps(task.document, indent=2))
+        return
+    filters = {key: value for key, value in (("status", status), ("type", task_type)) if value}
+    found = list(client.tasks(filters))
+    if as_json:
+        click.echo(json.dumps([task.document for task in found], indent=2))
+        return
+    headers = ["ID", "TYPE", "STATUS", "PROGRESS", "ARTIFACT", "CREATED", "MESSAGE"]
+    echo_table(headers, [_task_row(task) for task in found])
+
+
+@click.command()
+@click.argument("artifact")
+@remote_command
+def publish(client: Client, artifact: str) -> None:
+    """Publish ARTIFACT for public downloads (administrators)."""
+    found = resolve(client, artifact, None)
+    client.publish(found.id, True)
+    click.echo(f"published {found.id}")
+
+
+@click.command()
+@click.argument("artifact")
+@remote_command
+def unpublish(client: Client, artifact: str) -> None:
+    """Withdraw ARTIFACT from public downloads (administrators)."""
+    found = resolve(client, artifact, None)
+    client.publish(found.id, False)
+    click.echo(f"unpublished {found.id}")
+
+
+COMMANDS = [upload, download, list_, show, update, delete, import_, tasks, publish, unpublish]
+
+
+def resolve(client: Client, given: str, version: str | None) -> Artifact:
+    """The artifact an id, or a name (and version) held by exactly one artifact, names."""
+    if ID_SHAPE.fullmatch(given) and version is None:
+        return client.show(given)
+    filters = {"name": given} | ({"version": version} if version else {})
+    found = list(client.artifacts(filters))
+    if not found:
+        raise NotFound(f"no artifact is named {given!r}" + (f" at {version}" if version else ""))
+    if len(found) > 1:
+        listed = ", ".join(f"{artifact.id} ({artifact.version or '-'})" for artifact in found[:10])
+        raise BadRequest(f"{len(found)} artifacts are named {given!r}; give an id: {listed}")
+    return found[0]
+
+
+def echo_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """Columns aligned with spaces, which both people and ``awk`` read."""
+    table = [list(headers), *rows]
+    widths = [max(len(row[column]) for row in table) for column in range(len(headers))]
+    for row in table:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
+
+
+def _cell(artifact: Artifact, column: str) -> str:
+    if column == "size":
+        return "-" if artifact.size is None else size(artifact.size)
+    if column == "tags":
+        return ",".join(artifact.tags)
+    return _text(getattr(artifact, column))
+
+
+def _task_row(task: Task) -> list[str]:
+    if task.total_bytes:
+        done = f"{100 * task.done_bytes // task.total_bytes}%"
+    else:
+        done = size(task.done_bytes) if task.done_bytes else "-"
+    artifact = task.artifact_id or "-"
+    return [task.id, task.type, task.status, done, artifact, task.created_at, task.message]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _forget(client: Client, artifact: Artifact) -> None:
+    """Remove an artifact whose bytes never arrived, so that a failure leaves nothing."""
+    try:
+        client.delete(artifact.id)
+    except Exception:  # the first failure is what the user needs to hear about
+        click.echo(f"could not remove the unfinished artifact {artifact.id}", err=True)

@@ -1,0 +1,132 @@
+"""Progress of a transfer or a task on stderr: a bar with speed and time left on a
+terminal, a plain line every few seconds elsewhere (logs, CI), or nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import sys
+import time
+from collections.abc import Iterator
+from typing import Protocol
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+LINE_EVERY = 5.0  # seconds between plain progress lines
+
+
+class Style(enum.StrEnum):
+    AUTO = "auto"  # a bar on a terminal, lines elsewhere
+    BAR = "bar"
+    LINES = "lines"
+    NONE = "none"
+
+
+PROGRESS_OPTION = click.option(
+    "--progress",
+    type=click.Choice([style.value for style in Style]),
+    default=Style.AUTO.value,
+    show_default=True,
+    help="How to show progress on stderr: a bar on a terminal and plain lines elsewhere.",
+)
+
+
+class Meter(Protocol):
+    def advance(self, size: int) -> None: ...
+    def show(self, done: int, total: int | None) -> None: ...
+
+
+class _Silent:
+    def advance(self, size: int) -> None:
+        pass
+
+    def show(self, done: int, total: int | None) -> None:
+        pass
+
+
+class _Bar:
+    def __init__(self, progress: Progress, label: str, total: int | None) -> None:
+        self._progress = progress
+        self._task = progress.add_task(label, total=total)
+
+    def advance(self, size: int) -> None:
+        self._progress.advance(self._task, size)
+
+    def show(self, done: int, total: int | None) -> None:
+        self._progress.update(self._task, completed=done, total=total)
+
+
+class _Lines:
+    """``upload x.img: 42% 126.0 MiB of 300.0 MiB, 88.1 MiB/s, 2 s left``, now and then."""
+
+    def __init__(self, label: str, total: int | None) -> None:
+        self.label, self.total, self.done = label, total, 0
+        self.started = self.said = time.monotonic()
+
+    def advance(self, size: int) -> None:
+        self.show(self.done + size, self.total)
+
+    def show(self, done: int, total: int | None) -> None:
+        self.done, self.total = done, total
+        if time.monotonic() - self.said >= LINE_EVERY:
+            self.say()
+
+    def say(self, ending: str = "") -> None:
+        self.said = time.monotonic()
+        elapsed = max(self.said - self.started, 1e-6)
+        speed = self.done / elapsed
+        parts = [f"{self.label}:"]
+        if self.total:
+            percent = 100 * self.done // self.total
+            parts.append(f"{percent}% {size(self.done)} of {size(self.total)},")
+        else:
+            parts.append(f"{size(self.done)},")
+        parts.append(f"{size(speed)}/s" + ("," if ending else ""))
+        if ending:
+            parts.append(f"{ending} in {elapsed:.1f} s")
+        elif self.total and speed:
+            parts.append(f"{(self.total - self.done) / speed:.0f} s left")
+        click.echo(" ".join(parts), err=True)
+
+
+@contextlib.contextmanager
+def meter(label: str, total: int | None, style: str) -> Iterator[Meter]:
+    """A meter for one transfer; ``total`` may be unknown (None)."""
+    chosen = Style(style)
+    if chosen is Style.AUTO:
+        chosen = Style.BAR if sys.stderr.isatty() else Style.LINES
+    if chosen is Style.NONE:
+        yield _Silent()
+    elif chosen is Style.LINES:
+        lines = _Lines(label, total)
+        yield lines
+        lines.say("done")
+    else:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+            yield _Bar(progress, label, total)
+
+
+def size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024:
+            return f"{count:.1f} {unit}" if unit != "B" else f"{count:.0f} B"
+        count /= 1024
+    return f"{count:.1f} TiB"
