@@ -24,7 +24,7 @@ from typing import IO, Any, Self, cast
 import httpx
 
 from lading import errors
-from lading.errors import DigestMismatch, LadingError, ServerUnreachable, TaskFailed
+from lading.errors import Conflict, DigestMismatch, LadingError, ServerUnreachable, TaskFailed
 
 __all__ = ["CHUNK", "Artifact", "Client", "Progress", "Task"]
 
@@ -245,6 +245,8 @@ class Client:
         check the digest before the file takes its name. ``progress`` is first told the
         bytes already there."""
         artifact = self.show(artifact_id)
+        if artifact.status != "active":
+            raise Conflict(f"artifact {artifact.id} is {artifact.status}: no bytes to download")
         part = path.with_name(f"{path.name}.part")
         digest = _Digest.of(artifact)
         have = part.stat().st_size if part.exists() else 0

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lading.client import Client
+from lading.errors import Conflict
 from tests.clients.conftest import LADING, WEB_DATA, Lading, free_port
 from tests.clients.support import get_image, random_bytes, unique
 from tests.faults import relay_to
@@ -251,3 +253,29 @@ def test_the_config_file_gives_url_and_token_and_flags_win(
                extra={"LADING_TOKEN": "wrong"}) == 0  # fmt: skip
     config.write_text('url = "http://127.0.0.1:9"\ntoken = 3\n')
     assert run("list") == 2
+
+
+def test_the_python_client_streams_pages_and_imports(
+    lading_server: Lading, web_origin: Origin
+) -> None:
+    tag = unique("paged")
+    with Client(lading_server.url, lading_server.token) as client:
+        made = []
+        for number in range(5):
+            artifact = client.create(name=f"{tag}-{number}", disk_format="raw",
+                                     container_format="bare", tags=[tag])  # fmt: skip
+            chunks = (bytes([number]) * 1000 for _ in range(3))  # a stream of unknown size
+            made.append(client.upload(artifact.id, chunks))
+        assert {artifact.size for artifact in made} == {3000}
+        listed = list(client.artifacts({"tag": tag}, page_size=2))
+        assert sorted(artifact.id for artifact in listed) == sorted(a.id for a in made)
+
+        target = client.create(name=tag, disk_format="raw", container_format="bare")
+        task = client.wait(client.import_from(target.id, web_origin.url()).id, interval=0.1)
+        assert (task.status, task.artifact_id) == ("success", target.id)
+        assert client.show(target.id).size == len(WEB_DATA)
+
+        empty = client.create(name=tag, disk_format="raw", container_format="bare")
+        with pytest.raises(Conflict, match="is queued"):
+            client.download(empty.id, Path("never-written"))
+        assert not Path("never-written").exists()
