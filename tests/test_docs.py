@@ -16,16 +16,26 @@ from lading.api.osm import ROUTES as OSM_ROUTES
 from lading.api.pnda import ROUTES as PNDA_ROUTES
 from lading.api.visor.images import ROUTES as VISOR_ROUTES
 from lading.settings import (
+    FetchSettings,
     FilesystemStoreSettings,
     HttpStoreSettings,
+    PndaSettings,
+    PublishingSettings,
+    QuotaSettings,
     S3StoreSettings,
     Settings,
+    SigningClient,
+    SigningSettings,
     SwiftStoreSettings,
 )
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 CONFIGURATION = DOCS / "configuration.md"
 GLANCE_V2 = DOCS / "api-glance-v2.md"
+# The tables inside settings, with the setting whose paragraph documents their keys.
+TABLES = [("quota", QuotaSettings), ("fetch", FetchSettings), ("signing", SigningSettings),
+          ("signing", SigningClient), ("pnda", PndaSettings),
+          ("published_by_default", PublishingSettings)]  # fmt: skip
 FACES = [("/v1", V1_ROUTES, DOCS / "api-glance-v1.md"),
          ("/visor", VISOR_ROUTES, DOCS / "api-visor.md"),
          ("", PNDA_ROUTES, DOCS / "api-pnda.md"),
@@ -36,6 +46,15 @@ FACES = [("/v1", V1_ROUTES, DOCS / "api-glance-v1.md"),
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))
 def test_setting_is_documented(name: str) -> None:
     assert f"`LADING_{name.upper()}`" in CONFIGURATION.read_text()
+
+
+@pytest.mark.parametrize(
+    ("setting", "key"), [(setting, key) for setting, model in TABLES for key in model.model_fields]
+)
+def test_table_key_is_documented(setting: str, key: str) -> None:
+    # In a code span (`key`, `[quota.key.NAME]`) of the setting's own paragraph.
+    paragraph = CONFIGURATION.read_text().partition(f"\n**`{setting}`**")[2]
+    assert re.search(rf"`[^`\n]*\b{key}\b[^`\n]*`", paragraph.partition("\n\n**`")[0])
 
 
 @pytest.mark.parametrize(
