@@ -1,9 +1,11 @@
-# Two commands: `make run` serves lading on ./data; `make test` runs ruff, mypy and the suite.
+# Two commands: `make run` serves lading on ./data; `make test` runs ruff, mypy, the docs build
+# and the suite.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+DOCS_OUT ?= build/docs
 
-.PHONY: run test lint services bench clean
+.PHONY: run test lint docs services bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +28,16 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check src tests bench docs
 	$(BIN)/mypy
 
+# The documentation site, into $(DOCS_OUT). Read afresh (-E) every time, with warnings as
+# errors, so that a broken link, anchor or code block fails, even in a page that did not change.
+docs: $(VENV)/.installed-test
+	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs $(DOCS_OUT)
+
 # The real servers some tests need (PostgreSQL); their tests skip, saying why, without them.
 services:
 	@scripts/services.sh start || echo "services unavailable: their tests will be skipped"
 
-test: lint services
+test: lint docs services
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-test
@@ -38,4 +45,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/catalogue.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DOCS_OUT)

@@ -1,5 +1,6 @@
 """The curl examples of the face pages, run verbatim (every ``sh`` block under "Examples",
-in order, in one bash) against a live ``lading serve``, as a reader would paste them."""
+in order, in one bash) against a live ``lading serve``, as a reader would paste them; and
+the first upload and download of the index page."""
 
 from __future__ import annotations
 
@@ -75,3 +76,25 @@ def test_pndas_own_examples_run_verbatim(tmp_path: Path, pytestconfig: pytest.Co
             assert expected in printed, printed
             printed = printed.partition(expected)[2]
         assert httpx.get(f"{server.url}/packages").json() == []
+
+
+def test_first_upload_and_download_run_verbatim(
+    server_url: str, api_token: str, tmp_path: Path
+) -> None:
+    """The index page's commands, byte for byte, as a reader pastes them after ``make run``:
+    http://127.0.0.1:9292 reaches the session's server through a .curlrc, which also sends
+    its token (``make run`` serves open, with no token; this server has one)."""
+    if not (shutil.which("curl") and shutil.which("jq")):
+        unavailable("the examples need curl and jq (apt-get install curl jq)")
+    port = server_url.rpartition(":")[2]
+    (tmp_path / ".curlrc").write_text(
+        f'connect-to = 127.0.0.1:9292:127.0.0.1:{port}\nheader = "X-Auth-Token: {api_token}"\n'
+    )
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-x", "-c", examples("index.md", "First upload and download")],
+        cwd=tmp_path, env={**os.environ, "HOME": str(tmp_path), "CURL_HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"{result.stderr[-4000:]}\n{result.stdout[-2000:]}"
+    digest = result.stdout.splitlines()[-2:]  # os_hash_value, then what sha256sum says
+    assert digest[0] == digest[1].split()[0], result.stdout
