@@ -161,6 +161,7 @@ class Task:
     attempts: int = 0
     expires_at: datetime | None = None
     events: list[dict[str, Any]] = field(default_factory=list)  # what happened, in order
+    not_before: datetime | None = None  # a task tried again later waits until then
 
     @property
     def shown_input(self) -> dict[str, Any]:

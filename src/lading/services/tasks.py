@@ -5,7 +5,8 @@ claims one at a time under a lease (``processing``), renews the lease while the 
 reports progress, and records ``success`` (with a result) or ``failure`` (with a
 message). A process that dies stops renewing; once its lease runs out another process
 claims the task again, up to ``task_attempts`` times. Finished tasks are listed until
-``task_time_to_live`` has passed.
+``task_time_to_live`` has passed. A handler may also ask to be tried again later
+(``RetryLater``): the task waits, pending, until then (webhook deliveries back off so).
 
 The work itself is a handler per task type, registered by the service that owns it.
 """
@@ -39,6 +40,17 @@ REPORT_EVERY = 1.0  # seconds between progress reports (each also renews the tas
 
 class LeaseLost(Exception):
     """Another process took the task over: this runner must stop."""
+
+
+class RetryLater(Exception):
+    """What a handler raises for its task to be tried again, ``delay`` seconds from now at
+    the earliest, saying ``message`` meanwhile: the task goes back to pending. Each try
+    counts as an attempt (``Tasks.register``'s ``attempts``)."""
+
+    def __init__(self, delay: float, message: str) -> None:
+        super().__init__(message)
+        self.delay = delay
+        self.message = message
 
 
 @dataclass(slots=True)
@@ -78,18 +90,38 @@ class Undo:
 
 class Tasks:
     def __init__(
-        self, settings: Settings, database: Database, metrics: Metrics | None = None
+        self,
+        settings: Settings,
+        database: Database,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
         self._database = database
         self._metrics = metrics or Metrics()
         self._handlers: dict[str, Handler] = {}
         self._on_failure: dict[str, Undo] = {}
+        self._attempts: dict[str, int] = {}
+        self._unlisted: set[str] = set()
 
-    def register(self, task_type: str, handler: Handler, on_failure: Undo | None = None) -> None:
+    def register(
+        self,
+        task_type: str,
+        handler: Handler,
+        on_failure: Undo | None = None,
+        *,
+        attempts: int | None = None,
+        listed: bool = True,
+    ) -> None:
+        """``attempts``: runs before the task fails for good (default ``task_attempts``);
+        ``listed=False``: the server's own bookkeeping, left out of task listings unless
+        they ask for the type."""
         self._handlers[task_type] = handler
         if on_failure is not None:
             self._on_failure[task_type] = on_failure
+        if attempts is not None:
+            self._attempts[task_type] = attempts
+        if not listed:
+            self._unlisted.add(task_type)
 
     async def submit(
         self,
@@ -182,8 +214,9 @@ class Tasks:
                 raise BadRequest(f"marker {marker} is not a task you can see") from None
         owner = None if caller.is_admin else caller.project
         return await self._database.read(
-            queries.list_tasks, now(), owner, None, status, task_type, limit, before
-        )
+            queries.list_tasks, now(), owner, None, status, task_type, limit, before,
+            self._unlisted,
+        )  # fmt: skip
 
     async def of_artifact(self, artifact_id: str) -> list[Task]:
         """The tasks of an artifact, the newest first (the caller's view of it is checked
@@ -210,7 +243,7 @@ class Tasks:
         task = await self._database.write(queries.claim, token, self._lease_until(), now())
         if task is None:
             return False
-        if task.attempts > self._settings.task_attempts:
+        if task.attempts > self._attempts.get(task.type, self._settings.task_attempts):
             await self._fail(task, token, f"gave up after {task.attempts - 1} attempts")
             return True
         handler = self._handlers.get(task.type)
@@ -227,6 +260,9 @@ class Tasks:
         except LeaseLost:
             log.warning("task %s was taken over by another process", task.id)
             return
+        except RetryLater as later:
+            await self._postpone(task, token, later)
+            return
         except LadingError as exc:
             if isinstance(exc, StoreError):
                 self._metrics.store_errors.labels(exc.code).inc()
@@ -236,6 +272,7 @@ class Tasks:
             log.exception("task %s failed", task.id)
             await self._fail(task, token, f"internal error: {type(exc).__name__}")
             return
+
         await self._database.write(
             queries.finish,
             task,
@@ -247,6 +284,17 @@ class Tasks:
             self._expiry(),
         )
         task.status, task.result = TaskStatus.SUCCESS, result
+
+    async def _postpone(self, task: Task, token: str, later: RetryLater) -> None:
+        message = storable(later.message)
+        not_before = now() + timedelta(seconds=later.delay)
+        with anyio.CancelScope(shield=True):
+            if not await self._database.write(
+                queries.postpone, task, token, not_before, message, now()
+            ):
+                log.warning("task %s was taken over by another process", task.id)
+                return
+        task.status, task.message, task.not_before = TaskStatus.PENDING, message, not_before
 
     async def renew(self, task: Task, token: str) -> None:
         if not await self._database.write(queries.renew, task, token, self._lease_until(), now()):
