@@ -172,6 +172,19 @@ class Task:
 SEALED = "sealed_"  # task inputs that hold secrets, sealed (lading.services.sealing)
 
 
+class EventType(enum.StrEnum):
+    """What webhooks are told of (``lading.services.events``): once per change, whichever
+    face made it."""
+
+    ARTIFACT_CREATED = "artifact.created"
+    ARTIFACT_ACTIVATED = "artifact.activated"  # its data is in place: it may be downloaded
+    ARTIFACT_UPDATED = "artifact.updated"
+    ARTIFACT_DELETED = "artifact.deleted"
+    ARTIFACT_PUBLISHED = "artifact.published"
+    ARTIFACT_UNPUBLISHED = "artifact.unpublished"
+    TASK_FINISHED = "task.finished"
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     """A project an artifact is shared with, and its answer to the sharing."""

@@ -8,7 +8,8 @@ claims the task again, up to ``task_attempts`` times. Finished tasks are listed 
 ``task_time_to_live`` has passed. A handler may also ask to be tried again later
 (``RetryLater``): the task waits, pending, until then (webhook deliveries back off so).
 
-The work itself is a handler per task type, registered by the service that owns it.
+The work itself is a handler per task type, registered by the service that owns it. The
+end of every task is an event (``task.finished``), recorded with it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -31,6 +32,7 @@ from lading.errors import BadRequest, LadingError, NotFound, StoreError
 from lading.metrics import Metrics
 from lading.services.access import Caller
 from lading.services.catalogue import now
+from lading.services.events import Events
 from lading.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -94,10 +96,12 @@ class Tasks:
         settings: Settings,
         database: Database,
         metrics: Metrics | None = None,
+        events: Events | None = None,
     ) -> None:
         self._settings = settings
         self._database = database
         self._metrics = metrics or Metrics()
+        self._events = events or Events({})
         self._handlers: dict[str, Handler] = {}
         self._on_failure: dict[str, Undo] = {}
         self._attempts: dict[str, int] = {}
@@ -273,16 +277,16 @@ class Tasks:
             await self._fail(task, token, f"internal error: {type(exc).__name__}")
             return
 
-        await self._database.write(
-            queries.finish,
-            task,
-            token,
-            TaskStatus.SUCCESS,
-            result,
-            task.message,
-            now(),
-            self._expiry(),
-        )
+        def record(connection: Connection) -> None:
+            moment = now()
+            if queries.finish(
+                connection, task, token, TaskStatus.SUCCESS, result, task.message, moment,
+                self._expiry(),
+            ):  # fmt: skip
+                ended = replace(task, status=TaskStatus.SUCCESS, result=result, updated_at=moment)
+                self._events.task_finished(connection, ended)
+
+        await self._database.write(record)
         task.status, task.result = TaskStatus.SUCCESS, result
 
     async def _postpone(self, task: Task, token: str, later: RetryLater) -> None:
@@ -312,6 +316,10 @@ class Tasks:
                 connection, task, token, TaskStatus.FAILURE, None, message, moment,
                 self._expiry(),
             )  # fmt: skip
+            if held:
+                ended = replace(task, status=TaskStatus.FAILURE, message=message,
+                                updated_at=moment)  # fmt: skip
+                self._events.task_finished(connection, ended)
             return held, (undo.step(connection, task, moment) if held and undo else None)
 
         with anyio.CancelScope(shield=True):
