@@ -262,3 +262,24 @@ async def test_unlisted_task_types_are_listed_only_when_asked_for(
     asked = await tasks.list_page(admin, task_type="bookkeeping")
     assert [task.id for task in asked] == [hidden.id]
     assert (await tasks.get(admin, hidden.id)).id == hidden.id
+
+
+async def test_finished_tasks_are_forgotten_once_their_time_is_over(
+    database: Database, tmp_path: Path
+) -> None:
+    tasks = queue(database, tmp_path, task_time_to_live=0.2)
+
+    async def work(task: Task, progress: Progress) -> None:
+        pass
+
+    tasks.register("work", work)
+    finished = await tasks.submit("p", "work", {})
+    await tasks.run_one()
+    waiting = await tasks.submit("p", "work", {})
+    assert await database.write(queries.forget_expired, now()) == 0
+    await anyio.sleep(0.3)
+    assert await database.write(queries.forget_expired, now()) == 1
+    admin = Caller.with_role("p", "admin")
+    with pytest.raises(NotFound):
+        await tasks.get(admin, finished.id)
+    assert (await tasks.get(admin, waiting.id)).status is TaskStatus.PENDING

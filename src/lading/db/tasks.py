@@ -13,7 +13,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from lading.db.models import tasks
@@ -175,6 +175,12 @@ def _update_held(connection: Connection, task_id: str, token: str, **values: Any
         update(tasks).where(tasks.c.id == task_id, tasks.c.lease_token == token).values(**values)
     )
     return result.rowcount == 1
+
+
+def forget_expired(connection: Connection, now: datetime) -> int:
+    """Remove finished tasks whose time to be listed is over; returns how many."""
+    result = connection.execute(delete(tasks).where(tasks.c.expires_at < now))
+    return int(result.rowcount)
 
 
 def backlog(connection: Connection) -> dict[str, int]:
