@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from lading.domain import EventType
 from lading.settings import CONFIG_FILE_VARIABLE, FilesystemStoreSettings, Settings
 
 
@@ -63,3 +65,41 @@ def test_invalid_settings_are_refused(values: dict[str, object]) -> None:
 def test_a_missing_config_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         Settings.load(tmp_path / "absent.toml")
+
+
+def test_webhooks() -> None:
+    secret = "s" * 32
+    settings = Settings(
+        webhooks={
+            "ci": {"url": "https://ci.example.org/hook", "secret": secret,
+                   "events": ["artifact.activated", "task.*"]},
+            "audit": {"url": "http://127.0.0.1:8000/", "secret": secret},  # loopback is fine
+        },
+        webhook_delivery={"attempts": 3, "backoff": 0.5},
+    )  # fmt: skip
+    ci, audit = settings.webhooks["ci"], settings.webhooks["audit"]
+    assert ci.wants(EventType.ARTIFACT_ACTIVATED) and ci.wants(EventType.TASK_FINISHED)
+    assert not ci.wants(EventType.ARTIFACT_CREATED)
+    assert all(audit.wants(event) for event in EventType)
+    assert secret not in repr(settings)
+    assert settings.webhook_delivery.attempts == 3
+
+
+@pytest.mark.parametrize(
+    ("webhook", "delivery", "complaint"),
+    [
+        ({"url": "ftp://example.org/", "secret": "s" * 32}, {}, "http(s) URL"),
+        ({"url": "http:///nohost", "secret": "s" * 32}, {}, "http(s) URL"),
+        ({"url": "http://example.org/", "secret": "short"}, {}, "at least 32"),
+        ({"url": "http://example.org/", "secret": "s" * 32, "events": ["artifact.made"]}, {},
+         "unknown event types"),
+        ({"url": "http://example.org/", "secret": "s" * 32, "events": []}, {}, "at least 1"),
+        ({"url": "http://example.org/", "secret": "s" * 32}, {"timeout": 60},
+         "shorter than task_lease"),
+    ],
+)  # fmt: skip
+def test_bad_webhooks_are_refused(
+    webhook: dict[str, object], delivery: dict[str, object], complaint: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(complaint)):
+        Settings(webhooks={"hook": webhook}, webhook_delivery=delivery)

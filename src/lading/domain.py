@@ -161,6 +161,7 @@ class Task:
     attempts: int = 0
     expires_at: datetime | None = None
     events: list[dict[str, Any]] = field(default_factory=list)  # what happened, in order
+    not_before: datetime | None = None  # a task tried again later waits until then
 
     @property
     def shown_input(self) -> dict[str, Any]:
@@ -169,6 +170,19 @@ class Task:
 
 
 SEALED = "sealed_"  # task inputs that hold secrets, sealed (lading.services.sealing)
+
+
+class EventType(enum.StrEnum):
+    """What webhooks are told of (``lading.services.events``): once per change, whichever
+    face made it."""
+
+    ARTIFACT_CREATED = "artifact.created"
+    ARTIFACT_ACTIVATED = "artifact.activated"  # its data is in place: it may be downloaded
+    ARTIFACT_UPDATED = "artifact.updated"
+    ARTIFACT_DELETED = "artifact.deleted"
+    ARTIFACT_PUBLISHED = "artifact.published"
+    ARTIFACT_UNPUBLISHED = "artifact.unpublished"
+    TASK_FINISHED = "task.finished"
 
 
 @dataclass(frozen=True, slots=True)

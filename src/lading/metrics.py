@@ -67,6 +67,13 @@ class Metrics:
             "lading_tasks", "Tasks waiting (pending) or running (processing)", ["status"],
             multiprocess_mode="mostrecent", registry=registry,
         )  # fmt: skip
+        self.webhook_deliveries = Counter(
+            "lading_webhook_deliveries",
+            "Tries to deliver an event to a webhook, by result: delivered, failed (to be "
+            "tried again), dropped (failed for the last time)",
+            ["result"],
+            registry=registry,
+        )
         self.reclaimable = Gauge(
             "lading_reclaimable_bytes",
             "Bytes that delayed deletes still hold, until the scrubber removes them",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -26,6 +27,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from lading.domain import EventType
 
 CONFIG_FILE_VARIABLE = "LADING_CONFIG"
 KiB = 1024
@@ -181,6 +184,54 @@ class PublishingSettings(BaseModel):
     click: bool = False
 
 
+class WebhookSettings(BaseModel):
+    """A URL told of events (``docs/events.md``), each body signed with ``secret``.
+
+    The operator, not a caller, chooses it: the fetch rules do not apply, and loopback and
+    internal addresses are allowed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    secret: SecretStr = Field(min_length=32)
+    # Event types, ``artifact.*``, ``task.*``, or ``*`` for every one.
+    events: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"a webhook's url is an http(s) URL with a host, not {value!r}")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        known = {"*", *EventType, *{f"{kind.partition('.')[0]}.*" for kind in EventType}}
+        unknown = [name for name in value if name not in known]
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; use some of {sorted(known)}")
+        return value
+
+    def wants(self, event: EventType) -> bool:
+        family = f"{event.partition('.')[0]}.*"
+        return any(name in ("*", family, event) for name in self.events)
+
+
+class WebhookDeliverySettings(BaseModel):
+    """How every webhook's deliveries are tried: up to ``attempts`` times. After the n-th
+    failed try the next waits min(``backoff`` * 2^(n-1), ``backoff_max``) seconds, less up
+    to half of it at random."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(12, ge=1, le=100)
+    backoff: float = Field(30.0, gt=0)  # seconds
+    backoff_max: float = Field(3600.0, gt=0)
+    timeout: float = Field(5.0, gt=0)  # seconds for one try, from connecting to the answer
+
+
 def _store_type(value: object) -> str:
     # ``type`` may be left out for the filesystem, the default backend.
     if isinstance(value, dict):
@@ -246,6 +297,9 @@ class Settings(BaseSettings):
     public_endpoint: str | None = None
     # VISoR store names (s3, walrus, file, ...) -> stores here; unset names go by kind.
     visor_stores: dict[str, str] = Field(default_factory=dict)
+    # Named URLs told of events, and how deliveries are tried (docs/events.md).
+    webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
+    webhook_delivery: WebhookDeliverySettings = Field(default_factory=WebhookDeliverySettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"  # json: one object per line, for collectors
 
@@ -263,6 +317,14 @@ class Settings(BaseSettings):
         for name, store in self.visor_stores.items():
             if store not in self.stores:
                 raise ValueError(f"visor_stores maps {name!r} to {store!r}, not one of the stores")
+        return self
+
+    @model_validator(mode="after")
+    def _deliveries_end_within_a_lease(self) -> Settings:
+        # A try that outlived its task's lease would be taken over by another process and
+        # sent twice at once.
+        if self.webhooks and self.webhook_delivery.timeout >= self.task_lease:
+            raise ValueError("webhook_delivery.timeout must be shorter than task_lease")
         return self
 
     @property

@@ -3,8 +3,10 @@ task, and several runners sharing one queue (each task runs once)."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from lading.domain import Task, TaskStatus
 from lading.errors import BadRequest, NotFound
 from lading.services.access import Caller
 from lading.services.catalogue import now
-from lading.services.tasks import LeaseLost, Progress, Tasks, Undo
+from lading.services.tasks import LeaseLost, Progress, RetryLater, Tasks, Undo
 from lading.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -193,3 +195,91 @@ async def test_work_run_here_keeps_its_lease_while_it_waits(
         group.start_soon(try_to_steal)
         task = await tasks.run_here("p", "slow", {}, slow_work)
     assert stolen == [False] and task.status is TaskStatus.SUCCESS
+
+
+async def test_a_task_tried_again_later_is_not_claimed_before_then(
+    database: Database, tmp_path: Path
+) -> None:
+    tasks = queue(database, tmp_path)
+    tries: list[float] = []
+
+    async def flaky(task: Task, progress: Progress) -> dict[str, Any]:
+        tries.append(time.monotonic())
+        if len(tries) < 3:
+            raise RetryLater(0.3, f"try {len(tries)} failed")
+        return {"tries": len(tries)}
+
+    tasks.register("flaky", flaky, attempts=3)
+    submitted = await tasks.submit("p", "flaky", {})
+    admin = Caller.with_role("p", "admin")
+    assert await tasks.run_one() is True
+    for attempt in (1, 2):
+        waiting = await tasks.get(admin, submitted.id)
+        assert waiting.status is TaskStatus.PENDING and waiting.message == f"try {attempt} failed"
+        assert waiting.attempts == attempt and waiting.not_before is not None
+        assert await tasks.run_one() is False  # not due yet
+        deadline = time.monotonic() + 10
+        while not await tasks.run_one():
+            assert time.monotonic() < deadline, "the task did not become due"
+            await anyio.sleep(0.01)
+    assert [later - earlier >= 0.3 for earlier, later in pairwise(tries)] == [True, True]
+    done = await tasks.get(admin, submitted.id)
+    assert done.status is TaskStatus.SUCCESS and done.result == {"tries": 3}
+    assert done.attempts == 3
+
+
+async def test_a_task_type_may_have_its_own_number_of_attempts(
+    database: Database, tmp_path: Path
+) -> None:
+    tasks = queue(database, tmp_path, task_attempts=5)
+
+    async def never_done(task: Task, progress: Progress) -> None:
+        raise RetryLater(0, "not yet")
+
+    tasks.register("stubborn", never_done, attempts=2)
+    submitted = await tasks.submit("p", "stubborn", {})
+    for _ in range(3):
+        assert await tasks.run_one() is True
+    assert await tasks.run_one() is False
+    failed = await tasks.get(Caller.with_role("p", "admin"), submitted.id)
+    assert failed.status is TaskStatus.FAILURE and failed.message == "gave up after 2 attempts"
+
+
+async def test_unlisted_task_types_are_listed_only_when_asked_for(
+    database: Database, tmp_path: Path
+) -> None:
+    tasks = queue(database, tmp_path)
+
+    async def work(task: Task, progress: Progress) -> None:
+        pass
+
+    tasks.register("work", work)
+    tasks.register("bookkeeping", work, listed=False)
+    shown = await tasks.submit("p", "work", {})
+    hidden = await tasks.submit("p", "bookkeeping", {})
+    admin = Caller.with_role("p", "admin")
+    assert [task.id for task in await tasks.list_page(admin)] == [shown.id]
+    asked = await tasks.list_page(admin, task_type="bookkeeping")
+    assert [task.id for task in asked] == [hidden.id]
+    assert (await tasks.get(admin, hidden.id)).id == hidden.id
+
+
+async def test_finished_tasks_are_forgotten_once_their_time_is_over(
+    database: Database, tmp_path: Path
+) -> None:
+    tasks = queue(database, tmp_path, task_time_to_live=0.2)
+
+    async def work(task: Task, progress: Progress) -> None:
+        pass
+
+    tasks.register("work", work)
+    finished = await tasks.submit("p", "work", {})
+    await tasks.run_one()
+    waiting = await tasks.submit("p", "work", {})
+    assert await database.write(queries.forget_expired, now()) == 0
+    await anyio.sleep(0.3)
+    assert await database.write(queries.forget_expired, now()) == 1
+    admin = Caller.with_role("p", "admin")
+    with pytest.raises(NotFound):
+        await tasks.get(admin, finished.id)
+    assert (await tasks.get(admin, waiting.id)).status is TaskStatus.PENDING

@@ -194,6 +194,13 @@ def set_status(
     return result.rowcount == 1
 
 
+def status_of(connection: Connection, artifact_id: str) -> Status | None:
+    found = connection.execute(
+        select(artifacts.c.status).where(artifacts.c.id == artifact_id)
+    ).scalar()
+    return None if found is None else Status(found)
+
+
 def mark_pending_delete(connection: Connection, artifact_id: str, now: datetime) -> None:
     """Any live status -> pending_delete (delayed delete): gone, its data kept a while."""
     _mark_gone(connection, artifact_id, Status.PENDING_DELETE, now)
@@ -239,7 +246,8 @@ def _mark_gone(connection: Connection, artifact_id: str, gone: Status, now: date
         raise NotFound(f"no artifact with id {artifact_id}")
 
 
-def add_tag(connection: Connection, artifact_id: str, tag: str, now: datetime) -> None:
+def add_tag(connection: Connection, artifact_id: str, tag: str, now: datetime) -> bool:
+    """Add the tag; False when the artifact had it already."""
     exists_already = connection.execute(
         select(artifact_tags.c.tag).where(
             artifact_tags.c.artifact_id == artifact_id, artifact_tags.c.tag == tag
@@ -248,6 +256,7 @@ def add_tag(connection: Connection, artifact_id: str, tag: str, now: datetime) -
     if exists_already is None:
         _insert_tags(connection, artifact_id, [tag])
     _touch(connection, artifact_id, now)
+    return exists_already is None
 
 
 def remove_tag(connection: Connection, artifact_id: str, tag: str, now: datetime) -> bool:

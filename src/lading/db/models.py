@@ -217,6 +217,7 @@ tasks = Table(
     Column("updated_at", DateTime, nullable=False),
     Column("expires_at", DateTime),
     Column("events", Text),  # JSON: what happened so far, in order (package onboarding)
+    Column("not_before", DateTime),  # a pending task tried again later is not claimed before
     Index(None, "status", "lease_expires_at"),
     Index(None, "artifact_id", "created_at"),
     Index(None, "owner", "created_at"),

@@ -80,12 +80,13 @@ def newest_versions(connection: Connection, viewer: str | None, recency: int) ->
 
 def take_name(
     connection: Connection, artifact_id: str, filename: str, now: datetime, owner: str | None
-) -> None:
+) -> list[str]:
     """Give an active artifact the package file name that its name and version make,
     replacing whatever package held it: a live one is deleted, a deleted one forgets it.
     Only ``owner``'s packages (None: anyone's, for an administrator) that are not protected
     can be replaced. The replaced data's blobs are left doomed, for recovery to remove. One
-    transaction: a reader finds the old package or the new one, never neither."""
+    transaction: a reader finds the old package or the new one, never neither. Returns the
+    ids of the live packages it deleted."""
     artifact = artifact_queries.fetch_artifact(connection, artifact_id)
     if artifact is None or artifact.status is not Status.ACTIVE:
         raise NotFound(f"no active artifact with id {artifact_id}")
@@ -98,6 +99,7 @@ def take_name(
         )
         .with_for_update()
     ).all()
+    replaced = []
     for holder, status, holder_owner, protected in holders:
         if owner is not None and holder_owner != owner:
             raise Conflict(f"{filename} is another project's")
@@ -105,6 +107,7 @@ def take_name(
             raise Forbidden(f"{filename} is protected and cannot be replaced")
         if status not in GONE:
             artifact_queries.mark_deleted(connection, holder, now)
+            replaced.append(holder)
         connection.execute(update(artifacts).where(artifacts.c.id == holder).values(filename=None))
     try:
         with connection.begin_nested():
@@ -115,6 +118,7 @@ def take_name(
             )
     except IntegrityError:  # another replacement of the same file committed meanwhile
         raise Conflict(f"{filename} was replaced by another upload meanwhile") from None
+    return replaced
 
 
 def name_onboarded(

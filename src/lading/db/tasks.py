@@ -2,16 +2,18 @@
 
 Claiming is a compare-and-set: on PostgreSQL the candidate row is locked with ``FOR
 UPDATE SKIP LOCKED`` so that processes claim different tasks at once; SQLite has one
-writer at a time (``BEGIN IMMEDIATE``), so its claims never race.
+writer at a time (``BEGIN IMMEDIATE``), so its claims never race. A pending task with a
+``not_before`` in the future (one to be tried again later) is not claimable until then.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from lading.db.models import tasks
@@ -44,9 +46,13 @@ def list_tasks(
     task_type: str | None = None,
     limit: int = 25,
     before: Task | None = None,
+    unlisted: Collection[str] = (),
 ) -> list[Task]:
-    """Unexpired tasks, the newest first; ``before``: the page after that task."""
+    """Unexpired tasks, the newest first; ``before``: the page after that task. Tasks of
+    the ``unlisted`` types are left out unless ``task_type`` asks for them."""
     query = select(*COLUMNS).where(or_(tasks.c.expires_at.is_(None), tasks.c.expires_at > now))
+    if task_type is None and unlisted:
+        query = query.where(tasks.c.type.not_in(list(unlisted)))
     for column, value in (
         (tasks.c.owner, owner),
         (tasks.c.artifact_id, artifact_id),
@@ -67,9 +73,13 @@ def list_tasks(
 
 
 def claim(connection: Connection, token: str, lease_until: datetime, now: datetime) -> Task | None:
-    """Take the oldest task waiting, or one whose runner's lease ran out, under a lease."""
+    """Take the oldest task waiting (and due), or one whose runner's lease ran out, under a
+    lease."""
     claimable = or_(
-        tasks.c.status == TaskStatus.PENDING.value,
+        and_(
+            tasks.c.status == TaskStatus.PENDING.value,
+            or_(tasks.c.not_before.is_(None), tasks.c.not_before <= now),
+        ),
         and_(tasks.c.status == TaskStatus.PROCESSING.value, tasks.c.lease_expires_at < now),
     )
     candidate = select(tasks.c.id).where(claimable).order_by(tasks.c.created_at).limit(1)
@@ -135,12 +145,42 @@ def finish(
     )
 
 
+def postpone(
+    connection: Connection,
+    task: Task,
+    token: str,
+    not_before: datetime,
+    message: str,
+    now: datetime,
+) -> bool:
+    """Back to pending, to be claimed again from ``not_before`` (its attempts kept), if the
+    lease is still this runner's."""
+    return _update_held(
+        connection,
+        task.id,
+        token,
+        status=TaskStatus.PENDING.value,
+        not_before=not_before,
+        message=message,
+        events=_events(task),
+        lease_token=None,
+        lease_expires_at=None,
+        updated_at=now,
+    )
+
+
 def _update_held(connection: Connection, task_id: str, token: str, **values: Any) -> bool:
     """Update the task if the runner with ``token`` still holds it."""
     result = connection.execute(
         update(tasks).where(tasks.c.id == task_id, tasks.c.lease_token == token).values(**values)
     )
     return result.rowcount == 1
+
+
+def forget_expired(connection: Connection, now: datetime) -> int:
+    """Remove finished tasks whose time to be listed is over; returns how many."""
+    result = connection.execute(delete(tasks).where(tasks.c.expires_at < now))
+    return int(result.rowcount)
 
 
 def backlog(connection: Connection) -> dict[str, int]:
@@ -171,6 +211,7 @@ def _row(task: Task) -> dict[str, Any]:
         "updated_at": task.updated_at,
         "expires_at": task.expires_at,
         "events": _events(task),
+        "not_before": task.not_before,
     }
 
 

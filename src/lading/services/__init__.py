@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from lading.db.engine import Database
 from lading.metrics import Metrics
 from lading.services.catalogue import Catalogue
+from lading.services.events import Events
 from lading.services.identity import Identities
 from lading.services.imports import Imports
 from lading.services.members import Members
@@ -18,6 +19,7 @@ from lading.services.sealing import Sealer
 from lading.services.signing import Signatures
 from lading.services.tasks import Tasks
 from lading.services.transfers import Transfers
+from lading.services.webhooks import Webhooks
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 
@@ -36,14 +38,17 @@ class Services:
     imports: Imports
     onboarding: Onboarding
     recovery: Recovery
+    webhooks: Webhooks
     metrics: Metrics
 
     @classmethod
     def build(cls, settings: Settings, database: Database, stores: StoreRegistry) -> Services:
-        catalogue = Catalogue(database, stores, settings.quota, settings.delayed_delete)
+        # Every change recorded with its events, in its own transaction (an outbox).
+        events = Events(settings.webhooks)
+        catalogue = Catalogue(database, stores, settings.quota, settings.delayed_delete, events)
         metrics = Metrics()
         transfers = Transfers(settings, database, stores, catalogue, metrics)
-        tasks = Tasks(settings, database, metrics)
+        tasks = Tasks(settings, database, metrics, events)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)
         identities = Identities(database, settings.default_project, policy)
         sealer = Sealer(settings)
@@ -60,5 +65,6 @@ class Services:
                 settings, database, catalogue, transfers, tasks, identities, sealer
             ),
             recovery=Recovery(settings, database, stores, catalogue),
+            webhooks=Webhooks(settings, tasks, metrics),
             metrics=metrics,
         )

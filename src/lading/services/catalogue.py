@@ -1,4 +1,8 @@
-"""Artifact metadata: create, read, list, change, delete; the lifecycle's rules."""
+"""Artifact metadata: create, read, list, change, delete; the lifecycle's rules.
+
+Each change that happens is an event (``lading.services.events``), recorded in the
+change's own transaction.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Connection
+
 from lading.db import artifacts as queries
 from lading.db import blobs, listing
 from lading.db.engine import Database
-from lading.domain import GONE, Artifact, ListQuery, Status, Visibility
+from lading.domain import GONE, Artifact, EventType, ListQuery, Status, Visibility
 from lading.errors import BadRequest, Conflict, Forbidden, LadingError, NotFound, TooLarge
 from lading.services import validation
 from lading.services.access import Caller, can_see
+from lading.services.events import Events
 from lading.services.validation import Changes
 from lading.settings import QuotaSettings
 from lading.stores.registry import StoreRegistry
@@ -35,11 +42,13 @@ class Catalogue:
         stores: StoreRegistry,
         quota: QuotaSettings,
         delayed_delete: bool = False,
+        events: Events | None = None,
     ) -> None:
         self._database = database
         self._stores = stores
         self.quota = quota
         self._delayed_delete = delayed_delete
+        self.events = events or Events({})
 
     async def create(
         self,
@@ -65,7 +74,14 @@ class Catalogue:
         )
         artifact = validation.apply(caller, artifact, changes, None, self.quota)
         limit = self.quota.for_project(caller.project).artifacts
-        if not await self._database.write(queries.insert_artifact, artifact, limit):
+
+        def insert(connection: Connection) -> bool:
+            if not queries.insert_artifact(connection, artifact, limit):
+                return False
+            self.events.artifact(connection, EventType.ARTIFACT_CREATED, artifact.id)
+            return True
+
+        if not await self._database.write(insert):
             raise TooLarge(f"project {caller.project} has reached its quota of {limit} artifacts")
         return caller.view(artifact)
 
@@ -131,7 +147,18 @@ class Catalogue:
         updated = validation.apply(
             caller, replace(previous, updated_at=now()), changes, previous, self.quota
         )
-        if not await self._database.write(queries.update_artifact, updated, previous):
+        # Tags are a set: the same ones in another order are no change.
+        same_time = replace(updated, updated_at=previous.updated_at, tags=sorted(set(updated.tags)))
+        changed = same_time != previous
+
+        def write(connection: Connection) -> bool:
+            if not queries.update_artifact(connection, updated, previous):
+                return False
+            if changed:  # a patch that changes nothing but the time is no event
+                self.events.artifact(connection, EventType.ARTIFACT_UPDATED, updated.id)
+            return True
+
+        if not await self._database.write(write):
             raise NotFound(f"no artifact with id {artifact_id}")
         return caller.view(updated)
 
@@ -141,7 +168,12 @@ class Catalogue:
         if artifact.protected:
             raise Forbidden(f"artifact {artifact_id} is protected and cannot be deleted")
         if self._delayed_delete:
-            await self._database.write(queries.mark_pending_delete, artifact.id, now())
+
+            def mark(connection: Connection) -> None:
+                queries.mark_pending_delete(connection, artifact.id, now())
+                self.events.artifact(connection, EventType.ARTIFACT_DELETED, artifact.id)
+
+            await self._database.write(mark)
         else:
             await self.drop(artifact.id)
 
@@ -162,8 +194,17 @@ class Catalogue:
 
     async def drop(self, artifact_id: str) -> None:
         """Delete an artifact with no questions asked: for the services' own undoing."""
-        doomed = await self._database.write(queries.mark_deleted, artifact_id, now())
+        doomed = await self._database.write(self._mark_deleted, artifact_id)
         await self.discard(doomed)
+
+    def _mark_deleted(self, connection: Connection, artifact_id: str) -> list[blobs.Blob]:
+        """In the caller's transaction: the artifact deleted (an event, unless it was gone
+        already: a scrub); returns the blobs nothing references now."""
+        was_live = queries.status_of(connection, artifact_id) not in GONE
+        doomed = queries.mark_deleted(connection, artifact_id, now())
+        if was_live:
+            self.events.artifact(connection, EventType.ARTIFACT_DELETED, artifact_id)
+        return doomed
 
     async def discard(self, doomed: Sequence[blobs.Blob]) -> int:
         """Remove the bytes of blobs nobody references, then their records.
@@ -187,10 +228,15 @@ class Catalogue:
         signing clients for their own project's artifacts."""
         artifact = await self.visible(caller, artifact_id)
         caller.require_owner(artifact, "publish_image")
-        changed = artifact.published != published
-        if changed and not await self._database.write(
-            queries.set_published, artifact.id, published, now()
-        ):
+        event = EventType.ARTIFACT_PUBLISHED if published else EventType.ARTIFACT_UNPUBLISHED
+
+        def write(connection: Connection) -> bool:
+            if not queries.set_published(connection, artifact.id, published, now()):
+                return False
+            self.events.artifact(connection, event, artifact.id)
+            return True
+
+        if artifact.published != published and not await self._database.write(write):
             raise NotFound(f"no artifact with id {artifact_id}")
         return caller.view(await self.visible(caller, artifact.id))
 
@@ -204,25 +250,46 @@ class Catalogue:
         artifact = await self.visible(caller, artifact_id)
         caller.require_owner(artifact, "modify_image")
         validation.checked_tags([*artifact.tags, tag], self.quota)
-        await self._database.write(queries.add_tag, artifact.id, tag, now())
+
+        def add(connection: Connection) -> None:
+            if queries.add_tag(connection, artifact.id, tag, now()):
+                self.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id)
+
+        await self._database.write(add)
 
     async def remove_tag(self, caller: Caller, artifact_id: str, tag: str) -> None:
         artifact = await self.visible(caller, artifact_id)
         caller.require_owner(artifact, "modify_image")
-        if not await self._database.write(queries.remove_tag, artifact.id, tag, now()):
+
+        def remove(connection: Connection) -> bool:
+            if not queries.remove_tag(connection, artifact.id, tag, now()):
+                return False
+            self.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id)
+            return True
+
+        if not await self._database.write(remove):
             raise NotFound(f"artifact {artifact_id} has no tag {tag!r}")
 
     async def _switch(
         self, caller: Caller, artifact_id: str, source: Status, target: Status, action: str
     ) -> None:
-        """An admin's switch between two statuses; already there is no change."""
+        """An admin's switch between two statuses; already there is no change. Becoming
+        active again is ``artifact.activated``; deactivating, ``artifact.updated``."""
         artifact = await self.visible(caller, artifact_id)
         caller.require(action)
         if artifact.status is target:
             return
         if artifact.status is not source:
             raise Forbidden(f"cannot {action} an artifact in status {artifact.status}")
-        if not await self._database.write(
-            queries.set_status, artifact.id, [source], target, updated_at=now()
-        ):
+        event = (
+            EventType.ARTIFACT_ACTIVATED if target is Status.ACTIVE else EventType.ARTIFACT_UPDATED
+        )
+
+        def switch(connection: Connection) -> bool:
+            if not queries.set_status(connection, artifact.id, [source], target, updated_at=now()):
+                return False
+            self.events.artifact(connection, event, artifact.id)
+            return True
+
+        if not await self._database.write(switch):
             raise Conflict(f"artifact {artifact.id} changed status meanwhile; try again")

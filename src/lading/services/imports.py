@@ -37,7 +37,7 @@ from lading.db import artifacts as artifact_queries
 from lading.db import imports as queries
 from lading.db.blobs import Blob
 from lading.db.engine import Database
-from lading.domain import Artifact, Location, Status, Task
+from lading.domain import Artifact, EventType, Location, Status, Task
 from lading.errors import BadRequest, Conflict, LadingError, NotFound, StoreError
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
@@ -194,9 +194,14 @@ class Imports:
             raise LadingError(f"the import failed in every store ({', '.join(plan.failed)})")
         for store in staged:  # glance-direct staged the data outside the stores asked for
             await self._transfers.uncopy(artifact.id, store)
-        if not await self._database.write(
-            queries.activate, artifact.id, task.id, plan.failed, now()
-        ):
+
+        def activate(connection: Connection) -> bool:
+            if not queries.activate(connection, artifact.id, task.id, plan.failed, now()):
+                return False
+            self._catalogue.events.artifact(connection, EventType.ARTIFACT_ACTIVATED, artifact.id)
+            return True
+
+        if not await self._database.write(activate):
             raise NotFound(f"image {artifact.id} is no longer importing with this task")
         await progress.report(artifact.size or 0, artifact.size, "Imported")
         return {"image_id": artifact.id, "stores": plan.done, "failed_stores": plan.failed}

@@ -22,11 +22,12 @@ from typing import Any
 
 import anyio
 import httpx
+from sqlalchemy import Connection
 
 from lading.db import packages as queries
 from lading.db.engine import Database
 from lading.db.packages import KIND_PROPERTY, OnboardedName
-from lading.domain import ArchiveMember, Artifact, Task
+from lading.domain import ArchiveMember, Artifact, EventType, Task
 from lading.errors import BadRequest, LadingError, NotFound
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
@@ -173,9 +174,7 @@ class Onboarding:
                 descriptor.id, descriptor.version, f"{descriptor.id}-{descriptor.version}.tar",
                 descriptor.kind, update=mode == "update",
             )  # fmt: skip
-            await self._database.write(
-                queries.name_onboarded, artifact.id, name, report.members, now()
-            )
+            await self._database.write(self._name, artifact.id, name, report.members)
         except FetchFailed as exc:
             await self._failed(progress, artifact.id, "download-failed", f"download failed: {exc}")
             raise
@@ -195,6 +194,17 @@ class Onboarding:
         await progress.event(f"{mode}-success", text)
         return {"package_id": artifact.id, "kind": descriptor.kind, "id": descriptor.id,
                 "version": descriptor.version, "files": len(report.members)}  # fmt: skip
+
+    def _name(
+        self,
+        connection: Connection,
+        artifact_id: str,
+        name: OnboardedName,
+        members: list[ArchiveMember],
+    ) -> None:
+        """The checked package named and shown (``os_hidden`` no more): an update."""
+        queries.name_onboarded(connection, artifact_id, name, members, now())
+        self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact_id)
 
     async def _failed(self, progress: Progress, artifact_id: str, event: str, text: str) -> None:
         with anyio.CancelScope(shield=True):

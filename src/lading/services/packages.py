@@ -16,10 +16,11 @@ from collections.abc import AsyncIterable
 from dataclasses import dataclass, field, replace
 
 import anyio
+from sqlalchemy import Connection
 
 from lading.db import packages as queries
 from lading.db.engine import Database
-from lading.domain import Artifact, PackageFile
+from lading.domain import Artifact, EventType, PackageFile
 from lading.errors import BadRequest, Forbidden, NotFound
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
@@ -113,12 +114,20 @@ class Packages:
         try:
             # The replaced bytes are left to the next recovery pass (minutes), not removed
             # now: downloads under way finish with them.
-            await self._database.write(queries.take_name, unnamed.id, filename, now(), owner)
+            await self._database.write(self._take_name, unnamed.id, filename, owner)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._catalogue.drop(unnamed.id)
             raise
         return await self._catalogue.get(caller, unnamed.id)
+
+    def _take_name(
+        self, connection: Connection, artifact_id: str, filename: str, owner: str | None
+    ) -> None:
+        """The replaced package deleted, the new one named: both events."""
+        for replaced in queries.take_name(connection, artifact_id, filename, now(), owner):
+            self._catalogue.events.artifact(connection, EventType.ARTIFACT_DELETED, replaced)
+        self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact_id)
 
     async def add(
         self, caller: Caller, package: NewPackage, data: AsyncIterable[bytes]

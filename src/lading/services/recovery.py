@@ -1,7 +1,8 @@
 """Recovery: stuck uploads go back to queued, staged data nobody imports is dropped,
 unreferenced bytes are removed, each store sweeps what crashed writes left (temporary
-files, stale multipart uploads, orphaned segments), and the data of delayed deletes is
-scrubbed once their delay is over.
+files, stale multipart uploads, orphaned segments), the data of delayed deletes is
+scrubbed once their delay is over, and finished tasks past ``task_time_to_live`` are
+forgotten (each event sent to a webhook is one).
 
 Runs at start-up and periodically in every process; each step is a compare-and-set
 or idempotent, so several processes may run it at once.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from lading.db import blobs, uploads
+from lading.db import blobs, tasks, uploads
 from lading.db.engine import Database
 from lading.errors import StoreError
 from lading.services.catalogue import Catalogue, now
@@ -54,4 +55,5 @@ class Recovery:
             except StoreError as exc:  # the next pass tries again
                 log.warning("store %s could not sweep: %s", store.name, exc)
         cleaned += await self._catalogue.scrub(self._scrub_delay)
+        await self._database.write(tasks.forget_expired, now())
         return cleaned

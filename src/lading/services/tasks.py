@@ -5,9 +5,11 @@ claims one at a time under a lease (``processing``), renews the lease while the 
 reports progress, and records ``success`` (with a result) or ``failure`` (with a
 message). A process that dies stops renewing; once its lease runs out another process
 claims the task again, up to ``task_attempts`` times. Finished tasks are listed until
-``task_time_to_live`` has passed.
+``task_time_to_live`` has passed. A handler may also ask to be tried again later
+(``RetryLater``): the task waits, pending, until then (webhook deliveries back off so).
 
-The work itself is a handler per task type, registered by the service that owns it.
+The work itself is a handler per task type, registered by the service that owns it. The
+end of every task is an event (``task.finished``), recorded with it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -30,6 +32,7 @@ from lading.errors import BadRequest, LadingError, NotFound, StoreError
 from lading.metrics import Metrics
 from lading.services.access import Caller
 from lading.services.catalogue import now
+from lading.services.events import Events
 from lading.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,17 @@ REPORT_EVERY = 1.0  # seconds between progress reports (each also renews the tas
 
 class LeaseLost(Exception):
     """Another process took the task over: this runner must stop."""
+
+
+class RetryLater(Exception):
+    """What a handler raises for its task to be tried again, ``delay`` seconds from now at
+    the earliest, saying ``message`` meanwhile: the task goes back to pending. Each try
+    counts as an attempt (``Tasks.register``'s ``attempts``)."""
+
+    def __init__(self, delay: float, message: str) -> None:
+        super().__init__(message)
+        self.delay = delay
+        self.message = message
 
 
 @dataclass(slots=True)
@@ -78,18 +92,40 @@ class Undo:
 
 class Tasks:
     def __init__(
-        self, settings: Settings, database: Database, metrics: Metrics | None = None
+        self,
+        settings: Settings,
+        database: Database,
+        metrics: Metrics | None = None,
+        events: Events | None = None,
     ) -> None:
         self._settings = settings
         self._database = database
         self._metrics = metrics or Metrics()
+        self._events = events or Events({})
         self._handlers: dict[str, Handler] = {}
         self._on_failure: dict[str, Undo] = {}
+        self._attempts: dict[str, int] = {}
+        self._unlisted: set[str] = set()
 
-    def register(self, task_type: str, handler: Handler, on_failure: Undo | None = None) -> None:
+    def register(
+        self,
+        task_type: str,
+        handler: Handler,
+        on_failure: Undo | None = None,
+        *,
+        attempts: int | None = None,
+        listed: bool = True,
+    ) -> None:
+        """``attempts``: runs before the task fails for good (default ``task_attempts``);
+        ``listed=False``: the server's own bookkeeping, left out of task listings unless
+        they ask for the type."""
         self._handlers[task_type] = handler
         if on_failure is not None:
             self._on_failure[task_type] = on_failure
+        if attempts is not None:
+            self._attempts[task_type] = attempts
+        if not listed:
+            self._unlisted.add(task_type)
 
     async def submit(
         self,
@@ -182,8 +218,9 @@ class Tasks:
                 raise BadRequest(f"marker {marker} is not a task you can see") from None
         owner = None if caller.is_admin else caller.project
         return await self._database.read(
-            queries.list_tasks, now(), owner, None, status, task_type, limit, before
-        )
+            queries.list_tasks, now(), owner, None, status, task_type, limit, before,
+            self._unlisted,
+        )  # fmt: skip
 
     async def of_artifact(self, artifact_id: str) -> list[Task]:
         """The tasks of an artifact, the newest first (the caller's view of it is checked
@@ -210,7 +247,7 @@ class Tasks:
         task = await self._database.write(queries.claim, token, self._lease_until(), now())
         if task is None:
             return False
-        if task.attempts > self._settings.task_attempts:
+        if task.attempts > self._attempts.get(task.type, self._settings.task_attempts):
             await self._fail(task, token, f"gave up after {task.attempts - 1} attempts")
             return True
         handler = self._handlers.get(task.type)
@@ -227,6 +264,9 @@ class Tasks:
         except LeaseLost:
             log.warning("task %s was taken over by another process", task.id)
             return
+        except RetryLater as later:
+            await self._postpone(task, token, later)
+            return
         except LadingError as exc:
             if isinstance(exc, StoreError):
                 self._metrics.store_errors.labels(exc.code).inc()
@@ -236,17 +276,29 @@ class Tasks:
             log.exception("task %s failed", task.id)
             await self._fail(task, token, f"internal error: {type(exc).__name__}")
             return
-        await self._database.write(
-            queries.finish,
-            task,
-            token,
-            TaskStatus.SUCCESS,
-            result,
-            task.message,
-            now(),
-            self._expiry(),
-        )
+
+        def record(connection: Connection) -> None:
+            moment = now()
+            if queries.finish(
+                connection, task, token, TaskStatus.SUCCESS, result, task.message, moment,
+                self._expiry(),
+            ):  # fmt: skip
+                ended = replace(task, status=TaskStatus.SUCCESS, result=result, updated_at=moment)
+                self._events.task_finished(connection, ended)
+
+        await self._database.write(record)
         task.status, task.result = TaskStatus.SUCCESS, result
+
+    async def _postpone(self, task: Task, token: str, later: RetryLater) -> None:
+        message = storable(later.message)
+        not_before = now() + timedelta(seconds=later.delay)
+        with anyio.CancelScope(shield=True):
+            if not await self._database.write(
+                queries.postpone, task, token, not_before, message, now()
+            ):
+                log.warning("task %s was taken over by another process", task.id)
+                return
+        task.status, task.message, task.not_before = TaskStatus.PENDING, message, not_before
 
     async def renew(self, task: Task, token: str) -> None:
         if not await self._database.write(queries.renew, task, token, self._lease_until(), now()):
@@ -264,6 +316,10 @@ class Tasks:
                 connection, task, token, TaskStatus.FAILURE, None, message, moment,
                 self._expiry(),
             )  # fmt: skip
+            if held:
+                ended = replace(task, status=TaskStatus.FAILURE, message=message,
+                                updated_at=moment)  # fmt: skip
+                self._events.task_finished(connection, ended)
             return held, (undo.step(connection, task, moment) if held and undo else None)
 
         with anyio.CancelScope(shield=True):

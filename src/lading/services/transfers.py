@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import anyio
+from sqlalchemy import Connection
 
 from lading.db import artifacts, blobs, imports, uploads
 from lading.db.engine import Database
 from lading.db.uploads import Lease
-from lading.domain import Artifact, Digests, Location, Status
+from lading.domain import Artifact, Digests, EventType, Location, Status
 from lading.errors import (
     BadRequest,
     Conflict,
@@ -275,9 +276,14 @@ class Transfers:
         if external.size > cap:
             raise TooLarge(f"the data is larger than the limit of {cap} bytes")
         store = self._stores.external().name
-        await self._database.write(
-            uploads.register, artifact.id, store, external.key, external.size, checksum, now()
-        )
+
+        def register(connection: Connection) -> None:
+            uploads.register(
+                connection, artifact.id, store, external.key, external.size, checksum, now()
+            )
+            self._catalogue.events.artifact(connection, EventType.ARTIFACT_ACTIVATED, artifact.id)
+
+        await self._database.write(register)
         return caller.view(await self._catalogue.visible(caller, artifact.id))
 
     async def stage(
@@ -391,7 +397,16 @@ class Transfers:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
             # a stage stays uploading and an import importing, until the import is done
             final = Status.ACTIVE if status is Status.SAVING else status
-            redundant = await self._database.write(uploads.activate, lease, digests, now(), final)
+
+            def activate(connection: Connection) -> blobs.Blob | None:
+                redundant = uploads.activate(connection, lease, digests, now(), final)
+                if final is Status.ACTIVE:
+                    self._catalogue.events.artifact(
+                        connection, EventType.ARTIFACT_ACTIVATED, lease.artifact_id
+                    )
+                return redundant
+
+            redundant = await self._database.write(activate)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._abandon(store, lease)

@@ -1,0 +1,141 @@
+"""Events: what changed, written down for the webhooks that want it in the very
+transaction that makes the change (an outbox), and sent later by tasks
+(``lading.services.webhooks``).
+
+So a change that rolls back is told to nobody, and one that commits is told even if the
+process dies right after: its deliveries are task rows like any other. Each webhook that
+wants the event gets a task of its own (type ``webhook``), owned by no project and tied
+to no artifact, holding the webhook's name and the exact body to send. The secret is not
+stored: it is read from the settings when the body is sent (so it can be rotated).
+
+A body is ``{"id", "type", "time", "data"}``. ``data`` is the artifact as the Glance v2
+face shows it to an administrator, with ``published`` (and ``deleted_at`` once deleted),
+never where its bytes lie; or, for ``task.finished``, the task without its input.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from lading.db.artifacts import fetch_artifact
+from lading.db.tasks import insert_task
+from lading.domain import Artifact, EventType, Task, TaskStatus
+from lading.settings import WebhookSettings
+
+TASK_TYPE = "webhook"
+NO_PROJECT = ""  # the owner of delivery tasks: no project is named so
+
+
+class Events:
+    """Records events for delivery; with no webhook that wants an event, does nothing."""
+
+    def __init__(self, webhooks: Mapping[str, WebhookSettings]) -> None:
+        self._webhooks = webhooks
+
+    def artifact(self, connection: Connection, event: EventType, artifact_id: str) -> None:
+        """The artifact as the change left it, in the change's transaction."""
+
+        def data() -> dict[str, Any]:
+            artifact = fetch_artifact(connection, artifact_id)
+            assert artifact is not None, artifact_id
+            return artifact_data(artifact)
+
+        self._record(connection, event, data)
+
+    def task_finished(self, connection: Connection, task: Task) -> None:
+        """A task that ended, as recorded; a delivery's own end is no event (no loops)."""
+        if task.type != TASK_TYPE:
+            self._record(connection, EventType.TASK_FINISHED, lambda: task_data(task))
+
+    def _record(
+        self, connection: Connection, event: EventType, data: Callable[[], dict[str, Any]]
+    ) -> None:
+        names = [name for name, webhook in self._webhooks.items() if webhook.wants(event)]
+        if not names:
+            return
+        moment = datetime.now(UTC)
+        body = {"id": str(uuid.uuid4()), "type": event.value, "time": _time(moment),
+                "data": data()}  # fmt: skip
+        text = json.dumps(body, separators=(",", ":"))
+        stored = moment.replace(tzinfo=None)  # the catalogue's clock: naive UTC
+        for name in names:
+            task_input = {"webhook": name, "event": event.value, "event_id": body["id"],
+                          "body": text}  # fmt: skip
+            insert_task(
+                connection,
+                Task(
+                    id=str(uuid.uuid4()),
+                    type=TASK_TYPE,
+                    status=TaskStatus.PENDING,
+                    owner=NO_PROJECT,
+                    input=task_input,
+                    created_at=stored,
+                    updated_at=stored,
+                ),
+            )
+
+
+def artifact_data(artifact: Artifact) -> dict[str, Any]:
+    """The artifact as Glance v2 shows it (without the links, or the stores it is in),
+    and whether it is published."""
+    data: dict[str, Any] = {
+        "id": artifact.id,
+        "name": artifact.name,
+        "status": artifact.status.value,
+        "visibility": artifact.visibility.value,
+        "protected": artifact.protected,
+        "os_hidden": artifact.os_hidden,
+        "checksum": artifact.checksum,
+        "os_hash_algo": artifact.os_hash_algo,
+        "os_hash_value": artifact.os_hash_value,
+        "owner": artifact.owner,
+        "size": artifact.size,
+        "virtual_size": artifact.virtual_size,
+        "container_format": artifact.container_format,
+        "disk_format": artifact.disk_format,
+        "min_ram": artifact.min_ram,
+        "min_disk": artifact.min_disk,
+        "tags": artifact.tags,
+        "created_at": _seconds(artifact.created_at),
+        "updated_at": _seconds(artifact.updated_at),
+        "published": artifact.published,
+    }
+    if artifact.version is not None:
+        data["version"] = artifact.version
+    if artifact.filename is not None:
+        data["filename"] = artifact.filename
+    if artifact.deleted_at is not None:
+        data["deleted_at"] = _seconds(artifact.deleted_at)
+    data.update(artifact.properties)
+    return data
+
+
+def task_data(task: Task) -> dict[str, Any]:
+    """The task as Glance v2 shows it, without its input (which may hold a URL)."""
+    data: dict[str, Any] = {
+        "id": task.id,
+        "type": task.type,
+        "status": task.status.value,
+        "owner": task.owner,
+        "message": task.message,
+        "result": task.result,
+        "created_at": _seconds(task.created_at),
+        "updated_at": _seconds(task.updated_at),
+    }
+    if task.artifact_id is not None:
+        data["image_id"] = task.artifact_id
+    return data
+
+
+def _seconds(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # as the Glance v2 face writes times
+
+
+def _time(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
