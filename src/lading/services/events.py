@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 
 from lading.db.artifacts import fetch_artifact
 from lading.db.tasks import insert_task
+from lading.documents import artifact_document, task_document, timestamp
 from lading.domain import Artifact, EventType, Task, TaskStatus
 from lading.settings import WebhookSettings
 
@@ -84,57 +85,15 @@ class Events:
 def artifact_data(artifact: Artifact) -> dict[str, Any]:
     """The artifact as Glance v2 shows it (without the links, or the stores it is in),
     and whether it is published."""
-    data: dict[str, Any] = {
-        "id": artifact.id,
-        "name": artifact.name,
-        "status": artifact.status.value,
-        "visibility": artifact.visibility.value,
-        "protected": artifact.protected,
-        "os_hidden": artifact.os_hidden,
-        "checksum": artifact.checksum,
-        "os_hash_algo": artifact.os_hash_algo,
-        "os_hash_value": artifact.os_hash_value,
-        "owner": artifact.owner,
-        "size": artifact.size,
-        "virtual_size": artifact.virtual_size,
-        "container_format": artifact.container_format,
-        "disk_format": artifact.disk_format,
-        "min_ram": artifact.min_ram,
-        "min_disk": artifact.min_disk,
-        "tags": artifact.tags,
-        "created_at": _seconds(artifact.created_at),
-        "updated_at": _seconds(artifact.updated_at),
-        "published": artifact.published,
-    }
-    if artifact.version is not None:
-        data["version"] = artifact.version
-    if artifact.filename is not None:
-        data["filename"] = artifact.filename
+    data = artifact_document(artifact) | {"published": artifact.published}
     if artifact.deleted_at is not None:
-        data["deleted_at"] = _seconds(artifact.deleted_at)
-    data.update(artifact.properties)
+        data["deleted_at"] = timestamp(artifact.deleted_at)
     return data
 
 
 def task_data(task: Task) -> dict[str, Any]:
     """The task as Glance v2 shows it, without its input (which may hold a URL)."""
-    data: dict[str, Any] = {
-        "id": task.id,
-        "type": task.type,
-        "status": task.status.value,
-        "owner": task.owner,
-        "message": task.message,
-        "result": task.result,
-        "created_at": _seconds(task.created_at),
-        "updated_at": _seconds(task.updated_at),
-    }
-    if task.artifact_id is not None:
-        data["image_id"] = task.artifact_id
-    return data
-
-
-def _seconds(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # as the Glance v2 face writes times
+    return task_document(task) | {"result": task.result}
 
 
 def _time(moment: datetime) -> str:

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.glance_v2.views import timestamp
 from lading.api.http import caller, read_json, services
+from lading.documents import timestamp
 from lading.domain import Member
 from lading.errors import BadRequest
 

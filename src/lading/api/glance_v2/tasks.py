@@ -9,9 +9,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lading.api.glance_v2.listing import page_links
-from lading.api.glance_v2.views import timestamp
 from lading.api.http import caller, services
 from lading.api.query import page_limit, single
+from lading.documents import task_document, timestamp
 from lading.domain import Task, TaskStatus
 from lading.errors import BadRequest
 
@@ -20,21 +20,12 @@ FILTERS = ("type", "status")
 
 def task_view(task: Task, brief: bool = False) -> dict[str, Any]:
     """The task document; listings leave out ``input`` and ``result``, as Glance does."""
-    document: dict[str, Any] = {
-        "id": task.id,
-        "type": task.type,
-        "status": task.status.value,
-        "owner": task.owner,
-        "message": task.message,
+    document = task_document(task) | {
         "progress": {"done_bytes": task.done_bytes, "total_bytes": task.total_bytes},
         "expires_at": timestamp(task.expires_at) if task.expires_at else None,
-        "created_at": timestamp(task.created_at),
-        "updated_at": timestamp(task.updated_at),
         "self": f"/v2/tasks/{task.id}",
         "schema": "/v2/schemas/task",
     }
-    if task.artifact_id is not None:
-        document["image_id"] = task.artifact_id
     if not brief:
         document |= {"input": task.shown_input, "result": task.result}
     return document
