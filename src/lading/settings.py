@@ -179,6 +179,7 @@ class PublishingSettings(BaseModel):
 
     glance_v2: bool = True
     click: bool = False
+    web: bool = True  # what the web UI's uploads and imports create
 
 
 def _store_type(value: object) -> str:
