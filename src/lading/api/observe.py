@@ -27,7 +27,7 @@ from lading.metrics import CONTENT_TYPE, Metrics
 access_log = logging.getLogger(ACCESS)
 FACES = {"v2": "glance_v2", "v1": "glance_v1", "visor": "visor", "click": "click",
          "api": "osm", "packages": "pnda", "metrics": "operations",
-         "healthcheck": "operations"}  # fmt: skip
+         "healthcheck": "operations", "ui": "web"}  # fmt: skip
 
 
 METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})
@@ -109,6 +109,8 @@ def _match(routes: Iterable[BaseRoute], scope: Scope, prefix: str) -> str:
         found, child = route.matches(scope)
         if found is Match.NONE:
             continue
+        if isinstance(route, Mount) and not route.routes:  # an app of its own (static files)
+            return f"{prefix}{route.path}/{{path}}"
         if isinstance(route, Mount):
             return _match(route.routes, {**scope, **child}, prefix + route.path)
         if isinstance(route, Route):
