@@ -188,3 +188,12 @@ def test_browsers_at_the_root_go_to_the_ui(open_browser: TestClient) -> None:
     assert stylesheet.status_code == 200 and stylesheet.headers["content-type"].startswith(
         "text/css"
     )
+
+
+def test_pages_are_never_framed_nor_cached(site: Site) -> None:
+    site.sign_in("member")
+    for response in (site.browser.get("/ui/"), site.browser.get("/ui/no/such/page")):
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        assert response.headers["cache-control"] == "no-store"

@@ -9,9 +9,9 @@ from starlette.responses import RedirectResponse, Response
 from lading.api.http import services, settings_of
 from lading.errors import BadRequest
 from lading.web.forms import artifact_changes, name_from_url, read_form
+from lading.web.pages import pages_of
 from lading.web.session import Session, action, page
 from lading.web.uploads import form_choices
-from lading.web.views import pages
 
 
 @page
@@ -19,7 +19,7 @@ async def confirm_delete(request: Request, session: Session) -> Response:
     artifact = await services(request).catalogue.get(
         session.caller, request.path_params["artifact_id"]
     )
-    return pages(request).render(request, "delete.html", session, {"artifact": artifact})
+    return pages_of(request).render(request, "delete.html", session, {"artifact": artifact})
 
 
 @action
@@ -45,7 +45,7 @@ async def unpublish(request: Request, session: Session) -> Response:
 
 @page
 async def import_form(request: Request, session: Session) -> Response:
-    return pages(request).render(request, "import.html", session, form_choices())
+    return pages_of(request).render(request, "import.html", session, form_choices())
 
 
 @action

@@ -24,8 +24,16 @@ from lading.web.session import Session
 TEMPLATES = Path(__file__).with_name("templates")
 NOTHING = "\N{EN DASH}"  # what a page shows for a value that is not there
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-# Pages are about one caller's artifacts: never kept by shared caches.
+# Pages are about one caller's artifacts: never kept by caches. They run only the UI's own
+# script and style, and are never framed: a framed page could be clicked through unseen.
 NO_STORE = {"cache-control": "no-store"}
+PAGE_HEADERS = {
+    **NO_STORE,
+    "content-security-policy": "default-src 'self'; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'; object-src 'none'",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",  # the origin check falls back on the Referer
+}
 
 
 class Pages:
@@ -55,19 +63,22 @@ class Pages:
             template,
             {"session": session, "notice": None, **context},
             status_code=status,
-            headers=NO_STORE,
+            headers=PAGE_HEADERS,
         )
 
     def error(self, headers: Headers, failure: Failure) -> Response:
         """A failure as this face answers it (an ``ErrorStyle``)."""
-        extra = {**(failure.headers or {}), **NO_STORE}
         if wants_json(headers):
             body = {"error": {"status": failure.status, "code": failure.code,
                               "title": failure.title, "message": failure.message}}  # fmt: skip
-            return JSONResponse(body, failure.status, extra)
+            return JSONResponse(body, failure.status, {**(failure.headers or {}), **NO_STORE})
         page = self._environment.get_template("error.html")
         html = page.render(session=None, notice=None, failure=failure)
-        return HTMLResponse(html, failure.status, extra)
+        return HTMLResponse(html, failure.status, {**(failure.headers or {}), **PAGE_HEADERS})
+
+
+def pages_of(request: Request) -> Pages:
+    return request.app.state.pages  # type: ignore[no-any-return]
 
 
 def wants_json(headers: Headers) -> bool:

@@ -8,8 +8,8 @@ from starlette.responses import RedirectResponse, Response
 from lading.api.http import services
 from lading.errors import Unauthorized
 from lading.web.forms import read_form
+from lading.web.pages import pages_of
 from lading.web.session import SIGN_IN, check_origin, safe_next, signed_in, signed_out
-from lading.web.views import pages
 
 # What the sign-in page says about why it is shown (``?why=...``): only these.
 REASONS = {"ended": "Your session ended: its token was revoked or has expired."}
@@ -47,4 +47,4 @@ async def sign_out(request: Request) -> Response:
 
 def _form(request: Request, target: str, problem: str | None, status: int = 200) -> Response:
     context = {"next": target, "problem": problem}
-    return pages(request).render(request, "sign_in.html", None, context, status)
+    return pages_of(request).render(request, "sign_in.html", None, context, status)

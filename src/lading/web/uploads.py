@@ -22,9 +22,8 @@ from lading.api.multipart import FormReader
 from lading.domain import CONTAINER_FORMATS, DISK_FORMATS, Artifact, Visibility
 from lading.errors import Conflict
 from lading.web.forms import artifact_changes, read_form
-from lading.web.pages import NO_STORE
+from lading.web.pages import NO_STORE, pages_of
 from lading.web.session import Session, action, page
-from lading.web.views import pages
 
 # What a download's file name may hold as plain ASCII; the rest goes in filename*.
 UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._ ()+-]")
@@ -32,7 +31,7 @@ UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._ ()+-]")
 
 @page
 async def upload_form(request: Request, session: Session) -> Response:
-    return pages(request).render(request, "upload.html", session, form_choices())
+    return pages_of(request).render(request, "upload.html", session, form_choices())
 
 
 @action

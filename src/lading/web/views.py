@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from lading.api.http import services, settings_of
-from lading.domain import DISK_FORMATS, Artifact, Status, Task
+from lading.domain import DISK_FORMATS, Artifact, Status, Task, TaskStatus
 from lading.services.access import Caller
 from lading.web.listing import LIMITS, SORT_KEYS, STATUSES, VISIBILITIES, Search
-from lading.web.pages import Pages
+from lading.web.pages import pages_of
 from lading.web.session import Session, page, script
 
 # What a redirect after an action asks the next page to say (``?done=...``): only these.
@@ -50,10 +50,6 @@ class Allowed:
         )
 
 
-def pages(request: Request) -> Pages:
-    return request.app.state.pages  # type: ignore[no-any-return]
-
-
 def notice(request: Request) -> str | None:
     return NOTICES.get(request.query_params.get("done", ""))
 
@@ -65,7 +61,7 @@ async def artifact_list(request: Request, session: Session) -> Response:
         session.caller, search.query(), search.marker or None
     )
     following = search.link(marker=found[-1].id) if len(found) == search.limit else None
-    return pages(request).render(
+    return pages_of(request).render(
         request,
         "list.html",
         session,
@@ -85,7 +81,8 @@ async def artifact_page(request: Request, session: Session) -> Response:
     artifact = await found.catalogue.get(session.caller, request.path_params["artifact_id"])
     settings = settings_of(request)
     locating = settings.show_image_direct_url or settings.show_multiple_locations
-    return pages(request).render(
+    locations = found.transfers.location_urls(session.caller, artifact) if locating else []
+    return pages_of(request).render(
         request,
         "artifact.html",
         session,
@@ -93,9 +90,7 @@ async def artifact_page(request: Request, session: Session) -> Response:
             "artifact": artifact,
             "allowed": Allowed.of(session.caller, artifact),
             "tasks": await found.tasks.of_artifact(artifact.id),
-            "locations": found.transfers.location_urls(session.caller, artifact)
-            if locating
-            else [],
+            "locations": locations,
             "multistore": bool(found.transfers.store_choices()),
             "notice": notice(request),
         },
@@ -105,7 +100,7 @@ async def artifact_page(request: Request, session: Session) -> Response:
 @page
 async def task_page(request: Request, session: Session) -> Response:
     task = await services(request).tasks.get(session.caller, request.path_params["task_id"])
-    return pages(request).render(
+    return pages_of(request).render(
         request, "task.html", session, {"task": task, "poll_ms": TASK_POLL_MS}
     )
 
@@ -126,5 +121,5 @@ def task_state(task: Task) -> dict[str, Any]:
         "done_bytes": task.done_bytes,
         "total_bytes": task.total_bytes,
         "artifact": f"/ui/artifacts/{task.artifact_id}" if task.artifact_id else None,
-        "finished": task.status.value in ("success", "failure"),
+        "finished": task.status in (TaskStatus.SUCCESS, TaskStatus.FAILURE),
     }
