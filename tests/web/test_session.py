@@ -197,3 +197,12 @@ def test_pages_are_never_framed_nor_cached(site: Site) -> None:
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
         assert "default-src 'self'" in response.headers["content-security-policy"]
         assert response.headers["cache-control"] == "no-store"
+
+
+def test_metrics_name_the_ui_and_its_routes(open_browser: TestClient) -> None:
+    open_browser.get("/ui/static/lading.js")
+    open_browser.get("/ui/artifacts/00000000-0000-0000-0000-000000000000")
+    metrics = open_browser.get("/metrics").text
+    for route, status in (("/ui/static/{path}", 200), ("/ui/artifacts/{artifact_id}", 404)):
+        labels = f'face="web",method="GET",route="{route}",status="{status}"'
+        assert f"lading_http_requests_total{{{labels}}}" in metrics, route

@@ -52,6 +52,7 @@ class ObserveMiddleware:
             return
         started = time.perf_counter()
         status, received, sent, pathsend_length = 500, 0, 0, 0
+        root_path = scope.get("root_path", "")  # routing moves it along the mounts it enters
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -74,7 +75,9 @@ class ObserveMiddleware:
         try:
             await self.app(scope, counting_receive, counting_send)
         finally:
-            route = self.templates.get(id(scope.get("endpoint"))) or _match(self.routes, scope, "")
+            route = self.templates.get(id(scope.get("endpoint"))) or _match(
+                self.routes, {**scope, "root_path": root_path}, ""
+            )
             face = FACES.get(route.strip("/").partition("/")[0], "other")
             seconds = time.perf_counter() - started
             method = scope["method"] if scope["method"] in METHODS else "other"
