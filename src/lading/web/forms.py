@@ -14,7 +14,7 @@ from lading.services.validation import Changes
 URLENCODED = "application/x-www-form-urlencoded"
 MAX_FORM = 256 * 1024  # bytes: properties are typed into a text area, not uploaded
 MAX_FIELDS = 64
-# The form's own fields; the others say how to send the data, not what it is.
+# The base fields the upload and import forms set; tags and properties are read apart.
 METADATA = ("name", "disk_format", "container_format", "visibility")
 
 
