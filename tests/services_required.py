@@ -10,8 +10,8 @@ import pytest
 REQUIRE_SERVICES_VARIABLE = "LADING_REQUIRE_SERVICES"
 
 
-def unavailable(reason: str) -> NoReturn:
-    """Skip a test whose server is missing, or fail where the servers are required."""
+def unavailable(reason: str, remedy: str = "run scripts/services.sh start") -> NoReturn:
+    """Skip a test whose server (or program) is missing, or fail where they are required."""
     if os.environ.get(REQUIRE_SERVICES_VARIABLE):
         pytest.fail(f"{reason} ({REQUIRE_SERVICES_VARIABLE} is set)")
-    pytest.skip(f"{reason}; run scripts/services.sh start")
+    pytest.skip(f"{reason}; {remedy}")

@@ -29,6 +29,8 @@ from lading.settings import (
     SwiftStoreSettings,
 )
 from lading.stores.registry import StoreRegistry
+from lading.web.pages import Pages
+from lading.web.routes import routes as web_routes
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
         Mount("/click", routes=click.ROUTES),
         Mount("/visor", routes=visor.ROUTES),
         Mount("/api", routes=osm.ROUTES),
+        Mount("/ui", routes=web_routes()),
     ]
     app = Starlette(
         routes=routes,
@@ -81,7 +84,9 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     )
     app.state.settings = settings
     app.state.services = services
-    app.state.error_styles = {"/visor": visor_error}  # other faces: OpenStack's shape
+    app.state.pages = pages = Pages()
+    # other faces: OpenStack's shape
+    app.state.error_styles = {"/visor": visor_error, "/ui": pages.error}
     return app
 
 

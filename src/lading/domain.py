@@ -122,6 +122,7 @@ class ListQuery:
     fields: dict[str, list[object]] = field(default_factory=dict)  # base field -> any of values
     properties: dict[str, list[str]] = field(default_factory=dict)  # property -> any of values
     tags: list[str] = field(default_factory=list)  # all of them
+    name_contains: str | None = None  # a word in the name, any case (the web UI's search)
     stores: list[str] = field(default_factory=list)  # data in any of them
     size_min: int | None = None
     size_max: int | None = None

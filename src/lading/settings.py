@@ -182,6 +182,7 @@ class PublishingSettings(BaseModel):
 
     glance_v2: bool = True
     click: bool = False
+    web: bool = True  # what the web UI's uploads and imports create
 
 
 class WebhookSettings(BaseModel):

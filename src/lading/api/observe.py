@@ -27,7 +27,7 @@ from lading.metrics import CONTENT_TYPE, Metrics
 access_log = logging.getLogger(ACCESS)
 FACES = {"v2": "glance_v2", "v1": "glance_v1", "visor": "visor", "click": "click",
          "api": "osm", "packages": "pnda", "metrics": "operations",
-         "healthcheck": "operations"}  # fmt: skip
+         "healthcheck": "operations", "ui": "web"}  # fmt: skip
 
 
 METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})
@@ -52,6 +52,7 @@ class ObserveMiddleware:
             return
         started = time.perf_counter()
         status, received, sent, pathsend_length = 500, 0, 0, 0
+        root_path = scope.get("root_path", "")  # routing moves it along the mounts it enters
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -74,7 +75,9 @@ class ObserveMiddleware:
         try:
             await self.app(scope, counting_receive, counting_send)
         finally:
-            route = self.templates.get(id(scope.get("endpoint"))) or _match(self.routes, scope, "")
+            route = self.templates.get(id(scope.get("endpoint"))) or _match(
+                self.routes, {**scope, "root_path": root_path}, ""
+            )
             face = FACES.get(route.strip("/").partition("/")[0], "other")
             seconds = time.perf_counter() - started
             method = scope["method"] if scope["method"] in METHODS else "other"
@@ -109,6 +112,8 @@ def _match(routes: Iterable[BaseRoute], scope: Scope, prefix: str) -> str:
         found, child = route.matches(scope)
         if found is Match.NONE:
             continue
+        if isinstance(route, Mount) and not route.routes:  # an app of its own (static files)
+            return f"{prefix}{route.path}/{{path}}"
         if isinstance(route, Mount):
             return _match(route.routes, {**scope, **child}, prefix + route.path)
         if isinstance(route, Route):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lading.api.http import endpoint, services
@@ -36,7 +36,10 @@ def versions_document(request: Request) -> dict[str, object]:
 
 
 async def root(request: Request) -> Response:
-    # Glance answers 300 Multiple Choices at the root and 200 at /versions.
+    # A browser asks for HTML and gets the web UI; clients ask for JSON (or anything) and
+    # get what Glance answers at the root: 300 Multiple Choices (200 at /versions).
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/ui/", 303)
     return JSONResponse(versions_document(request), status_code=300)
 
 

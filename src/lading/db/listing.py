@@ -21,6 +21,7 @@ from lading.db.models import (
 )
 from lading.domain import GONE, Artifact, ListQuery, SortDir, Status, TimeFilter, Visibility
 
+LIKE_ESCAPES = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 TIME_OPERATORS = {
     "gt": lambda column, value: column > value,
     "gte": lambda column, value: column >= value,
@@ -83,6 +84,11 @@ def _filters(query: ListQuery) -> list[ColumnElement[bool]]:
                 blobs.c.store.in_(query.stores),
             )
         )
+    if query.name_contains:
+        # A search box, not an index seek: the page's order still walks its index, and
+        # this filter drops the rows that do not match as it goes.
+        escaped = query.name_contains.translate(LIKE_ESCAPES)
+        clauses.append(artifacts.c.name.ilike(f"%{escaped}%", escape="\\"))
     if query.size_min is not None:
         clauses.append(artifacts.c.size >= query.size_min)
     if query.size_max is not None:

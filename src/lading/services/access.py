@@ -62,6 +62,10 @@ class Caller:
         if not self.is_admin and artifact.owner != self.project:
             raise Forbidden(f"artifact {artifact.id} belongs to another project")
 
+    def may_change(self, artifact: Artifact, action: str) -> bool:
+        """Whether ``require_owner`` lets the caller take the action on the artifact."""
+        return self.may(action) and (self.is_admin or artifact.owner == self.project)
+
     @classmethod
     def with_role(cls, project: str, role: str, policy: Policy | None = None) -> Caller:
         return cls(project, IMPLIED_ROLES[role], policy or Policy())

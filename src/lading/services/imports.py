@@ -110,11 +110,27 @@ class Imports:
     ) -> Artifact:
         """A new image whose data a web-download task fetches from ``uri`` (Glance v1's
         copy-from); a URL the rules refuse is refused before the image is made."""
-        body = {"method": {"name": "web-download", "uri": uri}}
+        task = await self.start_fetched(caller, changes, artifact_id, uri)
+        assert task.artifact_id is not None
+        return await self._catalogue.get(caller, task.artifact_id)
+
+    async def start_fetched(
+        self,
+        caller: Caller,
+        changes: Changes,
+        artifact_id: str | None,
+        uri: str,
+        sha256: str | None = None,
+        *,
+        published: bool = True,
+    ) -> Task:
+        """As ``create_fetched``, giving the task that fetches (the web UI follows it);
+        ``sha256``, when given, is checked against the bytes."""
+        method = {"name": "web-download", "uri": uri} | ({"sha256": sha256} if sha256 else {})
+        body = {"method": method}
         self._parse(body, [])
-        artifact = await self._catalogue.create(caller, changes, artifact_id)
-        await self.start(caller, artifact.id, body)
-        return await self._catalogue.get(caller, artifact.id)
+        artifact = await self._catalogue.create(caller, changes, artifact_id, published=published)
+        return await self.start(caller, artifact.id, body)
 
     def _parse(self, body: Any, locations: list[Location]) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
