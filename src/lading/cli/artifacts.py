@@ -255,24 +255,24 @@ def tasks(
     echo_table(headers, [_task_row(task) for task in found])
 
 
-@click.command()
-@click.argument("artifact")
-@remote_command
-def publish(client: Client, artifact: str) -> None:
-    """Publish ARTIFACT for public downloads (administrators)."""
-    found = resolve(client, artifact, None)
-    client.publish(found.id, True)
-    click.echo(f"published {found.id}")
+def publishing(published: bool, name: str, summary: str) -> click.Command:
+    """``publish`` and ``unpublish``: the same call, either way."""
+
+    @click.command(name, help=summary)
+    @click.argument("artifact")
+    @remote_command
+    def command(client: Client, artifact: str) -> None:
+        found = resolve(client, artifact, None)
+        client.publish(found.id, published)
+        click.echo(f"{name}ed {found.id}")
+
+    return command
 
 
-@click.command()
-@click.argument("artifact")
-@remote_command
-def unpublish(client: Client, artifact: str) -> None:
-    """Withdraw ARTIFACT from public downloads (administrators)."""
-    found = resolve(client, artifact, None)
-    client.publish(found.id, False)
-    click.echo(f"unpublished {found.id}")
+publish = publishing(True, "publish", "Publish ARTIFACT for public downloads (administrators).")
+unpublish = publishing(
+    False, "unpublish", "Withdraw ARTIFACT from public downloads (administrators)."
+)
 
 
 COMMANDS = [upload, download, list_, show, update, delete, import_, tasks, publish, unpublish]
