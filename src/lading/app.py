@@ -55,7 +55,8 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
             log.info("store %s%s: %s", store.name, default, _where(settings, store.name))
         async with anyio.create_task_group() as background:
             background.start_soon(_recover_periodically, services, settings.upload_stuck_after / 2)
-            background.start_soon(services.tasks.run_forever)
+            for lane in services.tasks.lanes:
+                background.start_soon(services.tasks.run_forever, lane)
             yield
             background.cancel_scope.cancel()
         await stores.close()

@@ -122,9 +122,14 @@ def find_package(
 
 
 def set_published(connection: Connection, artifact_id: str, published: bool, now: datetime) -> bool:
+    """Whether this changed it (two requests at once: one of them does)."""
     result = connection.execute(
         update(artifacts)
-        .where(artifacts.c.id == artifact_id, artifacts.c.status.not_in(GONE))
+        .where(
+            artifacts.c.id == artifact_id,
+            artifacts.c.status.not_in(GONE),
+            artifacts.c.published != published,
+        )
         .values(published=published, updated_at=now)
     )
     return result.rowcount == 1

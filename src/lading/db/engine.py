@@ -12,6 +12,9 @@ from alembic import command
 from alembic.config import Config
 from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import DataError
+
+from lading.errors import BadRequest
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 WRITE_OPTION = "lading_write"
@@ -77,8 +80,14 @@ class Database:
         options: dict[str, Any] = {WRITE_OPTION: write}
         if not write and self.engine.dialect.name == "postgresql":
             options["isolation_level"] = "REPEATABLE READ"
-        with self.engine.connect().execution_options(**options) as connection, connection.begin():
-            return query(connection, *args, **kwargs)
+        try:
+            with (
+                self.engine.connect().execution_options(**options) as connection,
+                connection.begin(),
+            ):
+                return query(connection, *args, **kwargs)
+        except DataError as exc:  # a value from a request that the database cannot hold
+            raise BadRequest(f"a value the catalogue cannot hold: {exc.orig}") from exc
 
     def upgrade(self) -> None:
         """Apply every migration that has not been applied yet."""

@@ -221,6 +221,7 @@ tasks = Table(
     Index(None, "status", "lease_expires_at"),
     Index(None, "artifact_id", "created_at"),
     Index(None, "owner", "created_at"),
+    Index(None, "expires_at"),  # the recovery pass forgets expired tasks
 )
 
 # The files inside a stored package archive (an uncompressed tar), found while it was

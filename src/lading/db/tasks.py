@@ -72,9 +72,16 @@ def list_tasks(
     return [_task(row) for row in connection.execute(query).mappings()]
 
 
-def claim(connection: Connection, token: str, lease_until: datetime, now: datetime) -> Task | None:
+def claim(
+    connection: Connection,
+    token: str,
+    lease_until: datetime,
+    now: datetime,
+    types: Collection[str] = (),
+    among: bool = False,
+) -> Task | None:
     """Take the oldest task waiting (and due), or one whose runner's lease ran out, under a
-    lease."""
+    lease: one of ``types`` if ``among``, else one of any other type."""
     claimable = or_(
         and_(
             tasks.c.status == TaskStatus.PENDING.value,
@@ -82,6 +89,10 @@ def claim(connection: Connection, token: str, lease_until: datetime, now: dateti
         ),
         and_(tasks.c.status == TaskStatus.PROCESSING.value, tasks.c.lease_expires_at < now),
     )
+    if among:
+        claimable = and_(claimable, tasks.c.type.in_(types))
+    elif types:
+        claimable = and_(claimable, tasks.c.type.not_in(types))
     candidate = select(tasks.c.id).where(claimable).order_by(tasks.c.created_at).limit(1)
     if connection.dialect.name == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)

@@ -230,15 +230,13 @@ class Catalogue:
         caller.require_owner(artifact, "publish_image")
         event = EventType.ARTIFACT_PUBLISHED if published else EventType.ARTIFACT_UNPUBLISHED
 
-        def write(connection: Connection) -> bool:
-            if not queries.set_published(connection, artifact.id, published, now()):
-                return False
-            self.events.artifact(connection, event, artifact.id)
-            return True
+        def write(connection: Connection) -> None:
+            if queries.set_published(connection, artifact.id, published, now()):
+                self.events.artifact(connection, event, artifact.id)
 
-        if artifact.published != published and not await self._database.write(write):
-            raise NotFound(f"no artifact with id {artifact_id}")
-        return caller.view(await self.visible(caller, artifact.id))
+        if artifact.published != published:
+            await self._database.write(write)
+        return caller.view(await self.visible(caller, artifact.id))  # NotFound once gone
 
     async def deactivate(self, caller: Caller, artifact_id: str) -> None:
         await self._switch(caller, artifact_id, Status.ACTIVE, Status.DEACTIVATED, "deactivate")

@@ -106,6 +106,7 @@ class Tasks:
         self._on_failure: dict[str, Undo] = {}
         self._attempts: dict[str, int] = {}
         self._unlisted: set[str] = set()
+        self._lanes: dict[str, set[str]] = {}  # task types run by a worker loop of their own
 
     def register(
         self,
@@ -115,10 +116,12 @@ class Tasks:
         *,
         attempts: int | None = None,
         listed: bool = True,
+        lane: str | None = None,
     ) -> None:
         """``attempts``: runs before the task fails for good (default ``task_attempts``);
         ``listed=False``: the server's own bookkeeping, left out of task listings unless
-        they ask for the type."""
+        they ask for the type; ``lane``: run by a worker loop of its own, so that these
+        tasks and the others never wait behind each other."""
         self._handlers[task_type] = handler
         if on_failure is not None:
             self._on_failure[task_type] = on_failure
@@ -126,6 +129,13 @@ class Tasks:
             self._attempts[task_type] = attempts
         if not listed:
             self._unlisted.add(task_type)
+        if lane is not None:
+            self._lanes.setdefault(lane, set()).add(task_type)
+
+    @property
+    def lanes(self) -> list[str | None]:
+        """The worker loops a process runs: ``None`` for every type without a lane."""
+        return [None, *self._lanes]
 
     async def submit(
         self,
@@ -230,21 +240,27 @@ class Tasks:
     async def backlog(self) -> dict[str, int]:
         return await self._database.read(queries.backlog)
 
-    async def run_forever(self) -> None:
-        """The worker loop: claim and run tasks, one at a time per process."""
+    async def run_forever(self, lane: str | None = None) -> None:
+        """A worker loop: claim and run the tasks of ``lane``, one at a time."""
         while True:
             try:
-                ran = await self.run_one()
+                ran = await self.run_one(lane)
             except Exception:  # a database hiccup must not end the loop
                 log.exception("the task loop failed; trying again")
                 ran = False
             if not ran:
                 await anyio.sleep(self._settings.task_poll_interval)
 
-    async def run_one(self) -> bool:
-        """Claim one task and run it; False when none was waiting."""
+    async def run_one(self, lane: str | None = None) -> bool:
+        """Claim one task of ``lane`` and run it; False when none was waiting."""
         token = uuid.uuid4().hex
-        task = await self._database.write(queries.claim, token, self._lease_until(), now())
+        if lane is None:  # every type but those of the lanes (and unknown ones, to fail them)
+            types, among = {kind for kinds in self._lanes.values() for kind in kinds}, False
+        else:
+            types, among = self._lanes[lane], True
+        task = await self._database.write(
+            queries.claim, token, self._lease_until(), now(), types, among
+        )
         if task is None:
             return False
         if task.attempts > self._attempts.get(task.type, self._settings.task_attempts):

@@ -226,8 +226,9 @@ def checked_tags(tags: Any, quota: QuotaSettings) -> list[str]:
 
 
 def _is_text(value: Any) -> TypeGuard[str]:
-    """A string that can be stored: JSON allows lone surrogates, UTF-8 does not."""
-    if not isinstance(value, str):
+    """A string that can be stored: JSON allows lone surrogates and NUL, UTF-8 does not
+    the first, PostgreSQL's text the second."""
+    if not isinstance(value, str) or "\x00" in value:
         return False
     try:
         value.encode("utf-8")

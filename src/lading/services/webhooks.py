@@ -61,7 +61,9 @@ class Webhooks:
         self._delivery = settings.webhook_delivery
         self._metrics = metrics
         self._tls = httpx.create_ssl_context()  # made once: each one costs milliseconds
-        tasks.register(TASK_TYPE, self._deliver, attempts=self._delivery.attempts, listed=False)
+        tasks.register(
+            TASK_TYPE, self._deliver, attempts=self._delivery.attempts, listed=False, lane="events"
+        )
 
     async def _deliver(self, task: Task, progress: Progress) -> dict[str, Any]:
         name, event, event_id = (task.input[key] for key in ("webhook", "event", "event_id"))
