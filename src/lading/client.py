@@ -13,6 +13,7 @@ Bytes stream both ways in fixed chunks: nothing is held whole in memory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import time
@@ -24,7 +25,14 @@ from typing import IO, Any, Self, cast
 import httpx
 
 from lading import errors
-from lading.errors import Conflict, DigestMismatch, LadingError, ServerUnreachable, TaskFailed
+from lading.errors import (
+    BadAnswer,
+    Conflict,
+    DigestMismatch,
+    LadingError,
+    ServerUnreachable,
+    TaskFailed,
+)
 
 __all__ = ["CHUNK", "Artifact", "Client", "Progress", "Task"]
 
@@ -40,7 +48,7 @@ FIELDS = frozenset({
 FINISHED = ("success", "failure")
 RESUME_ATTEMPTS = 5  # a download cut off is picked up where it stopped, this many times
 
-Progress = Callable[[int], None]  # told each number of bytes as they pass
+Progress = Callable[[int], None]  # told how many bytes have passed so far
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,11 @@ class Artifact:
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Artifact:
+        with _answer_shape("an image"):
+            return cls._of(document)
+
+    @classmethod
+    def _of(cls, document: dict[str, Any]) -> Artifact:
         get = document.get
         return cls(
             id=document["id"],
@@ -112,6 +125,11 @@ class Task:
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Task:
+        with _answer_shape("a task"):
+            return cls._of(document)
+
+    @classmethod
+    def _of(cls, document: dict[str, Any]) -> Task:
         progress = document.get("progress") or {}
         return cls(
             id=document["id"],
@@ -177,7 +195,7 @@ class Client:
         ]
         while path is not None:
             page = self._json("GET", path, params=params)
-            yield from (Artifact.from_document(image) for image in page["images"])
+            yield from (Artifact.from_document(image) for image in _items(page, "images"))
             path, params = page.get("next"), None  # ``next`` carries the query
 
     def update(
@@ -185,22 +203,25 @@ class Client:
         artifact_id: str,
         set_fields: Mapping[str, Any] | None = None,
         remove: Iterable[str] = (),
+        *,
+        add_tags: Iterable[str] = (),
+        remove_tags: Iterable[str] = (),
     ) -> Artifact:
-        """Set fields and properties, and remove properties, in one JSON patch."""
+        """Set fields and properties, remove properties, add and remove tags: one JSON
+        patch, so that the change is whole or not at all."""
         current = self.show(artifact_id).document
         patch = [
             {"op": "replace" if key in current else "add", "path": f"/{key}", "value": value}
             for key, value in (set_fields or {}).items()
         ] + [{"op": "remove", "path": f"/{key}"} for key in remove]
+        dropped = set(remove_tags)
+        tags = [tag for tag in current.get("tags", []) if tag not in dropped]
+        tags += [tag for tag in dict.fromkeys(add_tags) if tag not in tags]
+        if tags != current.get("tags", []):
+            patch.append({"op": "replace", "path": "/tags", "value": tags})
         headers = {"content-type": PATCH_TYPE}
         body = self._request("PATCH", f"/v2/images/{artifact_id}", json=patch, headers=headers)
         return Artifact.from_document(body.json())
-
-    def add_tag(self, artifact_id: str, tag: str) -> None:
-        self._request("PUT", f"/v2/images/{artifact_id}/tags/{tag}")
-
-    def remove_tag(self, artifact_id: str, tag: str) -> None:
-        self._request("DELETE", f"/v2/images/{artifact_id}/tags/{tag}")
 
     def delete(self, artifact_id: str) -> None:
         self._request("DELETE", f"/v2/images/{artifact_id}")
@@ -241,22 +262,20 @@ class Client:
         self, artifact_id: str, path: Path, *, progress: Progress | None = None
     ) -> Artifact:
         """Download into ``path`` through ``<path>.part``, picking up where an earlier
-        download of the same bytes stopped (a Range request guarded by If-Range), and
-        check the digest before the file takes its name. ``progress`` is first told the
-        bytes already there."""
+        download stopped (a Range request guarded by If-Range), and check the size and the
+        digest before the file takes its name. A ``.part`` is resumed only when a digest
+        will check it: one with wrong bytes then fails the download, and is removed."""
         artifact = self.show(artifact_id)
         if artifact.status != "active":
             raise Conflict(f"artifact {artifact.id} is {artifact.status}: no bytes to download")
         part = path.with_name(f"{path.name}.part")
         digest = _Digest.of(artifact)
         have = part.stat().st_size if part.exists() else 0
-        if artifact.size is not None and have > artifact.size:
+        if have and (digest.algorithm is None or have > (artifact.size or 0)):
             part.unlink()
             have = 0
         if have:
             digest.update_from(part)
-            if progress:
-                progress(have)
         for attempt in range(RESUME_ATTEMPTS + 1):
             try:
                 have = self._fetch(artifact, part, have, digest, progress)
@@ -285,9 +304,12 @@ class Client:
             if answer.status_code == 416 and have == artifact.size:
                 return have  # it was all there already
             _raise_for(answer)
-            if answer.status_code != 206:
+            resumed = answer.headers.get("content-range", "").startswith(f"bytes {have}-")
+            if answer.status_code != 206 or not resumed:
                 have = 0
                 digest.restart()
+            if progress:
+                progress(have)
             with part.open("ab" if have else "wb") as file:
                 try:
                     for chunk in answer.iter_bytes(CHUNK):
@@ -295,7 +317,7 @@ class Client:
                         digest.update(chunk)
                         have += len(chunk)
                         if progress:
-                            progress(len(chunk))
+                            progress(have)
                 except httpx.TransportError as exc:
                     file.flush()
                     raise ServerUnreachable(f"the download was cut off: {exc}") from exc
@@ -325,12 +347,12 @@ class Client:
         params: dict[str, str] | None = {"limit": str(page_size), **(filters or {})}
         while path is not None:
             page = self._json("GET", path, params=params)
-            yield from (Task.from_document(task) for task in page["tasks"])
+            yield from (Task.from_document(task) for task in _items(page, "tasks"))
             path, params = page.get("next"), None
 
     def tasks_of(self, artifact_id: str) -> list[Task]:
         answer = self._json("GET", f"/v2/images/{artifact_id}/tasks")
-        return [Task.from_document(task) for task in answer["tasks"]]
+        return [Task.from_document(task) for task in _items(answer, "tasks")]
 
     def wait(
         self,
@@ -342,8 +364,17 @@ class Client:
     ) -> Task:
         """Poll a task until it finishes; ``TaskFailed`` when it fails."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        lost = 0  # polls in a row that did not reach the server
         while True:
-            task = self.task(task_id)
+            try:
+                task = self.task(task_id)
+            except ServerUnreachable:
+                lost += 1
+                if lost > RESUME_ATTEMPTS:
+                    raise
+                time.sleep(min(interval * 2**lost, 10.0))
+                continue
+            lost = 0
             if progress:
                 progress(task)
             if task.status == "success":
@@ -357,7 +388,11 @@ class Client:
     # HTTP
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._request(method, path, **kwargs).json()
+        answer = self._request(method, path, **kwargs)
+        try:
+            return answer.json()
+        except ValueError as exc:
+            raise BadAnswer(f"{answer.url} answered {answer.status_code} without JSON") from exc
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -425,16 +460,35 @@ class _Digest:
         )
 
 
+@contextlib.contextmanager
+def _answer_shape(what: str) -> Iterator[None]:
+    """A JSON answer that is not the document expected is ``BadAnswer``, not a crash."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BadAnswer(f"the server's answer is not {what}: {exc!r}") from exc
+
+
+def _items(page: Any, key: str) -> list[dict[str, Any]]:
+    with _answer_shape(f"a list of {key}"):
+        items = page[key]
+        if not isinstance(items, list):
+            raise TypeError(f"{key} is not a list")
+        return items
+
+
 def _chunks_of(file: IO[bytes]) -> Iterator[bytes]:
     while chunk := file.read(CHUNK):
         yield chunk
 
 
 def _reporting(chunks: Iterable[bytes], progress: Progress | None) -> Iterator[bytes]:
+    sent = 0
     for chunk in chunks:
         yield chunk
+        sent += len(chunk)
         if progress:
-            progress(len(chunk))
+            progress(sent)
 
 
 def _raise_for(answer: httpx.Response) -> None:

@@ -107,6 +107,12 @@ class ServerUnreachable(LadingError):
     status, code, title = 503, "serverUnreachable", "Service Unavailable"
 
 
+class BadAnswer(LadingError):
+    """The server answered something that is not what its API promises (a proxy's page)."""
+
+    status, code, title = 502, "badAnswer", "Bad Gateway"
+
+
 class DigestMismatch(LadingError):
     """Downloaded bytes do not match the artifact's digest."""
 

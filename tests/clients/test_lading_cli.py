@@ -279,3 +279,37 @@ def test_the_python_client_streams_pages_and_imports(
         with pytest.raises(Conflict, match="is queued"):
             client.download(empty.id, Path("never-written"))
         assert not Path("never-written").exists()
+
+
+def test_a_name_that_is_a_path_downloads_under_the_id(
+    lading_server: Lading, api: httpx.Client, tmp_path: Path
+) -> None:
+    """Whoever names an artifact must not choose where its downloads land."""
+    image = api.post("/v2/images", json={"name": "../escaped.txt", "disk_format": "raw",
+                                         "container_format": "bare"}).json()  # fmt: skip
+    api.put(f"/v2/images/{image['id']}/file", content=b"payload").raise_for_status()
+    here = tmp_path / "here"
+    here.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LADING_")}
+    env |= {"LADING_URL": lading_server.url, "LADING_TOKEN": lading_server.token}
+    command = [str(LADING), "download", image["id"], "--progress", "none"]
+    result = subprocess.run(command, env=env, cwd=here, capture_output=True, text=True)
+    assert ok(result).strip() == image["id"]
+    assert (here / image["id"]).read_bytes() == b"payload"
+    assert not (tmp_path / "escaped.txt").exists()
+    again = subprocess.run(command, env=env, cwd=here, capture_output=True, text=True)
+    assert again.returncode == 2 and "exists" in again.stderr  # never overwritten unasked
+
+
+def test_tags_with_slashes_and_an_answer_that_is_not_the_api(
+    lading_server: Lading, tmp_path: Path, web_origin: Origin
+) -> None:
+    source = tmp_path / "x.img"
+    source.write_bytes(b"x")
+    artifact_id = ok(lading(lading_server, "upload", str(source), "--progress", "none")).strip()
+    ok(lading(lading_server, "update", artifact_id, "--tag", "a/b?c", "--tag", "two"))
+    ok(lading(lading_server, "update", artifact_id, "--untag", "two", "--tag", "a/b?c"))
+    shown = json.loads(ok(lading(lading_server, "show", artifact_id, "--json")))
+    assert shown["tags"] == ["a/b?c"]
+    not_lading = lading(web_origin.url("/"), "list", token="t")  # bytes, not the v2 face
+    assert not_lading.returncode == 5 and "without JSON" in not_lading.stderr

@@ -8,13 +8,14 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import click
 
 from lading.cli.progress import PROGRESS_OPTION, meter, size
 from lading.cli.remote import remote_command
 from lading.client import Artifact, Client, Task
-from lading.errors import BadRequest, NotFound
+from lading.errors import BadRequest, NotFound, TaskFailed
 
 ID_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # The disk format a file's suffix says, so that a plain upload needs no flags.
@@ -78,7 +79,9 @@ def upload(client: Client, file: Path, store: str | None, progress: str, **given
     total = file.stat().st_size
     try:
         with meter(f"upload {file.name}", total, progress) as shown:
-            artifact = client.upload(artifact.id, file, store=store, progress=shown.advance)
+            artifact = client.upload(
+                artifact.id, file, store=store, progress=lambda done: shown.show(done, total)
+            )
     except BaseException:
         _forget(client, artifact)
         raise
@@ -94,20 +97,27 @@ def import_(
     client: Client, url: str, store: str | None, progress: str, no_wait: bool, **given: Any
 ) -> None:
     """Import URL into a new artifact: the server downloads it as a task; prints the id."""
-    name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or url
+    name = unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2]) or "import"
     artifact = client.create(**new_fields(name, **given))
     try:
         task = client.import_from(artifact.id, url, store=store)
-        if not no_wait:
+    except BaseException:
+        _forget(client, artifact)
+        raise
+    if not no_wait:
+        try:
             with meter(f"import {name}", task.total_bytes, progress) as shown:
 
                 def report(task: Task) -> None:
                     shown.show(task.done_bytes, task.total_bytes)
 
                 client.wait(task.id, progress=report)
-    except BaseException:
-        _forget(client, artifact)
-        raise
+        except TaskFailed:
+            _forget(client, artifact)
+            raise
+        except BaseException:  # the server goes on: say where to look
+            click.echo(f"the import goes on: lading tasks {task.id}", err=True)
+            raise
     click.echo(artifact.id)
 
 
@@ -128,12 +138,14 @@ def download(
     """Download ARTIFACT (an id or a name), resuming an interrupted download of it, and
     check its digest; prints where it went."""
     found = resolve(client, artifact, version)
-    path = output or Path(found.filename or found.name or found.id)
+    path = output or local_name(found)
+    if output is None and path.exists():
+        raise click.UsageError(f"{path} exists: remove it, or give -o PATH")
     part = path.with_name(f"{path.name}.part")
     with meter(f"download {path.name}", found.size, progress) as shown:
         if part.exists():
             click.echo(f"resuming {part} from byte {part.stat().st_size}", err=True)
-        client.download(found.id, path, progress=shown.advance)
+        client.download(found.id, path, progress=lambda done: shown.show(done, found.size))
     click.echo(path)
 
 
@@ -212,12 +224,7 @@ def update(
     fields = {key: value for key, value in fields.items() if value is not None} | props
     if not (fields or removed or tags or untags):
         raise click.UsageError("nothing to change: give --name, --property, --tag...")
-    if fields or removed:
-        client.update(found.id, fields, removed)
-    for tag in tags:
-        client.add_tag(found.id, tag)
-    for tag in untags:
-        client.remove_tag(found.id, tag)
+    client.update(found.id, fields, removed, add_tags=tags, remove_tags=untags)
     click.echo(found.id)
 
 
@@ -278,6 +285,15 @@ unpublish = publishing(
 COMMANDS = [upload, download, list_, show, update, delete, import_, tasks, publish, unpublish]
 
 
+def local_name(artifact: Artifact) -> Path:
+    """Its file name or name, if that is a plain name here (whoever named the artifact
+    must not choose a path such as ../x or ~/.bashrc); else its id."""
+    for name in (artifact.filename, artifact.name):
+        if name and Path(name).name == name and not name.startswith("."):
+            return Path(name)
+    return Path(artifact.id)
+
+
 def resolve(client: Client, given: str, version: str | None) -> Artifact:
     """The artifact an id, or a name (and version) held by exactly one artifact, names."""
     if ID_SHAPE.fullmatch(given) and version is None:
@@ -325,8 +341,12 @@ def _text(value: Any) -> str:
 
 
 def _forget(client: Client, artifact: Artifact) -> None:
-    """Remove an artifact whose bytes never arrived, so that a failure leaves nothing."""
+    """Remove an artifact whose bytes never arrived, so that a failure leaves nothing; one
+    that became active after all (the answer was lost, not the upload) is kept."""
     try:
+        if client.show(artifact.id).status == "active":
+            click.echo(f"the artifact is active all the same: {artifact.id}", err=True)
+            return
         client.delete(artifact.id)
     except Exception:  # the first failure is what the user needs to hear about
         click.echo(f"could not remove the unfinished artifact {artifact.id}", err=True)

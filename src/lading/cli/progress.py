@@ -42,14 +42,10 @@ PROGRESS_OPTION = click.option(
 
 
 class Meter(Protocol):
-    def advance(self, size: int) -> None: ...
     def show(self, done: int, total: int | None) -> None: ...
 
 
 class _Silent:
-    def advance(self, size: int) -> None:
-        pass
-
     def show(self, done: int, total: int | None) -> None:
         pass
 
@@ -58,9 +54,6 @@ class _Bar:
     def __init__(self, progress: Progress, label: str, total: int | None) -> None:
         self._progress = progress
         self._task = progress.add_task(label, total=total)
-
-    def advance(self, size: int) -> None:
-        self._progress.advance(self._task, size)
 
     def show(self, done: int, total: int | None) -> None:
         self._progress.update(self._task, completed=done, total=total)
@@ -72,9 +65,6 @@ class _Lines:
     def __init__(self, label: str, total: int | None) -> None:
         self.label, self.total, self.done = label, total, 0
         self.started = self.said = time.monotonic()
-
-    def advance(self, size: int) -> None:
-        self.show(self.done + size, self.total)
 
     def show(self, done: int, total: int | None) -> None:
         self.done, self.total = done, total
