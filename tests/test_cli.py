@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 
 from lading.cli import main
-from lading.cli.server import is_loopback
 from lading.settings import CONFIG_FILE_VARIABLE
+from lading.url_rules import is_loopback
 from tests.object_servers import Bucket
 
 

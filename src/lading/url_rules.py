@@ -162,3 +162,13 @@ def guarded_client(
         event_hooks={"request": [check]} if follow_redirects else None,
         trust_env=False,
     )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) only ever means this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that may resolve anywhere

@@ -256,6 +256,19 @@ def test_the_form_uploads_without_scripts(site: Site) -> None:
     assert nothing.status_code == 200 and "without data" in nothing.text
     assert "Upload its data" in nothing.text  # the queued artifact's page offers it
 
+    # A form whose upload fails (a part after the file) leaves no empty artifact behind.
+    broken = (b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nbroken\r\n--b\r\n'
+              b'Content-Disposition: form-data; name="file"; filename="f.img"\r\n\r\n'
+              b"data\r\n--b\r\nContent-Disposition: form-data; name=\"late\"\r\n\r\nx\r\n"
+              b"--b--\r\n")  # fmt: skip
+    failed = site.browser.post(
+        "/ui/upload", content=broken,
+        headers={**SAME_ORIGIN, "content-type": "multipart/form-data; boundary=b"},
+    )  # fmt: skip
+    assert failed.status_code == 400
+    listing = site.browser.get("/ui/", params={"q": "broken", "status": "queued"})
+    assert "No artifacts match." in listing.text
+
 
 def test_downloads_are_attachments_with_ranges(site: Site) -> None:
     data = os.urandom(100_000)

@@ -156,9 +156,12 @@ def test_errors_are_pages_with_their_status(site: Site) -> None:
     assert anonymous.status_code == 401 and 'href="/ui/sign-in"' in anonymous.text
 
 
+LOOPBACK = "http://127.0.0.1:9292"
+
+
 @pytest.fixture
 def open_browser(sqlite_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(sqlite_settings), base_url=BASE) as browser:
+    with TestClient(create_app(sqlite_settings), base_url=LOOPBACK) as browser:
         yield browser
 
 
@@ -169,12 +172,16 @@ def test_an_open_server_needs_no_sign_in(open_browser: TestClient) -> None:
     form = open_browser.get("/ui/sign-in?next=/ui/upload", follow_redirects=False)
     assert form.status_code == 303 and form.headers["location"] == "/ui/upload"
     # Open or not, what changes must come from the UI's pages.
-    created = open_browser.post("/ui/api/artifacts", data={"name": "x"}, headers=AS_SCRIPT)
+    as_script = {"origin": LOOPBACK, "accept": "application/json"}
+    created = open_browser.post("/ui/api/artifacts", data={"name": "x"}, headers=as_script)
     assert created.status_code == 201
     refused = open_browser.post(
         "/ui/api/artifacts", data={"name": "x"}, headers={"origin": "https://evil.example"}
     )
     assert refused.status_code == 403
+    # A name made to point at this loopback server (DNS rebinding) is not its own.
+    rebound = open_browser.post(f"{BASE}/ui/api/artifacts", data={"name": "x"}, headers=AS_SCRIPT)
+    assert rebound.status_code == 403
 
 
 def test_browsers_at_the_root_go_to_the_ui(open_browser: TestClient) -> None:
@@ -206,3 +213,14 @@ def test_metrics_name_the_ui_and_its_routes(open_browser: TestClient) -> None:
     for route, status in (("/ui/static/{path}", 200), ("/ui/artifacts/{artifact_id}", 404)):
         labels = f'face="web",method="GET",route="{route}",status="{status}"'
         assert f"lading_http_requests_total{{{labels}}}" in metrics, route
+
+
+def test_with_a_public_endpoint_only_its_origin_is_own(sqlite_settings: Settings) -> None:
+    """Behind a proxy the Host header is whatever the client sent: it vouches for nothing."""
+    settings = sqlite_settings.model_copy(update={"public_endpoint": "https://images.example"})
+    with TestClient(create_app(settings), base_url=BASE) as browser:
+        forged = browser.post("/ui/api/artifacts", data={"name": "x"}, headers=AS_SCRIPT)
+        assert forged.status_code == 403
+        public = {"origin": "https://images.example", "accept": "application/json"}
+        created = browser.post("/ui/api/artifacts", data={"name": "x"}, headers=public)
+        assert created.status_code == 201

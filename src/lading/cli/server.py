@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import logging.config
 import multiprocessing
@@ -29,6 +28,7 @@ from lading.services.policy import Policy
 from lading.services.roles import ROLES, PolicyError
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
+from lading.url_rules import is_loopback
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -107,16 +107,6 @@ def serve(
     finally:
         if shared is not None:
             shutil.rmtree(shared, ignore_errors=True)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address or a name) only ever means this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a name that may resolve anywhere
 
 
 def check_stores_apart(settings: Settings) -> str | None:

@@ -25,6 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from lading.api.http import services, settings_of
 from lading.errors import Forbidden, Unauthorized
 from lading.services.access import Caller
+from lading.url_rules import is_loopback
 
 COOKIE = "lading_session"
 PREFIX = "/ui"
@@ -80,8 +81,8 @@ def action(view: View) -> Endpoint:
 
     @functools.wraps(view)
     async def endpoint(request: Request) -> Response:
-        check_origin(request)
         session = await session_of(request)
+        check_origin(request, session is not None and session.open)
         if session is None:
             raise Unauthorized("sign in first: this needs a token")
         return await view(request, session)
@@ -135,23 +136,26 @@ def is_https(request: Request) -> bool:
     return request.url.scheme == "https" or public.startswith("https://")
 
 
-def check_origin(request: Request) -> None:
-    """Forbidden unless the request comes from a page of this server."""
+def check_origin(request: Request, open_server: bool = False) -> None:
+    """Forbidden unless the request comes from a page of this server (``open_server``: one
+    that runs without tokens, where no cookie vouches for the visitor)."""
     sent = request.headers.get("origin") or request.headers.get("referer")
-    if sent is None or origin_of(sent) not in own_origins(request):
+    if sent is None or origin_of(sent) not in own_origins(request, open_server):
         raise Forbidden(
             "this request did not come from lading's own pages (its Origin or Referer is "
             f"{sent or 'missing'}); go back to the page, reload it and try again"
         )
 
 
-def own_origins(request: Request) -> set[Origin | None]:
-    origins = {origin_of(f"{request.url.scheme}://{request.url.netloc}")}
+def own_origins(request: Request, open_server: bool) -> set[Origin]:
+    """``public_endpoint`` when it is set (a forged Host header names no other); else the
+    address the request went to, which for a server running open must be a loopback one: a
+    page whose name was made to point here (DNS rebinding) acts for nobody."""
     public = settings_of(request).public_endpoint
-    if public:
-        origins.add(origin_of(public))
-    origins.discard(None)
-    return origins
+    own = origin_of(public or f"{request.url.scheme}://{request.url.netloc}")
+    if own is None or (open_server and not public and not is_loopback(own[1])):
+        return set()
+    return {own}
 
 
 def origin_of(url: str) -> Origin | None:

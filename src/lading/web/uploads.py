@@ -9,10 +9,12 @@ store as it arrives: no progress bar, but the same result.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 from urllib.parse import quote
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -20,7 +22,7 @@ from lading.api.downloads import DataResponse
 from lading.api.http import body_stream, parse_count, services, settings_of
 from lading.api.multipart import FormReader
 from lading.domain import CONTAINER_FORMATS, DISK_FORMATS, Artifact, Visibility
-from lading.errors import Conflict
+from lading.errors import Conflict, LadingError
 from lading.web.forms import artifact_changes, read_form
 from lading.web.pages import NO_STORE, pages_of
 from lading.web.session import Session, action, page
@@ -42,7 +44,13 @@ async def upload_with_form(request: Request, session: Session) -> Response:
     artifact = await _create(request, session, fields, chosen or None)
     if not chosen:  # no file chosen: the artifact waits for data
         return RedirectResponse(f"/ui/artifacts/{artifact.id}?done=created", 303)
-    await services(request).transfers.upload(session.caller, artifact.id, file.chunks)
+    try:
+        await services(request).transfers.upload(session.caller, artifact.id, file.chunks)
+    except BaseException:
+        # A failed form leaves no empty artifact; the upload's failure is what to tell.
+        with anyio.CancelScope(shield=True), contextlib.suppress(LadingError):
+            await services(request).catalogue.delete(session.caller, artifact.id)
+        raise
     return RedirectResponse(f"/ui/artifacts/{artifact.id}?done=uploaded", 303)
 
 

@@ -155,11 +155,20 @@
       fetch(box.dataset.task, { headers: { "Accept": "application/json" } })
         .then(function (response) {
           return response.text().then(function (body) {
-            if (!response.ok) throw new Error(problemOf(response.status, body));
+            if (!response.ok) {
+              var problem = new Error(problemOf(response.status, body));
+              // Signed out, or the task is gone: asking again will not help.
+              problem.final = [401, 403, 404].indexOf(response.status) >= 0;
+              throw problem;
+            }
             show(JSON.parse(body));
           });
         })
         .catch(function (error) {
+          if (error.final) {
+            text.textContent = "Cannot follow the task: " + error.message + ".";
+            return;
+          }
           text.textContent = "Cannot follow the task: " + error.message + ". Trying again…";
           setTimeout(poll, every * 3);
         });
