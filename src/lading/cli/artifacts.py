@@ -8,13 +8,13 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import click
 
-from lading.cli.progress import PROGRESS_OPTION, meter, size
+from lading.cli.progress import PROGRESS_OPTION, meter
 from lading.cli.remote import remote_command
 from lading.client import Artifact, Client, Task
+from lading.display import human_size, name_from_url
 from lading.errors import BadRequest, NotFound, TaskFailed
 
 ID_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -97,7 +97,7 @@ def import_(
     client: Client, url: str, store: str | None, progress: str, no_wait: bool, **given: Any
 ) -> None:
     """Import URL into a new artifact: the server downloads it as a task; prints the id."""
-    name = unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2]) or "import"
+    name = name_from_url(url) or "import"
     artifact = client.create(**new_fields(name, **given))
     try:
         task = client.import_from(artifact.id, url, store=store)
@@ -319,7 +319,7 @@ def echo_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
 
 def _cell(artifact: Artifact, column: str) -> str:
     if column == "size":
-        return "-" if artifact.size is None else size(artifact.size)
+        return "-" if artifact.size is None else human_size(artifact.size)
     if column == "tags":
         return ",".join(artifact.tags)
     return _text(getattr(artifact, column))
@@ -329,7 +329,7 @@ def _task_row(task: Task) -> list[str]:
     if task.total_bytes:
         done = f"{100 * task.done_bytes // task.total_bytes}%"
     else:
-        done = size(task.done_bytes) if task.done_bytes else "-"
+        done = human_size(task.done_bytes) if task.done_bytes else "-"
     artifact = task.artifact_id or "-"
     return [task.id, task.type, task.status, done, artifact, task.created_at, task.message]
 

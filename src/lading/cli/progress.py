@@ -22,6 +22,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from lading.display import human_size
+
 LINE_EVERY = 5.0  # seconds between plain progress lines
 
 
@@ -78,10 +80,10 @@ class _Lines:
         parts = [f"{self.label}:"]
         if self.total:
             percent = 100 * self.done // self.total
-            parts.append(f"{percent}% {size(self.done)} of {size(self.total)},")
+            parts.append(f"{percent}% {human_size(self.done)} of {human_size(self.total)},")
         else:
-            parts.append(f"{size(self.done)},")
-        parts.append(f"{size(speed)}/s" + ("," if ending else ""))
+            parts.append(f"{human_size(self.done)},")
+        parts.append(f"{human_size(speed)}/s" + ("," if ending else ""))
         if ending:
             parts.append(f"{ending} in {elapsed:.1f} s")
         elif self.total and speed:
@@ -112,11 +114,3 @@ def meter(label: str, total: int | None, style: str) -> Iterator[Meter]:
         )
         with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
             yield _Bar(progress, label, total)
-
-
-def size(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024:
-            return f"{count:.1f} {unit}" if unit != "B" else f"{count:.0f} B"
-        count /= 1024
-    return f"{count:.1f} TiB"

@@ -7,8 +7,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from lading.api.http import services, settings_of
+from lading.display import name_from_url
 from lading.errors import BadRequest
-from lading.web.forms import artifact_changes, name_from_url, read_form
+from lading.web.forms import artifact_changes, read_form
 from lading.web.pages import pages_of
 from lading.web.session import Session, action, page
 from lading.web.uploads import form_choices

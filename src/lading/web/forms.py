@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
@@ -59,12 +59,3 @@ def properties(text: str) -> dict[str, str]:
             raise BadRequest(f"properties, line {number}: write name=value, not {line!r}")
         found[name.strip()] = value.strip()
     return found
-
-
-def name_from_url(url: str) -> str | None:
-    """The last segment of a URL's path, as a default name for what it brings."""
-    try:
-        last = unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
-    except ValueError:
-        return None
-    return last or None

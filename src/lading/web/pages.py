@@ -19,11 +19,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.templating import Jinja2Templates
 
 from lading.api.http import Failure
+from lading.display import human_size
 from lading.web.session import Session
 
 TEMPLATES = Path(__file__).with_name("templates")
 NOTHING = "\N{EN DASH}"  # what a page shows for a value that is not there
-UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 # Pages are about one caller's artifacts: never kept by caches. They run only the UI's own
 # script and style, and are never framed: a framed page could be clicked through unseen.
 NO_STORE = {"cache-control": "no-store"}
@@ -45,7 +45,7 @@ class Pages:
             autoescape=True,
             undefined=jinja2.StrictUndefined,  # a misspelt name fails the test, not the page
         )
-        environment.filters["size"] = human_size
+        environment.filters["size"] = human_size_or_nothing
         environment.filters["moment"] = moment
         self._environment = environment
         self._templates = Jinja2Templates(env=environment)
@@ -87,13 +87,8 @@ def wants_json(headers: Headers) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def human_size(size: int | None) -> str:
-    if size is None:
-        return NOTHING
-    value, index = float(size), 0
-    while value >= 1024 and index < len(UNITS) - 1:
-        value, index = value / 1024, index + 1
-    return f"{size} B" if index == 0 else f"{value:.1f} {UNITS[index]}"
+def human_size_or_nothing(size: int | None) -> str:
+    return NOTHING if size is None else human_size(size)
 
 
 def moment(when: datetime | None) -> str:
