@@ -264,6 +264,11 @@ class Tasks:
         if task is None:
             return False
         if task.attempts > self._attempts.get(task.type, self._settings.task_attempts):
+            # Each attempt ended with its process (a crash, a kill): say so, once.
+            log.warning(
+                "task %s (%s) dropped: %d attempts ended without finishing",
+                task.id, task.type, task.attempts - 1,
+            )  # fmt: skip
             await self._fail(task, token, f"gave up after {task.attempts - 1} attempts")
             return True
         handler = self._handlers.get(task.type)
