@@ -37,8 +37,9 @@ docs: $(VENV)/.installed-test
 services:
 	@scripts/services.sh start || echo "services unavailable: their tests will be skipped"
 
+# The suite on every core, 4 at most; each worker starts its own servers and databases.
 test: lint docs services
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses auto --maxprocesses 4
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/transfer.py
