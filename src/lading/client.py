@@ -312,7 +312,7 @@ class Client:
                 progress(have)
             with part.open("ab" if have else "wb") as file:
                 try:
-                    for chunk in answer.iter_bytes(CHUNK):
+                    for chunk in answer.iter_bytes():  # as they arrive: no re-chunking copies
                         file.write(chunk)
                         digest.update(chunk)
                         have += len(chunk)

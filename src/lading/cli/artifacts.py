@@ -282,9 +282,6 @@ unpublish = publishing(
 )
 
 
-COMMANDS = [upload, download, list_, show, update, delete, import_, tasks, publish, unpublish]
-
-
 def local_name(artifact: Artifact) -> Path:
     """Its file name or name, if that is a plain name here (whoever named the artifact
     must not choose a path such as ../x or ~/.bashrc); else its id."""
