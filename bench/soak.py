@@ -18,9 +18,10 @@ Nothing sent is kept: content is made from a seed and made again to check a down
 run covers them all. Stored data stays under ``--max-stored`` (deletes come first above
 it). The server's RSS (process and workers) is sampled every ``--rss-interval`` seconds.
 
-Prints requests, errors, p50 and p99 latency per kind, and RSS first/last/max and slope;
-writes the same as JSON (``--report``, with the samples and the first errors). Exits 1
-when anything failed. The goal: no errors, and a flat RSS.
+Prints requests, errors, p50 and p99 latency per kind, and the RSS idle, then under
+traffic its first, last and max and its slope (all of it, and its second half, after the
+warm-up); writes the same as JSON (``--report``, with the samples and the first errors).
+Exits 1 when anything failed. The goal: no errors, and a flat RSS.
 
 Usage (from the repository root; ``_server.py`` and ``_content.py`` are imported from
 this directory):
@@ -406,45 +407,48 @@ class Client:
 
 
 class RssSeries:
-    """The server's RSS (process and workers, MiB) every ``interval`` seconds."""
+    """The server's RSS (process and workers, MiB): once idle, before the traffic, then
+    every ``interval`` seconds under it."""
 
     def __init__(self, server: Server, interval: float) -> None:
         self.server, self.interval = server, interval
+        self.idle = 0.0
         self.samples: list[tuple[float, float]] = []  # (seconds since start, MiB)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss", daemon=True)
         self._started = time.monotonic()
 
     def __enter__(self) -> RssSeries:
-        self._sample()
+        self.idle = self._rss()
+        self._started = time.monotonic()
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
-        self._sample()
 
-    def _sample(self) -> None:
+    def _rss(self) -> float:
         total = 0
         for process in self.server.tree():
             with suppress(psutil.NoSuchProcess):  # a worker may come and go
                 total += process.memory_info().rss
-        self.samples.append((time.monotonic() - self._started, total / MiB))
+        return total / MiB
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self._sample()
+            self.samples.append((time.monotonic() - self._started, self._rss()))
 
     def summary(self) -> dict[str, float]:
-        values = [mib for _, mib in self.samples]
-        half = self.samples[len(self.samples) // 2 :]
+        values = [mib for _, mib in self.samples] or [self.idle]
         return {
+            "idle_mib": self.idle,
             "first_mib": values[0],
             "last_mib": values[-1],
             "max_mib": max(values),
+            # Under traffic: the first minutes warm up (allocator, caches, connections).
             "slope_mib_per_min": slope(self.samples),
-            "slope_second_half_mib_per_min": slope(half),
+            "slope_second_half_mib_per_min": slope(self.samples[len(self.samples) // 2 :]),
         }
 
 
@@ -514,7 +518,7 @@ def soak(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
             for thread in threads:
                 thread.join()
         elapsed = time.monotonic() - started
-        stack.close()  # the last RSS sample, then the server stops
+        stack.close()  # the sampler stops, then the server
     return {
         "settings": {
             "duration_s": args.duration, "concurrency": args.concurrency, "seed": args.seed,
@@ -551,9 +555,9 @@ def print_report(report: dict[str, Any], path: Path) -> None:
     print_table(["kind", "requests", "errors", "p50 ms", "p99 ms", "MB moved", "MB/s"], rows)
     rss = report["rss"]
     print(
-        f"\nserver RSS (process + workers, every {rss['interval_s']:g} s): "
-        f"first {rss['first_mib']:.1f} MiB, last {rss['last_mib']:.1f}, max {rss['max_mib']:.1f}; "
-        f"slope {rss['slope_mib_per_min']:+.2f} MiB/min "
+        f"\nserver RSS (process + workers): idle {rss['idle_mib']:.1f} MiB; under traffic, "
+        f"every {rss['interval_s']:g} s: first {rss['first_mib']:.1f}, last {rss['last_mib']:.1f}, "
+        f"max {rss['max_mib']:.1f}; slope {rss['slope_mib_per_min']:+.2f} MiB/min "
         f"(second half {rss['slope_second_half_mib_per_min']:+.2f})"
     )
     for message in report["errors"][:10]:
