@@ -14,9 +14,10 @@ each loop for ``--duration`` seconds over operations drawn from a fixed mix (``-
 - import: web-download from an origin in this process, then checked as an upload.
 
 Nothing sent is kept: content is made from a seed and made again to check a download
-(bench/_content.py). Each client starts with one operation of every kind, so even a short
-run covers them all. Stored data stays under ``--max-stored`` (deletes come first above
-it). The server's RSS (process and workers) is sampled every ``--rss-interval`` seconds.
+(bench/_content.py). Each client starts with one operation of every kind, even past
+``--duration``, so that any run covers them all. Stored data stays under ``--max-stored``
+(deletes come first above it). The server's RSS (process and workers) is sampled every
+``--rss-interval`` seconds.
 
 Prints requests, errors, p50 and p99 latency per kind, and the RSS idle, then under
 traffic its first, last and max and its slope (all of it, and its second half, after the
@@ -224,7 +225,8 @@ class Client:
 
     def run(self, deadline: float, stop: threading.Event) -> None:
         with self.http:
-            while time.monotonic() < deadline and not stop.is_set():
+            # The first round always ends, however short the run.
+            while (self.first or time.monotonic() < deadline) and not stop.is_set():
                 kind = self.first.pop(0) if self.first else self.choose()
                 try:
                     done = self.operations[kind]()
@@ -538,7 +540,7 @@ def soak(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
 def print_report(report: dict[str, Any], path: Path) -> None:
     settings, kinds = report["settings"], report["kinds"]
     print(
-        f"\nlading soak: {report['elapsed_s']:.0f} s, {settings['concurrency']} clients, "
+        f"\nlading soak: {report['elapsed_s']:.0f} s, {settings['concurrency']} client(s), "
         f"sizes {settings['min_size']:,} to {settings['max_size']:,} bytes (log-uniform), "
         f"seed {settings['seed']}, {settings['store']} store, {settings['database']}, "
         f"{settings['workers']} worker(s)\n"
