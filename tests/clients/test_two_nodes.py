@@ -209,7 +209,7 @@ def test_an_upload_to_node_1_downloads_from_node_2_and_through_nginx(cluster: Cl
         assert front.get("/metrics").status_code == 404  # each node's, scraped directly
 
 
-def publish_package(cluster: Cluster, api: httpx.Client) -> tuple[dict[str, Any], bytes]:
+def publish_package(api: httpx.Client) -> tuple[dict[str, Any], bytes]:
     data = os.urandom(MiB + 3)
     name = unique("com.example.cached")
     form = {"name": name, "version": "1.0", "visibility": "public"}
@@ -252,7 +252,7 @@ def test_public_downloads_are_cached_until_unpublished_or_deleted(cluster: Clust
     node_1, node_2 = cluster.running()
     front = cluster.front
     with cluster.client(node_1.url) as one, cluster.client(node_2.url) as two:
-        kept, unpublished, deleted, purged = (publish_package(cluster, one) for _ in range(4))
+        kept, unpublished, deleted, purged = (publish_package(one) for _ in range(4))
         asked = {}  # when each copy was asked for: it is made right after
         for package, data in (kept, unpublished, deleted, purged):
             asked[package["id"]] = time.monotonic()
