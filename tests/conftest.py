@@ -8,6 +8,7 @@ unless ``LADING_REQUIRE_SERVICES`` is set (CI), which makes them fail instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -51,9 +52,16 @@ def swift_container() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A database of this test session's own on the PostgreSQL server, migrated."""
+    with scratch_database("lading_test") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """A new database named ``prefix`` and a unique suffix, migrated; dropped afterwards."""
     server_url = make_url(os.environ.get(POSTGRES_URL_VARIABLE, DEFAULT_POSTGRES_URL))
     server = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"lading_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         with server.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -64,10 +72,12 @@ def postgres_url() -> Iterator[str]:
     database = Database(url)
     database.upgrade()
     database.dispose()
-    yield url
-    with server.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    server.dispose()
+    try:
+        yield url
+    finally:
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        server.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
