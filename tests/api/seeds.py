@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from starlette.testclient import TestClient
 
+from lading.settings import Settings
 from tests.osm_packages import package
 
 DATA = bytes(range(256)) * 16  # 4 KiB
@@ -23,6 +25,17 @@ MEMBER = "other-project"
 TAG = "seed"
 SCHEMA_NAMES = ["image", "images", "member", "members", "task", "tasks"]
 Pools = dict[str, list[str]]
+
+
+def world_settings(data_dir: Path, catalogue: Path) -> Settings:
+    """SQLite and a filesystem store, 1 MiB at most an artifact; fetches go nowhere (a
+    closed port on loopback, allowed), so that the seeded import fails fast."""
+    return Settings(
+        data_dir=data_dir, database_url=f"sqlite:///{catalogue}", task_poll_interval=0.05,
+        image_size_cap=1024 * 1024,
+        fetch={"allowed_hosts": ["127.0.0.1"], "allowed_ports": [9], "retries": 0,
+               "connect_timeout": 1.0},
+    )  # fmt: skip
 
 
 def call(client: TestClient, method: str, url: str, expected: int, **kwargs: Any) -> Any:

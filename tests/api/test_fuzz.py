@@ -38,8 +38,7 @@ from starlette.testclient import TestClient
 
 from lading.api.openapi import FACES
 from lading.app import create_app
-from lading.settings import Settings
-from tests.api.seeds import Pools, seeder
+from tests.api.seeds import Pools, seeder, world_settings
 from tests.raw_asgi import HOST, send
 
 DEFAULT_EXAMPLES = 112
@@ -69,14 +68,8 @@ class Findings:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    """lading on SQLite and a filesystem store, with an administrator's token; fetches go
-    nowhere (a closed port on loopback), so that imports fail fast."""
-    settings = Settings(
-        data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'catalogue.db'}",
-        task_poll_interval=0.05, image_size_cap=1024 * 1024,
-        fetch={"allowed_hosts": ["127.0.0.1"], "allowed_ports": [9], "retries": 0,
-               "connect_timeout": 1.0},
-    )  # fmt: skip
+    """The seeded world's settings (``tests.api.seeds``), with an administrator's token."""
+    settings = world_settings(tmp_path / "data", tmp_path / "catalogue.db")
     with TestClient(create_app(settings), base_url=BASE_URL) as test_client:
         identities = test_client.app.state.services.identities  # type: ignore[attr-defined]
         token = anyio.run(identities.create, "fuzz", "admin").token

@@ -21,11 +21,17 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
 from lading.app import create_app
-from lading.settings import Settings
-from tests.api.seeds import Pools, seed_click, seed_images, seed_osm, seed_pnda, seed_service
+from tests.api.seeds import (
+    Pools,
+    seed_click,
+    seed_images,
+    seed_osm,
+    seed_pnda,
+    seed_service,
+    world_settings,
+)
 from tests.raw_asgi import HOST, RawAnswer, send
 
-MiB = 1024 * 1024
 TRAVERSAL = [b"..", b"%2e%2e", b"../../../etc/passwd", b"..%2F..%2F..%2Fetc%2Fpasswd",
              b"%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd", b"%252e%252e%252f%252e%252e%252fetc",
              b"..%5C..%5C..%5Cboot.ini", b"%c0%ae%c0%ae%c0%af%c0%ae%c0%ae", b"....//....//etc",
@@ -62,12 +68,7 @@ BAD_NAMES = {
 def world(tmp_path: Path) -> Iterator[tuple[TestClient, Pools, Path]]:
     """lading with its data directory a level down in tmp_path, so that whatever escapes
     it lands where it can be seen; a seeded world, and an administrator's token."""
-    settings = Settings(
-        data_dir=tmp_path / "inside" / "data",
-        database_url=f"sqlite:///{tmp_path / 'inside' / 'catalogue.db'}",
-        image_size_cap=MiB, task_poll_interval=0.05,
-        fetch={"allowed_hosts": ["127.0.0.1"], "allowed_ports": [9], "retries": 0},
-    )  # fmt: skip
+    settings = world_settings(tmp_path / "inside" / "data", tmp_path / "inside" / "catalogue.db")
     (tmp_path / "inside").mkdir()
     with TestClient(create_app(settings), base_url=f"http://{HOST.decode()}") as client:
         identities = client.app.state.services.identities  # type: ignore[attr-defined]
