@@ -27,12 +27,12 @@ SCHEMA_NAMES = ["image", "images", "member", "members", "task", "tasks"]
 Pools = dict[str, list[str]]
 
 
-def world_settings(data_dir: Path, catalogue: Path) -> Settings:
+def world_settings(data_dir: Path, catalogue: Path, image_size_cap: int = 1024 * 1024) -> Settings:
     """SQLite and a filesystem store, 1 MiB at most an artifact; fetches go nowhere (a
     closed port on loopback, allowed), so that the seeded import fails fast."""
     return Settings(
         data_dir=data_dir, database_url=f"sqlite:///{catalogue}", task_poll_interval=0.05,
-        image_size_cap=1024 * 1024,
+        image_size_cap=image_size_cap,
         fetch={"allowed_hosts": ["127.0.0.1"], "allowed_ports": [9], "retries": 0,
                "connect_timeout": 1.0},
     )  # fmt: skip
