@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 from lading.api import click, osm, pnda, versions
+from lading.api import openapi as openapi_documents
 from lading.api.auth import AuthenticationMiddleware
 from lading.api.glance_v1 import images as glance_v1
 from lading.api.glance_v2 import images, members, tasks
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     routes = [
         *versions.ROUTES,
         Route("/metrics", serve_metrics, methods=["GET"]),
+        *openapi_documents.ROUTES,
         *pnda.ROUTES,
         Mount("/v1", routes=glance_v1.ROUTES),
         Mount("/v2", routes=[*images.ROUTES, *members.ROUTES, *tasks.ROUTES]),
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     app.state.settings = settings
     app.state.services = services
     app.state.pages = pages = Pages()
+    app.state.openapi = openapi_documents.OpenApiDocuments()
     # other faces: OpenStack's shape
     app.state.error_styles = {"/visor": visor_error, "/ui": pages.error}
     return app

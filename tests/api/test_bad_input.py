@@ -48,6 +48,7 @@ def assert_unchanged(client: TestClient, image: dict[str, Any]) -> None:
         (b'{"protected": "yes"}', 400),
         (b'{"tags": "one"}', 400),
         (b'{"tags": [1]}', 400),
+        (b'{"tags": ["two\\nlines"]}', 400),
         (b'{"id": "not-a-uuid"}', 400),
     ],
 )
@@ -115,6 +116,13 @@ def test_patch_refuses_malformed_json(client: TestClient) -> None:
         f"/v2/images/{image['id']}", content=b"[{", headers={"content-type": PATCH_TYPE}
     )
     assert_error(response, 400)
+    assert_unchanged(client, image)
+
+
+@pytest.mark.parametrize("tag", ["a%0Db", "%09", "a%7Fb", "a%C2%85b"])
+def test_tags_with_control_characters_are_refused(client: TestClient, tag: str) -> None:
+    image = create(client)
+    assert_error(client.put(f"/v2/images/{image['id']}/tags/{tag}"), 400)
     assert_unchanged(client, image)
 
 

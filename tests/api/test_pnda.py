@@ -86,7 +86,7 @@ def test_recency_orders_versions_as_versions(client: TestClient) -> None:
 @pytest.mark.parametrize(
     "filename",
     ["nodigits.tar.gz", "-1.0.tar.gz", "name-.tar.gz", "a-1%2Fb.tar.gz",
-     "a-1%01.tar.gz", "a-1.0" + "x" * 300, "a-1..%5Cb"],
+     "a-1%01.tar.gz", "a-1%C2%85.tar.gz", "a-1.0" + "x" * 300, "a-1..%5Cb"],
 )  # fmt: skip
 def test_bad_file_names_are_refused(client: TestClient, filename: str) -> None:
     answer = put(client, filename, b"data")

@@ -127,6 +127,10 @@ def test_what_others_cannot_see_does_not_exist(site: Site) -> None:
             headers=SAME_ORIGIN,
         )  # fmt: skip
         assert posted.status_code == 404, path
+    unconfirmed = site.browser.post(
+        f"/ui/artifacts/{image['id']}/delete", data={}, headers=SAME_ORIGIN
+    )
+    assert unconfirmed.status_code == 404  # not sent on to a confirmation it cannot show
     sent = site.browser.put(
         f"/ui/api/artifacts/{image['id']}/data", content=b"x", headers=AS_SCRIPT
     )

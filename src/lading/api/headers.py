@@ -36,10 +36,14 @@ class Meta:
 
 
 def meta_items(headers: Mapping[str, str]) -> Iterator[tuple[str, str, str]]:
-    """Each ``x-image-meta-<key>`` header as (its name, key, value), values checked."""
+    """Each ``x-image-meta-<key>`` header as (its name, key, value), names and values
+    checked (a server may pass on a name that is not a token: its key is refused here
+    rather than kept as a property name)."""
     for name, raw in headers.items():
         name = name.lower()
         if name.startswith(PREFIX):
+            if not TOKEN.fullmatch(name):
+                raise BadRequest(f"{name!r} is not a header name (RFC 9110 token)")
             yield name, name.removeprefix(PREFIX), header_text(name, raw)
 
 

@@ -27,7 +27,7 @@ from lading.metrics import CONTENT_TYPE, Metrics
 access_log = logging.getLogger(ACCESS)
 FACES = {"v2": "glance_v2", "v1": "glance_v1", "visor": "visor", "click": "click",
          "api": "osm", "packages": "pnda", "metrics": "operations",
-         "healthcheck": "operations", "ui": "web"}  # fmt: skip
+         "healthcheck": "operations", "openapi": "operations", "ui": "web"}  # fmt: skip
 
 
 METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})

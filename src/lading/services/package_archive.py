@@ -19,7 +19,7 @@ import queue
 import tarfile
 import threading
 import zlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,8 +72,8 @@ class Report:
 
 async def gunzip_if_compressed(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
     """The bytes, decompressed on the fly when they are gzip (by their magic number),
-    each piece at most ``MiB``: a small bomb cannot make a large piece; the size cap
-    downstream stops a large total."""
+    each piece at most ``MiB`` and made only when asked for: a small bomb cannot make a
+    large piece, nor many pieces at once; the size cap downstream stops a large total."""
     source = aiter(chunks)
     head = b""
     async for chunk in source:
@@ -88,20 +88,24 @@ async def gunzip_if_compressed(chunks: AsyncIterable[bytes]) -> AsyncIterator[by
         return
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
 
-    def inflate(data: bytes) -> list[bytes]:
+    def inflate(data: bytes) -> Iterator[bytes]:
+        """The chunk's bytes inflated, a piece at a time: the consumer stops a bomb after
+        the cap, so that no more than a piece of it is ever held (a list of the pieces of
+        one 64 KiB chunk of a bomb would be 64 MiB)."""
         nonlocal inflater
-        pieces = []
-        try:
-            while data:
-                if inflater.eof:  # gzip allows several members, one after the other
-                    if not data.strip(b"\0"):
-                        break  # zeros padding the file, as gzip -d ignores them
-                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                pieces.append(inflater.decompress(data, MiB))
-                data = inflater.unconsumed_tail or inflater.unused_data
-        except zlib.error as exc:
-            raise PackageInvalid("unreadable-package", f"the gzip data is corrupt: {exc}") from None
-        return pieces
+        while data:
+            if inflater.eof:  # gzip allows several members, one after the other
+                if not data.strip(b"\0"):
+                    return  # zeros padding the file, as gzip -d ignores them
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                piece = inflater.decompress(data, MiB)
+            except zlib.error as exc:
+                raise PackageInvalid(
+                    "unreadable-package", f"the gzip data is corrupt: {exc}"
+                ) from None
+            data = inflater.unconsumed_tail or inflater.unused_data
+            yield piece
 
     for piece in inflate(head):
         yield piece

@@ -44,8 +44,12 @@ RESERVED_NAMES = COMPUTED_NAMES | {"tags"}
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 # Well-known properties whose values have a format (Glance's image schema).
 PROPERTY_FORMATS = {"kernel_id": UUID_PATTERN, "ramdisk_id": UUID_PATTERN}
+# Control characters (C0, DEL, C1): a tag, a one-line label that comes in a URL path
+# too (PUT /v2/images/{id}/tags/{tag}), may not hold them, where a line break only
+# means mischief.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # What may not be in one segment of a URL path (package names, versions, file names).
-UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f]")
+UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
 # A package's name, version and file name make its download URLs: once it has a file name,
 # none of them changes.
 ADDRESS_FIELDS = ("name", "version", "filename")
@@ -218,8 +222,10 @@ def checked_tags(tags: Any, quota: QuotaSettings) -> list[str]:
     """``tags`` without repeats, if each is valid and they are not too many."""
     valid = isinstance(tags, list) and all(_is_text(tag) for tag in tags)
     unique = list(dict.fromkeys(tags)) if valid else None
-    if unique is None or any(not 0 < len(tag) <= MAX_NAME for tag in unique):
-        raise BadRequest(f"tags must be strings of 1 to {MAX_NAME} characters")
+    if unique is None or any(not 0 < len(tag) <= MAX_NAME or CONTROL.search(tag) for tag in unique):
+        raise BadRequest(
+            f"tags must be strings of 1 to {MAX_NAME} characters, without control characters"
+        )
     if len(unique) > quota.tags:
         raise TooLarge(f"at most {quota.tags} tags are allowed")
     return unique

@@ -25,11 +25,13 @@ async def confirm_delete(request: Request, session: Session) -> Response:
 
 @action
 async def delete(request: Request, session: Session) -> Response:
-    """Only the confirmation page's form deletes: it names the artifact it confirms."""
+    """Only the confirmation page's form deletes: it names the artifact it confirms. An
+    artifact the visitor cannot see is 404 before any confirmation is asked for."""
     artifact_id = request.path_params["artifact_id"]
+    artifact = await services(request).catalogue.get(session.caller, artifact_id)
     form = await read_form(request)
     if form.get("confirm") != artifact_id:
-        return RedirectResponse(f"/ui/artifacts/{artifact_id}/delete", 303)
+        return RedirectResponse(f"/ui/artifacts/{artifact.id}/delete", 303)
     await services(request).catalogue.delete(session.caller, artifact_id)
     return RedirectResponse("/ui/?done=deleted", 303)
 

@@ -1,0 +1,77 @@
+"""The OpenAPI 3.1 documents of lading's faces, served at ``/openapi/{face}.json``.
+
+Each face is described by a YAML file beside this module (shipped in the package). Two
+things are added to each when it is loaded, so that they are written once: the
+components every face shares (``common.yaml``: security schemes, OpenStack's error
+shape, the download answers), and the JSON schemas that ``/v2/schemas`` serves, as
+``GlanceImage``, ``GlanceMember`` and ``GlanceTask``, so that the v2 document describes
+images with the very schema the glance CLI reads.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import yaml
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from lading.api.glance_v2.schemas import image_schema, member_schema, task_schema
+from lading.errors import NotFound
+
+FACES = ("glance-v2", "glance-v1", "visor", "pnda", "click", "osm", "ui", "service")
+COMMON = "common.yaml"
+CODE_SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
+    "GlanceImage": image_schema,
+    "GlanceMember": member_schema,
+    "GlanceTask": task_schema,
+}
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class OpenApiDocuments:
+    """Each face's document, read on first use and kept (one set per application)."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, dict[str, Any]] = {}
+
+    def get(self, face: str) -> dict[str, Any]:
+        """The face's document; NotFound for a face that has none."""
+        if face not in FACES:
+            raise NotFound(f"no OpenAPI document named {face!r}; there are {list(FACES)}")
+        if face not in self._loaded:
+            self._loaded[face] = load(face)
+        return self._loaded[face]
+
+
+def load(face: str) -> dict[str, Any]:
+    """The face's document, with the shared components and the v2 schemas added."""
+    document = _read(f"{face}.yaml")
+    components = document.setdefault("components", {})
+    shared = _read(COMMON)
+    shared.setdefault("schemas", {}).update(
+        {name: copy.deepcopy(schema()) for name, schema in CODE_SCHEMAS.items()}
+    )
+    for section, entries in shared.items():
+        own = components.setdefault(section, {})
+        for name, entry in entries.items():
+            own.setdefault(name, entry)
+    return document
+
+
+def _read(name: str) -> dict[str, Any]:
+    text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    document: dict[str, Any] = yaml.load(text, Loader=SAFE_LOADER)
+    return document
+
+
+async def serve_document(request: Request) -> Response:
+    documents: OpenApiDocuments = request.app.state.openapi
+    return JSONResponse(documents.get(request.path_params["face"]))
+
+
+ROUTES: list[BaseRoute] = [Route("/openapi/{face}.json", serve_document, methods=["GET"])]

@@ -1,0 +1,211 @@
+"""Schemathesis against the OpenAPI document of every face, in-process: no answer is a
+5xx, and every answer is one its document describes (status, content type, headers,
+body schema).
+
+Each operation gets ``LADING_FUZZ_EXAMPLES`` generated cases (``EXAMPLES`` by default,
+over 10,000 cases in all), half of them valid by the document and half not (schemathesis'
+positive and negative modes), against a catalogue seeded afresh for the operation
+(``tests.api.seeds``): each path parameter names a seeded thing about half of the time.
+Generation is derandomized, so a failure reproduces; every failure is collected and
+reported with a curl command, not only the first one. For a longer run by hand:
+``LADING_FUZZ_EXAMPLES=2000 pytest tests/api/test_fuzz.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode, Response
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from starlette.testclient import TestClient
+
+from lading.api.openapi import FACES
+from lading.app import create_app
+from tests.api.seeds import Pools, seeder, world_settings
+from tests.raw_asgi import HOST, send
+
+DEFAULT_EXAMPLES = 112
+EXAMPLES = int(os.environ.get("LADING_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_headers_conformance, response_schema_conformance]  # fmt: skip
+BASE_URL = f"http://{HOST.decode()}"
+# The cases each face makes at least at DEFAULT_EXAMPLES, over 10,000 in all (some
+# operations have few distinct cases to make, no parameters, so Hypothesis stops early).
+FLOOR = {"glance-v2": 3050, "glance-v1": 1000, "visor": 1000, "pnda": 600, "click": 830,
+         "osm": 1440, "ui": 2000, "service": 220}  # fmt: skip
+TRANSPORT_KEYS = ("method", "url", "headers", "params", "cookies", "data", "json", "files")
+
+for patch_type in ("2.1", "2.0"):  # JSON, under the media type Glance's PATCH takes
+    schemathesis.serializer.alias(f"application/openstack-images-v{patch_type}-json-patch",
+                                  "application/json")  # fmt: skip
+
+
+@dataclass(slots=True)
+class Findings:
+    cases: int = 0
+    failures: dict[str, str] = field(default_factory=dict)  # what failed -> how to reproduce
+
+    def add(self, what: str, reproduce: str) -> None:
+        self.failures.setdefault(what, reproduce)
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    """The seeded world's settings (``tests.api.seeds``), with an administrator's token."""
+    settings = world_settings(tmp_path / "data", tmp_path / "catalogue.db")
+    with TestClient(create_app(settings), base_url=BASE_URL) as test_client:
+        identities = test_client.app.state.services.identities  # type: ignore[attr-defined]
+        token = anyio.run(identities.create, "fuzz", "admin").token
+        # The UI's actions must come from its own pages.
+        test_client.headers.update({"x-auth-token": token, "origin": BASE_URL})
+        yield test_client
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_fuzzing_finds_no_server_error_and_no_answer_off_the_document(
+    client: TestClient, face: str
+) -> None:
+    document = client.get(f"/openapi/{face}.json").json()
+    schema = schemathesis.openapi.from_dict(document)
+    seed = seeder(face)
+    findings = Findings()
+    started, cpu = time.monotonic(), time.process_time()
+    pools, used = seed(client), False
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        modes = [GenerationMode.POSITIVE]
+        if negatable(document, operation.path, operation.method):
+            modes.append(GenerationMode.NEGATIVE)
+        for mode in modes:
+            if used:  # the last run may have deleted, unpublished, filled what was seeded
+                pools = seed(client)
+            examples = EXAMPLES if mode.is_positive else EXAMPLES // 2
+            fuzz(operation.as_strategy(mode), examples, operation, pools, client, findings)
+            used = operation.method.upper() not in ("GET", "HEAD")
+    elapsed = time.monotonic() - started
+    cpu = time.process_time() - cpu
+    print(
+        f"{face}: {findings.cases} cases in {elapsed:.1f} s, {cpu:.1f} s of CPU "
+        f"({findings.cases / elapsed:.0f}/s)"
+    )
+    assert not findings.failures, "\n\n".join(
+        f"{what}\n  {reproduce}" for what, reproduce in findings.failures.items()
+    )
+    assert findings.cases >= FLOOR[face] * min(EXAMPLES, DEFAULT_EXAMPLES) // DEFAULT_EXAMPLES
+
+
+def fuzz(
+    cases: st.SearchStrategy[Any],
+    examples: int,
+    operation: Any,
+    pools: Pools,
+    client: TestClient,
+    findings: Findings,
+) -> None:
+    """Up to ``examples`` cases of one operation, every failure recorded in ``findings``."""
+    seeded = {parameter.name: pools[parameter.name] for parameter in operation.path_parameters
+              if pools.get(parameter.name)}  # fmt: skip
+    # Every path parameter aimed at something seeded, or each one either generated (None)
+    # or seeded.
+    aims = st.one_of(
+        st.fixed_dictionaries({name: st.sampled_from(values) for name, values in seeded.items()}),
+        st.fixed_dictionaries(
+            {name: st.one_of(st.none(), st.sampled_from(values)) for name, values in seeded.items()}
+        ),
+    )
+    headers = dict(client.headers)
+
+    @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
+              phases=[Phase.explicit, Phase.generate],
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(case=cases, aimed=aims)
+    def run(case: Any, aimed: dict[str, str | None]) -> None:
+        for name, value in aimed.items():
+            if value is not None:
+                case.path_parameters[name] = value
+        findings.cases += 1
+        try:
+            response = call(client, case, headers)
+        except Exception as exc:  # the app raised: Starlette answered 500, then re-raised
+            what = f"{operation.label}: {type(exc).__name__}: {exc}"
+            findings.add(what, case.as_curl_command(headers, base_url=BASE_URL))
+            return
+        try:
+            case.validate_response(response, checks=CHECKS, headers=headers)
+        except BaseExceptionGroup as failed:  # schemathesis' FailureGroup
+            for failure in failed.exceptions:
+                what = f"{operation.label}: {response.status_code} {type(failure).__name__}"
+                message = " ".join(str(failure).split())[:300]
+                findings.add(f"{what}: {message}", case.as_curl_command(headers, base_url=BASE_URL))
+
+    run()
+
+
+def negatable(document: dict[str, Any], path: str, method: str) -> bool:
+    """Whether schemathesis can make requests that the document says are invalid: a body
+    or a parameter constrained beyond "a string", or "an object of strings" (a plain string
+    in a path, a header or a form field can be anything: trying to negate it only burns
+    time)."""
+    item = document["paths"][path]
+    operation = item[method.lower()]
+    for content in operation.get("requestBody", {}).get("content", {}).values():
+        if _constrained(content.get("schema", {})):
+            return True
+    for parameter in [*item.get("parameters", []), *operation.get("parameters", [])]:
+        if "$ref" in parameter:
+            parameter = document["components"]["parameters"][parameter["$ref"].rpartition("/")[2]]
+        if _constrained(parameter.get("schema", {})):
+            return True
+    return False
+
+
+def _constrained(schema: dict[str, Any]) -> bool:
+    if schema.get("type") == "object" and not schema.get("required"):
+        return any(_constrained(value) for value in schema.get("properties", {}).values())
+    plain = schema.get("type") == "string" and set(schema) <= {"type", "description", "format"}
+    return not plain or schema.get("format") not in (None, "binary")
+
+
+def call(client: TestClient, case: Any, headers: dict[str, str]) -> Response:
+    """The case, serialized as schemathesis would send it, straight to the app."""
+    kwargs = case.as_transport_kwargs(base_url=BASE_URL, headers=headers)
+    prepared = requests.Request(
+        **{key: kwargs[key] for key in TRANSPORT_KEYS if key in kwargs}
+    ).prepare()
+    raw_headers = [
+        (name.encode("latin-1"), _octets(value)) for name, value in prepared.headers.items()
+    ]
+    body = prepared.body or b""
+    started = time.perf_counter()
+    answer = send(client, case.method.upper(), prepared.path_url.encode("latin-1"), raw_headers,
+                  body.encode() if isinstance(body, str) else body)  # fmt: skip
+    answered: dict[str, list[str]] = {}
+    for name, value in answer.headers:
+        answered.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
+    return Response(answer.status, answered, answer.body, prepared, time.perf_counter() - started,
+                    verify=True)  # fmt: skip
+
+
+def _octets(value: str) -> bytes:
+    """A header value as a client puts it on the wire (UTF-8 where Latin-1 cannot)."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")

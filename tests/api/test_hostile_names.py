@@ -1,0 +1,233 @@
+"""Hostile names and headers against every path parameter of every face and against the
+metadata headers: traversal (plain, encoded, double-encoded, backslashes, overlong
+UTF-8), NUL and control characters, 64 KiB names, invalid UTF-8, CR/LF header
+injection. Sent raw, as a server hands them to the app (bytes HTTP clients refuse to
+send included: see ``tests.raw_asgi``). Every answer is a 4xx, no answer carries an
+injected header, and nothing is written: not outside the data directory, not in the
+store.
+
+The one exception is a tag, which is a label, not a path: ``..`` or U+FFFD (what invalid
+UTF-8 decodes to) are tags like any other, and are then shown back exactly as given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.testclient import TestClient
+
+from lading.app import create_app
+from tests.api.seeds import (
+    Pools,
+    seed_click,
+    seed_images,
+    seed_osm,
+    seed_pnda,
+    seed_service,
+    world_settings,
+)
+from tests.raw_asgi import HOST, RawAnswer, send
+
+TRAVERSAL = [b"..", b"%2e%2e", b"../../../etc/passwd", b"..%2F..%2F..%2Fetc%2Fpasswd",
+             b"%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd", b"%252e%252e%252f%252e%252e%252fetc",
+             b"..%5C..%5C..%5Cboot.ini", b"%c0%ae%c0%ae%c0%af%c0%ae%c0%ae", b"....//....//etc",
+             b"%2e%2e%5c%2e%2e%5cboot.ini"]  # fmt: skip
+CONTROL = [b"a%00b", b"%00", b"a%01b", b"a%1Fb", b"a%7Fb", b"a\x01b", b"a%C2%85b", b"a%09b"]
+INJECTION = [b"a%0D%0AX-Injected:%20yes", b"a%0Ax-injected:%20yes", b"%0D%0A%0D%0A<html>"]
+LONG = [b"a" * 65536, b"%41" * 21846]
+NOT_UTF8 = [b"%FF%FE", b"\xff\xfe", b"%ED%A0%80", b"%C3", b"%C3%28"]
+CORPUS = {"traversal": TRAVERSAL, "control": CONTROL, "injection": INJECTION, "long": LONG,
+          "not-utf8": NOT_UTF8}  # fmt: skip
+# Where a name is a label, not a path: these may be taken as they decode.
+LABELS = {("tag", "traversal"), ("tag", "not-utf8")}
+BAD_VALUES = [b"a\r\nX-Injected: yes", b"a\nx-injected: yes", b"a\x00b", b"a\x01b", b"\xff\xfe",
+              b"a" * 65536]  # fmt: skip
+# Header metadata, per face: the headers each write request reads, and the requests.
+META_HEADERS = {
+    "/v1": [b"x-image-meta-name", b"x-image-meta-disk_format", b"x-image-meta-owner",
+            b"x-image-meta-property-os_distro", b"x-image-meta-location",
+            b"x-glance-api-copy-from", b"x-image-meta-checksum", b"x-image-meta-size"],
+    "/visor": [b"x-image-meta-name", b"x-image-meta-architecture", b"x-image-meta-store",
+               b"x-image-meta-description", b"x-image-meta-location", b"x-image-meta-_id"],
+}  # fmt: skip
+# Header names that are not tokens, or name nothing (VISoR takes any attribute name, so
+# ``property-`` is one there).
+BAD_NAMES = {
+    "/v1": [b"x-image-meta-property-a\x01b", b"x-image-meta-property-a b", b"x-image-meta-",
+            b"x-image-meta-property-", b"x-image-meta-property-" + b"p" * 65536],
+    "/visor": [b"x-image-meta-a\x01b", b"x-image-meta-a:b", b"x-image-meta-",
+               b"x-image-meta-_secret", b"x-image-meta-" + b"p" * 65536],
+}  # fmt: skip
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[TestClient, Pools, Path]]:
+    """lading with its data directory a level down in tmp_path, so that whatever escapes
+    it lands where it can be seen; a seeded world, and an administrator's token."""
+    settings = world_settings(tmp_path / "inside" / "data", tmp_path / "inside" / "catalogue.db")
+    (tmp_path / "inside").mkdir()
+    with TestClient(create_app(settings), base_url=f"http://{HOST.decode()}") as client:
+        identities = client.app.state.services.identities  # type: ignore[attr-defined]
+        token = anyio.run(identities.create, "hostile", "admin").token
+        client.headers.update({"x-auth-token": token, "origin": f"http://{HOST.decode()}"})
+        pools = {**seed_images(client), **seed_pnda(client, 0), **seed_service(client)}
+        pools |= {f"click:{k}": v for k, v in seed_click(client, 0).items()}
+        pools |= {f"osm:{k}": v for k, v in seed_osm(client, 0).items()}
+        yield client, pools, tmp_path
+
+
+def routes_of(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, set[str]]]:
+    """Every route of the app: its path template (a mount of files: ``{file}``) and methods."""
+    for route in routes:
+        if isinstance(route, Mount):
+            if route.routes:
+                yield from routes_of(route.routes, prefix + route.path)
+            else:
+                yield f"{prefix}{route.path}/{{file}}", {"GET", "HEAD"}
+        elif isinstance(route, Route):
+            yield prefix + route.path, set(route.methods or ("GET", "HEAD"))
+
+
+def parameters(path: str) -> list[str]:
+    return [part.split("}")[0].split(":")[0] for part in path.split("{")[1:]]
+
+
+def seeded(pools: Pools, path: str, name: str) -> str:
+    face = {"/click": "click:", "/api": "osm:"}.get("/" + path.split("/")[1], "")
+    return (pools.get(face + name) or pools[name])[0]
+
+
+def fill(path: str, values: dict[str, bytes]) -> bytes:
+    target = path.encode()
+    for name, value in values.items():
+        target = target.replace(b"{%s:path}" % name.encode(), value)
+        target = target.replace(b"{%s}" % name.encode(), value)
+    return target
+
+
+def written(root: Path, store: bool = True) -> set[Path]:
+    """Every file under ``root``, the catalogue's own files aside (and the store's, unless
+    ``store``)."""
+    stores = root / "inside" / "data" / "stores"
+    return {path for path in root.rglob("*") if path.is_file() and ".db" not in path.name
+            and (store or not path.is_relative_to(stores))}  # fmt: skip
+
+
+def injected(answer: RawAnswer) -> bool:
+    return any(b"injected" in name or b"\n" in value or b"\r" in value
+               for name, value in answer.headers)  # fmt: skip
+
+
+@pytest.mark.parametrize("face", ["/v2", "/v1", "/visor", "/packages", "/click", "/api", "/ui",
+                                  "/openapi"])  # fmt: skip
+def test_hostile_names_are_refused_and_write_nothing(
+    world: tuple[TestClient, Pools, Path], face: str
+) -> None:
+    client, pools, root = world
+    before = written(root)
+    routes = [(path, methods) for path, methods in routes_of(client.app.routes)  # type: ignore[attr-defined]
+              if path.startswith(face) and parameters(path)]  # fmt: skip
+    assert routes, face
+    wrong, sent = [], 0
+    for path, methods in routes:
+        for name in parameters(path):
+            others = {other: seeded(pools, path, other).encode() for other in parameters(path)}
+            for kind, corpus in CORPUS.items():
+                for hostile in corpus:
+                    target = fill(path, others | {name: hostile})
+                    for method in sorted(methods):
+                        answer = send(client, method, target, octets(client), b"x")
+                        sent += 1
+                        label = (name, kind) in LABELS and answer.status in (200, 204)
+                        if not (400 <= answer.status < 500 or label) or injected(answer):
+                            wrong.append(f"{answer.status} {method} {target[:120]!r}")
+    assert not wrong, "\n".join(wrong)
+    assert sent > 0
+    assert written(root) == before  # nothing new: not in the store, not beside it
+
+
+def octets(client: TestClient) -> list[tuple[bytes, bytes]]:
+    return [(b"x-auth-token", client.headers["x-auth-token"].encode()),
+            (b"origin", client.headers["origin"].encode()),
+            (b"content-type", b"application/octet-stream")]  # fmt: skip
+
+
+def test_hostile_tags_are_labels_shown_back_as_given(
+    world: tuple[TestClient, Pools, Path],
+) -> None:
+    client, pools, _ = world
+    image = pools["image_id"][0]
+    for raw, decoded in ((b"..", ".."), (b"%2e%2e", ".."), (b"%FF%FE", "\ufffd\ufffd"),
+                         (b"..%5C..%5Cboot.ini", "..\\..\\boot.ini")):  # fmt: skip
+        assert send(client, "PUT", b"/v2/images/%s/tags/%s" % (image.encode(), raw),
+                    octets(client)).status == 204  # fmt: skip
+        assert decoded in client.get(f"/v2/images/{image}").json()["tags"]
+
+
+@pytest.mark.parametrize("face", ["/v1", "/visor"])
+def test_hostile_metadata_headers_are_refused(
+    world: tuple[TestClient, Pools, Path], face: str
+) -> None:
+    client, pools, root = world
+    before = written(root)
+    listed = client.get("/v2/images").json()["images"]
+    image = pools["image_id"][0].encode()
+    wrong = []
+    for method, target in (("POST", b"%s/images" % face.encode()),
+                           ("PUT", b"%s/images/%s" % (face.encode(), image))):  # fmt: skip
+        for name in META_HEADERS[face]:
+            for value in BAD_VALUES:
+                answer = send(client, method, target, [*octets(client)[:2], (name, value)])
+                if not 400 <= answer.status < 500 or injected(answer):
+                    wrong.append(f"{answer.status} {method} {target!r} {name!r}: {value[:40]!r}")
+        for name in BAD_NAMES[face]:
+            answer = send(client, method, target, [*octets(client)[:2], (name, b"x")])
+            if not 400 <= answer.status < 500 or injected(answer):
+                wrong.append(f"{answer.status} {method} {target!r} {name[:40]!r}")
+    assert not wrong, "\n".join(wrong)
+    assert client.get("/v2/images").json()["images"] == listed  # nothing made or changed
+    assert written(root) == before
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [(b"x-image-meta-store", b"default\r\nX-Injected: yes"), (b"x-image-meta-store", b"a\x00b"),
+     (b"x-openstack-image-size", b"1\r\nX-Injected: yes"), (b"content-length", b"1\r\n2"),
+     (b"range", b"bytes=0-1\r\nX-Injected: yes")],
+)  # fmt: skip
+def test_hostile_headers_on_v2_data(
+    world: tuple[TestClient, Pools, Path], header: bytes, value: bytes
+) -> None:
+    client, pools, root = world
+    before = written(root, store=False)
+    queued = pools["image_id"][0].encode()
+    for method in ("PUT", "GET"):  # the upload may be taken (one store: no choice to make)
+        answer = send(client, method, b"/v2/images/%s/file" % queued,
+                      [*octets(client), (header, value)], b"x")  # fmt: skip
+        assert answer.status < 500 and not injected(answer), answer
+    assert written(root, store=False) == before
+
+
+@pytest.mark.parametrize(
+    "filename",
+    ["../../../evil_1.0.click", "..", "a\x00b.click", "a\x01b.click", "x" * 65536,
+     "..\\..\\evil.click", "evil/1.0.click", "a\x85b.click"],
+)  # fmt: skip
+def test_click_uploads_with_hostile_file_names_are_refused(
+    world: tuple[TestClient, Pools, Path], filename: str
+) -> None:
+    client, _, root = world
+    before = written(root)
+    boundary = b"hostile"
+    part = b'--hostile\r\nContent-Disposition: form-data; name="%s"%s\r\n\r\n%s\r\n'
+    body = (part % (b"name", b"", b"com.example.evil") + part % (b"version", b"", b"1.0")
+            + part % (b"file", b'; filename="%s"' % filename.encode(), b"data")
+            + b"--hostile--\r\n")  # fmt: skip
+    headers = [*octets(client)[:2], (b"content-type", b"multipart/form-data; boundary=" + boundary)]
+    answer = send(client, "POST", b"/click/uploads", headers, body)
+    assert 400 <= answer.status < 500 and not injected(answer), answer
+    assert written(root) == before

@@ -1,0 +1,79 @@
+"""Requests handed to the app as an ASGI server hands them over, bytes that HTTP clients
+refuse to send included (control characters, 64 KiB paths, invalid UTF-8, CR/LF in
+header values).
+
+The path is percent-decoded from the raw target with invalid UTF-8 replaced (U+FFFD),
+as granian does; the app runs on the portal of a Starlette TestClient that has entered
+its lifespan, so that it shares the event loop its background tasks run on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+import anyio
+from starlette.testclient import TestClient
+from starlette.types import ASGIApp, Message
+
+HOST = b"lading.test"
+
+
+@dataclass(frozen=True, slots=True)
+class RawAnswer:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower().encode()
+        return next((v.decode("latin-1") for k, v in self.headers if k == wanted), None)
+
+
+def send(
+    client: TestClient,
+    method: str,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    body: bytes = b"",
+) -> RawAnswer:
+    """``method target`` (a raw request target: path and query) to the client's app."""
+    raw_path, _, query = target.partition(b"?")
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+        "scheme": "http", "path": unquote_to_bytes(raw_path).decode("utf-8", "replace"),
+        "raw_path": raw_path, "query_string": query, "root_path": "",
+        "headers": [(b"host", HOST), *((k.lower(), v) for k, v in headers or [])],
+        "client": ("127.0.0.1", 50000), "server": (HOST.decode(), 80), "state": {},
+    }  # fmt: skip
+    assert client.portal is not None, "the TestClient must have entered its lifespan"
+    return client.portal.call(_exchange, client.app, scope, body)
+
+
+async def _exchange(app: ASGIApp, scope: dict[str, object], body: bytes) -> RawAnswer:
+    status, headers, chunks = 0, [], []
+    answered = anyio.Event()
+    delivered = False
+
+    async def receive() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await answered.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        nonlocal status, headers
+        if message["type"] == "http.response.start":
+            status, headers = message["status"], list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                answered.set()
+
+    try:
+        await app(scope, receive, send)
+    finally:
+        answered.set()
+    return RawAnswer(status, headers, b"".join(chunks))
