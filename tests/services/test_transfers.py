@@ -12,7 +12,7 @@ import anyio.lowlevel
 import pytest
 from sqlalchemy import Connection, select, update
 
-from lading.db import uploads
+from lading.db import imports, uploads
 from lading.db.engine import Database
 from lading.db.models import artifacts, blobs
 from lading.db.uploads import Lease
@@ -126,6 +126,16 @@ async def test_an_image_deleted_just_before_its_upload_begins_is_not_found(
     lease = Lease(artifact.id, "token", "default", "ab/key")
     with pytest.raises(NotFound):
         await database.write(uploads.begin, lease, now() + timedelta(seconds=60), now())
+
+
+async def test_an_image_deleted_just_before_its_import_starts_is_not_found(
+    services: Services, admin: Caller, database: Database
+) -> None:
+    artifact = await services.catalogue.create(admin, Changes())
+    await services.catalogue.delete(admin, artifact.id)
+    task = services.tasks.new(admin.project, "api_image_import", {}, artifact.id)
+    with pytest.raises(NotFound):
+        await database.write(imports.start, task, Status.QUEUED, [], now())
 
 
 async def test_recovery_requeues_stuck_uploads_and_removes_their_bytes(
