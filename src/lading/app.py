@@ -21,6 +21,7 @@ from lading.api.observe import ObserveMiddleware, serve_metrics
 from lading.api.visor import images as visor
 from lading.api.visor.render import visor_error
 from lading.db.engine import Database
+from lading.errors import CatalogueUnavailable
 from lading.services import Services
 from lading.settings import (
     FilesystemStoreSettings,
@@ -112,6 +113,8 @@ async def _recover_periodically(services: Services, interval: float) -> None:
     while True:
         try:
             cleaned = await services.recovery.run()
+        except CatalogueUnavailable:  # logged where it is met; the next pass tries again
+            pass
         except Exception:  # keep serving; the next pass tries again
             log.exception("recovery pass failed")
         else:

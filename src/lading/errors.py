@@ -69,6 +69,17 @@ class ClientDisconnected(LadingError):
     status, code, title = 400, "clientDisconnected", "Client Disconnected"
 
 
+class CatalogueUnavailable(LadingError):
+    """The catalogue's database cannot be reached, or refuses work for now (a restart, no
+    connection slot, a lock held too long): the request may be sent again shortly."""
+
+    status, code, title = 503, "catalogueUnavailable", "Service Unavailable"
+    RETRY_AFTER = 5  # seconds: about what a database takes to restart or fail over
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, {"retry-after": str(self.RETRY_AFTER)})
+
+
 class StoreError(LadingError):
     """A store failed to read or write bytes."""
 

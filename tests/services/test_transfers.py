@@ -12,10 +12,12 @@ import anyio.lowlevel
 import pytest
 from sqlalchemy import Connection, select, update
 
+from lading.db import imports, uploads
 from lading.db.engine import Database
 from lading.db.models import artifacts, blobs
+from lading.db.uploads import Lease
 from lading.domain import Status
-from lading.errors import ClientDisconnected, Conflict, Gone
+from lading.errors import ClientDisconnected, Conflict, Gone, NotFound
 from lading.services import Services
 from lading.services.access import Caller
 from lading.services.catalogue import Changes, now
@@ -112,6 +114,28 @@ async def test_deleting_during_an_upload_discards_the_upload(
     with pytest.raises(Gone):
         await services.transfers.upload(admin, artifact.id, deleting_body())
     assert store.objects == {}
+
+
+async def test_an_image_deleted_just_before_its_upload_begins_is_not_found(
+    services: Services, admin: Caller, database: Database
+) -> None:
+    """The race of a delete between an upload's look at the image and its start: the
+    upload answers as it would a moment later (404), not 409."""
+    artifact = await services.catalogue.create(admin, Changes())
+    await services.catalogue.delete(admin, artifact.id)
+    lease = Lease(artifact.id, "token", "default", "ab/key")
+    with pytest.raises(NotFound):
+        await database.write(uploads.begin, lease, now() + timedelta(seconds=60), now())
+
+
+async def test_an_image_deleted_just_before_its_import_starts_is_not_found(
+    services: Services, admin: Caller, database: Database
+) -> None:
+    artifact = await services.catalogue.create(admin, Changes())
+    await services.catalogue.delete(admin, artifact.id)
+    task = services.tasks.new(admin.project, "api_image_import", {}, artifact.id)
+    with pytest.raises(NotFound):
+        await database.write(imports.start, task, Status.QUEUED, [], now())
 
 
 async def test_recovery_requeues_stuck_uploads_and_removes_their_bytes(

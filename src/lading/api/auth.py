@@ -12,7 +12,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lading.api.http import Failure, error_response
-from lading.errors import Unauthorized
+from lading.errors import LadingError
 from lading.services.identity import Identities
 
 
@@ -27,7 +27,9 @@ class AuthenticationMiddleware:
             return
         try:
             caller = await self.identities.authenticate(presented_token(Headers(scope=scope)))
-        except Unauthorized as exc:  # outside the app's exception handlers: rendered here
+        # Outside the app's exception handlers: rendered here. A refused token, or a
+        # catalogue that cannot be reached to look it up (503, not a 500).
+        except LadingError as exc:
             await error_response(scope, Failure.of(exc))(scope, receive, send)
             return
         scope.setdefault("state", {})["caller"] = caller

@@ -26,7 +26,7 @@ from lading.services.catalogue import Catalogue, now
 from lading.services.identity import Identities
 from lading.services.policy import Policy
 from lading.services.roles import ROLES, PolicyError
-from lading.settings import Settings
+from lading.settings import S3StoreSettings, Settings
 from lading.stores.registry import StoreRegistry
 from lading.url_rules import is_loopback
 
@@ -89,7 +89,7 @@ def serve(
             "admin. Create one first (lading token create --project P --role admin), bind a "
             "loopback address, or pass --insecure-open."
         )
-    problem = check_stores_apart(settings)
+    problem = check_stores(settings)
     if problem is not None:
         raise click.ClickException(problem)
     server = Granian(
@@ -109,20 +109,31 @@ def serve(
             shutil.rmtree(shared, ignore_errors=True)
 
 
-def check_stores_apart(settings: Settings) -> str | None:
-    """Reach every store from a process of its own; the reason if one cannot be reached.
+def check_stores(settings: Settings) -> str | None:
+    """Reach every store once; the reason if one cannot be reached.
 
-    Apart, because granian forks its workers from this process, and object-store clients
-    with runtimes of their own (obstore) do not survive a fork once they have run.
+    An S3 store's client (obstore) runs a runtime of its own that does not survive a fork
+    once it has run, and granian forks its workers from this process: with an S3 store
+    the check runs in a process apart. Without one it runs here, which spares every start
+    (a restart after a crash too) the second that starting a Python process takes.
     """
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-        return pool.submit(_check_stores, settings).result()
+    if any(isinstance(store, S3StoreSettings) for store in settings.stores.values()):
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            return pool.submit(_check_stores, settings).result()
+    return _check_stores(settings)
 
 
 def _check_stores(settings: Settings) -> str | None:
+    async def check() -> None:
+        stores = StoreRegistry.from_settings(settings)
+        try:
+            await stores.check()
+        finally:  # no connection of this loop may reach the forked workers
+            await stores.close()
+
     try:
-        anyio.run(StoreRegistry.from_settings(settings).check)
+        anyio.run(check)
     except LadingError as exc:
         return exc.message
     return None

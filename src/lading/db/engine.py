@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -12,12 +15,24 @@ from alembic import command
 from alembic.config import Config
 from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
 
-from lading.errors import BadRequest
+from lading.errors import BadRequest, CatalogueUnavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 WRITE_OPTION = "lading_write"
+# SQLite's primary result codes that mean "not now" rather than a bad statement: BUSY,
+# LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL. Its other operational errors
+# (SQLITE_ERROR: no such table, a syntax error) are bugs, and stay 500s.
+SQLITE_UNAVAILABLE = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -35,6 +50,7 @@ class Database:
     def __init__(self, url: str, threads: int = 2) -> None:
         self.url = make_url(url)
         self.engine = _create_engine(url)
+        self._outage = Outage()
         self._thread_count = threads
         self._limiters: WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = (
             WeakKeyDictionary()
@@ -76,6 +92,10 @@ class Database:
         On PostgreSQL a read sees one snapshot for all its statements (REPEATABLE READ:
         an artifact and its locations as they were together); a read-only transaction
         there never fails for it.
+
+        A database that cannot be reached, or that refuses work for now, is
+        ``CatalogueUnavailable`` (503): nothing here waits for it to come back, and the
+        next call tries again (the pool checks a connection before it lends it).
         """
         options: dict[str, Any] = {WRITE_OPTION: write}
         if not write and self.engine.dialect.name == "postgresql":
@@ -85,9 +105,22 @@ class Database:
                 self.engine.connect().execution_options(**options) as connection,
                 connection.begin(),
             ):
-                return query(connection, *args, **kwargs)
+                result = query(connection, *args, **kwargs)
         except DataError as exc:  # a value from a request that the database cannot hold
             raise BadRequest(f"a value the catalogue cannot hold: {exc.orig}") from exc
+        except (OperationalError, InterfaceError, DisconnectionError) as exc:
+            if not self._unavailable(exc):
+                raise
+            self._outage.began(exc)
+            raise CatalogueUnavailable("the catalogue is unavailable; try again shortly") from exc
+        self._outage.ended()
+        return result
+
+    def _unavailable(self, exc: OperationalError | InterfaceError | DisconnectionError) -> bool:
+        if self.engine.dialect.name != "sqlite" or not isinstance(exc, DBAPIError):
+            return True  # PostgreSQL's operational errors: connections, restarts, locks
+        code = getattr(exc.orig, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in SQLITE_UNAVAILABLE
 
     def upgrade(self) -> None:
         """Apply every migration that has not been applied yet."""
@@ -101,6 +134,30 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class Outage:
+    """Logs when the catalogue stops answering and when it answers again: two lines an
+    outage, however many requests fail meanwhile. Called from the worker threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._since: float | None = None
+
+    def began(self, cause: Exception) -> None:
+        with self._lock:
+            if self._since is None:
+                self._since = time.monotonic()
+                reason = getattr(cause, "orig", None) or cause
+                log.warning("the catalogue is unavailable: %s", str(reason).strip())
+
+    def ended(self) -> None:
+        if self._since is None:  # the usual case, without taking the lock
+            return
+        with self._lock:
+            if self._since is not None:
+                lasted, self._since = time.monotonic() - self._since, None
+                log.warning("the catalogue answers again, after %.1f s", lasted)
 
 
 def _create_engine(url: str) -> Engine:

@@ -11,11 +11,11 @@ from datetime import datetime
 from sqlalchemy import Connection, select, update
 
 from lading.db import blobs
-from lading.db.artifacts import WITHOUT_DATA, set_properties, set_status
+from lading.db.artifacts import WITHOUT_DATA, set_properties, set_status, status_of
 from lading.db.models import artifact_properties, artifacts
 from lading.db.tasks import insert_task
-from lading.domain import Digests, Status, Task
-from lading.errors import Gone
+from lading.domain import GONE, Digests, Status, Task
+from lading.errors import Gone, NotFound
 
 TASK = "os_glance_import_task"
 IMPORTING_TO = "os_glance_importing_to_stores"
@@ -26,7 +26,8 @@ def start(
     connection: Connection, task: Task, source: Status, stores: list[str], now: datetime
 ) -> bool:
     """``source`` (queued, or uploading once staged) -> importing, held by ``task``;
-    False when the artifact is not in ``source``, or still receiving its stage."""
+    False when the artifact is not in ``source``, or still receiving its stage; NotFound
+    when it was deleted since the caller looked at it."""
     assert task.artifact_id is not None
     started = connection.execute(
         update(artifacts)
@@ -38,6 +39,8 @@ def start(
         .values(status=Status.IMPORTING, updated_at=now)
     )
     if started.rowcount != 1:
+        if status_of(connection, task.artifact_id) in GONE:
+            raise NotFound(f"no artifact with id {task.artifact_id}")
         return False
     set_properties(
         connection,

@@ -28,7 +28,7 @@ from sqlalchemy import Connection
 from lading.db import tasks as queries
 from lading.db.engine import Database
 from lading.domain import Task, TaskStatus
-from lading.errors import BadRequest, LadingError, NotFound, StoreError
+from lading.errors import BadRequest, CatalogueUnavailable, LadingError, NotFound, StoreError
 from lading.metrics import Metrics
 from lading.services.access import Caller
 from lading.services.catalogue import now
@@ -245,7 +245,9 @@ class Tasks:
         while True:
             try:
                 ran = await self.run_one(lane)
-            except Exception:  # a database hiccup must not end the loop
+            except CatalogueUnavailable:  # logged where it is met; wait for it to return
+                ran = False
+            except Exception:  # nothing must end the loop
                 log.exception("the task loop failed; trying again")
                 ran = False
             if not ran:
@@ -288,6 +290,10 @@ class Tasks:
         except RetryLater as later:
             await self._postpone(task, token, later)
             return
+        except CatalogueUnavailable:
+            # Not the task's fault, and its failure could not be recorded anyway: the
+            # lease runs out and the task is tried again (an attempt).
+            raise
         except LadingError as exc:
             if isinstance(exc, StoreError):
                 self._metrics.store_errors.labels(exc.code).inc()

@@ -34,6 +34,7 @@ from lading.stores.base import Store, StoredObject
 from lading.stores.swift_auth import KeystoneV3, SwiftAuth, TempAuth
 
 SEGMENTS_IN_FLIGHT = 2
+NOT_A_MANIFEST = "Not an SLO manifest"  # what Swift says of a manifest-delete of other objects
 
 
 class SwiftStore(Store):
@@ -137,10 +138,18 @@ class SwiftStore(Store):
         return StoredObject(key, int(response.headers["content-length"]))
 
     async def delete(self, key: str) -> None:
-        # For a Static Large Object this deletes its segments too; for others, the object.
+        # A Static Large Object goes with its segments. Swift answers such a delete 200
+        # whatever happened and tells the outcome in the body: an object sent whole is
+        # "Not an SLO manifest" there, and stays until a plain DELETE.
         response = await self._request(
-            "DELETE", self._path(key), params={"multipart-manifest": "delete"}
-        )
+            "DELETE", self._path(key), params={"multipart-manifest": "delete"},
+            headers={"accept": "application/json"},
+        )  # fmt: skip
+        failure = _manifest_delete_failure(response)
+        if failure is not None and NOT_A_MANIFEST in failure:
+            response = await self._request("DELETE", self._path(key))
+        elif failure is not None:
+            raise StoreError(f"store {self.name!r} could not delete {key!r}: Swift said {failure}")
         if response.status_code not in (200, 204, 404):
             raise StoreError(f"store {self.name!r} could not delete {key!r}")
         # Segments of an upload that failed while Swift was unreachable have no manifest:
@@ -270,6 +279,20 @@ async def _translated(store: str, send: Callable[[], Awaitable[httpx.Response]])
         return await send()
     except httpx.HTTPError as exc:
         raise StoreError(f"store {store!r} is unreachable: {exc}") from exc
+
+
+def _manifest_delete_failure(response: httpx.Response) -> str | None:
+    """What went wrong in a manifest-delete that Swift answered 200 (its SLO middleware
+    reports the outcome in the body, in JSON as asked); None if nothing did, or if no SLO
+    middleware took the request (a plain delete then)."""
+    if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        outcome = response.json()
+        status = str(outcome["Response Status"])
+    except (ValueError, KeyError, TypeError):
+        return f"an answer it could not read: {response.text[:200]!r}"
+    return None if status.startswith("2") else f"{status} {outcome.get('Errors')}"
 
 
 def _expect(response: httpx.Response, statuses: tuple[int, ...], message: str) -> None:

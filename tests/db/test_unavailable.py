@@ -1,0 +1,46 @@
+"""A catalogue that cannot be reached is CatalogueUnavailable (503, Retry-After), logged
+once an outage; a statement the database refuses as wrong stays an error of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
+
+from lading.db.engine import Database
+from lading.errors import CatalogueUnavailable
+
+
+def select_one(connection: Connection) -> int:
+    return int(connection.execute(text("SELECT 1")).scalar_one())
+
+
+def test_a_database_that_cannot_be_opened_is_unavailable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    where = tmp_path / "catalogue.db"
+    where.mkdir()  # a directory where the file should be: SQLite cannot open it
+    database = Database(f"sqlite:///{where}")
+    for _ in range(3):
+        with pytest.raises(CatalogueUnavailable) as raised:
+            database.run(False, select_one)
+    assert raised.value.status == 503 and raised.value.headers["retry-after"]
+    assert isinstance(raised.value.__cause__, OperationalError)  # the cause is kept
+    where.rmdir()
+    assert database.run(False, select_one) == 1  # and it serves once it can, as it was
+    outage = [record.getMessage() for record in caplog.records if record.name == "lading.db.engine"]
+    assert len(outage) == 2, outage  # one line when it went, one when it came back
+    assert "unable to open database file" in outage[0]
+    assert "answers again" in outage[1]
+    database.dispose()
+
+
+def test_a_wrong_statement_is_not_an_outage(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'catalogue.db'}")
+    with pytest.raises(OperationalError, match="no such table"):
+        database.run(
+            False, lambda connection: connection.execute(text("SELECT * FROM missing_table"))
+        )
+    database.dispose()
