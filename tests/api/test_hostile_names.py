@@ -117,9 +117,10 @@ def fill(path: str, values: dict[str, bytes]) -> bytes:
 
 def written(root: Path, store: bool = True) -> set[Path]:
     """Every file under ``root``, the catalogue's own files aside (and the store's, unless
-    ``store``)."""
+    ``store``). A store's scratch files (``.tmp``) come and go with uploads in flight."""
     stores = root / "inside" / "data" / "stores"
     return {path for path in root.rglob("*") if path.is_file() and ".db" not in path.name
+            and ".tmp" not in path.relative_to(root).parts
             and (store or not path.is_relative_to(stores))}  # fmt: skip
 
 
