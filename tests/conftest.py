@@ -57,8 +57,9 @@ def postgres_url() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def scratch_database(prefix: str) -> Iterator[str]:
-    """A new database named ``prefix`` and a unique suffix, migrated; dropped afterwards."""
+def scratch_database(prefix: str, migrated: bool = True) -> Iterator[str]:
+    """A new database named ``prefix`` and a unique suffix, migrated unless told not to
+    (lading then migrates it itself); dropped afterwards."""
     server_url = make_url(os.environ.get(POSTGRES_URL_VARIABLE, DEFAULT_POSTGRES_URL))
     server = create_engine(server_url, isolation_level="AUTOCOMMIT")
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
@@ -69,9 +70,10 @@ def scratch_database(prefix: str) -> Iterator[str]:
         server.dispose()
         unavailable(f"PostgreSQL is not reachable at {server_url!r}: {exc.orig}")
     url = server_url.set(database=name).render_as_string(hide_password=False)
-    database = Database(url)
-    database.upgrade()
-    database.dispose()
+    if migrated:
+        database = Database(url)
+        database.upgrade()
+        database.dispose()
     try:
         yield url
     finally:

@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import uuid
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.exc import OperationalError
 
-from tests.conftest import DEFAULT_POSTGRES_URL, POSTGRES_URL_VARIABLE
+from tests.conftest import scratch_database
 from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER
 from tests.resilience.invariants import FilesystemView, StoreView, SwiftView
-from tests.services_required import unavailable
 
 SERVER_LOGS = pytest.StashKey[list[Path]]()
 
@@ -36,24 +32,9 @@ class Deployment:
     store: StoreView
 
 
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
+def postgres_database() -> contextlib.AbstractContextManager[str]:
     """An empty database of the test's own on the PostgreSQL server (lading migrates it)."""
-    server_url = make_url(os.environ.get(POSTGRES_URL_VARIABLE, DEFAULT_POSTGRES_URL))
-    server = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"lading_faults_{uuid.uuid4().hex[:12]}"
-    try:
-        with server.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        server.dispose()
-        unavailable(f"PostgreSQL is not reachable at {server_url!r}: {exc.orig}")
-    try:
-        yield server_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        server.dispose()
+    return scratch_database("lading_faults", migrated=False)
 
 
 @pytest.fixture
