@@ -18,6 +18,7 @@ from lading.api.glance_v1 import images as glance_v1
 from lading.api.glance_v2 import images, members, tasks
 from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
 from lading.api.observe import ObserveMiddleware, serve_metrics
+from lading.api.unread_body import UnreadBodyMiddleware
 from lading.api.visor import images as visor
 from lading.api.visor.render import visor_error
 from lading.db.engine import Database
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(UnreadBodyMiddleware),
             Middleware(RequestIdMiddleware),
             Middleware(ObserveMiddleware, routes=routes, metrics=services.metrics),
             Middleware(AuthenticationMiddleware, identities=services.identities),

@@ -1,0 +1,93 @@
+"""An answer given before the body was read leaves a kept-alive connection usable, or
+says it closes: a pooled client never sends into a connection the server dropped."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import h11
+import httpx
+
+MiB = 1024 * 1024
+
+
+def active_image(api: httpx.Client) -> str:
+    body = {"name": "kept-alive", "disk_format": "raw", "container_format": "bare"}
+    image_id: str = api.post("/v2/images", json=body).json()["id"]
+    headers = {"content-type": "application/octet-stream"}
+    assert api.put(f"/v2/images/{image_id}/file", content=b"x", headers=headers).status_code == 204
+    return image_id
+
+
+class Connection:
+    """One HTTP/1.1 connection, written by hand so that a body can arrive late."""
+
+    def __init__(self, url: str, token: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.socket = socket.create_connection((host, int(port)), timeout=30)
+        self.http = h11.Connection(h11.CLIENT)
+        self.headers = [("host", host), ("x-auth-token", token)]
+
+    def start(self, method: str, target: str, length: int = 0) -> None:
+        headers = [*self.headers, ("content-length", str(length))]
+        if length:
+            headers.append(("content-type", "application/octet-stream"))
+        self.write(h11.Request(method=method, target=target, headers=headers))
+
+    def write(self, event: h11.Event) -> None:
+        self.socket.sendall(self.http.send(event) or b"")
+
+    def answer(self) -> tuple[h11.Response, bytes]:
+        response, body = None, b""
+        while True:
+            event = self.http.next_event()
+            if event is h11.NEED_DATA:
+                self.http.receive_data(self.socket.recv(65536))
+            elif isinstance(event, h11.Response):
+                response = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                assert response is not None
+                return response, body
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def test_a_late_small_body_is_dropped_and_the_connection_serves_on(
+    api: httpx.Client, server_url: str, api_token: str
+) -> None:
+    image_id = active_image(api)
+    connection = Connection(server_url, api_token)
+    try:
+        length = 300_000
+        connection.start("PUT", f"/v2/images/{image_id}/file", length)
+        time.sleep(0.3)  # the answer is due before the body arrives
+        connection.write(h11.Data(data=b"a" * length))
+        connection.write(h11.EndOfMessage())
+        response, body = connection.answer()
+        assert response.status_code == 409, body
+        assert (b"connection", b"close") not in response.headers
+        connection.http.start_next_cycle()
+        connection.start("GET", f"/v2/images/{image_id}")
+        response, body = connection.answer()
+        assert response.status_code == 200, body
+    finally:
+        connection.close()
+
+
+def test_a_large_body_gets_its_answer_with_connection_close(
+    api: httpx.Client, server_url: str, api_token: str
+) -> None:
+    image_id = active_image(api)
+    connection = Connection(server_url, api_token)
+    try:
+        connection.start("PUT", f"/v2/images/{image_id}/file", 64 * MiB)
+        connection.write(h11.Data(data=b"a" * 100_000))
+        response, body = connection.answer()
+        assert response.status_code == 409, body
+        assert (b"connection", b"close") in response.headers
+    finally:
+        connection.close()
