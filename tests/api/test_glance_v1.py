@@ -73,7 +73,8 @@ def test_bad_requests_change_nothing(client: TestClient) -> None:
         assert_error(create(client, data, **headers), 400)
     assert image_count(client) == 0
     for query in ("sort_key=colour", "sort_dir=up", "size_min=big", "is_public=maybe",
-                  "colour=blue", "changes-since=yesterday"):  # fmt: skip
+                  "colour=blue", "changes-since=yesterday",
+                  "changes-since=9999-12-31T23:59:59-23:00"):  # fmt: skip
         assert_error(client.get(f"/v1/images/detail?{query}"), 400)
 
 
