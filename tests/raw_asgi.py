@@ -76,6 +76,9 @@ async def _exchange(app: ASGIApp, scope: dict[str, object], body: bytes) -> RawA
     try:
         with anyio.fail_after(TIMEOUT):
             await app(scope, receive, send)
+    except Exception:
+        if not status:  # no answer at all; Starlette re-raises what it answered 500 for
+            raise
     finally:
         answered.set()
     return RawAnswer(status, headers, b"".join(chunks))
