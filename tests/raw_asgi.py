@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message
 
 HOST = b"lading.test"
+TIMEOUT = 60  # seconds: an app that never answers fails the request, not the whole run
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,11 @@ async def _exchange(app: ASGIApp, scope: dict[str, object], body: bytes) -> RawA
                 answered.set()
 
     try:
-        await app(scope, receive, send)
+        with anyio.fail_after(TIMEOUT):
+            await app(scope, receive, send)
+    except Exception:
+        if not status:  # no answer at all; Starlette re-raises what it answered 500 for
+            raise
     finally:
         answered.set()
     return RawAnswer(status, headers, b"".join(chunks))

@@ -61,6 +61,9 @@ def test_bad_requests_change_nothing(client: TestClient) -> None:
         (None, {"x-image-meta-location": "http://example.org/a.img"}),  # no http store
         (None, {"x-image-meta-is_public": "maybe"}),
         (None, {"x-image-meta-min_disk": "-1"}),
+        (None, {"x-image-meta-min_disk": "9" * 5000}),  # past int()'s 4,300 digits: not a 500
+        (None, {"x-image-meta-min_ram": "\u00b2".encode()}),  # a digit to isdigit(), not to int()
+        (None, {"x-image-meta-min_ram": "\uff11".encode()}),  # a fullwidth 1
         (None, {"x-image-meta-disk_format": "floppy"}),
         (None, {"x-image-meta-colour": "blue"}),
         (None, {"x-image-meta-id": "not-a-uuid"}),
@@ -70,7 +73,8 @@ def test_bad_requests_change_nothing(client: TestClient) -> None:
         assert_error(create(client, data, **headers), 400)
     assert image_count(client) == 0
     for query in ("sort_key=colour", "sort_dir=up", "size_min=big", "is_public=maybe",
-                  "colour=blue", "changes-since=yesterday"):  # fmt: skip
+                  "colour=blue", "changes-since=yesterday",
+                  "changes-since=9999-12-31T23:59:59-23:00"):  # fmt: skip
         assert_error(client.get(f"/v1/images/detail?{query}"), 400)
 
 

@@ -138,6 +138,11 @@ def test_a_marker_at_the_end_gives_an_empty_page(catalogue: TestClient) -> None:
     ["sort_key=bogus", "sort_dir=up", "sort=name:sideways", "sort=name&sort_key=name",
      "limit=-1", "limit=ten", "size_min=big", "os_hidden=maybe", "visibility=everyone",
      "created_at=gt:yesterday", "member_status=maybe", "limit=1&limit=2",
+     "created_at=9999-12-31T23:59:59-23:00", "updated_at=gt:0001-01-01T00:00:00%2B23:00",
+     "sort=name:asc,name:desc", "sort_key=size&sort_key=size",
+     pytest.param("&".join(["tag=t"] * 33), id="33 tags"),
+     pytest.param("&".join(f"p{n}=v" for n in range(33)), id="33 property filters"),
+     pytest.param("name=in:" + ",".join(["n"] * 1001), id="1001 values"),
      "sort_key=name&sort_key=size&sort_dir=asc&sort_dir=desc&sort_dir=asc"],
 )  # fmt: skip
 def test_bad_listing_parameters(client: TestClient, query: str) -> None:

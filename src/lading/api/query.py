@@ -54,8 +54,8 @@ def moment(name: str, value: str) -> datetime:
     """An ISO 8601 time, as a naive UTC datetime (as the catalogue keeps them)."""
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is not None:  # 9999-12-31T23:59-01:00 is past the last UTC time
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         raise BadRequest(f"{name} must be an ISO 8601 time, not {value!r}") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from lading.api.headers import PREFIX, Meta, meta_headers, meta_items
+from lading.api.http import parse_count
 from lading.domain import Artifact, Visibility
 from lading.errors import BadRequest
 
@@ -34,9 +35,9 @@ def read_meta(headers: Mapping[str, str]) -> Meta:
         if key in TEXT_FIELDS:
             meta.fields[key] = value
         elif key in INTEGER_FIELDS:
-            if not value.isdigit():
-                raise BadRequest(f"{name} must be a whole number, not {value!r}")
-            meta.fields[key] = int(value)
+            # ASCII digits, of a sane length: str.isdigit() also takes "²", which int()
+            # refuses, and int() refuses 4,300 digits and more.
+            meta.fields[key] = parse_count(name, value)
         elif key == "protected":
             meta.fields[key] = _boolean(name, value)
         elif key == "is_public":
