@@ -2,10 +2,10 @@
 on the same data each time. Once the last restart's recovery has run, nothing is stuck
 and catalogue and store agree (``invariants``), and what the server acknowledged holds.
 
-``make test`` kills 10 times on SQLite with a filesystem store and 10 times on PostgreSQL
-with Swift. ``LADING_FAULT_KILLS=20`` (by hand) kills 20 times on each of the four
-pairs. The kill moments come from ``LADING_FAULT_SEED`` (default: random), which every
-failure prints.
+``make test`` kills 20 times on SQLite with a filesystem store and 20 times on PostgreSQL
+with Swift. ``LADING_FAULT_KILLS=N`` (by hand) kills N times on each of the four pairs.
+The kill moments come from ``LADING_FAULT_SEED`` (default: random), which every failure
+prints.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tests.resilience.server import LiveServer
 from tests.resilience.traffic import Ledger, Traffic
 
 KILLS_VARIABLE = "LADING_FAULT_KILLS"
-KILLS = int(os.environ.get(KILLS_VARIABLE, "10"))
+KILLS = int(os.environ.get(KILLS_VARIABLE, "20"))
 DEPLOYMENTS = (
     ["sqlite-filesystem", "postgresql-swift", "sqlite-swift", "postgresql-filesystem"]
     if KILLS_VARIABLE in os.environ
