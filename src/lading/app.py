@@ -10,6 +10,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 from lading.api import click, osm, pnda, versions
 from lading.api import openapi as openapi_documents
@@ -36,6 +37,14 @@ from lading.web.pages import Pages
 from lading.web.routes import routes as web_routes
 
 log = logging.getLogger(__name__)
+
+
+class Lading(Starlette):
+    """Starlette with the unread-body middleware around all of it: the 500 answers that
+    Starlette's outermost layer sends are early answers too."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return UnreadBodyMiddleware(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None, stores: StoreRegistry | None = None) -> Starlette:
@@ -77,10 +86,9 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
         Mount("/api", routes=osm.ROUTES),
         Mount("/ui", routes=web_routes()),
     ]
-    app = Starlette(
+    app = Lading(
         routes=routes,
         middleware=[
-            Middleware(UnreadBodyMiddleware),
             Middleware(RequestIdMiddleware),
             Middleware(ObserveMiddleware, routes=routes, metrics=services.metrics),
             Middleware(AuthenticationMiddleware, identities=services.identities),

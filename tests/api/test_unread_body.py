@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from starlette.types import Message, Receive, Scope, Send
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lading.api.unread_body import UnreadBodyMiddleware
+from lading.api.http import EXCEPTION_HANDLERS
+from lading.api.unread_body import CONNECTION_CLOSE, UnreadBodyMiddleware
+from lading.app import Lading
 
 pytestmark = pytest.mark.anyio
-CLOSE = (b"connection", b"close")
+ANSWER_HEADER = (b"x-answer", b"kept")
 
 
 async def answer_at_once(scope: Scope, receive: Receive, send: Send) -> None:
-    await send({"type": "http.response.start", "status": 409, "headers": []})
+    await send({"type": "http.response.start", "status": 409, "headers": [ANSWER_HEADER]})
     await send({"type": "http.response.body", "body": b"{}"})
 
 
@@ -25,14 +30,19 @@ async def read_then_answer(scope: Scope, receive: Receive, send: Send) -> None:
     await answer_at_once(scope, receive, send)
 
 
+async def read_one_chunk_then_answer(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await answer_at_once(scope, receive, send)
+
+
 class Client:
     """A request's body in chunks, and what the app sent back."""
 
-    def __init__(self, chunks: list[bytes], headers: dict[str, str], stall: bool = False):
+    def __init__(self, chunks: list[bytes], headers: dict[str, str], then: str = "end") -> None:
         self.chunks = chunks
-        self.stall = stall  # after the chunks, wait forever (a slow client)
+        self.then = then  # after the chunks: "end", "stall" (a slow client) or "leave"
         self.scope: Scope = {
-            "type": "http", "method": "PUT", "path": "/", "headers":
+            "type": "http", "method": "PUT", "path": "/boom", "headers":
             [(k.encode(), v.encode()) for k, v in headers.items()],
         }  # fmt: skip
         self.read = 0
@@ -40,56 +50,98 @@ class Client:
 
     async def receive(self) -> Message:
         if self.read == len(self.chunks):
-            assert self.stall, "read past the end of the body"
+            assert self.then != "end", "read past the end of the body"
+            if self.then == "leave":
+                return {"type": "http.disconnect"}
             await anyio.sleep_forever()
         self.read += 1
-        more = self.read < len(self.chunks) or self.stall
+        more = self.read < len(self.chunks) or self.then != "end"
         return {"type": "http.request", "body": self.chunks[self.read - 1], "more_body": more}
 
     async def send(self, message: Message) -> None:
         self.sent.append(message)
 
-    async def run(self, app: UnreadBodyMiddleware) -> list[tuple[bytes, bytes]]:
-        await app(self.scope, self.receive, self.send)
-        assert self.sent[-1]["body"] == b"{}"
-        return list(self.sent[0]["headers"])
+    async def run(self, app: ASGIApp) -> list[tuple[bytes, bytes]]:
+        """The answer's headers, once the app has answered."""
+        with anyio.fail_after(5):
+            await app(self.scope, self.receive, self.send)
+        headers = list(self.sent[0]["headers"])
+        assert ANSWER_HEADER in headers
+        return headers
 
 
 async def test_a_small_body_is_dropped_and_the_connection_kept() -> None:
     client = Client([b"x" * 1000] * 5, {"content-length": "5000"})
     headers = await client.run(UnreadBodyMiddleware(answer_at_once))
     assert client.read == 5
-    assert CLOSE not in headers
+    assert CONNECTION_CLOSE not in headers
 
 
 async def test_a_body_announced_too_large_is_not_read_and_the_connection_closed() -> None:
     client = Client([b"x" * 1000] * 5, {"content-length": "5000"})
     headers = await client.run(UnreadBodyMiddleware(answer_at_once, limit=4000))
     assert client.read == 0
-    assert CLOSE in headers
+    assert headers == [ANSWER_HEADER, CONNECTION_CLOSE]
+
+
+async def test_what_is_left_of_a_body_counts_not_what_was_announced() -> None:
+    client = Client([b"x" * 1000] * 5, {"content-length": "5000"})
+    headers = await client.run(UnreadBodyMiddleware(read_one_chunk_then_answer, limit=4000))
+    assert client.read == 5
+    assert CONNECTION_CLOSE not in headers
 
 
 async def test_a_chunked_body_is_dropped_up_to_the_limit() -> None:
-    client = Client([b"x" * 1000] * 10, {"transfer-encoding": "chunked"})
-    headers = await client.run(UnreadBodyMiddleware(answer_at_once, limit=4000))
-    assert client.read == 5  # past the limit: no more is read
-    assert CLOSE in headers
+    small = Client([b"x" * 1000] * 3, {"transfer-encoding": "chunked"})
+    assert CONNECTION_CLOSE not in await small.run(UnreadBodyMiddleware(answer_at_once, 4000))
+    assert small.read == 3
+    large = Client([b"x" * 1000] * 10, {"transfer-encoding": "chunked"})
+    assert CONNECTION_CLOSE in await large.run(UnreadBodyMiddleware(answer_at_once, 4000))
+    assert large.read == 5  # past the limit: no more is read
 
 
 async def test_a_slow_body_is_given_up_on() -> None:
-    client = Client([b"x"], {"content-length": "100"}, stall=True)
-    with anyio.fail_after(5):
-        headers = await client.run(UnreadBodyMiddleware(answer_at_once, seconds=0.1))
-    assert CLOSE in headers
+    client = Client([b"x"], {"content-length": "100"}, then="stall")
+    headers = await client.run(UnreadBodyMiddleware(answer_at_once, seconds=0.1))
+    assert CONNECTION_CLOSE in headers
+
+
+async def test_a_client_that_leaves_during_the_drain_is_let_go() -> None:
+    client = Client([b"x"], {"content-length": "100"}, then="leave")
+    headers = await client.run(UnreadBodyMiddleware(answer_at_once))
+    assert CONNECTION_CLOSE not in headers  # nothing to keep or close: it is gone
+
+
+async def test_a_client_waiting_to_send_is_not_asked_for_its_body() -> None:
+    client = Client([b"x" * 1000], {"content-length": "1000", "expect": "100-continue"})
+    headers = await client.run(UnreadBodyMiddleware(answer_at_once))
+    assert client.read == 0
+    assert CONNECTION_CLOSE in headers
 
 
 @pytest.mark.parametrize("headers", [{}, {"content-length": "0"}])
 async def test_requests_without_a_body_pass_untouched(headers: dict[str, str]) -> None:
     client = Client([], headers)
-    assert await client.run(UnreadBodyMiddleware(answer_at_once)) == []
+    assert await client.run(UnreadBodyMiddleware(answer_at_once)) == [ANSWER_HEADER]
 
 
 async def test_a_body_the_app_read_is_not_read_again() -> None:
     client = Client([b"x" * 1000] * 3, {"content-length": "3000"})
-    assert await client.run(UnreadBodyMiddleware(read_then_answer, limit=10)) == []
+    headers = await client.run(UnreadBodyMiddleware(read_then_answer, limit=10))
+    assert headers == [ANSWER_HEADER]
     assert client.read == 3
+
+
+async def test_a_server_error_is_an_early_answer_too() -> None:
+    async def fail(request: Request) -> Response:
+        raise RuntimeError("a bug")
+
+    app = Lading(routes=[Route("/boom", fail, methods=["PUT"])],
+                 exception_handlers=EXCEPTION_HANDLERS)  # fmt: skip
+    client = Client([b"x" * 1000] * 3, {"content-length": "3000"})
+    with pytest.raises(RuntimeError):  # Starlette raises it again, for the server's log
+        await app(client.scope, client.receive, client.send)
+    headers = list(client.sent[0]["headers"])
+    assert client.sent[0]["status"] == 500
+    assert client.read == 3
+    assert CONNECTION_CLOSE not in headers

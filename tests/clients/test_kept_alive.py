@@ -3,8 +3,8 @@ says it closes: a pooled client never sends into a connection the server dropped
 
 from __future__ import annotations
 
+import select
 import socket
-import time
 
 import h11
 import httpx
@@ -52,6 +52,15 @@ class Connection:
                 assert response is not None
                 return response, body
 
+    def readable(self, seconds: float) -> bool:
+        return bool(select.select([self.socket], [], [], seconds)[0])
+
+    def closed_by_server(self) -> bool:
+        try:
+            return self.readable(10) and self.socket.recv(1) == b""
+        except ConnectionResetError:  # closed with some of our body unread
+            return True
+
     def close(self) -> None:
         self.socket.close()
 
@@ -64,7 +73,8 @@ def test_a_late_small_body_is_dropped_and_the_connection_serves_on(
     try:
         length = 300_000
         connection.start("PUT", f"/v2/images/{image_id}/file", length)
-        time.sleep(0.3)  # the answer is due before the body arrives
+        # The 409 is due before the body arrives; it waits for the body to be dropped.
+        assert not connection.readable(0.3), "answered before the body was read"
         connection.write(h11.Data(data=b"a" * length))
         connection.write(h11.EndOfMessage())
         response, body = connection.answer()
@@ -89,5 +99,6 @@ def test_a_large_body_gets_its_answer_with_connection_close(
         response, body = connection.answer()
         assert response.status_code == 409, body
         assert (b"connection", b"close") in response.headers
+        assert connection.closed_by_server()
     finally:
         connection.close()

@@ -18,12 +18,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lading.settings import MiB
 
-DRAIN_BYTES = 4 * MiB  # a few milliseconds on a LAN; more is the client's to stop
+DRAIN_BYTES = 4 * MiB  # a few milliseconds on a LAN: cheaper than a new connection
 DRAIN_SECONDS = 5.0
-CLOSE = (b"connection", b"close")
+CONNECTION_CLOSE = (b"connection", b"close")
 
 
 class UnreadBodyMiddleware:
+    """Drops the unread rest of a small body before an answer starts, or closes after it.
+
+    It wraps the whole application, Starlette's 500 layer included, so that no answer
+    goes out around it.
+    """
+
     def __init__(
         self, app: ASGIApp, limit: int = DRAIN_BYTES, seconds: float = DRAIN_SECONDS
     ) -> None:
@@ -37,11 +43,17 @@ class UnreadBodyMiddleware:
             return
         headers = Headers(scope=scope)
         announced = headers.get("content-length", "")
+        # A client that waits for "100 Continue" has sent nothing yet: reading would
+        # invite the body only to drop it.
+        waits_to_send = headers.get("expect", "").lower() == "100-continue"
         read_all = "transfer-encoding" not in headers and announced in ("", "0")
+        received, asked = 0, False
 
         async def tracking_receive() -> Message:
-            nonlocal read_all
+            nonlocal read_all, received, asked
+            asked = True
             message = await receive()
+            received += len(message.get("body", b""))
             if message["type"] != "http.request" or not message.get("more_body", False):
                 read_all = True
             return message
@@ -49,10 +61,11 @@ class UnreadBodyMiddleware:
         async def draining_send(message: Message) -> None:
             nonlocal read_all
             if message["type"] == "http.response.start" and not read_all:
-                too_large = announced.isdigit() and int(announced) > self.limit
-                read_all = not too_large and await self._drain(tracking_receive)
+                left = int(announced) - received if announced.isdigit() else 0
+                if left <= self.limit and not (waits_to_send and not asked):
+                    read_all = await self._drain(tracking_receive)
                 if not read_all:
-                    message["headers"] = [*message.get("headers", []), CLOSE]
+                    message["headers"] = [*message.get("headers", []), CONNECTION_CLOSE]
             await send(message)
 
         await self.app(scope, tracking_receive, draining_send)
