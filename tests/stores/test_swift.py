@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -85,6 +87,32 @@ async def test_a_failed_upload_leaves_no_segment(store: SwiftStore, swift_contai
     with pytest.raises(RuntimeError):
         await store.put("broken", failing())
     assert segments_of(swift_container, "broken") == []
+
+
+async def test_a_failed_upload_lets_its_segments_go_at_once(store: SwiftStore) -> None:
+    """The failure's frames form cycles that only the cyclic collector breaks: the
+    segments they reach must be empty by then, or every cut-off upload would keep up to
+    three segments in memory until it runs."""
+
+    async def cut_off() -> AsyncIterator[bytes]:
+        for _ in range(25):  # 2.5 segments: two sent, one filling
+            yield os.urandom(SEGMENT // 10)
+        raise RuntimeError("the client went away")
+
+    gc.collect()
+    gc.disable()
+    tracemalloc.start()
+    try:
+        for _ in range(4):
+            with pytest.raises(RuntimeError):
+                await store.put("cut-off", cut_off())
+        held = tracemalloc.get_traced_memory()[0]
+        gc.collect()
+        held -= tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    assert held < 4 * SEGMENT, f"{held} bytes waited for the cyclic collector"
 
 
 @pytest.mark.parametrize("size", [1000, 2 * SEGMENT + 1])

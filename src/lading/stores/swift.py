@@ -20,7 +20,14 @@ import contextlib
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -81,12 +88,14 @@ class SwiftStore(Store):
 
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
         manifest: dict[int, dict[str, object]] = {}
+        sent: list[Segment] = []  # whether or not Swift has answered yet
         size = 0
         try:
             async with anyio.create_task_group() as sending:
                 in_flight = anyio.Semaphore(SEGMENTS_IN_FLIGHT)
                 async for segment in _segments(chunks, self._segment_size):
                     size += segment.size
+                    sent.append(segment)
                     if segment.number == 0 and segment.last:  # small enough for one object
                         await self._put_verified(self._path(key), segment)
                         return StoredObject(key, size)
@@ -101,9 +110,13 @@ class SwiftStore(Store):
             )
             _expect(response, (201,), f"store {self.name!r} refused the manifest of {key!r}")
         except BaseException as exc:
+            # The exception's frames form cycles (task groups), which keep what they hold
+            # until the cyclic collector runs: segments would stay in memory that long.
+            for segment in sent:
+                segment.chunks.clear()
             with anyio.CancelScope(shield=True):  # no segment may outlive a failed upload
                 with contextlib.suppress(StoreError):
-                    await self._delete_segments(key)
+                    await self._delete_segments(key, (segment.number for segment in sent))
             if isinstance(exc, BaseExceptionGroup):  # what the caller would meet without one
                 raise _first_error(exc) from None
             raise
@@ -196,8 +209,19 @@ class SwiftStore(Store):
     def _path(self, key: str, container: str | None = None) -> str:
         return f"{container or self._container}/{self._prefix}{key}"
 
-    async def _delete_segments(self, key: str) -> None:
-        """Every segment of ``key``, page by page (a listing holds up to 10,000 names)."""
+    def _segment_path(self, key: str, number: int) -> str:
+        return self._path(f"{key}/{number:08d}", self._segments)
+
+    async def _delete_segments(self, key: str, numbers: Iterable[int] = ()) -> None:
+        """Every segment of ``key``: those ``numbers`` by name, then what the listing
+        names, page by page (a listing holds up to 10,000 names).
+
+        A segment whose PUT was cut off after its last byte may be written all the same,
+        and listed only later: deleted by name, it is gone (Swift orders a PUT and a
+        DELETE by when they arrived, whatever order it writes them in).
+        """
+        for number in numbers:
+            await self._request("DELETE", self._segment_path(key, number))
         params = {"prefix": f"{self._prefix}{key}/", "marker": ""}
         while True:
             listing = await self._request("GET", self._segments, params=params)
@@ -216,7 +240,7 @@ class SwiftStore(Store):
         in_flight: anyio.Semaphore,
     ) -> None:
         try:
-            path = self._path(f"{key}/{segment.number:08d}", self._segments)
+            path = self._segment_path(key, segment.number)
             etag = await self._put_verified(path, segment)
             entry = {"path": f"/{path}", "etag": etag, "size_bytes": segment.size}
             manifest[segment.number] = entry
@@ -325,17 +349,23 @@ async def _segments(chunks: AsyncIterable[bytes], segment_size: int) -> AsyncIte
     exactly ``segment_size`` bytes is one segment marked last, and the empty stream too.
     """
     segment = Segment(0)
-    async for chunk in chunks:
-        while segment.size + len(chunk) > segment_size:
-            room = segment_size - segment.size
-            if room:
-                segment.chunks.append(chunk[:room])
-            segment.size = segment_size
-            yield segment
-            segment, chunk = Segment(segment.number + 1), chunk[room:]
-        if chunk:
-            segment.chunks.append(chunk)
-            segment.size += len(chunk)
+    try:
+        async for chunk in chunks:
+            while segment.size + len(chunk) > segment_size:
+                room = segment_size - segment.size
+                if room:
+                    segment.chunks.append(chunk[:room])
+                segment.size = segment_size
+                yield segment
+                segment, chunk = Segment(segment.number + 1), chunk[room:]
+            if chunk:
+                segment.chunks.append(chunk)
+                segment.size += len(chunk)
+    except GeneratorExit:  # closed at a yield: the segment is the consumer's
+        raise
+    except BaseException:  # the stream failed: the segment it was filling goes nowhere
+        segment.chunks.clear()  # (the exception's frames may hold it a long while)
+        raise
     segment.last = True
     if segment.size or segment.number == 0:
         yield segment
