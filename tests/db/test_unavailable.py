@@ -3,13 +3,15 @@ once an outage; a statement the database refuses as wrong stays an error of its 
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
-from lading.db.engine import Database
+from lading.db.engine import CONNECT_TIMEOUT, Database
 from lading.errors import CatalogueUnavailable
 
 
@@ -44,3 +46,17 @@ def test_a_wrong_statement_is_not_an_outage(tmp_path: Path) -> None:
             False, lambda connection: connection.execute(text("SELECT * FROM missing_table"))
         )
     database.dispose()
+
+
+def test_a_postgresql_server_that_never_answers_is_unavailable_in_seconds() -> None:
+    """A host that drops packets looks, to the client, like a server that accepts and
+    then says nothing: the connection gives up after its timeout (5 s), not the system's
+    TCP timeout, and the request gets its 503."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        database = Database(f"postgresql+psycopg://lading:lading@127.0.0.1:{port}/lading")
+        started = time.monotonic()
+        with pytest.raises(CatalogueUnavailable):
+            database.run(False, select_one)
+        assert time.monotonic() - started < CONNECT_TIMEOUT + 3
+        database.dispose()
