@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import select
 import socket
+from collections.abc import Iterator
 
 import h11
 import httpx
+import pytest
 
 MiB = 1024 * 1024
 
@@ -65,40 +67,43 @@ class Connection:
         self.socket.close()
 
 
-def test_a_late_small_body_is_dropped_and_the_connection_serves_on(
+@pytest.fixture
+def upload_to_active(
     api: httpx.Client, server_url: str, api_token: str
-) -> None:
+) -> Iterator[tuple[Connection, str]]:
+    """A connection of its own, and the path of an upload that will be refused (409)."""
     image_id = active_image(api)
     connection = Connection(server_url, api_token)
-    try:
-        length = 300_000
-        connection.start("PUT", f"/v2/images/{image_id}/file", length)
-        # The 409 is due before the body arrives; it waits for the body to be dropped.
-        assert not connection.readable(0.3), "answered before the body was read"
-        connection.write(h11.Data(data=b"a" * length))
-        connection.write(h11.EndOfMessage())
-        response, body = connection.answer()
-        assert response.status_code == 409, body
-        assert (b"connection", b"close") not in response.headers
-        connection.http.start_next_cycle()
-        connection.start("GET", f"/v2/images/{image_id}")
-        response, body = connection.answer()
-        assert response.status_code == 200, body
-    finally:
-        connection.close()
+    yield connection, f"/v2/images/{image_id}"
+    connection.close()
+
+
+def test_a_late_small_body_is_dropped_and_the_connection_serves_on(
+    upload_to_active: tuple[Connection, str],
+) -> None:
+    connection, image = upload_to_active
+    length = 300_000
+    connection.start("PUT", f"{image}/file", length)
+    # The 409 is due before the body arrives; it waits for the body to be dropped.
+    assert not connection.readable(0.3), "answered before the body was read"
+    connection.write(h11.Data(data=b"a" * length))
+    connection.write(h11.EndOfMessage())
+    response, body = connection.answer()
+    assert response.status_code == 409, body
+    assert (b"connection", b"close") not in response.headers
+    connection.http.start_next_cycle()
+    connection.start("GET", image)
+    response, body = connection.answer()
+    assert response.status_code == 200, body
 
 
 def test_a_large_body_gets_its_answer_with_connection_close(
-    api: httpx.Client, server_url: str, api_token: str
+    upload_to_active: tuple[Connection, str],
 ) -> None:
-    image_id = active_image(api)
-    connection = Connection(server_url, api_token)
-    try:
-        connection.start("PUT", f"/v2/images/{image_id}/file", 64 * MiB)
-        connection.write(h11.Data(data=b"a" * 100_000))
-        response, body = connection.answer()
-        assert response.status_code == 409, body
-        assert (b"connection", b"close") in response.headers
-        assert connection.closed_by_server()
-    finally:
-        connection.close()
+    connection, image = upload_to_active
+    connection.start("PUT", f"{image}/file", 64 * MiB)
+    connection.write(h11.Data(data=b"a" * 100_000))
+    response, body = connection.answer()
+    assert response.status_code == 409, body
+    assert (b"connection", b"close") in response.headers
+    assert connection.closed_by_server()
