@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from lading.errors import StoreError
-from lading.stores.swift import Segment, SwiftStore, _segments
+from lading.stores.swift import SEGMENTS_IN_FLIGHT, Segment, SwiftStore, _segments
 from tests.asgi_server import running_asgi
 from tests.object_servers import (
     SWIFT_KEY,
@@ -87,6 +87,23 @@ async def test_a_failed_upload_leaves_no_segment(store: SwiftStore, swift_contai
     with pytest.raises(RuntimeError):
         await store.put("broken", failing())
     assert segments_of(swift_container, "broken") == []
+
+
+async def test_an_upload_holds_a_few_segments_at_most(store: SwiftStore) -> None:
+    async def streamed() -> AsyncIterator[bytes]:
+        for _ in range(400):  # 40 segments, made as they are read
+            yield os.urandom(SEGMENT // 10)
+
+    tracemalloc.start()
+    try:
+        stored = await store.put("streamed", streamed())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert stored.size == 40 * SEGMENT
+    # Two segments going up and one filling, and what sending them takes (about as much
+    # again with segments this small), not the 40 of them.
+    assert peak < 3 * (SEGMENTS_IN_FLIGHT + 1) * SEGMENT, f"{peak} bytes at the peak"
 
 
 async def test_a_failed_upload_lets_its_segments_go_at_once(store: SwiftStore) -> None:

@@ -27,7 +27,7 @@ from lading.errors import BadRequest, CatalogueUnavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 WRITE_OPTION = "lading_write"
-CONNECT_TIMEOUT = 5  # seconds to reach PostgreSQL; libpq has none by default
+CONNECT_TIMEOUT = 5  # seconds to open a PostgreSQL connection; psycopg's own is 130
 # SQLite's primary result codes that mean "not now" rather than a bad statement: BUSY,
 # LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL. Its other operational errors
 # (SQLITE_ERROR: no such table, a syntax error) are bugs, and stay 500s.
@@ -165,7 +165,8 @@ def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         # A host that drops packets, rather than refusing them, would hold each request
-        # for the system's TCP timeout (minutes) before its 503. The URL may say otherwise.
+        # that opens a connection for psycopg's 130 s before its 503. The URL may say
+        # otherwise.
         timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
         return create_engine(url, pool_pre_ping=True, connect_args=timeout)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

@@ -88,18 +88,19 @@ class SwiftStore(Store):
 
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
         manifest: dict[int, dict[str, object]] = {}
-        sent: list[Segment] = []  # whether or not Swift has answered yet
+        sent: list[int] = []  # segments sent, whether or not Swift has answered yet
+        segment: Segment | None = None
         size = 0
         try:
             async with anyio.create_task_group() as sending:
                 in_flight = anyio.Semaphore(SEGMENTS_IN_FLIGHT)
                 async for segment in _segments(chunks, self._segment_size):
                     size += segment.size
-                    sent.append(segment)
                     if segment.number == 0 and segment.last:  # small enough for one object
                         await self._put_verified(self._path(key), segment)
                         return StoredObject(key, size)
                     await in_flight.acquire()
+                    sent.append(segment.number)
                     sending.start_soon(self._put_segment, key, segment, manifest, in_flight)
             entries = [manifest[number] for number in sorted(manifest)]
             response = await self._request(
@@ -111,12 +112,13 @@ class SwiftStore(Store):
             _expect(response, (201,), f"store {self.name!r} refused the manifest of {key!r}")
         except BaseException as exc:
             # The exception's frames form cycles (task groups), which keep what they hold
-            # until the cyclic collector runs: segments would stay in memory that long.
-            for segment in sent:
+            # until the cyclic collector runs: a segment would stay in memory that long.
+            # (A sent one is emptied by its task; the one filling, by ``_segments``.)
+            if segment is not None:
                 segment.chunks.clear()
             with anyio.CancelScope(shield=True):  # no segment may outlive a failed upload
                 with contextlib.suppress(StoreError):
-                    await self._delete_segments(key, (segment.number for segment in sent))
+                    await self._delete_segments(key, sent)
             if isinstance(exc, BaseExceptionGroup):  # what the caller would meet without one
                 raise _first_error(exc) from None
             raise
@@ -245,6 +247,7 @@ class SwiftStore(Store):
             entry = {"path": f"/{path}", "etag": etag, "size_bytes": segment.size}
             manifest[segment.number] = entry
         finally:
+            segment.chunks.clear()  # Swift has it, or nobody needs it any more
             in_flight.release()
 
     async def _put_verified(self, path: str, segment: Segment) -> str:
