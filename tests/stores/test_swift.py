@@ -101,9 +101,9 @@ async def test_an_upload_holds_a_few_segments_at_most(store: SwiftStore) -> None
     finally:
         tracemalloc.stop()
     assert stored.size == 40 * SEGMENT
-    # Two segments going up and one filling, and what sending them takes (about as much
-    # again with segments this small), not the 40 of them.
-    assert peak < 3 * (SEGMENTS_IN_FLIGHT + 1) * SEGMENT, f"{peak} bytes at the peak"
+    # Two segments going up and one filling, and what sending them takes (as much again
+    # and more with segments this small: 0.84 MB in all), not the 40 of them (4.6 MB).
+    assert peak < 4 * (SEGMENTS_IN_FLIGHT + 1) * SEGMENT, f"{peak} bytes at the peak"
 
 
 async def test_a_failed_upload_lets_its_segments_go_at_once(store: SwiftStore) -> None:
