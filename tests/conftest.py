@@ -28,6 +28,13 @@ from tests.services_required import unavailable
 
 POSTGRES_URL_VARIABLE = "LADING_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://lading:lading@127.0.0.1:5432/postgres"
+# Tests of tens of seconds each (fuzzing, faults) go first, so that none of them starts
+# on a worker while the others run out of tests: the suite ends on short ones.
+SLOW_FIRST = ("tests/api/test_fuzz.py", "tests/resilience/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))  # stable
 
 
 @pytest.fixture
