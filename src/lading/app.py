@@ -99,7 +99,6 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     app.state.settings = settings
     app.state.services = services
     app.state.pages = pages = Pages()
-    app.state.openapi = openapi_documents.OpenApiDocuments()
     # other faces: OpenStack's shape
     app.state.error_styles = {"/visor": visor_error, "/ui": pages.error}
     return app

@@ -206,6 +206,13 @@ def status_of(connection: Connection, artifact_id: str) -> Status | None:
     return None if found is None else Status(found)
 
 
+def refuse_if_gone(connection: Connection, artifact_id: str) -> None:
+    """NotFound when the artifact was deleted since the caller looked at it: a change
+    that lost to a delete answers as it would a moment later."""
+    if status_of(connection, artifact_id) in GONE:
+        raise NotFound(f"no artifact with id {artifact_id}")
+
+
 def mark_pending_delete(connection: Connection, artifact_id: str, now: datetime) -> None:
     """Any live status -> pending_delete (delayed delete): gone, its data kept a while."""
     _mark_gone(connection, artifact_id, Status.PENDING_DELETE, now)

@@ -11,11 +11,11 @@ from datetime import datetime
 from sqlalchemy import Connection, select, update
 
 from lading.db import blobs
-from lading.db.artifacts import WITHOUT_DATA, set_properties, set_status, status_of
+from lading.db.artifacts import WITHOUT_DATA, refuse_if_gone, set_properties, set_status
 from lading.db.models import artifact_properties, artifacts
 from lading.db.tasks import insert_task
-from lading.domain import GONE, Digests, Status, Task
-from lading.errors import Gone, NotFound
+from lading.domain import Digests, Status, Task
+from lading.errors import Gone
 
 TASK = "os_glance_import_task"
 IMPORTING_TO = "os_glance_importing_to_stores"
@@ -39,8 +39,7 @@ def start(
         .values(status=Status.IMPORTING, updated_at=now)
     )
     if started.rowcount != 1:
-        if status_of(connection, task.artifact_id) in GONE:
-            raise NotFound(f"no artifact with id {task.artifact_id}")
+        refuse_if_gone(connection, task.artifact_id)
         return False
     set_properties(
         connection,

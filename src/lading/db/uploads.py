@@ -15,10 +15,10 @@ from typing import NoReturn
 from sqlalchemy import Connection, select, update
 
 from lading.db import blobs
-from lading.db.artifacts import WITHOUT_DATA, set_status, status_of
+from lading.db.artifacts import WITHOUT_DATA, refuse_if_gone, set_status
 from lading.db.models import artifacts
 from lading.domain import GONE, HASH_ALGO, Digests, Status
-from lading.errors import Conflict, Gone, NotFound
+from lading.errors import Conflict, Gone
 
 
 @dataclass(slots=True)
@@ -47,8 +47,7 @@ def begin(connection: Connection, lease: Lease, expires_at: datetime, now: datet
         upload_lease=lease.token,
         lease_expires_at=expires_at,
     ):
-        if status_of(connection, lease.artifact_id) in GONE:  # deleted since it was looked at
-            raise NotFound(f"no artifact with id {lease.artifact_id}")
+        refuse_if_gone(connection, lease.artifact_id)
         raise Conflict(f"artifact {lease.artifact_id} is no longer {source}")
     return blobs.reserve(connection, lease.store, lease.key, now)
 

@@ -11,11 +11,13 @@ images with the very schema the glance CLI reads.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
 import yaml
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -33,21 +35,6 @@ CODE_SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class OpenApiDocuments:
-    """Each face's document, read on first use and kept (one set per application)."""
-
-    def __init__(self) -> None:
-        self._loaded: dict[str, dict[str, Any]] = {}
-
-    def get(self, face: str) -> dict[str, Any]:
-        """The face's document; NotFound for a face that has none."""
-        if face not in FACES:
-            raise NotFound(f"no OpenAPI document named {face!r}; there are {list(FACES)}")
-        if face not in self._loaded:
-            self._loaded[face] = load(face)
-        return self._loaded[face]
-
-
 def load(face: str) -> dict[str, Any]:
     """The face's document, with the shared components and the v2 schemas added."""
     document = _read(f"{face}.yaml")
@@ -63,6 +50,12 @@ def load(face: str) -> dict[str, Any]:
     return document
 
 
+@functools.cache
+def rendered(face: str) -> bytes:
+    """The face's document as JSON, made once a process: the files ship with lading."""
+    return bytes(JSONResponse(load(face)).body)
+
+
 def _read(name: str) -> dict[str, Any]:
     text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
     document: dict[str, Any] = yaml.load(text, Loader=SAFE_LOADER)
@@ -70,8 +63,12 @@ def _read(name: str) -> dict[str, Any]:
 
 
 async def serve_document(request: Request) -> Response:
-    documents: OpenApiDocuments = request.app.state.openapi
-    return JSONResponse(documents.get(request.path_params["face"]))
+    face = request.path_params["face"]
+    if face not in FACES:
+        raise NotFound(f"no OpenAPI document named {face!r}; there are {list(FACES)}")
+    # Off the event loop: the first time, files are read and YAML parsed.
+    body = await to_thread.run_sync(rendered, face)
+    return Response(body, media_type=JSONResponse.media_type)
 
 
 ROUTES: list[BaseRoute] = [Route("/openapi/{face}.json", serve_document, methods=["GET"])]
