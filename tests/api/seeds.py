@@ -20,7 +20,6 @@ from lading.settings import Settings
 from tests.osm_packages import package
 
 DATA = bytes(range(256)) * 16  # 4 KiB
-PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
 MEMBER = "other-project"
 TAG = "seed"
 SCHEMA_NAMES = ["image", "images", "member", "members", "task", "tasks"]

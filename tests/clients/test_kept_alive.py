@@ -6,30 +6,25 @@ from __future__ import annotations
 import select
 import socket
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import h11
 import httpx
 import pytest
 
+from tests.clients.support import create_image, unique
+
 MiB = 1024 * 1024
-
-
-def active_image(api: httpx.Client) -> str:
-    body = {"name": "kept-alive", "disk_format": "raw", "container_format": "bare"}
-    image_id: str = api.post("/v2/images", json=body).json()["id"]
-    headers = {"content-type": "application/octet-stream"}
-    assert api.put(f"/v2/images/{image_id}/file", content=b"x", headers=headers).status_code == 204
-    return image_id
 
 
 class Connection:
     """One HTTP/1.1 connection, written by hand so that a body can arrive late."""
 
     def __init__(self, url: str, token: str) -> None:
-        host, port = url.removeprefix("http://").split(":")
-        self.socket = socket.create_connection((host, int(port)), timeout=30)
+        address = urlsplit(url)
+        self.socket = socket.create_connection((address.hostname, address.port), timeout=30)
         self.http = h11.Connection(h11.CLIENT)
-        self.headers = [("host", host), ("x-auth-token", token)]
+        self.headers = [("host", address.netloc), ("x-auth-token", token)]
 
     def start(self, method: str, target: str, length: int = 0) -> None:
         headers = [*self.headers, ("content-length", str(length))]
@@ -72,7 +67,7 @@ def upload_to_active(
     api: httpx.Client, server_url: str, api_token: str
 ) -> Iterator[tuple[Connection, str]]:
     """A connection of its own, and the path of an upload that will be refused (409)."""
-    image_id = active_image(api)
+    image_id = create_image(api, unique("kept-alive"), b"x")["id"]
     connection = Connection(server_url, api_token)
     yield connection, f"/v2/images/{image_id}"
     connection.close()

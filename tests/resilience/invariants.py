@@ -218,7 +218,9 @@ class Catalogue:
                 )
         keys = {blob.key for blob in recorded}
         listed = store.objects()
-        stored = (listed & keys) | store.existing(listed - keys)
+        # What a listing and the catalogue disagree on is asked for by name, both ways:
+        # Swift may list a new object late, or a deleted one a while longer.
+        stored = (listed & keys) | store.existing(listed ^ keys)
         found += [f"object {key} is in the store, not in the catalogue" for key in stored - keys]
         found += [f"object {key} is in the catalogue, not in the store" for key in keys - stored]
         for row in held:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.clients.conftest import LADING, free_port, log_tail, wait_healthy
+from tests.clients.conftest import LADING, free_port, wait_healthy
 
 STOP_TIMEOUT = 10.0
 
@@ -39,7 +40,14 @@ class LiveServer:
                 env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         self.url = f"http://127.0.0.1:{port}"
-        wait_healthy(self.process, self.url, self.log)
+        try:
+            wait_healthy(self.process, self.url, self.log)
+        except BaseException:  # the test never gets to stop it
+            with contextlib.suppress(ProcessLookupError):  # unless it is gone already
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(STOP_TIMEOUT)
+            self.process = None
+            raise
         self.start_times.append(time.monotonic() - started)
 
     def kill(self) -> None:
@@ -67,6 +75,3 @@ class LiveServer:
         main = psutil.Process(self.process.pid)
         (worker,) = [child for child in main.children() if child.cmdline() == main.cmdline()]
         return worker
-
-    def log_tail(self, lines: int = 80) -> str:
-        return log_tail(self.log, lines)

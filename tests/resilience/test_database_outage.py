@@ -15,6 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import make_url
 
+from tests.clients.conftest import fetching_from
+from tests.clients.support import create_image
 from tests.faults import Relay, relay_to
 from tests.http_origin import Origin, serving
 from tests.resilience.conftest import SERVER_LOGS, postgres_database
@@ -51,12 +53,10 @@ def through_relay(
     a relay the test can cut."""
     with postgres_database() as url, relay_to(make_url(url).port or POSTGRES_PORT) as relay:
         relayed = make_url(url).set(port=relay.port).render_as_string(hide_password=False)
-        port = origin.server_address[1]
         settings = {
             "LADING_DATABASE_URL": relayed,
             "LADING_UPLOAD_STUCK_AFTER": "2",
-            "LADING_TASK_POLL_INTERVAL": "0.1",
-            "LADING_FETCH": f'{{"allowed_hosts": ["127.0.0.1"], "allowed_ports": [{port}]}}',
+            **fetching_from(origin),
         }
         request.node.stash[SERVER_LOGS] = [tmp_path / "server.log"]
         # Open (no token): the authentication middleware still asks the catalogue, every
@@ -146,11 +146,8 @@ def test_the_catalogue_going_away(
 ) -> None:
     server, relay, direct_url = through_relay
     with httpx.Client(base_url=server.url, timeout=30) as api:
-        image_id = api.post("/v2/images", json={"name": "kept"}).json()["id"]
         data = b"kept through the outage" * 1000
-        response = api.put(f"/v2/images/{image_id}/file", content=data,
-                           headers={"content-type": "application/octet-stream"})  # fmt: skip
-        assert response.status_code == 204, response.text
+        image_id = create_image(api, "kept", data)["id"]
 
         with Traffic(server, image_id) as traffic:
             traffic.wait_for_each(since=0.0)

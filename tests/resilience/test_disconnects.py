@@ -16,6 +16,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.clients.support import create_image
 from tests.object_servers import SWIFT_URL
 from tests.resilience.conftest import Deployment
 from tests.resilience.invariants import Catalogue, wait_until_settled
@@ -33,14 +34,6 @@ SWIFT_PORT = urlsplit(SWIFT_URL).port
 POOLED_AT_MOST = 20
 SETTLE_TIMEOUT = 20.0
 IN_FLIGHT = re.compile(r"^lading_uploads_in_flight (\S+)$", re.MULTILINE)
-
-
-def create(api: httpx.Client) -> str:
-    body = {"name": "disconnecting", "disk_format": "raw", "container_format": "bare"}
-    response = api.post("/v2/images", json=body)
-    assert response.status_code == 201, response.text
-    image_id: str = response.json()["id"]
-    return image_id
 
 
 def give_up(url: str, image_id: str, chooser: random.Random) -> None:
@@ -62,7 +55,7 @@ def give_up(url: str, image_id: str, chooser: random.Random) -> None:
 
 def give_up_many(server: LiveServer, count: int, seed: int) -> list[str]:
     with httpx.Client(base_url=server.url, timeout=30) as api:
-        ids = [create(api) for _ in range(count)]
+        ids = [create_image(api, "disconnecting")["id"] for _ in range(count)]
     choosers = [random.Random(seed + n) for n in range(count)]
     with ThreadPoolExecutor(AT_ONCE) as pool:
         list(pool.map(give_up, [server.url] * count, ids, choosers))  # raises what they raise

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.clients.conftest import fetching_from
 from tests.http_origin import Origin, serving
 from tests.resilience.conftest import Deployment
 from tests.resilience.invariants import Catalogue, wait_until_settled
@@ -47,9 +48,7 @@ def server_settings(origin: Origin) -> dict[str, str]:
     return {
         "LADING_UPLOAD_STUCK_AFTER": "1",  # leases, pending blobs, temporaries: 1 s
         "LADING_TASK_LEASE": "1",  # an import cut off runs again 1 s after the kill
-        "LADING_TASK_POLL_INTERVAL": "0.1",
-        "LADING_FETCH": f'{{"allowed_hosts": ["127.0.0.1"], '
-        f'"allowed_ports": [{origin.server_address[1]}]}}',
+        **fetching_from(origin),
     }
 
 
