@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
 from lading.app import create_app
@@ -68,3 +69,15 @@ def locating(
     )  # fmt: skip
     with TestClient(create_app(configured), base_url="http://lading.test") as client:
         yield client
+
+
+def routes_of(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, set[str]]]:
+    """Every route of an app: its path template (a mount of files: ``{file}``) and methods."""
+    for route in routes:
+        if isinstance(route, Mount):
+            if route.routes:
+                yield from routes_of(route.routes, prefix + route.path)
+            else:
+                yield f"{prefix}{route.path}/{{file}}", {"GET", "HEAD"}
+        elif isinstance(route, Route):
+            yield prefix + route.path, set(route.methods or ("GET", "HEAD"))

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import anyio
 import pytest
-from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
 from lading.app import create_app
+from tests.api.helpers import routes_of
 from tests.api.seeds import (
     Pools,
     seed_click,
@@ -98,18 +98,6 @@ def seed(client: TestClient, face: str) -> Pools:
         case "/openapi":
             return seed_service(client)
     return seed_images(client)
-
-
-def routes_of(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, set[str]]]:
-    """Every route of the app: its path template (a mount of files: ``{file}``) and methods."""
-    for route in routes:
-        if isinstance(route, Mount):
-            if route.routes:
-                yield from routes_of(route.routes, prefix + route.path)
-            else:
-                yield f"{prefix}{route.path}/{{file}}", {"GET", "HEAD"}
-        elif isinstance(route, Route):
-            yield prefix + route.path, set(route.methods or ("GET", "HEAD"))
 
 
 def parameters(path: str) -> list[str]:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 from openapi_spec_validator import validate
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute
 from starlette.testclient import TestClient
 
 from lading.api.openapi import FACES, load
 from lading.app import create_app
 from lading.settings import Settings
+from tests.api.helpers import routes_of
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 METHODS = ("get", "put", "post", "delete", "patch", "head")
@@ -30,18 +31,9 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 def app_routes(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:
     """(method, path template) of every route; a GET route's implied HEAD left out, a
     mount of files as ``{file}``, a ``{name:path}`` parameter as ``{name}``."""
-    for route in routes:
-        if isinstance(route, Mount):
-            if route.routes:
-                yield from app_routes(route.routes, prefix + route.path)
-            else:
-                yield "get", f"{prefix}{route.path}/{{file}}"
-        elif isinstance(route, Route):
-            path = (prefix + route.path).replace(":path}", "}")
-            methods = set(route.methods or ("GET", "HEAD"))
-            if "GET" in methods:
-                methods.discard("HEAD")
-            yield from ((method.lower(), path) for method in methods)
+    for path, methods in routes_of(routes, prefix):
+        implied = {"HEAD"} if "GET" in methods else set()
+        yield from ((method.lower(), path.replace(":path}", "}")) for method in methods - implied)
 
 
 def described() -> dict[tuple[str, str], str]:
