@@ -16,7 +16,7 @@ from lading.api import click, osm, pnda, versions
 from lading.api import openapi as openapi_documents
 from lading.api.auth import AuthenticationMiddleware
 from lading.api.glance_v1 import images as glance_v1
-from lading.api.glance_v2 import images, members, tasks
+from lading.api.glance_v2 import images, members, names, tasks
 from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
 from lading.api.observe import ObserveMiddleware, serve_metrics
 from lading.api.unread_body import UnreadBodyMiddleware
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
         *openapi_documents.ROUTES,
         *pnda.ROUTES,
         Mount("/v1", routes=glance_v1.ROUTES),
-        Mount("/v2", routes=[*images.ROUTES, *members.ROUTES, *tasks.ROUTES]),
+        Mount("/v2", routes=[*images.ROUTES, *members.ROUTES, *tasks.ROUTES, *names.ROUTES]),
         Mount("/click", routes=click.ROUTES),
         Mount("/visor", routes=visor.ROUTES),
         Mount("/api", routes=osm.ROUTES),

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Self, cast
+from urllib.parse import quote
 
 import httpx
 
@@ -384,6 +385,37 @@ class Client:
             if deadline is not None and time.monotonic() > deadline:
                 raise TaskFailed(f"task {task.id} did not finish within {timeout} s")
             time.sleep(interval)
+
+    # Package names
+
+    def package_name(self, name: str) -> dict[str, Any]:
+        """Who owns a package name and who else may publish under it."""
+        return self._name_document("GET", name, "")
+
+    def package_names(self, *, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """The names the caller's project owns or may publish under (all: an admin)."""
+        path: str | None = "/v2/package-names"
+        params: dict[str, str] | None = {"limit": str(page_size)}
+        while path is not None:
+            page = self._json("GET", path, params=params)
+            yield from _items(page, "package_names")
+            path, params = page.get("next"), None
+
+    def give_package_name(self, name: str, project: str) -> dict[str, Any]:
+        """An administrator's: the name becomes ``project``'s."""
+        return self._name_document("PUT", name, "/owner", json={"owner": project})
+
+    def set_publishers(self, name: str, projects: Iterable[str]) -> dict[str, Any]:
+        """The owner's: the other projects that may publish under the name."""
+        return self._name_document("PUT", name, "/publishers", json={"publishers": list(projects)})
+
+    def _name_document(self, method: str, name: str, part: str, **kwargs: Any) -> dict[str, Any]:
+        path = f"/v2/package-names/{quote(name, safe='')}{part}"
+        with _answer_shape("a package name"):
+            document = self._json(method, path, **kwargs)
+            if not isinstance(document, dict) or "owner" not in document:
+                raise TypeError(document)
+            return document
 
     # HTTP
 

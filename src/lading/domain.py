@@ -207,6 +207,20 @@ class PackageFile:
 
 
 @dataclass(frozen=True, slots=True)
+class PackageName:
+    """A package name and the projects that may publish under it: its owner, who alone
+    chooses the others (``publishers``), and administrators."""
+
+    name: str
+    owner: str
+    publishers: list[str]
+    created_at: datetime
+
+    def may_publish(self, project: str) -> bool:
+        return project == self.owner or project in self.publishers
+
+
+@dataclass(frozen=True, slots=True)
 class ArchiveMember:
     """A file (or directory, or symlink) inside a stored package archive (a tar), and
     where its data lies in the archive, so that it can be read without unpacking."""

@@ -165,9 +165,9 @@ class PndaSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # A PUT of a file that exists replaces it (atomically) instead of answering 409, and
-    # a deleted file's name may be used again.
-    overwrite: bool = False
+    # A PUT by the owning project of a file that exists replaces it (atomically), as
+    # PNDA's repository did; immutable: it is 409, and a deleted file's name stays taken.
+    immutable: bool = False
     # What requests without a token may do there (PNDA had no authentication): nothing,
     # read (list, download) or write (upload, delete too), as ``anonymous_project``.
     anonymous: Literal["none", "read", "write"] = "none"

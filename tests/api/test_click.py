@@ -252,7 +252,8 @@ def test_altered_publish_body_and_replayed_publish_are_refused(click: Click) -> 
 
 def test_a_package_address_is_taken_once(click: Click) -> None:
     first = click.upload().json()
-    assert_error(click.upload(headers=click.as_("other"), visibility="private"), 409)  # elsewhere
+    # another project: the name is the first uploader's, whatever the visibility
+    assert_error(click.upload(headers=click.as_("other"), visibility="private"), 403)
     assert_error(click.upload(), 409)  # the same
     rename = {"op": "replace", "path": "/name", "value": "com.example.other"}
     for who in ("owner", "admin"):

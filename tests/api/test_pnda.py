@@ -1,5 +1,6 @@
 """The PNDA package repository face: file names make packages, versions order as versions,
-overwrite only when allowed (and then atomically), anonymous access only when allowed."""
+a PUT by the owner replaces a file (atomically) unless files are immutable, anonymous
+access only when allowed."""
 
 from __future__ import annotations
 
@@ -95,30 +96,32 @@ def test_bad_file_names_are_refused(client: TestClient, filename: str) -> None:
     assert client.get("/packages").json() == []
 
 
-def test_reupload_is_a_conflict_and_keeps_the_first(client: TestClient) -> None:
-    assert put(client, FILE, b"first").status_code == 200
-    assert_error(put(client, FILE, b"second"), 409)
-    assert client.get(f"/packages/{FILE}").content == b"first"
-    client.delete(f"/packages/{FILE}")
-    assert_error(put(client, FILE, b"third"), 409)  # a name is taken for good
-
-
-def test_overwrite_replaces_atomically(tmp_path: Path, database_url: str) -> None:
-    with lading(tmp_path, database_url, overwrite=True) as client:
+def test_immutable_files_are_a_conflict_and_keep_the_first(
+    tmp_path: Path, database_url: str
+) -> None:
+    with lading(tmp_path, database_url, immutable=True) as client:
         assert put(client, FILE, b"first").status_code == 200
-        new_id = put(client, FILE, b"second").json()["id"]
-        assert client.get(f"/packages/{FILE}").content == b"second"
-        # the first is deleted, the second active
-        assert [image["id"] for image in client.get("/v2/images").json()["images"]] == [new_id]
+        assert_error(put(client, FILE, b"second"), 409)
+        assert client.get(f"/packages/{FILE}").content == b"first"
         client.delete(f"/packages/{FILE}")
-        assert put(client, FILE, b"third").status_code == 200  # names may be used again
-        assert client.get(f"/packages/{FILE}").content == b"third"
+        assert_error(put(client, FILE, b"third"), 409)  # a file name is taken for good
+
+
+def test_a_put_replaces_atomically(client: TestClient) -> None:
+    assert put(client, FILE, b"first").status_code == 200
+    new_id = put(client, FILE, b"second").json()["id"]
+    assert client.get(f"/packages/{FILE}").content == b"second"
+    # the first is deleted, the second active
+    assert [image["id"] for image in client.get("/v2/images").json()["images"]] == [new_id]
+    client.delete(f"/packages/{FILE}")
+    assert put(client, FILE, b"third").status_code == 200  # names may be used again
+    assert client.get(f"/packages/{FILE}").content == b"third"
 
 
 def test_readers_see_old_or_new_bytes_never_a_mix(tmp_path: Path, database_url: str) -> None:
     size = 2 * 1024 * 1024
     versions = [bytes([n]) * size for n in range(4)]
-    with lading(tmp_path, database_url, overwrite=True) as client:
+    with lading(tmp_path, database_url) as client:
         assert put(client, FILE, versions[0]).status_code == 200
         seen: list[bytes] = []
 
@@ -166,7 +169,7 @@ def test_another_projects_private_packages_are_invisible(client: TestClient) -> 
     assert client.get("/packages", headers={"x-auth-token": theirs}).json() == []
     assert_error(client.get(f"/packages/{FILE}", headers={"x-auth-token": theirs}), 404)
     assert_error(client.delete(f"/packages/{FILE}", headers={"x-auth-token": theirs}), 404)
-    assert_error(put(client, FILE, b"b's", **{"x-auth-token": theirs}), 409)
+    assert_error(put(client, FILE, b"b's", **{"x-auth-token": theirs}), 403)  # a's name
 
 
 def test_a_pnda_package_is_an_artifact_on_every_face(client: TestClient) -> None:
@@ -212,21 +215,18 @@ def test_a_v2_image_with_a_filename_is_a_package(client: TestClient) -> None:
     assert len(client.get("/packages").json()) == 1
 
 
-def test_overwrite_never_takes_another_projects_or_a_protected_file(
-    tmp_path: Path, database_url: str
-) -> None:
-    with lading(tmp_path, database_url, overwrite=True) as client:
-        identities = client.app.state.services.identities  # type: ignore[attr-defined]
-        mine, theirs = ({"x-auth-token": anyio.run(identities.create, project, "member").token}
-                        for project in "ab")  # fmt: skip
-        assert put(client, FILE, b"a's", **mine).status_code == 200
-        assert_error(put(client, FILE, b"b's", **theirs), 409)
-        assert client.get(f"/packages/{FILE}", headers=mine).content == b"a's"
-        (image,) = client.get("/v2/images", headers=mine).json()["images"]
-        protect = [{"op": "replace", "path": "/protected", "value": True}]
-        client.patch(
-            f"/v2/images/{image['id']}", json=protect,
-            headers={"content-type": "application/openstack-images-v2.1-json-patch", **mine},
-        )  # fmt: skip
-        assert_error(put(client, FILE, b"a's again", **mine), 403)
-        assert client.get(f"/packages/{FILE}", headers=mine).content == b"a's"
+def test_a_put_never_replaces_another_projects_or_a_protected_file(client: TestClient) -> None:
+    identities = client.app.state.services.identities  # type: ignore[attr-defined]
+    mine, theirs = ({"x-auth-token": anyio.run(identities.create, project, "member").token}
+                    for project in "ab")  # fmt: skip
+    assert put(client, FILE, b"a's", **mine).status_code == 200
+    assert_error(put(client, FILE, b"b's", **theirs), 403)
+    assert client.get(f"/packages/{FILE}", headers=mine).content == b"a's"
+    (image,) = client.get("/v2/images", headers=mine).json()["images"]
+    protect = [{"op": "replace", "path": "/protected", "value": True}]
+    client.patch(
+        f"/v2/images/{image['id']}", json=protect,
+        headers={"content-type": "application/openstack-images-v2.1-json-patch", **mine},
+    )  # fmt: skip
+    assert_error(put(client, FILE, b"a's again", **mine), 403)
+    assert client.get(f"/packages/{FILE}", headers=mine).content == b"a's"

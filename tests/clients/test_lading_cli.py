@@ -313,3 +313,24 @@ def test_tags_with_slashes_and_an_answer_that_is_not_the_api(
     assert shown["tags"] == ["a/b?c"]
     not_lading = lading(web_origin.url("/"), "list", token="t")  # bytes, not the v2 face
     assert not_lading.returncode == 5 and "without JSON" in not_lading.stderr
+
+
+def test_names_show_give_and_publishers(lading_server: Lading, tmp_path: Path) -> None:
+    source = tmp_path / "tool.tgz"
+    source.write_bytes(b"tool")
+    name = unique("tool")
+    upload = ["upload", str(source), "--name", name, "--version", "1.0", "--progress", "none"]
+    ok(lading(lading_server, *upload))
+    assert ok(lading(lading_server, "names", "show", name)).splitlines()[1].split() == [
+        name, "clients", "-"
+    ]  # fmt: skip
+    shown = ok(lading(lading_server, "names", "publishers", name, "team-b", "team-c"))
+    assert shown.splitlines()[1].split() == [name, "clients", "team-b,team-c"]
+    given = ok(lading(lading_server, "names", "give", name, "team-d"))
+    assert given.splitlines()[1].split() == [name, "team-d", "team-b,team-c"]
+    listed = json.loads(ok(lading(lading_server, "names", "list", "--json")))
+    assert {"name": name, "owner": "team-d"}.items() <= next(
+        entry for entry in listed if entry["name"] == name
+    ).items()
+    missing = lading(lading_server, "names", "give", unique("missing"), "team-d")
+    assert missing.returncode == 3 and "no package name" in missing.stderr

@@ -154,15 +154,14 @@ async def test_a_delayed_delete_is_told_once(
 async def test_a_replaced_package_is_deleted_and_its_successor_named(
     tmp_path: Path, database: Database, store: FaultyStore, admin: Caller
 ) -> None:
-    services = built(tmp_path, database, store, {"hook": HOOK}, pnda={"overwrite": True})
+    services = built(tmp_path, database, store, {"hook": HOOK}, pnda={"immutable": False})
     first = await services.packages.put_file(admin, "app-1.0.tar.gz", body(b"one"))
     second = await services.packages.put_file(admin, "app-1.0.tar.gz", body(b"two"))
-    # With overwrite on, a package is stored unnamed, then named: replacing one, if any.
+    # A package is stored unnamed, then named as it becomes active, replacing one if any.
     assert kinds(recorded(database)) == [
         ("artifact.created", first.id), ("artifact.activated", first.id),
-        ("artifact.updated", first.id), ("artifact.created", second.id),
-        ("artifact.activated", second.id), ("artifact.deleted", first.id),
-        ("artifact.updated", second.id),
+        ("artifact.created", second.id), ("artifact.deleted", first.id),
+        ("artifact.activated", second.id),
     ]  # fmt: skip
     assert recorded(database)[-1]["data"]["filename"] == "app-1.0.tar.gz"
 

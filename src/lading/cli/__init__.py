@@ -26,6 +26,7 @@ COMMANDS = {
     "tasks": "lading.cli.artifacts:tasks",
     "publish": "lading.cli.artifacts:publish",
     "unpublish": "lading.cli.artifacts:unpublish",
+    "names": "lading.cli.names:names",
 }
 
 

@@ -24,6 +24,7 @@ from lading.errors import LadingError
 from lading.metrics import MULTIPROCESS_VARIABLE
 from lading.services.catalogue import Catalogue, now
 from lading.services.identity import Identities
+from lading.services.names import PackageNames
 from lading.services.policy import Policy
 from lading.services.roles import ROLES, PolicyError
 from lading.settings import S3StoreSettings, Settings
@@ -153,6 +154,28 @@ def upgrade(config_file: Path | None) -> None:
     click.echo(f"database is up to date: {settings.resolved_database_url}")
 
 
+@db.command()
+@CONFIG_OPTION
+def check(config_file: Path | None) -> None:
+    """List package names with live versions from projects that may not publish under
+    them (shared between projects before names had owners); exit 1 if there are any."""
+    settings = load_settings(config_file)
+    database = Database(settings.resolved_database_url)
+    database.upgrade()
+    try:
+        shared = anyio.run(PackageNames(database).shared)
+    finally:
+        database.dispose()
+    for name in shared:
+        others = ", ".join(f"{project} ({count})" for project, count in name.projects.items())
+        click.echo(
+            f"{name.name}: owned by {name.owner or 'no project'}; also published by {others}"
+        )
+    if shared:
+        raise click.exceptions.Exit(1)
+    click.echo("every package name's versions come from projects that may publish under it")
+
+
 @click.command()
 @CONFIG_OPTION
 @click.option("--now", "at_once", is_flag=True, help="Ignore scrub_delay: scrub them all.")
@@ -162,7 +185,7 @@ def scrub(config_file: Path | None, at_once: bool) -> None:
     database = Database(settings.resolved_database_url)
     database.upgrade()
     stores = StoreRegistry.from_settings(settings)
-    catalogue = Catalogue(database, stores, settings.quota)
+    catalogue = Catalogue(database, stores, settings.quota, PackageNames(database))
 
     async def run() -> tuple[int, int]:
         reclaimable = await catalogue.reclaimable()

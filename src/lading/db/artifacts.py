@@ -237,8 +237,14 @@ def reclaimable(connection: Connection) -> int:
 
 def mark_deleted(connection: Connection, artifact_id: str, now: datetime) -> list[Blob]:
     """Any live status (or pending_delete) -> deleted; returns the blobs that lost their
-    last reference."""
+    last reference. One that never had data lets go of its package file name: no URL
+    ever served it, and a failed upload must not keep its retry out."""
     _mark_gone(connection, artifact_id, Status.DELETED, now)
+    connection.execute(
+        update(artifacts)
+        .where(artifacts.c.id == artifact_id, artifacts.c.checksum.is_(None))
+        .values(filename=None)
+    )
     return blobs.release(connection, artifact_id)
 
 

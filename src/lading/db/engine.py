@@ -123,15 +123,15 @@ class Database:
         code = getattr(exc.orig, "sqlite_errorcode", None)
         return code is not None and code & 0xFF in SQLITE_UNAVAILABLE
 
-    def upgrade(self) -> None:
-        """Apply every migration that has not been applied yet."""
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply every migration (up to ``revision``) that has not been applied yet."""
         if self.url.get_backend_name() == "sqlite" and self.url.database:
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -236,6 +237,38 @@ package_files = Table(
     Column("data_offset", BigInteger, nullable=False),  # where its bytes begin in the archive
     Column("md5", String(32)),  # files only
     Column("target", String(1024)),  # symlinks only
+)
+
+
+# Package names and who owns them (lading.services.names): the first project to publish a
+# name owns it. ``key`` is the name compared (NFC, case-folded), ``skeleton`` its TR39
+# skeleton, which look-alikes share. A namespace per family of faces whose names meet.
+package_names = Table(
+    "package_names",
+    metadata,
+    Column("namespace", String(32), primary_key=True),
+    Column("key", String(1024), primary_key=True),
+    Column("name", String(255), nullable=False),  # as its first publisher wrote it
+    Column("skeleton", String(1024), nullable=False),
+    Column("owner", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index(None, "namespace", "skeleton"),
+    Index(None, "owner"),
+)
+
+# Projects other than the owner that may publish under a name.
+package_name_publishers = Table(
+    "package_name_publishers",
+    metadata,
+    Column("namespace", String(32), primary_key=True),
+    Column("key", String(1024), primary_key=True),
+    Column("project", String(255), primary_key=True),
+    ForeignKeyConstraint(
+        ["namespace", "key"],
+        ["package_names.namespace", "package_names.key"],
+        ondelete="CASCADE",
+    ),
+    Index(None, "project"),
 )
 
 

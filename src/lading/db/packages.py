@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from lading.db import artifacts as artifact_queries
 from lading.db.listing import visible_to
 from lading.db.models import artifact_properties, artifacts, package_files
-from lading.domain import GONE, ArchiveMember, ListQuery, PackageFile, Status
-from lading.errors import Conflict, Forbidden, NotFound
+from lading.domain import GONE, ArchiveMember, Artifact, ListQuery, PackageFile, Status
+from lading.errors import Conflict, NotFound
 from lading.version_order import version_key
 
 KIND_PROPERTY = "osm_descriptor_type"  # vnfd, nsd, pnfd: an onboarded package
@@ -78,37 +78,41 @@ def newest_versions(connection: Connection, viewer: str | None, recency: int) ->
     return [PackageFile(name, version, filename) for name, version, filename in rows]
 
 
-def take_name(
-    connection: Connection, artifact_id: str, filename: str, now: datetime, owner: str | None
-) -> list[str]:
-    """Give an active artifact the package file name that its name and version make,
-    replacing whatever package held it: a live one is deleted, a deleted one forgets it.
-    Only ``owner``'s packages (None: anyone's, for an administrator) that are not protected
-    can be replaced. The replaced data's blobs are left doomed, for recovery to remove. One
-    transaction: a reader finds the old package or the new one, never neither. Returns the
-    ids of the live packages it deleted."""
-    artifact = artifact_queries.fetch_artifact(connection, artifact_id)
-    if artifact is None or artifact.status is not Status.ACTIVE:
-        raise NotFound(f"no active artifact with id {artifact_id}")
-    holders = connection.execute(
-        select(artifacts.c.id, artifacts.c.status, artifacts.c.owner, artifacts.c.protected)
+def file_holders(connection: Connection, artifact: Artifact, filename: str) -> list[Artifact]:
+    """The packages that hold (or held: deleted ones keep it) the file name that
+    ``artifact``'s name and version would take, locked for this transaction."""
+    held = connection.scalars(
+        select(artifacts.c.id)
         .where(
             artifacts.c.filename == filename,
             artifacts.c.name == artifact.name,
             artifacts.c.version == artifact.version,
+            artifacts.c.id != artifact.id,
         )
         .with_for_update()
     ).all()
+    found = (artifact_queries.fetch_artifact(connection, held_id) for held_id in held)
+    return [holder for holder in found if holder is not None]
+
+
+def take_name(connection: Connection, artifact_id: str, filename: str, now: datetime) -> list[str]:
+    """Give an artifact (becoming active) the package file name that its name and version make,
+    replacing whatever package held it (whether it may is the service's to say, first): a
+    live one is deleted, a deleted one forgets it. The replaced data's blobs are left
+    doomed, for recovery to remove, so that downloads under way finish. One transaction: a
+    reader finds the old package or the new one, never neither. Returns the ids of the live
+    packages it deleted."""
+    artifact = artifact_queries.fetch_artifact(connection, artifact_id)
+    if artifact is None:
+        raise NotFound(f"no artifact with id {artifact_id}")
     replaced = []
-    for holder, status, holder_owner, protected in holders:
-        if owner is not None and holder_owner != owner:
-            raise Conflict(f"{filename} is another project's")
-        if protected and status not in GONE:
-            raise Forbidden(f"{filename} is protected and cannot be replaced")
-        if status not in GONE:
-            artifact_queries.mark_deleted(connection, holder, now)
-            replaced.append(holder)
-        connection.execute(update(artifacts).where(artifacts.c.id == holder).values(filename=None))
+    for holder in file_holders(connection, artifact, filename):
+        if holder.status not in GONE:
+            artifact_queries.mark_deleted(connection, holder.id, now)
+            replaced.append(holder.id)
+        connection.execute(
+            update(artifacts).where(artifacts.c.id == holder.id).values(filename=None)
+        )
     try:
         with connection.begin_nested():
             connection.execute(
@@ -116,8 +120,8 @@ def take_name(
                 .where(artifacts.c.id == artifact_id)
                 .values(filename=filename, updated_at=now)
             )
-    except IntegrityError:  # another replacement of the same file committed meanwhile
-        raise Conflict(f"{filename} was replaced by another upload meanwhile") from None
+    except IntegrityError:  # another upload of the same file committed meanwhile
+        raise Conflict(f"{filename} was uploaded by another request meanwhile") from None
     return replaced
 
 

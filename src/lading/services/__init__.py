@@ -11,6 +11,7 @@ from lading.services.events import Events
 from lading.services.identity import Identities
 from lading.services.imports import Imports
 from lading.services.members import Members
+from lading.services.names import PackageNames
 from lading.services.onboarding import Onboarding
 from lading.services.packages import Packages
 from lading.services.policy import Policy
@@ -34,6 +35,7 @@ class Services:
     signatures: Signatures
     transfers: Transfers
     packages: Packages
+    names: PackageNames
     tasks: Tasks
     imports: Imports
     onboarding: Onboarding
@@ -45,7 +47,10 @@ class Services:
     def build(cls, settings: Settings, database: Database, stores: StoreRegistry) -> Services:
         # Every change recorded with its events, in its own transaction (an outbox).
         events = Events(settings.webhooks)
-        catalogue = Catalogue(database, stores, settings.quota, settings.delayed_delete, events)
+        names = PackageNames(database)
+        catalogue = Catalogue(
+            database, stores, settings.quota, names, settings.delayed_delete, events
+        )
         metrics = Metrics()
         transfers = Transfers(settings, database, stores, catalogue, metrics)
         tasks = Tasks(settings, database, metrics, events)
@@ -58,11 +63,12 @@ class Services:
             members=Members(database, catalogue),
             signatures=Signatures(database, settings.signing, policy),
             transfers=transfers,
-            packages=Packages(database, catalogue, transfers, identities, settings.pnda),
+            names=names,
+            packages=Packages(database, catalogue, transfers, identities, names, settings.pnda),
             tasks=tasks,
             imports=Imports(settings, database, catalogue, transfers, tasks, sealer),
             onboarding=Onboarding(
-                settings, database, catalogue, transfers, tasks, identities, sealer
+                settings, database, catalogue, transfers, tasks, identities, names, sealer
             ),
             recovery=Recovery(settings, database, stores, catalogue),
             webhooks=Webhooks(settings, tasks, metrics),

@@ -23,6 +23,7 @@ from lading.errors import BadRequest, Conflict, Forbidden, LadingError, NotFound
 from lading.services import validation
 from lading.services.access import Caller, can_see
 from lading.services.events import Events
+from lading.services.names import PackageNames
 from lading.services.validation import Changes
 from lading.settings import QuotaSettings
 from lading.stores.registry import StoreRegistry
@@ -48,10 +49,12 @@ class Catalogue:
         database: Database,
         stores: StoreRegistry,
         quota: QuotaSettings,
+        names: PackageNames,
         delayed_delete: bool = False,
         events: Events | None = None,
     ) -> None:
         self._database = database
+        self._names = names
         self._stores = stores
         self.quota = quota
         self._delayed_delete = delayed_delete
@@ -83,6 +86,8 @@ class Catalogue:
         limit = self.quota.for_project(caller.project).artifacts
 
         def insert(connection: Connection) -> bool:
+            if artifact.filename is not None and artifact.name is not None:
+                self._names.claim(connection, caller, artifact.name, moment)
             if not queries.insert_artifact(connection, artifact, limit):
                 return False
             self.events.artifact(connection, EventType.ARTIFACT_CREATED, artifact.id)
@@ -160,6 +165,8 @@ class Catalogue:
         changed = same_time != previous
 
         def write(connection: Connection) -> bool:
+            if previous.filename is None and updated.filename is not None and updated.name:
+                self._names.claim(connection, caller, updated.name, updated.updated_at)
             if not queries.update_artifact(connection, updated, previous):
                 return False
             if changed:  # a patch that changes nothing but the time is no event

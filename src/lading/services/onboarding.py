@@ -39,12 +39,14 @@ from lading.services.fetching import (
     seal_credentials,
 )
 from lading.services.identity import Identities
+from lading.services.name_rules import package_address
+from lading.services.names import PackageNames
 from lading.services.package_archive import ArchiveReader, PackageInvalid, gunzip_if_compressed
 from lading.services.roles import ADMIN, MEMBER
 from lading.services.sealing import Sealer
 from lading.services.tasks import Progress, Tasks, reporting
 from lading.services.transfers import Download, Transfers
-from lading.services.validation import Changes, check_segment
+from lading.services.validation import Changes
 from lading.settings import Settings
 from lading.url_rules import UrlRules
 
@@ -62,9 +64,11 @@ class Onboarding:
         transfers: Transfers,
         tasks: Tasks,
         identities: Identities,
+        names: PackageNames,
         sealer: Sealer,
     ) -> None:
         self._rules = UrlRules(settings.fetch)
+        self._names = names
         self._database = database
         self._catalogue = catalogue
         self._transfers = transfers
@@ -166,15 +170,16 @@ class Onboarding:
             report = await reader.report()
             descriptor = report.descriptor
             try:
-                check_segment("the descriptor's id", descriptor.id)
-                check_segment("the descriptor's version", descriptor.version)
+                address = package_address(
+                    descriptor.id, descriptor.version, f"{descriptor.id}-{descriptor.version}.tar"
+                )
             except BadRequest as exc:
                 raise PackageInvalid("descriptor-error", str(exc)) from None
             name = OnboardedName(
-                descriptor.id, descriptor.version, f"{descriptor.id}-{descriptor.version}.tar",
-                descriptor.kind, update=mode == "update",
+                address.name, address.version, address.filename, descriptor.kind,
+                update=mode == "update",
             )  # fmt: skip
-            await self._database.write(self._name, artifact.id, name, report.members)
+            await self._database.write(self._name, caller, artifact.id, name, report.members)
         except FetchFailed as exc:
             await self._failed(progress, artifact.id, "download-failed", f"download failed: {exc}")
             raise
@@ -198,11 +203,14 @@ class Onboarding:
     def _name(
         self,
         connection: Connection,
+        caller: Caller,
         artifact_id: str,
         name: OnboardedName,
         members: list[ArchiveMember],
     ) -> None:
-        """The checked package named and shown (``os_hidden`` no more): an update."""
+        """The checked package named (a name the caller may publish under) and shown
+        (``os_hidden`` no more): an update."""
+        self._names.claim(connection, caller, name.name, now())
         queries.name_onboarded(connection, artifact_id, name, members, now())
         self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact_id)
 

@@ -10,36 +10,40 @@ is ``spark-batch-example-app`` version ``1.0.23`` (``parse_filename``).
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import AsyncIterable
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field
 
 import anyio
 from sqlalchemy import Connection
 
+from lading.db import artifacts as artifact_queries
 from lading.db import packages as queries
 from lading.db.engine import Database
-from lading.domain import Artifact, EventType, PackageFile
-from lading.errors import BadRequest, Forbidden, NotFound
+from lading.domain import GONE, Artifact, EventType, PackageFile
+from lading.errors import BadRequest, Conflict, Forbidden, NotFound
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.identity import Identities
+from lading.services.name_rules import check_segment, package_address
+from lading.services.names import PackageNames
 from lading.services.roles import MEMBER, READER
 from lading.services.transfers import Expected, Transfers
-from lading.services.validation import Changes, check_segment
+from lading.services.validation import Changes
 from lading.settings import PndaSettings
 
 # <name>-<version><extension>: the name ends at the first "-" before a digit; the
 # extension is the tail of "."-parts that begin with a letter (.tar.gz, .zip, .jar).
 FILENAME = re.compile(r"(?P<name>.+?)-(?P<version>\d.*?)(?P<extension>(\.[^\W\d_][^.]*)*)")
+# Why a package's file is published once: its URLs are cached as immutable.
+ONCE = "a package's file is published once, so that its URLs never serve other bytes"
 
 
 @dataclass(slots=True)
 class NewPackage:
     name: str
     version: str
-    filename: str | None  # None: named later (a replacement takes its name at the end)
+    filename: str
     published: bool
     fields: dict[str, str] = field(default_factory=dict)  # visibility and such
     properties: dict[str, str] = field(default_factory=dict)
@@ -65,9 +69,11 @@ class Packages:
         catalogue: Catalogue,
         transfers: Transfers,
         identities: Identities,
+        names: PackageNames,
         pnda: PndaSettings,
     ) -> None:
         self._database = database
+        self._names = names
         self._catalogue = catalogue
         self._transfers = transfers
         self._identities = identities
@@ -96,64 +102,86 @@ class Packages:
         )
 
     async def put_file(self, caller: Caller, filename: str, data: AsyncIterable[bytes]) -> Artifact:
-        """Store a package under its PNDA file name. A file that exists (or existed) is a
-        Conflict, unless ``pnda.overwrite``: then the new bytes are stored first and take
-        the name in one transaction, so a reader gets the old file or the new, whole."""
+        """Store a package under its PNDA file name. A file that exists is replaced, as
+        PNDA's repository did (the new bytes are stored first and take the name in one
+        transaction, so a reader gets the old file or the new, whole); with
+        ``pnda.immutable``, a file that exists (or existed) is a Conflict."""
         package = parse_filename(filename)
         new = NewPackage(package.name, package.version, filename, published=True)
-        if not self._pnda.overwrite:
-            return await self.add(caller, new, data)
-        caller.require("delete_image")
-        with contextlib.suppress(NotFound):  # refused before the bytes come, when it can be
-            current = await self.find_file(caller, filename)
-            caller.require_owner(current, "delete_image")
-            if current.protected:
-                raise Forbidden(f"{filename} is protected and cannot be replaced")
-        unnamed = await self.add(caller, replace(new, filename=None), data)
-        owner = None if caller.is_admin else caller.project
-        try:
-            # The replaced bytes are left to the next recovery pass (minutes), not removed
-            # now: downloads under way finish with them.
-            await self._database.write(self._take_name, unnamed.id, filename, owner)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._catalogue.drop(unnamed.id)
-            raise
-        return await self._catalogue.get(caller, unnamed.id)
-
-    def _take_name(
-        self, connection: Connection, artifact_id: str, filename: str, owner: str | None
-    ) -> None:
-        """The replaced package deleted, the new one named: both events."""
-        for replaced in queries.take_name(connection, artifact_id, filename, now(), owner):
-            self._catalogue.events.artifact(connection, EventType.ARTIFACT_DELETED, replaced)
-        self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact_id)
+        return await self.add(caller, new, data, replace=not self._pnda.immutable)
 
     async def add(
-        self, caller: Caller, package: NewPackage, data: AsyncIterable[bytes]
+        self,
+        caller: Caller,
+        package: NewPackage,
+        data: AsyncIterable[bytes],
+        replace: bool = False,
     ) -> Artifact:
-        """The package, active; any failure leaves nothing behind."""
-        for label in ("name", "version", "filename"):
-            if (value := getattr(package, label)) is not None:
-                check_segment(label, value)
+        """The package, active under its file name; any failure leaves nothing behind and
+        takes no name. A file name that exists (or existed: its URLs served those bytes) is
+        a Conflict, unless ``replace``: then the caller's project's package is replaced."""
+        address = package_address(package.name, package.version, package.filename)
+        await self._names.check_publisher(caller, address.name)  # before the bytes come
+        await self._refuse_early(caller, address, replace)
         digests = package.expected
         if caller.signed_by is not None and not (digests and (digests.sha256 or digests.md5)):
             raise BadRequest(
                 "a signed upload needs the file's sha256 (or md5): it binds the file to the "
                 "signature"
             )
-        fields = {**package.fields, "name": package.name, "version": package.version}
+        fields = {**package.fields, "name": address.name, "version": address.version}
         artifact = await self._catalogue.create(
-            caller,
-            Changes(fields, package.properties),
-            published=package.published,
-            filename=package.filename,
+            caller, Changes(fields, package.properties), published=package.published
         )
         try:
-            return await self._transfers.upload(
-                caller, artifact.id, data, expected=package.expected
-            )
+            await self._transfers.upload(
+                caller, artifact.id, data, expected=package.expected,
+                on_active=lambda connection: self._take_name(
+                    connection, caller, artifact.id, address.filename, replace
+                ),
+            )  # fmt: skip
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._catalogue.drop(artifact.id)
             raise
+        return await self._catalogue.get(caller, artifact.id)
+
+    async def _refuse_early(self, caller: Caller, address: PackageFile, replace: bool) -> None:
+        """What the naming would refuse at the end, refused before the bytes come."""
+        try:
+            current = await self._catalogue.find_package(caller, *astuple(address))
+        except NotFound:
+            return
+        if not replace:
+            raise Conflict(f"{address.filename} exists: {ONCE}")
+        check_replaceable(caller, current)
+
+    def _take_name(
+        self,
+        connection: Connection,
+        caller: Caller,
+        artifact_id: str,
+        filename: str,
+        replace: bool,
+    ) -> None:
+        """As it becomes active, the uploaded package takes its name and file name; a
+        package it replaces is deleted (an event)."""
+        artifact = artifact_queries.fetch_artifact(connection, artifact_id)
+        if artifact is None or artifact.name is None:
+            raise NotFound(f"no artifact with id {artifact_id}")
+        self._names.claim(connection, caller, artifact.name, now())
+        for holder in queries.file_holders(connection, artifact, filename):
+            if not replace:
+                raise Conflict(f"{filename} exists: {ONCE}")
+            if holder.status not in GONE:
+                check_replaceable(caller, holder)
+        replaced = queries.take_name(connection, artifact_id, filename, now())
+        for gone in replaced:
+            self._catalogue.events.artifact(connection, EventType.ARTIFACT_DELETED, gone)
+
+
+def check_replaceable(caller: Caller, package: Artifact) -> None:
+    """A package is replaced by its project (or an administrator), unless protected."""
+    caller.require_owner(package, "delete_image")
+    if package.protected:
+        raise Forbidden(f"{package.filename} is protected and cannot be replaced")

@@ -45,6 +45,10 @@ DEFAULT_RULES: dict[str, frozenset[str]] = {
         "get_tasks": [READER],
         # lading's own: the Click review gate (a signing client may also publish its own)
         "publish_image": [ADMIN],
+        # lading's own: package names (their owner is checked apart, as an image's is)
+        "get_package_name": [READER],
+        "modify_package_name": [MEMBER],
+        "give_package_name": [ADMIN],
     }.items()
 }
 

@@ -159,17 +159,20 @@ class Transfers:
         store_name: str | None = None,
         expected: Expected | None = None,
         failed: Status = Status.QUEUED,
+        on_active: Callable[[Connection], None] | None = None,
     ) -> Artifact:
         """Store ``body`` as the artifact's data and make it active.
 
         ``store_name`` picks a store when several are configured; with one, it is
         ignored, as Glance ignores it with multi-store off. Digests the client
-        ``expected`` are checked before the artifact becomes active. A failure leaves
-        the artifact ``failed``: queued, or killed as Glance v1 has it.
+        ``expected`` are checked before the artifact becomes active. ``on_active`` runs
+        in the transaction that makes it active (a package takes its name there); what it
+        raises fails the upload. A failure leaves the artifact ``failed``: queued, or
+        killed as Glance v1 has it.
         """
         artifact = await self._queued(caller, artifact_id)
         await self._receive(
-            artifact, body, announced_size, store_name, expected, Status.SAVING, failed
+            artifact, body, announced_size, store_name, expected, Status.SAVING, failed, on_active
         )
         return caller.view(await self._catalogue.visible(caller, artifact.id))
 
@@ -370,6 +373,7 @@ class Transfers:
         expected: Expected | None,
         status: Status,
         failed: Status = Status.QUEUED,
+        on_active: Callable[[Connection], None] | None = None,
     ) -> None:
         cap = await self._room(artifact)
         if announced_size is not None and announced_size > cap:
@@ -400,6 +404,8 @@ class Transfers:
 
             def activate(connection: Connection) -> blobs.Blob | None:
                 redundant = uploads.activate(connection, lease, digests, now(), final)
+                if on_active is not None:
+                    on_active(connection)
                 if final is Status.ACTIVE:
                     self._catalogue.events.artifact(
                         connection, EventType.ARTIFACT_ACTIVATED, lease.artifact_id

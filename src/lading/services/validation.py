@@ -15,6 +15,7 @@ from typing import Any, TypeGuard
 from lading.domain import CONTAINER_FORMATS, DISK_FORMATS, Artifact, Status, Visibility
 from lading.errors import BadRequest, Forbidden, TooLarge
 from lading.services.access import Caller
+from lading.services.name_rules import package_address
 from lading.services.protections import Operation
 from lading.settings import QuotaSettings
 
@@ -48,8 +49,6 @@ PROPERTY_FORMATS = {"kernel_id": UUID_PATTERN, "ramdisk_id": UUID_PATTERN}
 # too (PUT /v2/images/{id}/tags/{tag}), may not hold them, where a line break only
 # means mischief.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# What may not be in one segment of a URL path (package names, versions, file names).
-UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
 # A package's name, version and file name make its download URLs: once it has a file name,
 # none of them changes.
 ADDRESS_FIELDS = ("name", "version", "filename")
@@ -118,8 +117,6 @@ def apply(
         address = ", ".join(name for name in ADDRESS_FIELDS if name in values)
         if address:
             raise Forbidden(f"a package's {address} is part of its download URLs: it stays")
-    if values.get("filename") is not None:
-        check_segment("filename", values["filename"])
     core = ", ".join(sorted(CORE_FIELDS & values.keys()))
     has_data = previous is not None and previous.status is not Status.QUEUED
     if core and has_data and not caller.is_admin:
@@ -129,8 +126,12 @@ def apply(
         raise TooLarge(f"at most {quota.properties} properties are allowed")
     tags = artifact.tags if changes.tags is None else checked_tags(changes.tags, quota)
     changed = replace(artifact, **values, properties=properties, tags=tags)
-    if changed.filename is not None and (changed.name is None or changed.version is None):
-        raise BadRequest("a package's filename needs a name and a version: they make its URLs")
+    if changed.filename is not None and (previous is None or previous.filename is None):
+        if changed.name is None or changed.version is None:
+            raise BadRequest("a package's filename needs a name and a version: they make its URLs")
+        checked = package_address(changed.name, changed.version, changed.filename)
+        changed = replace(changed, name=checked.name, version=checked.version,
+                          filename=checked.filename)  # fmt: skip
     return changed
 
 
@@ -159,15 +160,6 @@ def _properties(
             raise Forbidden(f"property {name!r} is protected")
     hidden = {name: value for name, value in before.items() if name not in seen}
     return {**hidden, **wanted}
-
-
-def check_segment(label: str, value: str) -> str:
-    """A name that can stand as one segment of a URL path."""
-    if not 0 < len(value) <= MAX_NAME or value in (".", "..") or UNSAFE.search(value):
-        raise BadRequest(
-            f"{label} must be 1 to {MAX_NAME} characters, with no /, \\ or control characters"
-        )
-    return value
 
 
 def check_project(name: str, project: object) -> str:
