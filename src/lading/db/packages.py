@@ -95,18 +95,21 @@ def file_holders(connection: Connection, artifact: Artifact, filename: str) -> l
     return [holder for holder in found if holder is not None]
 
 
-def take_name(connection: Connection, artifact_id: str, filename: str, now: datetime) -> list[str]:
-    """Give an artifact (becoming active) the package file name that its name and version make,
-    replacing whatever package held it (whether it may is the service's to say, first): a
+def take_name(
+    connection: Connection,
+    artifact_id: str,
+    filename: str,
+    holders: Sequence[Artifact],
+    now: datetime,
+) -> list[str]:
+    """Give an artifact (becoming active) a package file name, replacing the packages
+    that held it (``file_holders``; whether it may is the service's to say, first): a
     live one is deleted, a deleted one forgets it. The replaced data's blobs are left
     doomed, for recovery to remove, so that downloads under way finish. One transaction: a
     reader finds the old package or the new one, never neither. Returns the ids of the live
     packages it deleted."""
-    artifact = artifact_queries.fetch_artifact(connection, artifact_id)
-    if artifact is None:
-        raise NotFound(f"no artifact with id {artifact_id}")
     replaced = []
-    for holder in file_holders(connection, artifact, filename):
+    for holder in holders:
         if holder.status not in GONE:
             artifact_queries.mark_deleted(connection, holder.id, now)
             replaced.append(holder.id)

@@ -170,12 +170,13 @@ class Packages:
         if artifact is None or artifact.name is None:
             raise NotFound(f"no artifact with id {artifact_id}")
         self._names.claim(connection, caller, artifact.name, now())
-        for holder in queries.file_holders(connection, artifact, filename):
+        holders = queries.file_holders(connection, artifact, filename)
+        for holder in holders:
             if not replace:
                 raise Conflict(f"{filename} exists: {ONCE}")
             if holder.status not in GONE:
                 check_replaceable(caller, holder)
-        replaced = queries.take_name(connection, artifact_id, filename, now())
+        replaced = queries.take_name(connection, artifact_id, filename, holders, now())
         for gone in replaced:
             self._catalogue.events.artifact(connection, EventType.ARTIFACT_DELETED, gone)
 
