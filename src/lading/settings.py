@@ -274,7 +274,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
     # A package read as an archive (OSM onboarding), once inflated: at most this size, and
     # past the allowance at most ratio times the bytes received (gzip bombs inflate 1,000
-    # times, real tarballs 2 to 10 times).
+    # times, real tarballs 2 to 16 times).
     package_size_cap: int = Field(8 * GiB, gt=0)
     package_inflate_ratio: float = Field(100.0, ge=1)
     package_inflate_allowance: int = Field(64 * MiB, ge=0)

@@ -6,7 +6,7 @@ stored inflated. Three things bound what it can make lading write:
 - its inflated size: at most ``package_size_cap`` bytes;
 - how far it inflates: past ``package_inflate_allowance`` bytes, at most
   ``package_inflate_ratio`` times the bytes received (a gzip bomb inflates 1,000 times;
-  real tarballs 2 to 10 times);
+  real tarballs 2 to 16 times);
 - its tar structure, followed block by block: a block where a header belongs must be
   one (its checksum and ``ustar`` magic), so that data that is no tar is refused at its
   first block; the archive ends at its first zero block (the end-of-archive marker), after
@@ -96,7 +96,7 @@ async def bounded_archive(
     chunks: AsyncIterable[bytes], bounds: ArchiveBounds
 ) -> AsyncIterator[bytes]:
     """The tar that ``chunks`` bring, inflated if they are a gzip of one, within
-    ``bounds``, and ending at its end-of-archive marker."""
+    ``bounds``, followed by nothing but the zeros that pad it."""
     framing = TarFraming(bounds.size_cap)
     async for piece in _inflated(chunks, bounds):
         if piece:

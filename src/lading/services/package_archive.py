@@ -3,7 +3,7 @@
 An OSM package is a tar (gzip-compressed or not) holding one descriptor (YAML or JSON),
 maybe a ``checksums.txt`` (lines of ``md5  path``) and the files the descriptor refers
 to. The bytes flow on to a store unchanged (once ungzipped, within the bounds of
-``archive_bounds``, which also cut them at the archive's end), while a worker thread
+``archive_bounds``, which also refuse what follows the archive's end), while a worker thread
 reads the same bytes with ``tarfile`` in stream mode: each member's path, kind, size,
 MD5 and where its data begins in the archive, so that a stored package can later be
 browsed by reading ranges of it. Only the descriptor and the checksums file are kept in
