@@ -9,6 +9,7 @@ its lifespan, so that it shares the event loop its background tasks run on.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
@@ -25,6 +26,7 @@ class RawAnswer:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    received: int = 0  # body bytes the app asked for before its answer began
 
     def header(self, name: str) -> str | None:
         wanted = name.lower().encode()
@@ -36,9 +38,12 @@ def send(
     method: str,
     target: bytes,
     headers: list[tuple[bytes, bytes]] | None = None,
-    body: bytes = b"",
+    body: bytes | Iterable[bytes] = b"",
 ) -> RawAnswer:
-    """``method target`` (a raw request target: path and query) to the client's app."""
+    """``method target`` (a raw request target: path and query) to the client's app.
+
+    A ``body`` of pieces is sent one piece each time the app asks, as by a client that
+    stops sending once the answer begins (the rest is never made)."""
     raw_path, _, query = target.partition(b"?")
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
@@ -51,16 +56,24 @@ def send(
     return client.portal.call(_exchange, client.app, scope, body)
 
 
-async def _exchange(app: ASGIApp, scope: dict[str, object], body: bytes) -> RawAnswer:
+async def _exchange(
+    app: ASGIApp, scope: dict[str, object], body: bytes | Iterable[bytes]
+) -> RawAnswer:
     status, headers, chunks = 0, [], []
     answered = anyio.Event()
-    delivered = False
+    pieces = None if isinstance(body, bytes) else iter(body)
+    delivered, received = False, 0
 
     async def receive() -> Message:
-        nonlocal delivered
-        if not delivered:
+        nonlocal delivered, received
+        if pieces is None and not delivered:
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
+        if pieces is not None and not delivered and not status:
+            piece = next(pieces, None)
+            delivered = piece is None
+            received += len(piece or b"")
+            return {"type": "http.request", "body": piece or b"", "more_body": not delivered}
         await answered.wait()
         return {"type": "http.disconnect"}
 
@@ -81,4 +94,4 @@ async def _exchange(app: ASGIApp, scope: dict[str, object], body: bytes) -> RawA
             raise
     finally:
         answered.set()
-    return RawAnswer(status, headers, b"".join(chunks))
+    return RawAnswer(status, headers, b"".join(chunks), received)

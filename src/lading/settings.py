@@ -33,6 +33,7 @@ from lading.domain import EventType
 CONFIG_FILE_VARIABLE = "LADING_CONFIG"
 KiB = 1024
 MiB = 1024 * KiB
+GiB = 1024 * MiB
 TiB = 1024**4
 
 
@@ -271,6 +272,12 @@ class Settings(BaseSettings):
     default_store: str = "default"
     image_size_cap: int = Field(TiB, gt=0)
     chunk_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
+    # A package read as an archive (OSM onboarding), once inflated: at most this size, and
+    # past the allowance at most ratio times the bytes received (gzip bombs inflate 1,000
+    # times, real tarballs 2 to 16 times).
+    package_size_cap: int = Field(8 * GiB, gt=0)
+    package_inflate_ratio: float = Field(100.0, ge=1)
+    package_inflate_allowance: int = Field(64 * MiB, ge=0)
     upload_stuck_after: float = Field(300.0, gt=0)
     staging_ttl: float = Field(24 * 3600.0, gt=0)  # staged data waits this long for an import
     # Deleting keeps the data scrub_delay seconds (status pending_delete), then scrubs it.

@@ -30,6 +30,12 @@ from lading.db.packages import KIND_PROPERTY, OnboardedName
 from lading.domain import ArchiveMember, Artifact, EventType, Task
 from lading.errors import BadRequest, LadingError, NotFound
 from lading.services.access import Caller
+from lading.services.archive_bounds import (
+    ArchiveBounds,
+    PackageInvalid,
+    PackageTooLarge,
+    bounded_archive,
+)
 from lading.services.catalogue import Catalogue, now
 from lading.services.fetching import (
     Fetch,
@@ -41,7 +47,7 @@ from lading.services.fetching import (
 from lading.services.identity import Identities
 from lading.services.name_rules import package_address
 from lading.services.names import PackageNames
-from lading.services.package_archive import ArchiveReader, PackageInvalid, gunzip_if_compressed
+from lading.services.package_archive import ArchiveReader
 from lading.services.roles import ADMIN, MEMBER
 from lading.services.sealing import Sealer
 from lading.services.tasks import Progress, Tasks, reporting
@@ -75,6 +81,7 @@ class Onboarding:
         self._tasks = tasks
         self._identities = identities
         self._sealer = sealer
+        self._bounds = ArchiveBounds.of(settings)
         for task_type in TASK_TYPES.values():
             tasks.register(task_type, self._run)
 
@@ -162,7 +169,7 @@ class Onboarding:
         artifact = await self._catalogue.create(caller, changes, attempt_id(task.id, task.attempts))
         reader = ArchiveReader()
         try:
-            stream = reader.chunks(gunzip_if_compressed(reporting(chunks, progress)))
+            stream = reader.chunks(bounded_archive(reporting(chunks, progress), self._bounds))
             try:
                 await self._transfers.upload(caller, artifact.id, stream)
             finally:
@@ -183,7 +190,7 @@ class Onboarding:
         except FetchFailed as exc:
             await self._failed(progress, artifact.id, "download-failed", f"download failed: {exc}")
             raise
-        except PackageInvalid as exc:
+        except (PackageInvalid, PackageTooLarge) as exc:
             await self._failed(progress, artifact.id, f"{mode}-{exc.event}", str(exc))
             raise
         except LadingError as exc:

@@ -2,7 +2,8 @@
 
 An OSM package is a tar (gzip-compressed or not) holding one descriptor (YAML or JSON),
 maybe a ``checksums.txt`` (lines of ``md5  path``) and the files the descriptor refers
-to. The bytes flow on to a store unchanged (once ungzipped), while a worker thread
+to. The bytes flow on to a store unchanged (once ungzipped, within the bounds of
+``archive_bounds``, which also refuse what follows the archive's end), while a worker thread
 reads the same bytes with ``tarfile`` in stream mode: each member's path, kind, size,
 MD5 and where its data begins in the archive, so that a stored package can later be
 browsed by reading ranges of it. Only the descriptor and the checksums file are kept in
@@ -18,8 +19,7 @@ import posixpath
 import queue
 import tarfile
 import threading
-import zlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,28 +27,19 @@ import anyio
 import yaml
 
 from lading.domain import ArchiveMember
-from lading.errors import BadRequest
+from lading.services.archive_bounds import MAX_HEADER, PackageInvalid
 
 MiB = 1024 * 1024
 MAX_KEPT = 256 * 1024  # the largest descriptor or checksums file read
 MAX_MEMBERS = 10_000
 MAX_PATH = 1024
-MAX_HEADER = 64 * 1024  # a long name's or a pax header's data
 MAX_KEPT_TOTAL = 4 * MiB  # all the files that may be the descriptor, together
-GZIP_MAGIC = b"\x1f\x8b"
 DESCRIPTOR_SUFFIXES = (".yaml", ".yml", ".json")
 DESCRIPTOR_KINDS = ("vnfd", "nsd", "pnfd")
 CHECKSUMS = "checksums.txt"
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when there
 QUEUE_DEPTH = 8  # chunks waiting for the reading thread
-
-
-class PackageInvalid(BadRequest):
-    """The archive is not a package lading can take; ``event`` names what was wrong."""
-
-    def __init__(self, event: str, message: str) -> None:
-        super().__init__(message)  # may quote what is not UTF-8: tasks store it escaped
-        self.event = event
+INVALID_HEADER: type[Exception] = tarfile.InvalidHeaderError  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,52 +59,6 @@ class Report:
     descriptor: Descriptor
     members: list[ArchiveMember]
     checked: int  # files whose MD5 the checksums file listed and that matched
-
-
-async def gunzip_if_compressed(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    """The bytes, decompressed on the fly when they are gzip (by their magic number),
-    each piece at most ``MiB`` and made only when asked for: a small bomb cannot make a
-    large piece, nor many pieces at once; the size cap downstream stops a large total."""
-    source = aiter(chunks)
-    head = b""
-    async for chunk in source:
-        head += chunk
-        if len(head) >= len(GZIP_MAGIC):
-            break
-    if not head.startswith(GZIP_MAGIC):
-        if head:
-            yield head
-        async for chunk in source:
-            yield chunk
-        return
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-
-    def inflate(data: bytes) -> Iterator[bytes]:
-        """The chunk's bytes inflated, a piece at a time: the consumer stops a bomb after
-        the cap, so that no more than a piece of it is ever held (a list of the pieces of
-        one 64 KiB chunk of a bomb would be 64 MiB)."""
-        nonlocal inflater
-        while data:
-            if inflater.eof:  # gzip allows several members, one after the other
-                if not data.strip(b"\0"):
-                    return  # zeros padding the file, as gzip -d ignores them
-                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            try:
-                piece = inflater.decompress(data, MiB)
-            except zlib.error as exc:
-                raise PackageInvalid(
-                    "unreadable-package", f"the gzip data is corrupt: {exc}"
-                ) from None
-            data = inflater.unconsumed_tail or inflater.unused_data
-            yield piece
-
-    for piece in inflate(head):
-        yield piece
-    async for chunk in source:
-        for piece in inflate(chunk):
-            yield piece
-    if not inflater.eof:
-        raise PackageInvalid("unreadable-package", "the gzip data ends before its end")
 
 
 class _Pipe:
@@ -159,7 +104,18 @@ class _Pipe:
 
 
 class _BoundedTarInfo(tarfile.TarInfo):
-    """tarfile reads a long name or a pax header whole, however large it says it is."""
+    """tarfile reads a long name or a pax header whole, however large it says it is; and
+    it takes a header it cannot read, past the first, for the archive's end, which would
+    leave the members after it unread (yet stored)."""
+
+    @classmethod
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Any:
+        try:
+            return super().frombuf(buf, encoding, errors)
+        except INVALID_HEADER as exc:
+            raise PackageInvalid(
+                "unreadable-package", f"a tar header is unreadable: {exc}"
+            ) from None
 
     def _proc_gnulong(self, archive: Any) -> Any:
         self._bound()
@@ -230,6 +186,7 @@ class ArchiveReader:
             ) as archive:
                 for info in archive:
                     self._add(archive, info)
+                self._check_end(archive)
         except PackageInvalid as exc:
             self._error = exc
         except (tarfile.TarError, EOFError, UnicodeError) as exc:
@@ -239,6 +196,16 @@ class ArchiveReader:
         finally:
             self._pipe.drain()
             self._done.set()
+
+    def _check_end(self, archive: tarfile.TarFile) -> None:
+        """Only zeros follow where tarfile saw the archive end, as they follow where
+        ``archive_bounds`` did: no member is stored that was not read."""
+        while piece := archive.fileobj.read(MiB):
+            if piece.count(0) != len(piece):
+                raise PackageInvalid(
+                    "unreadable-package",
+                    f"the tar archive seems to end at byte {archive.offset}, but goes on",
+                )
 
     def _add(self, archive: tarfile.TarFile, info: tarfile.TarInfo) -> None:
         if len(self._members) == MAX_MEMBERS:
