@@ -121,7 +121,6 @@ def _list_query(request: Request, params: Sequence[tuple[str, str]]) -> ListQuer
         raise BadRequest(f"dir must be asc or desc, not {direction!r}")
     limit = page_limit(params) if single(params, "limit") is not None else MAX_LIMIT
     query = ListQuery(limit=limit, sort=[(visor_meta.SORTS[sort], SortDir(direction))])
-    query.fields["os_hidden"] = [False]
     query.with_community = True  # VISoR knows public and private: community is not private
     for name, value in params:
         if name in PAGING:
