@@ -156,10 +156,7 @@ def _visibilities(access: str) -> list[object]:
 def _detail(request: Request, artifact: Artifact) -> dict[str, Any]:
     settings = settings_of(request)
     store = visor_name(settings, artifact.locations[0].store) if artifact.locations else None
-    location = None
-    if settings.show_image_direct_url:
-        shown = services(request).transfers.location_urls(caller(request), artifact)
-        location = shown[0].url if shown else None
+    location = services(request).transfers.shown_locations(caller(request), artifact).direct_url
     uri = f"{endpoint(request)}/visor/images/{artifact.id}"
     return document(artifact, uri, store, location)
 
