@@ -304,6 +304,25 @@ def test_the_form_uploads_without_scripts(site: Site) -> None:
     assert "No artifacts match." in listing.text
 
 
+def test_a_failed_form_leaves_nothing_even_for_who_may_not_delete(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("delete_image: [admin]\n")
+    settings = Settings(data_dir=tmp_path / "data", policy_file=policy, delayed_delete=True)
+    broken = (b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nbroken\r\n--b\r\n'
+              b'Content-Disposition: form-data; name="file"; filename="f.img"\r\n\r\n'
+              b"data\r\n--b\r\nContent-Disposition: form-data; name=\"late\"\r\n\r\nx\r\n"
+              b"--b--\r\n")  # fmt: skip
+    with open_site(settings) as site:
+        site.sign_in("member")
+        failed = site.browser.post(
+            "/ui/upload", content=broken,
+            headers={**SAME_ORIGIN, "content-type": "multipart/form-data; boundary=b"},
+        )  # fmt: skip
+        assert failed.status_code == 400
+        site.sign_in("admin")
+        assert "broken" not in listed(site, "?visibility=all&hidden=on")
+
+
 def test_downloads_are_attachments_with_ranges(site: Site) -> None:
     data = os.urandom(100_000)
     image = site.image("member", data, name="café image.img")

@@ -9,6 +9,7 @@ as Glance v2 does.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
@@ -27,6 +28,7 @@ from lading.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    LadingError,
     NotFound,
     ObjectNotFound,
     StoreError,
@@ -183,6 +185,26 @@ class Transfers:
             artifact, body, announced_size, store_name, expected, Status.SAVING, failed
         )
         return caller.view(await self._catalogue.visible(caller, artifact.id))
+
+    async def create_uploaded(
+        self,
+        caller: Caller,
+        changes: Changes,
+        body: AsyncIterable[bytes],
+        *,
+        published: bool = True,
+    ) -> Artifact:
+        """A new artifact with ``body`` as its data, or nothing: an upload that fails or
+        is cut off removes the artifact it made, whatever the policy says of deleting and
+        with delayed delete on (the web UI's form, posted without scripts)."""
+        artifact = await self._catalogue.create(caller, changes, published=published)
+        try:
+            return await self.upload(caller, artifact.id, body)
+        except BaseException:
+            # The upload's failure is what to tell, not a failure to undo it.
+            with anyio.CancelScope(shield=True), contextlib.suppress(LadingError):
+                await self._catalogue.drop(artifact.id)
+            raise
 
     async def create_with(
         self, caller: Caller, changes: Changes, artifact_id: str | None, incoming: Incoming
