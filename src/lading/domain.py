@@ -130,6 +130,7 @@ class ListQuery:
     viewer: str | None = None  # a non-admin's project: only what it may see is listed
     member_status: tuple[MemberStatus, ...] = (MemberStatus.ACCEPTED,)  # shared ones listed
     with_community: bool = False  # community artifacts of others are listed only on demand
+    with_hidden: bool = False  # os_hidden ones too; else only when ``fields`` asks for them
     sort: list[tuple[str, SortDir]] = field(default_factory=list)
     marker: Artifact | None = None
     limit: int = 25

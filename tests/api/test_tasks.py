@@ -25,15 +25,17 @@ class World:
         self.client = client
         self.services = client.app.state.services  # type: ignore[attr-defined]
         make = self.services.identities.create
-        self.tokens = {who: anyio.run(make, project, "member").token
-                       for who, project in (("owner", "A"), ("other", "B"))}  # fmt: skip
+        self.tokens = {who: anyio.run(make, project, role).token
+                       for who, project, role in (("owner", "A", "member"),
+                                                  ("other", "B", "member"),
+                                                  ("admin", "C", "admin"))}  # fmt: skip
 
     def get(self, who: str, path: str, **params: Any) -> Any:
         return self.client.get(path, params=params, headers={"x-auth-token": self.tokens[who]})
 
-    def wait(self, task_id: str) -> dict[str, Any]:
+    def wait(self, task_id: str, who: str = "owner") -> dict[str, Any]:
         for _ in range(200):
-            task: dict[str, Any] = self.get("owner", f"/v2/tasks/{task_id}").json()
+            task: dict[str, Any] = self.get(who, f"/v2/tasks/{task_id}").json()
             if task["status"] in ("success", "failure"):
                 return task
             time.sleep(0.02)
@@ -77,6 +79,41 @@ def test_tasks_run_and_are_shown_as_glance_shows_them(world: World) -> None:
     assert_error(world.get("other", f"/v2/tasks/{task.id}"), 404)
     assert world.get("other", "/v2/tasks").json()["tasks"] == []
     assert_error(world.get("other", f"/v2/images/{image['id']}/tasks"), 404)
+
+
+def test_an_image_s_tasks_are_shown_only_to_whom_may_see_them(world: World) -> None:
+    """As Glance's ``GET /v2/images/{id}/tasks``: the image's tasks that the caller may
+    see, which for another project are none of the owner's, even of a public image (a
+    task's input, result and message may carry URLs and their credentials); the same
+    rule as ``GET /v2/tasks/{id}``."""
+    owner = {"x-auth-token": world.tokens["owner"]}
+    image = world.client.post("/v2/images", json={"name": "shown"}, headers=owner).json()
+    made_public = world.client.patch(
+        f"/v2/images/{image['id']}",
+        json=[{"op": "replace", "path": "/visibility", "value": "public"}],
+        headers={"x-auth-token": world.tokens["admin"],
+                 "content-type": "application/openstack-images-v2.1-json-patch"},
+    )  # fmt: skip
+    assert made_public.status_code == 200, made_public.text
+    submit = world.services.tasks.submit
+    secret = {"n": 1, "uri": "https://user:s3cret@example.org/disk.img"}
+    theirs = world.wait(anyio.run(submit, "A", "count", secret, image["id"]).id)
+    mine = world.wait(anyio.run(submit, "B", "count", {"n": 2}, image["id"]).id, "other")
+    path = f"/v2/images/{image['id']}/tasks"
+
+    assert world.get("other", f"/v2/images/{image['id']}").status_code == 200
+    seen_by_other = world.get("other", path)
+    assert seen_by_other.status_code == 200
+    assert [t["id"] for t in seen_by_other.json()["tasks"]] == [mine["id"]]
+    assert "s3cret" not in seen_by_other.text and "example.org" not in seen_by_other.text
+    assert_error(world.get("other", f"/v2/tasks/{theirs['id']}"), 404)
+
+    seen_by_owner = world.get("owner", path).json()["tasks"]
+    assert [t["id"] for t in seen_by_owner] == [theirs["id"]]
+    assert seen_by_owner[0]["input"] == secret and seen_by_owner[0]["result"] == {"counted": 1}
+    seen_by_admin = world.get("admin", path).json()["tasks"]
+    assert {t["id"] for t in seen_by_admin} == {theirs["id"], mine["id"]}
+    assert next(t for t in seen_by_admin if t["id"] == theirs["id"])["input"] == secret
 
 
 def test_task_pages_and_bad_parameters(world: World) -> None:

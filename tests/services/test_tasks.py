@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 from lading.db import tasks as queries
 from lading.db.engine import Database
 from lading.db.models import tasks as tasks_table
-from lading.domain import Task, TaskStatus
+from lading.domain import Artifact, Status, Task, TaskStatus, Visibility
 from lading.errors import BadRequest, NotFound
 from lading.services.access import Caller
 from lading.services.catalogue import now
@@ -49,9 +49,15 @@ async def test_a_task_runs_reports_progress_and_succeeds(
     assert done.status is TaskStatus.SUCCESS and done.result == {"copied": 3}
     assert (done.done_bytes, done.total_bytes, done.message) == (50, 100, "half")
     assert done.attempts == 1 and done.expires_at is not None
-    assert [task.id for task in await tasks.of_artifact("a1")] == [submitted.id]
+    moment = now()
+    artifact = Artifact("a1", "p", Status.ACTIVE, Visibility.PUBLIC, moment, moment)
+    ours = await tasks.of_artifact(Caller.with_role("p", "reader"), artifact)
+    assert [task.id for task in ours] == [submitted.id]
     with pytest.raises(NotFound):  # another project's task does not exist for it
         await tasks.get(Caller.with_role("other", "reader"), done.id)
+    assert await tasks.of_artifact(Caller.with_role("other", "reader"), artifact) == []
+    everyone = await tasks.of_artifact(Caller.with_role("other", "admin"), artifact)
+    assert [task.id for task in everyone] == [submitted.id]
 
 
 async def test_a_failing_task_is_undone_and_says_why(database: Database, tmp_path: Path) -> None:

@@ -11,8 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
+from lading.domain import Task
+from lading.services.tasks import Progress
 from lading.settings import Settings
 from tests.http_origin import Origin, serving
 from tests.web.conftest import AS_SCRIPT, SAME_ORIGIN, Site, open_site
@@ -111,6 +114,33 @@ def test_locations_are_shown_as_the_api_shows_them(tmp_path: Path) -> None:
         site.sign_in("admin")
         shown = site.browser.get(f"/ui/artifacts/{image['id']}").text
     assert "Locations" in shown and "file://" in shown
+
+
+def test_an_artifact_page_lists_only_the_tasks_the_caller_may_see(site: Site) -> None:
+    """Another project sees a public artifact, not its owner's tasks (what they were given
+    may carry URLs and credentials): the rule of ``GET /v2/tasks/{id}``."""
+    image = site.image("member", b"data", name="shared widely")
+    made_public = site.browser.patch(
+        f"/v2/images/{image['id']}",
+        json=[{"op": "replace", "path": "/visibility", "value": "public"}],
+        headers={**site.api("admin"),
+                 "content-type": "application/openstack-images-v2.1-json-patch"},
+    )  # fmt: skip
+    assert made_public.status_code == 200, made_public.text
+    tasks = site.browser.app.state.services.tasks  # type: ignore[attr-defined]
+
+    async def noted(task: Task, progress: Progress) -> None:
+        await progress.report(0, None, "from https://user:s3cret@example.org/x")
+
+    tasks.register("note", noted)
+    task = anyio.run(tasks.submit, "A", "note", {"uri": "https://example.org/x"}, image["id"])
+    site.sign_in("member")
+    assert f'href="/ui/tasks/{task.id}"' in site.browser.get(f"/ui/artifacts/{image['id']}").text
+    site.sign_in("other")
+    page = site.browser.get(f"/ui/artifacts/{image['id']}")
+    assert page.status_code == 200 and "shared widely" in page.text
+    assert task.id[:8] not in page.text and "s3cret" not in page.text
+    assert site.browser.get(f"/ui/tasks/{task.id}").status_code == 404
 
 
 def test_what_others_cannot_see_does_not_exist(site: Site) -> None:
@@ -272,6 +302,25 @@ def test_the_form_uploads_without_scripts(site: Site) -> None:
     assert failed.status_code == 400
     listing = site.browser.get("/ui/", params={"q": "broken", "status": "queued"})
     assert "No artifacts match." in listing.text
+
+
+def test_a_failed_form_leaves_nothing_even_for_who_may_not_delete(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("delete_image: [admin]\n")
+    settings = Settings(data_dir=tmp_path / "data", policy_file=policy, delayed_delete=True)
+    broken = (b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nbroken\r\n--b\r\n'
+              b'Content-Disposition: form-data; name="file"; filename="f.img"\r\n\r\n'
+              b"data\r\n--b\r\nContent-Disposition: form-data; name=\"late\"\r\n\r\nx\r\n"
+              b"--b--\r\n")  # fmt: skip
+    with open_site(settings) as site:
+        site.sign_in("member")
+        failed = site.browser.post(
+            "/ui/upload", content=broken,
+            headers={**SAME_ORIGIN, "content-type": "multipart/form-data; boundary=b"},
+        )  # fmt: skip
+        assert failed.status_code == 400
+        site.sign_in("admin")
+        assert "broken" not in listed(site, "?visibility=all&hidden=on")
 
 
 def test_downloads_are_attachments_with_ranges(site: Site) -> None:

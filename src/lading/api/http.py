@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lading.api.routing import allowed_methods, top_scope
 from lading.errors import (
     BadRequest,
     ClientDisconnected,
@@ -110,7 +111,13 @@ async def render_lading_error(request: Request, exc: Exception) -> Response:
 async def render_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "itemNotFound", 405: "badMethod"}.get(exc.status_code, "badRequest")
-    failure = Failure(exc.status_code, code, exc.detail, exc.detail, exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of one route; the path may have several.
+        allowed = allowed_methods(request.app.router.routes, top_scope(request.scope))
+        if allowed:
+            headers["Allow"] = ", ".join(sorted(allowed))  # the key Starlette sets
+    failure = Failure(exc.status_code, code, exc.detail, exc.detail, headers)
     return error_response(request.scope, failure)
 
 

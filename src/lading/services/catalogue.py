@@ -138,6 +138,9 @@ class Catalogue:
     ) -> list[Artifact]:
         caller.require("get_images")
         _check_bounds(query)
+        if not query.with_hidden:
+            # Hidden artifacts (os_hidden) are left out unless asked for, on every face.
+            query.fields.setdefault("os_hidden", [False])
         if marker is not None:
             try:
                 query.marker = await self.visible(caller, marker)

@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 
 from lading.db import tasks as queries
 from lading.db.engine import Database
-from lading.domain import Task, TaskStatus
+from lading.domain import Artifact, Task, TaskStatus
 from lading.errors import BadRequest, CatalogueUnavailable, LadingError, NotFound, StoreError
 from lading.metrics import Metrics
 from lading.services.access import Caller
@@ -206,7 +206,7 @@ class Tasks:
         """A task of the caller's project (any, for admins); NotFound otherwise."""
         caller.require("get_task")
         task = await self._database.read(queries.fetch_task, task_id)
-        if task is None or not (caller.is_admin or task.owner == caller.project):
+        if task is None or not may_see(caller, task):
             raise NotFound(f"no task with id {task_id}")
         return task
 
@@ -226,16 +226,19 @@ class Tasks:
                 before = await self.get(caller, marker)
             except NotFound:
                 raise BadRequest(f"marker {marker} is not a task you can see") from None
-        owner = None if caller.is_admin else caller.project
         return await self._database.read(
-            queries.list_tasks, now(), owner, None, status, task_type, limit, before,
+            queries.list_tasks, now(), _owner(caller), None, status, task_type, limit, before,
             self._unlisted,
         )  # fmt: skip
 
-    async def of_artifact(self, artifact_id: str) -> list[Task]:
-        """The tasks of an artifact, the newest first (the caller's view of it is checked
-        by whoever asks)."""
-        return await self._database.read(queries.list_tasks, now(), None, artifact_id, limit=100)
+    async def of_artifact(self, caller: Caller, artifact: Artifact) -> list[Task]:
+        """The tasks of an artifact (as the catalogue gave it to the caller) that the
+        caller may see, the newest first: as Glance's ``tasks_get_by_image``, another
+        project sees none of the owner's tasks, even of a public artifact, since a task's
+        input, result and message may hold URLs."""
+        return await self._database.read(
+            queries.list_tasks, now(), _owner(caller), artifact.id, limit=100
+        )
 
     async def backlog(self) -> dict[str, int]:
         return await self._database.read(queries.backlog)
@@ -366,6 +369,17 @@ class Tasks:
 
     def _expiry(self) -> datetime:
         return now() + timedelta(seconds=self._settings.task_time_to_live)
+
+
+def may_see(caller: Caller, task: Task) -> bool:
+    """Whether the caller may know of the task at all (and then all of it, bar sealed
+    secrets): the rule of every face that shows tasks."""
+    return caller.is_admin or task.owner == caller.project
+
+
+def _owner(caller: Caller) -> str | None:
+    """The owner whose tasks a listing is kept to (None: any), as ``may_see`` has it."""
+    return None if caller.is_admin else caller.project
 
 
 class Sized(Protocol):

@@ -9,6 +9,7 @@ as Glance v2 does.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
@@ -27,6 +28,7 @@ from lading.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    LadingError,
     NotFound,
     ObjectNotFound,
     StoreError,
@@ -114,6 +116,17 @@ class LocationUrl:
 
 
 @dataclass(frozen=True, slots=True)
+class ShownLocations:
+    """Where an artifact's data lies, as far as the settings (``show_image_direct_url``,
+    ``show_multiple_locations``) and the policy (``get_image_location``) let a caller
+    know: what every face shows of it, decided once."""
+
+    direct_url: str | None  # the first location, with show_image_direct_url
+    locations: list[LocationUrl] | None  # all, with show_multiple_locations (None: not shown)
+    places: list[LocationUrl]  # all, with either: what a page listing them shows
+
+
+@dataclass(frozen=True, slots=True)
 class StoreChoice:
     """A store a client may send data to."""
 
@@ -175,6 +188,26 @@ class Transfers:
             artifact, body, announced_size, store_name, expected, Status.SAVING, failed, on_active
         )
         return caller.view(await self._catalogue.visible(caller, artifact.id))
+
+    async def create_uploaded(
+        self,
+        caller: Caller,
+        changes: Changes,
+        body: AsyncIterable[bytes],
+        *,
+        published: bool = True,
+    ) -> Artifact:
+        """A new artifact with ``body`` as its data, or nothing: an upload that fails or
+        is cut off removes the artifact it made, whatever the policy says of deleting and
+        with delayed delete on (the web UI's form, posted without scripts)."""
+        artifact = await self._catalogue.create(caller, changes, published=published)
+        try:
+            return await self.upload(caller, artifact.id, body)
+        except BaseException:
+            # The upload's failure is what to tell, not a failure to undo it.
+            with anyio.CancelScope(shield=True), contextlib.suppress(LadingError):
+                await self._catalogue.drop(artifact.id)
+            raise
 
     async def create_with(
         self, caller: Caller, changes: Changes, artifact_id: str | None, incoming: Incoming
@@ -473,15 +506,21 @@ class Transfers:
             raise Conflict(f"artifact {artifact.id} is {artifact.status}, not queued")
         return artifact
 
-    def location_urls(self, caller: Caller, artifact: Artifact) -> list[LocationUrl]:
-        """Where each of the artifact's locations is, for callers the policy lets see them
-        (``get_image_location``); the URLs carry no credentials."""
-        if not caller.may("get_image_location"):
-            return []
-        return [
-            LocationUrl(location.store, self._stores.get(location.store).location_url(location.key))
-            for location in artifact.locations
-        ]
+    def shown_locations(self, caller: Caller, artifact: Artifact) -> ShownLocations:
+        """Where the artifact's data lies, as much as the settings show and the policy
+        lets the caller see (``get_image_location``); the URLs carry no credentials."""
+        settings = self._settings
+        direct, listed = settings.show_image_direct_url, settings.show_multiple_locations
+        places = []
+        if (direct or listed) and caller.may("get_image_location"):
+            for location in artifact.locations:
+                url = self._stores.get(location.store).location_url(location.key)
+                places.append(LocationUrl(location.store, url))
+        return ShownLocations(
+            direct_url=places[0].url if direct and places else None,
+            locations=places if listed else None,
+            places=places,
+        )
 
     def _expiry(self) -> datetime:
         return now() + timedelta(seconds=self._settings.upload_stuck_after)

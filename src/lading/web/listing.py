@@ -66,8 +66,7 @@ class Search:
     def query(self) -> ListQuery:
         query = ListQuery(limit=self.limit, sort=[(self.sort, SortDir(self.direction))])
         query.name_contains = self.text or None
-        if not self.hidden:
-            query.fields["os_hidden"] = [False]
+        query.with_hidden = self.hidden
         if self.status:
             query.fields["status"] = [self.status]
         if self.disk_format:

@@ -9,12 +9,10 @@ store as it arrives: no progress bar, but the same result.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Any
 from urllib.parse import quote
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -22,7 +20,7 @@ from lading.api.downloads import DataResponse
 from lading.api.http import body_stream, parse_count, services, settings_of
 from lading.api.multipart import FormReader
 from lading.domain import CONTAINER_FORMATS, DISK_FORMATS, Artifact, Visibility
-from lading.errors import Conflict, LadingError
+from lading.errors import Conflict
 from lading.web.forms import artifact_changes, read_form
 from lading.web.pages import NO_STORE, pages_of
 from lading.web.session import Session, action, page
@@ -41,16 +39,12 @@ async def upload_with_form(request: Request, session: Session) -> Response:
     """The form posted without scripts: create, then stream the file in."""
     fields, file = await FormReader(request).fields()
     chosen = file.filename.replace("\\", "/").rpartition("/")[2]  # a path, from old browsers
-    artifact = await _create(request, session, fields, chosen or None)
     if not chosen:  # no file chosen: the artifact waits for data
+        artifact = await _create(request, session, fields, None)
         return RedirectResponse(f"/ui/artifacts/{artifact.id}?done=created", 303)
-    try:
-        await services(request).transfers.upload(session.caller, artifact.id, file.chunks)
-    except BaseException:
-        # A failed form leaves no empty artifact; the upload's failure is what to tell.
-        with anyio.CancelScope(shield=True), contextlib.suppress(LadingError):
-            await services(request).catalogue.delete(session.caller, artifact.id)
-        raise
+    artifact = await services(request).transfers.create_uploaded(
+        session.caller, artifact_changes(fields, chosen), file.chunks, published=_published(request)
+    )
     return RedirectResponse(f"/ui/artifacts/{artifact.id}?done=uploaded", 303)
 
 
@@ -105,10 +99,13 @@ def form_choices() -> dict[str, Any]:
 async def _create(
     request: Request, session: Session, fields: dict[str, str], filename: str | None
 ) -> Artifact:
-    published = settings_of(request).published_by_default.web
     return await services(request).catalogue.create(
-        session.caller, artifact_changes(fields, filename), published=published
+        session.caller, artifact_changes(fields, filename), published=_published(request)
     )
+
+
+def _published(request: Request) -> bool:
+    return settings_of(request).published_by_default.web
 
 
 def _summary(artifact: Artifact) -> dict[str, Any]:

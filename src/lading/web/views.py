@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from lading.api.http import services, settings_of
+from lading.api.http import services
 from lading.domain import DISK_FORMATS, Artifact, Status, Task, TaskStatus
 from lading.services.access import Caller
 from lading.web.listing import LIMITS, SORT_KEYS, STATUSES, VISIBILITIES, Search
@@ -79,9 +79,7 @@ async def artifact_list(request: Request, session: Session) -> Response:
 async def artifact_page(request: Request, session: Session) -> Response:
     found = services(request)
     artifact = await found.catalogue.get(session.caller, request.path_params["artifact_id"])
-    settings = settings_of(request)
-    locating = settings.show_image_direct_url or settings.show_multiple_locations
-    locations = found.transfers.location_urls(session.caller, artifact) if locating else []
+    locations = found.transfers.shown_locations(session.caller, artifact).places
     return pages_of(request).render(
         request,
         "artifact.html",
@@ -89,7 +87,7 @@ async def artifact_page(request: Request, session: Session) -> Response:
         {
             "artifact": artifact,
             "allowed": Allowed.of(session.caller, artifact),
-            "tasks": await found.tasks.of_artifact(artifact.id),
+            "tasks": await found.tasks.of_artifact(session.caller, artifact),
             "locations": locations,
             "multistore": bool(found.transfers.store_choices()),
             "notice": notice(request),

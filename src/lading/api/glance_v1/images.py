@@ -106,7 +106,6 @@ def _list_query(params: Sequence[tuple[str, str]]) -> ListQuery:
     order = (sort_key(single(params, "sort_key") or "created_at"),
              sort_dir(single(params, "sort_dir") or "desc"))  # fmt: skip
     query = ListQuery(limit=page_limit(params), sort=[order])
-    query.fields["os_hidden"] = [False]
     query.with_community = True  # v1 knows no community: such images are public to it
     for name, value in params:
         if name in PAGING:

@@ -192,20 +192,17 @@ def _image(request: Request, artifact: Artifact) -> dict[str, Any]:
 def _images(request: Request, artifacts: list[Artifact]) -> list[dict[str, Any]]:
     """The image documents; where the data lies only when settings and policy allow it."""
     multistore = _multistore(request)
-    settings = settings_of(request)
-    locating = settings.show_image_direct_url or settings.show_multiple_locations
     documents = []
     for artifact in artifacts:
         document = image_view(artifact, multistore)
-        if locating:
-            shown = services(request).transfers.location_urls(caller(request), artifact)
-            if settings.show_multiple_locations:
-                document["locations"] = [
-                    {"url": place.url, "metadata": {"store": place.store} if multistore else {}}
-                    for place in shown
-                ]
-            if settings.show_image_direct_url and shown:
-                document["direct_url"] = shown[0].url
+        shown = services(request).transfers.shown_locations(caller(request), artifact)
+        if shown.locations is not None:
+            document["locations"] = [
+                {"url": place.url, "metadata": {"store": place.store} if multistore else {}}
+                for place in shown.locations
+            ]
+        if shown.direct_url is not None:
+            document["direct_url"] = shown.direct_url
         documents.append(document)
     return documents
 

@@ -23,7 +23,6 @@ def parse_list_query(params: Sequence[tuple[str, str]]) -> tuple[ListQuery, str 
     """The validated query, and the marker id (the catalogue resolves it)."""
     query = ListQuery(limit=page_limit(params), sort=_sort(params))
     marker = single(params, "marker")
-    query.fields["os_hidden"] = [False]
     for key, value in params:
         if key in PAGING:
             continue

@@ -68,7 +68,7 @@ async def show_task(request: Request) -> Response:
 async def image_tasks(request: Request) -> Response:
     who = caller(request)
     artifact = await services(request).catalogue.get(who, request.path_params["image_id"])
-    found = await services(request).tasks.of_artifact(artifact.id)
+    found = await services(request).tasks.of_artifact(who, artifact)
     return JSONResponse({"tasks": [task_view(task) for task in found]})
 
 

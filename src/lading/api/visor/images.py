@@ -121,7 +121,6 @@ def _list_query(request: Request, params: Sequence[tuple[str, str]]) -> ListQuer
         raise BadRequest(f"dir must be asc or desc, not {direction!r}")
     limit = page_limit(params) if single(params, "limit") is not None else MAX_LIMIT
     query = ListQuery(limit=limit, sort=[(visor_meta.SORTS[sort], SortDir(direction))])
-    query.fields["os_hidden"] = [False]
     query.with_community = True  # VISoR knows public and private: community is not private
     for name, value in params:
         if name in PAGING:
@@ -157,10 +156,7 @@ def _visibilities(access: str) -> list[object]:
 def _detail(request: Request, artifact: Artifact) -> dict[str, Any]:
     settings = settings_of(request)
     store = visor_name(settings, artifact.locations[0].store) if artifact.locations else None
-    location = None
-    if settings.show_image_direct_url:
-        shown = services(request).transfers.location_urls(caller(request), artifact)
-        location = shown[0].url if shown else None
+    location = services(request).transfers.shown_locations(caller(request), artifact).direct_url
     uri = f"{endpoint(request)}/visor/images/{artifact.id}"
     return document(artifact, uri, store, location)
 
