@@ -14,7 +14,6 @@ import re
 from collections.abc import AsyncIterable
 from dataclasses import astuple, dataclass, field
 
-import anyio
 from sqlalchemy import Connection
 
 from lading.db import artifacts as artifact_queries
@@ -130,21 +129,13 @@ class Packages:
                 "signature"
             )
         fields = {**package.fields, "name": address.name, "version": address.version}
-        artifact = await self._catalogue.create(
-            caller, Changes(fields, package.properties), published=package.published
-        )
-        try:
-            await self._transfers.upload(
-                caller, artifact.id, data, expected=package.expected,
-                on_active=lambda connection: self._take_name(
-                    connection, caller, artifact.id, address.filename, replace
-                ),
-            )  # fmt: skip
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._catalogue.drop(artifact.id)
-            raise
-        return await self._catalogue.get(caller, artifact.id)
+        return await self._transfers.create_uploaded(
+            caller, Changes(fields, package.properties), data,
+            published=package.published, expected=package.expected,
+            on_active=lambda connection, artifact_id: self._take_name(
+                connection, caller, artifact_id, address.filename, replace
+            ),
+        )  # fmt: skip
 
     async def _refuse_early(self, caller: Caller, address: PackageFile, replace: bool) -> None:
         """What the naming would refuse at the end, refused before the bytes come."""

@@ -196,13 +196,23 @@ class Transfers:
         body: AsyncIterable[bytes],
         *,
         published: bool = True,
+        expected: Expected | None = None,
+        on_active: Callable[[Connection, str], None] | None = None,
     ) -> Artifact:
         """A new artifact with ``body`` as its data, or nothing: an upload that fails or
         is cut off removes the artifact it made, whatever the policy says of deleting and
-        with delayed delete on (the web UI's form, posted without scripts)."""
+        with delayed delete on (the web UI's form posted without scripts, the package
+        faces). ``on_active`` runs as in ``upload``, given the new artifact's id too."""
         artifact = await self._catalogue.create(caller, changes, published=published)
+
+        def activating(connection: Connection) -> None:
+            if on_active is not None:
+                on_active(connection, artifact.id)
+
         try:
-            return await self.upload(caller, artifact.id, body)
+            return await self.upload(
+                caller, artifact.id, body, expected=expected, on_active=activating
+            )
         except BaseException:
             # The upload's failure is what to tell, not a failure to undo it.
             with anyio.CancelScope(shield=True), contextlib.suppress(LadingError):
