@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from lading.errors import InvalidKey
@@ -63,3 +64,30 @@ async def test_sweep_removes_only_old_temporary_files(store: FilesystemStore) ->
     os.utime(old, (1, 1))
     assert await store.sweep(older_than=60) == 1
     assert not old.exists() and new.exists()
+
+
+async def test_delete_removes_what_a_cut_off_write_of_the_key_left(
+    store: FilesystemStore,
+) -> None:
+    """A server killed mid-upload leaves a temporary file; recovery's delete of the key
+    removes it at once (and only it), rather than the sweep some minutes later."""
+    resume, never = anyio.Event(), anyio.Event()
+
+    async def pausing(data: bytes, until: anyio.Event) -> AsyncIterator[bytes]:
+        yield data
+        await until.wait()
+        yield data
+
+    async with anyio.create_task_group() as writes:
+        writes.start_soon(store.put, "ab/dead", pausing(b"partial", never))
+        writes.start_soon(store.put, "ab/alive", pausing(b"coming", resume))
+        while len(store.temporary_files()) < 2:
+            await anyio.sleep(0.01)
+        await store.delete("ab/dead")
+        assert len(store.temporary_files()) == 1
+        resume.set()
+        while not (store.root / "ab/alive").exists():
+            await anyio.sleep(0.01)
+        assert (store.root / "ab/alive").read_bytes() == b"comingcoming"
+        assert store.temporary_files() == []
+        writes.cancel_scope.cancel()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import tempfile
@@ -57,7 +58,7 @@ class FilesystemStore(Store):
 
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
         target = self._path(key)
-        file = await to_thread.run_sync(self._create_temporary)
+        file = await to_thread.run_sync(self._create_temporary, key)
         writer = SerialThread("lading-write", WRITE_DEPTH)
         size = 0
         try:
@@ -74,8 +75,10 @@ class FilesystemStore(Store):
                 await to_thread.run_sync(_discard, file)
         return StoredObject(key, size)
 
-    def _create_temporary(self) -> IO[bytes]:
-        return tempfile.NamedTemporaryFile(dir=self._temporary, prefix="put-", delete=False)
+    def _create_temporary(self, key: str) -> IO[bytes]:
+        return tempfile.NamedTemporaryFile(
+            dir=self._temporary, prefix=_temporary_prefix(key), delete=False
+        )
 
     @staticmethod
     def _commit(file: IO[bytes], target: Path) -> None:
@@ -119,9 +122,19 @@ class FilesystemStore(Store):
     async def delete(self, key: str) -> None:
         path = self._path(key)
         try:
-            await to_thread.run_sync(path.unlink, True)
+            await to_thread.run_sync(self._delete, path, _temporary_prefix(key))
         except OSError as exc:
             raise _translate(exc, self.name) from exc
+
+    def _delete(self, path: Path, prefix: str) -> None:
+        """The object, and what a write of it cut off by a crash left, found by its name:
+        recovery removes a dead upload's partial bytes at once, without waiting for the
+        sweep. (A write still under way fails: its file is gone when it would commit.)"""
+        path.unlink(missing_ok=True)
+        with os.scandir(self._temporary) as entries:
+            for entry in entries:
+                if entry.name.startswith(prefix):
+                    Path(entry.path).unlink(missing_ok=True)
 
     async def check(self) -> None:
         if not await to_thread.run_sync(os.access, self._temporary, os.W_OK | os.X_OK):
@@ -142,6 +155,12 @@ class FilesystemStore(Store):
                     path.unlink()
                     removed += 1
         return removed
+
+
+def _temporary_prefix(key: str) -> str:
+    """The start of the names of a key's temporary files: a digest of the key, as keys may
+    be longer than a file name and hold slashes."""
+    return f"put-{hashlib.sha256(key.encode()).hexdigest()[:32]}-"
 
 
 def _discard(file: IO[bytes]) -> None:
