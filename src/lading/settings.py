@@ -271,7 +271,10 @@ class Settings(BaseSettings):
     default_store: str = "default"
     image_size_cap: int = Field(TiB, gt=0)
     chunk_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
-    upload_stuck_after: float = Field(300.0, gt=0)
+    upload_stuck_after: float = Field(300.0, gt=0)  # seconds an upload may receive nothing
+    # Seconds without a heartbeat (one every third of it) after which a process is dead and
+    # its uploads are recovered; on its own host, a dead process is known at once.
+    upload_heartbeat: float = Field(30.0, gt=0)
     staging_ttl: float = Field(24 * 3600.0, gt=0)  # staged data waits this long for an import
     # Deleting keeps the data scrub_delay seconds (status pending_delete), then scrubs it.
     delayed_delete: bool = False

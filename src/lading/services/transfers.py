@@ -33,6 +33,7 @@ from lading.errors import (
     TooLarge,
 )
 from lading.metrics import Metrics
+from lading.processes import ThisProcess
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.digests import DigestingStream
@@ -130,8 +131,10 @@ class Transfers:
         stores: StoreRegistry,
         catalogue: Catalogue,
         metrics: Metrics,
+        this_process: ThisProcess,
     ) -> None:
         self._settings = settings
+        self._this_process = this_process
         self._database = database
         self._stores = stores
         self._catalogue = catalogue
@@ -323,7 +326,9 @@ class Transfers:
         source = artifact.locations[0]
         target = self._stores.get(store_name)
         key = _new_key()
-        blob_id = await self._database.write(blobs.reserve, target.name, key, now())
+        blob_id = await self._database.write(
+            blobs.reserve, target.name, key, now(), self._this_process.holder
+        )
         try:
             chunks = self._beating(
                 watch(self._stores.get(source.store).open(source.key, 0, source.size)),
@@ -376,8 +381,9 @@ class Transfers:
             raise TooLarge(f"the data is larger than the limit of {cap} bytes")
         store = self._stores.get(store_name if self._stores.several else None)
         lease = Lease(
-            artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=status, failed=failed
-        )
+            artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=status, failed=failed,
+            holder=self._this_process.holder,
+        )  # fmt: skip
         lease.blob_id = await self._database.write(uploads.begin, lease, self._expiry(), now())
         self._metrics.uploads_in_flight.inc()
         try:
