@@ -71,23 +71,29 @@ async def test_delete_removes_what_a_cut_off_write_of_the_key_left(
 ) -> None:
     """A server killed mid-upload leaves a temporary file; recovery's delete of the key
     removes it at once (and only it), rather than the sweep some minutes later."""
-    resume, never = anyio.Event(), anyio.Event()
+    dead, alive, resume, written = (anyio.Event() for _ in range(4))
 
-    async def pausing(data: bytes, until: anyio.Event) -> AsyncIterator[bytes]:
+    async def pausing(
+        data: bytes, started: anyio.Event, until: anyio.Event
+    ) -> AsyncIterator[bytes]:
+        started.set()  # the temporary file is made before the first chunk is asked for
         yield data
         await until.wait()
         yield data
 
+    async def write_alive() -> None:
+        await store.put("ab/alive", pausing(b"coming", alive, resume))
+        written.set()
+
     async with anyio.create_task_group() as writes:
-        writes.start_soon(store.put, "ab/dead", pausing(b"partial", never))
-        writes.start_soon(store.put, "ab/alive", pausing(b"coming", resume))
-        while len(store.temporary_files()) < 2:
-            await anyio.sleep(0.01)
+        writes.start_soon(store.put, "ab/dead", pausing(b"partial", dead, anyio.Event()))
+        writes.start_soon(write_alive)
+        await dead.wait()
+        await alive.wait()
         await store.delete("ab/dead")
         assert len(store.temporary_files()) == 1
         resume.set()
-        while not (store.root / "ab/alive").exists():
-            await anyio.sleep(0.01)
+        await written.wait()
         assert (store.root / "ab/alive").read_bytes() == b"comingcoming"
         assert store.temporary_files() == []
         writes.cancel_scope.cancel()
