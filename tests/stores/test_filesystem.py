@@ -66,11 +66,11 @@ async def test_sweep_removes_only_old_temporary_files(store: FilesystemStore) ->
     assert not old.exists() and new.exists()
 
 
-async def test_delete_removes_what_a_cut_off_write_of_the_key_left(
+async def test_delete_partial_removes_what_a_cut_off_write_of_the_key_left(
     store: FilesystemStore,
 ) -> None:
-    """A server killed mid-upload leaves a temporary file; recovery's delete of the key
-    removes it at once (and only it), rather than the sweep some minutes later."""
+    """A server killed mid-upload leaves a temporary file; recovery removes it at once
+    (and only it) by the key, rather than the sweep some minutes later."""
     dead, alive, resume, written = (anyio.Event() for _ in range(4))
 
     async def pausing(
@@ -90,7 +90,9 @@ async def test_delete_removes_what_a_cut_off_write_of_the_key_left(
         writes.start_soon(write_alive)
         await dead.wait()
         await alive.wait()
-        await store.delete("ab/dead")
+        await store.delete("ab/dead")  # no object yet: nothing to do
+        assert len(store.temporary_files()) == 2
+        await store.delete_partial("ab/dead")
         assert len(store.temporary_files()) == 1
         resume.set()
         await written.wait()

@@ -82,6 +82,12 @@ class Recovery:
         recovered, doomed = await self._database.write(reap)
         if recovered:
             log.warning("%d upload(s) or stage(s) of dead processes: back to queued", recovered)
+        for blob in doomed:
+            try:
+                await self._stores.get(blob.store).delete_partial(blob.key)
+            except StoreError as exc:  # the sweep removes it later
+                log.warning("store %s kept what %s was being written with: %s",
+                            blob.store, blob.key, exc)  # fmt: skip
         return recovered + await self._catalogue.discard(doomed)
 
     async def run(self) -> int:

@@ -122,15 +122,19 @@ class FilesystemStore(Store):
     async def delete(self, key: str) -> None:
         path = self._path(key)
         try:
-            await to_thread.run_sync(self._delete, path, _temporary_prefix(key))
+            await to_thread.run_sync(path.unlink, True)
         except OSError as exc:
             raise _translate(exc, self.name) from exc
 
-    def _delete(self, path: Path, prefix: str) -> None:
-        """The object, and what a write of it cut off by a crash left, found by its name:
-        recovery removes a dead upload's partial bytes at once, without waiting for the
-        sweep. (A write still under way fails: its file is gone when it would commit.)"""
-        path.unlink(missing_ok=True)
+    async def delete_partial(self, key: str) -> None:
+        self._path(key)  # the same guard as every other call
+        try:
+            await to_thread.run_sync(self._delete_temporaries, _temporary_prefix(key))
+        except OSError as exc:
+            raise _translate(exc, self.name) from exc
+
+    def _delete_temporaries(self, prefix: str) -> None:
+        # A write still under way fails: its file is gone when it would commit.
         with os.scandir(self._temporary) as entries:
             for entry in entries:
                 if entry.name.startswith(prefix):
