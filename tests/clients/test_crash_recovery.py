@@ -193,3 +193,34 @@ def test_a_restarted_server_recovers_a_killed_upload_at_once(tmp_path: Path) -> 
         api.close()
         if first.poll() is None:
             kill(first)
+
+
+def test_a_live_server_s_slow_upload_is_not_taken_for_dead(tmp_path: Path) -> None:
+    """Two servers on one catalogue, beating every third of a 1 s heartbeat: an upload to
+    the first that pauses for four heartbeats completes, since its process keeps beating
+    while no bytes come (only upload_stuck_after bounds a pause)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LADING_", "OS_"))}
+    env |= {"LADING_DATA_DIR": str(tmp_path / "data"), "LADING_UPLOAD_HEARTBEAT": "1"}
+    token = create_token(env)
+    log = tmp_path / "server.log"
+    ports = free_port(), free_port()
+    servers = [start(env, log, port) for port in ports]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", timeout=30,
+                          headers={"X-Auth-Token": token}) as api:  # fmt: skip
+            image = create_image(api, unique("slow-upload"))
+
+            def pausing_body() -> Iterator[bytes]:
+                yield b"x" * 1024 * 1024
+                time.sleep(4)
+                yield b"y" * 1024
+
+            answer = api.put(f"/v2/images/{image['id']}/file", content=pausing_body(),
+                             headers={"content-type": "application/octet-stream"})  # fmt: skip
+            assert answer.status_code == 204, answer.text
+            assert_active_with(api.get(f"/v2/images/{image['id']}").json(),
+                               b"x" * 1024 * 1024 + b"y" * 1024)  # fmt: skip
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(10)

@@ -26,6 +26,7 @@ from lading.services import Services
 from lading.services.access import Caller
 from lading.services.catalogue import Changes, now
 from lading.settings import Settings
+from lading.stores.filesystem import FilesystemStore
 from lading.stores.registry import StoreRegistry
 from tests.services.test_transfers import blob_states
 from tests.stores.faulty import FaultyStore
@@ -167,3 +168,31 @@ async def test_a_process_taken_for_dead_cannot_commit_when_it_wakes(
         await services.transfers.upload(admin, artifact.id, freezing_body())
     assert status_of(database, artifact.id) == Status.QUEUED
     assert store.objects == {} and blob_states(database) == []
+
+
+async def test_an_upload_whose_partial_file_recovery_removed_fails_with_409(
+    admin: Caller, database: Database, tmp_path: Path
+) -> None:
+    """On a filesystem store, recovery removes the partial file under a process taken for
+    dead; waking, that upload's write fails, and the answer says why: 409, not a store
+    error (503)."""
+    store = FilesystemStore("default", tmp_path / "store", chunk_size=4096)
+    registry = StoreRegistry({"default": store}, "default")
+    settings = Settings(data_dir=tmp_path, upload_stuck_after=60)
+    services, other = (Services.build(settings, database, registry) for _ in range(2))
+    artifact = await services.catalogue.create(admin, Changes())
+
+    async def freezing_body() -> AsyncIterator[bytes]:
+        yield b"before the freeze"
+        database.run(True, lambda connection: connection.execute(
+            update(holders).values(beat_at=now() - timedelta(minutes=1))
+        ))  # fmt: skip
+        assert len(store.temporary_files()) == 1
+        assert await other.recovery.keep_alive() == 2
+        assert store.temporary_files() == []
+        yield b" after"
+
+    with pytest.raises(Conflict, match="taken for dead"):
+        await services.transfers.upload(admin, artifact.id, freezing_body())
+    assert status_of(database, artifact.id) == Status.QUEUED
+    assert store.temporary_files() == [] and blob_states(database) == []

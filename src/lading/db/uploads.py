@@ -80,6 +80,17 @@ def renew(connection: Connection, lease: Lease, expires_at: datetime, now: datet
     blobs.touch(connection, lease.blob_id, now)
 
 
+def check_held(connection: Connection, lease: Lease) -> None:
+    """Conflict (or Gone) when the upload no longer holds its artifact."""
+    held = connection.execute(
+        select(artifacts.c.id).where(
+            artifacts.c.id == lease.artifact_id, artifacts.c.upload_lease == lease.token
+        )
+    ).first()
+    if held is None:
+        _lost(connection, lease)
+
+
 def activate(
     connection: Connection,
     lease: Lease,
@@ -189,7 +200,8 @@ def _lost(connection: Connection, lease: Lease) -> NoReturn:
     ).scalar()
     if status in GONE:
         raise Gone(f"artifact {lease.artifact_id} was deleted during the upload")
-    raise Conflict(f"the upload to {lease.artifact_id} was given up as stuck")
+    raise Conflict(f"the upload to {lease.artifact_id} was given up as stuck (it received "
+                   "nothing for too long, or its server process was taken for dead)")  # fmt: skip
 
 
 def _end(connection: Connection, lease: Lease, new: Status, **values: object) -> bool:

@@ -395,7 +395,13 @@ class Transfers:
                 cap,
                 announced_size,
             )
-            stored = await store.put(lease.key, stream.chunks())
+            try:
+                stored = await store.put(lease.key, stream.chunks())
+            except StoreError:
+                # Recovery gave up on the upload and removed its partial data under it
+                # (a stall, or its process taken for dead): that is the error to tell.
+                await self._database.read(uploads.check_held, lease)
+                raise
             digests = await stream.digests()
             if expected is not None:
                 expected.check(digests)
