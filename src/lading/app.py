@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
             log.info("store %s%s: %s", store.name, default, _where(settings, store.name))
         async with anyio.create_task_group() as background:
             background.start_soon(_recover_periodically, services, settings.upload_stuck_after / 2)
+            background.start_soon(_keep_alive, services)
             for lane in services.tasks.lanes:
                 background.start_soon(services.tasks.run_forever, lane)
             yield
@@ -130,3 +131,19 @@ async def _recover_periodically(services: Services, interval: float) -> None:
             if cleaned:
                 log.info("recovery cleaned up %d stuck uploads and abandoned objects", cleaned)
         await anyio.sleep(interval)
+
+
+async def _keep_alive(services: Services) -> None:
+    """Beat as a holder and recover what dead ones held (the first pass, at start, did it
+    once already)."""
+    while True:
+        await anyio.sleep(services.recovery.beat_interval)
+        try:
+            cleaned = await services.recovery.keep_alive()
+        except CatalogueUnavailable:  # logged where it is met; the next beat tries again
+            pass
+        except Exception:  # keep serving; the next beat tries again
+            log.exception("heartbeat failed")
+        else:
+            if cleaned:
+                log.info("recovery cleaned up %d uploads and objects of dead processes", cleaned)

@@ -278,7 +278,10 @@ class Settings(BaseSettings):
     package_size_cap: int = Field(8 * GiB, gt=0)
     package_inflate_ratio: float = Field(100.0, ge=1)
     package_inflate_allowance: int = Field(64 * MiB, ge=0)
-    upload_stuck_after: float = Field(300.0, gt=0)
+    upload_stuck_after: float = Field(300.0, gt=0)  # seconds an upload may receive nothing
+    # Seconds without a heartbeat (one every third of it) after which a process is dead and
+    # its uploads are recovered; on its own host, a dead process is known at once.
+    upload_heartbeat: float = Field(30.0, gt=0)
     staging_ttl: float = Field(24 * 3600.0, gt=0)  # staged data waits this long for an import
     # Deleting keeps the data scrub_delay seconds (status pending_delete), then scrubs it.
     delayed_delete: bool = False

@@ -17,6 +17,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Event, Thread
@@ -26,10 +27,10 @@ import anyio
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, update
 
 from lading.db.engine import Database
-from lading.db.models import tasks
+from lading.db.models import artifacts, blobs, holders, tasks
 from lading.services.identity import Identities
 from lading.services.policy import Policy
 from tests.clients.cluster import EXAMPLE_CACHE, Front, Node, find_nginx, rewrite, running_front
@@ -38,6 +39,7 @@ from tests.clients.support import assert_active_with, create_image, settled, uni
 from tests.conftest import scratch_database
 from tests.http_origin import Handler, Origin
 from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER
+from tests.resilience.invariants import SwiftView
 from tests.services_required import unavailable
 
 pytestmark = pytest.mark.clients
@@ -48,13 +50,15 @@ IMPORTED = os.urandom(2 * MiB + 5)  # what the origin serves to the import that 
 
 
 @dataclass(frozen=True)
-class Cluster:
-    """Two nodes and the nginx front, sharing a database where ``token`` is an admin's."""
+class Nodes:
+    """Two nodes sharing a database where ``token`` is an admin's; their public endpoint
+    is ``front_port``, where the cluster's nginx listens."""
 
     nodes: tuple[Node, Node]
-    front: Front
     token: str
     database_url: str
+    root: Path
+    front_port: int
 
     def client(self, url: str) -> httpx.Client:
         return httpx.Client(base_url=url, headers={"X-Auth-Token": self.token}, timeout=30.0)
@@ -66,6 +70,13 @@ class Cluster:
                 node.start()
                 node.wait_healthy()
         return self.nodes
+
+
+@dataclass(frozen=True)
+class Cluster(Nodes):
+    """The nodes and the nginx front."""
+
+    front: Front
 
 
 class GatedOrigin(Origin):
@@ -141,12 +152,9 @@ def node_settings(database_url: str, container: str, origin: Origin, front: str)
 
 
 @pytest.fixture(scope="module")
-def cluster(
+def nodes(
     tmp_path_factory: pytest.TempPathFactory, swift_container: str, origin: GatedOrigin
-) -> Iterator[Cluster]:
-    nginx = find_nginx()
-    if nginx is None:
-        unavailable("two nodes behind nginx need nginx", "apt-get install nginx-light")
+) -> Iterator[Nodes]:
     root = tmp_path_factory.mktemp("two-nodes")
     front_port = free_port()
     with scratch_database("lading_nodes") as database_url:
@@ -164,14 +172,24 @@ def cluster(
                 node.start()  # both at once: they start side by side
             for node in (node_1, node_2):
                 node.wait_healthy()
-            upstream = [f"127.0.0.1:{node.port}" for node in (node_1, node_2)]
-            with running_front(
-                nginx, root / "nginx", upstream, f"{COPY_VALID}s", front_port
-            ) as front:
-                yield Cluster((node_1, node_2), front, token, database_url)
+            yield Nodes((node_1, node_2), token, database_url, root, front_port)
         finally:
             for node in (node_1, node_2):
                 node.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(nodes: Nodes) -> Iterator[Cluster]:
+    nginx = find_nginx()
+    if nginx is None:
+        unavailable("two nodes behind nginx need nginx", "apt-get install nginx-light")
+    upstream = [f"127.0.0.1:{node.port}" for node in nodes.nodes]
+    with running_front(
+        nginx, nodes.root / "nginx", upstream, f"{COPY_VALID}s", nodes.front_port
+    ) as front:
+        yield Cluster(
+            nodes.nodes, nodes.token, nodes.database_url, nodes.root, nodes.front_port, front
+        )
 
 
 def requests_counted(url: str, route: str) -> float:
@@ -331,3 +349,83 @@ def test_a_task_queued_on_node_1_runs_on_node_2_when_node_1_dies(
     assert task["status"] == "success"
     assert attempts_of(cluster.database_url, task["id"]) == 2  # node 1's, then node 2's
     assert time.monotonic() - started < 15
+
+
+HEARTBEAT = 30.0  # upload_heartbeat's default, which the nodes keep
+
+
+def upload_of(database_url: str, image_id: str) -> tuple[str | None, str | None]:
+    """The holder of the image's upload, and the key its bytes are written to."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            holder = connection.scalar(
+                select(artifacts.c.upload_holder).where(artifacts.c.id == image_id)
+            )
+            key = connection.scalar(
+                select(blobs.c.key).where(blobs.c.holder == holder, blobs.c.state == "pending")
+            )
+            return holder, key
+    finally:
+        engine.dispose()
+
+
+def test_a_killed_node_s_upload_is_recovered_by_the_other(nodes: Nodes) -> None:
+    """Node 1 is killed mid-upload, as if it ran on another host (node 2 cannot ask that
+    host's kernel whether it lives): node 2 puts the image back to queued and removes its
+    partial bytes once node 1's last heartbeat is upload_heartbeat old, at its next beat."""
+    node_1, node_2 = nodes.running()
+    store = json.loads(node_1.env["LADING_STORES"])["default"]
+    swift = SwiftView(store["container"], store["prefix"])
+    stop = Event()
+
+    def partial_body() -> Iterator[bytes]:
+        for _ in range(8):  # a 5 MiB segment in Swift, the rest in node 1's memory
+            yield os.urandom(MiB)
+        stop.wait(90)
+        yield b"never sent"
+
+    def upload(image_id: str) -> None:
+        with nodes.client(node_1.url) as sender, suppress(httpx.HTTPError):
+            sender.put(f"/v2/images/{image_id}/file", content=partial_body(),
+                       headers={"content-type": "application/octet-stream"})  # fmt: skip
+
+    try:
+        with nodes.client(node_2.url) as two:
+            image = create_image(two, unique("killed-node"))
+            Thread(target=upload, args=(image["id"],), daemon=True).start()
+            for _ in range(300):
+                holder, key = upload_of(nodes.database_url, image["id"])
+                segments = [name for name in swift.temporaries() if key and key in name]
+                if segments:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError("node 1 never sent a segment of the upload")
+            node_2.pause()  # so that it sees node 1 only as another host's
+            try:
+                node_1.kill()
+                killed = time.monotonic()
+                engine = create_engine(nodes.database_url)
+                with engine.begin() as connection:
+                    connection.execute(
+                        update(holders).where(holders.c.id == holder).values(host="another-host")
+                    )
+                engine.dispose()
+            finally:
+                node_2.resume()
+            while time.monotonic() - killed < HEARTBEAT + HEARTBEAT / 3 + 10:
+                status = two.get(f"/v2/images/{image['id']}").json()["status"]
+                if status == "queued":
+                    break
+                time.sleep(0.2)
+            recovered = time.monotonic() - killed
+            assert status == "queued", f"still {status} {recovered:.1f} s after the kill"
+            assert [name for name in swift.temporaries() if key in name] == []
+            assert upload_of(nodes.database_url, image["id"]) == (None, None)
+            # Within the heartbeat and a beat (30 to 40 s), and some slack for a busy machine.
+            assert recovered < HEARTBEAT + HEARTBEAT / 3 + 5
+            print(f"node 1 killed mid-upload ({len(segments)} segment in Swift): queued and "
+                  f"its bytes gone by node 2 {recovered:.1f} s later")  # fmt: skip
+    finally:
+        stop.set()

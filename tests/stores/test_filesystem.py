@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from lading.errors import InvalidKey
@@ -63,3 +64,38 @@ async def test_sweep_removes_only_old_temporary_files(store: FilesystemStore) ->
     os.utime(old, (1, 1))
     assert await store.sweep(older_than=60) == 1
     assert not old.exists() and new.exists()
+
+
+async def test_delete_partial_removes_what_a_cut_off_write_of_the_key_left(
+    store: FilesystemStore,
+) -> None:
+    """A server killed mid-upload leaves a temporary file; recovery removes it at once
+    (and only it) by the key, rather than the sweep some minutes later."""
+    dead, alive, resume, written = (anyio.Event() for _ in range(4))
+
+    async def pausing(
+        data: bytes, started: anyio.Event, until: anyio.Event
+    ) -> AsyncIterator[bytes]:
+        started.set()  # the temporary file is made before the first chunk is asked for
+        yield data
+        await until.wait()
+        yield data
+
+    async def write_alive() -> None:
+        await store.put("ab/alive", pausing(b"coming", alive, resume))
+        written.set()
+
+    async with anyio.create_task_group() as writes:
+        writes.start_soon(store.put, "ab/dead", pausing(b"partial", dead, anyio.Event()))
+        writes.start_soon(write_alive)
+        await dead.wait()
+        await alive.wait()
+        await store.delete("ab/dead")  # no object yet: nothing to do
+        assert len(store.temporary_files()) == 2
+        await store.delete_partial("ab/dead")
+        assert len(store.temporary_files()) == 1
+        resume.set()
+        await written.wait()
+        assert (store.root / "ab/alive").read_bytes() == b"comingcoming"
+        assert store.temporary_files() == []
+        writes.cancel_scope.cancel()

@@ -99,3 +99,26 @@ async def test_the_sweep_aborts_stale_multipart_uploads_under_its_prefix(
     assert [upload["Key"] for upload in remaining] == ["another-prefix/ab/crashed"]
     client.abort_multipart_upload(Bucket=s3_bucket.name, Key="another-prefix/ab/crashed",
                                   UploadId=started["another-prefix/ab/crashed"])  # fmt: skip
+
+
+async def test_delete_partial_aborts_the_multipart_uploads_of_its_key_only(
+    store: S3Store, s3_bucket: Bucket, tmp_path: Path
+) -> None:
+    """What a process killed mid-upload leaves, removed at once by recovery, not by the
+    sweep: the multipart upload of that key, and of no other (one that starts alike)."""
+    client = botocore.session.get_session().create_client(
+        "s3", region_name="us-east-1", endpoint_url=s3_bucket.endpoint_url,
+        aws_access_key_id=s3_bucket.access_key, aws_secret_access_key=s3_bucket.secret_key,
+        config=botocore.config.Config(s3={"addressing_style": "path"}),
+    )  # fmt: skip
+    started = {}
+    for key in (f"{tmp_path.name}/ab/crashed", f"{tmp_path.name}/ab/crashed-too"):
+        upload = client.create_multipart_upload(Bucket=s3_bucket.name, Key=key)
+        client.upload_part(Bucket=s3_bucket.name, Key=key, UploadId=upload["UploadId"],
+                           PartNumber=1, Body=os.urandom(MiB))  # fmt: skip
+        started[key] = upload["UploadId"]
+    await store.delete_partial("ab/crashed")
+    remaining = client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads", [])
+    assert [upload["Key"] for upload in remaining] == [f"{tmp_path.name}/ab/crashed-too"]
+    client.abort_multipart_upload(Bucket=s3_bucket.name, Key=f"{tmp_path.name}/ab/crashed-too",
+                                  UploadId=started[f"{tmp_path.name}/ab/crashed-too"])  # fmt: skip

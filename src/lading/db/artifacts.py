@@ -34,7 +34,7 @@ from lading.version_order import version_key
 
 # Every column but an upload's lease (bookkeeping of db.uploads) and the version's order
 # (derived from the version as the row is written): the artifact's metadata.
-NOT_METADATA = ("upload_lease", "lease_expires_at", "version_key")
+NOT_METADATA = ("upload_lease", "lease_expires_at", "upload_holder", "version_key")
 COLUMNS = tuple(column.name for column in artifacts.columns if column.name not in NOT_METADATA)
 SELECT_ARTIFACTS = select(*(artifacts.c[name] for name in COLUMNS))
 FETCH = SELECT_ARTIFACTS.where(artifacts.c.id == bindparam("id"))
@@ -260,6 +260,7 @@ def _mark_gone(connection: Connection, artifact_id: str, gone: Status, now: date
         updated_at=now,
         upload_lease=None,
         lease_expires_at=None,
+        upload_holder=None,
     ):
         raise NotFound(f"no artifact with id {artifact_id}")
 

@@ -7,14 +7,17 @@ its bytes wait to be removed.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from lading.db import holders
 from lading.db.models import blobs, locations
 from lading.errors import Conflict
+from lading.processes import Holder
 
 PENDING, READY, DOOMED = "pending", "ready", "doomed"
 
@@ -26,10 +29,20 @@ class Blob:
     key: str
 
 
-def reserve(connection: Connection, store: str, key: str, now: datetime) -> int:
-    """Record an object about to be written, so that a crash cannot orphan it."""
+def reserve(
+    connection: Connection, store: str, key: str, now: datetime, holder: Holder | None = None
+) -> int:
+    """Record an object about to be written by ``holder``, so that a crash cannot orphan
+    it."""
     result = connection.execute(
-        insert(blobs).values(store=store, key=key, state=PENDING, refcount=0, updated_at=now)
+        insert(blobs).values(
+            store=store,
+            key=key,
+            state=PENDING,
+            refcount=0,
+            updated_at=now,
+            holder=None if holder is None else holder.id,
+        )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
@@ -165,6 +178,23 @@ def touch(connection: Connection, blob_id: int, now: datetime) -> None:
 def forget(connection: Connection, blob_id: int) -> None:
     """Remove a blob's record once its bytes are gone."""
     connection.execute(delete(blobs).where(blobs.c.id == blob_id, blobs.c.refcount <= 0))
+
+
+def doom_dead(connection: Connection, beaten_since: datetime, gone: Collection[str]) -> list[Blob]:
+    """Doom the pending blobs whose holder died (``holders.is_dead``) and return them, for
+    their bytes to be removed. Doomed first: a holder wrongly thought dead (one that froze
+    and woke) then fails to commit its blob rather than commit bytes being removed."""
+    doomed = connection.execute(
+        update(blobs)
+        .where(
+            blobs.c.state == PENDING,
+            blobs.c.refcount <= 0,
+            holders.is_dead(blobs.c.holder, beaten_since, gone),
+        )
+        .values(state=DOOMED)
+        .returning(blobs.c.id, blobs.c.store, blobs.c.key)
+    )
+    return [Blob(row.id, row.store, row.key) for row in doomed]
 
 
 def abandoned(connection: Connection, pending_before: datetime) -> list[Blob]:

@@ -159,6 +159,7 @@ def fail(
         Status.QUEUED,
         upload_lease=None,
         lease_expires_at=None,
+        upload_holder=None,
         updated_at=now,
         **WITHOUT_DATA,
     ):

@@ -69,9 +69,11 @@ artifacts = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("deleted_at", DateTime),
-    # While saving: which upload holds the artifact, and until when unless renewed.
+    # While saving: which upload holds the artifact, and until when unless renewed (bytes
+    # that keep coming renew it); which process runs the upload (a holder, see holders).
     Column("upload_lease", String(32)),
     Column("lease_expires_at", DateTime),
+    Column("upload_holder", String(32)),
     # Listing pages by (sort key, id); these serve the common sorts and filters.
     Index(None, "created_at", "id"),
     Index(None, "updated_at", "id"),
@@ -133,6 +135,7 @@ blobs = Table(
     Column("sha256", String(64)),
     Column("refcount", Integer, nullable=False, default=0),
     Column("updated_at", DateTime, nullable=False),  # last sign of life while pending
+    Column("holder", String(32)),  # the process writing a pending blob's bytes (holders)
     UniqueConstraint("store", "key"),
     Index(
         "uq_blobs_store_sha256_ready",
@@ -146,6 +149,18 @@ blobs = Table(
     # Ids are never reused (SQLite would reuse the highest after a delete): an upload
     # that outlived its lease must not touch a newer upload's blob by id.
     sqlite_autoincrement=True,
+)
+
+# Server processes that write uploads and blobs, each alive while it beats (lading.processes
+# and db.holders): a holder that stopped beating, or whose process is gone, is dead.
+holders = Table(
+    "holders",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("host", String(255)),  # where its pid means something; None: nowhere else
+    Column("pid", Integer, nullable=False),
+    Column("started", String(32), nullable=False),
+    Column("beat_at", DateTime, nullable=False),
 )
 
 locations = Table(

@@ -4,21 +4,27 @@ An upload holds a ``saving`` artifact through a lease: a random token and an exp
 that the upload renews while bytes flow. Every write of the upload checks the token,
 so an upload that recovery gave up on cannot disturb the one that came after it, and
 editing metadata meanwhile (which changes ``updated_at``) does not break the upload.
+
+The lease also names its holder, the process running the upload (db.holders): an
+upload whose holder died is recovered at once, without waiting for its expiry, which
+only bounds how long a live upload may go without receiving a byte.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NoReturn
 
 from sqlalchemy import Connection, select, update
 
-from lading.db import blobs
+from lading.db import blobs, holders
 from lading.db.artifacts import WITHOUT_DATA, refuse_if_gone, set_status
 from lading.db.models import artifacts
 from lading.domain import GONE, HASH_ALGO, Digests, Status
 from lading.errors import Conflict, Gone
+from lading.processes import Holder
 
 
 @dataclass(slots=True)
@@ -33,12 +39,17 @@ class Lease:
     status: Status = Status.SAVING
     # where a failed upload leaves the artifact: queued (v2), or killed (Glance v1)
     failed: Status = Status.QUEUED
+    holder: Holder | None = None  # the process running the upload; None: only the expiry
+
+
+RECEIVING = (Status.SAVING, Status.UPLOADING)  # what recovery takes back (imports: tasks)
 
 
 def begin(connection: Connection, lease: Lease, expires_at: datetime, now: datetime) -> int:
     """queued -> saving (an import: importing -> importing) under ``lease``; reserve the
     blob the bytes go to, and return its id."""
     source = Status.IMPORTING if lease.status is Status.IMPORTING else Status.QUEUED
+    holder = None if lease.holder is None else lease.holder.id
     if not set_status(
         connection,
         lease.artifact_id,
@@ -46,10 +57,14 @@ def begin(connection: Connection, lease: Lease, expires_at: datetime, now: datet
         lease.status,
         upload_lease=lease.token,
         lease_expires_at=expires_at,
+        upload_holder=holder,
     ):
         refuse_if_gone(connection, lease.artifact_id)
         raise Conflict(f"artifact {lease.artifact_id} is no longer {source}")
-    return blobs.reserve(connection, lease.store, lease.key, now)
+    if lease.holder is not None:
+        # Registered with the lease: a holder whose first beat failed would seem dead.
+        holders.beat(connection, lease.holder, now)
+    return blobs.reserve(connection, lease.store, lease.key, now, lease.holder)
 
 
 def renew(connection: Connection, lease: Lease, expires_at: datetime, now: datetime) -> None:
@@ -63,6 +78,17 @@ def renew(connection: Connection, lease: Lease, expires_at: datetime, now: datet
         _lost(connection, lease)
     assert lease.blob_id is not None
     blobs.touch(connection, lease.blob_id, now)
+
+
+def check_held(connection: Connection, lease: Lease) -> None:
+    """Conflict (or Gone) when the upload no longer holds its artifact."""
+    held = connection.execute(
+        select(artifacts.c.id).where(
+            artifacts.c.id == lease.artifact_id, artifacts.c.upload_lease == lease.token
+        )
+    ).first()
+    if held is None:
+        _lost(connection, lease)
 
 
 def activate(
@@ -125,11 +151,23 @@ def expire(connection: Connection, now: datetime) -> int:
     """Put every upload or stage whose lease ran out back to queued; return how many."""
     result = connection.execute(
         update(artifacts)
+        .where(artifacts.c.status.in_(RECEIVING), artifacts.c.lease_expires_at < now)
+        .values(status=Status.QUEUED, upload_lease=None, lease_expires_at=None, upload_holder=None)
+    )
+    return int(result.rowcount)
+
+
+def recover_dead(connection: Connection, beaten_since: datetime, gone: Collection[str]) -> int:
+    """Put every upload or stage whose holder died (``holders.is_dead``) back to queued,
+    however long its lease had to run; return how many."""
+    result = connection.execute(
+        update(artifacts)
         .where(
-            artifacts.c.status.in_([Status.SAVING, Status.UPLOADING]),
-            artifacts.c.lease_expires_at < now,
+            artifacts.c.status.in_(RECEIVING),
+            artifacts.c.upload_lease.is_not(None),
+            holders.is_dead(artifacts.c.upload_holder, beaten_since, gone),
         )
-        .values(status=Status.QUEUED, upload_lease=None, lease_expires_at=None)
+        .values(status=Status.QUEUED, upload_lease=None, lease_expires_at=None, upload_holder=None)
     )
     return int(result.rowcount)
 
@@ -162,7 +200,8 @@ def _lost(connection: Connection, lease: Lease) -> NoReturn:
     ).scalar()
     if status in GONE:
         raise Gone(f"artifact {lease.artifact_id} was deleted during the upload")
-    raise Conflict(f"the upload to {lease.artifact_id} was given up as stuck")
+    raise Conflict(f"the upload to {lease.artifact_id} was given up as stuck (it received "
+                   "nothing for too long, or its server process was taken for dead)")  # fmt: skip
 
 
 def _end(connection: Connection, lease: Lease, new: Status, **values: object) -> bool:
@@ -173,6 +212,6 @@ def _end(connection: Connection, lease: Lease, new: Status, **values: object) ->
             artifacts.c.status == lease.status,
             artifacts.c.upload_lease == lease.token,
         )
-        .values(status=new, upload_lease=None, lease_expires_at=None, **values)
+        .values(status=new, upload_lease=None, lease_expires_at=None, upload_holder=None, **values)
     )
     return result.rowcount == 1

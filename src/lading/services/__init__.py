@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from lading.db.engine import Database
 from lading.metrics import Metrics
+from lading.processes import ThisProcess
 from lading.services.catalogue import Catalogue
 from lading.services.events import Events
 from lading.services.identity import Identities
@@ -52,7 +53,8 @@ class Services:
             database, stores, settings.quota, names, settings.delayed_delete, events
         )
         metrics = Metrics()
-        transfers = Transfers(settings, database, stores, catalogue, metrics)
+        this_process = ThisProcess()
+        transfers = Transfers(settings, database, stores, catalogue, metrics, this_process)
         tasks = Tasks(settings, database, metrics, events)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)
         identities = Identities(database, settings.default_project, policy)
@@ -70,7 +72,7 @@ class Services:
             onboarding=Onboarding(
                 settings, database, catalogue, transfers, tasks, identities, names, sealer
             ),
-            recovery=Recovery(settings, database, stores, catalogue),
+            recovery=Recovery(settings, database, stores, catalogue, this_process),
             webhooks=Webhooks(settings, tasks, metrics),
             metrics=metrics,
         )

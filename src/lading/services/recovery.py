@@ -6,6 +6,12 @@ forgotten (each event sent to a webhook is one).
 
 Runs at start-up and periodically in every process; each step is a compare-and-set
 or idempotent, so several processes may run it at once.
+
+More often (``keep_alive``, every third of ``upload_heartbeat``), each process beats as a
+holder and takes back what dead holders held: their uploads back to queued, their
+pending blobs' bytes removed. A holder is dead when it has not beaten for
+``upload_heartbeat`` or, on this host, when its process no longer runs; a restarted
+server so recovers its predecessor's uploads in its first pass, in seconds.
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from lading.db import blobs, tasks, uploads
+from sqlalchemy import Connection
+
+from lading.db import blobs, holders, tasks, uploads
 from lading.db.engine import Database
 from lading.errors import StoreError
+from lading.processes import ThisProcess
 from lading.services.catalogue import Catalogue, now
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
@@ -27,20 +36,67 @@ class Recovery:
     """Puts stuck uploads back to queued and removes bytes that nothing references."""
 
     def __init__(
-        self, settings: Settings, database: Database, stores: StoreRegistry, catalogue: Catalogue
+        self,
+        settings: Settings,
+        database: Database,
+        stores: StoreRegistry,
+        catalogue: Catalogue,
+        this_process: ThisProcess,
     ) -> None:
         self._stuck_after = settings.upload_stuck_after
+        self._heartbeat = settings.upload_heartbeat
+        self._this_process = this_process
         self._staging_ttl = settings.staging_ttl
         self._scrub_delay = settings.scrub_delay
         self._database = database
         self._stores = stores
         self._catalogue = catalogue
 
+    @property
+    def beat_interval(self) -> float:
+        """Seconds between two beats: a third of the heartbeat, so that two may be lost
+        (a busy database, a slow pass) before others take the process for dead."""
+        return self._heartbeat / 3
+
+    async def keep_alive(self) -> int:
+        """Beat, then take back what dead holders held; returns how many uploads and
+        objects that cleaned up."""
+        me = self._this_process.holder
+
+        def reap(connection: Connection) -> tuple[int, list[blobs.Blob]]:
+            moment = now()
+            holders.beat(connection, me, moment)
+            gone: list[str] = []
+            if me.host is not None:
+                gone = [
+                    holder.id
+                    for holder in holders.on_host(connection, me.host)
+                    if self._this_process.outlived(holder)
+                ]
+            beaten_since = moment - timedelta(seconds=self._heartbeat)
+            recovered = uploads.recover_dead(connection, beaten_since, gone)
+            doomed = blobs.doom_dead(connection, beaten_since, gone)
+            holders.forget(connection, beaten_since, gone)
+            return recovered, doomed
+
+        recovered, doomed = await self._database.write(reap)
+        if recovered:
+            log.warning("%d upload(s) or stage(s) of dead processes: back to queued", recovered)
+        for blob in doomed:
+            try:
+                await self._stores.get(blob.store).delete_partial(blob.key)
+            except StoreError as exc:  # the sweep removes it later
+                log.warning("store %s kept what %s was being written with: %s",
+                            blob.store, blob.key, exc)  # fmt: skip
+        return recovered + await self._catalogue.discard(doomed)
+
     async def run(self) -> int:
         """One pass; returns how many uploads and objects it cleaned up."""
-        cleaned = await self._database.write(uploads.expire, now())
-        if cleaned:
-            log.warning("%d upload(s) or stage(s) stopped receiving: back to queued", cleaned)
+        cleaned = await self.keep_alive()
+        stuck = await self._database.write(uploads.expire, now())
+        if stuck:
+            log.warning("%d upload(s) or stage(s) stopped receiving: back to queued", stuck)
+        cleaned += stuck
         staged_before = now() - timedelta(seconds=self._staging_ttl)
         for artifact_id in await self._database.write(uploads.expire_stages, staged_before, now()):
             log.warning("%s: staged data waited %s s for an import; dropped, back to queued",

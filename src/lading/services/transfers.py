@@ -35,6 +35,7 @@ from lading.errors import (
     TooLarge,
 )
 from lading.metrics import Metrics
+from lading.processes import ThisProcess
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.digests import DigestingStream
@@ -143,8 +144,10 @@ class Transfers:
         stores: StoreRegistry,
         catalogue: Catalogue,
         metrics: Metrics,
+        this_process: ThisProcess,
     ) -> None:
         self._settings = settings
+        self._this_process = this_process
         self._database = database
         self._stores = stores
         self._catalogue = catalogue
@@ -369,7 +372,9 @@ class Transfers:
         source = artifact.locations[0]
         target = self._stores.get(store_name)
         key = _new_key()
-        blob_id = await self._database.write(blobs.reserve, target.name, key, now())
+        blob_id = await self._database.write(
+            blobs.reserve, target.name, key, now(), self._this_process.holder
+        )
         try:
             chunks = self._beating(
                 watch(self._stores.get(source.store).open(source.key, 0, source.size)),
@@ -423,8 +428,9 @@ class Transfers:
             raise TooLarge(f"the data is larger than the limit of {cap} bytes")
         store = self._stores.get(store_name if self._stores.several else None)
         lease = Lease(
-            artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=status, failed=failed
-        )
+            artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=status, failed=failed,
+            holder=self._this_process.holder,
+        )  # fmt: skip
         lease.blob_id = await self._database.write(uploads.begin, lease, self._expiry(), now())
         self._metrics.uploads_in_flight.inc()
         try:
@@ -436,7 +442,13 @@ class Transfers:
                 cap,
                 announced_size,
             )
-            stored = await store.put(lease.key, stream.chunks())
+            try:
+                stored = await store.put(lease.key, stream.chunks())
+            except StoreError:
+                # Recovery gave up on the upload and removed its partial data under it
+                # (a stall, or its process taken for dead): that is the error to tell.
+                await self._database.read(uploads.check_held, lease)
+                raise
             digests = await stream.digests()
             if expected is not None:
                 expected.check(digests)

@@ -66,6 +66,12 @@ class Store(ABC):
     async def check(self) -> None:  # noqa: B027 - a store in memory is always there
         """Make sure the store is reachable with its settings; StoreError if not."""
 
+    async def delete_partial(self, key: str) -> None:  # noqa: B027 - most need nothing
+        """Remove what a write of ``key`` cut off by a crash left (a temporary file, the
+        parts of a multipart upload), for recovery to free a dead upload's bytes at once
+        rather than at the next sweep. A store whose ``delete`` removes them already (or
+        that writes nothing before the end) needs nothing here."""
+
     async def sweep(self, older_than: float) -> int:
         """Remove partial writes left by a crash, older than ``older_than`` seconds."""
         return 0

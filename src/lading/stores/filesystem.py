@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import tempfile
@@ -57,7 +58,7 @@ class FilesystemStore(Store):
 
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
         target = self._path(key)
-        file = await to_thread.run_sync(self._create_temporary)
+        file = await to_thread.run_sync(self._create_temporary, key)
         writer = SerialThread("lading-write", WRITE_DEPTH)
         size = 0
         try:
@@ -74,8 +75,10 @@ class FilesystemStore(Store):
                 await to_thread.run_sync(_discard, file)
         return StoredObject(key, size)
 
-    def _create_temporary(self) -> IO[bytes]:
-        return tempfile.NamedTemporaryFile(dir=self._temporary, prefix="put-", delete=False)
+    def _create_temporary(self, key: str) -> IO[bytes]:
+        return tempfile.NamedTemporaryFile(
+            dir=self._temporary, prefix=_temporary_prefix(key), delete=False
+        )
 
     @staticmethod
     def _commit(file: IO[bytes], target: Path) -> None:
@@ -123,6 +126,20 @@ class FilesystemStore(Store):
         except OSError as exc:
             raise _translate(exc, self.name) from exc
 
+    async def delete_partial(self, key: str) -> None:
+        self._path(key)  # the same guard as every other call
+        try:
+            await to_thread.run_sync(self._delete_temporaries, _temporary_prefix(key))
+        except OSError as exc:
+            raise _translate(exc, self.name) from exc
+
+    def _delete_temporaries(self, prefix: str) -> None:
+        # A write still under way fails: its file is gone when it would commit.
+        with os.scandir(self._temporary) as entries:
+            for entry in entries:
+                if entry.name.startswith(prefix):
+                    Path(entry.path).unlink(missing_ok=True)
+
     async def check(self) -> None:
         if not await to_thread.run_sync(os.access, self._temporary, os.W_OK | os.X_OK):
             raise StoreError(f"store {self.name!r} cannot write in {self.root}")
@@ -142,6 +159,12 @@ class FilesystemStore(Store):
                     path.unlink()
                     removed += 1
         return removed
+
+
+def _temporary_prefix(key: str) -> str:
+    """The start of the names of a key's temporary files: a digest of the key, as keys may
+    be longer than a file name and hold slashes."""
+    return f"put-{hashlib.sha256(key.encode()).hexdigest()[:32]}-"
 
 
 def _discard(file: IO[bytes]) -> None:

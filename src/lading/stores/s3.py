@@ -79,9 +79,9 @@ class S3Store(Store):
                 s3={"addressing_style": "path" if path_style else "virtual"}
             ),
         }
-        # Made on the first sweep, in its worker thread: botocore loads its service
-        # models from disk, which neither start-up nor the event loop should wait for.
-        # It makes its clients' methods at run time: no static type to give.
+        # Made on first use (a sweep, delete_partial), in its worker thread: botocore loads
+        # its service models from disk, which neither start-up nor the event loop should
+        # wait for. It makes its clients' methods at run time: no static type to give.
         self._sweeper: Any = None
 
     async def check(self) -> None:
@@ -156,6 +156,23 @@ class S3Store(Store):
         except (BaseError, OSError) as exc:
             raise StoreError(f"store {self.name!r} failed to delete {key!r}: {exc}") from exc
 
+    async def delete_partial(self, key: str) -> None:
+        """Abort the multipart uploads of ``key``: those of a process that died mid-upload."""
+        try:
+            await anyio.to_thread.run_sync(self._abort_uploads_of, key)
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreError(f"store {self.name!r} could not list its uploads: {exc}") from exc
+
+    def _abort_uploads_of(self, key: str) -> None:
+        full = f"{self._prefix}/{key}" if self._prefix else key
+        pages = self._client().get_paginator("list_multipart_uploads")
+        for page in pages.paginate(Bucket=self._bucket_name, Prefix=full):
+            for upload in page.get("Uploads", []):
+                if upload["Key"] == full:  # not another key that starts alike
+                    self._client().abort_multipart_upload(
+                        Bucket=self._bucket_name, Key=full, UploadId=upload["UploadId"]
+                    )
+
     async def sweep(self, older_than: float) -> int:
         """Abort the multipart uploads under the prefix started over ``older_than`` ago."""
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
@@ -164,18 +181,22 @@ class S3Store(Store):
         except (BotoCoreError, ClientError) as exc:
             raise StoreError(f"store {self.name!r} could not list its uploads: {exc}") from exc
 
-    def _abort_uploads_before(self, cutoff: datetime) -> int:
+    def _client(self) -> Any:
+        """botocore's client, made on first use in a worker thread (see __init__)."""
         if self._sweeper is None:
             self._sweeper = botocore.session.get_session().create_client(
                 "s3", **self._sweeper_options
             )
+        return self._sweeper
+
+    def _abort_uploads_before(self, cutoff: datetime) -> int:
         aborted = 0
         prefix = f"{self._prefix}/" if self._prefix else ""
-        pages = self._sweeper.get_paginator("list_multipart_uploads")
+        pages = self._client().get_paginator("list_multipart_uploads")
         for page in pages.paginate(Bucket=self._bucket_name, Prefix=prefix):
             for upload in page.get("Uploads", []):
                 if upload["Initiated"] < cutoff:
-                    self._sweeper.abort_multipart_upload(
+                    self._client().abort_multipart_upload(
                         Bucket=self._bucket_name, Key=upload["Key"], UploadId=upload["UploadId"]
                     )
                     aborted += 1
