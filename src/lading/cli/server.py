@@ -75,6 +75,8 @@ def serve(
         # prometheus-client picks its mode when imported: workers must start afresh.
         multiprocessing.set_start_method("spawn", force=True)
     address = host or settings.host
+    if host is not None:  # the workers build their own settings: they answer this address too
+        os.environ["LADING_HOST"] = host
     try:
         Policy.load(settings.policy_file, settings.property_protection_file)
     except PolicyError as exc:
