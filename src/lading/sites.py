@@ -143,3 +143,10 @@ def origin_of(url: str) -> Origin | None:
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname or port is None:
         return None
     return parts.scheme, parts.hostname.lower(), port
+
+
+def serialized(origin: Origin) -> str:
+    """An origin as browsers write it (``Access-Control-Allow-Origin`` must match that)."""
+    scheme, host, port = origin
+    name = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{name}" if DEFAULT_PORTS[scheme] == port else f"{scheme}://{name}:{port}"

@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 
 from lading.app import create_app
 from lading.settings import Settings
+from lading.sites import origin_of, serialized
 from tests.api.helpers import assert_error, routes_of
 from tests.osm_packages import package
 from tests.raw_asgi import send
@@ -303,6 +304,9 @@ def test_an_allowed_origin_uploads_as_horizon_does(settings: Settings) -> None:
         assert other.status_code == 201
         unlisted = client.post("/v2/images", json={}, headers={"origin": "http://localhost:8001"})
         assert unlisted.status_code == 403
+        # Answered as browsers write the origin, whatever the request's spelling.
+        spelt = client.get("/v2/images", headers={"origin": "HTTPS://Horizon.Example.org:443"})
+        assert spelt.headers["access-control-allow-origin"] == HORIZON
 
 
 def test_v1_metadata_headers_are_exposed_and_may_be_sent(settings: Settings) -> None:
@@ -381,3 +385,9 @@ def test_cors_off_sends_no_access_control_headers(settings: Settings) -> None:
 def test_cors_origins_are_origins(tmp_path: Path, origin: str) -> None:
     with pytest.raises(ValueError, match="CORS origin"):
         Settings(data_dir=tmp_path, cors={"allowed_origins": [origin]})
+
+
+def test_origins_are_written_as_browsers_write_them() -> None:
+    assert serialized(("https", "horizon.example.org", 443)) == HORIZON
+    assert serialized(("http", "::1", 8080)) == "http://[::1]:8080"
+    assert serialized(origin_of("http://LOCALHOST:80/x") or ("", "", 0)) == "http://localhost"

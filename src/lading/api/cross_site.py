@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lading.api.http import Failure, error_response
 from lading.errors import BadRequest, Forbidden, LadingError
-from lading.sites import Origin, Sites, origin_of
+from lading.sites import Origin, Sites, origin_of, serialized
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -64,7 +64,8 @@ class CrossSiteMiddleware:
         try:
             self.check_host(headers.get("host"))
             if shared and is_preflight(scope, headers):
-                await preflight(headers, self.sites)(scope, receive, send)
+                assert origin is not None
+                await preflight(headers, origin, self.sites)(scope, receive, send)
                 return
             if scope["method"] not in SAFE_METHODS and not shared:
                 self.check_origin(scope, headers, origin)
@@ -80,9 +81,8 @@ class CrossSiteMiddleware:
                 answer = MutableHeaders(scope=message)
                 # Caches keep one answer per Origin: only the shared ones carry CORS headers.
                 answer.add_vary_header("Origin")
-                if shared:
-                    assert sent is not None
-                    answer["access-control-allow-origin"] = sent
+                if origin is not None and shared:
+                    answer["access-control-allow-origin"] = serialized(origin)
                     answer["access-control-expose-headers"] = exposed(answer)
             await send(message)
 
@@ -106,6 +106,7 @@ class CrossSiteMiddleware:
             return
         raise Forbidden(refusal(sent or "a page of another site"))
 
+
 def refusal(source: str) -> str:
     """Why a page's request was refused, for the API and the web UI alike."""
     return (
@@ -119,7 +120,7 @@ def is_preflight(scope: Scope, headers: Headers) -> bool:
     return scope["method"] == "OPTIONS" and "access-control-request-method" in headers
 
 
-def preflight(headers: Headers, sites: Sites) -> Response:
+def preflight(headers: Headers, origin: Origin, sites: Sites) -> Response:
     """The answer to an allowed origin's preflight: 200 with what it may send, or Forbidden
     naming the method or header it may not."""
     method = headers["access-control-request-method"].strip().upper()
@@ -138,7 +139,7 @@ def preflight(headers: Headers, sites: Sites) -> Response:
     return Response(
         status_code=200,
         headers={
-            "access-control-allow-origin": headers["origin"],
+            "access-control-allow-origin": serialized(origin),
             "access-control-allow-methods": ", ".join(ALLOWED_METHODS),
             # The names asked for, each one allowed: prefixed names cannot be listed ahead.
             "access-control-allow-headers": ", ".join(asked or ALLOWED_HEADERS),
