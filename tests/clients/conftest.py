@@ -89,8 +89,10 @@ def running_lading(
     config: pytest.Config,
     settings: dict[str, str] | None = None,
     workers: int = 1,
+    arguments: tuple[str, ...] = (),
 ) -> Iterator[Lading]:
-    """A ``lading serve`` with its own data directory and one admin token."""
+    """A ``lading serve`` with its own data directory and one admin token; ``arguments``
+    are more options of ``lading serve``."""
     log = root / "server.log"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LADING_", "OS_"))}
@@ -99,7 +101,7 @@ def running_lading(
     token = create_token(env)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(LADING), "serve", "--port", str(port), "--workers", str(workers)],
+            [str(LADING), "serve", "--port", str(port), "--workers", str(workers), *arguments],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

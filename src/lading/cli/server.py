@@ -75,8 +75,6 @@ def serve(
         # prometheus-client picks its mode when imported: workers must start afresh.
         multiprocessing.set_start_method("spawn", force=True)
     address = host or settings.host
-    if host is not None:  # the workers build their own settings: they answer this address too
-        os.environ["LADING_HOST"] = host
     try:
         Policy.load(settings.policy_file, settings.property_protection_file)
     except PolicyError as exc:
@@ -94,6 +92,8 @@ def serve(
     problem = check_stores(settings)
     if problem is not None:
         raise click.ClickException(problem)
+    if host is not None:  # the workers build their own settings: they answer this address too
+        os.environ["LADING_HOST"] = host
     server = Granian(
         "lading.app:create_app",
         factory=True,
