@@ -276,16 +276,15 @@ class AttackPage(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def attack_page(target: str) -> Iterator[str]:
-    """Another site (another loopback port) whose page attacks ``target`` when opened."""
-    handler = type(
-        "Page", (AttackPage,), {"page": (ATTACK % {"target": json.dumps(target)}).encode()}
-    )
+def another_site() -> Iterator[tuple[str, type[AttackPage]]]:
+    """Another site (another loopback port): its origin, and the handler whose ``page`` it
+    serves at every path."""
+    handler = type("Page", (AttackPage,), {"page": b""})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
     finally:
         server.shutdown()
         server.server_close()
@@ -301,8 +300,9 @@ def test_pages_of_other_sites_cannot_act_on_an_open_server(
     driver = chromium(tmp_path / "downloads", "--host-resolver-rules=MAP rebound.example 127.0.0.1")
     try:
         with running_lading(tmp_path / "server", pytestconfig, open_server=True) as server:
-            with attack_page(server.url) as page:
-                driver.get(page)
+            with another_site() as (origin, handler):
+                handler.page = (ATTACK % {"target": json.dumps(server.url)}).encode()
+                driver.get(f"{origin}/")
                 WebDriverWait(driver, WAIT).until(lambda d: d.title == "sent")
             metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
             for face, route in (("glance_v2", "/v2/images"), ("osm", "/api/upload"),
@@ -313,5 +313,58 @@ def test_pages_of_other_sites_cannot_act_on_an_open_server(
             rebound = server.url.replace("127.0.0.1", "rebound.example")
             driver.get(f"{rebound}/ui/")
             assert "does not answer to the host" in driver.find_element(By.TAG_NAME, "body").text
+    finally:
+        driver.quit()
+
+
+HORIZON = """<!doctype html><title>horizon</title><body><script>
+// Horizon's direct upload: the page creates the image, then sends its data to the image
+// service itself, with the user's token; here it also reads a range back.
+const [target, token] = %(arguments)s;
+const auth = {"x-auth-token": token};
+(async () => {
+  const made = await fetch(target + "/v2/images", {method: "POST",
+    headers: {...auth, "content-type": "application/json"},
+    body: JSON.stringify({name: "direct", disk_format: "raw", container_format: "bare"})});
+  const image = await made.json();
+  const sent = await fetch(target + "/v2/images/" + image.id + "/file", {method: "PUT",
+    headers: {...auth, "content-type": "application/octet-stream"},
+    body: new Uint8Array([1, 2, 3, 4])});
+  const got = await fetch(target + "/v2/images/" + image.id + "/file",
+                          {headers: {...auth, "range": "bytes=1-"}});
+  window.result = {
+    statuses: [made.status, sent.status, got.status],
+    location: made.headers.get("location"),
+    requestId: made.headers.get("x-openstack-request-id"),
+    importMethods: made.headers.get("openstack-image-import-methods"),
+    contentRange: got.headers.get("content-range"),
+    body: Array.from(new Uint8Array(await got.arrayBuffer())),
+  };
+  document.title = "done";
+})().catch((error) => { document.title = "failed: " + error; });
+</script></body>"""
+
+
+def test_a_listed_origin_uploads_straight_from_the_browser(
+    tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    """CORS as Chromium enforces it: preflights, the token header, headers read back."""
+    for folder in ("downloads", "server"):
+        (tmp_path / folder).mkdir()
+    driver = chromium(tmp_path / "downloads")
+    try:
+        with another_site() as (origin, handler):
+            cors = {"LADING_CORS": json.dumps({"allowed_origins": [origin]})}
+            with running_lading(tmp_path / "server", pytestconfig, cors) as server:
+                arguments = json.dumps([server.url, server.token])
+                handler.page = (HORIZON % {"arguments": arguments}).encode()
+                driver.get(f"{origin}/")
+                WebDriverWait(driver, WAIT).until(lambda d: d.title != "horizon")
+                assert driver.title == "done", driver.title
+                result = driver.execute_script("return window.result;")
+        assert result["statuses"] == [201, 204, 206]
+        assert result["location"].startswith(f"{server.url}/v2/images/")
+        assert result["requestId"].startswith("req-") and result["importMethods"]
+        assert result["contentRange"] == "bytes 1-3/4" and result["body"] == [2, 3, 4]
     finally:
         driver.quit()
