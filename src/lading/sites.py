@@ -48,7 +48,7 @@ class Sites:
     def from_settings(cls, settings: Settings) -> Sites:
         names, domains, networks = set(), [], []
         for entry in [*settings.allowed_hosts, settings.host]:
-            entry = entry.strip("[]").lower()
+            entry = entry.strip("[]").lower().rstrip(".")  # as host_of reads a Host
             try:
                 network = ipaddress.ip_network(entry, strict=False)
             except ValueError:

@@ -111,7 +111,7 @@ def test_the_default_hosts_are_loopback_the_bound_address_and_the_public_endpoin
 def test_allowed_hosts_names_domains_networks_and_any(tmp_path: Path) -> None:
     listed = Settings(
         data_dir=tmp_path / "data",
-        allowed_hosts=["images.example.org", ".lab.example", "10.0.0.0/24", "[fd00::1]"],
+        allowed_hosts=["images.example.org.", ".lab.example", "10.0.0.0/24", "[fd00::1]"],
     )
     with serving(listed) as client:
         for host in ("images.example.org", "lab.example", "a.b.lab.example:81", "10.0.0.7",
