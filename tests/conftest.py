@@ -4,6 +4,10 @@ Tests that take ``database_url`` (through ``settings`` or ``database``) run twic
 SQLite and on PostgreSQL. The PostgreSQL server comes from ``scripts/services.sh``
 (``make test`` starts it when it can); without it those runs are skipped, saying why,
 unless ``LADING_REQUIRE_SERVICES`` is set (CI), which makes them fail instead.
+
+The apps driven in-process are reached at ``http://lading.test`` or ``http://testserver``
+(the test clients' default): ``LADING_ALLOWED_HOSTS`` lets them answer those names, as an
+operator's settings would, and nothing else (tests of the host rule name others).
 """
 
 from __future__ import annotations
@@ -31,10 +35,18 @@ DEFAULT_POSTGRES_URL = "postgresql+psycopg://lading:lading@127.0.0.1:5432/postgr
 # Tests of tens of seconds each (fuzzing, faults) go first, so that none of them starts
 # on a worker while the others run out of tests: the suite ends on short ones.
 SLOW_FIRST = ("tests/api/test_fuzz.py", "tests/resilience/")
+TEST_HOSTS = '["lading.test", "testserver"]'
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))  # stable
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_hosts() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LADING_ALLOWED_HOSTS", TEST_HOSTS)
+        yield
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ def send(
     target: bytes,
     headers: list[tuple[bytes, bytes]] | None = None,
     body: bytes | Iterable[bytes] = b"",
+    host: bytes = HOST,
 ) -> RawAnswer:
     """``method target`` (a raw request target: path and query) to the client's app.
 
@@ -49,7 +50,7 @@ def send(
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
         "scheme": "http", "path": unquote_to_bytes(raw_path).decode("utf-8", "replace"),
         "raw_path": raw_path, "query_string": query, "root_path": "",
-        "headers": [(b"host", HOST), *((k.lower(), v) for k, v in headers or [])],
+        "headers": [(b"host", host), *((k.lower(), v) for k, v in headers or [])],
         "client": ("127.0.0.1", 50000), "server": (HOST.decode(), 80), "state": {},
     }  # fmt: skip
     assert client.portal is not None, "the TestClient must have entered its lifespan"

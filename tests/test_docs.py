@@ -19,6 +19,7 @@ from lading.api.osm import ROUTES as OSM_ROUTES
 from lading.api.pnda import ROUTES as PNDA_ROUTES
 from lading.api.visor.images import ROUTES as VISOR_ROUTES
 from lading.settings import (
+    CorsSettings,
     FetchSettings,
     FilesystemStoreSettings,
     HttpStoreSettings,
@@ -42,7 +43,7 @@ NGINX_CACHE = "/var/cache/nginx/lading"  # the example's proxy_cache_path
 # The tables inside settings, with the setting whose paragraph documents their keys.
 TABLES = [("quota", QuotaSettings), ("fetch", FetchSettings), ("signing", SigningSettings),
           ("signing", SigningClient), ("pnda", PndaSettings),
-          ("published_by_default", PublishingSettings)]  # fmt: skip
+          ("published_by_default", PublishingSettings), ("cors", CorsSettings)]  # fmt: skip
 FACES = [("/v1", V1_ROUTES, DOCS / "api-glance-v1.md"),
          ("/visor", VISOR_ROUTES, DOCS / "api-visor.md"),
          ("", PNDA_ROUTES, DOCS / "api-pnda.md"),

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from lading.api import click, osm, pnda, versions
 from lading.api import openapi as openapi_documents
 from lading.api.auth import AuthenticationMiddleware
+from lading.api.cross_site import CrossSiteMiddleware
 from lading.api.glance_v1 import images as glance_v1
 from lading.api.glance_v2 import images, members, names, tasks
 from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
@@ -32,6 +33,7 @@ from lading.settings import (
     Settings,
     SwiftStoreSettings,
 )
+from lading.sites import Sites
 from lading.stores.registry import StoreRegistry
 from lading.web.pages import Pages
 from lading.web.routes import routes as web_routes
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     database = Database(settings.resolved_database_url, settings.database_threads)
     stores = stores or StoreRegistry.from_settings(settings)
     services = Services.build(settings, database, stores)
+    sites = Sites.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -92,6 +95,8 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(ObserveMiddleware, routes=routes, metrics=services.metrics),
+            # Before the token is looked up: another site's request costs no query.
+            Middleware(CrossSiteMiddleware, sites=sites),
             Middleware(AuthenticationMiddleware, identities=services.identities),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -99,6 +104,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     )
     app.state.settings = settings
     app.state.services = services
+    app.state.sites = sites
     app.state.pages = pages = Pages()
     # other faces: OpenStack's shape
     app.state.error_styles = {"/visor": visor_error, "/ui": pages.error}

@@ -6,6 +6,7 @@ environment after that. Every field is documented in ``docs/configuration.md``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -161,6 +162,39 @@ class FetchSettings(BaseModel):
     max_duration: float = Field(6 * 3600.0, gt=0)  # a whole transfer, so none holds a worker
 
 
+class CorsSettings(BaseModel):
+    """Pages of other origins that may call the API from a browser (Cross-Origin Resource
+    Sharing, as Horizon's direct uploads do). None listed: CORS is off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_origins: list[str] = []  # scheme://host[:port], as browsers send Origin
+    max_age: int = Field(3600, ge=0, le=86400)  # seconds a browser keeps a preflight's answer
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            try:
+                parts = urlsplit(origin)
+                parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+            except ValueError:
+                parts = None
+            if (
+                parts is None
+                or parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+                or parts.query
+                or parts.fragment
+                or parts.username is not None
+            ):
+                raise ValueError(
+                    f"a CORS origin is scheme://host[:port] (http or https), not {origin!r}"
+                )
+        return value
+
+
 class PndaSettings(BaseModel):
     """The PNDA package repository face (``/packages``)."""
 
@@ -306,6 +340,11 @@ class Settings(BaseSettings):
     show_image_direct_url: bool = False
     show_multiple_locations: bool = False
     public_endpoint: str | None = None
+    # Host names (or addresses, CIDR networks, ".example.org" for a domain and its names,
+    # "*" for any) that requests may name, besides loopback, ``host`` and
+    # ``public_endpoint``'s: any other Host is refused (DNS rebinding).
+    allowed_hosts: list[str] = []
+    cors: CorsSettings = Field(default_factory=CorsSettings)
     # VISoR store names (s3, walrus, file, ...) -> stores here; unset names go by kind.
     visor_stores: dict[str, str] = Field(default_factory=dict)
     # Named URLs told of events, and how deliveries are tried (docs/events.md).
@@ -318,6 +357,21 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_case_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts_without_ports(cls, value: list[str]) -> list[str]:
+        for host in value:
+            bare = host.strip("[]")
+            try:
+                ipaddress.ip_network(bare, strict=False)
+            except ValueError:
+                if not bare or any(c in bare for c in ":/@ ") or bare != host:
+                    raise ValueError(
+                        f"allowed_hosts holds host names, addresses or networks without a "
+                        f"port, not {host!r}"
+                    ) from None
+        return value
 
     @model_validator(mode="after")
     def _default_store_exists(self) -> Settings:

@@ -89,17 +89,21 @@ def running_lading(
     config: pytest.Config,
     settings: dict[str, str] | None = None,
     workers: int = 1,
+    arguments: tuple[str, ...] = (),
+    open_server: bool = False,
 ) -> Iterator[Lading]:
-    """A ``lading serve`` with its own data directory and one admin token."""
+    """A ``lading serve`` with its own data directory and one admin token (none, and an
+    empty ``token``, for an ``open_server``); ``arguments`` are more options of ``lading
+    serve``."""
     log = root / "server.log"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LADING_", "OS_"))}
     env |= {"LADING_DATA_DIR": str(root / "data"), **(settings or {})}
     # Made before the server starts, so it never serves open, not even for a moment.
-    token = create_token(env)
+    token = "" if open_server else create_token(env)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(LADING), "serve", "--port", str(port), "--workers", str(workers)],
+            [str(LADING), "serve", "--port", str(port), "--workers", str(workers), *arguments],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

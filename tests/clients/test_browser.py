@@ -9,12 +9,17 @@ the confirmation; an import from a URL shows its task's progress until it succee
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,7 +31,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.clients.conftest import WEB_DATA, Lading
+from tests.clients.conftest import WEB_DATA, Lading, running_lading
 from tests.clients.support import unique
 from tests.http_origin import Origin
 from tests.services_required import unavailable
@@ -103,32 +108,36 @@ class Browser:
         raise AssertionError(f"no download {name}: {sorted(self.downloads.iterdir())}")
 
 
-@pytest.fixture
-def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Browser]:
-    """A headless Chromium on the session's server (started only once the browser is
-    known to be there)."""
+def chromium(downloads: Path, *arguments: str) -> webdriver.Chrome:
+    """Debian's headless Chromium, saving downloads in ``downloads``; skipped (or failed,
+    where services are required) when it is missing or does not start."""
     if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
         unavailable(
             f"{CHROMIUM} or {CHROMEDRIVER} is missing",
             "apt-get install chromium chromium-driver (Debian's packages)",
         )
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=1280,1024"):  # fmt: skip
+                     "--window-size=1280,1024", *arguments):  # fmt: skip
         options.add_argument(argument)
     options.add_experimental_option(
         "prefs",
         {"download.default_directory": str(downloads), "download.prompt_for_download": False},
     )
     try:
-        driver = webdriver.Chrome(
-            options=options, service=Service(executable_path=str(CHROMEDRIVER))
-        )
+        return webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
     except WebDriverException as exc:
         unavailable(f"headless Chromium does not start: {exc.msg}", "see the message")
+
+
+@pytest.fixture
+def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """A headless Chromium on the session's server (started only once the browser is
+    known to be there)."""
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver = chromium(downloads)
     try:
         server: Lading = request.getfixturevalue("lading_server")
         yield Browser(driver, downloads, server.url)
@@ -235,3 +244,127 @@ def test_an_import_shows_its_progress_until_it_succeeds(
     page = browser.find("main").text
     assert name in page and "active" in page and hashlib.sha256(WEB_DATA).hexdigest() in page
     assert api.delete(f"/v2/images/{artifact_id}").status_code == 204
+
+
+ATTACK = """<!doctype html><title>another site</title><body><script>
+// What any page may send anywhere without asking first: a text/plain body, a form.
+const target = %(target)s;
+const image = JSON.stringify({name: "planted", disk_format: "raw", container_format: "bare"});
+const form = new FormData();
+form.append("descriptor", new Blob(["not a package"]), "planted.tar.gz");
+Promise.allSettled([
+  fetch(target + "/v2/images", {method: "POST", mode: "no-cors", body: image,
+                                headers: {"content-type": "text/plain"}}),
+  fetch(target + "/api/upload", {method: "POST", mode: "no-cors", body: form}),
+  fetch(target + "/click/uploads", {method: "POST", mode: "no-cors", body: form}),
+]).then(() => { document.title = "sent"; });
+</script></body>"""
+
+
+class AttackPage(BaseHTTPRequestHandler):
+    page = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/html; charset=utf-8")
+        self.send_header("content-length", str(len(self.page)))
+        self.end_headers()
+        self.wfile.write(self.page)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def another_site() -> Iterator[tuple[str, type[AttackPage]]]:
+    """Another site (another loopback port): its origin, and the handler whose ``page`` it
+    serves at every path."""
+    handler = type("Page", (AttackPage,), {"page": b""})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_pages_of_other_sites_cannot_act_on_an_open_server(
+    tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    """A laptop's open lading, a page of another site in a real browser, and a name that
+    resolves to this machine (DNS rebinding, by Chromium's own resolver rules)."""
+    for folder in ("downloads", "server"):
+        (tmp_path / folder).mkdir()
+    driver = chromium(tmp_path / "downloads", "--host-resolver-rules=MAP rebound.example 127.0.0.1")
+    try:
+        with running_lading(tmp_path / "server", pytestconfig, open_server=True) as server:
+            with another_site() as (origin, handler):
+                handler.page = (ATTACK % {"target": json.dumps(server.url)}).encode()
+                driver.get(f"{origin}/")
+                WebDriverWait(driver, WAIT).until(lambda d: d.title == "sent")
+            metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+            for face, route in (("glance_v2", "/v2/images"), ("osm", "/api/upload"),
+                                ("click", "/click/uploads")):  # fmt: skip
+                labels = f'face="{face}",method="POST",route="{route}",status="403"'
+                assert f"lading_http_requests_total{{{labels}}} 1.0" in metrics, face
+            assert httpx.get(f"{server.url}/v2/images", timeout=10).json()["images"] == []
+            rebound = server.url.replace("127.0.0.1", "rebound.example")
+            driver.get(f"{rebound}/ui/")
+            assert "does not answer to the host" in driver.find_element(By.TAG_NAME, "body").text
+    finally:
+        driver.quit()
+
+
+HORIZON = """<!doctype html><title>horizon</title><body><script>
+// Horizon's direct upload: the page creates the image, then sends its data to the image
+// service itself, with the user's token; here it also reads a range back.
+const [target, token] = %(arguments)s;
+const auth = {"x-auth-token": token};
+(async () => {
+  const made = await fetch(target + "/v2/images", {method: "POST",
+    headers: {...auth, "content-type": "application/json"},
+    body: JSON.stringify({name: "direct", disk_format: "raw", container_format: "bare"})});
+  const image = await made.json();
+  const sent = await fetch(target + "/v2/images/" + image.id + "/file", {method: "PUT",
+    headers: {...auth, "content-type": "application/octet-stream"},
+    body: new Uint8Array([1, 2, 3, 4])});
+  const got = await fetch(target + "/v2/images/" + image.id + "/file",
+                          {headers: {...auth, "range": "bytes=1-"}});
+  window.result = {
+    statuses: [made.status, sent.status, got.status],
+    location: made.headers.get("location"),
+    requestId: made.headers.get("x-openstack-request-id"),
+    importMethods: made.headers.get("openstack-image-import-methods"),
+    contentRange: got.headers.get("content-range"),
+    body: Array.from(new Uint8Array(await got.arrayBuffer())),
+  };
+  document.title = "done";
+})().catch((error) => { document.title = "failed: " + error; });
+</script></body>"""
+
+
+def test_a_listed_origin_uploads_straight_from_the_browser(
+    tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    """CORS as Chromium enforces it: preflights, the token header, headers read back."""
+    for folder in ("downloads", "server"):
+        (tmp_path / folder).mkdir()
+    driver = chromium(tmp_path / "downloads")
+    try:
+        with another_site() as (origin, handler):
+            cors = {"LADING_CORS": json.dumps({"allowed_origins": [origin]})}
+            with running_lading(tmp_path / "server", pytestconfig, cors) as server:
+                arguments = json.dumps([server.url, server.token])
+                handler.page = (HORIZON % {"arguments": arguments}).encode()
+                driver.get(f"{origin}/")
+                WebDriverWait(driver, WAIT).until(lambda d: d.title != "horizon")
+                assert driver.title == "done", driver.title
+                result = driver.execute_script("return window.result;")
+        assert result["statuses"] == [201, 204, 206]
+        assert result["location"].startswith(f"{server.url}/v2/images/")
+        assert result["requestId"].startswith("req-") and result["importMethods"]
+        assert result["contentRange"] == "bytes 1-3/4" and result["body"] == [2, 3, 4]
+    finally:
+        driver.quit()

@@ -272,3 +272,21 @@ def test_needs_a_valid_token(
         assert reply.status == 401, reply.body
         assert image["id"] not in reply.body.decode(errors="replace")
         assert json.loads(reply.body)  # a JSON error, not a stray body
+
+
+def test_other_websites_are_refused_by_a_live_server(curl: Curl, server_url: str) -> None:
+    """Through granian: the Host it passes on; a page's POST refused, nothing made."""
+    images = f"{server_url}/v2/images"
+    rebound = curl("-H", "Host: rebound.example", images)
+    assert rebound.status == 400 and b"does not answer to the host" in rebound.body
+    assert curl("-H", "Host: localhost:1", images).status == 200
+    name = unique("curl-cross-site")
+    body = json.dumps({"name": name, "disk_format": "raw", "container_format": "bare"})
+    page = ["-X", "POST", "-H", "Content-Type: text/plain", "--data-binary", body, images]
+    refused = curl("-H", "Origin: https://evil.example", *page)
+    assert refused.status == 403
+    assert not [header for header in refused.headers if header.startswith("access-control-")]
+    other_name = server_url.replace("127.0.0.1", "localhost")  # same machine, other origin
+    assert curl("-H", f"Origin: {other_name}", *page).status == 403
+    assert json.loads(curl(f"{images}?name={name}").body)["images"] == []
+    assert curl("-H", f"Origin: {server_url}", *page).status == 201

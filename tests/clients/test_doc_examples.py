@@ -54,10 +54,11 @@ def test_the_examples_run_as_written(
 
 def test_pndas_own_examples_run_verbatim(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     """PNDA's documented commands, byte for byte: http://host:8888 reaches lading through
-    a .curlrc, and lading lets requests without a token write, as PNDA did."""
+    a .curlrc, lading answers that name, and lets requests without a token write, as PNDA
+    did."""
     if not shutil.which("curl"):
         unavailable("the examples need curl (apt-get install curl)")
-    settings = {"LADING_PNDA": '{"anonymous": "write"}'}
+    settings = {"LADING_PNDA": '{"anonymous": "write"}', "LADING_ALLOWED_HOSTS": '["host"]'}
     with running_lading(tmp_path / "server", pytestconfig, settings) as server:
         port = server.url.rpartition(":")[2]
         (tmp_path / ".curlrc").write_text(f"connect-to = host:8888:127.0.0.1:{port}\n")

@@ -122,3 +122,16 @@ def test_json_access_logs_and_start_up_lines(tmp_path: Path, pytestconfig: pytes
     assert any(message.startswith("catalogue: sqlite:///") for message in messages)
     assert any(message.startswith("store default (default): filesystem /")
                for message in messages)  # fmt: skip
+
+
+def test_the_address_given_to_serve_is_the_one_answered(
+    tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    """``--host`` wins over the host setting for the workers too: they answer requests
+    naming the address bound, not the setting's (lading.sites)."""
+    settings = {"LADING_HOST": "10.9.9.9"}
+    arguments = ("--host", "127.0.0.1")
+    with running_lading(tmp_path, pytestconfig, settings, arguments=arguments) as server:
+        assert httpx.get(f"{server.url}/versions", timeout=10).status_code == 200
+        named = httpx.get(f"{server.url}/versions", headers={"host": "10.9.9.9"}, timeout=10)
+        assert named.status_code == 400 and "10.9.9.9" in named.text

@@ -93,6 +93,8 @@ def serve(
     problem = check_stores(settings)
     if problem is not None:
         raise click.ClickException(problem)
+    if host is not None:  # the workers build their own settings: they answer this address too
+        os.environ["LADING_HOST"] = host
     server = Granian(
         "lading.app:create_app",
         factory=True,

@@ -8,8 +8,9 @@ in with: every visitor is the open server's administrator, as every API client i
 
 A request that changes something must come from one of the UI's pages: SameSite=Strict
 keeps the cookie off requests other sites start, and the request's Origin (or, failing
-that, its Referer) must be this server. The origin check also guards the open server,
-where no cookie is involved at all.
+that, its Referer) must be this server's own origin (``lading.sites`` decides, as for the
+API; a Host that names another server never gets this far). The origin check also guards
+the open server, where no cookie is involved at all.
 """
 
 from __future__ import annotations
@@ -17,22 +18,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from lading.api.cross_site import refusal
 from lading.api.http import services, settings_of
 from lading.errors import Forbidden, Unauthorized
 from lading.services.access import Caller
-from lading.url_rules import is_loopback
+from lading.sites import Sites, origin_of
 
 COOKIE = "lading_session"
 PREFIX = "/ui"
 SIGN_IN = f"{PREFIX}/sign-in"
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-Origin = tuple[str, str, int]  # scheme, host, port
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +81,7 @@ def action(view: View) -> Endpoint:
     @functools.wraps(view)
     async def endpoint(request: Request) -> Response:
         session = await session_of(request)
-        check_origin(request, session is not None and session.open)
+        check_origin(request)
         if session is None:
             raise Unauthorized("sign in first: this needs a token")
         return await view(request, session)
@@ -136,35 +135,10 @@ def is_https(request: Request) -> bool:
     return request.url.scheme == "https" or public.startswith("https://")
 
 
-def check_origin(request: Request, open_server: bool = False) -> None:
-    """Forbidden unless the request comes from a page of this server (``open_server``: one
-    that runs without tokens, where no cookie vouches for the visitor)."""
+def check_origin(request: Request) -> None:
+    """Forbidden unless the request comes from a page of this server: unlike the API, the
+    UI takes no change without an Origin or Referer, since browsers always send one."""
     sent = request.headers.get("origin") or request.headers.get("referer")
-    if sent is None or origin_of(sent) not in own_origins(request, open_server):
-        raise Forbidden(
-            "this request did not come from lading's own pages (its Origin or Referer is "
-            f"{sent or 'missing'}); go back to the page, reload it and try again"
-        )
-
-
-def own_origins(request: Request, open_server: bool) -> set[Origin]:
-    """``public_endpoint`` when it is set (a forged Host header names no other); else the
-    address the request went to, which for a server running open must be a loopback one: a
-    page whose name was made to point here (DNS rebinding) acts for nobody."""
-    public = settings_of(request).public_endpoint
-    own = origin_of(public or f"{request.url.scheme}://{request.url.netloc}")
-    if own is None or (open_server and not public and not is_loopback(own[1])):
-        return set()
-    return {own}
-
-
-def origin_of(url: str) -> Origin | None:
-    """An URL's origin, with its port spelt out; None for what has none (``null``)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port or DEFAULT_PORTS.get(parts.scheme)
-    except ValueError:  # a port that is not a number
-        return None
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or port is None:
-        return None
-    return parts.scheme, parts.hostname.lower(), port
+    sites: Sites = request.app.state.sites
+    if sent is None or not sites.is_own(request.scope, origin_of(sent)):
+        raise Forbidden(refusal(sent or "a page that did not say which"))
