@@ -10,8 +10,9 @@ opened again at once, as an attacker does, so the server stays under attack for
 connection each time, as a client from elsewhere would) ``--probes`` times a second and
 notes how long each answer takes.
 
-Prints the answers' p50, p99 and worst latency, how many were answered, and what the
-slow connections went through (opened, closed by the server, how long they were held);
+Prints the answers' p50, p99 and worst latency, how many were answered, what the slow
+connections went through (opened, closed by the server, how long they were held) and the
+server's resident memory (its processes' sum) before and at most during the attack;
 writes the same as JSON (``--report``). Exits 1 when a probe went unanswered or its p99
 is over ``--p99-goal`` seconds.
 
@@ -39,7 +40,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from _server import percentile, running_server, temp_dir
+from _server import MiB, RssSampler, percentile, running_server, temp_dir
 
 CONNECT_AT_ONCE = 100  # connections being opened at one time
 CONNECT_TIMEOUT = 10.0  # seconds; a connection that takes longer is counted as refused
@@ -57,6 +58,8 @@ class SlowStats:
     answered: int = 0  # the server answered before closing (e.g. 408)
     open_now: int = 0
     most_open: int = 0
+    rss_idle_mib: float = 0.0  # the server's processes, before the attack
+    rss_peak_mib: float = 0.0  # and at most during it
     held: list[float] = field(default_factory=list)  # seconds each closed one was held
 
     def summary(self) -> dict[str, object]:
@@ -243,13 +246,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                       1 / args.probes)
             )
         )  # fmt: skip
+        rss = RssSampler(server, interval=0.5)
+        stats.rss_idle_mib = round(rss.rss() / MiB, 1)
         prober.start()
         try:
-            asyncio.run(
-                attack((address.hostname, address.port), requests, args.rate, deadline, stats)
-            )
+            with rss:
+                asyncio.run(
+                    attack((address.hostname, address.port), requests, args.rate, deadline, stats)
+                )
         finally:
             prober.join()
+        stats.rss_peak_mib = round(rss.overall_peak / MiB, 1)
     return report(args, stats, probes, open_files)
 
 
