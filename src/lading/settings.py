@@ -239,8 +239,8 @@ class ServerSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Seconds a client has to send a request's head (line and headers), from when the
-    # server starts to wait for it; an idle kept-alive connection waits as long.
+    # Seconds a client has to send a request's head (line and headers) from its first
+    # byte; an idle kept-alive connection is closed after as long (hyper times both).
     header_timeout: float = Field(5.0, ge=0.001, le=60)
     # Connections one worker serves at once; more wait in the listen queue. A file each.
     connections: int = Field(16384, ge=1, le=1_000_000)
