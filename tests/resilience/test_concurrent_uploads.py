@@ -152,6 +152,11 @@ def test_one_upload_wins(deployment: Deployment, size: int) -> None:
             assert image["status"] == "active"
             assert image["size"] == size
             assert image["os_hash_value"] == winner.sha256()
+            downloaded = hashlib.sha256()
+            with api.stream("GET", f"/v2/images/{image_id}/file") as download:
+                for chunk in download.iter_bytes():
+                    downloaded.update(chunk)
+            assert downloaded.hexdigest() == winner.sha256()
         wait_until_settled(catalogue, deployment.store, 10)
         assert catalogue.problems(deployment.store) == []  # the losers left no bytes
     finally:
