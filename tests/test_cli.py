@@ -1,7 +1,10 @@
-"""The lading command: settings errors are usage errors; db upgrade builds the catalogue."""
+"""The lading command: settings errors are usage errors; db upgrade builds the catalogue;
+serve raises its limit on open files for the connections it may hold."""
 
 from __future__ import annotations
 
+import resource
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 
 from lading.cli import main
+from lading.cli.server import OTHER_FILES, raise_open_files_limit
 from lading.settings import CONFIG_FILE_VARIABLE
 from lading.url_rules import is_loopback
 from tests.object_servers import Bucket
@@ -93,3 +97,39 @@ def test_serve_refuses_to_run_open_beyond_loopback(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_loopback_addresses(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+@pytest.fixture
+def open_files_soft_limit() -> Iterator[int]:
+    """The soft limit on open files lowered to 1,024 (as many systems set it), restored
+    after the test."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip(f"the hard limit on open files is {hard}: nothing to raise to")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        yield hard
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_serve_raises_the_open_files_limit_to_the_hard_one(open_files_soft_limit: int) -> None:
+    raise_open_files_limit(2000)
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    assert soft == (2000 + OTHER_FILES if open_files_soft_limit == resource.RLIM_INFINITY
+                    else open_files_soft_limit)  # fmt: skip
+
+
+def test_serve_leaves_a_limit_that_suffices(open_files_soft_limit: int) -> None:
+    raise_open_files_limit(100)
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == 1024
+
+
+def test_serve_says_when_even_the_hard_limit_is_short(
+    open_files_soft_limit: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    if open_files_soft_limit == resource.RLIM_INFINITY:
+        pytest.skip("no hard limit on open files")
+    raise_open_files_limit(open_files_soft_limit)
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == open_files_soft_limit
+    assert "raise the hard limit" in caplog.text

@@ -27,6 +27,7 @@ from lading.settings import (
     PublishingSettings,
     QuotaSettings,
     S3StoreSettings,
+    ServerSettings,
     Settings,
     SigningClient,
     SigningSettings,
@@ -43,7 +44,8 @@ NGINX_CACHE = "/var/cache/nginx/lading"  # the example's proxy_cache_path
 # The tables inside settings, with the setting whose paragraph documents their keys.
 TABLES = [("quota", QuotaSettings), ("fetch", FetchSettings), ("signing", SigningSettings),
           ("signing", SigningClient), ("pnda", PndaSettings),
-          ("published_by_default", PublishingSettings), ("cors", CorsSettings)]  # fmt: skip
+          ("published_by_default", PublishingSettings), ("cors", CorsSettings),
+          ("server", ServerSettings)]  # fmt: skip
 FACES = [("/v1", V1_ROUTES, DOCS / "api-glance-v1.md"),
          ("/visor", VISOR_ROUTES, DOCS / "api-visor.md"),
          ("", PNDA_ROUTES, DOCS / "api-pnda.md"),

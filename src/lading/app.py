@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 from starlette.applications import Starlette
@@ -30,6 +31,7 @@ from lading.settings import (
     FilesystemStoreSettings,
     HttpStoreSettings,
     S3StoreSettings,
+    ServerSettings,
     Settings,
     SwiftStoreSettings,
 )
@@ -45,8 +47,12 @@ class Lading(Starlette):
     """Starlette with the unread-body middleware around all of it: the 500 answers that
     Starlette's outermost layer sends are early answers too."""
 
+    def __init__(self, *args: Any, edge: ServerSettings | None = None, **kwargs: Any) -> None:
+        self.edge = edge or ServerSettings()
+        super().__init__(*args, **kwargs)
+
     def build_middleware_stack(self) -> ASGIApp:
-        return UnreadBodyMiddleware(super().build_middleware_stack())
+        return UnreadBodyMiddleware(super().build_middleware_stack(), self.edge)
 
 
 def create_app(settings: Settings | None = None, stores: StoreRegistry | None = None) -> Starlette:
@@ -91,6 +97,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
         Mount("/ui", routes=web_routes()),
     ]
     app = Lading(
+        edge=settings.server,
         routes=routes,
         middleware=[
             Middleware(RequestIdMiddleware),

@@ -268,6 +268,29 @@ class WebhookDeliverySettings(BaseModel):
     timeout: float = Field(5.0, gt=0)  # seconds for one try, from connecting to the answer
 
 
+class ServerSettings(BaseModel):
+    """The HTTP server's edge: how long and how many clients it waits for, and what it
+    reads of a body it answered early (docs/configuration.md, docs/reliability.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Seconds a client has to send a request's head (line and headers) from its first
+    # byte; an idle kept-alive connection is closed after as long (hyper times both).
+    header_timeout: float = Field(5.0, ge=0.001, le=60)
+    # Connections one worker serves at once; more wait in the listen queue. A file each.
+    connections: int = Field(16384, ge=1, le=1_000_000)
+    backlog: int = Field(4096, ge=128, le=65535)  # the listen queue (the kernel may cap it)
+    # An early answer (a 409 before the body was read) first reads and drops this much of
+    # what is left of the body, within drain_timeout, so that the client reads the answer.
+    drain_bytes: int = Field(64 * MiB, ge=0)
+    drain_timeout: float = Field(30.0, gt=0)  # seconds
+    # Past drain_bytes: after the answer, what arrives is still read and dropped until
+    # the client stops sending for linger_timeout or linger_time is over (a lingering
+    # close, as nginx's), so that the answer is not wiped by a reset.
+    linger_time: float = Field(30.0, ge=0)  # seconds
+    linger_timeout: float = Field(5.0, gt=0)  # seconds
+
+
 def _store_type(value: object) -> str:
     # ``type`` may be left out for the filesystem, the default backend.
     if isinstance(value, dict):
@@ -350,6 +373,7 @@ class Settings(BaseSettings):
     # Named URLs told of events, and how deliveries are tried (docs/events.md).
     webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
     webhook_delivery: WebhookDeliverySettings = Field(default_factory=WebhookDeliverySettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"  # json: one object per line, for collectors
 

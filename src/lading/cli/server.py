@@ -7,6 +7,7 @@ import logging.config
 import multiprocessing
 import os
 import re
+import resource
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +31,9 @@ from lading.services.roles import ROLES, PolicyError
 from lading.settings import S3StoreSettings, Settings
 from lading.stores.registry import StoreRegistry
 from lading.url_rules import is_loopback
+
+OTHER_FILES = 256  # what a server holds open besides its clients: database, stores, logs
+log = logging.getLogger(__name__)
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -64,6 +68,7 @@ def serve(
     """Serve the API with granian."""
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     settings = load_settings(config_file)
@@ -95,6 +100,8 @@ def serve(
         raise click.ClickException(problem)
     if host is not None:  # the workers build their own settings: they answer this address too
         os.environ["LADING_HOST"] = host
+    edge = settings.server
+    raise_open_files_limit(edge.connections)
     server = Granian(
         "lading.app:create_app",
         factory=True,
@@ -102,6 +109,10 @@ def serve(
         port=settings.port if port is None else port,
         interface=Interfaces.ASGI,
         workers=workers,
+        backlog=edge.backlog,
+        # granian's default (backlog / workers) lets a thousand slow clients hold a worker.
+        backpressure=edge.connections,
+        http1_settings=HTTP1Settings(header_read_timeout=round(edge.header_timeout * 1000)),
         log_level=LogLevels(settings.log_level),
         log_dictconfig=log_config,
     )
@@ -110,6 +121,23 @@ def serve(
     finally:
         if shared is not None:
             shutil.rmtree(shared, ignore_errors=True)
+
+
+def raise_open_files_limit(connections: int) -> None:
+    """Let each worker hold ``connections`` sockets: raise the soft limit on open files
+    (often 1,024) to the hard one (often 524,288), which workers inherit; say so when
+    even that is short."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + OTHER_FILES
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        if soft < wanted:
+            log.warning(
+                "open files are limited to %d, fewer than the %d connections server.connections "
+                "allows each worker: raise the hard limit (LimitNOFILE= in a systemd unit)",
+                soft, connections,
+            )  # fmt: skip
 
 
 def check_stores(settings: Settings) -> str | None:
