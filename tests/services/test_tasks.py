@@ -93,12 +93,13 @@ async def test_a_dead_runners_task_is_taken_over(database: Database, tmp_path: P
 
     tasks.register("work", work)
     submitted = await tasks.submit("p", "work", {})
-    # A runner claims it and dies: its lease is never renewed.
-    lease = now() + timedelta(seconds=0.2)
+    # A runner claims it and dies: its lease is never renewed. (Long enough that a busy
+    # machine still finds it held at the next look: 0.2 s was not, under load.)
+    lease = now() + timedelta(seconds=1.5)
     dead = await database.write(queries.claim, "dead-runner", lease, now())
     assert dead is not None and dead.id == submitted.id
     assert await tasks.run_one() is False  # its lease still holds
-    await anyio.sleep(0.3)
+    await anyio.sleep(1.6)
     assert await tasks.run_one() is True
     assert runs == [submitted.id]
     done = await tasks.get(Caller.with_role("p", "admin"), submitted.id)

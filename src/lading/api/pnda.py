@@ -4,7 +4,8 @@
   first: ``[{"name": ..., "latest_versions": [{"version": ..., "file": ...}]}]``.
 - ``GET /packages/{file}`` (and HEAD): the file, with Range.
 - ``PUT /packages/{file}``: the body is the file (``curl --upload-file``); its name gives
-  the package's name and version. 409 if it exists, unless ``pnda.overwrite``.
+  the package's name and version. A file that exists is replaced (by its project), unless
+  ``pnda.immutable``: then 409.
 - ``DELETE /packages/{file}``.
 
 PNDA had no authentication; lading takes tokens here as everywhere, and
