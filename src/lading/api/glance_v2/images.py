@@ -84,7 +84,7 @@ async def update_image(request: Request) -> Response:
     updated = await services(request).catalogue.update(
         caller(request),
         request.path_params["image_id"],
-        lambda artifact: apply_patch(artifact, operations),
+        lambda artifact: apply_patch(artifact, operations, media_type),
     )
     return JSONResponse(_image(request, updated))
 
