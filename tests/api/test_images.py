@@ -129,6 +129,18 @@ def test_delete(client: TestClient) -> None:
     assert image["id"] not in [i["id"] for i in client.get("/v2/images").json()["images"]]
 
 
+def test_an_empty_image_id_is_not_found_not_redirected(client: TestClient) -> None:
+    """Tempest's show and delete of image ``''``: 404 as Glance answers, never a redirect
+    to the listing (which a DELETE must not follow)."""
+    create(client)
+    for method in ("GET", "DELETE", "PATCH"):
+        response = client.request(method, "/v2/images/", follow_redirects=False)
+        assert_error(response, 404)
+        assert "location" not in response.headers
+    assert_error(client.get("/v2/schemas/image/", follow_redirects=False), 404)
+    assert len(client.get("/v2/images").json()["images"]) == 1
+
+
 def test_protected_images_cannot_be_deleted(client: TestClient) -> None:
     image = create(client, protected=True)
     assert_error(client.delete(f"/v2/images/{image['id']}"), 403)
