@@ -290,7 +290,9 @@ def test_copy_image_to_other_stores(multistore: World, stores: dict[str, FaultyS
                                          "failed_stores": []}  # fmt: skip
     copied = settled["image"]
     assert copied["status"] == "active" and set(copied["stores"].split(",")) == {"fast", "bulk"}
-    assert not any(key.startswith("os_glance") for key in copied)
+    # Left on the image, empty, as Glance leaves them; the task's hold goes.
+    assert copied["os_glance_importing_to_stores"] == copied["os_glance_failed_import"] == ""
+    assert "os_glance_import_task" not in copied
     assert len(stores["bulk"].objects) == 1
     assert_error(copy_image(multistore, image["id"], stores=["bulk", "fast"]), 409)  # there
     # One store failing: with all_stores_must_succeed, nothing of the task stays.
@@ -303,8 +305,41 @@ def test_copy_image_to_other_stores(multistore: World, stores: dict[str, FaultyS
     assert failed["task"]["status"] == "failure" and "cold" in failed["task"]["message"]
     assert failed["image"]["status"] == "active" and failed["image"]["stores"] == "fast"
     assert failed["image"]["os_glance_failed_import"] == "bulk,cold"
+    assert failed["image"]["os_glance_importing_to_stores"] == ""
     assert len(stores["bulk"].objects) == 1  # the first image's copy only
     assert multistore.request("GET", f"{path}/file").content == data[:1000]
+
+
+def copied_to_stores(world: World, image_id: str) -> str:
+    """Tempest's ``wait_for_image_copied_to_stores``: the image alone is watched, until
+    ``os_glance_importing_to_stores`` is there and empty (missing: the copy has not
+    started); then ``os_glance_failed_import`` says where copying failed."""
+    for _ in range(600):
+        image = world.request("GET", f"/v2/images/{image_id}").json()
+        left = image.get("os_glance_importing_to_stores")
+        if left is not None and not left:
+            return str(image["os_glance_failed_import"])
+        time.sleep(0.05)
+    raise AssertionError(f"the copy did not finish as Tempest waits for it: {image}")
+
+
+def test_copy_image_ends_as_tempest_waits_for_it(
+    multistore: World, stores: dict[str, FaultyStore]
+) -> None:
+    image = multistore.image()
+    path = f"/v2/images/{image['id']}"
+    octets = {"content-type": "application/octet-stream"}
+    assert multistore.request("PUT", f"{path}/file", content=b"x" * 1000, headers=octets).is_success
+    assert copy_image(multistore, image["id"], stores=["bulk"]).status_code == 202
+    assert copied_to_stores(multistore, image["id"]) == ""
+    assert multistore.settle(image["id"])["task"]["status"] == "success"
+    assert set(multistore.request("GET", path).json()["stores"].split(",")) == {"fast", "bulk"}
+    # A store that fails, and may: listed, the copy to the others kept.
+    stores["cold"].failing_puts = True
+    body = {"stores": ["cold"], "all_stores_must_succeed": False}
+    assert copy_image(multistore, image["id"], **body).status_code == 202
+    assert copied_to_stores(multistore, image["id"]) == "cold"
+    assert multistore.settle(image["id"])["task"]["status"] == "success"
 
 
 def test_imports_into_several_stores(

@@ -21,7 +21,9 @@ dropped, and ``os_glance_failed_import`` saying on which stores.
 
 ``copy-image`` (with several stores): an ``active`` image's data is copied to more stores
 in the same way; the image stays active throughout, and a copy that must succeed and
-fails undoes the copies the task made.
+fails undoes the copies the task made. Once it ends, ``os_glance_importing_to_stores`` stays
+on the image, empty, beside ``os_glance_failed_import`` (empty unless a store failed), as
+Glance leaves them and Tempest waits for them.
 """
 
 from __future__ import annotations
