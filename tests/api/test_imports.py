@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import jsonschema
 import pytest
 from sqlalchemy import create_engine, select
 from starlette.testclient import TestClient
@@ -182,7 +183,10 @@ def test_credentials_go_sealed_to_their_origin_only(
             in_url = fetched(origin.url().replace("http://", "http://alice:s3cret@"))
             assert in_url["task"]["status"] == "success", in_url["task"]["message"]
             assert in_url["task"]["input"]["uri"] == origin.url()  # not echoed back
+            assert in_url["task"]["input"]["import_req"]["method"]["uri"] == origin.url()
             as_fields = fetched(origin.url(), username="alice", password="s3cret")
+            asked = {"name": "web-download", "uri": origin.url()}  # the credentials left out
+            assert as_fields["task"]["input"]["import_req"] == {"method": asked}
             assert as_fields["image"]["os_hash_value"] == hashlib.sha256(BIG).hexdigest()
             origin.required = "Bearer t0ken-of-alice"
             bearer = fetched(origin.url(), bearer_token="t0ken-of-alice")
@@ -229,6 +233,13 @@ def test_glance_direct_stages_then_imports(world: World, origin: Origin) -> None
     done = settled["image"]
     assert done["status"] == "active" and done["os_hash_value"] == hashlib.sha256(data).hexdigest()
     assert world.request("GET", f"{path}/file").content == data
+    # The task as Glance keeps it, and as Tempest checks it.
+    task = settled["task"]
+    jsonschema.validate(task, world.request("GET", "/v2/schemas/task").json())
+    assert task["request_id"] == accepted.headers["x-openstack-request-id"]
+    assert task["input"]["import_req"] == {"method": {"name": "glance-direct"}}
+    assert task["input"]["image_id"] == image["id"] and task["input"]["backend"] == [None]
+    assert task["user_id"] is None  # lading's own tokens name no user
 
 
 def test_an_import_cut_by_a_shutdown_goes_on_in_the_next_process(
@@ -288,6 +299,9 @@ def test_copy_image_to_other_stores(multistore: World, stores: dict[str, FaultyS
     assert settled["task"]["status"] == "success", settled["task"]["message"]
     assert settled["task"]["result"] == {"image_id": image["id"], "stores": ["bulk"],
                                          "failed_stores": []}  # fmt: skip
+    assert settled["task"]["input"]["backend"] == ["bulk"]
+    assert settled["task"]["input"]["import_req"] == {"method": {"name": "copy-image"},
+                                                      "stores": ["bulk"]}  # fmt: skip
     copied = settled["image"]
     assert copied["status"] == "active" and set(copied["stores"].split(",")) == {"fast", "bulk"}
     # Left on the image, empty, as Glance leaves them; the task's hold goes.
