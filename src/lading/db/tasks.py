@@ -233,6 +233,9 @@ def _row(task: Task) -> dict[str, Any]:
 
 
 def _origin(task: Task) -> dict[str, Any]:
+    # Services build inputs (what a client sends is nested under a key of their own), so
+    # the key is free; were it not, a client could pass as another request or user.
+    assert ORIGIN not in task.input, task.type
     known = {name: value for name in ORIGIN_FIELDS if (value := getattr(task, name)) is not None}
     return {ORIGIN: known} if known else {}
 
