@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp
 
 from lading.api import click, osm, pnda, versions
@@ -84,13 +84,17 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
         await stores.close()
         database.dispose()
 
+    # Glance answers a path with a trailing slash 404 (``GET /v2/images/`` is an image with
+    # an empty id, to Tempest too), never a redirect to another resource.
+    glance_v2 = Router([*images.ROUTES, *members.ROUTES, *tasks.ROUTES, *names.ROUTES],
+                       redirect_slashes=False)  # fmt: skip
     routes = [
         *versions.ROUTES,
         Route("/metrics", serve_metrics, methods=["GET"]),
         *openapi_documents.ROUTES,
         *pnda.ROUTES,
         Mount("/v1", routes=glance_v1.ROUTES),
-        Mount("/v2", routes=[*images.ROUTES, *members.ROUTES, *tasks.ROUTES, *names.ROUTES]),
+        Mount("/v2", app=glance_v2),
         Mount("/click", routes=click.ROUTES),
         Mount("/visor", routes=visor.ROUTES),
         Mount("/api", routes=osm.ROUTES),

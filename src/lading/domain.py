@@ -164,6 +164,8 @@ class Task:
     expires_at: datetime | None = None
     events: list[dict[str, Any]] = field(default_factory=list)  # what happened, in order
     not_before: datetime | None = None  # a task tried again later waits until then
+    request_id: str | None = None  # the request that made it (x-openstack-request-id)
+    user_id: str | None = None  # who made it, when the identity names a user
 
     @property
     def shown_input(self) -> dict[str, Any]:

@@ -84,6 +84,32 @@ def test_patch_add_on_an_existing_property_replaces_it(client: TestClient) -> No
     assert response.json()["color"] == "blue"
 
 
+def test_patch_in_the_older_form_of_the_v2_0_media_type(client: TestClient) -> None:
+    """Tempest's form: the operation named by the member that holds the path."""
+    image = create(client, name="before", os_distro="debian")
+    older = {"content-type": "application/openstack-images-v2.0-json-patch"}
+    operations = [
+        {"replace": "/name", "value": "after"},
+        {"add": "/color", "value": "red"},
+        {"remove": "/os_distro"},
+        {"replace": "/tags", "value": ["a"]},
+    ]
+    response = client.patch(f"/v2/images/{image['id']}", json=operations, headers=older)
+    assert response.status_code == 200, response.text
+    patched = check_image(client, response.json())
+    assert patched["name"] == "after" and patched["color"] == "red" and patched["tags"] == ["a"]
+    assert "os_distro" not in patched
+    for wrong in (
+        [{"op": "replace", "path": "/name", "value": "x"}],  # 2.1's form under 2.0
+        [{"replace": "/name", "add": "/name", "value": "x"}],  # two operations in one
+        [{"replace": "/name"}],  # no value
+        [{"remove": 7}],  # no pointer
+    ):
+        assert_error(client.patch(f"/v2/images/{image['id']}", json=wrong, headers=older), 400)
+    assert_error(patch(client, image["id"], [{"replace": "/name", "value": "x"}]), 400)
+    assert client.get(f"/v2/images/{image['id']}").json() == patched
+
+
 def test_tags(client: TestClient) -> None:
     image = create(client)
     assert client.put(f"/v2/images/{image['id']}/tags/web").status_code == 204
@@ -101,6 +127,18 @@ def test_delete(client: TestClient) -> None:
     assert_error(client.get(f"/v2/images/{image['id']}"), 404)
     assert_error(client.delete(f"/v2/images/{image['id']}"), 404)
     assert image["id"] not in [i["id"] for i in client.get("/v2/images").json()["images"]]
+
+
+def test_an_empty_image_id_is_not_found_not_redirected(client: TestClient) -> None:
+    """Tempest's show and delete of image ``''``: 404 as Glance answers, never a redirect
+    to the listing (which a DELETE must not follow)."""
+    create(client)
+    for method in ("GET", "DELETE", "PATCH"):
+        response = client.request(method, "/v2/images/", follow_redirects=False)
+        assert_error(response, 404)
+        assert "location" not in response.headers
+    assert_error(client.get("/v2/schemas/image/", follow_redirects=False), 404)
+    assert len(client.get("/v2/images").json()["images"]) == 1
 
 
 def test_protected_images_cannot_be_deleted(client: TestClient) -> None:

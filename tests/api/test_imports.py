@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import jsonschema
 import pytest
 from sqlalchemy import create_engine, select
 from starlette.testclient import TestClient
@@ -182,7 +183,10 @@ def test_credentials_go_sealed_to_their_origin_only(
             in_url = fetched(origin.url().replace("http://", "http://alice:s3cret@"))
             assert in_url["task"]["status"] == "success", in_url["task"]["message"]
             assert in_url["task"]["input"]["uri"] == origin.url()  # not echoed back
+            assert in_url["task"]["input"]["import_req"]["method"]["uri"] == origin.url()
             as_fields = fetched(origin.url(), username="alice", password="s3cret")
+            asked = {"name": "web-download", "uri": origin.url()}  # the credentials left out
+            assert as_fields["task"]["input"]["import_req"] == {"method": asked}
             assert as_fields["image"]["os_hash_value"] == hashlib.sha256(BIG).hexdigest()
             origin.required = "Bearer t0ken-of-alice"
             bearer = fetched(origin.url(), bearer_token="t0ken-of-alice")
@@ -229,6 +233,13 @@ def test_glance_direct_stages_then_imports(world: World, origin: Origin) -> None
     done = settled["image"]
     assert done["status"] == "active" and done["os_hash_value"] == hashlib.sha256(data).hexdigest()
     assert world.request("GET", f"{path}/file").content == data
+    # The task as Glance keeps it, and as Tempest checks it.
+    task = settled["task"]
+    jsonschema.validate(task, world.request("GET", "/v2/schemas/task").json())
+    assert task["request_id"] == accepted.headers["x-openstack-request-id"]
+    assert task["input"]["import_req"] == {"method": {"name": "glance-direct"}}
+    assert task["input"]["image_id"] == image["id"] and task["input"]["backend"] == [None]
+    assert task["user_id"] is None  # lading's own tokens name no user
 
 
 def test_an_import_cut_by_a_shutdown_goes_on_in_the_next_process(
@@ -288,9 +299,14 @@ def test_copy_image_to_other_stores(multistore: World, stores: dict[str, FaultyS
     assert settled["task"]["status"] == "success", settled["task"]["message"]
     assert settled["task"]["result"] == {"image_id": image["id"], "stores": ["bulk"],
                                          "failed_stores": []}  # fmt: skip
+    assert settled["task"]["input"]["backend"] == ["bulk"]
+    assert settled["task"]["input"]["import_req"] == {"method": {"name": "copy-image"},
+                                                      "stores": ["bulk"]}  # fmt: skip
     copied = settled["image"]
     assert copied["status"] == "active" and set(copied["stores"].split(",")) == {"fast", "bulk"}
-    assert not any(key.startswith("os_glance") for key in copied)
+    # Left on the image, empty, as Glance leaves them; the task's hold goes.
+    assert copied["os_glance_importing_to_stores"] == copied["os_glance_failed_import"] == ""
+    assert "os_glance_import_task" not in copied
     assert len(stores["bulk"].objects) == 1
     assert_error(copy_image(multistore, image["id"], stores=["bulk", "fast"]), 409)  # there
     # One store failing: with all_stores_must_succeed, nothing of the task stays.
@@ -303,8 +319,41 @@ def test_copy_image_to_other_stores(multistore: World, stores: dict[str, FaultyS
     assert failed["task"]["status"] == "failure" and "cold" in failed["task"]["message"]
     assert failed["image"]["status"] == "active" and failed["image"]["stores"] == "fast"
     assert failed["image"]["os_glance_failed_import"] == "bulk,cold"
+    assert failed["image"]["os_glance_importing_to_stores"] == ""
     assert len(stores["bulk"].objects) == 1  # the first image's copy only
     assert multistore.request("GET", f"{path}/file").content == data[:1000]
+
+
+def copied_to_stores(world: World, image_id: str) -> str:
+    """Tempest's ``wait_for_image_copied_to_stores``: the image alone is watched, until
+    ``os_glance_importing_to_stores`` is there and empty (missing: the copy has not
+    started); then ``os_glance_failed_import`` says where copying failed."""
+    for _ in range(600):
+        image = world.request("GET", f"/v2/images/{image_id}").json()
+        left = image.get("os_glance_importing_to_stores")
+        if left is not None and not left:
+            return str(image["os_glance_failed_import"])
+        time.sleep(0.05)
+    raise AssertionError(f"the copy did not finish as Tempest waits for it: {image}")
+
+
+def test_copy_image_ends_as_tempest_waits_for_it(
+    multistore: World, stores: dict[str, FaultyStore]
+) -> None:
+    image = multistore.image()
+    path = f"/v2/images/{image['id']}"
+    octets = {"content-type": "application/octet-stream"}
+    assert multistore.request("PUT", f"{path}/file", content=b"x" * 1000, headers=octets).is_success
+    assert copy_image(multistore, image["id"], stores=["bulk"]).status_code == 202
+    assert copied_to_stores(multistore, image["id"]) == ""
+    assert multistore.settle(image["id"])["task"]["status"] == "success"
+    assert set(multistore.request("GET", path).json()["stores"].split(",")) == {"fast", "bulk"}
+    # A store that fails, and may: listed, the copy to the others kept.
+    stores["cold"].failing_puts = True
+    body = {"stores": ["cold"], "all_stores_must_succeed": False}
+    assert copy_image(multistore, image["id"], **body).status_code == 202
+    assert copied_to_stores(multistore, image["id"]) == "cold"
+    assert multistore.settle(image["id"])["task"]["status"] == "success"
 
 
 def test_imports_into_several_stores(

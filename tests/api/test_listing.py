@@ -61,6 +61,9 @@ def test_default_order_is_newest_first_without_hidden(catalogue: TestClient) -> 
         ("status=active", ["epsilon"]),
         ("size_min=5&size_max=5", ["epsilon"]),
         ("size_min=6", []),
+        ("size=5", ["epsilon"]),  # the data's size, as Glance filters it
+        ("size=in:4,5", ["epsilon"]),
+        ("size=4", []),
         ("member_status=all&os_distro=debian", ["beta"]),
         ("os_distro=none", []),
     ],
@@ -136,7 +139,8 @@ def test_a_marker_at_the_end_gives_an_empty_page(catalogue: TestClient) -> None:
 @pytest.mark.parametrize(
     "query",
     ["sort_key=bogus", "sort_dir=up", "sort=name:sideways", "sort=name&sort_key=name",
-     "limit=-1", "limit=ten", "size_min=big", "os_hidden=maybe", "visibility=everyone",
+     "limit=-1", "limit=ten", "size_min=big", "size=big", "size=-5", "os_hidden=maybe",
+     "visibility=everyone",
      "created_at=gt:yesterday", "member_status=maybe", "limit=1&limit=2",
      "created_at=9999-12-31T23:59:59-23:00", "updated_at=gt:0001-01-01T00:00:00%2B23:00",
      "sort=name:asc,name:desc", "sort_key=size&sort_key=size",

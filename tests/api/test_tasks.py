@@ -14,6 +14,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
+from lading.db.engine import Database
+from lading.db.tasks import insert_task
 from lading.domain import Task
 from lading.services.tasks import Progress
 from lading.settings import Settings
@@ -79,6 +81,33 @@ def test_tasks_run_and_are_shown_as_glance_shows_them(world: World) -> None:
     assert_error(world.get("other", f"/v2/tasks/{task.id}"), 404)
     assert world.get("other", "/v2/tasks").json()["tasks"] == []
     assert_error(world.get("other", f"/v2/images/{image['id']}/tasks"), 404)
+
+
+def test_a_task_says_which_request_and_user_made_it(world: World, database_url: str) -> None:
+    """As Glance's tasks: ``request_id`` and ``user_id`` beside the input, which the runner
+    gets as it was given; null when unknown."""
+    seen: list[dict[str, Any]] = []
+
+    async def record(task: Task, progress: Progress) -> dict[str, Any]:
+        seen.append(task.input)
+        return {}
+
+    world.services.tasks.register("record", record)
+    task = world.services.tasks.new("A", "record", {"n": 1}, request_id="req-1", user_id="u-1")
+    database = Database(database_url)
+    try:
+        anyio.run(database.write, insert_task, task)
+    finally:
+        database.dispose()
+    done = world.wait(task.id)
+    jsonschema.validate(done, world.get("owner", "/v2/schemas/task").json())
+    assert done["request_id"] == "req-1" and done["user_id"] == "u-1"
+    assert done["input"] == {"n": 1} and seen == [{"n": 1}]
+    listed = world.get("owner", "/v2/tasks").json()["tasks"]
+    assert "request_id" not in listed[0] and "user_id" not in listed[0]  # as Glance lists
+    unknown = world.wait(anyio.run(world.services.tasks.submit, "A", "count", {"n": 2}).id)
+    jsonschema.validate(unknown, world.get("owner", "/v2/schemas/task").json())
+    assert unknown["request_id"] is None and unknown["user_id"] is None
 
 
 def test_an_image_s_tasks_are_shown_only_to_whom_may_see_them(world: World) -> None:

@@ -174,6 +174,12 @@ def caller(request: Request) -> Caller:
     return found
 
 
+def request_id(request: Request) -> str | None:
+    """The id ``RequestIdMiddleware`` gave the request (and its answer's header)."""
+    found: str | None = request.scope.get("state", {}).get("request_id")
+    return found
+
+
 async def read_json(request: Request) -> Any:
     """The request's JSON body, bounded in size; BadRequest when it is not JSON."""
     body = bytearray()

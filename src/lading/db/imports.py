@@ -2,6 +2,9 @@
 
 Glance's ``os_glance_*`` properties say where an import stands: the task that holds the
 image (``os_glance_import_task``), the stores it writes to, and the stores it failed on.
+A copy-image leaves the last two on the image, empty when nothing is left to copy or
+nothing failed, as Glance does: Tempest's waiter takes a missing
+``os_glance_importing_to_stores`` for a copy not started yet, and waits for it.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def start_copy(connection: Connection, task: Task, stores: list[str], now: datet
     if status != Status.ACTIVE or holder is not None:
         return False
     set_properties(
-        connection, task.artifact_id, {TASK: task.id, IMPORTING_TO: ",".join(stores), FAILED: None}
+        connection, task.artifact_id, {TASK: task.id, IMPORTING_TO: ",".join(stores), FAILED: ""}
     )
     connection.execute(
         update(artifacts).where(artifacts.c.id == task.artifact_id).values(updated_at=now)
@@ -113,16 +116,15 @@ def start_copy(connection: Connection, task: Task, stores: list[str], now: datet
 def copying(
     connection: Connection, artifact_id: str, remaining: list[str], failed: list[str]
 ) -> None:
+    """The stores still to come and those that failed, as the copies go (empty: none)."""
     set_properties(
-        connection,
-        artifact_id,
-        {IMPORTING_TO: ",".join(remaining) or None, FAILED: ",".join(failed) or None},
+        connection, artifact_id, {IMPORTING_TO: ",".join(remaining), FAILED: ",".join(failed)}
     )
 
 
 def succeed_copy(connection: Connection, artifact_id: str, failed: list[str]) -> None:
     set_properties(
-        connection, artifact_id, {TASK: None, IMPORTING_TO: None, FAILED: ",".join(failed) or None}
+        connection, artifact_id, {TASK: None, IMPORTING_TO: "", FAILED: ",".join(failed)}
     )
 
 
@@ -130,7 +132,7 @@ def end_copy(connection: Connection, artifact_id: str, task_id: str, stores: lis
     """A failed copy-image: the image stays as it was, saying where copying failed."""
     if held_by(connection, artifact_id, task_id):
         set_properties(
-            connection, artifact_id, {TASK: None, IMPORTING_TO: None, FAILED: ",".join(stores)}
+            connection, artifact_id, {TASK: None, IMPORTING_TO: "", FAILED: ",".join(stores)}
         )
 
 

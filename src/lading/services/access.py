@@ -28,6 +28,7 @@ class Caller:
     roles: frozenset[str]
     policy: Policy = field(default_factory=Policy, compare=False, repr=False)
     signed_by: str | None = None  # the signing client, for a signed request
+    user: str | None = None  # the user, when the identity names one (lading's tokens do not)
 
     @property
     def is_admin(self) -> bool:

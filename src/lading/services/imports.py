@@ -21,11 +21,14 @@ dropped, and ``os_glance_failed_import`` saying on which stores.
 
 ``copy-image`` (with several stores): an ``active`` image's data is copied to more stores
 in the same way; the image stays active throughout, and a copy that must succeed and
-fails undoes the copies the task made.
+fails undoes the copies the task made. Once it ends, ``os_glance_importing_to_stores`` stays
+on the image, empty, beside ``os_glance_failed_import`` (empty unless a store failed), as
+Glance leaves them and Tempest waits for them.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +45,7 @@ from lading.errors import BadRequest, Conflict, LadingError, NotFound, StoreErro
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.fetching import (
+    CREDENTIAL_FIELDS,
     Fetch,
     credentials_given,
     open_credentials,
@@ -84,12 +88,17 @@ class Imports:
     def methods(self) -> tuple[str, ...]:
         return (*METHODS, COPY) if self._transfers.store_choices() else METHODS
 
-    async def start(self, caller: Caller, artifact_id: str, body: Any) -> Task:
-        """Check the request, then hand the import to a task; the image is ``importing``."""
+    async def start(
+        self, caller: Caller, artifact_id: str, body: Any, *, request_id: str | None = None
+    ) -> Task:
+        """Check the request, then hand the import to a task; the image is ``importing``.
+        ``request_id``: the request's, which the task keeps (as Glance's do)."""
         artifact = await self._catalogue.visible(caller, artifact_id)
         caller.require_owner(artifact, "modify_image")
         task_input = self._parse(body, artifact.locations)
-        task = self._tasks.new(caller.project, TASK_TYPE, task_input, artifact.id)
+        task_input |= self._as_glance_keeps(artifact.id, body, task_input)
+        task = self._tasks.new(caller.project, TASK_TYPE, task_input, artifact.id,
+                               request_id=request_id, user_id=caller.user)  # fmt: skip
         if task_input["method"] == COPY:
             if not await self._database.write(
                 queries.start_copy, task, task_input["stores"], now()
@@ -106,11 +115,17 @@ class Imports:
         return task
 
     async def create_fetched(
-        self, caller: Caller, changes: Changes, artifact_id: str | None, uri: str
+        self,
+        caller: Caller,
+        changes: Changes,
+        artifact_id: str | None,
+        uri: str,
+        *,
+        request_id: str | None = None,
     ) -> Artifact:
         """A new image whose data a web-download task fetches from ``uri`` (Glance v1's
         copy-from); a URL the rules refuse is refused before the image is made."""
-        task = await self.start_fetched(caller, changes, artifact_id, uri)
+        task = await self.start_fetched(caller, changes, artifact_id, uri, request_id=request_id)
         assert task.artifact_id is not None
         return await self._catalogue.get(caller, task.artifact_id)
 
@@ -123,6 +138,7 @@ class Imports:
         sha256: str | None = None,
         *,
         published: bool = True,
+        request_id: str | None = None,
     ) -> Task:
         """As ``create_fetched``, giving the task that fetches (the web UI follows it);
         ``sha256``, when given, is checked against the bytes."""
@@ -130,7 +146,7 @@ class Imports:
         body = {"method": method}
         self._parse(body, [])
         artifact = await self._catalogue.create(caller, changes, artifact_id, published=published)
-        return await self.start(caller, artifact.id, body)
+        return await self.start(caller, artifact.id, body, request_id=request_id)
 
     def _parse(self, body: Any, locations: list[Location]) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
@@ -162,6 +178,22 @@ class Imports:
             task_input["uri"] = uri
             task_input.update(seal_credentials(credentials, self._sealer))
         return task_input
+
+    def _as_glance_keeps(
+        self, artifact_id: str, body: dict[str, Any], task_input: dict[str, Any]
+    ) -> dict[str, Any]:
+        """What Glance's import task holds besides lading's own keys: the image, the
+        request as it came (``import_req``; credentials left out, they are kept sealed
+        apart) and the stores written to (``backend``; [None]: the single store)."""
+        request = copy.deepcopy(body)
+        method = request["method"]
+        for key in CREDENTIAL_FIELDS:
+            method.pop(key, None)
+        if "uri" in task_input:
+            method["uri"] = task_input["uri"]  # without any user:password@
+        default = self._transfers.default_store if self._transfers.store_choices() else None
+        backend = task_input["stores"] or [default]
+        return {"image_id": artifact_id, "import_req": request, "backend": backend}
 
     def _targets(self, body: dict[str, Any]) -> list[str]:
         """The stores an import writes to (``stores``, or ``all_stores``); empty: the

@@ -155,8 +155,12 @@ class Tasks:
         task_input: dict[str, Any],
         artifact_id: str | None = None,
         message: str = "",
+        *,
+        request_id: str | None = None,
+        user_id: str | None = None,
     ) -> Task:
-        """A task to insert in the caller's own transaction (``db.tasks.insert_task``)."""
+        """A task to insert in the caller's own transaction (``db.tasks.insert_task``);
+        ``request_id`` and ``user_id`` say which request, and whose, made it."""
         assert task_type in self._handlers, task_type
         moment = now()
         return Task(
@@ -169,6 +173,8 @@ class Tasks:
             updated_at=moment,
             artifact_id=artifact_id,
             message=message,
+            request_id=request_id,
+            user_id=user_id,
         )
 
     async def run_here(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from lading.api.http import services, settings_of
+from lading.api.http import request_id, services, settings_of
 from lading.display import name_from_url
 from lading.errors import BadRequest
 from lading.web.forms import artifact_changes, read_form
@@ -65,6 +65,7 @@ async def start_import(request: Request, session: Session) -> Response:
         url,
         form.get("sha256", "").strip().lower() or None,
         published=settings_of(request).published_by_default.web,
+        request_id=request_id(request),
     )
     return RedirectResponse(f"/ui/tasks/{task.id}", 303)
 

@@ -19,7 +19,14 @@ from starlette.routing import BaseRoute, Route
 from lading.api.downloads import DataResponse
 from lading.api.glance_v1.meta import brief_document, image_document, image_headers, read_meta
 from lading.api.headers import Meta, stated_data
-from lading.api.http import body_stream, caller, has_body, parse_count, services
+from lading.api.http import (
+    body_stream,
+    caller,
+    has_body,
+    parse_count,
+    request_id,
+    services,
+)
 from lading.api.query import boolean, moment, page_limit, single, sort_dir, sort_key
 from lading.domain import Artifact, ListQuery, TimeFilter, Visibility
 from lading.errors import BadRequest
@@ -44,7 +51,9 @@ async def create_image(request: Request) -> Response:
     changes.fields.setdefault("visibility", Visibility.PRIVATE)  # v1: not public unless asked
     if COPY_FROM in request.headers:
         uri = request.headers[COPY_FROM]
-        artifact = await services(request).imports.create_fetched(you, changes, image_id, uri)
+        artifact = await services(request).imports.create_fetched(
+            you, changes, image_id, uri, request_id=request_id(request)
+        )
         return _image_response(artifact, 201)
     incoming = _incoming(request, meta)
     artifact = await services(request).transfers.create_with(you, changes, image_id, incoming)

@@ -19,6 +19,7 @@ from lading.api.http import (
     endpoint,
     parse_count,
     read_json,
+    request_id,
     services,
     settings_of,
 )
@@ -84,7 +85,7 @@ async def update_image(request: Request) -> Response:
     updated = await services(request).catalogue.update(
         caller(request),
         request.path_params["image_id"],
-        lambda artifact: apply_patch(artifact, operations),
+        lambda artifact: apply_patch(artifact, operations, media_type),
     )
     return JSONResponse(_image(request, updated))
 
@@ -214,7 +215,9 @@ async def import_image(request: Request) -> Response:
         if "stores" in body or body.get("all_stores"):
             raise BadRequest(f"give the stores in the body or in {STORE_HEADER}, not both")
         body["stores"] = [store]
-    await services(request).imports.start(caller(request), request.path_params["image_id"], body)
+    await services(request).imports.start(
+        caller(request), request.path_params["image_id"], body, request_id=request_id(request)
+    )
     return Response(status_code=202)
 
 

@@ -13,7 +13,9 @@ from lading.errors import BadRequest
 MEMBER_STATUSES = (*MemberStatus, "all")
 TEXT_FILTERS = ("name", "owner", "status", "container_format", "disk_format", "checksum",
                 "os_hash_value", "id", "version")  # fmt: skip
-INTEGER_FILTERS = ("min_disk", "min_ram", "virtual_size")
+# ``size`` is the data's size, as in Glance (whose filters name the image's columns before
+# its properties); no property can be named so, since ``size`` is read-only.
+INTEGER_FILTERS = ("min_disk", "min_ram", "size", "virtual_size")
 BOOLEAN_FILTERS = ("protected", "os_hidden")
 TIME_FILTERS = ("created_at", "updated_at")
 PAGING = ("limit", "marker", "sort_key", "sort_dir", "sort")

@@ -1,8 +1,13 @@
-"""JSON-patch bodies (``application/openstack-images-v2.1-json-patch``) as Glance reads them.
+"""JSON-patch bodies as Glance reads them, in its two media types.
 
-Paths are one level deep (``/name``, ``/tags``, ``/my.property``) with JSON-pointer
-escaping. ``add`` sets, ``replace`` needs the path to exist, ``remove`` drops a
-property. The result is the complete desired metadata, handed to the catalogue.
+``application/openstack-images-v2.1-json-patch`` takes RFC 6902's form
+(``{"op": "replace", "path": "/name", "value": ...}``); the older
+``application/openstack-images-v2.0-json-patch`` names the operation by the member that
+holds the path (``{"replace": "/name", "value": ...}``), as Glance still accepts it and
+Tempest still sends it. Either way paths are one level deep (``/name``, ``/tags``,
+``/my.property``) with JSON-pointer escaping. ``add`` sets, ``replace`` needs the path to
+exist, ``remove`` drops a property. The result is the complete desired metadata, handed to
+the catalogue.
 """
 
 from __future__ import annotations
@@ -19,22 +24,21 @@ from lading.services.validation import (
     Changes,
 )
 
-MEDIA_TYPES = (
-    "application/openstack-images-v2.1-json-patch",
-    "application/openstack-images-v2.0-json-patch",
-)
+PATCH_V21 = "application/openstack-images-v2.1-json-patch"
+PATCH_V20 = "application/openstack-images-v2.0-json-patch"
+MEDIA_TYPES = (PATCH_V21, PATCH_V20)
 OPERATIONS = ("add", "remove", "replace")
 
 
-def apply_patch(artifact: Artifact, operations: Any) -> Changes:
-    """The changes that ``operations`` make to ``artifact``."""
+def apply_patch(artifact: Artifact, operations: Any, media_type: str = PATCH_V21) -> Changes:
+    """The changes that ``operations``, a body of ``media_type``, make to ``artifact``."""
     if not isinstance(operations, list):
         raise BadRequest("a patch must be a JSON list of operations")
     fields = {name: getattr(artifact, name) for name in WRITABLE_FIELDS}
     properties = dict(artifact.properties)
     tags: list[Any] = list(artifact.tags)
     for operation in operations:
-        op, name, value = _parse(operation)
+        op, name, value = _parse(operation, older=media_type == PATCH_V20)
         if name == "tags":
             if op == "remove":
                 raise Forbidden("property 'tags' may not be removed")
@@ -56,13 +60,10 @@ def apply_patch(artifact: Artifact, operations: Any) -> Changes:
     return Changes(fields, properties, tags)
 
 
-def _parse(operation: Any) -> tuple[str, str, Any]:
+def _parse(operation: Any, older: bool) -> tuple[str, str, Any]:
     if not isinstance(operation, dict):
         raise BadRequest("each patch operation must be a JSON object")
-    op = operation.get("op")
-    if op not in OPERATIONS:
-        raise BadRequest(f"operation {op!r} is not supported; use one of {list(OPERATIONS)}")
-    path = operation.get("path")
+    op, path = _older_form(operation) if older else _rfc_form(operation)
     if not isinstance(path, str) or not path.startswith("/") or "/" in path[1:]:
         raise BadRequest(f"invalid JSON pointer {path!r} for this resource")
     name = path[1:].replace("~1", "/").replace("~0", "~")
@@ -75,3 +76,23 @@ def _parse(operation: Any) -> tuple[str, str, Any]:
     if name.startswith(RESERVED_PREFIX):
         raise Forbidden(f"attribute {name!r} is reserved")
     return op, name, operation.get("value")
+
+
+def _rfc_form(operation: dict[str, Any]) -> tuple[str, Any]:
+    """``op`` and ``path`` (the 2.1 media type)."""
+    op = operation.get("op")
+    if op not in OPERATIONS:
+        raise BadRequest(f"operation {op!r} is not supported; use one of {list(OPERATIONS)}")
+    return op, operation.get("path")
+
+
+def _older_form(operation: dict[str, Any]) -> tuple[str, Any]:
+    """The one member named after an operation, holding the path (the 2.0 media type);
+    an ``op`` member means nothing there, as in Glance."""
+    named = [op for op in OPERATIONS if op in operation]
+    if len(named) != 1:
+        raise BadRequest(
+            f"under {PATCH_V20} each operation has exactly one member named "
+            f"{', '.join(OPERATIONS)}, holding its path"
+        )
+    return named[0], operation[named[0]]

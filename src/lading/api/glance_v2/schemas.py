@@ -146,6 +146,14 @@ TASK_SCHEMA: dict[str, Any] = {
         "owner": {"type": "string", "description": "An identifier for the owner of this task"},
         "message": {"type": "string", "description": "Human-readable informative message"},
         "image_id": {"type": "string", "description": "Image associated with the task"},
+        "request_id": {
+            "type": ["null", "string"],
+            "description": "The request that made the task (its x-openstack-request-id)",
+        },
+        "user_id": {
+            "type": ["null", "string"],
+            "description": "The user who made the task; null when the token names no user",
+        },
         "progress": {"type": "object", "description": "Bytes done, and the total when known"},
         "expires_at": {"type": ["null", "string"], "description": "When the task is forgotten"},
         "created_at": {"type": "string", "description": "Date and time of task creation"},

@@ -19,7 +19,9 @@ FILTERS = ("type", "status")
 
 
 def task_view(task: Task, brief: bool = False) -> dict[str, Any]:
-    """The task document; listings leave out ``input`` and ``result``, as Glance does."""
+    """The task document; listings leave out ``input``, ``result`` and who made the task,
+    as Glance does. ``user_id`` is null for lading's own tokens (they name no user), as
+    ``request_id`` is for tasks made before lading kept it; Glance leaves such keys out."""
     document = task_document(task) | {
         "progress": {"done_bytes": task.done_bytes, "total_bytes": task.total_bytes},
         "expires_at": timestamp(task.expires_at) if task.expires_at else None,
@@ -27,7 +29,12 @@ def task_view(task: Task, brief: bool = False) -> dict[str, Any]:
         "schema": "/v2/schemas/task",
     }
     if not brief:
-        document |= {"input": task.shown_input, "result": task.result}
+        document |= {
+            "input": task.shown_input,
+            "result": task.result,
+            "request_id": task.request_id,
+            "user_id": task.user_id,
+        }
     return document
 
 
