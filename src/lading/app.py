@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -75,8 +75,18 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
             default = " (default)" if store.name == stores.default else ""
             log.info("store %s%s: %s", store.name, default, _where(settings, store.name))
         async with anyio.create_task_group() as background:
-            background.start_soon(_recover_periodically, services, settings.upload_stuck_after / 2)
-            background.start_soon(_keep_alive, services)
+            # The recovery pass at once (a restarted server recovers its predecessor's
+            # uploads), then in rounds; the heartbeat, which recovers what dead processes
+            # held, after the first pass.
+            background.start_soon(
+                _periodically, services.recovery.run, settings.upload_stuck_after / 2,
+                "recovery pass", "recovery cleaned up %d stuck uploads and abandoned objects",
+            )  # fmt: skip
+            background.start_soon(
+                _periodically, services.recovery.keep_alive, services.recovery.beat_interval,
+                "heartbeat", "recovery cleaned up %d uploads and objects of dead processes",
+                True,
+            )  # fmt: skip
             for lane in services.tasks.lanes:
                 background.start_soon(services.tasks.run_forever, lane)
             yield
@@ -136,31 +146,25 @@ def _where(settings: Settings, name: str) -> str:
     return "given to the app"
 
 
-async def _recover_periodically(services: Services, interval: float) -> None:
-    while True:
-        try:
-            cleaned = await services.recovery.run()
-        except CatalogueUnavailable:  # logged where it is met; the next pass tries again
-            pass
-        except Exception:  # keep serving; the next pass tries again
-            log.exception("recovery pass failed")
-        else:
-            if cleaned:
-                log.info("recovery cleaned up %d stuck uploads and abandoned objects", cleaned)
+async def _periodically(
+    work: Callable[[], Awaitable[int]],
+    interval: float,
+    what: str,
+    cleaned_up: str,
+    wait_first: bool = False,
+) -> None:
+    """``work`` every ``interval`` seconds for as long as the app serves, at once unless
+    ``wait_first``: a failure is logged and the next round tries again."""
+    if wait_first:
         await anyio.sleep(interval)
-
-
-async def _keep_alive(services: Services) -> None:
-    """Beat as a holder and recover what dead ones held (the first pass, at start, did it
-    once already)."""
     while True:
-        await anyio.sleep(services.recovery.beat_interval)
         try:
-            cleaned = await services.recovery.keep_alive()
-        except CatalogueUnavailable:  # logged where it is met; the next beat tries again
+            cleaned = await work()
+        except CatalogueUnavailable:  # logged where it is met
             pass
-        except Exception:  # keep serving; the next beat tries again
-            log.exception("heartbeat failed")
+        except Exception:
+            log.exception("%s failed", what)
         else:
             if cleaned:
-                log.info("recovery cleaned up %d uploads and objects of dead processes", cleaned)
+                log.info(cleaned_up, cleaned)
+        await anyio.sleep(interval)
