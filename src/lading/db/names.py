@@ -5,6 +5,7 @@ Every function takes the ``Connection`` of its transaction.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -48,6 +49,16 @@ def look_alikes(
         PackageName(name, owner, _publishers(connection, namespace, found), created_at)
         for name, owner, created_at, found in rows
     ]
+
+
+def lock_skeleton(connection: Connection, namespace: str, skeleton: str) -> None:
+    """Until the transaction ends, hold the skeleton's lock: new names that look alike are
+    taken one at a time, each seeing those before it. PostgreSQL only: SQLite takes one
+    write transaction at a time anyway."""
+    if connection.dialect.name == "postgresql":
+        digest = hashlib.sha256(f"{namespace}\0{skeleton}".encode()).digest()
+        lock = int.from_bytes(digest[:8], "big", signed=True)
+        connection.execute(select(func.pg_advisory_xact_lock(lock)))
 
 
 def insert_name(

@@ -130,6 +130,8 @@ class PackageNames:
             if not (caller.is_admin or found.may_publish(caller.project)):
                 raise Forbidden(_who_may_publish(found))
             return found
+        if for_update:  # a look-alike claimed meanwhile is seen: claims of one skeleton queue
+            queries.lock_skeleton(connection, NAMESPACE, skeleton(name))
         for other in queries.look_alikes(connection, NAMESPACE, skeleton(name), key(name)):
             if not other.may_publish(caller.project):
                 raise Forbidden(

@@ -1,0 +1,50 @@
+"""Package names at the service: two projects claiming look-alike names at the same moment
+(on PostgreSQL, in two transactions that overlap) end with one owner, never two."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+from sqlalchemy import Connection
+
+from lading.db.engine import Database
+from lading.errors import Forbidden, NotFound
+from lading.services.access import Caller
+from lading.services.catalogue import now
+from lading.services.names import PackageNames
+from lading.services.roles import MEMBER
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_look_alikes_claimed_at_once_get_one_owner(database: Database) -> None:
+    names = PackageNames(database)
+    outcomes: dict[str, str] = {}
+
+    def claim_and_linger(connection: Connection, project: str, name: str) -> None:
+        names.claim(connection, Caller.with_role(project, MEMBER), name, now())
+        time.sleep(0.5)  # the transaction stays open while the other one claims
+
+    async def claim(project: str, name: str) -> None:
+        try:
+            await database.write(claim_and_linger, project, name)
+        except Forbidden as refused:
+            outcomes[project] = refused.message
+        else:
+            outcomes[project] = "owner"
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(claim, "a", "tool")
+        group.start_soon(claim, "b", "t\u043e\u043el")  # Cyrillic o: looks like tool
+    (refused,) = [outcome for outcome in outcomes.values() if outcome != "owner"]
+    assert len(outcomes) == 2 and "looks like" in refused, outcomes
+
+
+async def test_an_unknown_or_impossible_name_is_not_found(database: Database) -> None:
+    names = PackageNames(database)
+    caller = Caller.with_role("a", MEMBER)
+    for name in ("nothing", "a\x00b", "x" * 65536, ".."):
+        with pytest.raises(NotFound, match="no package name"):
+            await names.show(caller, name)
