@@ -7,6 +7,7 @@ environment after that. Every field is documented in ``docs/configuration.md``.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -19,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     Tag,
+    TypeAdapter,
     field_validator,
     model_validator,
 )
@@ -207,6 +209,19 @@ class PndaSettings(BaseModel):
     # read (list, download) or write (upload, delete too), as ``anonymous_project``.
     anonymous: Literal["none", "read", "write"] = "none"
     anonymous_project: str = Field("default", min_length=1, max_length=255)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _overwrite_was_renamed(cls, data: object) -> object:
+        """``overwrite`` (before package names had owners) is ``immutable``'s opposite."""
+        if isinstance(data, dict) and "overwrite" in data:
+            data = dict(data)
+            overwrite = TypeAdapter(bool).validate_python(data.pop("overwrite"))
+            logging.getLogger(__name__).warning(
+                "[pnda] overwrite is now immutable = %s: rename it", not overwrite
+            )
+            data.setdefault("immutable", not overwrite)
+        return data
 
 
 class PublishingSettings(BaseModel):

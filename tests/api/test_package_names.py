@@ -235,3 +235,41 @@ def test_a_cut_off_upload_takes_no_name(world: World) -> None:
     assert world.packages() == [("clipped", "1.0", "a"), ("cut", "1.0", "a")]
     assert [entry["name"] for entry in world.client.get(
         "/packages", headers=world.as_("a")).json()] == ["clipped", "cut"]  # fmt: skip
+
+
+def test_a_v2_package_takes_its_name_once_active_for_its_owner(world: World) -> None:
+    def upload(who: str, image: Any, data: bytes = b"data") -> Any:
+        return world.client.put(
+            f"/v2/images/{image['id']}/file", content=data,
+            headers={**world.as_(who), "content-type": "application/octet-stream"},
+        )  # fmt: skip
+
+    # Made but never given data: no name taken, and deleting it leaves nothing.
+    ghost = world.v2_package("a", "ghost", "1.0").json()
+    assert_error(world.name("ghost"), 404)
+    world.client.delete(f"/v2/images/{ghost['id']}", headers=world.as_("a"))
+    taken = world.v2_package("b", "ghost", "1.0").json()
+    assert upload("b", taken).status_code == 204
+    assert world.name("ghost").json()["owner"] == "b"
+    # Two projects' queued packages under a new name: the first to become active owns it,
+    # the other's upload is refused as it would become active, and its image stays queued.
+    first, second = (world.v2_package(who, "race", version).json()
+                     for who, version in (("a", "1.0"), ("b", "2.0")))  # fmt: skip
+    assert upload("a", first).status_code == 204
+    assert_refused_for(upload("b", second), "a")
+    shown = world.client.get(f"/v2/images/{second['id']}", headers=world.as_("b")).json()
+    assert shown["status"] == "queued"
+    # An administrator's package made for project c is c's name.
+    made = world.client.post(
+        "/v2/images", headers=world.as_("admin"),
+        json={"name": "ctool", "version": "1.0", "filename": "ctool-1.0.tgz", "owner": "c",
+              "disk_format": "raw", "container_format": "bare"},
+    )  # fmt: skip
+    assert upload("admin", made.json()).status_code == 204
+    assert world.name("ctool").json()["owner"] == "c"
+
+
+def test_a_name_too_long_once_folded_is_refused(world: World) -> None:
+    # U+FDFA is one letter whose skeleton is 18 characters long.
+    assert_error(world.click("a", "\ufdfa" * 100, "1.0"), 400)
+    assert world.packages() == []

@@ -34,7 +34,9 @@ def test_slow_heads_do_not_keep_others_waiting(tmp_path: Path) -> None:
     assert report_path.exists(), result.stdout + result.stderr
     report = json.loads(report_path.read_text())
     assert report["answered"] == report["probes"] >= DURATION * 2, report
-    assert report["p99_s"] <= 1.0, report
+    # 1 s is the goal, measured alone by bench/slow_clients.py (0.34 s); here three other
+    # test workers share the two cores, so the bound leaves room (the old settings: 30 s).
+    assert report["p99_s"] <= 3.0, report
     slow = report["slow"]
     # Each was let go after the header timeout, and came back (as an attacker does).
     assert slow["closed_by_server"] >= CONNECTIONS * (DURATION // HEADER_TIMEOUT - 1), report

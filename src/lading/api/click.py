@@ -38,8 +38,10 @@ SIGNATURE_HEADERS = {
     "nonce": "x-lading-nonce",
     "signature": "x-lading-signature",
 }
-# Content behind a public URL never changes: a package's data is fixed once uploaded.
-PUBLIC_CACHE = "public, max-age=31536000, immutable"
+# Content behind a public URL changes only if a PNDA PUT replaces the file: with PNDA's
+# files immutable it never does; otherwise a cache keeps it a minute, then revalidates.
+IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
+REPLACEABLE_CACHE = "public, max-age=60"
 PRIVATE_CACHE = "private, no-cache"
 FIELDS = ("name", "version", "visibility", "md5", "sha256")
 
@@ -72,7 +74,8 @@ async def unpublish(request: Request) -> Response:
 async def download_public(request: Request) -> Response:
     artifact = await services(request).catalogue.find_package(None, *_package_path(request))
     download = await services(request).transfers.download_of(None, artifact)
-    return DataResponse(download, PUBLIC_CACHE)
+    replaceable = not settings_of(request).pnda.immutable
+    return DataResponse(download, REPLACEABLE_CACHE if replaceable else IMMUTABLE_CACHE)
 
 
 async def download_private(request: Request) -> Response:

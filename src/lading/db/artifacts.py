@@ -71,6 +71,18 @@ def usage(connection: Connection, project: str) -> tuple[int, int]:
     return int(count), int(size)
 
 
+def package_address(connection: Connection, artifact_id: str) -> tuple[str, str] | None:
+    """A package's name and owner; None for an artifact without a file name."""
+    row = connection.execute(
+        select(artifacts.c.name, artifacts.c.owner).where(
+            artifacts.c.id == artifact_id,
+            artifacts.c.filename.is_not(None),
+            artifacts.c.name.is_not(None),
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 def fetch_artifact(connection: Connection, artifact_id: str) -> Artifact | None:
     """The artifact with its properties, tags and locations, deleted ones included."""
     found = connection.execute(FETCH, {"id": artifact_id}).mappings().first()

@@ -33,7 +33,9 @@ def reserve(
     connection: Connection, store: str, key: str, now: datetime, holder: Holder | None = None
 ) -> int:
     """Record an object about to be written by ``holder``, so that a crash cannot orphan
-    it."""
+    it. The holder beats with it: one not yet registered would be judged dead."""
+    if holder is not None:
+        holders.beat(connection, holder, now)
     result = connection.execute(
         insert(blobs).values(
             store=store,

@@ -87,7 +87,8 @@ class Catalogue:
 
         def insert(connection: Connection) -> bool:
             if artifact.filename is not None and artifact.name is not None:
-                self._names.claim(connection, caller, artifact.name, moment)
+                # Checked now; taken when the package becomes active (``activated``).
+                self._names.check(connection, artifact.owner, caller.is_admin, artifact.name)
             if not queries.insert_artifact(connection, artifact, limit):
                 return False
             self.events.artifact(connection, EventType.ARTIFACT_CREATED, artifact.id)
@@ -96,6 +97,16 @@ class Catalogue:
         if not await self._database.write(insert):
             raise TooLarge(f"project {caller.project} has reached its quota of {limit} artifacts")
         return caller.view(artifact)
+
+    def activated(self, connection: Connection, artifact_id: str, by_admin: bool = False) -> None:
+        """In the transaction that makes an artifact active: a package takes its name, for
+        its owner's project (Forbidden if that project may not publish under it, unless an
+        administrator made it active), and the event is recorded."""
+        address = queries.package_address(connection, artifact_id)
+        if address is not None:
+            name, owner = address
+            self._names.claim(connection, owner, name, now(), by_admin)
+        self.events.artifact(connection, EventType.ARTIFACT_ACTIVATED, artifact_id)
 
     async def get(self, caller: Caller, artifact_id: str) -> Artifact:
         """A live artifact the caller may see; NotFound for anything else."""
@@ -169,7 +180,7 @@ class Catalogue:
 
         def write(connection: Connection) -> bool:
             if previous.filename is None and updated.filename is not None and updated.name:
-                self._names.claim(connection, caller, updated.name, updated.updated_at)
+                self._names.check(connection, updated.owner, caller.is_admin, updated.name)
             if not queries.update_artifact(connection, updated, previous):
                 return False
             if changed:  # a patch that changes nothing but the time is no event

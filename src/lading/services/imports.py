@@ -40,7 +40,7 @@ from lading.db import artifacts as artifact_queries
 from lading.db import imports as queries
 from lading.db.blobs import Blob
 from lading.db.engine import Database
-from lading.domain import Artifact, EventType, Location, Status, Task
+from lading.domain import Artifact, Location, Status, Task
 from lading.errors import BadRequest, Conflict, LadingError, NotFound, StoreError
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
@@ -246,7 +246,7 @@ class Imports:
         def activate(connection: Connection) -> bool:
             if not queries.activate(connection, artifact.id, task.id, plan.failed, now()):
                 return False
-            self._catalogue.events.artifact(connection, EventType.ARTIFACT_ACTIVATED, artifact.id)
+            self._catalogue.activated(connection, artifact.id)
             return True
 
         if not await self._database.write(activate):

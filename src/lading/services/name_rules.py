@@ -25,6 +25,7 @@ from lading.domain import PackageFile
 from lading.errors import BadRequest
 
 MAX_LENGTH = 255
+MAX_COMPARED = 1024  # a name's key and skeleton: one character may fold into many
 # What may not be in one segment of a URL path (package names, versions, file names).
 UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
 PUNCTUATION = frozenset(".-_+~")
@@ -47,7 +48,15 @@ def check_name(label: str, name: str) -> str:
                 f"{label} {name!r} holds {_describe(character)}: a package name holds letters, "
                 "digits and marks of any script, and . _ - + ~"
             )
+    if len(key(name)) > MAX_COMPARED or len(skeleton(name)) > MAX_COMPARED:
+        raise BadRequest(f"{label} {name!r} is too long once folded for comparison")
     return name
+
+
+def lookup_form(name: str) -> str:
+    """A name to look up, as any package may have had (names from before the character
+    set included): BadRequest if no package can have it."""
+    return check_version("the name", name)
 
 
 def check_version(label: str, version: str) -> str:

@@ -21,7 +21,7 @@ from lading.db.engine import Database
 from lading.domain import PackageName
 from lading.errors import BadRequest, Forbidden, NotFound
 from lading.services.access import Caller
-from lading.services.name_rules import check_name, key, skeleton
+from lading.services.name_rules import check_name, key, lookup_form, skeleton
 from lading.services.validation import check_project
 
 # PNDA, Click and OSM list and serve each other's packages: one catalogue of names.
@@ -46,21 +46,49 @@ class PackageNames:
 
     async def check_publisher(self, caller: Caller, name: str) -> None:
         """Refuse, before any bytes come, a name the caller may not publish under."""
-        await self._database.read(self._check, caller, check_name("the package name", name))
+        name = check_name("the package name", name)
+        await self._database.read(self.check, caller.project, caller.is_admin, name)
+
+    def check(
+        self, connection: Connection, project: str, admin: bool, name: str, for_update: bool = False
+    ) -> PackageName | None:
+        """In the caller's transaction: the name's record if it has one, None for a new
+        name; Forbidden if ``project`` may not publish under it (or, new, it looks like
+        another project's name), unless ``admin``."""
+        found = queries.find(connection, NAMESPACE, key(name), for_update)
+        if found is not None:
+            if not (admin or found.may_publish(project)):
+                raise Forbidden(_who_may_publish(found))
+            return found
+        if for_update:  # a look-alike claimed meanwhile is seen: claims of one skeleton queue
+            queries.lock_skeleton(connection, NAMESPACE, skeleton(name))
+        for other in queries.look_alikes(connection, NAMESPACE, skeleton(name), key(name)):
+            if not other.may_publish(project):
+                raise Forbidden(
+                    f"package name {name!r} looks like {other.name!r}, which belongs to "
+                    f"project {other.owner}: choose a name that cannot be mistaken for it"
+                )
+        return None
 
     def claim(
-        self, connection: Connection, caller: Caller, name: str, moment: datetime
+        self,
+        connection: Connection,
+        project: str,
+        name: str,
+        moment: datetime,
+        admin: bool = False,
     ) -> PackageName:
-        """In the caller's transaction: the name, which the caller may publish under,
-        recorded as its project's if it is new. Forbidden otherwise."""
-        found = self._check(connection, caller, name, for_update=True)
+        """In the transaction that makes a package under ``name`` active: the name, which
+        ``project`` (the package's owner) may publish under, recorded as that project's
+        if it is new. Forbidden otherwise (``check``)."""
+        found = self.check(connection, project, admin, name, for_update=True)
         if found is not None:
             return found
-        new = PackageName(name, caller.project, [], moment)
+        new = PackageName(name, project, [], moment)
         if queries.insert_name(connection, NAMESPACE, key(name), skeleton(name), new):
             return new
         # Another upload recorded it meanwhile: its owner's rules apply.
-        found = self._check(connection, caller, name, for_update=True)
+        found = self.check(connection, project, admin, name, for_update=True)
         if found is None:  # pragma: no cover - inserted and gone within one transaction
             raise NotFound(f"package name {name!r} vanished while it was taken")
         return found
@@ -76,7 +104,7 @@ class PackageNames:
         if not 0 < limit <= MAX_PAGE:
             raise BadRequest(f"limit must be from 1 to {MAX_PAGE}")
         project = None if caller.is_admin else caller.project
-        after = None if marker is None else key(check_name("marker", marker))
+        after = None if marker is None else key(lookup_form(marker))
         found = await self._database.read(queries.list_names, NAMESPACE, project, after, limit)
         return [name for _, name in found]
 
@@ -120,29 +148,9 @@ class PackageNames:
         """Names with live versions from projects that may not publish under them."""
         return await self._database.read(_shared)
 
-    def _check(
-        self, connection: Connection, caller: Caller, name: str, for_update: bool = False
-    ) -> PackageName | None:
-        """The name's record if it has one (Forbidden if the caller may not publish under
-        it); None for a new name that looks like no other project's."""
-        found = queries.find(connection, NAMESPACE, key(name), for_update)
-        if found is not None:
-            if not (caller.is_admin or found.may_publish(caller.project)):
-                raise Forbidden(_who_may_publish(found))
-            return found
-        if for_update:  # a look-alike claimed meanwhile is seen: claims of one skeleton queue
-            queries.lock_skeleton(connection, NAMESPACE, skeleton(name))
-        for other in queries.look_alikes(connection, NAMESPACE, skeleton(name), key(name)):
-            if not other.may_publish(caller.project):
-                raise Forbidden(
-                    f"package name {name!r} looks like {other.name!r}, which belongs to "
-                    f"project {other.owner}: choose a name that cannot be mistaken for it"
-                )
-        return None
-
     def _existing(self, connection: Connection, name: str, for_update: bool = False) -> PackageName:
-        try:
-            found = queries.find(connection, NAMESPACE, key(check_name("name", name)), for_update)
+        try:  # names from before the character set are found too
+            found = queries.find(connection, NAMESPACE, key(lookup_form(name)), for_update)
         except BadRequest:  # no package can have it
             found = None
         if found is None:

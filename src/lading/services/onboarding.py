@@ -217,7 +217,7 @@ class Onboarding:
     ) -> None:
         """The checked package named (a name the caller may publish under) and shown
         (``os_hidden`` no more): an update."""
-        self._names.claim(connection, caller, name.name, now())
+        self._names.claim(connection, caller.project, name.name, now(), caller.is_admin)
         queries.name_onboarded(connection, artifact_id, name, members, now())
         self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact_id)
 

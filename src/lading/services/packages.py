@@ -34,8 +34,8 @@ from lading.settings import PndaSettings
 # <name>-<version><extension>: the name ends at the first "-" before a digit; the
 # extension is the tail of "."-parts that begin with a letter (.tar.gz, .zip, .jar).
 FILENAME = re.compile(r"(?P<name>.+?)-(?P<version>\d.*?)(?P<extension>(\.[^\W\d_][^.]*)*)")
-# Why a package's file is published once: its URLs are cached as immutable.
-ONCE = "a package's file is published once, so that its URLs never serve other bytes"
+# Why an upload that would take a file name already used is refused.
+ONCE = "this upload does not replace files: send a new version"
 
 
 @dataclass(slots=True)
@@ -155,12 +155,11 @@ class Packages:
         filename: str,
         replace: bool,
     ) -> None:
-        """As it becomes active, the uploaded package takes its name and file name; a
-        package it replaces is deleted (an event)."""
+        """As it becomes active, the uploaded package takes its file name (and so its
+        name: ``Catalogue.activated``); a package it replaces is deleted (an event)."""
         artifact = artifact_queries.fetch_artifact(connection, artifact_id)
         if artifact is None or artifact.name is None:
             raise NotFound(f"no artifact with id {artifact_id}")
-        self._names.claim(connection, caller, artifact.name, now())
         holders = queries.file_holders(connection, artifact, filename)
         for holder in holders:
             if not replace:

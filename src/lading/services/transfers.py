@@ -23,7 +23,7 @@ from sqlalchemy import Connection
 from lading.db import artifacts, blobs, imports, uploads
 from lading.db.engine import Database
 from lading.db.uploads import Lease
-from lading.domain import Artifact, Digests, EventType, Location, Status
+from lading.domain import Artifact, Digests, Location, Status
 from lading.errors import (
     BadRequest,
     Conflict,
@@ -188,8 +188,9 @@ class Transfers:
         """
         artifact = await self._queued(caller, artifact_id)
         await self._receive(
-            artifact, body, announced_size, store_name, expected, Status.SAVING, failed, on_active
-        )
+            artifact, body, announced_size, store_name, expected, Status.SAVING, failed,
+            on_active, caller.is_admin,
+        )  # fmt: skip
         return caller.view(await self._catalogue.visible(caller, artifact.id))
 
     async def create_uploaded(
@@ -330,7 +331,7 @@ class Transfers:
             uploads.register(
                 connection, artifact.id, store, external.key, external.size, checksum, now()
             )
-            self._catalogue.events.artifact(connection, EventType.ARTIFACT_ACTIVATED, artifact.id)
+            self._catalogue.activated(connection, artifact.id, caller.is_admin)
 
         await self._database.write(register)
         return caller.view(await self._catalogue.visible(caller, artifact.id))
@@ -422,6 +423,7 @@ class Transfers:
         status: Status,
         failed: Status = Status.QUEUED,
         on_active: Callable[[Connection], None] | None = None,
+        by_admin: bool = False,
     ) -> None:
         cap = await self._room(artifact)
         if announced_size is not None and announced_size > cap:
@@ -462,9 +464,7 @@ class Transfers:
                 if on_active is not None:
                     on_active(connection)
                 if final is Status.ACTIVE:
-                    self._catalogue.events.artifact(
-                        connection, EventType.ARTIFACT_ACTIVATED, lease.artifact_id
-                    )
+                    self._catalogue.activated(connection, lease.artifact_id, by_admin)
                 return redundant
 
             redundant = await self._database.write(activate)
