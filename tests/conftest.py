@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.testclient import TestClient
 
 from lading.app import create_app
@@ -32,6 +33,7 @@ from tests.services_required import unavailable
 
 POSTGRES_URL_VARIABLE = "LADING_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://lading:lading@127.0.0.1:5432/postgres"
+DROP_ATTEMPTS = 20  # half a second apart
 # Tests of tens of seconds each (fuzzing, faults) go first, so that none of them starts
 # on a worker while the others run out of tests: the suite ends on short ones.
 SLOW_FIRST = ("tests/api/test_fuzz.py", "tests/resilience/")
@@ -96,9 +98,24 @@ def scratch_database(prefix: str, migrated: bool = True) -> Iterator[str]:
     try:
         yield url
     finally:
-        with server.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        server.dispose()
+        try:
+            _drop(server, name)
+        finally:
+            server.dispose()
+
+
+def _drop(server: Engine, name: str) -> None:
+    """Drop the database, its sessions ended first. A backend this role may not end
+    (autovacuum, busy in a database that just had much work) is waited for, a while."""
+    for attempt in range(DROP_ATTEMPTS):
+        try:
+            with server.connect() as connection:
+                connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            return
+        except DBAPIError:
+            if attempt == DROP_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -102,8 +102,9 @@ def test_disconnecting_clients_leak_nothing(deployment: Deployment) -> None:
         assert after["fds"] <= before["fds"], (before, after)
         assert after["pooled"] <= POOLED_AT_MOST, (before, after)
         # Threads come and go with the work (anyio's pool keeps an idle one for 10 s), at
-        # most one per upload running at once; one left behind per upload would show.
-        assert after["threads"] <= before["threads"] + AT_ONCE, (before, after)
+        # most one per upload running at once, and the heartbeat's and the recovery
+        # round's database writes may hold one each; one left behind per upload would show.
+        assert after["threads"] <= before["threads"] + AT_ONCE + 2, (before, after)
         assert after["rss"] - before["rss"] <= RSS_SLACK[deployment.name], (before, after)
         print(f"seed {seed}: before {before}, after {after}")
     finally:
