@@ -304,6 +304,9 @@ for user, password, project, granted in grants:
     user_id = ensure("/users", "users", user, {"domain_id": "default", "password": password})
     for role in granted:
         admin.put(f"{url}/projects/{projects[project]}/users/{user_id}/roles/{roles[role]}")
+# The admin on domain Default too: the tests' domain-scoped token
+admin_id = get("/users", "users", "admin")
+admin.put(f"{url}/domains/default/users/{admin_id}/roles/{roles['admin']}")
 PY
 }
 
@@ -330,10 +333,8 @@ keystone_start() {
         fi
         sleep 0.1
     done
-    if [ ! -s "$KEYSTONE_DIR/.bootstrapped" ]; then
-        keystone_users || return 1
-        echo "bootstrapped by lading scripts/services.sh" > "$KEYSTONE_DIR/.bootstrapped"
-    fi
+    keystone_users || return 1  # idempotent: what exists is kept
+    echo "bootstrapped by lading scripts/services.sh" > "$KEYSTONE_DIR/.bootstrapped"
     log "Keystone ready: $KEYSTONE_URL (admin/keystone-admin, lading/lading in project service)"
 }
 

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
@@ -32,6 +33,8 @@ from tests.services_required import unavailable
 
 POSTGRES_URL_VARIABLE = "LADING_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://lading:lading@127.0.0.1:5432/postgres"
+KEYSTONE_URL_VARIABLE = "LADING_TEST_KEYSTONE_URL"
+DEFAULT_KEYSTONE_URL = "http://127.0.0.1:5000/v3"
 # Tests of tens of seconds each (fuzzing, faults) go first, so that none of them starts
 # on a worker while the others run out of tests: the suite ends on short ones.
 SLOW_FIRST = ("tests/api/test_fuzz.py", "tests/resilience/")
@@ -73,6 +76,17 @@ def postgres_url() -> Iterator[str]:
     """A database of this test session's own on the PostgreSQL server, migrated."""
     with scratch_database("lading_test") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def keystone_url() -> str:
+    """The identity v3 endpoint of the Keystone that scripts/services.sh starts."""
+    url = os.environ.get(KEYSTONE_URL_VARIABLE, DEFAULT_KEYSTONE_URL)
+    try:
+        httpx.get(url, timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        unavailable(f"Keystone is not reachable at {url!r}: {exc}")
+    return url
 
 
 @contextlib.contextmanager

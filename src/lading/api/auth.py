@@ -25,8 +25,14 @@ class AuthenticationMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = Headers(scope=scope)
+        keystone = self.identities.keystone
+        if keystone is not None:  # anonymous requests refused later are told of Keystone
+            scope.setdefault("state", {})["challenge"] = keystone.challenge
         try:
-            caller = await self.identities.authenticate(presented_token(Headers(scope=scope)))
+            caller = await self.identities.authenticate(
+                presented_token(headers), headers.get("x-service-token") or None
+            )
         # Outside the app's exception handlers: rendered here. A refused token, or a
         # catalogue that cannot be reached to look it up (503, not a 500).
         except LadingError as exc:

@@ -168,9 +168,13 @@ def settings_of(request: Request) -> Settings:
 
 def caller(request: Request) -> Caller:
     """Who is calling (see ``lading.api.auth``); Unauthorized for an anonymous request."""
-    found: Caller | None = request.scope.get("state", {}).get("caller")
+    state = request.scope.get("state", {})
+    found: Caller | None = state.get("caller")
     if found is None:
-        raise Unauthorized("this request needs a token (X-Auth-Token or Authorization: Bearer)")
+        message = "this request needs a token (X-Auth-Token or Authorization: Bearer)"
+        if challenge := state.get("challenge"):  # Keystone's (lading.api.auth)
+            raise Unauthorized(message, challenge)
+        raise Unauthorized(message)
     return found
 
 
