@@ -164,6 +164,9 @@ def test_domain_scoped_and_unscoped_tokens_may_do_nothing(
 def test_unknown_tokens_and_none_are_told_of_keystone(lading: TestClient) -> None:
     assert_keystone_challenge(lading.get("/v2/images", headers={"x-auth-token": "gAAAAAnonsense"}))
     assert_keystone_challenge(lading.get("/v2/images"))  # never open: no anonymous admin
+    for hostile in ("a token with spaces", "x" * 9000, "caf\u00e9"):
+        token = {"x-auth-token": hostile.encode()}  # UTF-8 bytes, as a hostile client sends
+        assert_keystone_challenge(lading.get("/v2/images", headers=token))
 
 
 def test_a_revoked_token_stops_working_within_cache_seconds(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+import requests
 from keystoneauth1 import access, adapter, session
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1.identity import v3
@@ -44,6 +46,9 @@ TIMEOUT_SECONDS = 10.0  # to connect to Keystone and between its bytes
 # Threads asking Keystone at once (keystoneauth1 is synchronous): more would only queue
 # at a Keystone that is slow, and the event loop's own threads stay free.
 VALIDATING_THREADS = 4
+# Fernet tokens are about 200 characters of URL-safe base64, JWS tokens some 800: a token
+# of other characters or far longer is not Keystone's (and is not sent on in a header).
+TOKEN_FORM = re.compile(r"[\x21-\x7e]{1,8192}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +95,8 @@ class KeystoneTokens:
         return replace(caller, service_roles=service.service_roles)
 
     async def _verdict(self, token: str, service: bool) -> Caller:
+        if not TOKEN_FORM.fullmatch(token):  # never sent on: Keystone's are printable ASCII
+            raise Unauthorized("the token is malformed", self.challenge)
         key = ("s:" if service else "u:") + hashlib.sha256(token.encode()).hexdigest()
         verdict = self._cache.get(key)
         if verdict is None or time.monotonic() >= verdict.until:
@@ -122,7 +129,7 @@ class KeystoneTokens:
                 raise_exc=False,
                 authenticated=True,
             )
-        except ks_exceptions.ClientException as exc:
+        except (ks_exceptions.ClientException, requests.RequestException) as exc:
             # Cannot connect, times out, or lading's own sign-in is refused.
             log.warning("Keystone cannot validate tokens: %s", exc)
             raise IdentityUnavailable("the identity service (Keystone) cannot be reached") from exc
