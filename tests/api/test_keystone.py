@@ -18,7 +18,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
+from lading.services.access import Caller
 from lading.services.identity import Identities
+from lading.services.keystone import KeystoneTokens
+from lading.services.policy import Policy
 from lading.settings import KeystoneSettings, Settings
 from tests.api.helpers import assert_error
 
@@ -276,3 +279,33 @@ def test_lading_tokens_keep_working_beside_keystones(
     assert_error(refused, 401)  # a lading token unknown: never sent to Keystone
     member = token_of("alpha-member")
     assert lading.get("/v2/images", headers=headers(member)).status_code == 200
+
+
+def test_a_burst_with_a_new_token_asks_keystone_once(
+    tmp_path: Path, keystone_url: str, token_of: Callable[..., Token]
+) -> None:
+    settings = keystone_settings(tmp_path, keystone_url)
+    keystone = KeystoneTokens(settings.keystone, Policy(), "default")
+    asked: list[bool] = []
+    validate = keystone._validate
+
+    def counted(token: str, service: bool) -> Any:
+        asked.append(service)
+        return validate(token, service)
+
+    keystone._validate = counted  # type: ignore[method-assign]
+    member = token_of("alpha-member")
+    callers: list[Caller] = []
+
+    async def burst() -> None:
+        async def one() -> None:
+            callers.append(await keystone.caller(member.value))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(10):
+                group.start_soon(one)
+
+    anyio.run(burst)
+    assert len(asked) == 1
+    assert {caller.project for caller in callers} == {member.project_id}
+    assert len(callers) == 10

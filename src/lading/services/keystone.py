@@ -60,6 +60,15 @@ class _Verdict:
     until: float  # time.monotonic() after which Keystone is asked again
 
 
+class _Asking:
+    """A question to Keystone under way, which requests with the same token wait for."""
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.verdict: _Verdict | None = None
+        self.failure: IdentityUnavailable | None = None
+
+
 class KeystoneTokens:
     def __init__(self, settings: KeystoneSettings, policy: Policy, system_project: str) -> None:
         assert settings.auth_url is not None
@@ -83,6 +92,7 @@ class KeystoneTokens:
             version="3",
         )
         self._cache: OrderedDict[str, _Verdict] = OrderedDict()
+        self._asking: dict[str, _Asking] = {}  # the tokens Keystone is being asked about
         self._limiter = anyio.CapacityLimiter(VALIDATING_THREADS)
 
     async def caller(self, token: str, service_token: str | None = None) -> Caller:
@@ -100,10 +110,7 @@ class KeystoneTokens:
         key = ("s:" if service else "u:") + hashlib.sha256(token.encode()).hexdigest()
         verdict = self._cache.get(key)
         if verdict is None or time.monotonic() >= verdict.until:
-            verdict = await anyio.to_thread.run_sync(
-                self._validate, token, service, limiter=self._limiter
-            )
-            self._keep(key, verdict)
+            verdict = await self._ask(key, token, service)
         else:
             self._cache.move_to_end(key)
         if isinstance(verdict.error, Unauthorized):  # a new one each time: no shared traceback
@@ -112,6 +119,33 @@ class KeystoneTokens:
             raise Forbidden(verdict.error.message)
         assert verdict.caller is not None
         return verdict.caller
+
+    async def _ask(self, key: str, token: str, service: bool) -> _Verdict:
+        """Keystone's verdict on a token: one question at a time for each token, so that
+        a burst of requests with a new token costs one round trip, not one each."""
+        while True:
+            asking = self._asking.get(key)
+            if asking is None:
+                break
+            await asking.done.wait()
+            if asking.verdict is not None:
+                return asking.verdict
+            if asking.failure is not None:
+                raise IdentityUnavailable(asking.failure.message)
+            # the one asking was cancelled: ask again
+        asking = self._asking[key] = _Asking()
+        try:
+            asking.verdict = await anyio.to_thread.run_sync(
+                self._validate, token, service, limiter=self._limiter
+            )
+            self._keep(key, asking.verdict)
+            return asking.verdict
+        except IdentityUnavailable as exc:
+            asking.failure = exc
+            raise
+        finally:
+            del self._asking[key]
+            asking.done.set()
 
     def _keep(self, key: str, verdict: _Verdict) -> None:
         self._cache[key] = verdict
