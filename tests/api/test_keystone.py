@@ -18,6 +18,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
+from lading.services import keystone as keystone_module
 from lading.services.access import Caller
 from lading.services.identity import Identities
 from lading.services.keystone import KeystoneTokens
@@ -309,3 +310,31 @@ def test_a_burst_with_a_new_token_asks_keystone_once(
     assert len(asked) == 1
     assert {caller.project for caller in callers} == {member.project_id}
     assert len(callers) == 10
+
+
+def test_the_cache_keeps_the_most_recently_used_tokens_only(
+    tmp_path: Path, keystone_url: str, token_of: Callable[..., Token], monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(keystone_module, "MAX_CACHED_TOKENS", 2)
+    settings = keystone_settings(tmp_path, keystone_url, cache_seconds=600)
+    keystone = KeystoneTokens(settings.keystone, Policy(), "default")
+    asked: list[str] = []
+    validate = keystone._validate
+
+    def counted(token: str, service: bool) -> Any:
+        asked.append(token)
+        return validate(token, service)
+
+    keystone._validate = counted  # type: ignore[method-assign]
+    first, second, third = (
+        token_of(user) for user in ("alpha-member", "beta-member", "beta-reader")
+    )
+
+    async def use(*tokens: Token) -> None:
+        for token in tokens:
+            await keystone.caller(token.value)
+
+    anyio.run(use, first, second, first, third)  # third pushes out second, the least used
+    assert asked == [first.value, second.value, third.value]
+    anyio.run(use, first, third, second)
+    assert asked == [first.value, second.value, third.value, second.value]
