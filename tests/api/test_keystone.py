@@ -163,6 +163,9 @@ def test_domain_scoped_and_unscoped_tokens_may_do_nothing(
     for token in (domain, unscoped):
         assert_error(lading.get("/v2/images", headers=headers(token)), 403)
         assert_error(create(lading, token), 403)
+        assert_error(lading.get("/v1/images", headers=headers(token)), 403)
+        # What needs no caller still answers, as Glance's discovery does
+        assert lading.get("/versions", headers=headers(token)).status_code == 200
 
 
 def test_unknown_tokens_and_none_are_told_of_keystone(lading: TestClient) -> None:

@@ -19,6 +19,7 @@ from lading.api.routing import allowed_methods, top_scope
 from lading.errors import (
     BadRequest,
     ClientDisconnected,
+    Forbidden,
     LadingError,
     StoreError,
     TooLarge,
@@ -171,6 +172,8 @@ def caller(request: Request) -> Caller:
     state = request.scope.get("state", {})
     found: Caller | None = state.get("caller")
     if found is None:
+        if refusal := state.get("refusal"):  # a valid token that may do nothing here
+            raise Forbidden(refusal)
         message = "this request needs a token (X-Auth-Token or Authorization: Bearer)"
         if challenge := state.get("challenge"):  # Keystone's (lading.api.auth)
             raise Unauthorized(message, challenge)
