@@ -14,6 +14,15 @@
 # `testing`) and s3api (access key `test:tester`, secret `testing`, region us-east-1,
 # path-style). Servers run from Debian's packages with our own configuration in
 # /etc/swift; data, pids and logs go under $LADING_SERVICES_DIR.
+#
+# Keystone: PyPI's keystone (30.x) in a venv of its own under $LADING_SERVICES_DIR, on
+# SQLite with fernet tokens, served by gunicorn on 127.0.0.1:5000 (identity v3 at
+# http://127.0.0.1:5000/v3, region RegionOne). Users, all in domain Default:
+#   admin / keystone-admin        admin of project admin, and of the system
+#   lading / lading               roles service and admin on project service (as
+#                                 Glance's service users have): lading signs in as it
+#   {alpha,beta}-{member,reader} / lading-test   member or reader of project alpha or beta
+# Installing takes about 35 s; the first start, with the database made, about 20 s more.
 set -euo pipefail
 
 SERVICES_DIR=${LADING_SERVICES_DIR:-/tmp/lading-services}
@@ -205,19 +214,151 @@ swift_stop() {
     done
 }
 
+KEYSTONE_DIR=$SERVICES_DIR/keystone
+KEYSTONE_PORT=${LADING_KEYSTONE_PORT:-5000}
+KEYSTONE_URL=http://127.0.0.1:$KEYSTONE_PORT/v3
+KEYSTONE_VERSION="keystone==30.*"
+
+keystone_running() {
+    [ -s "$KEYSTONE_DIR/gunicorn.pid" ] && kill -0 "$(cat "$KEYSTONE_DIR/gunicorn.pid")" 2>/dev/null
+}
+
+keystone_install() {
+    [ -x "$KEYSTONE_DIR/venv/bin/keystone-manage" ] && [ -x "$KEYSTONE_DIR/venv/bin/gunicorn" ] \
+        && return
+    log "installing Keystone from PyPI ($KEYSTONE_VERSION, gunicorn) into $KEYSTONE_DIR/venv"
+    mkdir -p "$KEYSTONE_DIR"
+    python3 -m venv "$KEYSTONE_DIR/venv"
+    "$KEYSTONE_DIR/venv/bin/pip" install -q --disable-pip-version-check \
+        "$KEYSTONE_VERSION" gunicorn >"$KEYSTONE_DIR/install.log" 2>&1 \
+        || { tail -n 20 "$KEYSTONE_DIR/install.log" >&2; return 1; }
+}
+
+keystone_configure() {
+    local conf=$KEYSTONE_DIR/keystone.conf manage
+    mkdir -p "$KEYSTONE_DIR/log"
+    [ -s "$KEYSTONE_DIR/.bootstrapped" ] && return
+    log "configuring Keystone (SQLite, fernet) in $KEYSTONE_DIR"
+    cat > "$conf" <<CONF
+[DEFAULT]
+log_file = $KEYSTONE_DIR/log/keystone.log
+
+[database]
+connection = sqlite:///$KEYSTONE_DIR/keystone.db
+
+[token]
+provider = fernet
+
+[fernet_tokens]
+key_repository = $KEYSTONE_DIR/fernet-keys
+
+[fernet_receipts]
+key_repository = $KEYSTONE_DIR/fernet-receipts
+
+[credential]
+key_repository = $KEYSTONE_DIR/credential-keys
+CONF
+    manage=("$KEYSTONE_DIR/venv/bin/keystone-manage" --config-file "$conf")
+    "${manage[@]}" db_sync
+    "${manage[@]}" fernet_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
+    "${manage[@]}" credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
+    "${manage[@]}" bootstrap --bootstrap-password keystone-admin \
+        --bootstrap-admin-url "$KEYSTONE_URL" --bootstrap-internal-url "$KEYSTONE_URL" \
+        --bootstrap-public-url "$KEYSTONE_URL" --bootstrap-region-id RegionOne
+}
+
+keystone_users() {  # the service user and the two projects' users, through the API
+    "$KEYSTONE_DIR/venv/bin/python" - "$KEYSTONE_URL" <<'PY'
+import sys
+
+from keystoneauth1 import session
+from keystoneauth1.identity import v3
+
+url = sys.argv[1]
+admin = session.Session(auth=v3.Password(
+    auth_url=url, username="admin", password="keystone-admin", project_name="admin",
+    user_domain_name="Default", project_domain_name="Default"))
+
+
+def get(path, key, name):
+    found = admin.get(url + path, params={"name": name}).json()[key]
+    return found[0]["id"] if found else None
+
+
+def ensure(path, key, name, body):
+    existing = get(path, key, name)
+    if existing:
+        return existing
+    return admin.post(url + path, json={key[:-1]: {"name": name, **body}}).json()[key[:-1]]["id"]
+
+
+roles = {name: ensure("/roles", "roles", name, {}) for name in ("admin", "member", "reader", "service")}
+projects = {
+    name: ensure("/projects", "projects", name, {"domain_id": "default"})
+    for name in ("service", "alpha", "beta")
+}
+grants = [("lading", "lading", "service", ["service", "admin"])]
+for project in ("alpha", "beta"):
+    grants += [(f"{project}-{role}", "lading-test", project, [role]) for role in ("member", "reader")]
+for user, password, project, granted in grants:
+    user_id = ensure("/users", "users", user, {"domain_id": "default", "password": password})
+    for role in granted:
+        admin.put(f"{url}/projects/{projects[project]}/users/{user_id}/roles/{roles[role]}")
+# The admin on domain Default too: the tests' domain-scoped token
+admin_id = get("/users", "users", "admin")
+admin.put(f"{url}/domains/default/users/{admin_id}/roles/{roles['admin']}")
+PY
+}
+
+keystone_start() {
+    keystone_install || return 1
+    keystone_configure || return 1
+    if ! keystone_running; then
+        # Keystone's app reads its options from sys.argv (oslo.config): gunicorn's own
+        # arguments would be refused there, so the app module clears them first.
+        printf 'import sys\n\nsys.argv[1:] = []\nfrom keystone.wsgi.api import application  # noqa: E402\n' \
+            > "$KEYSTONE_DIR/lading_keystone_wsgi.py"
+        OS_KEYSTONE_CONFIG_FILES=$KEYSTONE_DIR/keystone.conf setsid \
+            "$KEYSTONE_DIR/venv/bin/gunicorn" --bind "127.0.0.1:$KEYSTONE_PORT" --workers 1 \
+            --threads 4 --pid "$KEYSTONE_DIR/gunicorn.pid" --chdir "$KEYSTONE_DIR" \
+            lading_keystone_wsgi:application >>"$KEYSTONE_DIR/log/gunicorn.log" 2>&1 </dev/null &
+    fi
+    local tries=0
+    until curl -sf -o /dev/null "$KEYSTONE_URL"; do
+        tries=$((tries + 1))
+        if [ $tries -gt 600 ]; then
+            tail -n 20 "$KEYSTONE_DIR/log/gunicorn.log" >&2
+            log "Keystone did not come up"
+            return 1
+        fi
+        sleep 0.1
+    done
+    keystone_users || return 1  # idempotent: what exists is kept
+    echo "bootstrapped by lading scripts/services.sh" > "$KEYSTONE_DIR/.bootstrapped"
+    log "Keystone ready: $KEYSTONE_URL (admin/keystone-admin, lading/lading in project service)"
+}
+
+keystone_stop() {
+    if keystone_running; then
+        kill -TERM "$(cat "$KEYSTONE_DIR/gunicorn.pid")" 2>/dev/null || true
+    fi
+}
+
 case "${1:-start}" in
     start)
         status=0
         postgres_start || status=1
         swift_start || status=1
+        keystone_start || status=1
         exit $status
         ;;
-    stop) swift_stop ;;
+    stop) swift_stop; keystone_stop ;;
     status)
         pg_lsclusters
         for name in memcached account container object proxy; do
             if swift_running "$name"; then echo "swift $name: running"; else echo "swift $name: stopped"; fi
         done
+        if keystone_running; then echo "keystone: running"; else echo "keystone: stopped"; fi
         ;;
     *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -34,6 +35,8 @@ from tests.services_required import unavailable
 POSTGRES_URL_VARIABLE = "LADING_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://lading:lading@127.0.0.1:5432/postgres"
 DROP_ATTEMPTS = 20  # half a second apart
+KEYSTONE_URL_VARIABLE = "LADING_TEST_KEYSTONE_URL"
+DEFAULT_KEYSTONE_URL = "http://127.0.0.1:5000/v3"
 # Tests of tens of seconds each (fuzzing, faults) go first, so that none of them starts
 # on a worker while the others run out of tests: the suite ends on short ones.
 SLOW_FIRST = ("tests/api/test_fuzz.py", "tests/resilience/")
@@ -75,6 +78,17 @@ def postgres_url() -> Iterator[str]:
     """A database of this test session's own on the PostgreSQL server, migrated."""
     with scratch_database("lading_test") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def keystone_url() -> str:
+    """The identity v3 endpoint of the Keystone that scripts/services.sh starts."""
+    url = os.environ.get(KEYSTONE_URL_VARIABLE, DEFAULT_KEYSTONE_URL)
+    try:
+        httpx.get(url, timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        unavailable(f"Keystone is not reachable at {url!r}: {exc}")
+    return url
 
 
 @contextlib.contextmanager

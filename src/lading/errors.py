@@ -28,8 +28,10 @@ class BadRequest(LadingError):
 class Unauthorized(LadingError):
     status, code, title = 401, "unauthorized", "Unauthorized"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, {"www-authenticate": 'Bearer realm="lading"'})
+    # lading's own tokens are bearer tokens; with Keystone, the challenge names it
+    # (keystonemiddleware's ``Keystone uri="..."``).
+    def __init__(self, message: str, challenge: str = 'Bearer realm="lading"') -> None:
+        super().__init__(message, {"www-authenticate": challenge})
 
 
 class Forbidden(LadingError):
@@ -75,6 +77,16 @@ class CatalogueUnavailable(LadingError):
 
     status, code, title = 503, "catalogueUnavailable", "Service Unavailable"
     RETRY_AFTER = 5  # seconds: about what a database takes to restart or fail over
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, {"retry-after": str(self.RETRY_AFTER)})
+
+
+class IdentityUnavailable(LadingError):
+    """The identity service (Keystone) cannot validate a token now: not the token's fault."""
+
+    status, code, title = 503, "identityUnavailable", "Service Unavailable"
+    RETRY_AFTER = 5
 
     def __init__(self, message: str) -> None:
         super().__init__(message, {"retry-after": str(self.RETRY_AFTER)})

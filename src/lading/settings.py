@@ -99,6 +99,36 @@ class SwiftStoreSettings(BaseModel):
         return self
 
 
+class KeystoneSettings(BaseModel):
+    """Keystone tokens, validated as keystonemiddleware's auth_token does (its option names).
+
+    Unset ``auth_url``: no Keystone, lading's own tokens only.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    auth_url: str | None = None  # the identity v3 endpoint, e.g. http://keystone:5000/v3
+    username: str = ""  # the service user lading signs in as
+    password: SecretStr = SecretStr("")
+    project_name: str = "service"
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    region_name: str | None = None  # the catalogue's region; None: the first one
+    interface: Literal["public", "internal", "admin"] = "public"
+    # Told to clients in a 401's WWW-Authenticate; None: auth_url.
+    www_authenticate_uri: str | None = None
+    # Seconds a validated token is trusted without asking Keystone again (never past its
+    # expiry): a revoked token stops working within this time.
+    cache_seconds: float = Field(60.0, ge=0, le=3600)
+    service_token_roles: list[str] = ["service"]  # an X-Service-Token needs one of them
+
+    @model_validator(mode="after")
+    def _service_user(self) -> KeystoneSettings:
+        if self.auth_url is not None and not (self.username and self.password.get_secret_value()):
+            raise ValueError("keystone.auth_url needs keystone.username and keystone.password")
+        return self
+
+
 class HttpStoreSettings(BaseModel):
     """External http(s) locations, read-only: artifacts registered by URL read from here."""
 
@@ -383,6 +413,7 @@ class Settings(BaseSettings):
     # ``public_endpoint``'s: any other Host is refused (DNS rebinding).
     allowed_hosts: list[str] = []
     cors: CorsSettings = Field(default_factory=CorsSettings)
+    keystone: KeystoneSettings = Field(default_factory=KeystoneSettings)
     # VISoR store names (s3, walrus, file, ...) -> stores here; unset names go by kind.
     visor_stores: dict[str, str] = Field(default_factory=dict)
     # Named URLs told of events, and how deliveries are tried (docs/events.md).

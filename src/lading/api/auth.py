@@ -12,7 +12,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lading.api.http import Failure, error_response
-from lading.errors import LadingError
+from lading.errors import Forbidden, LadingError
 from lading.services.identity import Identities
 
 
@@ -25,8 +25,20 @@ class AuthenticationMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = Headers(scope=scope)
+        keystone = self.identities.keystone
+        if keystone is not None:  # anonymous requests refused later are told of Keystone
+            scope.setdefault("state", {})["challenge"] = keystone.challenge
         try:
-            caller = await self.identities.authenticate(presented_token(Headers(scope=scope)))
+            caller = await self.identities.authenticate(
+                presented_token(headers), headers.get("x-service-token") or None
+            )
+        except Forbidden as exc:
+            # A valid token that may do nothing here (a domain-scoped Keystone token):
+            # refused where a caller is needed, as Glance's policies refuse it, while what
+            # needs none (version discovery, the health check) still answers.
+            caller = None
+            scope.setdefault("state", {})["refusal"] = exc.message
         # Outside the app's exception handlers: rendered here. A refused token, or a
         # catalogue that cannot be reached to look it up (503, not a 500).
         except LadingError as exc:

@@ -19,6 +19,7 @@ from lading.api.routing import allowed_methods, top_scope
 from lading.errors import (
     BadRequest,
     ClientDisconnected,
+    Forbidden,
     LadingError,
     StoreError,
     TooLarge,
@@ -168,9 +169,15 @@ def settings_of(request: Request) -> Settings:
 
 def caller(request: Request) -> Caller:
     """Who is calling (see ``lading.api.auth``); Unauthorized for an anonymous request."""
-    found: Caller | None = request.scope.get("state", {}).get("caller")
+    state = request.scope.get("state", {})
+    found: Caller | None = state.get("caller")
     if found is None:
-        raise Unauthorized("this request needs a token (X-Auth-Token or Authorization: Bearer)")
+        if refusal := state.get("refusal"):  # a valid token that may do nothing here
+            raise Forbidden(refusal)
+        message = "this request needs a token (X-Auth-Token or Authorization: Bearer)"
+        if challenge := state.get("challenge"):  # Keystone's (lading.api.auth)
+            raise Unauthorized(message, challenge)
+        raise Unauthorized(message)
     return found
 
 

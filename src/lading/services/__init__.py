@@ -11,6 +11,7 @@ from lading.services.catalogue import Catalogue
 from lading.services.events import Events
 from lading.services.identity import Identities
 from lading.services.imports import Imports
+from lading.services.keystone import KeystoneTokens
 from lading.services.members import Members
 from lading.services.names import PackageNames
 from lading.services.onboarding import Onboarding
@@ -57,7 +58,12 @@ class Services:
         transfers = Transfers(settings, database, stores, catalogue, metrics, this_process)
         tasks = Tasks(settings, database, metrics, events)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)
-        identities = Identities(database, settings.default_project, policy)
+        keystone = (
+            None
+            if settings.keystone.auth_url is None
+            else KeystoneTokens(settings.keystone, policy, settings.default_project)
+        )
+        identities = Identities(database, settings.default_project, policy, keystone)
         sealer = Sealer(settings)
         return cls(
             identities=identities,

@@ -29,6 +29,9 @@ class Caller:
     policy: Policy = field(default_factory=Policy, compare=False, repr=False)
     signed_by: str | None = None  # the signing client, for a signed request
     user: str | None = None  # the user, when the identity names one (lading's tokens do not)
+    # The roles of a valid X-Service-Token sent beside the user's (Nova, Cinder), as
+    # Glance's service_roles.
+    service_roles: frozenset[str] = frozenset()
 
     @property
     def is_admin(self) -> bool:

@@ -22,6 +22,7 @@ from lading.errors import BadRequest, NotFound, Unauthorized
 from lading.services import validation
 from lading.services.access import Caller
 from lading.services.catalogue import now
+from lading.services.keystone import KeystoneTokens
 from lading.services.policy import Policy
 from lading.services.roles import ADMIN, ROLES
 
@@ -47,26 +48,40 @@ def digest(token: str) -> str:
 
 
 class Identities:
-    def __init__(self, database: Database, default_project: str, policy: Policy) -> None:
+    def __init__(
+        self,
+        database: Database,
+        default_project: str,
+        policy: Policy,
+        keystone: KeystoneTokens | None = None,
+    ) -> None:
         self._database = database
         self._default_project = default_project
         self._policy = policy
+        self.keystone = keystone  # tokens that are not lading's are Keystone's to judge
         self._secured = False  # a token has existed: never open again in this process
         self._recheck_at = 0.0  # time.monotonic() of the next look while open
         self._found: dict[str, tuple[TokenRecord, float]] = {}  # digest -> record, looked at
 
     async def is_open(self) -> bool:
+        if self.keystone is not None:
+            return False  # Keystone's tokens are in use: never an anonymous admin
         if not self._secured and time.monotonic() >= self._recheck_at:
             self._secured = await self._database.read(tokens.any_token)
             self._recheck_at = time.monotonic() + OPEN_RECHECK_SECONDS
         return not self._secured
 
-    async def authenticate(self, token: str | None) -> Caller | None:
-        """The caller a token stands for; None when no token is given (anonymous)."""
+    async def authenticate(
+        self, token: str | None, service_token: str | None = None
+    ) -> Caller | None:
+        """The caller a token stands for; None when no token is given (anonymous).
+        ``service_token``: an X-Service-Token, for Keystone's tokens only."""
         if await self.is_open():
             return Caller.with_role(self._default_project, ADMIN, self._policy)
         if token is None:
             return None
+        if self.keystone is not None and not token.startswith(TOKEN_PREFIX):
+            return await self.keystone.caller(token, service_token)
         record = await self._record(digest(token))
         if record is None:
             raise Unauthorized("the token is unknown")
