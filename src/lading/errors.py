@@ -30,8 +30,8 @@ class Unauthorized(LadingError):
 
     # lading's own tokens are bearer tokens; with Keystone, the challenge names it
     # (keystonemiddleware's ``Keystone uri="..."``).
-    def __init__(self, message: str, challenge: str = 'Bearer realm="lading"') -> None:
-        super().__init__(message, {"www-authenticate": challenge})
+    def __init__(self, message: str, challenge: str | None = None) -> None:
+        super().__init__(message, {"www-authenticate": challenge or 'Bearer realm="lading"'})
 
 
 class Forbidden(LadingError):

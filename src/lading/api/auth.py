@@ -26,9 +26,6 @@ class AuthenticationMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        keystone = self.identities.keystone
-        if keystone is not None:  # anonymous requests refused later are told of Keystone
-            scope.setdefault("state", {})["challenge"] = keystone.challenge
         try:
             caller = await self.identities.authenticate(
                 presented_token(headers), headers.get("x-service-token") or None
@@ -38,7 +35,7 @@ class AuthenticationMiddleware:
             # refused where a caller is needed, as Glance's policies refuse it, while what
             # needs none (version discovery, the health check) still answers.
             caller = None
-            scope.setdefault("state", {})["refusal"] = exc.message
+            scope.setdefault("state", {})["refusal"] = exc
         # Outside the app's exception handlers: rendered here. A refused token, or a
         # catalogue that cannot be reached to look it up (503, not a 500).
         except LadingError as exc:

@@ -74,7 +74,7 @@ async def unpublish(request: Request) -> Response:
 async def download_public(request: Request) -> Response:
     artifact = await services(request).catalogue.find_package(None, *_package_path(request))
     download = await services(request).transfers.download_of(None, artifact)
-    replaceable = not settings_of(request).pnda.immutable
+    replaceable = services(request).packages.replaces_files
     return DataResponse(download, REPLACEABLE_CACHE if replaceable else IMMUTABLE_CACHE)
 
 

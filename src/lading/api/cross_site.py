@@ -68,7 +68,7 @@ class CrossSiteMiddleware:
                 await preflight(headers, origin, self.sites)(scope, receive, send)
                 return
             if scope["method"] not in SAFE_METHODS and not shared:
-                self.check_origin(scope, headers, origin)
+                self.check_origin(scope, headers, sent, origin)
         except LadingError as exc:  # outside the app's exception handlers: rendered here
             await error_response(scope, Failure.of(exc))(scope, receive, send)
             return
@@ -97,8 +97,9 @@ class CrossSiteMiddleware:
                 "setting names those it does"
             )
 
-    def check_origin(self, scope: Scope, headers: Headers, origin: Origin | None) -> None:
-        sent = headers.get("origin")
+    def check_origin(
+        self, scope: Scope, headers: Headers, sent: str | None, origin: Origin | None
+    ) -> None:
         cross_site = headers.get("sec-fetch-site") == "cross-site"
         if sent is None and not cross_site:
             return  # not a page's request: a program's

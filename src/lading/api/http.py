@@ -172,12 +172,11 @@ def caller(request: Request) -> Caller:
     state = request.scope.get("state", {})
     found: Caller | None = state.get("caller")
     if found is None:
-        if refusal := state.get("refusal"):  # a valid token that may do nothing here
-            raise Forbidden(refusal)
+        refusal: Forbidden | None = state.get("refusal")
+        if refusal is not None:  # a valid token that may do nothing here
+            raise refusal
         message = "this request needs a token (X-Auth-Token or Authorization: Bearer)"
-        if challenge := state.get("challenge"):  # Keystone's (lading.api.auth)
-            raise Unauthorized(message, challenge)
-        raise Unauthorized(message)
+        raise Unauthorized(message, services(request).identities.challenge)
     return found
 
 

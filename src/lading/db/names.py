@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -44,11 +45,8 @@ def look_alikes(
             package_names.c.skeleton == skeleton,
             package_names.c.key != key,
         )
-    )
-    return [
-        PackageName(name, owner, _publishers(connection, namespace, found), created_at)
-        for name, owner, created_at, found in rows
-    ]
+    ).all()
+    return [name for _, name in _with_publishers(connection, namespace, rows)]
 
 
 def lock_skeleton(connection: Connection, namespace: str, skeleton: str) -> None:
@@ -121,10 +119,7 @@ def list_names(
     if marker is not None:
         query = query.where(package_names.c.key > marker)
     rows = connection.execute(query.order_by(package_names.c.key).limit(limit)).all()
-    return [
-        (found, PackageName(name, owner, _publishers(connection, namespace, found), created_at))
-        for name, owner, created_at, found in rows
-    ]
+    return _with_publishers(connection, namespace, rows)
 
 
 def package_owners(connection: Connection) -> Sequence[tuple[str, str, int]]:
@@ -142,13 +137,35 @@ def package_owners(connection: Connection) -> Sequence[tuple[str, str, int]]:
 
 
 def _publishers(connection: Connection, namespace: str, key: str) -> list[str]:
-    return list(
-        connection.scalars(
-            select(package_name_publishers.c.project)
-            .where(
-                package_name_publishers.c.namespace == namespace,
-                package_name_publishers.c.key == key,
-            )
-            .order_by(package_name_publishers.c.project)
+    return _publishers_of(connection, namespace, [key]).get(key, [])
+
+
+def _publishers_of(
+    connection: Connection, namespace: str, keys: Sequence[str]
+) -> dict[str, list[str]]:
+    """Each name's publishers, in one query for all of ``keys``."""
+    found: dict[str, list[str]] = {}
+    if not keys:
+        return found
+    rows = connection.execute(
+        select(package_name_publishers.c.key, package_name_publishers.c.project)
+        .where(
+            package_name_publishers.c.namespace == namespace,
+            package_name_publishers.c.key.in_(keys),
         )
+        .order_by(package_name_publishers.c.key, package_name_publishers.c.project)
     )
+    for key, project in rows:
+        found.setdefault(key, []).append(project)
+    return found
+
+
+def _with_publishers(
+    connection: Connection, namespace: str, rows: Sequence[Any]
+) -> list[tuple[str, PackageName]]:
+    """Rows of (name, owner, created_at, key) as names with their publishers."""
+    publishers = _publishers_of(connection, namespace, [row[3] for row in rows])
+    return [
+        (key, PackageName(name, owner, publishers.get(key, []), created_at))
+        for name, owner, created_at, key in rows
+    ]

@@ -78,16 +78,16 @@ def newest_versions(connection: Connection, viewer: str | None, recency: int) ->
     return [PackageFile(name, version, filename) for name, version, filename in rows]
 
 
-def file_holders(connection: Connection, artifact: Artifact, filename: str) -> list[Artifact]:
-    """The packages that hold (or held: deleted ones keep it) the file name that
-    ``artifact``'s name and version would take, locked for this transaction."""
+def file_holders(connection: Connection, artifact_id: str, address: PackageFile) -> list[Artifact]:
+    """The packages other than ``artifact_id`` that hold (or held: deleted ones keep it)
+    the package address, locked for this transaction."""
     held = connection.scalars(
         select(artifacts.c.id)
         .where(
-            artifacts.c.filename == filename,
-            artifacts.c.name == artifact.name,
-            artifacts.c.version == artifact.version,
-            artifacts.c.id != artifact.id,
+            artifacts.c.filename == address.filename,
+            artifacts.c.name == address.name,
+            artifacts.c.version == address.version,
+            artifacts.c.id != artifact_id,
         )
         .with_for_update()
     ).all()

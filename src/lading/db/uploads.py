@@ -61,9 +61,7 @@ def begin(connection: Connection, lease: Lease, expires_at: datetime, now: datet
     ):
         refuse_if_gone(connection, lease.artifact_id)
         raise Conflict(f"artifact {lease.artifact_id} is no longer {source}")
-    if lease.holder is not None:
-        # Registered with the lease: a holder whose first beat failed would seem dead.
-        holders.beat(connection, lease.holder, now)
+    # The holder beats with the reservation: one whose first beat failed would seem dead.
     return blobs.reserve(connection, lease.store, lease.key, now, lease.holder)
 
 

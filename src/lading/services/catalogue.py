@@ -67,9 +67,8 @@ class Catalogue:
         artifact_id: object = None,
         *,
         published: bool = True,
-        filename: str | None = None,
     ) -> Artifact:
-        """A new queued artifact; ``published`` and ``filename`` are the face's to say."""
+        """A new queued artifact; ``published`` is the face's to say."""
         caller.require("add_image")
         moment = now()
         artifact = Artifact(
@@ -80,7 +79,6 @@ class Catalogue:
             created_at=moment,
             updated_at=moment,
             published=published,
-            filename=filename,
         )
         artifact = validation.apply(caller, artifact, changes, None, self.quota)
         limit = self.quota.for_project(caller.project).artifacts

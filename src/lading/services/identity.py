@@ -63,6 +63,12 @@ class Identities:
         self._recheck_at = 0.0  # time.monotonic() of the next look while open
         self._found: dict[str, tuple[TokenRecord, float]] = {}  # digest -> record, looked at
 
+    @property
+    def challenge(self) -> str | None:
+        """What a 401 tells a client to authenticate with: Keystone's, when it judges
+        tokens; otherwise none beyond the message."""
+        return None if self.keystone is None else self.keystone.challenge
+
     async def is_open(self) -> bool:
         if self.keystone is not None:
             return False  # Keystone's tokens are in use: never an anonymous admin

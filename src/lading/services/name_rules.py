@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from dataclasses import dataclass
 
 import icu
 
@@ -81,6 +82,19 @@ def package_address(name: str, version: str, filename: str) -> PackageFile:
         check_version("the version", version),
         check_version("the file name", filename),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """A name with what it is compared by, worked out once."""
+
+    name: str
+    key: str
+    skeleton: str
+
+    @classmethod
+    def of(cls, name: str) -> Folded:
+        return cls(name, key(name), skeleton(name))
 
 
 def key(name: str) -> str:

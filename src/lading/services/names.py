@@ -21,7 +21,7 @@ from lading.db.engine import Database
 from lading.domain import PackageName
 from lading.errors import BadRequest, Forbidden, NotFound
 from lading.services.access import Caller
-from lading.services.name_rules import check_name, key, lookup_form, skeleton
+from lading.services.name_rules import Folded, check_name, key, lookup_form
 from lading.services.validation import check_project
 
 # PNDA, Click and OSM list and serve each other's packages: one catalogue of names.
@@ -55,20 +55,7 @@ class PackageNames:
         """In the caller's transaction: the name's record if it has one, None for a new
         name; Forbidden if ``project`` may not publish under it (or, new, it looks like
         another project's name), unless ``admin``."""
-        found = queries.find(connection, NAMESPACE, key(name), for_update)
-        if found is not None:
-            if not (admin or found.may_publish(project)):
-                raise Forbidden(_who_may_publish(found))
-            return found
-        if for_update:  # a look-alike claimed meanwhile is seen: claims of one skeleton queue
-            queries.lock_skeleton(connection, NAMESPACE, skeleton(name))
-        for other in queries.look_alikes(connection, NAMESPACE, skeleton(name), key(name)):
-            if not other.may_publish(project):
-                raise Forbidden(
-                    f"package name {name!r} looks like {other.name!r}, which belongs to "
-                    f"project {other.owner}: choose a name that cannot be mistaken for it"
-                )
-        return None
+        return self._check(connection, project, admin, Folded.of(name), for_update)
 
     def claim(
         self,
@@ -81,17 +68,36 @@ class PackageNames:
         """In the transaction that makes a package under ``name`` active: the name, which
         ``project`` (the package's owner) may publish under, recorded as that project's
         if it is new. Forbidden otherwise (``check``)."""
-        found = self.check(connection, project, admin, name, for_update=True)
+        folded = Folded.of(name)
+        found = self._check(connection, project, admin, folded, for_update=True)
         if found is not None:
             return found
         new = PackageName(name, project, [], moment)
-        if queries.insert_name(connection, NAMESPACE, key(name), skeleton(name), new):
+        if queries.insert_name(connection, NAMESPACE, folded.key, folded.skeleton, new):
             return new
         # Another upload recorded it meanwhile: its owner's rules apply.
-        found = self.check(connection, project, admin, name, for_update=True)
+        found = self._check(connection, project, admin, folded, for_update=True)
         if found is None:  # pragma: no cover - inserted and gone within one transaction
             raise NotFound(f"package name {name!r} vanished while it was taken")
         return found
+
+    def _check(
+        self, connection: Connection, project: str, admin: bool, folded: Folded, for_update: bool
+    ) -> PackageName | None:
+        found = queries.find(connection, NAMESPACE, folded.key, for_update)
+        if found is not None:
+            if not (admin or found.may_publish(project)):
+                raise Forbidden(_who_may_publish(found))
+            return found
+        if for_update:  # a look-alike claimed meanwhile is seen: claims of one skeleton queue
+            queries.lock_skeleton(connection, NAMESPACE, folded.skeleton)
+        for other in queries.look_alikes(connection, NAMESPACE, folded.skeleton, folded.key):
+            if not other.may_publish(project):
+                raise Forbidden(
+                    f"package name {folded.name!r} looks like {other.name!r}, which belongs "
+                    f"to project {other.owner}: choose a name that cannot be mistaken for it"
+                )
+        return None
 
     async def show(self, caller: Caller, name: str) -> PackageName:
         caller.require("get_package_name")

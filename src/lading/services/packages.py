@@ -16,7 +16,6 @@ from dataclasses import astuple, dataclass, field
 
 from sqlalchemy import Connection
 
-from lading.db import artifacts as artifact_queries
 from lading.db import packages as queries
 from lading.db.engine import Database
 from lading.domain import GONE, Artifact, EventType, PackageFile
@@ -78,6 +77,12 @@ class Packages:
         self._identities = identities
         self._pnda = pnda
 
+    @property
+    def replaces_files(self) -> bool:
+        """Whether a PNDA PUT may replace a file, and so what is behind a package's URLs
+        may change (``pnda.immutable`` says no)."""
+        return not self._pnda.immutable
+
     def anonymous(self, write: bool) -> Caller | None:
         """Who a PNDA request without a token acts as, if ``pnda.anonymous`` lets it in
         (PNDA had no authentication): a reader, or a member for writes."""
@@ -107,7 +112,7 @@ class Packages:
         ``pnda.immutable``, a file that exists (or existed) is a Conflict."""
         package = parse_filename(filename)
         new = NewPackage(package.name, package.version, filename, published=True)
-        return await self.add(caller, new, data, replace=not self._pnda.immutable)
+        return await self.add(caller, new, data, replace=self.replaces_files)
 
     async def add(
         self,
@@ -133,7 +138,7 @@ class Packages:
             caller, Changes(fields, package.properties), data,
             published=package.published, expected=package.expected,
             on_active=lambda connection, artifact_id: self._take_name(
-                connection, caller, artifact_id, address.filename, replace
+                connection, caller, artifact_id, address, replace
             ),
         )  # fmt: skip
 
@@ -152,21 +157,18 @@ class Packages:
         connection: Connection,
         caller: Caller,
         artifact_id: str,
-        filename: str,
+        address: PackageFile,
         replace: bool,
     ) -> None:
         """As it becomes active, the uploaded package takes its file name (and so its
         name: ``Catalogue.activated``); a package it replaces is deleted (an event)."""
-        artifact = artifact_queries.fetch_artifact(connection, artifact_id)
-        if artifact is None or artifact.name is None:
-            raise NotFound(f"no artifact with id {artifact_id}")
-        holders = queries.file_holders(connection, artifact, filename)
+        holders = queries.file_holders(connection, artifact_id, address)
         for holder in holders:
             if not replace:
-                raise Conflict(f"{filename} exists: {ONCE}")
+                raise Conflict(f"{address.filename} exists: {ONCE}")
             if holder.status not in GONE:
                 check_replaceable(caller, holder)
-        replaced = queries.take_name(connection, artifact_id, filename, holders, now())
+        replaced = queries.take_name(connection, artifact_id, address.filename, holders, now())
         for gone in replaced:
             self._catalogue.events.artifact(connection, EventType.ARTIFACT_DELETED, gone)
 

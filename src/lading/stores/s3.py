@@ -13,7 +13,7 @@ AWS's own client, which it runs in a worker thread (a sweep is rare and small).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -158,28 +158,24 @@ class S3Store(Store):
 
     async def delete_partial(self, key: str) -> None:
         """Abort the multipart uploads of ``key``: those of a process that died mid-upload."""
-        try:
-            await anyio.to_thread.run_sync(self._abort_uploads_of, key)
-        except (BotoCoreError, ClientError) as exc:
-            raise StoreError(f"store {self.name!r} could not list its uploads: {exc}") from exc
-
-    def _abort_uploads_of(self, key: str) -> None:
         full = f"{self._prefix}/{key}" if self._prefix else key
-        pages = self._client().get_paginator("list_multipart_uploads")
-        for page in pages.paginate(Bucket=self._bucket_name, Prefix=full):
-            for upload in page.get("Uploads", []):
-                if upload["Key"] == full:  # not another key that starts alike
-                    self._client().abort_multipart_upload(
-                        Bucket=self._bucket_name, Key=full, UploadId=upload["UploadId"]
-                    )
+        # The listing is by prefix: not another key that starts alike.
+        await self._abort_uploads(full, lambda upload: upload["Key"] == full)
 
     async def sweep(self, older_than: float) -> int:
         """Abort the multipart uploads under the prefix started over ``older_than`` ago."""
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+        prefix = f"{self._prefix}/" if self._prefix else ""
+        return await self._abort_uploads(prefix, lambda upload: upload["Initiated"] < cutoff)
+
+    async def _abort_uploads(self, prefix: str, wanted: Callable[[dict[str, Any]], bool]) -> int:
+        """Abort the multipart uploads under ``prefix`` that are ``wanted``; how many."""
         try:
-            return await anyio.to_thread.run_sync(self._abort_uploads_before, cutoff)
+            return await anyio.to_thread.run_sync(self._abort_listed, prefix, wanted)
         except (BotoCoreError, ClientError) as exc:
-            raise StoreError(f"store {self.name!r} could not list its uploads: {exc}") from exc
+            raise StoreError(
+                f"store {self.name!r} could not abort its multipart uploads: {exc}"
+            ) from exc
 
     def _client(self) -> Any:
         """botocore's client, made on first use in a worker thread (see __init__)."""
@@ -189,13 +185,12 @@ class S3Store(Store):
             )
         return self._sweeper
 
-    def _abort_uploads_before(self, cutoff: datetime) -> int:
+    def _abort_listed(self, prefix: str, wanted: Callable[[dict[str, Any]], bool]) -> int:
         aborted = 0
-        prefix = f"{self._prefix}/" if self._prefix else ""
         pages = self._client().get_paginator("list_multipart_uploads")
         for page in pages.paginate(Bucket=self._bucket_name, Prefix=prefix):
             for upload in page.get("Uploads", []):
-                if upload["Initiated"] < cutoff:
+                if wanted(upload):
                     self._client().abort_multipart_upload(
                         Bucket=self._bucket_name, Key=upload["Key"], UploadId=upload["UploadId"]
                     )
