@@ -41,6 +41,7 @@ from lading.stores.base import Store, StoredObject
 from lading.stores.swift_auth import KeystoneV3, SwiftAuth, TempAuth
 
 SEGMENTS_IN_FLIGHT = 2
+LATE_SEGMENT_WAIT = 0.5  # seconds before a segment not there yet is deleted once more
 NOT_A_MANIFEST = "Not an SLO manifest"  # what Swift says of a manifest-delete of other objects
 
 
@@ -220,10 +221,20 @@ class SwiftStore(Store):
 
         A segment whose PUT was cut off after its last byte may be written all the same,
         and listed only later: deleted by name, it is gone (Swift orders a PUT and a
-        DELETE by when they arrived, whatever order it writes them in).
+        DELETE by when they arrived, whatever order it writes them in). One that was not
+        there yet (404) may still be on its way: it is deleted by name once more, a
+        moment later (a cut-off upload's segment was seen written after a 404 to its
+        DELETE).
         """
-        for number in numbers:
-            await self._request("DELETE", self._segment_path(key, number))
+        missing = [
+            number
+            for number in numbers
+            if (await self._request("DELETE", self._segment_path(key, number))).status_code == 404
+        ]
+        if missing:
+            await anyio.sleep(LATE_SEGMENT_WAIT)
+            for number in missing:
+                await self._request("DELETE", self._segment_path(key, number))
         params = {"prefix": f"{self._prefix}{key}/", "marker": ""}
         while True:
             listing = await self._request("GET", self._segments, params=params)
