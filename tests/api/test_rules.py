@@ -285,8 +285,12 @@ def test_locations_shown_only_to_whom_the_policy_allows(showing: Api) -> None:
     assert shown["locations"] == [{"url": shown["direct_url"], "metadata": {}}]
     listed = showing(ADMIN, "GET", "/v2/images").json()["images"]
     assert listed[0]["direct_url"] == shown["direct_url"]
-    as_member = showing.show(MEMBER, image["id"])
-    assert as_member["locations"] == [] and "direct_url" not in as_member
+    # Glance's get_image_location: the owner's project (reader and up) and admins.
+    assert showing.show(READER, image["id"])["locations"] == shown["locations"]
+    public = {"op": "replace", "path": "/visibility", "value": "public"}
+    assert showing.patch(ADMIN, image["id"], public).status_code == 200
+    as_other = showing.show(("B", "member"), image["id"])
+    assert as_other["locations"] == [] and "direct_url" not in as_other
 
 
 def test_location_urls_never_carry_credentials(tmp_path: Path) -> None:

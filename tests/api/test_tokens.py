@@ -21,7 +21,7 @@ from lading.services.identity import Identities, NewToken
 from lading.services.policy import Policy
 from lading.services.roles import PolicyError
 from lading.settings import Settings
-from tests.api.helpers import assert_error
+from tests.api.helpers import PATCH_TYPE, assert_error
 
 
 @pytest.fixture
@@ -134,10 +134,55 @@ def test_a_policy_file_replaces_the_rules_it_names(tmp_path: Path, database_url:
         assert client.get(f"/v2/images/{public.json()['id']}", headers=reader).status_code == 200
 
 
+def test_a_glance_policy_file_works_unchanged(
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """oslo.policy's check strings, rules referring to rules, targets of the artifact, and
+    rules lading does not check (metadefs) accepted and named in the log."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        '"project_reader": "role:reader and project_id:%(project_id)s"\n'
+        '"download_image": "role:admin or rule:project_reader"\n'
+        '"modify_image": "role:admin or (role:member and not \'ami\':%(disk_format)s)"\n'
+        '"add_metadef_namespace": "role:admin"\n'
+    )
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, policy_file=policy)
+    with TestClient(create_app(settings), base_url="http://lading.test") as client:
+        member = {"x-auth-token": new_token(client, "member").token}
+        reader = {"x-auth-token": new_token(client, "reader").token}
+        images = {}
+        for disk_format in ("raw", "ami"):
+            body = {"disk_format": disk_format, "container_format": "bare"}
+            images[disk_format] = created = client.post("/v2/images", json=body, headers=member)
+            put = client.put(
+                f"/v2/images/{created.json()['id']}/file",
+                content=b"x",
+                headers={**member, "content-type": "application/octet-stream"},
+            )
+            assert put.status_code == 204, put.text
+        raw, ami = (images[name].json()["id"] for name in ("raw", "ami"))
+        assert client.get(f"/v2/images/{raw}/file", headers=reader).content == b"x"
+        rename = [{"op": "replace", "path": "/name", "value": "n"}]
+        patch = {**member, "content-type": PATCH_TYPE}
+        assert client.patch(f"/v2/images/{raw}", json=rename, headers=patch).status_code == 200
+        assert_error(client.patch(f"/v2/images/{ami}", json=rename, headers=patch), 403)
+    assert "rules lading does not check: add_metadef_namespace" in caplog.text
+
+
+def test_the_first_policy_format_is_still_read(tmp_path: Path) -> None:
+    """lading's first policy files listed roles: any of them may."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("delete_image: [admin]\npublicize_image: [admin, member]\n")
+    loaded = Policy.load(policy)
+    assert loaded.rules["delete_image"] == "role:admin"
+    assert loaded.rules["publicize_image"] == "role:admin or role:member"
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
-    [("fly: [admin]\n", "unknown action 'fly'"), ("delete_image: [owner]\n", "must list roles"),
-     ("[1, 2]\n", "maps action names"), ("a: [\n", "cannot read")],
+    [("delete_image: [owner]\n", "must list roles"), ("[1, 2]\n", "maps rule names"),
+     ("a: [\n", "cannot read"), ("delete_image: 3\n", "must be a check string"),
+     ('delete_image: "role:admin or (("\n', "cannot parse")],
 )  # fmt: skip
 def test_a_bad_policy_file_is_refused(tmp_path: Path, text: str, error: str) -> None:
     policy = tmp_path / "policy.yaml"

@@ -81,8 +81,10 @@ async def test_locations_are_shown_as_settings_and_policy_allow(
     assert shown.direct_url == (place.url if direct else None)
     assert shown.locations == ([place] if listed else None)
     assert shown.places == ([place] if direct or listed else [])
-    # The policy (get_image_location: admins) hides them from the others, whatever is set.
-    hidden = services.transfers.shown_locations(member, artifact)
+    # The policy (get_image_location: admins and the owner's project) hides them from the
+    # others, whatever is set.
+    assert services.transfers.shown_locations(member, artifact) == shown
+    hidden = services.transfers.shown_locations(Caller.with_role("B", MEMBER), artifact)
     assert hidden.direct_url is None and hidden.places == []
     assert hidden.locations == ([] if listed else None)
 
@@ -93,7 +95,7 @@ async def test_a_failed_create_then_upload_leaves_nothing(
     """Even for a caller who may not delete, and with delayed delete on: the artifact that
     an upload failed to fill is removed, not left queued or waiting to be scrubbed."""
     services = built(tmp_path, database, store, delayed_delete=True)
-    member = Caller.with_role("A", MEMBER, Policy({"delete_image": frozenset({ADMIN})}))
+    member = Caller.with_role("A", MEMBER, Policy({"delete_image": "role:admin"}))
     with pytest.raises(ClientDisconnected):
         await services.transfers.create_uploaded(member, Changes({"name": "cut"}), cut_off())
     assert statuses(database) == [Status.DELETED] and store.objects == {}

@@ -98,9 +98,9 @@ def test_an_artifact_page_shows_what_the_caller_may_see(site: Site) -> None:
     assert "publish</button>" not in page.text.lower()  # publishing is for administrators
     assert "Locations" not in page.text  # never without the settings that show them
 
-    site.sign_in("reader")
+    site.sign_in("reader")  # Glance's download_image: members, not readers
     read_only = site.browser.get(f"/ui/artifacts/{image['id']}")
-    assert "Download" in read_only.text and "Delete" not in read_only.text
+    assert "Download" not in read_only.text and "Delete" not in read_only.text
     site.sign_in("admin")
     assert ">Unpublish</button>" in site.browser.get(f"/ui/artifacts/{image['id']}").text
 
@@ -108,10 +108,10 @@ def test_an_artifact_page_shows_what_the_caller_may_see(site: Site) -> None:
 def test_locations_are_shown_as_the_api_shows_them(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", show_multiple_locations=True)
     with open_site(settings) as site:
-        image = site.image("member", b"data", name="located")
-        site.sign_in("member")
+        image = site.image("member", b"data", name="located", visibility="community")
+        site.sign_in("other")  # get_image_location: admins and the owner's project
         assert "Locations" not in site.browser.get(f"/ui/artifacts/{image['id']}").text
-        site.sign_in("admin")
+        site.sign_in("reader")
         shown = site.browser.get(f"/ui/artifacts/{image['id']}").text
     assert "Locations" in shown and "file://" in shown
 
@@ -326,7 +326,7 @@ def test_a_failed_form_leaves_nothing_even_for_who_may_not_delete(tmp_path: Path
 def test_downloads_are_attachments_with_ranges(site: Site) -> None:
     data = os.urandom(100_000)
     image = site.image("member", data, name="café image.img")
-    site.sign_in("reader")
+    site.sign_in("member")
     got = site.browser.get(f"/ui/artifacts/{image['id']}/download")
     assert got.status_code == 200 and got.content == data
     assert got.headers["content-disposition"] == (

@@ -10,10 +10,11 @@ refused (403). Which roles may take which action is the policy's business.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import Enum
 
 from lading.domain import Artifact, Visibility
 from lading.errors import Forbidden
-from lading.services.policy import Policy
+from lading.services.policy import TARGET_FIELDS, Policy
 from lading.services.protections import Operation
 from lading.services.roles import ADMIN, IMPLIED_ROLES
 
@@ -37,14 +38,39 @@ class Caller:
     def is_admin(self) -> bool:
         return ADMIN in self.roles
 
-    def may(self, action: str) -> bool:
-        return self.policy.allows(self.roles, action) or (
-            self.signed_by is not None and action in SIGNED_ACTIONS
-        )
+    def may(self, action: str, artifact: Artifact | None = None, member: str | None = None) -> bool:
+        """Whether the policy lets the caller take the action on the artifact (none: on
+        its own project); ``member``: the project a membership action is about."""
+        if self.signed_by is not None and action in SIGNED_ACTIONS:
+            return True
+        return self.policy.allows(self.credentials, action, self._target(artifact, member))
 
-    def require(self, action: str) -> None:
-        if not self.may(action):
+    def require(
+        self, action: str, artifact: Artifact | None = None, member: str | None = None
+    ) -> None:
+        if not self.may(action, artifact, member):
             raise Forbidden(f"the policy does not allow {action} to this caller")
+
+    @property
+    def credentials(self) -> dict[str, object]:
+        """The caller as a policy rule sees it (oslo.policy's credentials)."""
+        return {
+            "roles": sorted(self.roles),
+            "project_id": self.project,
+            "user_id": self.user,
+            "service_roles": sorted(self.service_roles),
+        }
+
+    def _target(self, artifact: Artifact | None, member: str | None) -> dict[str, object]:
+        if artifact is None:
+            target: dict[str, object] = {"project_id": self.project, "owner": self.project}
+        else:
+            target = {**artifact.properties}
+            target.update({name: _plain(getattr(artifact, name)) for name in TARGET_FIELDS})
+            target.update(project_id=artifact.owner, owner=artifact.owner)
+        if member is not None:
+            target["member_id"] = member
+        return target
 
     def may_property(self, name: str, operation: Operation) -> bool:
         return self.policy.allows_property(self.roles, name, operation)
@@ -62,17 +88,22 @@ class Caller:
 
     def require_owner(self, artifact: Artifact, action: str) -> None:
         """The action's policy, and the artifact must be the caller's project's."""
-        self.require(action)
+        self.require(action, artifact)
         if not self.is_admin and artifact.owner != self.project:
             raise Forbidden(f"artifact {artifact.id} belongs to another project")
 
     def may_change(self, artifact: Artifact, action: str) -> bool:
         """Whether ``require_owner`` lets the caller take the action on the artifact."""
-        return self.may(action) and (self.is_admin or artifact.owner == self.project)
+        return self.may(action, artifact) and (self.is_admin or artifact.owner == self.project)
 
     @classmethod
     def with_role(cls, project: str, role: str, policy: Policy | None = None) -> Caller:
         return cls(project, IMPLIED_ROLES[role], policy or Policy())
+
+
+def _plain(value: object) -> object:
+    """An attribute as a check string compares it: enums by their value."""
+    return value.value if isinstance(value, Enum) else value
 
 
 def can_see(caller: Caller, artifact: Artifact, is_member: bool = False) -> bool:

@@ -69,7 +69,6 @@ class Catalogue:
         published: bool = True,
     ) -> Artifact:
         """A new queued artifact; ``published`` is the face's to say."""
-        caller.require("add_image")
         moment = now()
         artifact = Artifact(
             id=validation.new_id(artifact_id),
@@ -80,6 +79,7 @@ class Catalogue:
             updated_at=moment,
             published=published,
         )
+        caller.require("add_image", artifact)
         artifact = validation.apply(caller, artifact, changes, None, self.quota)
         limit = self.quota.for_project(caller.project).artifacts
 
@@ -108,8 +108,9 @@ class Catalogue:
 
     async def get(self, caller: Caller, artifact_id: str) -> Artifact:
         """A live artifact the caller may see; NotFound for anything else."""
-        caller.require("get_image")
-        return caller.view(await self.visible(caller, artifact_id))
+        artifact = await self.visible(caller, artifact_id)
+        caller.require("get_image", artifact)
+        return caller.view(artifact)
 
     async def visible(self, caller: Caller, artifact_id: str) -> Artifact:
         """A live artifact the caller may see, whatever the action; NotFound otherwise."""
@@ -298,10 +299,11 @@ class Catalogue:
     async def _switch(
         self, caller: Caller, artifact_id: str, source: Status, target: Status, action: str
     ) -> None:
-        """An admin's switch between two statuses; already there is no change. Becoming
-        active again is ``artifact.activated``; deactivating, ``artifact.updated``."""
+        """The owner's (or an admin's) switch between two statuses; already there is no
+        change. Becoming active again is ``artifact.activated``; deactivating,
+        ``artifact.updated``."""
         artifact = await self.visible(caller, artifact_id)
-        caller.require(action)
+        caller.require_owner(artifact, action)
         if artifact.status is target:
             return
         if artifact.status is not source:

@@ -96,6 +96,8 @@ class Imports:
         artifact = await self._catalogue.visible(caller, artifact_id)
         caller.require_owner(artifact, "modify_image")
         task_input = self._parse(body, artifact.locations)
+        if task_input["method"] == COPY:
+            caller.require("copy_image", artifact)
         task_input |= self._as_glance_keeps(artifact.id, body, task_input)
         task = self._tasks.new(caller.project, TASK_TYPE, task_input, artifact.id,
                                request_id=request_id, user_id=caller.user)  # fmt: skip

@@ -36,27 +36,34 @@ class Members:
 
     async def list(self, caller: Caller, artifact_id: str) -> list[Member]:
         """The owner sees every member; a member sees only itself."""
-        caller.require("get_members")
         artifact = await self._catalogue.visible(caller, artifact_id)
+        # Seen by a project that does not own it: a shared artifact's member (can_see).
+        member = None if artifact.owner == caller.project else caller.project
+        caller.require("get_members", artifact, member)
         if artifact.visibility is not Visibility.SHARED:
             raise Forbidden(f"only shared artifacts have members; {artifact.id} is not shared")
         found = await self._database.read(queries.list_members, artifact.id)
         return [member for member in found if _sees_member(caller, artifact, member.member)]
 
     async def get(self, caller: Caller, artifact_id: str, project: str) -> Member:
-        caller.require("get_member")
+        return (await self._find(caller, artifact_id, project))[1]
+
+    async def _find(
+        self, caller: Caller, artifact_id: str, project: str
+    ) -> tuple[Artifact, Member]:
         artifact = await self._catalogue.visible(caller, artifact_id)
         member = await self._database.read(queries.find, artifact.id, project)
         if member is None or not _sees_member(caller, artifact, project):
             raise NotFound(f"{project} is not a member of {artifact.id}")
-        return member
+        caller.require("get_member", artifact, project)
+        return artifact, member
 
     async def set_status(
         self, caller: Caller, artifact_id: str, project: str, status: object
     ) -> Member:
         """Only the member answers for itself (admins may too)."""
-        member = await self.get(caller, artifact_id, project)
-        caller.require("modify_member")
+        artifact, member = await self._find(caller, artifact_id, project)
+        caller.require("modify_member", artifact, project)
         if project != caller.project and not caller.is_admin:
             raise Forbidden("only the member itself may accept or reject a sharing")
         try:

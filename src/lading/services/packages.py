@@ -25,7 +25,7 @@ from lading.services.catalogue import Catalogue, now
 from lading.services.identity import Identities
 from lading.services.name_rules import check_segment, package_address
 from lading.services.names import PackageNames
-from lading.services.roles import MEMBER, READER
+from lading.services.roles import MEMBER
 from lading.services.transfers import Expected, Transfers
 from lading.services.validation import Changes
 from lading.settings import PndaSettings
@@ -85,11 +85,12 @@ class Packages:
 
     def anonymous(self, write: bool) -> Caller | None:
         """Who a PNDA request without a token acts as, if ``pnda.anonymous`` lets it in
-        (PNDA had no authentication): a reader, or a member for writes."""
+        (PNDA had no authentication): a member of ``pnda.anonymous_project``, for the
+        requests the setting admits (a member, since Glance's rules let a reader list but
+        not download)."""
         allowed = self._pnda.anonymous
         if allowed == "write" or (allowed == "read" and not write):
-            role = MEMBER if allowed == "write" else READER
-            return self._identities.anonymous(self._pnda.anonymous_project, role)
+            return self._identities.anonymous(self._pnda.anonymous_project, MEMBER)
         return None
 
     async def newest(self, caller: Caller, recency: int) -> list[PackageFile]:

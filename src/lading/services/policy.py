@@ -1,71 +1,116 @@
-"""Which roles may do what: Glance's policy names, with defaults that match Glance's.
+"""Which callers may take which action: Glance's policy rules, checked by oslo.policy.
 
-A policy file (YAML, ``policy_file`` in settings) maps action names to the roles that
-may take them, replacing the defaults it names; the rest keep theirs:
+The rule names and default check strings are Glance's current defaults (secure RBAC:
+project ``reader``, ``member`` and ``admin``), so an operator's Glance ``policy.yaml``
+works unchanged (``policy_file`` in settings): the rules it names replace the defaults,
+the rest keep theirs, in oslo.policy's check syntax::
 
-    publicize_image: [admin, member]
-    delete_image: [admin]
+    publicize_image: "role:admin or role:image_publisher"
+    download_image: "role:admin or (role:reader and project_id:%(project_id)s)"
 
-Roles imply those below them (admin > member > reader), so ``[member]`` admits admins
-too. Ownership and visibility are not policy: they are checked apart, always.
+A rule sees the caller (``roles``, ``project_id``, ``user_id``, ``service_roles``) and a
+target: the artifact acted on (``project_id`` and ``owner`` are its owner; its
+``visibility``, formats, ``status``, ``name``, ``protected`` and properties), or, for an
+action on no artifact yet, the caller's own project. ``member_id`` is the project a
+membership action is about. Roles imply those below them (admin > member > reader) for
+lading's own tokens, as Keystone's implied roles do for its.
+
+Ownership and visibility are checked apart, whatever the rules say: a rule can narrow
+what a caller may do, never widen it to another project's artifacts.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
+from oslo_config import cfg
+from oslo_policy import policy as oslo
 
 from lading.services.protections import Operation, PropertyProtections
-from lading.services.roles import ADMIN, MEMBER, READER, ROLES, PolicyError
+from lading.services.roles import ROLES, PolicyError
 
-DEFAULT_RULES: dict[str, frozenset[str]] = {
-    action: frozenset(roles)
-    for action, roles in {
-        "get_image": [READER],
-        "get_images": [READER],
-        "download_image": [READER],
-        "add_image": [MEMBER],
-        "modify_image": [MEMBER],
-        "upload_image": [MEMBER],
-        "delete_image": [MEMBER],
-        "publicize_image": [ADMIN],
-        "communitize_image": [MEMBER],
-        "deactivate": [ADMIN],
-        "reactivate": [ADMIN],
-        "get_members": [READER],
-        "get_member": [READER],
-        "add_member": [MEMBER],
-        "delete_member": [MEMBER],
-        "modify_member": [MEMBER],
-        "get_image_location": [ADMIN],
-        "delete_image_location": [ADMIN],
-        "get_task": [READER],  # of the caller's project; admins see every project's
-        "get_tasks": [READER],
-        # lading's own: the Click review gate (a signing client may also publish its own)
-        "publish_image": [ADMIN],
-        # lading's own: package names (their owner is checked apart, as an image's is)
-        "get_package_name": [READER],
-        "modify_package_name": [MEMBER],
-        "give_package_name": [ADMIN],
-    }.items()
+log = logging.getLogger(__name__)
+
+# Glance's building blocks (glance/policies/base.py), by meaning.
+_MEMBER = "role:member and project_id:%(project_id)s"
+_READER = "role:reader and project_id:%(project_id)s"
+_SEEN = (
+    "project_id:%(project_id)s or project_id:%(member_id)s or "
+    '"community":%(visibility)s or "public":%(visibility)s or "shared":%(visibility)s'
+)
+ADMIN_OR_MEMBER = f"role:admin or ({_MEMBER})"
+ADMIN_OR_READER = f"role:admin or ({_READER})"
+
+GLANCE_RULES: dict[str, str] = {
+    "default": "",
+    "context_is_admin": "role:admin",
+    "add_image": f"role:admin or ({_MEMBER} and project_id:%(owner)s)",
+    "get_image": f"role:admin or (role:reader and ({_SEEN}))",
+    "get_images": ADMIN_OR_READER,
+    "modify_image": ADMIN_OR_MEMBER,
+    "upload_image": ADMIN_OR_MEMBER,
+    "delete_image": ADMIN_OR_MEMBER,
+    "download_image": f"role:admin or (role:member and ({_SEEN}))",
+    "publicize_image": "role:admin",
+    "communitize_image": ADMIN_OR_MEMBER,
+    "deactivate": ADMIN_OR_MEMBER,
+    "reactivate": ADMIN_OR_MEMBER,
+    "copy_image": "role:admin",
+    "get_image_location": ADMIN_OR_READER,
+    "delete_image_location": "role:admin",
+    "add_member": ADMIN_OR_MEMBER,
+    "delete_member": ADMIN_OR_MEMBER,
+    "get_member": "role:admin or (role:reader and (project_id:%(project_id)s or "
+    "project_id:%(member_id)s))",
+    "get_members": "role:admin or (role:reader and (project_id:%(project_id)s or "
+    "project_id:%(member_id)s))",
+    "modify_member": "role:admin or (role:member and project_id:%(member_id)s)",
+    "get_task": "rule:default",
+    "get_tasks": "rule:default",
 }
+
+LADING_RULES: dict[str, str] = {
+    # The Click review gate: who may make a package visible beyond its project (a signing
+    # client may also publish its own project's).
+    "publish_image": "role:admin",
+    # Package names: their owner is checked apart, as an image's is.
+    "get_package_name": "role:reader",
+    "modify_package_name": ADMIN_OR_MEMBER,
+    "give_package_name": "role:admin",
+}
+
+DEFAULT_RULES = {**GLANCE_RULES, **LADING_RULES}
+
+# The attributes of an artifact a rule may name, beside its properties.
+TARGET_FIELDS = (
+    "id", "name", "version", "visibility", "status", "disk_format", "container_format",
+    "protected", "os_hidden", "min_disk", "min_ram", "size", "filename",
+)  # fmt: skip
 
 
 class Policy:
-    """The action rules, and the property protections when some are configured."""
+    """The rules (defaults, and a policy file's), and the property protections."""
 
     def __init__(
         self,
-        overrides: Mapping[str, frozenset[str]] | None = None,
+        overrides: Mapping[str, str] | None = None,
         protections: PropertyProtections | None = None,
     ) -> None:
         self.rules = {**DEFAULT_RULES, **(overrides or {})}
         self.protections = protections
+        self._enforcer = oslo.Enforcer(cfg.ConfigOpts(), use_conf=False)
+        self._enforcer.set_rules(oslo.Rules.from_dict(self.rules, "default"), use_conf=False)
 
-    def allows(self, roles: frozenset[str], action: str) -> bool:
-        return not self.rules[action].isdisjoint(roles)
+    def allows(
+        self, credentials: Mapping[str, Any], action: str, target: Mapping[str, Any]
+    ) -> bool:
+        if action not in self.rules:
+            raise KeyError(action)  # a typo in lading, not a rule to default
+        return bool(self._enforcer.enforce(action, dict(target), dict(credentials)))
 
     def allows_property(self, roles: frozenset[str], name: str, operation: Operation) -> bool:
         return self.protections is None or self.protections.allows(roles, name, operation)
@@ -76,20 +121,35 @@ class Policy:
         return cls(cls._overrides(path), protections)
 
     @staticmethod
-    def _overrides(path: Path | None) -> dict[str, frozenset[str]]:
+    def _overrides(path: Path | None) -> dict[str, str]:
         if path is None:
             return {}
         try:
-            document = yaml.safe_load(path.read_text()) or {}
+            document = yaml.safe_load(path.read_text()) or {}  # JSON is YAML too
         except (OSError, yaml.YAMLError) as exc:
             raise PolicyError(f"cannot read the policy file {path}: {exc}") from None
         if not isinstance(document, dict):
-            raise PolicyError(f"{path}: a policy file maps action names to lists of roles")
-        overrides: dict[str, frozenset[str]] = {}
-        for action, roles in document.items():
-            if action not in DEFAULT_RULES:
-                raise PolicyError(f"{path}: unknown action {action!r}")
-            if not isinstance(roles, list) or not set(roles) <= set(ROLES):
-                raise PolicyError(f"{path}: {action} must list roles among {', '.join(ROLES)}")
-            overrides[action] = frozenset(roles)
+            raise PolicyError(f"{path}: a policy file maps rule names to check strings")
+        overrides = {
+            str(name): _check_string(path, str(name), value) for name, value in document.items()
+        }
+        unused = sorted(set(overrides) - set(DEFAULT_RULES))
+        if unused:
+            # A Glance file names rules lading has no use for (metadefs, the cache...): kept,
+            # since other rules may refer to them, and said once.
+            log.warning("%s: rules lading does not check: %s", path, ", ".join(unused))
         return overrides
+
+
+def _check_string(path: Path, name: str, value: object) -> str:
+    """A rule's check string; a list of roles (lading's first policy format) is read as
+    any of those roles."""
+    if isinstance(value, list):
+        if not set(value) <= set(ROLES):
+            raise PolicyError(f"{path}: {name} must list roles among {', '.join(ROLES)}")
+        return " or ".join(f"role:{role}" for role in value) or "!"
+    if not isinstance(value, str):
+        raise PolicyError(f'{path}: {name} must be a check string, e.g. "role:admin"')
+    if str(oslo.Rules.from_dict({name: value})[name]) == "!" and value.strip() != "!":
+        raise PolicyError(f"{path}: {name}: cannot parse the check string {value!r}")
+    return value

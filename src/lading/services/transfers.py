@@ -402,7 +402,7 @@ class Transfers:
         if store_name not in {store.name for store in self._stores.all()}:
             raise Conflict(f"no store named {store_name!r}")
         artifact = await self._catalogue.visible(caller, artifact_id)
-        caller.require("delete_image_location")
+        caller.require("delete_image_location", artifact)
         doomed = await self._database.write(
             artifacts.remove_from_store, artifact.id, store_name, now()
         )
@@ -490,7 +490,7 @@ class Transfers:
     async def download_of(self, caller: Caller | None, artifact: Artifact) -> Download:
         """As ``download``, for an artifact found already; no caller: a public download."""
         if caller is not None:
-            caller.require("download_image")
+            caller.require("download_image", artifact)
         if artifact.status is Status.DEACTIVATED and not (caller is not None and caller.is_admin):
             raise Forbidden(f"artifact {artifact.id} is deactivated")
         if artifact.status not in (Status.ACTIVE, Status.DEACTIVATED) or not artifact.locations:
@@ -534,7 +534,7 @@ class Transfers:
         settings = self._settings
         direct, listed = settings.show_image_direct_url, settings.show_multiple_locations
         places = []
-        if (direct or listed) and caller.may("get_image_location"):
+        if (direct or listed) and caller.may("get_image_location", artifact):
             for location in artifact.locations:
                 url = self._stores.get(location.store).location_url(location.key)
                 places.append(LocationUrl(location.store, url))

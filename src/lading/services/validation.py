@@ -108,9 +108,9 @@ def apply(
             raise BadRequest(f"unknown attribute {name!r}")
     values = {name: _field(name, value) for name, value in fields.items()}
     if values.get("visibility") is Visibility.PUBLIC:
-        caller.require("publicize_image")
+        caller.require("publicize_image", artifact)
     if values.get("visibility") is Visibility.COMMUNITY:
-        caller.require("communitize_image")
+        caller.require("communitize_image", artifact)
     if "owner" in values and not caller.is_admin:
         raise Forbidden("only administrators may change an artifact's owner")
     if previous is not None and previous.filename is not None:

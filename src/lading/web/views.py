@@ -43,7 +43,9 @@ class Allowed:
             artifact.status is Status.DEACTIVATED and caller.is_admin
         )
         return cls(
-            download=has_data and bool(artifact.locations) and caller.may("download_image"),
+            download=has_data
+            and bool(artifact.locations)
+            and caller.may("download_image", artifact),
             upload=artifact.status is Status.QUEUED and caller.may_change(artifact, "upload_image"),
             delete=not artifact.protected and caller.may_change(artifact, "delete_image"),
             publish=caller.may_change(artifact, "publish_image"),
