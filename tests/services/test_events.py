@@ -68,7 +68,9 @@ async def test_a_change_and_its_events_commit_or_roll_back_together(
     assert created["type"] == "artifact.created" and created["data"]["name"] == "a"
 
     def change_then_fail(connection: Connection) -> None:
-        services.catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id)
+        services.catalogue.events.artifact(
+            connection, EventType.ARTIFACT_UPDATED, artifact.id, admin
+        )
         raise Conflict("the change failed after its event was recorded")
 
     with pytest.raises(Conflict):
