@@ -94,6 +94,14 @@ class Artifact:
     locations: list[Location] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Maker:
+    """Who made something: a caller's project, and its user when the identity names one."""
+
+    project: str
+    user: str | None = None
+
+
 class MemberStatus(enum.StrEnum):
     PENDING = "pending"
     ACCEPTED = "accepted"

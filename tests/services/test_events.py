@@ -18,7 +18,16 @@ from lading.api.glance_v2.views import image_view
 from lading.db.artifacts import fetch_artifact
 from lading.db.engine import Database
 from lading.db.models import tasks
-from lading.domain import Artifact, EventType, Location, Status, Task, TaskStatus, Visibility
+from lading.domain import (
+    Artifact,
+    EventType,
+    Location,
+    Maker,
+    Status,
+    Task,
+    TaskStatus,
+    Visibility,
+)
 from lading.errors import BadRequest, Conflict, Forbidden
 from lading.services import Services
 from lading.services.access import Caller
@@ -176,6 +185,16 @@ async def test_each_event_names_who_made_the_change_and_the_row_who_made_it(
         made.id: ("p", "p", "u-alice"), for_p.id: ("p", "project", None),
         failed: ("p", "p", "u-alice"),
     }  # fmt: skip
+    # Who made it is told to its project, the maker's and administrators, not to others.
+    shown = replace(
+        made, created_by_project="p", created_by="u-alice", visibility=Visibility.PUBLIC
+    )
+    catalogue, bob = services.catalogue, Caller.with_role("q", MEMBER)
+    assert (
+        catalogue.made_by(alice, shown) == catalogue.made_by(admin, shown) == Maker("p", "u-alice")
+    )
+    assert catalogue.made_by(bob, shown) is None
+    assert catalogue.made_by(bob, replace(shown, created_by_project="q")) == Maker("q", "u-alice")
 
 
 async def test_deactivating_updates_and_reactivating_activates(

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from lading.db import artifacts as queries
 from lading.db import blobs, listing
 from lading.db.engine import Database
-from lading.domain import GONE, Artifact, EventType, ListQuery, Status, Visibility
+from lading.domain import GONE, Artifact, EventType, ListQuery, Maker, Status, Visibility
 from lading.errors import BadRequest, Conflict, Forbidden, LadingError, NotFound, TooLarge
 from lading.services import validation
 from lading.services.access import Caller, can_see
@@ -127,6 +127,16 @@ class Catalogue:
         if artifact is None or artifact.status in GONE or not can_see(caller, artifact, is_member):
             raise NotFound(f"no artifact with id {artifact_id}")
         return artifact
+
+    def made_by(self, caller: Caller, artifact: Artifact) -> Maker | None:
+        """Who made the artifact, for a caller that may know: administrators, its owner's
+        project and the project that made it; others see the artifact, not who in another
+        project made it (as they see none of its tasks). None also when unrecorded."""
+        if artifact.created_by_project is None:
+            return None
+        if not (caller.is_admin or caller.project in (artifact.owner, artifact.created_by_project)):
+            return None
+        return Maker(artifact.created_by_project, artifact.created_by)
 
     async def find_package(
         self, caller: Caller | None, name: str, version: str, filename: str
