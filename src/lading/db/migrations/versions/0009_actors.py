@@ -34,21 +34,26 @@ def upgrade() -> None:
         batch.add_column(sa.Column("request_id", sa.String(length=64), nullable=True))
         batch.add_column(sa.Column("user_id", sa.String(length=255), nullable=True))
     tasks = sa.table("tasks", *(sa.column(name) for name in ("id", "input", *FIELDS)))
-    for task_id, text in _pages(tasks, tasks.c.input.like(f'%"{ORIGIN}"%')):
-        task_input = json.loads(text)
-        origin = task_input.pop(ORIGIN, None)
-        if not isinstance(origin, dict):  # the text was in a value, not the key
-            continue
-        values: dict[str, Any] = {name: origin.get(name) for name in FIELDS}
-        _rewrite(tasks, task_id, task_input, values)
+    for page in _pages(tasks, tasks.c.input.like(f'%"{ORIGIN}"%')):
+        moved = []
+        for task_id, text in page:
+            task_input = json.loads(text)
+            origin = task_input.pop(ORIGIN, None)
+            if isinstance(origin, dict):  # else the text was in a value, not the key
+                request_id, user_id = origin.get("request_id"), origin.get("user_id")
+                moved.append(_changed(task_id, task_input, request_id, user_id))
+        _rewrite(tasks, moved)
 
 
 def downgrade() -> None:
     tasks = sa.table("tasks", *(sa.column(name) for name in ("id", "input", *FIELDS)))
     known = sa.or_(*(tasks.c[name].is_not(None) for name in FIELDS))
-    for task_id, text, *values in _pages(tasks, known, *FIELDS):
-        origin = {name: value for name, value in zip(FIELDS, values, strict=True) if value}
-        _rewrite(tasks, task_id, json.loads(text) | {ORIGIN: origin}, {})
+    for page in _pages(tasks, known, *FIELDS):
+        moved = []
+        for task_id, text, *values in page:
+            origin = {name: value for name, value in zip(FIELDS, values, strict=True) if value}
+            moved.append(_changed(task_id, json.loads(text) | {ORIGIN: origin}, None, None))
+        _rewrite(tasks, moved)
     with op.batch_alter_table("tasks") as batch:
         batch.drop_column("user_id")
         batch.drop_column("request_id")
@@ -59,7 +64,7 @@ def downgrade() -> None:
 
 def _pages(
     tasks: sa.TableClause, where: sa.ColumnElement[bool], *extra: str
-) -> Iterator[tuple[Any, ...]]:
+) -> Iterator[list[tuple[Any, ...]]]:
     """The matching tasks' rows, a page at a time in the order of their ids, so that the
     table is never held whole in memory."""
     connection = op.get_bind()
@@ -71,15 +76,30 @@ def _pages(
             .order_by(tasks.c.id)
             .limit(PAGE)
         ).all()
-        yield from (tuple(row) for row in rows)
+        if rows:
+            yield [tuple(row) for row in rows]
         if len(rows) < PAGE:
             return
         after = rows[-1][0]
 
 
-def _rewrite(
-    tasks: sa.TableClause, task_id: str, task_input: dict[str, Any], values: dict[str, Any]
-) -> None:
-    op.get_bind().execute(
-        sa.update(tasks).where(tasks.c.id == task_id).values(input=json.dumps(task_input), **values)
-    )
+def _changed(
+    task_id: str, task_input: dict[str, Any], request_id: str | None, user_id: str | None
+) -> dict[str, Any]:
+    return {"task_id": task_id, "new_input": json.dumps(task_input),
+            "new_request_id": request_id, "new_user_id": user_id}  # fmt: skip
+
+
+def _rewrite(tasks: sa.TableClause, changed: list[dict[str, Any]]) -> None:
+    """A page's tasks rewritten in one statement (executemany: one round trip)."""
+    if changed:
+        op.get_bind().execute(
+            sa.update(tasks)
+            .where(tasks.c.id == sa.bindparam("task_id"))
+            .values(
+                input=sa.bindparam("new_input"),
+                request_id=sa.bindparam("new_request_id"),
+                user_id=sa.bindparam("new_user_id"),
+            ),
+            changed,
+        )
