@@ -84,8 +84,8 @@ class Artifact:
     published: bool = True
     filename: str | None = None  # packages: the file name the package faces serve
     deleted_at: datetime | None = None
-    # Who made it, as the catalogue recorded it (None: made before lading kept it): the
-    # caller's project, which an administrator's may differ from the owner, and its user
+    # Who made it (None: made before lading kept it): the caller's project, not always the
+    # owner (an administrator may make an artifact for another project), and its user
     # when the identity names one (a Keystone token; lading's own tokens name none).
     created_by_project: str | None = None
     created_by: str | None = None
