@@ -84,9 +84,22 @@ class Artifact:
     published: bool = True
     filename: str | None = None  # packages: the file name the package faces serve
     deleted_at: datetime | None = None
+    # Who made it (None: made before lading kept it): the caller's project, not always the
+    # owner (an administrator may make an artifact for another project), and its user
+    # when the identity names one (a Keystone token; lading's own tokens name none).
+    created_by_project: str | None = None
+    created_by: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     locations: list[Location] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Maker:
+    """Who made something: a caller's project, and its user when the identity names one."""
+
+    project: str
+    user: str | None = None
 
 
 class MemberStatus(enum.StrEnum):
@@ -164,8 +177,10 @@ class Task:
     expires_at: datetime | None = None
     events: list[dict[str, Any]] = field(default_factory=list)  # what happened, in order
     not_before: datetime | None = None  # a task tried again later waits until then
-    request_id: str | None = None  # the request that made it (x-openstack-request-id)
-    user_id: str | None = None  # who made it, when the identity names a user
+    # Which request made it (x-openstack-request-id) and whose user, when the identity
+    # names one; its project is ``owner``. None for the server's own tasks.
+    request_id: str | None = None
+    user_id: str | None = None
 
     @property
     def shown_input(self) -> dict[str, Any]:

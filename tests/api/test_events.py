@@ -129,7 +129,7 @@ def test_every_change_is_told_once_signed_to_whoever_wants_it(
     world.request("DELETE", f"/v2/images/{image}")
     imported = world.image("imported")
     method = {"method": {"name": "web-download", "uri": origin.url()}}
-    world.request("POST", f"/v2/images/{imported}/import", json=method)
+    asked = world.request("POST", f"/v2/images/{imported}/import", json=method)
     world.settled()
 
     task = world.request("GET", f"/v2/images/{imported}/tasks").json()["tasks"][0]
@@ -170,6 +170,21 @@ def test_every_change_is_told_once_signed_to_whoever_wants_it(
     assert finished["data"]["status"] == "success" and finished["data"]["image_id"] == imported
     assert finished["data"]["type"] == "api_image_import" and "input" not in finished["data"]
     assert finished["data"]["result"]["image_id"] == imported
+    # Who made each change: the caller's project (lading's tokens name no user); nobody
+    # for what the import's worker did, whose task says which request asked for it.
+    actors = {
+        (d.event["type"], d.event["data"]["id"]): d.event["actor"] for d in receiver.to("/all")
+    }
+    owner, admin = {"project_id": "A", "user_id": None}, {"project_id": "ops", "user_id": None}
+    assert actors == {
+        ("artifact.created", image): owner, ("artifact.activated", image): owner,
+        ("artifact.updated", image): owner, ("artifact.unpublished", image): admin,
+        ("artifact.published", image): admin, ("artifact.deleted", image): owner,
+        ("artifact.created", imported): owner, ("artifact.activated", imported): None,
+        ("task.finished", task["id"]): None,
+    }  # fmt: skip
+    assert finished["data"]["request_id"] == asked.headers["x-openstack-request-id"]
+    assert finished["data"]["user_id"] is None
 
     # No store key, URL or secret in any body; the task rows hold no secret either.
     keys = [row["key"] for row in world.rows(blobs)]

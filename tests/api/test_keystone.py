@@ -6,6 +6,7 @@ the token, as Nova, Horizon or the glance CLI would after reading the catalogue.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,15 +16,17 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from sqlalchemy import create_engine, select
 from starlette.testclient import TestClient
 
 from lading.app import create_app
+from lading.db.models import artifacts, tasks
 from lading.services import keystone as keystone_module
 from lading.services.access import Caller
 from lading.services.identity import Identities
 from lading.services.keystone import KeystoneTokens
 from lading.services.policy import Policy
-from lading.settings import KeystoneSettings, Settings
+from lading.settings import KeystoneSettings, Settings, WebhookSettings
 from tests.api.helpers import assert_error
 
 TEST_PASSWORD = "lading-test"  # {alpha,beta}-{member,reader}
@@ -124,6 +127,81 @@ def test_a_member_token_creates_an_image_owned_by_its_project(
     assert response.json()["owner"] == member.project_id
     shown = lading.get(f"/v2/images/{response.json()['id']}", headers=headers(member))
     assert shown.status_code == 200
+
+
+def rows(settings: Settings, query: Any) -> list[Any]:
+    engine = create_engine(settings.database_url)
+    with engine.connect() as connection:
+        found = list(connection.execute(query).mappings())
+    engine.dispose()
+    return found
+
+
+def test_what_a_keystone_user_makes_records_its_user_and_project(
+    tmp_path: Path, keystone_url: str, token_of: Callable[..., Token]
+) -> None:
+    """The image's row and its events say who made it; the v2 image does not (Glance has
+    no such key); a task shows its user and request as Glance's do, kept in columns."""
+    hook = WebhookSettings.model_validate({"url": "http://127.0.0.1:9/", "secret": "s" * 32})
+    settings = keystone_settings(tmp_path, keystone_url).model_copy(
+        update={"webhooks": {"hook": hook}, "task_poll_interval": 0.02}
+    )
+    member = token_of("alpha-member")
+    admin = sign_in(keystone_url, "admin", "keystone-admin", project_scope("admin"))
+    with TestClient(create_app(settings), base_url="http://lading.test") as client:
+        image = create(client, member).json()
+        octets = {**headers(member), "content-type": "application/octet-stream"}
+        staged = client.put(f"/v2/images/{image['id']}/stage", content=b"staged", headers=octets)
+        assert staged.status_code == 204, staged.text
+        asked = client.post(f"/v2/images/{image['id']}/import", headers=headers(member),
+                            json={"method": {"name": "glance-direct"}})  # fmt: skip
+        assert asked.status_code == 202, asked.text
+        # An administrator's image for another project: made by the admin's project.
+        for_alpha = create(client, admin, owner=member.project_id).json()
+        shown = client.get(f"/v2/images/{image['id']}", headers=headers(member)).json()
+        deadline = time.monotonic() + 30
+        while (found := client.get(f"/v2/images/{image['id']}/tasks", headers=headers(member))
+               ).json()["tasks"][0]["status"] not in ("success", "failure"):  # fmt: skip
+            assert time.monotonic() < deadline, found.text
+            time.sleep(0.05)
+    task = found.json()["tasks"][0]
+    assert task["status"] == "success", task
+    assert (task["user_id"], task["request_id"]) == (
+        member.user_id,
+        asked.headers["x-openstack-request-id"],
+    )
+    assert "_origin" not in task["input"]
+    (task_row,) = rows(settings, select(tasks).where(tasks.c.id == task["id"]))
+    assert (task_row["user_id"], task_row["request_id"]) == (task["user_id"], task["request_id"])
+    assert "_origin" not in task_row["input"]
+
+    assert not {"created_by", "created_by_project", "user_id"} & shown.keys()
+    made = {row["id"]: row for row in rows(settings, select(artifacts))}
+    assert (made[image["id"]]["created_by"], made[image["id"]]["created_by_project"]) == (
+        member.user_id,
+        member.project_id,
+    )
+    assert made[for_alpha["id"]]["owner"] == member.project_id
+    assert (made[for_alpha["id"]]["created_by"], made[for_alpha["id"]]["created_by_project"]) == (
+        admin.user_id,
+        admin.project_id,
+    )
+
+    bodies = rows(settings, select(tasks.c.input).where(tasks.c.type == "webhook"))
+    events = [json.loads(json.loads(row["input"])["body"]) for row in bodies]
+    actors = {(event["type"], event["data"]["id"]): event["actor"] for event in events}
+    by_member = {"project_id": member.project_id, "user_id": member.user_id}
+    assert actors == {
+        ("artifact.created", image["id"]): by_member,
+        ("artifact.activated", image["id"]): None,  # the import task's worker
+        ("artifact.created", for_alpha["id"]): {
+            "project_id": admin.project_id,
+            "user_id": admin.user_id,
+        },
+        ("task.finished", task["id"]): None,
+    }
+    finished = next(event["data"] for event in events if event["type"] == "task.finished")
+    assert (finished["user_id"], finished["request_id"]) == (task["user_id"], task["request_id"])
 
 
 def test_a_reader_may_read_but_not_write(

@@ -3,6 +3,7 @@ worker loop."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +12,12 @@ from typing import Any
 import anyio
 import jsonschema
 import pytest
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from lading.app import create_app
 from lading.db.engine import Database
+from lading.db.models import tasks
 from lading.db.tasks import insert_task
 from lading.domain import Task
 from lading.services.tasks import Progress
@@ -84,8 +87,8 @@ def test_tasks_run_and_are_shown_as_glance_shows_them(world: World) -> None:
 
 
 def test_a_task_says_which_request_and_user_made_it(world: World, database_url: str) -> None:
-    """As Glance's tasks: ``request_id`` and ``user_id`` beside the input, which the runner
-    gets as it was given; null when unknown."""
+    """As Glance's tasks: ``request_id`` and ``user_id`` beside the input (in columns of
+    their own), which the runner gets as it was given; null when unknown."""
     seen: list[dict[str, Any]] = []
 
     async def record(task: Task, progress: Progress) -> dict[str, Any]:
@@ -97,8 +100,12 @@ def test_a_task_says_which_request_and_user_made_it(world: World, database_url: 
     database = Database(database_url)
     try:
         anyio.run(database.write, insert_task, task)
+        query = select(tasks).where(tasks.c.id == task.id)
+        row = database.run(False, lambda connection: connection.execute(query).one())
     finally:
         database.dispose()
+    assert (row.request_id, row.user_id) == ("req-1", "u-1")
+    assert json.loads(row.input) == {"n": 1}
     done = world.wait(task.id)
     jsonschema.validate(done, world.get("owner", "/v2/schemas/task").json())
     assert done["request_id"] == "req-1" and done["user_id"] == "u-1"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,25 @@ import pytest
 from sqlalchemy import Connection, select
 
 from lading.api.glance_v2.views import image_view
+from lading.db.artifacts import fetch_artifact
 from lading.db.engine import Database
 from lading.db.models import tasks
-from lading.domain import Artifact, EventType, Location, Status, Task, TaskStatus, Visibility
+from lading.domain import (
+    Artifact,
+    EventType,
+    Location,
+    Maker,
+    Status,
+    Task,
+    TaskStatus,
+    Visibility,
+)
 from lading.errors import BadRequest, Conflict, Forbidden
 from lading.services import Services
 from lading.services.access import Caller
 from lading.services.catalogue import Changes
 from lading.services.events import Events, artifact_data
+from lading.services.roles import MEMBER
 from lading.services.tasks import Progress
 from lading.services.transfers import Expected
 from lading.settings import Settings, WebhookSettings
@@ -68,7 +80,9 @@ async def test_a_change_and_its_events_commit_or_roll_back_together(
     assert created["type"] == "artifact.created" and created["data"]["name"] == "a"
 
     def change_then_fail(connection: Connection) -> None:
-        services.catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id)
+        services.catalogue.events.artifact(
+            connection, EventType.ARTIFACT_UPDATED, artifact.id, admin
+        )
         raise Conflict("the change failed after its event was recorded")
 
     with pytest.raises(Conflict):
@@ -119,6 +133,68 @@ async def test_each_webhook_is_told_what_it_wants(
                                                    "result": {"counted": 1}}  # fmt: skip
     # One event, one id, whoever is told of it.
     assert recorded(database, "deletions")[0]["id"] == recorded(database, "all")[2]["id"]
+
+
+async def test_each_event_names_who_made_the_change_and_the_row_who_made_it(
+    tmp_path: Path, database: Database, store: FaultyStore, admin: Caller
+) -> None:
+    """The caller's project and user (a Keystone token's); lading's own tokens name no
+    user; what lading does on its own (a task's end) names nobody."""
+    services = built(tmp_path, database, store, {"hook": HOOK})
+    alice = replace(Caller.with_role("p", MEMBER), user="u-alice")
+    made = await services.catalogue.create(alice, Changes({"name": "a"}))
+    await services.transfers.upload(alice, made.id, body(b"data"))
+    await services.catalogue.add_tag(admin, made.id, "checked")  # an admin of another project
+    await services.catalogue.delete(alice, made.id)
+    # An administrator's artifact for another project is made by the administrator's.
+    for_p = await services.catalogue.create(admin, Changes({"name": "b", "owner": "p"}))
+    # An upload that fails takes back the artifact it made: alice's doing too.
+    with pytest.raises(BadRequest):
+        await services.transfers.create_uploaded(
+            alice, Changes({"name": "c"}), body(b"data"), expected=Expected(md5="0" * 32)
+        )
+
+    async def count(task: Task, progress: Progress) -> dict[str, int]:
+        return {"counted": 1}
+
+    services.tasks.register("count", count)
+    task = await services.tasks.run_here(
+        "p", "count", {}, count, request_id="req-1", user_id="u-alice"
+    )
+    events = recorded(database)
+    by_alice = {"project_id": "p", "user_id": "u-alice"}
+    by_admin = {"project_id": "project", "user_id": None}
+    failed = events[-3]["data"]["id"]
+    assert [(event["type"], event["data"]["id"], event["actor"]) for event in events] == [
+        ("artifact.created", made.id, by_alice), ("artifact.activated", made.id, by_alice),
+        ("artifact.updated", made.id, by_admin), ("artifact.deleted", made.id, by_alice),
+        ("artifact.created", for_p.id, by_admin),
+        ("artifact.created", failed, by_alice), ("artifact.deleted", failed, by_alice),
+        ("task.finished", task.id, None),
+    ]  # fmt: skip
+    finished = events[-1]["data"]
+    assert (finished["request_id"], finished["user_id"]) == ("req-1", "u-alice")
+    # Who made it is the row's, not the image's: Glance v2 has no such key.
+    assert "created_by" not in events[0]["data"] and "user_id" not in events[0]["data"]
+    rows = {
+        artifact_id: await database.read(fetch_artifact, artifact_id)
+        for artifact_id in (made.id, for_p.id, failed)
+    }
+    assert {key: (row.owner, row.created_by_project, row.created_by)
+            for key, row in rows.items() if row is not None} == {
+        made.id: ("p", "p", "u-alice"), for_p.id: ("p", "project", None),
+        failed: ("p", "p", "u-alice"),
+    }  # fmt: skip
+    # Who made it is told to its project, the maker's and administrators, not to others.
+    shown = replace(
+        made, created_by_project="p", created_by="u-alice", visibility=Visibility.PUBLIC
+    )
+    catalogue, bob = services.catalogue, Caller.with_role("q", MEMBER)
+    assert (
+        catalogue.made_by(alice, shown) == catalogue.made_by(admin, shown) == Maker("p", "u-alice")
+    )
+    assert catalogue.made_by(bob, shown) is None
+    assert catalogue.made_by(bob, replace(shown, created_by_project="q")) == Maker("q", "u-alice")
 
 
 async def test_deactivating_updates_and_reactivating_activates(

@@ -4,7 +4,9 @@ died while it received an upload."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,11 @@ from lading.services import Services
 from lading.services.access import Caller
 from lading.services.catalogue import now
 from lading.services.onboarding import attempt_id
+from lading.services.roles import MEMBER
 from lading.services.validation import Changes
+from lading.settings import Settings
+from lading.stores.registry import StoreRegistry
+from tests.http_origin import serving
 from tests.osm_packages import package
 from tests.stores.faulty import FaultyStore
 
@@ -57,3 +63,31 @@ async def test_an_upload_cut_off_by_a_dead_process_fails_and_keeps_nothing(
     assert shown["status"] == "failure" and "send it again" in shown["errors"][0]["text"]
     with pytest.raises(NotFound):
         await services.catalogue.get(admin, half.id)
+
+
+async def test_a_package_is_made_by_whoever_asked_for_it(
+    tmp_path: Path, database: Database, store: FaultyStore
+) -> None:
+    """Uploaded, or fetched from a URL by a task that any process runs later: the
+    package's row names the caller's project and user, the task its request and user."""
+    alice = replace(Caller.with_role("p", MEMBER), user="u-alice")
+    with serving(package()) as origin:
+        fetch = {"allowed_hosts": ["127.0.0.1"], "allowed_ports": [origin.server_address[1]]}
+        settings = Settings(data_dir=tmp_path, fetch=fetch)
+        services = Services.build(settings, database, StoreRegistry({"default": store}, "default"))
+        fetched = await services.onboarding.from_url(
+            alice, "onboard", {"external_url": origin.url()}, request_id="req-url"
+        )
+        assert await services.tasks.run_one()
+    uploaded = await services.onboarding.upload(  # a new version of the same package
+        alice, "update", "p.tgz", chunks(package(version="2")), request_id="req-upload"
+    )
+    for mode, task, request_id in (
+        ("onboard", fetched, "req-url"), ("update", uploaded, "req-upload")
+    ):  # fmt: skip
+        done = await services.onboarding.transaction(alice, mode, task.id)
+        assert done.status is TaskStatus.SUCCESS, state(done)
+        assert (done.request_id, done.user_id) == (request_id, "u-alice")
+        assert "_origin" not in done.input and done.result is not None
+        made = await services.catalogue.get(alice, done.result["package_id"])
+        assert (made.created_by_project, made.created_by) == ("p", "u-alice")

@@ -135,11 +135,14 @@ def test_an_artifact_page_lists_only_the_tasks_the_caller_may_see(site: Site) ->
     tasks.register("note", noted)
     task = anyio.run(tasks.submit, "A", "note", {"uri": "https://example.org/x"}, image["id"])
     site.sign_in("member")
-    assert f'href="/ui/tasks/{task.id}"' in site.browser.get(f"/ui/artifacts/{image['id']}").text
+    own = site.browser.get(f"/ui/artifacts/{image['id']}").text
+    assert f'href="/ui/tasks/{task.id}"' in own
+    assert "<dt>Created by</dt><dd>project A</dd>" in own  # lading's tokens name no user
     site.sign_in("other")
     page = site.browser.get(f"/ui/artifacts/{image['id']}")
     assert page.status_code == 200 and "shared widely" in page.text
     assert task.id[:8] not in page.text and "s3cret" not in page.text
+    assert "Created by" not in page.text  # nor who in the owner's project made it
     assert site.browser.get(f"/ui/tasks/{task.id}").status_code == 404
 
 

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lading.api.downloads import DataResponse
-from lading.api.http import caller, read_json, services
+from lading.api.http import caller, read_json, request_id, services
 from lading.api.multipart import FormReader
 from lading.domain import Task, TaskStatus
 from lading.errors import BadRequest, UnsupportedMediaType
@@ -65,7 +65,9 @@ async def receive(request: Request, mode: str) -> Response:
     _, file = await FormReader(request).fields()
     if file.name != PACKAGE_PART:
         raise BadRequest(f"the package goes in a file part named {PACKAGE_PART!r}")
-    task = await services(request).onboarding.upload(who, mode, file.filename, file.chunks)
+    task = await services(request).onboarding.upload(
+        who, mode, file.filename, file.chunks, request_id=request_id(request)
+    )
     return JSONResponse({"transaction_id": task.id})
 
 
@@ -76,7 +78,9 @@ async def fetch(request: Request, mode: str) -> Response:
         body = body["input"]  # as OSM's RPC takes it
     if not isinstance(body, dict):
         raise BadRequest('the body must be {"external_url": ..., "username": ..., "password": ...}')
-    task = await services(request).onboarding.from_url(who, mode, body)
+    task = await services(request).onboarding.from_url(
+        who, mode, body, request_id=request_id(request)
+    )
     return JSONResponse({"transaction_id": task.id})
 
 

@@ -69,6 +69,11 @@ artifacts = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("deleted_at", DateTime),
+    # Who made it: the caller's project (an administrator may make an artifact for another
+    # owner) and user (None for lading's own tokens, which name none). Both None for
+    # artifacts made before lading kept them.
+    Column("created_by_project", String(255)),
+    Column("created_by", String(255)),
     # While saving: which upload holds the artifact, and until when unless renewed (bytes
     # that keep coming renew it); which process runs the upload (a holder, see holders).
     Column("upload_lease", String(32)),
@@ -234,6 +239,10 @@ tasks = Table(
     Column("expires_at", DateTime),
     Column("events", Text),  # JSON: what happened so far, in order (package onboarding)
     Column("not_before", DateTime),  # a pending task tried again later is not claimed before
+    # Which request made it (x-openstack-request-id) and whose (the caller's user, None for
+    # lading's own tokens); None for the server's own tasks (webhook deliveries).
+    Column("request_id", String(64)),
+    Column("user_id", String(255)),
     Index(None, "status", "lease_expires_at"),
     Index(None, "artifact_id", "created_at"),
     Index(None, "owner", "created_at"),

@@ -20,12 +20,6 @@ from lading.db.models import tasks
 from lading.domain import Task, TaskStatus
 
 COLUMNS = [column for column in tasks.c if column.name not in ("lease_token", "lease_expires_at")]
-# Which request made a task, and whose, are kept under this key of the ``input`` JSON
-# rather than in columns of their own (which would take a migration): put there on insert,
-# taken out on reading, so that a runner's ``Task.input`` never holds it. No input a
-# service builds uses the key.
-ORIGIN = "_origin"
-ORIGIN_FIELDS = ("request_id", "user_id")
 
 
 def insert_task(connection: Connection, task: Task) -> None:
@@ -218,7 +212,7 @@ def _row(task: Task) -> dict[str, Any]:
         "status": task.status.value,
         "owner": task.owner,
         "artifact_id": task.artifact_id,
-        "input": json.dumps(task.input | _origin(task)),
+        "input": json.dumps(task.input),
         "result": None if task.result is None else json.dumps(task.result),
         "message": task.message,
         "done_bytes": task.done_bytes,
@@ -229,15 +223,9 @@ def _row(task: Task) -> dict[str, Any]:
         "expires_at": task.expires_at,
         "events": _events(task),
         "not_before": task.not_before,
+        "request_id": task.request_id,
+        "user_id": task.user_id,
     }
-
-
-def _origin(task: Task) -> dict[str, Any]:
-    # Services build inputs (what a client sends is nested under a key of their own), so
-    # the key is free; were it not, a client could pass as another request or user.
-    assert ORIGIN not in task.input, task.type
-    known = {name: value for name in ORIGIN_FIELDS if (value := getattr(task, name)) is not None}
-    return {ORIGIN: known} if known else {}
 
 
 def _events(task: Task) -> str | None:
@@ -248,8 +236,6 @@ def _task(row: RowMapping) -> Task:
     values = dict(row)
     values["status"] = TaskStatus(values["status"])
     values["input"] = json.loads(values["input"])
-    origin = values["input"].pop(ORIGIN, None) or {}
-    values |= {name: origin.get(name) for name in ORIGIN_FIELDS}
     values["result"] = None if values["result"] is None else json.loads(values["result"])
     values["events"] = json.loads(values["events"]) if values["events"] else []
     return Task(**values)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from lading.db import artifacts as queries
 from lading.db import blobs, listing
 from lading.db.engine import Database
-from lading.domain import GONE, Artifact, EventType, ListQuery, Status, Visibility
+from lading.domain import GONE, Artifact, EventType, ListQuery, Maker, Status, Visibility
 from lading.errors import BadRequest, Conflict, Forbidden, LadingError, NotFound, TooLarge
 from lading.services import validation
 from lading.services.access import Caller, can_see
@@ -68,7 +68,8 @@ class Catalogue:
         *,
         published: bool = True,
     ) -> Artifact:
-        """A new queued artifact; ``published`` is the face's to say."""
+        """A new queued artifact, recorded as made by the caller's project and user;
+        ``published`` is the face's to say."""
         moment = now()
         artifact = Artifact(
             id=validation.new_id(artifact_id),
@@ -78,6 +79,8 @@ class Catalogue:
             created_at=moment,
             updated_at=moment,
             published=published,
+            created_by_project=caller.project,
+            created_by=caller.user,
         )
         caller.require("add_image", artifact)
         artifact = validation.apply(caller, artifact, changes, None, self.quota)
@@ -89,22 +92,24 @@ class Catalogue:
                 self._names.check(connection, artifact.owner, caller.is_admin, artifact.name)
             if not queries.insert_artifact(connection, artifact, limit):
                 return False
-            self.events.artifact(connection, EventType.ARTIFACT_CREATED, artifact.id)
+            self.events.artifact(connection, EventType.ARTIFACT_CREATED, artifact.id, caller)
             return True
 
         if not await self._database.write(insert):
             raise TooLarge(f"project {caller.project} has reached its quota of {limit} artifacts")
         return caller.view(artifact)
 
-    def activated(self, connection: Connection, artifact_id: str, by_admin: bool = False) -> None:
-        """In the transaction that makes an artifact active: a package takes its name, for
-        its owner's project (Forbidden if that project may not publish under it, unless an
-        administrator made it active), and the event is recorded."""
+    def activated(self, connection: Connection, artifact_id: str, by: Caller | None) -> None:
+        """In the transaction that makes an artifact active for ``by`` (None: a task's
+        worker): a package takes its name, for its owner's project (Forbidden if that
+        project may not publish under it, unless an administrator made it active), and
+        the event is recorded."""
         address = queries.package_address(connection, artifact_id)
         if address is not None:
             name, owner = address
+            by_admin = by is not None and by.is_admin
             self._names.claim(connection, owner, name, now(), by_admin)
-        self.events.artifact(connection, EventType.ARTIFACT_ACTIVATED, artifact_id)
+        self.events.artifact(connection, EventType.ARTIFACT_ACTIVATED, artifact_id, by)
 
     async def get(self, caller: Caller, artifact_id: str) -> Artifact:
         """A live artifact the caller may see; NotFound for anything else."""
@@ -123,6 +128,16 @@ class Catalogue:
         if artifact is None or artifact.status in GONE or not can_see(caller, artifact, is_member):
             raise NotFound(f"no artifact with id {artifact_id}")
         return artifact
+
+    def made_by(self, caller: Caller, artifact: Artifact) -> Maker | None:
+        """Who made the artifact, for a caller that may know: administrators, its owner's
+        project and the project that made it; others see the artifact, not who in another
+        project made it (as they see none of its tasks). None also when unrecorded."""
+        if artifact.created_by_project is None:
+            return None
+        if not (caller.is_admin or caller.project in (artifact.owner, artifact.created_by_project)):
+            return None
+        return Maker(artifact.created_by_project, artifact.created_by)
 
     async def find_package(
         self, caller: Caller | None, name: str, version: str, filename: str
@@ -183,7 +198,7 @@ class Catalogue:
             if not queries.update_artifact(connection, updated, previous):
                 return False
             if changed:  # a patch that changes nothing but the time is no event
-                self.events.artifact(connection, EventType.ARTIFACT_UPDATED, updated.id)
+                self.events.artifact(connection, EventType.ARTIFACT_UPDATED, updated.id, caller)
             return True
 
         if not await self._database.write(write):
@@ -199,11 +214,11 @@ class Catalogue:
 
             def mark(connection: Connection) -> None:
                 queries.mark_pending_delete(connection, artifact.id, now())
-                self.events.artifact(connection, EventType.ARTIFACT_DELETED, artifact.id)
+                self.events.artifact(connection, EventType.ARTIFACT_DELETED, artifact.id, caller)
 
             await self._database.write(mark)
         else:
-            await self.drop(artifact.id)
+            await self.drop(artifact.id, caller)
 
     async def reclaimable(self) -> int:
         """Bytes that delayed deletes still hold."""
@@ -220,18 +235,21 @@ class Catalogue:
                 scrubbed += 1
         return scrubbed
 
-    async def drop(self, artifact_id: str) -> None:
-        """Delete an artifact with no questions asked: for the services' own undoing."""
-        doomed = await self._database.write(self._mark_deleted, artifact_id)
+    async def drop(self, artifact_id: str, by: Caller | None = None) -> None:
+        """Delete an artifact with no questions asked: for the services' own undoing, of
+        what ``by``'s request made (None: lading's own, such as a scrub)."""
+        doomed = await self._database.write(self._mark_deleted, artifact_id, by)
         await self.discard(doomed)
 
-    def _mark_deleted(self, connection: Connection, artifact_id: str) -> list[blobs.Blob]:
+    def _mark_deleted(
+        self, connection: Connection, artifact_id: str, by: Caller | None
+    ) -> list[blobs.Blob]:
         """In the caller's transaction: the artifact deleted (an event, unless it was gone
         already: a scrub); returns the blobs nothing references now."""
         was_live = queries.status_of(connection, artifact_id) not in GONE
         doomed = queries.mark_deleted(connection, artifact_id, now())
         if was_live:
-            self.events.artifact(connection, EventType.ARTIFACT_DELETED, artifact_id)
+            self.events.artifact(connection, EventType.ARTIFACT_DELETED, artifact_id, by)
         return doomed
 
     async def discard(self, doomed: Sequence[blobs.Blob]) -> int:
@@ -260,7 +278,7 @@ class Catalogue:
 
         def write(connection: Connection) -> None:
             if queries.set_published(connection, artifact.id, published, now()):
-                self.events.artifact(connection, event, artifact.id)
+                self.events.artifact(connection, event, artifact.id, caller)
 
         if artifact.published != published:
             await self._database.write(write)
@@ -279,7 +297,7 @@ class Catalogue:
 
         def add(connection: Connection) -> None:
             if queries.add_tag(connection, artifact.id, tag, now()):
-                self.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id)
+                self.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)
 
         await self._database.write(add)
 
@@ -290,7 +308,7 @@ class Catalogue:
         def remove(connection: Connection) -> bool:
             if not queries.remove_tag(connection, artifact.id, tag, now()):
                 return False
-            self.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id)
+            self.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)
             return True
 
         if not await self._database.write(remove):
@@ -315,7 +333,7 @@ class Catalogue:
         def switch(connection: Connection) -> bool:
             if not queries.set_status(connection, artifact.id, [source], target, updated_at=now()):
                 return False
-            self.events.artifact(connection, event, artifact.id)
+            self.events.artifact(connection, event, artifact.id, caller)
             return True
 
         if not await self._database.write(switch):

@@ -8,9 +8,12 @@ wants the event gets a task of its own (type ``webhook``), owned by no project a
 to no artifact, holding the webhook's name and the exact body to send. The secret is not
 stored: it is read from the settings when the body is sent (so it can be rotated).
 
-A body is ``{"id", "type", "time", "data"}``. ``data`` is the artifact as the Glance v2
-face shows it to an administrator, with ``published`` (and ``deleted_at`` once deleted),
-never where its bytes lie; or, for ``task.finished``, the task without its input.
+A body is ``{"id", "type", "time", "actor", "data"}``. ``actor`` is who made the change:
+the project and user of the caller the service acted for, or None when lading acted on
+its own (recovery, a task's worker finishing its work, the end of a task). ``data`` is
+the artifact as the Glance v2 face shows it to an administrator, with ``published`` (and
+``deleted_at`` once deleted), never where its bytes lie; or, for ``task.finished``, the
+task without its input.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from lading.db.artifacts import fetch_artifact
 from lading.db.tasks import insert_task
 from lading.documents import artifact_document, task_document, timestamp
 from lading.domain import Artifact, EventType, Task, TaskStatus
+from lading.services.access import Caller
 from lading.settings import WebhookSettings
 
 TASK_TYPE = "webhook"
@@ -39,30 +43,38 @@ class Events:
     def __init__(self, webhooks: Mapping[str, WebhookSettings]) -> None:
         self._webhooks = webhooks
 
-    def artifact(self, connection: Connection, event: EventType, artifact_id: str) -> None:
-        """The artifact as the change left it, in the change's transaction."""
+    def artifact(
+        self, connection: Connection, event: EventType, artifact_id: str, by: Caller | None
+    ) -> None:
+        """The artifact as the change left it, in the change's transaction; ``by``: the
+        caller the change was made for, None when lading made it on its own."""
 
         def data() -> dict[str, Any]:
             artifact = fetch_artifact(connection, artifact_id)
             assert artifact is not None, artifact_id
             return artifact_data(artifact)
 
-        self._record(connection, event, data)
+        self._record(connection, event, actor(by), data)
 
     def task_finished(self, connection: Connection, task: Task) -> None:
-        """A task that ended, as recorded; a delivery's own end is no event (no loops)."""
+        """A task that ended, as recorded; a delivery's own end is no event (no loops).
+        Its end is the worker's doing, not a caller's: who asked for the task is in it."""
         if task.type != TASK_TYPE:
-            self._record(connection, EventType.TASK_FINISHED, lambda: task_data(task))
+            self._record(connection, EventType.TASK_FINISHED, None, lambda: task_data(task))
 
     def _record(
-        self, connection: Connection, event: EventType, data: Callable[[], dict[str, Any]]
+        self,
+        connection: Connection,
+        event: EventType,
+        by: dict[str, str | None] | None,
+        data: Callable[[], dict[str, Any]],
     ) -> None:
         names = [name for name, webhook in self._webhooks.items() if webhook.wants(event)]
         if not names:
             return
         moment = datetime.now(UTC)
         body = {"id": str(uuid.uuid4()), "type": event.value, "time": _time(moment),
-                "data": data()}  # fmt: skip
+                "actor": by, "data": data()}  # fmt: skip
         text = json.dumps(body, separators=(",", ":"))
         stored = moment.replace(tzinfo=None)  # the catalogue's clock: naive UTC
         for name in names:
@@ -82,9 +94,15 @@ class Events:
             )
 
 
+def actor(caller: Caller | None) -> dict[str, str | None] | None:
+    """Who made a change, as events tell it (a user only when the identity names one)."""
+    return None if caller is None else {"project_id": caller.project, "user_id": caller.user}
+
+
 def artifact_data(artifact: Artifact) -> dict[str, Any]:
     """The artifact as Glance v2 shows it (without the links, or the stores it is in),
-    and whether it is published."""
+    and whether it is published. Not who made it: a property may take that name (Glance
+    has no such key), and the ``artifact.created`` event's actor tells it."""
     data = artifact_document(artifact) | {"published": artifact.published}
     if artifact.deleted_at is not None:
         data["deleted_at"] = timestamp(artifact.deleted_at)
@@ -92,8 +110,12 @@ def artifact_data(artifact: Artifact) -> dict[str, Any]:
 
 
 def task_data(task: Task) -> dict[str, Any]:
-    """The task as Glance v2 shows it, without its input (which may hold a URL)."""
-    return task_document(task) | {"result": task.result}
+    """The task as Glance v2 shows it whole, without its input (which may hold a URL)."""
+    return task_document(task) | {
+        "result": task.result,
+        "request_id": task.request_id,
+        "user_id": task.user_id,
+    }
 
 
 def _time(moment: datetime) -> str:

@@ -248,7 +248,7 @@ class Imports:
         def activate(connection: Connection) -> bool:
             if not queries.activate(connection, artifact.id, task.id, plan.failed, now()):
                 return False
-            self._catalogue.activated(connection, artifact.id)
+            self._catalogue.activated(connection, artifact.id, None)  # the worker's doing
             return True
 
         if not await self._database.write(activate):

@@ -18,6 +18,7 @@ import contextlib
 import posixpath
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -86,9 +87,16 @@ class Onboarding:
             tasks.register(task_type, self._run)
 
     async def upload(
-        self, caller: Caller, mode: str, filename: str, chunks: AsyncIterable[bytes]
+        self,
+        caller: Caller,
+        mode: str,
+        filename: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        request_id: str | None = None,
     ) -> Task:
-        """Onboard the package a request brings; its task has ended when this returns."""
+        """Onboard the package a request brings; its task has ended when this returns.
+        ``request_id``: the request's, which the task keeps, with the caller's user."""
         caller.require("add_image")
 
         async def work(task: Task, progress: Progress) -> dict[str, Any]:
@@ -96,17 +104,31 @@ class Onboarding:
             return await self._onboard(task, progress, caller, chunks)
 
         task_input = {"source": "upload", "filename": filename, "role": _role(caller)}
-        return await self._tasks.run_here(caller.project, TASK_TYPES[mode], task_input, work)
+        return await self._tasks.run_here(
+            caller.project, TASK_TYPES[mode], task_input, work,
+            request_id=request_id, user_id=caller.user,
+        )  # fmt: skip
 
-    async def from_url(self, caller: Caller, mode: str, request: Mapping[str, Any]) -> Task:
+    async def from_url(
+        self,
+        caller: Caller,
+        mode: str,
+        request: Mapping[str, Any],
+        *,
+        request_id: str | None = None,
+    ) -> Task:
         """A task that fetches the package at the request's ``external_url`` (with its
-        ``username`` and ``password``, if any) and onboards it."""
+        ``username`` and ``password``, if any) and onboards it, as the caller: the package
+        is recorded as made by its project and user. ``request_id`` as in ``upload``."""
         caller.require("add_image")
         url, credentials = credentials_given(request.get("external_url"), request, "external_url")
         self._rules.check_url(url)
         task_input = {"source": "url", "url": url, "role": _role(caller),
                       **seal_credentials(credentials, self._sealer)}  # fmt: skip
-        return await self._tasks.submit(caller.project, TASK_TYPES[mode], task_input)
+        return await self._tasks.submit(
+            caller.project, TASK_TYPES[mode], task_input,
+            request_id=request_id, user_id=caller.user,
+        )  # fmt: skip
 
     async def transaction(self, caller: Caller, mode: str, transaction_id: str) -> Task:
         """An onboarding of the caller's project (any, for admins); NotFound otherwise."""
@@ -146,7 +168,12 @@ class Onboarding:
         mode = _mode(task)
         for attempt in range(1, task.attempts):  # what earlier attempts left
             await self._drop(attempt_id(task.id, attempt))
-        caller = self._identities.anonymous(task.owner, task.input.get("role", MEMBER))
+        # The caller who submitted the task, as far as the task knows it: what the work
+        # makes is recorded as made by that project and user.
+        caller = replace(
+            self._identities.anonymous(task.owner, task.input.get("role", MEMBER)),
+            user=task.user_id,
+        )
         if task.input["source"] == "upload":
             message = "the upload was cut off before the package was whole: send it again"
             await progress.event(f"{mode}-error", message, "error")
@@ -188,17 +215,18 @@ class Onboarding:
             )  # fmt: skip
             await self._database.write(self._name, caller, artifact.id, name, report.members)
         except FetchFailed as exc:
-            await self._failed(progress, artifact.id, "download-failed", f"download failed: {exc}")
+            await self._failed(progress, caller, artifact.id, "download-failed",
+                               f"download failed: {exc}")  # fmt: skip
             raise
         except (PackageInvalid, PackageTooLarge) as exc:
-            await self._failed(progress, artifact.id, f"{mode}-{exc.event}", str(exc))
+            await self._failed(progress, caller, artifact.id, f"{mode}-{exc.event}", str(exc))
             raise
         except LadingError as exc:
-            await self._failed(progress, artifact.id, f"{mode}-error", str(exc))
+            await self._failed(progress, caller, artifact.id, f"{mode}-error", str(exc))
             raise
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._drop(artifact.id)
+                await self._drop(artifact.id, caller)
             raise
         text = f"{descriptor.kind} {descriptor.id} {descriptor.version}: package {artifact.id}"
         if report.checked:
@@ -219,16 +247,19 @@ class Onboarding:
         (``os_hidden`` no more): an update."""
         self._names.claim(connection, caller.project, name.name, now(), caller.is_admin)
         queries.name_onboarded(connection, artifact_id, name, members, now())
-        self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact_id)
+        self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact_id, caller)
 
-    async def _failed(self, progress: Progress, artifact_id: str, event: str, text: str) -> None:
+    async def _failed(
+        self, progress: Progress, caller: Caller, artifact_id: str, event: str, text: str
+    ) -> None:
         with anyio.CancelScope(shield=True):
-            await self._drop(artifact_id)
+            await self._drop(artifact_id, caller)
             await progress.event(event, text, "error")
 
-    async def _drop(self, artifact_id: str) -> None:
+    async def _drop(self, artifact_id: str, by: Caller | None = None) -> None:
+        """``by``: whose attempt failed; None for what an earlier attempt left behind."""
         with contextlib.suppress(NotFound):
-            await self._catalogue.drop(artifact_id)
+            await self._catalogue.drop(artifact_id, by)
 
 
 async def _announced(fetch: Fetch, progress: Progress) -> AsyncIterator[bytes]:

@@ -171,7 +171,7 @@ class Packages:
                 check_replaceable(caller, holder)
         replaced = queries.take_name(connection, artifact_id, address.filename, holders, now())
         for gone in replaced:
-            self._catalogue.events.artifact(connection, EventType.ARTIFACT_DELETED, gone)
+            self._catalogue.events.artifact(connection, EventType.ARTIFACT_DELETED, gone, caller)
 
 
 def check_replaceable(caller: Caller, package: Artifact) -> None:

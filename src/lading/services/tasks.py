@@ -143,8 +143,14 @@ class Tasks:
         task_type: str,
         task_input: dict[str, Any],
         artifact_id: str | None = None,
+        *,
+        request_id: str | None = None,
+        user_id: str | None = None,
     ) -> Task:
-        task = self.new(owner, task_type, task_input, artifact_id)
+        """A task for any process to run; ``request_id`` and ``user_id`` as in ``new``."""
+        task = self.new(
+            owner, task_type, task_input, artifact_id, request_id=request_id, user_id=user_id
+        )
         await self._database.write(queries.insert_task, task)
         return task
 
@@ -160,7 +166,8 @@ class Tasks:
         user_id: str | None = None,
     ) -> Task:
         """A task to insert in the caller's own transaction (``db.tasks.insert_task``);
-        ``request_id`` and ``user_id`` say which request, and whose, made it."""
+        ``request_id`` and ``user_id`` say which request, and whose, made it: a caller's
+        task is recorded with both, as Glance's are (the server's own with neither)."""
         assert task_type in self._handlers, task_type
         moment = now()
         return Task(
@@ -184,13 +191,19 @@ class Tasks:
         task_input: dict[str, Any],
         work: Handler,
         artifact_id: str | None = None,
+        *,
+        request_id: str | None = None,
+        user_id: str | None = None,
     ) -> Task:
         """Run ``work`` now, in this request, as a task others can follow: it is recorded
         as a task already claimed by this process and ends as tasks end. Should the
         process die meanwhile, the lease runs out and the handler registered for
-        ``task_type`` gets it (to say it was cut off, and clean up)."""
+        ``task_type`` gets it (to say it was cut off, and clean up). ``request_id`` and
+        ``user_id`` as in ``new``."""
         token = uuid.uuid4().hex
-        task = self.new(owner, task_type, task_input, artifact_id)
+        task = self.new(
+            owner, task_type, task_input, artifact_id, request_id=request_id, user_id=user_id
+        )
         task.status, task.attempts = TaskStatus.PROCESSING, 1
         await self._database.write(queries.insert_claimed, task, token, self._lease_until())
         async with anyio.create_task_group() as heartbeat:

@@ -189,7 +189,7 @@ class Transfers:
         artifact = await self._queued(caller, artifact_id)
         await self._receive(
             artifact, body, announced_size, store_name, expected, Status.SAVING, failed,
-            on_active, caller.is_admin,
+            on_active, caller,
         )  # fmt: skip
         return caller.view(await self._catalogue.visible(caller, artifact.id))
 
@@ -220,7 +220,7 @@ class Transfers:
         except BaseException:
             # The upload's failure is what to tell, not a failure to undo it.
             with anyio.CancelScope(shield=True), contextlib.suppress(LadingError):
-                await self._catalogue.drop(artifact.id)
+                await self._catalogue.drop(artifact.id, caller)
             raise
 
     async def create_with(
@@ -236,7 +236,7 @@ class Transfers:
                 return await self._register(caller, artifact, external, incoming.checksum)
             except BaseException:
                 with anyio.CancelScope(shield=True):
-                    await self._catalogue.drop(artifact.id)
+                    await self._catalogue.drop(artifact.id, caller)
                 raise
         if incoming.body is not None:
             self._check_upload(incoming.size, incoming.store)
@@ -331,7 +331,7 @@ class Transfers:
             uploads.register(
                 connection, artifact.id, store, external.key, external.size, checksum, now()
             )
-            self._catalogue.activated(connection, artifact.id, caller.is_admin)
+            self._catalogue.activated(connection, artifact.id, caller)
 
         await self._database.write(register)
         return caller.view(await self._catalogue.visible(caller, artifact.id))
@@ -423,7 +423,7 @@ class Transfers:
         status: Status,
         failed: Status = Status.QUEUED,
         on_active: Callable[[Connection], None] | None = None,
-        by_admin: bool = False,
+        by: Caller | None = None,
     ) -> None:
         cap = await self._room(artifact)
         if announced_size is not None and announced_size > cap:
@@ -464,7 +464,7 @@ class Transfers:
                 if on_active is not None:
                     on_active(connection)
                 if final is Status.ACTIVE:
-                    self._catalogue.activated(connection, lease.artifact_id, by_admin)
+                    self._catalogue.activated(connection, lease.artifact_id, by)
                 return redundant
 
             redundant = await self._database.write(activate)

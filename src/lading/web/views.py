@@ -89,6 +89,7 @@ async def artifact_page(request: Request, session: Session) -> Response:
         {
             "artifact": artifact,
             "allowed": Allowed.of(session.caller, artifact),
+            "made_by": found.catalogue.made_by(session.caller, artifact),
             "tasks": await found.tasks.of_artifact(session.caller, artifact),
             "locations": locations,
             "multistore": bool(found.transfers.store_choices()),
