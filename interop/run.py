@@ -191,12 +191,13 @@ def lading(work: Path, config: Path, port: int) -> Iterator[None]:
         server_log.close()
 
 
-def register(url: str) -> None:
-    """Make lading the catalogue's ``image`` service with ``url`` on its three interfaces in
-    RegionOne: made once, its endpoints' URL updated on later runs (the port changes)."""
+def register(url: str, keystone_url: str = KEYSTONE_URL, service_type: str = "image") -> str:
+    """Make lading the catalogue's ``service_type`` service with ``url`` on its three
+    interfaces in RegionOne: made once, its endpoints' URL updated on later runs (the port
+    changes). Returns the service's id."""
     admin = session.Session(
         auth=v3.Password(
-            auth_url=KEYSTONE_URL,
+            auth_url=keystone_url,
             username=ADMIN_USER,
             password=ADMIN_PASSWORD,
             project_name=ADMIN_PROJECT,
@@ -204,23 +205,23 @@ def register(url: str) -> None:
             project_domain_name="Default",
         )
     )
-    services = admin.get(f"{KEYSTONE_URL}/services", params={"type": "image"}).json()["services"]
+    found = admin.get(f"{keystone_url}/services", params={"type": service_type})
+    services = found.json()["services"]
     if services:
-        service_id = services[0]["id"]
+        service_id = str(services[0]["id"])
     else:
-        body = {"service": {"type": "image", "name": SERVICE_NAME, "enabled": True}}
-        service_id = admin.post(f"{KEYSTONE_URL}/services", json=body).json()["service"]["id"]
-    endpoints = admin.get(f"{KEYSTONE_URL}/endpoints", params={"service_id": service_id}).json()[
-        "endpoints"
-    ]
+        body = {"service": {"type": service_type, "name": SERVICE_NAME, "enabled": True}}
+        service_id = admin.post(f"{keystone_url}/services", json=body).json()["service"]["id"]
+    listed = admin.get(f"{keystone_url}/endpoints", params={"service_id": service_id})
+    endpoints = listed.json()["endpoints"]
     for interface in INTERFACES:
-        found = [e for e in endpoints if e["interface"] == interface and e["region_id"] == REGION]
-        if found:
-            for extra in found[1:]:  # one endpoint per interface, so Tempest's choice is ours
-                admin.delete(f"{KEYSTONE_URL}/endpoints/{extra['id']}")
-            if found[0]["url"] != url:
+        mine = [e for e in endpoints if e["interface"] == interface and e["region_id"] == REGION]
+        if mine:
+            for extra in mine[1:]:  # one endpoint per interface, so Tempest's choice is ours
+                admin.delete(f"{keystone_url}/endpoints/{extra['id']}")
+            if mine[0]["url"] != url:
                 admin.patch(
-                    f"{KEYSTONE_URL}/endpoints/{found[0]['id']}", json={"endpoint": {"url": url}}
+                    f"{keystone_url}/endpoints/{mine[0]['id']}", json={"endpoint": {"url": url}}
                 )
         else:
             body = {
@@ -231,8 +232,9 @@ def register(url: str) -> None:
                     "url": url,
                 }
             }
-            admin.post(f"{KEYSTONE_URL}/endpoints", json=body)
-    log(f"Keystone's catalogue: image service {service_id} at {url} in {REGION}")
+            admin.post(f"{keystone_url}/endpoints", json=body)
+    log(f"Keystone's catalogue: {service_type} service {service_id} at {url} in {REGION}")
+    return service_id
 
 
 def tempest_config(work: Path, web_port: int, format_enforcement: bool) -> Path:
