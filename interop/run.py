@@ -294,7 +294,7 @@ COUNTS = re.compile(r"^ - (Passed|Skipped|Failed|Expected Fail|Unexpected Succes
 
 
 def run_tempest(
-    tempest: str, workspace: Path, config: Path, concurrency: int
+    tempest: str, workspace: Path, config: Path, concurrency: int, timeout: float
 ) -> tuple[int, dict[str, int]]:
     command = [
         tempest,
@@ -317,20 +317,34 @@ def run_tempest(
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
+        start_new_session=True,
     )
-    assert process.stdout is not None
-    for line in process.stdout:
-        sys.stdout.write(line)
-        found = COUNTS.match(line.rstrip("\n"))
-        if found:
-            counts[found.group(1)] = int(found.group(2))
-    return process.wait(), counts
+
+    def stop() -> None:  # a hung run must not hold CI: Tempest and its workers go
+        log(f"Tempest still running after {timeout:.0f} s: stopped")
+        os.killpg(process.pid, signal.SIGKILL)
+
+    timer = threading.Timer(timeout, stop)
+    timer.start()
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            sys.stdout.write(line)
+            found = COUNTS.match(line.rstrip("\n"))
+            if found:
+                counts[found.group(1)] = int(found.group(2))
+        return process.wait(), counts
+    finally:
+        timer.cancel()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tempest", required=True, help="Tempest's command, in its own venv")
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--timeout", type=float, default=900.0, help="seconds the Tempest run may take (900)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
         "--no-format-enforcement",
@@ -359,7 +373,9 @@ def main() -> int:
                 workspace = work / "workspace"
                 workspace.mkdir()
                 tempest_conf = tempest_config(work, web_port, args.format_enforcement)
-                status, counts = run_tempest(tempest, workspace, tempest_conf, args.concurrency)
+                status, counts = run_tempest(
+                    tempest, workspace, tempest_conf, args.concurrency, args.timeout
+                )
                 elapsed = time.monotonic() - started
                 # Listing needs the test repository that the run made.
                 skipped_by_list = excluded(tempest, workspace, tempest_conf)
@@ -377,7 +393,7 @@ def main() -> int:
         log(f"left out by interop/skip-list.txt: {sum(skipped_by_list.values())} ({kinds})")
         # The last line, in the form CI reads.
         print(f"interop: {passed} passed, {failed} failed, {skipped} skipped", flush=True)
-        return status
+        return 0 if status == 0 else 1
     finally:
         if args.keep or os.environ.get("LADING_INTEROP_KEEP"):
             log(f"kept {work}")
