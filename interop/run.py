@@ -1,12 +1,14 @@
 """Tempest's image API tests against lading and a real Keystone: what ``make interop`` runs.
 
 It starts the loopback services (scripts/services.sh), a web server for the images Tempest
-imports and registers by URL, and lading with a temporary data directory, Keystone tokens,
-two stores (a filesystem and Swift) and the http store; registers lading as the catalogue's
-``image`` service in RegionOne; writes tempest.conf from interop/tempest.conf.in; runs
-``tempest run --regex '^tempest\\.api\\.image'`` with the skip list interop/skip-list.txt
-on at most two workers; prints the counts, and exits non-zero when a test failed. lading and
-the web server are stopped whatever happens; the services are left running.
+imports and registers by URL, and two lading nodes sharing a temporary data directory and
+a PostgreSQL database of the run's own, with Keystone tokens, two stores (a filesystem and
+Swift) and the http store; registers them as the catalogue's ``image`` service and its
+``image_remote`` (Tempest's cross-worker tests) in RegionOne; writes tempest.conf from
+interop/tempest.conf.in; runs ``tempest run --regex '^tempest\\.api\\.image'`` with the
+skip list interop/skip-list.txt on at most two workers; prints the counts, and exits
+non-zero when a test failed. lading, its database and the web server go whatever happens;
+the services are left running.
 
 Run it with lading's virtualenv (it needs keystoneauth1, which lading uses) and name
 Tempest's own: ``python interop/run.py --tempest .venv-interop/bin/tempest``.
@@ -44,9 +46,13 @@ KEYSTONE_URL = f"http://127.0.0.1:{os.environ.get('LADING_KEYSTONE_PORT', '5000'
 ADMIN_USER, ADMIN_PASSWORD, ADMIN_PROJECT = "admin", "keystone-admin", "admin"
 REGION = "RegionOne"
 SERVICE_NAME = "lading"
+REMOTE_SERVICE_TYPE = "image_remote"  # Tempest's alternate_image_endpoint: a second node
 INTERFACES = ("public", "internal", "admin")
 REGEX = r"^tempest\.api\.image"
 START_TIMEOUT = 60.0  # seconds for lading to answer once started
+SWIFT_CONTAINER = "lading-interop"
+# scripts/services.sh's PostgreSQL: the two nodes share a database made for the run.
+POSTGRES_URL = "postgresql+psycopg://lading:lading@127.0.0.1:5432/postgres"
 SWIFT = {  # the single-node Swift of scripts/services.sh, tempauth
     "auth_url": "http://127.0.0.1:8080/auth/v1.0",
     "user": "test:tester",
@@ -112,11 +118,12 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def lading_config(work: Path, port: int, web_port: int, container: str) -> str:
+def lading_config(work: Path, port: int, web_port: int, database_url: str) -> str:
     return f"""\
 host = "127.0.0.1"
 port = {port}
 data_dir = "{work / "data"}"
+database_url = "{database_url}"
 default_store = "fast"
 show_image_direct_url = true
 show_multiple_locations = true
@@ -132,7 +139,7 @@ type = "swift"
 auth_url = "{SWIFT["auth_url"]}"
 user = "{SWIFT["user"]}"
 key = "{SWIFT["key"]}"
-container = "{container}"
+container = "{SWIFT_CONTAINER}"
 description = "Swift"
 
 [stores.http]
@@ -157,10 +164,12 @@ region_name = "{REGION}"
 
 
 @contextlib.contextmanager
-def lading(work: Path, config: Path, port: int) -> Iterator[None]:
-    server_log = (work / "lading.log").open("wb")
+def lading(work: Path, config: Path, port: int, name: str) -> Iterator[None]:
+    """A lading node serving ``config`` on ``port``, its log in ``work/<name>.log``."""
+    server_log = (work / f"{name}.log").open("wb")
+    command = [str(Path(sys.executable).parent / "lading"), "serve", "--config", str(config)]
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "lading"), "serve", "--config", str(config)],
+        [*command, "--port", str(port)],
         stdout=server_log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -170,15 +179,15 @@ def lading(work: Path, config: Path, port: int) -> Iterator[None]:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if process.poll() is not None:
-                raise SystemExit(f"lading exited with {process.returncode}: see {work}/lading.log")
+                raise SystemExit(f"{name} exited with {process.returncode}: see {work}/{name}.log")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthcheck", timeout=2):
                     break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise SystemExit(f"lading did not answer in {START_TIMEOUT:.0f} s") from None
+                    raise SystemExit(f"{name} did not answer in {START_TIMEOUT:.0f} s") from None
                 time.sleep(0.2)
-        log(f"lading serves http://127.0.0.1:{port} (log: {work}/lading.log)")
+        log(f"{name} serves http://127.0.0.1:{port} (log: {work}/{name}.log)")
         yield
     finally:
         if process.poll() is None:
@@ -189,6 +198,24 @@ def lading(work: Path, config: Path, port: int) -> Iterator[None]:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         server_log.close()
+
+
+@contextlib.contextmanager
+def database() -> Iterator[str]:
+    """A PostgreSQL database of the run's own, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    server = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"lading_interop_{secrets.token_hex(6)}"
+    with server.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
 
 
 def register(url: str, keystone_url: str = KEYSTONE_URL, service_type: str = "image") -> str:
@@ -250,6 +277,7 @@ def tempest_config(work: Path, web_port: int, format_enforcement: bool) -> Path:
         "log_file": str(work / "tempest.log"),
         "lock_path": str(work / "locks"),
         "format_enforcement": str(format_enforcement).lower(),
+        "remote_service_type": REMOTE_SERVICE_TYPE,
     }
     path = work / "tempest.conf"
     path.write_text(template.format(**values))
@@ -363,28 +391,35 @@ def main() -> int:
         images.mkdir()
         (images / "cirros-uec.tar.gz").write_bytes(secrets.token_bytes(256 * 1024))
         (images / "cirros-disk.qcow2").write_bytes(qcow2_image(64 * 1024 * 1024))
-        with web_server(images) as web_port:
-            port = free_port()
+        with contextlib.ExitStack() as running:
+            web_port = running.enter_context(web_server(images))
+            database_url = running.enter_context(database())
             config = work / "lading.toml"
-            config.write_text(lading_config(work, port, web_port, "lading-interop"))
-            with lading(work, config, port):
-                register(f"http://127.0.0.1:{port}")
-                started = time.monotonic()
-                workspace = work / "workspace"
-                workspace.mkdir()
-                tempest_conf = tempest_config(work, web_port, args.format_enforcement)
-                status, counts = run_tempest(
-                    tempest, workspace, tempest_conf, args.concurrency, args.timeout
-                )
-                elapsed = time.monotonic() - started
-                # Listing needs the test repository that the run made.
-                skipped_by_list = excluded(tempest, workspace, tempest_conf)
+            port, remote_port = free_port(), free_port()
+            config.write_text(lading_config(work, port, web_port, database_url))
+            # Two nodes on one database and the same stores, as behind a load balancer:
+            # Tempest's cross-worker tests stage on one and import or delete on the other.
+            running.enter_context(lading(work, config, port, "lading"))
+            running.enter_context(lading(work, config, remote_port, "lading-remote"))
+            register(f"http://127.0.0.1:{port}")
+            register(f"http://127.0.0.1:{remote_port}", service_type=REMOTE_SERVICE_TYPE)
+            started = time.monotonic()
+            workspace = work / "workspace"
+            workspace.mkdir()
+            tempest_conf = tempest_config(work, web_port, args.format_enforcement)
+            status, counts = run_tempest(
+                tempest, workspace, tempest_conf, args.concurrency, args.timeout
+            )
+            elapsed = time.monotonic() - started
+            # Listing needs the test repository that the run made.
+            skipped_by_list = excluded(tempest, workspace, tempest_conf)
         passed = counts.get("Passed", 0)
         failed = counts.get("Failed", 0) + counts.get("Unexpected Success", 0)
         skipped = counts.get("Skipped", 0)
-        if status != 0:  # the server's side of what failed, before the directory goes
-            lines = (work / "lading.log").read_text(errors="replace").splitlines()
-            log("the end of lading's log:\n" + "\n".join(lines[-60:]))
+        if status != 0:  # the servers' side of what failed, before the directory goes
+            for name in ("lading", "lading-remote"):
+                lines = (work / f"{name}.log").read_text(errors="replace").splitlines()
+                log(f"the end of {name}'s log:\n" + "\n".join(lines[-40:]))
         if status == 0 and not counts:
             log("Tempest printed no counts")
             status = 1
