@@ -318,9 +318,11 @@ keystone_start() {
         # arguments would be refused there, so the app module clears them first.
         printf 'import sys\n\nsys.argv[1:] = []\nfrom keystone.wsgi.api import application  # noqa: E402\n' \
             > "$KEYSTONE_DIR/lading_keystone_wsgi.py"
+        # One request at a time: SQLite takes one writer, and under Tempest's parallel
+        # making and deleting of users, four threads met "database is locked" (a 500).
         OS_KEYSTONE_CONFIG_FILES=$KEYSTONE_DIR/keystone.conf setsid \
             "$KEYSTONE_DIR/venv/bin/gunicorn" --bind "127.0.0.1:$KEYSTONE_PORT" --workers 1 \
-            --threads 4 --pid "$KEYSTONE_DIR/gunicorn.pid" --chdir "$KEYSTONE_DIR" \
+            --threads 1 --pid "$KEYSTONE_DIR/gunicorn.pid" --chdir "$KEYSTONE_DIR" \
             lading_keystone_wsgi:application >>"$KEYSTONE_DIR/log/gunicorn.log" 2>&1 </dev/null &
     fi
     local tries=0
