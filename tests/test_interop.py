@@ -17,9 +17,9 @@ from keystoneauth1 import session
 from keystoneauth1.identity import v3
 
 INTEROP = Path(__file__).resolve().parent.parent / "interop"
-# The reasons a test may be left out for: another service, a feature the next issue brings,
-# or Glance's policy defaults arriving with oslo.policy. Nothing else.
-KINDS = {"needs Nova", "metadefs", "image cache", "legacy tasks", "locations", "policy"}
+# The reasons a test may be left out for: another service, or a feature the next issue
+# brings. Nothing else.
+KINDS = {"needs Nova", "metadefs", "image cache", "legacy tasks", "locations"}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,6 @@ def test_every_entry_of_the_skip_list_has_a_known_reason(run: ModuleType) -> Non
         kind, _, detail = reason.partition(":")
         assert kind in KINDS, reason
         assert detail.strip(), f"{pattern.pattern}: no detail after {kind!r}"
-        if kind == "policy":
-            assert detail.startswith(" until the oslo.policy change lands"), reason
 
 
 def test_the_skip_list_leaves_out_only_what_it_names(run: ModuleType) -> None:
