@@ -118,6 +118,16 @@ def scratch_database(prefix: str, migrated: bool = True) -> Iterator[str]:
             server.dispose()
 
 
+@contextlib.contextmanager
+def unmigrated_database(kind: str, tmp_path: Path, prefix: str) -> Iterator[str]:
+    """An empty SQLite or PostgreSQL database, for a test to build an old schema in."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    with scratch_database(prefix, migrated=False) as url:
+        yield url
+
+
 def _drop(server: Engine, name: str) -> None:
     """Drop the database, its sessions ended first. A backend this role may not end
     (autovacuum, busy in a database that just had much work) is waited for, a while."""

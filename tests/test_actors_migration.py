@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from lading.db.engine import MIGRATIONS, Database
 from lading.db.tasks import fetch_task
-from tests.conftest import scratch_database
+from tests.conftest import unmigrated_database
 
 AT = datetime(2026, 12, 1)
 ID = "00000000-0000-0000-0000-00000000000"
@@ -33,10 +33,7 @@ TASKS = [
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    with scratch_database("actors", migrated=False) as url:
+    with unmigrated_database(request.param, tmp_path, "actors") as url:
         yield url
 
 

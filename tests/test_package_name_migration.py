@@ -15,7 +15,7 @@ from sqlalchemy import text
 from lading.cli import main
 from lading.db.engine import Database
 from lading.settings import CONFIG_FILE_VARIABLE
-from tests.conftest import scratch_database
+from tests.conftest import unmigrated_database
 
 START = datetime(2026, 1, 1)
 ID = "00000000-0000-0000-0000-00000000000"
@@ -33,10 +33,7 @@ ROWS = [
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    with scratch_database("names", migrated=False) as url:
+    with unmigrated_database(request.param, tmp_path, "names") as url:
         yield url
 
 

@@ -471,3 +471,46 @@ def test_imports_into_object_stores(object_world: World, origin: Origin) -> None
     assert object_world.request("POST", f"{path}/import", json=method).status_code == 202
     assert object_world.settle(staged["id"])["image"]["status"] == "active"
     assert object_world.request("GET", f"{path}/file").content == data
+
+
+def test_the_legacy_task_api_imports_for_administrators(world: World, origin: Origin) -> None:
+    """Glance's POST /v2/tasks (type import), as Tempest's ImageTaskCreate sends it."""
+    properties = {"name": "legacy", "disk_format": "qcow2", "container_format": "bare",
+                  "visibility": "public", "os_distro": "cirros"}  # fmt: skip
+    task = {"type": "import", "input": {"image_properties": properties,
+            "import_from_format": "qcow2", "import_from": origin.url()}}  # fmt: skip
+    assert_error(world.request("POST", "/v2/tasks", json=task), 403)  # tasks_api_access
+    created = world.request("POST", "/v2/tasks", "admin", json=task)
+    assert created.status_code == 201, created.text
+    assert created.headers["location"].endswith(f"/v2/tasks/{created.json()['id']}")
+    image_id = created.json()["input"]["image_id"]
+    settled = world.settle(image_id, "admin")
+    assert settled["task"]["id"] == created.json()["id"]
+    assert settled["task"]["status"] == "success", settled["task"]["message"]
+    assert settled["task"]["result"]["image_id"] == image_id
+    image = settled["image"]
+    assert (image["status"], image["name"], image["disk_format"]) == ("active", "legacy", "qcow2")
+    assert (image["visibility"], image["os_distro"], image["size"]) == (
+        "public",
+        "cirros",
+        len(BIG),
+    )
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [({"type": "export", "input": {}}, "only imports"),
+     ({"type": "import", "input": {"import_from_format": "qcow2"}}, "import_from"),
+     ({"type": "import", "input": {"import_from": "http://x", "image_properties": []}},
+      "image_properties"),
+     ({"type": "import", "input": {"import_from": "http://tempest-dummy.qcow2",
+                                   "image_properties": {"name": "refused"}}}, "")],
+)  # fmt: skip
+def test_a_legacy_task_that_cannot_run_is_refused_and_makes_nothing(
+    world: World, task: dict[str, Any], message: str
+) -> None:
+    refused = world.request("POST", "/v2/tasks", "admin", json=task)
+    assert_error(refused, 400)
+    assert message in refused.text
+    listed = world.request("GET", "/v2/images", "admin").json()["images"]
+    assert listed == [] and world.request("GET", "/v2/tasks", "admin").json()["tasks"] == []

@@ -54,7 +54,7 @@ from lading.services.fetching import (
 from lading.services.sealing import Sealer
 from lading.services.tasks import Progress, Tasks, Undo, reporting
 from lading.services.transfers import Expected, Transfers
-from lading.services.validation import Changes
+from lading.services.validation import Changes, base_fields
 from lading.settings import Settings
 from lading.url_rules import UrlRules
 
@@ -149,6 +149,34 @@ class Imports:
         self._parse(body, [])
         artifact = await self._catalogue.create(caller, changes, artifact_id, published=published)
         return await self.start(caller, artifact.id, body, request_id=request_id)
+
+    async def start_legacy(
+        self, caller: Caller, body: Any, *, request_id: str | None = None
+    ) -> Task:
+        """Glance's legacy task API (``POST /v2/tasks``, type ``import``): an image made of
+        ``image_properties``, its data fetched from ``import_from`` by a web-download task,
+        which is the task returned. Glance keeps the API to administrators
+        (``tasks_api_access``); a URL the rules refuse is refused before the image is made."""
+        caller.require("tasks_api_access")
+        caller.require("add_task")
+        if not isinstance(body, dict) or body.get("type") != "import":
+            raise BadRequest('a task is {"type": "import", "input": {...}}: only imports are made')
+        task_input = body.get("input")
+        if not isinstance(task_input, dict) or not isinstance(task_input.get("import_from"), str):
+            raise BadRequest("an import task's input needs import_from: the URL to fetch")
+        properties = task_input.get("image_properties", {})
+        if not isinstance(properties, dict) or not isinstance(
+            task_input.get("import_from_format", ""), str
+        ):
+            raise BadRequest("image_properties must be an object, import_from_format a string")
+        properties = dict(properties)
+        tags = properties.pop("tags", [])
+        fields = base_fields(properties)
+        others = {key: value for key, value in properties.items() if key not in fields}
+        return await self.start_fetched(
+            caller, Changes(fields, others, tags), None, task_input["import_from"],
+            request_id=request_id,
+        )  # fmt: skip
 
     def _parse(self, body: Any, locations: list[Location]) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("method"), dict):

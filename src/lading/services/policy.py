@@ -71,6 +71,10 @@ GLANCE_RULES: dict[str, str] = {
     "modify_member": "role:admin or (role:member and project_id:%(member_id)s)",
     "get_task": "rule:default",
     "get_tasks": "rule:default",
+    "add_task": "rule:default",
+    # Checked for the legacy POST /v2/tasks alone: lading's CLI and web UI follow a
+    # project's imports through GET /v2/tasks, which Glance keeps to this rule too.
+    "tasks_api_access": "role:admin",
 }
 
 LADING_RULES: dict[str, str] = {

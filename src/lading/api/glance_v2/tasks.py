@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lading.api.glance_v2.listing import page_links
-from lading.api.http import caller, services
+from lading.api.http import caller, endpoint, read_json, request_id, services
 from lading.api.query import page_limit, single
 from lading.documents import task_document, timestamp
 from lading.domain import Task, TaskStatus
@@ -67,6 +67,15 @@ async def list_tasks(request: Request) -> Response:
     )
 
 
+async def create_task(request: Request) -> Response:
+    """Glance's legacy import task (administrators, by Glance's default policy)."""
+    task = await services(request).imports.start_legacy(
+        caller(request), await read_json(request), request_id=request_id(request)
+    )
+    headers = {"location": f"{endpoint(request)}/v2/tasks/{task.id}"}
+    return JSONResponse(task_view(task), 201, headers)
+
+
 async def show_task(request: Request) -> Response:
     task = await services(request).tasks.get(caller(request), request.path_params["task_id"])
     return JSONResponse(task_view(task))
@@ -81,6 +90,7 @@ async def image_tasks(request: Request) -> Response:
 
 ROUTES: list[BaseRoute] = [
     Route("/tasks", list_tasks, methods=["GET"]),
+    Route("/tasks", create_task, methods=["POST"]),
     Route("/tasks/{task_id}", show_task, methods=["GET"]),
     Route("/images/{image_id}/tasks", image_tasks, methods=["GET"]),
 ]
