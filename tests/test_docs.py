@@ -23,6 +23,7 @@ from lading.settings import (
     FetchSettings,
     FilesystemStoreSettings,
     HttpStoreSettings,
+    ImageFormatSettings,
     PndaSettings,
     PublishingSettings,
     QuotaSettings,
@@ -45,7 +46,7 @@ NGINX_CACHE = "/var/cache/nginx/lading"  # the example's proxy_cache_path
 TABLES = [("quota", QuotaSettings), ("fetch", FetchSettings), ("signing", SigningSettings),
           ("signing", SigningClient), ("pnda", PndaSettings),
           ("published_by_default", PublishingSettings), ("cors", CorsSettings),
-          ("server", ServerSettings)]  # fmt: skip
+          ("server", ServerSettings), ("image_format", ImageFormatSettings)]  # fmt: skip
 FACES = [("/v1", V1_ROUTES, DOCS / "api-glance-v1.md"),
          ("/visor", VISOR_ROUTES, DOCS / "api-visor.md"),
          ("", PNDA_ROUTES, DOCS / "api-pnda.md"),

@@ -39,6 +39,7 @@ from lading.processes import ThisProcess
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.digests import DigestingStream
+from lading.services.inspection import inspection_for
 from lading.services.validation import Changes
 from lading.settings import Settings
 from lading.stores.base import Store, StoredObject
@@ -433,6 +434,9 @@ class Transfers:
             artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=status, failed=failed,
             holder=self._this_process.holder,
         )  # fmt: skip
+        inspection = inspection_for(
+            artifact.disk_format, artifact.container_format, self._settings.image_format
+        )
         lease.blob_id = await self._database.write(uploads.begin, lease, self._expiry(), now())
         self._metrics.uploads_in_flight.inc()
         try:
@@ -443,6 +447,7 @@ class Transfers:
                 self._settings.chunk_size,
                 cap,
                 announced_size,
+                sees=None if inspection is None else inspection.feed,
             )
             try:
                 stored = await store.put(lease.key, stream.chunks())
@@ -454,13 +459,15 @@ class Transfers:
             digests = await stream.digests()
             if expected is not None:
                 expected.check(digests)
+            # Refused as a wrong digest is: back to queued, the bytes removed.
+            virtual_size = None if inspection is None else inspection.verdict().virtual_size
             if stored.size != digests.size:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
             # a stage stays uploading and an import importing, until the import is done
             final = Status.ACTIVE if status is Status.SAVING else status
 
             def activate(connection: Connection) -> blobs.Blob | None:
-                redundant = uploads.activate(connection, lease, digests, now(), final)
+                redundant = uploads.activate(connection, lease, digests, now(), final, virtual_size)
                 if on_active is not None:
                     on_active(connection)
                 if final is Status.ACTIVE:

@@ -1,0 +1,169 @@
+"""What an image's bytes are, found as they stream: their format, virtual size and safety.
+
+Glance inspects the data of every image upload and import (its ``[image_format]``
+options): the format found must be the one the ``disk_format`` declares, the virtual
+size is read from the format's header, and images a compute host could be tricked by
+are refused, whatever they declare (a qcow2 with a backing file or an external data
+file, a vmdk whose extents are other files, an unknown qcow2 feature, ...), because
+``qemu-img`` and the hypervisor would follow those to the host's own files.
+
+oslo.utils' ``format_inspector`` does the reading, as it does for Glance, Nova and
+Cinder: it is the field's maintained parser of these headers, and its safety checks are
+the ones those services agree on. It keeps only the header regions it needs (a VMDK's
+descriptor, at most 1 MiB), so memory stays constant, and it sees each chunk once, in
+the same pass as the digests.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from oslo_utils.imageutils import format_inspector
+
+from lading.errors import BadRequest
+from lading.settings import ImageFormatSettings
+
+log = logging.getLogger(__name__)
+
+KiB = 1024
+# A reader learns where to look next only after a chunk is read (a VHDX's region table
+# leads to its metadata, which leads to the virtual size): what the next place holds must
+# not have passed already in the same chunk. Near the start, where those places lie, the
+# chunks are read in slices of SLICE; further on, whole (a slice costs as much as a chunk).
+SLICE = 64 * KiB
+SLICED = 16 * 1024 * KiB
+
+# The containers whose data is the disk itself; the others (ovf, ova, docker,
+# compressed) wrap it, and Glance inspects bare images only.
+INSPECTED_CONTAINERS = (None, "bare", "ami", "ari", "aki")
+# For each disk_format, the format the inspector must find (its names are qemu-img's);
+# None: a disk_format it has no reader for (ploop), which must at least not be another
+# format it knows. ami, ari and aki are raw disks, kernels and ramdisks.
+EXPECTED: dict[str, str | None] = {
+    "raw": "raw", "ami": "raw", "ari": "raw", "aki": "raw", "qcow2": "qcow2",
+    "vmdk": "vmdk", "vhd": "vhd", "vhdx": "vhdx", "vdi": "vdi", "iso": "iso", "gpt": "gpt",
+    "ploop": None,
+}  # fmt: skip
+# Besides the expected format, what the data may be: a raw disk with a partition table
+# (MBR or GPT) is a raw image too, as Glance has it, and gets the partition table's checks.
+ALSO: dict[str | None, tuple[str, ...]] = {"raw": ("gpt",)}
+# Formats found together that are one image: a bootable ISO also carries an MBR
+# (isohybrid); it is checked as the format it declares.
+HYBRIDS: dict[str | None, frozenset[str]] = {"iso": frozenset({"iso", "gpt"})}
+
+
+@dataclass(frozen=True, slots=True)
+class Inspected:
+    """What the data turned out to be."""
+
+    format: str  # as the inspector names it (raw, qcow2, vmdk, gpt, ...)
+    virtual_size: int | None  # None: unknown (a format lading cannot read)
+
+
+class _Slot:
+    """The chunk the inspector reads next: ``InspectWrapper`` pulls its data from a
+    file-like object, and here the chunks are pushed, one at a time."""
+
+    chunk = b""
+
+    def read(self, size: int) -> bytes:
+        return self.chunk
+
+
+class Inspection:
+    """One stream's inspection: ``feed`` it every chunk in order, then ask ``verdict``."""
+
+    def __init__(self, disk_format: str, settings: ImageFormatSettings) -> None:
+        self._declared = disk_format
+        self._expected = EXPECTED[disk_format]
+        self._settings = settings
+        self._slot = _Slot()
+        self._seen = 0
+        # Told the format it expects, the wrapper fails as soon as that format's reader
+        # has seen enough to know the data is something else, before the rest arrives.
+        strict = settings.require_image_format_match
+        self._wrapper = format_inspector.InspectWrapper(
+            self._slot,  # type: ignore[arg-type]
+            expected_format=self._expected if strict else None,
+        )
+
+    def feed(self, chunk: bytes) -> None:
+        """Read one more chunk; BadRequest as soon as the data cannot be what it declares."""
+        if self._seen < SLICED and len(chunk) > SLICE:
+            for offset in range(0, len(chunk), SLICE):
+                self._read(chunk[offset : offset + SLICE])
+        else:
+            self._read(chunk)
+        self._seen += len(chunk)
+
+    def _read(self, chunk: bytes) -> None:
+        self._slot.chunk = chunk
+        try:
+            self._wrapper.read(len(chunk))
+        # The readers parse hostile bytes: whatever they trip on is the data's fault.
+        except Exception as exc:
+            raise BadRequest(
+                f"the data is not {self._declared}, as the image's disk_format says: {exc}"
+            ) from exc
+
+    def verdict(self) -> Inspected:
+        """What the data is, once it has all been fed; BadRequest when it is not the
+        declared format (and the settings require that), or fails a safety check."""
+        self._wrapper.close()  # the end of the stream: readers waiting for more give up
+        try:
+            found = self._wrapper.formats or []
+        except format_inspector.ImageFormatError as exc:
+            raise BadRequest(f"the data's format cannot be told: {exc}") from exc
+        names = sorted(str(inspector) for inspector in found)
+        if len(found) > 1:
+            # One header hidden behind another is how unsafe images get past checks: only
+            # a bootable ISO's MBR is expected beside another format.
+            if frozenset(names) != HYBRIDS.get(self._expected):
+                raise BadRequest(
+                    f"the data looks like several formats at once ({', '.join(names)}); "
+                    "such an image is refused"
+                )
+            found = [inspector for inspector in found if str(inspector) == self._expected]
+        inspector = found[0]
+        name = str(inspector)
+        allowed = {self._expected or "raw", *ALSO.get(self._expected, ())}
+        matched = name in allowed
+        if not matched:
+            if self._settings.require_image_format_match:
+                raise BadRequest(
+                    f"the data is {name}, not {self._declared} as the image's disk_format "
+                    "says; set disk_format to what the data is (qemu-img info tells it)"
+                )
+            log.warning("image data declared %s is %s; accepted, as [image_format] "
+                        "require_image_format_match is off", self._declared, name)  # fmt: skip
+        self._check_safety(inspector)
+        unknown = self._expected is None and name == "raw"  # ploop's size is not a raw one's
+        return Inspected(name, None if unknown else inspector.virtual_size)
+
+    def _check_safety(self, inspector: format_inspector.FileInspector) -> None:
+        name = str(inspector)
+        try:
+            inspector.safety_check()
+        except format_inspector.SafetyCheckFailed as exc:
+            found = "; ".join(f"{check}: {failure}" for check, failure in exc.failures.items())
+            if name == "gpt" and self._settings.gpt_safety_checks_nonfatal:
+                log.warning("image data's partition table fails safety checks (%s); "
+                            "accepted, as gpt_safety_checks_nonfatal is on", found)  # fmt: skip
+                return
+            raise BadRequest(
+                f"the {name} data fails the safety checks that keep a compute host's own "
+                f"files out of reach ({found}); such an image is refused"
+            ) from exc
+        except format_inspector.ImageFormatError as exc:
+            raise BadRequest(f"the {name} data cannot be checked for safety: {exc}") from exc
+
+
+def inspection_for(
+    disk_format: str | None, container_format: str | None, settings: ImageFormatSettings
+) -> Inspection | None:
+    """The inspection an upload of an artifact with these formats gets; None: its data is
+    not a VM disk (a package, no disk_format) or is wrapped in a container."""
+    if disk_format not in EXPECTED or container_format not in INSPECTED_CONTAINERS:
+        return None
+    return Inspection(disk_format, settings)
