@@ -326,6 +326,15 @@ class ImageFormatSettings(BaseModel):
     gpt_safety_checks_nonfatal: bool = False
 
 
+class ImageConversionSettings(BaseModel):
+    """Glance's ``[image_conversion]``: imports convert disk images to ``output_format``
+    with qemu-img (lading.services.conversion); unset: no conversion."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    output_format: Literal["raw", "qcow2", "vmdk", "vhd", "vhdx", "vdi"] | None = None
+
+
 class ServerSettings(BaseModel):
     """The HTTP server's edge: how long and how many clients it waits for, and what it
     reads of a body it answered early (docs/configuration.md, docs/reliability.md)."""
@@ -434,6 +443,7 @@ class Settings(BaseSettings):
     webhook_delivery: WebhookDeliverySettings = Field(default_factory=WebhookDeliverySettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     image_format: ImageFormatSettings = Field(default_factory=ImageFormatSettings)
+    image_conversion: ImageConversionSettings = Field(default_factory=ImageConversionSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"  # json: one object per line, for collectors
 

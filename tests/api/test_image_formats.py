@@ -2,10 +2,12 @@
 found must be the declared disk_format, the virtual size comes from its header, and
 unsafe images (a qcow2 with a backing file or a data file, a vmdk whose extents are
 elsewhere, a broken partition table) are refused with 400, the image back to queued and
-nothing kept; on the v2 face, Glance v1, web-download and glance-direct imports."""
+nothing kept; on the v2 face, Glance v1, web-download and glance-direct imports. Imports
+converted with qemu-img (Glance's image_conversion)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ from starlette.testclient import TestClient
 from lading.app import create_app
 from lading.settings import Settings
 from tests.api.helpers import assert_error, create
-from tests.disk_images import DiskImages, iso, mbr_disk
+from tests.disk_images import DiskImages, iso, mbr_disk, qcow2_header
 from tests.http_origin import Origin, serving
 
 MiB = 1024 * 1024
@@ -228,3 +230,68 @@ def test_glance_direct_refuses_an_unsafe_stage(
     done, task = settle(importing, image["id"])
     assert task["status"] == "success", task["message"]
     assert (done["status"], done["virtual_size"]) == ("active", 32 * MiB)
+
+
+@pytest.fixture
+def converting(tmp_path: Path, database_url: str, origin: Origin) -> Iterator[TestClient]:
+    """lading converting imports to raw (Glance's image_conversion), the origin allowed."""
+    fetch = {"allowed_hosts": ["127.0.0.1"], "allowed_ports": [origin.server_address[1]]}
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, fetch=fetch,
+        task_poll_interval=0.05, image_conversion={"output_format": "raw"},
+    )  # fmt: skip
+    with TestClient(create_app(settings), base_url="http://lading.test") as client:
+        yield client
+
+
+def test_imports_are_converted_to_the_output_format(
+    converting: TestClient, origin: Origin, tmp_path: Path, images: DiskImages
+) -> None:
+    staged = create(converting, disk_format="qcow2")
+    path = f"/v2/images/{staged['id']}"
+    qcow2 = images.qcow2("8M")
+    assert converting.put(f"{path}/stage", content=qcow2, headers=OCTETS).status_code == 204
+    assert (
+        converting.post(f"{path}/import", json={"method": {"name": "glance-direct"}}).status_code
+        == 202
+    )
+    done, task = settle(converting, staged["id"])
+    assert task["status"] == "success", task["message"]
+    assert (done["status"], done["disk_format"], done["size"], done["virtual_size"]) == (
+        "active", "raw", 8 * MiB, 8 * MiB,
+    )  # fmt: skip
+    data = converting.get(f"{path}/file").content
+    assert data == bytes(8 * MiB)  # an empty qcow2 holds zeros
+    assert done["os_hash_value"] == hashlib.sha256(data).hexdigest()
+    assert done["checksum"] == hashlib.md5(data).hexdigest()
+    assert len(store_files(tmp_path / "data")) == 1  # the qcow2 went
+    assert list((tmp_path / "data" / "conversions").iterdir()) == []
+    # web-download: a vmdk fetched, then converted; a raw image is left as it is.
+    for disk_format, data, size in (("vmdk", images.vmdk(), 32 * MiB), ("raw", bytes(MiB), MiB)):
+        origin.data = data
+        fetched = create(converting, disk_format=disk_format)
+        method = {"method": {"name": "web-download", "uri": origin.url()}}
+        started = converting.post(f"/v2/images/{fetched['id']}/import", json=method)
+        assert started.status_code == 202, started.text
+        done, task = settle(converting, fetched["id"])
+        assert task["status"] == "success", task["message"]
+        assert (done["disk_format"], done["size"], done["virtual_size"]) == ("raw", size, size)
+
+
+def test_a_conversion_that_fails_fails_the_import_and_leaves_nothing(
+    converting: TestClient, tmp_path: Path
+) -> None:
+    """A qcow2 header without the rest passes inspection; qemu-img cannot convert it."""
+    image = create(converting, disk_format="qcow2")
+    path = f"/v2/images/{image['id']}"
+    staged = converting.put(f"{path}/stage", content=qcow2_header(), headers=OCTETS)
+    assert staged.status_code == 204, staged.text
+    assert (
+        converting.post(f"{path}/import", json={"method": {"name": "glance-direct"}}).status_code
+        == 202
+    )
+    back, task = settle(converting, image["id"])
+    assert task["status"] == "failure" and "qemu-img could not convert" in task["message"]
+    assert (back["status"], back["disk_format"]) == ("queued", "qcow2")
+    assert store_files(tmp_path / "data") == []
+    assert list((tmp_path / "data" / "conversions").iterdir()) == []

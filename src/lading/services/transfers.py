@@ -355,10 +355,21 @@ class Transfers:
         body: AsyncIterable[bytes],
         store_name: str | None = None,
         expected: Expected | None = None,
+        on_active: Callable[[Connection], None] | None = None,
     ) -> None:
         """As ``upload``, for an import task: the artifact stays ``importing`` (the task
-        makes it active); the task's caller was checked when the import was asked for."""
-        await self._receive(artifact, body, None, store_name, expected, Status.IMPORTING)
+        makes it active); the task's caller was checked when the import was asked for.
+        The data is inspected as ``artifact``'s disk_format says (a conversion's output:
+        the format it was converted to)."""
+        await self._receive(
+            artifact, body, None, store_name, expected, Status.IMPORTING, on_active=on_active
+        )
+
+    def read_data(self, artifact: Artifact) -> AsyncGenerator[bytes]:
+        """The artifact's data as its first location holds it, whatever its status (an
+        import reads what it fetched or staged)."""
+        location = artifact.locations[0]
+        return self._stores.get(location.store).open(location.key, 0, location.size)
 
     async def copy(
         self,
