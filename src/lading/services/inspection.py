@@ -9,9 +9,9 @@ file, a vmdk whose extents are other files, an unknown qcow2 feature, ...), beca
 
 oslo.utils' ``format_inspector`` does the reading, as it does for Glance, Nova and
 Cinder: its readers are the field's maintained parsers of these headers, and its safety
-checks are the ones those services agree on. It keeps only the header regions it needs (a VMDK's
-descriptor, at most 1 MiB), so memory stays constant, and it sees each chunk once, in
-the same pass as the digests.
+checks are the ones those services agree on. They keep only the header regions they need
+(a VMDK's descriptor, at most 1 MiB), so memory stays constant, and they read the chunks
+in the same pass as the digests: nothing is read twice.
 """
 
 from __future__ import annotations
@@ -67,9 +67,9 @@ class Inspection:
     As oslo's ``InspectWrapper`` does, every format's reader sees the data and the one
     found decides; unlike it, a reader that has what it needs is not shown the rest: the
     readers are Python, and the upload is bound by the CPU (hashing), so reading every
-    chunk with each of them would cost a tenth of the throughput. A reader done with its
-    regions gets one chunk more (its next region may be found only then), and the virtual
-    size of raw data is counted here rather than by its reader.
+    chunk with each of them cost a fifth of the throughput (docs/reliability.md). A
+    reader done with its regions gets one chunk more (its next region may be found only
+    then), and the virtual size of raw data is counted here rather than by its reader.
     """
 
     def __init__(self, disk_format: str, settings: ImageFormatSettings) -> None:
