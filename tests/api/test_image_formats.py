@@ -295,3 +295,22 @@ def test_a_conversion_that_fails_fails_the_import_and_leaves_nothing(
     assert (back["status"], back["disk_format"]) == ("queued", "qcow2")
     assert store_files(tmp_path / "data") == []
     assert list((tmp_path / "data" / "conversions").iterdir()) == []
+
+
+def test_a_conversion_past_the_size_cap_is_refused_before_it_is_made(
+    tmp_path: Path, database_url: str, images: DiskImages
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url,
+                        task_poll_interval=0.05, image_size_cap=16 * MiB,
+                        image_conversion={"output_format": "raw"})  # fmt: skip
+    with TestClient(create_app(settings), base_url="http://lading.test") as client:
+        image = create(client, disk_format="qcow2")
+        path = f"/v2/images/{image['id']}"
+        staged = client.put(f"{path}/stage", content=images.qcow2("1T"), headers=OCTETS)
+        assert staged.status_code == 204, staged.text
+        started = client.post(f"{path}/import", json={"method": {"name": "glance-direct"}})
+        assert started.status_code == 202, started.text
+        back, task = settle(client, image["id"])
+        assert task["status"] == "failure" and "more than the limit" in task["message"]
+        assert back["status"] == "queued"
+        assert not (tmp_path / "data" / "conversions").exists()  # not even begun

@@ -29,7 +29,7 @@ from lading.db import imports as queries
 from lading.db.blobs import Blob
 from lading.db.engine import Database
 from lading.domain import Artifact
-from lading.errors import LadingError
+from lading.errors import LadingError, TooLarge
 from lading.services.catalogue import Catalogue
 from lading.services.inspection import INSPECTED_CONTAINERS
 from lading.services.tasks import Progress
@@ -67,6 +67,11 @@ class Conversion:
         """Replace the importing artifact's data with its conversion to the output format."""
         target = self._settings.image_conversion.output_format
         assert target is not None and artifact.disk_format is not None
+        cap, virtual_size = self._settings.image_size_cap, artifact.virtual_size or 0
+        if target == "raw" and virtual_size > cap:
+            # Known from the header: refused before qemu-img writes it out.
+            raise TooLarge(f"converted to raw, the image would hold {virtual_size} bytes, "
+                           f"more than the limit of {cap}")  # fmt: skip
         folder = anyio.Path(self._settings.data_dir / "conversions")
         await folder.mkdir(parents=True, exist_ok=True)
         name = uuid.uuid4().hex
