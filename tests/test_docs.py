@@ -23,6 +23,8 @@ from lading.settings import (
     FetchSettings,
     FilesystemStoreSettings,
     HttpStoreSettings,
+    ImageConversionSettings,
+    ImageFormatSettings,
     PndaSettings,
     PublishingSettings,
     QuotaSettings,
@@ -45,7 +47,8 @@ NGINX_CACHE = "/var/cache/nginx/lading"  # the example's proxy_cache_path
 TABLES = [("quota", QuotaSettings), ("fetch", FetchSettings), ("signing", SigningSettings),
           ("signing", SigningClient), ("pnda", PndaSettings),
           ("published_by_default", PublishingSettings), ("cors", CorsSettings),
-          ("server", ServerSettings)]  # fmt: skip
+          ("server", ServerSettings), ("image_format", ImageFormatSettings),
+          ("image_conversion", ImageConversionSettings)]  # fmt: skip
 FACES = [("/v1", V1_ROUTES, DOCS / "api-glance-v1.md"),
          ("/visor", VISOR_ROUTES, DOCS / "api-visor.md"),
          ("", PNDA_ROUTES, DOCS / "api-pnda.md"),

@@ -32,7 +32,9 @@ class Visibility(enum.StrEnum):
     COMMUNITY = "community"
 
 
-DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
+DISK_FORMATS = (
+    "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop", "gpt"
+)  # fmt: skip
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 HASH_ALGO = "sha256"
 

@@ -313,6 +313,28 @@ class WebhookDeliverySettings(BaseModel):
     timeout: float = Field(5.0, gt=0)  # seconds for one try, from connecting to the answer
 
 
+class ImageFormatSettings(BaseModel):
+    """Glance's ``[image_format]``: what the data of an image upload or import must be
+    (lading.services.inspection). Unsafe images are refused whatever these say."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The format found in the data must be the image's disk_format (raw also holds a
+    # partition table); off: a mismatch is logged and accepted.
+    require_image_format_match: bool = True
+    # A partition table (MBR, GPT) that fails its checks is logged and accepted.
+    gpt_safety_checks_nonfatal: bool = False
+
+
+class ImageConversionSettings(BaseModel):
+    """Glance's ``[image_conversion]``: imports convert disk images to ``output_format``
+    with qemu-img (lading.services.conversion); unset: no conversion."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    output_format: Literal["raw", "qcow2", "vmdk", "vhd", "vhdx", "vdi"] | None = None
+
+
 class ServerSettings(BaseModel):
     """The HTTP server's edge: how long and how many clients it waits for, and what it
     reads of a body it answered early (docs/configuration.md, docs/reliability.md)."""
@@ -420,6 +442,8 @@ class Settings(BaseSettings):
     webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
     webhook_delivery: WebhookDeliverySettings = Field(default_factory=WebhookDeliverySettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    image_format: ImageFormatSettings = Field(default_factory=ImageFormatSettings)
+    image_conversion: ImageConversionSettings = Field(default_factory=ImageConversionSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"  # json: one object per line, for collectors
 

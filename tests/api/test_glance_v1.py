@@ -14,9 +14,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.api.helpers import assert_error, locating
+from tests.disk_images import qcow2_header
 from tests.http_origin import Origin, serving
 
-DATA = bytes(range(256)) * 40
+DATA = qcow2_header() + bytes(range(256)) * 40  # what the images declare (META)
 OCTETS = {"content-type": "application/octet-stream"}
 META = {"x-image-meta-name": "cirros", "x-image-meta-disk_format": "qcow2",
         "x-image-meta-container_format": "bare"}  # fmt: skip
@@ -105,10 +106,11 @@ def test_updates_merge_or_purge_properties_and_data_goes_only_into_queued(
 
 
 def test_listing_filters_sorts_and_deletes(client: TestClient) -> None:
-    gold = {"x-image-meta-name": "small", "x-image-meta-property-tier": "gold"}
+    gold = {"x-image-meta-name": "small", "x-image-meta-property-tier": "gold",
+            "x-image-meta-disk_format": "raw"}  # fmt: skip
     small = create(client, b"x" * 10, **gold).json()["image"]
     protected = {"x-image-meta-name": "big", "x-image-meta-protected": "True"}
-    big = create(client, b"y" * 1000, **protected).json()["image"]
+    big = create(client, qcow2_header() + b"y" * 1000, **protected).json()["image"]
     brief = client.get("/v1/images?sort_key=name&sort_dir=asc").json()["images"]
     assert [image["name"] for image in brief] == ["big", "small"]
     assert set(brief[0]) == {"id", "name", "disk_format", "container_format", "checksum", "size"}

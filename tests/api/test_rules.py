@@ -21,6 +21,7 @@ from lading.stores.http import HttpStore
 from lading.stores.s3 import S3Store
 from lading.stores.swift import SwiftStore
 from tests.api.helpers import PATCH_TYPE, assert_error, check_image
+from tests.disk_images import qcow2_header
 
 PROTECTIONS = """
 [^x_secret_]
@@ -183,7 +184,7 @@ def test_core_fields_of_artifacts_with_data_are_for_admins(api: Api) -> None:
     image = api.create(MEMBER, version="1.0")
     change = {"op": "replace", "path": "/disk_format", "value": "qcow2"}
     assert api.patch(MEMBER, image["id"], change).status_code == 200  # queued: anyone may
-    assert api.upload(MEMBER, image["id"], b"data").status_code == 204
+    assert api.upload(MEMBER, image["id"], qcow2_header()).status_code == 204
     before = api.show(ADMIN, image["id"])
     for path, value in [("/disk_format", "raw"), ("/container_format", "ovf"), ("/version", "2")]:
         response = api.patch(MEMBER, image["id"], {"op": "replace", "path": path, "value": value})

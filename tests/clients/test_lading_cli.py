@@ -68,20 +68,20 @@ def sha256_of(path: Path) -> str:
 def test_upload_and_download_300_mb(
     lading_server: Lading, api: httpx.Client, tmp_path: Path
 ) -> None:
-    source = tmp_path / "disk.qcow2"
+    source = tmp_path / "disk.raw"  # random bytes: raw, as the suffix tells the server
     expected = random_file(source, 300 * MiB)
     name = unique("big")
     artifact_id = ok(
         lading(lading_server, "upload", str(source), "--name", name, "--progress", "none")
     ).strip()
     image = get_image(api, artifact_id)
-    assert (image["status"], image["size"], image["disk_format"]) == ("active", 300 * MiB, "qcow2")
+    assert (image["status"], image["size"], image["disk_format"]) == ("active", 300 * MiB, "raw")
     assert image["os_hash_value"] == expected  # the server's default multihash is sha256
-    target = tmp_path / "copy.qcow2"
+    target = tmp_path / "copy.raw"
     printed = ok(lading(lading_server, "download", name, "-o", str(target), "--progress", "none"))
     assert printed.strip() == str(target)
     assert sha256_of(target) == expected
-    assert not target.with_name("copy.qcow2.part").exists()
+    assert not target.with_name("copy.raw.part").exists()
 
 
 def test_a_download_cut_halfway_resumes_with_a_range_and_is_verified(

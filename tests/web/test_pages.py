@@ -17,6 +17,7 @@ import pytest
 from lading.domain import Task
 from lading.services.tasks import Progress
 from lading.settings import Settings
+from tests.disk_images import qcow2_header
 from tests.http_origin import Origin, serving
 from tests.web.conftest import AS_SCRIPT, SAME_ORIGIN, Site, open_site
 
@@ -249,7 +250,7 @@ def test_the_page_uploads_in_two_steps(site: Site) -> None:
     assert created.status_code == 201, created.text
     artifact = created.json()
     assert artifact["name"] == "disk.img" and artifact["status"] == "queued"
-    data = os.urandom(3 * 1024 * 1024 + 5)
+    data = qcow2_header() + os.urandom(3 * 1024 * 1024 + 5)  # a qcow2, as declared
     sent = site.browser.put(artifact["data"], content=data, headers=AS_SCRIPT)
     assert sent.status_code == 200 and sent.json()["status"] == "active"
     image = site.browser.get(f"/v2/images/{artifact['id']}", headers=site.api("member")).json()

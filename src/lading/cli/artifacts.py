@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from oslo_utils.imageutils import format_inspector
 
 from lading.cli.progress import PROGRESS_OPTION, meter
 from lading.cli.remote import remote_command
@@ -23,6 +24,10 @@ DISK_FORMATS = {
     ".qcow2": "qcow2", ".img": "raw", ".raw": "raw", ".iso": "iso", ".vmdk": "vmdk",
     ".vhd": "vhd", ".vhdx": "vhdx", ".vdi": "vdi", ".ploop": "ploop",
 }  # fmt: skip
+# What the server checks the data against: a file whose header says one of these is
+# uploaded as it (a cirros .img is a qcow2); anything else goes by its suffix.
+DETECTED = ("qcow2", "vmdk", "vhd", "vhdx", "vdi", "iso")
+DETECTION_BYTES = 1024 * 1024  # where those formats keep the headers that tell them
 VISIBILITIES = ["public", "private", "shared", "community"]
 LIST_COLUMNS = ("id", "name", "version", "status", "size", "visibility", "tags")
 
@@ -42,7 +47,10 @@ def metadata_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--name", help="Its name (default: the file's name)."),
         click.option("--version", "version", help="Its version (packages)."),
-        click.option("--disk-format", help="Default: from the file's suffix (.qcow2, .iso...)."),
+        click.option(
+            "--disk-format",
+            help="Default: the file's header (upload), else its suffix (.qcow2, .iso...).",
+        ),
         click.option("--container-format", default="bare", show_default=True),
         click.option("--visibility", type=click.Choice(VISIBILITIES)),
         click.option(
@@ -57,7 +65,21 @@ def metadata_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def new_fields(file_name: str, **given: Any) -> dict[str, Any]:
+def disk_format_of(path: Path) -> str | None:
+    """The disk format the file's first bytes say, among those the server checks."""
+    with path.open("rb") as file:
+        wrapper = format_inspector.InspectWrapper(file)
+        try:
+            while file.tell() < DETECTION_BYTES and wrapper.read(64 * 1024):
+                pass
+            wrapper.close()  # what is not told by now is not one of them
+            found = str(wrapper.format)
+        except format_inspector.ImageFormatError:
+            return None  # two formats at once: the server says so
+    return found if found in DETECTED else None
+
+
+def new_fields(file_name: str, path: Path | None = None, **given: Any) -> dict[str, Any]:
     props: dict[str, str] = given.pop("props")
     fields = {key: value for key, value in given.items() if value not in (None, ())}
     fields.setdefault("name", file_name)
@@ -65,7 +87,8 @@ def new_fields(file_name: str, **given: Any) -> dict[str, Any]:
         fields.setdefault("filename", file_name)
     fields["tags"] = list(fields.get("tags", []))
     if "disk_format" not in fields:
-        fields["disk_format"] = DISK_FORMATS.get(Path(file_name).suffix.lower(), "raw")
+        detected = None if path is None else disk_format_of(path)
+        fields["disk_format"] = detected or DISK_FORMATS.get(Path(file_name).suffix.lower(), "raw")
     return fields | props
 
 
@@ -75,7 +98,7 @@ def new_fields(file_name: str, **given: Any) -> dict[str, Any]:
 @remote_command
 def upload(client: Client, file: Path, store: str | None, progress: str, **given: Any) -> None:
     """Upload FILE as a new artifact; prints its id."""
-    artifact = client.create(**new_fields(file.name, **given))
+    artifact = client.create(**new_fields(file.name, file, **given))
     total = file.stat().st_size
     try:
         with meter(f"upload {file.name}", total, progress) as shown:

@@ -190,7 +190,8 @@ def update_artifact(
 
 # What an artifact that loses its data (back to queued) no longer has.
 WITHOUT_DATA: dict[str, None] = {
-    "size": None, "checksum": None, "os_hash_algo": None, "os_hash_value": None
+    "size": None, "virtual_size": None, "checksum": None, "os_hash_algo": None,
+    "os_hash_value": None,
 }  # fmt: skip
 
 

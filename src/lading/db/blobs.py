@@ -152,7 +152,11 @@ def release_in(connection: Connection, artifact_id: str, store: str | None) -> l
     query = select(locations.c.blob_id).where(locations.c.artifact_id == artifact_id)
     if store is not None:
         query = query.join(blobs, blobs.c.id == locations.c.blob_id).where(blobs.c.store == store)
-    blob_ids = list(connection.execute(query).scalars())
+    return release_ids(connection, artifact_id, list(connection.execute(query).scalars()))
+
+
+def release_ids(connection: Connection, artifact_id: str, blob_ids: list[int]) -> list[Blob]:
+    """As ``release``, for the artifact's references to these blobs only."""
     if not blob_ids:
         return []
     connection.execute(

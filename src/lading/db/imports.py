@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select, update
 
 from lading.db import blobs
 from lading.db.artifacts import WITHOUT_DATA, refuse_if_gone, set_properties, set_status
-from lading.db.models import artifact_properties, artifacts
+from lading.db.models import artifact_properties, artifacts, locations
 from lading.db.tasks import insert_task
 from lading.domain import Digests, Status, Task
 from lading.errors import Gone
@@ -66,6 +66,23 @@ def add_copy(
     return blobs.commit(
         connection, blob_id, artifact_id, received.size, received.md5, received.sha256
     )
+
+
+def blob_ids(connection: Connection, artifact_id: str) -> list[int]:
+    """The blobs the artifact's data lies in."""
+    query = select(locations.c.blob_id).where(locations.c.artifact_id == artifact_id)
+    return list(connection.execute(query).scalars())
+
+
+def converted(
+    connection: Connection, artifact_id: str, replaced: list[int], disk_format: str
+) -> list[blobs.Blob]:
+    """In the transaction that keeps an import's converted data: the data it replaces is
+    released and the artifact says its new format; returns the blobs nobody references."""
+    connection.execute(
+        update(artifacts).where(artifacts.c.id == artifact_id).values(disk_format=disk_format)
+    )
+    return blobs.release_ids(connection, artifact_id, replaced)
 
 
 def remove_copy(connection: Connection, artifact_id: str, store: str) -> list[blobs.Blob]:

@@ -95,8 +95,10 @@ def activate(
     received: Digests,
     now: datetime,
     final: Status = Status.ACTIVE,
+    virtual_size: int | None = None,
 ) -> blobs.Blob | None:
-    """saving -> active (a stage: uploading, until imported) with the received bytes.
+    """saving -> active (a stage: uploading, until imported) with the received bytes and
+    the virtual size their inspection found.
 
     Returns a blob whose bytes turned out to duplicate stored ones, for removal.
     """
@@ -113,6 +115,7 @@ def activate(
         checksum=received.md5,
         os_hash_algo=HASH_ALGO,
         os_hash_value=received.sha256,
+        virtual_size=virtual_size,
         updated_at=now,
     ):
         _lost(connection, lease)

@@ -6,12 +6,15 @@ client announced is 400, as soon as that is known.
 md5 and sha256 each run on a thread of their own (hashlib releases the GIL), so
 hashing one chunk overlaps with receiving the next and with the store writing it.
 At most ``DEPTH`` chunks wait for each hasher, so memory stays constant.
+
+``sees``, when given, is shown every chunk in order before it goes on (an image's format
+inspection): what it raises ends the stream there.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 
 from lading.domain import Digests
 from lading.errors import BadRequest, TooLarge
@@ -29,8 +32,10 @@ class DigestingStream:
         chunk_size: int,
         limit: int,
         announced_size: int | None = None,
+        sees: Callable[[bytes], None] | None = None,
     ) -> None:
         self._source = source
+        self._sees = sees
         self._chunk_size = chunk_size
         self._limit = limit
         self._announced = announced_size
@@ -77,3 +82,5 @@ class DigestingStream:
         md5_thread, sha256_thread = self._threads
         await md5_thread.submit(self._md5.update, chunk)
         await sha256_thread.submit(self._sha256.update, chunk)
+        if self._sees is not None:
+            self._sees(chunk)  # on this thread: pure Python, it would only wait for the GIL

@@ -16,6 +16,10 @@ still to come and the image stays ``importing`` until all were tried. With
 failed stores are listed in ``os_glance_failed_import`` and the image becomes active if
 one store has it.
 
+With ``[image_conversion] output_format`` set, the data of a disk image of another format
+is converted to it once in the first store (lading.services.conversion), before the
+copies to the others.
+
 A failed import puts the image back to ``queued`` with its staged or partial data
 dropped, and ``os_glance_failed_import`` saying on which stores.
 
@@ -44,6 +48,7 @@ from lading.domain import Artifact, Location, Status, Task
 from lading.errors import BadRequest, Conflict, LadingError, NotFound, StoreError
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
+from lading.services.conversion import Conversion
 from lading.services.fetching import (
     CREDENTIAL_FIELDS,
     Fetch,
@@ -82,6 +87,7 @@ class Imports:
         self._catalogue = catalogue
         self._transfers = transfers
         self._tasks = tasks
+        self._conversion = Conversion(settings, database, catalogue, transfers)
         tasks.register(TASK_TYPE, self._run, Undo(self._undo, self._catalogue.discard))
 
     @property
@@ -266,6 +272,12 @@ class Imports:
             artifact = fetched  # with its data now
         elif not artifact.locations:
             raise Conflict(f"image {artifact.id} has no staged data to import")
+        if self._conversion.wanted(artifact):  # Glance's image_conversion plugin
+            await self._conversion.convert(artifact, progress)
+            converted = await self._database.read(artifact_queries.fetch_artifact, artifact.id)
+            if converted is None:
+                raise NotFound(f"image {artifact.id} was deleted during the import")
+            artifact = converted
         await self._copy_to(artifact, plan, progress)
         staged = {location.store for location in artifact.locations} - set(targets)
         if not plan.done:

@@ -39,6 +39,7 @@ from lading.processes import ThisProcess
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.digests import DigestingStream
+from lading.services.inspection import inspection_for
 from lading.services.validation import Changes
 from lading.settings import Settings
 from lading.stores.base import Store, StoredObject
@@ -354,10 +355,21 @@ class Transfers:
         body: AsyncIterable[bytes],
         store_name: str | None = None,
         expected: Expected | None = None,
+        on_active: Callable[[Connection], None] | None = None,
     ) -> None:
         """As ``upload``, for an import task: the artifact stays ``importing`` (the task
-        makes it active); the task's caller was checked when the import was asked for."""
-        await self._receive(artifact, body, None, store_name, expected, Status.IMPORTING)
+        makes it active); the task's caller was checked when the import was asked for.
+        The data is inspected as ``artifact``'s disk_format says (a conversion's output:
+        the format it was converted to)."""
+        await self._receive(
+            artifact, body, None, store_name, expected, Status.IMPORTING, on_active=on_active
+        )
+
+    def read_data(self, artifact: Artifact) -> AsyncGenerator[bytes]:
+        """The artifact's data as its first location holds it, whatever its status (an
+        import reads what it fetched or staged)."""
+        location = artifact.locations[0]
+        return self._stores.get(location.store).open(location.key, 0, location.size)
 
     async def copy(
         self,
@@ -433,6 +445,9 @@ class Transfers:
             artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=status, failed=failed,
             holder=self._this_process.holder,
         )  # fmt: skip
+        inspection = inspection_for(
+            artifact.disk_format, artifact.container_format, self._settings.image_format
+        )
         lease.blob_id = await self._database.write(uploads.begin, lease, self._expiry(), now())
         self._metrics.uploads_in_flight.inc()
         try:
@@ -443,6 +458,7 @@ class Transfers:
                 self._settings.chunk_size,
                 cap,
                 announced_size,
+                sees=None if inspection is None else inspection.feed,
             )
             try:
                 stored = await store.put(lease.key, stream.chunks())
@@ -454,13 +470,15 @@ class Transfers:
             digests = await stream.digests()
             if expected is not None:
                 expected.check(digests)
+            # Refused as a wrong digest is: back to queued, the bytes removed.
+            virtual_size = None if inspection is None else inspection.verdict().virtual_size
             if stored.size != digests.size:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
             # a stage stays uploading and an import importing, until the import is done
             final = Status.ACTIVE if status is Status.SAVING else status
 
             def activate(connection: Connection) -> blobs.Blob | None:
-                redundant = uploads.activate(connection, lease, digests, now(), final)
+                redundant = uploads.activate(connection, lease, digests, now(), final, virtual_size)
                 if on_active is not None:
                     on_active(connection)
                 if final is Status.ACTIVE:
