@@ -179,7 +179,9 @@ def lading(work: Path, config: Path, port: int, name: str) -> Iterator[None]:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if process.poll() is not None:
-                raise SystemExit(f"{name} exited with {process.returncode}: see {work}/{name}.log")
+                server_log.flush()
+                tail = (work / f"{name}.log").read_text(errors="replace").splitlines()[-30:]
+                raise SystemExit(f"{name} exited with {process.returncode}:\n" + "\n".join(tail))
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthcheck", timeout=2):
                     break

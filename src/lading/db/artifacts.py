@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -63,6 +64,19 @@ def insert_artifact(connection: Connection, artifact: Artifact, limit: int | Non
     _insert_properties(connection, artifact.id, artifact.properties)
     _insert_tags(connection, artifact.id, artifact.tags)
     return True
+
+
+def uploads_under_way(connection: Connection, project: str) -> tuple[int, int]:
+    """How many of ``project``'s artifacts are receiving data (saving, staged, importing),
+    and the bytes staged for an import (glance-direct) so far."""
+    receiving = (Status.SAVING, Status.UPLOADING, Status.IMPORTING)
+    staged = func.sum(case((artifacts.c.status == Status.UPLOADING, artifacts.c.size), else_=0))
+    count, size = connection.execute(
+        select(func.count(), func.coalesce(staged, 0)).where(
+            artifacts.c.owner == project, artifacts.c.status.in_(receiving)
+        )
+    ).one()
+    return int(count), int(size)
 
 
 def usage(connection: Connection, project: str) -> tuple[int, int]:

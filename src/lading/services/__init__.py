@@ -11,6 +11,7 @@ from lading.services.catalogue import Catalogue
 from lading.services.events import Events
 from lading.services.identity import Identities
 from lading.services.imports import Imports
+from lading.services.info import Info
 from lading.services.keystone import KeystoneTokens
 from lading.services.members import Members
 from lading.services.names import PackageNames
@@ -40,6 +41,7 @@ class Services:
     names: PackageNames
     tasks: Tasks
     imports: Imports
+    info: Info
     onboarding: Onboarding
     recovery: Recovery
     webhooks: Webhooks
@@ -75,6 +77,7 @@ class Services:
             packages=Packages(database, catalogue, transfers, identities, names, settings.pnda),
             tasks=tasks,
             imports=Imports(settings, database, catalogue, transfers, tasks, sealer),
+            info=Info(settings, database),
             onboarding=Onboarding(
                 settings, database, catalogue, transfers, tasks, identities, names, sealer
             ),

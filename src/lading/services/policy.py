@@ -69,6 +69,7 @@ GLANCE_RULES: dict[str, str] = {
     "get_members": "role:admin or (role:reader and (project_id:%(project_id)s or "
     "project_id:%(member_id)s))",
     "modify_member": "role:admin or (role:member and project_id:%(member_id)s)",
+    "stores_info_detail": "role:admin",
     "get_task": "rule:default",
     "get_tasks": "rule:default",
     "add_task": "rule:default",

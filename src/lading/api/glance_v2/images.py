@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from starlette.requests import Request
@@ -168,6 +169,34 @@ async def list_stores(request: Request) -> Response:
     return JSONResponse({"stores": stores})
 
 
+async def stores_detail(request: Request) -> Response:
+    """Glance's ``/v2/info/stores/detail`` (administrators)."""
+    stores = [
+        {
+            "id": store.id,
+            "type": store.type,
+            "description": store.description,
+            "default": store.default,
+            "read-only": store.read_only,
+            "weight": 0,
+            "properties": store.properties,
+        }
+        for store in services(request).info.stores(caller(request))
+    ]
+    return JSONResponse({"stores": stores})
+
+
+async def usage(request: Request) -> Response:
+    """Glance's ``/v2/info/usage``: the caller's project's quota usage (-1: no limit)."""
+    found = await services(request).info.usage(caller(request))
+    resources = {
+        name: {"limit": -1 if measure["limit"] is None else measure["limit"],
+               "usage": measure["usage"]}
+        for name, measure in asdict(found).items()
+    }  # fmt: skip
+    return JSONResponse({"usage": resources})
+
+
 async def delete_from_store(request: Request) -> Response:
     await services(request).transfers.remove_from_store(
         caller(request), request.path_params["image_id"], request.path_params["store_id"]
@@ -254,6 +283,8 @@ ROUTES: list[BaseRoute] = [
     Route("/images/{image_id}/import", import_image, methods=["POST"]),
     Route("/schemas/{name}", show_schema, methods=["GET"]),
     Route("/info/stores", list_stores, methods=["GET"]),
+    Route("/info/stores/detail", stores_detail, methods=["GET"]),
+    Route("/info/usage", usage, methods=["GET"]),
     Route("/info/import", import_info, methods=["GET"]),
     Route("/stores/{store_id}/{image_id}", delete_from_store, methods=["DELETE"]),
 ]
