@@ -44,6 +44,7 @@ test: lint docs services
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/transfer.py
 	$(BIN)/python bench/catalogue.py
+	$(BIN)/python bench/keystone.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DOCS_OUT)

@@ -1,0 +1,435 @@
+"""Keystone benchmark: a cached Keystone token against a lading token, and what a new one costs.
+
+Starts lading (SQLite, filesystem store, ``--workers``, 1 by default as ``lading serve``)
+with ``[keystone]`` pointing at the Keystone that ``scripts/services.sh start`` runs on
+127.0.0.1:5000, through a small counting proxy on loopback that logs every request
+lading makes to Keystone. A member of project alpha (``alpha-member``) creates an image
+with a Keystone token; a lading token of the same project and role is made with ``lading
+token create``. Then:
+
+- **Round trips.** Each of ``--new-tokens`` fresh Keystone tokens (signed in directly at
+  Keystone, so the bench's own sign-ins are not counted) shows the image twice: the first
+  request must cost exactly one ``GET /v3/auth/tokens`` and nothing else, the second none.
+  A burst of ``--concurrency`` requests with one more new token must cost one too. lading's
+  own sign-in (and keystoneauth's discovery) is made once, at the first request of all,
+  and shown apart.
+- **Throughput.** ``GET /v2/images/{id}`` with each token in interleaved rounds (A B B A
+  ...), ``--concurrency`` keep-alive connections driven by a small asyncio loop (far
+  cheaper per request than an HTTP library, so the server is what is measured), for
+  ``--seconds`` each. The figure is the median over pairs of rounds of the ratio
+  keystone/lading of requests per second (target >= 0.90), with the server's CPU time per
+  request for each token next to it (the same ratio seen from the server's side).
+
+Usage (from the repository root, with ``scripts/services.sh start`` run first):
+
+    .venv/bin/python bench/keystone.py
+    .venv/bin/python bench/keystone.py --pairs 3 --seconds 2       # a quick look
+    .venv/bin/python bench/keystone.py --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import psutil
+
+from _server import LADING, Server, median, print_table, running_server, temp_dir
+
+MEMBER, MEMBER_PASSWORD = "alpha-member", "lading-test"  # scripts/services.sh's users
+SERVICE_USER, SERVICE_PASSWORD = "lading", "lading"
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "content-encoding",  # httpx has decoded the body
+    "host",
+}
+
+
+@dataclass
+class CountingProxy:
+    """An HTTP/1.1 proxy on loopback in front of Keystone that logs what passes.
+
+    Keystone's catalogue names its own address, which lading would then ask directly:
+    the proxy rewrites that address to its own in every answer, so that all of lading's
+    requests to Keystone pass here and are counted.
+    """
+
+    upstream: str  # Keystone's origin, e.g. http://127.0.0.1:5000
+    port: int = 0
+    seen: list[tuple[str, str, int]] = field(default_factory=list)  # method, path, status
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def take(self) -> list[tuple[str, str, int]]:
+        """The requests since the last call, oldest first."""
+        with self._lock:
+            taken, self.seen = self.seen, []
+        return taken
+
+    @contextmanager
+    def running(self) -> Iterator[CountingProxy]:
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        stopping: asyncio.Future[None] = loop.create_future()
+
+        async def serve() -> None:
+            async with httpx.AsyncClient(base_url=self.upstream, timeout=30) as upstream:
+
+                async def handle(
+                    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+                ) -> None:
+                    try:
+                        while await self._one(reader, writer, upstream):
+                            pass
+                    except (asyncio.IncompleteReadError, ConnectionError):
+                        pass
+                    finally:
+                        writer.close()
+
+                server = await asyncio.start_server(handle, "127.0.0.1", 0)
+                self.port = server.sockets[0].getsockname()[1]
+                started.set()
+                async with server:
+                    await stopping
+
+        thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+        thread.start()
+        if not started.wait(10):
+            raise RuntimeError("the counting proxy did not start")
+        try:
+            yield self
+        finally:
+            loop.call_soon_threadsafe(stopping.set_result, None)
+            thread.join(10)
+
+    async def _one(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        upstream: httpx.AsyncClient,
+    ) -> bool:
+        """Pass one request on; False when the client closed the connection."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return False
+        request_line, *lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = request_line.split(" ", 2)
+        headers = {}
+        for line in lines:
+            if ":" in line:
+                name, value = line.split(":", 1)
+                headers[name.strip().lower()] = value.strip()
+        if "chunked" in headers.get("transfer-encoding", ""):
+            raise ConnectionError("chunked requests are not expected from keystoneauth")
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        forwarded = {k: v for k, v in headers.items() if k not in HOP_BY_HOP}
+        response = await upstream.request(method, target, headers=forwarded, content=body)
+        with self._lock:
+            self.seen.append((method, urlsplit(target).path, response.status_code))
+        content = response.content.replace(self.upstream.encode(), self.origin.encode())
+        out = [f"HTTP/1.1 {response.status_code} {response.reason_phrase}"]
+        out += [f"{k}: {v}" for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP]
+        out.append(f"content-length: {len(content)}")
+        writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + content)
+        await writer.drain()
+        return headers.get("connection", "").lower() != "close"
+
+
+def keystone_token(keystone_url: str, user: str, password: str, project: str) -> tuple[str, str]:
+    """A new project-scoped token signed in directly at Keystone, and the project's id."""
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {"name": user, "domain": {"name": "Default"}, "password": password}
+                },
+            },
+            "scope": {"project": {"name": project, "domain": {"name": "Default"}}},
+        }
+    }
+    response = httpx.post(f"{keystone_url}/auth/tokens", json=body, timeout=30)
+    response.raise_for_status()
+    return response.headers["X-Subject-Token"], response.json()["token"]["project"]["id"]
+
+
+def lading_token(server: Server, project: str) -> str:
+    command = [str(LADING), "token", "create", "--project", project, "--role", "member"]
+    env = {**os.environ, "LADING_DATA_DIR": str(server.data_dir)}
+    made = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    return made.stdout.splitlines()[-1]
+
+
+def described(requests: list[tuple[str, str, int]]) -> str:
+    return ", ".join(f"{m} {p} {s}" for m, p, s in requests) or "none"
+
+
+def show(client: httpx.Client, image_id: str, token: str) -> float:
+    """Milliseconds to show the image with ``token`` (on ``client``'s kept-alive connection)."""
+    started = time.perf_counter()
+    response = client.get(f"/v2/images/{image_id}", headers={"X-Auth-Token": token})
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise RuntimeError(f"show with a token: {response.status_code} {response.text}")
+    return elapsed
+
+
+def validation_ms(client: httpx.Client, subject: str, admin: str) -> float:
+    """Milliseconds of one ``GET /v3/auth/tokens`` made directly at Keystone: what a round
+    trip from lading costs at least."""
+    headers = {"X-Auth-Token": admin, "X-Subject-Token": subject}
+    started = time.perf_counter()
+    client.get("/v3/auth/tokens", headers=headers).raise_for_status()
+    return (time.perf_counter() - started) * 1000
+
+
+@dataclass
+class RoundTrips:
+    first_of_all: list[tuple[str, str, int]]
+    new_token: list[list[tuple[str, str, int]]]
+    cached: list[list[tuple[str, str, int]]]
+    burst: list[tuple[str, str, int]]
+    first_ms: list[float]
+    cached_ms: list[float]
+    direct_ms: list[float]  # the same validation asked directly, before lading asked it
+
+    @property
+    def held(self) -> bool:
+        one = [("GET", "/v3/auth/tokens", 200)]
+        return (
+            all(trips == one for trips in self.new_token)
+            and all(trips == [] for trips in self.cached)
+            and self.burst == one
+        )
+
+
+def round_trips(
+    server: Server, proxy: CountingProxy, keystone_url: str, image_id: str, args: argparse.Namespace
+) -> RoundTrips:
+    new_token, cached, first_ms, cached_ms, direct_ms = [], [], [], [], []
+    admin, _ = keystone_token(keystone_url, "admin", "keystone-admin", "admin")
+    with (
+        httpx.Client(base_url=server.base_url, timeout=30) as client,
+        httpx.Client(base_url=keystone_url.rsplit("/v3", 1)[0], timeout=30) as direct,
+    ):
+        for _ in range(args.new_tokens):
+            # A token of its own: Keystone may remember one it has validated.
+            other, _ = keystone_token(keystone_url, MEMBER, MEMBER_PASSWORD, "alpha")
+            direct_ms.append(validation_ms(direct, other, admin))
+            token, _ = keystone_token(keystone_url, MEMBER, MEMBER_PASSWORD, "alpha")
+            proxy.take()
+            first_ms.append(show(client, image_id, token))
+            new_token.append(proxy.take())
+            cached_ms.append(show(client, image_id, token))
+            cached.append(proxy.take())
+
+    token, _ = keystone_token(keystone_url, MEMBER, MEMBER_PASSWORD, "alpha")
+    proxy.take()
+
+    async def burst() -> None:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+            path, headers = f"/v2/images/{image_id}", {"X-Auth-Token": token}
+            responses = await asyncio.gather(
+                *(client.get(path, headers=headers) for _ in range(args.concurrency))
+            )
+        if any(r.status_code != 200 for r in responses):
+            raise RuntimeError(f"burst: {sorted({r.status_code for r in responses})}")
+
+    asyncio.run(burst())
+    return RoundTrips([], new_token, cached, proxy.take(), first_ms, cached_ms, direct_ms)
+
+
+async def load(port: int, request: bytes, connections: int, seconds: float) -> int:
+    """Responses completed in ``seconds`` over ``connections`` keep-alive connections, each
+    sending ``request`` again as soon as the previous answer has been read. Any answer but
+    200 stops it: a refused token would measure the wrong thing."""
+    deadline = time.monotonic() + seconds
+    done = 0
+
+    async def one() -> None:
+        nonlocal done
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.monotonic() < deadline:
+                writer.write(request)
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+                status = head[9:12]
+                length = None
+                for line in head.split(b"\r\n")[1:]:
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                if length is None:  # lading sends a show's JSON whole, with its length
+                    raise RuntimeError(f"load: no Content-Length: {head.decode('latin-1')}")
+                await reader.readexactly(length)
+                if status != b"200":
+                    raise RuntimeError(f"load: {head.decode('latin-1')}")
+                done += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(one() for _ in range(connections)))
+    return done
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+
+@dataclass
+class Round:
+    rate: float  # requests per second
+    server_cpu_ms: float  # the server's CPU milliseconds per request
+
+
+def measure(server: Server, image_id: str, token: str, args: argparse.Namespace) -> Round:
+    port = int(server.base_url.rsplit(":", 1)[1])
+    request = (
+        f"GET /v2/images/{image_id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"X-Auth-Token: {token}\r\nAccept: application/json\r\n\r\n"
+    ).encode()
+    tree = server.tree()
+    before, started = cpu_seconds(tree), time.perf_counter()
+    done = asyncio.run(load(port, request, args.concurrency, args.seconds))
+    elapsed = time.perf_counter() - started
+    return Round(done / elapsed, (cpu_seconds(tree) - before) * 1000 / done)
+
+
+def run(args: argparse.Namespace, scratch: Path) -> None:
+    keystone_url = args.keystone_url.rstrip("/")
+    parts = urlsplit(keystone_url)
+    try:
+        httpx.get(keystone_url, timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        message = f"no Keystone at {keystone_url} ({exc}): run scripts/services.sh start"
+        raise SystemExit(message) from exc
+    proxy = CountingProxy(f"{parts.scheme}://{parts.netloc}")
+    with proxy.running():
+        settings = {
+            "LADING_KEYSTONE__AUTH_URL": f"{proxy.origin}{parts.path}",
+            "LADING_KEYSTONE__USERNAME": SERVICE_USER,
+            "LADING_KEYSTONE__PASSWORD": SERVICE_PASSWORD,
+            "LADING_KEYSTONE__CACHE_SECONDS": str(args.cache_seconds),
+        }
+        with running_server(scratch / "data", workers=args.workers, settings=settings) as server:
+            keystone, project_id = keystone_token(keystone_url, MEMBER, MEMBER_PASSWORD, "alpha")
+            proxy.take()
+            body = {"name": "bench-keystone", "disk_format": "raw", "container_format": "bare"}
+            created = httpx.post(
+                f"{server.base_url}/v2/images",
+                json=body,
+                headers={"X-Auth-Token": keystone},
+                timeout=30,
+            )
+            if created.status_code != 201:
+                raise RuntimeError(f"create: {created.status_code} {created.text}")
+            first_of_all = proxy.take()
+            image_id = created.json()["id"]
+            if created.json()["owner"] != project_id:
+                raise RuntimeError(f"owner {created.json()['owner']}, not project {project_id}")
+            lading = lading_token(server, project_id)
+
+            trips = round_trips(server, proxy, keystone_url, image_id, args)
+            trips.first_of_all = first_of_all
+
+            tokens = {"keystone": keystone, "lading": lading}
+            for token in tokens.values():  # warm: both known, connections' code paths hot
+                measure(server, image_id, token, argparse.Namespace(**{**vars(args), "seconds": 1}))
+            proxy.take()
+            rounds: dict[str, list[Round]] = {"keystone": [], "lading": []}
+            started = time.monotonic()
+            for pair in range(args.pairs):
+                order = ("keystone", "lading") if pair % 2 == 0 else ("lading", "keystone")
+                for name in order:  # A B, then B A: a drift in the machine's load cancels out
+                    rounds[name].append(measure(server, image_id, tokens[name], args))
+            loaded = time.monotonic() - started
+            during_load = proxy.take()
+
+    report(args, trips, rounds, loaded, during_load)
+
+
+def report(
+    args: argparse.Namespace,
+    trips: RoundTrips,
+    rounds: dict[str, list[Round]],
+    loaded: float,
+    during_load: list[tuple[str, str, int]],
+) -> None:
+    print(f"\nlading with Keystone, {args.workers} worker(s), cache_seconds {args.cache_seconds:g}")
+    print("\nKeystone round trips (requests lading made to Keystone, through the proxy)")
+    print(f"  first request of all (lading signs in): {described(trips.first_of_all)}")
+    for index, (new, cached) in enumerate(zip(trips.new_token, trips.cached, strict=True)):
+        print(f"  new token {index + 1}: first request: {described(new)}", end="")
+        print(f"; the same token again: {described(cached)}")
+    print(f"  new token, {args.concurrency} requests at once: {described(trips.burst)}")
+    print(f"  during {loaded:.0f} s of load with known tokens: {described(during_load)}")
+    print(f"  one round trip per new token, none when cached: {'yes' if trips.held else 'NO'}")
+    print(
+        f"  show with a new token: {median(trips.first_ms):.1f} ms, the same token again: "
+        f"{median(trips.cached_ms):.1f} ms (medians of {len(trips.first_ms)}, one connection); "
+        f"Keystone's GET /v3/auth/tokens asked directly: {median(trips.direct_ms):.1f} ms"
+    )
+
+    ratios = [k.rate / g.rate for k, g in zip(rounds["keystone"], rounds["lading"], strict=True)]
+    cpu_ratios = [
+        k.server_cpu_ms / g.server_cpu_ms
+        for k, g in zip(rounds["keystone"], rounds["lading"], strict=True)
+    ]
+    print(
+        f"\nshow one image, {args.concurrency} keep-alive connections, {args.pairs} pairs of "
+        f"{args.seconds:g} s rounds, interleaved\n"
+    )
+    rows: list[list[Any]] = []
+    for name in ("keystone", "lading"):
+        rates = [r.rate for r in rounds[name]]
+        rows.append(
+            [
+                f"{name} token",
+                f"{median(rates):.0f}",
+                f"{min(rates):.0f} to {max(rates):.0f}",
+                f"{median([r.server_cpu_ms for r in rounds[name]]):.3f}",
+            ]
+        )
+    print_table(["token", "req/s (median)", "range", "server CPU ms/request"], rows)
+    print(
+        f"\nkeystone/lading req/s: median {median(ratios):.3f} "
+        f"(pairs: {', '.join(f'{r:.3f}' for r in ratios)}); target >= 0.90"
+    )
+    print(f"keystone/lading server CPU per request: median {median(cpu_ratios):.3f}")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keystone-url", default="http://127.0.0.1:5000/v3", help="identity v3")
+    parser.add_argument("--workers", type=int, default=1, help="lading serve --workers")
+    parser.add_argument("--pairs", type=int, default=6, help="rounds of each token (median)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of a round")
+    parser.add_argument("--concurrency", type=int, default=16, help="connections in flight")
+    parser.add_argument("--new-tokens", type=int, default=5, help="new tokens to count trips of")
+    parser.add_argument("--cache-seconds", type=float, default=60.0, help="keystone.cache_seconds")
+    parser.add_argument("--data-dir", type=Path, help="parent of the scratch dir (default /tmp)")
+    args = parser.parse_args()
+    with temp_dir(args.data_dir, "lading-bench-keystone-") as scratch:
+        run(args, scratch)
+
+
+if __name__ == "__main__":
+    main()
