@@ -46,6 +46,11 @@ import httpx
 import psutil
 
 from _server import LADING, Server, median, print_table, running_server, temp_dir
+from lading.db.engine import Database
+from lading.services.identity import Identities
+from lading.services.keystone import KeystoneTokens
+from lading.services.policy import Policy
+from lading.settings import Settings
 
 MEMBER, MEMBER_PASSWORD = "alpha-member", "lading-test"  # scripts/services.sh's users
 SERVICE_USER, SERVICE_PASSWORD = "lading", "lading"
@@ -312,6 +317,37 @@ def measure(server: Server, image_id: str, token: str, args: argparse.Namespace)
     return Round(done / elapsed, (cpu_seconds(tree) - before) * 1000 / done)
 
 
+def authentication_us(
+    server: Server, keystone: dict[str, str], tokens: dict[str, str], args: argparse.Namespace
+) -> dict[str, list[float]]:
+    """Microseconds per ``Identities.authenticate`` of each (known) token, in this process,
+    on the server's database: the step that differs between the two, without HTTP, the
+    rest of the request or the machine's other work between the rounds' measurements."""
+    settings = Settings(data_dir=server.data_dir, keystone=keystone)
+    database = Database(settings.resolved_database_url)
+    policy = Policy.load(settings.policy_file, settings.property_protection_file)
+    keystone_tokens = KeystoneTokens(settings.keystone, policy, settings.default_project)
+    identities = Identities(database, settings.default_project, policy, keystone_tokens)
+    costs: dict[str, list[float]] = {name: [] for name in tokens}
+
+    async def timed() -> None:
+        for token in tokens.values():  # known from here on: Keystone asked once, a row read
+            await identities.authenticate(token)
+        for pair in range(args.pairs):
+            for name in sorted(tokens, reverse=pair % 2 == 1):
+                token, calls = tokens[name], args.auth_calls
+                started = time.perf_counter()
+                for _ in range(calls):
+                    await identities.authenticate(token)
+                costs[name].append((time.perf_counter() - started) * 1e6 / calls)
+
+    try:
+        asyncio.run(timed())
+    finally:
+        database.engine.dispose()
+    return costs
+
+
 def run(args: argparse.Namespace, scratch: Path) -> None:
     keystone_url = args.keystone_url.rstrip("/")
     parts = urlsplit(keystone_url)
@@ -361,8 +397,13 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
                     rounds[name].append(measure(server, image_id, tokens[name], args))
             loaded = time.monotonic() - started
             during_load = proxy.take()
+            keystone_settings = {
+                name.removeprefix("LADING_KEYSTONE__").lower(): value
+                for name, value in settings.items()
+            }
+            auth = authentication_us(server, keystone_settings, tokens, args)
 
-    report(args, trips, rounds, loaded, during_load)
+    report(args, trips, rounds, loaded, during_load, auth)
 
 
 def report(
@@ -371,6 +412,7 @@ def report(
     rounds: dict[str, list[Round]],
     loaded: float,
     during_load: list[tuple[str, str, int]],
+    auth: dict[str, list[float]],
 ) -> None:
     print(f"\nlading with Keystone, {args.workers} worker(s), cache_seconds {args.cache_seconds:g}")
     print("\nKeystone round trips (requests lading made to Keystone, through the proxy)")
@@ -413,6 +455,11 @@ def report(
         f"(pairs: {', '.join(f'{r:.3f}' for r in ratios)}); target >= 0.90"
     )
     print(f"keystone/lading server CPU per request: median {median(cpu_ratios):.3f}")
+    keystone_us, lading_us = median(auth["keystone"]), median(auth["lading"])
+    print(
+        f"authenticating a known token, in-process ({args.auth_calls} calls, median of "
+        f"{args.pairs}): keystone {keystone_us:.1f} us, lading {lading_us:.1f} us"
+    )
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 
@@ -420,10 +467,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keystone-url", default="http://127.0.0.1:5000/v3", help="identity v3")
     parser.add_argument("--workers", type=int, default=1, help="lading serve --workers")
-    parser.add_argument("--pairs", type=int, default=6, help="rounds of each token (median)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of a round")
+    parser.add_argument("--pairs", type=int, default=10, help="rounds of each token (median)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of a round")
     parser.add_argument("--concurrency", type=int, default=16, help="connections in flight")
     parser.add_argument("--new-tokens", type=int, default=5, help="new tokens to count trips of")
+    parser.add_argument("--auth-calls", type=int, default=20_000, help="in-process, per round")
     parser.add_argument("--cache-seconds", type=float, default=60.0, help="keystone.cache_seconds")
     parser.add_argument("--data-dir", type=Path, help="parent of the scratch dir (default /tmp)")
     args = parser.parse_args()
