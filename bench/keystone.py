@@ -214,15 +214,25 @@ class RoundTrips:
     burst: list[tuple[str, str, int]]
     first_ms: list[float]
     cached_ms: list[float]
-    direct_ms: list[float]  # the same validation asked directly, before lading asked it
+    direct_ms: list[float]  # a validation of another new token asked directly at Keystone
 
-    @property
-    def held(self) -> bool:
-        one = [("GET", "/v3/auth/tokens", 200)]
+    def held(self, workers: int) -> bool:
+        """One validation for a new token's first request and none for the next on the same
+        connection (so the same worker); a burst over several connections reaches at most
+        every worker, each asking once. Each worker signs in once, at the first request it
+        gets with a new token, so with several workers a sign-in may come first."""
+        validation, sign_in = ("GET", "/v3/auth/tokens", 200), ("POST", "/v3/auth/tokens", 201)
+        phases = [*self.new_token, *self.cached, self.burst]
+        sign_ins = sum(trips.count(sign_in) for trips in phases)
+        new, cached, burst = (
+            [[t for t in trips if t != sign_in] for trips in group]
+            for group in (self.new_token, self.cached, [self.burst])
+        )
         return (
-            all(trips == one for trips in self.new_token)
-            and all(trips == [] for trips in self.cached)
-            and self.burst == one
+            all(trips == [validation] for trips in new)
+            and all(trips == [] for trips in cached)
+            and 1 <= burst[0].count(validation) == len(burst[0]) <= workers
+            and sign_ins <= workers - 1  # the first worker signed in at the first request
         )
 
 
@@ -262,35 +272,39 @@ def round_trips(
     return RoundTrips([], new_token, cached, proxy.take(), first_ms, cached_ms, direct_ms)
 
 
-async def load(port: int, request: bytes, connections: int, seconds: float) -> int:
-    """Responses completed in ``seconds`` over ``connections`` keep-alive connections, each
-    sending ``request`` again as soon as the previous answer has been read. Any answer but
-    200 stops it: a refused token would measure the wrong thing."""
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def get(connection: Connection, request: bytes) -> None:
+    """Send ``request`` and read its answer whole; any answer but 200 stops the benchmark
+    (a refused token would measure the wrong thing)."""
+    reader, writer = connection
+    writer.write(request)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    length = None
+    for line in head.split(b"\r\n")[1:]:
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length is None:  # lading sends a show's JSON whole, with its length
+        raise RuntimeError(f"load: no Content-Length: {head.decode('latin-1')}")
+    await asyncio.wait_for(reader.readexactly(length), 30)
+    if head[9:12] != b"200":
+        raise RuntimeError(f"load: {head.decode('latin-1')}")
+
+
+async def load(connections: list[Connection], request: bytes, seconds: float) -> int:
+    """Responses completed in ``seconds``, each connection sending ``request`` again as soon
+    as the previous answer has been read."""
     deadline = time.monotonic() + seconds
     done = 0
 
-    async def one() -> None:
+    async def one(connection: Connection) -> None:
         nonlocal done
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while time.monotonic() < deadline:
-                writer.write(request)
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-                status = head[9:12]
-                length = None
-                for line in head.split(b"\r\n")[1:]:
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                if length is None:  # lading sends a show's JSON whole, with its length
-                    raise RuntimeError(f"load: no Content-Length: {head.decode('latin-1')}")
-                await reader.readexactly(length)
-                if status != b"200":
-                    raise RuntimeError(f"load: {head.decode('latin-1')}")
-                done += 1
-        finally:
-            writer.close()
+        while time.monotonic() < deadline:
+            await get(connection, request)
+            done += 1
 
-    await asyncio.gather(*(one() for _ in range(connections)))
+    await asyncio.gather(*(one(connection) for connection in connections))
     return done
 
 
@@ -304,17 +318,55 @@ class Round:
     server_cpu_ms: float  # the server's CPU milliseconds per request
 
 
-def measure(server: Server, image_id: str, token: str, args: argparse.Namespace) -> Round:
+@dataclass
+class Load:
+    rounds: dict[str, list[Round]]
+    seconds: float  # from the end of the warm-up to the end of the last round
+    round_trips: list[tuple[str, str, int]]  # lading's requests to Keystone meanwhile
+
+
+async def rounds_of(
+    server: Server,
+    proxy: CountingProxy,
+    image_id: str,
+    tokens: dict[str, str],
+    args: argparse.Namespace,
+) -> Load:
+    """``args.pairs`` rounds of each token, A B then B A, on the same ``args.concurrency``
+    connections throughout: the token is a header, so both tokens meet the same
+    connections, spread over the workers the same way."""
     port = int(server.base_url.rsplit(":", 1)[1])
-    request = (
-        f"GET /v2/images/{image_id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"X-Auth-Token: {token}\r\nAccept: application/json\r\n\r\n"
-    ).encode()
+    requests = {
+        name: (
+            f"GET /v2/images/{image_id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"X-Auth-Token: {token}\r\nAccept: application/json\r\n\r\n"
+        ).encode()
+        for name, token in tokens.items()
+    }
+    connections = [
+        await asyncio.open_connection("127.0.0.1", port) for _ in range(args.concurrency)
+    ]
     tree = server.tree()
-    before, started = cpu_seconds(tree), time.perf_counter()
-    done = asyncio.run(load(port, request, args.concurrency, args.seconds))
-    elapsed = time.perf_counter() - started
-    return Round(done / elapsed, (cpu_seconds(tree) - before) * 1000 / done)
+    rounds: dict[str, list[Round]] = {name: [] for name in tokens}
+    try:
+        # Warm: every worker that holds a connection knows both tokens before timing.
+        for request in requests.values():
+            await asyncio.gather(*(get(connection, request) for connection in connections))
+            await load(connections, request, 1.0)
+        proxy.take()
+        began = time.monotonic()
+        for pair in range(args.pairs):
+            # A B, then B A: a drift in the machine's load cancels out over pairs.
+            for name in sorted(tokens, reverse=pair % 2 == 1):
+                before, started = cpu_seconds(tree), time.perf_counter()
+                done = await load(connections, requests[name], args.seconds)
+                elapsed = time.perf_counter() - started
+                server_ms = (cpu_seconds(tree) - before) * 1000 / done
+                rounds[name].append(Round(done / elapsed, server_ms))
+        return Load(rounds, time.monotonic() - began, proxy.take())
+    finally:
+        for _, writer in connections:
+            writer.close()
 
 
 def authentication_us(
@@ -386,34 +438,23 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
             trips.first_of_all = first_of_all
 
             tokens = {"keystone": keystone, "lading": lading}
-            for token in tokens.values():  # warm: both known, connections' code paths hot
-                measure(server, image_id, token, argparse.Namespace(**{**vars(args), "seconds": 1}))
-            proxy.take()
-            rounds: dict[str, list[Round]] = {"keystone": [], "lading": []}
-            started = time.monotonic()
-            for pair in range(args.pairs):
-                order = ("keystone", "lading") if pair % 2 == 0 else ("lading", "keystone")
-                for name in order:  # A B, then B A: a drift in the machine's load cancels out
-                    rounds[name].append(measure(server, image_id, tokens[name], args))
-            loaded = time.monotonic() - started
-            during_load = proxy.take()
+            loaded = asyncio.run(rounds_of(server, proxy, image_id, tokens, args))
             keystone_settings = {
                 name.removeprefix("LADING_KEYSTONE__").lower(): value
                 for name, value in settings.items()
             }
             auth = authentication_us(server, keystone_settings, tokens, args)
 
-    report(args, trips, rounds, loaded, during_load, auth)
+    report(args, trips, loaded, auth)
 
 
 def report(
     args: argparse.Namespace,
     trips: RoundTrips,
-    rounds: dict[str, list[Round]],
-    loaded: float,
-    during_load: list[tuple[str, str, int]],
+    loaded: Load,
     auth: dict[str, list[float]],
 ) -> None:
+    rounds = loaded.rounds
     print(f"\nlading with Keystone, {args.workers} worker(s), cache_seconds {args.cache_seconds:g}")
     print("\nKeystone round trips (requests lading made to Keystone, through the proxy)")
     print(f"  first request of all (lading signs in): {described(trips.first_of_all)}")
@@ -421,8 +462,11 @@ def report(
         print(f"  new token {index + 1}: first request: {described(new)}", end="")
         print(f"; the same token again: {described(cached)}")
     print(f"  new token, {args.concurrency} requests at once: {described(trips.burst)}")
-    print(f"  during {loaded:.0f} s of load with known tokens: {described(during_load)}")
-    print(f"  one round trip per new token, none when cached: {'yes' if trips.held else 'NO'}")
+    print(f"  during {loaded.seconds:.0f} s of load with known tokens: ", end="")
+    print(described(loaded.round_trips))
+    each = "" if args.workers == 1 else " (in each worker it reaches)"
+    held = "yes" if trips.held(args.workers) else "NO"
+    print(f"  one round trip per new token{each}, none when cached: {held}")
     print(
         f"  show with a new token: {median(trips.first_ms):.1f} ms, the same token again: "
         f"{median(trips.cached_ms):.1f} ms (medians of {len(trips.first_ms)}, one connection); "
