@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import subprocess
 import threading
@@ -184,7 +185,10 @@ def lading_token(server: Server, project: str) -> str:
 
 
 def described(requests: list[tuple[str, str, int]]) -> str:
-    return ", ".join(f"{m} {p} {s}" for m, p, s in requests) or "none"
+    """The requests in order, repeats in a row counted: "POST /v3/auth/tokens 201, GET ... x3"."""
+    runs = [(request, len(list(group))) for request, group in itertools.groupby(requests)]
+    texts = [f"{m} {p} {s}" + (f" x{n}" if n > 1 else "") for (m, p, s), n in runs]
+    return ", ".join(texts) or "none"
 
 
 def show(client: httpx.Client, image_id: str, token: str) -> float:
