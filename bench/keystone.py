@@ -441,7 +441,7 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
             trips = round_trips(server, proxy, keystone_url, image_id, args)
             trips.first_of_all = first_of_all
 
-            tokens = {"keystone": keystone, "lading": lading}
+            tokens = {"keystone": lading if args.same_token else keystone, "lading": lading}
             loaded = asyncio.run(rounds_of(server, proxy, image_id, tokens, args))
             keystone_settings = {
                 name.removeprefix("LADING_KEYSTONE__").lower(): value
@@ -460,6 +460,8 @@ def report(
 ) -> None:
     rounds = loaded.rounds
     print(f"\nlading with Keystone, {args.workers} worker(s), cache_seconds {args.cache_seconds:g}")
+    if args.same_token:
+        print("--same-token: the keystone arm below uses the lading token too (A/A)")
     print("\nKeystone round trips (requests lading made to Keystone, through the proxy)")
     print(f"  first request of all (lading signs in): {described(trips.first_of_all)}")
     for index, (new, cached) in enumerate(zip(trips.new_token, trips.cached, strict=True)):
@@ -527,6 +529,11 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=5, help="new tokens to count trips of")
     parser.add_argument("--auth-calls", type=int, default=20_000, help="in-process, per round")
     parser.add_argument("--cache-seconds", type=float, default=60.0, help="keystone.cache_seconds")
+    parser.add_argument(
+        "--same-token",
+        action="store_true",
+        help="both arms use the lading token: the ratios the machine's noise alone gives",
+    )
     parser.add_argument("--data-dir", type=Path, help="parent of the scratch dir (default /tmp)")
     args = parser.parse_args()
     with temp_dir(args.data_dir, "lading-bench-keystone-") as scratch:
