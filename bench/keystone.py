@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import itertools
 import os
+import pstats
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,8 +47,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import psutil
+from starlette.testclient import TestClient
 
 from _server import LADING, Server, median, print_table, running_server, temp_dir
+from lading.app import create_app
 from lading.db.engine import Database
 from lading.services.identity import Identities
 from lading.services.keystone import KeystoneTokens
@@ -96,17 +100,22 @@ class CountingProxy:
         stopping: asyncio.Future[None] = loop.create_future()
 
         async def serve() -> None:
+            handlers: set[asyncio.Task[Any]] = set()  # connections lading keeps alive
             async with httpx.AsyncClient(base_url=self.upstream, timeout=30) as upstream:
 
                 async def handle(
                     reader: asyncio.StreamReader, writer: asyncio.StreamWriter
                 ) -> None:
+                    task = asyncio.current_task()
+                    assert task is not None
+                    handlers.add(task)
                     try:
                         while await self._one(reader, writer, upstream):
                             pass
                     except (asyncio.IncompleteReadError, ConnectionError):
                         pass
                     finally:
+                        handlers.discard(task)
                         writer.close()
 
                 server = await asyncio.start_server(handle, "127.0.0.1", 0)
@@ -114,8 +123,17 @@ class CountingProxy:
                 started.set()
                 async with server:
                     await stopping
+                    for task in list(handlers):
+                        task.cancel()
+                    await asyncio.gather(*handlers, return_exceptions=True)
 
-        thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+        def serving() -> None:
+            try:
+                loop.run_until_complete(serve())
+            finally:
+                loop.close()
+
+        thread = threading.Thread(target=serving, daemon=True)
         thread.start()
         if not started.wait(10):
             raise RuntimeError("the counting proxy did not start")
@@ -404,6 +422,53 @@ def authentication_us(
     return costs
 
 
+def calls_per_request(
+    data_dir: Path, keystone: dict[str, str], tokens: dict[str, str], image_id: str, count: int
+) -> dict[str, float]:
+    """Python function calls per ``GET /v2/images/{id}`` with each token, counted by cProfile
+    on the event loop's thread of an app built in this process on the same data: unlike a
+    time, a count the machine's other work cannot move, so it shows what the two tokens'
+    requests do differently (database reads run on other threads, the same for both)."""
+    app = create_app(Settings(data_dir=data_dir, keystone=keystone))
+    path = f"/v2/images/{image_id}"
+
+    async def profiled(token: str, profile: cProfile.Profile | None) -> None:
+        headers = [(b"host", b"127.0.0.1"), (b"x-auth-token", token.encode())]
+        statuses: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        if profile is not None:
+            profile.enable()
+        for _ in range(count):
+            scope = {
+                "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+                "query_string": b"", "root_path": "", "headers": headers, "state": {},
+                "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80),
+            }  # fmt: skip
+            await app(scope, receive, send)
+        if profile is not None:
+            profile.disable()
+        if set(statuses) != {200}:
+            raise RuntimeError(f"in-process show: {sorted(set(statuses))}")
+
+    calls: dict[str, float] = {}
+    with TestClient(app, base_url="http://127.0.0.1") as client:  # runs the app's lifespan
+        assert client.portal is not None
+        for name, token in tokens.items():
+            client.portal.call(profiled, token, None)  # warm: the token known, caches full
+            profile = cProfile.Profile()
+            client.portal.call(profiled, token, profile)
+            calls[name] = pstats.Stats(profile).total_calls / count  # type: ignore[attr-defined]
+    return calls
+
+
 def run(args: argparse.Namespace, scratch: Path) -> None:
     keystone_url = args.keystone_url.rstrip("/")
     parts = urlsplit(keystone_url)
@@ -448,8 +513,12 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
                 for name, value in settings.items()
             }
             auth = authentication_us(server, keystone_settings, tokens, args)
+        # The server has stopped: its data is the in-process app's alone.
+        calls = calls_per_request(
+            scratch / "data", keystone_settings, tokens, image_id, args.profile_requests
+        )
 
-    report(args, trips, loaded, auth)
+    report(args, trips, loaded, auth, calls)
 
 
 def report(
@@ -457,6 +526,7 @@ def report(
     trips: RoundTrips,
     loaded: Load,
     auth: dict[str, list[float]],
+    calls: dict[str, float],
 ) -> None:
     rounds = loaded.rounds
     print(f"\nlading with Keystone, {args.workers} worker(s), cache_seconds {args.cache_seconds:g}")
@@ -516,6 +586,10 @@ def report(
         f"authenticating a known token, in-process ({args.auth_calls} calls, median of "
         f"{args.pairs}): keystone {keystone_us:.1f} us, lading {lading_us:.1f} us"
     )
+    print(
+        f"Python function calls per request, in-process ({args.profile_requests} requests): "
+        f"keystone {calls['keystone']:.1f}, lading {calls['lading']:.1f}"
+    )
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 
@@ -528,6 +602,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="connections in flight")
     parser.add_argument("--new-tokens", type=int, default=5, help="new tokens to count trips of")
     parser.add_argument("--auth-calls", type=int, default=20_000, help="in-process, per round")
+    parser.add_argument("--profile-requests", type=int, default=2000, help="in-process, each")
     parser.add_argument("--cache-seconds", type=float, default=60.0, help="keystone.cache_seconds")
     parser.add_argument(
         "--same-token",
