@@ -112,7 +112,9 @@ class CountingProxy:
                     try:
                         while await self._one(reader, writer, upstream):
                             pass
-                    except (asyncio.IncompleteReadError, ConnectionError):
+                    # Cancelled: the proxy stops. Ended quietly, or asyncio's stream
+                    # callback logs the cancellation as an error.
+                    except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
                         pass
                     finally:
                         handlers.discard(task)
