@@ -11,14 +11,20 @@ token create``. Then:
   Keystone, so the bench's own sign-ins are not counted) shows the image twice: the first
   request must cost exactly one ``GET /v3/auth/tokens`` and nothing else, the second none.
   A burst of ``--concurrency`` requests with one more new token must cost one too. lading's
-  own sign-in (and keystoneauth's discovery) is made once, at the first request of all,
-  and shown apart.
+  own sign-in is made once, at the first request of all, and shown apart. With
+  ``--workers`` above 1 each worker signs in and caches on its own: a new token costs
+  one round trip in each worker that meets it.
 - **Throughput.** ``GET /v2/images/{id}`` with each token in interleaved rounds (A B B A
-  ...), ``--concurrency`` keep-alive connections driven by a small asyncio loop (far
+  ...), on the same ``--concurrency`` keep-alive connections throughout, driven by a small
+  asyncio loop (far
   cheaper per request than an HTTP library, so the server is what is measured), for
   ``--seconds`` each. The figure is the median over pairs of rounds of the ratio
   keystone/lading of requests per second (target >= 0.90), with the server's CPU time per
   request for each token next to it (the same ratio seen from the server's side).
+  ``--same-token`` gives both arms the lading token: an A/A run, the noise alone.
+- **In-process**, where the machine's other work moves the figures less: microseconds
+  per ``Identities.authenticate`` of each known token, and Python function calls per
+  request with each (cProfile, an app built in this process on the same data).
 
 Usage (from the repository root, with ``scripts/services.sh start`` run first):
 
