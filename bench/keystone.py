@@ -15,12 +15,12 @@ token create``. Then:
   ``--workers`` above 1 each worker signs in and caches on its own: a new token costs
   one round trip in each worker that meets it.
 - **Throughput.** ``GET /v2/images/{id}`` with each token in interleaved rounds (A B B A
-  ...), on the same ``--concurrency`` keep-alive connections throughout, driven by a small
-  asyncio loop (far
-  cheaper per request than an HTTP library, so the server is what is measured), for
-  ``--seconds`` each. The figure is the median over pairs of rounds of the ratio
-  keystone/lading of requests per second (target >= 0.90), with the server's CPU time per
-  request for each token next to it (the same ratio seen from the server's side).
+  ...) of ``--seconds`` each, on the same ``--concurrency`` keep-alive connections
+  throughout, driven by a small asyncio loop (far cheaper per request than an HTTP
+  library, so the server is what is measured). The figure is the median over pairs of
+  rounds of the ratio keystone/lading of requests per second (target >= 0.90), with the
+  server's CPU time per request for each token next to it (the same ratio seen from the
+  server's side).
   ``--same-token`` gives both arms the lading token: an A/A run, the noise alone.
 - **In-process**, where the machine's other work moves the figures less: microseconds
   per ``Identities.authenticate`` of each known token, and Python function calls per
