@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from anyio.from_thread import start_blocking_portal
 
 from lading.errors import IdentityUnavailable, Unauthorized
 from lading.services.keystone import KeystoneTokens
@@ -125,3 +126,27 @@ def test_a_refresh_that_finds_the_token_revoked_refuses_it_at_once(keystone_url:
         raise AssertionError("the revoked token was still accepted 3.5 s after it was known")
 
     anyio.run(revoked)
+
+
+def test_a_refresh_under_way_on_another_event_loop_is_not_waited_for(keystone_url: str) -> None:
+    # A refresh runs on the event loop of the request that started it; a request on
+    # another loop (a test's anyio.run beside a TestClient, the CLI) that finds the cache
+    # time over asks Keystone itself: waiting on the other loop's event could sleep on.
+    keystone = keystone_tokens(keystone_url, cache_seconds=2)
+    asked = held_back(keystone, 0)
+    token, project = member_token(keystone_url)
+    with start_blocking_portal() as portal:
+        portal.call(keystone.caller, token)
+        known = asked[0]  # the cache time ends at known + 2, the refresh from known + 1
+        held_back(keystone, 3)  # from now on Keystone answers 3 s late
+        time.sleep(max(0.0, known + 1.2 - time.monotonic()))
+        portal.call(keystone.caller, token)  # starts the refresh, on the portal's loop
+        time.sleep(max(0.0, known + 2.1 - time.monotonic()))  # past the cache time
+
+        async def elsewhere() -> str:
+            with anyio.fail_after(10):
+                return (await keystone.caller(token)).project
+
+        started = time.monotonic()
+        assert anyio.run(elsewhere) == project
+        assert time.monotonic() - started < 8  # its own question (3 s), not a 10 s sleep

@@ -21,7 +21,6 @@ those roles, is valid but may do nothing here: 403, as Glance's policies refuse 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import math
@@ -177,9 +176,20 @@ class KeystoneTokens:
         task.add_done_callback(self._refreshing.discard)
 
     async def _refreshed(self, key: str, token: str, service: bool) -> None:
-        # Already logged; the cached verdict holds until its time, then requests get 503.
-        with contextlib.suppress(IdentityUnavailable):
-            await self._ask(key, token, service)  # kept by _ask, as any answer
+        # Not one of the questions in _asking that requests wait for: this task's event
+        # loop may not be theirs (a CLI or a test runs more than one), and an event set
+        # from another loop's thread may never wake them. A request that finds the cache
+        # time over before this ends asks Keystone itself, rarely: half the cache time
+        # (or 10 s) is left for it.
+        try:
+            verdict = await anyio.to_thread.run_sync(
+                self._validate, token, service, limiter=self._limiter
+            )
+        except IdentityUnavailable:
+            return  # logged; the cached verdict holds until its time, then requests get 503
+        kept = self._cache.get(key)
+        if kept is None or kept.until <= verdict.until:  # not over a later question's answer
+            self._keep(key, verdict)
 
     def _keep(self, key: str, verdict: _Verdict) -> None:
         self._cache[key] = verdict
