@@ -58,6 +58,7 @@ interop: $(VENV)/.installed $(INTEROP_VENV)/.installed-$(TEMPEST_VERSION)
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/transfer.py
 	$(BIN)/python bench/catalogue.py
+	$(BIN)/python bench/keystone.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP_VENV) .pytest_cache .mypy_cache .ruff_cache $(DOCS_OUT)
