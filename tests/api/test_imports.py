@@ -475,10 +475,10 @@ def test_imports_into_object_stores(object_world: World, origin: Origin) -> None
 
 def test_the_legacy_task_api_imports_for_administrators(world: World, origin: Origin) -> None:
     """Glance's POST /v2/tasks (type import), as Tempest's ImageTaskCreate sends it."""
-    properties = {"name": "legacy", "disk_format": "qcow2", "container_format": "bare",
+    properties = {"name": "legacy", "disk_format": "raw", "container_format": "bare",
                   "visibility": "public", "os_distro": "cirros"}  # fmt: skip
     task = {"type": "import", "input": {"image_properties": properties,
-            "import_from_format": "qcow2", "import_from": origin.url()}}  # fmt: skip
+            "import_from_format": "raw", "import_from": origin.url()}}  # fmt: skip
     assert_error(world.request("POST", "/v2/tasks", json=task), 403)  # tasks_api_access
     created = world.request("POST", "/v2/tasks", "admin", json=task)
     assert created.status_code == 201, created.text
@@ -489,7 +489,7 @@ def test_the_legacy_task_api_imports_for_administrators(world: World, origin: Or
     assert settled["task"]["status"] == "success", settled["task"]["message"]
     assert settled["task"]["result"]["image_id"] == image_id
     image = settled["image"]
-    assert (image["status"], image["name"], image["disk_format"]) == ("active", "legacy", "qcow2")
+    assert (image["status"], image["name"], image["disk_format"]) == ("active", "legacy", "raw")
     assert (image["visibility"], image["os_distro"], image["size"]) == (
         "public",
         "cirros",

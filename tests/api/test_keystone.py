@@ -30,7 +30,7 @@ from lading.settings import KeystoneSettings, Settings, WebhookSettings
 from tests.api.helpers import assert_error
 
 TEST_PASSWORD = "lading-test"  # {alpha,beta}-{member,reader}
-IMAGE = {"name": "k", "disk_format": "qcow2", "container_format": "bare"}
+IMAGE = {"name": "k", "disk_format": "raw", "container_format": "bare"}
 
 
 class Token:
