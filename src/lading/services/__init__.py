@@ -13,6 +13,7 @@ from lading.services.identity import Identities
 from lading.services.imports import Imports
 from lading.services.keystone import KeystoneTokens
 from lading.services.members import Members
+from lading.services.metadefs import Metadefs
 from lading.services.names import PackageNames
 from lading.services.onboarding import Onboarding
 from lading.services.packages import Packages
@@ -34,6 +35,7 @@ class Services:
     identities: Identities
     catalogue: Catalogue
     members: Members
+    metadefs: Metadefs
     signatures: Signatures
     transfers: Transfers
     packages: Packages
@@ -69,6 +71,7 @@ class Services:
             identities=identities,
             catalogue=catalogue,
             members=Members(database, catalogue),
+            metadefs=Metadefs(database),
             signatures=Signatures(database, settings.signing, policy),
             transfers=transfers,
             names=names,
