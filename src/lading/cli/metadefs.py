@@ -36,8 +36,9 @@ def metadefs() -> None:
     help="The project that owns the namespaces whose file names none (as Glance's loader).",
 )
 def load(config_file: Path | None, directory: Path, replace: bool, owner: str) -> None:
-    """Load the definition files (*.json, in Glance's format: one namespace a file, with
-    its resource type associations, properties, objects and tags) in DIRECTORY.
+    """Load the definition files in DIRECTORY: every file named .json, in Glance's format
+    (one namespace a file, with its resource type associations, properties, objects and
+    tags).
 
     The files Glance ships (etc/metadefs) load as they are; a file that cannot be read or
     is not a valid namespace is reported and the others are loaded; the exit status is
