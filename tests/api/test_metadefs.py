@@ -374,3 +374,28 @@ def test_metadefs_load(
         found = anyio.run(services.metadefs.get_namespace, Caller.with_role("admin", "admin"),
                           "OS::Compute::Test-CPU")  # fmt: skip
         assert found.namespace.description == "CPU settings"
+
+
+def test_hostile_names_and_numbers(projects: dict[str, Project]) -> None:
+    """No 500: a NUL in a path (PostgreSQL refuses it in text) is no such thing, and a
+    number JSON cannot carry back (NaN, Infinity) is refused."""
+    admin = projects["admin"]
+    admin.post(NS, {"namespace": "n"})
+    for path in (f"{NS}/a%00b", f"{NS}/n/objects/a%00b", f"{NS}/n/tags/a%00b"):
+        assert_error(admin.get(path), 404)
+        assert_error(admin.delete(path), 404)
+    assert_error(admin.delete(f"{NS}/n/resource_types/a%00b"), 404)
+    assert_error(admin.post(NS, {"namespace": "a\x00b"}), 400)
+    for number in ("NaN", "Infinity", "1e400"):
+        body = '{"name": "p", "title": "P", "type": "number", "minimum": ' + number + "}"
+        answer = admin.client.post(
+            f"{NS}/n/properties",
+            content=body,
+            headers=admin.headers | {"content-type": "application/json"},
+        )
+        assert_error(answer, 400)
+
+
+@pytest.mark.parametrize("query", ["sort_dir=", "sort_key=", "visibility=", "limit=", "limit=-1"])
+def test_empty_or_bad_list_parameters_are_400(projects: dict[str, Project], query: str) -> None:
+    assert_error(projects["admin"].get(f"{NS}?{query}"), 400)

@@ -115,8 +115,8 @@ async def list_namespaces(request: Request) -> Response:
         raise BadRequest(f"unknown parameters {sorted(unknown)}")
     if single(params, "sort_key") not in (None, "namespace"):
         raise BadRequest("namespaces are sorted by name (sort_key=namespace)")
-    direction = single(params, "sort_dir") or "asc"
-    if direction not in ("asc", "desc"):
+    direction = single(params, "sort_dir")
+    if direction not in (None, "asc", "desc"):
         raise BadRequest("sort_dir must be asc or desc")
     types = single(params, "resource_types")
     limit = page_limit(params)
