@@ -399,3 +399,28 @@ def test_hostile_names_and_numbers(projects: dict[str, Project]) -> None:
 @pytest.mark.parametrize("query", ["sort_dir=", "sort_key=", "visibility=", "limit=", "limit=-1"])
 def test_empty_or_bad_list_parameters_are_400(projects: dict[str, Project], query: str) -> None:
     assert_error(projects["admin"].get(f"{NS}?{query}"), 400)
+
+
+def test_a_policy_file_widens_changes_to_a_project_s_own(tmp_path: Path, database_url: str) -> None:
+    """Glance's rule names from a policy file: members may then create and change
+    namespaces, but only their project's; another project's stays out of reach."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        '"metadef_admin": "role:admin or role:member"\n'
+        '"add_metadef_namespace": "rule:metadef_admin"\n'
+    )
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, policy_file=policy)
+    app = create_app(settings)
+    with TestClient(app, base_url="http://lading.test") as client:
+        make = app.state.services.identities.create
+        alice, bob = (
+            Project(client, anyio.run(make, name, "member").token) for name in ("alice", "bob")
+        )
+        made = alice.post(NS, {"namespace": "alices", "visibility": "public"})
+        assert made.status_code == 201 and made.json()["owner"] == "alice"
+        assert alice.post(f"{NS}/alices/tags/t").status_code == 201
+        assert bob.get(f"{NS}/alices/tags/t").status_code == 200  # public: seen
+        assert_error(bob.post(f"{NS}/alices/tags/u"), 403)  # not bob's to change
+        assert_error(bob.delete(f"{NS}/alices"), 403)
+        assert_error(alice.post(NS, {"namespace": "for-bob", "owner": "bob"}), 403)
+        assert alice.delete(f"{NS}/alices").status_code == 204
