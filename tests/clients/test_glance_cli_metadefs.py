@@ -37,8 +37,8 @@ def test_md_commands(glance: Glance, api: httpx.Client, tmp_path: Path) -> None:
                    "--display-name", "CLI", "--description", "made by glance"))  # fmt: skip
     assert name in succeed(glance("md-namespace-list"))
     definition = {"title": "Cores", "type": "integer", "minimum": 1}
-    succeed(glance("md-property-create", name, "--name", "cores", "--title", "Cores", "--type", "integer",
-                   "--schema", json.dumps(definition)))  # fmt: skip
+    succeed(glance("md-property-create", name, "--name", "cores", "--title", "Cores",
+                   "--type", "integer", "--schema", json.dumps(definition)))  # fmt: skip
     assert "cores" in succeed(glance("md-property-list", name))
     obj = {"properties": {"cores": definition}, "required": ["cores"]}
     succeed(glance("md-object-create", name, "--name", "CPU", "--schema", json.dumps(obj)))
