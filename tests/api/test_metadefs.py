@@ -74,7 +74,7 @@ def test_namespace_lifecycle_as_tempest_runs_it(projects: dict[str, Project]) ->
     body = made.json()
     jsonschema.validate(body, admin.schema("namespace"))
     assert (body["owner"], body["visibility"], body["protected"]) == ("admin", "public", True)
-    assert body["self"] == f"{NS}/OS%3A%3ACompute%3A%3ATest"
+    assert body["self"] == made.headers["location"] == f"{NS}/OS%3A%3ACompute%3A%3ATest"
     listed = admin.get(NS).json()
     jsonschema.validate(listed, admin.schema("namespaces"))
     assert [one["namespace"] for one in listed["namespaces"]] == ["OS::Compute::Test"]
@@ -352,6 +352,8 @@ def test_metadefs_load(
         assert len(shown["resource_type_associations"]) == 3
         flavor = bob.get(f"{NS}/OS::Compute::Test-CPU?resource_type=OS::Nova::Flavor").json()
         assert sorted(flavor["properties"]) == ["hw:cpu_policy", "hw:cpu_sockets"]
+        (topology,) = flavor["objects"]
+        assert (list(topology["properties"]), topology["required"]) == (["hw:cores"], ["hw:cores"])
         assert_error(bob.get(f"{NS}/OS::Test::Tags"), 404)  # alice's and private
         tags = alice.get(f"{NS}/OS::Test::Tags/tags").json()["tags"]
         assert sorted(t["name"] for t in tags) == ["gpu", "ssd"]

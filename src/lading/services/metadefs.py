@@ -31,7 +31,7 @@ NAME_LIMITS = {ItemKind.OBJECT: 255, ItemKind.PROPERTY: 255, ItemKind.TAG: 255}
 NAMESPACE_LIMIT = 80
 RESOURCE_TYPE_LIMIT = 80
 MAX_PAGE = 1000
-PROPERTY_TYPES = ("array", "boolean", "integer", "number", "object", "string", "null")
+PROPERTY_TYPES = ("array", "boolean", "integer", "number", "object", "string")
 # The keywords a property definition may use (Glance's property schema), by JSON type.
 PROPERTY_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str, "title": str, "description": str, "type": str, "enum": list,

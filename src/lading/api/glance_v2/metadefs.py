@@ -85,6 +85,8 @@ def object_view(item: MetadefItem, prefix: str = "") -> dict[str, Any]:
     document = {"name": item.name, **item.document}
     if prefix and "properties" in document:
         document["properties"] = {prefix + k: v for k, v in document["properties"].items()}
+    if prefix and "required" in document:  # names of properties, so prefixed as Glance does
+        document["required"] = [prefix + name for name in document["required"]]
     return document | {
         **_times(item.created_at, item.updated_at),
         "self": f"{BASE}/{quote(item.namespace, safe='')}/objects/{quote(item.name, safe='')}",
@@ -141,7 +143,8 @@ async def list_namespaces(request: Request) -> Response:
 async def create_namespace(request: Request) -> Response:
     body = await read_json(request)
     contents = await services(request).metadefs.create_namespace(caller(request), body)
-    return JSONResponse(contents_view(contents), status_code=201)
+    document = contents_view(contents)
+    return JSONResponse(document, status_code=201, headers={"location": document["self"]})
 
 
 async def show_namespace(request: Request) -> Response:
