@@ -19,7 +19,7 @@ from keystoneauth1.identity import v3
 INTEROP = Path(__file__).resolve().parent.parent / "interop"
 # The reasons a test may be left out for: another service, or a feature the next issue
 # brings. Nothing else.
-KINDS = {"needs Nova", "metadefs", "image cache", "locations"}
+KINDS = {"needs Nova", "image cache", "locations"}
 
 
 @pytest.fixture(scope="module")

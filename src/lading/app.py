@@ -18,7 +18,7 @@ from lading.api import openapi as openapi_documents
 from lading.api.auth import AuthenticationMiddleware
 from lading.api.cross_site import CrossSiteMiddleware
 from lading.api.glance_v1 import images as glance_v1
-from lading.api.glance_v2 import images, members, names, tasks
+from lading.api.glance_v2 import images, members, metadef_schemas, metadefs, names, tasks
 from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
 from lading.api.observe import ObserveMiddleware, serve_metrics
 from lading.api.unread_body import UnreadBodyMiddleware
@@ -96,7 +96,8 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
 
     # Glance answers a path with a trailing slash 404 (``GET /v2/images/`` is an image with
     # an empty id, to Tempest too), never a redirect to another resource.
-    glance_v2 = Router([*images.ROUTES, *members.ROUTES, *tasks.ROUTES, *names.ROUTES],
+    glance_v2 = Router([*images.ROUTES, *members.ROUTES, *tasks.ROUTES, *names.ROUTES,
+                        *metadefs.ROUTES, *metadef_schemas.ROUTES],
                        redirect_slashes=False)  # fmt: skip
     routes = [
         *versions.ROUTES,

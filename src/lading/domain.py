@@ -251,3 +251,59 @@ class ArchiveMember:
     data_offset: int
     md5: str | None = None
     target: str | None = None  # a symlink's, relative to the root
+
+
+# Metadata definitions (Glance's metadefs).
+
+
+class ItemKind(enum.StrEnum):
+    """What a namespace holds besides its resource type associations."""
+
+    OBJECT = "object"
+    PROPERTY = "property"
+    TAG = "tag"
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    namespace: str
+    display_name: str | None
+    description: str | None
+    visibility: str  # public | private
+    protected: bool
+    owner: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MetadefItem:
+    """An object, a property or a tag of a namespace: its document as the API shows it,
+    less its name and times."""
+
+    namespace: str
+    kind: ItemKind
+    name: str
+    document: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceType:
+    name: str
+    protected: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Association:
+    """A namespace offered for a resource type (its properties prefixed with ``prefix``)."""
+
+    namespace: str
+    resource_type: str
+    prefix: str | None
+    properties_target: str | None
+    created_at: datetime
+    updated_at: datetime

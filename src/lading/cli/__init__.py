@@ -15,6 +15,7 @@ COMMANDS = {
     "serve": "lading.cli.server:serve",
     "db": "lading.cli.server:db",
     "token": "lading.cli.server:token",
+    "metadefs": "lading.cli.metadefs:metadefs",
     "scrub": "lading.cli.server:scrub",
     "upload": "lading.cli.artifacts:upload",
     "download": "lading.cli.artifacts:download",
@@ -49,7 +50,7 @@ class LazyGroup(click.Group):
 def main() -> None:
     """lading: a repository service for VM images and software packages.
 
-    serve, db, scrub and token act on a server and its data, on this machine. The other
+    serve, db, scrub, token and metadefs act on a server and its data, on this machine. The other
     commands talk to a server over its API: give it with --url and --token, LADING_URL
     and LADING_TOKEN, or a client config file (see lading upload --help).
     """

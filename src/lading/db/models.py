@@ -306,3 +306,68 @@ def for_dialect(dialect: str) -> Callable[..., bool]:
         return condition is None or condition.dialect in (None, dialect)
 
     return include
+
+
+# Metadata definitions (Glance's metadefs): namespaces of the properties, objects and tags
+# that Horizon offers when it edits an image's, a flavor's or a volume's metadata. A
+# namespace's objects, properties and tags are its items, kept as the JSON documents the
+# API shows (their fields are JSON schema keywords, not columns anyone queries).
+metadef_namespaces = Table(
+    "metadef_namespaces",
+    metadata,
+    Column("namespace", String(80), primary_key=True),
+    Column("display_name", String(80)),
+    Column("description", Text),
+    Column("visibility", String(16), nullable=False),  # public | private
+    Column("protected", Boolean, nullable=False, default=False),
+    Column("owner", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index(None, "owner"),
+)
+
+metadef_items = Table(
+    "metadef_items",
+    metadata,
+    Column(
+        "namespace",
+        String(80),
+        ForeignKey("metadef_namespaces.namespace", ondelete="CASCADE", onupdate="CASCADE"),
+        primary_key=True,
+    ),
+    Column("kind", String(16), primary_key=True),  # object | property | tag
+    Column("name", String(255), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+metadef_resource_types = Table(
+    "metadef_resource_types",
+    metadata,
+    Column("name", String(80), primary_key=True),
+    Column("protected", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+metadef_associations = Table(
+    "metadef_associations",
+    metadata,
+    Column(
+        "namespace",
+        String(80),
+        ForeignKey("metadef_namespaces.namespace", ondelete="CASCADE", onupdate="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "resource_type",
+        String(80),
+        ForeignKey("metadef_resource_types.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("prefix", String(80)),
+    Column("properties_target", String(80)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)

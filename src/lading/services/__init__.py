@@ -14,6 +14,7 @@ from lading.services.imports import Imports
 from lading.services.info import Info
 from lading.services.keystone import KeystoneTokens
 from lading.services.members import Members
+from lading.services.metadefs import Metadefs
 from lading.services.names import PackageNames
 from lading.services.onboarding import Onboarding
 from lading.services.packages import Packages
@@ -35,6 +36,7 @@ class Services:
     identities: Identities
     catalogue: Catalogue
     members: Members
+    metadefs: Metadefs
     signatures: Signatures
     transfers: Transfers
     packages: Packages
@@ -71,6 +73,7 @@ class Services:
             identities=identities,
             catalogue=catalogue,
             members=Members(database, catalogue),
+            metadefs=Metadefs(database),
             signatures=Signatures(database, settings.signing, policy),
             transfers=transfers,
             names=names,

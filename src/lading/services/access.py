@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from lading.domain import Artifact, Visibility
+from lading.domain import Artifact, Namespace, Visibility
 from lading.errors import Forbidden
 from lading.services.policy import TARGET_FIELDS, Policy
 from lading.services.protections import Operation
@@ -38,17 +38,36 @@ class Caller:
     def is_admin(self) -> bool:
         return ADMIN in self.roles
 
-    def may(self, action: str, artifact: Artifact | None = None, member: str | None = None) -> bool:
+    def may(
+        self,
+        action: str,
+        artifact: Artifact | None = None,
+        member: str | None = None,
+        namespace: Namespace | None = None,
+    ) -> bool:
         """Whether the policy lets the caller take the action on the artifact (none: on
-        its own project); ``member``: the project a membership action is about."""
+        its own project); ``member``: the project a membership action is about;
+        ``namespace``: the metadata definitions namespace acted on, instead of an artifact."""
         if self.signed_by is not None and action in SIGNED_ACTIONS:
             return True
-        return self.policy.allows(self.credentials, action, self._target(artifact, member))
+        target = self._target(artifact, member)
+        if namespace is not None:
+            target.update(
+                project_id=namespace.owner,
+                owner=namespace.owner,
+                visibility=namespace.visibility,
+                namespace=namespace.namespace,
+            )
+        return self.policy.allows(self.credentials, action, target)
 
     def require(
-        self, action: str, artifact: Artifact | None = None, member: str | None = None
+        self,
+        action: str,
+        artifact: Artifact | None = None,
+        member: str | None = None,
+        namespace: Namespace | None = None,
     ) -> None:
-        if not self.may(action, artifact, member):
+        if not self.may(action, artifact, member, namespace):
             raise Forbidden(f"the policy does not allow {action} to this caller")
 
     @property

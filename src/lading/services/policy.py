@@ -44,6 +44,10 @@ _SEEN = (
 )
 ADMIN_OR_MEMBER = f"role:admin or ({_MEMBER})"
 ADMIN_OR_READER = f"role:admin or ({_READER})"
+# Glance's rules name the admin rule rather than the role (a policy file may widen it).
+_METADEF_ADMIN = "rule:context_is_admin"
+_METADEF_READER = "rule:context_is_admin or (role:reader and (project_id:%(project_id)s or "
+_METADEF_READER += "'public':%(visibility)s))"
 
 GLANCE_RULES: dict[str, str] = {
     "default": "",
@@ -76,6 +80,36 @@ GLANCE_RULES: dict[str, str] = {
     # Checked for the legacy POST /v2/tasks alone: lading's CLI and web UI follow a
     # project's imports through GET /v2/tasks, which Glance keeps to this rule too.
     "tasks_api_access": "role:admin",
+    # Metadata definitions (glance/policies/metadef.py): reading a namespace and its
+    # contents needs a reader of its project, or a public namespace; changes, an admin.
+    "metadef_default": "",
+    "metadef_admin": _METADEF_ADMIN,
+    "get_metadef_namespace": _METADEF_READER,
+    "get_metadef_namespaces": f"rule:context_is_admin or ({_READER})",
+    "modify_metadef_namespace": "rule:metadef_admin",
+    "add_metadef_namespace": "rule:metadef_admin",
+    "delete_metadef_namespace": "rule:metadef_admin",
+    "get_metadef_object": _METADEF_READER,
+    "get_metadef_objects": _METADEF_READER,
+    "modify_metadef_object": "rule:metadef_admin",
+    "add_metadef_object": "rule:metadef_admin",
+    "delete_metadef_object": "rule:metadef_admin",
+    "list_metadef_resource_types": _METADEF_READER,
+    "get_metadef_resource_type": _METADEF_READER,
+    "add_metadef_resource_type_association": "rule:metadef_admin",
+    "remove_metadef_resource_type_association": "rule:metadef_admin",
+    "get_metadef_property": _METADEF_READER,
+    "get_metadef_properties": _METADEF_READER,
+    "modify_metadef_property": "rule:metadef_admin",
+    "add_metadef_property": "rule:metadef_admin",
+    "remove_metadef_property": "rule:metadef_admin",
+    "get_metadef_tag": _METADEF_READER,
+    "get_metadef_tags": _METADEF_READER,
+    "modify_metadef_tag": "rule:metadef_admin",
+    "add_metadef_tag": "rule:metadef_admin",
+    "add_metadef_tags": "rule:metadef_admin",
+    "delete_metadef_tag": "rule:metadef_admin",
+    "delete_metadef_tags": "rule:metadef_admin",
 }
 
 LADING_RULES: dict[str, str] = {
