@@ -23,6 +23,7 @@ DATA = bytes(range(256)) * 16  # 4 KiB
 MEMBER = "other-project"
 TAG = "seed"
 SCHEMA_NAMES = ["image", "images", "member", "members", "task", "tasks"]
+NAMESPACE, RESOURCE_TYPE = "seed-namespace", "OS::Glance::Image"
 Pools = dict[str, list[str]]
 
 
@@ -55,6 +56,22 @@ def active_image(client: TestClient, **fields: Any) -> str:
     return image_id
 
 
+def seed_metadefs(client: TestClient) -> None:
+    """A metadata definition namespace holding an object, a property and a tag, each
+    named as the first schema (the pools share ``name``), tied to a resource type."""
+    if client.get(f"/v2/metadefs/namespaces/{NAMESPACE}").status_code == 200:
+        return  # seeded before, for another face of the same server
+    name = SCHEMA_NAMES[0]
+    body = {"namespace": NAMESPACE, "visibility": "public",
+            "objects": [{"name": name, "properties": {}}],
+            "properties": {name: {"title": name, "type": "string"}},
+            "tags": [{"name": name}]}  # fmt: skip
+    call(client, "POST", "/v2/metadefs/namespaces", 201, json=body)
+    association = {"name": RESOURCE_TYPE, "prefix": "seed_"}
+    call(client, "POST", f"/v2/metadefs/namespaces/{NAMESPACE}/resource_types", 201,
+         json=association)  # fmt: skip
+
+
 def seed_images(client: TestClient) -> Pools:
     """Queued, active, deactivated, protected, staged (uploading) and shared images, one
     with a member and a tag, and an import task."""
@@ -71,6 +88,7 @@ def seed_images(client: TestClient) -> Pools:
     method = {"name": "web-download", "uri": "http://127.0.0.1:9/nothing.img"}
     call(client, "POST", f"/v2/images/{imported}/import", 202, json={"method": method})
     (task,) = call(client, "GET", f"/v2/images/{imported}/tasks", 200)["tasks"]
+    seed_metadefs(client)
     ids = [queued, active, deactivated, protected, shared, staged, imported]
     return {
         "image_id": [*ids, active.upper(), shared.replace("-", "")],
@@ -79,7 +97,9 @@ def seed_images(client: TestClient) -> Pools:
         "member_id": [MEMBER],
         "task_id": [task["id"]],
         "store_id": ["default"],
-        "name": SCHEMA_NAMES,
+        "name": SCHEMA_NAMES,  # also a metadef object's, property's and tag's (seed_metadefs)
+        "namespace": [NAMESPACE],
+        "resource_type": [RESOURCE_TYPE],
         "file": ["lading.css", "lading.js"],  # the UI's static files
     }
 

@@ -25,6 +25,7 @@ from lading.domain import Association, ItemKind, MetadefItem, Namespace, Resourc
 from lading.errors import BadRequest, Forbidden, NotFound
 from lading.services.access import Caller
 from lading.services.catalogue import now
+from lading.services.validation import CONTROL
 
 VISIBILITIES = ("public", "private")
 NAME_LIMITS = {ItemKind.OBJECT: 255, ItemKind.PROPERTY: 255, ItemKind.TAG: 255}
@@ -350,6 +351,8 @@ def _text(fields: Mapping[str, Any], key: str, limit: int, required: bool = Fals
         raise BadRequest(f"{key} may not exceed {limit} characters")
     if "\x00" in value:
         raise BadRequest(f"{key} may not hold NUL characters")
+    if key != "description" and CONTROL.search(value):  # names and labels are one line
+        raise BadRequest(f"{key} may not hold control characters")
     return value
 
 
