@@ -66,6 +66,7 @@ GLANCE_RULES: dict[str, str] = {
     "copy_image": "role:admin",
     "get_image_location": ADMIN_OR_READER,
     "delete_image_location": "role:admin",
+    "set_image_location": ADMIN_OR_MEMBER,
     "add_member": ADMIN_OR_MEMBER,
     "delete_member": ADMIN_OR_MEMBER,
     "get_member": "role:admin or (role:reader and (project_id:%(project_id)s or "

@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from lading.api.downloads import OCTET_STREAM, DataResponse
 from lading.api.glance_v2.listing import page_links, parse_list_query
-from lading.api.glance_v2.patch import MEDIA_TYPES, apply_patch
+from lading.api.glance_v2.patch import MEDIA_TYPES, apply_patch, location_change
 from lading.api.glance_v2.schemas import SCHEMAS
 from lading.api.glance_v2.views import image_view
 from lading.api.http import (
@@ -83,6 +83,12 @@ async def update_image(request: Request) -> Response:
             {"accept-patch": ", ".join(MEDIA_TYPES)},
         )
     operations = await read_json(request)
+    change = location_change(operations, media_type)
+    if change is not None:
+        updated = await services(request).locations.change(
+            caller(request), request.path_params["image_id"], change
+        )
+        return JSONResponse(_image(request, updated))
     updated = await services(request).catalogue.update(
         caller(request),
         request.path_params["image_id"],
@@ -228,7 +234,12 @@ def _images(request: Request, artifacts: list[Artifact]) -> list[dict[str, Any]]
         shown = services(request).transfers.shown_locations(caller(request), artifact)
         if shown.locations is not None:
             document["locations"] = [
-                {"url": place.url, "metadata": {"store": place.store} if multistore else {}}
+                {
+                    "url": place.url,
+                    "metadata": {**place.metadata, "store": place.store}
+                    if multistore
+                    else place.metadata,
+                }
                 for place in shown.locations
             ]
         if shown.direct_url is not None:

@@ -1,0 +1,219 @@
+"""The legacy PATCH of /v2/images/{id}/locations (add, replace, remove), as Nova, Cinder
+and Tempest send it, with ``show_multiple_locations`` on."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from starlette.testclient import TestClient
+
+from lading.app import create_app
+from lading.settings import Settings
+from tests.api.helpers import assert_error
+from tests.http_origin import Origin, serving
+
+DATA = b"external bytes " * 1000
+PATCH = {"content-type": "application/openstack-images-v2.1-json-patch"}
+OLDER = {"content-type": "application/openstack-images-v2.0-json-patch"}
+SHA512 = hashlib.sha512(DATA).hexdigest()
+MD5 = hashlib.md5(DATA).hexdigest()
+
+
+class Project:
+    def __init__(self, client: TestClient, token: str) -> None:
+        self.client, self.headers = client, {"x-auth-token": token}
+
+    def create(self) -> dict[str, Any]:
+        body = {"name": "located", "disk_format": "raw", "container_format": "bare"}
+        created = self.client.post("/v2/images", json=body, headers=self.headers)
+        assert created.status_code == 201, created.text
+        return dict(created.json())
+
+    def show(self, image_id: str) -> dict[str, Any]:
+        return dict(self.client.get(f"/v2/images/{image_id}", headers=self.headers).json())
+
+    def patch(self, image_id: str, operations: Any, older: bool = False) -> Any:
+        headers = {**self.headers, **(OLDER if older else PATCH)}
+        return self.client.patch(f"/v2/images/{image_id}", json=operations, headers=headers)
+
+    def add(self, image_id: str, url: str, **extra: Any) -> Any:
+        value = {"url": url, "metadata": {}, **extra}
+        return self.patch(image_id, [{"op": "add", "path": "/locations/-", "value": value}])
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    with serving(DATA) as server:
+        yield server
+
+
+def _settings(
+    tmp_path: Path, database_url: str, origin: Origin, shown: bool, **extra: Any
+) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data", database_url=database_url, default_store="local",
+        stores={"local": {"type": "filesystem"}, "web": {"type": "http"}},
+        fetch={"allowed_hosts": ["127.0.0.1"], "allowed_ports": [origin.server_address[1]]},
+        show_multiple_locations=shown, **extra,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def projects(tmp_path: Path, database_url: str, origin: Origin) -> Iterator[dict[str, Project]]:
+    app = create_app(_settings(tmp_path, database_url, origin, True))
+    with TestClient(app, base_url="http://lading.test") as client:
+        make = app.state.services.identities.create
+        yield {
+            name: Project(client, anyio.run(make, project, role).token)
+            for name, project, role in [
+                ("owner", "owner", "member"),
+                ("reader", "owner", "reader"),
+                ("other", "other", "member"),
+                ("admin", "admins", "admin"),
+            ]
+        }
+
+
+def test_the_first_location_makes_a_queued_image_active_and_serves_its_bytes(
+    projects: dict[str, Project], origin: Origin
+) -> None:
+    owner = projects["owner"]
+    image = owner.create()
+    assert image["status"] == "queued" and image["locations"] == []
+    added = owner.add(image["id"], origin.url("/plain"), metadata={"foo": "bar"})
+    assert added.status_code == 200, added.text
+    shown = owner.show(image["id"])
+    assert shown["status"] == "active" and shown["size"] == len(DATA)
+    assert shown["locations"] == [{"url": origin.url("/plain"), "metadata": {"foo": "bar"}}]
+    assert shown["os_hash_algo"] is None and shown["checksum"] is None  # nothing vouched
+    download = owner.client.get(f"/v2/images/{image['id']}/file", headers=owner.headers)
+    assert download.status_code == 200 and download.content == DATA
+
+
+def test_add_in_order_replace_metadata_and_remove(
+    projects: dict[str, Project], origin: Origin
+) -> None:
+    owner, admin = projects["owner"], projects["admin"]
+    image_id = owner.create()["id"]
+    first, second = origin.url("/plain"), origin.url("/plain#new")
+    assert owner.add(image_id, first).status_code == 200
+    older = [{"add": "/locations/0", "value": {"url": second, "metadata": {"speed": "88mph"}}}]
+    assert owner.patch(image_id, older, older=True).status_code == 200  # before the first
+    assert [place["url"] for place in owner.show(image_id)["locations"]] == [second, first]
+    assert_error(owner.add(image_id, first), 400)  # already there
+    locations = owner.show(image_id)["locations"]
+
+    # The same URLs may be given again, with other metadata or order; nothing else.
+    locations[1]["metadata"]["date"] = "2015-10-15"
+    swapped = [locations[1], locations[0]]
+    replaced = owner.patch(image_id, [{"op": "replace", "path": "/locations", "value": swapped}])
+    assert replaced.status_code == 200, replaced.text
+    assert owner.show(image_id)["locations"] == swapped
+    for refused in ([swapped[0]], [swapped[0], {"url": origin.url("/plain#x"), "metadata": {}}]):
+        operation = [{"op": "replace", "path": "/locations", "value": refused}]
+        assert_error(owner.patch(image_id, operation), 400)
+    assert owner.show(image_id)["locations"] == swapped
+
+    # Removing is for administrators (delete_image_location), never the last one.
+    remove = [{"op": "remove", "path": "/locations/0"}]
+    assert_error(owner.patch(image_id, remove), 403)
+    assert_error(admin.patch(image_id, [{"op": "remove", "path": "/locations/2"}]), 400)
+    assert admin.patch(image_id, remove).status_code == 200
+    assert [place["url"] for place in owner.show(image_id)["locations"]] == [second]
+    assert_error(admin.patch(image_id, remove), 403)
+    assert owner.client.get(f"/v2/images/{image_id}/file", headers=owner.headers).content == DATA
+
+
+def test_validation_data_sets_digests_once_and_must_match(
+    projects: dict[str, Project], origin: Origin
+) -> None:
+    owner = projects["owner"]
+    image_id = owner.create()["id"]
+    vouched = {"checksum": MD5, "os_hash_algo": "sha512", "os_hash_value": SHA512}
+    for wrong, status in [
+        ({**vouched, "checksum": "1" * 31}, 409),
+        ({**vouched, "os_hash_algo": "md5"}, 409),
+        ({**vouched, "os_hash_value": "ab" * 32}, 409),  # a sha256's length
+        ({**vouched, "extra": "x"}, 400),
+    ]:
+        assert_error(owner.add(image_id, origin.url("/plain"), validation_data=wrong), status)
+        assert owner.show(image_id)["status"] == "queued"
+    added = owner.add(image_id, origin.url("/plain"), validation_data=vouched)
+    assert added.status_code == 200, added.text
+    shown = owner.show(image_id)
+    assert (shown["checksum"], shown["os_hash_algo"], shown["os_hash_value"]) == (
+        MD5, "sha512", SHA512,
+    )  # fmt: skip
+    assert "validation_data" not in shown["locations"][0]
+    # The same values again are fine; different ones are a conflict that changes nothing.
+    again = owner.add(image_id, origin.url("/plain#2"), validation_data=vouched)
+    assert again.status_code == 200, again.text
+    for key, value in [("checksum", "2" * 32), ("os_hash_value", "be" * 64)]:
+        other = owner.add(image_id, origin.url("/plain#3"), validation_data={**vouched, key: value})
+        assert_error(other, 409)
+    shown = owner.show(image_id)
+    assert len(shown["locations"]) == 2 and shown["checksum"] == MD5
+
+
+def test_locations_the_rules_refuse(projects: dict[str, Project], origin: Origin) -> None:
+    owner = projects["owner"]
+    image_id = owner.create()["id"]
+    port = origin.server_address[1]
+    for url in [
+        origin.url("/absent"),
+        f"http://169.254.169.254:{port}/latest/meta-data",
+        "file:///etc/passwd",
+        "gopher://info.cern.ch",
+        origin.url().replace("://", "://user:secret@"),  # credentials are never stored
+        f"http://127.0.0.1:{port + 1 if port < 65535 else 1}/data",
+    ]:
+        assert_error(owner.add(image_id, url), 400)
+    for body in [
+        [{"op": "add", "path": "/locations/9", "value": {"url": origin.url(), "metadata": {}}}],
+        [{"op": "add", "path": "/locations/-", "value": {"url": origin.url()}}],
+        [
+            {"op": "add", "path": "/locations/-", "value": "x"},
+            {"op": "add", "path": "/a", "value": "b"},
+        ],
+        [{"op": "replace", "path": "/locations/0", "value": []}],
+    ]:
+        assert_error(owner.patch(image_id, body), 400)
+    shown = owner.show(image_id)
+    assert shown["status"] == "queued" and shown["locations"] == []
+
+
+def test_policy(projects: dict[str, Project], origin: Origin) -> None:
+    owner, reader, other = projects["owner"], projects["reader"], projects["other"]
+    image_id = owner.create()["id"]
+    assert_error(other.add(image_id, origin.url("/plain")), 404)  # not even seen
+    assert_error(reader.add(image_id, origin.url("/plain")), 403)
+    assert owner.show(image_id)["status"] == "queued"
+
+
+def test_refused_while_locations_are_not_shown(
+    tmp_path: Path, database_url: str, origin: Origin
+) -> None:
+    app = create_app(_settings(tmp_path, database_url, origin, False))
+    with TestClient(app, base_url="http://lading.test") as client:
+        token = anyio.run(app.state.services.identities.create, "owner", "member").token
+        owner = Project(client, token)
+        image_id = owner.create()["id"]
+        assert_error(owner.add(image_id, origin.url("/plain")), 403)
+        assert owner.show(image_id)["status"] == "queued"
+
+
+def test_data_over_the_size_cap_is_413(tmp_path: Path, database_url: str, origin: Origin) -> None:
+    settings = _settings(tmp_path, database_url, origin, True, image_size_cap=len(DATA) - 1)
+    app = create_app(settings)
+    with TestClient(app, base_url="http://lading.test") as client:
+        token = anyio.run(app.state.services.identities.create, "owner", "member").token
+        owner = Project(client, token)
+        image_id = owner.create()["id"]
+        assert_error(owner.add(image_id, origin.url("/plain")), 413)
+        shown = owner.show(image_id)
+        assert shown["status"] == "queued" and shown["locations"] == []
