@@ -4,15 +4,19 @@ and Tempest send it, with ``show_multiple_locations`` on."""
 from __future__ import annotations
 
 import hashlib
+import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from sqlalchemy import create_engine, select
 from starlette.testclient import TestClient
 
 from lading.app import create_app
+from lading.db.models import tasks
 from lading.settings import Settings
 from tests.api.helpers import assert_error
 from tests.http_origin import Origin, serving
@@ -53,12 +57,13 @@ def origin() -> Iterator[Origin]:
 
 
 def _settings(
-    tmp_path: Path, database_url: str, origin: Origin, shown: bool, **extra: Any
+    tmp_path: Path, database_url: str, origin: Origin, shown: bool, *more: Origin, **extra: Any
 ) -> Settings:
+    ports = [server.server_address[1] for server in (origin, *more)]
     return Settings(
         data_dir=tmp_path / "data", database_url=database_url, default_store="local",
         stores={"local": {"type": "filesystem"}, "web": {"type": "http"}},
-        fetch={"allowed_hosts": ["127.0.0.1"], "allowed_ports": [origin.server_address[1]]},
+        fetch={"allowed_hosts": ["127.0.0.1"], "allowed_ports": ports},
         show_multiple_locations=shown, **extra,
     )  # fmt: skip
 
@@ -217,3 +222,49 @@ def test_data_over_the_size_cap_is_413(tmp_path: Path, database_url: str, origin
         assert_error(owner.add(image_id, origin.url("/plain")), 413)
         shown = owner.show(image_id)
         assert shown["status"] == "queued" and shown["locations"] == []
+
+
+def test_an_uploaded_copy_and_a_location_and_the_events_told(
+    tmp_path: Path, database_url: str, origin: Origin
+) -> None:
+    hook = {"url": "http://127.0.0.1:9/hook", "secret": "webhook-secret-" + "s" * 24,
+            "events": ["artifact.activated", "artifact.updated"]}  # fmt: skip
+    with serving(b"other size") as other:
+        settings = _settings(tmp_path, database_url, origin, True, other,
+                             webhooks={"hook": hook}, task_poll_interval=60)  # fmt: skip
+        told = _copy_and_location(settings, origin, other, tmp_path)
+    assert told[("artifact.activated", True)] == 1  # the location made it active
+    assert told[("artifact.updated", False)] == 2  # a location added, one removed
+
+
+def _copy_and_location(
+    settings: Settings, origin: Origin, other: Origin, tmp_path: Path
+) -> Counter[tuple[str, bool]]:
+    app = create_app(settings)
+    with TestClient(app, base_url="http://lading.test") as client:
+        make = app.state.services.identities.create
+        owner = Project(client, anyio.run(make, "owner", "member").token)
+        admin = Project(client, anyio.run(make, "admins", "admin").token)
+        located = owner.create()["id"]
+        assert owner.add(located, origin.url("/plain")).status_code == 200
+        uploaded = owner.create()["id"]
+        octets = {**owner.headers, "content-type": "application/octet-stream"}
+        put = client.put(f"/v2/images/{uploaded}/file", content=DATA, headers=octets)
+        assert put.status_code == 204, put.text
+        assert_error(owner.add(uploaded, other.url("/plain")), 400)  # not its size
+        assert owner.add(uploaded, origin.url("/plain")).status_code == 200
+        # The uploaded copy goes (its bytes with it); downloads read from the location.
+        remove = [{"op": "remove", "path": "/locations/0"}]
+        assert admin.patch(uploaded, remove).status_code == 200
+        assert [place["url"] for place in owner.show(uploaded)["locations"]] == [
+            origin.url("/plain")
+        ]
+        files = [path for path in (tmp_path / "data").rglob("*") if path.is_file()]
+        assert not [path for path in files if path.read_bytes() == DATA]
+        download = client.get(f"/v2/images/{uploaded}/file", headers=owner.headers)
+        assert download.content == DATA
+    engine = create_engine(str(settings.database_url))
+    with engine.connect() as connection:
+        inputs = [json.loads(text) for text in connection.execute(select(tasks.c.input)).scalars()]
+    engine.dispose()
+    return Counter((task["event"], located in task["body"]) for task in inputs)

@@ -16,9 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from lading.db import locations as queries
+from lading.db.blobs import Blob
 from lading.db.engine import Database
-from lading.domain import Artifact, Status
+from lading.domain import Artifact, EventType, Status
 from lading.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
@@ -65,7 +68,7 @@ class Locations:
                             "(show_multiple_locations)")  # fmt: skip
         if change.op == "remove":
             caller.require("delete_image_location", artifact)
-            await self._remove(artifact, change.index)
+            await self._remove(caller, artifact, change.index)
         else:
             caller.require("set_image_location", artifact)
             if artifact.status not in (Status.ACTIVE, Status.QUEUED):
@@ -85,7 +88,7 @@ class Locations:
         if not 0 <= position <= count:
             raise BadRequest("invalid position for adding a location")
         new = await self._read(artifact, location)
-        await self._place(artifact, [(position, new)], activation)
+        await self._place(caller, artifact, [(position, new)], activation)
 
     async def _replace(self, caller: Caller, artifact: Artifact, value: Any) -> None:
         if not isinstance(value, list):
@@ -95,7 +98,7 @@ class Locations:
         if not artifact.locations:
             added = [(index, await self._read(artifact, item)) for index, item in enumerate(given)]
             if added:
-                await self._place(artifact, added, activation)
+                await self._place(caller, artifact, added, activation)
             return
         # As in Glance: the same URLs, their metadata or order changed, and nothing else.
         shown = self._transfers.shown_locations(caller, artifact).places
@@ -107,7 +110,7 @@ class Locations:
                 "other metadata: add or remove them one at a time"
             )
 
-        def rewrite(connection: Any) -> None:
+        def rewrite(connection: Connection) -> None:
             blob_ids = {(store, key): blob_id for blob_id, store, key in
                         queries.ordered(connection, artifact.id)}  # fmt: skip
             metadata = []
@@ -118,10 +121,11 @@ class Locations:
                     raise Conflict(f"image {artifact.id} changed meanwhile; try again")
                 metadata.append((blob_id, item["metadata"]))
             queries.rewrite(connection, artifact.id, metadata, now())
+            self._updated(connection, artifact, caller)
 
         await self._database.write(rewrite)
 
-    async def _remove(self, artifact: Artifact, index: str | None) -> None:
+    async def _remove(self, caller: Caller, artifact: Artifact, index: str | None) -> None:
         if artifact.status is not Status.ACTIVE:
             raise Conflict(f"locations may not be removed while the image is {artifact.status}")
         if len(artifact.locations) == 1:
@@ -132,12 +136,14 @@ class Locations:
             raise BadRequest("invalid position for removing a location")
         target = artifact.locations[position]
 
-        def remove(connection: Any) -> list[Any]:
+        def remove(connection: Connection) -> list[Blob]:
             found = [blob_id for blob_id, store, key in queries.ordered(connection, artifact.id)
                      if (store, key) == (target.store, target.key)]  # fmt: skip
             if not found:
                 raise Conflict(f"image {artifact.id} changed meanwhile; try again")
-            return queries.remove(connection, artifact.id, found[0], now())
+            doomed = queries.remove(connection, artifact.id, found[0], now())
+            self._updated(connection, artifact, caller)
+            return doomed
 
         doomed = await self._database.write(remove)
         await self._catalogue.discard(doomed)
@@ -157,6 +163,7 @@ class Locations:
 
     async def _place(
         self,
+        caller: Caller,
         artifact: Artifact,
         added: Sequence[tuple[int, queries.NewLocation]],
         activation: dict[str, Any],
@@ -167,9 +174,18 @@ class Locations:
             if size > room:
                 raise TooLarge(f"the data is larger than the limit of {room} bytes")
             activation = {"size": size, **activation}
-        await self._database.write(
-            queries.place, artifact.id, artifact.status, added, activation, now()
-        )
+
+        def place(connection: Connection) -> None:
+            queries.place(connection, artifact.id, artifact.status, added, activation, now())
+            if artifact.status is Status.QUEUED:  # a package takes its name; the event
+                self._catalogue.activated(connection, artifact.id, caller)
+            else:
+                self._updated(connection, artifact, caller)
+
+        await self._database.write(place)
+
+    def _updated(self, connection: Connection, artifact: Artifact, caller: Caller) -> None:
+        self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)
 
 
 def _location(value: Any) -> dict[str, Any]:
