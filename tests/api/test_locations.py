@@ -268,3 +268,57 @@ def _copy_and_location(
         inputs = [json.loads(text) for text in connection.execute(select(tasks.c.input)).scalars()]
     engine.dispose()
     return Counter((task["event"], located in task["body"]) for task in inputs)
+
+
+def test_v2_17_add_location_as_a_task_and_fetch_them(
+    projects: dict[str, Project], origin: Origin
+) -> None:
+    owner, admin, reader, other = (projects[name] for name in ("owner", "admin", "reader", "other"))
+    client = owner.client
+    image_id = owner.create()["id"]
+    path = f"/v2/images/{image_id}/locations"
+
+    def post(who: Project, body: Any) -> Any:
+        return client.post(path, json=body, headers=who.headers)
+
+    sha256 = hashlib.sha256(DATA).hexdigest()
+    for data in [
+        {"os_hash_algo": "sha512", "os_hash_value": "dbc9e0f80d131e64b94913a7b40bb5"},
+        {"os_hash_value": SHA512},  # no algorithm
+        {"os_hash_algo": "sha123", "os_hash_value": SHA512},
+        {"os_hash_algo": "sha512", "os_hash_value": sha256},  # a sha256's length
+        {"os_hash_algo": "sha256", "os_hash_value": sha256, "size": 3},
+    ]:
+        assert_error(post(owner, {"url": origin.url("/plain"), "validation_data": data}), 400)
+    assert_error(post(owner, {"url": origin.url().replace("://", "://u:p@")}), 400)
+    assert_error(post(other, {"url": origin.url("/plain")}), 404)
+    assert_error(post(reader, {"url": origin.url("/plain")}), 403)
+    assert client.get(f"/v2/images/{image_id}/tasks", headers=owner.headers).json()["tasks"] == []
+    assert owner.show(image_id)["status"] == "queued"
+
+    vouched = {"os_hash_algo": "sha256", "os_hash_value": sha256}
+    added = post(owner, {"url": origin.url("/plain"), "validation_data": vouched})
+    assert added.status_code == 202, added.text
+    shown = owner.show(image_id)
+    assert (shown["status"], shown["size"], shown["checksum"]) == ("active", len(DATA), None)
+    assert (shown["os_hash_algo"], shown["os_hash_value"]) == ("sha256", sha256)
+    (task,) = client.get(f"/v2/images/{image_id}/tasks", headers=owner.headers).json()["tasks"]
+    assert (task["type"], task["status"]) == ("location_import", "success")
+    assert client.get(f"/v2/images/{image_id}/file", headers=owner.headers).content == DATA
+    assert_error(post(owner, {"url": origin.url("/plain#again")}), 409)  # no longer queued
+
+    # Only services (and administrators) read them, whatever show_multiple_locations says.
+    assert_error(client.get(path, headers=owner.headers), 403)
+    listed = client.get(path, headers=admin.headers)
+    assert listed.status_code == 200
+    assert listed.json() == [{"url": origin.url("/plain"), "metadata": {}}]
+
+
+def test_v2_17_is_announced_with_a_store_for_locations(
+    projects: dict[str, Project], client: TestClient
+) -> None:
+    located = projects["owner"].client.get("/versions").json()["versions"]
+    assert [version["id"] for version in located[:2]] == ["v2.17", "v2.12"]
+    assert located[0]["status"] == "CURRENT"
+    plain = [version["id"] for version in client.get("/versions").json()["versions"]]
+    assert "v2.17" not in plain and plain[0] == "v2.12"  # no http store: nothing to add to

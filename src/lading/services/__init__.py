@@ -79,7 +79,7 @@ class Services:
             signatures=Signatures(database, settings.signing, policy),
             transfers=transfers,
             locations=Locations(
-                database, stores, catalogue, transfers, settings.show_multiple_locations
+                database, stores, catalogue, transfers, tasks, settings.show_multiple_locations
             ),
             names=names,
             packages=Packages(database, catalogue, transfers, identities, names, settings.pnda),

@@ -21,16 +21,18 @@ from sqlalchemy import Connection
 from lading.db import locations as queries
 from lading.db.blobs import Blob
 from lading.db.engine import Database
-from lading.domain import Artifact, EventType, Status
+from lading.domain import Artifact, EventType, Status, Task
 from lading.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
-from lading.services.transfers import Transfers
+from lading.services.tasks import Progress, Tasks
+from lading.services.transfers import LocationUrl, Transfers
 from lading.stores.registry import StoreRegistry
 
 # The digests a client may vouch for: lading hashes nothing it does not store, so an
 # external location's algorithm is the client's, as long as the value fits it.
 HASH_ALGOS = ("sha256", "sha384", "sha512")
+TASK_TYPE = "location_import"  # v2.17's add location, recorded as Glance records it
 VALIDATION_KEYS = ("checksum", "os_hash_algo", "os_hash_value")
 
 
@@ -51,13 +53,65 @@ class Locations:
         stores: StoreRegistry,
         catalogue: Catalogue,
         transfers: Transfers,
+        tasks: Tasks,
         enabled: bool,
     ) -> None:
         self._database = database
         self._stores = stores
         self._catalogue = catalogue
         self._transfers = transfers
+        self._tasks = tasks
         self._enabled = enabled
+        tasks.register(TASK_TYPE, _cut_off)
+
+    @property
+    def offered(self) -> bool:
+        """Whether v2.17's location API is: a store of type http reads what it adds."""
+        return any(store.read_only for store in self._stores.all())
+
+    async def add(
+        self, caller: Caller, artifact_id: str, body: Any, request_id: str | None = None
+    ) -> Task:
+        """v2.17's ``POST /locations``: a queued image's first and only location, which
+        makes it active; recorded as a task of the image (ended when this returns).
+        ``validation_data`` is the client's word: lading hashes nothing it does not store,
+        as Glance with ``do_secure_hash`` off."""
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        caller.require("add_image_location", artifact)
+        if not isinstance(body, dict) or not isinstance(body.get("url"), str):
+            raise BadRequest("the body is an object with url (a string) and maybe "
+                             "validation_data")  # fmt: skip
+        if set(body) - {"url", "validation_data"}:
+            raise BadRequest("the body has only url and validation_data")
+        activation = _vouched(body.get("validation_data") or {})
+        if artifact.status is not Status.QUEUED:
+            raise Conflict(f"a location is added only to a queued image, not a "
+                           f"{artifact.status} one")  # fmt: skip
+        new = await self._read(artifact, {"url": body["url"], "metadata": {}})
+
+        async def work(task: Task, progress: Progress) -> dict[str, Any]:
+            await self._place(caller, artifact, [(0, new)], activation)
+            return {"image_id": artifact.id}
+
+        task_input = {"image_id": artifact.id, "url": body["url"]}
+        return await self._tasks.run_here(
+            caller.project, TASK_TYPE, task_input, work, artifact.id,
+            request_id=request_id, user_id=caller.user,
+        )  # fmt: skip
+
+    async def fetch(self, caller: Caller, artifact_id: str) -> list[LocationUrl]:
+        """v2.17's ``GET /locations``: every location, for services (whatever the
+        ``show_multiple_locations`` setting; ``fetch_image_location``)."""
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        caller.require("fetch_image_location", artifact)
+        return [
+            LocationUrl(
+                location.store,
+                self._stores.get(location.store).location_url(location.key),
+                location.metadata,
+            )
+            for location in artifact.locations
+        ]
 
     async def change(self, caller: Caller, artifact_id: str, change: LocationChange) -> Artifact:
         """Apply one operation; the image as it then stands."""
@@ -237,6 +291,28 @@ def _validation(artifact: Artifact, given: Sequence[Mapping[str, Any]]) -> dict[
     if not isinstance(value, str) or not _is_hex(value, hashlib.new(algo).digest_size):
         raise Conflict(f"os_hash_value ({value}) is not a {algo} digest in hexadecimal")
     return new
+
+
+def _vouched(data: Any) -> dict[str, Any]:
+    """v2.17's ``validation_data``: its digests, checked at once (400, as Glance)."""
+    if not isinstance(data, dict) or set(data) - set(VALIDATION_KEYS):
+        raise BadRequest(f"validation_data has only {', '.join(VALIDATION_KEYS)}")
+    checksum, algo, value = (data.get(key) for key in VALIDATION_KEYS)
+    if checksum is not None and not (isinstance(checksum, str) and _is_hex(checksum, 16)):
+        raise BadRequest(f"checksum ({checksum}) is not an md5 digest in hexadecimal")
+    if value is None and algo is None:
+        return {"checksum": checksum} if checksum else {}
+    if algo not in HASH_ALGOS:
+        raise BadRequest(f"os_hash_algo must be one of {', '.join(HASH_ALGOS)}, not {algo}")
+    if not isinstance(value, str) or not _is_hex(value, hashlib.new(algo).digest_size):
+        raise BadRequest(f"os_hash_value ({value}) is not a {algo} digest in hexadecimal")
+    vouched = {"os_hash_algo": algo, "os_hash_value": value}
+    return {**vouched, "checksum": checksum} if checksum else vouched
+
+
+async def _cut_off(task: Task, progress: Progress) -> dict[str, Any]:
+    """A location_import whose process died before it ended: nothing to take over."""
+    raise Conflict("the server adding this location stopped; add it again")
 
 
 def _is_hex(value: str, size: int) -> bool:

@@ -67,6 +67,10 @@ GLANCE_RULES: dict[str, str] = {
     "get_image_location": ADMIN_OR_READER,
     "delete_image_location": "role:admin",
     "set_image_location": ADMIN_OR_MEMBER,
+    # v2.17's location API: made for services (Nova, Cinder) and the image's owner.
+    "service_api": "role:service or role:admin",
+    "add_image_location": f"rule:service_api or ({_MEMBER})",
+    "fetch_image_location": "rule:service_api",
     "add_member": ADMIN_OR_MEMBER,
     "delete_member": ADMIN_OR_MEMBER,
     "get_member": "role:admin or (role:reader and (project_id:%(project_id)s or "

@@ -97,6 +97,30 @@ async def update_image(request: Request) -> Response:
     return JSONResponse(_image(request, updated))
 
 
+async def add_location(request: Request) -> Response:
+    """v2.17: a queued image's location, added as a task (Glance answers 202)."""
+    await services(request).locations.add(
+        caller(request), request.path_params["image_id"], await read_json(request),
+        request_id=request_id(request),
+    )  # fmt: skip
+    return Response(status_code=202)
+
+
+async def list_locations(request: Request) -> Response:
+    """v2.17: every location of an image, for services."""
+    places = await services(request).locations.fetch(
+        caller(request), request.path_params["image_id"]
+    )
+    multistore = _multistore(request)
+    return JSONResponse(
+        [
+            {"url": place.url, "metadata": {**place.metadata, "store": place.store}
+             if multistore else place.metadata}
+            for place in places
+        ]
+    )  # fmt: skip
+
+
 async def delete_image(request: Request) -> Response:
     await services(request).catalogue.delete(caller(request), request.path_params["image_id"])
     return Response(status_code=204)
@@ -292,6 +316,8 @@ ROUTES: list[BaseRoute] = [
     Route("/images/{image_id}/tags/{tag}", remove_tag, methods=["DELETE"]),
     Route("/images/{image_id}/stage", stage_image_data, methods=["PUT"]),
     Route("/images/{image_id}/import", import_image, methods=["POST"]),
+    Route("/images/{image_id}/locations", add_location, methods=["POST"]),
+    Route("/images/{image_id}/locations", list_locations, methods=["GET"]),
     Route("/schemas/{name}", show_schema, methods=["GET"]),
     Route("/info/stores", list_stores, methods=["GET"]),
     Route("/info/stores/detail", stores_detail, methods=["GET"]),
