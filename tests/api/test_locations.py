@@ -322,3 +322,22 @@ def test_v2_17_is_announced_with_a_store_for_locations(
     assert located[0]["status"] == "CURRENT"
     plain = [version["id"] for version in client.get("/versions").json()["versions"]]
     assert "v2.17" not in plain and plain[0] == "v2.12"  # no http store: nothing to add to
+
+
+def test_a_member_who_may_not_see_locations_may_still_give_them_again(
+    tmp_path: Path, database_url: str, origin: Origin
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('"get_image_location": "role:admin"\n')
+    settings = _settings(tmp_path, database_url, origin, True, policy_file=policy)
+    app = create_app(settings)
+    with TestClient(app, base_url="http://lading.test") as client:
+        owner = Project(
+            client, anyio.run(app.state.services.identities.create, "o", "member").token
+        )
+        image_id = owner.create()["id"]
+        assert owner.add(image_id, origin.url("/plain")).status_code == 200
+        assert owner.show(image_id)["locations"] == []  # the policy hides them
+        again = [{"url": origin.url("/plain"), "metadata": {"k": "v"}}]
+        replaced = owner.patch(image_id, [{"op": "replace", "path": "/locations", "value": again}])
+        assert replaced.status_code == 200, replaced.text

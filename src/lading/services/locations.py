@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from lading.db import locations as queries
 from lading.db.blobs import Blob
 from lading.db.engine import Database
-from lading.domain import Artifact, EventType, Status, Task
+from lading.domain import Artifact, EventType, Location, Status, Task
 from lading.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
@@ -105,13 +105,13 @@ class Locations:
         artifact = await self._catalogue.visible(caller, artifact_id)
         caller.require("fetch_image_location", artifact)
         return [
-            LocationUrl(
-                location.store,
-                self._stores.get(location.store).location_url(location.key),
-                location.metadata,
-            )
+            LocationUrl(location.store, self._url(location), location.metadata)
             for location in artifact.locations
         ]
+
+    def _url(self, location: Location) -> str:
+        """A location's URL as clients see it (without credentials)."""
+        return self._stores.get(location.store).location_url(location.key)
 
     async def change(self, caller: Caller, artifact_id: str, change: LocationChange) -> Artifact:
         """Apply one operation; the image as it then stands."""
@@ -155,8 +155,7 @@ class Locations:
                 await self._place(caller, artifact, added, activation)
             return
         # As in Glance: the same URLs, their metadata or order changed, and nothing else.
-        shown = self._transfers.shown_locations(caller, artifact).places
-        by_url = dict(zip((place.url for place in shown), artifact.locations, strict=True))
+        by_url = {self._url(location): location for location in artifact.locations}
         urls = sorted(item["url"] for item in given)
         if urls != sorted(by_url) or artifact.status is not Status.ACTIVE:
             raise BadRequest(
