@@ -142,7 +142,8 @@ key = "{SWIFT["key"]}"
 container = "{SWIFT_CONTAINER}"
 description = "Swift"
 
-[stores.http]
+# Named as Glance's http store is where Tempest expects it (an image's `stores`).
+[stores.web]
 type = "http"
 timeout = 10
 

@@ -58,6 +58,7 @@ class Location:
     size: int
     checksum: str | None
     os_hash_value: str | None
+    metadata: dict[str, Any] = field(default_factory=dict)  # a Glance client's, as given
 
 
 @dataclass(slots=True)

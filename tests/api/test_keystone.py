@@ -365,6 +365,24 @@ def test_a_policy_rule_sees_the_service_token_roles(
         assert client.get(path, headers=headers(reader, service)).content == b"k"
 
 
+def test_v2_17_locations_are_read_with_a_service_token(
+    lading: TestClient, token_of: Callable[..., Token], keystone_url: str
+) -> None:
+    """``fetch_image_location`` is Glance's ``service_api``: a member's own token is not
+    enough; with Nova's X-Service-Token (the service role) it is."""
+    service = sign_in(keystone_url, "lading", "lading", project_scope("service"))
+    member = token_of("alpha-member")
+    image = create(lading, member).json()
+    octets = {**headers(member), "content-type": "application/octet-stream"}
+    put = lading.put(f"/v2/images/{image['id']}/file", content=b"k", headers=octets)
+    assert put.status_code == 204
+    path = f"/v2/images/{image['id']}/locations"
+    assert_error(lading.get(path, headers=headers(member)), 403)
+    listed = lading.get(path, headers=headers(member, service))
+    assert listed.status_code == 200, listed.text
+    assert len(listed.json()) == 1
+
+
 def test_keystone_down_is_503_and_known_tokens_keep_working(
     tmp_path: Path, keystone_url: str, token_of: Callable[..., Token]
 ) -> None:

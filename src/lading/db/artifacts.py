@@ -5,6 +5,7 @@ Every function takes the ``Connection`` of the transaction it runs in.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -375,10 +376,12 @@ LOCATIONS = (
         blob_table.c.size,
         blob_table.c.checksum,
         blob_table.c.sha256,
+        locations.c.metadata,
     )
     .join(blob_table, blob_table.c.id == locations.c.blob_id)
     .where(locations.c.artifact_id.in_(bindparam("ids", expanding=True)))
-    .order_by(blob_table.c.store)
+    # Ordered as clients placed them; those lading made (no position) first, by store.
+    .order_by(func.coalesce(locations.c.position, -1), blob_table.c.store)
 )
 
 
@@ -397,8 +400,11 @@ def complete(connection: Connection, rows: Sequence[RowMapping]) -> list[Artifac
     places: dict[str, list[Location]] = defaultdict(list)
     for place in connection.execute(LOCATIONS, {"ids": ids}):
         places[place.artifact_id].append(
-            Location(place.store, place.key, place.size, place.checksum, place.sha256)
-        )
+            Location(
+                place.store, place.key, place.size, place.checksum, place.sha256,
+                json.loads(place.metadata) if place.metadata else {},
+            )
+        )  # fmt: skip
     return [
         Artifact(
             **{

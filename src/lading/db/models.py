@@ -173,6 +173,10 @@ locations = Table(
     metadata,
     _artifact_key(),
     Column("blob_id", Integer, ForeignKey("blobs.id"), primary_key=True),
+    # Glance's clients order an image's locations and give each metadata (a JSON
+    # object); locations lading made itself have neither (NULL).
+    Column("position", Integer),
+    Column("metadata", Text),
     Index(None, "blob_id"),
 )
 

@@ -13,6 +13,7 @@ from lading.services.identity import Identities
 from lading.services.imports import Imports
 from lading.services.info import Info
 from lading.services.keystone import KeystoneTokens
+from lading.services.locations import Locations
 from lading.services.members import Members
 from lading.services.metadefs import Metadefs
 from lading.services.names import PackageNames
@@ -39,6 +40,7 @@ class Services:
     metadefs: Metadefs
     signatures: Signatures
     transfers: Transfers
+    locations: Locations
     packages: Packages
     names: PackageNames
     tasks: Tasks
@@ -76,6 +78,9 @@ class Services:
             metadefs=Metadefs(database),
             signatures=Signatures(database, settings.signing, policy),
             transfers=transfers,
+            locations=Locations(
+                database, stores, catalogue, transfers, tasks, settings.show_multiple_locations
+            ),
             names=names,
             packages=Packages(database, catalogue, transfers, identities, names, settings.pnda),
             tasks=tasks,

@@ -66,6 +66,13 @@ GLANCE_RULES: dict[str, str] = {
     "copy_image": "role:admin",
     "get_image_location": ADMIN_OR_READER,
     "delete_image_location": "role:admin",
+    "set_image_location": ADMIN_OR_MEMBER,
+    # v2.17's location API: made for services (Nova, Cinder) and the image's owner.
+    # A service's own token carries the role (Keystone's, mapped to lading's roles,
+    # drops it), or its X-Service-Token does, as Nova and Cinder send it.
+    "service_api": "role:service or role:admin or service_roles:service",
+    "add_image_location": f"rule:service_api or ({_MEMBER})",
+    "fetch_image_location": "rule:service_api",
     "add_member": ADMIN_OR_MEMBER,
     "delete_member": ADMIN_OR_MEMBER,
     "get_member": "role:admin or (role:reader and (project_id:%(project_id)s or "

@@ -13,9 +13,10 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 from sqlalchemy import Connection
@@ -115,6 +116,7 @@ class Expected:
 class LocationUrl:
     store: str
     url: str
+    metadata: dict[str, Any] = field(default_factory=dict)  # as a Glance client gave it
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +299,10 @@ class Transfers:
         several, name = self._stores.several, store_name
         if name is not None and several and self._stores.get(name).read_only:
             raise BadRequest(f"store {name!r} only reads external locations")
+
+    async def locate(self, url: str, announced_size: int | None = None) -> StoredObject:
+        """The bytes at an external location (see ``_locate``)."""
+        return await self._locate(url, announced_size)
 
     async def _locate(self, url: str, announced_size: int | None) -> StoredObject:
         """The bytes at an external location, as the http store sees them: the URL must
@@ -523,6 +529,10 @@ class Transfers:
             )
         return Download(artifact, location, store)
 
+    async def room(self, artifact: Artifact) -> int:
+        """How many bytes data given to the artifact may hold (see ``_room``)."""
+        return await self._room(artifact)
+
     async def _room(self, artifact: Artifact) -> int:
         """How many bytes an upload may bring: the size cap, or less under the owner's quota.
 
@@ -555,7 +565,7 @@ class Transfers:
         if (direct or listed) and caller.may("get_image_location", artifact):
             for location in artifact.locations:
                 url = self._stores.get(location.store).location_url(location.key)
-                places.append(LocationUrl(location.store, url))
+                places.append(LocationUrl(location.store, url, location.metadata))
         return ShownLocations(
             direct_url=places[0].url if direct and places else None,
             locations=places if listed else None,

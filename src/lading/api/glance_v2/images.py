@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from lading.api.downloads import OCTET_STREAM, DataResponse
 from lading.api.glance_v2.listing import page_links, parse_list_query
-from lading.api.glance_v2.patch import MEDIA_TYPES, apply_patch
+from lading.api.glance_v2.patch import MEDIA_TYPES, apply_patch, location_change
 from lading.api.glance_v2.schemas import SCHEMAS
 from lading.api.glance_v2.views import image_view
 from lading.api.http import (
@@ -83,12 +83,42 @@ async def update_image(request: Request) -> Response:
             {"accept-patch": ", ".join(MEDIA_TYPES)},
         )
     operations = await read_json(request)
+    change = location_change(operations, media_type)
+    if change is not None:
+        updated = await services(request).locations.change(
+            caller(request), request.path_params["image_id"], change
+        )
+        return JSONResponse(_image(request, updated))
     updated = await services(request).catalogue.update(
         caller(request),
         request.path_params["image_id"],
         lambda artifact: apply_patch(artifact, operations, media_type),
     )
     return JSONResponse(_image(request, updated))
+
+
+async def add_location(request: Request) -> Response:
+    """v2.17: a queued image's location, added as a task (Glance answers 202)."""
+    await services(request).locations.add(
+        caller(request), request.path_params["image_id"], await read_json(request),
+        request_id=request_id(request),
+    )  # fmt: skip
+    return Response(status_code=202)
+
+
+async def list_locations(request: Request) -> Response:
+    """v2.17: every location of an image, for services."""
+    places = await services(request).locations.fetch(
+        caller(request), request.path_params["image_id"]
+    )
+    multistore = _multistore(request)
+    return JSONResponse(
+        [
+            {"url": place.url, "metadata": {**place.metadata, "store": place.store}
+             if multistore else place.metadata}
+            for place in places
+        ]
+    )  # fmt: skip
 
 
 async def delete_image(request: Request) -> Response:
@@ -228,7 +258,12 @@ def _images(request: Request, artifacts: list[Artifact]) -> list[dict[str, Any]]
         shown = services(request).transfers.shown_locations(caller(request), artifact)
         if shown.locations is not None:
             document["locations"] = [
-                {"url": place.url, "metadata": {"store": place.store} if multistore else {}}
+                {
+                    "url": place.url,
+                    "metadata": {**place.metadata, "store": place.store}
+                    if multistore
+                    else place.metadata,
+                }
                 for place in shown.locations
             ]
         if shown.direct_url is not None:
@@ -281,6 +316,8 @@ ROUTES: list[BaseRoute] = [
     Route("/images/{image_id}/tags/{tag}", remove_tag, methods=["DELETE"]),
     Route("/images/{image_id}/stage", stage_image_data, methods=["PUT"]),
     Route("/images/{image_id}/import", import_image, methods=["POST"]),
+    Route("/images/{image_id}/locations", add_location, methods=["POST"]),
+    Route("/images/{image_id}/locations", list_locations, methods=["GET"]),
     Route("/schemas/{name}", show_schema, methods=["GET"]),
     Route("/info/stores", list_stores, methods=["GET"]),
     Route("/info/stores/detail", stores_detail, methods=["GET"]),

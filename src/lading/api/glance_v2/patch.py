@@ -16,6 +16,7 @@ from typing import Any
 
 from lading.domain import Artifact
 from lading.errors import BadRequest, Conflict, Forbidden
+from lading.services.locations import LocationChange
 from lading.services.validation import (
     COMPUTED_NAMES,
     READ_ONLY_FIELDS,
@@ -58,6 +59,33 @@ def apply_patch(artifact: Artifact, operations: Any, media_type: str = PATCH_V21
         else:
             del properties[name]
     return Changes(fields, properties, tags)
+
+
+def location_change(operations: Any, media_type: str = PATCH_V21) -> LocationChange | None:
+    """The one operation on ``/locations`` a patch holds (``/locations``,
+    ``/locations/N`` or ``/locations/-``), or None when it touches no location. Such an
+    operation comes alone: it is applied by its own service call."""
+    if not isinstance(operations, list):
+        return None
+    found = []
+    for operation in operations:
+        if not isinstance(operation, dict):
+            return None
+        op, path = (_older_form if media_type == PATCH_V20 else _rfc_form)(operation)
+        if isinstance(path, str) and (path == "/locations" or path.startswith("/locations/")):
+            found.append((op, path, operation))
+    if not found:
+        return None
+    if len(operations) != 1:
+        raise BadRequest("a patch of /locations holds that one operation only")
+    op, path, operation = found[0]
+    index = path.removeprefix("/locations").removeprefix("/") or None
+    if (index is None) != (op == "replace") or (index is not None and "/" in index):
+        raise BadRequest(f"invalid path {path!r} for {op}: /locations/N or /locations/- "
+                         "to add or remove, /locations to replace")  # fmt: skip
+    if op != "remove" and "value" not in operation:
+        raise BadRequest(f"operation {op!r} needs a value")
+    return LocationChange(op, index, operation.get("value"))
 
 
 def _parse(operation: Any, older: bool) -> tuple[str, str, Any]:

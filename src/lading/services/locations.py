@@ -1,0 +1,321 @@
+"""An image's locations as Glance's clients edit them: the legacy ``PATCH`` of
+``/locations`` (add, replace, remove), when ``show_multiple_locations`` is on.
+
+A location a client adds is an external http(s) URL, read by the http store: it passes
+the fetch rules and carries no credentials (refused, 400: it would be read, and so kept,
+at every download; sealing suits a one-off fetch, not this), and its size must be
+readable. A queued image given its first location becomes active, with that size and
+the digests of ``validation_data`` (the client's word, as in Glance); later ones must
+agree with what the image holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from lading.db import locations as queries
+from lading.db.blobs import Blob
+from lading.db.engine import Database
+from lading.domain import Artifact, EventType, Location, Status, Task
+from lading.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from lading.services.access import Caller
+from lading.services.catalogue import Catalogue, now
+from lading.services.tasks import Progress, Tasks
+from lading.services.transfers import LocationUrl, Transfers
+from lading.stores.registry import StoreRegistry
+
+# The digests a client may vouch for: lading hashes nothing it does not store, so an
+# external location's algorithm is the client's, as long as the value fits it.
+HASH_ALGOS = ("sha256", "sha384", "sha512")
+TASK_TYPE = "location_import"  # v2.17's add location, recorded as Glance records it
+VALIDATION_KEYS = ("checksum", "os_hash_algo", "os_hash_value")
+
+
+@dataclass(frozen=True, slots=True)
+class LocationChange:
+    """One operation of a patch on ``/locations``: ``index`` is the path's last part
+    (a number or ``-``; None for ``/locations`` itself)."""
+
+    op: str
+    index: str | None
+    value: Any
+
+
+class Locations:
+    def __init__(
+        self,
+        database: Database,
+        stores: StoreRegistry,
+        catalogue: Catalogue,
+        transfers: Transfers,
+        tasks: Tasks,
+        enabled: bool,
+    ) -> None:
+        self._database = database
+        self._stores = stores
+        self._catalogue = catalogue
+        self._transfers = transfers
+        self._tasks = tasks
+        self._enabled = enabled
+        tasks.register(TASK_TYPE, _cut_off)
+
+    @property
+    def offered(self) -> bool:
+        """Whether v2.17's location API is: a store of type http reads what it adds."""
+        return any(store.read_only for store in self._stores.all())
+
+    async def add(
+        self, caller: Caller, artifact_id: str, body: Any, request_id: str | None = None
+    ) -> Task:
+        """v2.17's ``POST /locations``: a queued image's first and only location, which
+        makes it active; recorded as a task of the image (ended when this returns).
+        ``validation_data`` is the client's word: lading hashes nothing it does not store,
+        as Glance with ``do_secure_hash`` off."""
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        caller.require("add_image_location", artifact)
+        if not isinstance(body, dict) or not isinstance(body.get("url"), str):
+            raise BadRequest("the body is an object with url (a string) and maybe "
+                             "validation_data")  # fmt: skip
+        if set(body) - {"url", "validation_data"}:
+            raise BadRequest("the body has only url and validation_data")
+        activation = _vouched(body.get("validation_data") or {})
+        if artifact.status is not Status.QUEUED:
+            raise Conflict(f"a location is added only to a queued image, not a "
+                           f"{artifact.status} one")  # fmt: skip
+        new = await self._read(artifact, {"url": body["url"], "metadata": {}})
+
+        async def work(task: Task, progress: Progress) -> dict[str, Any]:
+            await self._place(caller, artifact, [(0, new)], activation)
+            return {"image_id": artifact.id}
+
+        task_input = {"image_id": artifact.id, "url": body["url"]}
+        return await self._tasks.run_here(
+            caller.project, TASK_TYPE, task_input, work, artifact.id,
+            request_id=request_id, user_id=caller.user,
+        )  # fmt: skip
+
+    async def fetch(self, caller: Caller, artifact_id: str) -> list[LocationUrl]:
+        """v2.17's ``GET /locations``: every location, for services (whatever the
+        ``show_multiple_locations`` setting; ``fetch_image_location``)."""
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        caller.require("fetch_image_location", artifact)
+        return [
+            LocationUrl(location.store, self._url(location), location.metadata)
+            for location in artifact.locations
+        ]
+
+    def _url(self, location: Location) -> str:
+        """A location's URL as clients see it (without credentials)."""
+        return self._stores.get(location.store).location_url(location.key)
+
+    async def change(self, caller: Caller, artifact_id: str, change: LocationChange) -> Artifact:
+        """Apply one operation; the image as it then stands."""
+        artifact = await self._catalogue.visible(caller, artifact_id)
+        caller.require_owner(artifact, "modify_image")
+        if not self._enabled:
+            raise Forbidden("locations may not be changed while they are not shown "
+                            "(show_multiple_locations)")  # fmt: skip
+        if change.op == "remove":
+            caller.require("delete_image_location", artifact)
+            await self._remove(caller, artifact, change.index)
+        else:
+            caller.require("set_image_location", artifact)
+            if artifact.status not in (Status.ACTIVE, Status.QUEUED):
+                raise Conflict(f"locations may not be {change.op}d while the image is "
+                               f"{artifact.status}")  # fmt: skip
+            if change.op == "add":
+                await self._add(caller, artifact, change.index, change.value)
+            else:
+                await self._replace(caller, artifact, change.value)
+        return caller.view(await self._catalogue.visible(caller, artifact.id))
+
+    async def _add(self, caller: Caller, artifact: Artifact, index: str | None, value: Any) -> None:
+        location = _location(value)
+        activation = _validation(artifact, [location])
+        count = len(artifact.locations)
+        position = count if index == "-" else int(index) if index and index.isdigit() else -1
+        if not 0 <= position <= count:
+            raise BadRequest("invalid position for adding a location")
+        new = await self._read(artifact, location)
+        await self._place(caller, artifact, [(position, new)], activation)
+
+    async def _replace(self, caller: Caller, artifact: Artifact, value: Any) -> None:
+        if not isinstance(value, list):
+            raise BadRequest("/locations is replaced by a list of locations")
+        given = [_location(item) for item in value]
+        activation = _validation(artifact, given)
+        if not artifact.locations:
+            added = [(index, await self._read(artifact, item)) for index, item in enumerate(given)]
+            if added:
+                await self._place(caller, artifact, added, activation)
+            return
+        # As in Glance: the same URLs, their metadata or order changed, and nothing else.
+        by_url = {self._url(location): location for location in artifact.locations}
+        urls = sorted(item["url"] for item in given)
+        if urls != sorted(by_url) or artifact.status is not Status.ACTIVE:
+            raise BadRequest(
+                "the locations of an image that has some may only be given again, with "
+                "other metadata: add or remove them one at a time"
+            )
+
+        def rewrite(connection: Connection) -> None:
+            blob_ids = {(store, key): blob_id for blob_id, store, key in
+                        queries.ordered(connection, artifact.id)}  # fmt: skip
+            metadata = []
+            for item in given:
+                location = by_url[item["url"]]
+                blob_id = blob_ids.get((location.store, location.key))
+                if blob_id is None:
+                    raise Conflict(f"image {artifact.id} changed meanwhile; try again")
+                metadata.append((blob_id, item["metadata"]))
+            queries.rewrite(connection, artifact.id, metadata, now())
+            self._updated(connection, artifact, caller)
+
+        await self._database.write(rewrite)
+
+    async def _remove(self, caller: Caller, artifact: Artifact, index: str | None) -> None:
+        if artifact.status is not Status.ACTIVE:
+            raise Conflict(f"locations may not be removed while the image is {artifact.status}")
+        if len(artifact.locations) == 1:
+            raise Forbidden("the last location of an image cannot be removed")
+        count = len(artifact.locations)
+        position = count - 1 if index == "-" else int(index) if index and index.isdigit() else -1
+        if not 0 <= position < count:
+            raise BadRequest("invalid position for removing a location")
+        target = artifact.locations[position]
+
+        def remove(connection: Connection) -> list[Blob]:
+            found = [blob_id for blob_id, store, key in queries.ordered(connection, artifact.id)
+                     if (store, key) == (target.store, target.key)]  # fmt: skip
+            if not found:
+                raise Conflict(f"image {artifact.id} changed meanwhile; try again")
+            doomed = queries.remove(connection, artifact.id, found[0], now())
+            self._updated(connection, artifact, caller)
+            return doomed
+
+        doomed = await self._database.write(remove)
+        await self._catalogue.discard(doomed)
+
+    async def _read(self, artifact: Artifact, location: Mapping[str, Any]) -> queries.NewLocation:
+        """The location's size, read from it: refused (400) if it cannot be read or does
+        not match the image's data."""
+        url = location["url"]
+        try:
+            stored = await self._transfers.locate(url, artifact.size)
+        except NotFound as exc:
+            raise BadRequest(f"invalid location: {exc}") from None
+        if stored.size <= 0:
+            raise BadRequest(f"invalid location: {url} holds no data")
+        store = self._stores.external().name
+        return queries.NewLocation(store, url, stored.size, location["metadata"])
+
+    async def _place(
+        self,
+        caller: Caller,
+        artifact: Artifact,
+        added: Sequence[tuple[int, queries.NewLocation]],
+        activation: dict[str, Any],
+    ) -> None:
+        if artifact.status is Status.QUEUED:
+            size = added[0][1].size
+            room = await self._transfers.room(artifact)  # the size cap, the owner's quota
+            if size > room:
+                raise TooLarge(f"the data is larger than the limit of {room} bytes")
+            activation = {"size": size, **activation}
+
+        def place(connection: Connection) -> None:
+            queries.place(connection, artifact.id, artifact.status, added, activation, now())
+            if artifact.status is Status.QUEUED:  # a package takes its name; the event
+                self._catalogue.activated(connection, artifact.id, caller)
+            else:
+                self._updated(connection, artifact, caller)
+
+        await self._database.write(place)
+
+    def _updated(self, connection: Connection, artifact: Artifact, caller: Caller) -> None:
+        self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)
+
+
+def _location(value: Any) -> dict[str, Any]:
+    """A location as Glance's schema has it: ``url``, ``metadata``, maybe ``validation_data``."""
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("url"), str)
+        or not isinstance(value.get("metadata"), dict)
+        or set(value) - {"url", "metadata", "validation_data"}
+    ):
+        raise BadRequest("a location is an object with url (a string) and metadata "
+                         "(an object), and maybe validation_data")  # fmt: skip
+    data = value.get("validation_data", {})
+    if not isinstance(data, dict) or set(data) - set(VALIDATION_KEYS):
+        raise BadRequest(f"validation_data has only {', '.join(VALIDATION_KEYS)}")
+    if data and not all(isinstance(data.get(key), str) for key in VALIDATION_KEYS[1:]):
+        raise BadRequest("validation_data needs os_hash_algo and os_hash_value")
+    return value
+
+
+def _validation(artifact: Artifact, given: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The digests the locations' ``validation_data`` set on the image, checked as Glance
+    does: they agree with each other and with what the image already has (409 if not),
+    and new values only on a queued image, of the right form (409, as Glance answers)."""
+    wanted: dict[str, Any] = {}
+    for location in given:
+        for key, value in location.get("validation_data", {}).items():
+            if wanted.get(key, value) != value:
+                raise Conflict(f"conflicting values for {key}")
+            wanted[key] = value
+    new = {}
+    for key, value in wanted.items():
+        current = getattr(artifact, key)
+        if value == current:
+            continue
+        if current:
+            raise Conflict(f"{key} is already set with a different value")
+        new[key] = value
+    if not new:
+        return {}
+    if artifact.status is not Status.QUEUED:
+        raise Conflict(f"new values for {', '.join(new)} only while the image is queued")
+    if "checksum" in new and not _is_hex(new["checksum"], 16):
+        raise Conflict(f"checksum ({new['checksum']}) is not an md5 digest in hexadecimal")
+    algo = new.get("os_hash_algo", artifact.os_hash_algo)
+    if algo not in HASH_ALGOS:
+        raise Conflict(f"os_hash_algo must be one of {', '.join(HASH_ALGOS)}, not {algo}")
+    value = new.get("os_hash_value", artifact.os_hash_value)
+    if not isinstance(value, str) or not _is_hex(value, hashlib.new(algo).digest_size):
+        raise Conflict(f"os_hash_value ({value}) is not a {algo} digest in hexadecimal")
+    return new
+
+
+def _vouched(data: Any) -> dict[str, Any]:
+    """v2.17's ``validation_data``: its digests, checked at once (400, as Glance)."""
+    if not isinstance(data, dict) or set(data) - set(VALIDATION_KEYS):
+        raise BadRequest(f"validation_data has only {', '.join(VALIDATION_KEYS)}")
+    checksum, algo, value = (data.get(key) for key in VALIDATION_KEYS)
+    if checksum is not None and not (isinstance(checksum, str) and _is_hex(checksum, 16)):
+        raise BadRequest(f"checksum ({checksum}) is not an md5 digest in hexadecimal")
+    if value is None and algo is None:
+        return {"checksum": checksum} if checksum else {}
+    if algo not in HASH_ALGOS:
+        raise BadRequest(f"os_hash_algo must be one of {', '.join(HASH_ALGOS)}, not {algo}")
+    if not isinstance(value, str) or not _is_hex(value, hashlib.new(algo).digest_size):
+        raise BadRequest(f"os_hash_value ({value}) is not a {algo} digest in hexadecimal")
+    vouched = {"os_hash_algo": algo, "os_hash_value": value}
+    return {**vouched, "checksum": checksum} if checksum else vouched
+
+
+async def _cut_off(task: Task, progress: Progress) -> dict[str, Any]:
+    """A location_import whose process died before it ended: nothing to take over."""
+    raise Conflict("the server adding this location stopped; add it again")
+
+
+def _is_hex(value: str, size: int) -> bool:
+    try:
+        return len(bytes.fromhex(value)) == size and len(value) == 2 * size
+    except ValueError:
+        return False
