@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from lading.settings import CONFIG_FILE_VARIABLE, FilesystemStoreSettings, Setti
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    # setenv first, so that teardown removes what Settings.load records there.
+    # setenv first, so that teardown removes the variable whatever a test set.
     monkeypatch.setenv(CONFIG_FILE_VARIABLE, "")
     monkeypatch.delenv(CONFIG_FILE_VARIABLE)
 
@@ -103,3 +104,13 @@ def test_bad_webhooks_are_refused(
 ) -> None:
     with pytest.raises(ValidationError, match=re.escape(complaint)):
         Settings(webhooks={"hook": webhook}, webhook_delivery=delivery)
+
+
+def test_loading_a_file_leaves_the_environment_alone(tmp_path: Path) -> None:
+    """A command given --config (the CLI in a test, say) must not change what settings
+    built later in the same process read: only ``lading serve`` hands the file on."""
+    config = tmp_path / "lading.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "elsewhere.db"}"\n')
+    assert str(Settings.load(config).database_url).endswith("elsewhere.db")
+    assert CONFIG_FILE_VARIABLE not in os.environ
+    assert Settings(data_dir=tmp_path / "data").database_url is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -34,6 +35,8 @@ from pydantic_settings import (
 from lading.domain import EventType
 
 CONFIG_FILE_VARIABLE = "LADING_CONFIG"
+# The file Settings.load was given, for the settings built in its call only.
+_config_file: ContextVar[Path | None] = ContextVar("lading_config_file", default=None)
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
@@ -510,7 +513,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Precedence: explicit arguments, then LADING_* variables, then the TOML file.
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+        config_file = _config_file.get() or os.environ.get(CONFIG_FILE_VARIABLE)
         if config_file:
             if not Path(config_file).is_file():
                 raise FileNotFoundError(f"config file {config_file} does not exist")
@@ -519,11 +522,12 @@ class Settings(BaseSettings):
 
     @classmethod
     def load(cls, config_file: Path | None = None) -> Settings:
-        """Read the settings; ``config_file`` wins over ``LADING_CONFIG``.
-
-        The file is recorded in ``LADING_CONFIG`` so that worker processes, which
-        build their own settings, read the same file.
-        """
-        if config_file is not None:
-            os.environ[CONFIG_FILE_VARIABLE] = str(config_file.resolve())
-        return cls()
+        """Read the settings; ``config_file`` wins over ``LADING_CONFIG``. The process's
+        environment is left as it is: ``lading serve`` alone hands the file to its workers."""
+        if config_file is None:
+            return cls()
+        chosen = _config_file.set(config_file.resolve())
+        try:
+            return cls()
+        finally:
+            _config_file.reset(chosen)

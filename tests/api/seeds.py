@@ -56,11 +56,11 @@ def active_image(client: TestClient, **fields: Any) -> str:
     return image_id
 
 
-def seed_metadefs(client: TestClient) -> None:
+def seed_metadefs(client: TestClient) -> Pools:
     """A metadata definition namespace holding an object, a property and a tag, each
-    named as the first schema (the pools share ``name``), tied to a resource type."""
-    if client.get(f"/v2/metadefs/namespaces/{NAMESPACE}").status_code == 200:
-        return  # seeded before, for another face of the same server
+    named as the first schema (the pools share ``name``), tied to a resource type; made
+    afresh each call."""
+    client.delete(f"/v2/metadefs/namespaces/{NAMESPACE}")  # 404 the first time
     name = SCHEMA_NAMES[0]
     body = {"namespace": NAMESPACE, "visibility": "public",
             "objects": [{"name": name, "properties": {}}],
@@ -70,6 +70,7 @@ def seed_metadefs(client: TestClient) -> None:
     association = {"name": RESOURCE_TYPE, "prefix": "seed_"}
     call(client, "POST", f"/v2/metadefs/namespaces/{NAMESPACE}/resource_types", 201,
          json=association)  # fmt: skip
+    return {"namespace": [NAMESPACE], "name": SCHEMA_NAMES, "resource_type": [RESOURCE_TYPE]}
 
 
 def seed_images(client: TestClient) -> Pools:
@@ -88,7 +89,7 @@ def seed_images(client: TestClient) -> Pools:
     method = {"name": "web-download", "uri": "http://127.0.0.1:9/nothing.img"}
     call(client, "POST", f"/v2/images/{imported}/import", 202, json={"method": method})
     (task,) = call(client, "GET", f"/v2/images/{imported}/tasks", 200)["tasks"]
-    seed_metadefs(client)
+    metadefs = seed_metadefs(client)
     ids = [queued, active, deactivated, protected, shared, staged, imported]
     return {
         "image_id": [*ids, active.upper(), shared.replace("-", "")],
@@ -97,9 +98,7 @@ def seed_images(client: TestClient) -> Pools:
         "member_id": [MEMBER],
         "task_id": [task["id"]],
         "store_id": ["default"],
-        "name": SCHEMA_NAMES,  # also a metadef object's, property's and tag's (seed_metadefs)
-        "namespace": [NAMESPACE],
-        "resource_type": [RESOURCE_TYPE],
+        **metadefs,  # its "name" pool is also the schemas'
         "file": ["lading.css", "lading.js"],  # the UI's static files
     }
 

@@ -28,7 +28,7 @@ from lading.services.identity import Identities
 from lading.services.names import PackageNames
 from lading.services.policy import Policy
 from lading.services.roles import ROLES, PolicyError
-from lading.settings import S3StoreSettings, Settings
+from lading.settings import CONFIG_FILE_VARIABLE, S3StoreSettings, Settings
 from lading.stores.registry import StoreRegistry
 from lading.url_rules import is_loopback
 
@@ -98,7 +98,10 @@ def serve(
     problem = check_stores(settings)
     if problem is not None:
         raise click.ClickException(problem)
-    if host is not None:  # the workers build their own settings: they answer this address too
+    # The workers build their own settings: the same file, and this address.
+    if config_file is not None:
+        os.environ[CONFIG_FILE_VARIABLE] = str(config_file.resolve())
+    if host is not None:
         os.environ["LADING_HOST"] = host
     edge = settings.server
     raise_open_files_limit(edge.connections)
