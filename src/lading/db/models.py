@@ -43,6 +43,17 @@ def _artifact_key() -> Column[str]:
     )
 
 
+def _namespace_key() -> Column[str]:
+    """The first key of a table of a metadef namespace's parts: they follow its renames and
+    go when it goes."""
+    return Column(
+        "namespace",
+        String(80),
+        ForeignKey("metadef_namespaces.namespace", ondelete="CASCADE", onupdate="CASCADE"),
+        primary_key=True,
+    )
+
+
 artifacts = Table(
     "artifacts",
     metadata,
@@ -333,12 +344,7 @@ metadef_namespaces = Table(
 metadef_items = Table(
     "metadef_items",
     metadata,
-    Column(
-        "namespace",
-        String(80),
-        ForeignKey("metadef_namespaces.namespace", ondelete="CASCADE", onupdate="CASCADE"),
-        primary_key=True,
-    ),
+    _namespace_key(),
     Column("kind", String(16), primary_key=True),  # object | property | tag
     Column("name", String(255), primary_key=True),
     Column("document", Text, nullable=False),
@@ -358,12 +364,7 @@ metadef_resource_types = Table(
 metadef_associations = Table(
     "metadef_associations",
     metadata,
-    Column(
-        "namespace",
-        String(80),
-        ForeignKey("metadef_namespaces.namespace", ondelete="CASCADE", onupdate="CASCADE"),
-        primary_key=True,
-    ),
+    _namespace_key(),
     Column(
         "resource_type",
         String(80),

@@ -59,7 +59,7 @@ from lading.services.fetching import (
 from lading.services.sealing import Sealer
 from lading.services.tasks import Progress, Tasks, Undo, reporting
 from lading.services.transfers import Expected, Transfers
-from lading.services.validation import Changes, base_fields
+from lading.services.validation import Changes
 from lading.settings import Settings
 from lading.url_rules import UrlRules
 
@@ -175,12 +175,8 @@ class Imports:
             task_input.get("import_from_format", ""), str
         ):
             raise BadRequest("image_properties must be an object, import_from_format a string")
-        properties = dict(properties)
-        tags = properties.pop("tags", [])
-        fields = base_fields(properties)
-        others = {key: value for key, value in properties.items() if key not in fields}
         return await self.start_fetched(
-            caller, Changes(fields, others, tags), None, task_input["import_from"],
+            caller, Changes.of_document(properties), None, task_input["import_from"],
             request_id=request_id,
         )  # fmt: skip
 

@@ -62,6 +62,14 @@ class Changes:
     properties: dict[str, Any] = field(default_factory=dict)
     tags: list[Any] | None = None
 
+    @classmethod
+    def of_document(cls, document: Mapping[str, Any]) -> Changes:
+        """A Glance v2 image document's base fields, properties and tags (no ``id``)."""
+        rest = {key: value for key, value in document.items() if key != "tags"}
+        fields = base_fields(rest)
+        properties = {key: value for key, value in rest.items() if key not in fields}
+        return cls(fields, properties, document.get("tags", []))
+
 
 def new_id(requested: Any) -> str:
     """A new artifact's id: the caller's UUID in canonical form, or a fresh one."""

@@ -26,7 +26,7 @@ from lading.api.http import (
 )
 from lading.domain import Artifact
 from lading.errors import BadRequest, NotFound, UnsupportedMediaType
-from lading.services.validation import Changes, base_fields
+from lading.services.validation import Changes
 
 SIZE_HEADER = "x-openstack-image-size"
 STORE_HEADER = "x-image-meta-store"
@@ -37,10 +37,7 @@ async def create_image(request: Request) -> Response:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     artifact_id = body.pop("id", None)
-    tags = body.pop("tags", [])
-    fields = base_fields(body)
-    properties = {key: value for key, value in body.items() if key not in fields}
-    changes = Changes(fields, properties, tags)
+    changes = Changes.of_document(body)
     published = settings_of(request).published_by_default.glance_v2
     artifact = await services(request).catalogue.create(
         caller(request), changes, artifact_id, published=published
