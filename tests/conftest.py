@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -142,15 +143,32 @@ def _drop(server: Engine, name: str) -> None:
             time.sleep(0.5)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite catalogue migrated once a session, which tests copy: migrating costs
+    more than a tenth of a second, and most tests start an app on a new catalogue."""
+    path = tmp_path_factory.mktemp("template") / "catalogue.db"
+    database = Database(f"sqlite:///{path}")
+    database.upgrade()
+    database.dispose()
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'catalogue.db'}"
+        path = tmp_path / "catalogue.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        return f"sqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
     engine = create_engine(url)
     with engine.begin() as connection:  # every test starts from an empty catalogue
-        tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # DELETE, not TRUNCATE: on tables this small it is ten times faster.
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
+        sequences = connection.execute(text("SELECT sequencename FROM pg_sequences"))
+        for (sequence,) in sequences.all():
+            connection.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
     engine.dispose()
     return url
 

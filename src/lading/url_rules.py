@@ -22,6 +22,7 @@ import httpx
 
 from lading.errors import BadRequest
 from lading.settings import FetchSettings
+from lading.tls import client_context
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -146,7 +147,7 @@ def guarded_client(
     """A client that connects only where the rules allow. ``follow_redirects``: httpx
     follows them itself, each hop's URL checked too (fetches follow them one by one)."""
     settings = rules.settings
-    transport = httpx.AsyncHTTPTransport(retries=0)
+    transport = httpx.AsyncHTTPTransport(verify=client_context(), retries=0)
     # httpx has no option for the network backend; its pool (httpcore) takes one.
     transport._pool._network_backend = GuardedBackend(rules)
 

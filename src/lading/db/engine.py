@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -13,6 +14,8 @@ from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import (
@@ -127,14 +130,32 @@ class Database:
         """Apply every migration (up to ``revision``) that has not been applied yet."""
         if self.url.get_backend_name() == "sqlite" and self.url.database:
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
+        config = _config()
         with self.engine.begin() as connection:
+            if revision == "head" and _at_head(connection):
+                return  # every start but the first: alembic's steps are not walked again
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    """The migrations, read once a process: reading them costs tens of milliseconds."""
+    return ScriptDirectory.from_config(_config())
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _at_head(connection: Connection) -> bool:
+    current = MigrationContext.configure(connection).get_current_heads()
+    return set(current) == set(_scripts().get_heads())
 
 
 class Outage:

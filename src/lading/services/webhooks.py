@@ -31,6 +31,7 @@ from lading.metrics import Metrics
 from lading.services.events import TASK_TYPE
 from lading.services.tasks import Progress, RetryLater, Tasks
 from lading.settings import Settings, WebhookSettings
+from lading.tls import client_context
 
 log = logging.getLogger(__name__)
 SIGNATURE = "X-Lading-Signature"
@@ -60,7 +61,6 @@ class Webhooks:
         self._webhooks = settings.webhooks
         self._delivery = settings.webhook_delivery
         self._metrics = metrics
-        self._tls = httpx.create_ssl_context()  # made once: each one costs milliseconds
         tasks.register(
             TASK_TYPE, self._deliver, attempts=self._delivery.attempts, listed=False, lane="events"
         )
@@ -106,7 +106,7 @@ class Webhooks:
             with anyio.fail_after(timeout):
                 async with (
                     httpx.AsyncClient(
-                        verify=self._tls, timeout=timeout, follow_redirects=False,
+                        verify=client_context(), timeout=timeout, follow_redirects=False,
                         trust_env=False,
                     ) as client,
                     client.stream("POST", webhook.url, content=body, headers=headers) as answer,

@@ -39,6 +39,7 @@ import httpx
 from lading.errors import ObjectNotFound, StoreError
 from lading.stores.base import Store, StoredObject
 from lading.stores.swift_auth import KeystoneV3, SwiftAuth, TempAuth
+from lading.tls import client_context
 
 SEGMENTS_IN_FLIGHT = 2
 LATE_SEGMENT_WAIT = 0.5  # seconds before a segment not there yet is deleted once more
@@ -76,7 +77,7 @@ class SwiftStore(Store):
         )
         self._container, self._prefix = container, prefix
         self._segment_size, self._chunk_size = segment_size, chunk_size
-        self._client = httpx.AsyncClient(timeout=timeout)
+        self._client = httpx.AsyncClient(verify=client_context(), timeout=timeout)
         self._token: str | None = None
         self._storage_url = ""
 
