@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
+from pathlib import Path
 
-from lading.db.engine import Database
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from lading.db.engine import HEAD, MIGRATIONS, Database
 from lading.db.models import for_dialect, metadata
 
 
@@ -20,3 +24,15 @@ def test_migrations_match_the_models(database_url: str) -> None:
         differences = compare_metadata(context, metadata)
     database.dispose()
     assert differences == []
+
+
+def test_the_head_lading_checks_at_start_is_alembics() -> None:
+    """A start compares the catalogue with HEAD, found from file names without alembic:
+    that holds while each revision is named by its file's number, one after another."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    scripts = ScriptDirectory.from_config(config)
+    assert scripts.get_heads() == [HEAD]
+    for script in scripts.walk_revisions():
+        assert Path(script.path).name.startswith(f"{script.revision}_")
+        assert script.down_revision in (None, f"{int(script.revision) - 1:04d}")

@@ -12,7 +12,6 @@ from lading.services.events import Events
 from lading.services.identity import Identities
 from lading.services.imports import Imports
 from lading.services.info import Info
-from lading.services.keystone import KeystoneTokens
 from lading.services.locations import Locations
 from lading.services.members import Members
 from lading.services.metadefs import Metadefs
@@ -64,11 +63,11 @@ class Services:
         transfers = Transfers(settings, database, stores, catalogue, metrics, this_process)
         tasks = Tasks(settings, database, metrics, events)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)
-        keystone = (
-            None
-            if settings.keystone.auth_url is None
-            else KeystoneTokens(settings.keystone, policy, settings.default_project)
-        )
+        keystone = None
+        if settings.keystone.auth_url is not None:
+            from lading.services.keystone import KeystoneTokens  # keystoneauth1: 0.15 s
+
+            keystone = KeystoneTokens(settings.keystone, policy, settings.default_project)
         identities = Identities(database, settings.default_project, policy, keystone)
         sealer = Sealer(settings)
         return cls(

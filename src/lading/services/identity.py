@@ -14,6 +14,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from lading.db import tokens
 from lading.db.engine import Database
@@ -22,9 +23,11 @@ from lading.errors import BadRequest, NotFound, Unauthorized
 from lading.services import validation
 from lading.services.access import Caller
 from lading.services.catalogue import now
-from lading.services.keystone import KeystoneTokens
 from lading.services.policy import Policy
 from lading.services.roles import ADMIN, ROLES
+
+if TYPE_CHECKING:
+    from lading.services.keystone import KeystoneTokens
 
 TOKEN_PREFIX = "lt_"  # makes a lading token recognisable in a leaked text
 # While open, how long an answer to "does a token exist?" holds: a token created by another

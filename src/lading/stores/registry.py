@@ -13,7 +13,6 @@ from lading.settings import (
 from lading.stores.base import Store
 from lading.stores.filesystem import FilesystemStore
 from lading.stores.http import HttpStore
-from lading.stores.s3 import S3Store
 from lading.stores.swift import SwiftStore
 from lading.url_rules import UrlRules, guarded_client
 
@@ -37,6 +36,8 @@ class StoreRegistry:
                         name, settings.store_path(name), settings.chunk_size, config.description
                     )
                 case S3StoreSettings():
+                    from lading.stores.s3 import S3Store  # botocore: 0.2 s, if wanted
+
                     stores[name] = S3Store(name, chunk_size=settings.chunk_size, **fields)
                 case SwiftStoreSettings():
                     stores[name] = SwiftStore(name, chunk_size=settings.chunk_size, **fields)
