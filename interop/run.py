@@ -5,7 +5,8 @@ It starts the loopback services (scripts/services.sh), a web server for the imag
 imports and registers by URL, and two lading nodes sharing a temporary data directory and
 a PostgreSQL database of the run's own, with Keystone tokens, two stores (a filesystem and
 Swift) and the http store; registers them as the catalogue's ``image`` service and its
-``image_remote`` (Tempest's cross-worker tests) in RegionOne; writes tempest.conf from
+``image_remote`` (Tempest's cross-worker tests) in a Keystone region of the run's own
+(removed afterwards: other runs share the catalogue); writes tempest.conf from
 interop/tempest.conf.in; runs ``tempest run --regex '^tempest\\.api\\.image'`` with the
 skip list interop/skip-list.txt on at most two workers; then openstacksdk's own functional
 image tests (``openstack.tests.functional.image.v2`` and the cloud layer's
