@@ -81,6 +81,10 @@ GLANCE_RULES: dict[str, str] = {
     "project_id:%(member_id)s))",
     "modify_member": "role:admin or (role:member and project_id:%(member_id)s)",
     "stores_info_detail": "role:admin",
+    # The image cache (glance/policies/cache.py); clearing it is cache_delete too.
+    "cache_image": "role:admin",
+    "cache_list": "role:admin",
+    "cache_delete": "role:admin",
     "get_task": "rule:default",
     "get_tasks": "rule:default",
     "add_task": "rule:default",
