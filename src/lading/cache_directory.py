@@ -86,6 +86,8 @@ class Fill:
 
 
 class CacheDirectory:
+    fill_type = Fill  # how a fill writes (tests give one that fails as a full disk)
+
     def __init__(self, root: Path, max_size: int) -> None:
         self.root = root
         self.max_size = max_size
@@ -189,7 +191,7 @@ class CacheDirectory:
             os.close(fd)
             return None
         os.ftruncate(fd, 0)
-        return Fill(image_id, version, size, fd, path)
+        return self.fill_type(image_id, version, size, fd, path)
 
     def commit(self, fill: Fill) -> list[str]:
         """Make the written file the image's cached copy, evicting the least recently
