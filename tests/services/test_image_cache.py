@@ -119,3 +119,32 @@ async def test_concurrent_first_downloads_fill_once_and_both_get_every_byte(
     assert [path.name for path in directory.data.iterdir() if path.is_file()] == [cached.file_name]
     copy = await cache.find(image, image.locations[0])
     assert copy is not None and copy.key == cached.file_name
+
+
+class Lingering(MemoryStore):
+    """A store whose reads linger after the last byte (a response's end still to come)."""
+
+    async def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncGenerator[bytes]:
+        async for chunk in super().open(key, start, end):
+            yield chunk
+        await anyio.sleep(3600)
+
+
+@pytest.mark.anyio
+async def test_a_client_gone_with_the_last_byte_keeps_the_copy(tmp_path: Path) -> None:
+    store = Lingering("remote", chunk_size=CHUNK)
+    store.objects["ab/key"] = DATA
+    directory = CacheDirectory(tmp_path / "cache", max_size=10 * len(DATA))
+    cache = image_cache(tmp_path, store, directory)
+    await cache.open()
+    image = artifact()
+    location = image.locations[0]
+    tee = cache.tee(image, location)
+    assert tee is not None
+    received = bytearray()
+    reading = tee(store.open(location.key, 0, location.size))
+    while len(received) < len(DATA):  # the client has it all and goes: the read is closed
+        received += await reading.__anext__()
+    await reading.aclose()
+    assert bytes(received) == DATA
+    assert [image.image_id for image in directory.cached()] == [image.id]

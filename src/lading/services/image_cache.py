@@ -173,10 +173,14 @@ class ImageCache:
                 async for chunk in chunks:
                     yield chunk
                 return
-            whole = False
+            whole, received = False, 0
             try:
                 async for chunk in chunks:
                     await writing.feed(chunk)
+                    received += len(chunk)
+                    # Every byte is here: a client that goes away as the last one reaches
+                    # it cancels the read of the store's end, not the copy.
+                    whole = received >= location.size
                     yield chunk
                 whole = True
             finally:
