@@ -3,12 +3,12 @@
 It starts the loopback services (scripts/services.sh), a web server for the images Tempest
 imports and registers by URL, and two lading nodes sharing a temporary data directory and
 a PostgreSQL database of the run's own, with Keystone tokens, two stores (a filesystem and
-Swift) and the http store, and an image cache each; registers them as the catalogue's ``image`` service and its
-``image_remote`` (Tempest's cross-worker tests) in RegionOne; writes tempest.conf from
-interop/tempest.conf.in; runs ``tempest run --regex '^tempest\\.api\\.image'`` with the
-skip list interop/skip-list.txt on at most two workers; prints the counts, and exits
-non-zero when a test failed. lading, its database and the web server go whatever happens;
-the services are left running.
+Swift) and the http store, and an image cache each; registers them as the catalogue's
+``image`` service and its ``image_remote`` (Tempest's cross-worker tests) in RegionOne;
+writes tempest.conf from interop/tempest.conf.in; runs ``tempest run --regex
+'^tempest\\.api\\.image'`` with the skip list interop/skip-list.txt on at most two
+workers; prints the counts, and exits non-zero when a test failed. lading, its database
+and the web server go whatever happens; the services are left running.
 
 Run it with lading's virtualenv (it needs keystoneauth1, which lading uses) and name
 Tempest's own: ``python interop/run.py --tempest .venv-interop/bin/tempest``.
