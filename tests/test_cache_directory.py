@@ -173,3 +173,22 @@ def test_names_that_are_not_image_ids_are_refused(directory: CacheDirectory) -> 
         directory.start_fill(new_id(), "../x", 1)
     with pytest.raises(ValueError):
         directory.queue("not-an-id", 10)
+
+
+def test_removing_an_image_while_it_fills_keeps_nothing(directory: CacheDirectory) -> None:
+    image, other = new_id(), new_id()
+    removed = directory.start_fill(image, V1, 3)
+    cleared = directory.start_fill(other, V1, 3)
+    assert removed is not None and cleared is not None
+    removed.write(b"abc")
+    cleared.write(b"abc")
+    directory.remove(image)  # DELETE /v2/cache/{image_id} meanwhile
+    again = directory.start_fill(image, V1, 3)  # a new fill may start: it is another file
+    assert again is not None
+    again.write(b"xyz")
+    assert directory.commit(removed) is None
+    assert directory.find(image, V1) is None
+    directory.clear()  # DELETE /v2/cache: the fills under way go too
+    assert directory.commit(again) is None and directory.commit(cleared) is None
+    assert directory.cached() == [] and list(directory.data.iterdir()) == []
+    assert list((directory.root / INCOMPLETE).iterdir()) == []

@@ -78,6 +78,24 @@ class Fill:
     def sync(self) -> None:
         os.fsync(self._fd)
 
+    def link(self, target: Path) -> bool:
+        """Give the very file this fill wrote the name ``target``; False when it was
+        removed meanwhile (the image deleted from the cache while it filled)."""
+        # linkat(AT_SYMLINK_FOLLOW) of the descriptor's /proc link names the inode itself,
+        # not whatever the path holds now; Python calls linkat only with a directory fd.
+        directory = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.link(f"/proc/self/fd/{self._fd}", target.name, dst_dir_fd=directory,
+                    follow_symlinks=True)  # fmt: skip
+        except FileNotFoundError:
+            return False
+        finally:
+            os.close(directory)
+        with contextlib.suppress(FileNotFoundError):
+            if self.path.stat().st_ino == os.fstat(self._fd).st_ino:
+                self.path.unlink()
+        return True
+
     def release(self) -> None:
         """Close the file, which lets go of the lock."""
         if self._fd >= 0:
@@ -148,6 +166,9 @@ class CacheDirectory:
             return int(index.execute("SELECT COALESCE(SUM(size), 0) FROM cached").fetchone()[0])
 
     def remove(self, image_id: str) -> bool:
+        """Drop the image's copy, and a fill of it under way (it will not be kept)."""
+        if NAME.fullmatch(image_id):
+            (self._incomplete / image_id).unlink(missing_ok=True)
         with self._index() as index:
             row = index.execute(
                 "DELETE FROM cached WHERE image_id = ? RETURNING version", (image_id,)
@@ -158,6 +179,9 @@ class CacheDirectory:
         return True
 
     def clear(self) -> int:
+        """Drop every copy, and the fills under way."""
+        for path in self._incomplete.iterdir():
+            path.unlink(missing_ok=True)
         with self._index() as index:
             rows = index.execute("DELETE FROM cached RETURNING image_id, version").fetchall()
         for image_id, version in rows:
@@ -193,15 +217,18 @@ class CacheDirectory:
         os.ftruncate(fd, 0)
         return self.fill_type(image_id, version, size, fd, path)
 
-    def commit(self, fill: Fill) -> list[str]:
+    def commit(self, fill: Fill) -> list[str] | None:
         """Make the written file the image's cached copy, evicting the least recently
-        used images until it fits; returns the images evicted. Its bytes must have been
+        used images until it fits; returns the images evicted, or None when the image was
+        removed from the cache while it filled (nothing is kept). Its bytes must have been
         checked."""
         try:
             fill.sync()
             name = f"{fill.image_id}.{fill.version}"
             target = self.data / name
-            fill.path.replace(target)
+            target.unlink(missing_ok=True)  # a crash's leftover: the index does not name it
+            if not fill.link(target):
+                return None
             try:
                 evicted = self._record(fill)
             except BaseException:

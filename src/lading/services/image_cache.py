@@ -213,6 +213,9 @@ class ImageCache:
         try:
             if await writing.settle() and writing.matches():
                 evicted = await to_thread.run_sync(self._directory.commit, fill)
+                if evicted is None:
+                    log.info("image cache: %s removed while it was cached: not kept", fill.image_id)
+                    return
                 self._metrics.cache_filled.inc(fill.size)
                 if evicted:
                     log.info("image cache: %s cached; evicted %s", fill.image_id, evicted)
@@ -224,6 +227,8 @@ class ImageCache:
                 )  # fmt: skip
         except (OSError, sqlite3.Error) as exc:
             log.warning("image cache: cannot keep %s: %s", fill.image_id, exc)
+        except Exception:  # in the background: nothing may end the node's other work
+            log.exception("image cache: cannot keep %s", fill.image_id)
         await self._drop(writing)
 
     async def _drop(self, writing: _Writing) -> None:
@@ -341,6 +346,8 @@ class ImageCache:
                     pass
                 except LadingError as exc:
                     log.warning("image cache: %s", exc)
+                except Exception:  # the next round tries again
+                    log.exception("image cache: the queue's worker failed")
 
     async def cache(self, image_id: str) -> bool:
         """Cache one image now (the queue's work); whether it is cached afterwards."""
