@@ -185,7 +185,7 @@ class Policy:
         }
         unused = sorted(set(overrides) - set(DEFAULT_RULES))
         if unused:
-            # A Glance file names rules lading has no use for (metadefs, the cache...): kept,
+            # A Glance file names rules lading has no use for (manage_image_cache...): kept,
             # since other rules may refer to them, and said once.
             log.warning("%s: rules lading does not check: %s", path, ", ".join(unused))
         return overrides
