@@ -4,11 +4,12 @@
 It starts the loopback services (scripts/services.sh), a web server for the images Tempest
 imports and registers by URL, and two lading nodes sharing a temporary data directory and
 a PostgreSQL database of the run's own, with Keystone tokens, two stores (a filesystem and
-Swift) and the http store; registers them as the catalogue's ``image`` service and its
-``image_remote`` (Tempest's cross-worker tests) in a Keystone region of the run's own
-(removed afterwards: other runs share the catalogue); writes tempest.conf from
-interop/tempest.conf.in; runs ``tempest run --regex '^tempest\\.api\\.image'`` with the
-skip list interop/skip-list.txt on at most two workers; then openstacksdk's own functional
+Swift) and the http store, and an image cache each; registers them as the catalogue's
+``image`` service and its ``image_remote`` (Tempest's cross-worker tests) in a Keystone
+region of the run's own (removed afterwards: other runs share the catalogue); writes
+tempest.conf from interop/tempest.conf.in; runs ``tempest run --regex
+'^tempest\\.api\\.image'`` with the skip list interop/skip-list.txt on at most two
+workers; then openstacksdk's own functional
 image tests (``openstack.tests.functional.image.v2`` and the cloud layer's
 ``openstack.tests.functional.cloud.test_image``, as the openstacksdk wheel ships them) against
 the first node, through a clouds.yaml of Keystone's users, with the skip list
@@ -177,6 +178,15 @@ description = "Swift"
 type = "http"
 timeout = 10
 
+# Tempest's cache tests queue images of the default store, the filesystem one: the nodes
+# share its directory, as nodes share a network file system, so it is cached too. Each
+# node has a cache directory of its own (LADING_IMAGE_CACHE__DIRECTORY, set per node).
+[image_cache]
+enabled = true
+stores = ["fast", "cheap", "web"]
+max_size = 1073741824
+poll_interval = 0.2
+
 # Tempest's images come from a web server on loopback, not the Internet.
 [fetch]
 allow_internal = true
@@ -196,11 +206,14 @@ region_name = "{REGION}"
 
 @contextlib.contextmanager
 def lading(work: Path, config: Path, port: int, name: str) -> Iterator[None]:
-    """A lading node serving ``config`` on ``port``, its log in ``work/<name>.log``."""
+    """A lading node serving ``config`` on ``port``, its log in ``work/<name>.log`` and its
+    image cache in ``work/<name>-cache``."""
     server_log = (work / f"{name}.log").open("wb")
     command = [str(Path(sys.executable).parent / "lading"), "serve", "--config", str(config)]
+    cache = {"LADING_IMAGE_CACHE__DIRECTORY": str(work / f"{name}-cache")}
     process = subprocess.Popen(
         [*command, "--port", str(port)],
+        env={**os.environ, **cache},
         stdout=server_log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

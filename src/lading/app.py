@@ -18,6 +18,7 @@ from lading.api import openapi as openapi_documents
 from lading.api.auth import AuthenticationMiddleware
 from lading.api.cross_site import CrossSiteMiddleware
 from lading.api.glance_v1 import images as glance_v1
+from lading.api.glance_v2 import cache as image_cache
 from lading.api.glance_v2 import images, members, metadef_schemas, metadefs, names, tasks
 from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
 from lading.api.observe import ObserveMiddleware, serve_metrics
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(database.upgrade)
         await stores.check()
+        await services.image_cache.open()
         log.info("catalogue: %s", database.url.render_as_string(hide_password=True))
         for store in stores.all():
             default = " (default)" if store.name == stores.default else ""
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
             )  # fmt: skip
             for lane in services.tasks.lanes:
                 background.start_soon(services.tasks.run_forever, lane)
+            background.start_soon(services.image_cache.run_forever)
             yield
             background.cancel_scope.cancel()
         await stores.close()
@@ -97,7 +100,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     # Glance answers a path with a trailing slash 404 (``GET /v2/images/`` is an image with
     # an empty id, to Tempest too), never a redirect to another resource.
     glance_v2 = Router([*images.ROUTES, *members.ROUTES, *tasks.ROUTES, *names.ROUTES,
-                        *metadefs.ROUTES, *metadef_schemas.ROUTES],
+                        *metadefs.ROUTES, *metadef_schemas.ROUTES, *image_cache.ROUTES],
                        redirect_slashes=False)  # fmt: skip
     routes = [
         *versions.ROUTES,

@@ -74,6 +74,23 @@ class Metrics:
             ["result"],
             registry=registry,
         )
+        self.cache_hits = Counter(
+            "lading_image_cache_hits", "Downloads served from this node's image cache",
+            registry=registry,
+        )  # fmt: skip
+        self.cache_misses = Counter(
+            "lading_image_cache_misses",
+            "Downloads of images the image cache keeps that it did not hold (yet)",
+            registry=registry,
+        )
+        self.cache_filled = Counter(
+            "lading_image_cache_filled_bytes", "Bytes written into the image cache, checked",
+            registry=registry,
+        )  # fmt: skip
+        self.cache_size = Gauge(
+            "lading_image_cache_bytes", "Bytes the image cache of this node holds",
+            multiprocess_mode="mostrecent", registry=registry,
+        )  # fmt: skip
         self.reclaimable = Gauge(
             "lading_reclaimable_bytes",
             "Bytes that delayed deletes still hold, until the scrubber removes them",

@@ -338,6 +338,26 @@ class ImageConversionSettings(BaseModel):
     output_format: Literal["raw", "qcow2", "vmdk", "vhd", "vhdx", "vdi"] | None = None
 
 
+class ImageCacheSettings(BaseModel):
+    """This node's disk cache of images whose bytes are in a remote store (Glance's image
+    cache, lading.services.image_cache): filled by downloads and by ``/v2/cache``'s queue,
+    served from local disk after, least recently used images evicted first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    directory: Path | None = None  # None: ``<data_dir>/image-cache``; one per node
+    max_size: int = Field(10 * GiB, gt=0)  # bytes the cached images hold together
+    # The stores whose images are cached; None: every s3, swift and http store (a
+    # filesystem store's files are sent as they are already).
+    stores: list[str] | None = None
+    queue_size: int = Field(1000, ge=1)  # images waiting to be cached, at most
+    poll_interval: float = Field(1.0, gt=0)  # seconds between looks at the queue
+    # Seconds between passes that drop what must not stay cached (images deleted,
+    # deactivated or with other data, possibly through another node).
+    prune_interval: float = Field(60.0, gt=0)
+
+
 class ServerSettings(BaseModel):
     """The HTTP server's edge: how long and how many clients it waits for, and what it
     reads of a body it answered early (docs/configuration.md, docs/reliability.md)."""
@@ -447,6 +467,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     image_format: ImageFormatSettings = Field(default_factory=ImageFormatSettings)
     image_conversion: ImageConversionSettings = Field(default_factory=ImageConversionSettings)
+    image_cache: ImageCacheSettings = Field(default_factory=ImageCacheSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"  # json: one object per line, for collectors
 
@@ -479,6 +500,9 @@ class Settings(BaseSettings):
         for name, store in self.visor_stores.items():
             if store not in self.stores:
                 raise ValueError(f"visor_stores maps {name!r} to {store!r}, not one of the stores")
+        for store in self.image_cache.stores or ():
+            if store not in self.stores:
+                raise ValueError(f"image_cache.stores names {store!r}, not one of the stores")
         return self
 
     @model_validator(mode="after")
@@ -495,6 +519,23 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'lading.db').resolve()}"
+
+    @property
+    def image_cache_directory(self) -> Path:
+        """Where this node keeps its image cache."""
+        return (self.image_cache.directory or self.data_dir / "image-cache").resolve()
+
+    def cached_stores(self) -> set[str]:
+        """The stores whose images the image cache keeps (none while it is off)."""
+        if not self.image_cache.enabled:
+            return set()
+        if self.image_cache.stores is not None:
+            return set(self.image_cache.stores)
+        return {
+            name
+            for name, store in self.stores.items()
+            if not isinstance(store, FilesystemStoreSettings)
+        }
 
     def store_path(self, name: str) -> Path:
         """Where the filesystem store ``name`` keeps its objects."""

@@ -138,13 +138,15 @@ def test_a_glance_policy_file_works_unchanged(
     tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """oslo.policy's check strings, rules referring to rules, targets of the artifact, and
-    rules lading does not check (the image cache's) accepted and named in the log."""
+    rules lading does not check (Glance's deprecated manage_image_cache) accepted and named
+    in the log."""
     policy = tmp_path / "policy.yaml"
     policy.write_text(
         '"project_reader": "role:reader and project_id:%(project_id)s"\n'
         '"download_image": "role:admin or rule:project_reader"\n'
         '"modify_image": "role:admin or (role:member and not \'ami\':%(disk_format)s)"\n'
         '"cache_list": "role:admin"\n'
+        '"manage_image_cache": "role:admin"\n'
     )
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url, policy_file=policy)
     with TestClient(create_app(settings), base_url="http://lading.test") as client:
@@ -166,7 +168,7 @@ def test_a_glance_policy_file_works_unchanged(
         patch = {**member, "content-type": PATCH_TYPE}
         assert client.patch(f"/v2/images/{raw}", json=rename, headers=patch).status_code == 200
         assert_error(client.patch(f"/v2/images/{ami}", json=rename, headers=patch), 403)
-    assert "rules lading does not check: cache_list" in caplog.text
+    assert "rules lading does not check: manage_image_cache" in caplog.text
 
 
 def test_the_first_policy_format_is_still_read(tmp_path: Path) -> None:

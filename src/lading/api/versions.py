@@ -13,9 +13,10 @@ from lading.api.http import endpoint, services
 # Glance does; v2.9 to v2.12 import to several stores and copy-image, delete from one
 # store, an image's tasks. Glance lists v2.10 to v2.12 only with several stores; lading
 # always does, so that `glance image-tasks` works with one store too. v2.17 (the location
-# API) is listed when a store of type http reads the locations it adds; v2.13 to v2.16
-# (the image cache among them) are not offered.
+# API) is listed when a store of type http reads the locations it adds; v2.14 (the image
+# cache's /v2/cache) when the image cache is on; v2.13, v2.15 and v2.16 are not offered.
 LOCATIONS_VERSION = "v2.17"
+CACHE_VERSION = "v2.14"
 LATEST = ("v2.12", "v2.11", "v2.10", "v2.9")
 MULTISTORE_VERSION = "v2.8"
 EARLIER = ("v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
@@ -25,8 +26,10 @@ def versions_document(request: Request) -> dict[str, object]:
     href = endpoint(request) + "/v2/"
     multistore = bool(request.app.state.services.transfers.store_choices())
     locations = request.app.state.services.locations.offered
+    cache = request.app.state.services.image_cache.enabled
     offered = [
-        *([LOCATIONS_VERSION] if locations else []), *LATEST,
+        *([LOCATIONS_VERSION] if locations else []), *([CACHE_VERSION] if cache else []),
+        *LATEST,
         *([MULTISTORE_VERSION] if multistore else []), *EARLIER,
     ]  # fmt: skip
     return {

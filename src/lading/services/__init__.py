@@ -10,6 +10,7 @@ from lading.processes import ThisProcess
 from lading.services.catalogue import Catalogue
 from lading.services.events import Events
 from lading.services.identity import Identities
+from lading.services.image_cache import ImageCache
 from lading.services.imports import Imports
 from lading.services.info import Info
 from lading.services.locations import Locations
@@ -39,6 +40,7 @@ class Services:
     metadefs: Metadefs
     signatures: Signatures
     transfers: Transfers
+    image_cache: ImageCache
     locations: Locations
     packages: Packages
     names: PackageNames
@@ -60,7 +62,10 @@ class Services:
         )
         metrics = Metrics()
         this_process = ThisProcess()
-        transfers = Transfers(settings, database, stores, catalogue, metrics, this_process)
+        image_cache = ImageCache(settings, database, stores, metrics)
+        transfers = Transfers(
+            settings, database, stores, catalogue, metrics, this_process, image_cache
+        )
         tasks = Tasks(settings, database, metrics, events)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)
         keystone = None
@@ -77,6 +82,7 @@ class Services:
             metadefs=Metadefs(database),
             signatures=Signatures(database, settings.signing, policy),
             transfers=transfers,
+            image_cache=image_cache,
             locations=Locations(
                 database, stores, catalogue, transfers, tasks, settings.show_multiple_locations
             ),

@@ -81,6 +81,10 @@ GLANCE_RULES: dict[str, str] = {
     "project_id:%(member_id)s))",
     "modify_member": "role:admin or (role:member and project_id:%(member_id)s)",
     "stores_info_detail": "role:admin",
+    # The image cache (glance/policies/cache.py); clearing it is cache_delete too.
+    "cache_image": "role:admin",
+    "cache_list": "role:admin",
+    "cache_delete": "role:admin",
     "get_task": "rule:default",
     "get_tasks": "rule:default",
     "add_task": "rule:default",
@@ -181,7 +185,7 @@ class Policy:
         }
         unused = sorted(set(overrides) - set(DEFAULT_RULES))
         if unused:
-            # A Glance file names rules lading has no use for (metadefs, the cache...): kept,
+            # A Glance file names rules lading has no use for (manage_image_cache...): kept,
             # since other rules may refer to them, and said once.
             log.warning("%s: rules lading does not check: %s", path, ", ".join(unused))
         return overrides

@@ -13,7 +13,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from lading.processes import ThisProcess
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.digests import DigestingStream
+from lading.services.image_cache import CachedCopy, ImageCache, Tee
 from lading.services.inspection import inspection_for
 from lading.services.validation import Changes
 from lading.settings import Settings
@@ -73,12 +74,16 @@ class Download:
     location: Location | None = None
     store: Store | None = None
     offset: int | None = None  # a part's first byte in the stored object
+    # What a whole read passes through to fill the image cache (None: nothing).
+    tee: Tee | None = None
 
     def read(self, start: int, end: int) -> AsyncGenerator[bytes]:
         """Bytes ``start`` (inclusive) to ``end`` (exclusive)."""
         assert self.store is not None and self.location is not None
         skip = self.offset or 0
-        return self.store.open(self.location.key, skip + start, skip + end)
+        chunks = self.store.open(self.location.key, skip + start, skip + end)
+        whole = self.offset is None and start == 0 and end == self.location.size
+        return self.tee(chunks) if self.tee is not None and whole else chunks
 
     async def redirect_url(self) -> str | None:
         """Where the client may fetch the bytes itself, when the store hands them off."""
@@ -94,6 +99,11 @@ class Download:
         assert self.location is not None
         place = Location(self.location.store, self.location.key, size, md5, None)
         return Download(self.artifact, place, self.store, (self.offset or 0) + offset)
+
+    def cached(self, copy: CachedCopy) -> Download:
+        """The same bytes, read from the image cache's copy."""
+        assert self.location is not None
+        return Download(self.artifact, replace(self.location, key=copy.key), copy.store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +158,10 @@ class Transfers:
         catalogue: Catalogue,
         metrics: Metrics,
         this_process: ThisProcess,
+        image_cache: ImageCache | None = None,
     ) -> None:
         self._settings = settings
+        self._image_cache = image_cache
         self._this_process = this_process
         self._database = database
         self._stores = stores
@@ -521,13 +533,18 @@ class Transfers:
             return Download(artifact)
         location = artifact.locations[0]
         store = self._stores.get(location.store)
+        cache = self._image_cache
+        copy = None if cache is None else await cache.find(artifact, location)
+        if copy is not None:
+            return Download(artifact, location, store).cached(copy)
         stored = await store.stat(location.key)
         if stored.size != location.size:
             raise ObjectNotFound(
                 f"store {store.name!r} holds {stored.size} of the {location.size} bytes of "
                 f"{location.key!r}"
             )
-        return Download(artifact, location, store)
+        tee = None if cache is None else cache.tee(artifact, location)
+        return Download(artifact, location, store, tee=tee)
 
     async def room(self, artifact: Artifact) -> int:
         """How many bytes data given to the artifact may hold (see ``_room``)."""
