@@ -84,7 +84,7 @@ class Services:
             names=names,
             packages=Packages(database, catalogue, transfers, identities, names, settings.pnda),
             tasks=tasks,
-            imports=Imports(settings, database, catalogue, transfers, tasks, sealer),
+            imports=Imports(settings, database, catalogue, transfers, tasks, sealer, keystone),
             info=Info(settings, database),
             onboarding=Onboarding(
                 settings, database, catalogue, transfers, tasks, identities, names, sealer
