@@ -79,7 +79,14 @@ class Services:
             signatures=Signatures(database, settings.signing, policy),
             transfers=transfers,
             locations=Locations(
-                database, stores, catalogue, transfers, tasks, settings.show_multiple_locations
+                database,
+                stores,
+                catalogue,
+                transfers,
+                tasks,
+                settings.show_multiple_locations,
+                settings.do_secure_hash,
+                settings.location_hash_algorithm,
             ),
             names=names,
             packages=Packages(database, catalogue, transfers, identities, names, settings.pnda),
