@@ -4,9 +4,10 @@ It starts the loopback services (scripts/services.sh), a web server for the imag
 imports and registers by URL, and two lading nodes sharing a temporary data directory and
 a PostgreSQL database of the run's own, with Keystone tokens, two stores (a filesystem and
 Swift) and the http store; registers them as the catalogue's ``image`` service and its
-``image_remote`` (Tempest's cross-worker tests) in RegionOne; writes tempest.conf from
-interop/tempest.conf.in; runs ``tempest run --regex '^tempest\\.api\\.image'`` with the
-skip list interop/skip-list.txt on at most two workers; prints the counts, and exits
+``image_remote`` (Tempest's cross-worker tests) in a region of the run's own; writes
+tempest.conf from interop/tempest.conf.in; runs ``tempest run --regex
+'^tempest\\.api\\.image'`` with the skip list interop/skip-list.txt on at most two workers;
+prints the counts, and exits
 non-zero when a test failed. lading, its database and the web server go whatever happens;
 the services are left running.
 
@@ -221,11 +222,8 @@ def database() -> Iterator[str]:
         server.dispose()
 
 
-def register(url: str, keystone_url: str = KEYSTONE_URL, service_type: str = "image") -> str:
-    """Make lading the catalogue's ``service_type`` service with ``url`` on its three
-    interfaces in RegionOne: made once, its endpoints' URL updated on later runs (the port
-    changes). Returns the service's id."""
-    admin = session.Session(
+def admin_session(keystone_url: str) -> session.Session:
+    return session.Session(
         auth=v3.Password(
             auth_url=keystone_url,
             username=ADMIN_USER,
@@ -235,6 +233,32 @@ def register(url: str, keystone_url: str = KEYSTONE_URL, service_type: str = "im
             project_domain_name="Default",
         )
     )
+
+
+@contextlib.contextmanager
+def own_region(keystone_url: str = KEYSTONE_URL) -> Iterator[str]:
+    """A region of the run's own, its endpoints and itself deleted afterwards. Runs at once
+    on one Keystone (engineers sharing a machine) each find their own lading there: in
+    RegionOne, the last one registered moved every run's endpoints to its nodes."""
+    admin = admin_session(keystone_url)
+    name = f"lading-interop-{secrets.token_hex(4)}"
+    admin.post(f"{keystone_url}/regions", json={"region": {"id": name}})
+    try:
+        yield name
+    finally:
+        found = admin.get(f"{keystone_url}/endpoints", params={"region_id": name})
+        for endpoint in found.json()["endpoints"]:
+            admin.delete(f"{keystone_url}/endpoints/{endpoint['id']}", raise_exc=False)
+        admin.delete(f"{keystone_url}/regions/{name}", raise_exc=False)
+
+
+def register(
+    url: str, keystone_url: str = KEYSTONE_URL, service_type: str = "image", region: str = REGION
+) -> str:
+    """Make lading the catalogue's ``service_type`` service with ``url`` on its three
+    interfaces in ``region``: made once, its endpoints' URL updated on later runs (the
+    port changes). Returns the service's id."""
+    admin = admin_session(keystone_url)
     found = admin.get(f"{keystone_url}/services", params={"type": service_type})
     services = found.json()["services"]
     if services:
@@ -245,7 +269,7 @@ def register(url: str, keystone_url: str = KEYSTONE_URL, service_type: str = "im
     listed = admin.get(f"{keystone_url}/endpoints", params={"service_id": service_id})
     endpoints = listed.json()["endpoints"]
     for interface in INTERFACES:
-        mine = [e for e in endpoints if e["interface"] == interface and e["region_id"] == REGION]
+        mine = [e for e in endpoints if e["interface"] == interface and e["region_id"] == region]
         if mine:
             for extra in mine[1:]:  # one endpoint per interface, so Tempest's choice is ours
                 admin.delete(f"{keystone_url}/endpoints/{extra['id']}")
@@ -258,20 +282,23 @@ def register(url: str, keystone_url: str = KEYSTONE_URL, service_type: str = "im
                 "endpoint": {
                     "service_id": service_id,
                     "interface": interface,
-                    "region_id": REGION,
+                    "region_id": region,
                     "url": url,
                 }
             }
             admin.post(f"{keystone_url}/endpoints", json=body)
-    log(f"Keystone's catalogue: {service_type} service {service_id} at {url} in {REGION}")
+    log(f"Keystone's catalogue: {service_type} service {service_id} at {url} in {region}")
     return service_id
 
 
-def tempest_config(work: Path, web_port: int, format_enforcement: bool) -> Path:
+def tempest_config(
+    work: Path, web_port: int, format_enforcement: bool, image_region: str = REGION
+) -> Path:
     template = (HERE / "tempest.conf.in").read_text()
     values = {
         "keystone_url": KEYSTONE_URL,
         "region": REGION,
+        "image_region": image_region,
         "admin_username": ADMIN_USER,
         "admin_password": ADMIN_PASSWORD,
         "admin_project_name": ADMIN_PROJECT,
@@ -404,12 +431,15 @@ def main() -> int:
             # Tempest's cross-worker tests stage on one and import or delete on the other.
             running.enter_context(lading(work, config, port, "lading"))
             running.enter_context(lading(work, config, remote_port, "lading-remote"))
-            register(f"http://127.0.0.1:{port}")
-            register(f"http://127.0.0.1:{remote_port}", service_type=REMOTE_SERVICE_TYPE)
+            region = running.enter_context(own_region())
+            register(f"http://127.0.0.1:{port}", region=region)
+            register(
+                f"http://127.0.0.1:{remote_port}", service_type=REMOTE_SERVICE_TYPE, region=region
+            )
             started = time.monotonic()
             workspace = work / "workspace"
             workspace.mkdir()
-            tempest_conf = tempest_config(work, web_port, args.format_enforcement)
+            tempest_conf = tempest_config(work, web_port, args.format_enforcement, region)
             status, counts = run_tempest(
                 tempest, workspace, tempest_conf, args.concurrency, args.timeout
             )

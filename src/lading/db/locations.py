@@ -82,6 +82,15 @@ def hashed(
     return set_status(connection, artifact_id, [status], new, **digests, updated_at=now)
 
 
+def unhashed(connection: Connection, artifact_id: str) -> None:
+    """An active location's data that could not be hashed: no algorithm without digests."""
+    connection.execute(
+        update(artifacts)
+        .where(artifacts.c.id == artifact_id, artifacts.c.os_hash_value.is_(None))
+        .values(os_hash_algo=None)
+    )
+
+
 def unverified(connection: Connection, artifact_id: str, now: datetime) -> None:
     """A location's data that did not match its validation data: the image queued again,
     without size or digests (the location stays until another is added)."""

@@ -41,6 +41,7 @@ from lading.services.catalogue import Catalogue, now
 from lading.services.tasks import Progress, Tasks, Undo, reporting
 from lading.services.transfers import LocationUrl, Transfers
 from lading.stores.registry import StoreRegistry
+from lading.url_rules import UrlRefused
 
 # The digests a client may vouch for: lading hashes nothing it does not store, so an
 # external location's algorithm is the client's, as long as the value fits it.
@@ -136,7 +137,9 @@ class Locations:
         task = self._tasks.new(caller.project, TASK_TYPE, task_input, artifact.id,
                                request_id=request_id, user_id=caller.user)  # fmt: skip
         becomes = Status.IMPORTING if vouched else Status.ACTIVE
-        await self._place(caller, artifact, [(0, new)], {}, becomes, task)
+        # As Glance: the algorithm is shown from the start, the digests once computed.
+        await self._place(caller, artifact, [(0, new)], {"os_hash_algo": algorithm}, becomes,
+                          task)  # fmt: skip
         return task
 
     async def _run(self, task: Task, progress: Progress) -> dict[str, Any]:
@@ -188,9 +191,14 @@ class Locations:
 
     def _undo(self, connection: Connection, task: Task, moment: datetime) -> None:
         """A failed hash: an image that waited for it goes back to queued without digests
-        (its location kept, as Glance's http store keeps it); an active one stays so."""
-        if task.artifact_id is not None and task.input.get("validation_data"):
+        (its location kept, as Glance's http store keeps it); an active one stays so,
+        without the algorithm of digests it will not have."""
+        if task.artifact_id is None or "os_hash_algo" not in task.input:
+            return
+        if task.input["validation_data"]:
             queries.unverified(connection, task.artifact_id, moment)
+        else:
+            queries.unhashed(connection, task.artifact_id)
 
     async def fetch(self, caller: Caller, artifact_id: str) -> list[LocationUrl]:
         """v2.17's ``GET /locations``: every location, for services (whatever the
@@ -302,6 +310,8 @@ class Locations:
             stored = await self._transfers.locate(url, artifact.size)
         except NotFound as exc:
             raise BadRequest(f"invalid location: {exc}") from None
+        except UrlRefused as exc:  # Glance's words, which its clients look for
+            raise UrlRefused(f"the location does not pass filtering: {exc}") from None
         if stored.size <= 0:
             raise BadRequest(f"invalid location: {url} holds no data")
         store = self._stores.external().name
