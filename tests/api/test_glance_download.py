@@ -303,6 +303,7 @@ def test_each_failure_leaves_the_image_queued_and_a_retry_works(
         (glance_document(), DATA[:-1] + b"!", "sha512"),
         (glance_document(), DATA + b"more", "announced"),
         (glance_document(), DATA[:-5], "announced"),
+        (glance_document(size=2**50), DATA, "larger than the limit"),  # refused unread
     ]:
         source = fake_glance.add(document, data)
         message = here.fails(image["id"], glance_image_id=source, **internal)
