@@ -435,3 +435,17 @@ def test_secure_hash_mismatch_queues_the_image_and_it_may_be_given_again(
     assert (task["status"], shown["status"], shown["checksum"]) == ("success", "active", MD5)
     assert len(hashing.client.get(f"/v2/images/{image_id}/locations",
                                   headers=hashing.headers).json()) == 1  # fmt: skip
+
+
+def test_secure_hash_of_data_cut_short_leaves_an_active_image_without_digests(
+    hashing: Project, origin: Origin
+) -> None:
+    """The location's size was read whole (HEAD), its data is then cut halfway: no digests
+    of half the data; the image stays active (as Glance leaves it), the task says why."""
+    image_id = hashing.create()["id"]
+    origin.cut = True
+    _post(hashing, image_id, origin.url("/plain"))
+    shown, task = _settled(hashing, image_id)
+    assert task["status"] == "failure", task
+    assert (shown["status"], shown["size"]) == ("active", len(DATA))
+    assert (shown["checksum"], shown["os_hash_algo"], shown["os_hash_value"]) == (None,) * 3

@@ -177,8 +177,10 @@ class Locations:
         md5, digest = hashlib.md5(usedforsecurity=False), hashlib.new(algorithm)
         threads = [SerialThread(f"lading-{name}", HASH_DEPTH) for name in ("md5", algorithm)]
         chunks = self._stores.get(location.store).open(location.key, 0, location.size)
+        size = 0
         try:
             async for chunk in reporting(chunks, progress, location):  # renews the lease
+                size += len(chunk)
                 for thread, hashing in zip(threads, (md5, digest), strict=True):
                     await thread.submit(hashing.update, chunk)  # off the event loop
             for thread in threads:
@@ -186,6 +188,8 @@ class Locations:
         finally:
             for thread in threads:
                 thread.close()
+        if size != location.size:  # the store stops at the size; a shorter answer is not it
+            raise BadRequest(f"the location gave {size} bytes, not the {location.size} it had")
         return {"checksum": md5.hexdigest(), "os_hash_algo": algorithm,
                 "os_hash_value": digest.hexdigest()}  # fmt: skip
 
