@@ -9,13 +9,13 @@ Swift) and the http store, and an image cache each; registers them as the catalo
 region of the run's own (removed afterwards: other runs share the catalogue); writes
 tempest.conf from interop/tempest.conf.in; runs ``tempest run --regex
 '^tempest\\.api\\.image'`` with the skip list interop/skip-list.txt on at most two
-workers; then openstacksdk's own functional
-image tests (``openstack.tests.functional.image.v2`` and the cloud layer's
-``openstack.tests.functional.cloud.test_image``, as the openstacksdk wheel ships them) against
-the first node, through a clouds.yaml of Keystone's users, with the skip list
+workers; then openstacksdk's own functional image tests
+(``openstack.tests.functional.image.v2`` and the cloud layer's
+``openstack.tests.functional.cloud.test_image``, as the openstacksdk wheel ships them)
+against the first node, through a clouds.yaml of Keystone's users, with the skip list
 interop/openstacksdk-skip-list.txt; prints the counts, and exits non-zero when a test
-failed. lading, its database and the web server go whatever happens; the services are left
-running.
+failed. lading, its database and the web server go whatever happens; the services are
+left running.
 
 Run it with lading's virtualenv (it needs keystoneauth1, which lading uses) and name the
 interop venv's Tempest and Python (openstacksdk, oslotest and stestr installed):

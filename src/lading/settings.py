@@ -358,6 +358,16 @@ class ImageCacheSettings(BaseModel):
     prune_interval: float = Field(60.0, gt=0)
 
 
+class GlanceDownloadSettings(BaseModel):
+    """Glance's ``[glance_download_properties]``: what a glance-download import copies from
+    the other region's image besides its data, disk_format and container_format."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Prefixes: a property of the remote image whose name starts with one is copied.
+    extra_properties: list[str] = ["hw_", "trait:", "os_distro", "os_secure_boot", "os_type"]
+
+
 class ServerSettings(BaseModel):
     """The HTTP server's edge: how long and how many clients it waits for, and what it
     reads of a body it answered early (docs/configuration.md, docs/reliability.md)."""
@@ -468,6 +478,15 @@ class Settings(BaseSettings):
     image_format: ImageFormatSettings = Field(default_factory=ImageFormatSettings)
     image_conversion: ImageConversionSettings = Field(default_factory=ImageConversionSettings)
     image_cache: ImageCacheSettings = Field(default_factory=ImageCacheSettings)
+    glance_download_properties: GlanceDownloadSettings = Field(
+        default_factory=GlanceDownloadSettings
+    )
+    # Glance's do_secure_hash: a location added with v2.17's POST /locations has its data
+    # hashed by a task (checksum, os_hash_value), checked against its validation_data.
+    do_secure_hash: bool = True
+    # The algorithm of that hash when the client gives none (Glance's hashing_algorithm;
+    # the data lading stores itself is always hashed with sha256).
+    location_hash_algorithm: Literal["sha256", "sha384", "sha512"] = "sha512"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"  # json: one object per line, for collectors
 

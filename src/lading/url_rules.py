@@ -34,6 +34,20 @@ class UrlRefused(BadRequest):
 @dataclass(frozen=True, slots=True)
 class UrlRules:
     settings: FetchSettings
+    # Origins (scheme, host, port) the operator chose, not a caller: exempt from the
+    # rules (the other region's image service found in Keystone's catalogue). A redirect
+    # from one to elsewhere is checked as any URL is.
+    trusted: frozenset[tuple[str, str, int]] = frozenset()
+
+    def trusting(self, url: str) -> UrlRules:
+        """These rules, with ``url``'s origin trusted."""
+        parsed = httpx.URL(url)
+        origin = (parsed.scheme, parsed.host.lower(), _port(parsed))
+        return UrlRules(self.settings, self.trusted | {origin})
+
+    def trusts(self, host: str, port: int) -> bool:
+        """Whether a connection to ``host`` and ``port`` goes to a trusted origin."""
+        return any((host.lower(), port) == (name, number) for _, name, number in self.trusted)
 
     def check_url(self, url: str) -> httpx.URL:
         try:
@@ -41,6 +55,8 @@ class UrlRules:
             name = parsed.host  # decoded here: a bad IDNA name raises UnicodeError
         except (httpx.InvalidURL, UnicodeError) as exc:
             raise UrlRefused(f"{url!r} is not a URL: {exc}") from None
+        if (parsed.scheme, name.lower(), _port(parsed)) in self.trusted:
+            return parsed
         if parsed.scheme not in self.settings.allowed_schemes:
             raise UrlRefused(
                 f"the scheme {parsed.scheme or 'none'!r} is not allowed; "
@@ -48,7 +64,7 @@ class UrlRules:
             )
         if not name:
             raise UrlRefused(f"{url!r} names no host")
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        port = _port(parsed)
         if port not in self.settings.allowed_ports:
             allowed = self.settings.allowed_ports
             raise UrlRefused(f"port {port} is not allowed; use one of {allowed}")
@@ -101,6 +117,10 @@ class UrlRules:
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
+def _port(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
 def _embedded_ipv4(address: Address) -> list[ipaddress.IPv4Address]:
     """IPv4 addresses an IPv6 one leads to: mapped, 6to4, NAT64, or IPv4-compatible."""
     if isinstance(address, ipaddress.IPv4Address):
@@ -131,8 +151,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         except OSError as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
         addresses = [ipaddress.ip_address(info[4][0]) for info in found]
-        for address in addresses:  # every answer must be allowed, not just the first
-            self._rules.check_address(address, host)
+        if not self._rules.trusts(host, port):
+            for address in addresses:  # every answer must be allowed, not just the first
+                self._rules.check_address(address, host)
         return await self._backend.connect_tcp(
             str(addresses[0]), port, timeout, local_address, socket_options
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,7 +71,8 @@ def _settings(
 
 @pytest.fixture
 def projects(tmp_path: Path, database_url: str, origin: Origin) -> Iterator[dict[str, Project]]:
-    app = create_app(_settings(tmp_path, database_url, origin, True))
+    # validation_data as the client's word; test_secure_hash_* hash the data
+    app = create_app(_settings(tmp_path, database_url, origin, True, do_secure_hash=False))
     with TestClient(app, base_url="http://lading.test") as client:
         make = app.state.services.identities.create
         yield {
@@ -341,3 +343,109 @@ def test_a_member_who_may_not_see_locations_may_still_give_them_again(
         again = [{"url": origin.url("/plain"), "metadata": {"k": "v"}}]
         replaced = owner.patch(image_id, [{"op": "replace", "path": "/locations", "value": again}])
         assert replaced.status_code == 200, replaced.text
+
+
+@pytest.fixture
+def hashing(tmp_path: Path, database_url: str, origin: Origin) -> Iterator[Project]:
+    """A service (the admin role, as Nova's) of a lading with do_secure_hash (the default),
+    with several stores so that images say where their data lies."""
+    settings = _settings(tmp_path, database_url, origin, False, task_poll_interval=0.05)
+    stores = {
+        "local": {"type": "filesystem"},
+        "more": {"type": "filesystem"},
+        "web": {"type": "http"},
+    }
+    settings = Settings(**{**settings.model_dump(), "stores": stores})
+    assert settings.do_secure_hash and settings.location_hash_algorithm == "sha512"
+    app = create_app(settings)
+    with TestClient(app, base_url="http://lading.test") as client:
+        yield Project(client, anyio.run(app.state.services.identities.create, "p", "admin").token)
+
+
+def _post(who: Project, image_id: str, url: str, **validation: str) -> None:
+    body: dict[str, Any] = {"url": url}
+    if validation:
+        body["validation_data"] = validation
+    added = who.client.post(f"/v2/images/{image_id}/locations", json=body, headers=who.headers)
+    assert added.status_code == 202, added.text
+
+
+def _settled(who: Project, image_id: str, count: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The image once its ``count`` tasks have ended, and the newest."""
+    for _ in range(400):
+        listed = who.client.get(f"/v2/images/{image_id}/tasks", headers=who.headers)
+        found = listed.json()["tasks"]
+        if len(found) >= count and all(t["status"] in ("success", "failure") for t in found):
+            newest = max(found, key=lambda task: (task["created_at"], task["status"] == "success"))
+            return who.show(image_id), newest
+        time.sleep(0.05)
+    raise AssertionError("the location's task did not end")
+
+
+def test_secure_hash_checks_validation_data_before_the_image_is_active(
+    hashing: Project, origin: Origin
+) -> None:
+    image_id = hashing.create()["id"]
+    sha256 = hashlib.sha256(DATA).hexdigest()
+    _post(hashing, image_id, origin.url("/plain"), os_hash_algo="sha256", os_hash_value=sha256)
+    assert hashing.show(image_id)["status"] in ("importing", "active")  # active once hashed
+    shown, task = _settled(hashing, image_id)
+    assert (task["type"], task["status"]) == ("location_import", "success"), task["message"]
+    assert (shown["status"], shown["size"], shown["stores"]) == ("active", len(DATA), "web")
+    assert (shown["checksum"], shown["os_hash_algo"], shown["os_hash_value"]) == (
+        MD5, "sha256", sha256,
+    )  # fmt: skip
+    download = hashing.client.get(f"/v2/images/{image_id}/file", headers=hashing.headers)
+    assert download.content == DATA
+
+
+def test_secure_hash_without_validation_data_follows_the_active_image(
+    hashing: Project, origin: Origin
+) -> None:
+    image_id = hashing.create()["id"]
+    _post(hashing, image_id, origin.url("/plain"))
+    assert hashing.show(image_id)["status"] == "active"  # at once, as Glance
+    shown, task = _settled(hashing, image_id)
+    assert task["status"] == "success", task["message"]
+    assert (shown["checksum"], shown["os_hash_algo"], shown["os_hash_value"]) == (
+        MD5, "sha512", SHA512,
+    )  # fmt: skip
+
+
+def test_secure_hash_mismatch_queues_the_image_and_it_may_be_given_again(
+    hashing: Project, origin: Origin
+) -> None:
+    image_id = hashing.create()["id"]
+    for count, wrong in enumerate(
+        [
+            {"os_hash_algo": "sha512", "os_hash_value": "beefdead" * 16},
+            {"checksum": "0" * 32, "os_hash_algo": "sha512", "os_hash_value": SHA512},
+        ],
+        start=1,
+    ):
+        _post(hashing, image_id, origin.url("/plain"), **wrong)
+        shown, task = _settled(hashing, image_id, count)
+        assert task["status"] == "failure" and "does not match" in task["message"]
+        assert shown["status"] == "queued" and shown["stores"] == "web"  # as Glance leaves it
+        assert (shown["checksum"], shown["os_hash_algo"], shown["os_hash_value"]) == (None,) * 3
+        download = hashing.client.get(f"/v2/images/{image_id}/file", headers=hashing.headers)
+        assert download.status_code in (204, 403, 404, 409)  # no data to give
+    _post(hashing, image_id, origin.url("/plain"), os_hash_algo="sha512", os_hash_value=SHA512)
+    shown, task = _settled(hashing, image_id, 3)
+    assert (task["status"], shown["status"], shown["checksum"]) == ("success", "active", MD5)
+    assert len(hashing.client.get(f"/v2/images/{image_id}/locations",
+                                  headers=hashing.headers).json()) == 1  # fmt: skip
+
+
+def test_secure_hash_of_data_cut_short_leaves_an_active_image_without_digests(
+    hashing: Project, origin: Origin
+) -> None:
+    """The location's size was read whole (HEAD), its data is then cut halfway: no digests
+    of half the data; the image stays active (as Glance leaves it), the task says why."""
+    image_id = hashing.create()["id"]
+    origin.cut = True
+    _post(hashing, image_id, origin.url("/plain"))
+    shown, task = _settled(hashing, image_id)
+    assert task["status"] == "failure", task
+    assert (shown["status"], shown["size"]) == ("active", len(DATA))
+    assert (shown["checksum"], shown["os_hash_algo"], shown["os_hash_value"]) == (None,) * 3

@@ -105,6 +105,22 @@ def activate(
     return True
 
 
+def describe(
+    connection: Connection,
+    artifact_id: str,
+    disk_format: str | None,
+    container_format: str | None,
+    properties: dict[str, str],
+) -> None:
+    """What a glance-download takes from the other region: formats and properties."""
+    connection.execute(
+        update(artifacts)
+        .where(artifacts.c.id == artifact_id)
+        .values(disk_format=disk_format, container_format=container_format)
+    )
+    set_properties(connection, artifact_id, properties)
+
+
 def start_copy(connection: Connection, task: Task, stores: list[str], now: datetime) -> bool:
     """copy-image: the active image, held by ``task`` while it stays active; False when it
     is not active or another import holds it."""

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from lading.db import blobs
-from lading.db.artifacts import set_status
+from lading.db.artifacts import WITHOUT_DATA, set_status, status_of
 from lading.db.models import artifacts, locations
 from lading.db.models import blobs as blob_table
 from lading.domain import Status
@@ -36,14 +36,18 @@ def place(
     added: Sequence[tuple[int, NewLocation]],
     activation: Mapping[str, Any],
     now: datetime,
-) -> None:
+    becomes: Status = Status.ACTIVE,
+) -> list[blobs.Blob]:
     """Insert each new location at its index, in turn. The artifact must still be
-    ``expected``; a queued one becomes active, with ``activation``'s values (its size,
-    digests the client gave)."""
+    ``expected``; a queued one becomes ``becomes``, with ``activation``'s values (its
+    size, digests the client gave), and loses what locations a failed hash left it.
+    Returns the blobs nobody references now."""
+    doomed: list[blobs.Blob] = []
     if expected is Status.QUEUED:
-        if not set_status(connection, artifact_id, [Status.QUEUED], Status.ACTIVE, **activation,
+        if not set_status(connection, artifact_id, [Status.QUEUED], becomes, **activation,
                           updated_at=now):  # fmt: skip
             raise Conflict(f"image {artifact_id} is no longer queued")
+        doomed = blobs.release(connection, artifact_id)
     else:
         _hold(connection, artifact_id, expected, now)
     order = ordered(connection, artifact_id)
@@ -59,6 +63,39 @@ def place(
         _set_metadata(connection, artifact_id, blob_id, location.metadata)
         order.insert(index, (blob_id, location.store, location.key))
     _number(connection, artifact_id, [blob_id for blob_id, _, _ in order])
+    return doomed
+
+
+def hashed(
+    connection: Connection,
+    artifact_id: str,
+    expected: Sequence[Status],
+    digests: Mapping[str, str],
+    now: datetime,
+) -> bool:
+    """A location's data hashed (do_secure_hash): the digests set, and an importing image
+    active; False if the image is no longer ``expected``."""
+    status = status_of(connection, artifact_id)
+    if status is None or status not in expected:
+        return False
+    new = Status.ACTIVE if status is Status.IMPORTING else status
+    return set_status(connection, artifact_id, [status], new, **digests, updated_at=now)
+
+
+def unhashed(connection: Connection, artifact_id: str) -> None:
+    """An active location's data that could not be hashed: no algorithm without digests."""
+    connection.execute(
+        update(artifacts)
+        .where(artifacts.c.id == artifact_id, artifacts.c.os_hash_value.is_(None))
+        .values(os_hash_algo=None)
+    )
+
+
+def unverified(connection: Connection, artifact_id: str, now: datetime) -> None:
+    """A location's data that did not match its validation data: the image queued again,
+    without size or digests (the location stays until another is added)."""
+    set_status(connection, artifact_id, [Status.IMPORTING], Status.QUEUED, **WITHOUT_DATA,
+               updated_at=now)  # fmt: skip
 
 
 def rewrite(

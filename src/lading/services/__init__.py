@@ -84,12 +84,19 @@ class Services:
             transfers=transfers,
             image_cache=image_cache,
             locations=Locations(
-                database, stores, catalogue, transfers, tasks, settings.show_multiple_locations
+                database,
+                stores,
+                catalogue,
+                transfers,
+                tasks,
+                settings.show_multiple_locations,
+                settings.do_secure_hash,
+                settings.location_hash_algorithm,
             ),
             names=names,
             packages=Packages(database, catalogue, transfers, identities, names, settings.pnda),
             tasks=tasks,
-            imports=Imports(settings, database, catalogue, transfers, tasks, sealer),
+            imports=Imports(settings, database, catalogue, transfers, tasks, sealer, keystone),
             info=Info(settings, database),
             onboarding=Onboarding(
                 settings, database, catalogue, transfers, tasks, identities, names, sealer

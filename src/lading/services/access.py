@@ -33,6 +33,9 @@ class Caller:
     # The roles of a valid X-Service-Token sent beside the user's (Nova, Cinder), as
     # Glance's service_roles.
     service_roles: frozenset[str] = frozenset()
+    # The Keystone token the request came with: what glance-download sends to the other
+    # region's image service, as Glance sends the user's. Never shown nor compared.
+    keystone_token: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_admin(self) -> bool:

@@ -36,18 +36,22 @@ class FetchFailed(BadRequest):
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """What a URL's server wants: a user and password (basic) or a bearer token."""
+    """What a URL's server wants: a user and password (basic), a bearer token, or a
+    Keystone token (``X-Auth-Token``, what an OpenStack service reads)."""
 
     username: str | None = None
     password: str | None = None
     bearer_token: str | None = None
+    auth_token: str | None = None
 
     @property
-    def authorization(self) -> str:
+    def headers(self) -> dict[str, str]:
+        if self.auth_token is not None:
+            return {"x-auth-token": self.auth_token}
         if self.bearer_token is not None:
-            return f"Bearer {self.bearer_token}"
+            return {"authorization": f"Bearer {self.bearer_token}"}
         pair = f"{self.username or ''}:{self.password or ''}".encode()
-        return f"Basic {base64.b64encode(pair).decode()}"
+        return {"authorization": f"Basic {base64.b64encode(pair).decode()}"}
 
     def as_dict(self) -> dict[str, str]:
         return {name: value for name, value in asdict(self).items() if value is not None}
@@ -180,7 +184,7 @@ class _Following:
         for _ in range(MAX_REDIRECTS + 1):
             headers = dict(self._headers)
             if self._credentials is not None and _same_origin(url, origin):
-                headers["authorization"] = self._credentials.authorization
+                headers.update(self._credentials.headers)
             request = self._client.build_request("GET", url, headers=headers)
             response = await self._client.send(request, stream=True)
             if response.is_redirect:

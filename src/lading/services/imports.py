@@ -8,6 +8,10 @@ the URL (``lading.services.fetching``: its rules, redirects, resume) into the st
 the image becomes ``active``. Besides Glance's ``uri``, the method takes lading's
 optional ``sha256`` and ``md5``, checked against the bytes.
 
+``glance-download`` (with Keystone): as web-download, from another region's image
+service found in Keystone's catalogue (lading.services.glance_download); the image takes
+the remote's formats and some of its properties as it becomes active.
+
 With several stores, an import writes to the ``stores`` asked for (or ``all_stores``):
 the data goes into the first store that takes it, then is copied to the others, each copy
 checked against the original's SHA-256; ``os_glance_importing_to_stores`` lists the stores
@@ -33,6 +37,7 @@ Glance leaves them and Tempest waits for them.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,7 +50,7 @@ from lading.db import imports as queries
 from lading.db.blobs import Blob
 from lading.db.engine import Database
 from lading.domain import Artifact, Location, Status, Task
-from lading.errors import BadRequest, Conflict, LadingError, NotFound, StoreError
+from lading.errors import BadRequest, Conflict, LadingError, NotFound, StoreError, TooLarge
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.conversion import Conversion
@@ -56,6 +61,9 @@ from lading.services.fetching import (
     open_credentials,
     seal_credentials,
 )
+from lading.services.glance_download import METHOD as GLANCE_DOWNLOAD
+from lading.services.glance_download import GlanceDownload, RemoteImage
+from lading.services.keystone import KeystoneTokens
 from lading.services.sealing import Sealer
 from lading.services.tasks import Progress, Tasks, Undo, reporting
 from lading.services.transfers import Expected, Transfers
@@ -66,9 +74,13 @@ from lading.url_rules import UrlRules
 TASK_TYPE = "api_image_import"  # Glance's name for import tasks
 METHODS = ("glance-direct", "web-download")
 COPY = "copy-image"  # offered with several stores
-# Where each method's image must stand: web-download fills a queued image, glance-direct
-# imports what was staged.
-SOURCES = {"glance-direct": Status.UPLOADING, "web-download": Status.QUEUED}
+# Where each method's image must stand: web-download and glance-download fill a queued
+# image, glance-direct imports what was staged.
+SOURCES = {
+    "glance-direct": Status.UPLOADING,
+    "web-download": Status.QUEUED,
+    GLANCE_DOWNLOAD: Status.QUEUED,
+}
 
 
 class Imports:
@@ -80,8 +92,12 @@ class Imports:
         transfers: Transfers,
         tasks: Tasks,
         sealer: Sealer,
+        keystone: KeystoneTokens | None = None,
     ) -> None:
         self._rules = UrlRules(settings.fetch)
+        self._quota = settings.quota
+        # Offered with Keystone only: its catalogue says where the other regions are.
+        self._glance = None if keystone is None else GlanceDownload(settings, keystone, sealer)
         self._sealer = sealer
         self._database = database
         self._catalogue = catalogue
@@ -92,7 +108,8 @@ class Imports:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        return (*METHODS, COPY) if self._transfers.store_choices() else METHODS
+        methods = METHODS if self._glance is None else (*METHODS, GLANCE_DOWNLOAD)
+        return (*methods, COPY) if self._transfers.store_choices() else methods
 
     async def start(
         self, caller: Caller, artifact_id: str, body: Any, *, request_id: str | None = None
@@ -101,7 +118,7 @@ class Imports:
         ``request_id``: the request's, which the task keeps (as Glance's do)."""
         artifact = await self._catalogue.visible(caller, artifact_id)
         caller.require_owner(artifact, "modify_image")
-        task_input = self._parse(body, artifact.locations)
+        task_input = self._parse(body, artifact.locations, caller)
         if task_input["method"] == COPY:
             caller.require("copy_image", artifact)
         task_input |= self._as_glance_keeps(artifact.id, body, task_input)
@@ -180,7 +197,9 @@ class Imports:
             request_id=request_id,
         )  # fmt: skip
 
-    def _parse(self, body: Any, locations: list[Location]) -> dict[str, Any]:
+    def _parse(
+        self, body: Any, locations: list[Location], caller: Caller | None = None
+    ) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
             raise BadRequest('the body must be {"method": {"name": ...}, ...}')
         method = body["method"]
@@ -209,6 +228,9 @@ class Imports:
             self._rules.check_url(uri)  # refused at once when the URL itself breaks the rules
             task_input["uri"] = uri
             task_input.update(seal_credentials(credentials, self._sealer))
+        if name == GLANCE_DOWNLOAD:
+            assert self._glance is not None and caller is not None
+            task_input.update(self._glance.parse(caller, method))
         return task_input
 
     def _as_glance_keeps(
@@ -223,6 +245,8 @@ class Imports:
             method.pop(key, None)
         if "uri" in task_input:
             method["uri"] = task_input["uri"]  # without any user:password@
+        if task_input["method"] == GLANCE_DOWNLOAD:  # as Glance fills it in
+            method["glance_service_interface"] = task_input["glance_service_interface"]
         default = self._transfers.default_store if self._transfers.store_choices() else None
         backend = task_input["stores"] or [default]
         return {"image_id": artifact_id, "import_req": request, "backend": backend}
@@ -260,20 +284,17 @@ class Imports:
         then copied to the others; the image stays importing until all were tried."""
         targets: list[str] = task.input["stores"] or [self._transfers.default_store]
         plan = _Plan(list(targets), task.input.get("all_stores_must_succeed", True))
-        if task.input["method"] == "web-download":
-            await self._download(task, artifact, progress, plan)
-            fetched = await self._database.read(artifact_queries.fetch_artifact, artifact.id)
-            if fetched is None:
-                raise NotFound(f"image {artifact.id} was deleted during the import")
-            artifact = fetched  # with its data now
+        remote: RemoteImage | None = None
+        if task.input["method"] == GLANCE_DOWNLOAD:
+            remote = await self._remote(task, progress)
+        if task.input["method"] in ("web-download", GLANCE_DOWNLOAD):
+            await self._download(task, _as(artifact, remote), progress, plan, remote)
+            artifact = await self._reread(artifact.id, remote)  # with its data now
         elif not artifact.locations:
             raise Conflict(f"image {artifact.id} has no staged data to import")
         if self._conversion.wanted(artifact):  # Glance's image_conversion plugin
             await self._conversion.convert(artifact, progress)
-            converted = await self._database.read(artifact_queries.fetch_artifact, artifact.id)
-            if converted is None:
-                raise NotFound(f"image {artifact.id} was deleted during the import")
-            artifact = converted
+            artifact = await self._reread(artifact.id, remote, converted=True)
         await self._copy_to(artifact, plan, progress)
         staged = {location.store for location in artifact.locations} - set(targets)
         if not plan.done:
@@ -281,9 +302,19 @@ class Imports:
         for store in staged:  # glance-direct staged the data outside the stores asked for
             await self._transfers.uncopy(artifact.id, store)
 
+        if (
+            remote is not None
+            and len(artifact.properties | remote.properties) > self._quota.properties
+        ):
+            raise TooLarge(f"with the remote image's properties, {artifact.id} would have more "
+                           f"than {self._quota.properties}")  # fmt: skip
+
         def activate(connection: Connection) -> bool:
             if not queries.activate(connection, artifact.id, task.id, plan.failed, now()):
                 return False
+            if remote is not None:  # what the other region says of the data, with it
+                queries.describe(connection, artifact.id, artifact.disk_format,
+                                 artifact.container_format, remote.properties)  # fmt: skip
             self._catalogue.activated(connection, artifact.id, None)  # the worker's doing
             return True
 
@@ -292,19 +323,55 @@ class Imports:
         await progress.report(artifact.size or 0, artifact.size, "Imported")
         return {"image_id": artifact.id, "stores": plan.done, "failed_stores": plan.failed}
 
+    async def _remote(self, task: Task, progress: Progress) -> RemoteImage:
+        assert self._glance is not None
+        await progress.report(0, None, f"Reading image {task.input['glance_image_id']} of "
+                              f"region {task.input['glance_region']}")  # fmt: skip
+        return await self._glance.describe(task.input)
+
+    async def _reread(
+        self, artifact_id: str, remote: RemoteImage | None, converted: bool = False
+    ) -> Artifact:
+        """The image as the database has it now, with the remote's formats (a conversion's
+        output format kept) that it takes when it becomes active."""
+        found = await self._database.read(artifact_queries.fetch_artifact, artifact_id)
+        if found is None:
+            raise NotFound(f"image {artifact_id} was deleted during the import")
+        described = _as(found, remote)
+        return (
+            dataclasses.replace(described, disk_format=found.disk_format)
+            if converted
+            else described
+        )
+
     async def _download(
-        self, task: Task, artifact: Artifact, progress: Progress, plan: _Plan
+        self,
+        task: Task,
+        artifact: Artifact,
+        progress: Progress,
+        plan: _Plan,
+        remote: RemoteImage | None = None,
     ) -> None:
-        """The URL's bytes into the first of the plan's stores that takes them."""
+        """The URL's (or the remote image's) bytes into the first of the plan's stores
+        that takes them."""
         credentials = open_credentials(task.input, self._sealer)
         for store in list(plan.remaining):
-            fetch = Fetch(task.input["uri"], self._rules, credentials)
+            if remote is None:
+                fetch = Fetch(task.input["uri"], self._rules, credentials)
+                chunks: AsyncIterable[bytes] = fetch.chunks()
+                expected = Expected(task.input.get("md5"), task.input.get("sha256"))
+            else:
+                assert self._glance is not None
+                fetch = self._glance.fetch(task.input, remote)
+                chunks = self._glance.checked(fetch.chunks(), remote)
+                expected = self._glance.expected(remote)
             try:
                 await self._transfers.import_data(
                     artifact,
-                    reporting(fetch.chunks(), progress, fetch),
+                    reporting(chunks, progress, fetch),
                     store,
-                    Expected(task.input.get("md5"), task.input.get("sha256")),
+                    expected,
+                    announced_size=None if remote is None else remote.size,
                 )
             except StoreError as exc:
                 plan.fail(store, exc)
@@ -352,6 +419,16 @@ class Imports:
             return []
         stores = task.input.get("stores") or [self._transfers.default_store]
         return queries.fail(connection, task.artifact_id, task.id, stores, moment)
+
+
+def _as(artifact: Artifact, remote: RemoteImage | None) -> Artifact:
+    """The image as a glance-download makes it: the remote's formats (its data is
+    inspected as the remote's disk_format says)."""
+    if remote is None:
+        return artifact
+    return dataclasses.replace(
+        artifact, disk_format=remote.disk_format, container_format=remote.container_format
+    )
 
 
 @dataclass(slots=True)

@@ -37,7 +37,7 @@ from keystoneauth1 import access, adapter, session
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1.identity import v3
 
-from lading.errors import Forbidden, IdentityUnavailable, Unauthorized
+from lading.errors import Forbidden, IdentityUnavailable, NotFound, Unauthorized
 from lading.services.access import Caller
 from lading.services.policy import Policy
 from lading.services.roles import ADMIN, ROLES
@@ -114,11 +114,48 @@ class KeystoneTokens:
     async def caller(self, token: str, service_token: str | None = None) -> Caller:
         """The caller a Keystone token stands for; Unauthorized, Forbidden or
         IdentityUnavailable (Keystone cannot be asked and the token is not known)."""
-        caller = await self._verdict(token, service=False)
+        caller = replace(await self._verdict(token, service=False), keystone_token=token)
         if service_token is None:
             return caller
         service = await self._verdict(service_token, service=True)
         return replace(caller, service_roles=service.service_roles)
+
+    async def endpoint(self, token: str, service_type: str, region: str, interface: str) -> str:
+        """The URL of ``service_type`` in ``region`` on ``interface`` in the catalogue of
+        ``token``, as Glance finds the other region's image service for glance-download
+        (the catalogue keystonemiddleware gives it is the token's). Keystone is asked
+        again: the token may have expired since its request. NotFound: no such endpoint."""
+        return await anyio.to_thread.run_sync(
+            self._endpoint, token, service_type, region, interface, limiter=self._limiter
+        )
+
+    def _endpoint(self, token: str, service_type: str, region: str, interface: str) -> str:
+        try:
+            response = self._identity.get(
+                "/auth/tokens", headers={"X-Subject-Token": token}, raise_exc=False,
+                authenticated=True,
+            )  # fmt: skip
+        except (ks_exceptions.ClientException, requests.RequestException) as exc:
+            raise IdentityUnavailable("the identity service (Keystone) cannot be reached") from exc
+        if response.status_code == 404:
+            raise Unauthorized("the token is no longer valid (expired or revoked)")
+        if response.status_code != 200:
+            raise IdentityUnavailable(
+                f"the identity service (Keystone) answered {response.status_code}"
+            )
+        try:
+            info = access.create(body=response.json(), auth_token=token)
+            url = info.service_catalog.url_for(
+                service_type=service_type, interface=interface, region_name=region
+            )
+        except ks_exceptions.EndpointNotFound:
+            raise NotFound(
+                f"the catalogue has no {service_type} endpoint in region {region!r} on the "
+                f"{interface!r} interface"
+            ) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IdentityUnavailable("the identity service (Keystone) answered nonsense") from exc
+        return str(url)
 
     async def _verdict(self, token: str, service: bool) -> Caller:
         if not TOKEN_FORM.fullmatch(token):  # never sent on: Keystone's are printable ASCII

@@ -7,6 +7,15 @@ at every download; sealing suits a one-off fetch, not this), and its size must b
 readable. A queued image given its first location becomes active, with that size and
 the digests of ``validation_data`` (the client's word, as in Glance); later ones must
 agree with what the image holds.
+
+v2.17's ``POST /locations`` (services) adds a queued image's location as a task. With
+``do_secure_hash`` (Glance's option, on by default) the task reads the data there and
+sets ``checksum`` and ``os_hash_value`` (``os_hash_algo``: the validation_data's, or
+``location_hash_algorithm``), as Glance's location_import flow does: given validation
+data, the image stays ``importing`` until the data matches it, and goes back to
+``queued`` if not (the location stays, as Glance's http store leaves it; adding a
+location again replaces it); without, the image is active at once and its digests
+follow. Without ``do_secure_hash``, validation_data is the client's word.
 """
 
 from __future__ import annotations
@@ -14,26 +23,32 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
+from lading.db import artifacts as artifact_queries
 from lading.db import locations as queries
 from lading.db.blobs import Blob
 from lading.db.engine import Database
+from lading.db.tasks import insert_task
 from lading.domain import Artifact, EventType, Location, Status, Task
 from lading.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from lading.serial_thread import SerialThread
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
-from lading.services.tasks import Progress, Tasks
+from lading.services.tasks import Progress, Tasks, Undo, reporting
 from lading.services.transfers import LocationUrl, Transfers
 from lading.stores.registry import StoreRegistry
+from lading.url_rules import UrlRefused
 
 # The digests a client may vouch for: lading hashes nothing it does not store, so an
 # external location's algorithm is the client's, as long as the value fits it.
 HASH_ALGOS = ("sha256", "sha384", "sha512")
 TASK_TYPE = "location_import"  # v2.17's add location, recorded as Glance records it
 VALIDATION_KEYS = ("checksum", "os_hash_algo", "os_hash_value")
+HASH_DEPTH = 2  # chunks waiting for each hashing thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +70,8 @@ class Locations:
         transfers: Transfers,
         tasks: Tasks,
         enabled: bool,
+        secure_hash: bool = False,
+        hash_algorithm: str = "sha512",
     ) -> None:
         self._database = database
         self._stores = stores
@@ -62,7 +79,9 @@ class Locations:
         self._transfers = transfers
         self._tasks = tasks
         self._enabled = enabled
-        tasks.register(TASK_TYPE, _cut_off)
+        self._secure_hash = secure_hash
+        self._hash_algorithm = hash_algorithm
+        tasks.register(TASK_TYPE, self._run, Undo(self._undo))
 
     @property
     def offered(self) -> bool:
@@ -73,9 +92,9 @@ class Locations:
         self, caller: Caller, artifact_id: str, body: Any, request_id: str | None = None
     ) -> Task:
         """v2.17's ``POST /locations``: a queued image's first and only location, which
-        makes it active; recorded as a task of the image (ended when this returns).
-        ``validation_data`` is the client's word: lading hashes nothing it does not store,
-        as Glance with ``do_secure_hash`` off."""
+        makes it active; recorded as a task of the image. With ``do_secure_hash`` the
+        task hashes the data (later, any process); without, it ends when this returns
+        and ``validation_data`` is the client's word."""
         artifact = await self._catalogue.visible(caller, artifact_id)
         caller.require("add_image_location", artifact)
         if not isinstance(body, dict) or not isinstance(body.get("url"), str):
@@ -88,6 +107,8 @@ class Locations:
             raise Conflict(f"a location is added only to a queued image, not a "
                            f"{artifact.status} one")  # fmt: skip
         new = await self._read(artifact, {"url": body["url"], "metadata": {}})
+        if self._secure_hash:
+            return await self._add_hashed(caller, artifact, new, activation, request_id)
 
         async def work(task: Task, progress: Progress) -> dict[str, Any]:
             await self._place(caller, artifact, [(0, new)], activation)
@@ -98,6 +119,90 @@ class Locations:
             caller.project, TASK_TYPE, task_input, work, artifact.id,
             request_id=request_id, user_id=caller.user,
         )  # fmt: skip
+
+    async def _add_hashed(
+        self,
+        caller: Caller,
+        artifact: Artifact,
+        new: queries.NewLocation,
+        vouched: dict[str, Any],
+        request_id: str | None,
+    ) -> Task:
+        """The location placed and a task to hash its data submitted, in one
+        transaction: with validation data the image waits ``importing`` for the task's
+        verdict; without, it is active at once."""
+        algorithm = vouched.get("os_hash_algo", self._hash_algorithm)
+        task_input = {"image_id": artifact.id, "url": new.key, "os_hash_algo": algorithm,
+                      "validation_data": vouched}  # fmt: skip
+        task = self._tasks.new(caller.project, TASK_TYPE, task_input, artifact.id,
+                               request_id=request_id, user_id=caller.user)  # fmt: skip
+        becomes = Status.IMPORTING if vouched else Status.ACTIVE
+        # As Glance: the algorithm is shown from the start, the digests once computed.
+        await self._place(caller, artifact, [(0, new)], {"os_hash_algo": algorithm}, becomes,
+                          task)  # fmt: skip
+        return task
+
+    async def _run(self, task: Task, progress: Progress) -> dict[str, Any]:
+        if "os_hash_algo" not in task.input:  # added in a request whose process died
+            return await _cut_off(task, progress)
+        assert task.artifact_id is not None
+        artifact = await self._database.read(artifact_queries.fetch_artifact, task.artifact_id)
+        vouched: dict[str, Any] = task.input["validation_data"]
+        waiting = (Status.IMPORTING,) if vouched else (Status.ACTIVE, Status.DEACTIVATED)
+        if artifact is None or artifact.status not in waiting:
+            raise NotFound(f"image {task.artifact_id} no longer waits for its data's digests")
+        location = next((place for place in artifact.locations
+                         if place.key == task.input["url"]), None)  # fmt: skip
+        if location is None:
+            raise Conflict(f"image {artifact.id} no longer has the location {task.input['url']}")
+        digests = await self._hash(location, task.input["os_hash_algo"], progress)
+        for key, value in vouched.items():  # Glance compares os_hash_value; the checksum too
+            if value.lower() != digests[key].lower():
+                raise BadRequest(f"{key}: ({value}) does not match the data's ({digests[key]})")
+
+        def record(connection: Connection) -> bool:
+            if not queries.hashed(connection, artifact.id, waiting, digests, now()):
+                return False
+            if vouched:  # it becomes active now: a package takes its name; the event
+                self._catalogue.activated(connection, artifact.id, None)
+            return True
+
+        if not await self._database.write(record):
+            raise Conflict(f"image {artifact.id} changed while its data was hashed")
+        await progress.report(location.size, location.size, "Hashed")
+        return {"image_id": artifact.id, **digests}
+
+    async def _hash(self, location: Location, algorithm: str, progress: Progress) -> dict[str, str]:
+        """The checksum and hash of the data at a location, read through its store."""
+        md5, digest = hashlib.md5(usedforsecurity=False), hashlib.new(algorithm)
+        threads = [SerialThread(f"lading-{name}", HASH_DEPTH) for name in ("md5", algorithm)]
+        chunks = self._stores.get(location.store).open(location.key, 0, location.size)
+        size = 0
+        try:
+            async for chunk in reporting(chunks, progress, location):  # renews the lease
+                size += len(chunk)
+                for thread, hashing in zip(threads, (md5, digest), strict=True):
+                    await thread.submit(hashing.update, chunk)  # off the event loop
+            for thread in threads:
+                await thread.drain()
+        finally:
+            for thread in threads:
+                thread.close()
+        if size != location.size:  # the store stops at the size; a shorter answer is not it
+            raise BadRequest(f"the location gave {size} bytes, not the {location.size} it had")
+        return {"checksum": md5.hexdigest(), "os_hash_algo": algorithm,
+                "os_hash_value": digest.hexdigest()}  # fmt: skip
+
+    def _undo(self, connection: Connection, task: Task, moment: datetime) -> None:
+        """A failed hash: an image that waited for it goes back to queued without digests
+        (its location kept, as Glance's http store keeps it); an active one stays so,
+        without the algorithm of digests it will not have."""
+        if task.artifact_id is None or "os_hash_algo" not in task.input:
+            return
+        if task.input["validation_data"]:
+            queries.unverified(connection, task.artifact_id, moment)
+        else:
+            queries.unhashed(connection, task.artifact_id)
 
     async def fetch(self, caller: Caller, artifact_id: str) -> list[LocationUrl]:
         """v2.17's ``GET /locations``: every location, for services (whatever the
@@ -209,6 +314,8 @@ class Locations:
             stored = await self._transfers.locate(url, artifact.size)
         except NotFound as exc:
             raise BadRequest(f"invalid location: {exc}") from None
+        except UrlRefused as exc:  # Glance's words, which its clients look for
+            raise UrlRefused(f"the location does not pass filtering: {exc}") from None
         if stored.size <= 0:
             raise BadRequest(f"invalid location: {url} holds no data")
         store = self._stores.external().name
@@ -220,7 +327,10 @@ class Locations:
         artifact: Artifact,
         added: Sequence[tuple[int, queries.NewLocation]],
         activation: dict[str, Any],
+        becomes: Status = Status.ACTIVE,
+        task: Task | None = None,
     ) -> None:
+        """``becomes``: what a queued image becomes; ``task``: recorded with the change."""
         if artifact.status is Status.QUEUED:
             size = added[0][1].size
             room = await self._transfers.room(artifact)  # the size cap, the owner's quota
@@ -228,14 +338,18 @@ class Locations:
                 raise TooLarge(f"the data is larger than the limit of {room} bytes")
             activation = {"size": size, **activation}
 
-        def place(connection: Connection) -> None:
-            queries.place(connection, artifact.id, artifact.status, added, activation, now())
-            if artifact.status is Status.QUEUED:  # a package takes its name; the event
-                self._catalogue.activated(connection, artifact.id, caller)
-            else:
+        def place(connection: Connection) -> list[Blob]:
+            doomed = queries.place(connection, artifact.id, artifact.status, added, activation,
+                                   now(), becomes)  # fmt: skip
+            if task is not None:
+                insert_task(connection, task)
+            if artifact.status is not Status.QUEUED:
                 self._updated(connection, artifact, caller)
+            elif becomes is Status.ACTIVE:  # a package takes its name; the event
+                self._catalogue.activated(connection, artifact.id, caller)
+            return doomed
 
-        await self._database.write(place)
+        await self._catalogue.discard(await self._database.write(place))
 
     def _updated(self, connection: Connection, artifact: Artifact, caller: Caller) -> None:
         self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)

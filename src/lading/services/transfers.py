@@ -374,14 +374,16 @@ class Transfers:
         store_name: str | None = None,
         expected: Expected | None = None,
         on_active: Callable[[Connection], None] | None = None,
+        announced_size: int | None = None,
     ) -> None:
         """As ``upload``, for an import task: the artifact stays ``importing`` (the task
         makes it active); the task's caller was checked when the import was asked for.
         The data is inspected as ``artifact``'s disk_format says (a conversion's output:
-        the format it was converted to)."""
+        the format it was converted to); ``announced_size``: exactly so many bytes."""
         await self._receive(
-            artifact, body, None, store_name, expected, Status.IMPORTING, on_active=on_active
-        )
+            artifact, body, announced_size, store_name, expected, Status.IMPORTING,
+            on_active=on_active,
+        )  # fmt: skip
 
     def read_data(self, artifact: Artifact) -> AsyncGenerator[bytes]:
         """The artifact's data as its first location holds it, whatever its status (an

@@ -157,7 +157,7 @@ def _properties(
     for name, value in wanted.items():
         if name in seen and seen[name] == value:
             continue
-        _check_property(name, value)
+        check_property(name, value)
         operation: Operation = "update" if name in before else "create"
         if not (caller.may_property(name, "read") and caller.may_property(name, operation)):
             raise Forbidden(f"property {name!r} is protected")
@@ -204,7 +204,8 @@ def _field(name: str, value: Any) -> Any:
             return value
 
 
-def _check_property(name: str, value: Any) -> None:
+def check_property(name: str, value: Any) -> None:
+    """A property as a caller may set it: its name not reserved, its value a string."""
     if name.startswith(RESERVED_PREFIX) or name in RESERVED_NAMES:
         raise Forbidden(f"property {name!r} is reserved")
     if name in BASE_FIELDS or not 0 < len(name) <= MAX_NAME or not _is_text(name):
