@@ -178,3 +178,14 @@ async def test_a_wrong_key_is_a_store_error(ceph_pool: CephPool, tmp_path: Path)
 def test_object_sizes_are_powers_of_two_from_1_to_32_mib(size: int) -> None:
     with pytest.raises(ValidationError):
         RbdStoreSettings(type="rbd", object_size=size)
+
+
+async def test_a_download_given_up_midway_lets_the_image_go(store: RbdStore) -> None:
+    data = os.urandom(2 * MiB)
+    await store.put("abandoned", pieces(data))
+    reading = store.open("abandoned")
+    assert await anext(reading) == data[: 64 * 1024]  # pieces read ahead meanwhile
+    await reading.aclose()  # the client went away
+    await store.delete("abandoned")
+    with pytest.raises(ObjectNotFound):
+        await store.stat("abandoned")

@@ -21,11 +21,14 @@ serves the store, made on first use (``check`` at start-up), in that thread.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import threading
 import uuid
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,6 +54,7 @@ SEGMENT = r"[A-Za-z0-9_-]{1,128}"
 KEY_PATTERN = re.compile(rf"{SEGMENT}(/{SEGMENT}){{0,7}}")
 GROWTH_CAP = 8 * 1024**3  # bytes an image grows by at most at once (Glance's cap)
 WRITE_DEPTH = 1  # pieces in librbd's hands while the next one fills
+READ_AHEAD = 2  # pieces of chunk_size read ahead of the one being sent
 
 T = TypeVar("T")
 
@@ -132,13 +136,32 @@ class RbdStore(Store):
         if end is not None and end <= start:
             return
         image = await self._run(self._open_snapshot, name, key)
+        # Pieces are read ahead on a thread of the download's own, so that the next comes
+        # from the OSDs while this one goes to the client.
+        reader = ThreadPoolExecutor(1, thread_name_prefix="lading-rbd-read")
+        ahead: deque[Future[bytes]] = deque()
         try:
             stop = image.size() if end is None else min(end, image.size())
-            for offset in range(start, stop, self._chunk_size):
-                length = min(self._chunk_size, stop - offset)
-                yield await to_thread.run_sync(self._read, image, offset, length)
+            offsets = iter(range(start, stop, self._chunk_size))
+
+            def read_next() -> None:
+                offset = next(offsets, None)
+                if offset is not None:
+                    length = min(self._chunk_size, stop - offset)
+                    ahead.append(reader.submit(self._read, image, offset, length))
+
+            for _ in range(READ_AHEAD):
+                read_next()
+            while ahead:
+                data = await asyncio.wrap_future(ahead[0])
+                ahead.popleft()
+                read_next()
+                yield data
         finally:
+            for pending in ahead:
+                pending.cancel()
             with anyio.CancelScope(shield=True):
+                await to_thread.run_sync(reader.shutdown)  # after the read under way
                 await to_thread.run_sync(_close, image)
 
     async def stat(self, key: str) -> StoredObject:
