@@ -10,16 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
-from lading.settings import Settings
+from lading.settings import FilesystemStoreSettings, Settings
 from lading.stores.rbd import SNAPSHOT
 from tests.api.helpers import assert_error, create, upload
 from tests.ceph_server import CephPool
 
 MiB = 1024 * 1024
+OCTETS = {"content-type": "application/octet-stream"}
 DATA = os.urandom(3 * MiB + 12345)  # three 1 MiB objects and part of a fourth
 
 
@@ -37,6 +39,11 @@ def client(ceph_pool: CephPool, tmp_path: Path, database_url: str) -> Iterator[T
 @pytest.fixture
 def rbd() -> Any:
     return importlib.import_module("rbd")
+
+
+def token(client: TestClient, project: str, role: str) -> dict[str, str]:
+    identities = client.app.state.services.identities  # type: ignore[attr-defined]
+    return {"x-auth-token": anyio.run(identities.create, project, role).token}
 
 
 def image_of(ceph_pool: CephPool, url: str) -> str:
@@ -115,3 +122,27 @@ def test_shared_bytes_with_a_clone_are_kept_for_the_last_image(
         rbd.RBD().remove(ioctx, clone)
     assert client.delete(f"/v2/images/{second['id']}").status_code == 204
     assert name not in ceph_pool.images()
+
+
+def test_a_ceph_store_beside_another(ceph_pool: CephPool, tmp_path: Path) -> None:
+    # Glance's multi-store: the upload chooses the rbd store; administrators see its pool
+    # and object size, never where its key lies
+    stores = {"fast": FilesystemStoreSettings(), "ceph": ceph_pool.settings(tmp_path.name)}
+    settings = Settings(data_dir=tmp_path / "data", stores=stores, default_store="fast",
+                        show_image_direct_url=True)  # fmt: skip
+    with TestClient(create_app(settings), base_url="http://lading.test") as client:
+        admin = token(client, "ops", "admin")
+        detail = client.get("/v2/info/stores/detail", headers=admin).json()["stores"]
+        assert detail[1] == {
+            "id": "ceph", "type": "rbd", "description": "", "default": False,
+            "read-only": False, "weight": 0, "properties": {"pool": "images", "chunk_size": MiB},
+        }  # fmt: skip
+        image = client.post("/v2/images", json={"disk_format": "raw", "container_format": "bare"},
+                            headers=admin).json()  # fmt: skip
+        sent = client.put(f"/v2/images/{image['id']}/file", content=DATA,
+                          headers={**admin, **OCTETS, "x-image-meta-store": "ceph"})  # fmt: skip
+        assert sent.status_code == 204, sent.text
+        shown = client.get(f"/v2/images/{image['id']}", headers=admin).json()
+        assert shown["stores"] == "ceph"
+        assert image_of(ceph_pool, shown["direct_url"]) in ceph_pool.images()
+        assert client.delete(f"/v2/images/{image['id']}", headers=admin).status_code == 204
