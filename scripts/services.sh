@@ -433,6 +433,9 @@ osd data = $CEPH_DIR/osd/\$name
 keyring = $CEPH_DIR/osd/\$name/keyring
 osd objectstore = memstore
 memstore device bytes = 2147483648
+# Pages of 1 MiB, which malloc maps apart (see ceph_start), so that what is deleted goes
+# back to the system: with 64 KiB pages the OSD kept 1.2 GB after a benchmark, now 55 MB.
+memstore page size = 1048576
 osd fast shutdown = false
 osd op num shards = 1
 osd op num threads per shard = 2
@@ -479,7 +482,8 @@ ceph_start() {
     fi
     ceph_osd_make || return 1
     if ! ceph_running osd.0; then
-        ceph-osd -c "$CEPH_CONF" -i 0 >>"$CEPH_DIR/log/setup.log" 2>&1 || return 1
+        MALLOC_MMAP_THRESHOLD_=524288 ceph-osd -c "$CEPH_CONF" -i 0 \
+            >>"$CEPH_DIR/log/setup.log" 2>&1 || return 1
     fi
     local tries=0
     until ceph_cli osd stat 2>/dev/null | grep -q '1 up'; do
