@@ -27,10 +27,12 @@
 #
 # Ceph: Debian's ceph-mon and ceph-osd (16.2, Pacific), one monitor on 127.0.0.1:3300
 # (msgr2) and one OSD on memstore (in memory, saved to its directory when it stops; up to
-# 2 GiB), no manager (RBD needs none), with a pool `images` initialised for RBD. Users:
+# 2 GiB), no manager (RBD needs none; without one the cluster keeps no pool statistics, so
+# pool quotas are not enforced), with a pool `images` initialised for RBD. Users:
 # client.admin and client.lading (Glance's caps: profile rbd, on pool images), keyrings
 # beside $SERVICES_DIR/ceph/ceph.conf, which is the configuration file clients read.
-# Installing takes about 50 s; a first start about 7 s, a later one about 3 s.
+# Installing takes about 50 s; a first start about 2 s, a later one under 1 s; a stop about
+# 4 s (the OSD saves memstore). At rest the two daemons hold ~75 MB and use no CPU.
 set -euo pipefail
 
 SERVICES_DIR=${LADING_SERVICES_DIR:-/tmp/lading-services}
