@@ -20,13 +20,22 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# Debian's bindings of librados and librbd (python3-rados, python3-rbd: the rbd store), built
+# for its python3 and on no package index. These two modules, and nothing else of Debian's
+# dist-packages, are linked into the venv; a venv of another Python ABI ignores the links.
+CEPH_BINDINGS = /usr/lib/python3/dist-packages/rados.cpython-*.so /usr/lib/python3/dist-packages/rbd.cpython-*.so
+LINK_CEPH_BINDINGS = site=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("platlib"))'); \
+	for binding in $(CEPH_BINDINGS); do [ ! -e "$$binding" ] || ln -sf "$$binding" "$$site/"; done
+
 # Stamps: reinstall when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	@$(LINK_CEPH_BINDINGS)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	@$(LINK_CEPH_BINDINGS)
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
@@ -42,9 +51,11 @@ lint: $(VENV)/.installed-test
 docs: $(VENV)/.installed-test
 	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs $(DOCS_OUT)
 
-# The real servers some tests need (PostgreSQL); their tests skip, saying why, without them.
-services:
+# The real servers some tests need (PostgreSQL, Swift, Keystone, Ceph); their tests skip,
+# saying why, without them. Ceph's bindings are linked again: the start may install them.
+services: $(VENV)/.installed
 	@scripts/services.sh start || echo "services unavailable: their tests will be skipped"
+	@$(LINK_CEPH_BINDINGS)
 
 # The suite on every core, 4 at most; each worker starts its own servers and databases.
 test: lint docs services

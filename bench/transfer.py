@@ -21,7 +21,8 @@ download are measured, each right after the same transfer made directly on that 
 from this process (bench/_s3.py): by boto3 when it is installed, then by obstore as
 lading's store uses it (same part size, parts in flight and read chunk size). With
 ``--store swift`` likewise on a fresh container through the native Swift API, next to
-python-swiftclient (bench/_swift.py).
+python-swiftclient (bench/_swift.py). With ``--store rbd``, on a prefix of its own in the
+pool ``images`` of the local Ceph, next to librbd itself (bench/_rbd.py).
 
 Usage (from the repository root; ``_server.py`` and ``_reference.py`` are imported from
 this directory):
@@ -31,6 +32,7 @@ this directory):
     .venv/bin/python bench/transfer.py --json                   # also a JSON summary
     .venv/bin/python bench/transfer.py --store s3 --size-mib 64 --runs 1
     .venv/bin/python bench/transfer.py --store swift
+    .venv/bin/python bench/transfer.py --store rbd --size-mib 256
 
 curl and the server share this machine's CPUs, so the figures are end-to-end on one
 host, not the server alone.
@@ -39,6 +41,7 @@ host, not the server alone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -49,6 +52,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -59,8 +63,13 @@ from _server import GB, MB, MiB, RssSampler, Server, median, print_table, runnin
 
 CURL_FORMAT = "%{http_code} %{time_total} %{size_upload} %{size_download}"
 Times = dict[str, list[float]]  # seconds per run, by transfer: "upload", "reference_upload"...
-RSS_GROWTH_TARGET_MIB = {"filesystem": 10, "s3": 64, "swift": 64}  # one big transfer
-OBJECT_STORES = {"s3": s3, "swift": swift}  # the bench modules of each store type
+RSS_GROWTH_TARGET_MIB = {"filesystem": 10, "s3": 64, "swift": 64, "rbd": 64}  # one big transfer
+# The bench modules of each store type; rbd's only where Debian's python3-rbd is linked.
+OBJECT_STORES: dict[str, Any] = {"s3": s3, "swift": swift}
+with contextlib.suppress(ImportError):
+    import _rbd as rbd
+
+    OBJECT_STORES["rbd"] = rbd
 
 
 @dataclass(frozen=True)
@@ -361,6 +370,8 @@ def rows(args: argparse.Namespace) -> list[Row]:
         return s3_rows(args)
     if args.store == "swift":
         return swift_rows(args)
+    if args.store == "rbd":
+        return rbd_rows(args)
     size, concurrency, small = args.size_mib, args.concurrency, args.concurrent_size_mib
     upload = f"upload {size} MiB (curl -T)"
     asgi, nginx = "bare ASGI: md5+sha256+write+fsync", "nginx sendfile"
@@ -401,6 +412,17 @@ def swift_rows(args: argparse.Namespace) -> list[Row]:
             f"swiftclient upload, {segments}", size * MiB, "MB/s", target, "upload"),
         Row(f"download {size} MiB", "download", "reference_download_swiftclient",
             "swiftclient get_object", size * MiB, "MB/s", target, "download"),
+    ]  # fmt: skip
+
+
+def rbd_rows(args: argparse.Namespace) -> list[Row]:
+    size, target = args.size_mib, "ratio >= 0.9"
+    objects = f"{rbd.OBJECT_SIZE // MiB} MiB objects, snapshot protected"
+    return [
+        Row(f"upload {size} MiB (curl -T)", "upload", "reference_upload_librbd",
+            f"librbd write, {objects}", size * MiB, "MB/s", target, "upload"),
+        Row(f"download {size} MiB", "download", "reference_download_librbd",
+            "librbd read of the snapshot", size * MiB, "MB/s", target, "download"),
     ]  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from lading.app import create_app
 from lading.db.engine import Database
 from lading.db.models import metadata
 from lading.settings import Settings
+from tests.ceph_server import CephPool, session_pool
 from tests.object_servers import Bucket, session_bucket, session_containers
 from tests.services_required import unavailable
 
@@ -72,6 +73,12 @@ def swift_container() -> Iterator[str]:
     name = f"lading-test-{uuid.uuid4().hex[:12]}"
     with session_containers(name, f"{name}_segments"):
         yield name
+
+
+@pytest.fixture(scope="session")
+def ceph_pool() -> Iterator[CephPool]:
+    """The Ceph pool of scripts/services.sh, with an image name prefix of this session's own."""
+    yield from session_pool()
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,7 @@ from lading.services import Services
 from lading.settings import (
     FilesystemStoreSettings,
     HttpStoreSettings,
+    RbdStoreSettings,
     S3StoreSettings,
     ServerSettings,
     Settings,
@@ -145,6 +146,8 @@ def _where(settings: Settings, name: str) -> str:
             return f"s3 bucket {bucket} (prefix {prefix!r}) at {endpoint or 'AWS'}"
         case SwiftStoreSettings(container=container, auth_url=auth_url):
             return f"swift container {container} at {auth_url}"
+        case RbdStoreSettings(pool=pool, conffile=conffile):
+            return f"rbd pool {pool} of the Ceph cluster of {conffile}"
         case HttpStoreSettings():
             return "http(s) locations, read only"
     return "given to the app"

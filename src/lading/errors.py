@@ -114,6 +114,13 @@ class ObjectNotFound(StoreError):
     status, code, title = 503, "dataUnavailable", "Service Unavailable"
 
 
+class ObjectInUse(StoreError):
+    """An object that something outside lading depends on (a copy-on-write clone of an
+    RBD snapshot, made by Nova or Cinder): it stays until that is gone. Glance answers 409."""
+
+    status, code, title = 409, "inUse", "Conflict"
+
+
 class InvalidKey(StoreError):
     """A key that would escape the store or is otherwise malformed (keys are the
     server's own, so this is a server fault, never the client's)."""

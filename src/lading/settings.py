@@ -102,6 +102,31 @@ class SwiftStoreSettings(BaseModel):
         return self
 
 
+class RbdStoreSettings(BaseModel):
+    """A Ceph pool of RBD images, as Glance's rbd store keeps them (its ``rbd_store_*``
+    options), through Debian's python3-rados and python3-rbd."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["rbd"]
+    pool: str = Field("images", min_length=1)  # rbd_store_pool
+    conffile: Path = Path("/etc/ceph/ceph.conf")  # rbd_store_ceph_conf
+    user: str | None = None  # rbd_store_user, cephx's client.<user>; None: librados' (admin)
+    keyring: Path | None = None  # None: where the configuration file says (its ``keyring``)
+    # rbd_store_chunk_size, in bytes: the images' RADOS object size and the size of a write
+    object_size: int = Field(8 * MiB, ge=MiB, le=32 * MiB)
+    prefix: str = Field("", pattern=r"^[A-Za-z0-9_.-]*$")  # the start of every image's name
+    timeout: int = Field(30, ge=1)  # seconds to connect, and for each monitor or OSD call
+    description: str = ""
+
+    @field_validator("object_size")
+    @classmethod
+    def _a_power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError("an RBD object size is a power of two (librbd's order)")
+        return value
+
+
 class KeystoneSettings(BaseModel):
     """Keystone tokens, validated as keystonemiddleware's auth_token does (its option names).
 
@@ -402,13 +427,19 @@ StoreSettings = Annotated[
     Annotated[FilesystemStoreSettings, Tag("filesystem")]
     | Annotated[S3StoreSettings, Tag("s3")]
     | Annotated[SwiftStoreSettings, Tag("swift")]
+    | Annotated[RbdStoreSettings, Tag("rbd")]
     | Annotated[HttpStoreSettings, Tag("http")],
     Discriminator(_store_type),
 ]
 
 
 def _one_filesystem_store() -> dict[
-    str, FilesystemStoreSettings | S3StoreSettings | SwiftStoreSettings | HttpStoreSettings
+    str,
+    FilesystemStoreSettings
+    | S3StoreSettings
+    | SwiftStoreSettings
+    | RbdStoreSettings
+    | HttpStoreSettings,
 ]:
     return {"default": FilesystemStoreSettings()}
 

@@ -1,4 +1,4 @@
-"""The Glance face over S3 and Swift stores: the same data path, bytes kept remotely."""
+"""The Glance face over S3, Swift and RBD stores: the same data path, bytes kept remotely."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from starlette.testclient import TestClient
 from lading.app import create_app
 from lading.settings import Settings
 from tests.api.helpers import create, upload
+from tests.ceph_server import rbd_store
 from tests.object_servers import s3_store, swift_store
 
 DATA = os.urandom(7 * 1024 * 1024)  # more than one 5 MiB part
 
 
-@pytest.fixture(params=[s3_store, swift_store])
+@pytest.fixture(params=[s3_store, swift_store, rbd_store])
 def client(
     request: pytest.FixtureRequest, tmp_path: Path, database_url: str
 ) -> Iterator[TestClient]:

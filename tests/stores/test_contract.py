@@ -12,8 +12,10 @@ from lading.errors import ObjectNotFound
 from lading.stores.base import Store
 from lading.stores.filesystem import FilesystemStore
 from lading.stores.memory import MemoryStore
+from lading.stores.rbd import RbdStore
 from lading.stores.s3 import S3Store
 from lading.stores.swift import SwiftStore
+from tests.ceph_server import CephPool
 from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER, Bucket
 
 pytestmark = pytest.mark.anyio
@@ -60,7 +62,14 @@ def swift(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     )
 
 
-@pytest.fixture(params=[filesystem, memory, s3, swift])
+def rbd(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    pool: CephPool = request.getfixturevalue("ceph_pool")
+    # 1 MiB objects, the smallest: DATA spans one whole and part of another
+    fields = pool.settings(tmp_path.name).model_dump(exclude={"type"})
+    return RbdStore("rbd", chunk_size=64 * 1024, **fields)
+
+
+@pytest.fixture(params=[filesystem, memory, s3, swift, rbd])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     factory: Callable[[pytest.FixtureRequest, Path], Store] = request.param
     store = factory(request, tmp_path)

@@ -28,7 +28,7 @@ from lading.services.identity import Identities
 from lading.services.names import PackageNames
 from lading.services.policy import Policy
 from lading.services.roles import ROLES, PolicyError
-from lading.settings import CONFIG_FILE_VARIABLE, S3StoreSettings, Settings
+from lading.settings import CONFIG_FILE_VARIABLE, RbdStoreSettings, S3StoreSettings, Settings
 from lading.stores.registry import StoreRegistry
 from lading.url_rules import is_loopback
 
@@ -148,10 +148,13 @@ def check_stores(settings: Settings) -> str | None:
 
     An S3 store's client (obstore) runs a runtime of its own that does not survive a fork
     once it has run, and granian forks its workers from this process: with an S3 store
-    the check runs in a process apart. Without one it runs here, which spares every start
-    (a restart after a crash too) the second that starting a Python process takes.
+    the check runs in a process apart, and with an rbd store too (librados starts threads
+    and process-wide state that it does not promise to leave fork-safe on shutdown).
+    Without either it runs here, which spares every start (a restart after a crash too)
+    the second that starting a Python process takes.
     """
-    if any(isinstance(store, S3StoreSettings) for store in settings.stores.values()):
+    apart = (S3StoreSettings, RbdStoreSettings)
+    if any(isinstance(store, apart) for store in settings.stores.values()):
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(1, mp_context=spawn) as pool:
             return pool.submit(_check_stores, settings).result()

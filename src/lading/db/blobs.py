@@ -142,6 +142,16 @@ def _share(connection: Connection, store: str, sha256: str) -> int | None:
     return None if row is None else int(row.id)
 
 
+def sole(connection: Connection, artifact_id: str) -> list[Blob]:
+    """The artifact's blobs that no other artifact references: those its deletion frees."""
+    rows = connection.execute(
+        select(blobs.c.id, blobs.c.store, blobs.c.key)
+        .join(locations, locations.c.blob_id == blobs.c.id)
+        .where(locations.c.artifact_id == artifact_id, blobs.c.refcount <= 1)
+    )
+    return [Blob(row.id, row.store, row.key) for row in rows]
+
+
 def release(connection: Connection, artifact_id: str) -> list[Blob]:
     """Drop an artifact's references; return the blobs that nobody references now."""
     return release_in(connection, artifact_id, None)

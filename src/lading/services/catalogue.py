@@ -19,7 +19,15 @@ from lading.db import artifacts as queries
 from lading.db import blobs, listing
 from lading.db.engine import Database
 from lading.domain import GONE, Artifact, EventType, ListQuery, Maker, Status, Visibility
-from lading.errors import BadRequest, Conflict, Forbidden, LadingError, NotFound, TooLarge
+from lading.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    LadingError,
+    NotFound,
+    ObjectInUse,
+    TooLarge,
+)
 from lading.services import validation
 from lading.services.access import Caller, can_see
 from lading.services.events import Events
@@ -210,6 +218,7 @@ class Catalogue:
         caller.require_owner(artifact, "delete_image")
         if artifact.protected:
             raise Forbidden(f"artifact {artifact_id} is protected and cannot be deleted")
+        await self._refuse_in_use(artifact)
         if self._delayed_delete:
 
             def mark(connection: Connection) -> None:
@@ -219,6 +228,22 @@ class Catalogue:
             await self._database.write(mark)
         else:
             await self.drop(artifact.id, caller)
+
+    async def _refuse_in_use(self, artifact: Artifact) -> None:
+        """Glance's answer to deleting an image whose data something else depends on (a
+        clone of its RBD snapshot, which Nova and Cinder make): 409, the image kept. Data
+        that another artifact shares stays anyway, whatever depends on it. A clone made
+        after this look keeps the bytes only: their removal waits for recovery's retries."""
+        for blob in await self._database.read(blobs.sole, artifact.id):
+            try:
+                store = self._stores.get(blob.store)
+            except BadRequest:  # a store no longer configured: nothing here can tell
+                continue
+            if await store.in_use(blob.key):
+                raise ObjectInUse(
+                    f"artifact {artifact.id} could not be deleted because it is in use: its "
+                    f"data in store {blob.store!r} has copy-on-write clones"
+                )
 
     async def reclaimable(self) -> int:
         """Bytes that delayed deletes still hold."""

@@ -13,6 +13,7 @@ from lading.services.access import Caller
 from lading.settings import (
     FilesystemStoreSettings,
     HttpStoreSettings,
+    RbdStoreSettings,
     S3StoreSettings,
     Settings,
     SwiftStoreSettings,
@@ -92,4 +93,6 @@ def _kind(settings: Settings, name: str) -> tuple[str, dict[str, Any]]:
                       "endpoint_url": store.endpoint_url}  # fmt: skip
     if isinstance(store, SwiftStoreSettings):
         return "swift", {"container": store.container, "prefix": store.prefix}
+    if isinstance(store, RbdStoreSettings):  # Glance's: the pool and chunk_size, in bytes
+        return "rbd", {"pool": store.pool, "chunk_size": store.object_size}
     return "http", {}

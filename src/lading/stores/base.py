@@ -49,6 +49,11 @@ class Store(ABC):
     async def delete(self, key: str) -> None:
         """Remove the object; deleting a missing key is not an error."""
 
+    async def in_use(self, key: str) -> bool:
+        """Whether something outside lading depends on the object (a clone of an RBD
+        snapshot), so that it cannot be deleted yet: ``delete`` would raise ObjectInUse."""
+        return False
+
     def location_url(self, key: str) -> str:
         """Where the object lies, as a URL shown to callers the policy lets see it: it
         never carries credentials."""

@@ -6,6 +6,7 @@ from lading.errors import BadRequest
 from lading.settings import (
     FilesystemStoreSettings,
     HttpStoreSettings,
+    RbdStoreSettings,
     S3StoreSettings,
     Settings,
     SwiftStoreSettings,
@@ -13,6 +14,7 @@ from lading.settings import (
 from lading.stores.base import Store
 from lading.stores.filesystem import FilesystemStore
 from lading.stores.http import HttpStore
+from lading.stores.rbd import RbdStore
 from lading.stores.swift import SwiftStore
 from lading.url_rules import UrlRules, guarded_client
 
@@ -41,6 +43,8 @@ class StoreRegistry:
                     stores[name] = S3Store(name, chunk_size=settings.chunk_size, **fields)
                 case SwiftStoreSettings():
                     stores[name] = SwiftStore(name, chunk_size=settings.chunk_size, **fields)
+                case RbdStoreSettings():
+                    stores[name] = RbdStore(name, chunk_size=settings.chunk_size, **fields)
                 case HttpStoreSettings():
                     # Callers choose the URLs read here: the fetch rules guard them.
                     client = guarded_client(

@@ -3,8 +3,8 @@
 VISoR named a backend by its kind: ``s3`` and the S3-compatible ``walrus``, ``cumulus``
 and ``lunacloud``, ``file``, ``http`` (read-only) and ``hdfs``. Each name leads to a
 configured lading store: the one ``visor_stores`` names, else the default store when it
-is of that kind, else the first store of that kind. ``swift`` is lading's own addition.
-HDFS is not offered (see docs/api-visor.md), so ``hdfs`` leads nowhere unless mapped.
+is of that kind, else the first store of that kind. ``swift`` and ``rbd`` are lading's own
+additions. HDFS is not offered (see docs/api-visor.md), so ``hdfs`` leads nowhere unless mapped.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from lading.errors import BadRequest
 from lading.settings import Settings
 
 KINDS = {"s3": "s3", "walrus": "s3", "cumulus": "s3", "lunacloud": "s3", "file": "filesystem",
-         "http": "http", "swift": "swift", "hdfs": "hdfs"}  # fmt: skip
+         "http": "http", "swift": "swift", "rbd": "rbd", "hdfs": "hdfs"}  # fmt: skip
 # The name a store of each kind shows as, when no visor_stores entry names it.
-SHOWN = {"s3": "s3", "filesystem": "file", "http": "http", "swift": "swift"}
+SHOWN = {"s3": "s3", "filesystem": "file", "http": "http", "swift": "swift", "rbd": "rbd"}
 
 
 def lading_store(settings: Settings, name: str) -> str:
