@@ -34,7 +34,7 @@ from lading.app import create_app
 from lading.settings import KeystoneSettings, Settings
 from tests.api.helpers import assert_error
 from tests.api.test_keystone import TEST_PASSWORD, Token, project_scope, sign_in
-from tests.clients.conftest import Lading, running_lading
+from tests.clients.conftest import Lading, keystone_settings, running_lading
 
 DATA = os.urandom(300 * 1024 + 11)
 ADMIN = {"username": "admin", "password": "keystone-admin", "project_name": "admin"}
@@ -110,13 +110,8 @@ def remote(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, keystone_url: str
 ) -> Iterator[Lading]:
     """The other region's lading, taking the same Keystone's tokens."""
-    settings = {
-        "LADING_KEYSTONE__AUTH_URL": keystone_url,
-        "LADING_KEYSTONE__USERNAME": "lading",
-        "LADING_KEYSTONE__PASSWORD": "lading",
-        "LADING_KEYSTONE__PROJECT_NAME": "service",
-    }
-    with running_lading(tmp_path_factory.mktemp("other-region"), pytestconfig, settings) as server:
+    root = tmp_path_factory.mktemp("other-region")
+    with running_lading(root, pytestconfig, keystone_settings(keystone_url)) as server:
         yield server
 
 

@@ -83,6 +83,16 @@ def create_token(env: dict[str, str], role: str = "admin") -> str:
     return result.stdout.splitlines()[-1]  # the token itself is the last line
 
 
+def keystone_settings(keystone_url: str) -> dict[str, str]:
+    """A live lading's settings for scripts/services.sh's Keystone, as its service user."""
+    return {
+        "LADING_KEYSTONE__AUTH_URL": keystone_url,
+        "LADING_KEYSTONE__USERNAME": "lading",
+        "LADING_KEYSTONE__PASSWORD": "lading",
+        "LADING_KEYSTONE__PROJECT_NAME": "service",
+    }
+
+
 @contextlib.contextmanager
 def running_lading(
     root: Path,

@@ -14,7 +14,7 @@ import openstack
 import pytest
 
 from tests.api.test_keystone import TEST_PASSWORD, project_scope, sign_in
-from tests.clients.conftest import Lading, running_lading
+from tests.clients.conftest import Lading, keystone_settings, running_lading
 from tests.clients.support import run_glance, unique
 
 pytestmark = [
@@ -29,14 +29,8 @@ pytestmark = [
 def keystone_lading(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, keystone_url: str
 ) -> Iterator[Lading]:
-    settings = {
-        "LADING_KEYSTONE__AUTH_URL": keystone_url,
-        "LADING_KEYSTONE__USERNAME": "lading",
-        "LADING_KEYSTONE__PASSWORD": "lading",
-        "LADING_KEYSTONE__PROJECT_NAME": "service",
-    }
     root = tmp_path_factory.mktemp("keystone-lading")
-    with running_lading(root, pytestconfig, settings) as server:
+    with running_lading(root, pytestconfig, keystone_settings(keystone_url)) as server:
         yield server
 
 
