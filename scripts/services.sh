@@ -81,24 +81,26 @@ as_postgres() {
     fi
 }
 
-swift_installed() {
+installed() {  # every Debian package named
     local package
-    for package in $SWIFT_PACKAGES; do
+    for package in "$@"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' \
             || return 1
     done
 }
 
-swift_install() {
-    swift_installed && return
-    [ "$(id -u)" = 0 ] || { log "Swift is not installed and we are not root"; return 1; }
-    log "installing Swift from Debian's packages"
+install_packages() {  # what: a name for the log; then the packages
+    local what=$1
+    shift
+    installed "$@" && return
+    [ "$(id -u)" = 0 ] || { log "$what is not installed and we are not root"; return 1; }
+    log "installing $what from Debian's packages"
     # Keep the packages' own services from starting on our ports during the install.
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
     chmod +x /usr/sbin/policy-rc.d
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        $SWIFT_PACKAGES >/dev/null || { rm -f /usr/sbin/policy-rc.d; return 1; }
+        "$@" >/dev/null || { rm -f /usr/sbin/policy-rc.d; return 1; }
     rm -f /usr/sbin/policy-rc.d
 }
 
@@ -190,7 +192,7 @@ swift_launch() {  # name, command...
 }
 
 swift_start() {
-    swift_install
+    install_packages Swift $SWIFT_PACKAGES
     swift_configure
     # memcached: tempauth keeps its tokens there.
     swift_launch memcached /usr/bin/memcached -u memcache -l 127.0.0.1 -p "${PORT[memcached]}" -U 0 -m 64
@@ -361,25 +363,6 @@ CEPH_CONF=$CEPH_DIR/ceph.conf
 CEPH_PACKAGES="ceph-mon ceph-osd python3-rados python3-rbd"
 CEPH_POOL=images
 
-ceph_installed() {
-    local package
-    for package in $CEPH_PACKAGES; do
-        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' \
-            || return 1
-    done
-}
-
-ceph_install() {
-    ceph_installed && return
-    [ "$(id -u)" = 0 ] || { log "Ceph is not installed and we are not root"; return 1; }
-    log "installing Ceph from Debian's packages"
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        $CEPH_PACKAGES >/dev/null || { rm -f /usr/sbin/policy-rc.d; return 1; }
-    rm -f /usr/sbin/policy-rc.d
-}
 
 ceph_running() {  # mon.a or osd.0: its own pid file, written when it daemonises
     [ -s "$CEPH_DIR/run/$1.pid" ] && kill -0 "$(cat "$CEPH_DIR/run/$1.pid")" 2>/dev/null
@@ -477,7 +460,7 @@ ceph_pool_make() {  # the pool and lading's user, as Glance's deployment guides 
 }
 
 ceph_start() {
-    ceph_install || return 1
+    install_packages Ceph $CEPH_PACKAGES || return 1
     ceph_configure || return 1
     if ! ceph_running mon.a; then
         ceph-mon -c "$CEPH_CONF" -i a >>"$CEPH_DIR/log/setup.log" 2>&1 || return 1
