@@ -159,7 +159,7 @@ class Locations:
             raise NotFound(f"image {task.artifact_id} no longer waits for its data's digests")
         url = task.input["url"]  # the location's URL (its key, in tasks of earlier versions)
         location = next((place for place in artifact.locations
-                         if url in (place.key, self._url(place))), None)  # fmt: skip
+                         if place.key == url or self._url(place) == url), None)  # fmt: skip
         if location is None:
             raise Conflict(f"image {artifact.id} no longer has the location {task.input['url']}")
         digests = await self._hash(location, task.input["os_hash_algo"], progress)

@@ -75,6 +75,7 @@ KEY_PATTERN = re.compile(rf"{SEGMENT}(/{SEGMENT}){{0,7}}")
 NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 LOCATED = re.compile(rf"({NAME})@({NAME})")  # the key of a snapshot a location names
 SCHEME = "rbd://"
+MAX_LOCATION = 1024  # characters of an rbd location: four short names, quoted
 GROWTH_CAP = 8 * 1024**3  # bytes an image grows by at most at once (Glance's cap)
 WRITE_DEPTH = 1  # pieces in librbd's hands while the next one fills
 READ_AHEAD = 2  # pieces of chunk_size read ahead of the one being sent
@@ -446,7 +447,7 @@ def parse_location(url: str) -> tuple[str, str, str, str]:
     Glance's driver reads them; 400 for another form (Glance's ``rbd://<image>`` too: no
     cluster or pool to check) or for names the store does not read."""
     pieces = url.removeprefix(SCHEME).split("/") if url.startswith(SCHEME) else []
-    if len(pieces) != 4:
+    if len(pieces) != 4 or len(url) > MAX_LOCATION:
         raise BadRequest(f"an rbd location is {SCHEME}<fsid>/<pool>/<image>/<snapshot>")
     try:
         fsid, pool, image, snapshot = (unquote(piece, errors="strict") for piece in pieces)
