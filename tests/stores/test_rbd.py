@@ -8,6 +8,7 @@ import importlib
 import os
 import struct
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import anyio
 import pytest
 from pydantic import ValidationError
 
-from lading.errors import InvalidKey, ObjectInUse, ObjectNotFound, StoreError
+from lading.errors import BadRequest, InvalidKey, ObjectInUse, ObjectNotFound, StoreError
 from lading.settings import RbdStoreSettings
 from lading.stores.rbd import PARTIAL, SNAPSHOT, RbdStore
 from tests.ceph_server import CephPool
@@ -142,12 +143,106 @@ async def test_partial_images_left_by_a_crash_are_found(
     assert mine(ceph_pool, tmp_path) == [f"{base}.ab.one"]
 
 
-@pytest.mark.parametrize("key", ["a.b", "../etc", "a@snap", "", "a//b", "a/", "x~part~y", "é"])
+@pytest.mark.parametrize("key", ["a.b", "../etc", "", "a//b", "a/", "x~part~y", "é", "a@.."])
 async def test_keys_that_would_not_be_names_are_refused(store: RbdStore, key: str) -> None:
     with pytest.raises(InvalidKey):
         await store.put(key, pieces(b"data"))
     with pytest.raises(InvalidKey):
         store.location_url(key)
+
+
+async def test_a_located_snapshots_key_is_never_written(store: RbdStore) -> None:
+    # image@snapshot: read where a location said, never a name a put makes
+    with pytest.raises(InvalidKey):
+        await store.put("a@snap", pieces(b"data"))
+    assert store.location_url("a@snap").endswith("/images/a/snap")
+
+
+async def test_a_snapshot_nova_made_is_read_at_its_location(
+    store: RbdStore, ceph_pool: CephPool, tmp_path: Path, rbd: Any
+) -> None:
+    data = os.urandom(2 * MiB + 777)
+    name = f"{ceph_pool.prefix}{tmp_path.name}-nova-snapshot"
+    url = ceph_pool.snapshot(name, data)
+    key = await store.key_at(url)
+    assert key == f"{name}@snap"
+    assert store.location_url(key) == url  # shown as it was given
+    assert (await store.stat(key)).size == len(data)
+    assert b"".join([chunk async for chunk in store.open(key)]) == data
+    part = b"".join([chunk async for chunk in store.open(key, MiB - 5, MiB + 70_000)])
+    assert part == data[MiB - 5 : MiB + 70_000]
+    # Cloned (an instance booted from it): kept, as the store's own images are
+    clone = f"{ceph_pool.prefix}{tmp_path.name}-vm"
+    with ceph_pool.ioctx() as ioctx:
+        rbd.RBD().clone(ioctx, name, SNAPSHOT, ioctx, clone, features=rbd.RBD_FEATURE_LAYERING)
+    assert await store.in_use(key)
+    with pytest.raises(ObjectInUse):
+        await store.delete(key)
+    with ceph_pool.ioctx() as ioctx:
+        rbd.RBD().remove(ioctx, clone)
+    assert not await store.in_use(key)
+    await store.delete(key)  # Glance owns it once located: gone, as its driver deletes it
+    assert name not in ceph_pool.images()
+    await store.delete(key)  # nothing left to do
+
+
+async def test_a_located_snapshot_goes_alone_when_its_image_has_others(
+    store: RbdStore, ceph_pool: CephPool, tmp_path: Path, rbd: Any
+) -> None:
+    name = f"{ceph_pool.prefix}{tmp_path.name}-volume"
+    url = ceph_pool.snapshot(name, b"x" * 4096, "upload")
+    with ceph_pool.ioctx() as ioctx, rbd.Image(ioctx, name) as image:
+        image.create_snap("backup")  # somebody else's
+    key = await store.key_at(url)
+    assert key == f"{name}@upload"
+    with pytest.raises(ObjectNotFound):  # no such snapshot: nothing to read
+        await store.stat(f"{name}@missing")
+    await store.delete(key)
+    with ceph_pool.ioctx() as ioctx, rbd.Image(ioctx, name, read_only=True) as image:
+        assert [snapshot["name"] for snapshot in image.list_snaps()] == ["backup"]
+
+
+async def test_a_location_of_the_stores_own_image_is_its_key(
+    store: RbdStore, ceph_pool: CephPool
+) -> None:
+    await store.put("ab/own", pieces(b"own data"))
+    url = store.location_url("ab/own")
+    assert await store.key_at(url) == "ab/own"  # one image, one key: counted once
+    other = url.removesuffix("/snap") + "/other"  # another snapshot of it is not the object
+    assert await store.key_at(other) == url.split("/")[-2] + "@other"
+
+
+async def test_locations_of_another_cluster_or_pool_are_not_the_stores(
+    store: RbdStore, ceph_pool: CephPool
+) -> None:
+    fsid = ceph_pool.fsid()
+    assert await store.key_at(f"rbd://{fsid}/{ceph_pool.pool}/image/snap") == "image@snap"
+    assert await store.key_at(f"rbd://{fsid.upper()}/{ceph_pool.pool}/image/snap") is not None
+    assert await store.key_at(f"rbd://{uuid.uuid4()}/{ceph_pool.pool}/image/snap") is None
+    assert await store.key_at(f"rbd://{fsid}/volumes/image/snap") is None
+    for url in (
+        "rbd://../images/image/snap", "http://x/images/image/snap", "rbd:///images/i/s",
+        f"rbd://{fsid}/{'p' * 1000}/image/snap",  # too long to be a location, or echoed
+    ):  # fmt: skip
+        with pytest.raises(BadRequest):
+            await store.key_at(url)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "image", "images/image/snap/more", "images//snap", "images/image/",
+        "images/../snap", "images/..%2F..%2Fvolumes%2Fx/snap", "images/a%2Fb/snap",
+        "images/a@b/snap", "images/image/s@p", "images/x~part~0123/snap", "images/.hidden/snap",
+        "images/%C3%A9/snap", "images/%FF/snap", "images/a%00b/snap", "images/a b/snap",
+        "images/image/snap?x=1", "images/" + "a" * 129 + "/snap",
+    ],
+)  # fmt: skip
+async def test_hostile_locations_are_refused(
+    store: RbdStore, ceph_pool: CephPool, path: str
+) -> None:
+    with pytest.raises(BadRequest):
+        await store.key_at(f"rbd://{ceph_pool.fsid()}/{path}")
 
 
 async def test_an_unreachable_cluster_fails_in_its_timeout(tmp_path: Path) -> None:

@@ -63,7 +63,10 @@ def place(
         _set_metadata(connection, artifact_id, blob_id, location.metadata)
         order.insert(index, (blob_id, location.store, location.key))
     _number(connection, artifact_id, [blob_id for blob_id, _, _ in order])
-    return doomed
+    # A location that a failed hash left, given again, was released above and referred to
+    # again: its bytes stay (an rbd store would delete the snapshot the image now reads).
+    kept = {blob_id for blob_id, _, _ in order}
+    return [blob for blob in doomed if blob.id not in kept]
 
 
 def hashed(

@@ -4,9 +4,12 @@
 A location a client adds is an external http(s) URL, read by the http store: it passes
 the fetch rules and carries no credentials (refused, 400: it would be read, and so kept,
 at every download; sealing suits a one-off fetch, not this), and its size must be
-readable. A queued image given its first location becomes active, with that size and
-the digests of ``validation_data`` (the client's word, as in Glance); later ones must
-agree with what the image holds.
+readable. Or it is an ``rbd://<fsid>/<pool>/<image>/<snapshot>`` snapshot that Nova's
+direct snapshot or Cinder's upload made in the cluster and pool of an rbd store (400 for
+another's, as Glance's rbd store has no other), read, hashed and, once no image holds it,
+deleted by that store, as Glance's driver deletes it. A queued image given its first
+location becomes active, with that size and the digests of ``validation_data`` (the
+client's word, as in Glance); later ones must agree with what the image holds.
 
 v2.17's ``POST /locations`` (services) adds a queued image's location as a task. With
 ``do_secure_hash`` (Glance's option, on by default) the task reads the data there and
@@ -34,12 +37,14 @@ from lading.db.blobs import Blob
 from lading.db.engine import Database
 from lading.db.tasks import insert_task
 from lading.domain import Artifact, EventType, Location, Status, Task
-from lading.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from lading.errors import BadRequest, Conflict, Forbidden, NotFound, ObjectNotFound, TooLarge
 from lading.serial_thread import SerialThread
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.tasks import Progress, Tasks, Undo, reporting
 from lading.services.transfers import LocationUrl, Transfers
+from lading.stores.base import StoredObject
+from lading.stores.rbd import SCHEME as RBD_SCHEME
 from lading.stores.registry import StoreRegistry
 from lading.url_rules import UrlRefused
 
@@ -85,8 +90,8 @@ class Locations:
 
     @property
     def offered(self) -> bool:
-        """Whether v2.17's location API is: a store of type http reads what it adds."""
-        return any(store.read_only for store in self._stores.all())
+        """Whether v2.17's location API is: a store of type http or rbd reads what it adds."""
+        return any(store.read_only or store.takes_locations for store in self._stores.all())
 
     async def add(
         self, caller: Caller, artifact_id: str, body: Any, request_id: str | None = None
@@ -132,7 +137,8 @@ class Locations:
         transaction: with validation data the image waits ``importing`` for the task's
         verdict; without, it is active at once."""
         algorithm = vouched.get("os_hash_algo", self._hash_algorithm)
-        task_input = {"image_id": artifact.id, "url": new.key, "os_hash_algo": algorithm,
+        url = self._stores.get(new.store).location_url(new.key)  # as Glance records it
+        task_input = {"image_id": artifact.id, "url": url, "os_hash_algo": algorithm,
                       "validation_data": vouched}  # fmt: skip
         task = self._tasks.new(caller.project, TASK_TYPE, task_input, artifact.id,
                                request_id=request_id, user_id=caller.user)  # fmt: skip
@@ -151,8 +157,9 @@ class Locations:
         waiting = (Status.IMPORTING,) if vouched else (Status.ACTIVE, Status.DEACTIVATED)
         if artifact is None or artifact.status not in waiting:
             raise NotFound(f"image {task.artifact_id} no longer waits for its data's digests")
+        url = task.input["url"]  # the location's URL (its key, in tasks of earlier versions)
         location = next((place for place in artifact.locations
-                         if place.key == task.input["url"]), None)  # fmt: skip
+                         if place.key == url or self._url(place) == url), None)  # fmt: skip
         if location is None:
             raise Conflict(f"image {artifact.id} no longer has the location {task.input['url']}")
         digests = await self._hash(location, task.input["os_hash_algo"], progress)
@@ -310,6 +317,9 @@ class Locations:
         """The location's size, read from it: refused (400) if it cannot be read or does
         not match the image's data."""
         url = location["url"]
+        if url.startswith(RBD_SCHEME):
+            store, stored = await self._snapshot(artifact, url)
+            return queries.NewLocation(store, stored.key, stored.size, location["metadata"])
         try:
             stored = await self._transfers.locate(url, artifact.size)
         except NotFound as exc:
@@ -320,6 +330,28 @@ class Locations:
             raise BadRequest(f"invalid location: {url} holds no data")
         store = self._stores.external().name
         return queries.NewLocation(store, url, stored.size, location["metadata"])
+
+    async def _snapshot(self, artifact: Artifact, url: str) -> tuple[str, StoredObject]:
+        """The store and object of an rbd location: a snapshot in the cluster and pool
+        of one of the rbd stores (400 if not, or if it is not there, as Glance answers)."""
+        for store in self._stores.all():
+            key = await store.key_at(url) if store.takes_locations else None
+            if key is not None:
+                break
+        else:
+            raise BadRequest(
+                f"invalid location: {url} is not in the cluster and pool of an rbd store of "
+                "this image service; an rbd location names a snapshot in one of those"
+            )
+        try:
+            stored = await store.stat(key)
+        except ObjectNotFound:
+            raise BadRequest(f"invalid location: no RBD image snapshot at {url}") from None
+        if stored.size <= 0:
+            raise BadRequest(f"invalid location: {url} holds no data")
+        if artifact.size is not None and stored.size != artifact.size:
+            raise BadRequest(f"the location holds {stored.size} bytes, not {artifact.size}")
+        return store.name, stored
 
     async def _place(
         self,

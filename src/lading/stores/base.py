@@ -28,6 +28,7 @@ class Store(ABC):
     """
 
     read_only = False  # only reads bytes served elsewhere (external locations)
+    takes_locations = False  # reads data at locations clients add of its own kind (key_at)
 
     def __init__(self, name: str, description: str = "") -> None:
         self.name = name
@@ -58,6 +59,13 @@ class Store(ABC):
         """Where the object lies, as a URL shown to callers the policy lets see it: it
         never carries credentials."""
         return f"lading://{self.name}/{key}"
+
+    async def key_at(self, url: str) -> str | None:
+        """The key under which this store reads the data at a location a client gives
+        (Glance's location add), None if the URL is not this store's. Stores whose
+        locations clients cannot add (all but rbd; the http store reads any URL, its
+        key being the URL itself) keep this."""
+        return None
 
     def local_path(self, key: str) -> Path | None:
         """A path the server may send directly, for stores on a local filesystem."""

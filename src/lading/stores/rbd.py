@@ -15,6 +15,16 @@ none, and a failed write leaves a partial image that the write itself removes, o
 A snapshot that has clones cannot be unprotected: its image is in use, and a delete is
 refused with ``ObjectInUse`` (409, as Glance answers) until the clones are flattened or gone.
 
+The store also reads snapshots it did not write: those a client's location names
+(``key_at``), as Nova's direct snapshot and Cinder's upload make them in Glance's pool. Their
+key is ``<image>@<snapshot>``, which no key of the store's own holds (no "@"), and both names
+are checked strictly (no "/", "@", "~", no leading "."), so that a location can name neither
+another pool's image nor a partial one. A location naming one of the store's own images at
+its ``snap`` gets that object's key: one image, one key, one blob, so that the catalogue's
+references count it once. Deleting such a key removes the snapshot, then the image if it has
+no other snapshot, as Glance's driver deletes a location's: Glance owns the data once the
+location is added (Nova deletes nothing of it afterwards).
+
 librados and librbd block: every call runs on a worker thread. One cluster connection
 serves the store, made on first use (``check`` at start-up), in that thread.
 """
@@ -32,11 +42,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote, unquote
 
 import anyio
 from anyio import to_thread
 
-from lading.errors import InvalidKey, ObjectInUse, ObjectNotFound, StoreError, StoreFull
+from lading.errors import (
+    BadRequest,
+    InvalidKey,
+    ObjectInUse,
+    ObjectNotFound,
+    StoreError,
+    StoreFull,
+)
 from lading.serial_thread import SerialThread
 from lading.stores.base import Store, StoredObject
 
@@ -52,6 +70,12 @@ PARTIAL = "~part~"  # in the names of images still being written; no key holds a
 # no key segment holds, so two keys never meet in one name.
 SEGMENT = r"[A-Za-z0-9_-]{1,128}"
 KEY_PATTERN = re.compile(rf"{SEGMENT}(/{SEGMENT}){{0,7}}")
+# An image or snapshot a client's location names: no "/" (the URL's separator), "@" (the
+# key's), "~" (partial images'), no leading "." (no "." or ".."), ASCII only.
+NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+LOCATED = re.compile(rf"({NAME})@({NAME})")  # the key of a snapshot a location names
+SCHEME = "rbd://"
+MAX_LOCATION = 1024  # characters of an rbd location: four short names, quoted
 GROWTH_CAP = 8 * 1024**3  # bytes an image grows by at most at once (Glance's cap)
 WRITE_DEPTH = 1  # pieces in librbd's hands while the next one fills
 READ_AHEAD = 2  # pieces of chunk_size read ahead of the one being sent
@@ -60,6 +84,8 @@ T = TypeVar("T")
 
 
 class RbdStore(Store):
+    takes_locations = True  # Nova's and Cinder's snapshots in its pool
+
     def __init__(
         self,
         name: str,
@@ -132,10 +158,10 @@ class RbdStore(Store):
         return StoredObject(key, size)
 
     async def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncGenerator[bytes]:
-        name = self._image_name(key)
+        name, snapshot = self._snapshot_of(key)
         if end is not None and end <= start:
             return
-        image = await self._run(self._open_snapshot, name, key)
+        image = await self._run(self._open_snapshot, name, snapshot, key)
         # Pieces are read ahead on a thread of the download's own, so that the next comes
         # from the OSDs while this one goes to the client.
         reader = ThreadPoolExecutor(1, thread_name_prefix="lading-rbd-read")
@@ -165,23 +191,27 @@ class RbdStore(Store):
                 await to_thread.run_sync(_close, image)
 
     async def stat(self, key: str) -> StoredObject:
-        name = self._image_name(key)
+        name, snapshot = self._snapshot_of(key)
 
         def size() -> int:
-            with contextlib.closing(self._open_snapshot(name, key)) as image:
+            with contextlib.closing(self._open_snapshot(name, snapshot, key)) as image:
                 return int(image.size())
 
         return StoredObject(key, await self._run(size))
 
     async def delete(self, key: str) -> None:
-        await self._run(self._remove, self._image_name(key))
+        located = LOCATED.fullmatch(key)
+        if located is None:
+            await self._run(self._remove, self._image_name(key))
+        else:
+            await self._run(self._remove_located, located.group(1), located.group(2))
 
     async def in_use(self, key: str) -> bool:
-        name = self._image_name(key)
+        name, snapshot = self._snapshot_of(key)
 
         def cloned() -> bool:
             try:
-                image = rbd.Image(self._ioctx, name, snapshot=SNAPSHOT, read_only=True)
+                image = rbd.Image(self._ioctx, name, snapshot=snapshot, read_only=True)
             except rbd.ImageNotFound:
                 return False
             with contextlib.closing(image):
@@ -198,7 +228,23 @@ class RbdStore(Store):
         return await self._run(self._remove_listed, lambda _, made: made < cutoff)
 
     def location_url(self, key: str) -> str:
-        return f"rbd://{self._fsid}/{self._pool}/{self._image_name(key)}/{SNAPSHOT}"
+        name, snapshot = self._snapshot_of(key)
+        pieces = (self._fsid, self._pool, name, snapshot)
+        return SCHEME + "/".join(quote(piece, safe="") for piece in pieces)
+
+    async def key_at(self, url: str) -> str | None:
+        """The key of the snapshot an ``rbd://<fsid>/<pool>/<image>/<snapshot>`` location
+        names, if it lies in this store's cluster and pool; None if elsewhere. A location
+        of another form, or with names that could reach what it should not, is refused
+        (400). The snapshot's existence is ``stat``'s to find out."""
+        fsid, pool, image, snapshot = parse_location(url)
+        await self._run(lambda: None)  # connected: the fsid is the cluster's own
+        if fsid.lower() != self._fsid.lower() or pool != self._pool:
+            return None
+        own = image.removeprefix(self._prefix).replace(".", "/")
+        if image.startswith(self._prefix) and snapshot == SNAPSHOT and KEY_PATTERN.fullmatch(own):
+            return own  # the store's own layout: the key its name comes from
+        return f"{image}@{snapshot}"
 
     async def close(self) -> None:
         await to_thread.run_sync(self._disconnect)
@@ -282,10 +328,10 @@ class RbdStore(Store):
             self._remove(final)
             rbd.RBD().rename(self._ioctx, partial, final)
 
-    def _open_snapshot(self, name: str, key: str) -> Any:
+    def _open_snapshot(self, name: str, snapshot: str, key: str) -> Any:
         try:
-            return rbd.Image(self._ioctx, name, snapshot=SNAPSHOT, read_only=True)
-        except rbd.ImageNotFound:
+            return rbd.Image(self._ioctx, name, snapshot=snapshot, read_only=True)
+        except rbd.ImageNotFound:  # the image or its snapshot
             raise ObjectNotFound(f"no object {key!r} in store {self.name!r}") from None
 
     def _read(self, image: Any, offset: int, length: int) -> bytes:
@@ -321,6 +367,33 @@ class RbdStore(Store):
                 f"image {name!r} of store {self.name!r} is in use (open elsewhere, or snapshotted)"
             ) from None
 
+    def _remove_located(self, name: str, snapshot: str) -> None:
+        """A located snapshot, as Glance's driver deletes a location's: unprotected (not
+        while it has clones) and removed, then its image, unless other snapshots, which
+        the location did not name, keep it. Nothing to do for what is gone."""
+        try:
+            image = rbd.Image(self._ioctx, name)
+        except rbd.ImageNotFound:
+            return
+        with contextlib.closing(image):
+            try:
+                if image.is_protected_snap(snapshot):
+                    image.unprotect_snap(snapshot)
+                image.remove_snap(snapshot)
+            except rbd.ImageNotFound:
+                pass
+            except rbd.ImageBusy:
+                raise ObjectInUse(
+                    f"image {name!r} of store {self.name!r} is in use: its snapshot "
+                    f"{snapshot!r} has clones"
+                ) from None
+        try:
+            rbd.RBD().remove(self._ioctx, name)
+        except (rbd.ImageNotFound, rbd.ImageHasSnapshots):
+            pass
+        except rbd.ImageBusy:
+            raise ObjectInUse(f"image {name!r} of store {self.name!r} is open elsewhere") from None
+
     def _remove_listed(self, wanted: Callable[[str, datetime], bool]) -> int:
         """Remove the partial images of this store's prefix that are ``wanted``."""
         removed = 0
@@ -338,9 +411,17 @@ class RbdStore(Store):
         return removed
 
     def _image_name(self, key: str) -> str:
+        """The image of a key of the store's own: the only ones written."""
         if not KEY_PATTERN.fullmatch(key):
             raise InvalidKey(f"invalid object key {key!r}")
         return self._prefix + key.replace("/", ".")
+
+    def _snapshot_of(self, key: str) -> tuple[str, str]:
+        """The image and snapshot a key reads: its own, or those a location named."""
+        located = LOCATED.fullmatch(key)
+        if located is not None:
+            return located.group(1), located.group(2)
+        return self._image_name(key), SNAPSHOT
 
 
 class Growth:
@@ -359,6 +440,27 @@ class Growth:
 def _close(image: Any) -> None:
     with contextlib.suppress(Exception):
         image.close()
+
+
+def parse_location(url: str) -> tuple[str, str, str, str]:
+    """fsid, pool, image and snapshot of an ``rbd://`` location, each URL-unquoted as
+    Glance's driver reads them; 400 for another form (Glance's ``rbd://<image>`` too: no
+    cluster or pool to check) or for names the store does not read."""
+    pieces = url.removeprefix(SCHEME).split("/") if url.startswith(SCHEME) else []
+    if len(pieces) != 4 or len(url) > MAX_LOCATION:
+        raise BadRequest(f"an rbd location is {SCHEME}<fsid>/<pool>/<image>/<snapshot>")
+    try:
+        fsid, pool, image, snapshot = (unquote(piece, errors="strict") for piece in pieces)
+    except UnicodeDecodeError:
+        raise BadRequest("an rbd location's names are ASCII") from None
+    if not re.fullmatch(r"[0-9A-Fa-f-]{1,64}", fsid) or not pool:
+        raise BadRequest("an rbd location's fsid is a cluster's UUID, then comes its pool")
+    if not re.fullmatch(NAME, image) or not re.fullmatch(NAME, snapshot):
+        raise BadRequest(
+            "an rbd location's image and snapshot are names of letters, digits, '_', '-' and "
+            "'.' (not first), at most 128 characters"
+        )
+    return fsid, pool, image, snapshot
 
 
 def _configured_fsid(conffile: Path) -> str:
