@@ -266,21 +266,28 @@ class Transfers:
         artifact_id: str,
         changes: Callable[[Artifact], Changes],
         incoming: Incoming,
+        refill_killed: bool = False,
     ) -> Artifact:
         """Metadata changes with the data the request brings, if any (Glance v1, VISoR):
-        data goes only into a queued artifact, and what can be refused is refused before
-        the metadata changes, so that a refused update changes nothing."""
+        data goes only into a queued artifact (or a killed one, with ``refill_killed``:
+        VISoR took new data into an image whose upload had failed), and what can be
+        refused is refused before the metadata changes, so that a refused update
+        changes nothing."""
         external = None
         if incoming.body is not None or incoming.location is not None:
             current = await self._catalogue.get(caller, artifact_id)
             caller.require_owner(current, "upload_image")
-            if current.status is not Status.QUEUED:
+            takes = (Status.QUEUED, Status.KILLED) if refill_killed else (Status.QUEUED,)
+            if current.status not in takes:
+                wanted = " or ".join(takes)
                 raise Conflict(f"artifact {artifact_id} is {current.status}: data only goes "
-                               "into a queued one, which has none")  # fmt: skip
+                               f"into one that is {wanted}, which has none")  # fmt: skip
             if incoming.location is not None:
                 external = await self._locate(incoming.location, incoming.size)
             else:
                 self._check_upload(incoming.size, incoming.store)
+            if current.status is Status.KILLED:
+                await self._database.write(_requeue_killed, artifact_id, now())
         artifact = await self._catalogue.update(caller, artifact_id, changes)
         if external is not None:
             return await self._register(caller, artifact, external, incoming.checksum)
@@ -621,3 +628,14 @@ class Transfers:
 def _new_key() -> str:
     name = uuid.uuid4().hex
     return f"{name[:2]}/{name}"
+
+
+def _requeue_killed(connection: Connection, artifact_id: str, moment: datetime) -> None:
+    """killed -> queued, so that new data may go in; Conflict when another request moved
+    it first (two refills race: one wins)."""
+    if not artifacts.set_status(
+        connection, artifact_id, [Status.KILLED], Status.QUEUED, **artifacts.WITHOUT_DATA,
+        updated_at=moment,
+    ):  # fmt: skip
+        artifacts.refuse_if_gone(connection, artifact_id)
+        raise Conflict(f"artifact {artifact_id} is no longer killed")

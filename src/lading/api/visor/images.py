@@ -1,4 +1,5 @@
-"""VISoR's image API at /visor, over the same services as the Glance faces.
+"""VISoR's image API at the root (``/images``, ``/status``), where its clients call it,
+and at /visor, over the same services as the Glance faces.
 
 Metadata travels as ``x-image-meta-<attribute>`` headers (see ``meta``); answers are
 JSON or XML (see ``render``). An image's data comes in the body of a POST or PUT, or
@@ -85,7 +86,7 @@ async def update_image(request: Request) -> Response:
         raise BadRequest("an image's _id does not change")
     you, image_id = caller(request), request.path_params["image_id"]
     artifact = await services(request).transfers.update_with(
-        you, image_id, meta.changes, _incoming(request, meta)
+        you, image_id, meta.changes, _incoming(request, meta), refill_killed=True
     )
     return answer(request.headers, "image", _detail(request, artifact))
 
@@ -157,7 +158,7 @@ def _detail(request: Request, artifact: Artifact) -> dict[str, Any]:
     settings = settings_of(request)
     store = visor_name(settings, artifact.locations[0].store) if artifact.locations else None
     location = services(request).transfers.shown_locations(caller(request), artifact).direct_url
-    uri = f"{endpoint(request)}/visor/images/{artifact.id}"
+    uri = f"{endpoint(request)}/images/{artifact.id}"
     return document(artifact, uri, store, location)
 
 
@@ -184,6 +185,9 @@ def _incoming(request: Request, meta: Meta) -> Incoming:
                          "data to keep it in another store")  # fmt: skip
     return Incoming(None, location, size, checksum)
 
+
+# The paths at the root that are VISoR's (for its error style and its metrics face).
+ROOT_PATHS = ("/images", "/status")
 
 ROUTES: list[BaseRoute] = [
     Route("/status", heartbeat, methods=["GET"]),

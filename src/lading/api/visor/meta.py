@@ -39,7 +39,7 @@ READ_ONLY = ("uri", "status", "created_at", "updated_at", "uploaded_at", "access
              "access_count", "owner")  # fmt: skip
 # Said by the client about the data, or choosing where it goes.
 DATA_FIELDS = ("_id", "size", "checksum", "store", "location")
-BRIEF = ("_id", "uri", "name", "architecture", "type", "format", "store", "size")
+BRIEF = ("_id", "uri", "name", "architecture", "type", "format", "store", "size", "created_at")
 SORTS = {"_id": "id", "name": "name", "access": "visibility", "status": "status",
          "format": "disk_format", "size": "size", "owner": "owner",
          "created_at": "created_at", "updated_at": "updated_at"}  # fmt: skip
