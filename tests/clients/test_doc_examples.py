@@ -38,7 +38,8 @@ def test_the_examples_run_as_written(
     if not (shutil.which("curl") and shutil.which("jq")):
         unavailable("the examples need curl and jq (apt-get install curl jq)")
     env = {**os.environ, "LADING": lading_server.url, "TOKEN": lading_server.token,
-           "IMAGE_URL": web_origin.url(), "PACKAGE_URL": web_origin.url("/ping_vnfd.tar.gz")}  # fmt: skip
+           "IMAGE_URL": web_origin.url(),
+           "PACKAGE_URL": web_origin.url("/ping_vnfd.tar.gz")}  # fmt: skip
     if page == "api-visor.md":  # VISoR's clients sign with a key pair the operator made
         env["ACCESS_KEY"], env["SECRET_KEY"] = create_visor_key(lading_server.env)
     served = web_origin.data
