@@ -157,7 +157,7 @@ def test_listings_filter_sort_and_say_404_when_empty(client: TestClient) -> None
         listed = client.get(f"/visor/images/detail?{query}&sort=name").json()["images"]
         assert [image["name"] for image in listed] == names, query
     assert_visor_error(client.get("/visor/images?access=public"), 404)
-    for query in ("sort=colour", "dir=up", "status=sleeping", "size=big", "access=maybe",
+    for query in ("sort=store", "dir=up", "status=sleeping", "size=big", "access=maybe",
                   "store=ftp", "uri=x", "limit=-1"):  # fmt: skip
         assert_visor_error(client.get(f"/visor/images?{query}"), 400)
     assert big["_id"] != small["_id"]
