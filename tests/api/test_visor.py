@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
-from lading.settings import Settings
+from lading.settings import S3StoreSettings, Settings
+from lading.stores.registry import StoreRegistry
 from tests.api.helpers import create as create_v2
 from tests.api.helpers import locating
 from tests.api.helpers import upload as upload_v2
@@ -261,7 +262,8 @@ def test_visor_store_names_lead_to_lading_stores(
         stores={"local": {"type": "filesystem"}, "bucket": s3_store(request, tmp_path.name)},
         image_format={"require_image_format_match": False},  # any bytes as iso, as above
     )  # fmt: skip
-    with TestClient(create_app(settings), base_url="http://lading.test") as client:
+    stores = StoreRegistry.from_settings(settings)
+    with TestClient(create_app(settings, stores), base_url="http://lading.test") as client:
         for name, shown in [("walrus", "s3"), ("cumulus", "s3"), ("file", "file")]:
             created = post(client, DATA, **{"x-image-meta-store": name})
             assert created.status_code == 201, created.text
@@ -270,6 +272,28 @@ def test_visor_store_names_lead_to_lading_stores(
             assert client.get(f"/visor/images/{image['_id']}").content == DATA
         listed = client.get("/visor/images?store=lunacloud").json()["images"]
         assert len(listed) == 2
+        # A location in VISoR's S3 form (credentials ignored) or lading's, in the bucket.
+        anyio.run(stores.get("bucket").put, "visor/placed.iso", _chunks(DATA))
+        s3 = settings.stores["bucket"]
+        assert isinstance(s3, S3StoreSettings)
+        for location in (f"walrus://ak:sk@walrus.example:8773/{s3.bucket}/{s3.prefix}/visor/placed.iso",
+                         f"s3://{s3.bucket}/{s3.prefix}/visor/placed.iso"):  # fmt: skip
+            placed = client.post("/images", headers={**UBUNTU, "x-image-meta-location": location})
+            assert placed.status_code == 201, placed.text
+            assert placed.json()["image"]["store"] == "s3"
+            assert client.get(f"/images/{placed.json()['image']['_id']}").content == DATA
+        wrong = client.post(
+            "/images",
+            headers={
+                **UBUNTU,
+                "x-image-meta-location": "cumulus://h/other-bucket/visor/placed.iso",
+            },
+        )
+        assert_visor_error(wrong, 400)
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def test_odd_property_names_and_values_never_break_an_answer(client: TestClient) -> None:

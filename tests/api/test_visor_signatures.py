@@ -11,13 +11,16 @@ import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import anyio
 import httpx
 from starlette.testclient import TestClient
 
 from lading.services.visor_keys import NewVisorKey
+from tests.api.helpers import locating
 from tests.api.test_visor import DATA, OCTETS, UBUNTU, assert_visor_error, client, origin
+from tests.http_origin import Origin
 
 __all__ = ["client", "origin"]  # the fixtures, used by name
 
@@ -181,3 +184,59 @@ def test_listings_sort_by_any_attribute_and_page_through_it(client: TestClient) 
     assert len(by_arch) == len(colours)
     for refused in ("store", "location", "_secret"):
         assert_visor_error(client.get(f"/images?sort={refused}"), 400)
+
+
+def test_locations_in_visor_s_stores_are_registered_where_they_are(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """file:// leads to the filesystem store: a file inside its directory is registered
+    (not copied), read back, and removed with the image, as VISoR removed it."""
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    root = settings.store_path("local")
+    (root / "visor").mkdir(parents=True, exist_ok=True)
+    placed = root / "visor" / "ubuntu.iso"
+    placed.write_bytes(DATA)
+    created = client.post("/images", headers={**UBUNTU, "x-image-meta-location": placed.as_uri()})
+    assert created.status_code == 201, created.text
+    image = created.json()["image"]
+    assert (image["status"], image["store"], image["size"]) == ("available", "file", len(DATA))
+    assert client.get(f"/images/{image['_id']}").content == DATA
+    assert placed.exists()
+    assert client.delete(f"/images/{image['_id']}").status_code == 200
+    assert not placed.exists()
+
+
+def test_locations_in_visor_s_stores_refuse_what_is_not_theirs(
+    client: TestClient, tmp_path: Path
+) -> None:
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    root = settings.store_path("local")
+    uploaded = client.post("/images", headers={**UBUNTU, **OCTETS}, content=DATA).json()["image"]
+    own = next(path for path in root.rglob("*") if path.is_file())  # lading's own object
+    outside = tmp_path / "outside.iso"
+    outside.write_bytes(DATA)
+    for location, status in [
+        (own.as_uri(), 400),  # another image's data: never claimed
+        (outside.as_uri(), 400),  # outside the store's directory
+        (f"{root.as_uri()}/../outside.iso", 400),
+        (f"{root.as_uri()}/nothing-here.iso", 404),
+        ("file://relative.iso", 400),
+        ("s3://ak:sk@s3.example/bucket/x.iso", 400),  # no S3 store here
+        ("hdfs://namenode:50070/images/x.iso", 400),  # hdfs leads nowhere unless mapped
+    ]:
+        answer = client.post("/images", headers={**UBUNTU, "x-image-meta-location": location})
+        message = assert_visor_error(answer, status)
+        assert "sk@" not in message  # credentials are never repeated
+    assert client.get(f"/images/{uploaded['_id']}").content == DATA
+    assert len(client.get("/images").json()["images"]) == 1  # nothing else was made
+
+
+def test_a_key_sealed_with_another_secret_key_is_refused_not_a_500(
+    tmp_path: Path, database_url: str, origin: Origin
+) -> None:
+    with locating(tmp_path, database_url, origin, secret_key="a" * 32) as first:
+        key = new_key(first)
+        assert send(first, key, "GET", "/status").status_code == 200
+    with locating(tmp_path, database_url, origin, secret_key="b" * 32) as second:
+        refused = send(second, key, "GET", "/images")
+        assert "cannot check the access key" in assert_visor_error(refused, 403)

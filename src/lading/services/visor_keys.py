@@ -22,6 +22,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Mapping
@@ -39,7 +40,9 @@ from lading.services.catalogue import now
 from lading.services.identity import Identities
 from lading.services.policy import Policy
 from lading.services.roles import ROLES
-from lading.services.sealing import Sealer
+from lading.services.sealing import Sealer, Unsealable
+
+log = logging.getLogger(__name__)
 
 SCHEME = "VISOR"
 META_PREFIX = "x-image-meta-"
@@ -146,7 +149,11 @@ class VisorKeys:
         found = await self._database.read(visor_keys.find_key, access_key)
         if found is None:
             return None
-        secret = str(self._sealer.open(found.sealed_secret)["secret"]).encode()
+        try:
+            secret = str(self._sealer.open(found.sealed_secret)["secret"]).encode()
+        except Unsealable as exc:  # the operator's to fix; the client is refused, not a 500
+            log.error("VISoR access key %s: %s", access_key, exc.message)
+            raise Forbidden("this server cannot check the access key: see its log") from None
         known = _Known(found.record, secret, time.monotonic())
         if len(self._known) >= MAX_CACHED_KEYS:
             self._known.clear()

@@ -34,6 +34,7 @@ from lading.api.visor.render import answer
 from lading.api.visor.stores import lading_store, visor_name
 from lading.domain import Artifact, ListQuery, SortDir, Visibility
 from lading.errors import BadRequest, NotFound
+from lading.services import visor_locations
 from lading.services.transfers import Incoming
 
 PAGING = ("sort", "dir", "limit", "marker")
@@ -179,9 +180,17 @@ def _incoming(request: Request, meta: Meta) -> Incoming:
         return Incoming(body, None, size, checksum, store)
     if has_body(request):
         raise BadRequest("give the data one way: x-image-meta-location or a body, not both")
+    scheme = visor_locations.scheme_of(location)
+    if scheme is not None:  # an object in one of VISoR's stores: the store its scheme names
+        if store is not None and store != lading_store(settings, scheme):
+            raise BadRequest(f"x-image-meta-store {name!r} is not where the {scheme}:// "
+                             "location leads")  # fmt: skip
+        store = lading_store(settings, scheme)
+        key = visor_locations.stored_key(settings, store, location)
+        return Incoming(None, None, size, checksum, store, stored_key=key)
     if store is not None and not reads_only:
-        raise BadRequest("lading registers http(s) locations only (store http): upload the "
-                         "data to keep it in another store")  # fmt: skip
+        raise BadRequest("a location in this store is a URL of its kind (s3://, file://, ...); "
+                         "an http(s) URL goes to the http store")  # fmt: skip
     return Incoming(None, location, size, checksum)
 
 
