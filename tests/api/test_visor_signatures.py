@@ -240,3 +240,12 @@ def test_a_key_sealed_with_another_secret_key_is_refused_not_a_500(
     with locating(tmp_path, database_url, origin, secret_key="b" * 32) as second:
         refused = send(second, key, "GET", "/images")
         assert "cannot check the access key" in assert_visor_error(refused, 403)
+
+
+def test_root_paths_are_counted_as_the_visor_face(client: TestClient) -> None:
+    client.get("/images")
+    client.get("/status")
+    client.get(f"/visor/images/{'0' * 8}")
+    metrics = client.get("/metrics").text
+    for route in ("/images", "/status", "/visor/images/{image_id}"):
+        assert f'face="visor",method="GET",route="{route}"' in metrics, route
