@@ -82,6 +82,29 @@ def test_tokens_are_created_listed_and_revoked(tmp_path: Path) -> None:
     assert again.exit_code == 1 and "no such token" in again.output
 
 
+def test_visor_keys_are_created_listed_and_revoked_and_their_secret_sealed(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "lading.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    common = ["--config", str(config)]
+    created = CliRunner().invoke(
+        main, ["visor-key", "create", *common, "--project", "p1", "--role", "member"]
+    )
+    assert created.exit_code == 0, created.output
+    access_key, secret = created.output.splitlines()[-2:]
+    assert len(access_key) == 20 and len(secret) == 40
+    stored = b"".join(path.read_bytes() for path in (tmp_path / "data").rglob("*.db*"))
+    assert access_key.encode() in stored and secret.encode() not in stored  # sealed
+    listed = CliRunner().invoke(main, ["visor-key", "list", *common])
+    assert f"{access_key}  p1  member  active" in listed.output and secret not in listed.output
+    revoked = CliRunner().invoke(main, ["visor-key", "revoke", *common, access_key])
+    assert revoked.exit_code == 0 and f"access key {access_key} revoked" in revoked.output
+    assert "revoked" in CliRunner().invoke(main, ["visor-key", "list", *common]).output
+    again = CliRunner().invoke(main, ["visor-key", "revoke", *common, "NOSUCHKEY"])
+    assert again.exit_code == 1 and "no such VISoR access key" in again.output
+
+
 def test_serve_refuses_to_run_open_beyond_loopback(tmp_path: Path) -> None:
     config = tmp_path / "lading.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n')

@@ -50,7 +50,7 @@ TABLES = [("quota", QuotaSettings), ("fetch", FetchSettings), ("signing", Signin
           ("server", ServerSettings), ("image_format", ImageFormatSettings),
           ("image_conversion", ImageConversionSettings)]  # fmt: skip
 FACES = [("/v1", V1_ROUTES, DOCS / "api-glance-v1.md"),
-         ("/visor", VISOR_ROUTES, DOCS / "api-visor.md"),
+         ("", VISOR_ROUTES, DOCS / "api-visor.md"),  # the root, where its clients call
          ("", PNDA_ROUTES, DOCS / "api-pnda.md"),
          ("/click", CLICK_ROUTES, DOCS / "api-click.md"),
          ("/api", OSM_ROUTES, DOCS / "api-osm.md")]  # fmt: skip

@@ -108,6 +108,8 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
         Route("/metrics", serve_metrics, methods=["GET"]),
         *openapi_documents.ROUTES,
         *pnda.ROUTES,
+        # VISoR's clients call its paths at the root; /visor stays as lading first served it.
+        *visor.ROUTES,
         Mount("/v1", routes=glance_v1.ROUTES),
         Mount("/v2", app=glance_v2),
         Mount("/click", routes=click.ROUTES),
@@ -123,7 +125,11 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
             Middleware(ObserveMiddleware, routes=routes, metrics=services.metrics),
             # Before the token is looked up: another site's request costs no query.
             Middleware(CrossSiteMiddleware, sites=sites),
-            Middleware(AuthenticationMiddleware, identities=services.identities),
+            Middleware(
+                AuthenticationMiddleware,
+                identities=services.identities,
+                visor_keys=services.visor_keys,
+            ),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
@@ -133,7 +139,11 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     app.state.sites = sites
     app.state.pages = pages = Pages()
     # other faces: OpenStack's shape
-    app.state.error_styles = {"/visor": visor_error, "/ui": pages.error}
+    app.state.error_styles = {
+        "/visor": visor_error,
+        **{path: visor_error for path in visor.ROOT_PATHS},
+        "/ui": pages.error,
+    }
     return app
 
 

@@ -131,6 +131,11 @@ class TimeFilter:
     value: datetime
 
 
+# A sort key naming a property rather than a field (VISoR sorts by any attribute). No
+# index serves such an order: the listing sorts what its filters leave.
+PROPERTY_SORT = "property:"
+
+
 @dataclass(slots=True)
 class ListQuery:
     """What to list, already validated: filters, order and page."""

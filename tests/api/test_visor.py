@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
-from lading.settings import Settings
+from lading.settings import S3StoreSettings, Settings
+from lading.stores.registry import StoreRegistry
 from tests.api.helpers import create as create_v2
 from tests.api.helpers import locating
 from tests.api.helpers import upload as upload_v2
@@ -72,7 +73,7 @@ def test_post_with_a_body_then_head_get_and_the_other_faces(client: TestClient) 
     image = created.json()["image"]
     assert image["status"] == "available" and image["size"] == len(DATA)
     assert image["checksum"] == hashlib.md5(DATA).hexdigest()
-    assert image["uri"] == f"http://lading.test/visor/images/{image['_id']}"
+    assert image["uri"] == f"http://lading.test/images/{image['_id']}"
     assert (image["architecture"], image["format"], image["type"]) == ("i386", "iso", "machine")
     assert (image["access"], image["store"], image["flavour"]) == ("public", "file", "desktop")
     assert "location" not in image and "kernel" not in image  # no value: left out
@@ -148,7 +149,7 @@ def test_listings_filter_sort_and_say_404_when_empty(client: TestClient) -> None
     brief = client.get("/visor/images?sort=size&dir=desc&status=available").json()["images"]
     assert [image["name"] for image in brief] == ["big", "small"]
     assert set(brief[0]) == {"_id", "uri", "name", "architecture", "type", "format", "store",
-                             "size"}  # fmt: skip
+                             "size", "created_at"}  # fmt: skip
     for query, names in [("architecture=x86_64", ["big"]), ("format=iso", ["locked", "small"]),
                          ("status=available", ["big", "small"]), ("status=locked", ["locked"]),
                          ("colour=blue", ["big"]), ("store=file", ["big", "small"]),
@@ -157,7 +158,7 @@ def test_listings_filter_sort_and_say_404_when_empty(client: TestClient) -> None
         listed = client.get(f"/visor/images/detail?{query}&sort=name").json()["images"]
         assert [image["name"] for image in listed] == names, query
     assert_visor_error(client.get("/visor/images?access=public"), 404)
-    for query in ("sort=colour", "dir=up", "status=sleeping", "size=big", "access=maybe",
+    for query in ("sort=store", "dir=up", "status=sleeping", "size=big", "access=maybe",
                   "store=ftp", "uri=x", "limit=-1"):  # fmt: skip
         assert_visor_error(client.get(f"/visor/images?{query}"), 400)
     assert big["_id"] != small["_id"]
@@ -243,11 +244,13 @@ def test_delete_answers_the_image_and_status_beats(client: TestClient) -> None:
 def test_unauthorised_requests_answer_in_the_face_style(client: TestClient) -> None:
     identities = client.app.state.services.identities  # type: ignore[attr-defined]
     anyio.run(identities.create, "A", "member")
-    assert_visor_error(client.get("/visor/images"), 401)
+    # 403, as VISoR answered: its clients read a 401 as data.
+    assert_visor_error(client.get("/visor/images"), 403)
     xml = client.get("/visor/images", headers=XML)
-    assert xml.status_code == 401 and ElementTree.fromstring(xml.content).tag == "error"
-    wrong = client.get("/visor/images", headers={"x-auth-token": "wrong"})
-    assert_visor_error(wrong, 401)
+    assert xml.status_code == 403 and ElementTree.fromstring(xml.content).tag == "error"
+    wrong = client.get("/images", headers={"x-auth-token": "wrong"})
+    assert_visor_error(wrong, 403)
+    assert "www-authenticate" not in wrong.headers
 
 
 def test_visor_store_names_lead_to_lading_stores(
@@ -259,7 +262,8 @@ def test_visor_store_names_lead_to_lading_stores(
         stores={"local": {"type": "filesystem"}, "bucket": s3_store(request, tmp_path.name)},
         image_format={"require_image_format_match": False},  # any bytes as iso, as above
     )  # fmt: skip
-    with TestClient(create_app(settings), base_url="http://lading.test") as client:
+    stores = StoreRegistry.from_settings(settings)
+    with TestClient(create_app(settings, stores), base_url="http://lading.test") as client:
         for name, shown in [("walrus", "s3"), ("cumulus", "s3"), ("file", "file")]:
             created = post(client, DATA, **{"x-image-meta-store": name})
             assert created.status_code == 201, created.text
@@ -268,6 +272,28 @@ def test_visor_store_names_lead_to_lading_stores(
             assert client.get(f"/visor/images/{image['_id']}").content == DATA
         listed = client.get("/visor/images?store=lunacloud").json()["images"]
         assert len(listed) == 2
+        # A location in VISoR's S3 form (credentials ignored) or lading's, in the bucket.
+        anyio.run(stores.get("bucket").put, "visor/placed.iso", _chunks(DATA))
+        s3 = settings.stores["bucket"]
+        assert isinstance(s3, S3StoreSettings)
+        for location in (f"walrus://ak:sk@walrus.example:8773/{s3.bucket}/{s3.prefix}/visor/placed.iso",
+                         f"s3://{s3.bucket}/{s3.prefix}/visor/placed.iso"):  # fmt: skip
+            placed = client.post("/images", headers={**UBUNTU, "x-image-meta-location": location})
+            assert placed.status_code == 201, placed.text
+            assert placed.json()["image"]["store"] == "s3"
+            assert client.get(f"/images/{placed.json()['image']['_id']}").content == DATA
+        wrong = client.post(
+            "/images",
+            headers={
+                **UBUNTU,
+                "x-image-meta-location": "cumulus://h/other-bucket/visor/placed.iso",
+            },
+        )
+        assert_visor_error(wrong, 400)
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def test_odd_property_names_and_values_never_break_an_answer(client: TestClient) -> None:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -32,10 +32,12 @@ LOG_KEY = pytest.StashKey[Path]()
 
 @dataclass(frozen=True)
 class Lading:
-    """A live server: where it listens and an admin token it accepts."""
+    """A live server: where it listens, an admin token it accepts, and the environment
+    its own commands (``lading visor-key create``) run with."""
 
     url: str
     token: str
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -93,6 +95,18 @@ def keystone_settings(keystone_url: str) -> dict[str, str]:
     }
 
 
+def create_visor_key(env: dict[str, str], role: str = "admin") -> tuple[str, str]:
+    """An access key and its secret, made by the real ``lading visor-key create``."""
+    command = [str(LADING), "visor-key", "create", "--project", PROJECT, "--role", role]
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=TOKEN_TIMEOUT, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"lading visor-key create failed:\n{result.stdout}\n{result.stderr}")
+    access_key, secret = result.stdout.splitlines()[-2:]  # the last two lines
+    return access_key, secret
+
+
 @contextlib.contextmanager
 def running_lading(
     root: Path,
@@ -122,7 +136,7 @@ def running_lading(
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(process, base_url, log)
-        yield Lading(base_url, token)
+        yield Lading(base_url, token, env)
     finally:
         stop(process)
 

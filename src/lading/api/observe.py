@@ -25,7 +25,8 @@ from lading.logs import ACCESS, FIELDS
 from lading.metrics import CONTENT_TYPE, Metrics
 
 access_log = logging.getLogger(ACCESS)
-FACES = {"v2": "glance_v2", "v1": "glance_v1", "visor": "visor", "click": "click",
+FACES = {"v2": "glance_v2", "v1": "glance_v1", "visor": "visor", "images": "visor",
+         "status": "visor", "click": "click",
          "api": "osm", "packages": "pnda", "metrics": "operations",
          "healthcheck": "operations", "openapi": "operations", "ui": "web"}  # fmt: skip
 

@@ -15,6 +15,7 @@ COMMANDS = {
     "serve": "lading.cli.server:serve",
     "db": "lading.cli.server:db",
     "token": "lading.cli.server:token",
+    "visor-key": "lading.cli.visor_keys:visor_key",
     "metadefs": "lading.cli.metadefs:metadefs",
     "scrub": "lading.cli.server:scrub",
     "upload": "lading.cli.artifacts:upload",
@@ -50,7 +51,7 @@ class LazyGroup(click.Group):
 def main() -> None:
     """lading: a repository service for VM images and software packages.
 
-    serve, db, scrub, token and metadefs act on a server and its data, on this machine. The other
-    commands talk to a server over its API: give it with --url and --token, LADING_URL
-    and LADING_TOKEN, or a client config file (see lading upload --help).
+    serve, db, scrub, token, visor-key and metadefs act on a server and its data, on this
+    machine. The other commands talk to a server over its API: give it with --url and
+    --token, LADING_URL and LADING_TOKEN, or a client config file (see lading upload --help).
     """

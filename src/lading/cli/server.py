@@ -19,12 +19,11 @@ import click
 from pydantic import ValidationError
 
 from lading import logs
-from lading.db import tokens
 from lading.db.engine import Database
 from lading.errors import LadingError
 from lading.metrics import MULTIPROCESS_VARIABLE
 from lading.services.catalogue import Catalogue, now
-from lading.services.identity import Identities
+from lading.services.identity import Identities, any_credential
 from lading.services.names import PackageNames
 from lading.services.policy import Policy
 from lading.services.roles import ROLES, PolicyError
@@ -88,7 +87,7 @@ def serve(
     # Fail here, once, rather than in every worker.
     database = Database(settings.resolved_database_url)
     database.upgrade()
-    runs_open = not database.run(False, tokens.any_token)
+    runs_open = not database.run(False, any_credential)
     if runs_open and not is_loopback(address) and not insecure_open:
         raise click.ClickException(
             f"no API token exists, so lading would serve {address} open, with every caller an "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, true
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, select, true
 
 from lading.db.artifacts import SELECT_ARTIFACTS, complete
 from lading.db.models import (
@@ -19,7 +19,16 @@ from lading.db.models import (
     blobs,
     locations,
 )
-from lading.domain import GONE, Artifact, ListQuery, SortDir, Status, TimeFilter, Visibility
+from lading.domain import (
+    GONE,
+    PROPERTY_SORT,
+    Artifact,
+    ListQuery,
+    SortDir,
+    Status,
+    TimeFilter,
+    Visibility,
+)
 
 LIKE_ESCAPES = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 TIME_OPERATORS = {
@@ -124,8 +133,33 @@ def _time_clause(time: TimeFilter) -> ColumnElement[bool]:
 
 def _ordering(key: str, direction: SortDir) -> Any:
     # No NULLS FIRST/LAST: each engine's own NULL order is the one its indices hold.
-    column = artifacts.c[key]
+    column = _sort_column(key)
     return column.asc() if direction is SortDir.ASC else column.desc()
+
+
+def _sort_column(key: str) -> Any:
+    """The field's column, or a property's value (NULL where the artifact lacks it)."""
+    if not key.startswith(PROPERTY_SORT):
+        return artifacts.c[key]
+    return (
+        select(artifact_properties.c.value)
+        .where(
+            artifact_properties.c.artifact_id == artifacts.c.id,
+            artifact_properties.c.name == key.removeprefix(PROPERTY_SORT),
+        )
+        .scalar_subquery()
+    )
+
+
+def _marker_value(marker: Artifact, key: str) -> Any:
+    if key.startswith(PROPERTY_SORT):
+        return marker.properties.get(key.removeprefix(PROPERTY_SORT))
+    value = getattr(marker, key)
+    return value.value if isinstance(value, Status | Visibility) else value
+
+
+def _nullable(column: Any) -> bool:
+    return bool(getattr(column, "nullable", True))  # a property's value may be missing
 
 
 def _after(
@@ -138,16 +172,15 @@ def _after(
     alternatives: list[ColumnElement[bool]] = []
     equal_so_far: list[ColumnElement[bool]] = []
     for key, direction in order:
-        column = artifacts.c[key]
-        value = getattr(marker, key)
-        value = value.value if isinstance(value, Status | Visibility) else value
+        column = _sort_column(key)
+        value = _marker_value(marker, key)
         nulls_first = (direction is SortDir.ASC) != nulls_largest
         alternatives.append(and_(*equal_so_far, _beyond(column, value, direction, nulls_first)))
         equal_so_far.append(column.is_(None) if value is None else column == value)
     first_key, first_direction = order[0]
-    first_value = getattr(marker, first_key)
+    first_value = _marker_value(marker, first_key)
     first_nulls_first = (first_direction is SortDir.ASC) != nulls_largest
-    bound = _not_before(artifacts.c[first_key], first_value, first_direction, first_nulls_first)
+    bound = _not_before(_sort_column(first_key), first_value, first_direction, first_nulls_first)
     return [bound, or_(*alternatives)]
 
 
@@ -156,7 +189,7 @@ def _beyond(column: Any, value: Any, direction: SortDir, nulls_first: bool) -> A
     if value is None:
         return column.is_not(None) if nulls_first else false()
     beyond = column > value if direction is SortDir.ASC else column < value
-    return beyond if nulls_first or not column.nullable else or_(beyond, column.is_(None))
+    return beyond if nulls_first or not _nullable(column) else or_(beyond, column.is_(None))
 
 
 def _not_before(column: Any, value: Any, direction: SortDir, nulls_first: bool) -> Any:
@@ -164,4 +197,4 @@ def _not_before(column: Any, value: Any, direction: SortDir, nulls_first: bool) 
     if value is None:
         return true() if nulls_first else column.is_(None)
     bound = column >= value if direction is SortDir.ASC else column <= value
-    return bound if nulls_first or not column.nullable else or_(bound, column.is_(None))
+    return bound if nulls_first or not _nullable(column) else or_(bound, column.is_(None))

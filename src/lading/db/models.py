@@ -219,6 +219,21 @@ api_tokens = Table(
 )
 
 
+# VISoR's access keys: the secret is sealed (services/sealing.py), not hashed, because
+# verifying an HMAC needs the secret itself.
+visor_keys = Table(
+    "visor_keys",
+    metadata,
+    Column("access_key", String(32), primary_key=True),
+    Column("sealed_secret", Text, nullable=False),
+    Column("project", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+)
+
+
 # Nonces of signed requests, kept while their timestamp is inside the window: a request
 # seen once is refused if it comes again (replay).
 signed_nonces = Table(

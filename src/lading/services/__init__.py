@@ -25,6 +25,7 @@ from lading.services.sealing import Sealer
 from lading.services.signing import Signatures
 from lading.services.tasks import Tasks
 from lading.services.transfers import Transfers
+from lading.services.visor_keys import VisorKeys
 from lading.services.webhooks import Webhooks
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
@@ -35,6 +36,7 @@ class Services:
     """Every service of one process, built once from settings."""
 
     identities: Identities
+    visor_keys: VisorKeys
     catalogue: Catalogue
     members: Members
     metadefs: Metadefs
@@ -77,6 +79,7 @@ class Services:
         sealer = Sealer(settings)
         return cls(
             identities=identities,
+            visor_keys=VisorKeys(database, sealer, policy, identities),
             catalogue=catalogue,
             members=Members(database, catalogue),
             metadefs=Metadefs(database),

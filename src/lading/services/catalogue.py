@@ -18,7 +18,16 @@ from sqlalchemy import Connection
 from lading.db import artifacts as queries
 from lading.db import blobs, listing
 from lading.db.engine import Database
-from lading.domain import GONE, Artifact, EventType, ListQuery, Maker, Status, Visibility
+from lading.domain import (
+    GONE,
+    PROPERTY_SORT,
+    Artifact,
+    EventType,
+    ListQuery,
+    Maker,
+    Status,
+    Visibility,
+)
 from lading.errors import (
     BadRequest,
     Conflict,
@@ -183,6 +192,10 @@ class Catalogue:
             query.viewer = caller.project
         if not all(caller.may_property(name, "read") for name in query.properties):
             return []  # a filter on what the caller cannot read must not reveal values
+        for key, _ in query.sort:  # nor may an order by it
+            name = key.removeprefix(PROPERTY_SORT)
+            if name != key and not caller.may_property(name, "read"):
+                raise BadRequest(f"cannot sort by the property {name!r}")
         found = await self._database.read(listing.list_artifacts, query)
         return [caller.view(artifact) for artifact in found]
 

@@ -2,9 +2,9 @@
 
 A token is a long random string shown once; only its SHA-256 digest is stored. Each
 token carries a project and a role; a role implies the ones below it (an admin is also a
-member and a reader). Until the first token is created lading runs open: every request
-is an admin of the default project. From then on every request needs a token, even if
-all tokens are later revoked, so that revoking the last one never opens the server.
+member and a reader). Until the first token (or VISoR access key) is created lading runs
+open: every request is an admin of the default project. From then on every request needs
+one, even if all are later revoked, so that revoking the last one never opens the server.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from lading.db import tokens
+from sqlalchemy import Connection
+
+from lading.db import tokens, visor_keys
 from lading.db.engine import Database
 from lading.db.tokens import TokenRecord
 from lading.errors import BadRequest, NotFound, Unauthorized
@@ -44,6 +46,11 @@ MAX_CACHED_TOKENS = 10_000
 class NewToken:
     record: TokenRecord
     token: str  # the only time it exists in clear
+
+
+def any_credential(connection: Connection) -> bool:
+    """Whether a token or a VISoR access key was ever made: from then on, requests need one."""
+    return tokens.any_token(connection) or visor_keys.any_key(connection)
 
 
 def digest(token: str) -> str:
@@ -76,9 +83,13 @@ class Identities:
         if self.keystone is not None:
             return False  # Keystone's tokens are in use: never an anonymous admin
         if not self._secured and time.monotonic() >= self._recheck_at:
-            self._secured = await self._database.read(tokens.any_token)
+            self._secured = await self._database.read(any_credential)
             self._recheck_at = time.monotonic() + OPEN_RECHECK_SECONDS
         return not self._secured
+
+    def secure(self) -> None:
+        """A credential now exists (a token, a VISoR key): never open again here."""
+        self._secured = True
 
     async def authenticate(
         self, token: str | None, service_token: str | None = None

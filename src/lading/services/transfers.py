@@ -61,6 +61,13 @@ class Incoming:
     size: int | None = None
     checksum: str | None = None  # MD5
     store: str | None = None
+    # An object already in ``store`` (VISoR's store locations), registered where it is.
+    stored_key: str | None = None
+
+    @property
+    def placed(self) -> bool:
+        """Whether the data is somewhere already (a location), not in the request."""
+        return self.location is not None or self.stored_key is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,11 +251,11 @@ class Transfers:
         """A new artifact with the data its request brings (Glance v1, VISoR). What can be
         refused is refused before the artifact is made; an upload that fails then leaves
         it killed, as those systems have it."""
-        if incoming.location is not None:
-            external = await self._locate(incoming.location, incoming.size)
+        if incoming.placed:
+            external, store = await self._placed(caller, incoming)
             artifact = await self._catalogue.create(caller, changes, artifact_id)
             try:
-                return await self._register(caller, artifact, external, incoming.checksum)
+                return await self._register(caller, artifact, external, incoming.checksum, store)
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await self._catalogue.drop(artifact.id, caller)
@@ -266,24 +273,31 @@ class Transfers:
         artifact_id: str,
         changes: Callable[[Artifact], Changes],
         incoming: Incoming,
+        refill_killed: bool = False,
     ) -> Artifact:
         """Metadata changes with the data the request brings, if any (Glance v1, VISoR):
-        data goes only into a queued artifact, and what can be refused is refused before
-        the metadata changes, so that a refused update changes nothing."""
-        external = None
-        if incoming.body is not None or incoming.location is not None:
+        data goes only into a queued artifact (or a killed one, with ``refill_killed``:
+        VISoR took new data into an image whose upload had failed), and what can be
+        refused is refused before the metadata changes, so that a refused update
+        changes nothing."""
+        external, store = None, None
+        if incoming.body is not None or incoming.placed:
             current = await self._catalogue.get(caller, artifact_id)
             caller.require_owner(current, "upload_image")
-            if current.status is not Status.QUEUED:
+            takes = (Status.QUEUED, Status.KILLED) if refill_killed else (Status.QUEUED,)
+            if current.status not in takes:
+                wanted = " or ".join(takes)
                 raise Conflict(f"artifact {artifact_id} is {current.status}: data only goes "
-                               "into a queued one, which has none")  # fmt: skip
-            if incoming.location is not None:
-                external = await self._locate(incoming.location, incoming.size)
+                               f"into one that is {wanted}, which has none")  # fmt: skip
+            if incoming.placed:
+                external, store = await self._placed(caller, incoming, current)
             else:
                 self._check_upload(incoming.size, incoming.store)
+            if current.status is Status.KILLED:
+                await self._database.write(_requeue_killed, artifact_id, now())
         artifact = await self._catalogue.update(caller, artifact_id, changes)
-        if external is not None:
-            return await self._register(caller, artifact, external, incoming.checksum)
+        if external is not None and store is not None:
+            return await self._register(caller, artifact, external, incoming.checksum, store)
         if incoming.body is not None:
             return await self._upload_incoming(caller, artifact.id, incoming)
         return artifact
@@ -338,13 +352,41 @@ class Transfers:
         self._check_upload(stored.size, None)
         return stored
 
+    async def _placed(
+        self, caller: Caller, incoming: Incoming, artifact: Artifact | None = None
+    ) -> tuple[StoredObject, str]:
+        """The object a location names and the store it is in: an external URL (the
+        http store), or a key in one of lading's stores, which only a caller the policy
+        lets set locations and claim stored objects (administrators) may name."""
+        if incoming.stored_key is None:
+            assert incoming.location is not None
+            return await self._locate(
+                incoming.location, incoming.size
+            ), self._stores.external().name
+        assert incoming.store is not None
+        caller.require("set_image_location", artifact)
+        caller.require("claim_store_object", artifact)
+        store = self._stores.get(incoming.store)
+        try:
+            stored = await store.stat(incoming.stored_key)
+        except ObjectNotFound:
+            raise NotFound(f"no data in store {store.name} at {incoming.stored_key}") from None
+        if incoming.size is not None and incoming.size != stored.size:
+            raise BadRequest(f"the location holds {stored.size} bytes, not {incoming.size}")
+        self._check_upload(stored.size, None)
+        return stored, store.name
+
     async def _register(
-        self, caller: Caller, artifact: Artifact, external: StoredObject, checksum: str | None
+        self,
+        caller: Caller,
+        artifact: Artifact,
+        external: StoredObject,
+        checksum: str | None,
+        store: str,
     ) -> Artifact:
         cap = await self._room(artifact)
         if external.size > cap:
             raise TooLarge(f"the data is larger than the limit of {cap} bytes")
-        store = self._stores.external().name
 
         def register(connection: Connection) -> None:
             uploads.register(
@@ -621,3 +663,14 @@ class Transfers:
 def _new_key() -> str:
     name = uuid.uuid4().hex
     return f"{name[:2]}/{name}"
+
+
+def _requeue_killed(connection: Connection, artifact_id: str, moment: datetime) -> None:
+    """killed -> queued, so that new data may go in; Conflict when another request moved
+    it first (two refills race: one wins)."""
+    if not artifacts.set_status(
+        connection, artifact_id, [Status.KILLED], Status.QUEUED, **artifacts.WITHOUT_DATA,
+        updated_at=moment,
+    ):  # fmt: skip
+        artifacts.refuse_if_gone(connection, artifact_id)
+        raise Conflict(f"artifact {artifact_id} is no longer killed")

@@ -33,11 +33,16 @@ CODE_SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "GlanceTask": task_schema,
 }
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Faces served at a second prefix too: each path is described there again, its
+# operationIds suffixed (they must be unique in a document).
+ALIASES = {"visor": ("/visor", "AtVisor")}
 
 
 def load(face: str) -> dict[str, Any]:
     """The face's document, with the shared components and the v2 schemas added."""
     document = _read(f"{face}.yaml")
+    if face in ALIASES:
+        _add_alias(document, *ALIASES[face])
     components = document.setdefault("components", {})
     shared = _read(COMMON)
     shared.setdefault("schemas", {}).update(
@@ -54,6 +59,16 @@ def load(face: str) -> dict[str, Any]:
 def rendered(face: str) -> bytes:
     """The face's document as JSON, made once a process: the files ship with lading."""
     return bytes(JSONResponse(load(face)).body)
+
+
+def _add_alias(document: dict[str, Any], prefix: str, suffix: str) -> None:
+    paths = document["paths"]
+    for path, item in list(paths.items()):
+        copied = copy.deepcopy(item)
+        for operation in copied.values():
+            if isinstance(operation, dict) and "operationId" in operation:
+                operation["operationId"] += suffix
+        paths[prefix + path] = copied
 
 
 def _read(name: str) -> dict[str, Any]:

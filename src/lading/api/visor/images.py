@@ -1,4 +1,5 @@
-"""VISoR's image API at /visor, over the same services as the Glance faces.
+"""VISoR's image API at the root (``/images``, ``/status``), where its clients call it,
+and at /visor, over the same services as the Glance faces.
 
 Metadata travels as ``x-image-meta-<attribute>`` headers (see ``meta``); answers are
 JSON or XML (see ``render``). An image's data comes in the body of a POST or PUT, or
@@ -33,6 +34,7 @@ from lading.api.visor.render import answer
 from lading.api.visor.stores import lading_store, visor_name
 from lading.domain import Artifact, ListQuery, SortDir, Visibility
 from lading.errors import BadRequest, NotFound
+from lading.services import visor_locations
 from lading.services.transfers import Incoming
 
 PAGING = ("sort", "dir", "limit", "marker")
@@ -85,7 +87,7 @@ async def update_image(request: Request) -> Response:
         raise BadRequest("an image's _id does not change")
     you, image_id = caller(request), request.path_params["image_id"]
     artifact = await services(request).transfers.update_with(
-        you, image_id, meta.changes, _incoming(request, meta)
+        you, image_id, meta.changes, _incoming(request, meta), refill_killed=True
     )
     return answer(request.headers, "image", _detail(request, artifact))
 
@@ -111,16 +113,15 @@ async def _listing(request: Request, shape: Callable[[dict[str, Any]], dict[str,
 
 
 def _list_query(request: Request, params: Sequence[tuple[str, str]]) -> ListQuery:
-    """Filters on any attribute, ``sort`` (default ``_id``) and ``dir`` (default asc);
+    """Filters on any attribute, ``sort`` by any attribute (default ``_id``) and ``dir``
+    (default asc);
     lading adds ``limit`` (at most 1000, the default) and ``marker``."""
     sort = single(params, "sort") or "_id"
-    if sort not in visor_meta.SORTS:
-        raise BadRequest(f"cannot sort by {sort!r}; use one of {list(visor_meta.SORTS)}")
     direction = (single(params, "dir") or "asc").lower()
     if direction not in ("asc", "desc"):
         raise BadRequest(f"dir must be asc or desc, not {direction!r}")
     limit = page_limit(params) if single(params, "limit") is not None else MAX_LIMIT
-    query = ListQuery(limit=limit, sort=[(visor_meta.SORTS[sort], SortDir(direction))])
+    query = ListQuery(limit=limit, sort=[(visor_meta.sort_key(sort), SortDir(direction))])
     query.with_community = True  # VISoR knows public and private: community is not private
     for name, value in params:
         if name in PAGING:
@@ -157,7 +158,7 @@ def _detail(request: Request, artifact: Artifact) -> dict[str, Any]:
     settings = settings_of(request)
     store = visor_name(settings, artifact.locations[0].store) if artifact.locations else None
     location = services(request).transfers.shown_locations(caller(request), artifact).direct_url
-    uri = f"{endpoint(request)}/visor/images/{artifact.id}"
+    uri = f"{endpoint(request)}/images/{artifact.id}"
     return document(artifact, uri, store, location)
 
 
@@ -179,11 +180,22 @@ def _incoming(request: Request, meta: Meta) -> Incoming:
         return Incoming(body, None, size, checksum, store)
     if has_body(request):
         raise BadRequest("give the data one way: x-image-meta-location or a body, not both")
+    scheme = visor_locations.scheme_of(location)
+    if scheme is not None:  # an object in one of VISoR's stores: the store its scheme names
+        if store is not None and store != lading_store(settings, scheme):
+            raise BadRequest(f"x-image-meta-store {name!r} is not where the {scheme}:// "
+                             "location leads")  # fmt: skip
+        store = lading_store(settings, scheme)
+        key = visor_locations.stored_key(settings, store, location)
+        return Incoming(None, None, size, checksum, store, stored_key=key)
     if store is not None and not reads_only:
-        raise BadRequest("lading registers http(s) locations only (store http): upload the "
-                         "data to keep it in another store")  # fmt: skip
+        raise BadRequest("a location in this store is a URL of its kind (s3://, file://, ...); "
+                         "an http(s) URL goes to the http store")  # fmt: skip
     return Incoming(None, location, size, checksum)
 
+
+# The paths at the root that are VISoR's (for its error style and its metrics face).
+ROOT_PATHS = ("/images", "/status")
 
 ROUTES: list[BaseRoute] = [
     Route("/status", heartbeat, methods=["GET"]),

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from lading.api.headers import Meta, meta_items
-from lading.domain import DISK_FORMATS, Artifact, Status, Visibility
+from lading.domain import DISK_FORMATS, PROPERTY_SORT, Artifact, Status, Visibility
 from lading.errors import BadRequest
 
 ARCHITECTURES = ("i386", "i686", "x86_64", "aarch64", "armv7l", "ppc64le", "s390x")
@@ -39,10 +39,12 @@ READ_ONLY = ("uri", "status", "created_at", "updated_at", "uploaded_at", "access
              "access_count", "owner")  # fmt: skip
 # Said by the client about the data, or choosing where it goes.
 DATA_FIELDS = ("_id", "size", "checksum", "store", "location")
-BRIEF = ("_id", "uri", "name", "architecture", "type", "format", "store", "size")
-SORTS = {"_id": "id", "name": "name", "access": "visibility", "status": "status",
-         "format": "disk_format", "size": "size", "owner": "owner",
+BRIEF = ("_id", "uri", "name", "architecture", "type", "format", "store", "size", "created_at")
+SORTS = {"_id": "id", "uri": "id", "name": "name", "access": "visibility", "status": "status",
+         "format": "disk_format", "size": "size", "owner": "owner", "checksum": "checksum",
          "created_at": "created_at", "updated_at": "updated_at"}  # fmt: skip
+# What says where the data is, which no column orders.
+UNSORTED = ("store", "location")
 
 
 def read_meta(headers: Mapping[str, str]) -> Meta:
@@ -102,6 +104,16 @@ def document(artifact: Artifact, uri: str, store: str | None, location: str | No
 
 def brief(detail: Mapping[str, Any]) -> dict[str, Any]:
     return {key: detail[key] for key in BRIEF if key in detail}
+
+
+def sort_key(attribute: str) -> str:
+    """The listing's sort key for a VISoR attribute: a field, else the property that
+    holds it (VISoR sorted by any attribute)."""
+    if attribute in SORTS:
+        return SORTS[attribute]
+    if attribute in UNSORTED or not attribute or attribute.startswith("_") or len(attribute) > 255:
+        raise BadRequest(f"cannot sort by {attribute!r}")
+    return PROPERTY_SORT + PROPERTIES.get(attribute, attribute)
 
 
 def statuses(name: str) -> list[Status]:

@@ -16,6 +16,7 @@ from lading.api.http import Failure
 XML = "application/xml"
 JSON = "application/json"
 XML_TYPES = (XML, "text/xml")
+HEADER_MESSAGE_LIMIT = 1024  # characters of an error message in x-error-message
 # An XML element name (ASCII letters, digits, _ . -, not starting with a digit, . or -,
 # nor with "xml"); other attribute names become <attribute name="...">.
 ELEMENT_NAME = re.compile(r"(?!xml)[A-Za-z_][A-Za-z0-9_.-]*", re.IGNORECASE | re.ASCII)
@@ -64,14 +65,31 @@ def answer(
 
 
 def visor_error(headers: Headers, failure: Failure) -> Response:
-    """The error style of the VISoR face (``lading.api.http.ErrorStyle``)."""
-    extra = failure.headers
+    """The error style of the VISoR face (``lading.api.http.ErrorStyle``).
+
+    A 401 is answered 403, as VISoR answered a request it could not authenticate: its
+    clients read a 401 as data. The message is also in ``x-error-message``, where VISoR
+    put it for a HEAD, whose answer has no body (every answer carries it: the style does
+    not know the method, and the header costs a GET nothing)."""
+    status = 403 if failure.status == 401 else failure.status
+    extra = {
+        name: value
+        for name, value in (failure.headers or {}).items()
+        if status == failure.status or name.lower() != "www-authenticate"
+    }
+    extra["x-error-message"] = _header_text(failure.message)
     if not wants_xml(headers):
-        body = {"code": failure.status, "message": failure.message}
-        return JSONResponse(body, failure.status, dict(extra or {}))
+        body = {"code": status, "message": failure.message}
+        return JSONResponse(body, status, extra)
     element = ElementTree.Element("error")
-    _fill(element, {"code": failure.status, "message": failure.message})
-    return _xml(element, failure.status, extra)
+    _fill(element, {"code": status, "message": failure.message})
+    return _xml(element, status, extra)
+
+
+def _header_text(message: str) -> str:
+    """The message as a header value can carry it: one line of Latin-1, bounded."""
+    line = " ".join(message.split())[:HEADER_MESSAGE_LIMIT]
+    return line.encode("latin-1", "replace").decode("latin-1")
 
 
 def _fill(element: ElementTree.Element, values: Mapping[str, Any]) -> None:
