@@ -37,6 +37,7 @@ from lading.errors import (
 )
 from lading.metrics import Metrics
 from lading.processes import ThisProcess
+from lading.services import validation
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.digests import DigestingStream
@@ -61,6 +62,10 @@ class Incoming:
     size: int | None = None
     checksum: str | None = None  # MD5
     store: str | None = None
+    # Glance v1's rules: data needs both formats; a stated size of 0 with no data is an
+    # empty image, active at once; a non-admin may not restate an active image's size or
+    # checksum otherwise.
+    glance_v1: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +196,12 @@ class Transfers:
         expected: Expected | None = None,
         failed: Status = Status.QUEUED,
         on_active: Callable[[Connection], None] | None = None,
+        require_formats: bool = False,
     ) -> Artifact:
         """Store ``body`` as the artifact's data and make it active.
+
+        ``require_formats``: an artifact without a disk or container format is refused
+        (Glance's rule for images; the package faces upload without them).
 
         ``store_name`` picks a store when several are configured; with one, it is
         ignored, as Glance ignores it with multi-store off. Digests the client
@@ -202,6 +211,8 @@ class Transfers:
         killed as Glance v1 has it.
         """
         artifact = await self._queued(caller, artifact_id)
+        if require_formats:
+            validation.require_formats(artifact)
         await self._receive(
             artifact, body, announced_size, store_name, expected, Status.SAVING, failed,
             on_active, caller,
@@ -245,9 +256,13 @@ class Transfers:
         refused is refused before the artifact is made; an upload that fails then leaves
         it killed, as those systems have it."""
         if incoming.location is not None:
+            if incoming.glance_v1:
+                caller.require("set_image_location")
             external = await self._locate(incoming.location, incoming.size)
             artifact = await self._catalogue.create(caller, changes, artifact_id)
             try:
+                if incoming.glance_v1:
+                    validation.require_formats(artifact)
                 return await self._register(caller, artifact, external, incoming.checksum)
             except BaseException:
                 with anyio.CancelScope(shield=True):
@@ -256,6 +271,9 @@ class Transfers:
         if incoming.body is not None:
             self._check_upload(incoming.size, incoming.store)
         artifact = await self._catalogue.create(caller, changes, artifact_id)
+        if incoming.body is None and incoming.glance_v1 and incoming.size == 0:
+            # Nothing to wait for: v1 makes such an image active as it registers it.
+            return await self.upload(caller, artifact.id, _nothing(), announced_size=0)
         if incoming.body is None:
             return artifact
         return await self._upload_incoming(caller, artifact.id, incoming)
@@ -271,6 +289,8 @@ class Transfers:
         data goes only into a queued artifact, and what can be refused is refused before
         the metadata changes, so that a refused update changes nothing."""
         external = None
+        if incoming.glance_v1 and incoming.body is None and incoming.location is None:
+            _check_restated(caller, await self._catalogue.get(caller, artifact_id), incoming)
         if incoming.body is not None or incoming.location is not None:
             current = await self._catalogue.get(caller, artifact_id)
             caller.require_owner(current, "upload_image")
@@ -278,11 +298,15 @@ class Transfers:
                 raise Conflict(f"artifact {artifact_id} is {current.status}: data only goes "
                                "into a queued one, which has none")  # fmt: skip
             if incoming.location is not None:
+                if incoming.glance_v1:
+                    caller.require("set_image_location", current)
                 external = await self._locate(incoming.location, incoming.size)
             else:
                 self._check_upload(incoming.size, incoming.store)
         artifact = await self._catalogue.update(caller, artifact_id, changes)
         if external is not None:
+            if incoming.glance_v1:
+                validation.require_formats(artifact)
             return await self._register(caller, artifact, external, incoming.checksum)
         if incoming.body is not None:
             return await self._upload_incoming(caller, artifact.id, incoming)
@@ -300,6 +324,7 @@ class Transfers:
             store_name=incoming.store,
             expected=Expected(md5=incoming.checksum),
             failed=Status.KILLED,
+            require_formats=incoming.glance_v1,
         )
 
     def _check_upload(self, announced_size: int | None, store_name: str | None) -> None:
@@ -616,6 +641,24 @@ class Transfers:
                 last = time.monotonic()
                 await beat()
             yield chunk
+
+
+async def _nothing() -> AsyncGenerator[bytes]:
+    """An empty body (an async generator that yields nothing)."""
+    nothing: tuple[bytes, ...] = ()
+    for chunk in nothing:
+        yield chunk
+
+
+def _check_restated(caller: Caller, current: Artifact, incoming: Incoming) -> None:
+    """Glance v1: once an image is active, only an administrator may state another size
+    or checksum for it (403); lading keeps them as the data says, whoever asks."""
+    if caller.is_admin or current.status is not Status.ACTIVE:
+        return
+    for name, stated, actual in (("size", incoming.size, current.size),
+                                 ("checksum", incoming.checksum, current.checksum)):  # fmt: skip
+        if stated is not None and stated != actual:
+            raise Forbidden(f"the {name} of an active image is not changed")
 
 
 def _new_key() -> str:

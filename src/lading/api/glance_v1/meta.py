@@ -12,7 +12,7 @@ from typing import Any
 
 from lading.api.headers import PREFIX, Meta, meta_headers, meta_items
 from lading.api.http import parse_count
-from lading.domain import Artifact, Visibility
+from lading.domain import Artifact, Status, Visibility
 from lading.errors import BadRequest
 
 PROPERTY_KEY = "property-"
@@ -23,6 +23,9 @@ INTEGER_FIELDS = ("min_disk", "min_ram")
 # Glance v1 ignores them on write).
 SERVER_FIELDS = ("id", "size", "checksum", "status", "store", "location", "created_at",
                  "updated_at", "deleted_at", "deleted", "virtual_size")  # fmt: skip
+# lading's statuses v1 never had, as a v1 client expects them: an import (a copy-from's
+# fetch) is v1's saving.
+V1_STATUS = {Status.IMPORTING: "saving"}
 BRIEF = ("id", "name", "disk_format", "container_format", "checksum", "size")
 
 
@@ -65,7 +68,7 @@ def image_document(artifact: Artifact) -> dict[str, Any]:
     return {
         "id": artifact.id,
         "name": artifact.name,
-        "status": artifact.status.value,
+        "status": V1_STATUS.get(artifact.status, artifact.status.value),
         "disk_format": artifact.disk_format,
         "container_format": artifact.container_format,
         "size": artifact.size,
