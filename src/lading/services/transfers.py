@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from lading.db import artifacts, blobs, imports, uploads
 from lading.db.engine import Database
 from lading.db.uploads import Lease
-from lading.domain import Artifact, Digests, Location, Status
+from lading.domain import Artifact, Digests, EventType, Location, Status
 from lading.errors import (
     BadRequest,
     Conflict,
@@ -493,7 +493,15 @@ class Transfers:
         inspection = inspection_for(
             artifact.disk_format, artifact.container_format, self._settings.image_format
         )
-        lease.blob_id = await self._database.write(uploads.begin, lease, self._expiry(), now())
+        expiry = self._expiry()
+
+        def begin(connection: Connection) -> int:
+            blob_id = uploads.begin(connection, lease, expiry, now())
+            if status is Status.SAVING:
+                self._catalogue.events.image(connection, EventType.IMAGE_PREPARE, artifact.id, by)
+            return blob_id
+
+        lease.blob_id = await self._database.write(begin)
         self._metrics.uploads_in_flight.inc()
         try:
             stream = DigestingStream(
@@ -527,6 +535,8 @@ class Transfers:
                 if on_active is not None:
                     on_active(connection)
                 if final is Status.ACTIVE:
+                    events = self._catalogue.events
+                    events.image(connection, EventType.IMAGE_UPLOAD, lease.artifact_id, by)
                     self._catalogue.activated(connection, lease.artifact_id, by)
                 return redundant
 
