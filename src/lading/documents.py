@@ -1,12 +1,17 @@
 """An artifact and a task as JSON documents, in the Glance v2 shape: what the v2 face
-shows (with its links) and what events carry (lading.services.events)."""
+shows (with its links) and what events carry (lading.services.events); and an artifact
+in Glance v1's shape, what the v1 face shows and Glance's ``image.*`` notifications carry."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from lading.domain import Artifact, Task
+from lading.domain import Artifact, Status, Task, Visibility
+
+# lading's statuses v1 never had, as a v1 client expects them: an import (a copy-from's
+# fetch) is v1's saving.
+V1_STATUS = {Status.IMPORTING: "saving"}
 
 
 def artifact_document(artifact: Artifact) -> dict[str, Any]:
@@ -57,3 +62,32 @@ def task_document(task: Task) -> dict[str, Any]:
 
 def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def v1_document(artifact: Artifact) -> dict[str, Any]:
+    """The artifact as Glance v1 showed an image (its detail listings, its answers and
+    its notifications), never where its bytes lie."""
+    return {
+        "id": artifact.id,
+        "name": artifact.name,
+        "status": V1_STATUS.get(artifact.status, artifact.status.value),
+        "disk_format": artifact.disk_format,
+        "container_format": artifact.container_format,
+        "size": artifact.size,
+        "virtual_size": artifact.virtual_size,
+        "checksum": artifact.checksum,
+        "min_disk": artifact.min_disk,
+        "min_ram": artifact.min_ram,
+        "is_public": artifact.visibility is Visibility.PUBLIC,
+        "protected": artifact.protected,
+        "owner": artifact.owner,
+        "deleted": artifact.deleted_at is not None,
+        "deleted_at": None if artifact.deleted_at is None else v1_timestamp(artifact.deleted_at),
+        "created_at": v1_timestamp(artifact.created_at),
+        "updated_at": v1_timestamp(artifact.updated_at),
+        "properties": {key: str(value) for key, value in artifact.properties.items()},
+    }
+
+
+def v1_timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")

@@ -210,6 +210,14 @@ class EventType(enum.StrEnum):
     ARTIFACT_PUBLISHED = "artifact.published"
     ARTIFACT_UNPUBLISHED = "artifact.unpublished"
     TASK_FINISHED = "task.finished"
+    # Glance's notifications, as its v1 API sent them (with the image's v1 fields), for
+    # the same changes, whichever face made them.
+    IMAGE_CREATE = "image.create"
+    IMAGE_PREPARE = "image.prepare"  # an upload begins: the image is saving
+    IMAGE_UPLOAD = "image.upload"  # its data is stored
+    IMAGE_ACTIVATE = "image.activate"
+    IMAGE_UPDATE = "image.update"  # after any change, activation included
+    IMAGE_DELETE = "image.delete"
 
 
 @dataclass(frozen=True, slots=True)

@@ -293,6 +293,9 @@ class PublishingSettings(BaseModel):
     web: bool = True  # what the web UI's uploads and imports create
 
 
+GLANCE_FAMILY = "image.*"  # Glance's notifications: a webhook names them to get them
+
+
 class WebhookSettings(BaseModel):
     """A URL told of events (``docs/events.md``), each body signed with ``secret``.
 
@@ -303,7 +306,9 @@ class WebhookSettings(BaseModel):
 
     url: str
     secret: SecretStr = Field(min_length=32)
-    # Event types, ``artifact.*``, ``task.*``, or ``*`` for every one.
+    # Event types, ``artifact.*``, ``task.*``, ``image.*`` (Glance's notifications), or
+    # ``*`` for lading's own (artifact and task events: Glance's, which tell the same
+    # changes again, only when named).
     events: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
 
     @field_validator("url")
@@ -325,7 +330,8 @@ class WebhookSettings(BaseModel):
 
     def wants(self, event: EventType) -> bool:
         family = f"{event.partition('.')[0]}.*"
-        return any(name in ("*", family, event) for name in self.events)
+        every = () if family == GLANCE_FAMILY else ("*",)
+        return any(name in (*every, family, event) for name in self.events)
 
 
 class WebhookDeliverySettings(BaseModel):

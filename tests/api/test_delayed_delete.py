@@ -79,7 +79,8 @@ def test_lading_scrub_by_hand(client: TestClient, settings: Settings) -> None:
 
 
 @pytest.mark.parametrize(("face", "headers"), [
-    ("/v1/images", {"x-image-meta-name": "v1"}),
+    ("/v1/images", {"x-image-meta-name": "v1", "x-image-meta-disk_format": "raw",
+                    "x-image-meta-container_format": "bare"}),
     ("/visor/images", {"x-image-meta-name": "visor"}),
 ])  # fmt: skip
 def test_the_older_faces_delete_with_a_delay_too(

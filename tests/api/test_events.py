@@ -267,3 +267,46 @@ def test_a_delivery_that_keeps_failing_is_dropped_with_a_log_line(
         f"webhook refusing: dropped artifact.created event {event_id} after 3 tries: ConnectError"
     )
     assert receiver.to("/down")[0].event["data"]["id"] == image
+
+
+def test_glance_notifications_carry_v1_fields_for_every_face(
+    tmp_path: Path, database_url: str, receiver: Receiver
+) -> None:
+    webhooks = {
+        "glance": {"url": receiver.url("/all"), "secret": SECRET, "events": ["image.*"]},
+        "lading": {"url": receiver.url("/filtered"), "secret": OTHER_SECRET},  # "*"
+    }  # fmt: skip
+    with app_with(tmp_path, database_url, webhooks=webhooks) as client:
+        world = World(client, database_url)
+        v1_headers = {"x-image-meta-name": "v1", "x-image-meta-disk_format": "raw",
+                      "x-image-meta-container_format": "bare",
+                      "x-image-meta-property-os_distro": "cirros",
+                      "content-type": "application/octet-stream"}  # fmt: skip
+        v1 = world.request("POST", "/v1/images", headers=v1_headers, content=DATA)
+        v1_id = v1.json()["image"]["id"]
+        world.request("PUT", f"/v1/images/{v1_id}", headers={"x-image-meta-name": "renamed"})
+        world.request("DELETE", f"/v1/images/{v1_id}")
+        v2_id = world.image("v2")  # the v2 face's changes are told the same way
+        world.upload(v2_id)
+        world.settled()
+
+    glance = receiver.to("/all")
+    assert [d.event["type"] for d in glance if d.event["data"]["id"] == v1_id] == [
+        "image.create", "image.prepare", "image.upload", "image.activate", "image.update",
+        "image.update", "image.delete",
+    ]  # fmt: skip
+    assert [d.event["type"] for d in glance if d.event["data"]["id"] == v2_id] == [
+        "image.create", "image.prepare", "image.upload", "image.activate", "image.update",
+    ]  # fmt: skip
+    by_type = {d.event["type"]: d.event for d in glance if d.event["data"]["id"] == v1_id}
+    prepared, activated = by_type["image.prepare"]["data"], by_type["image.activate"]["data"]
+    assert prepared["status"] == "saving" and prepared["size"] is None
+    assert activated["status"] == "active" and activated["size"] == len(DATA)
+    assert activated["checksum"] == hashlib.md5(DATA).hexdigest()
+    assert activated["properties"] == {"os_distro": "cirros"} and activated["is_public"] is False
+    assert "visibility" not in activated and "location" not in activated
+    deleted = by_type["image.delete"]
+    assert deleted["data"]["deleted"] is True and deleted["data"]["status"] == "deleted"
+    assert deleted["actor"]["project_id"] == "A"
+    # "*" is lading's own events: Glance's tell the same changes again, so only by name.
+    assert {d.event["type"].partition(".")[0] for d in receiver.to("/filtered")} == {"artifact"}

@@ -87,20 +87,25 @@ def test_a_failed_upload_leaves_the_image_killed(client: TestClient) -> None:
     assert_error(client.put(f"/v1/images/{image['id']}", content=DATA, headers=OCTETS), 409)
 
 
-def test_updates_merge_or_purge_properties_and_data_goes_only_into_queued(
+def test_updates_purge_or_merge_properties_and_data_goes_only_into_queued(
     client: TestClient,
 ) -> None:
     reserved = create(client, **{"x-image-meta-property-a": "1",
                                  "x-image-meta-property-b": "2"}).json()["image"]  # fmt: skip
     assert reserved["status"] == "queued"
     path = f"/v1/images/{reserved['id']}"
-    merged = client.put(path, headers={"x-image-meta-property-c": "3"}).json()["image"]
-    assert merged["properties"] == {"a": "1", "b": "2", "c": "3"}
-    purged = client.put(path, headers={"x-image-meta-property-d": "4",
-                                       "x-glance-registry-purge-props": "true"})  # fmt: skip
+    keep = {"x-glance-registry-purge-props": "false"}  # what the glance CLI sends
+    merged = client.put(path, headers={"x-image-meta-property-c": "3", **keep})
+    assert merged.json()["image"]["properties"] == {"a": "1", "b": "2", "c": "3"}
+    # Without the header, v1 purges what the update does not name.
+    purged = client.put(path, headers={"x-image-meta-property-d": "4"})
     assert purged.json()["image"]["properties"] == {"d": "4"}
-    filled = client.put(path, content=DATA, headers={**OCTETS, "x-image-meta-size": str(len(DATA))})
+    assert client.head(path).headers["x-image-meta-property-d"] == "4"
+    # ...but never when data comes with the update.
+    filled = client.put(path, content=DATA, headers={**OCTETS, "x-image-meta-size": str(len(DATA)),
+                                                     "x-image-meta-property-e": "5"})  # fmt: skip
     assert filled.status_code == 200 and filled.json()["image"]["status"] == "active"
+    assert filled.json()["image"]["properties"] == {"d": "4", "e": "5"}
     assert_error(client.put(path, content=DATA, headers=OCTETS), 409)
     assert client.get(path).content == DATA
 

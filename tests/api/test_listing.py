@@ -111,7 +111,7 @@ def test_nulls_sort_as_the_engine_sorts_them(catalogue: TestClient, settings: Se
 def test_paging_visits_every_image_once(client: TestClient, sort: str) -> None:
     for number in range(7):
         image = create(client, name=f"image-{number % 3}", disk_format=["raw", None][number % 2])
-        if number % 3 == 0:
+        if number % 2 == 0:  # Glance v2 takes data only with both formats
             upload(client, image["id"], b"x" * number)
     whole = [image["id"] for image in client.get(f"/v2/images?limit=100&{sort}").json()["images"]]
     paged = [image["id"] for image in every_page(client, f"/v2/images?limit=2&{sort}")]

@@ -57,7 +57,8 @@ def test_discovery_lists_the_stores(multistore: tuple[TestClient, Settings]) -> 
 
 def test_the_header_picks_the_store(multistore: tuple[TestClient, Settings]) -> None:
     client, settings = multistore
-    response = client.post("/v2/images", json={"name": "a"})
+    body = {"name": "a", "disk_format": "raw", "container_format": "bare"}
+    response = client.post("/v2/images", json=body)
     assert response.headers["openstack-image-store-ids"] == "fast,bulk"
     chosen, default = response.json(), create(client)
     assert put(client, chosen["id"], b"to bulk", store="bulk") == 204

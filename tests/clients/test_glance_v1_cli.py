@@ -62,6 +62,10 @@ def test_the_v1_cli_end_to_end(
     assert [row[0] for row in table_rows(listed)[1:]] == [image_id]
     details = shown(glance("image-show", image_id))
     assert details["Property 'os'"] == "cirros" and details["size"] == str(len(data))
+    # The CLI sends x-glance-registry-purge-props: false unless --purge-props: it merges.
+    glance("image-update", "--property", "extra=1", image_id)
+    merged = api.get(f"/v2/images/{image_id}").json()
+    assert merged["extra"] == "1" and merged["os"] == "cirros"
     glance("image-update", "--property", "kernel=none", "--purge-props", image_id)
     properties = api.get(f"/v2/images/{image_id}").json()
     assert properties["kernel"] == "none" and "os" not in properties and "flavour" not in properties
@@ -78,5 +82,8 @@ def test_the_v1_cli_end_to_end(
     fetched = tmp_path / "located.raw"
     glance("image-download", "--file", str(fetched), located["id"])
     assert fetched.read_bytes() == WEB_DATA  # read from the origin, never copied
+    # v1's Amazon rule: a kernel's disk format fills its container format.
+    kernel = shown(glance("image-create", "--name", unique("kernel"), "--disk-format", "aki"))
+    assert kernel["container_format"] == "aki" and kernel["status"] == "queued"
     glance("image-delete", image_id)
     assert api.get(f"/v2/images/{image_id}").status_code == 404

@@ -180,18 +180,23 @@ def held_by(connection: Connection, artifact_id: str, task_id: str) -> bool:
 
 
 def fail(
-    connection: Connection, artifact_id: str, task_id: str, stores: list[str], now: datetime
+    connection: Connection,
+    artifact_id: str,
+    task_id: str,
+    stores: list[str],
+    now: datetime,
+    failed: Status = Status.QUEUED,
 ) -> list[blobs.Blob]:
-    """importing -> queued. Staged data goes too (a failed fetch's upload has dropped
-    its partial data already); returns the blobs nothing references now. Another
-    import's image is left alone."""
+    """importing -> queued (or ``failed``: killed, for Glance v1's copy-from). Staged
+    data goes too (a failed fetch's upload has dropped its partial data already);
+    returns the blobs nothing references now. Another import's image is left alone."""
     if not held_by(connection, artifact_id, task_id):
         return []
     if not set_status(
         connection,
         artifact_id,
         [Status.IMPORTING],
-        Status.QUEUED,
+        failed,
         upload_lease=None,
         lease_expires_at=None,
         upload_holder=None,

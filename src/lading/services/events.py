@@ -8,6 +8,14 @@ wants the event gets a task of its own (type ``webhook``), owned by no project a
 to no artifact, holding the webhook's name and the exact body to send. The secret is not
 stored: it is read from the settings when the body is sent (so it can be rotated).
 
+Each artifact event is followed by the Glance notifications for the same change
+(``GLANCE_NOTIFICATIONS``): ``image.create``, ``image.activate`` and ``image.update``,
+``image.update``, ``image.delete``; uploads add ``image.prepare`` as they begin and
+``image.upload`` once the data is stored. They are told for every face's changes, as
+Glance sent them for every image operation, so a consumer of Glance's notifications
+misses none whatever client made the change; their ``data`` is the image as Glance v1
+showed it (``is_public``, ``properties``, ``deleted``).
+
 A body is ``{"id", "type", "time", "actor", "data"}``. ``actor`` is who made the change:
 the project and user of the caller the service acted for, or None when lading acted on
 its own (recovery, a task's worker finishing its work, the end of a task). ``data`` is
@@ -28,12 +36,18 @@ from sqlalchemy import Connection
 
 from lading.db.artifacts import fetch_artifact
 from lading.db.tasks import insert_task
-from lading.documents import artifact_document, task_document, timestamp
+from lading.documents import artifact_document, task_document, timestamp, v1_document
 from lading.domain import Artifact, EventType, Task, TaskStatus
 from lading.services.access import Caller
 from lading.settings import WebhookSettings
 
 TASK_TYPE = "webhook"
+GLANCE_NOTIFICATIONS: dict[EventType, tuple[EventType, ...]] = {
+    EventType.ARTIFACT_CREATED: (EventType.IMAGE_CREATE,),
+    EventType.ARTIFACT_ACTIVATED: (EventType.IMAGE_ACTIVATE, EventType.IMAGE_UPDATE),
+    EventType.ARTIFACT_UPDATED: (EventType.IMAGE_UPDATE,),
+    EventType.ARTIFACT_DELETED: (EventType.IMAGE_DELETE,),
+}
 NO_PROJECT = ""  # the owner of delivery tasks: no project is named so
 
 
@@ -53,6 +67,20 @@ class Events:
             artifact = fetch_artifact(connection, artifact_id)
             assert artifact is not None, artifact_id
             return artifact_data(artifact)
+
+        self._record(connection, event, actor(by), data)
+        for notification in GLANCE_NOTIFICATIONS.get(event, ()):
+            self.image(connection, notification, artifact_id, by)
+
+    def image(
+        self, connection: Connection, event: EventType, artifact_id: str, by: Caller | None
+    ) -> None:
+        """A Glance notification of the artifact as the change left it: its v1 fields."""
+
+        def data() -> dict[str, Any]:
+            artifact = fetch_artifact(connection, artifact_id)
+            assert artifact is not None, artifact_id
+            return v1_document(artifact)
 
         self._record(connection, event, actor(by), data)
 

@@ -51,6 +51,7 @@ from lading.db.blobs import Blob
 from lading.db.engine import Database
 from lading.domain import Artifact, Location, Status, Task
 from lading.errors import BadRequest, Conflict, LadingError, NotFound, StoreError, TooLarge
+from lading.services import validation
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.conversion import Conversion
@@ -74,6 +75,7 @@ from lading.url_rules import UrlRules
 TASK_TYPE = "api_image_import"  # Glance's name for import tasks
 METHODS = ("glance-direct", "web-download")
 COPY = "copy-image"  # offered with several stores
+FAILED_STATUS = "failed_status"  # in a task's input: the image's status if it fails
 # Where each method's image must stand: web-download and glance-download fill a queued
 # image, glance-direct imports what was staged.
 SOURCES = {
@@ -112,16 +114,31 @@ class Imports:
         return (*methods, COPY) if self._transfers.store_choices() else methods
 
     async def start(
-        self, caller: Caller, artifact_id: str, body: Any, *, request_id: str | None = None
+        self,
+        caller: Caller,
+        artifact_id: str,
+        body: Any,
+        *,
+        request_id: str | None = None,
+        killed_on_failure: bool = False,
+        require_formats: bool = True,
     ) -> Task:
         """Check the request, then hand the import to a task; the image is ``importing``.
-        ``request_id``: the request's, which the task keeps (as Glance's do)."""
+        ``request_id``: the request's, which the task keeps (as Glance's do);
+        ``killed_on_failure``: a failure leaves the image ``killed`` rather than queued
+        (Glance v1's copy-from); ``require_formats``: an image without a disk or container
+        format is refused (Glance v2's import; not the fetches other faces start)."""
         artifact = await self._catalogue.visible(caller, artifact_id)
         caller.require_owner(artifact, "modify_image")
         task_input = self._parse(body, artifact.locations, caller)
         if task_input["method"] == COPY:
             caller.require("copy_image", artifact)
+        elif require_formats:
+            # Glance refuses to move an image towards active without both formats.
+            validation.require_formats(artifact)
         task_input |= self._as_glance_keeps(artifact.id, body, task_input)
+        if killed_on_failure:
+            task_input[FAILED_STATUS] = Status.KILLED.value
         task = self._tasks.new(caller.project, TASK_TYPE, task_input, artifact.id,
                                request_id=request_id, user_id=caller.user)  # fmt: skip
         if task_input["method"] == COPY:
@@ -150,7 +167,10 @@ class Imports:
     ) -> Artifact:
         """A new image whose data a web-download task fetches from ``uri`` (Glance v1's
         copy-from); a URL the rules refuse is refused before the image is made."""
-        task = await self.start_fetched(caller, changes, artifact_id, uri, request_id=request_id)
+        caller.require("copy_from")
+        task = await self.start_fetched(
+            caller, changes, artifact_id, uri, request_id=request_id, killed_on_failure=True
+        )
         assert task.artifact_id is not None
         return await self._catalogue.get(caller, task.artifact_id)
 
@@ -164,6 +184,7 @@ class Imports:
         *,
         published: bool = True,
         request_id: str | None = None,
+        killed_on_failure: bool = False,
     ) -> Task:
         """As ``create_fetched``, giving the task that fetches (the web UI follows it);
         ``sha256``, when given, is checked against the bytes."""
@@ -171,7 +192,10 @@ class Imports:
         body = {"method": method}
         self._parse(body, [])
         artifact = await self._catalogue.create(caller, changes, artifact_id, published=published)
-        return await self.start(caller, artifact.id, body, request_id=request_id)
+        return await self.start(
+            caller, artifact.id, body, request_id=request_id,
+            killed_on_failure=killed_on_failure, require_formats=False,
+        )  # fmt: skip
 
     async def start_legacy(
         self, caller: Caller, body: Any, *, request_id: str | None = None
@@ -418,7 +442,8 @@ class Imports:
             queries.end_copy(connection, task.artifact_id, task.id, task.input["stores"])
             return []
         stores = task.input.get("stores") or [self._transfers.default_store]
-        return queries.fail(connection, task.artifact_id, task.id, stores, moment)
+        failed = Status(task.input.get(FAILED_STATUS, Status.QUEUED.value))
+        return queries.fail(connection, task.artifact_id, task.id, stores, moment, failed)
 
 
 def _as(artifact: Artifact, remote: RemoteImage | None) -> Artifact:

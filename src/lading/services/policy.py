@@ -67,6 +67,8 @@ GLANCE_RULES: dict[str, str] = {
     "get_image_location": ADMIN_OR_READER,
     "delete_image_location": "role:admin",
     "set_image_location": ADMIN_OR_MEMBER,
+    # Glance v1's copy-from (x-glance-api-copy-from): open to all, as v1's policy.json had it.
+    "copy_from": "",
     # v2.17's location API: made for services (Nova, Cinder) and the image's owner.
     # A service's own token carries the role (Keystone's, mapped to lading's roles,
     # drops it), or its X-Service-Token does, as Nova and Cinder send it.

@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from lading.db import artifacts, blobs, imports, uploads
 from lading.db.engine import Database
 from lading.db.uploads import Lease
-from lading.domain import Artifact, Digests, Location, Status
+from lading.domain import Artifact, Digests, EventType, Location, Status
 from lading.errors import (
     BadRequest,
     Conflict,
@@ -37,6 +37,7 @@ from lading.errors import (
 )
 from lading.metrics import Metrics
 from lading.processes import ThisProcess
+from lading.services import validation
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue, now
 from lading.services.digests import DigestingStream
@@ -63,6 +64,10 @@ class Incoming:
     store: str | None = None
     # An object already in ``store`` (VISoR's store locations), registered where it is.
     stored_key: str | None = None
+    # Glance v1's rules: data needs both formats; a stated size of 0 with no data is an
+    # empty image, active at once; a non-admin may not restate an active image's size or
+    # checksum otherwise.
+    glance_v1: bool = False
 
     @property
     def placed(self) -> bool:
@@ -198,8 +203,12 @@ class Transfers:
         expected: Expected | None = None,
         failed: Status = Status.QUEUED,
         on_active: Callable[[Connection], None] | None = None,
+        require_formats: bool = False,
     ) -> Artifact:
         """Store ``body`` as the artifact's data and make it active.
+
+        ``require_formats``: an artifact without a disk or container format is refused
+        (Glance's rule for images; the package faces upload without them).
 
         ``store_name`` picks a store when several are configured; with one, it is
         ignored, as Glance ignores it with multi-store off. Digests the client
@@ -209,6 +218,8 @@ class Transfers:
         killed as Glance v1 has it.
         """
         artifact = await self._queued(caller, artifact_id)
+        if require_formats:
+            validation.require_formats(artifact)
         await self._receive(
             artifact, body, announced_size, store_name, expected, Status.SAVING, failed,
             on_active, caller,
@@ -252,9 +263,13 @@ class Transfers:
         refused is refused before the artifact is made; an upload that fails then leaves
         it killed, as those systems have it."""
         if incoming.placed:
+            if incoming.glance_v1:
+                caller.require("set_image_location")
             external, store = await self._placed(caller, incoming)
             artifact = await self._catalogue.create(caller, changes, artifact_id)
             try:
+                if incoming.glance_v1:
+                    validation.require_formats(artifact)
                 return await self._register(caller, artifact, external, incoming.checksum, store)
             except BaseException:
                 with anyio.CancelScope(shield=True):
@@ -263,6 +278,9 @@ class Transfers:
         if incoming.body is not None:
             self._check_upload(incoming.size, incoming.store)
         artifact = await self._catalogue.create(caller, changes, artifact_id)
+        if incoming.body is None and incoming.glance_v1 and incoming.size == 0:
+            # Nothing to wait for: v1 makes such an image active as it registers it.
+            return await self.upload(caller, artifact.id, _nothing(), announced_size=0)
         if incoming.body is None:
             return artifact
         return await self._upload_incoming(caller, artifact.id, incoming)
@@ -281,6 +299,8 @@ class Transfers:
         refused is refused before the metadata changes, so that a refused update
         changes nothing."""
         external, store = None, None
+        if incoming.glance_v1 and incoming.body is None and not incoming.placed:
+            _check_restated(caller, await self._catalogue.get(caller, artifact_id), incoming)
         if incoming.body is not None or incoming.placed:
             current = await self._catalogue.get(caller, artifact_id)
             caller.require_owner(current, "upload_image")
@@ -290,6 +310,8 @@ class Transfers:
                 raise Conflict(f"artifact {artifact_id} is {current.status}: data only goes "
                                f"into one that is {wanted}, which has none")  # fmt: skip
             if incoming.placed:
+                if incoming.glance_v1:
+                    caller.require("set_image_location", current)
                 external, store = await self._placed(caller, incoming, current)
             else:
                 self._check_upload(incoming.size, incoming.store)
@@ -297,6 +319,8 @@ class Transfers:
                 await self._database.write(_requeue_killed, artifact_id, now())
         artifact = await self._catalogue.update(caller, artifact_id, changes)
         if external is not None and store is not None:
+            if incoming.glance_v1:
+                validation.require_formats(artifact)
             return await self._register(caller, artifact, external, incoming.checksum, store)
         if incoming.body is not None:
             return await self._upload_incoming(caller, artifact.id, incoming)
@@ -314,6 +338,7 @@ class Transfers:
             store_name=incoming.store,
             expected=Expected(md5=incoming.checksum),
             failed=Status.KILLED,
+            require_formats=incoming.glance_v1,
         )
 
     def _check_upload(self, announced_size: int | None, store_name: str | None) -> None:
@@ -510,7 +535,15 @@ class Transfers:
         inspection = inspection_for(
             artifact.disk_format, artifact.container_format, self._settings.image_format
         )
-        lease.blob_id = await self._database.write(uploads.begin, lease, self._expiry(), now())
+        expiry = self._expiry()
+
+        def begin(connection: Connection) -> int:
+            blob_id = uploads.begin(connection, lease, expiry, now())
+            if status is Status.SAVING:
+                self._catalogue.events.image(connection, EventType.IMAGE_PREPARE, artifact.id, by)
+            return blob_id
+
+        lease.blob_id = await self._database.write(begin)
         self._metrics.uploads_in_flight.inc()
         try:
             stream = DigestingStream(
@@ -544,6 +577,8 @@ class Transfers:
                 if on_active is not None:
                     on_active(connection)
                 if final is Status.ACTIVE:
+                    events = self._catalogue.events
+                    events.image(connection, EventType.IMAGE_UPLOAD, lease.artifact_id, by)
                     self._catalogue.activated(connection, lease.artifact_id, by)
                 return redundant
 
@@ -658,6 +693,24 @@ class Transfers:
                 last = time.monotonic()
                 await beat()
             yield chunk
+
+
+async def _nothing() -> AsyncGenerator[bytes]:
+    """An empty body (an async generator that yields nothing)."""
+    nothing: tuple[bytes, ...] = ()
+    for chunk in nothing:
+        yield chunk
+
+
+def _check_restated(caller: Caller, current: Artifact, incoming: Incoming) -> None:
+    """Glance v1: once an image is active, only an administrator may state another size
+    or checksum for it (403); lading keeps them as the data says, whoever asks."""
+    if caller.is_admin or current.status is not Status.ACTIVE:
+        return
+    for name, stated, actual in (("size", incoming.size, current.size),
+                                 ("checksum", incoming.checksum, current.checksum)):  # fmt: skip
+        if stated is not None and stated != actual:
+            raise Forbidden(f"the {name} of an active image is not changed")
 
 
 def _new_key() -> str:

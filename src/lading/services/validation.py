@@ -247,3 +247,37 @@ def _is_text(value: Any) -> TypeGuard[str]:
 def base_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The base fields among ``fields``; the rest are properties (and tags)."""
     return {name: value for name, value in fields.items() if name in BASE_FIELDS}
+
+
+AMAZON_FORMATS = ("aki", "ari", "ami")  # kernel, ramdisk, machine: one name for both formats
+
+
+def missing_formats(artifact: Artifact) -> str:
+    """Glance's refusal of data for an image that lacks a disk or container format (v2
+    refuses it on upload and import, v1 on upload and location)."""
+    missing = [name for name in ("disk_format", "container_format") if not getattr(artifact, name)]
+    return f"{' and '.join(missing)} must be set before the image takes data"
+
+
+def require_formats(artifact: Artifact) -> None:
+    if not (artifact.disk_format and artifact.container_format):
+        raise BadRequest(missing_formats(artifact))
+
+
+def match_amazon_formats(fields: dict[str, Any]) -> None:
+    """Glance v1's rule for Amazon's formats, on the fields a request sets: when either
+    format is aki, ari or ami, the other must be the same; the one not given takes the
+    other's value (either way: a disk format aki gives container aki, a container ami
+    gives disk ami)."""
+    disk, container = fields.get("disk_format"), fields.get("container_format")
+    if disk not in AMAZON_FORMATS and container not in AMAZON_FORMATS:
+        return
+    if disk is None:
+        fields["disk_format"] = container
+    elif container is None:
+        fields["container_format"] = disk
+    elif disk != container:
+        raise BadRequest(
+            "with a disk or container format of aki, ari or ami, both formats must be the "
+            f"same (disk_format {disk!r}, container_format {container!r})"
+        )

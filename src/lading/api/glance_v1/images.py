@@ -1,10 +1,12 @@
 """Glance v1 at /v1: images described by ``x-image-meta-*`` headers, over the same
 services as v2, so an image made on one face is seen and read on the other.
 
-v1's own ways are kept: a failed upload leaves the image ``killed``; data goes only into
-a ``queued`` image; ``x-glance-registry-purge-props`` replaces the properties instead of
-merging them; ``x-glance-api-copy-from`` has a task fetch the data (web-download, under
-the fetch rules); the location is never shown.
+v1's own ways are kept: a failed upload or copy leaves the image ``killed``; data goes
+only into a ``queued`` image, as ``application/octet-stream``; an update replaces the
+properties unless ``x-glance-registry-purge-props`` is false or data comes with it;
+``x-glance-api-copy-from`` has a task fetch the data (web-download, under the fetch
+rules); shared images are listed whatever their members answered; the location is never
+shown.
 """
 
 from __future__ import annotations
@@ -28,24 +30,30 @@ from lading.api.http import (
     services,
 )
 from lading.api.query import boolean, moment, page_limit, single, sort_dir, sort_key
-from lading.domain import Artifact, ListQuery, TimeFilter, Visibility
+from lading.domain import Artifact, ListQuery, MemberStatus, TimeFilter, Visibility
 from lading.errors import BadRequest
 from lading.services.transfers import Incoming
+from lading.services.validation import match_amazon_formats
 
 COPY_FROM = "x-glance-api-copy-from"
 LOCATION = "x-image-meta-location"
 PURGE = "x-glance-registry-purge-props"
 FILTERS = ("name", "status", "container_format", "disk_format")
+COUNT_FILTERS = ("min_ram", "min_disk")
+OCTET_STREAM = "application/octet-stream"
+TRUE = ("true", "1", "yes", "y", "on", "t")  # what v1 took for true (oslo's strutils)
 PAGING = ("limit", "marker", "sort_key", "sort_dir")
 
 
 async def create_image(request: Request) -> Response:
     meta = read_meta(request.headers)
+    match_amazon_formats(meta.fields)
     sources = [name for name in (COPY_FROM, LOCATION) if name in request.headers]
     if has_body(request):
         sources.append("a body")
     if len(sources) > 1:
         raise BadRequest(f"give the data one way, not with {' and '.join(sources)}")
+    _require_octet_stream(request)
     you, image_id = caller(request), meta.given.get("id")
     changes = meta.changes(None, purge=False)
     changes.fields.setdefault("visibility", Visibility.PRIVATE)  # v1: not public unless asked
@@ -62,11 +70,15 @@ async def create_image(request: Request) -> Response:
 
 async def update_image(request: Request) -> Response:
     meta = read_meta(request.headers)
+    match_amazon_formats(meta.fields)
     if COPY_FROM in request.headers:
         raise BadRequest(f"{COPY_FROM} only makes a new image; update with a body or {LOCATION}")
     if LOCATION in request.headers and has_body(request):
         raise BadRequest(f"give the data one way, not with {LOCATION} and a body")
-    purge = request.headers.get(PURGE, "false").lower() == "true"
+    _require_octet_stream(request)
+    # v1 purges unless told not to (the glance CLI says false unless --purge-props), and
+    # never when data comes with the update.
+    purge = not has_body(request) and request.headers.get(PURGE, "true").lower() in TRUE
     you, image_id = caller(request), request.path_params["image_id"]
     artifact = await services(request).transfers.update_with(
         you, image_id, lambda current: meta.changes(current, purge), _incoming(request, meta)
@@ -116,11 +128,16 @@ def _list_query(params: Sequence[tuple[str, str]]) -> ListQuery:
              sort_dir(single(params, "sort_dir") or "desc"))  # fmt: skip
     query = ListQuery(limit=page_limit(params), sort=[order])
     query.with_community = True  # v1 knows no community: such images are public to it
+    query.member_status = tuple(MemberStatus)  # v1 lists every image shared with the caller
     for name, value in params:
         if name in PAGING:
             continue
         if name in FILTERS:
             query.fields[name] = [value]
+        elif name in COUNT_FILTERS:
+            query.fields[name] = [parse_count(name, value)]
+        elif name == "protected":
+            query.fields[name] = [boolean(name, value)]
         elif name in ("size_min", "size_max"):
             setattr(query, name, parse_count(name, value))
         elif name == "is_public":
@@ -144,7 +161,15 @@ def _incoming(request: Request, meta: Meta) -> Incoming:
     size, checksum = stated_data(meta.given)
     body = body_stream(request) if has_body(request) else None
     location, store = request.headers.get(LOCATION), meta.given.get("store")
-    return Incoming(body, location, size, checksum, store)
+    return Incoming(body, location, size, checksum, store, glance_v1=True)
+
+
+def _require_octet_stream(request: Request) -> None:
+    """v1 takes data only as application/octet-stream (a form post is no image)."""
+    if has_body(request):
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != OCTET_STREAM:
+            raise BadRequest(f"Content-Type must be {OCTET_STREAM}")
 
 
 def _image_response(artifact: Artifact, status: int) -> Response:

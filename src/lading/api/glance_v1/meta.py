@@ -7,11 +7,11 @@ v1 sends an image's fields as ``x-image-meta-<field>`` and its properties as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from lading.api.headers import PREFIX, Meta, meta_headers, meta_items
 from lading.api.http import parse_count
+from lading.documents import v1_document as image_document
 from lading.domain import Artifact, Visibility
 from lading.errors import BadRequest
 
@@ -51,6 +51,9 @@ def read_meta(headers: Mapping[str, str]) -> Meta:
     return meta
 
 
+__all__ = ["brief_document", "image_document", "image_headers", "read_meta"]
+
+
 def image_headers(artifact: Artifact) -> dict[str, str]:
     """The artifact as v1 headers (what cannot be a header is left out: see
     ``meta_headers``)."""
@@ -60,37 +63,9 @@ def image_headers(artifact: Artifact) -> dict[str, str]:
     return meta_headers(PREFIX, fields) | meta_headers(PROPERTY_PREFIX, properties)
 
 
-def image_document(artifact: Artifact) -> dict[str, Any]:
-    """The v1 JSON of an image (detail listings, create and update answers)."""
-    return {
-        "id": artifact.id,
-        "name": artifact.name,
-        "status": artifact.status.value,
-        "disk_format": artifact.disk_format,
-        "container_format": artifact.container_format,
-        "size": artifact.size,
-        "virtual_size": artifact.virtual_size,
-        "checksum": artifact.checksum,
-        "min_disk": artifact.min_disk,
-        "min_ram": artifact.min_ram,
-        "is_public": artifact.visibility is Visibility.PUBLIC,
-        "protected": artifact.protected,
-        "owner": artifact.owner,
-        "deleted": False,
-        "deleted_at": None,
-        "created_at": timestamp(artifact.created_at),
-        "updated_at": timestamp(artifact.updated_at),
-        "properties": {key: str(value) for key, value in artifact.properties.items()},
-    }
-
-
 def brief_document(artifact: Artifact) -> dict[str, Any]:
     document = image_document(artifact)
     return {key: document[key] for key in BRIEF}
-
-
-def timestamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def _boolean(name: str, value: str) -> bool:

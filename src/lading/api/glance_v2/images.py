@@ -141,6 +141,7 @@ async def upload_image_data(request: Request) -> Response:
         body_stream(request),
         announced_size=_announced_size(request),
         store_name=request.headers.get(STORE_HEADER),
+        require_formats=True,
     )
     return Response(status_code=204)
 
