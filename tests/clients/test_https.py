@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import time
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.clients
 CURL_TIMEOUT = "60"
 PROXY_ADDRESS = "127.0.0.2"  # the trusted proxy: loopback, but another address
 FAILURE_TIMEOUT = 60.0
+HEADER_TIMEOUT = 1.0  # server.header_timeout, seconds
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ def https_lading(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsLadi
         "LADING_TLS__KEY": str(files.key),
         "LADING_TLS__REDIRECT_PORT": str(redirect_port),
         "LADING_SERVER__TRUSTED_PROXIES": json.dumps([PROXY_ADDRESS]),
+        "LADING_SERVER__HEADER_TIMEOUT": str(HEADER_TIMEOUT),
     })  # fmt: skip
     token = create_token(env)
     log = root / "server.log"
@@ -224,6 +227,18 @@ def test_the_plain_listener_redirects_permanently_to_https(https_lading: HttpsLa
         assert str(followed.url).startswith(https_lading.url)
 
 
+def test_the_plain_listener_lets_a_slow_head_go(https_lading: HttpsLading) -> None:
+    """A client that never finishes its request head holds no connection for long."""
+    host, _, port = https_lading.plain.removeprefix("http://").partition(":")
+    with socket.create_connection((host, int(port)), timeout=10) as slow:
+        slow.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and no end of head
+        started = time.monotonic()
+        answer = slow.recv(1024)  # the server closes it, maybe saying 408 first
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer
+        waited = time.monotonic() - started
+    assert HEADER_TIMEOUT * 0.5 < waited < HEADER_TIMEOUT + 5
+
+
 def access_clients(log: Path, path: str) -> list[str]:
     """The client of each access line for ``path``, oldest first."""
     found = []
@@ -248,12 +263,14 @@ def test_forwarded_for_counts_from_the_trusted_proxy_only(https_lading: HttpsLad
     assert access_clients(https_lading.log, path) == ["127.0.0.1", "203.0.113.77"]
 
 
-def refusal(tmp_path: Path, certificate: Path, key: Path) -> subprocess.CompletedProcess[str]:
+def refusal(
+    tmp_path: Path, certificate: Path, key: Path, port: int, settings: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     env = environment(tmp_path, {
-        "LADING_TLS__CERTIFICATE": str(certificate), "LADING_TLS__KEY": str(key),
+        "LADING_TLS__CERTIFICATE": str(certificate), "LADING_TLS__KEY": str(key), **settings,
     })  # fmt: skip
     return subprocess.run(
-        [str(LADING), "serve", "--port", str(free_port())], env=env, capture_output=True,
+        [str(LADING), "serve", "--port", str(port)], env=env, capture_output=True,
         text=True, timeout=FAILURE_TIMEOUT, check=False,
     )  # fmt: skip
 
@@ -270,8 +287,11 @@ def test_files_that_cannot_serve_are_one_line_naming_them(tmp_path: Path) -> Non
         (garbage, files.key, f"tls.certificate {garbage} holds no PEM certificate"),
         (files.certificate, garbage, f"tls.key {garbage} holds no PEM private key"),
     ]
+    port = free_port()
+    cases.append((files.certificate, files.key, f"tls.redirect_port {port} is the port"))
     for certificate, key, said in cases:
-        result = refusal(tmp_path, certificate, key)
+        same_port = {"LADING_TLS__REDIRECT_PORT": str(port)} if "redirect" in said else {}
+        result = refusal(tmp_path, certificate, key, port, same_port)
         assert result.returncode == 1, result.stderr
         assert "Traceback" not in result.stderr + result.stdout
         lines = result.stderr.strip().splitlines()

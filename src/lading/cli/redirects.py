@@ -20,6 +20,7 @@ import threading
 import time
 
 from lading import logs
+from lading.settings import Settings
 
 STARTUP_TIMEOUT = 30.0  # seconds: a fresh interpreter imports granian and starlette
 STOP_TIMEOUT = 10.0
@@ -32,13 +33,12 @@ class RedirectsFailed(Exception):
     """The listener did not start: the reason, one line."""
 
 
-def start_redirects(
-    address: str, port: int, backlog: int, log_level: str, log_format: str
-) -> subprocess.Popen[bytes]:
-    """The listener's process, once it listens; RedirectsFailed if it cannot."""
+def start_redirects(address: str, port: int) -> subprocess.Popen[bytes]:
+    """The listener's process, once it listens; RedirectsFailed if it cannot. It reads
+    the settings of the environment, as the workers do (``lading serve`` has put its
+    configuration file, ``--host`` and ``--port`` there)."""
     receiving, sending = os.pipe()
-    arguments = [address, str(port), str(backlog), log_level, log_format, str(sending)]
-    process = subprocess.Popen([sys.executable, "-m", __name__, *arguments], pass_fds=(sending,))
+    process = subprocess.Popen([sys.executable, "-m", __name__, str(sending)], pass_fds=(sending,))
     os.close(sending)  # the child's end: once it exits, reading sees the end of the pipe
     try:
         ready, _, _ = select.select([receiving], [], [], STARTUP_TIMEOUT)
@@ -67,28 +67,33 @@ def stop_redirects(process: subprocess.Popen[bytes]) -> None:
             process.wait(STOP_TIMEOUT)
 
 
-def serve_redirects(
-    address: str, port: int, backlog: int, log_level: str, log_format: str, ready: int
-) -> None:
+def serve_redirects(ready: int) -> None:
     """The child's work: serve until told to stop or until its parent is gone. Writes
     READY to the ``ready`` descriptor once it listens, or why it could not."""
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     threading.Thread(target=_stop_with, args=(os.getppid(),), daemon=True).start()
     try:
+        settings = Settings.load()
+        assert settings.tls.redirect_port is not None  # lading serve starts it for one
+        edge = settings.server
         server = Granian(
             "lading.api.https:redirect_app",
             factory=True,
-            address=address,
-            port=port,
+            address=settings.host,
+            port=settings.tls.redirect_port,
             interface=Interfaces.ASGINL,  # the redirects have no lifespan to run
             workers=WORKERS,
-            backlog=backlog,
+            backlog=edge.backlog,
+            backpressure=edge.connections,
             http=HTTPModes.http1,
-            log_level=LogLevels(log_level),
-            log_dictconfig=logs.dict_config(log_level, log_format),
+            # Slow clients are let go as on the HTTPS listener (server.header_timeout).
+            http1_settings=HTTP1Settings(header_read_timeout=round(edge.header_timeout * 1000)),
+            log_level=LogLevels(settings.log_level),
+            log_dictconfig=logs.dict_config(settings.log_level, settings.log_format),
         )
         server.on_startup(lambda: _tell(ready, READY))  # granian calls it once bound
         server.serve()
@@ -111,5 +116,4 @@ def _stop_with(parent: int) -> None:
 
 
 if __name__ == "__main__":
-    address, port, backlog, level, log_format, fd = sys.argv[1:]
-    serve_redirects(address, int(port), int(backlog), level, log_format, int(fd))
+    serve_redirects(int(sys.argv[1]))

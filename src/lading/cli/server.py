@@ -138,10 +138,7 @@ def serve(
     try:
         if settings.tls.redirect_port is not None:
             try:
-                redirects = start_redirects(
-                    address, settings.tls.redirect_port, edge.backlog, settings.log_level,
-                    settings.log_format,
-                )  # fmt: skip
+                redirects = start_redirects(address, settings.tls.redirect_port)
             except RedirectsFailed as exc:
                 raise click.ClickException(str(exc)) from None
             log.info("redirecting http://%s:%d to HTTPS", address, settings.tls.redirect_port)
