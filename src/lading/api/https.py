@@ -12,6 +12,8 @@ the HTTPS port. Nothing else is done on plain HTTP: no token is looked at, no bo
 
 from __future__ import annotations
 
+import ipaddress
+
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,8 +54,9 @@ class RedirectToHttps:
     def __init__(self, sites: Sites, https_port: int, public_endpoint: str | None) -> None:
         self.sites = sites
         self.port = "" if https_port == 443 else f":{https_port}"
-        https_public = public_endpoint is not None and public_endpoint.startswith("https://")
-        self.public = public_endpoint.rstrip("/") if https_public and public_endpoint else None
+        self.public = None
+        if public_endpoint is not None and public_endpoint.startswith("https://"):
+            self.public = public_endpoint.rstrip("/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,8 +88,9 @@ class RedirectToHttps:
         if self.public is not None:
             return f"{self.public}{where}"
         authority = Headers(scope=scope).get("host")
-        if authority is None:  # HTTP/1.0: the address the client reached
-            host = str(scope["server"][0]) if scope.get("server") else None
+        if authority is None:  # HTTP/1.0: the address reached, unless a wildcard (0.0.0.0)
+            server = scope.get("server")
+            host = str(server[0]) if server and not is_unspecified(str(server[0])) else None
         elif self.sites.answers(authority):
             host = host_of(authority)
         else:
@@ -95,6 +99,13 @@ class RedirectToHttps:
             return None
         name = f"[{host}]" if ":" in host else host
         return f"https://{name}{self.port}{where}"
+
+
+def is_unspecified(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        return False
 
 
 def redirect_app() -> ASGIApp:
