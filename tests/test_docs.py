@@ -34,6 +34,7 @@ from lading.settings import (
     SigningClient,
     SigningSettings,
     SwiftStoreSettings,
+    TlsSettings,
 )
 from tests.clients.conftest import free_port
 from tests.services_required import unavailable
@@ -48,7 +49,7 @@ TABLES = [("quota", QuotaSettings), ("fetch", FetchSettings), ("signing", Signin
           ("signing", SigningClient), ("pnda", PndaSettings),
           ("published_by_default", PublishingSettings), ("cors", CorsSettings),
           ("server", ServerSettings), ("image_format", ImageFormatSettings),
-          ("image_conversion", ImageConversionSettings)]  # fmt: skip
+          ("image_conversion", ImageConversionSettings), ("tls", TlsSettings)]  # fmt: skip
 FACES = [("/v1", V1_ROUTES, DOCS / "api-glance-v1.md"),
          ("", VISOR_ROUTES, DOCS / "api-visor.md"),  # the root, where its clients call
          ("", PNDA_ROUTES, DOCS / "api-pnda.md"),

@@ -17,10 +17,12 @@ from lading.api import click, osm, pnda, versions
 from lading.api import openapi as openapi_documents
 from lading.api.auth import AuthenticationMiddleware
 from lading.api.cross_site import CrossSiteMiddleware
+from lading.api.forwarded import ForwardedMiddleware, TrustedProxies
 from lading.api.glance_v1 import images as glance_v1
 from lading.api.glance_v2 import cache as image_cache
 from lading.api.glance_v2 import images, members, metadef_schemas, metadefs, names, tasks
 from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
+from lading.api.https import StrictTransportMiddleware
 from lading.api.observe import ObserveMiddleware, serve_metrics
 from lading.api.unread_body import UnreadBodyMiddleware
 from lading.api.visor import images as visor
@@ -47,14 +49,25 @@ log = logging.getLogger(__name__)
 
 class Lading(Starlette):
     """Starlette with the unread-body middleware around all of it: the 500 answers that
-    Starlette's outermost layer sends are early answers too."""
+    Starlette's outermost layer sends are early answers too. Served over HTTPS, every
+    answer, those 500s too, carries Strict-Transport-Security (``hsts_max_age`` > 0)."""
 
-    def __init__(self, *args: Any, edge: ServerSettings | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        edge: ServerSettings | None = None,
+        hsts_max_age: int = 0,
+        **kwargs: Any,
+    ) -> None:
         self.edge = edge or ServerSettings()
+        self.hsts_max_age = hsts_max_age
         super().__init__(*args, **kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
-        return UnreadBodyMiddleware(super().build_middleware_stack(), self.edge)
+        app: ASGIApp = UnreadBodyMiddleware(super().build_middleware_stack(), self.edge)
+        if self.hsts_max_age:
+            app = StrictTransportMiddleware(app, self.hsts_max_age)
+        return app
 
 
 def create_app(settings: Settings | None = None, stores: StoreRegistry | None = None) -> Starlette:
@@ -117,10 +130,14 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
         Mount("/api", routes=osm.ROUTES),
         Mount("/ui", routes=web_routes()),
     ]
+    # Behind trusted proxies, the client and scheme are theirs before anything looks.
+    forwarded = TrustedProxies.of(settings.server.trusted_proxies)
     app = Lading(
         edge=settings.server,
+        hsts_max_age=settings.tls.hsts_max_age if settings.tls.enabled else 0,
         routes=routes,
         middleware=[
+            *([Middleware(ForwardedMiddleware, trusted=forwarded)] if forwarded else []),
             Middleware(RequestIdMiddleware),
             Middleware(ObserveMiddleware, routes=routes, metrics=services.metrics),
             # Before the token is looked up: another site's request costs no query.

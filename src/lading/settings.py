@@ -420,6 +420,54 @@ class ServerSettings(BaseModel):
     # close, as nginx's), so that the answer is not wiped by a reset.
     linger_time: float = Field(30.0, ge=0)  # seconds
     linger_timeout: float = Field(5.0, gt=0)  # seconds
+    # Addresses or CIDR networks of the proxies in front: from them alone, X-Forwarded-For
+    # and X-Forwarded-Proto are believed (lading.api.forwarded). None: never.
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies holds addresses or CIDR networks, not {entry!r}"
+                ) from None
+        return value
+
+
+ONE_YEAR = 365 * 24 * 3600
+
+
+class TlsSettings(BaseModel):
+    """HTTPS served by lading itself (granian's TLS). No certificate: plain HTTP."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    certificate: Path | None = None  # PEM: the server's certificate, then intermediates
+    key: Path | None = None  # PEM: its private key, unencrypted
+    # TLS 1.2 too (granian's default is 1.3 only): clients of the seed systems' era
+    # (Java 8, OpenSSL 1.0.2) speak 1.2 at most, and 1.2 with granian's ciphers is sound.
+    minimum_version: Literal["1.2", "1.3"] = "1.2"
+    # A plain-HTTP listener on ``host`` that answers every request with a permanent
+    # redirect to the same path on HTTPS; None: none.
+    redirect_port: int | None = Field(None, ge=1, le=65535)
+    # Strict-Transport-Security on HTTPS answers: browsers then use only HTTPS for the host
+    # this long (seconds); 0: no header.
+    hsts_max_age: int = Field(ONE_YEAR, ge=0)
+
+    @model_validator(mode="after")
+    def _certificate_and_key(self) -> TlsSettings:
+        if (self.certificate is None) != (self.key is None):
+            raise ValueError("tls.certificate and tls.key go together: set both or neither")
+        if self.redirect_port is not None and self.certificate is None:
+            raise ValueError("tls.redirect_port redirects to HTTPS: it needs tls.certificate")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.certificate is not None
 
 
 def _store_type(value: object) -> str:
@@ -512,6 +560,7 @@ class Settings(BaseSettings):
     webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
     webhook_delivery: WebhookDeliverySettings = Field(default_factory=WebhookDeliverySettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
     image_format: ImageFormatSettings = Field(default_factory=ImageFormatSettings)
     image_conversion: ImageConversionSettings = Field(default_factory=ImageConversionSettings)
     image_cache: ImageCacheSettings = Field(default_factory=ImageCacheSettings)

@@ -13,12 +13,14 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 import click
 from pydantic import ValidationError
 
 from lading import logs
+from lading.cli.redirects import RedirectsFailed, start_redirects, stop_redirects
 from lading.db.engine import Database
 from lading.errors import LadingError
 from lading.metrics import MULTIPROCESS_VARIABLE
@@ -27,8 +29,15 @@ from lading.services.identity import Identities, any_credential
 from lading.services.names import PackageNames
 from lading.services.policy import Policy
 from lading.services.roles import ROLES, PolicyError
-from lading.settings import CONFIG_FILE_VARIABLE, RbdStoreSettings, S3StoreSettings, Settings
+from lading.settings import (
+    CONFIG_FILE_VARIABLE,
+    RbdStoreSettings,
+    S3StoreSettings,
+    Settings,
+    TlsSettings,
+)
 from lading.stores.registry import StoreRegistry
+from lading.tls import CertificateProblem, check_server_files
 from lading.url_rules import is_loopback
 
 OTHER_FILES = 256  # what a server holds open besides its clients: database, stores, logs
@@ -66,13 +75,15 @@ def serve(
 ) -> None:
     """Serve the API with granian."""
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces, SSLProtocols
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     settings = load_settings(config_file)
     log_config = logs.dict_config(settings.log_level, settings.log_format)
     logging.config.dictConfig(log_config)
+    listen_port = settings.port if port is None else port
+    tls = tls_options(settings.tls, listen_port)
     shared = None
     if workers > 1:  # each worker is a process: their metrics meet in files of this server's
         shared = tempfile.mkdtemp(prefix="lading-metrics-")
@@ -102,13 +113,22 @@ def serve(
         os.environ[CONFIG_FILE_VARIABLE] = str(config_file.resolve())
     if host is not None:
         os.environ["LADING_HOST"] = host
+    if port is not None:  # where the redirect listener sends its clients
+        os.environ["LADING_PORT"] = str(port)
     edge = settings.server
     raise_open_files_limit(edge.connections)
+    if tls:
+        tls |= {
+            "ssl_protocol_min": SSLProtocols(f"tls{settings.tls.minimum_version}"),
+            # Over TLS clients would pick HTTP/2 (ALPN): the edge's limits and timeouts
+            # (server.*) are HTTP/1.1's, and every client of lading speaks it.
+            "http": HTTPModes.http1,
+        }
     server = Granian(
         "lading.app:create_app",
         factory=True,
         address=address,
-        port=settings.port if port is None else port,
+        port=listen_port,
         interface=Interfaces.ASGI,
         workers=workers,
         backlog=edge.backlog,
@@ -117,12 +137,39 @@ def serve(
         http1_settings=HTTP1Settings(header_read_timeout=round(edge.header_timeout * 1000)),
         log_level=LogLevels(settings.log_level),
         log_dictconfig=log_config,
+        **tls,
     )
+    redirects = None
     try:
+        if settings.tls.redirect_port is not None:
+            try:
+                redirects = start_redirects(address, settings.tls.redirect_port)
+            except RedirectsFailed as exc:
+                raise click.ClickException(str(exc)) from None
+            log.info("redirecting http://%s:%d to HTTPS", address, settings.tls.redirect_port)
         server.serve()
     finally:
+        if redirects is not None:
+            stop_redirects(redirects)
         if shared is not None:
             shutil.rmtree(shared, ignore_errors=True)
+
+
+def tls_options(tls: TlsSettings, port: int) -> dict[str, Any]:
+    """granian's TLS options, once the files have been checked: none for plain HTTP."""
+    if tls.certificate is None or tls.key is None:
+        return {}
+    try:
+        warning = check_server_files(tls.certificate, tls.key)
+    except CertificateProblem as exc:
+        raise click.ClickException(str(exc)) from None
+    if warning is not None:
+        log.warning("%s", warning)
+    if tls.redirect_port == port:
+        raise click.ClickException(
+            f"tls.redirect_port {port} is the port HTTPS is served on: choose another"
+        )
+    return {"ssl_cert": tls.certificate.resolve(), "ssl_key": tls.key.resolve()}
 
 
 def raise_open_files_limit(connections: int) -> None:

@@ -1,0 +1,119 @@
+"""The plain-HTTP listener of ``tls.redirect_port``: a granian of its own, in a process of
+its own, serving ``lading.api.https:redirect_app``.
+
+granian binds one address per server, so the redirects cannot share the HTTPS server's
+processes. ``lading serve`` starts this one once every check has passed and stops it when
+it stops; should ``lading serve`` be killed outright (SIGKILL), it stops by itself, so
+that no orphan keeps the port. It is a fresh interpreter (``python -m``), which imports
+this small module, not the server's database and stores; not a multiprocessing child:
+granian 2.8's worker under one panicked as it stopped, about one stop in two.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from lading import logs
+from lading.settings import Settings
+
+STARTUP_TIMEOUT = 30.0  # seconds: a fresh interpreter imports granian and starlette
+STOP_TIMEOUT = 10.0
+PARENT_POLL = 1.0  # seconds between looks at whether lading serve still runs
+WORKERS = 1  # a redirect costs microseconds: one worker answers thousands a second
+READY = b"listening\n"
+
+
+class RedirectsFailed(Exception):
+    """The listener did not start: the reason, one line."""
+
+
+def start_redirects(address: str, port: int) -> subprocess.Popen[bytes]:
+    """The listener's process, once it listens; RedirectsFailed if it cannot. It reads
+    the settings of the environment, as the workers do (``lading serve`` has put its
+    configuration file, ``--host`` and ``--port`` there)."""
+    receiving, sending = os.pipe()
+    process = subprocess.Popen([sys.executable, "-m", __name__, str(sending)], pass_fds=(sending,))
+    os.close(sending)  # the child's end: once it exits, reading sees the end of the pipe
+    try:
+        ready, _, _ = select.select([receiving], [], [], STARTUP_TIMEOUT)
+        said = os.read(receiving, 4096) if ready else None
+    finally:
+        os.close(receiving)
+    if said == READY:
+        return process
+    stop_redirects(process)
+    if said is None:
+        problem = f"did not start within {STARTUP_TIMEOUT:.0f} s"
+    elif said:
+        problem = said.decode(errors="replace").strip()
+    else:
+        problem = f"its process exited with {process.returncode}"
+    raise RedirectsFailed(f"the redirect listener on {address}:{port}: {problem}")
+
+
+def stop_redirects(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()  # SIGTERM: granian's graceful stop
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_TIMEOUT)
+
+
+def serve_redirects(ready: int) -> None:
+    """The child's work: serve until told to stop or until its parent is gone. Writes
+    READY to the ``ready`` descriptor once it listens, or why it could not."""
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+
+    threading.Thread(target=_stop_with, args=(os.getppid(),), daemon=True).start()
+    try:
+        settings = Settings.load()
+        assert settings.tls.redirect_port is not None  # lading serve starts it for one
+        edge = settings.server
+        server = Granian(
+            "lading.api.https:redirect_app",
+            factory=True,
+            address=settings.host,
+            port=settings.tls.redirect_port,
+            interface=Interfaces.ASGINL,  # the redirects have no lifespan to run
+            workers=WORKERS,
+            backlog=edge.backlog,
+            backpressure=edge.connections,
+            http=HTTPModes.http1,
+            # Slow clients are let go as on the HTTPS listener (server.header_timeout).
+            http1_settings=HTTP1Settings(header_read_timeout=round(edge.header_timeout * 1000)),
+            log_level=LogLevels(settings.log_level),
+            log_dictconfig=logs.dict_config(settings.log_level, settings.log_format),
+        )
+        server.on_startup(lambda: _tell(ready, READY))  # granian calls it once bound
+        server.serve()
+    except Exception as exc:  # whatever it is, lading serve says it in one line
+        _tell(ready, f"{exc or type(exc).__name__}\n".encode())
+
+
+def _tell(ready: int, message: bytes) -> None:
+    try:
+        os.write(ready, message)
+        os.close(ready)
+    except OSError:  # told already, or lading serve is gone
+        pass
+
+
+def _stop_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+if __name__ == "__main__":
+    serve_redirects(int(sys.argv[1]))
