@@ -19,6 +19,7 @@ from lading.app import create_app
 from lading.cli import main
 from lading.settings import PNDA_CONFIG_VARIABLE, Settings
 from lading.settings_errors import ConfigFileError
+from tests.asgi_server import running_asgi
 from tests.object_servers import SWIFT_KEY, SWIFT_URL, Bucket, container_keys
 
 FILE = "spark-batch-example-app-1.0.23.tar.gz"
@@ -194,6 +195,26 @@ def test_swift_repository_served_through_pnda(
         keys = [key for key in container_keys(swift_container) if key.startswith(f"{prefix}/")]
         assert keys
         assert client.delete(f"/packages/{FILE}").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def keystone() -> Iterator[str]:
+    """Keystone v3 for user tester of project test, whose catalogue leads to the test Swift."""
+    with running_asgi("tests.stores.keystone_v3:app", Path(__file__).parents[1], "/v3") as url:
+        yield url
+
+
+def test_keystone_swift_repository_served_through_pnda(
+    tmp_path: Path, swift_container: str, keystone: str
+) -> None:
+    # As an openrc for Keystone v2.0 gives it: OS_AUTH_URL .../v2.0, the project as account.
+    prefix = f"keystone-{uuid.uuid4().hex[:8]}"
+    document = swift_repository(swift_container, prefix, f"{keystone}/v2.0")
+    settings = Settings(data_dir=tmp_path / "data", pnda={"config": pr_config(tmp_path, document)})
+    assert settings.stores["pnda"].auth_url == f"{keystone}/v3"  # type: ignore[union-attr]
+    with TestClient(create_app(settings), base_url="http://lading.test") as client:
+        served_through_pnda(client)
+        assert any(key.startswith(f"{prefix}/") for key in container_keys(swift_container))
 
 
 def test_s3_repository_served_through_pnda(tmp_path: Path, s3_bucket: Bucket) -> None:
