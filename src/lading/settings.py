@@ -11,7 +11,7 @@ import logging
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -33,8 +33,10 @@ from pydantic_settings import (
 )
 
 from lading.domain import EventType
+from lading.pnda_config import PNDA_STORE, read_pnda_config
 
 CONFIG_FILE_VARIABLE = "LADING_CONFIG"
+PNDA_CONFIG_VARIABLE = "LADING_PNDA__CONFIG"  # pnda.config, as its variable
 # The file Settings.load was given, for the settings built in its call only.
 _config_file: ContextVar[Path | None] = ContextVar("lading_config_file", default=None)
 KiB = 1024
@@ -267,6 +269,11 @@ class PndaSettings(BaseModel):
     # read (list, download) or write (upload, delete too), as ``anonymous_project``.
     anonymous: Literal["none", "read", "write"] = "none"
     anonymous_project: str = Field("default", min_length=1, max_length=255)
+    # PNDA's own pr-config.json: its store becomes the store named "pnda", where the face
+    # keeps what is uploaded to it. Unset: the face uses ``store``.
+    config: Path | None = None
+    # The store uploads to /packages go to; None: default_store ("pnda" with ``config``).
+    store: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -596,6 +603,29 @@ class Settings(BaseSettings):
                     ) from None
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pnda_config_adds_a_store(cls, data: object) -> object:
+        """``pnda.config`` names PNDA's pr-config.json: its store joins ``stores`` as
+        "pnda" and takes the PNDA face's uploads. A file that cannot be read raises
+        ConfigFileError, one line, past pydantic's report."""
+        if not isinstance(data, dict):
+            return data
+        pnda = data.get("pnda")
+        if isinstance(pnda, PndaSettings):
+            pnda = pnda.model_dump(exclude_unset=True)
+        if not isinstance(pnda, dict) or not pnda.get("config"):
+            return data
+        store = read_pnda_config(Path(pnda["config"]))
+        stores = data.get("stores")
+        stores = dict(_one_filesystem_store() if stores is None else stores)
+        if PNDA_STORE in stores:
+            raise ValueError(
+                f"pnda.config makes the store {PNDA_STORE!r}: stores has one of that name"
+            )
+        stores[PNDA_STORE] = store
+        return {**data, "stores": stores, "pnda": {"store": PNDA_STORE, **pnda}}
+
     @model_validator(mode="after")
     def _default_store_exists(self) -> Settings:
         if self.default_store not in self.stores:
@@ -605,6 +635,11 @@ class Settings(BaseSettings):
         for name, store in self.visor_stores.items():
             if store not in self.stores:
                 raise ValueError(f"visor_stores maps {name!r} to {store!r}, not one of the stores")
+        pnda_store = self.stores.get(self.pnda.store or self.default_store)
+        if pnda_store is None:
+            raise ValueError(f"pnda.store {self.pnda.store!r} is not one of the stores")
+        if isinstance(pnda_store, HttpStoreSettings):
+            raise ValueError("pnda.store cannot be an http store: those are read-only")
         for store in self.image_cache.stores or ():
             if store not in self.stores:
                 raise ValueError(f"image_cache.stores names {store!r}, not one of the stores")
@@ -667,13 +702,17 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     @classmethod
-    def load(cls, config_file: Path | None = None) -> Settings:
-        """Read the settings; ``config_file`` wins over ``LADING_CONFIG``. The process's
-        environment is left as it is: ``lading serve`` alone hands the file to its workers."""
+    def load(cls, config_file: Path | None = None, pnda_config: Path | None = None) -> Settings:
+        """Read the settings; ``config_file`` wins over ``LADING_CONFIG``, ``pnda_config``
+        over ``pnda.config``. The process's environment is left as it is: ``lading serve``
+        alone hands the files to its workers."""
+        given: dict[str, Any] = {}
+        if pnda_config is not None:  # an argument outranks the variables and the file
+            given["pnda"] = {"config": pnda_config}
         if config_file is None:
-            return cls()
+            return cls(**given)
         chosen = _config_file.set(config_file.resolve())
         try:
-            return cls()
+            return cls(**given)
         finally:
             _config_file.reset(chosen)

@@ -10,6 +10,7 @@ import re
 import resource
 import shutil
 import tempfile
+import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,11 +32,13 @@ from lading.services.policy import Policy
 from lading.services.roles import ROLES, PolicyError
 from lading.settings import (
     CONFIG_FILE_VARIABLE,
+    PNDA_CONFIG_VARIABLE,
     RbdStoreSettings,
     S3StoreSettings,
     Settings,
     TlsSettings,
 )
+from lading.settings_errors import ConfigFileError
 from lading.stores.registry import StoreRegistry
 from lading.tls import CertificateProblem, check_server_files
 from lading.url_rules import is_loopback
@@ -51,17 +54,32 @@ CONFIG_OPTION = click.option(
 )
 
 
-def load_settings(config_file: Path | None) -> Settings:
+def load_settings(config_file: Path | None, pnda_config: Path | None = None) -> Settings:
     try:
-        return Settings.load(config_file)
+        return Settings.load(config_file, pnda_config)
+    except ConfigFileError as exc:  # one line naming the file: no report, no traceback
+        raise click.ClickException(str(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        hint = " (PNDA's pr-config.json goes to --pnda-config)" if _json_named(config_file) else ""
+        raise click.ClickException(f"{config_file}: not TOML ({exc}){hint}") from None
     except ValidationError as exc:
         raise click.UsageError(f"invalid settings:\n{exc}") from None
     except FileNotFoundError as exc:
         raise click.UsageError(str(exc)) from None
 
 
+def _json_named(path: Path | None) -> bool:
+    return path is not None and path.suffix.lower() == ".json"
+
+
 @click.command()
 @CONFIG_OPTION
+@click.option(
+    "--pnda-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PNDA's pr-config.json: the PNDA face serves its repository from the store it names "
+    "(the pnda.config setting).",
+)
 @click.option("--host", help="Address to bind (default: the host setting, 127.0.0.1).")
 @click.option("--port", type=int, help="Port to bind (default: the port setting, 9292).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
@@ -71,7 +89,12 @@ def load_settings(config_file: Path | None) -> Settings:
     help="Serve with no tokens on an address other than loopback (anyone reaching it is admin).",
 )
 def serve(
-    config_file: Path | None, host: str | None, port: int | None, workers: int, insecure_open: bool
+    config_file: Path | None,
+    pnda_config: Path | None,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    insecure_open: bool,
 ) -> None:
     """Serve the API with granian."""
     from granian import Granian
@@ -79,7 +102,7 @@ def serve(
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
-    settings = load_settings(config_file)
+    settings = load_settings(config_file, pnda_config)
     log_config = logs.dict_config(settings.log_level, settings.log_format)
     logging.config.dictConfig(log_config)
     listen_port = settings.port if port is None else port
@@ -115,6 +138,8 @@ def serve(
         os.environ["LADING_HOST"] = host
     if port is not None:  # where the redirect listener sends its clients
         os.environ["LADING_PORT"] = str(port)
+    if pnda_config is not None:
+        os.environ[PNDA_CONFIG_VARIABLE] = str(pnda_config.resolve())
     edge = settings.server
     raise_open_files_limit(edge.connections)
     if tls:

@@ -113,7 +113,10 @@ class Packages:
         ``pnda.immutable``, a file that exists (or existed) is a Conflict."""
         package = parse_filename(filename)
         new = NewPackage(package.name, package.version, filename, published=True)
-        return await self.add(caller, new, data, replace=self.replaces_files)
+        # pnda.store: PNDA's own store (its pr-config.json) keeps what comes this way.
+        return await self.add(
+            caller, new, data, replace=self.replaces_files, store_name=self._pnda.store
+        )
 
     async def add(
         self,
@@ -121,6 +124,7 @@ class Packages:
         package: NewPackage,
         data: AsyncIterable[bytes],
         replace: bool = False,
+        store_name: str | None = None,
     ) -> Artifact:
         """The package, active under its file name; any failure leaves nothing behind and
         takes no name. A file name that exists (or existed: its URLs served those bytes) is
@@ -137,7 +141,7 @@ class Packages:
         fields = {**package.fields, "name": address.name, "version": address.version}
         return await self._transfers.create_uploaded(
             caller, Changes(fields, package.properties), data,
-            published=package.published, expected=package.expected,
+            published=package.published, expected=package.expected, store_name=store_name,
             on_active=lambda connection, artifact_id: self._take_name(
                 connection, caller, artifact_id, address, replace
             ),

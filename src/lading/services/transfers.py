@@ -235,6 +235,7 @@ class Transfers:
         published: bool = True,
         expected: Expected | None = None,
         on_active: Callable[[Connection, str], None] | None = None,
+        store_name: str | None = None,
     ) -> Artifact:
         """A new artifact with ``body`` as its data, or nothing: an upload that fails or
         is cut off removes the artifact it made, whatever the policy says of deleting and
@@ -248,8 +249,9 @@ class Transfers:
 
         try:
             return await self.upload(
-                caller, artifact.id, body, expected=expected, on_active=activating
-            )
+                caller, artifact.id, body, store_name=store_name, expected=expected,
+                on_active=activating,
+            )  # fmt: skip
         except BaseException:
             # The upload's failure is what to tell, not a failure to undo it.
             with anyio.CancelScope(shield=True), contextlib.suppress(LadingError):
