@@ -33,6 +33,9 @@ from _server import MB, MiB, median, print_table, running_server, temp_dir
 DESCRIPTOR = "vnfd:\n  id: {id}\n  version: '1.0'\n"
 
 
+RAW = {"disk_format": "raw", "container_format": "bare"}  # Glance v2 wants both for data
+
+
 def make_package(scratch: Path, size: int, run: int, compress: bool) -> tuple[Path, Path]:
     """The package's tar (a new descriptor id each run) and what is sent: it, or its gzip."""
     root = scratch / f"bench{run}"
@@ -81,7 +84,7 @@ def main() -> None:
     ):
         for run in range(args.runs):
             tar, sent = make_package(scratch, args.size_mib * MiB, run, args.gzip)
-            image = client.post("/v2/images", json={"name": tar.name}).json()
+            image = client.post("/v2/images", json={"name": tar.name, **RAW}).json()
             file_url = f"{server.base_url}/v2/images/{image['id']}/file"
             octets = "content-type: application/octet-stream"
             v2, _ = curl_time("-X", "PUT", "-H", octets, "-T", str(tar), file_url)

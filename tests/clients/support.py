@@ -27,11 +27,15 @@ def random_bytes(size: int) -> bytes:
     return os.urandom(size)
 
 
+# Glance v2 takes data only into an image with both formats.
+RAW = {"disk_format": "raw", "container_format": "bare"}
+
+
 def create_image(
     api: httpx.Client, name: str, data: bytes | None = None, **fields: Any
 ) -> dict[str, Any]:
     """An image made over HTTP (and uploaded to when ``data`` is given)."""
-    body = {"name": name, "disk_format": "raw", "container_format": "bare", **fields}
+    body = {"name": name, **RAW, **fields}
     response = api.post("/v2/images", json=body)
     assert response.status_code == 201, response.text
     image: dict[str, Any] = response.json()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.clients.conftest import api_client, running_lading
-from tests.clients.support import create_image, run_glance, unique
+from tests.clients.support import RAW, create_image, run_glance, unique
 from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER, Bucket
 
 pytestmark = pytest.mark.clients
@@ -45,7 +45,7 @@ def test_serve_on_an_object_store(
         running_lading(tmp_path, pytestconfig, {"LADING_STORES": stores}) as server,
         api_client(server) as client,
     ):
-        image = client.post("/v2/images", json={"name": kind}).json()
+        image = client.post("/v2/images", json={"name": kind, **RAW}).json()
         response = client.put(f"/v2/images/{image['id']}/file", content=data)
         assert response.status_code == 204, response.text
         assert client.get(f"/v2/images/{image['id']}/file").content == data

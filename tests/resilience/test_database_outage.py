@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import make_url
 
 from tests.clients.conftest import fetching_from
-from tests.clients.support import create_image
+from tests.clients.support import RAW, create_image
 from tests.faults import Relay, relay_to
 from tests.http_origin import Origin, serving
 from tests.resilience.conftest import SERVER_LOGS, postgres_database
@@ -112,7 +112,7 @@ class Traffic:
         return api.post("/v2/images", json={"name": "outage"})
 
     def _upload(self, api: httpx.Client) -> httpx.Response:
-        created = api.post("/v2/images", json={"name": "outage"})
+        created = api.post("/v2/images", json={"name": "outage", **RAW})
         if created.status_code != 201:
             return created
 
@@ -176,7 +176,7 @@ def test_the_catalogue_going_away(
 
         # The loops lived through it: an import runs as a task, uploads cut off by the
         # outage are recovered, and the image uploaded before is whole.
-        imported = api.post("/v2/images", json={"name": "imported"}).json()["id"]
+        imported = api.post("/v2/images", json={"name": "imported", **RAW}).json()["id"]
         method = {"method": {"name": "web-download", "uri": origin.url()}}
         assert api.post(f"/v2/images/{imported}/import", json=method).status_code == 202
         catalogue = Catalogue(direct_url)
