@@ -60,8 +60,11 @@ class Cloud:
         path = f"/v2/images/{image_id}/locations"
         return self.client.post(path, json=body, headers=self.service)
 
-    def patch(self, image_id: str, operations: list[dict[str, Any]]) -> Any:
-        headers = {**self.member, **PATCH}
+    def patch(
+        self, image_id: str, operations: list[dict[str, Any]], as_member: bool = False
+    ) -> Any:
+        """A PATCH as the service (Cinder sends its own token's role), or as the member."""
+        headers = {**(self.member if as_member else self.service), **PATCH}
         return self.client.patch(f"/v2/images/{image_id}", json=operations, headers=headers)
 
     def add(self, image_id: str, url: str) -> Any:
@@ -188,6 +191,21 @@ def test_cinder_upload_through_the_legacy_patch_add_and_replace(
             cloud.client.delete(f"/v2/images/{image_id}", headers=cloud.member).status_code == 204
         )
     assert not {f"{cloud.base}-{first}", f"{cloud.base}-{second}"} & set(ceph_pool.images())
+
+
+def test_a_member_may_not_claim_a_snapshot_in_the_pool(cloud: Cloud, ceph_pool: CephPool) -> None:
+    """A snapshot in the pool may be another project's or the operator's, and would go
+    with the member's image: naming one takes claim_store_object (services, admins)."""
+    image_id = cloud.queued()
+    url = cloud.snapshot(image_id)
+    value = {"url": url, "metadata": {}}
+    operation = [{"op": "add", "path": "/locations/-", "value": value}]
+    assert_error(cloud.patch(image_id, operation, as_member=True), 403)
+    path = f"/v2/images/{image_id}/locations"
+    assert_error(cloud.client.post(path, json={"url": url}, headers=cloud.member), 403)
+    assert cloud.show(image_id)["status"] == "queued"
+    assert cloud.client.delete(f"/v2/images/{image_id}", headers=cloud.member).status_code == 204
+    assert f"{cloud.base}-{image_id}" in ceph_pool.images()  # the snapshot's owner keeps it
 
 
 def test_locations_of_another_cluster_pool_or_snapshot_are_refused(

@@ -111,7 +111,7 @@ class Locations:
         if artifact.status is not Status.QUEUED:
             raise Conflict(f"a location is added only to a queued image, not a "
                            f"{artifact.status} one")  # fmt: skip
-        new = await self._read(artifact, {"url": body["url"], "metadata": {}})
+        new = await self._read(caller, artifact, {"url": body["url"], "metadata": {}})
         if self._secure_hash:
             return await self._add_hashed(caller, artifact, new, activation, request_id)
 
@@ -253,7 +253,7 @@ class Locations:
         position = count if index == "-" else int(index) if index and index.isdigit() else -1
         if not 0 <= position <= count:
             raise BadRequest("invalid position for adding a location")
-        new = await self._read(artifact, location)
+        new = await self._read(caller, artifact, location)
         await self._place(caller, artifact, [(position, new)], activation)
 
     async def _replace(self, caller: Caller, artifact: Artifact, value: Any) -> None:
@@ -262,7 +262,10 @@ class Locations:
         given = [_location(item) for item in value]
         activation = _validation(artifact, given)
         if not artifact.locations:
-            added = [(index, await self._read(artifact, item)) for index, item in enumerate(given)]
+            added = [
+                (index, await self._read(caller, artifact, item))
+                for index, item in enumerate(given)
+            ]
             if added:
                 await self._place(caller, artifact, added, activation)
             return
@@ -313,11 +316,15 @@ class Locations:
         doomed = await self._database.write(remove)
         await self._catalogue.discard(doomed)
 
-    async def _read(self, artifact: Artifact, location: Mapping[str, Any]) -> queries.NewLocation:
+    async def _read(
+        self, caller: Caller, artifact: Artifact, location: Mapping[str, Any]
+    ) -> queries.NewLocation:
         """The location's size, read from it: refused (400) if it cannot be read or does
-        not match the image's data."""
+        not match the image's data. A snapshot in an rbd store's pool may be anyone's,
+        and goes with the image: only services and administrators name one."""
         url = location["url"]
         if url.startswith(RBD_SCHEME):
+            caller.require("claim_store_object", artifact)
             store, stored = await self._snapshot(artifact, url)
             return queries.NewLocation(store, stored.key, stored.size, location["metadata"])
         try:

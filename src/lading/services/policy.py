@@ -134,10 +134,11 @@ LADING_RULES: dict[str, str] = {
     "modify_package_name": ADMIN_OR_MEMBER,
     "give_package_name": "role:admin",
     # Naming an object already in one of lading's stores as an image's data (VISoR's
-    # s3://, file://... locations): the object may be the operator's or another
-    # project's, and the image's delete may remove it. Members use http(s) locations;
+    # s3://, file://... locations, an rbd:// snapshot): the object may be the operator's
+    # or another project's, and the image's delete may remove it. Services (Nova's and
+    # Cinder's snapshots) and administrators may; members use http(s) locations, unless
     # an operator who trusts them as VISoR did opens this in a policy file.
-    "claim_store_object": "role:admin",
+    "claim_store_object": "rule:service_api",
 }
 
 DEFAULT_RULES = {**GLANCE_RULES, **LADING_RULES}
