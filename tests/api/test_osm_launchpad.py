@@ -48,11 +48,10 @@ def with_images(version: str = "1.0", **images: bytes) -> bytes:
     return package(version=version, extra={f"images/{name}": data for name, data in images.items()})
 
 
-def tokens(client: TestClient, *projects: str) -> list[dict[str, str]]:
+def tokens(client: TestClient, *projects: str, role: str = "member") -> list[dict[str, str]]:
     identities = client.app.state.services.identities  # type: ignore[attr-defined]
     return [
-        {"x-auth-token": anyio.run(identities.create, project, "member").token}
-        for project in projects
+        {"x-auth-token": anyio.run(identities.create, project, role).token} for project in projects
     ]
 
 
@@ -283,3 +282,36 @@ def test_an_image_that_is_refused_fails_the_package_and_keeps_nothing(
     listed = client.get("/v2/images").json()["images"]
     hidden = client.get("/v2/images?os_hidden=true").json()["images"]
     assert listed == hidden == []
+
+
+def test_a_public_package_does_not_show_its_private_images(client: TestClient) -> None:
+    """Another project may browse and export a public package, not reach its images."""
+    (mine,) = tokens(client, "a", role="admin")
+    (theirs,) = tokens(client, "b")
+    state = upload(client, with_images(**{"ping.qcow2": QCOW2}), **mine)
+    package_id, image = state["package_id"], state["images"][0]["image_id"]
+    public = [{"op": "replace", "path": "/visibility", "value": "public"}]
+    patching = {"content-type": "application/openstack-images-v2.1-json-patch", **mine}
+    assert client.patch(f"/v2/images/{package_id}", json=public, headers=patching).is_success
+    tree = client.get("/api/package/vnfd/ping_vnfd/", headers=theirs)
+    assert tree.status_code == 200 and "images" in names(tree.json())
+    assert client.get("/api/export/vnfd?ids=ping_vnfd", headers=theirs).status_code == 200
+    listed = client.get(f"/api/package/{package_id}/images", headers=theirs)
+    assert listed.status_code == 200 and listed.json() == {"images": []}
+    assert_error(client.get(f"/v2/images/{image}", headers=theirs), 404)
+    assert_error(client.delete(f"/api/package/{package_id}?images=delete", headers=theirs), 403)
+    assert client.get(f"/v2/images/{image}", headers=mine).json()["status"] == "active"
+
+
+def test_a_hidden_image_is_not_taken_for_a_packages_own(client: TestClient) -> None:
+    """Hidden as a package's images are while another onboarding checks it (which may
+    still drop it), an image of the same name and bytes is not linked: one is registered."""
+    hidden = {"name": "ping.qcow2", "disk_format": "qcow2", "container_format": "bare",
+              "os_hidden": True}  # fmt: skip
+    made = client.post("/v2/images", json=hidden)
+    octets = {"content-type": "application/octet-stream"}
+    sent = client.put(f"/v2/images/{made.json()['id']}/file", content=QCOW2, headers=octets)
+    assert sent.status_code == 204, sent.text
+    state = upload(client, with_images(**{"ping.qcow2": QCOW2}))
+    (image,) = state["images"]
+    assert image["registered"] is True and image["image_id"] != made.json()["id"]

@@ -198,18 +198,23 @@ def find_file(connection: Connection, artifact_id: str, path: str) -> ArchiveMem
     return None if row is None else ArchiveMember(*row)
 
 
-def onboarded_named(connection: Connection, kind: str, name: str, limit: int) -> list[str]:
-    """The live onboarded packages of a kind by that name (any project's), newest
-    version first: the service keeps the first the caller may see."""
+def onboarded_named(
+    connection: Connection, viewer: str | None, kind: str, name: str, limit: int
+) -> list[str]:
+    """The live onboarded packages of a kind by that name that ``viewer`` may list (None:
+    an administrator, who sees all), newest version first."""
+    clauses: list[ColumnElement[bool]] = [
+        artifacts.c.name == name,
+        artifacts.c.status.in_([Status.ACTIVE, Status.DEACTIVATED]),
+        artifact_properties.c.name == KIND_PROPERTY,
+        artifact_properties.c.value == kind,
+    ]
+    if viewer is not None:
+        clauses.append(visible_to(ListQuery(viewer=viewer)))
     rows = connection.scalars(
         select(artifacts.c.id)
         .join(artifact_properties, artifact_properties.c.artifact_id == artifacts.c.id)
-        .where(
-            artifacts.c.name == name,
-            artifacts.c.status.in_([Status.ACTIVE, Status.DEACTIVATED]),
-            artifact_properties.c.name == KIND_PROPERTY,
-            artifact_properties.c.value == kind,
-        )
+        .where(*clauses)
         .order_by(artifacts.c.version_key.desc(), artifacts.c.created_at.desc())
         .limit(limit)
     )
@@ -227,6 +232,8 @@ def image_like(connection: Connection, owner: str, name: str, md5: str) -> str |
             artifacts.c.checksum == md5,
             artifacts.c.status == Status.ACTIVE,
             artifacts.c.filename.is_(None),
+            # not one another onboarding is registering: it may yet be dropped
+            artifacts.c.os_hidden.is_(False),
         )
         .order_by(artifacts.c.created_at)
         .limit(1)

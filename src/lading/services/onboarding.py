@@ -68,7 +68,7 @@ from lading.url_rules import UrlRules
 # OSM's two flows: a new package (onboard), or a new version of one (update).
 TASK_TYPES = {"onboard": "osm_onboard", "update": "osm_update"}
 EXPORT_TASK = "osm_export"
-NAMED_CANDIDATES = 20  # packages by one name looked at for one the caller may see
+NAMED_CANDIDATES = 20  # versions by one name looked at for one the caller may read
 ATTEMPTS = uuid.UUID("4f0a2d55-8a52-4c52-9d0e-3b6f4d3f7a10")  # names each attempt's artifact
 
 
@@ -179,8 +179,11 @@ class Onboarding:
         version the caller may see (or by its artifact id). NotFound otherwise."""
         if kind not in DESCRIPTOR_KINDS:
             raise NotFound(f"no package kind {kind}: vnfd, nsd or pnfd")
-        found = await self._database.read(queries.onboarded_named, kind, name, NAMED_CANDIDATES)
-        for package_id in found:
+        viewer = None if caller.is_admin else caller.project
+        found = await self._database.read(
+            queries.onboarded_named, viewer, kind, name, NAMED_CANDIDATES
+        )
+        for package_id in found:  # checked again: the policy, and pending members
             with contextlib.suppress(NotFound):
                 return await self._catalogue.get(caller, package_id)
         if is_uuid(name):
