@@ -9,7 +9,9 @@ passes (each file's MD5 and place). Printed: the median time of each and the med
 the per-run ratios onboarding/v2, the figure to compare (the machine is noisy).
 
 With ``--gzip`` the package is sent as a .tar.gz (made with ``gzip -1``) and inflated on
-the fly, against the v2 upload of the inflated tar.
+the fly, against the v2 upload of the inflated tar. The file lies in the package's
+``files/``; with ``--image`` it lies in ``images/``, and onboarding also registers it as
+an image (its bytes read back from the stored package and uploaded again).
 
 Usage (from the repository root):
 
@@ -36,12 +38,14 @@ DESCRIPTOR = "vnfd:\n  id: {id}\n  version: '1.0'\n"
 RAW = {"disk_format": "raw", "container_format": "bare"}  # Glance v2 wants both for data
 
 
-def make_package(scratch: Path, size: int, run: int, compress: bool) -> tuple[Path, Path]:
+def make_package(
+    scratch: Path, size: int, run: int, compress: bool, folder: str
+) -> tuple[Path, Path]:
     """The package's tar (a new descriptor id each run) and what is sent: it, or its gzip."""
     root = scratch / f"bench{run}"
-    (root / "images").mkdir(parents=True)
+    (root / folder).mkdir(parents=True)
     (root / f"bench{run}.yaml").write_text(DESCRIPTOR.format(id=f"bench{run}"))
-    with (root / "images" / "disk.img").open("wb") as out:
+    with (root / folder / "disk.img").open("wb") as out:
         for _ in range(size // MiB):
             out.write(bytes(range(256)) * 2048 if compress else _random_mib())
     tar = scratch / f"bench{run}.tar"
@@ -72,6 +76,7 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--gzip", action="store_true", help="send the package as .tar.gz")
+    parser.add_argument("--image", action="store_true", help="the file is an image to register")
     args = parser.parse_args()
     times: dict[str, list[float]] = {"v2": [], "onboarding": [], "ratio": []}
     with (
@@ -83,7 +88,8 @@ def main() -> None:
         httpx.Client(base_url=server.base_url) as client,
     ):
         for run in range(args.runs):
-            tar, sent = make_package(scratch, args.size_mib * MiB, run, args.gzip)
+            folder = "images" if args.image else "files"
+            tar, sent = make_package(scratch, args.size_mib * MiB, run, args.gzip, folder)
             image = client.post("/v2/images", json={"name": tar.name, **RAW}).json()
             file_url = f"{server.base_url}/v2/images/{image['id']}/file"
             octets = "content-type: application/octet-stream"
@@ -102,7 +108,8 @@ def main() -> None:
                 path.unlink()
             time.sleep(0.5)
     size = args.size_mib * MiB
-    print(f"{args.size_mib} MiB package{' (sent as .tar.gz)' if args.gzip else ''}, "
+    image = ", its file an image" if args.image else ""
+    print(f"{args.size_mib} MiB package{' (sent as .tar.gz)' if args.gzip else ''}{image}, "
           f"{args.runs} run(s), medians")  # fmt: skip
     print_table(
         ["upload", "seconds", "MB/s"],

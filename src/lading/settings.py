@@ -231,9 +231,12 @@ class CorsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     allowed_origins: list[str] = []  # scheme://host[:port], as browsers send Origin
+    # Origins whose pages may call the OSM face (/api) only, not the rest: the launchpad's
+    # UI needs that face, and no more.
+    osm_allowed_origins: list[str] = []
     max_age: int = Field(3600, ge=0, le=86400)  # seconds a browser keeps a preflight's answer
 
-    @field_validator("allowed_origins")
+    @field_validator("allowed_origins", "osm_allowed_origins")
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
         for origin in value:

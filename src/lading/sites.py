@@ -27,6 +27,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # sees are remembered (a bounded number, since any client may send any Host or Origin).
 CACHED = 256
 ANY = "*"
+OSM_PATH = "/api"  # where the OSM face is served
 
 Origin = tuple[str, str, int]  # scheme, host, port
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -43,6 +44,9 @@ class Sites:
     public: Origin | None
     shared: frozenset[Origin]  # origins CORS lets call the API from their pages
     max_age: int  # seconds a browser keeps a preflight's answer
+    # Origins CORS lets call one face only, by the path it is served under (the OSM
+    # face's /api, for the launchpad's UI).
+    face_shared: tuple[tuple[str, frozenset[Origin]], ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sites:
@@ -64,6 +68,8 @@ class Sites:
         if public is not None:
             names.add(public[1])
         shared = {origin_of(text) for text in settings.cors.allowed_origins}
+        osm = {origin_of(text) for text in settings.cors.osm_allowed_origins}
+        face_shared = ((OSM_PATH, frozenset(o for o in osm if o is not None)),) if osm else ()
         return cls(
             names=frozenset(names - {ANY}),
             domains=tuple(domains),
@@ -72,11 +78,12 @@ class Sites:
             public=public,
             shared=frozenset(origin for origin in shared if origin is not None),
             max_age=settings.cors.max_age,
+            face_shared=face_shared,
         )
 
     @property
     def cors(self) -> bool:
-        return bool(self.shared)
+        return bool(self.shared or self.face_shared)
 
     @functools.lru_cache(maxsize=CACHED)  # noqa: B019 -- Sites live as long as their app
     def answers(self, authority: str) -> bool:
@@ -106,8 +113,15 @@ class Sites:
     def is_own(self, scope: Scope, origin: Origin | None) -> bool:
         return origin is not None and origin == self.own(scope)
 
-    def shares_with(self, origin: Origin | None) -> bool:
-        return origin in self.shared
+    def shares_with(self, origin: Origin | None, path: str = "/") -> bool:
+        """Whether CORS lets pages of ``origin`` call ``path``: any path for the origins
+        shared with the whole API, a face's paths for those shared with that face."""
+        if origin in self.shared:
+            return True
+        return any(
+            origin in origins and (path == prefix or path.startswith(f"{prefix}/"))
+            for prefix, origins in self.face_shared
+        )
 
 
 def authority_of(scope: Scope) -> str:

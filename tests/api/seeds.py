@@ -125,8 +125,12 @@ def seed_osm(client: TestClient, number: int) -> Pools:
     assert state["status"] == "success", state
     package_id = state["package_id"]
     listed = call(client, "GET", f"/api/package/{package_id}/files/", 200)["files"]
-    return {"transaction_id": [transaction], "id": [package_id],
-            "path": [entry["path"] for entry in listed]}  # fmt: skip
+    export = call(client, "GET", f"/api/export/vnfd?ids=seed_{number}_vnfd", 200)
+    paths = [entry["path"] for entry in listed]
+    return {"transaction_id": [transaction, export["transaction_id"]], "id": [package_id],
+            "name": [f"seed_{number}_vnfd"],
+            # lading's paths, from the archive's top; the launchpad's, from the package's
+            "path": paths + [path.partition("/")[2] for path in paths if "/" in path]}  # fmt: skip
 
 
 def seed_service(client: TestClient) -> Pools:

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from lading.app import create_app
 from lading.settings import Settings
-from lading.sites import origin_of, serialized
+from lading.sites import Sites, origin_of, serialized
 from tests.api.helpers import assert_error, routes_of
 from tests.osm_packages import package
 from tests.raw_asgi import send
@@ -391,3 +391,63 @@ def test_origins_are_written_as_browsers_write_them() -> None:
     assert serialized(("https", "horizon.example.org", 443)) == HORIZON
     assert serialized(("http", "::1", 8080)) == "http://[::1]:8080"
     assert serialized(origin_of("http://LOCALHOST:80/x") or ("", "", 0)) == "http://localhost"
+
+
+LAUNCHPAD = "https://launchpad.example.org:8443"
+
+
+def osm_cors_settings(settings: Settings, *origins: str) -> Settings:
+    cors = settings.cors.model_copy(update={"osm_allowed_origins": list(origins)})
+    return settings.model_copy(update={"cors": cors})
+
+
+def test_the_launchpads_origin_may_call_the_osm_face_only(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The launchpad's UI onboards from its page, with the headers its requests carry;
+    the rest of the API stays closed to that page."""
+    with serving(osm_cors_settings(settings, LAUNCHPAD)) as client:
+        asked = client.options(
+            "/api/upload",
+            headers={"origin": LAUNCHPAD, "access-control-request-method": "POST",
+                     "access-control-request-headers":
+                         "Content-Type, Cache-Control, Accept, X-Requested-With, Authorization"},
+        )  # fmt: skip
+        assert asked.status_code == 200, asked.text
+        assert asked.headers["access-control-allow-origin"] == LAUNCHPAD
+        sent = client.post("/api/upload", files={"descriptor": ("p.tgz", package())},
+                           headers={"origin": LAUNCHPAD})  # fmt: skip
+        assert sent.status_code == 200 and sent.headers["access-control-allow-origin"] == LAUNCHPAD
+        state = client.get(f"/api/upload/{sent.json()['transaction_id']}/state",
+                           headers={"origin": LAUNCHPAD})  # fmt: skip
+        assert state.json()["status"] == "success"
+        assert state.headers["access-control-allow-origin"] == LAUNCHPAD
+        # Elsewhere it is any other site's page.
+        refused = client.post("/v2/images", content=IMAGE, headers={"origin": LAUNCHPAD})
+        assert refused.status_code == 403 and not cors_headers(refused)
+        read = client.get("/v2/images", headers={"origin": LAUNCHPAD})
+        assert read.status_code == 200 and not cors_headers(read)
+        preflight = client.options(
+            "/v2/images", headers={"origin": LAUNCHPAD, "access-control-request-method": "POST"}
+        )
+        assert not cors_headers(preflight)
+        # Another origin, or the launchpad's on another port, is not the launchpad.
+        for other in (EVIL, "https://launchpad.example.org"):
+            evil = client.post("/api/upload", files={"descriptor": ("p.tgz", package("pong"))},
+                               headers={"origin": other})  # fmt: skip
+            assert evil.status_code == 403 and not cors_headers(evil)
+        assert len(client.get("/v2/images").json()["images"]) == 1
+
+
+def test_an_osm_origin_is_shared_with_its_paths_only(settings: Settings) -> None:
+    sites = Sites.from_settings(osm_cors_settings(settings, LAUNCHPAD))
+    origin = origin_of(LAUNCHPAD)
+    assert sites.cors and sites.shares_with(origin, "/api") and sites.shares_with(origin, "/api/x")
+    assert not sites.shares_with(origin, "/apix") and not sites.shares_with(origin, "/v2/images")
+    assert not sites.shares_with(origin_of(EVIL), "/api/upload")
+
+
+@pytest.mark.parametrize("origin", ["*", "https://launchpad.example.org/ui", "launchpad"])
+def test_osm_cors_origins_are_origins(tmp_path: Path, origin: str) -> None:
+    with pytest.raises(ValueError, match="CORS origin"):
+        Settings(data_dir=tmp_path, cors={"osm_allowed_origins": [origin]})

@@ -267,7 +267,7 @@ def test_a_gzip_bomb_is_refused_in_bounded_memory(client: TestClient, tmp_path: 
     bomb = gzip_bomb(256 * MiB)  # inflates 256 MiB, four times the cap
     state, seconds, peak = measured(lambda: onboard(client, bomb))
     (error,) = state["errors"]
-    assert error["value"] == "onboard-too-large" and "package_inflate_ratio" in error["text"]
+    assert error["name"] == "onboard-too-large" and "package_inflate_ratio" in error["text"]
     assert seconds < 30 and peak < MEMORY_BOUND, (seconds, peak)
     assert nothing_kept(client, tmp_path)
 
@@ -283,7 +283,7 @@ def test_a_gzip_bomb_at_the_default_bounds_is_refused_before_a_gib_is_written(
         state, received = onboard_streamed(client, lambda: gzipped(zero_members(10, GiB)))
         seconds = time.monotonic() - started
         (error,) = state["errors"]
-        assert error["value"] == "onboard-too-large", error
+        assert error["name"] == "onboard-too-large", error
         assert "package_inflate_ratio (100)" in error["text"]
         assert "package_inflate_allowance (67108864 bytes)" in error["text"]
         assert store.given <= 64 * MiB and received < MiB, (store.given, received)
@@ -303,7 +303,7 @@ def test_gigabytes_of_zeros_or_noise_are_refused_at_the_first_block(tmp_path: Pa
         ]:
             state, received = onboard_streamed(client, pieces)
             (error,) = state["errors"]
-            assert error["value"] == "onboard-unreadable-package" and says in error["text"]
+            assert error["name"] == "onboard-unreadable-package" and says in error["text"]
             assert received < 4 * MiB and store.given == 0, (received, store.given)
         assert nothing_kept(client, tmp_path)
 
@@ -383,7 +383,7 @@ def test_the_size_cap(tmp_path: Path) -> None:
         big = info_of("pkg/big.bin", 2 * MiB)
         state, received = onboard_streamed(client, lambda: [tar(big), *zeros(64 * MiB)])
         (error,) = state["errors"]
-        assert error["value"] == "onboard-too-large", error
+        assert error["name"] == "onboard-too-large", error
         assert error["text"] == (
             "pkg/big.bin holds 2097152 bytes: more than package_size_cap (1048576 bytes)"
         )
@@ -391,7 +391,7 @@ def test_the_size_cap(tmp_path: Path) -> None:
         halves = [member(f"pkg/half{n}", data=os.urandom(MiB // 2)) for n in range(3)]
         for data in (archive(*halves), tar(*halves)):
             (error,) = onboard(client, data)["errors"]
-            assert error["value"] == "onboard-too-large", error
+            assert error["name"] == "onboard-too-large", error
             assert "larger than package_size_cap (1048576 bytes) once inflated" in error["text"]
         assert store.given <= 4 * MiB
         assert onboard(client, archive(halves[0]))["status"] == "success"
@@ -416,7 +416,7 @@ def test_the_inflate_ratio(tmp_path: Path) -> None:
         before = store.given
         state, _ = onboard_streamed(client, lambda: gzipped(zero_members(1, GiB)))
         (error,) = state["errors"]
-        assert error["value"] == "onboard-too-large"
+        assert error["name"] == "onboard-too-large"
         assert "more than package_inflate_ratio (20) times the data sent" in error["text"]
         assert "past package_inflate_allowance (1048576 bytes)" in error["text"]
         assert store.given - before <= 2 * MiB, store.given - before
@@ -467,6 +467,6 @@ def test_a_package_from_a_url_has_the_same_bounds(tmp_path: Path, origin: Origin
                 break
             time.sleep(0.05)
         assert state["status"] == "failure", state
-        assert state["errors"][-1]["value"] == "onboard-too-large", state
+        assert state["errors"][-1]["name"] == "onboard-too-large", state
         assert "package_inflate_ratio (20)" in state["errors"][-1]["text"]
         assert nothing_kept(client, tmp_path)

@@ -160,7 +160,9 @@ def test_bad_packages_fail_and_nothing_is_kept(
     state = upload(client, data)
     assert state["status"] == "failure", state
     (error,) = state["errors"]
-    assert error["value"] == event and says in error["text"], error
+    assert error["name"] == event and error["value"] == error["text"] and says in error["text"], (
+        error
+    )
     assert stored(client) == []
 
 
@@ -264,7 +266,7 @@ def test_onboard_from_a_url_with_basic_auth(client: TestClient, origin: Origin) 
     assert seen[0]["status"] == "pending" and seen[-1]["status"] == "success", seen
     values = [event["value"] for event in seen[-1]["events"]]
     assert values == ["onboard-started", "download-started", "download-success",
-                      "onboard-success"]  # fmt: skip
+                      "image-registered", "onboard-success"]  # fmt: skip
     # It was seen on its way: started, downloading, downloaded, done.
     assert len({len(state["events"]) for state in seen}) >= 3
     files = client.get(f"/api/package/{seen[-1]['package_id']}/files/").json()["files"]
@@ -278,7 +280,7 @@ def test_onboard_from_a_url_that_refuses(client: TestClient, origin: Origin) -> 
     answer = client.post("/api/package-create", json=body)
     final = wait(client, "upload", answer.json()["transaction_id"])[-1]
     assert final["status"] == "failure"
-    assert final["errors"][0]["value"] == "download-failed"
+    assert final["errors"][0]["name"] == "download-failed"
     assert "401" in final["errors"][0]["text"]
     assert stored(client) == []
 

@@ -9,10 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from lading.api.osm import state_view as state
 from lading.db import tasks as task_queries
 from lading.db.engine import Database
+from lading.db.models import artifacts
 from lading.domain import TaskStatus
 from lading.errors import NotFound
 from lading.services import Services
@@ -42,7 +44,7 @@ async def test_a_store_failing_mid_package_keeps_nothing(
     task = await services.onboarding.upload(admin, "onboard", "p.tgz", chunks(package()))
     shown = state(task)
     assert shown["status"] == "failure" and "full" in shown["errors"][0]["text"]
-    assert shown["errors"][0]["value"] == "onboard-error"
+    assert shown["errors"][0]["name"] == "onboard-error"
     store.failing_puts = False
     assert store.objects == {}
     task = await services.onboarding.upload(admin, "onboard", "p.tgz", chunks(package()))
@@ -91,3 +93,21 @@ async def test_a_package_is_made_by_whoever_asked_for_it(
         assert "_origin" not in done.input and done.result is not None
         made = await services.catalogue.get(alice, done.result["package_id"])
         assert (made.created_by_project, made.created_by) == ("p", "u-alice")
+
+
+async def test_an_image_cut_off_as_it_is_stored_is_never_active(
+    services: Services, database: Database, store: FaultyStore, admin: Caller
+) -> None:
+    """The package is stored, its image's bytes fail part-way (a disk filling up): the
+    image is not left active, nor is anything else, and the store keeps nothing."""
+    store.healthy_puts = 1  # the package's
+    data = package(extra={"images/disk.img": bytes(range(256)) * 4096})
+    task = await services.onboarding.upload(admin, "onboard", "p.tgz", chunks(data))
+    shown = state(task)
+    assert shown["status"] == "failure", shown
+    (error,) = shown["errors"]
+    assert error["name"] == "onboard-image-error" and "images/disk.img" in error["value"]
+    assert "full" in error["value"]
+    statuses = await database.read(lambda c: c.scalars(select(artifacts.c.status)).all())
+    assert len(statuses) == 2 and set(statuses) == {"deleted"}
+    assert store.objects == {}

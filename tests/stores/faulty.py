@@ -16,8 +16,12 @@ class FaultyStore(MemoryStore):
         super().__init__(name)
         self.failing_puts = False
         self.failing_deletes = False
+        self.healthy_puts: int | None = None  # puts that succeed before the rest fail
 
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
+        if self.healthy_puts is not None:
+            self.failing_puts = self.healthy_puts == 0
+            self.healthy_puts = max(0, self.healthy_puts - 1)
         if not self.failing_puts:
             return await super().put(key, chunks)
         async for _ in chunks:  # take some bytes first, as a disk filling up would

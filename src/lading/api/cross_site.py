@@ -9,8 +9,9 @@
   address without asking first. Programs (curl, the glance CLI, openstacksdk) send no
   ``Origin`` and pass.
 - With ``cors.allowed_origins`` set, those origins' preflights are answered and their
-  answers carry the headers that let the page read them. Otherwise no ``Access-Control-*``
-  header is ever sent.
+  answers carry the headers that let the page read them; ``cors.osm_allowed_origins``
+  likewise, for the OSM face's paths (``/api/...``) only. Otherwise no
+  ``Access-Control-*`` header is ever sent.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class CrossSiteMiddleware:
         headers = Headers(scope=scope)
         sent = headers.get("origin")
         origin = origin_of(sent) if sent is not None else None
-        shared = self.sites.shares_with(origin)
+        shared = self.sites.shares_with(origin, scope["path"])
         try:
             self.check_host(headers.get("host"))
             if shared and is_preflight(scope, headers):

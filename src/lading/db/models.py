@@ -293,6 +293,24 @@ package_files = Table(
     Column("target", String(1024)),  # symlinks only
 )
 
+# The images an onboarded package brought (its images/ directory), registered in the
+# catalogue as OSM onboarding put them into the VIM's image service: a row per file of the
+# package (``artifact_id``, ``path``) and the image it is. Several packages (versions)
+# may share one image: the same name and bytes are registered once per project.
+package_images = Table(
+    "package_images",
+    metadata,
+    _artifact_key(),
+    Column("path", String(1024), primary_key=True),
+    Column(
+        "image_id",
+        String(36),
+        ForeignKey("artifacts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+)
+
 
 # Package names and who owns them (lading.services.names): the first project to publish a
 # name owns it. ``key`` is the name compared (NFC, case-folded), ``skeleton`` its TR39

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lading.db import artifacts as artifact_queries
 from lading.db.listing import visible_to
-from lading.db.models import artifact_properties, artifacts, package_files
+from lading.db.models import artifact_properties, artifacts, package_files, package_images
 from lading.domain import GONE, ArchiveMember, Artifact, ListQuery, PackageFile, Status
 from lading.errors import Conflict, NotFound
 from lading.version_order import version_key
@@ -196,3 +196,94 @@ def find_file(connection: Connection, artifact_id: str, path: str) -> ArchiveMem
         )
     ).first()
     return None if row is None else ArchiveMember(*row)
+
+
+def onboarded_named(
+    connection: Connection, viewer: str | None, kind: str, name: str, limit: int
+) -> list[str]:
+    """The live onboarded packages of a kind by that name that ``viewer`` may list (None:
+    an administrator, who sees all), newest version first."""
+    clauses: list[ColumnElement[bool]] = [
+        artifacts.c.name == name,
+        artifacts.c.status.in_([Status.ACTIVE, Status.DEACTIVATED]),
+        artifact_properties.c.name == KIND_PROPERTY,
+        artifact_properties.c.value == kind,
+    ]
+    if viewer is not None:
+        clauses.append(visible_to(ListQuery(viewer=viewer)))
+    rows = connection.scalars(
+        select(artifacts.c.id)
+        .join(artifact_properties, artifact_properties.c.artifact_id == artifacts.c.id)
+        .where(*clauses)
+        .order_by(artifacts.c.version_key.desc(), artifacts.c.created_at.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+def image_like(connection: Connection, owner: str, name: str, md5: str) -> str | None:
+    """A live active image of the project with that name and those bytes (its MD5), which
+    a package's image file may be instead of a new one; not itself a package."""
+    return connection.scalar(
+        select(artifacts.c.id)
+        .where(
+            artifacts.c.owner == owner,
+            artifacts.c.name == name,
+            artifacts.c.checksum == md5,
+            artifacts.c.status == Status.ACTIVE,
+            artifacts.c.filename.is_(None),
+            # not one another onboarding is registering: it may yet be dropped
+            artifacts.c.os_hidden.is_(False),
+        )
+        .order_by(artifacts.c.created_at)
+        .limit(1)
+    )
+
+
+def link_images(connection: Connection, package_id: str, links: Sequence[tuple[str, str]]) -> None:
+    """Record the images (``(path, image_id)``) a package brought."""
+    if links:
+        connection.execute(
+            insert(package_images),
+            [{"artifact_id": package_id, "path": path, "image_id": image} for path, image in links],
+        )
+
+
+def linked_images(connection: Connection, package_id: str) -> list[tuple[str, str]]:
+    """The ``(path, image_id)`` of a package's images that are not deleted."""
+    rows = connection.execute(
+        select(package_images.c.path, package_images.c.image_id)
+        .join(artifacts, artifacts.c.id == package_images.c.image_id)
+        .where(package_images.c.artifact_id == package_id, artifacts.c.status.not_in(GONE))
+        .order_by(package_images.c.path)
+    )
+    return [(path, image) for path, image in rows]
+
+
+def other_holders(connection: Connection, image_id: str, package_id: str) -> list[str]:
+    """The live packages besides ``package_id`` that an image is linked to."""
+    return list(
+        connection.scalars(
+            select(package_images.c.artifact_id)
+            .join(artifacts, artifacts.c.id == package_images.c.artifact_id)
+            .where(
+                package_images.c.image_id == image_id,
+                package_images.c.artifact_id != package_id,
+                artifacts.c.status.not_in(GONE),
+            )
+        )
+    )
+
+
+def unlink_images(connection: Connection, package_id: str) -> None:
+    connection.execute(delete(package_images).where(package_images.c.artifact_id == package_id))
+
+
+def show(connection: Connection, artifact_ids: Sequence[str], now: datetime) -> None:
+    """No longer hidden (``os_hidden``): images registered while their package was checked."""
+    if artifact_ids:
+        connection.execute(
+            update(artifacts)
+            .where(artifacts.c.id.in_(artifact_ids))
+            .values(os_hidden=False, updated_at=now)
+        )

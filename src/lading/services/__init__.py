@@ -18,6 +18,7 @@ from lading.services.members import Members
 from lading.services.metadefs import Metadefs
 from lading.services.names import PackageNames
 from lading.services.onboarding import Onboarding
+from lading.services.package_images import PackageImages
 from lading.services.packages import Packages
 from lading.services.policy import Policy
 from lading.services.recovery import Recovery
@@ -102,7 +103,15 @@ class Services:
             imports=Imports(settings, database, catalogue, transfers, tasks, sealer, keystone),
             info=Info(settings, database),
             onboarding=Onboarding(
-                settings, database, catalogue, transfers, tasks, identities, names, sealer
+                settings,
+                database,
+                catalogue,
+                transfers,
+                tasks,
+                identities,
+                names,
+                sealer,
+                PackageImages(database, catalogue, transfers),
             ),
             recovery=Recovery(settings, database, stores, catalogue, this_process),
             webhooks=Webhooks(settings, tasks, metrics),

@@ -187,3 +187,35 @@ def inspection_for(
     if disk_format not in EXPECTED or container_format not in INSPECTED_CONTAINERS:
         return None
     return Inspection(disk_format, settings)
+
+
+# What the inspector's names are as a disk_format, when they differ: a partition table is
+# a raw disk's.
+DISK_FORMATS = {"gpt": "raw"}
+
+
+def detected_format(head: bytes) -> str:
+    """The disk_format of data that begins with ``head`` (its first MiB tells any format
+    lading inspects), as the upload's inspection will find it: raw when no specific
+    format's header is there. For images that come with no declared format (an OSM
+    package's)."""
+    found = set()
+    for kind in format_inspector.ALL_FORMATS.values():
+        reader = kind()
+        if str(reader) == "raw":
+            continue
+        try:
+            for offset in range(0, len(head), SLICE):
+                reader.eat_chunk(head[offset : offset + SLICE])
+            reader.finish()
+        # The readers parse hostile bytes: whatever they trip on is not their format.
+        except Exception:
+            continue
+        if reader.complete and reader.format_match:
+            found.add(str(reader))
+    if found == HYBRIDS["iso"]:
+        return "iso"
+    if len(found) != 1:  # none, or several at once: the upload's inspection says which
+        return "raw"
+    name = found.pop()
+    return DISK_FORMATS.get(name, name)

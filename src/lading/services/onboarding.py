@@ -48,17 +48,27 @@ from lading.services.fetching import (
 from lading.services.identity import Identities
 from lading.services.name_rules import package_address
 from lading.services.names import PackageNames
-from lading.services.package_archive import ArchiveReader
+from lading.services.package_archive import DESCRIPTOR_KINDS, ArchiveReader
+from lading.services.package_export import (
+    EXPORT_SUFFIX,
+    GRAMMARS,
+    Export,
+    package_root,
+    tree,
+)
+from lading.services.package_images import ImagesReleased, PackageImage, PackageImages, image_files
 from lading.services.roles import ADMIN, MEMBER
 from lading.services.sealing import Sealer
 from lading.services.tasks import Progress, Tasks, reporting
 from lading.services.transfers import Download, Transfers
-from lading.services.validation import Changes
+from lading.services.validation import Changes, is_uuid
 from lading.settings import Settings
 from lading.url_rules import UrlRules
 
 # OSM's two flows: a new package (onboard), or a new version of one (update).
 TASK_TYPES = {"onboard": "osm_onboard", "update": "osm_update"}
+EXPORT_TASK = "osm_export"
+NAMED_CANDIDATES = 20  # versions by one name looked at for one the caller may read
 ATTEMPTS = uuid.UUID("4f0a2d55-8a52-4c52-9d0e-3b6f4d3f7a10")  # names each attempt's artifact
 
 
@@ -73,6 +83,7 @@ class Onboarding:
         identities: Identities,
         names: PackageNames,
         sealer: Sealer,
+        images: PackageImages,
     ) -> None:
         self._rules = UrlRules(settings.fetch)
         self._names = names
@@ -83,8 +94,10 @@ class Onboarding:
         self._identities = identities
         self._sealer = sealer
         self._bounds = ArchiveBounds.of(settings)
+        self._images = images
         for task_type in TASK_TYPES.values():
             tasks.register(task_type, self._run)
+        tasks.register(EXPORT_TASK, _export_cut_off)
 
     async def upload(
         self,
@@ -147,6 +160,11 @@ class Onboarding:
         member = await self._database.read(queries.find_file, artifact.id, path.strip("/"))
         if member is None:
             raise NotFound(f"package {package_id} holds no {path}")
+        return await self._part(caller, artifact, member, path)
+
+    async def _part(
+        self, caller: Caller, artifact: Artifact, member: ArchiveMember, path: str
+    ) -> Download:
         if member.kind != "file":
             raise BadRequest(f"{path} is a {member.kind}, not a file")
         whole = await self._transfers.download_of(caller, artifact)
@@ -155,6 +173,104 @@ class Onboarding:
     async def export(self, caller: Caller, package_id: str) -> Download:
         artifact = await self._package(caller, package_id)
         return await self._transfers.download_of(caller, artifact)
+
+    async def named(self, caller: Caller, kind: str, name: str) -> Artifact:
+        """A package as the launchpad names it: by kind and descriptor id, its newest
+        version the caller may see (or by its artifact id). NotFound otherwise."""
+        if kind not in DESCRIPTOR_KINDS:
+            raise NotFound(f"no package kind {kind}: vnfd, nsd or pnfd")
+        viewer = None if caller.is_admin else caller.project
+        found = await self._database.read(
+            queries.onboarded_named, viewer, kind, name, NAMED_CANDIDATES
+        )
+        for package_id in found:  # checked again: the policy, and pending members
+            with contextlib.suppress(NotFound):
+                return await self._catalogue.get(caller, package_id)
+        if is_uuid(name):
+            artifact = await self._package(caller, name)
+            if artifact.properties.get(KIND_PROPERTY) == kind:
+                return artifact
+        raise NotFound(f"no {kind} package {name}")
+
+    async def browse(
+        self, caller: Caller, kind: str, name: str, path: str
+    ) -> dict[str, Any] | Download:
+        """What the launchpad's file browser reads at a path inside a package (from the
+        package's directory): a directory as a tree, a file's bytes."""
+        artifact = await self.named(caller, kind, name)
+        parts = [part for part in path.split("/") if part not in ("", ".")]
+        if ".." in parts:
+            raise NotFound(f"package {name} holds no {path}")
+        members = await self._database.read(queries.list_files, artifact.id)
+        root = package_root(members)
+        wanted = posixpath.join(root, *parts) if parts else root
+        if wanted == root:
+            return tree(members, root, root)
+        member = next((m for m in members if m.path == wanted), None)
+        if member is None:
+            raise NotFound(f"package {name} holds no {path}")
+        if member.kind == "directory":
+            return tree(members, root, wanted)
+        return await self._part(caller, artifact, member, path)
+
+    async def start_export(
+        self, caller: Caller, kind: str, name: str, grammar: str | None, *,
+        request_id: str | None = None,
+    ) -> Task:  # fmt: skip
+        """An export transaction: the package, named as the launchpad names it, ready to
+        be fetched as ``<transaction id>.tar.gz`` while the transaction is kept."""
+        if grammar is not None and grammar.lower() not in GRAMMARS:
+            raise BadRequest(
+                f"lading exports a package as it was onboarded (grammar osm), not {grammar}"
+            )
+        artifact = await self.named(caller, kind, name)
+        await self._transfers.download_of(caller, artifact)  # may the caller read it?
+
+        async def work(task: Task, progress: Progress) -> dict[str, Any]:
+            await progress.event("export-started", f"export of {kind} {name} started")
+            filename = f"{task.id}{EXPORT_SUFFIX}"
+            await progress.event(
+                "export-success", f"{artifact.name} {artifact.version}: {filename}"
+            )
+            return {"package_id": artifact.id, "filename": filename}
+
+        return await self._tasks.run_here(
+            caller.project, EXPORT_TASK, {"kind": kind, "name": name}, work,
+            request_id=request_id, user_id=caller.user,
+        )  # fmt: skip
+
+    async def export_transaction(self, caller: Caller, transaction_id: str) -> Task:
+        task = await self._tasks.get(caller, transaction_id)
+        if task.type != EXPORT_TASK:
+            raise NotFound(f"no export transaction {transaction_id}")
+        return task
+
+    async def exported(self, caller: Caller, filename: str) -> Export:
+        """The file an export transaction made (``<transaction id>.tar.gz``): the
+        package, which the caller must still be able to read."""
+        transaction_id = filename.removesuffix(EXPORT_SUFFIX)
+        task = await self.export_transaction(caller, transaction_id)
+        if task.result is None:
+            raise NotFound(f"export {transaction_id} made no file")
+        artifact = await self._package(caller, task.result["package_id"])
+        download = await self._transfers.download_of(caller, artifact)
+        if download.location is None:
+            raise NotFound(f"package {artifact.id} has no data")
+        label = f"{artifact.name}-{artifact.version}" if artifact.version else artifact.name
+        return Export(download, f"{label or artifact.id}{EXPORT_SUFFIX}")
+
+    async def images(self, caller: Caller, package_id: str) -> list[tuple[str, Artifact]]:
+        """The images a package brought that the caller may see, by path."""
+        artifact = await self._package(caller, package_id)
+        return await self._images.linked(caller, artifact.id)
+
+    async def delete(self, caller: Caller, package_id: str, delete_images: bool) -> ImagesReleased:
+        """Delete a package as the v2 face would (policy, protection); then its images
+        are kept and unlinked, or, with ``delete_images``, deleted where they may be
+        (``PackageImages.release``)."""
+        artifact = await self._package(caller, package_id)
+        await self._catalogue.delete(caller, artifact.id)
+        return await self._images.release(caller, artifact.id, delete_images)
 
     async def _package(self, caller: Caller, package_id: str) -> Artifact:
         artifact = await self._catalogue.get(caller, package_id)
@@ -195,14 +311,17 @@ class Onboarding:
         changes = Changes({"name": (label or "package")[:255], "os_hidden": True})
         artifact = await self._catalogue.create(caller, changes, attempt_id(task.id, task.attempts))
         reader = ArchiveReader()
+        images: list[PackageImage] = []
         try:
             stream = reader.chunks(bounded_archive(reporting(chunks, progress), self._bounds))
             try:
-                await self._transfers.upload(caller, artifact.id, stream)
+                stored = await self._transfers.upload(caller, artifact.id, stream)
             finally:
                 reader.close()
             report = await reader.report()
             descriptor = report.descriptor
+            files = image_files(report.members, posixpath.dirname(descriptor.path))
+            images = await self._images.register(caller, stored, files, progress, mode)
             try:
                 address = package_address(
                     descriptor.id, descriptor.version, f"{descriptor.id}-{descriptor.version}.tar"
@@ -213,27 +332,35 @@ class Onboarding:
                 address.name, address.version, address.filename, descriptor.kind,
                 update=mode == "update",
             )  # fmt: skip
-            await self._database.write(self._name, caller, artifact.id, name, report.members)
+            await self._database.write(
+                self._name, caller, artifact.id, name, report.members, images
+            )
         except FetchFailed as exc:
-            await self._failed(progress, caller, artifact.id, "download-failed",
+            await self._failed(progress, caller, artifact.id, images, "download-failed",
                                f"download failed: {exc}")  # fmt: skip
             raise
         except (PackageInvalid, PackageTooLarge) as exc:
-            await self._failed(progress, caller, artifact.id, f"{mode}-{exc.event}", str(exc))
+            await self._failed(
+                progress, caller, artifact.id, images, f"{mode}-{exc.event}", str(exc)
+            )
             raise
         except LadingError as exc:
-            await self._failed(progress, caller, artifact.id, f"{mode}-error", str(exc))
+            await self._failed(progress, caller, artifact.id, images, f"{mode}-error", str(exc))
             raise
         except BaseException:
             with anyio.CancelScope(shield=True):
+                await self._images.drop(caller, images)
                 await self._drop(artifact.id, caller)
             raise
         text = f"{descriptor.kind} {descriptor.id} {descriptor.version}: package {artifact.id}"
         if report.checked:
             text += f" ({report.checked} checksums verified)"
         await progress.event(f"{mode}-success", text)
+        shown = [{"path": image.path, "image_id": image.image_id, "registered": image.registered}
+                 for image in images]  # fmt: skip
         return {"package_id": artifact.id, "kind": descriptor.kind, "id": descriptor.id,
-                "version": descriptor.version, "files": len(report.members)}  # fmt: skip
+                "version": descriptor.version, "files": len(report.members),
+                "images": shown}  # fmt: skip
 
     def _name(
         self,
@@ -242,17 +369,26 @@ class Onboarding:
         artifact_id: str,
         name: OnboardedName,
         members: list[ArchiveMember],
+        images: list[PackageImage],
     ) -> None:
         """The checked package named (a name the caller may publish under) and shown
-        (``os_hidden`` no more): an update."""
+        (``os_hidden`` no more), with its images: an update."""
         self._names.claim(connection, caller.project, name.name, now(), caller.is_admin)
         queries.name_onboarded(connection, artifact_id, name, members, now())
+        self._images.reveal(connection, artifact_id, images)
         self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact_id, caller)
 
     async def _failed(
-        self, progress: Progress, caller: Caller, artifact_id: str, event: str, text: str
+        self,
+        progress: Progress,
+        caller: Caller,
+        artifact_id: str,
+        images: list[PackageImage],
+        event: str,
+        text: str,
     ) -> None:
         with anyio.CancelScope(shield=True):
+            await self._images.drop(caller, images)
             await self._drop(artifact_id, caller)
             await progress.event(event, text, "error")
 
@@ -269,6 +405,12 @@ async def _announced(fetch: Fetch, progress: Progress) -> AsyncIterator[bytes]:
         size += len(chunk)
         yield chunk
     await progress.event("download-success", f"package downloaded ({size} bytes)")
+
+
+async def _export_cut_off(task: Task, progress: Progress) -> dict[str, Any]:
+    """An export whose process died before it ended (it takes no time): ask again."""
+    await progress.event("export-error", "the export was cut off: ask for it again", "error")
+    raise BadRequest("the export was cut off: ask for it again")
 
 
 def _mode(task: Task) -> str:
