@@ -22,10 +22,11 @@ from pydantic import ValidationError
 
 from lading import logs
 from lading.cli.redirects import RedirectsFailed, start_redirects, stop_redirects
+from lading.clock import Clock, timestamp
 from lading.db.engine import Database
 from lading.errors import LadingError
 from lading.metrics import MULTIPROCESS_VARIABLE
-from lading.services.catalogue import Catalogue, now
+from lading.services.catalogue import Catalogue
 from lading.services.identity import Identities, any_credential
 from lading.services.names import PackageNames
 from lading.services.policy import Policy
@@ -335,7 +336,7 @@ def token_create(
         new = anyio.run(identities(config_file).create, project, role, expires_at, description)
     except LadingError as exc:
         raise click.UsageError(exc.message) from None
-    until = "never" if expires_at is None else f"{expires_at.isoformat(timespec='seconds')}Z"
+    until = "never" if expires_at is None else timestamp(expires_at)
     click.echo(f"token {new.record.id}: project {project}, role {role}, expires {until}")
     click.echo(new.token)
 
@@ -359,7 +360,7 @@ def token_list(config_file: Path | None) -> None:
     for record in anyio.run(identities(config_file).list):
         state = "revoked" if record.revoked_at else "active"
         if record.expires_at is not None:
-            state += f", expires {record.expires_at.isoformat(timespec='seconds')}Z"
+            state += f", expires {timestamp(record.expires_at)}"
         click.echo(f"{record.id}  {record.project}  {record.role}  {state}  {record.description}")
 
 
@@ -371,7 +372,7 @@ def parse_expiry(text: str) -> datetime:
     """A duration from now (30d, 12h, 90m, 45s) or an ISO 8601 time; naive UTC."""
     if match := DURATION.fullmatch(text.strip()):
         amount, unit = match.groups()
-        return now() + timedelta(**{UNITS[unit]: int(amount)})
+        return Clock().now() + timedelta(**{UNITS[unit]: int(amount)})
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lading.clock import Clock
 from lading.db.engine import Database
 from lading.metrics import Metrics
 from lading.processes import ThisProcess
@@ -55,35 +56,43 @@ class Services:
     metrics: Metrics
 
     @classmethod
-    def build(cls, settings: Settings, database: Database, stores: StoreRegistry) -> Services:
+    def build(
+        cls,
+        settings: Settings,
+        database: Database,
+        stores: StoreRegistry,
+        clock: Clock | None = None,
+    ) -> Services:
+        """``clock`` is the system's unless a test brings its own."""
+        clock = clock or Clock()
         # Every change recorded with its events, in its own transaction (an outbox).
-        events = Events(settings.webhooks)
+        events = Events(settings.webhooks, clock)
         names = PackageNames(database)
         catalogue = Catalogue(
-            database, stores, settings.quota, names, settings.delayed_delete, events
+            database, stores, settings.quota, names, settings.delayed_delete, events, clock
         )
         metrics = Metrics()
         this_process = ThisProcess()
         image_cache = ImageCache(settings, database, stores, metrics)
         transfers = Transfers(
-            settings, database, stores, catalogue, metrics, this_process, image_cache
+            settings, database, stores, catalogue, metrics, this_process, image_cache, clock
         )
-        tasks = Tasks(settings, database, metrics, events)
+        tasks = Tasks(settings, database, metrics, events, clock)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)
         keystone = None
         if settings.keystone.auth_url is not None:
             from lading.services.keystone import KeystoneTokens  # keystoneauth1: 0.15 s
 
             keystone = KeystoneTokens(settings.keystone, policy, settings.default_project)
-        identities = Identities(database, settings.default_project, policy, keystone)
+        identities = Identities(database, settings.default_project, policy, keystone, clock)
         sealer = Sealer(settings)
         return cls(
             identities=identities,
-            visor_keys=VisorKeys(database, sealer, policy, identities),
+            visor_keys=VisorKeys(database, sealer, policy, identities, clock),
             catalogue=catalogue,
-            members=Members(database, catalogue),
-            metadefs=Metadefs(database),
-            signatures=Signatures(database, settings.signing, policy),
+            members=Members(database, catalogue, clock),
+            metadefs=Metadefs(database, clock),
+            signatures=Signatures(database, settings.signing, policy, clock),
             transfers=transfers,
             image_cache=image_cache,
             locations=Locations(
@@ -95,16 +104,21 @@ class Services:
                 settings.show_multiple_locations,
                 settings.do_secure_hash,
                 settings.location_hash_algorithm,
+                clock,
             ),
             names=names,
-            packages=Packages(database, catalogue, transfers, identities, names, settings.pnda),
+            packages=Packages(
+                database, catalogue, transfers, identities, names, settings.pnda, clock
+            ),
             tasks=tasks,
-            imports=Imports(settings, database, catalogue, transfers, tasks, sealer, keystone),
+            imports=Imports(
+                settings, database, catalogue, transfers, tasks, sealer, keystone, clock
+            ),
             info=Info(settings, database),
             onboarding=Onboarding(
-                settings, database, catalogue, transfers, tasks, identities, names, sealer
+                settings, database, catalogue, transfers, tasks, identities, names, sealer, clock
             ),
-            recovery=Recovery(settings, database, stores, catalogue, this_process),
-            webhooks=Webhooks(settings, tasks, metrics),
+            recovery=Recovery(settings, database, stores, catalogue, this_process, clock),
+            webhooks=Webhooks(settings, tasks, metrics, clock),
             metrics=metrics,
         )

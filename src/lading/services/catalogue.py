@@ -11,10 +11,11 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import artifacts as queries
 from lading.db import blobs, listing
 from lading.db.engine import Database
@@ -55,11 +56,6 @@ MAX_FILTER_VALUES = 1000
 log = logging.getLogger(__name__)
 
 
-def now() -> datetime:
-    """The catalogue's clock: naive UTC, as stored."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 class Catalogue:
     def __init__(
         self,
@@ -69,13 +65,15 @@ class Catalogue:
         names: PackageNames,
         delayed_delete: bool = False,
         events: Events | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()
         self._database = database
         self._names = names
         self._stores = stores
         self.quota = quota
         self._delayed_delete = delayed_delete
-        self.events = events or Events({})
+        self.events = events or Events({}, self._clock)
 
     async def create(
         self,
@@ -87,7 +85,7 @@ class Catalogue:
     ) -> Artifact:
         """A new queued artifact, recorded as made by the caller's project and user;
         ``published`` is the face's to say."""
-        moment = now()
+        moment = self._clock.now()
         artifact = Artifact(
             id=validation.new_id(artifact_id),
             owner=caller.project,
@@ -125,7 +123,7 @@ class Catalogue:
         if address is not None:
             name, owner = address
             by_admin = by is not None and by.is_admin
-            self._names.claim(connection, owner, name, now(), by_admin)
+            self._names.claim(connection, owner, name, self._clock.now(), by_admin)
         self.events.artifact(connection, EventType.ARTIFACT_ACTIVATED, artifact_id, by)
 
     async def get(self, caller: Caller, artifact_id: str) -> Artifact:
@@ -207,7 +205,7 @@ class Catalogue:
         caller.require_owner(previous, "modify_image")
         changes = edit(caller.view(previous))
         updated = validation.apply(
-            caller, replace(previous, updated_at=now()), changes, previous, self.quota
+            caller, replace(previous, updated_at=self._clock.now()), changes, previous, self.quota
         )
         # Tags are a set: the same ones in another order are no change.
         same_time = replace(updated, updated_at=previous.updated_at, tags=sorted(set(updated.tags)))
@@ -235,7 +233,7 @@ class Catalogue:
         if self._delayed_delete:
 
             def mark(connection: Connection) -> None:
-                queries.mark_pending_delete(connection, artifact.id, now())
+                queries.mark_pending_delete(connection, artifact.id, self._clock.now())
                 self.events.artifact(connection, EventType.ARTIFACT_DELETED, artifact.id, caller)
 
             await self._database.write(mark)
@@ -265,7 +263,9 @@ class Catalogue:
     async def scrub(self, delay: float) -> int:
         """Remove the data of artifacts deleted with delay more than ``delay`` seconds ago,
         and mark them deleted; returns how many. Safe in several processes at once."""
-        due = await self._database.read(queries.due_for_scrub, now() - timedelta(seconds=delay))
+        due = await self._database.read(
+            queries.due_for_scrub, self._clock.now() - timedelta(seconds=delay)
+        )
         scrubbed = 0
         for artifact_id in due:
             with contextlib.suppress(NotFound):  # another process was first
@@ -285,7 +285,7 @@ class Catalogue:
         """In the caller's transaction: the artifact deleted (an event, unless it was gone
         already: a scrub); returns the blobs nothing references now."""
         was_live = queries.status_of(connection, artifact_id) not in GONE
-        doomed = queries.mark_deleted(connection, artifact_id, now())
+        doomed = queries.mark_deleted(connection, artifact_id, self._clock.now())
         if was_live:
             self.events.artifact(connection, EventType.ARTIFACT_DELETED, artifact_id, by)
         return doomed
@@ -315,7 +315,7 @@ class Catalogue:
         event = EventType.ARTIFACT_PUBLISHED if published else EventType.ARTIFACT_UNPUBLISHED
 
         def write(connection: Connection) -> None:
-            if queries.set_published(connection, artifact.id, published, now()):
+            if queries.set_published(connection, artifact.id, published, self._clock.now()):
                 self.events.artifact(connection, event, artifact.id, caller)
 
         if artifact.published != published:
@@ -334,7 +334,7 @@ class Catalogue:
         validation.checked_tags([*artifact.tags, tag], self.quota)
 
         def add(connection: Connection) -> None:
-            if queries.add_tag(connection, artifact.id, tag, now()):
+            if queries.add_tag(connection, artifact.id, tag, self._clock.now()):
                 self.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)
 
         await self._database.write(add)
@@ -344,7 +344,7 @@ class Catalogue:
         caller.require_owner(artifact, "modify_image")
 
         def remove(connection: Connection) -> bool:
-            if not queries.remove_tag(connection, artifact.id, tag, now()):
+            if not queries.remove_tag(connection, artifact.id, tag, self._clock.now()):
                 return False
             self.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)
             return True
@@ -369,7 +369,9 @@ class Catalogue:
         )
 
         def switch(connection: Connection) -> bool:
-            if not queries.set_status(connection, artifact.id, [source], target, updated_at=now()):
+            if not queries.set_status(
+                connection, artifact.id, [source], target, updated_at=self._clock.now()
+            ):
                 return False
             self.events.artifact(connection, event, artifact.id, caller)
             return True

@@ -29,14 +29,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
+from lading.clock import Clock, timestamp
 from lading.db.artifacts import fetch_artifact
 from lading.db.tasks import insert_task
-from lading.documents import artifact_document, task_document, timestamp, v1_document
+from lading.documents import artifact_document, task_document, v1_document
 from lading.domain import Artifact, EventType, Task, TaskStatus
 from lading.services.access import Caller
 from lading.settings import WebhookSettings
@@ -54,7 +54,8 @@ NO_PROJECT = ""  # the owner of delivery tasks: no project is named so
 class Events:
     """Records events for delivery; with no webhook that wants an event, does nothing."""
 
-    def __init__(self, webhooks: Mapping[str, WebhookSettings]) -> None:
+    def __init__(self, webhooks: Mapping[str, WebhookSettings], clock: Clock | None = None) -> None:
+        self._clock = clock or Clock()
         self._webhooks = webhooks
 
     def artifact(
@@ -100,11 +101,10 @@ class Events:
         names = [name for name, webhook in self._webhooks.items() if webhook.wants(event)]
         if not names:
             return
-        moment = datetime.now(UTC)
-        body = {"id": str(uuid.uuid4()), "type": event.value, "time": _time(moment),
-                "actor": by, "data": data()}  # fmt: skip
+        moment = self._clock.now()
+        body = {"id": str(uuid.uuid4()), "type": event.value,
+                "time": timestamp(moment, "milliseconds"), "actor": by, "data": data()}  # fmt: skip
         text = json.dumps(body, separators=(",", ":"))
-        stored = moment.replace(tzinfo=None)  # the catalogue's clock: naive UTC
         for name in names:
             task_input = {"webhook": name, "event": event.value, "event_id": body["id"],
                           "body": text}  # fmt: skip
@@ -116,8 +116,8 @@ class Events:
                     status=TaskStatus.PENDING,
                     owner=NO_PROJECT,
                     input=task_input,
-                    created_at=stored,
-                    updated_at=stored,
+                    created_at=moment,
+                    updated_at=moment,
                 ),
             )
 
@@ -144,7 +144,3 @@ def task_data(task: Task) -> dict[str, Any]:
         "request_id": task.request_id,
         "user_id": task.user_id,
     }
-
-
-def _time(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import artifacts as artifact_queries
 from lading.db import locations as queries
 from lading.db.blobs import Blob
@@ -40,7 +41,7 @@ from lading.domain import Artifact, EventType, Location, Status, Task
 from lading.errors import BadRequest, Conflict, Forbidden, NotFound, ObjectNotFound, TooLarge
 from lading.serial_thread import SerialThread
 from lading.services.access import Caller
-from lading.services.catalogue import Catalogue, now
+from lading.services.catalogue import Catalogue
 from lading.services.tasks import Progress, Tasks, Undo, reporting
 from lading.services.transfers import LocationUrl, Transfers
 from lading.stores.base import StoredObject
@@ -77,7 +78,9 @@ class Locations:
         enabled: bool,
         secure_hash: bool = False,
         hash_algorithm: str = "sha512",
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()
         self._database = database
         self._stores = stores
         self._catalogue = catalogue
@@ -168,7 +171,7 @@ class Locations:
                 raise BadRequest(f"{key}: ({value}) does not match the data's ({digests[key]})")
 
         def record(connection: Connection) -> bool:
-            if not queries.hashed(connection, artifact.id, waiting, digests, now()):
+            if not queries.hashed(connection, artifact.id, waiting, digests, self._clock.now()):
                 return False
             if vouched:  # it becomes active now: a package takes its name; the event
                 self._catalogue.activated(connection, artifact.id, None)
@@ -288,7 +291,7 @@ class Locations:
                 if blob_id is None:
                     raise Conflict(f"image {artifact.id} changed meanwhile; try again")
                 metadata.append((blob_id, item["metadata"]))
-            queries.rewrite(connection, artifact.id, metadata, now())
+            queries.rewrite(connection, artifact.id, metadata, self._clock.now())
             self._updated(connection, artifact, caller)
 
         await self._database.write(rewrite)
@@ -309,7 +312,7 @@ class Locations:
                      if (store, key) == (target.store, target.key)]  # fmt: skip
             if not found:
                 raise Conflict(f"image {artifact.id} changed meanwhile; try again")
-            doomed = queries.remove(connection, artifact.id, found[0], now())
+            doomed = queries.remove(connection, artifact.id, found[0], self._clock.now())
             self._updated(connection, artifact, caller)
             return doomed
 
@@ -379,7 +382,7 @@ class Locations:
 
         def place(connection: Connection) -> list[Blob]:
             doomed = queries.place(connection, artifact.id, artifact.status, added, activation,
-                                   now(), becomes)  # fmt: skip
+                                   self._clock.now(), becomes)  # fmt: skip
             if task is not None:
                 insert_task(connection, task)
             if artifact.status is not Status.QUEUED:

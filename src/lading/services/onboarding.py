@@ -25,6 +25,7 @@ import anyio
 import httpx
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import packages as queries
 from lading.db.engine import Database
 from lading.db.packages import KIND_PROPERTY, OnboardedName
@@ -37,7 +38,7 @@ from lading.services.archive_bounds import (
     PackageTooLarge,
     bounded_archive,
 )
-from lading.services.catalogue import Catalogue, now
+from lading.services.catalogue import Catalogue
 from lading.services.fetching import (
     Fetch,
     FetchFailed,
@@ -73,7 +74,9 @@ class Onboarding:
         identities: Identities,
         names: PackageNames,
         sealer: Sealer,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()
         self._rules = UrlRules(settings.fetch)
         self._names = names
         self._database = database
@@ -245,8 +248,8 @@ class Onboarding:
     ) -> None:
         """The checked package named (a name the caller may publish under) and shown
         (``os_hidden`` no more): an update."""
-        self._names.claim(connection, caller.project, name.name, now(), caller.is_admin)
-        queries.name_onboarded(connection, artifact_id, name, members, now())
+        self._names.claim(connection, caller.project, name.name, self._clock.now(), caller.is_admin)
+        queries.name_onboarded(connection, artifact_id, name, members, self._clock.now())
         self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact_id, caller)
 
     async def _failed(

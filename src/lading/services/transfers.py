@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import artifacts, blobs, imports, uploads
 from lading.db.engine import Database
 from lading.db.uploads import Lease
@@ -39,7 +40,7 @@ from lading.metrics import Metrics
 from lading.processes import ThisProcess
 from lading.services import validation
 from lading.services.access import Caller
-from lading.services.catalogue import Catalogue, now
+from lading.services.catalogue import Catalogue
 from lading.services.digests import DigestingStream
 from lading.services.image_cache import CachedCopy, ImageCache, Tee
 from lading.services.inspection import inspection_for
@@ -171,7 +172,9 @@ class Transfers:
         metrics: Metrics,
         this_process: ThisProcess,
         image_cache: ImageCache | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()
         self._settings = settings
         self._image_cache = image_cache
         self._this_process = this_process
@@ -318,7 +321,7 @@ class Transfers:
             else:
                 self._check_upload(incoming.size, incoming.store)
             if current.status is Status.KILLED:
-                await self._database.write(_requeue_killed, artifact_id, now())
+                await self._database.write(_requeue_killed, artifact_id, self._clock.now())
         artifact = await self._catalogue.update(caller, artifact_id, changes)
         if external is not None and store is not None:
             if incoming.glance_v1:
@@ -417,7 +420,13 @@ class Transfers:
 
         def register(connection: Connection) -> None:
             uploads.register(
-                connection, artifact.id, store, external.key, external.size, checksum, now()
+                connection,
+                artifact.id,
+                store,
+                external.key,
+                external.size,
+                checksum,
+                self._clock.now(),
             )
             self._catalogue.activated(connection, artifact.id, caller)
 
@@ -475,12 +484,12 @@ class Transfers:
         target = self._stores.get(store_name)
         key = _new_key()
         blob_id = await self._database.write(
-            blobs.reserve, target.name, key, now(), self._this_process.holder
+            blobs.reserve, target.name, key, self._clock.now(), self._this_process.holder
         )
         try:
             chunks = self._beating(
                 watch(self._stores.get(source.store).open(source.key, 0, source.size)),
-                lambda: self._database.write(blobs.touch, blob_id, now()),
+                lambda: self._database.write(blobs.touch, blob_id, self._clock.now()),
             )
             stream = DigestingStream(chunks, self._settings.chunk_size, source.size, source.size)
             stored = await target.put(key, stream.chunks())
@@ -505,7 +514,7 @@ class Transfers:
         artifact = await self._catalogue.visible(caller, artifact_id)
         caller.require("delete_image_location", artifact)
         doomed = await self._database.write(
-            artifacts.remove_from_store, artifact.id, store_name, now()
+            artifacts.remove_from_store, artifact.id, store_name, self._clock.now()
         )
         await self._catalogue.discard(doomed)
 
@@ -540,7 +549,7 @@ class Transfers:
         expiry = self._expiry()
 
         def begin(connection: Connection) -> int:
-            blob_id = uploads.begin(connection, lease, expiry, now())
+            blob_id = uploads.begin(connection, lease, expiry, self._clock.now())
             if status is Status.SAVING:
                 self._catalogue.events.image(connection, EventType.IMAGE_PREPARE, artifact.id, by)
             return blob_id
@@ -550,7 +559,10 @@ class Transfers:
         try:
             stream = DigestingStream(
                 self._beating(
-                    body, lambda: self._database.write(uploads.renew, lease, self._expiry(), now())
+                    body,
+                    lambda: self._database.write(
+                        uploads.renew, lease, self._expiry(), self._clock.now()
+                    ),
                 ),
                 self._settings.chunk_size,
                 cap,
@@ -575,7 +587,9 @@ class Transfers:
             final = Status.ACTIVE if status is Status.SAVING else status
 
             def activate(connection: Connection) -> blobs.Blob | None:
-                redundant = uploads.activate(connection, lease, digests, now(), final, virtual_size)
+                redundant = uploads.activate(
+                    connection, lease, digests, self._clock.now(), final, virtual_size
+                )
                 if on_active is not None:
                     on_active(connection)
                 if final is Status.ACTIVE:
@@ -671,7 +685,7 @@ class Transfers:
         )
 
     def _expiry(self) -> datetime:
-        return now() + timedelta(seconds=self._settings.upload_stuck_after)
+        return self._clock.now() + timedelta(seconds=self._settings.upload_stuck_after)
 
     async def _abandon(self, store: Store, lease: Lease) -> None:
         """Undo a failed upload: saving back to queued first, then its bytes and blob.
