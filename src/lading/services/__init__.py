@@ -9,7 +9,7 @@ from lading.db.engine import Database
 from lading.metrics import Metrics
 from lading.processes import ThisProcess
 from lading.services.catalogue import Catalogue
-from lading.services.events import Events
+from lading.services.events import Events, Outbox
 from lading.services.identity import Identities
 from lading.services.image_cache import ImageCache
 from lading.services.imports import Imports
@@ -67,15 +67,16 @@ class Services:
         clock = clock or Clock()
         # Every change recorded with its events, in its own transaction (an outbox).
         events = Events(settings.webhooks, clock)
+        outbox = Outbox(database, events)
         names = PackageNames(database)
         catalogue = Catalogue(
-            database, stores, settings.quota, names, settings.delayed_delete, events, clock
+            database, stores, settings.quota, names, settings.delayed_delete, outbox, clock
         )
         metrics = Metrics()
         this_process = ThisProcess()
         image_cache = ImageCache(settings, database, stores, metrics)
         transfers = Transfers(
-            settings, database, stores, catalogue, metrics, this_process, image_cache, clock
+            settings, database, stores, catalogue, metrics, this_process, outbox, image_cache, clock
         )
         tasks = Tasks(settings, database, metrics, events, clock)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)
@@ -102,13 +103,14 @@ class Services:
                 transfers,
                 tasks,
                 settings.show_multiple_locations,
+                outbox,
                 settings.do_secure_hash,
                 settings.location_hash_algorithm,
                 clock,
             ),
             names=names,
             packages=Packages(
-                database, catalogue, transfers, identities, names, settings.pnda, clock
+                database, catalogue, transfers, identities, names, settings.pnda, outbox, clock
             ),
             tasks=tasks,
             imports=Imports(
@@ -116,7 +118,16 @@ class Services:
             ),
             info=Info(settings, database),
             onboarding=Onboarding(
-                settings, database, catalogue, transfers, tasks, identities, names, sealer, clock
+                settings,
+                database,
+                catalogue,
+                transfers,
+                tasks,
+                identities,
+                names,
+                sealer,
+                outbox,
+                clock,
             ),
             recovery=Recovery(settings, database, stores, catalogue, this_process, clock),
             webhooks=Webhooks(settings, tasks, metrics, clock),

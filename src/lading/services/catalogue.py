@@ -40,7 +40,7 @@ from lading.errors import (
 )
 from lading.services import validation
 from lading.services.access import Caller, can_see
-from lading.services.events import Events
+from lading.services.events import Events, Outbox
 from lading.services.names import PackageNames
 from lading.services.validation import Changes
 from lading.settings import QuotaSettings
@@ -64,7 +64,7 @@ class Catalogue:
         quota: QuotaSettings,
         names: PackageNames,
         delayed_delete: bool = False,
-        events: Events | None = None,
+        outbox: Outbox | None = None,
         clock: Clock | None = None,
     ) -> None:
         self._clock = clock or Clock()
@@ -73,7 +73,7 @@ class Catalogue:
         self._stores = stores
         self.quota = quota
         self._delayed_delete = delayed_delete
-        self.events = events or Events({}, self._clock)
+        self._outbox = outbox or Outbox(database, Events({}, self._clock))
 
     async def create(
         self,
@@ -105,12 +105,9 @@ class Catalogue:
             if artifact.filename is not None and artifact.name is not None:
                 # Checked now; taken when the package becomes active (``activated``).
                 self._names.check(connection, artifact.owner, caller.is_admin, artifact.name)
-            if not queries.insert_artifact(connection, artifact, limit):
-                return False
-            self.events.artifact(connection, EventType.ARTIFACT_CREATED, artifact.id, caller)
-            return True
+            return queries.insert_artifact(connection, artifact, limit)
 
-        if not await self._database.write(insert):
+        if not await self._outbox.write(insert, EventType.ARTIFACT_CREATED, artifact.id, caller):
             raise TooLarge(f"project {caller.project} has reached its quota of {limit} artifacts")
         return caller.view(artifact)
 
@@ -124,7 +121,7 @@ class Catalogue:
             name, owner = address
             by_admin = by is not None and by.is_admin
             self._names.claim(connection, owner, name, self._clock.now(), by_admin)
-        self.events.artifact(connection, EventType.ARTIFACT_ACTIVATED, artifact_id, by)
+        self._outbox.record(connection, EventType.ARTIFACT_ACTIVATED, artifact_id, by)
 
     async def get(self, caller: Caller, artifact_id: str) -> Artifact:
         """A live artifact the caller may see; NotFound for anything else."""
@@ -214,13 +211,11 @@ class Catalogue:
         def write(connection: Connection) -> bool:
             if previous.filename is None and updated.filename is not None and updated.name:
                 self._names.check(connection, updated.owner, caller.is_admin, updated.name)
-            if not queries.update_artifact(connection, updated, previous):
-                return False
-            if changed:  # a patch that changes nothing but the time is no event
-                self.events.artifact(connection, EventType.ARTIFACT_UPDATED, updated.id, caller)
-            return True
+            return queries.update_artifact(connection, updated, previous)
 
-        if not await self._database.write(write):
+        # A patch that changes nothing but the time is no event.
+        event = EventType.ARTIFACT_UPDATED if changed else None
+        if not await self._outbox.write(write, event, updated.id, caller):
             raise NotFound(f"no artifact with id {artifact_id}")
         return caller.view(updated)
 
@@ -232,11 +227,11 @@ class Catalogue:
         await self._refuse_in_use(artifact)
         if self._delayed_delete:
 
-            def mark(connection: Connection) -> None:
+            def mark(connection: Connection) -> bool:
                 queries.mark_pending_delete(connection, artifact.id, self._clock.now())
-                self.events.artifact(connection, EventType.ARTIFACT_DELETED, artifact.id, caller)
+                return True
 
-            await self._database.write(mark)
+            await self._outbox.write(mark, EventType.ARTIFACT_DELETED, artifact.id, caller)
         else:
             await self.drop(artifact.id, caller)
 
@@ -287,7 +282,7 @@ class Catalogue:
         was_live = queries.status_of(connection, artifact_id) not in GONE
         doomed = queries.mark_deleted(connection, artifact_id, self._clock.now())
         if was_live:
-            self.events.artifact(connection, EventType.ARTIFACT_DELETED, artifact_id, by)
+            self._outbox.record(connection, EventType.ARTIFACT_DELETED, artifact_id, by)
         return doomed
 
     async def discard(self, doomed: Sequence[blobs.Blob]) -> int:
@@ -314,12 +309,11 @@ class Catalogue:
         caller.require_owner(artifact, "publish_image")
         event = EventType.ARTIFACT_PUBLISHED if published else EventType.ARTIFACT_UNPUBLISHED
 
-        def write(connection: Connection) -> None:
-            if queries.set_published(connection, artifact.id, published, self._clock.now()):
-                self.events.artifact(connection, event, artifact.id, caller)
+        def write(connection: Connection) -> bool:
+            return queries.set_published(connection, artifact.id, published, self._clock.now())
 
         if artifact.published != published:
-            await self._database.write(write)
+            await self._outbox.write(write, event, artifact.id, caller)
         return caller.view(await self.visible(caller, artifact.id))  # NotFound once gone
 
     async def deactivate(self, caller: Caller, artifact_id: str) -> None:
@@ -333,23 +327,19 @@ class Catalogue:
         caller.require_owner(artifact, "modify_image")
         validation.checked_tags([*artifact.tags, tag], self.quota)
 
-        def add(connection: Connection) -> None:
-            if queries.add_tag(connection, artifact.id, tag, self._clock.now()):
-                self.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)
+        def add(connection: Connection) -> bool:
+            return queries.add_tag(connection, artifact.id, tag, self._clock.now())
 
-        await self._database.write(add)
+        await self._outbox.write(add, EventType.ARTIFACT_UPDATED, artifact.id, caller)
 
     async def remove_tag(self, caller: Caller, artifact_id: str, tag: str) -> None:
         artifact = await self.visible(caller, artifact_id)
         caller.require_owner(artifact, "modify_image")
 
         def remove(connection: Connection) -> bool:
-            if not queries.remove_tag(connection, artifact.id, tag, self._clock.now()):
-                return False
-            self.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)
-            return True
+            return queries.remove_tag(connection, artifact.id, tag, self._clock.now())
 
-        if not await self._database.write(remove):
+        if not await self._outbox.write(remove, EventType.ARTIFACT_UPDATED, artifact.id, caller):
             raise NotFound(f"artifact {artifact_id} has no tag {tag!r}")
 
     async def _switch(
@@ -369,14 +359,11 @@ class Catalogue:
         )
 
         def switch(connection: Connection) -> bool:
-            if not queries.set_status(
+            return queries.set_status(
                 connection, artifact.id, [source], target, updated_at=self._clock.now()
-            ):
-                return False
-            self.events.artifact(connection, event, artifact.id, caller)
-            return True
+            )
 
-        if not await self._database.write(switch):
+        if not await self._outbox.write(switch, event, artifact.id, caller):
             raise Conflict(f"artifact {artifact.id} changed status meanwhile; try again")
 
 

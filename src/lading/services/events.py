@@ -35,6 +35,7 @@ from sqlalchemy import Connection
 
 from lading.clock import Clock, timestamp
 from lading.db.artifacts import fetch_artifact
+from lading.db.engine import Database
 from lading.db.tasks import insert_task
 from lading.documents import artifact_document, task_document, v1_document
 from lading.domain import Artifact, EventType, Task, TaskStatus
@@ -144,3 +145,45 @@ def task_data(task: Task) -> dict[str, Any]:
         "request_id": task.request_id,
         "user_id": task.user_id,
     }
+
+
+class Outbox:
+    """Where the services record events: each with the change it tells of, in the
+    change's own transaction (an outbox), so that both commit or neither does."""
+
+    def __init__(self, database: Database, events: Events) -> None:
+        self._database = database
+        self._events = events
+
+    async def write(
+        self,
+        change: Callable[[Connection], bool],
+        event: EventType | None,
+        artifact_id: str,
+        by: Caller | None,
+    ) -> bool:
+        """Run ``change`` in a transaction of its own and, when it says it changed
+        something, record ``event`` (None: no event) of the artifact in the same one;
+        whether it changed something."""
+
+        def write(connection: Connection) -> bool:
+            if not change(connection):
+                return False
+            if event is not None:
+                self.record(connection, event, artifact_id, by)
+            return True
+
+        return await self._database.write(write)
+
+    def record(
+        self, connection: Connection, event: EventType, artifact_id: str, by: Caller | None
+    ) -> None:
+        """In a transaction the caller holds: an artifact's event (``artifact.*``, with
+        the Glance notifications it implies)."""
+        self._events.artifact(connection, event, artifact_id, by)
+
+    def notify(
+        self, connection: Connection, event: EventType, artifact_id: str, by: Caller | None
+    ) -> None:
+        """In a transaction the caller holds: a Glance notification alone (``image.*``)."""
+        self._events.image(connection, event, artifact_id, by)

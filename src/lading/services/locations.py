@@ -42,6 +42,7 @@ from lading.errors import BadRequest, Conflict, Forbidden, NotFound, ObjectNotFo
 from lading.serial_thread import SerialThread
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
+from lading.services.events import Outbox
 from lading.services.tasks import Progress, Tasks, Undo, reporting
 from lading.services.transfers import LocationUrl, Transfers
 from lading.stores.base import StoredObject
@@ -76,11 +77,13 @@ class Locations:
         transfers: Transfers,
         tasks: Tasks,
         enabled: bool,
+        outbox: Outbox,
         secure_hash: bool = False,
         hash_algorithm: str = "sha512",
         clock: Clock | None = None,
     ) -> None:
         self._clock = clock or Clock()
+        self._outbox = outbox
         self._database = database
         self._stores = stores
         self._catalogue = catalogue
@@ -394,7 +397,7 @@ class Locations:
         await self._catalogue.discard(await self._database.write(place))
 
     def _updated(self, connection: Connection, artifact: Artifact, caller: Caller) -> None:
-        self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)
+        self._outbox.record(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)
 
 
 def _location(value: Any) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from lading.services.archive_bounds import (
     bounded_archive,
 )
 from lading.services.catalogue import Catalogue
+from lading.services.events import Outbox
 from lading.services.fetching import (
     Fetch,
     FetchFailed,
@@ -74,9 +75,11 @@ class Onboarding:
         identities: Identities,
         names: PackageNames,
         sealer: Sealer,
+        outbox: Outbox,
         clock: Clock | None = None,
     ) -> None:
         self._clock = clock or Clock()
+        self._outbox = outbox
         self._rules = UrlRules(settings.fetch)
         self._names = names
         self._database = database
@@ -250,7 +253,7 @@ class Onboarding:
         (``os_hidden`` no more): an update."""
         self._names.claim(connection, caller.project, name.name, self._clock.now(), caller.is_admin)
         queries.name_onboarded(connection, artifact_id, name, members, self._clock.now())
-        self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact_id, caller)
+        self._outbox.record(connection, EventType.ARTIFACT_UPDATED, artifact_id, caller)
 
     async def _failed(
         self, progress: Progress, caller: Caller, artifact_id: str, event: str, text: str

@@ -23,6 +23,7 @@ from lading.domain import GONE, Artifact, EventType, PackageFile
 from lading.errors import BadRequest, Conflict, Forbidden, NotFound
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
+from lading.services.events import Outbox
 from lading.services.identity import Identities
 from lading.services.name_rules import check_segment, package_address
 from lading.services.names import PackageNames
@@ -70,9 +71,11 @@ class Packages:
         identities: Identities,
         names: PackageNames,
         pnda: PndaSettings,
+        outbox: Outbox,
         clock: Clock | None = None,
     ) -> None:
         self._clock = clock or Clock()
+        self._outbox = outbox
         self._database = database
         self._names = names
         self._catalogue = catalogue
@@ -180,7 +183,7 @@ class Packages:
             connection, artifact_id, address.filename, holders, self._clock.now()
         )
         for gone in replaced:
-            self._catalogue.events.artifact(connection, EventType.ARTIFACT_DELETED, gone, caller)
+            self._outbox.record(connection, EventType.ARTIFACT_DELETED, gone, caller)
 
 
 def check_replaceable(caller: Caller, package: Artifact) -> None:

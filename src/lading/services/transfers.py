@@ -42,6 +42,7 @@ from lading.services import validation
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
 from lading.services.digests import DigestingStream
+from lading.services.events import Outbox
 from lading.services.image_cache import CachedCopy, ImageCache, Tee
 from lading.services.inspection import inspection_for
 from lading.services.validation import Changes
@@ -171,10 +172,12 @@ class Transfers:
         catalogue: Catalogue,
         metrics: Metrics,
         this_process: ThisProcess,
+        outbox: Outbox,
         image_cache: ImageCache | None = None,
         clock: Clock | None = None,
     ) -> None:
         self._clock = clock or Clock()
+        self._outbox = outbox
         self._settings = settings
         self._image_cache = image_cache
         self._this_process = this_process
@@ -551,7 +554,7 @@ class Transfers:
         def begin(connection: Connection) -> int:
             blob_id = uploads.begin(connection, lease, expiry, self._clock.now())
             if status is Status.SAVING:
-                self._catalogue.events.image(connection, EventType.IMAGE_PREPARE, artifact.id, by)
+                self._outbox.notify(connection, EventType.IMAGE_PREPARE, artifact.id, by)
             return blob_id
 
         lease.blob_id = await self._database.write(begin)
@@ -593,8 +596,7 @@ class Transfers:
                 if on_active is not None:
                     on_active(connection)
                 if final is Status.ACTIVE:
-                    events = self._catalogue.events
-                    events.image(connection, EventType.IMAGE_UPLOAD, lease.artifact_id, by)
+                    self._outbox.notify(connection, EventType.IMAGE_UPLOAD, lease.artifact_id, by)
                     self._catalogue.activated(connection, lease.artifact_id, by)
                 return redundant
 
