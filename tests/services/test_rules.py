@@ -6,6 +6,7 @@ leaves nothing behind when the upload fails."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,20 @@ async def test_hidden_artifacts_are_listed_only_when_asked_for(
     assert await listed(ListQuery(fields={"os_hidden": [True]})) == {hidden.id}
     assert await listed(ListQuery(fields={"os_hidden": [False]})) == {shown.id}
     assert await listed(ListQuery(with_hidden=True)) == {shown.id, hidden.id}
+
+
+async def test_a_faces_query_is_the_same_after_listing(services: Services, admin: Caller) -> None:
+    """The catalogue derives the page it lists (os_hidden, the viewer, the marker) from
+    the face's query and leaves the query as the face made it."""
+    first = await services.catalogue.create(admin, Changes({"name": "first"}))
+    await services.catalogue.create(admin, Changes({"name": "second"}))
+    query = ListQuery(fields={"name": ["first", "second"]}, limit=1)
+    reader = Caller.with_role(admin.project, "reader")
+    for caller, marker in ((admin, None), (reader, first.id)):
+        await services.catalogue.list_page(caller, query, marker)
+    assert query == ListQuery(fields={"name": ["first", "second"]}, limit=1)
+    with pytest.raises(FrozenInstanceError):
+        query.limit = 2  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(

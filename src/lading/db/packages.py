@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from lading.db import artifacts as artifact_queries
 from lading.db.listing import visible_to
 from lading.db.models import artifact_properties, artifacts, package_files
-from lading.domain import GONE, ArchiveMember, Artifact, ListQuery, PackageFile, Status
+from lading.domain import GONE, ArchiveMember, Artifact, PackageFile, Status
 from lading.errors import Conflict, NotFound
 from lading.version_order import version_key
 
@@ -53,7 +53,7 @@ def newest_versions(connection: Connection, viewer: str | None, recency: int) ->
         artifacts.c.status.in_([Status.ACTIVE, Status.DEACTIVATED]),
     ]
     if viewer is not None:
-        clauses.append(visible_to(ListQuery(viewer=viewer)))
+        clauses.append(visible_to(viewer))
     ranked = (
         select(
             artifacts.c.name,

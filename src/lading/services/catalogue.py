@@ -173,25 +173,27 @@ class Catalogue:
     async def list_page(
         self, caller: Caller, query: ListQuery, marker: str | None
     ) -> list[Artifact]:
+        """One page of what the caller may see, after the artifact ``marker`` names."""
         caller.require("get_images")
         _check_bounds(query)
         if not query.with_hidden:
             # Hidden artifacts (os_hidden) are left out unless asked for, on every face.
-            query.fields.setdefault("os_hidden", [False])
+            query = replace(query, fields={"os_hidden": [False], **query.fields})
+        after = None
         if marker is not None:
             try:
-                query.marker = await self.visible(caller, marker)
+                after = await self.visible(caller, marker)
             except NotFound:
                 raise BadRequest(f"marker {marker} is not an artifact you can see") from None
-        if not caller.is_admin:
-            query.viewer = caller.project
+        viewer = None if caller.is_admin else caller.project
         if not all(caller.may_property(name, "read") for name in query.properties):
             return []  # a filter on what the caller cannot read must not reveal values
         for key, _ in query.sort:  # nor may an order by it
             name = key.removeprefix(PROPERTY_SORT)
             if name != key and not caller.may_property(name, "read"):
                 raise BadRequest(f"cannot sort by the property {name!r}")
-        found = await self._database.read(listing.list_artifacts, query)
+        page = listing.PageQuery(query, viewer, after)
+        found = await self._database.read(listing.list_artifacts, page)
         return [caller.view(artifact) for artifact in found]
 
     async def update(
