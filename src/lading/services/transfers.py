@@ -137,6 +137,20 @@ class Expected:
 
 
 @dataclass(frozen=True, slots=True)
+class Receiving:
+    """Data on its way into an artifact's store, and what it makes of the artifact."""
+
+    body: AsyncIterable[bytes]
+    status: Status  # the artifact's while it comes: saving, uploading (staged), importing
+    announced_size: int | None = None  # exactly so many bytes, when the client says so
+    store_name: str | None = None  # None: the default store
+    expected: Expected | None = None  # digests the data must have
+    failed: Status = Status.QUEUED  # what a failure leaves the artifact (v1: killed)
+    on_active: Callable[[Connection], None] | None = None  # in the activating transaction
+    by: Caller | None = None  # whose request it is (None: a task's worker)
+
+
+@dataclass(frozen=True, slots=True)
 class LocationUrl:
     store: str
     url: str
@@ -227,8 +241,11 @@ class Transfers:
         if require_formats:
             validation.require_formats(artifact)
         await self._receive(
-            artifact, body, announced_size, store_name, expected, Status.SAVING, failed,
-            on_active, caller,
+            artifact,
+            Receiving(
+                body, Status.SAVING, announced_size, store_name, expected, failed, on_active,
+                by=caller,
+            ),
         )  # fmt: skip
         return caller.view(await self._catalogue.visible(caller, artifact.id))
 
@@ -446,7 +463,7 @@ class Transfers:
         """glance-direct's first step: the data is received as by ``upload``, and the
         artifact stays ``uploading`` until an import makes it active."""
         artifact = await self._queued(caller, artifact_id)
-        await self._receive(artifact, body, announced_size, None, None, Status.UPLOADING)
+        await self._receive(artifact, Receiving(body, Status.UPLOADING, announced_size))
 
     async def import_data(
         self,
@@ -462,9 +479,11 @@ class Transfers:
         The data is inspected as ``artifact``'s disk_format says (a conversion's output:
         the format it was converted to); ``announced_size``: exactly so many bytes."""
         await self._receive(
-            artifact, body, announced_size, store_name, expected, Status.IMPORTING,
-            on_active=on_active,
-        )  # fmt: skip
+            artifact,
+            Receiving(
+                body, Status.IMPORTING, announced_size, store_name, expected, on_active=on_active
+            ),
+        )
 
     def read_data(self, artifact: Artifact) -> AsyncGenerator[bytes]:
         """The artifact's data as its first location holds it, whatever its status (an
@@ -526,25 +545,18 @@ class Transfers:
         doomed = await self._database.write(imports.remove_copy, artifact_id, store_name)
         await self._catalogue.discard(doomed)
 
-    async def _receive(
-        self,
-        artifact: Artifact,
-        body: AsyncIterable[bytes],
-        announced_size: int | None,
-        store_name: str | None,
-        expected: Expected | None,
-        status: Status,
-        failed: Status = Status.QUEUED,
-        on_active: Callable[[Connection], None] | None = None,
-        by: Caller | None = None,
-    ) -> None:
+    async def _receive(self, artifact: Artifact, receiving: Receiving) -> None:
+        """Store the data, checked as it passes, and record it: the upload's lease held
+        throughout, the artifact ``receiving.status`` while it comes, and what the data
+        makes it once stored (``receiving.failed`` on any failure, the bytes removed)."""
+        by = receiving.by
         cap = await self._room(artifact)
-        if announced_size is not None and announced_size > cap:
+        if receiving.announced_size is not None and receiving.announced_size > cap:
             raise TooLarge(f"the data is larger than the limit of {cap} bytes")
-        store = self._stores.get(store_name if self._stores.several else None)
+        store = self._stores.get(receiving.store_name if self._stores.several else None)
         lease = Lease(
-            artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=status, failed=failed,
-            holder=self._this_process.holder,
+            artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=receiving.status,
+            failed=receiving.failed, holder=self._this_process.holder,
         )  # fmt: skip
         inspection = inspection_for(
             artifact.disk_format, artifact.container_format, self._settings.image_format
@@ -553,7 +565,7 @@ class Transfers:
 
         def begin(connection: Connection) -> int:
             blob_id = uploads.begin(connection, lease, expiry, self._clock.now())
-            if status is Status.SAVING:
+            if receiving.status is Status.SAVING:
                 self._outbox.notify(connection, EventType.IMAGE_PREPARE, artifact.id, by)
             return blob_id
 
@@ -562,14 +574,14 @@ class Transfers:
         try:
             stream = DigestingStream(
                 self._beating(
-                    body,
+                    receiving.body,
                     lambda: self._database.write(
                         uploads.renew, lease, self._expiry(), self._clock.now()
                     ),
                 ),
                 self._settings.chunk_size,
                 cap,
-                announced_size,
+                receiving.announced_size,
                 sees=None if inspection is None else inspection.feed,
             )
             try:
@@ -580,21 +592,21 @@ class Transfers:
                 await self._database.read(uploads.check_held, lease)
                 raise
             digests = await stream.digests()
-            if expected is not None:
-                expected.check(digests)
+            if receiving.expected is not None:
+                receiving.expected.check(digests)
             # Refused as a wrong digest is: back to queued, the bytes removed.
             virtual_size = None if inspection is None else inspection.verdict().virtual_size
             if stored.size != digests.size:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
             # a stage stays uploading and an import importing, until the import is done
-            final = Status.ACTIVE if status is Status.SAVING else status
+            final = Status.ACTIVE if receiving.status is Status.SAVING else receiving.status
 
             def activate(connection: Connection) -> blobs.Blob | None:
                 redundant = uploads.activate(
                     connection, lease, digests, self._clock.now(), final, virtual_size
                 )
-                if on_active is not None:
-                    on_active(connection)
+                if receiving.on_active is not None:
+                    receiving.on_active(connection)
                 if final is Status.ACTIVE:
                     self._outbox.notify(connection, EventType.IMAGE_UPLOAD, lease.artifact_id, by)
                     self._catalogue.activated(connection, lease.artifact_id, by)
