@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from lading.db import artifacts as db_artifacts
 from lading.db.engine import Database
 from lading.db.models import artifacts
 from lading.domain import ListQuery, Status
-from lading.errors import ClientDisconnected, Forbidden
+from lading.errors import ClientDisconnected, Conflict, Forbidden
 from lading.services import Services
 from lading.services.access import Caller
 from lading.services.catalogue import Changes
@@ -24,6 +25,7 @@ from lading.services.roles import ADMIN, MEMBER
 from lading.services.transfers import LocationUrl
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
+from tests.clock import MovableClock
 from tests.stores.faulty import FaultyStore
 
 pytestmark = pytest.mark.anyio
@@ -122,3 +124,27 @@ async def test_a_failed_create_then_upload_leaves_nothing(
         member, Changes({"name": "whole"}), data(b"whole"), published=False
     )
     assert done.status is Status.ACTIVE and done.size == 5 and not done.published
+
+
+async def test_data_kept_in_its_only_store_is_refused_and_nothing_is_written(
+    services: Services, admin: Caller, database: Database, clock: MovableClock
+) -> None:
+    """db decides the outcome (KeptInStore), the service says it as an error, raised in
+    the transaction, so that the refused removal leaves the artifact as it was."""
+    queued = await services.catalogue.create(admin, Changes({"name": "queued"}))
+    kept = database.run(
+        True,
+        lambda connection: db_artifacts.remove_from_store(
+            connection, queued.id, "default", clock.now()
+        ),
+    )
+    assert kept is db_artifacts.KeptInStore.NOT_ACTIVE
+    artifact = await services.catalogue.create(admin, Changes({"name": "a"}))
+    await services.transfers.upload(admin, artifact.id, data(b"bytes"))
+    before = await services.catalogue.get(admin, artifact.id)
+    clock.move(seconds=5)
+    with pytest.raises(Forbidden, match="holds the only copy"):
+        await services.transfers.remove_from_store(admin, artifact.id, "default")
+    with pytest.raises(Conflict, match="only an active image's data"):
+        await services.transfers.remove_from_store(admin, queued.id, "default")
+    assert await services.catalogue.get(admin, artifact.id) == before

@@ -30,7 +30,7 @@ from lading.db import packages as queries
 from lading.db.engine import Database
 from lading.db.packages import KIND_PROPERTY, OnboardedName
 from lading.domain import ArchiveMember, Artifact, EventType, Task
-from lading.errors import BadRequest, LadingError, NotFound
+from lading.errors import BadRequest, Conflict, LadingError, NotFound
 from lading.services.access import Caller
 from lading.services.archive_bounds import (
     ArchiveBounds,
@@ -252,7 +252,9 @@ class Onboarding:
         """The checked package named (a name the caller may publish under) and shown
         (``os_hidden`` no more): an update."""
         self._names.claim(connection, caller.project, name.name, self._clock.now(), caller.is_admin)
-        queries.name_onboarded(connection, artifact_id, name, members, self._clock.now())
+        unnamed = queries.name_onboarded(connection, artifact_id, name, members, self._clock.now())
+        if unnamed is not None:  # raised: the transaction is undone
+            raise _unnamed_error(unnamed, artifact_id, name)
         self._outbox.record(connection, EventType.ARTIFACT_UPDATED, artifact_id, caller)
 
     async def _failed(
@@ -289,3 +291,15 @@ def attempt_id(task_id: str, attempt: int) -> str:
 
 def _role(caller: Caller) -> str:
     return ADMIN if caller.is_admin else MEMBER
+
+
+def _unnamed_error(unnamed: queries.Unnamed, artifact_id: str, name: OnboardedName) -> LadingError:
+    match unnamed:
+        case queries.Unnamed.NOT_ACTIVE:
+            return NotFound(f"no active artifact with id {artifact_id}")
+        case queries.Unnamed.NOTHING_TO_UPDATE:
+            return Conflict(f"there is no package {name.name} to update: onboard it first")
+        case queries.Unnamed.ALREADY_ONBOARDED:
+            return Conflict(f"package {name.name} exists: send a new version as an update")
+        case queries.Unnamed.VERSION_EXISTS:
+            return Conflict(f"{name.name} version {name.version} exists")

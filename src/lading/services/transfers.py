@@ -535,10 +535,16 @@ class Transfers:
             raise Conflict(f"no store named {store_name!r}")
         artifact = await self._catalogue.visible(caller, artifact_id)
         caller.require("delete_image_location", artifact)
-        doomed = await self._database.write(
-            artifacts.remove_from_store, artifact.id, store_name, self._clock.now()
-        )
-        await self._catalogue.discard(doomed)
+
+        def remove(connection: Connection) -> list[blobs.Blob]:
+            outcome = artifacts.remove_from_store(
+                connection, artifact.id, store_name, self._clock.now()
+            )
+            if isinstance(outcome, artifacts.KeptInStore):  # raised: the write is undone
+                raise _kept_error(outcome, artifact.id, store_name)
+            return outcome
+
+        await self._catalogue.discard(await self._database.write(remove))
 
     async def uncopy(self, artifact_id: str, store_name: str) -> None:
         """Undo a copy: the artifact's data in that store goes."""
@@ -741,6 +747,19 @@ def _check_restated(caller: Caller, current: Artifact, incoming: Incoming) -> No
                                  ("checksum", incoming.checksum, current.checksum)):  # fmt: skip
         if stated is not None and stated != actual:
             raise Forbidden(f"the {name} of an active image is not changed")
+
+
+def _kept_error(kept: artifacts.KeptInStore, artifact_id: str, store: str) -> LadingError:
+    match kept:
+        case artifacts.KeptInStore.NOT_ACTIVE:
+            return Conflict("only an active image's data can be removed from a store")
+        case artifacts.KeptInStore.NOT_IN_STORE:
+            return NotFound(f"image {artifact_id} is not in store {store!r}")
+        case artifacts.KeptInStore.ONLY_COPY:
+            return Forbidden(
+                f"store {store!r} holds the only copy of image {artifact_id}: "
+                "delete the image instead"
+            )
 
 
 def _new_key() -> str:
