@@ -38,7 +38,15 @@ from lading.db.blobs import Blob
 from lading.db.engine import Database
 from lading.db.tasks import insert_task
 from lading.domain import Artifact, EventType, Location, Status, Task
-from lading.errors import BadRequest, Conflict, Forbidden, NotFound, ObjectNotFound, TooLarge
+from lading.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    LadingError,
+    NotFound,
+    ObjectNotFound,
+    TooLarge,
+)
 from lading.serial_thread import SerialThread
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
@@ -294,7 +302,9 @@ class Locations:
                 if blob_id is None:
                     raise Conflict(f"image {artifact.id} changed meanwhile; try again")
                 metadata.append((blob_id, item["metadata"]))
-            queries.rewrite(connection, artifact.id, metadata, self._clock.now())
+            refused = queries.rewrite(connection, artifact.id, metadata, self._clock.now())
+            if refused is not None:
+                raise _refused_error(refused, artifact.id, Status.ACTIVE)
             self._updated(connection, artifact, caller)
 
         await self._database.write(rewrite)
@@ -316,6 +326,8 @@ class Locations:
             if not found:
                 raise Conflict(f"image {artifact.id} changed meanwhile; try again")
             doomed = queries.remove(connection, artifact.id, found[0], self._clock.now())
+            if isinstance(doomed, queries.Refused):  # raised: what it wrote is undone
+                raise _refused_error(doomed, artifact.id, Status.ACTIVE)
             self._updated(connection, artifact, caller)
             return doomed
 
@@ -386,6 +398,8 @@ class Locations:
         def place(connection: Connection) -> list[Blob]:
             doomed = queries.place(connection, artifact.id, artifact.status, added, activation,
                                    self._clock.now(), becomes)  # fmt: skip
+            if isinstance(doomed, queries.Refused):  # raised: what it wrote is undone
+                raise _refused_error(doomed, artifact.id, artifact.status)
             if task is not None:
                 insert_task(connection, task)
             if artifact.status is not Status.QUEUED:
@@ -478,3 +492,13 @@ def _is_hex(value: str, size: int) -> bool:
         return len(bytes.fromhex(value)) == size and len(value) == 2 * size
     except ValueError:
         return False
+
+
+def _refused_error(refused: queries.Refused, artifact_id: str, expected: Status) -> LadingError:
+    match refused.why:
+        case queries.Refusal.CHANGED:
+            return Conflict(f"image {artifact_id} is no longer {expected}")
+        case queries.Refusal.HAS_IT:
+            return BadRequest(f"the image already has the location {refused.key}")
+        case queries.Refusal.LAST:
+            return Conflict("the image changed meanwhile: its last location cannot be removed")
