@@ -30,6 +30,7 @@ from lading.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    Gone,
     LadingError,
     NotFound,
     ObjectNotFound,
@@ -581,9 +582,7 @@ class Transfers:
             stream = DigestingStream(
                 self._beating(
                     receiving.body,
-                    lambda: self._database.write(
-                        uploads.renew, lease, self._expiry(), self._clock.now()
-                    ),
+                    lambda: self._renew(lease),
                 ),
                 self._settings.chunk_size,
                 cap,
@@ -592,10 +591,12 @@ class Transfers:
             )
             try:
                 stored = await store.put(lease.key, stream.chunks())
-            except StoreError:
+            except StoreError as exc:
                 # Recovery gave up on the upload and removed its partial data under it
                 # (a stall, or its process taken for dead): that is the error to tell.
-                await self._database.read(uploads.check_held, lease)
+                lost = await self._database.read(uploads.check_held, lease)
+                if lost is not None:
+                    raise _lost_error(lost, lease) from exc
                 raise
             digests = await stream.digests()
             if receiving.expected is not None:
@@ -611,6 +612,8 @@ class Transfers:
                 redundant = uploads.activate(
                     connection, lease, digests, self._clock.now(), final, virtual_size
                 )
+                if isinstance(redundant, uploads.Lost):  # raised: what it wrote is undone
+                    raise _lost_error(redundant, lease)
                 if receiving.on_active is not None:
                     receiving.on_active(connection)
                 if final is Status.ACTIVE:
@@ -704,6 +707,13 @@ class Transfers:
             places=places,
         )
 
+    async def _renew(self, lease: Lease) -> None:
+        """The upload's lease pushed back while its bytes flow; Conflict, or Gone, if the
+        upload no longer holds its artifact."""
+        lost = await self._database.write(uploads.renew, lease, self._expiry(), self._clock.now())
+        if lost is not None:
+            raise _lost_error(lost, lease)
+
     def _expiry(self) -> datetime:
         return self._clock.now() + timedelta(seconds=self._settings.upload_stuck_after)
 
@@ -747,6 +757,13 @@ def _check_restated(caller: Caller, current: Artifact, incoming: Incoming) -> No
                                  ("checksum", incoming.checksum, current.checksum)):  # fmt: skip
         if stated is not None and stated != actual:
             raise Forbidden(f"the {name} of an active image is not changed")
+
+
+def _lost_error(lost: uploads.Lost, lease: Lease) -> LadingError:
+    if lost is uploads.Lost.DELETED:
+        return Gone(f"artifact {lease.artifact_id} was deleted during the upload")
+    return Conflict(f"the upload to {lease.artifact_id} was given up as stuck (it received "
+                    "nothing for too long, or its server process was taken for dead)")  # fmt: skip
 
 
 def _kept_error(kept: artifacts.KeptInStore, artifact_id: str, store: str) -> LadingError:
