@@ -84,7 +84,7 @@ class Services:
         if settings.keystone.auth_url is not None:
             from lading.services.keystone import KeystoneTokens  # keystoneauth1: 0.15 s
 
-            keystone = KeystoneTokens(settings.keystone, policy, settings.default_project)
+            keystone = KeystoneTokens(settings.keystone, policy, settings.default_project, clock)
         identities = Identities(database, settings.default_project, policy, keystone, clock)
         sealer = Sealer(settings)
         return cls(

@@ -62,6 +62,7 @@ class Progress:
     task: Task
     _tasks: Tasks
     _token: str
+    _clock: Clock
 
     async def report(self, done: int, total: int | None = None, message: str = "") -> None:
         self.task.done_bytes, self.task.total_bytes = done, total
@@ -71,7 +72,7 @@ class Progress:
     async def event(self, name: str, text: str, kind: EventKind = "event") -> None:
         """Add to what the task tells of its course (``Task.events``), at once."""
         self.task.events.append(
-            {"kind": kind, "name": name, "text": storable(text), "timestamp": time.time()}
+            {"kind": kind, "name": name, "text": storable(text), "timestamp": self._clock.seconds()}
         )
         await self._tasks.renew(self.task, self._token)
 
@@ -307,7 +308,7 @@ class Tasks:
     async def _execute(self, task: Task, token: str, handler: Handler) -> None:
         """Run a claimed task and record how it ended (``task`` ends up as recorded)."""
         try:
-            result = await handler(task, Progress(task, self, token))
+            result = await handler(task, Progress(task, self, token, self._clock))
         except LeaseLost:
             log.warning("task %s was taken over by another process", task.id)
             return
