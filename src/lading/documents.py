@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from lading.clock import timestamp
 from lading.domain import Artifact, Status, Task, Visibility
 
 # lading's statuses v1 never had, as a v1 client expects them: an import (a copy-from's
@@ -58,10 +59,6 @@ def task_document(task: Task) -> dict[str, Any]:
     if task.artifact_id is not None:
         document["image_id"] = task.artifact_id
     return document
-
-
-def timestamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def v1_document(artifact: Artifact) -> dict[str, Any]:

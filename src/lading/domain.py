@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -136,24 +137,23 @@ class TimeFilter:
 PROPERTY_SORT = "property:"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ListQuery:
-    """What to list, already validated: filters, order and page."""
+    """What a face asks to list, already validated: filters, order and page size. Who
+    asks, and from which marker, the catalogue adds (``lading.db.listing.PageQuery``)."""
 
-    fields: dict[str, list[object]] = field(default_factory=dict)  # base field -> any of values
-    properties: dict[str, list[str]] = field(default_factory=dict)  # property -> any of values
-    tags: list[str] = field(default_factory=list)  # all of them
+    fields: Mapping[str, Sequence[object]] = field(default_factory=dict)  # field -> any of
+    properties: Mapping[str, Sequence[str]] = field(default_factory=dict)  # property -> any of
+    tags: Sequence[str] = ()  # all of them
     name_contains: str | None = None  # a word in the name, any case (the web UI's search)
-    stores: list[str] = field(default_factory=list)  # data in any of them
+    stores: Sequence[str] = ()  # data in any of them
     size_min: int | None = None
     size_max: int | None = None
-    times: list[TimeFilter] = field(default_factory=list)
-    viewer: str | None = None  # a non-admin's project: only what it may see is listed
+    times: Sequence[TimeFilter] = ()
     member_status: tuple[MemberStatus, ...] = (MemberStatus.ACCEPTED,)  # shared ones listed
     with_community: bool = False  # community artifacts of others are listed only on demand
     with_hidden: bool = False  # os_hidden ones too; else only when ``fields`` asks for them
-    sort: list[tuple[str, SortDir]] = field(default_factory=list)
-    marker: Artifact | None = None
+    sort: Sequence[tuple[str, SortDir]] = ()
     limit: int = 25
 
 

@@ -705,13 +705,25 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     @classmethod
-    def load(cls, config_file: Path | None = None, pnda_config: Path | None = None) -> Settings:
+    def load(
+        cls,
+        config_file: Path | None = None,
+        pnda_config: Path | None = None,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+    ) -> Settings:
         """Read the settings; ``config_file`` wins over ``LADING_CONFIG``, ``pnda_config``
-        over ``pnda.config``. The process's environment is left as it is: ``lading serve``
-        alone hands the files to its workers."""
+        over ``pnda.config``, ``host`` and ``port`` (``lading serve``'s flags) over every
+        source. The process's environment is left as it is: ``lading serve`` hands the
+        same arguments to its workers (``lading.cli.launch``)."""
         given: dict[str, Any] = {}
         if pnda_config is not None:  # an argument outranks the variables and the file
             given["pnda"] = {"config": pnda_config}
+        if host is not None:
+            given["host"] = host
+        if port is not None:
+            given["port"] = port
         if config_file is None:
             return cls(**given)
         chosen = _config_file.set(config_file.resolve())

@@ -14,9 +14,9 @@ from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from lading.app import create_app
+from lading.clock import Clock
 from lading.db.engine import Database
 from lading.services import identity
-from lading.services.catalogue import now
 from lading.services.identity import Identities, NewToken
 from lading.services.policy import Policy
 from lading.services.roles import PolicyError
@@ -43,7 +43,7 @@ def expire(settings: Settings, token_id: str) -> None:
     with engine.begin() as connection:
         connection.execute(
             text("UPDATE api_tokens SET expires_at = :past WHERE id = :id"),
-            {"past": now() - timedelta(seconds=1), "id": token_id},
+            {"past": Clock().now() - timedelta(seconds=1), "id": token_id},
         )
     engine.dispose()
 

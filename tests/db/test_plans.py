@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Connection, text
 
 from lading.db.engine import Database
-from lading.db.listing import page_statement
+from lading.db.listing import PageQuery, page_statement
 from lading.domain import Artifact, ListQuery, SortDir, Status, Visibility
 
 MARKER = Artifact(
@@ -23,15 +23,17 @@ MARKER = Artifact(
 )  # fmt: skip
 NEWEST = [("created_at", SortDir.DESC)]  # the default order of the Glance face
 QUERIES = {
-    "first page": ListQuery(fields={"os_hidden": [False]}, sort=NEWEST),
-    "property filter": ListQuery(
-        fields={"os_hidden": [False]}, properties={"os": ["x"]}, sort=NEWEST
+    "first page": PageQuery(ListQuery(fields={"os_hidden": [False]}, sort=NEWEST)),
+    "property filter": PageQuery(
+        ListQuery(fields={"os_hidden": [False]}, properties={"os": ["x"]}, sort=NEWEST)
     ),
-    "tag filter": ListQuery(tags=["t"], sort=NEWEST),
-    "deep page by marker": ListQuery(fields={"os_hidden": [False]}, marker=MARKER, sort=NEWEST),
-    "by name, with marker": ListQuery(sort=[("name", SortDir.ASC)], marker=MARKER),
-    "by size, with marker": ListQuery(sort=[("size", SortDir.DESC)], marker=MARKER),
-    "checksum filter": ListQuery(fields={"checksum": ["abc"]}, sort=NEWEST),
+    "tag filter": PageQuery(ListQuery(tags=["t"], sort=NEWEST)),
+    "deep page by marker": PageQuery(
+        ListQuery(fields={"os_hidden": [False]}, sort=NEWEST), marker=MARKER
+    ),
+    "by name, with marker": PageQuery(ListQuery(sort=[("name", SortDir.ASC)]), marker=MARKER),
+    "by size, with marker": PageQuery(ListQuery(sort=[("size", SortDir.DESC)]), marker=MARKER),
+    "checksum filter": PageQuery(ListQuery(fields={"checksum": ["abc"]}, sort=NEWEST)),
 }
 
 

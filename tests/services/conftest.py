@@ -13,6 +13,7 @@ from lading.services.access import Caller
 from lading.services.roles import ADMIN
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
+from tests.clock import MovableClock
 from tests.stores.faulty import FaultyStore
 
 
@@ -30,9 +31,17 @@ def database(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def services(tmp_path: Path, database: Database, store: FaultyStore) -> Services:
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture
+def services(
+    tmp_path: Path, database: Database, store: FaultyStore, clock: MovableClock
+) -> Services:
     settings = Settings(data_dir=tmp_path, upload_stuck_after=60)
-    return Services.build(settings, database, StoreRegistry({"default": store}, "default"))
+    registry = StoreRegistry({"default": store}, "default")
+    return Services.build(settings, database, registry, clock)
 
 
 @pytest.fixture

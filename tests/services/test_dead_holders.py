@@ -15,6 +15,7 @@ import anyio
 import pytest
 from sqlalchemy import select, update
 
+from lading.clock import Clock
 from lading.db import uploads
 from lading.db.engine import Database
 from lading.db.models import artifacts, holders
@@ -24,7 +25,7 @@ from lading.errors import Conflict
 from lading.processes import Holder, ThisProcess
 from lading.services import Services
 from lading.services.access import Caller
-from lading.services.catalogue import Changes, now
+from lading.services.catalogue import Changes
 from lading.settings import Settings
 from lading.stores.filesystem import FilesystemStore
 from lading.stores.registry import StoreRegistry
@@ -55,7 +56,7 @@ async def held_upload(
     expiry, a pending blob, partial bytes; the holder's last beat just now."""
     artifact = await services.catalogue.create(admin, Changes())
     lease = Lease(artifact.id, os.urandom(16).hex(), "default", f"ab/{holder.id}", holder=holder)
-    await database.write(uploads.begin, lease, now() + FAR, now())
+    await database.write(uploads.begin, lease, Clock().now() + FAR, Clock().now())
     store.objects[lease.key] = b"partial"
     return artifact.id
 
@@ -98,9 +99,10 @@ async def test_another_host_s_upload_is_recovered_once_its_heartbeat_stops(
     beating_upload = await held_upload(services, admin, store, database, beating)
     assert await services.recovery.keep_alive() == 0
     # upload_heartbeat is 30 s: the one silent for 31 s is dead, the one for 29 s is not.
+    at = Clock().now()
     for holder, silent_for in ((silent, 31), (beating, 29)):
         database.run(True, lambda connection, h=holder, s=silent_for: connection.execute(
-            update(holders).where(holders.c.id == h.id).values(beat_at=now() - timedelta(seconds=s))
+            update(holders).where(holders.c.id == h.id).values(beat_at=at - timedelta(seconds=s))
         ))  # fmt: skip
     assert await services.recovery.keep_alive() == 2
     assert status_of(database, silent_upload) == Status.QUEUED
@@ -159,7 +161,7 @@ async def test_a_process_taken_for_dead_cannot_commit_when_it_wakes(
     async def freezing_body() -> AsyncIterator[bytes]:
         yield b"before the freeze"
         database.run(True, lambda connection: connection.execute(
-            update(holders).values(beat_at=now() - timedelta(minutes=1))
+            update(holders).values(beat_at=Clock().now() - timedelta(minutes=1))
         ))  # fmt: skip
         assert await other.recovery.keep_alive() == 2
         yield b" after"
@@ -185,7 +187,7 @@ async def test_an_upload_whose_partial_file_recovery_removed_fails_with_409(
     async def freezing_body() -> AsyncIterator[bytes]:
         yield b"before the freeze"
         database.run(True, lambda connection: connection.execute(
-            update(holders).values(beat_at=now() - timedelta(minutes=1))
+            update(holders).values(beat_at=Clock().now() - timedelta(minutes=1))
         ))  # fmt: skip
         assert len(store.temporary_files()) == 1
         assert await other.recovery.keep_alive() == 2

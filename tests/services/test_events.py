@@ -32,7 +32,7 @@ from lading.errors import BadRequest, Conflict, Forbidden
 from lading.services import Services
 from lading.services.access import Caller
 from lading.services.catalogue import Changes
-from lading.services.events import Events, artifact_data
+from lading.services.events import Events, Outbox, artifact_data
 from lading.services.roles import MEMBER
 from lading.services.tasks import Progress
 from lading.services.transfers import Expected
@@ -80,9 +80,8 @@ async def test_a_change_and_its_events_commit_or_roll_back_together(
     assert created["type"] == "artifact.created" and created["data"]["name"] == "a"
 
     def change_then_fail(connection: Connection) -> None:
-        services.catalogue.events.artifact(
-            connection, EventType.ARTIFACT_UPDATED, artifact.id, admin
-        )
+        events = Events({"hook": WebhookSettings.model_validate(HOOK)})
+        events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id, admin)
         raise Conflict("the change failed after its event was recorded")
 
     with pytest.raises(Conflict):
@@ -93,6 +92,20 @@ async def test_a_change_and_its_events_commit_or_roll_back_together(
             admin, artifact.id, body(b"data"), expected=Expected(md5="0" * 32)
         )
     assert kinds(recorded(database)) == [("artifact.created", artifact.id)]
+
+
+async def test_the_outbox_records_an_event_only_for_a_change_that_happened(
+    tmp_path: Path, database: Database, store: FaultyStore, admin: Caller
+) -> None:
+    services = built(tmp_path, database, store, {"hook": HOOK})
+    artifact = await services.catalogue.create(admin, Changes({"name": "a"}))
+    outbox = Outbox(database, Events({"hook": WebhookSettings.model_validate(HOOK)}))
+    updated = EventType.ARTIFACT_UPDATED
+    assert await outbox.write(lambda connection: False, updated, artifact.id, admin) is False
+    assert await outbox.write(lambda connection: True, None, artifact.id, admin) is True
+    assert kinds(recorded(database)) == [("artifact.created", artifact.id)]
+    assert await outbox.write(lambda connection: True, updated, artifact.id, admin) is True
+    assert kinds(recorded(database))[-1] == ("artifact.updated", artifact.id)
 
 
 async def test_without_webhooks_nothing_is_recorded(

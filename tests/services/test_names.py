@@ -9,12 +9,12 @@ import anyio
 import pytest
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import names as queries
 from lading.db.engine import Database
 from lading.domain import PackageName
 from lading.errors import Forbidden, NotFound
 from lading.services.access import Caller
-from lading.services.catalogue import now
 from lading.services.name_rules import key, skeleton
 from lading.services.names import NAMESPACE, PackageNames
 from lading.services.roles import ADMIN, MEMBER
@@ -27,7 +27,7 @@ async def test_look_alikes_claimed_at_once_get_one_owner(database: Database) -> 
     outcomes: dict[str, str] = {}
 
     def claim_and_linger(connection: Connection, project: str, name: str) -> None:
-        names.claim(connection, project, name, now())
+        names.claim(connection, project, name, Clock().now())
         time.sleep(0.5)  # the transaction stays open while the other one claims
 
     async def claim(project: str, name: str) -> None:
@@ -55,7 +55,7 @@ async def test_an_unknown_or_impossible_name_is_not_found(database: Database) ->
 
 async def test_a_name_from_before_the_character_set_is_still_found(database: Database) -> None:
     names = PackageNames(database)
-    old = PackageName("my tool", "a", [], now())
+    old = PackageName("my tool", "a", [], Clock().now())
     await database.write(queries.insert_name, NAMESPACE, key("my tool"), skeleton("my tool"), old)
     admin = Caller.with_role("ops", ADMIN)
     assert (await names.show(admin, "My Tool")).owner == "a"

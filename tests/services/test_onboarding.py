@@ -19,12 +19,12 @@ from lading.domain import TaskStatus
 from lading.errors import NotFound
 from lading.services import Services
 from lading.services.access import Caller
-from lading.services.catalogue import now
 from lading.services.onboarding import attempt_id
 from lading.services.roles import MEMBER
 from lading.services.validation import Changes
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
+from tests.clock import MovableClock
 from tests.http_origin import serving
 from tests.osm_packages import package
 from tests.stores.faulty import FaultyStore
@@ -52,14 +52,15 @@ async def test_a_store_failing_mid_package_keeps_nothing(
 
 
 async def test_an_upload_cut_off_by_a_dead_process_fails_and_keeps_nothing(
-    services: Services, database: Database, admin: Caller
+    services: Services, database: Database, admin: Caller, clock: MovableClock
 ) -> None:
     """As run_here leaves it when its process dies: claimed, an artifact half received."""
     task = services.tasks.new(admin.project, "osm_onboard", {"source": "upload", "role": "admin"})
     task.status, task.attempts = TaskStatus.PROCESSING, 1
-    lease_ran_out = now() - timedelta(seconds=1)
-    await database.write(task_queries.insert_claimed, task, "dead", lease_ran_out)
+    lease = clock.now() + timedelta(seconds=1)
+    await database.write(task_queries.insert_claimed, task, "dead", lease)
     half = await services.catalogue.create(admin, Changes({"name": "half"}), attempt_id(task.id, 1))
+    clock.move(seconds=2)  # the lease runs out
     assert await services.tasks.run_one()
     shown = state(await services.onboarding.transaction(admin, "onboard", task.id))
     assert shown["status"] == "failure" and "send it again" in shown["errors"][0]["text"]

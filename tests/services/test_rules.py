@@ -6,15 +6,17 @@ leaves nothing behind when the upload fails."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from lading.db import artifacts as db_artifacts
 from lading.db.engine import Database
 from lading.db.models import artifacts
 from lading.domain import ListQuery, Status
-from lading.errors import ClientDisconnected, Forbidden
+from lading.errors import ClientDisconnected, Conflict, Forbidden
 from lading.services import Services
 from lading.services.access import Caller
 from lading.services.catalogue import Changes
@@ -23,6 +25,7 @@ from lading.services.roles import ADMIN, MEMBER
 from lading.services.transfers import LocationUrl
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
+from tests.clock import MovableClock
 from tests.stores.faulty import FaultyStore
 
 pytestmark = pytest.mark.anyio
@@ -61,6 +64,20 @@ async def test_hidden_artifacts_are_listed_only_when_asked_for(
     assert await listed(ListQuery(fields={"os_hidden": [True]})) == {hidden.id}
     assert await listed(ListQuery(fields={"os_hidden": [False]})) == {shown.id}
     assert await listed(ListQuery(with_hidden=True)) == {shown.id, hidden.id}
+
+
+async def test_a_faces_query_is_the_same_after_listing(services: Services, admin: Caller) -> None:
+    """The catalogue derives the page it lists (os_hidden, the viewer, the marker) from
+    the face's query and leaves the query as the face made it."""
+    first = await services.catalogue.create(admin, Changes({"name": "first"}))
+    await services.catalogue.create(admin, Changes({"name": "second"}))
+    query = ListQuery(fields={"name": ["first", "second"]}, limit=1)
+    reader = Caller.with_role(admin.project, "reader")
+    for caller, marker in ((admin, None), (reader, first.id)):
+        await services.catalogue.list_page(caller, query, marker)
+    assert query == ListQuery(fields={"name": ["first", "second"]}, limit=1)
+    with pytest.raises(FrozenInstanceError):
+        query.limit = 2  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
@@ -107,3 +124,27 @@ async def test_a_failed_create_then_upload_leaves_nothing(
         member, Changes({"name": "whole"}), data(b"whole"), published=False
     )
     assert done.status is Status.ACTIVE and done.size == 5 and not done.published
+
+
+async def test_data_kept_in_its_only_store_is_refused_and_nothing_is_written(
+    services: Services, admin: Caller, database: Database, clock: MovableClock
+) -> None:
+    """db decides the outcome (KeptInStore), the service says it as an error, raised in
+    the transaction, so that the refused removal leaves the artifact as it was."""
+    queued = await services.catalogue.create(admin, Changes({"name": "queued"}))
+    kept = database.run(
+        True,
+        lambda connection: db_artifacts.remove_from_store(
+            connection, queued.id, "default", clock.now()
+        ),
+    )
+    assert kept is db_artifacts.KeptInStore.NOT_ACTIVE
+    artifact = await services.catalogue.create(admin, Changes({"name": "a"}))
+    await services.transfers.upload(admin, artifact.id, data(b"bytes"))
+    before = await services.catalogue.get(admin, artifact.id)
+    clock.move(seconds=5)
+    with pytest.raises(Forbidden, match="holds the only copy"):
+        await services.transfers.remove_from_store(admin, artifact.id, "default")
+    with pytest.raises(Conflict, match="only an active image's data"):
+        await services.transfers.remove_from_store(admin, queued.id, "default")
+    assert await services.catalogue.get(admin, artifact.id) == before

@@ -14,21 +14,23 @@ import anyio
 import pytest
 from sqlalchemy import Connection, select
 
+from lading.clock import Clock
 from lading.db import tasks as queries
 from lading.db.engine import Database
 from lading.db.models import tasks as tasks_table
 from lading.domain import Artifact, Status, Task, TaskStatus, Visibility
 from lading.errors import BadRequest, NotFound
 from lading.services.access import Caller
-from lading.services.catalogue import now
 from lading.services.tasks import LeaseLost, Progress, RetryLater, Tasks, Undo
 from lading.settings import Settings
+from tests.clock import MovableClock
 
 pytestmark = pytest.mark.anyio
 
 
-def queue(database: Database, tmp_path: Path, **settings: Any) -> Tasks:
-    return Tasks(Settings(data_dir=tmp_path, task_poll_interval=0.01, **settings), database)
+def queue(database: Database, tmp_path: Path, clock: Clock | None = None, **settings: Any) -> Tasks:
+    configured = Settings(data_dir=tmp_path, task_poll_interval=0.01, **settings)
+    return Tasks(configured, database, clock=clock)
 
 
 async def test_a_task_runs_reports_progress_and_succeeds(
@@ -49,7 +51,7 @@ async def test_a_task_runs_reports_progress_and_succeeds(
     assert done.status is TaskStatus.SUCCESS and done.result == {"copied": 3}
     assert (done.done_bytes, done.total_bytes, done.message) == (50, 100, "half")
     assert done.attempts == 1 and done.expires_at is not None
-    moment = now()
+    moment = Clock().now()
     artifact = Artifact("a1", "p", Status.ACTIVE, Visibility.PUBLIC, moment, moment)
     ours = await tasks.of_artifact(Caller.with_role("p", "reader"), artifact)
     assert [task.id for task in ours] == [submitted.id]
@@ -85,7 +87,8 @@ async def test_a_failing_task_is_undone_and_says_why(database: Database, tmp_pat
 
 
 async def test_a_dead_runners_task_is_taken_over(database: Database, tmp_path: Path) -> None:
-    tasks = queue(database, tmp_path, task_lease=0.2)
+    clock = MovableClock()
+    tasks = queue(database, tmp_path, clock, task_lease=0.2)
     runs: list[str] = []
 
     async def work(task: Task, progress: Progress) -> None:
@@ -93,13 +96,12 @@ async def test_a_dead_runners_task_is_taken_over(database: Database, tmp_path: P
 
     tasks.register("work", work)
     submitted = await tasks.submit("p", "work", {})
-    # A runner claims it and dies: its lease is never renewed. (Long enough that a busy
-    # machine still finds it held at the next look: 0.2 s was not, under load.)
-    lease = now() + timedelta(seconds=1.5)
-    dead = await database.write(queries.claim, "dead-runner", lease, now())
+    # A runner claims it and dies: its lease is never renewed.
+    lease = clock.now() + timedelta(seconds=1.5)
+    dead = await database.write(queries.claim, "dead-runner", lease, clock.now())
     assert dead is not None and dead.id == submitted.id
     assert await tasks.run_one() is False  # its lease still holds
-    await anyio.sleep(1.6)
+    clock.move(seconds=1.6)
     assert await tasks.run_one() is True
     assert runs == [submitted.id]
     done = await tasks.get(Caller.with_role("p", "admin"), submitted.id)
@@ -120,7 +122,7 @@ async def test_a_task_that_keeps_killing_its_runner_fails(
     tasks.register("doomed", never_reached)
     submitted = await tasks.submit("p", "doomed", {})
     for runner in ("one", "two"):  # both die
-        await database.write(queries.claim, runner, now(), now())
+        await database.write(queries.claim, runner, Clock().now(), Clock().now())
     await tasks.run_one()
     failed = await tasks.get(Caller.with_role("p", "admin"), submitted.id)
     assert failed.status is TaskStatus.FAILURE and "gave up after 2 attempts" in failed.message
@@ -169,7 +171,7 @@ async def test_a_runner_that_lost_its_task_neither_fails_nor_undoes_it(
 
     tasks.register("work", work, Undo(step))
     submitted = await tasks.submit("p", "work", {})
-    await database.write(queries.claim, "stale", now(), now())  # claimed, then lost
+    await database.write(queries.claim, "stale", Clock().now(), Clock().now())  # claimed, then lost
     assert await tasks.run_one() is True  # taken over and done
     await tasks._fail(submitted, "stale", "the stale runner's error")
     done = await tasks.get(Caller.with_role("p", "admin"), submitted.id)
@@ -274,7 +276,8 @@ async def test_unlisted_task_types_are_listed_only_when_asked_for(
 async def test_finished_tasks_are_forgotten_once_their_time_is_over(
     database: Database, tmp_path: Path
 ) -> None:
-    tasks = queue(database, tmp_path, task_time_to_live=0.2)
+    clock = MovableClock()
+    tasks = queue(database, tmp_path, clock, task_time_to_live=0.2)
 
     async def work(task: Task, progress: Progress) -> None:
         pass
@@ -283,9 +286,9 @@ async def test_finished_tasks_are_forgotten_once_their_time_is_over(
     finished = await tasks.submit("p", "work", {})
     await tasks.run_one()
     waiting = await tasks.submit("p", "work", {})
-    assert await database.write(queries.forget_expired, now()) == 0
-    await anyio.sleep(0.3)
-    assert await database.write(queries.forget_expired, now()) == 1
+    assert await database.write(queries.forget_expired, clock.now()) == 0
+    clock.move(seconds=0.3)
+    assert await database.write(queries.forget_expired, clock.now()) == 1
     admin = Caller.with_role("p", "admin")
     with pytest.raises(NotFound):
         await tasks.get(admin, finished.id)

@@ -12,6 +12,7 @@ import anyio.lowlevel
 import pytest
 from sqlalchemy import Connection, select, update
 
+from lading.clock import Clock
 from lading.db import imports, uploads
 from lading.db.engine import Database
 from lading.db.models import artifacts, blobs
@@ -20,9 +21,10 @@ from lading.domain import Status
 from lading.errors import ClientDisconnected, Conflict, Gone, NotFound
 from lading.services import Services
 from lading.services.access import Caller
-from lading.services.catalogue import Changes, now
+from lading.services.catalogue import Changes
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
+from tests.clock import MovableClock
 from tests.stores.faulty import FaultyStore
 
 pytestmark = pytest.mark.anyio
@@ -125,7 +127,9 @@ async def test_an_image_deleted_just_before_its_upload_begins_is_not_found(
     await services.catalogue.delete(admin, artifact.id)
     lease = Lease(artifact.id, "token", "default", "ab/key")
     with pytest.raises(NotFound):
-        await database.write(uploads.begin, lease, now() + timedelta(seconds=60), now())
+        await database.write(
+            uploads.begin, lease, Clock().now() + timedelta(seconds=60), Clock().now()
+        )
 
 
 async def test_an_image_deleted_just_before_its_import_starts_is_not_found(
@@ -135,7 +139,7 @@ async def test_an_image_deleted_just_before_its_import_starts_is_not_found(
     await services.catalogue.delete(admin, artifact.id)
     task = services.tasks.new(admin.project, "api_image_import", {}, artifact.id)
     with pytest.raises(NotFound):
-        await database.write(imports.start, task, Status.QUEUED, [], now())
+        await database.write(imports.start, task, Status.QUEUED, [], Clock().now())
 
 
 async def test_recovery_requeues_stuck_uploads_and_removes_their_bytes(
@@ -143,11 +147,14 @@ async def test_recovery_requeues_stuck_uploads_and_removes_their_bytes(
 ) -> None:
     stuck = await services.catalogue.create(admin, Changes())
     alive = await services.catalogue.create(admin, Changes())
-    long_ago = now() - timedelta(hours=1)
+    long_ago = Clock().now() - timedelta(hours=1)
 
     def simulate_crash(connection: Connection) -> None:
         """What a process killed mid-upload leaves: saving, a pending blob, bytes."""
-        for artifact, expires_at in ((stuck, long_ago), (alive, now() + timedelta(hours=1))):
+        for artifact, expires_at in (
+            (stuck, long_ago),
+            (alive, Clock().now() + timedelta(hours=1)),
+        ):
             connection.execute(
                 update(artifacts)
                 .where(artifacts.c.id == artifact.id)
@@ -169,19 +176,13 @@ async def test_recovery_requeues_stuck_uploads_and_removes_their_bytes(
 
 
 async def test_staged_data_nobody_imports_is_dropped_after_staging_ttl(
-    services: Services, admin: Caller, store: FaultyStore, database: Database
+    services: Services, admin: Caller, store: FaultyStore, clock: MovableClock
 ) -> None:
     forgotten = await services.catalogue.create(admin, Changes())
     recent = await services.catalogue.create(admin, Changes())
     await services.transfers.stage(admin, forgotten.id, body(b"staged long ago"))
+    clock.move(days=2)  # staging_ttl: one day by default
     await services.transfers.stage(admin, recent.id, body(b"staged just now"))
-    staged_at = now() - timedelta(days=2)  # staging_ttl: one day by default
-    database.run(
-        True,
-        lambda connection: connection.execute(
-            update(artifacts).where(artifacts.c.id == forgotten.id).values(updated_at=staged_at)
-        ),
-    )
     assert await services.recovery.run() == 2  # the image, then its bytes
     dropped = await services.catalogue.get(admin, forgotten.id)
     assert dropped.status is Status.QUEUED and dropped.size is None and not dropped.locations
@@ -194,7 +195,7 @@ async def test_staged_data_nobody_imports_is_dropped_after_staging_ttl(
 
 def expire_everything(connection: Connection) -> None:
     """As if every lease and pending blob had outlived upload_stuck_after."""
-    long_ago = now() - timedelta(hours=1)
+    long_ago = Clock().now() - timedelta(hours=1)
     connection.execute(update(artifacts).values(lease_expires_at=long_ago))
     connection.execute(update(blobs).values(updated_at=long_ago))
 

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from lading.api.downloads import DataResponse
 from lading.api.http import caller, has_body, read_json, services, settings_of
 from lading.api.multipart import FormReader
-from lading.documents import timestamp
+from lading.clock import timestamp
 from lading.domain import Artifact
 from lading.errors import BadRequest, Unauthorized
 from lading.services.access import Caller

@@ -108,10 +108,10 @@ def is_unspecified(address: str) -> bool:
         return False
 
 
-def redirect_app() -> ASGIApp:
-    """granian's factory for the redirect listener: the settings of the environment, which
-    ``lading serve`` gave the HTTPS port (``port``) and its configuration file."""
-    settings = Settings.load()
+def redirect_app(settings: Settings | None = None) -> ASGIApp:
+    """The redirect listener: ``lading serve`` gives it the settings it serves HTTPS with
+    (its ``port``); without, those of the environment."""
+    settings = settings or Settings.load()
     redirects = RedirectToHttps(
         Sites.from_settings(settings), settings.port, settings.public_endpoint
     )

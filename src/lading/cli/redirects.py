@@ -1,5 +1,5 @@
 """The plain-HTTP listener of ``tls.redirect_port``: a granian of its own, in a process of
-its own, serving ``lading.api.https:redirect_app``.
+its own, serving ``lading.api.https:redirect_app`` (through ``lading.cli.launch``).
 
 granian binds one address per server, so the redirects cannot share the HTTPS server's
 processes. ``lading serve`` starts this one once every check has passed and stops it when
@@ -18,9 +18,10 @@ import subprocess
 import sys
 import threading
 import time
+from functools import partial
 
 from lading import logs
-from lading.settings import Settings
+from lading.cli.launch import Launch, redirect_app
 
 STARTUP_TIMEOUT = 30.0  # seconds: a fresh interpreter imports granian and starlette
 STOP_TIMEOUT = 10.0
@@ -33,12 +34,13 @@ class RedirectsFailed(Exception):
     """The listener did not start: the reason, one line."""
 
 
-def start_redirects(address: str, port: int) -> subprocess.Popen[bytes]:
-    """The listener's process, once it listens; RedirectsFailed if it cannot. It reads
-    the settings of the environment, as the workers do (``lading serve`` has put its
-    configuration file, ``--host`` and ``--port`` there)."""
+def start_redirects(launch: Launch, address: str, port: int) -> subprocess.Popen[bytes]:
+    """The listener's process, once it listens; RedirectsFailed if it cannot. It builds
+    its settings from ``launch``, as the workers do (``lading serve``'s configuration
+    file, ``--host`` and ``--port``)."""
     receiving, sending = os.pipe()
-    process = subprocess.Popen([sys.executable, "-m", __name__, str(sending)], pass_fds=(sending,))
+    command = [sys.executable, "-m", __name__, str(sending), launch.argument()]
+    process = subprocess.Popen(command, pass_fds=(sending,))
     os.close(sending)  # the child's end: once it exits, reading sees the end of the pipe
     try:
         ready, _, _ = select.select([receiving], [], [], STARTUP_TIMEOUT)
@@ -67,7 +69,7 @@ def stop_redirects(process: subprocess.Popen[bytes]) -> None:
             process.wait(STOP_TIMEOUT)
 
 
-def serve_redirects(ready: int) -> None:
+def serve_redirects(ready: int, launch: Launch) -> None:
     """The child's work: serve until told to stop or until its parent is gone. Writes
     READY to the ``ready`` descriptor once it listens, or why it could not."""
     from granian import Granian
@@ -77,12 +79,11 @@ def serve_redirects(ready: int) -> None:
 
     threading.Thread(target=_stop_with, args=(os.getppid(),), daemon=True).start()
     try:
-        settings = Settings.load()
+        settings = launch.settings()
         assert settings.tls.redirect_port is not None  # lading serve starts it for one
         edge = settings.server
         server = Granian(
-            "lading.api.https:redirect_app",
-            factory=True,
+            "lading.api.https:redirect_app",  # its name: the worker loads redirect_app
             address=settings.host,
             port=settings.tls.redirect_port,
             interface=Interfaces.ASGINL,  # the redirects have no lifespan to run
@@ -96,7 +97,7 @@ def serve_redirects(ready: int) -> None:
             log_dictconfig=logs.dict_config(settings.log_level, settings.log_format),
         )
         server.on_startup(lambda: _tell(ready, READY))  # granian calls it once bound
-        server.serve()
+        server.serve(target_loader=partial(redirect_app, launch), wrap_loader=False)
     except Exception as exc:  # whatever it is, lading serve says it in one line
         _tell(ready, f"{exc or type(exc).__name__}\n".encode())
 
@@ -116,4 +117,4 @@ def _stop_with(parent: int) -> None:
 
 
 if __name__ == "__main__":
-    serve_redirects(int(sys.argv[1]))
+    serve_redirects(int(sys.argv[1]), Launch.from_argument(sys.argv[2]))

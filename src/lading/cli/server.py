@@ -13,6 +13,7 @@ import tempfile
 import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +22,18 @@ import click
 from pydantic import ValidationError
 
 from lading import logs
+from lading.cli.launch import Launch, api_app
 from lading.cli.redirects import RedirectsFailed, start_redirects, stop_redirects
+from lading.clock import Clock, timestamp
 from lading.db.engine import Database
 from lading.errors import LadingError
 from lading.metrics import MULTIPROCESS_VARIABLE
-from lading.services.catalogue import Catalogue, now
+from lading.services.catalogue import Catalogue
 from lading.services.identity import Identities, any_credential
 from lading.services.names import PackageNames
 from lading.services.policy import Policy
 from lading.services.roles import ROLES, PolicyError
 from lading.settings import (
-    CONFIG_FILE_VARIABLE,
-    PNDA_CONFIG_VARIABLE,
     RbdStoreSettings,
     S3StoreSettings,
     Settings,
@@ -55,8 +56,14 @@ CONFIG_OPTION = click.option(
 
 
 def load_settings(config_file: Path | None, pnda_config: Path | None = None) -> Settings:
+    return load_launch(Launch(config_file, pnda_config))
+
+
+def load_launch(launch: Launch) -> Settings:
+    """The settings, or a one-line error naming what is wrong with them."""
+    config_file = launch.config_file
     try:
-        return Settings.load(config_file, pnda_config)
+        return launch.settings()
     except ConfigFileError as exc:  # one line naming the file: no report, no traceback
         raise click.ClickException(str(exc)) from None
     except tomllib.TOMLDecodeError as exc:
@@ -102,10 +109,16 @@ def serve(
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
-    settings = load_settings(config_file, pnda_config)
+    launch = Launch(
+        config_file=None if config_file is None else config_file.resolve(),
+        pnda_config=None if pnda_config is None else pnda_config.resolve(),
+        host=host,
+        port=port,
+    )
+    settings = load_launch(launch)
     log_config = logs.dict_config(settings.log_level, settings.log_format)
     logging.config.dictConfig(log_config)
-    listen_port = settings.port if port is None else port
+    listen_port = settings.port
     tls = tls_options(settings.tls, listen_port)
     shared = None
     if workers > 1:  # each worker is a process: their metrics meet in files of this server's
@@ -113,7 +126,7 @@ def serve(
         os.environ[MULTIPROCESS_VARIABLE] = shared
         # prometheus-client picks its mode when imported: workers must start afresh.
         multiprocessing.set_start_method("spawn", force=True)
-    address = host or settings.host
+    address = settings.host
     try:
         Policy.load(settings.policy_file, settings.property_protection_file)
     except PolicyError as exc:
@@ -131,15 +144,6 @@ def serve(
     problem = check_stores(settings)
     if problem is not None:
         raise click.ClickException(problem)
-    # The workers build their own settings: the same file, and this address.
-    if config_file is not None:
-        os.environ[CONFIG_FILE_VARIABLE] = str(config_file.resolve())
-    if host is not None:
-        os.environ["LADING_HOST"] = host
-    if port is not None:  # where the redirect listener sends its clients
-        os.environ["LADING_PORT"] = str(port)
-    if pnda_config is not None:
-        os.environ[PNDA_CONFIG_VARIABLE] = str(pnda_config.resolve())
     edge = settings.server
     raise_open_files_limit(edge.connections)
     if tls:
@@ -150,8 +154,7 @@ def serve(
             "http": HTTPModes.http1,
         }
     server = Granian(
-        "lading.app:create_app",
-        factory=True,
+        "lading.app:create_app",  # its name only: the workers load the app with api_app
         address=address,
         port=listen_port,
         interface=Interfaces.ASGI,
@@ -168,11 +171,13 @@ def serve(
     try:
         if settings.tls.redirect_port is not None:
             try:
-                redirects = start_redirects(address, settings.tls.redirect_port)
+                redirects = start_redirects(launch, address, settings.tls.redirect_port)
             except RedirectsFailed as exc:
                 raise click.ClickException(str(exc)) from None
             log.info("redirecting http://%s:%d to HTTPS", address, settings.tls.redirect_port)
-        server.serve()
+        # Each worker builds its own settings from the same launch: the same files, and
+        # this address and port (where the redirect listener sends its clients too).
+        server.serve(target_loader=partial(api_app, launch), wrap_loader=False)
     finally:
         if redirects is not None:
             stop_redirects(redirects)
@@ -335,7 +340,7 @@ def token_create(
         new = anyio.run(identities(config_file).create, project, role, expires_at, description)
     except LadingError as exc:
         raise click.UsageError(exc.message) from None
-    until = "never" if expires_at is None else f"{expires_at.isoformat(timespec='seconds')}Z"
+    until = "never" if expires_at is None else timestamp(expires_at)
     click.echo(f"token {new.record.id}: project {project}, role {role}, expires {until}")
     click.echo(new.token)
 
@@ -359,7 +364,7 @@ def token_list(config_file: Path | None) -> None:
     for record in anyio.run(identities(config_file).list):
         state = "revoked" if record.revoked_at else "active"
         if record.expires_at is not None:
-            state += f", expires {record.expires_at.isoformat(timespec='seconds')}Z"
+            state += f", expires {timestamp(record.expires_at)}"
         click.echo(f"{record.id}  {record.project}  {record.role}  {state}  {record.description}")
 
 
@@ -371,7 +376,7 @@ def parse_expiry(text: str) -> datetime:
     """A duration from now (30d, 12h, 90m, 45s) or an ISO 8601 time; naive UTC."""
     if match := DURATION.fullmatch(text.strip()):
         amount, unit = match.groups()
-        return now() + timedelta(**{UNITS[unit]: int(amount)})
+        return Clock().now() + timedelta(**{UNITS[unit]: int(amount)})
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

@@ -5,6 +5,7 @@ Every function takes the ``Connection`` of the transaction it runs in.
 
 from __future__ import annotations
 
+import enum
 import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -31,7 +32,7 @@ from lading.db.blobs import Blob
 from lading.db.models import artifact_properties, artifact_tags, artifacts, locations
 from lading.db.models import blobs as blob_table
 from lading.domain import GONE, Artifact, Location, Status, Visibility
-from lading.errors import Conflict, Forbidden, NotFound
+from lading.errors import Conflict, NotFound
 from lading.version_order import version_key
 
 # Every column but an upload's lease (bookkeeping of db.uploads) and the version's order
@@ -420,19 +421,29 @@ def complete(connection: Connection, rows: Sequence[RowMapping]) -> list[Artifac
     ]
 
 
+class KeptInStore(enum.Enum):
+    """Why an artifact's data stays in a store ``remove_from_store`` was to drop it from
+    (the service says it as an error, which also undoes the transaction's writes)."""
+
+    NOT_ACTIVE = enum.auto()
+    NOT_IN_STORE = enum.auto()
+    ONLY_COPY = enum.auto()
+
+
 def remove_from_store(
     connection: Connection, artifact_id: str, store: str, now: datetime
-) -> list[Blob]:
+) -> list[Blob] | KeptInStore:
     """An active artifact's data dropped from one store, the others kept; returns the
-    blobs nothing references now. The artifact's row is written first, so that on
-    PostgreSQL two such removals wait for each other and cannot take its last copy."""
+    blobs nothing references now, or why the data stays. The artifact's row is written
+    first, so that on PostgreSQL two such removals wait for each other and cannot take
+    its last copy."""
     written = connection.execute(
         update(artifacts)
         .where(artifacts.c.id == artifact_id, artifacts.c.status == Status.ACTIVE)
         .values(updated_at=now)
     )
     if written.rowcount != 1:
-        raise Conflict("only an active image's data can be removed from a store")
+        return KeptInStore.NOT_ACTIVE
     held = connection.execute(
         select(blob_table.c.store)
         .join(locations, locations.c.blob_id == blob_table.c.id)
@@ -440,8 +451,7 @@ def remove_from_store(
     ).scalars()
     stores = set(held)
     if store not in stores:
-        raise NotFound(f"image {artifact_id} is not in store {store!r}")
+        return KeptInStore.NOT_IN_STORE
     if len(stores) == 1:
-        raise Forbidden(f"store {store!r} holds the only copy of image {artifact_id}: "
-                        "delete the image instead")  # fmt: skip
+        return KeptInStore.ONLY_COPY
     return blobs.release_in(connection, artifact_id, store)

@@ -6,6 +6,8 @@ deep in the listing costs what the first one does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, select, true
@@ -24,6 +26,7 @@ from lading.domain import (
     PROPERTY_SORT,
     Artifact,
     ListQuery,
+    MemberStatus,
     SortDir,
     Status,
     TimeFilter,
@@ -41,23 +44,37 @@ TIME_OPERATORS = {
 }
 
 
-def list_artifacts(connection: Connection, query: ListQuery) -> list[Artifact]:
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """One page as the catalogue asks for it: a face's query, for whom and from where."""
+
+    query: ListQuery
+    viewer: str | None = None  # a non-admin's project: only what it may see is listed
+    marker: Artifact | None = None  # the page starts after it
+
+
+def list_artifacts(connection: Connection, page: PageQuery) -> list[Artifact]:
     """One page of live artifacts in the query's order, after its marker."""
-    statement = page_statement(query, connection.dialect.name)
+    statement = page_statement(page, connection.dialect.name)
     rows = connection.execute(statement).mappings().all()
     return complete(connection, rows)
 
 
-def page_statement(query: ListQuery, dialect: str) -> Select[Any]:
+def page_statement(page: PageQuery, dialect: str) -> Select[Any]:
     """The SELECT of one page (tests look at its plan: it must be served by indices).
 
     NULLs sort as the engine sorts them, smallest on SQLite and largest on PostgreSQL,
     so that ordered indices serve the order on both.
     """
+    query = page.query
     statement = SELECT_ARTIFACTS.where(*_filters(query))
+    if page.viewer is not None:
+        statement = statement.where(
+            visible_to(page.viewer, query.member_status, query.with_community)
+        )
     order = [*query.sort, ("id", query.sort[-1][1] if query.sort else SortDir.DESC)]
-    if query.marker is not None:
-        statement = statement.where(*_after(query.marker, order, dialect == "postgresql"))
+    if page.marker is not None:
+        statement = statement.where(*_after(page.marker, order, dialect == "postgresql"))
     statement = statement.order_by(*(_ordering(key, direction) for key, direction in order))
     return statement.limit(query.limit)
 
@@ -103,12 +120,14 @@ def _filters(query: ListQuery) -> list[ColumnElement[bool]]:
     if query.size_max is not None:
         clauses.append(artifacts.c.size <= query.size_max)
     clauses.extend(_time_clause(time) for time in query.times)
-    if query.viewer is not None:
-        clauses.append(visible_to(query))
     return clauses
 
 
-def visible_to(query: ListQuery) -> ColumnElement[bool]:
+def visible_to(
+    viewer: str,
+    member_status: Sequence[MemberStatus] = (MemberStatus.ACCEPTED,),
+    with_community: bool = False,
+) -> ColumnElement[bool]:
     """What a non-admin project may list, as Glance lists it: its own artifacts, public
     ones, shared ones it answered as ``member_status`` asks (accepted by default), and
     community ones only when ``visibility=community`` or ``all`` asks for them."""
@@ -117,14 +136,14 @@ def visible_to(query: ListQuery) -> ColumnElement[bool]:
         visibility == Visibility.SHARED,
         exists().where(
             artifact_members.c.artifact_id == artifacts.c.id,
-            artifact_members.c.member == query.viewer,
-            artifact_members.c.status.in_(query.member_status),
+            artifact_members.c.member == viewer,
+            artifact_members.c.status.in_(member_status),
         ),
     )
     others = [visibility == Visibility.PUBLIC, shared]
-    if query.with_community:
+    if with_community:
         others.append(visibility == Visibility.COMMUNITY)
-    return or_(artifacts.c.owner == query.viewer, and_(artifacts.c.published, or_(*others)))
+    return or_(artifacts.c.owner == viewer, and_(artifacts.c.published, or_(*others)))
 
 
 def _time_clause(time: TimeFilter) -> ColumnElement[bool]:

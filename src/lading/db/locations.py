@@ -3,6 +3,7 @@ its metadata (``PATCH /locations``)."""
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from lading.db.artifacts import WITHOUT_DATA, set_status, status_of
 from lading.db.models import artifacts, locations
 from lading.db.models import blobs as blob_table
 from lading.domain import Status
-from lading.errors import BadRequest, Conflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,23 @@ class NewLocation:
     metadata: Mapping[str, Any]
 
 
+class Refusal(enum.Enum):
+    """Why a change of an artifact's locations was not made."""
+
+    CHANGED = enum.auto()  # the artifact no longer has the status the change expects
+    HAS_IT = enum.auto()  # it has one of the new locations already
+    LAST = enum.auto()  # the location to remove is its last one
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A change not made, and why: the service says it as an error, raised in the
+    transaction so that what the change wrote before is undone."""
+
+    why: Refusal
+    key: str | None = None  # the location the artifact has already (HAS_IT)
+
+
 def place(
     connection: Connection,
     artifact_id: str,
@@ -37,23 +54,23 @@ def place(
     activation: Mapping[str, Any],
     now: datetime,
     becomes: Status = Status.ACTIVE,
-) -> list[blobs.Blob]:
+) -> list[blobs.Blob] | Refused:
     """Insert each new location at its index, in turn. The artifact must still be
     ``expected``; a queued one becomes ``becomes``, with ``activation``'s values (its
     size, digests the client gave), and loses what locations a failed hash left it.
-    Returns the blobs nobody references now."""
+    Returns the blobs nobody references now, or why nothing is to be written."""
     doomed: list[blobs.Blob] = []
     if expected is Status.QUEUED:
         if not set_status(connection, artifact_id, [Status.QUEUED], becomes, **activation,
                           updated_at=now):  # fmt: skip
-            raise Conflict(f"image {artifact_id} is no longer queued")
+            return Refused(Refusal.CHANGED)
         doomed = blobs.release(connection, artifact_id)
-    else:
-        _hold(connection, artifact_id, expected, now)
+    elif not _hold(connection, artifact_id, expected, now):
+        return Refused(Refusal.CHANGED)
     order = ordered(connection, artifact_id)
     for index, location in added:
         if any(key == location.key and store == location.store for _, store, key in order):
-            raise BadRequest(f"the image already has the location {location.key}")
+            return Refused(Refusal.HAS_IT, location.key)
         blobs.refer(connection, artifact_id, location.store, location.key, location.size, now)
         blob_id = connection.execute(
             select(blob_table.c.id).where(
@@ -106,22 +123,26 @@ def rewrite(
     artifact_id: str,
     metadata: Sequence[tuple[int, Mapping[str, Any]]],
     now: datetime,
-) -> None:
-    """The same locations (blob ids), in this order, with this metadata each."""
-    _hold(connection, artifact_id, Status.ACTIVE, now)
+) -> Refused | None:
+    """The same locations (blob ids), in this order, with this metadata each; why not,
+    if the artifact is no longer active."""
+    if not _hold(connection, artifact_id, Status.ACTIVE, now):
+        return Refused(Refusal.CHANGED)
     for blob_id, given in metadata:
         _set_metadata(connection, artifact_id, blob_id, given)
     _number(connection, artifact_id, [blob_id for blob_id, _ in metadata])
+    return None
 
 
 def remove(
     connection: Connection, artifact_id: str, blob_id: int, now: datetime
-) -> list[blobs.Blob]:
+) -> list[blobs.Blob] | Refused:
     """Drop one location of an active artifact, never its last; returns the blobs nobody
-    references now."""
-    _hold(connection, artifact_id, Status.ACTIVE, now)
+    references now, or why none was dropped."""
+    if not _hold(connection, artifact_id, Status.ACTIVE, now):
+        return Refused(Refusal.CHANGED)
     if len(ordered(connection, artifact_id)) <= 1:
-        raise Conflict("the image changed meanwhile: its last location cannot be removed")
+        return Refused(Refusal.LAST)
     return blobs.release_ids(connection, artifact_id, [blob_id])
 
 
@@ -136,16 +157,15 @@ def ordered(connection: Connection, artifact_id: str) -> list[tuple[int, str, st
     return [(int(row.blob_id), row.store, row.key) for row in rows]
 
 
-def _hold(connection: Connection, artifact_id: str, status: Status, now: datetime) -> None:
-    """Write the artifact's row first, if it still has this status: on PostgreSQL two
-    edits of its locations then wait for each other."""
+def _hold(connection: Connection, artifact_id: str, status: Status, now: datetime) -> bool:
+    """Write the artifact's row first, if it still has this status (whether it has): on
+    PostgreSQL two edits of its locations then wait for each other."""
     written = connection.execute(
         update(artifacts)
         .where(artifacts.c.id == artifact_id, artifacts.c.status == status)
         .values(updated_at=now)
     )
-    if written.rowcount != 1:
-        raise Conflict(f"image {artifact_id} is no longer {status}")
+    return written.rowcount == 1
 
 
 def _set_metadata(

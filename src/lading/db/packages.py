@@ -5,6 +5,7 @@ Every function takes the ``Connection`` of its transaction.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -15,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from lading.db import artifacts as artifact_queries
 from lading.db.listing import visible_to
 from lading.db.models import artifact_properties, artifacts, package_files, package_images
-from lading.domain import GONE, ArchiveMember, Artifact, ListQuery, PackageFile, Status
-from lading.errors import Conflict, NotFound
+from lading.domain import GONE, ArchiveMember, Artifact, PackageFile, Status
+from lading.errors import Conflict
 from lading.version_order import version_key
 
 KIND_PROPERTY = "osm_descriptor_type"  # vnfd, nsd, pnfd: an onboarded package
@@ -53,7 +54,7 @@ def newest_versions(connection: Connection, viewer: str | None, recency: int) ->
         artifacts.c.status.in_([Status.ACTIVE, Status.DEACTIVATED]),
     ]
     if viewer is not None:
-        clauses.append(visible_to(ListQuery(viewer=viewer)))
+        clauses.append(visible_to(viewer))
     ranked = (
         select(
             artifacts.c.name,
@@ -128,19 +129,29 @@ def take_name(
     return replaced
 
 
+class Unnamed(enum.Enum):
+    """Why an onboarded package did not take its name (``name_onboarded``): the service
+    says it as an error, which also undoes the transaction."""
+
+    NOT_ACTIVE = enum.auto()  # the artifact is gone, or not active
+    NOTHING_TO_UPDATE = enum.auto()  # an update of a package its owner has not onboarded
+    ALREADY_ONBOARDED = enum.auto()  # a new package its owner has onboarded before
+    VERSION_EXISTS = enum.auto()  # that version of it exists
+
+
 def name_onboarded(
     connection: Connection,
     artifact_id: str,
     package: OnboardedName,
     members: Sequence[ArchiveMember],
     now: datetime,
-) -> None:
+) -> Unnamed | None:
     """Give an onboarded package (active, hidden while it was checked) its name, version,
     file name and kind, and record the files inside it; a new package must not exist
-    yet for its owner, an update must."""
+    yet for its owner, an update must. None when named; why not otherwise."""
     artifact = artifact_queries.fetch_artifact(connection, artifact_id)
     if artifact is None or artifact.status is not Status.ACTIVE:
-        raise NotFound(f"no active artifact with id {artifact_id}")
+        return Unnamed.NOT_ACTIVE
     existing = connection.execute(
         select(artifacts.c.id)
         .join(artifact_properties, artifact_properties.c.artifact_id == artifacts.c.id)
@@ -153,9 +164,9 @@ def name_onboarded(
         .limit(1)
     ).first()
     if package.update and existing is None:
-        raise Conflict(f"there is no package {package.name} to update: onboard it first")
+        return Unnamed.NOTHING_TO_UPDATE
     if not package.update and existing is not None:
-        raise Conflict(f"package {package.name} exists: send a new version as an update")
+        return Unnamed.ALREADY_ONBOARDED
     try:
         with connection.begin_nested():
             connection.execute(
@@ -171,13 +182,14 @@ def name_onboarded(
                 )
             )
     except IntegrityError:
-        raise Conflict(f"{package.name} version {package.version} exists") from None
+        return Unnamed.VERSION_EXISTS
     artifact_queries.set_properties(connection, artifact_id, {KIND_PROPERTY: package.kind})
     for start in range(0, len(members), 1000):
         connection.execute(
             insert(package_files),
             [{"artifact_id": artifact_id, **asdict(member)} for member in members[start:][:1000]],
         )
+    return None
 
 
 def list_files(connection: Connection, artifact_id: str) -> list[ArchiveMember]:
@@ -210,7 +222,7 @@ def onboarded_named(
         artifact_properties.c.value == kind,
     ]
     if viewer is not None:
-        clauses.append(visible_to(ListQuery(viewer=viewer)))
+        clauses.append(visible_to(viewer))
     rows = connection.scalars(
         select(artifacts.c.id)
         .join(artifact_properties, artifact_properties.c.artifact_id == artifacts.c.id)

@@ -12,10 +12,10 @@ only bounds how long a live upload may go without receiving a byte.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NoReturn
 
 from sqlalchemy import Connection, select, update
 
@@ -23,7 +23,7 @@ from lading.db import blobs, holders
 from lading.db.artifacts import WITHOUT_DATA, refuse_if_gone, set_status
 from lading.db.models import artifacts
 from lading.domain import GONE, HASH_ALGO, Digests, Status
-from lading.errors import Conflict, Gone
+from lading.errors import Conflict
 from lading.processes import Holder
 
 
@@ -65,28 +65,35 @@ def begin(connection: Connection, lease: Lease, expires_at: datetime, now: datet
     return blobs.reserve(connection, lease.store, lease.key, now, lease.holder)
 
 
-def renew(connection: Connection, lease: Lease, expires_at: datetime, now: datetime) -> None:
-    """Push the lease's expiry back; Conflict when the upload no longer holds it."""
+class Lost(enum.Enum):
+    """Why an upload no longer holds its artifact (the service says it as an error)."""
+
+    DELETED = enum.auto()  # the artifact was deleted during the upload
+    GIVEN_UP = enum.auto()  # recovery gave the upload up as stuck, or its process as dead
+
+
+def renew(connection: Connection, lease: Lease, expires_at: datetime, now: datetime) -> Lost | None:
+    """Push the lease's expiry back; why not, when the upload no longer holds it."""
     result = connection.execute(
         update(artifacts)
         .where(artifacts.c.id == lease.artifact_id, artifacts.c.upload_lease == lease.token)
         .values(lease_expires_at=expires_at)
     )
     if result.rowcount != 1:
-        _lost(connection, lease)
+        return _lost(connection, lease)
     assert lease.blob_id is not None
     blobs.touch(connection, lease.blob_id, now)
+    return None
 
 
-def check_held(connection: Connection, lease: Lease) -> None:
-    """Conflict (or Gone) when the upload no longer holds its artifact."""
+def check_held(connection: Connection, lease: Lease) -> Lost | None:
+    """Why the upload no longer holds its artifact, if it does not."""
     held = connection.execute(
         select(artifacts.c.id).where(
             artifacts.c.id == lease.artifact_id, artifacts.c.upload_lease == lease.token
         )
     ).first()
-    if held is None:
-        _lost(connection, lease)
+    return _lost(connection, lease) if held is None else None
 
 
 def activate(
@@ -96,11 +103,12 @@ def activate(
     now: datetime,
     final: Status = Status.ACTIVE,
     virtual_size: int | None = None,
-) -> blobs.Blob | None:
+) -> blobs.Blob | Lost | None:
     """saving -> active (a stage: uploading, until imported) with the received bytes and
     the virtual size their inspection found.
 
-    Returns a blob whose bytes turned out to duplicate stored ones, for removal.
+    Returns a blob whose bytes turned out to duplicate stored ones, for removal; or why
+    the upload no longer holds the artifact (what this wrote is then to be undone).
     """
     assert lease.blob_id is not None
     redundant = blobs.commit(
@@ -118,7 +126,7 @@ def activate(
         virtual_size=virtual_size,
         updated_at=now,
     ):
-        _lost(connection, lease)
+        return _lost(connection, lease)
     return redundant
 
 
@@ -194,15 +202,12 @@ def expire_stages(connection: Connection, staged_before: datetime, now: datetime
     return expired
 
 
-def _lost(connection: Connection, lease: Lease) -> NoReturn:
-    """Why the upload no longer holds its artifact: deleted (410) or given up (409)."""
+def _lost(connection: Connection, lease: Lease) -> Lost:
+    """Why the upload no longer holds its artifact: deleted, or given up."""
     status = connection.execute(
         select(artifacts.c.status).where(artifacts.c.id == lease.artifact_id)
     ).scalar()
-    if status in GONE:
-        raise Gone(f"artifact {lease.artifact_id} was deleted during the upload")
-    raise Conflict(f"the upload to {lease.artifact_id} was given up as stuck (it received "
-                   "nothing for too long, or its server process was taken for dead)")  # fmt: skip
+    return Lost.DELETED if status in GONE else Lost.GIVEN_UP
 
 
 def _end(connection: Connection, lease: Lease, new: Status, **values: object) -> bool:

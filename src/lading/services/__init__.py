@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lading.clock import Clock
 from lading.db.engine import Database
 from lading.metrics import Metrics
 from lading.processes import ThisProcess
 from lading.services.catalogue import Catalogue
-from lading.services.events import Events
+from lading.services.events import Events, Outbox
 from lading.services.identity import Identities
 from lading.services.image_cache import ImageCache
 from lading.services.imports import Imports
@@ -56,35 +57,44 @@ class Services:
     metrics: Metrics
 
     @classmethod
-    def build(cls, settings: Settings, database: Database, stores: StoreRegistry) -> Services:
+    def build(
+        cls,
+        settings: Settings,
+        database: Database,
+        stores: StoreRegistry,
+        clock: Clock | None = None,
+    ) -> Services:
+        """``clock`` is the system's unless a test brings its own."""
+        clock = clock or Clock()
         # Every change recorded with its events, in its own transaction (an outbox).
-        events = Events(settings.webhooks)
+        events = Events(settings.webhooks, clock)
+        outbox = Outbox(database, events)
         names = PackageNames(database)
         catalogue = Catalogue(
-            database, stores, settings.quota, names, settings.delayed_delete, events
+            database, stores, settings.quota, names, settings.delayed_delete, outbox, clock
         )
         metrics = Metrics()
         this_process = ThisProcess()
         image_cache = ImageCache(settings, database, stores, metrics)
         transfers = Transfers(
-            settings, database, stores, catalogue, metrics, this_process, image_cache
+            settings, database, stores, catalogue, metrics, this_process, outbox, image_cache, clock
         )
-        tasks = Tasks(settings, database, metrics, events)
+        tasks = Tasks(settings, database, metrics, events, clock)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)
         keystone = None
         if settings.keystone.auth_url is not None:
             from lading.services.keystone import KeystoneTokens  # keystoneauth1: 0.15 s
 
-            keystone = KeystoneTokens(settings.keystone, policy, settings.default_project)
-        identities = Identities(database, settings.default_project, policy, keystone)
+            keystone = KeystoneTokens(settings.keystone, policy, settings.default_project, clock)
+        identities = Identities(database, settings.default_project, policy, keystone, clock)
         sealer = Sealer(settings)
         return cls(
             identities=identities,
-            visor_keys=VisorKeys(database, sealer, policy, identities),
+            visor_keys=VisorKeys(database, sealer, policy, identities, clock),
             catalogue=catalogue,
-            members=Members(database, catalogue),
-            metadefs=Metadefs(database),
-            signatures=Signatures(database, settings.signing, policy),
+            members=Members(database, catalogue, clock),
+            metadefs=Metadefs(database, clock),
+            signatures=Signatures(database, settings.signing, policy, clock),
             transfers=transfers,
             image_cache=image_cache,
             locations=Locations(
@@ -94,13 +104,19 @@ class Services:
                 transfers,
                 tasks,
                 settings.show_multiple_locations,
+                outbox,
                 settings.do_secure_hash,
                 settings.location_hash_algorithm,
+                clock,
             ),
             names=names,
-            packages=Packages(database, catalogue, transfers, identities, names, settings.pnda),
+            packages=Packages(
+                database, catalogue, transfers, identities, names, settings.pnda, outbox, clock
+            ),
             tasks=tasks,
-            imports=Imports(settings, database, catalogue, transfers, tasks, sealer, keystone),
+            imports=Imports(
+                settings, database, catalogue, transfers, tasks, sealer, keystone, clock
+            ),
             info=Info(settings, database),
             onboarding=Onboarding(
                 settings,
@@ -111,9 +127,11 @@ class Services:
                 identities,
                 names,
                 sealer,
-                PackageImages(database, catalogue, transfers),
+                PackageImages(database, catalogue, transfers, clock),
+                outbox,
+                clock,
             ),
-            recovery=Recovery(settings, database, stores, catalogue, this_process),
-            webhooks=Webhooks(settings, tasks, metrics),
+            recovery=Recovery(settings, database, stores, catalogue, this_process, clock),
+            webhooks=Webhooks(settings, tasks, metrics, clock),
             metrics=metrics,
         )

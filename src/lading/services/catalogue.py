@@ -11,10 +11,11 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import artifacts as queries
 from lading.db import blobs, listing
 from lading.db.engine import Database
@@ -39,7 +40,7 @@ from lading.errors import (
 )
 from lading.services import validation
 from lading.services.access import Caller, can_see
-from lading.services.events import Events
+from lading.services.events import Events, Outbox
 from lading.services.names import PackageNames
 from lading.services.validation import Changes
 from lading.settings import QuotaSettings
@@ -55,11 +56,6 @@ MAX_FILTER_VALUES = 1000
 log = logging.getLogger(__name__)
 
 
-def now() -> datetime:
-    """The catalogue's clock: naive UTC, as stored."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 class Catalogue:
     def __init__(
         self,
@@ -68,14 +64,16 @@ class Catalogue:
         quota: QuotaSettings,
         names: PackageNames,
         delayed_delete: bool = False,
-        events: Events | None = None,
+        outbox: Outbox | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()
         self._database = database
         self._names = names
         self._stores = stores
         self.quota = quota
         self._delayed_delete = delayed_delete
-        self.events = events or Events({})
+        self._outbox = outbox or Outbox(database, Events({}, self._clock))
 
     async def create(
         self,
@@ -87,7 +85,7 @@ class Catalogue:
     ) -> Artifact:
         """A new queued artifact, recorded as made by the caller's project and user;
         ``published`` is the face's to say."""
-        moment = now()
+        moment = self._clock.now()
         artifact = Artifact(
             id=validation.new_id(artifact_id),
             owner=caller.project,
@@ -107,12 +105,9 @@ class Catalogue:
             if artifact.filename is not None and artifact.name is not None:
                 # Checked now; taken when the package becomes active (``activated``).
                 self._names.check(connection, artifact.owner, caller.is_admin, artifact.name)
-            if not queries.insert_artifact(connection, artifact, limit):
-                return False
-            self.events.artifact(connection, EventType.ARTIFACT_CREATED, artifact.id, caller)
-            return True
+            return queries.insert_artifact(connection, artifact, limit)
 
-        if not await self._database.write(insert):
+        if not await self._outbox.write(insert, EventType.ARTIFACT_CREATED, artifact.id, caller):
             raise TooLarge(f"project {caller.project} has reached its quota of {limit} artifacts")
         return caller.view(artifact)
 
@@ -125,8 +120,8 @@ class Catalogue:
         if address is not None:
             name, owner = address
             by_admin = by is not None and by.is_admin
-            self._names.claim(connection, owner, name, now(), by_admin)
-        self.events.artifact(connection, EventType.ARTIFACT_ACTIVATED, artifact_id, by)
+            self._names.claim(connection, owner, name, self._clock.now(), by_admin)
+        self._outbox.record(connection, EventType.ARTIFACT_ACTIVATED, artifact_id, by)
 
     async def get(self, caller: Caller, artifact_id: str) -> Artifact:
         """A live artifact the caller may see; NotFound for anything else."""
@@ -178,25 +173,27 @@ class Catalogue:
     async def list_page(
         self, caller: Caller, query: ListQuery, marker: str | None
     ) -> list[Artifact]:
+        """One page of what the caller may see, after the artifact ``marker`` names."""
         caller.require("get_images")
         _check_bounds(query)
         if not query.with_hidden:
             # Hidden artifacts (os_hidden) are left out unless asked for, on every face.
-            query.fields.setdefault("os_hidden", [False])
+            query = replace(query, fields={"os_hidden": [False], **query.fields})
+        after = None
         if marker is not None:
             try:
-                query.marker = await self.visible(caller, marker)
+                after = await self.visible(caller, marker)
             except NotFound:
                 raise BadRequest(f"marker {marker} is not an artifact you can see") from None
-        if not caller.is_admin:
-            query.viewer = caller.project
+        viewer = None if caller.is_admin else caller.project
         if not all(caller.may_property(name, "read") for name in query.properties):
             return []  # a filter on what the caller cannot read must not reveal values
         for key, _ in query.sort:  # nor may an order by it
             name = key.removeprefix(PROPERTY_SORT)
             if name != key and not caller.may_property(name, "read"):
                 raise BadRequest(f"cannot sort by the property {name!r}")
-        found = await self._database.read(listing.list_artifacts, query)
+        page = listing.PageQuery(query, viewer, after)
+        found = await self._database.read(listing.list_artifacts, page)
         return [caller.view(artifact) for artifact in found]
 
     async def update(
@@ -207,7 +204,7 @@ class Catalogue:
         caller.require_owner(previous, "modify_image")
         changes = edit(caller.view(previous))
         updated = validation.apply(
-            caller, replace(previous, updated_at=now()), changes, previous, self.quota
+            caller, replace(previous, updated_at=self._clock.now()), changes, previous, self.quota
         )
         # Tags are a set: the same ones in another order are no change.
         same_time = replace(updated, updated_at=previous.updated_at, tags=sorted(set(updated.tags)))
@@ -216,13 +213,11 @@ class Catalogue:
         def write(connection: Connection) -> bool:
             if previous.filename is None and updated.filename is not None and updated.name:
                 self._names.check(connection, updated.owner, caller.is_admin, updated.name)
-            if not queries.update_artifact(connection, updated, previous):
-                return False
-            if changed:  # a patch that changes nothing but the time is no event
-                self.events.artifact(connection, EventType.ARTIFACT_UPDATED, updated.id, caller)
-            return True
+            return queries.update_artifact(connection, updated, previous)
 
-        if not await self._database.write(write):
+        # A patch that changes nothing but the time is no event.
+        event = EventType.ARTIFACT_UPDATED if changed else None
+        if not await self._outbox.write(write, event, updated.id, caller):
             raise NotFound(f"no artifact with id {artifact_id}")
         return caller.view(updated)
 
@@ -234,11 +229,11 @@ class Catalogue:
         await self._refuse_in_use(artifact)
         if self._delayed_delete:
 
-            def mark(connection: Connection) -> None:
-                queries.mark_pending_delete(connection, artifact.id, now())
-                self.events.artifact(connection, EventType.ARTIFACT_DELETED, artifact.id, caller)
+            def mark(connection: Connection) -> bool:
+                queries.mark_pending_delete(connection, artifact.id, self._clock.now())
+                return True
 
-            await self._database.write(mark)
+            await self._outbox.write(mark, EventType.ARTIFACT_DELETED, artifact.id, caller)
         else:
             await self.drop(artifact.id, caller)
 
@@ -265,7 +260,9 @@ class Catalogue:
     async def scrub(self, delay: float) -> int:
         """Remove the data of artifacts deleted with delay more than ``delay`` seconds ago,
         and mark them deleted; returns how many. Safe in several processes at once."""
-        due = await self._database.read(queries.due_for_scrub, now() - timedelta(seconds=delay))
+        due = await self._database.read(
+            queries.due_for_scrub, self._clock.now() - timedelta(seconds=delay)
+        )
         scrubbed = 0
         for artifact_id in due:
             with contextlib.suppress(NotFound):  # another process was first
@@ -285,9 +282,9 @@ class Catalogue:
         """In the caller's transaction: the artifact deleted (an event, unless it was gone
         already: a scrub); returns the blobs nothing references now."""
         was_live = queries.status_of(connection, artifact_id) not in GONE
-        doomed = queries.mark_deleted(connection, artifact_id, now())
+        doomed = queries.mark_deleted(connection, artifact_id, self._clock.now())
         if was_live:
-            self.events.artifact(connection, EventType.ARTIFACT_DELETED, artifact_id, by)
+            self._outbox.record(connection, EventType.ARTIFACT_DELETED, artifact_id, by)
         return doomed
 
     async def discard(self, doomed: Sequence[blobs.Blob]) -> int:
@@ -314,12 +311,11 @@ class Catalogue:
         caller.require_owner(artifact, "publish_image")
         event = EventType.ARTIFACT_PUBLISHED if published else EventType.ARTIFACT_UNPUBLISHED
 
-        def write(connection: Connection) -> None:
-            if queries.set_published(connection, artifact.id, published, now()):
-                self.events.artifact(connection, event, artifact.id, caller)
+        def write(connection: Connection) -> bool:
+            return queries.set_published(connection, artifact.id, published, self._clock.now())
 
         if artifact.published != published:
-            await self._database.write(write)
+            await self._outbox.write(write, event, artifact.id, caller)
         return caller.view(await self.visible(caller, artifact.id))  # NotFound once gone
 
     async def deactivate(self, caller: Caller, artifact_id: str) -> None:
@@ -333,23 +329,19 @@ class Catalogue:
         caller.require_owner(artifact, "modify_image")
         validation.checked_tags([*artifact.tags, tag], self.quota)
 
-        def add(connection: Connection) -> None:
-            if queries.add_tag(connection, artifact.id, tag, now()):
-                self.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)
+        def add(connection: Connection) -> bool:
+            return queries.add_tag(connection, artifact.id, tag, self._clock.now())
 
-        await self._database.write(add)
+        await self._outbox.write(add, EventType.ARTIFACT_UPDATED, artifact.id, caller)
 
     async def remove_tag(self, caller: Caller, artifact_id: str, tag: str) -> None:
         artifact = await self.visible(caller, artifact_id)
         caller.require_owner(artifact, "modify_image")
 
         def remove(connection: Connection) -> bool:
-            if not queries.remove_tag(connection, artifact.id, tag, now()):
-                return False
-            self.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)
-            return True
+            return queries.remove_tag(connection, artifact.id, tag, self._clock.now())
 
-        if not await self._database.write(remove):
+        if not await self._outbox.write(remove, EventType.ARTIFACT_UPDATED, artifact.id, caller):
             raise NotFound(f"artifact {artifact_id} has no tag {tag!r}")
 
     async def _switch(
@@ -369,12 +361,11 @@ class Catalogue:
         )
 
         def switch(connection: Connection) -> bool:
-            if not queries.set_status(connection, artifact.id, [source], target, updated_at=now()):
-                return False
-            self.events.artifact(connection, event, artifact.id, caller)
-            return True
+            return queries.set_status(
+                connection, artifact.id, [source], target, updated_at=self._clock.now()
+            )
 
-        if not await self._database.write(switch):
+        if not await self._outbox.write(switch, event, artifact.id, caller):
             raise Conflict(f"artifact {artifact.id} changed status meanwhile; try again")
 
 

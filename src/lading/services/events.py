@@ -29,14 +29,15 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
+from lading.clock import Clock, timestamp
 from lading.db.artifacts import fetch_artifact
+from lading.db.engine import Database
 from lading.db.tasks import insert_task
-from lading.documents import artifact_document, task_document, timestamp, v1_document
+from lading.documents import artifact_document, task_document, v1_document
 from lading.domain import Artifact, EventType, Task, TaskStatus
 from lading.services.access import Caller
 from lading.settings import WebhookSettings
@@ -54,7 +55,8 @@ NO_PROJECT = ""  # the owner of delivery tasks: no project is named so
 class Events:
     """Records events for delivery; with no webhook that wants an event, does nothing."""
 
-    def __init__(self, webhooks: Mapping[str, WebhookSettings]) -> None:
+    def __init__(self, webhooks: Mapping[str, WebhookSettings], clock: Clock | None = None) -> None:
+        self._clock = clock or Clock()
         self._webhooks = webhooks
 
     def artifact(
@@ -100,11 +102,10 @@ class Events:
         names = [name for name, webhook in self._webhooks.items() if webhook.wants(event)]
         if not names:
             return
-        moment = datetime.now(UTC)
-        body = {"id": str(uuid.uuid4()), "type": event.value, "time": _time(moment),
-                "actor": by, "data": data()}  # fmt: skip
+        moment = self._clock.now()
+        body = {"id": str(uuid.uuid4()), "type": event.value,
+                "time": timestamp(moment, "milliseconds"), "actor": by, "data": data()}  # fmt: skip
         text = json.dumps(body, separators=(",", ":"))
-        stored = moment.replace(tzinfo=None)  # the catalogue's clock: naive UTC
         for name in names:
             task_input = {"webhook": name, "event": event.value, "event_id": body["id"],
                           "body": text}  # fmt: skip
@@ -116,8 +117,8 @@ class Events:
                     status=TaskStatus.PENDING,
                     owner=NO_PROJECT,
                     input=task_input,
-                    created_at=stored,
-                    updated_at=stored,
+                    created_at=moment,
+                    updated_at=moment,
                 ),
             )
 
@@ -146,5 +147,43 @@ def task_data(task: Task) -> dict[str, Any]:
     }
 
 
-def _time(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class Outbox:
+    """Where the services record events: each with the change it tells of, in the
+    change's own transaction (an outbox), so that both commit or neither does."""
+
+    def __init__(self, database: Database, events: Events) -> None:
+        self._database = database
+        self._events = events
+
+    async def write(
+        self,
+        change: Callable[[Connection], bool],
+        event: EventType | None,
+        artifact_id: str,
+        by: Caller | None,
+    ) -> bool:
+        """Run ``change`` in a transaction of its own and, when it says it changed
+        something, record ``event`` (None: no event) of the artifact in the same one;
+        whether it changed something."""
+
+        def write(connection: Connection) -> bool:
+            if not change(connection):
+                return False
+            if event is not None:
+                self.record(connection, event, artifact_id, by)
+            return True
+
+        return await self._database.write(write)
+
+    def record(
+        self, connection: Connection, event: EventType, artifact_id: str, by: Caller | None
+    ) -> None:
+        """In a transaction the caller holds: an artifact's event (``artifact.*``, with
+        the Glance notifications it implies)."""
+        self._events.artifact(connection, event, artifact_id, by)
+
+    def notify(
+        self, connection: Connection, event: EventType, artifact_id: str, by: Caller | None
+    ) -> None:
+        """In a transaction the caller holds: a Glance notification alone (``image.*``)."""
+        self._events.image(connection, event, artifact_id, by)

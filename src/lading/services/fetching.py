@@ -11,8 +11,9 @@ URL they were given with, never to another one a redirect leads to, as curl does
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -110,58 +111,83 @@ class Fetch:
     size: int | None = None
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The bytes as they arrive (re-chunked downstream), resumed after a break."""
+        """The bytes as they arrive (re-chunked downstream), resumed after a break.
+
+        The retry policy is here, each attempt (one GET, resumed from where the last one
+        broke off) in ``_attempt``, as httpx layers ``send`` over its transports."""
         settings = self.rules.settings
-        done, failures = 0, 0
-        deadline = time.monotonic() + settings.max_duration
-        validator: str | None = None
+        progress = _Progress(time.monotonic() + settings.max_duration)
+        failures = 0
         async with guarded_client(self.rules) as client:
             while True:
-                headers = {"accept-encoding": "identity"}
-                if done:
-                    headers["range"] = f"bytes={done}-"
-                    if validator:
-                        headers["if-range"] = validator
                 try:
-                    async with self._open(client, headers) as response:
-                        resumed = response.headers.get("content-range", "")
-                        if done and not (
-                            response.status_code == 206 and resumed.startswith(f"bytes {done}-")
-                        ):
-                            raise FetchFailed(
-                                f"{self.url} cannot be resumed (answered "
-                                f"{response.status_code} to a Range request)"
-                            )
-                        if not done:
-                            self.size = _announced(response)
-                            validator = response.headers.get("etag") or response.headers.get(
-                                "last-modified"
-                            )
-                        async for chunk in response.aiter_raw():
-                            if time.monotonic() > deadline:
-                                raise FetchFailed(
-                                    f"{self.url} took longer than {settings.max_duration} s"
-                                )
-                            done += len(chunk)
-                            if self.size is not None and done > self.size:
-                                raise FetchFailed(f"{self.url} sent more than it announced")
+                    async with contextlib.aclosing(self._attempt(client, progress)) as attempt:
+                        async for chunk in attempt:
                             yield chunk
                 except (httpx.TransportError, httpcore.NetworkError) as exc:
                     failures += 1
                     # Nothing passed on yet: start again; else go on only if resumable.
-                    resumable = done == 0 or (validator is not None and self.size is not None)
+                    resumable = progress.done == 0 or (
+                        progress.validator is not None and self.size is not None
+                    )
                     if failures > settings.retries or not resumable:
                         raise FetchFailed(f"reading {self.url} failed: {exc}") from None
                     await anyio.sleep(min(2**failures * 0.1, 2.0))
                     continue
-                if self.size is None or done == self.size:
+                if self.size is None or progress.done == self.size:
                     return
                 failures += 1  # the body ended early: resume
                 if failures > settings.retries:
-                    raise FetchFailed(f"{self.url} ended after {done} of {self.size} bytes")
+                    raise FetchFailed(
+                        f"{self.url} ended after {progress.done} of {self.size} bytes"
+                    )
+
+    async def _attempt(
+        self, client: httpx.AsyncClient, progress: _Progress
+    ) -> AsyncGenerator[bytes]:
+        """One GET, from the start or resumed after ``progress.done`` bytes (``If-Range``:
+        only while the data is the same); its bytes as they arrive, counted in
+        ``progress``. FetchFailed for an answer that cannot go on; a broken transfer is
+        httpx's error, for ``chunks`` to judge."""
+        done = progress.done
+        headers = {"accept-encoding": "identity"}
+        if done:
+            headers["range"] = f"bytes={done}-"
+            if progress.validator:
+                headers["if-range"] = progress.validator
+        async with self._open(client, headers) as response:
+            resumed = response.headers.get("content-range", "")
+            if done and not (response.status_code == 206 and resumed.startswith(f"bytes {done}-")):
+                raise FetchFailed(
+                    f"{self.url} cannot be resumed (answered "
+                    f"{response.status_code} to a Range request)"
+                )
+            if not done:
+                self.size = _announced(response)
+                progress.validator = response.headers.get("etag") or response.headers.get(
+                    "last-modified"
+                )
+            async for chunk in response.aiter_raw():
+                if time.monotonic() > progress.deadline:
+                    raise FetchFailed(
+                        f"{self.url} took longer than {self.rules.settings.max_duration} s"
+                    )
+                progress.done += len(chunk)
+                if self.size is not None and progress.done > self.size:
+                    raise FetchFailed(f"{self.url} sent more than it announced")
+                yield chunk
 
     def _open(self, client: httpx.AsyncClient, headers: dict[str, str]) -> _Following:
         return _Following(client, self.url, headers, self.rules, self.credentials)
+
+
+@dataclass(slots=True)
+class _Progress:
+    """How far a fetch got, across its attempts."""
+
+    deadline: float  # time.monotonic() past which the fetch fails
+    done: int = 0  # bytes passed on
+    validator: str | None = None  # the first answer's ETag or Last-Modified, for If-Range
 
 
 class _Following:

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import tokens, visor_keys
 from lading.db.engine import Database
 from lading.db.tokens import TokenRecord
 from lading.errors import BadRequest, NotFound, Unauthorized
 from lading.services import validation
 from lading.services.access import Caller
-from lading.services.catalogue import now
 from lading.services.policy import Policy
 from lading.services.roles import ADMIN, ROLES
 
@@ -64,7 +64,9 @@ class Identities:
         default_project: str,
         policy: Policy,
         keystone: KeystoneTokens | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()
         self._database = database
         self._default_project = default_project
         self._policy = policy
@@ -107,7 +109,7 @@ class Identities:
             raise Unauthorized("the token is unknown")
         if record.revoked_at is not None:
             raise Unauthorized("the token was revoked")
-        if record.expires_at is not None and record.expires_at <= now():
+        if record.expires_at is not None and record.expires_at <= self._clock.now():
             raise Unauthorized("the token has expired")
         return Caller.with_role(record.project, record.role, self._policy)
 
@@ -133,7 +135,7 @@ class Identities:
         if role not in ROLES:
             raise BadRequest(f"role must be one of {', '.join(ROLES)}")
         validation.check_project("project", project)
-        created = now()
+        created = self._clock.now()
         if expires_at is not None and expires_at <= created:
             raise BadRequest("the expiry is in the past")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -146,7 +148,7 @@ class Identities:
 
     async def revoke(self, token_or_id: str) -> TokenRecord:
         key = digest(token_or_id) if token_or_id.startswith(TOKEN_PREFIX) else token_or_id
-        record = await self._database.write(tokens.revoke, key, now())
+        record = await self._database.write(tokens.revoke, key, self._clock.now())
         if record is None:
             raise NotFound("no such token")
         self._found.clear()  # here at once; other processes within TOKEN_RECHECK_SECONDS

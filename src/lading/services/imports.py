@@ -45,6 +45,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import artifacts as artifact_queries
 from lading.db import imports as queries
 from lading.db.blobs import Blob
@@ -53,7 +54,7 @@ from lading.domain import Artifact, Location, Status, Task
 from lading.errors import BadRequest, Conflict, LadingError, NotFound, StoreError, TooLarge
 from lading.services import validation
 from lading.services.access import Caller
-from lading.services.catalogue import Catalogue, now
+from lading.services.catalogue import Catalogue
 from lading.services.conversion import Conversion
 from lading.services.fetching import (
     CREDENTIAL_FIELDS,
@@ -95,7 +96,9 @@ class Imports:
         tasks: Tasks,
         sealer: Sealer,
         keystone: KeystoneTokens | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()
         self._rules = UrlRules(settings.fetch)
         self._quota = settings.quota
         # Offered with Keystone only: its catalogue says where the other regions are.
@@ -143,13 +146,15 @@ class Imports:
                                request_id=request_id, user_id=caller.user)  # fmt: skip
         if task_input["method"] == COPY:
             if not await self._database.write(
-                queries.start_copy, task, task_input["stores"], now()
+                queries.start_copy, task, task_input["stores"], self._clock.now()
             ):
                 raise Conflict(f"copy-image needs an active image with no import under way; "
                                f"{artifact.id} is {artifact.status}")  # fmt: skip
             return task
         source = SOURCES[task_input["method"]]
-        if not await self._database.write(queries.start, task, source, task_input["stores"], now()):
+        if not await self._database.write(
+            queries.start, task, source, task_input["stores"], self._clock.now()
+        ):
             raise Conflict(
                 f"{task_input['method']} imports into an image that is {source} (and done "
                 f"receiving); {artifact.id} is {artifact.status}"
@@ -334,7 +339,9 @@ class Imports:
                            f"than {self._quota.properties}")  # fmt: skip
 
         def activate(connection: Connection) -> bool:
-            if not queries.activate(connection, artifact.id, task.id, plan.failed, now()):
+            if not queries.activate(
+                connection, artifact.id, task.id, plan.failed, self._clock.now()
+            ):
                 return False
             if remote is not None:  # what the other region says of the data, with it
                 queries.describe(connection, artifact.id, artifact.disk_format,

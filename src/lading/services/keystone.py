@@ -28,7 +28,6 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -37,6 +36,7 @@ from keystoneauth1 import access, adapter, session
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1.identity import v3
 
+from lading.clock import Clock
 from lading.errors import Forbidden, IdentityUnavailable, NotFound, Unauthorized
 from lading.services.access import Caller
 from lading.services.policy import Policy
@@ -85,7 +85,14 @@ class _Asking:
 
 
 class KeystoneTokens:
-    def __init__(self, settings: KeystoneSettings, policy: Policy, system_project: str) -> None:
+    def __init__(
+        self,
+        settings: KeystoneSettings,
+        policy: Policy,
+        system_project: str,
+        clock: Clock | None = None,
+    ) -> None:
+        self._clock = clock or Clock()
         assert settings.auth_url is not None
         self._settings = settings
         self._policy = policy
@@ -263,7 +270,7 @@ class KeystoneTokens:
         except (ValueError, KeyError, TypeError) as exc:
             raise IdentityUnavailable("the identity service (Keystone) answered nonsense") from exc
         expiry = info.expires.timestamp() if info.expires is not None else math.inf
-        expires = expiry - datetime.now(UTC).timestamp()
+        expires = expiry - self._clock.seconds()
         expires_at = time.monotonic() + expires
         until = min(kept, expires_at)
         if expires <= 0:

@@ -31,16 +31,26 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import artifacts as artifact_queries
 from lading.db import locations as queries
 from lading.db.blobs import Blob
 from lading.db.engine import Database
 from lading.db.tasks import insert_task
 from lading.domain import Artifact, EventType, Location, Status, Task
-from lading.errors import BadRequest, Conflict, Forbidden, NotFound, ObjectNotFound, TooLarge
+from lading.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    LadingError,
+    NotFound,
+    ObjectNotFound,
+    TooLarge,
+)
 from lading.serial_thread import SerialThread
 from lading.services.access import Caller
-from lading.services.catalogue import Catalogue, now
+from lading.services.catalogue import Catalogue
+from lading.services.events import Outbox
 from lading.services.tasks import Progress, Tasks, Undo, reporting
 from lading.services.transfers import LocationUrl, Transfers
 from lading.stores.base import StoredObject
@@ -75,9 +85,13 @@ class Locations:
         transfers: Transfers,
         tasks: Tasks,
         enabled: bool,
+        outbox: Outbox,
         secure_hash: bool = False,
         hash_algorithm: str = "sha512",
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()
+        self._outbox = outbox
         self._database = database
         self._stores = stores
         self._catalogue = catalogue
@@ -168,7 +182,7 @@ class Locations:
                 raise BadRequest(f"{key}: ({value}) does not match the data's ({digests[key]})")
 
         def record(connection: Connection) -> bool:
-            if not queries.hashed(connection, artifact.id, waiting, digests, now()):
+            if not queries.hashed(connection, artifact.id, waiting, digests, self._clock.now()):
                 return False
             if vouched:  # it becomes active now: a package takes its name; the event
                 self._catalogue.activated(connection, artifact.id, None)
@@ -288,7 +302,9 @@ class Locations:
                 if blob_id is None:
                     raise Conflict(f"image {artifact.id} changed meanwhile; try again")
                 metadata.append((blob_id, item["metadata"]))
-            queries.rewrite(connection, artifact.id, metadata, now())
+            refused = queries.rewrite(connection, artifact.id, metadata, self._clock.now())
+            if refused is not None:
+                raise _refused_error(refused, artifact.id, Status.ACTIVE)
             self._updated(connection, artifact, caller)
 
         await self._database.write(rewrite)
@@ -309,7 +325,9 @@ class Locations:
                      if (store, key) == (target.store, target.key)]  # fmt: skip
             if not found:
                 raise Conflict(f"image {artifact.id} changed meanwhile; try again")
-            doomed = queries.remove(connection, artifact.id, found[0], now())
+            doomed = queries.remove(connection, artifact.id, found[0], self._clock.now())
+            if isinstance(doomed, queries.Refused):  # raised: what it wrote is undone
+                raise _refused_error(doomed, artifact.id, Status.ACTIVE)
             self._updated(connection, artifact, caller)
             return doomed
 
@@ -379,7 +397,9 @@ class Locations:
 
         def place(connection: Connection) -> list[Blob]:
             doomed = queries.place(connection, artifact.id, artifact.status, added, activation,
-                                   now(), becomes)  # fmt: skip
+                                   self._clock.now(), becomes)  # fmt: skip
+            if isinstance(doomed, queries.Refused):  # raised: what it wrote is undone
+                raise _refused_error(doomed, artifact.id, artifact.status)
             if task is not None:
                 insert_task(connection, task)
             if artifact.status is not Status.QUEUED:
@@ -391,7 +411,7 @@ class Locations:
         await self._catalogue.discard(await self._database.write(place))
 
     def _updated(self, connection: Connection, artifact: Artifact, caller: Caller) -> None:
-        self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)
+        self._outbox.record(connection, EventType.ARTIFACT_UPDATED, artifact.id, caller)
 
 
 def _location(value: Any) -> dict[str, Any]:
@@ -472,3 +492,13 @@ def _is_hex(value: str, size: int) -> bool:
         return len(bytes.fromhex(value)) == size and len(value) == 2 * size
     except ValueError:
         return False
+
+
+def _refused_error(refused: queries.Refused, artifact_id: str, expected: Status) -> LadingError:
+    match refused.why:
+        case queries.Refusal.CHANGED:
+            return Conflict(f"image {artifact_id} is no longer {expected}")
+        case queries.Refusal.HAS_IT:
+            return BadRequest(f"the image already has the location {refused.key}")
+        case queries.Refusal.LAST:
+            return Conflict("the image changed meanwhile: its last location cannot be removed")

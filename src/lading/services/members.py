@@ -7,17 +7,21 @@ its answer, and in listings once it accepted. Others get 404, as for the artifac
 
 from __future__ import annotations
 
+from lading.clock import Clock
 from lading.db import members as queries
 from lading.db.engine import Database
 from lading.domain import Artifact, Member, MemberStatus, Visibility
 from lading.errors import BadRequest, Forbidden, NotFound
 from lading.services import validation
 from lading.services.access import Caller
-from lading.services.catalogue import Catalogue, now
+from lading.services.catalogue import Catalogue
 
 
 class Members:
-    def __init__(self, database: Database, catalogue: Catalogue) -> None:
+    def __init__(
+        self, database: Database, catalogue: Catalogue, clock: Clock | None = None
+    ) -> None:
+        self._clock = clock or Clock()
         self._database = database
         self._catalogue = catalogue
 
@@ -26,7 +30,7 @@ class Members:
         caller.require_owner(artifact, "add_member")
         if artifact.visibility is not Visibility.SHARED:
             raise Forbidden(f"only shared artifacts have members; {artifact.id} is not shared")
-        moment = now()
+        moment = self._clock.now()
         member = Member(
             artifact.id, validation.check_project("member", project), MemberStatus.PENDING,
             moment, moment,
@@ -71,7 +75,7 @@ class Members:
         except ValueError:
             choices = ", ".join(MemberStatus)
             raise BadRequest(f"status must be one of {choices}") from None
-        moment = now()
+        moment = self._clock.now()
         if not await self._database.write(
             queries.set_status, member.artifact_id, project, answer, moment
         ):

@@ -19,12 +19,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import metadefs as queries
 from lading.db.engine import Database
 from lading.domain import Association, ItemKind, MetadefItem, Namespace, ResourceType
 from lading.errors import BadRequest, Forbidden, NotFound
 from lading.services.access import Caller
-from lading.services.catalogue import now
 from lading.services.validation import CONTROL
 
 VISIBILITIES = ("public", "private")
@@ -70,7 +70,8 @@ class NamespaceContents:
 
 
 class Metadefs:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, clock: Clock | None = None) -> None:
+        self._clock = clock or Clock()
         self._database = database
 
     # Namespaces.
@@ -102,7 +103,7 @@ class Metadefs:
 
     async def create_namespace(self, caller: Caller, body: object) -> NamespaceContents:
         caller.require("add_metadef_namespace")
-        moment = now()
+        moment = self._clock.now()
         contents = checked_namespace(body, caller.project, moment)
         if contents.namespace.owner != caller.project and not caller.is_admin:
             raise Forbidden("only an administrator may create a namespace for another project")
@@ -118,7 +119,7 @@ class Metadefs:
             raise BadRequest(f"additional properties are not allowed: {sorted(unknown)}")
         changed = replace(
             _namespace_fields(fields, namespace, namespace.owner, namespace.created_at),
-            updated_at=now(),
+            updated_at=self._clock.now(),
         )
         if changed.owner != namespace.owner and not caller.is_admin:
             raise Forbidden("only an administrator may give a namespace to another project")
@@ -155,7 +156,7 @@ class Metadefs:
         self, caller: Caller, name: str, kind: ItemKind, body: object
     ) -> MetadefItem:
         await self._changeable(caller, name, ACTIONS[kind][2])
-        item = checked_item(name, kind, body, now())
+        item = checked_item(name, kind, body, self._clock.now())
         await self._database.write(queries.add_items, [item])
         return item
 
@@ -172,7 +173,9 @@ class Metadefs:
             raise NotFound(f"namespace {name} has no {kind} named {old_name}")
         if kind is ItemKind.PROPERTY and isinstance(body, dict):
             body = {"name": old_name, **body}  # a property's name may stay in the path
-        item = replace(checked_item(name, kind, body, now()), created_at=found.created_at)
+        item = replace(
+            checked_item(name, kind, body, self._clock.now()), created_at=found.created_at
+        )
         if not await self._database.write(queries.replace_item, old_name, item):
             raise NotFound(f"namespace {name} has no {kind} named {old_name}")
         return item
@@ -201,7 +204,7 @@ class Metadefs:
         tags = fields.get("tags")
         if set(fields) - {"tags"} or not isinstance(tags, list):
             raise BadRequest('the body must be {"tags": [{"name": ...}, ...]}')
-        moment = now()
+        moment = self._clock.now()
         new = [checked_item(name, ItemKind.TAG, tag, moment) for tag in tags]
         if len({tag.name for tag in new}) != len(new):
             raise BadRequest("the tags must have distinct names")
@@ -224,7 +227,7 @@ class Metadefs:
 
     async def associate(self, caller: Caller, name: str, body: object) -> Association:
         await self._changeable(caller, name, "add_metadef_resource_type_association")
-        association = checked_association(name, body, now())
+        association = checked_association(name, body, self._clock.now())
         await self._database.write(queries.add_association, association)
         return association
 
@@ -241,7 +244,7 @@ class Metadefs:
     async def load(self, document: object, owner: str, replace_existing: bool) -> str | None:
         """One namespace from a definition file in Glance's format; the namespace's name,
         or None when it exists and is kept (``replace_existing`` replaces it whole)."""
-        contents = checked_namespace(document, owner, now())
+        contents = checked_namespace(document, owner, self._clock.now())
         return await self._database.write(_load, contents, replace_existing)
 
     # Access.

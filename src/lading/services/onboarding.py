@@ -25,11 +25,12 @@ import anyio
 import httpx
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import packages as queries
 from lading.db.engine import Database
 from lading.db.packages import KIND_PROPERTY, OnboardedName
 from lading.domain import ArchiveMember, Artifact, EventType, Task
-from lading.errors import BadRequest, LadingError, NotFound
+from lading.errors import BadRequest, Conflict, LadingError, NotFound
 from lading.services.access import Caller
 from lading.services.archive_bounds import (
     ArchiveBounds,
@@ -37,7 +38,8 @@ from lading.services.archive_bounds import (
     PackageTooLarge,
     bounded_archive,
 )
-from lading.services.catalogue import Catalogue, now
+from lading.services.catalogue import Catalogue
+from lading.services.events import Outbox
 from lading.services.fetching import (
     Fetch,
     FetchFailed,
@@ -84,7 +86,11 @@ class Onboarding:
         names: PackageNames,
         sealer: Sealer,
         images: PackageImages,
+        outbox: Outbox,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()
+        self._outbox = outbox
         self._rules = UrlRules(settings.fetch)
         self._names = names
         self._database = database
@@ -373,10 +379,12 @@ class Onboarding:
     ) -> None:
         """The checked package named (a name the caller may publish under) and shown
         (``os_hidden`` no more), with its images: an update."""
-        self._names.claim(connection, caller.project, name.name, now(), caller.is_admin)
-        queries.name_onboarded(connection, artifact_id, name, members, now())
+        self._names.claim(connection, caller.project, name.name, self._clock.now(), caller.is_admin)
+        unnamed = queries.name_onboarded(connection, artifact_id, name, members, self._clock.now())
+        if unnamed is not None:  # raised: the transaction is undone
+            raise _unnamed_error(unnamed, artifact_id, name)
         self._images.reveal(connection, artifact_id, images)
-        self._catalogue.events.artifact(connection, EventType.ARTIFACT_UPDATED, artifact_id, caller)
+        self._outbox.record(connection, EventType.ARTIFACT_UPDATED, artifact_id, caller)
 
     async def _failed(
         self,
@@ -425,3 +433,15 @@ def attempt_id(task_id: str, attempt: int) -> str:
 
 def _role(caller: Caller) -> str:
     return ADMIN if caller.is_admin else MEMBER
+
+
+def _unnamed_error(unnamed: queries.Unnamed, artifact_id: str, name: OnboardedName) -> LadingError:
+    match unnamed:
+        case queries.Unnamed.NOT_ACTIVE:
+            return NotFound(f"no active artifact with id {artifact_id}")
+        case queries.Unnamed.NOTHING_TO_UPDATE:
+            return Conflict(f"there is no package {name.name} to update: onboard it first")
+        case queries.Unnamed.ALREADY_ONBOARDED:
+            return Conflict(f"package {name.name} exists: send a new version as an update")
+        case queries.Unnamed.VERSION_EXISTS:
+            return Conflict(f"{name.name} version {name.version} exists")

@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 import anyio
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import packages as queries
 from lading.db.engine import Database
 from lading.domain import ArchiveMember, Artifact
 from lading.errors import LadingError, NotFound
 from lading.services.access import Caller
 from lading.services.archive_bounds import PackageInvalid
-from lading.services.catalogue import Catalogue, now
+from lading.services.catalogue import Catalogue
 from lading.services.inspection import detected_format
 from lading.services.tasks import Progress
 from lading.services.transfers import Download, Expected, Transfers
@@ -72,7 +73,10 @@ def image_files(members: Sequence[ArchiveMember], root: str) -> list[ArchiveMemb
 
 
 class PackageImages:
-    def __init__(self, database: Database, catalogue: Catalogue, transfers: Transfers) -> None:
+    def __init__(
+        self, database: Database, catalogue: Catalogue, transfers: Transfers, clock: Clock
+    ) -> None:
+        self._clock = clock
         self._database = database
         self._catalogue = catalogue
         self._transfers = transfers
@@ -148,7 +152,9 @@ class PackageImages:
         self, connection: Connection, package_id: str, images: Sequence[PackageImage]
     ) -> None:
         """In the transaction that names the package: its new images shown, all linked."""
-        queries.show(connection, [image.image_id for image in images if image.registered], now())
+        queries.show(
+            connection, [image.image_id for image in images if image.registered], self._clock.now()
+        )
         queries.link_images(connection, package_id, [(i.path, i.image_id) for i in images])
 
     async def drop(self, caller: Caller, images: Sequence[PackageImage]) -> None:

@@ -16,12 +16,14 @@ from dataclasses import astuple, dataclass, field
 
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import packages as queries
 from lading.db.engine import Database
 from lading.domain import GONE, Artifact, EventType, PackageFile
 from lading.errors import BadRequest, Conflict, Forbidden, NotFound
 from lading.services.access import Caller
-from lading.services.catalogue import Catalogue, now
+from lading.services.catalogue import Catalogue
+from lading.services.events import Outbox
 from lading.services.identity import Identities
 from lading.services.name_rules import check_segment, package_address
 from lading.services.names import PackageNames
@@ -69,7 +71,11 @@ class Packages:
         identities: Identities,
         names: PackageNames,
         pnda: PndaSettings,
+        outbox: Outbox,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()
+        self._outbox = outbox
         self._database = database
         self._names = names
         self._catalogue = catalogue
@@ -173,9 +179,11 @@ class Packages:
                 raise Conflict(f"{address.filename} exists: {ONCE}")
             if holder.status not in GONE:
                 check_replaceable(caller, holder)
-        replaced = queries.take_name(connection, artifact_id, address.filename, holders, now())
+        replaced = queries.take_name(
+            connection, artifact_id, address.filename, holders, self._clock.now()
+        )
         for gone in replaced:
-            self._catalogue.events.artifact(connection, EventType.ARTIFACT_DELETED, gone, caller)
+            self._outbox.record(connection, EventType.ARTIFACT_DELETED, gone, caller)
 
 
 def check_replaceable(caller: Caller, package: Artifact) -> None:

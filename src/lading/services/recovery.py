@@ -21,11 +21,12 @@ from datetime import timedelta
 
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import blobs, holders, tasks, uploads
 from lading.db.engine import Database
 from lading.errors import StoreError
 from lading.processes import ThisProcess
-from lading.services.catalogue import Catalogue, now
+from lading.services.catalogue import Catalogue
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 
@@ -42,7 +43,9 @@ class Recovery:
         stores: StoreRegistry,
         catalogue: Catalogue,
         this_process: ThisProcess,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()
         self._stuck_after = settings.upload_stuck_after
         self._heartbeat = settings.upload_heartbeat
         self._this_process = this_process
@@ -64,7 +67,7 @@ class Recovery:
         me = self._this_process.holder
 
         def reap(connection: Connection) -> tuple[int, list[blobs.Blob]]:
-            moment = now()
+            moment = self._clock.now()
             holders.beat(connection, me, moment)
             gone: list[str] = []
             if me.host is not None:
@@ -93,16 +96,18 @@ class Recovery:
     async def run(self) -> int:
         """One pass; returns how many uploads and objects it cleaned up."""
         cleaned = await self.keep_alive()
-        stuck = await self._database.write(uploads.expire, now())
+        stuck = await self._database.write(uploads.expire, self._clock.now())
         if stuck:
             log.warning("%d upload(s) or stage(s) stopped receiving: back to queued", stuck)
         cleaned += stuck
-        staged_before = now() - timedelta(seconds=self._staging_ttl)
-        for artifact_id in await self._database.write(uploads.expire_stages, staged_before, now()):
+        staged_before = self._clock.now() - timedelta(seconds=self._staging_ttl)
+        for artifact_id in await self._database.write(
+            uploads.expire_stages, staged_before, self._clock.now()
+        ):
             log.warning("%s: staged data waited %s s for an import; dropped, back to queued",
                         artifact_id, self._staging_ttl)  # fmt: skip
             cleaned += 1
-        idle_since = now() - timedelta(seconds=self._stuck_after)
+        idle_since = self._clock.now() - timedelta(seconds=self._stuck_after)
         abandoned = await self._database.read(blobs.abandoned, idle_since)
         cleaned += await self._catalogue.discard(abandoned)
         for store in self._stores.all():
@@ -111,5 +116,5 @@ class Recovery:
             except StoreError as exc:  # the next pass tries again
                 log.warning("store %s could not sweep: %s", store.name, exc)
         cleaned += await self._catalogue.scrub(self._scrub_delay)
-        await self._database.write(tasks.forget_expired, now())
+        await self._database.write(tasks.forget_expired, self._clock.now())
         return cleaned

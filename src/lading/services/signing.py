@@ -23,12 +23,12 @@ import hashlib
 import hmac
 import json
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from lading.clock import Clock
 from lading.db import nonces
 from lading.db.engine import Database
 from lading.errors import BadRequest, Unauthorized
@@ -82,7 +82,14 @@ def signature(secret: str, request: SignedRequest) -> str:
 
 
 class Signatures:
-    def __init__(self, database: Database, settings: SigningSettings, policy: Policy) -> None:
+    def __init__(
+        self,
+        database: Database,
+        settings: SigningSettings,
+        policy: Policy,
+        clock: Clock | None = None,
+    ) -> None:
+        self._clock = clock or Clock()
         self._database = database
         self._settings = settings
         self._policy = policy
@@ -97,7 +104,7 @@ class Signatures:
             raise Unauthorized("the timestamp must be Unix seconds")
         moment = int(request.timestamp)
         window = self._settings.window
-        if abs(time.time() - moment) > window:
+        if abs(self._clock.seconds() - moment) > window:
             raise Unauthorized(f"the timestamp is more than {window} s away from now")
         if not NONCE_PATTERN.fullmatch(request.nonce):
             raise Unauthorized("the nonce must be 8 to 128 of A-Z a-z 0-9 _ . -")
@@ -108,9 +115,8 @@ class Signatures:
         if not hmac.compare_digest(expected, request.signature.lower()):
             raise Unauthorized(NOT_VALID)
         expires = datetime.fromtimestamp(moment + window, UTC).replace(tzinfo=None)
-        now = datetime.now(UTC).replace(tzinfo=None)
         if not await self._database.write(
-            nonces.remember, request.client, request.nonce, expires, now
+            nonces.remember, request.client, request.nonce, expires, self._clock.now()
         ):
             raise Unauthorized("this nonce was used before: a request is accepted once")
         return Caller(client.project, IMPLIED_ROLES[client.role], self._policy, request.client)

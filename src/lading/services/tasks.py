@@ -25,13 +25,13 @@ from typing import Any, Literal, Protocol
 import anyio
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import tasks as queries
 from lading.db.engine import Database
 from lading.domain import Artifact, Task, TaskStatus
 from lading.errors import BadRequest, CatalogueUnavailable, LadingError, NotFound, StoreError
 from lading.metrics import Metrics
 from lading.services.access import Caller
-from lading.services.catalogue import now
 from lading.services.events import Events
 from lading.settings import Settings
 
@@ -62,6 +62,7 @@ class Progress:
     task: Task
     _tasks: Tasks
     _token: str
+    _clock: Clock
 
     async def report(self, done: int, total: int | None = None, message: str = "") -> None:
         self.task.done_bytes, self.task.total_bytes = done, total
@@ -71,7 +72,7 @@ class Progress:
     async def event(self, name: str, text: str, kind: EventKind = "event") -> None:
         """Add to what the task tells of its course (``Task.events``), at once."""
         self.task.events.append(
-            {"kind": kind, "name": name, "text": storable(text), "timestamp": time.time()}
+            {"kind": kind, "name": name, "text": storable(text), "timestamp": self._clock.seconds()}
         )
         await self._tasks.renew(self.task, self._token)
 
@@ -97,11 +98,13 @@ class Tasks:
         database: Database,
         metrics: Metrics | None = None,
         events: Events | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()
         self._settings = settings
         self._database = database
         self._metrics = metrics or Metrics()
-        self._events = events or Events({})
+        self._events = events or Events({}, self._clock)
         self._handlers: dict[str, Handler] = {}
         self._on_failure: dict[str, Undo] = {}
         self._attempts: dict[str, int] = {}
@@ -169,7 +172,7 @@ class Tasks:
         ``request_id`` and ``user_id`` say which request, and whose, made it: a caller's
         task is recorded with both, as Glance's are (the server's own with neither)."""
         assert task_type in self._handlers, task_type
-        moment = now()
+        moment = self._clock.now()
         return Task(
             id=str(uuid.uuid4()),
             type=task_type,
@@ -246,8 +249,8 @@ class Tasks:
             except NotFound:
                 raise BadRequest(f"marker {marker} is not a task you can see") from None
         return await self._database.read(
-            queries.list_tasks, now(), _owner(caller), None, status, task_type, limit, before,
-            self._unlisted,
+            queries.list_tasks, self._clock.now(), _owner(caller), None, status, task_type,
+            limit, before, self._unlisted,
         )  # fmt: skip
 
     async def of_artifact(self, caller: Caller, artifact: Artifact) -> list[Task]:
@@ -256,7 +259,7 @@ class Tasks:
         project sees none of the owner's tasks, even of a public artifact, since a task's
         input, result and message may hold URLs."""
         return await self._database.read(
-            queries.list_tasks, now(), _owner(caller), artifact.id, limit=100
+            queries.list_tasks, self._clock.now(), _owner(caller), artifact.id, limit=100
         )
 
     async def backlog(self) -> dict[str, int]:
@@ -283,7 +286,7 @@ class Tasks:
         else:
             types, among = self._lanes[lane], True
         task = await self._database.write(
-            queries.claim, token, self._lease_until(), now(), types, among
+            queries.claim, token, self._lease_until(), self._clock.now(), types, among
         )
         if task is None:
             return False
@@ -305,7 +308,7 @@ class Tasks:
     async def _execute(self, task: Task, token: str, handler: Handler) -> None:
         """Run a claimed task and record how it ended (``task`` ends up as recorded)."""
         try:
-            result = await handler(task, Progress(task, self, token))
+            result = await handler(task, Progress(task, self, token, self._clock))
         except LeaseLost:
             log.warning("task %s was taken over by another process", task.id)
             return
@@ -327,7 +330,7 @@ class Tasks:
             return
 
         def record(connection: Connection) -> None:
-            moment = now()
+            moment = self._clock.now()
             if queries.finish(
                 connection, task, token, TaskStatus.SUCCESS, result, task.message, moment,
                 self._expiry(),
@@ -340,17 +343,19 @@ class Tasks:
 
     async def _postpone(self, task: Task, token: str, later: RetryLater) -> None:
         message = storable(later.message)
-        not_before = now() + timedelta(seconds=later.delay)
+        not_before = self._clock.now() + timedelta(seconds=later.delay)
         with anyio.CancelScope(shield=True):
             if not await self._database.write(
-                queries.postpone, task, token, not_before, message, now()
+                queries.postpone, task, token, not_before, message, self._clock.now()
             ):
                 log.warning("task %s was taken over by another process", task.id)
                 return
         task.status, task.message, task.not_before = TaskStatus.PENDING, message, not_before
 
     async def renew(self, task: Task, token: str) -> None:
-        if not await self._database.write(queries.renew, task, token, self._lease_until(), now()):
+        if not await self._database.write(
+            queries.renew, task, token, self._lease_until(), self._clock.now()
+        ):
             raise LeaseLost(task.id)
 
     async def _fail(self, task: Task, token: str, message: str) -> None:
@@ -360,7 +365,7 @@ class Tasks:
         undo = self._on_failure.get(task.type)
 
         def record(connection: Connection) -> tuple[bool, Any]:
-            moment = now()
+            moment = self._clock.now()
             held = queries.finish(
                 connection, task, token, TaskStatus.FAILURE, None, message, moment,
                 self._expiry(),
@@ -384,10 +389,10 @@ class Tasks:
                     log.exception("cleaning up after task %s failed", task.id)
 
     def _lease_until(self) -> datetime:
-        return now() + timedelta(seconds=self._settings.task_lease)
+        return self._clock.now() + timedelta(seconds=self._settings.task_lease)
 
     def _expiry(self) -> datetime:
-        return now() + timedelta(seconds=self._settings.task_time_to_live)
+        return self._clock.now() + timedelta(seconds=self._settings.task_time_to_live)
 
 
 def may_see(caller: Caller, task: Task) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 from sqlalchemy import Connection
 
+from lading.clock import Clock
 from lading.db import artifacts, blobs, imports, uploads
 from lading.db.engine import Database
 from lading.db.uploads import Lease
@@ -29,6 +30,7 @@ from lading.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    Gone,
     LadingError,
     NotFound,
     ObjectNotFound,
@@ -39,8 +41,9 @@ from lading.metrics import Metrics
 from lading.processes import ThisProcess
 from lading.services import validation
 from lading.services.access import Caller
-from lading.services.catalogue import Catalogue, now
+from lading.services.catalogue import Catalogue
 from lading.services.digests import DigestingStream
+from lading.services.events import Outbox
 from lading.services.image_cache import CachedCopy, ImageCache, Tee
 from lading.services.inspection import inspection_for
 from lading.services.validation import Changes
@@ -135,6 +138,20 @@ class Expected:
 
 
 @dataclass(frozen=True, slots=True)
+class Receiving:
+    """Data on its way into an artifact's store, and what it makes of the artifact."""
+
+    body: AsyncIterable[bytes]
+    status: Status  # the artifact's while it comes: saving, uploading (staged), importing
+    announced_size: int | None = None  # exactly so many bytes, when the client says so
+    store_name: str | None = None  # None: the default store
+    expected: Expected | None = None  # digests the data must have
+    failed: Status = Status.QUEUED  # what a failure leaves the artifact (v1: killed)
+    on_active: Callable[[Connection], None] | None = None  # in the activating transaction
+    by: Caller | None = None  # whose request it is (None: a task's worker)
+
+
+@dataclass(frozen=True, slots=True)
 class LocationUrl:
     store: str
     url: str
@@ -170,8 +187,12 @@ class Transfers:
         catalogue: Catalogue,
         metrics: Metrics,
         this_process: ThisProcess,
+        outbox: Outbox,
         image_cache: ImageCache | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()
+        self._outbox = outbox
         self._settings = settings
         self._image_cache = image_cache
         self._this_process = this_process
@@ -221,8 +242,11 @@ class Transfers:
         if require_formats:
             validation.require_formats(artifact)
         await self._receive(
-            artifact, body, announced_size, store_name, expected, Status.SAVING, failed,
-            on_active, caller,
+            artifact,
+            Receiving(
+                body, Status.SAVING, announced_size, store_name, expected, failed, on_active,
+                by=caller,
+            ),
         )  # fmt: skip
         return caller.view(await self._catalogue.visible(caller, artifact.id))
 
@@ -318,7 +342,7 @@ class Transfers:
             else:
                 self._check_upload(incoming.size, incoming.store)
             if current.status is Status.KILLED:
-                await self._database.write(_requeue_killed, artifact_id, now())
+                await self._database.write(_requeue_killed, artifact_id, self._clock.now())
         artifact = await self._catalogue.update(caller, artifact_id, changes)
         if external is not None and store is not None:
             if incoming.glance_v1:
@@ -417,7 +441,13 @@ class Transfers:
 
         def register(connection: Connection) -> None:
             uploads.register(
-                connection, artifact.id, store, external.key, external.size, checksum, now()
+                connection,
+                artifact.id,
+                store,
+                external.key,
+                external.size,
+                checksum,
+                self._clock.now(),
             )
             self._catalogue.activated(connection, artifact.id, caller)
 
@@ -434,7 +464,7 @@ class Transfers:
         """glance-direct's first step: the data is received as by ``upload``, and the
         artifact stays ``uploading`` until an import makes it active."""
         artifact = await self._queued(caller, artifact_id)
-        await self._receive(artifact, body, announced_size, None, None, Status.UPLOADING)
+        await self._receive(artifact, Receiving(body, Status.UPLOADING, announced_size))
 
     async def import_data(
         self,
@@ -450,9 +480,11 @@ class Transfers:
         The data is inspected as ``artifact``'s disk_format says (a conversion's output:
         the format it was converted to); ``announced_size``: exactly so many bytes."""
         await self._receive(
-            artifact, body, announced_size, store_name, expected, Status.IMPORTING,
-            on_active=on_active,
-        )  # fmt: skip
+            artifact,
+            Receiving(
+                body, Status.IMPORTING, announced_size, store_name, expected, on_active=on_active
+            ),
+        )
 
     def read_data(self, artifact: Artifact) -> AsyncGenerator[bytes]:
         """The artifact's data as its first location holds it, whatever its status (an
@@ -475,12 +507,12 @@ class Transfers:
         target = self._stores.get(store_name)
         key = _new_key()
         blob_id = await self._database.write(
-            blobs.reserve, target.name, key, now(), self._this_process.holder
+            blobs.reserve, target.name, key, self._clock.now(), self._this_process.holder
         )
         try:
             chunks = self._beating(
                 watch(self._stores.get(source.store).open(source.key, 0, source.size)),
-                lambda: self._database.write(blobs.touch, blob_id, now()),
+                lambda: self._database.write(blobs.touch, blob_id, self._clock.now()),
             )
             stream = DigestingStream(chunks, self._settings.chunk_size, source.size, source.size)
             stored = await target.put(key, stream.chunks())
@@ -504,35 +536,34 @@ class Transfers:
             raise Conflict(f"no store named {store_name!r}")
         artifact = await self._catalogue.visible(caller, artifact_id)
         caller.require("delete_image_location", artifact)
-        doomed = await self._database.write(
-            artifacts.remove_from_store, artifact.id, store_name, now()
-        )
-        await self._catalogue.discard(doomed)
+
+        def remove(connection: Connection) -> list[blobs.Blob]:
+            outcome = artifacts.remove_from_store(
+                connection, artifact.id, store_name, self._clock.now()
+            )
+            if isinstance(outcome, artifacts.KeptInStore):  # raised: the write is undone
+                raise _kept_error(outcome, artifact.id, store_name)
+            return outcome
+
+        await self._catalogue.discard(await self._database.write(remove))
 
     async def uncopy(self, artifact_id: str, store_name: str) -> None:
         """Undo a copy: the artifact's data in that store goes."""
         doomed = await self._database.write(imports.remove_copy, artifact_id, store_name)
         await self._catalogue.discard(doomed)
 
-    async def _receive(
-        self,
-        artifact: Artifact,
-        body: AsyncIterable[bytes],
-        announced_size: int | None,
-        store_name: str | None,
-        expected: Expected | None,
-        status: Status,
-        failed: Status = Status.QUEUED,
-        on_active: Callable[[Connection], None] | None = None,
-        by: Caller | None = None,
-    ) -> None:
+    async def _receive(self, artifact: Artifact, receiving: Receiving) -> None:
+        """Store the data, checked as it passes, and record it: the upload's lease held
+        throughout, the artifact ``receiving.status`` while it comes, and what the data
+        makes it once stored (``receiving.failed`` on any failure, the bytes removed)."""
+        by = receiving.by
         cap = await self._room(artifact)
-        if announced_size is not None and announced_size > cap:
+        if receiving.announced_size is not None and receiving.announced_size > cap:
             raise TooLarge(f"the data is larger than the limit of {cap} bytes")
-        store = self._stores.get(store_name if self._stores.several else None)
+        store = self._stores.get(receiving.store_name if self._stores.several else None)
         lease = Lease(
-            artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=status, failed=failed,
-            holder=self._this_process.holder,
+            artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=receiving.status,
+            failed=receiving.failed, holder=self._this_process.holder,
         )  # fmt: skip
         inspection = inspection_for(
             artifact.disk_format, artifact.container_format, self._settings.image_format
@@ -540,9 +571,9 @@ class Transfers:
         expiry = self._expiry()
 
         def begin(connection: Connection) -> int:
-            blob_id = uploads.begin(connection, lease, expiry, now())
-            if status is Status.SAVING:
-                self._catalogue.events.image(connection, EventType.IMAGE_PREPARE, artifact.id, by)
+            blob_id = uploads.begin(connection, lease, expiry, self._clock.now())
+            if receiving.status is Status.SAVING:
+                self._outbox.notify(connection, EventType.IMAGE_PREPARE, artifact.id, by)
             return blob_id
 
         lease.blob_id = await self._database.write(begin)
@@ -550,37 +581,43 @@ class Transfers:
         try:
             stream = DigestingStream(
                 self._beating(
-                    body, lambda: self._database.write(uploads.renew, lease, self._expiry(), now())
+                    receiving.body,
+                    lambda: self._renew(lease),
                 ),
                 self._settings.chunk_size,
                 cap,
-                announced_size,
+                receiving.announced_size,
                 sees=None if inspection is None else inspection.feed,
             )
             try:
                 stored = await store.put(lease.key, stream.chunks())
-            except StoreError:
+            except StoreError as exc:
                 # Recovery gave up on the upload and removed its partial data under it
                 # (a stall, or its process taken for dead): that is the error to tell.
-                await self._database.read(uploads.check_held, lease)
+                lost = await self._database.read(uploads.check_held, lease)
+                if lost is not None:
+                    raise _lost_error(lost, lease) from exc
                 raise
             digests = await stream.digests()
-            if expected is not None:
-                expected.check(digests)
+            if receiving.expected is not None:
+                receiving.expected.check(digests)
             # Refused as a wrong digest is: back to queued, the bytes removed.
             virtual_size = None if inspection is None else inspection.verdict().virtual_size
             if stored.size != digests.size:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
             # a stage stays uploading and an import importing, until the import is done
-            final = Status.ACTIVE if status is Status.SAVING else status
+            final = Status.ACTIVE if receiving.status is Status.SAVING else receiving.status
 
             def activate(connection: Connection) -> blobs.Blob | None:
-                redundant = uploads.activate(connection, lease, digests, now(), final, virtual_size)
-                if on_active is not None:
-                    on_active(connection)
+                redundant = uploads.activate(
+                    connection, lease, digests, self._clock.now(), final, virtual_size
+                )
+                if isinstance(redundant, uploads.Lost):  # raised: what it wrote is undone
+                    raise _lost_error(redundant, lease)
+                if receiving.on_active is not None:
+                    receiving.on_active(connection)
                 if final is Status.ACTIVE:
-                    events = self._catalogue.events
-                    events.image(connection, EventType.IMAGE_UPLOAD, lease.artifact_id, by)
+                    self._outbox.notify(connection, EventType.IMAGE_UPLOAD, lease.artifact_id, by)
                     self._catalogue.activated(connection, lease.artifact_id, by)
                 return redundant
 
@@ -670,8 +707,15 @@ class Transfers:
             places=places,
         )
 
+    async def _renew(self, lease: Lease) -> None:
+        """The upload's lease pushed back while its bytes flow; Conflict, or Gone, if the
+        upload no longer holds its artifact."""
+        lost = await self._database.write(uploads.renew, lease, self._expiry(), self._clock.now())
+        if lost is not None:
+            raise _lost_error(lost, lease)
+
     def _expiry(self) -> datetime:
-        return now() + timedelta(seconds=self._settings.upload_stuck_after)
+        return self._clock.now() + timedelta(seconds=self._settings.upload_stuck_after)
 
     async def _abandon(self, store: Store, lease: Lease) -> None:
         """Undo a failed upload: saving back to queued first, then its bytes and blob.
@@ -713,6 +757,26 @@ def _check_restated(caller: Caller, current: Artifact, incoming: Incoming) -> No
                                  ("checksum", incoming.checksum, current.checksum)):  # fmt: skip
         if stated is not None and stated != actual:
             raise Forbidden(f"the {name} of an active image is not changed")
+
+
+def _lost_error(lost: uploads.Lost, lease: Lease) -> LadingError:
+    if lost is uploads.Lost.DELETED:
+        return Gone(f"artifact {lease.artifact_id} was deleted during the upload")
+    return Conflict(f"the upload to {lease.artifact_id} was given up as stuck (it received "
+                    "nothing for too long, or its server process was taken for dead)")  # fmt: skip
+
+
+def _kept_error(kept: artifacts.KeptInStore, artifact_id: str, store: str) -> LadingError:
+    match kept:
+        case artifacts.KeptInStore.NOT_ACTIVE:
+            return Conflict("only an active image's data can be removed from a store")
+        case artifacts.KeptInStore.NOT_IN_STORE:
+            return NotFound(f"image {artifact_id} is not in store {store!r}")
+        case artifacts.KeptInStore.ONLY_COPY:
+            return Forbidden(
+                f"store {store!r} holds the only copy of image {artifact_id}: "
+                "delete the image instead"
+            )
 
 
 def _new_key() -> str:

@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from lading.clock import Clock
 from lading.db import visor_keys
 from lading.db.engine import Database
 from lading.db.visor_keys import VisorKeyRecord
 from lading.errors import BadRequest, Forbidden, NotFound
 from lading.services import validation
 from lading.services.access import Caller
-from lading.services.catalogue import now
 from lading.services.identity import Identities
 from lading.services.policy import Policy
 from lading.services.roles import ROLES
@@ -87,8 +87,14 @@ def sign(secret: str | bytes, text: str) -> str:
 
 class VisorKeys:
     def __init__(
-        self, database: Database, sealer: Sealer, policy: Policy, identities: Identities
+        self,
+        database: Database,
+        sealer: Sealer,
+        policy: Policy,
+        identities: Identities,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or Clock()
         self._database = database
         self._sealer = sealer
         self._policy = policy
@@ -102,14 +108,16 @@ class VisorKeys:
         # 20 upper-case characters and 40 of base64, the shapes VISoR's (and S3's) keys had.
         access_key = base64.b32encode(secrets.token_bytes(15)).decode()[:20]
         secret = base64.b64encode(secrets.token_bytes(30)).decode()
-        record = VisorKeyRecord(access_key, project, role, description[:255], now(), None)
+        record = VisorKeyRecord(
+            access_key, project, role, description[:255], self._clock.now(), None
+        )
         sealed = self._sealer.seal({"secret": secret})
         await self._database.write(visor_keys.insert_key, record, sealed)
         self._identities.secure()
         return NewVisorKey(record, secret)
 
     async def revoke(self, access_key: str) -> VisorKeyRecord:
-        record = await self._database.write(visor_keys.revoke, access_key, now())
+        record = await self._database.write(visor_keys.revoke, access_key, self._clock.now())
         if record is None:
             raise NotFound("no such VISoR access key")
         self._known.clear()  # here at once; other processes within KEY_RECHECK_SECONDS
@@ -130,7 +138,7 @@ class VisorKeys:
             signature = base64.b64decode(presented, validate=True)
         except (binascii.Error, ValueError):
             raise Forbidden("the signature is not base64") from None
-        _check_date(headers.get("date"))
+        _check_date(headers.get("date"), self._clock.aware())
         known = await self._key(access_key)
         if known is None:
             raise Forbidden("the access key is unknown")
@@ -161,7 +169,7 @@ class VisorKeys:
         return known
 
 
-def _check_date(value: str | None) -> None:
+def _check_date(value: str | None, now: datetime) -> None:
     if not value:
         raise Forbidden("a signed request needs a Date header")
     try:
@@ -170,5 +178,5 @@ def _check_date(value: str | None) -> None:
         raise Forbidden(f"the Date header is not an HTTP date: {value[:64]!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    if abs(datetime.now(UTC) - moment) > MAX_SKEW:
+    if abs(now - moment) > MAX_SKEW:
         raise Forbidden("the Date header is more than 15 minutes from the server's time")

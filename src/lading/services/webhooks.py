@@ -18,13 +18,13 @@ import hashlib
 import hmac
 import logging
 import random
-import time
 from typing import Any
 
 import anyio
 import httpx
 
 from lading import __version__
+from lading.clock import Clock
 from lading.domain import Task
 from lading.errors import LadingError
 from lading.metrics import Metrics
@@ -57,7 +57,10 @@ def backoff(tries: int, base: float, cap: float, spread: float) -> float:
 class Webhooks:
     """Runs the ``webhook`` tasks: one try each time one is claimed."""
 
-    def __init__(self, settings: Settings, tasks: Tasks, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, tasks: Tasks, metrics: Metrics, clock: Clock | None = None
+    ) -> None:
+        self._clock = clock or Clock()
         self._webhooks = settings.webhooks
         self._delivery = settings.webhook_delivery
         self._metrics = metrics
@@ -91,7 +94,7 @@ class Webhooks:
     async def _post(self, webhook: WebhookSettings, task: Task) -> str | None:
         """One try; what went wrong, or None when the webhook took it."""
         body = task.input["body"].encode()
-        timestamp = str(int(time.time()))
+        timestamp = str(int(self._clock.seconds()))
         headers = {
             "Content-Type": "application/json",
             "User-Agent": f"lading/{__version__}",

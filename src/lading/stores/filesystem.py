@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import AsyncGenerator, AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -62,13 +62,12 @@ class FilesystemStore(Store):
         writer = SerialThread("lading-write", WRITE_DEPTH)
         size = 0
         try:
-            async for chunk in chunks:
-                await writer.submit(file.write, chunk)  # the next chunk arrives meanwhile
-                size += len(chunk)
-            await writer.drain()
-            await to_thread.run_sync(self._commit, file, target)
-        except OSError as exc:
-            raise _translate(exc, self.name) from exc
+            with os_errors(self.name):
+                async for chunk in chunks:
+                    await writer.submit(file.write, chunk)  # the next chunk arrives meanwhile
+                    size += len(chunk)
+                await writer.drain()
+                await to_thread.run_sync(self._commit, file, target)
         finally:
             with anyio.CancelScope(shield=True):
                 await writer.finish()
@@ -91,12 +90,8 @@ class FilesystemStore(Store):
 
     async def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncGenerator[bytes]:
         path = self._path(key)
-        try:
+        with os_errors(self.name, missing=key):
             fd = await to_thread.run_sync(os.open, path, os.O_RDONLY)
-        except FileNotFoundError:
-            raise ObjectNotFound(f"no object {key!r} in store {self.name!r}") from None
-        except OSError as exc:
-            raise _translate(exc, self.name) from exc
         try:
             offset = start
             while end is None or offset < end:
@@ -111,27 +106,19 @@ class FilesystemStore(Store):
 
     async def stat(self, key: str) -> StoredObject:
         path = self._path(key)
-        try:
+        with os_errors(self.name, missing=key):
             result = await to_thread.run_sync(path.stat)
-        except FileNotFoundError:
-            raise ObjectNotFound(f"no object {key!r} in store {self.name!r}") from None
-        except OSError as exc:
-            raise _translate(exc, self.name) from exc
         return StoredObject(key, result.st_size)
 
     async def delete(self, key: str) -> None:
         path = self._path(key)
-        try:
+        with os_errors(self.name):
             await to_thread.run_sync(path.unlink, True)
-        except OSError as exc:
-            raise _translate(exc, self.name) from exc
 
     async def delete_partial(self, key: str) -> None:
         self._path(key)  # the same guard as every other call
-        try:
+        with os_errors(self.name):
             await to_thread.run_sync(self._delete_temporaries, _temporary_prefix(key))
-        except OSError as exc:
-            raise _translate(exc, self.name) from exc
 
     def _delete_temporaries(self, prefix: str) -> None:
         # A write still under way fails: its file is gone when it would commit.
@@ -182,7 +169,16 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _translate(exc: OSError, store: str) -> StoreError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StoreFull(f"store {store!r} is full")
-    return StoreError(f"store {store!r} failed: {exc.strerror or exc}")
+@contextlib.contextmanager
+def os_errors(store: str, missing: str | None = None) -> Iterator[None]:
+    """The one place the system's errors become lading's, the cause kept: ObjectNotFound
+    for the ``missing`` key, when a missing object is the caller's to know of; StoreFull
+    for a full disk or quota; StoreError otherwise."""
+    try:
+        yield
+    except OSError as exc:
+        if missing is not None and isinstance(exc, FileNotFoundError):
+            raise ObjectNotFound(f"no object {missing!r} in store {store!r}") from None
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StoreFull(f"store {store!r} is full") from exc
+        raise StoreError(f"store {store!r} failed: {exc.strerror or exc}") from exc

@@ -7,7 +7,8 @@ forgetting such an artifact leaves them where they are.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterable, Iterator
 
 import httpx
 
@@ -36,7 +37,7 @@ class HttpStore(Store):
             return
         wanted = f"bytes={start}-" + ("" if end is None else str(end - 1))
         headers = {"range": wanted} if start or end is not None else {}
-        try:
+        with http_errors(self.name, f"could not read {key}"):
             async with self._client.stream("GET", _url(key), headers=headers) as response:
                 _raise_for(response, key, self.name)
                 # A server that ignores Range sends everything: skip to the range ourselves.
@@ -53,14 +54,10 @@ class HttpStore(Store):
                         yield chunk
                     if remaining == 0:
                         break
-        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:  # a bad redirect too
-            raise StoreError(f"store {self.name!r} could not read {key}: {exc}") from exc
 
     async def stat(self, key: str) -> StoredObject:
-        try:
+        with http_errors(self.name, f"could not reach {key}"):
             response = await self._client.head(_url(key))
-        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
-            raise StoreError(f"store {self.name!r} could not reach {key}: {exc}") from exc
         _raise_for(response, key, self.name)
         length = response.headers.get("content-length", "")
         if not length.isdigit():
@@ -88,3 +85,13 @@ def _raise_for(response: httpx.Response, key: str, store: str) -> None:
         raise ObjectNotFound(f"{key} is not found (store {store!r})")
     if response.status_code not in (200, 206):
         raise StoreError(f"{key} answered {response.status_code} (store {store!r})")
+
+
+@contextlib.contextmanager
+def http_errors(store: str, doing: str) -> Iterator[None]:
+    """The one place httpx's errors become lading's, the cause kept: a failed request,
+    and a URL httpx cannot send (a bad redirect's too)."""
+    try:
+        yield
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
+        raise StoreError(f"store {store!r} {doing}: {exc}") from exc

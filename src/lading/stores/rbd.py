@@ -37,7 +37,7 @@ import re
 import threading
 import uuid
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -258,10 +258,8 @@ class RbdStore(Store):
             self._connect()
             return call(*args)
 
-        try:
+        with librados_errors(self.name):
             return await to_thread.run_sync(connected)
-        except (rados.Error, rbd.Error) as exc:
-            raise _translated(exc, self.name) from exc
 
     def _connect(self) -> None:
         with self._connecting:
@@ -305,14 +303,12 @@ class RbdStore(Store):
             raise
 
     def _write(self, image: Any, growth: Growth, data: bytes, offset: int) -> None:
-        try:
+        with librados_errors(self.name):  # on the writer's thread, not through _run
             needed = offset + len(data)
             if needed > growth.size:
                 growth.size = growth.next(needed)
                 image.resize(growth.size)
             image.write(data, offset)
-        except (rados.Error, rbd.Error) as exc:
-            raise _translated(exc, self.name) from exc
 
     @staticmethod
     def _seal(image: Any, size: int) -> None:
@@ -335,10 +331,8 @@ class RbdStore(Store):
             raise ObjectNotFound(f"no object {key!r} in store {self.name!r}") from None
 
     def _read(self, image: Any, offset: int, length: int) -> bytes:
-        try:
+        with librados_errors(self.name):  # on the reader's thread, not through _run
             return bytes(image.read(offset, length))
-        except (rados.Error, rbd.Error) as exc:
-            raise _translated(exc, self.name) from exc
 
     def _remove(self, name: str) -> None:
         """The image and its snapshots, as Glance's driver deletes: ``ObjectInUse`` while
@@ -472,11 +466,16 @@ def _configured_fsid(conffile: Path) -> str:
     return ""
 
 
-def _translated(exc: Exception, store: str) -> StoreError:
-    if isinstance(exc, StoreError):
-        return exc
-    if isinstance(exc, rbd.ImageNotFound | rados.ObjectNotFound):
-        return ObjectNotFound(f"store {store!r}: {exc}")
-    if isinstance(exc, rbd.NoSpace | rados.NoSpace | rbd.DiskQuotaExceeded):
-        return StoreFull(f"store {store!r} is full: {exc}")
-    return StoreError(f"store {store!r} failed: {exc}")
+@contextlib.contextmanager
+def librados_errors(store: str) -> Iterator[None]:
+    """The one place librados' and librbd's errors become lading's, the cause kept. (What
+    an error means for one call, such as a missing image being nothing to delete, is that
+    call's to say, before it gets here.)"""
+    try:
+        yield
+    except (rbd.ImageNotFound, rados.ObjectNotFound) as exc:
+        raise ObjectNotFound(f"store {store!r}: {exc}") from exc
+    except (rbd.NoSpace, rados.NoSpace, rbd.DiskQuotaExceeded) as exc:
+        raise StoreFull(f"store {store!r} is full: {exc}") from exc
+    except (rados.Error, rbd.Error) as exc:
+        raise StoreError(f"store {store!r} failed: {exc}") from exc

@@ -13,7 +13,8 @@ AWS's own client, which it runs in a worker thread (a sweep is rare and small).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -85,10 +86,8 @@ class S3Store(Store):
         self._sweeper: Any = None
 
     async def check(self) -> None:
-        try:
+        with sdk_errors(self.name, "cannot reach its bucket"):
             await obstore.list_with_delimiter_async(self._bucket)
-        except (BaseError, OSError) as exc:
-            raise StoreError(f"store {self.name!r} cannot reach its bucket: {exc}") from exc
 
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
         size = 0
@@ -99,7 +98,7 @@ class S3Store(Store):
                 size += len(chunk)
                 yield chunk
 
-        try:
+        with sdk_errors(self.name, f"failed to write {key!r}"):
             await obstore.put_async(
                 self._bucket,
                 key,
@@ -107,8 +106,6 @@ class S3Store(Store):
                 chunk_size=self._part_size,
                 max_concurrency=PARTS_IN_FLIGHT,
             )
-        except (BaseError, OSError) as exc:
-            raise StoreError(f"store {self.name!r} failed to write {key!r}: {exc}") from exc
         return StoredObject(key, size)
 
     async def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncGenerator[bytes]:
@@ -119,22 +116,14 @@ class S3Store(Store):
             options["range"] = (start, end)
         elif start:
             options["range"] = {"offset": start}
-        try:
+        with sdk_errors(self.name, f"failed to read {key!r}", missing=key):
             result = await obstore.get_async(self._bucket, key, options=options or None)
             async for chunk in result.stream(min_chunk_size=self._chunk_size):
                 yield bytes(chunk)
-        except (FileNotFoundError, NotFoundError):
-            raise ObjectNotFound(f"no object {key!r} in store {self.name!r}") from None
-        except (BaseError, OSError) as exc:
-            raise StoreError(f"store {self.name!r} failed to read {key!r}: {exc}") from exc
 
     async def stat(self, key: str) -> StoredObject:
-        try:
+        with sdk_errors(self.name, f"failed to look at {key!r}", missing=key):
             meta = await obstore.head_async(self._bucket, key)
-        except (FileNotFoundError, NotFoundError):
-            raise ObjectNotFound(f"no object {key!r} in store {self.name!r}") from None
-        except (BaseError, OSError) as exc:
-            raise StoreError(f"store {self.name!r} failed to look at {key!r}: {exc}") from exc
         return StoredObject(key, int(meta["size"]))
 
     def location_url(self, key: str) -> str:
@@ -143,18 +132,15 @@ class S3Store(Store):
     async def redirect_url(self, key: str) -> str | None:
         if self._redirect_expiry is None:
             return None
-        try:  # signing is local: no request to the endpoint
+        with sdk_errors(self.name, f"failed to sign {key!r}"):  # local: no request sent
             return await obstore.sign_async(self._bucket, "GET", key, self._redirect_expiry)
-        except (BaseError, OSError) as exc:
-            raise StoreError(f"store {self.name!r} failed to sign {key!r}: {exc}") from exc
 
     async def delete(self, key: str) -> None:
-        try:
+        with (
+            contextlib.suppress(ObjectNotFound),
+            sdk_errors(self.name, f"failed to delete {key!r}", missing=key),
+        ):
             await obstore.delete_async(self._bucket, key)
-        except (FileNotFoundError, NotFoundError):
-            pass
-        except (BaseError, OSError) as exc:
-            raise StoreError(f"store {self.name!r} failed to delete {key!r}: {exc}") from exc
 
     async def delete_partial(self, key: str) -> None:
         """Abort the multipart uploads of ``key``: those of a process that died mid-upload."""
@@ -170,12 +156,8 @@ class S3Store(Store):
 
     async def _abort_uploads(self, prefix: str, wanted: Callable[[dict[str, Any]], bool]) -> int:
         """Abort the multipart uploads under ``prefix`` that are ``wanted``; how many."""
-        try:
+        with sdk_errors(self.name, "could not abort its multipart uploads"):
             return await anyio.to_thread.run_sync(self._abort_listed, prefix, wanted)
-        except (BotoCoreError, ClientError) as exc:
-            raise StoreError(
-                f"store {self.name!r} could not abort its multipart uploads: {exc}"
-            ) from exc
 
     def _client(self) -> Any:
         """botocore's client, made on first use in a worker thread (see __init__)."""
@@ -196,3 +178,19 @@ class S3Store(Store):
                     )
                     aborted += 1
         return aborted
+
+
+@contextlib.contextmanager
+def sdk_errors(store: str, doing: str, missing: str | None = None) -> Iterator[None]:
+    """The one place obstore's and botocore's errors become lading's, the cause kept:
+    ObjectNotFound for the ``missing`` key, when a missing object is the caller's to
+    know of (obstore reports one as FileNotFoundError, or NotFoundError), StoreError
+    saying what the store was ``doing`` otherwise."""
+    try:
+        yield
+    except (FileNotFoundError, NotFoundError) as exc:
+        if missing is None:
+            raise StoreError(f"store {store!r} {doing}: {exc}") from exc
+        raise ObjectNotFound(f"no object {missing!r} in store {store!r}") from None
+    except (BaseError, OSError, BotoCoreError, ClientError) as exc:
+        raise StoreError(f"store {store!r} {doing}: {exc}") from exc

@@ -24,7 +24,6 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
 )
@@ -38,7 +37,7 @@ import httpx
 
 from lading.errors import ObjectNotFound, StoreError
 from lading.stores.base import Store, StoredObject
-from lading.stores.swift_auth import KeystoneV3, SwiftAuth, TempAuth
+from lading.stores.swift_auth import KeystoneV3, SwiftAuth, TempAuth, http_errors
 from lading.tls import client_context
 
 SEGMENTS_IN_FLIGHT = 2
@@ -135,7 +134,7 @@ class SwiftStore(Store):
         for attempt in range(2):  # once more with a new token after a 401
             await self._sign_in_once()
             url = f"{self._storage_url}/{quote(self._path(key))}"
-            try:
+            with http_errors(self.name, f"could not read {key!r}"):
                 async with self._client.stream(
                     "GET", url, headers={**headers, "x-auth-token": self._token or ""}
                 ) as response:
@@ -146,8 +145,6 @@ class SwiftStore(Store):
                     async for chunk in response.aiter_bytes(self._chunk_size):
                         yield chunk
                     return
-            except httpx.HTTPError as exc:
-                raise StoreError(f"store {self.name!r} could not read {key!r}: {exc}") from exc
 
     async def stat(self, key: str) -> StoredObject:
         response = await self._request("HEAD", self._path(key))
@@ -300,10 +297,11 @@ class SwiftStore(Store):
                 params=params,
             )
 
-        response = await _translated(self.name, send)
-        if response.status_code == 401:  # the token expired: renew it, send once more
-            self._token = None
-            response = await _translated(self.name, send)
+        with http_errors(self.name, "is unreachable"):
+            response = await send()
+            if response.status_code == 401:  # the token expired: renew it, send once more
+                self._token = None
+                response = await send()
         return response
 
     async def _sign_in_once(self) -> None:
@@ -311,13 +309,6 @@ class SwiftStore(Store):
             return
         session = await self._auth.sign_in(self._client, self.name)
         self._token, self._storage_url = session.token, session.storage_url.rstrip("/")
-
-
-async def _translated(store: str, send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
-    try:
-        return await send()
-    except httpx.HTTPError as exc:
-        raise StoreError(f"store {store!r} is unreachable: {exc}") from exc
 
 
 def _manifest_delete_failure(response: httpx.Response) -> str | None:

@@ -3,7 +3,8 @@ storage URL of the account the container lives in."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -32,7 +33,8 @@ class TempAuth:
 
     async def sign_in(self, client: httpx.AsyncClient, store: str) -> Session:
         headers = {"x-auth-user": self.user, "x-auth-key": self.key}
-        response = await _send(store, self.url, client.get(self.url, headers=headers))
+        with http_errors(store, f"cannot reach {self.url}"):
+            response = await client.get(self.url, headers=headers)
         if response.status_code != 200:
             raise StoreError(f"store {store!r} was refused by {self.url}")
         return Session(response.headers["x-auth-token"], response.headers["x-storage-url"])
@@ -62,7 +64,8 @@ class KeystoneV3:
             }
         }
         tokens = f"{self.url.rstrip('/')}/auth/tokens"
-        response = await _send(store, tokens, client.post(tokens, json=body))
+        with http_errors(store, f"cannot reach {tokens}"):
+            response = await client.post(tokens, json=body)
         if response.status_code != 201:
             raise StoreError(f"store {store!r} was refused by {tokens} ({response.status_code})")
         catalog = response.json().get("token", {}).get("catalog", [])
@@ -83,8 +86,11 @@ class KeystoneV3:
         )
 
 
-async def _send(store: str, url: str, request: Awaitable[httpx.Response]) -> httpx.Response:
+@contextlib.contextmanager
+def http_errors(store: str, doing: str) -> Iterator[None]:
+    """The one place the Swift driver's httpx errors become lading's, the cause kept
+    (Swift's answers are the driver's to judge by their status)."""
     try:
-        return await request
+        yield
     except httpx.HTTPError as exc:
-        raise StoreError(f"store {store!r} cannot reach {url}: {exc}") from exc
+        raise StoreError(f"store {store!r} {doing}: {exc}") from exc

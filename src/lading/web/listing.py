@@ -64,21 +64,24 @@ class Search:
         return search
 
     def query(self) -> ListQuery:
-        query = ListQuery(limit=self.limit, sort=[(self.sort, SortDir(self.direction))])
-        query.name_contains = self.text or None
-        query.with_hidden = self.hidden
+        fields: dict[str, list[object]] = {}
         if self.status:
-            query.fields["status"] = [self.status]
+            fields["status"] = [self.status]
         if self.disk_format:
-            query.fields["disk_format"] = [self.disk_format]
+            fields["disk_format"] = [self.disk_format]
         if self.visibility and self.visibility != "all":
-            query.fields["visibility"] = [self.visibility]
-        query.with_community = self.visibility in ("all", Visibility.COMMUNITY)
-        if self.tag:
-            query.tags.append(self.tag)
-        if self.prop:
-            query.properties = {name: [value] for name, value in properties(self.prop).items()}
-        return query
+            fields["visibility"] = [self.visibility]
+        chosen = properties(self.prop) if self.prop else {}
+        return ListQuery(
+            fields=fields,
+            properties={name: [value] for name, value in chosen.items()},
+            tags=[self.tag] if self.tag else [],
+            name_contains=self.text or None,
+            with_community=self.visibility in ("all", Visibility.COMMUNITY),
+            with_hidden=self.hidden,
+            sort=[(self.sort, SortDir(self.direction))],
+            limit=self.limit,
+        )
 
     def link(self, **changes: object) -> str:
         """This search's page with some values changed; paging starts over unless a

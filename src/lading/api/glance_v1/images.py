@@ -126,33 +126,41 @@ def _list_query(params: Sequence[tuple[str, str]]) -> ListQuery:
     """v1's filters, order (``sort_key``, ``sort_dir``; newest first) and page."""
     order = (sort_key(single(params, "sort_key") or "created_at"),
              sort_dir(single(params, "sort_dir") or "desc"))  # fmt: skip
-    query = ListQuery(limit=page_limit(params), sort=[order])
-    query.with_community = True  # v1 knows no community: such images are public to it
-    query.member_status = tuple(MemberStatus)  # v1 lists every image shared with the caller
+    limit = page_limit(params)
+    fields: dict[str, list[object]] = {}
+    properties: dict[str, list[str]] = {}
+    times: list[TimeFilter] = []
+    sizes: dict[str, int] = {}
     for name, value in params:
         if name in PAGING:
             continue
         if name in FILTERS:
-            query.fields[name] = [value]
+            fields[name] = [value]
         elif name in COUNT_FILTERS:
-            query.fields[name] = [parse_count(name, value)]
+            fields[name] = [parse_count(name, value)]
         elif name == "protected":
-            query.fields[name] = [boolean(name, value)]
+            fields[name] = [boolean(name, value)]
         elif name in ("size_min", "size_max"):
-            setattr(query, name, parse_count(name, value))
+            sizes[name] = parse_count(name, value)
         elif name == "is_public":
             if value.lower() != "none":
-                query.fields["visibility"] = (
+                fields["visibility"] = (
                     [Visibility.PUBLIC] if boolean(name, value) else
                     [Visibility.PRIVATE, Visibility.SHARED, Visibility.COMMUNITY]
                 )  # fmt: skip
         elif name == "changes-since":
-            query.times.append(TimeFilter("updated_at", "gte", moment(name, value)))
+            times.append(TimeFilter("updated_at", "gte", moment(name, value)))
         elif name.startswith("property-"):
-            query.properties[name.removeprefix("property-")] = [value]
+            properties[name.removeprefix("property-")] = [value]
         else:
             raise BadRequest(f"unknown filter {name!r}")
-    return query
+    return ListQuery(
+        fields=fields, properties=properties, times=times,
+        size_min=sizes.get("size_min"), size_max=sizes.get("size_max"),
+        with_community=True,  # v1 knows no community: such images are public to it
+        member_status=tuple(MemberStatus),  # v1 lists every image shared with the caller
+        sort=[order], limit=limit,
+    )  # fmt: skip
 
 
 def _incoming(request: Request, meta: Meta) -> Incoming:

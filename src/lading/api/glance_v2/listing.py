@@ -23,33 +23,46 @@ PAGING = ("limit", "marker", "sort_key", "sort_dir", "sort")
 
 def parse_list_query(params: Sequence[tuple[str, str]]) -> tuple[ListQuery, str | None]:
     """The validated query, and the marker id (the catalogue resolves it)."""
-    query = ListQuery(limit=page_limit(params), sort=_sort(params))
+    limit, sort = page_limit(params), _sort(params)
+    fields: dict[str, list[object]] = {}
+    properties: dict[str, list[str]] = {}
+    tags: list[str] = []
+    times: list[TimeFilter] = []
+    sizes: dict[str, int] = {}
+    with_community = False
+    member_status: tuple[MemberStatus, ...] = (MemberStatus.ACCEPTED,)
     marker = single(params, "marker")
     for key, value in params:
         if key in PAGING:
             continue
         if key == "tag":
-            query.tags.append(value)
+            tags.append(value)
         elif key == "visibility":
             if value != "all":
-                query.fields["visibility"] = [_visibility(value)]
-            query.with_community = value in ("all", Visibility.COMMUNITY)
+                fields["visibility"] = [_visibility(value)]
+            with_community = value in ("all", Visibility.COMMUNITY)
         elif key == "member_status":
             if value not in MEMBER_STATUSES:
                 raise BadRequest(f"member_status must be one of {list(MEMBER_STATUSES)}")
-            query.member_status = tuple(MemberStatus) if value == "all" else (MemberStatus(value),)
+            member_status = tuple(MemberStatus) if value == "all" else (MemberStatus(value),)
         elif key in ("size_min", "size_max"):
-            setattr(query, key, parse_count(key, value))
+            sizes[key] = parse_count(key, value)
         elif key in TEXT_FILTERS:
-            query.fields[key] = list(_values(value))
+            fields[key] = list(_values(value))
         elif key in INTEGER_FILTERS:
-            query.fields[key] = [parse_count(key, item) for item in _values(value)]
+            fields[key] = [parse_count(key, item) for item in _values(value)]
         elif key in BOOLEAN_FILTERS:
-            query.fields[key] = [boolean(key, value)]
+            fields[key] = [boolean(key, value)]
         elif key in TIME_FILTERS:
-            query.times.append(_time(key, value))
+            times.append(_time(key, value))
         else:
-            query.properties[key] = list(_values(value))
+            properties[key] = list(_values(value))
+    query = ListQuery(
+        fields=fields, properties=properties, tags=tags, times=times,
+        size_min=sizes.get("size_min"), size_max=sizes.get("size_max"),
+        member_status=member_status, with_community=with_community,
+        sort=sort, limit=limit,
+    )  # fmt: skip
     return query, marker
 
 

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lading.api.http import caller, read_json, services
-from lading.documents import timestamp
+from lading.clock import timestamp
 from lading.domain import Member
 from lading.errors import BadRequest
 

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 from lading.api.glance_v2.listing import page_links
 from lading.api.http import caller, read_json, services
 from lading.api.query import boolean, page_limit, single
-from lading.documents import timestamp
+from lading.clock import timestamp
 from lading.domain import Association, ItemKind, MetadefItem, Namespace, ResourceType
 from lading.errors import BadRequest
 from lading.services.metadefs import NamespaceContents

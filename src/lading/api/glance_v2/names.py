@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from lading.api.http import caller, read_json, services
 from lading.api.query import page_limit, single
-from lading.documents import timestamp
+from lading.clock import timestamp
 from lading.domain import PackageName
 from lading.errors import BadRequest
 

@@ -11,7 +11,8 @@ from starlette.routing import BaseRoute, Route
 from lading.api.glance_v2.listing import page_links
 from lading.api.http import caller, endpoint, read_json, request_id, services
 from lading.api.query import page_limit, single
-from lading.documents import task_document, timestamp
+from lading.clock import timestamp
+from lading.documents import task_document
 from lading.domain import Task, TaskStatus
 from lading.errors import BadRequest
 

@@ -121,8 +121,11 @@ def _list_query(request: Request, params: Sequence[tuple[str, str]]) -> ListQuer
     if direction not in ("asc", "desc"):
         raise BadRequest(f"dir must be asc or desc, not {direction!r}")
     limit = page_limit(params) if single(params, "limit") is not None else MAX_LIMIT
-    query = ListQuery(limit=limit, sort=[(visor_meta.sort_key(sort), SortDir(direction))])
-    query.with_community = True  # VISoR knows public and private: community is not private
+    order = [(visor_meta.sort_key(sort), SortDir(direction))]
+    fields: dict[str, list[object]] = {}
+    properties: dict[str, list[str]] = {}
+    stores: list[str] = []
+    size = None
     for name, value in params:
         if name in PAGING:
             continue
@@ -130,20 +133,24 @@ def _list_query(request: Request, params: Sequence[tuple[str, str]]) -> ListQuer
             raise BadRequest(f"cannot filter on {name!r}")
         match name:
             case "_id" | "name" | "owner" | "checksum":
-                query.fields["id" if name == "_id" else name] = [value]
+                fields["id" if name == "_id" else name] = [value]
             case "access":
-                query.fields["visibility"] = _visibilities(value)
+                fields["visibility"] = _visibilities(value)
             case "status":
-                query.fields["status"] = list(visor_meta.statuses(value))
+                fields["status"] = list(visor_meta.statuses(value))
             case "format":
-                query.fields["disk_format"] = [None if value.lower() == "none" else value]
+                fields["disk_format"] = [None if value.lower() == "none" else value]
             case "size":
-                query.size_min = query.size_max = parse_count(name, value)
+                size = parse_count(name, value)
             case "store":
-                query.stores = [lading_store(settings_of(request), value)]
+                stores = [lading_store(settings_of(request), value)]
             case _:
-                query.properties[visor_meta.PROPERTIES.get(name, name)] = [value]
-    return query
+                properties[visor_meta.PROPERTIES.get(name, name)] = [value]
+    return ListQuery(
+        fields=fields, properties=properties, stores=stores, size_min=size, size_max=size,
+        with_community=True,  # VISoR knows public and private: community is not private
+        sort=order, limit=limit,
+    )  # fmt: skip
 
 
 def _visibilities(access: str) -> list[object]:

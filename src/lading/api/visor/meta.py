@@ -11,10 +11,10 @@ is a property. Attributes with no value are left out, as VISoR leaves them out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from lading.api.headers import Meta, meta_items
+from lading.clock import timestamp
 from lading.domain import DISK_FORMATS, PROPERTY_SORT, Artifact, Status, Visibility
 from lading.errors import BadRequest
 
@@ -122,10 +122,6 @@ def statuses(name: str) -> list[Status]:
     if not found:
         raise BadRequest(f"unknown status {name!r}; use one of {sorted(set(STATUSES.values()))}")
     return found
-
-
-def timestamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _one_of(name: str, value: str, allowed: Mapping[str, Any] | tuple[str, ...]) -> Any:
