@@ -15,20 +15,21 @@ from starlette.types import ASGIApp
 
 from lading.api import click, osm, pnda, versions
 from lading.api import openapi as openapi_documents
-from lading.api.auth import AuthenticationMiddleware
-from lading.api.cross_site import CrossSiteMiddleware
-from lading.api.forwarded import ForwardedMiddleware, TrustedProxies
 from lading.api.glance_v1 import images as glance_v1
 from lading.api.glance_v2 import cache as image_cache
 from lading.api.glance_v2 import images, members, metadef_schemas, metadefs, names, tasks
-from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
-from lading.api.https import StrictTransportMiddleware
-from lading.api.observe import ObserveMiddleware, serve_metrics
-from lading.api.unread_body import UnreadBodyMiddleware
 from lading.api.visor import images as visor
 from lading.api.visor.render import visor_error
 from lading.db.engine import Database
 from lading.errors import CatalogueUnavailable
+from lading.http.auth import AuthenticationMiddleware
+from lading.http.cross_site import CrossSiteMiddleware
+from lading.http.failures import EXCEPTION_HANDLERS
+from lading.http.forwarded import ForwardedMiddleware, TrustedProxies
+from lading.http.https import StrictTransportMiddleware
+from lading.http.observe import ObserveMiddleware, serve_metrics
+from lading.http.requests import RequestIdMiddleware
+from lading.http.unread_body import UnreadBodyMiddleware
 from lading.services import Services
 from lading.settings import (
     FilesystemStoreSettings,

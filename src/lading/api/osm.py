@@ -27,11 +27,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.downloads import DataResponse
-from lading.api.http import caller, read_json, request_id, services
-from lading.api.multipart import FormReader
 from lading.domain import Task, TaskStatus
 from lading.errors import BadRequest, UnsupportedMediaType
+from lading.http.downloads import DataResponse
+from lading.http.multipart import FormReader
+from lading.http.requests import caller, read_json, request_id, services
 
 PACKAGE_PART = "descriptor"  # OSM's name for the form part that carries the package
 

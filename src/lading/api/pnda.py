@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.downloads import DataResponse
-from lading.api.http import body_stream, caller, parse_count, services
 from lading.api.query import single
 from lading.domain import Artifact
 from lading.errors import BadRequest
+from lading.http.downloads import DataResponse
+from lading.http.requests import body_stream, caller, parse_count, services
 from lading.services.access import Caller
 
 MAX_RECENCY = 1000

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.http import endpoint, services
+from lading.http.requests import endpoint, services
 
 # Only versions whose features this server implements: v2.6 interoperable import; v2.7
 # hidden images and multihash; v2.8 multi-store, listed only with several stores, as

@@ -1,5 +1,5 @@
 """The plain-HTTP listener of ``tls.redirect_port``: a granian of its own, in a process of
-its own, serving ``lading.api.https:redirect_app``.
+its own, serving ``lading.http.https:redirect_app``.
 
 granian binds one address per server, so the redirects cannot share the HTTPS server's
 processes. ``lading serve`` starts this one once every check has passed and stops it when
@@ -81,7 +81,7 @@ def serve_redirects(ready: int) -> None:
         assert settings.tls.redirect_port is not None  # lading serve starts it for one
         edge = settings.server
         server = Granian(
-            "lading.api.https:redirect_app",
+            "lading.http.https:redirect_app",
             factory=True,
             address=settings.host,
             port=settings.tls.redirect_port,

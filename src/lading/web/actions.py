@@ -6,9 +6,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from lading.api.http import request_id, services, settings_of
 from lading.display import name_from_url
 from lading.errors import BadRequest
+from lading.http.requests import request_id, services, settings_of
 from lading.web.forms import artifact_changes, read_form
 from lading.web.pages import pages_of
 from lading.web.session import Session, action, page

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.templating import Jinja2Templates
 
-from lading.api.http import Failure
 from lading.display import human_size
+from lading.http.failures import Failure
 from lading.web.session import Session
 
 TEMPLATES = Path(__file__).with_name("templates")

@@ -23,9 +23,9 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from lading.api.cross_site import refusal
-from lading.api.http import services, settings_of
 from lading.errors import Forbidden, Unauthorized
+from lading.http.cross_site import refusal
+from lading.http.requests import services, settings_of
 from lading.services.access import Caller
 from lading.sites import Sites, origin_of
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from lading.api.http import services
 from lading.errors import Unauthorized
+from lading.http.requests import services
 from lading.web.forms import read_form
 from lading.web.pages import pages_of
 from lading.web.session import SIGN_IN, check_origin, safe_next, signed_in, signed_out

@@ -16,11 +16,11 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from lading.api.downloads import DataResponse
-from lading.api.http import body_stream, parse_count, services, settings_of
-from lading.api.multipart import FormReader
 from lading.domain import CONTAINER_FORMATS, DISK_FORMATS, Artifact, Visibility
 from lading.errors import Conflict
+from lading.http.downloads import DataResponse
+from lading.http.multipart import FormReader
+from lading.http.requests import body_stream, parse_count, services, settings_of
 from lading.web.forms import artifact_changes, read_form
 from lading.web.pages import NO_STORE, pages_of
 from lading.web.session import Session, action, page

@@ -8,8 +8,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from lading.api.http import services
 from lading.domain import DISK_FORMATS, Artifact, Status, Task, TaskStatus
+from lading.http.requests import services
 from lading.services.access import Caller
 from lading.web.listing import LIMITS, SORT_KEYS, STATUSES, VISIBILITIES, Search
 from lading.web.pages import pages_of

@@ -18,10 +18,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.downloads import DataResponse
 from lading.api.glance_v1.meta import brief_document, image_document, image_headers, read_meta
 from lading.api.headers import Meta, stated_data
-from lading.api.http import (
+from lading.api.query import boolean, moment, page_limit, single, sort_dir, sort_key
+from lading.domain import Artifact, ListQuery, MemberStatus, TimeFilter, Visibility
+from lading.errors import BadRequest
+from lading.http.downloads import DataResponse
+from lading.http.requests import (
     body_stream,
     caller,
     has_body,
@@ -29,9 +32,6 @@ from lading.api.http import (
     request_id,
     services,
 )
-from lading.api.query import boolean, moment, page_limit, single, sort_dir, sort_key
-from lading.domain import Artifact, ListQuery, MemberStatus, TimeFilter, Visibility
-from lading.errors import BadRequest
 from lading.services.transfers import Incoming
 from lading.services.validation import match_amazon_formats
 

@@ -9,12 +9,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.downloads import OCTET_STREAM, DataResponse
 from lading.api.glance_v2.listing import page_links, parse_list_query
 from lading.api.glance_v2.patch import MEDIA_TYPES, apply_patch, location_change
 from lading.api.glance_v2.schemas import SCHEMAS
 from lading.api.glance_v2.views import image_view
-from lading.api.http import (
+from lading.domain import Artifact
+from lading.errors import BadRequest, NotFound, UnsupportedMediaType
+from lading.http.downloads import OCTET_STREAM, DataResponse
+from lading.http.requests import (
     body_stream,
     caller,
     endpoint,
@@ -24,8 +26,6 @@ from lading.api.http import (
     services,
     settings_of,
 )
-from lading.domain import Artifact
-from lading.errors import BadRequest, NotFound, UnsupportedMediaType
 from lading.services.validation import Changes
 
 SIZE_HEADER = "x-openstack-image-size"

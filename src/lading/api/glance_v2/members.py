@@ -8,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.http import caller, read_json, services
 from lading.documents import timestamp
 from lading.domain import Member
 from lading.errors import BadRequest
+from lading.http.requests import caller, read_json, services
 
 
 def member_view(member: Member) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lading.api.glance_v2.listing import page_links
-from lading.api.http import caller, read_json, services
 from lading.api.query import boolean, page_limit, single
 from lading.documents import timestamp
 from lading.domain import Association, ItemKind, MetadefItem, Namespace, ResourceType
 from lading.errors import BadRequest
+from lading.http.requests import caller, read_json, services
 from lading.services.metadefs import NamespaceContents
 
 BASE = "/v2/metadefs/namespaces"

@@ -19,11 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.http import caller, read_json, services
 from lading.api.query import page_limit, single
 from lading.documents import timestamp
 from lading.domain import PackageName
 from lading.errors import BadRequest
+from lading.http.requests import caller, read_json, services
 
 
 def name_view(name: PackageName) -> dict[str, Any]:

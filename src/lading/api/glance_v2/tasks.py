@@ -9,11 +9,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lading.api.glance_v2.listing import page_links
-from lading.api.http import caller, endpoint, read_json, request_id, services
 from lading.api.query import page_limit, single
 from lading.documents import task_document, timestamp
 from lading.domain import Task, TaskStatus
 from lading.errors import BadRequest
+from lading.http.requests import caller, endpoint, read_json, request_id, services
 
 FILTERS = ("type", "status")
 

@@ -11,7 +11,7 @@ from xml.etree import ElementTree
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
-from lading.api.http import Failure
+from lading.http.failures import Failure
 
 XML = "application/xml"
 JSON = "application/json"
@@ -65,7 +65,7 @@ def answer(
 
 
 def visor_error(headers: Headers, failure: Failure) -> Response:
-    """The error style of the VISoR face (``lading.api.http.ErrorStyle``).
+    """The error style of the VISoR face (``lading.http.failures.ErrorStyle``).
 
     A 401 is answered 403, as VISoR answered a request it could not authenticate: its
     clients read a 401 as data. The message is also in ``x-error-message``, where VISoR

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lading.api.http import services
+from lading.http.requests import services
 from lading.logs import ACCESS, FIELDS
 from lading.metrics import CONTENT_TYPE, Metrics
 

@@ -19,8 +19,8 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from lading.api.ranges import ByteRange, parse_range
 from lading.errors import RangeNotSatisfiable
+from lading.http.ranges import ByteRange, parse_range
 from lading.services.transfers import Download
 
 OCTET_STREAM = "application/octet-stream"
