@@ -66,10 +66,12 @@ async def healthcheck(request: Request) -> Response:
     return JSONResponse({"status": "OK", "tasks": backlog, "reclaimable_bytes": reclaimable})
 
 
+# Version discovery: for no face in particular (``lading.faces`` serves it first).
 ROUTES: list[BaseRoute] = [
     Route("/", root, methods=["GET"]),
     Route("/versions", versions, methods=["GET"]),
     Route("/v2", versions, methods=["GET"]),
     Route("/v2/", versions, methods=["GET"]),
-    Route("/healthcheck", healthcheck, methods=["GET"]),
 ]
+# The operations face's (with the metrics and the OpenAPI documents).
+HEALTH_ROUTES: list[BaseRoute] = [Route("/healthcheck", healthcheck, methods=["GET"])]

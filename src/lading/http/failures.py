@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -40,8 +39,8 @@ class Failure:
         return cls(exc.status, exc.code, exc.title, exc.message, exc.headers)
 
 
-# How a face writes its errors, given the request's headers (a face may negotiate).
-ErrorStyle = Callable[[Headers, Failure], Response]
+# How a face writes its errors, given the request (a face may negotiate, or link back).
+ErrorStyle = Callable[[Request, Failure], Response]
 
 
 def error_body(status: int, code: str, title: str, message: str) -> dict[str, Any]:
@@ -49,21 +48,21 @@ def error_body(status: int, code: str, title: str, message: str) -> dict[str, An
     return {code: {"code": status, "title": title, "message": message}}
 
 
-def openstack_error(headers: Headers, failure: Failure) -> Response:
+def openstack_error(request: Request, failure: Failure) -> Response:
     body = error_body(failure.status, failure.code, failure.title, failure.message)
     return JSONResponse(body, failure.status, dict(failure.headers or {}))
 
 
 def error_response(scope: Scope, failure: Failure) -> Response:
     """The failure in the shape of the face the request went to (``app.state.error_styles``
-    maps path prefixes to styles); OpenStack's by default."""
+    maps the faces' paths to styles, ``lading.faces``); OpenStack's by default."""
     app = scope.get("app")
     styles: dict[str, ErrorStyle] = getattr(app.state, "error_styles", {}) if app else {}
     path = scope.get("path", "")
     for prefix, style in styles.items():
         if path == prefix or path.startswith(f"{prefix}/"):
-            return style(Headers(scope=scope), failure)
-    return openstack_error(Headers(scope=scope), failure)
+            return style(Request(scope), failure)
+    return openstack_error(Request(scope), failure)
 
 
 async def render_lading_error(request: Request, exc: Exception) -> Response:

@@ -1,6 +1,7 @@
 """Rendering: the templates, their filters, and the face's error pages.
 
-Errors under /ui come here through ``app.state.error_styles``, wherever they were raised
+Errors under /ui come here through ``app.state.error_styles`` (``error_page`` is the web
+face's error style in ``lading.faces``), wherever they were raised
 (a view, the routing, an unexpected failure): pages get an HTML page with the error's
 status, and the page's scripts, which ask for JSON, get JSON.
 """
@@ -66,9 +67,9 @@ class Pages:
             headers=PAGE_HEADERS,
         )
 
-    def error(self, headers: Headers, failure: Failure) -> Response:
-        """A failure as this face answers it (an ``ErrorStyle``)."""
-        if wants_json(headers):
+    def error(self, request: Request, failure: Failure) -> Response:
+        """A failure as this face answers it."""
+        if wants_json(request.headers):
             body = {"error": {"status": failure.status, "code": failure.code,
                               "title": failure.title, "message": failure.message}}  # fmt: skip
             return JSONResponse(body, failure.status, {**(failure.headers or {}), **NO_STORE})
@@ -79,6 +80,11 @@ class Pages:
 
 def pages_of(request: Request) -> Pages:
     return request.app.state.pages  # type: ignore[no-any-return]
+
+
+def error_page(request: Request, failure: Failure) -> Response:
+    """The web face's error style (``lading.http.failures.ErrorStyle``)."""
+    return pages_of(request).error(request, failure)
 
 
 def wants_json(headers: Headers) -> bool:

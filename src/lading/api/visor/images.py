@@ -194,9 +194,6 @@ def _incoming(request: Request, meta: Meta) -> Incoming:
     return Incoming(None, location, size, checksum)
 
 
-# The paths at the root that are VISoR's (for its error style and its metrics face).
-ROOT_PATHS = ("/images", "/status")
-
 ROUTES: list[BaseRoute] = [
     Route("/status", heartbeat, methods=["GET"]),
     Route("/images", create_image, methods=["POST"]),
