@@ -48,7 +48,7 @@ async def root(request: Request) -> Response:
     # A browser asks for HTML and gets the web UI; clients ask for JSON (or anything) and
     # get what Glance answers at the root: 300 Multiple Choices (200 at /versions).
     if "text/html" in request.headers.get("accept", ""):
-        return RedirectResponse("/ui/", 303)
+        return RedirectResponse(request.app.url_path_for("web:list"), 303)
     return JSONResponse(versions_document(request), status_code=300)
 
 

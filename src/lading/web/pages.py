@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from lading.display import human_size
 from lading.http.failures import Failure
+from lading.web.paths import path_for
 from lading.web.session import Session
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -48,6 +49,7 @@ class Pages:
         )
         environment.filters["size"] = human_size_or_nothing
         environment.filters["moment"] = moment
+        environment.globals["path"] = template_path
         self._environment = environment
         self._templates = Jinja2Templates(env=environment)
 
@@ -74,12 +76,18 @@ class Pages:
                               "title": failure.title, "message": failure.message}}  # fmt: skip
             return JSONResponse(body, failure.status, {**(failure.headers or {}), **NO_STORE})
         page = self._environment.get_template("error.html")
-        html = page.render(session=None, notice=None, failure=failure)
+        html = page.render(request=request, session=None, notice=None, failure=failure)
         return HTMLResponse(html, failure.status, {**(failure.headers or {}), **PAGE_HEADERS})
 
 
 def pages_of(request: Request) -> Pages:
     return request.app.state.pages  # type: ignore[no-any-return]
+
+
+@jinja2.pass_context
+def template_path(context: jinja2.runtime.Context, name: str, /, **params: object) -> str:
+    """``path_for`` in templates: ``{{ path("artifact", artifact_id=artifact.id) }}``."""
+    return path_for(context["request"], name, **params)
 
 
 def error_page(request: Request, failure: Failure) -> Response:

@@ -23,6 +23,7 @@ from lading.http.multipart import FormReader
 from lading.http.requests import body_stream, parse_count, services, settings_of
 from lading.web.forms import artifact_changes, read_form
 from lading.web.pages import NO_STORE, pages_of
+from lading.web.paths import path_for
 from lading.web.session import Session, action, page
 
 # What a download's file name may hold as plain ASCII; the rest goes in filename*.
@@ -41,11 +42,13 @@ async def upload_with_form(request: Request, session: Session) -> Response:
     chosen = file.filename.replace("\\", "/").rpartition("/")[2]  # a path, from old browsers
     if not chosen:  # no file chosen: the artifact waits for data
         artifact = await _create(request, session, fields, None)
-        return RedirectResponse(f"/ui/artifacts/{artifact.id}?done=created", 303)
+        page = path_for(request, "artifact", artifact_id=artifact.id)
+        return RedirectResponse(f"{page}?done=created", 303)
     artifact = await services(request).transfers.create_uploaded(
         session.caller, artifact_changes(fields, chosen), file.chunks, published=_published(request)
     )
-    return RedirectResponse(f"/ui/artifacts/{artifact.id}?done=uploaded", 303)
+    page = path_for(request, "artifact", artifact_id=artifact.id)
+    return RedirectResponse(f"{page}?done=uploaded", 303)
 
 
 @action
@@ -53,7 +56,7 @@ async def create_artifact(request: Request, session: Session) -> Response:
     """The upload page's first step, with scripts: the artifact, without its data."""
     fields = await read_form(request)
     artifact = await _create(request, session, fields, fields.get("filename") or None)
-    return JSONResponse(_summary(artifact), 201, NO_STORE)
+    return JSONResponse(_summary(request, artifact), 201, NO_STORE)
 
 
 @action
@@ -66,7 +69,7 @@ async def upload_data(request: Request, session: Session) -> Response:
         body_stream(request),
         announced_size=None if length is None else parse_count("content-length", length),
     )
-    return JSONResponse(_summary(artifact), headers=NO_STORE)
+    return JSONResponse(_summary(request, artifact), headers=NO_STORE)
 
 
 @page
@@ -108,12 +111,12 @@ def _published(request: Request) -> bool:
     return settings_of(request).published_by_default.web
 
 
-def _summary(artifact: Artifact) -> dict[str, Any]:
+def _summary(request: Request, artifact: Artifact) -> dict[str, Any]:
     return {
         "id": artifact.id,
         "name": artifact.name,
         "status": artifact.status.value,
         "size": artifact.size,
-        "page": f"/ui/artifacts/{artifact.id}",
-        "data": f"/ui/api/artifacts/{artifact.id}/data",
+        "page": path_for(request, "artifact", artifact_id=artifact.id),
+        "data": path_for(request, "data", artifact_id=artifact.id),
     }
