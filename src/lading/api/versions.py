@@ -23,7 +23,7 @@ EARLIER = ("v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
 
 
 def versions_document(request: Request) -> dict[str, object]:
-    href = endpoint(request) + "/v2/"
+    href = endpoint(request) + request.app.url_path_for("v2_versions")
     multistore = bool(request.app.state.services.transfers.store_choices())
     locations = request.app.state.services.locations.offered
     cache = request.app.state.services.image_cache.enabled
@@ -71,7 +71,7 @@ ROUTES: list[BaseRoute] = [
     Route("/", root, methods=["GET"]),
     Route("/versions", versions, methods=["GET"]),
     Route("/v2", versions, methods=["GET"]),
-    Route("/v2/", versions, methods=["GET"]),
+    Route("/v2/", versions, methods=["GET"], name="v2_versions"),
 ]
 # The operations face's (with the metrics and the OpenAPI documents).
 HEALTH_ROUTES: list[BaseRoute] = [Route("/healthcheck", healthcheck, methods=["GET"])]

@@ -62,10 +62,10 @@ async def create_image(request: Request) -> Response:
         artifact = await services(request).imports.create_fetched(
             you, changes, image_id, uri, request_id=request_id(request)
         )
-        return _image_response(artifact, 201)
+        return _image_response(request, artifact, 201)
     incoming = _incoming(request, meta)
     artifact = await services(request).transfers.create_with(you, changes, image_id, incoming)
-    return _image_response(artifact, 201)
+    return _image_response(request, artifact, 201)
 
 
 async def update_image(request: Request) -> Response:
@@ -83,7 +83,7 @@ async def update_image(request: Request) -> Response:
     artifact = await services(request).transfers.update_with(
         you, image_id, lambda current: meta.changes(current, purge), _incoming(request, meta)
     )
-    return _image_response(artifact, 200)
+    return _image_response(request, artifact, 200)
 
 
 async def image_metadata(request: Request) -> Response:
@@ -172,8 +172,9 @@ def _require_octet_stream(request: Request) -> None:
             raise BadRequest(f"Content-Type must be {OCTET_STREAM}")
 
 
-def _image_response(artifact: Artifact, status: int) -> Response:
-    headers = {"location": f"/v1/images/{artifact.id}"} | _etag(artifact)
+def _image_response(request: Request, artifact: Artifact, status: int) -> Response:
+    location = request.app.url_path_for("glance_v1:image", image_id=artifact.id)
+    headers = {"location": str(location)} | _etag(artifact)
     return JSONResponse({"image": image_document(artifact)}, status, headers)
 
 
@@ -186,8 +187,8 @@ ROUTES: list[BaseRoute] = [
     Route("/images", create_image, methods=["POST"]),
     Route("/images", list_images, methods=["GET"]),
     Route("/images/detail", list_images_detail, methods=["GET"]),
-    Route("/images/{image_id}", image_metadata, methods=["HEAD"]),
-    Route("/images/{image_id}", download_image, methods=["GET"]),
-    Route("/images/{image_id}", update_image, methods=["PUT"]),
-    Route("/images/{image_id}", delete_image, methods=["DELETE"]),
+    Route("/images/{image_id}", image_metadata, methods=["HEAD"], name="image"),
+    Route("/images/{image_id}", download_image, methods=["GET"], name="image"),
+    Route("/images/{image_id}", update_image, methods=["PUT"], name="image"),
+    Route("/images/{image_id}", delete_image, methods=["DELETE"], name="image"),
 ]
