@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from functools import partial
 from typing import Any
-from urllib.parse import quote
 
 from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
@@ -29,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 
 from lading.domain import Task, TaskStatus
 from lading.errors import BadRequest, UnsupportedMediaType
+from lading.http.disposition import attachment
 from lading.http.downloads import DataResponse
 from lading.http.multipart import FormReader
 from lading.http.requests import caller, read_json, request_id, services
@@ -45,13 +45,13 @@ async def read_file(request: Request) -> Response:
     params = request.path_params
     part = await services(request).onboarding.file(caller(request), params["id"], params["path"])
     name = params["path"].rstrip("/").rpartition("/")[2]
-    return DataResponse(part, "private, no-cache", _attachment(name))
+    return DataResponse(part, "private, no-cache", attachment(name, part.artifact.id))
 
 
 async def export(request: Request) -> Response:
     download = await services(request).onboarding.export(caller(request), request.path_params["id"])
     return DataResponse(
-        download, "private, no-cache", _attachment(download.artifact.filename or "package.tar")
+        download, "private, no-cache", attachment(download.artifact.filename or "package.tar")
     )
 
 
@@ -107,10 +107,6 @@ def state_view(task: Task) -> dict[str, Any]:
     if task.result is not None:
         shown["package_id"] = task.result["package_id"]
     return shown
-
-
-def _attachment(name: str) -> dict[str, str]:
-    return {"content-disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
 
 
 # OSM names each request twice: one for a new package (onboard), one for a new version.

@@ -9,15 +9,14 @@ store as it arrives: no progress bar, but the same result.
 
 from __future__ import annotations
 
-import re
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from lading.domain import CONTAINER_FORMATS, DISK_FORMATS, Artifact, Visibility
 from lading.errors import Conflict
+from lading.http.disposition import attachment
 from lading.http.downloads import DataResponse
 from lading.http.multipart import FormReader
 from lading.http.requests import body_stream, parse_count, services, settings_of
@@ -25,9 +24,6 @@ from lading.web.forms import artifact_changes, read_form
 from lading.web.pages import NO_STORE, pages_of
 from lading.web.paths import path_for
 from lading.web.session import Session, action, page
-
-# What a download's file name may hold as plain ASCII; the rest goes in filename*.
-UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._ ()+-]")
 
 
 @page
@@ -79,15 +75,10 @@ async def download(request: Request, session: Session) -> Response:
     )
     if found.location is None:
         raise Conflict(f"artifact {found.artifact.id} has no data to download")
-    disposition = {"content-disposition": attachment(found.artifact)}
+    # Saved under its file name, or its name.
+    artifact = found.artifact
+    disposition = attachment(artifact.filename or artifact.name or artifact.id, artifact.id)
     return DataResponse(found, "private, no-cache", disposition)
-
-
-def attachment(artifact: Artifact) -> str:
-    """Content-Disposition for saving the artifact under its file name, or its name."""
-    name = artifact.filename or artifact.name or artifact.id
-    plain = UNSAFE_IN_FILENAME.sub("_", name).strip(" .") or artifact.id
-    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def form_choices() -> dict[str, Any]:
