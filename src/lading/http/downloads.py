@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import format_datetime
+from pathlib import Path
 
 import anyio
 from starlette.datastructures import Headers
@@ -40,11 +42,94 @@ class Part:
         return len(self.head) + self.range.length + len(self.tail)
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a download answers, decided before anything is sent (``answer``)."""
+
+    status: int
+    headers: dict[str, str]
+    parts: list[Part] = field(default_factory=list)  # the body, in order; none for no body
+    whole: bool = False  # the body is all of the data: the server may send it by path
+    # A store may hand the bytes off instead (a redirect); the headers to keep then.
+    redirectable: dict[str, str] | None = None
+
+
+def answer(
+    request: Headers,
+    method: str,
+    download: Download,
+    cache_control: str | None,
+    metadata: Mapping[str, str],
+    boundary: str,
+) -> Answer:
+    """The answer to a request for the download's data: 204 without data, 304 when the
+    client's copy is current, 416 for ranges that select nothing, else 200 or 206 with
+    the parts to send (a multipart body separated by ``boundary`` for several ranges)."""
+    if download.location is None:
+        return Answer(204, dict(metadata))
+    size = download.location.size
+    updated = download.artifact.updated_at.replace(tzinfo=UTC)
+    checksum = download.location.checksum  # None: an external location, no digest
+    validators = {
+        **({"etag": f'"{checksum}"'} if checksum else {}),
+        "last-modified": format_datetime(updated, usegmt=True),
+        "accept-ranges": "bytes",
+        **metadata,
+    } | ({"cache-control": cache_control} if cache_control else {})
+    if _matches(request.get("if-none-match"), validators.get("etag")):
+        return Answer(304, validators)
+    # A stale If-Range means the whole representation, whatever Range asks.
+    wanted = request.get("range") if _range_allowed(request.get("if-range"), validators) else None
+    try:
+        ranges = parse_range(wanted, size)
+    except RangeNotSatisfiable as exc:
+        return Answer(416, {**validators, **exc.headers})
+    body_follows = method != "HEAD"
+    # A store may hand the bytes off (an S3 presigned URL); the client sends its Range
+    # there again. Several ranges stay here: S3 answers only one.
+    redirectable = validators if body_follows and len(ranges or ()) < 2 else None
+    if ranges is None:
+        headers = {
+            **validators,
+            "content-type": OCTET_STREAM,
+            "content-length": str(size),
+            **({"content-md5": checksum} if checksum else {}),
+        }
+        parts = [Part(b"", ByteRange(0, size), b"")]
+    elif len(ranges) == 1:
+        (only,) = ranges
+        headers = {
+            **validators,
+            "content-type": OCTET_STREAM,
+            "content-length": str(only.length),
+            "content-range": only.content_range(size),
+        }
+        parts = [Part(b"", only, b"")]
+    else:
+        parts = _multipart(ranges, size, boundary)
+        headers = {
+            **validators,
+            "content-type": f"multipart/byteranges; boundary={boundary}",
+            "content-length": str(sum(part.length for part in parts)),
+        }
+    status = 200 if ranges is None else 206
+    return Answer(status, headers, parts if body_follows else [], ranges is None, redirectable)
+
+
+def redirected(validators: Mapping[str, str], url: str) -> Answer:
+    """The download handed off to ``url``: the client asks there again, Range and all."""
+    headers = {**validators, "location": url, "cache-control": "no-store"}
+    return Answer(307, {**headers, "content-length": "0"})
+
+
 class DataResponse(Response):
-    """The answer to a download: 200, 206, 304, 416, or 204 when there is no data.
+    """The answer to a download: 200, 206, 304, 416, 307 to a store's own URL, or 204
+    when there is no data.
 
     A Response only so that endpoints stay typed; it decides its status and headers
-    when called, so the inherited ``status_code`` and ``headers`` mean nothing.
+    when called (``answer``, a pure function, then the store's redirect), so the
+    inherited ``status_code`` and ``headers`` mean nothing. Then it sends, as
+    Starlette's FileResponse does: the head, and the body by path or streamed.
     """
 
     def __init__(
@@ -59,80 +144,33 @@ class DataResponse(Response):
         self.metadata = metadata or {}  # a face's headers about the artifact (v1's x-image-meta-*)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        download = self.download
-        if download.location is None:
-            await _start(send, 204, self.metadata)
-            await _finish(send)
-            return
-        request = Headers(scope=scope)
-        size = download.location.size
-        updated = download.artifact.updated_at.replace(tzinfo=UTC)
-        checksum = download.location.checksum  # None: an external location, no digest
-        validators = {
-            **({"etag": f'"{checksum}"'} if checksum else {}),
-            "last-modified": format_datetime(updated, usegmt=True),
-            "accept-ranges": "bytes",
-            **self.metadata,
-        } | ({"cache-control": self.cache_control} if self.cache_control else {})
-        if _matches(request.get("if-none-match"), validators.get("etag")):
-            await _start(send, 304, validators)
-            await _finish(send)
-            return
-        # A stale If-Range means the whole representation, whatever Range asks.
-        wanted = (
-            request.get("range") if _range_allowed(request.get("if-range"), validators) else None
+        decided = answer(
+            Headers(scope=scope),
+            scope["method"],
+            self.download,
+            self.cache_control,
+            self.metadata,
+            uuid.uuid4().hex,
         )
-        try:
-            ranges = parse_range(wanted, size)
-        except RangeNotSatisfiable as exc:
-            await _start(send, 416, {**validators, **exc.headers})
+        if decided.redirectable is not None:
+            url = await self.download.redirect_url()
+            if url is not None:
+                decided = redirected(decided.redirectable, url)
+        await _start(send, decided.status, decided.headers)
+        path = self._path(scope) if decided.whole and decided.parts else None
+        if path is not None:
+            await self._send_path(send, path)
+        elif not decided.parts or await self._send_parts(receive, send, decided.parts):
             await _finish(send)
-            return
-        body_follows = scope["method"] != "HEAD"
-        # A store may hand the bytes off (an S3 presigned URL); the client sends its Range
-        # there again. Several ranges stay here: S3 answers only one.
-        redirect = await download.redirect_url() if body_follows and len(ranges or ()) < 2 else None
-        if redirect is not None:
-            headers = {**validators, "location": redirect, "cache-control": "no-store"}
-            await _start(send, 307, {**headers, "content-length": "0"})
-            await _finish(send)
-            return
-        if ranges is None:
-            headers = {
-                **validators,
-                "content-type": OCTET_STREAM,
-                "content-length": str(size),
-                **({"content-md5": checksum} if checksum else {}),
-            }
-            await _start(send, 200, headers)
-            path = download.local_path()
-            if body_follows and path is not None and PATHSEND in scope.get("extensions", {}):
-                await send({"type": PATHSEND, "path": str(path)})
-                return
-            parts = [Part(b"", ByteRange(0, size), b"")]
-        elif len(ranges) == 1:
-            (only,) = ranges
-            headers = {
-                **validators,
-                "content-type": OCTET_STREAM,
-                "content-length": str(only.length),
-                "content-range": only.content_range(size),
-            }
-            await _start(send, 206, headers)
-            parts = [Part(b"", only, b"")]
-        else:
-            boundary = uuid.uuid4().hex
-            parts = _multipart(ranges, size, boundary)
-            length = sum(part.length for part in parts)
-            headers = {
-                **validators,
-                "content-type": f"multipart/byteranges; boundary={boundary}",
-                "content-length": str(length),
-            }
-            await _start(send, 206, headers)
-        if body_follows and not await self._send_parts(receive, send, parts):
-            return  # the client went away: nothing more may be sent
-        await _finish(send)
+        # else the client went away: nothing more may be sent
+
+    def _path(self, scope: Scope) -> Path | None:
+        """The data's file, when the server can send it itself (pathsend)."""
+        path = self.download.local_path()
+        return path if path is not None and PATHSEND in scope.get("extensions", {}) else None
+
+    async def _send_path(self, send: Send, path: Path) -> None:
+        await send({"type": PATHSEND, "path": str(path)})
 
     async def _send_parts(self, receive: Receive, send: Send, parts: list[Part]) -> bool:
         """Stream the parts, or stop reading as soon as the client goes away (False)."""
