@@ -8,9 +8,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route, Router
 
+from lading.api.glance_v2 import paths as glance_v2_paths
 from lading.api.visor.render import visor_error
 from lading.faces import DOCUMENTS, FACES, Face, document, error_styles, metric_labels, routes
 from lading.http.failures import Failure
+from lading.web import paths as web_paths
 from lading.web.pages import error_page
 
 # The labels of lading_http_requests_total{face} before the faces were declared once.
@@ -38,6 +40,11 @@ def test_names_prefixes_and_documents_are_each_declared_once() -> None:
     prefixes = [prefix for face in FACES for prefix in face.prefixes if prefix]
     for declared in ([face.name for face in FACES], prefixes, list(DOCUMENTS)):
         assert len(declared) == len(set(declared)), declared
+
+
+def test_the_faces_build_paths_in_the_namespace_they_are_mounted_under() -> None:
+    names = {face.name for face in FACES}
+    assert {web_paths.NAMESPACE, glance_v2_paths.NAMESPACE} <= names
 
 
 def test_a_face_takes_a_token_when_its_document_says_so() -> None:

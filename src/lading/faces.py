@@ -77,10 +77,6 @@ class Face:
         return self.prefixes[1:]
 
 
-def _glance_v2() -> list[BaseRoute]:
-    return list(glance_v2.ROUTES)
-
-
 def _operations() -> list[BaseRoute]:
     return [
         *versions.HEALTH_ROUTES,
@@ -90,7 +86,9 @@ def _operations() -> list[BaseRoute]:
 
 
 FACES = (
-    Face("glance_v2", ("/v2",), _glance_v2, "glance-v2", redirect_slashes=False),
+    Face(
+        "glance_v2", ("/v2",), lambda: list(glance_v2.ROUTES), "glance-v2", redirect_slashes=False
+    ),
     Face("glance_v1", ("/v1",), lambda: list(glance_v1.ROUTES), "glance-v1"),
     Face("visor", (ROOT, "/visor"), lambda: list(visor.ROUTES), "visor", visor_error),
     Face("pnda", (ROOT,), lambda: list(pnda.ROUTES), "pnda"),
