@@ -10,25 +10,19 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp
 
-from lading.api import click, osm, pnda, versions
-from lading.api import openapi as openapi_documents
-from lading.api.auth import AuthenticationMiddleware
-from lading.api.cross_site import CrossSiteMiddleware
-from lading.api.forwarded import ForwardedMiddleware, TrustedProxies
-from lading.api.glance_v1 import images as glance_v1
-from lading.api.glance_v2 import cache as image_cache
-from lading.api.glance_v2 import images, members, metadef_schemas, metadefs, names, tasks
-from lading.api.http import EXCEPTION_HANDLERS, RequestIdMiddleware
-from lading.api.https import StrictTransportMiddleware
-from lading.api.observe import ObserveMiddleware, serve_metrics
-from lading.api.unread_body import UnreadBodyMiddleware
-from lading.api.visor import images as visor
-from lading.api.visor.render import visor_error
+from lading import faces
 from lading.db.engine import Database
 from lading.errors import CatalogueUnavailable
+from lading.http.auth import AuthenticationMiddleware
+from lading.http.cross_site import CrossSiteMiddleware
+from lading.http.failures import EXCEPTION_HANDLERS
+from lading.http.forwarded import ForwardedMiddleware, TrustedProxies
+from lading.http.https import StrictTransportMiddleware
+from lading.http.observe import ObserveMiddleware
+from lading.http.requests import RequestIdMiddleware
+from lading.http.unread_body import UnreadBodyMiddleware
 from lading.services import Services
 from lading.settings import (
     FilesystemStoreSettings,
@@ -42,7 +36,6 @@ from lading.settings import (
 from lading.sites import Sites
 from lading.stores.registry import StoreRegistry
 from lading.web.pages import Pages
-from lading.web.routes import routes as web_routes
 
 log = logging.getLogger(__name__)
 
@@ -111,25 +104,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
         await stores.close()
         database.dispose()
 
-    # Glance answers a path with a trailing slash 404 (``GET /v2/images/`` is an image with
-    # an empty id, to Tempest too), never a redirect to another resource.
-    glance_v2 = Router([*images.ROUTES, *members.ROUTES, *tasks.ROUTES, *names.ROUTES,
-                        *metadefs.ROUTES, *metadef_schemas.ROUTES, *image_cache.ROUTES],
-                       redirect_slashes=False)  # fmt: skip
-    routes = [
-        *versions.ROUTES,
-        Route("/metrics", serve_metrics, methods=["GET"]),
-        *openapi_documents.ROUTES,
-        *pnda.ROUTES,
-        # VISoR's clients call its paths at the root; /visor stays as lading first served it.
-        *visor.ROUTES,
-        Mount("/v1", routes=glance_v1.ROUTES),
-        Mount("/v2", app=glance_v2),
-        Mount("/click", routes=click.ROUTES),
-        Mount("/visor", routes=visor.ROUTES),
-        Mount("/api", routes=osm.ROUTES),
-        Mount("/ui", routes=web_routes()),
-    ]
+    routes = faces.routes()
     # Behind trusted proxies, the client and scheme are theirs before anything looks.
     forwarded = TrustedProxies.of(settings.server.trusted_proxies)
     app = Lading(
@@ -139,7 +114,12 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
         middleware=[
             *([Middleware(ForwardedMiddleware, trusted=forwarded)] if forwarded else []),
             Middleware(RequestIdMiddleware),
-            Middleware(ObserveMiddleware, routes=routes, metrics=services.metrics),
+            Middleware(
+                ObserveMiddleware,
+                routes=routes,
+                metrics=services.metrics,
+                labels=faces.metric_labels(),
+            ),
             # Before the token is looked up: another site's request costs no query.
             Middleware(CrossSiteMiddleware, sites=sites),
             Middleware(
@@ -154,13 +134,9 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     app.state.settings = settings
     app.state.services = services
     app.state.sites = sites
-    app.state.pages = pages = Pages()
-    # other faces: OpenStack's shape
-    app.state.error_styles = {
-        "/visor": visor_error,
-        **{path: visor_error for path in visor.ROOT_PATHS},
-        "/ui": pages.error,
-    }
+    app.state.pages = Pages()
+    app.state.error_styles = faces.error_styles()  # other faces: OpenStack's shape
+    app.state.openapi = faces.openapi_aliases()
     return app
 
 

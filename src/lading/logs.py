@@ -1,7 +1,7 @@
 """Logging for ``lading serve``: plain lines, or one JSON object per line.
 
 ``lading serve`` hands ``dict_config`` to granian, which applies it in every worker
-process; access log lines come from ``lading.api.observe`` on the ``lading.access``
+process; access log lines come from ``lading.http.observe`` on the ``lading.access``
 logger.
 """
 

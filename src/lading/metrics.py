@@ -1,6 +1,6 @@
 """Prometheus metrics, all named ``lading_*``, served at ``/metrics``.
 
-The HTTP ones are counted by ``lading.api.observe``; the services count what only they
+The HTTP ones are counted by ``lading.http.observe``; the services count what only they
 see (uploads in flight, store errors); the catalogue's figures (task backlog, bytes that
 delayed deletes hold) are read from the database when ``/metrics`` is asked.
 

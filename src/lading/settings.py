@@ -431,7 +431,7 @@ class ServerSettings(BaseModel):
     linger_time: float = Field(30.0, ge=0)  # seconds
     linger_timeout: float = Field(5.0, gt=0)  # seconds
     # Addresses or CIDR networks of the proxies in front: from them alone, X-Forwarded-For
-    # and X-Forwarded-Proto are believed (lading.api.forwarded). None: never.
+    # and X-Forwarded-Proto are believed (lading.http.forwarded). None: never.
     trusted_proxies: list[str] = []
 
     @field_validator("trusted_proxies")

@@ -1,6 +1,6 @@
 """Other websites: a Host that names another server is 400 and a change from another
 origin's page is 403, on every face, open or not; CORS lets listed origins in (see
-``lading.sites`` and ``lading.api.cross_site``).
+``lading.sites`` and ``lading.http.cross_site``).
 
 The server here runs open (no token exists), as a laptop's does: the case where any page a
 user visits could otherwise create, delete, share and import.

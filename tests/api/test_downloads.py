@@ -10,9 +10,9 @@ import anyio
 import pytest
 from starlette.testclient import TestClient
 
-from lading.api.downloads import PATHSEND, DataResponse
 from lading.domain import Artifact, Location, Status, Visibility
 from lading.errors import StoreError
+from lading.http.downloads import PATHSEND, DataResponse
 from lading.services.transfers import Download
 from lading.settings import Settings
 from lading.stores.filesystem import FilesystemStore

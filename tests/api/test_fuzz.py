@@ -40,8 +40,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.testclient import TestClient
 
-from lading.api.openapi import FACES
 from lading.app import create_app
+from lading.faces import DOCUMENTS as FACES
 from tests.api.seeds import Pools, seed_metadefs, seeder, world_settings
 from tests.raw_asgi import HOST, send
 

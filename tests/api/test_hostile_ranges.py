@@ -14,8 +14,8 @@ import anyio
 import pytest
 from starlette.testclient import TestClient
 
-from lading.api.ranges import MAX_RANGE_SPECS
 from lading.app import create_app
+from lading.http.ranges import MAX_RANGE_SPECS
 from tests.api.seeds import seed_click, seed_images, seed_osm, seed_pnda, world_settings
 from tests.raw_asgi import HOST, RawAnswer, send
 

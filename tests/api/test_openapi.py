@@ -12,8 +12,9 @@ from openapi_spec_validator import validate
 from starlette.routing import BaseRoute
 from starlette.testclient import TestClient
 
-from lading.api.openapi import FACES, load
 from lading.app import create_app
+from lading.faces import DOCUMENTS as FACES
+from lading.faces import document as load
 from lading.settings import Settings
 from tests.api.helpers import routes_of
 

@@ -50,7 +50,9 @@ def test_upload_list_download_delete(client: TestClient) -> None:
     ]
     got = client.get(f"/packages/{FILE}")
     assert got.status_code == 200 and got.content == data
-    assert got.headers["content-disposition"] == f"attachment; filename*=UTF-8''{FILE}"
+    assert got.headers["content-disposition"] == (
+        f"attachment; filename=\"{FILE}\"; filename*=UTF-8''{FILE}"
+    )
     part = client.get(f"/packages/{FILE}", headers={"range": "bytes=10-19"})
     assert part.status_code == 206 and part.content == data[10:20]
     assert client.head(f"/packages/{FILE}").headers["content-length"] == str(len(data))

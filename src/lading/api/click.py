@@ -21,12 +21,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.downloads import DataResponse
-from lading.api.http import caller, has_body, read_json, services, settings_of
-from lading.api.multipart import FormReader
 from lading.clock import timestamp
 from lading.domain import Artifact
 from lading.errors import BadRequest, Unauthorized
+from lading.http.downloads import DataResponse
+from lading.http.multipart import FormReader
+from lading.http.requests import caller, has_body, read_json, services, settings_of
 from lading.services.access import Caller
 from lading.services.packages import NewPackage
 from lading.services.signing import SignedRequest, field_value

@@ -8,9 +8,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lading.api.http import parse_count
 from lading.domain import Artifact
 from lading.errors import BadRequest
+from lading.http.requests import parse_count
 from lading.services.validation import Changes
 
 MD5 = re.compile("[0-9a-f]{32}")

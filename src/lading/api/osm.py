@@ -31,18 +31,18 @@ from __future__ import annotations
 from dataclasses import asdict
 from functools import partial
 from typing import Any
-from urllib.parse import quote
 
 from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from lading.api.downloads import DataResponse
-from lading.api.http import caller, read_json, request_id, services
-from lading.api.multipart import FormReader
 from lading.domain import Task, TaskStatus
 from lading.errors import BadRequest, UnsupportedMediaType
+from lading.http.disposition import attachment
+from lading.http.downloads import DataResponse
+from lading.http.multipart import FormReader
+from lading.http.requests import caller, read_json, request_id, services
 from lading.services.package_archive import DESCRIPTOR_KINDS
 from lading.services.package_export import EXPORT_SUFFIX
 from lading.services.transfers import Download
@@ -60,7 +60,7 @@ async def read_file(request: Request) -> Response:
     params = request.path_params
     part = await services(request).onboarding.file(caller(request), params["id"], params["path"])
     name = params["path"].rstrip("/").rpartition("/")[2]
-    return DataResponse(part, "private, no-cache", _attachment(name))
+    return DataResponse(part, "private, no-cache", attachment(name, part.artifact.id))
 
 
 async def export(request: Request) -> Response:
@@ -76,7 +76,7 @@ async def export(request: Request) -> Response:
         return await exported(request, ref)
     download = await services(request).onboarding.export(caller(request), ref)
     return DataResponse(
-        download, "private, no-cache", _attachment(download.artifact.filename or "package.tar")
+        download, "private, no-cache", attachment(download.artifact.filename or "package.tar")
     )
 
 
@@ -105,7 +105,7 @@ async def _export_answer(request: Request, kind: str, name: str, grammar: str | 
 
 async def exported(request: Request, filename: str) -> Response:
     found = await services(request).onboarding.exported(caller(request), filename)
-    headers = {"cache-control": "private, no-cache", **_attachment(found.filename)}
+    headers = {"cache-control": "private, no-cache", **attachment(found.filename)}
     if request.method == "HEAD":  # the size is known only once it is compressed
         return Response(media_type="application/gzip", headers=headers)
     return StreamingResponse(found.chunks(), media_type="application/gzip", headers=headers)
@@ -123,7 +123,7 @@ async def browse(request: Request, kind: str) -> Response:
     path = params.get("path", "")
     found = await services(request).onboarding.browse(caller(request), kind, params["name"], path)
     if isinstance(found, Download):
-        return DataResponse(found, "private, no-cache", _attachment(path.rpartition("/")[2]))
+        return DataResponse(found, "private, no-cache", attachment(path.rpartition("/")[2]))
     return JSONResponse(found)
 
 
@@ -215,10 +215,6 @@ def _entry(kind: str, name: str, text: str, timestamp: float) -> dict[str, Any]:
     if kind == "event":
         return {"value": name, "text": text, "timestamp": timestamp}
     return {"value": text, "name": name, "text": text, "timestamp": timestamp}
-
-
-def _attachment(name: str) -> dict[str, str]:
-    return {"content-disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
 
 
 # OSM names each request twice: one for a new package (onboard), one for a new version.

@@ -15,17 +15,17 @@ PNDA had no authentication; lading takes tokens here as everywhere, and
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.downloads import DataResponse
-from lading.api.http import body_stream, caller, parse_count, services
 from lading.api.query import single
 from lading.domain import Artifact
 from lading.errors import BadRequest
+from lading.http.disposition import attachment
+from lading.http.downloads import DataResponse
+from lading.http.requests import body_stream, caller, parse_count, services
 from lading.services.access import Caller
 
 MAX_RECENCY = 1000
@@ -51,7 +51,7 @@ async def download(request: Request) -> Response:
     who = _caller(request, write=False)
     artifact = await services(request).packages.find_file(who, request.path_params["file"])
     found = await services(request).transfers.download_of(who, artifact)
-    return DataResponse(found, "private, no-cache", _disposition(artifact))
+    return DataResponse(found, "private, no-cache", attachment(artifact.filename or artifact.id))
 
 
 async def upload(request: Request) -> Response:
@@ -87,10 +87,6 @@ def _caller(request: Request, write: bool) -> Caller:
         if anonymous is not None:
             return anonymous
     return caller(request)
-
-
-def _disposition(artifact: Artifact) -> dict[str, str]:
-    return {"content-disposition": f"attachment; filename*=UTF-8''{quote(artifact.filename or '')}"}
 
 
 ROUTES: list[BaseRoute] = [

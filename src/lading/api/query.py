@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from lading.api.http import parse_count
 from lading.domain import SORT_KEYS, SortDir
 from lading.errors import BadRequest
+from lading.http.requests import parse_count
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000

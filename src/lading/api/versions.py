@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.http import endpoint, services
+from lading.http.requests import endpoint, services
 
 # Only versions whose features this server implements: v2.6 interoperable import; v2.7
 # hidden images and multihash; v2.8 multi-store, listed only with several stores, as
@@ -23,7 +23,7 @@ EARLIER = ("v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
 
 
 def versions_document(request: Request) -> dict[str, object]:
-    href = endpoint(request) + "/v2/"
+    href = endpoint(request) + request.app.url_path_for("v2_versions")
     multistore = bool(request.app.state.services.transfers.store_choices())
     locations = request.app.state.services.locations.offered
     cache = request.app.state.services.image_cache.enabled
@@ -48,7 +48,7 @@ async def root(request: Request) -> Response:
     # A browser asks for HTML and gets the web UI; clients ask for JSON (or anything) and
     # get what Glance answers at the root: 300 Multiple Choices (200 at /versions).
     if "text/html" in request.headers.get("accept", ""):
-        return RedirectResponse("/ui/", 303)
+        return RedirectResponse(request.app.url_path_for("web:list"), 303)
     return JSONResponse(versions_document(request), status_code=300)
 
 
@@ -66,10 +66,12 @@ async def healthcheck(request: Request) -> Response:
     return JSONResponse({"status": "OK", "tasks": backlog, "reclaimable_bytes": reclaimable})
 
 
+# Version discovery: for no face in particular (``lading.faces`` serves it first).
 ROUTES: list[BaseRoute] = [
     Route("/", root, methods=["GET"]),
     Route("/versions", versions, methods=["GET"]),
     Route("/v2", versions, methods=["GET"]),
-    Route("/v2/", versions, methods=["GET"]),
-    Route("/healthcheck", healthcheck, methods=["GET"]),
+    Route("/v2/", versions, methods=["GET"], name="v2_versions"),
 ]
+# The operations face's (with the metrics and the OpenAPI documents).
+HEALTH_ROUTES: list[BaseRoute] = [Route("/healthcheck", healthcheck, methods=["GET"])]

@@ -57,7 +57,7 @@ def api_app(launch: Launch) -> ASGIApp:
 
 def redirect_app(launch: Launch) -> ASGIApp:
     """The loader of the redirect listener's worker."""
-    from lading.api.https import redirect_app
+    from lading.http.https import redirect_app
 
     return redirect_app(launch.settings())
 

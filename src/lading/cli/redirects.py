@@ -1,5 +1,5 @@
 """The plain-HTTP listener of ``tls.redirect_port``: a granian of its own, in a process of
-its own, serving ``lading.api.https:redirect_app`` (through ``lading.cli.launch``).
+its own, serving ``lading.http.https:redirect_app`` (through ``lading.cli.launch``).
 
 granian binds one address per server, so the redirects cannot share the HTTPS server's
 processes. ``lading serve`` starts this one once every check has passed and stops it when
@@ -83,7 +83,7 @@ def serve_redirects(ready: int, launch: Launch) -> None:
         assert settings.tls.redirect_port is not None  # lading serve starts it for one
         edge = settings.server
         server = Granian(
-            "lading.api.https:redirect_app",  # its name: the worker loads redirect_app
+            "lading.http.https:redirect_app",  # its name: the worker loads redirect_app
             address=settings.host,
             port=settings.tls.redirect_port,
             interface=Interfaces.ASGINL,  # the redirects have no lifespan to run

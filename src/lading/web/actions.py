@@ -6,11 +6,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from lading.api.http import request_id, services, settings_of
 from lading.display import name_from_url
 from lading.errors import BadRequest
+from lading.http.requests import request_id, services, settings_of
 from lading.web.forms import artifact_changes, read_form
 from lading.web.pages import pages_of
+from lading.web.paths import path_for
 from lading.web.session import Session, action, page
 from lading.web.uploads import form_choices
 
@@ -31,9 +32,9 @@ async def delete(request: Request, session: Session) -> Response:
     artifact = await services(request).catalogue.get(session.caller, artifact_id)
     form = await read_form(request)
     if form.get("confirm") != artifact_id:
-        return RedirectResponse(f"/ui/artifacts/{artifact.id}/delete", 303)
+        return RedirectResponse(path_for(request, "delete", artifact_id=artifact.id), 303)
     await services(request).catalogue.delete(session.caller, artifact_id)
-    return RedirectResponse("/ui/?done=deleted", 303)
+    return RedirectResponse(path_for(request, "list") + "?done=deleted", 303)
 
 
 @action
@@ -67,7 +68,7 @@ async def start_import(request: Request, session: Session) -> Response:
         published=settings_of(request).published_by_default.web,
         request_id=request_id(request),
     )
-    return RedirectResponse(f"/ui/tasks/{task.id}", 303)
+    return RedirectResponse(path_for(request, "task", task_id=task.id), 303)
 
 
 async def _set_published(request: Request, session: Session, published: bool) -> Response:
@@ -75,4 +76,5 @@ async def _set_published(request: Request, session: Session, published: bool) ->
         session.caller, request.path_params["artifact_id"], published
     )
     done = "published" if published else "unpublished"
-    return RedirectResponse(f"/ui/artifacts/{artifact.id}?done={done}", 303)
+    page = path_for(request, "artifact", artifact_id=artifact.id)
+    return RedirectResponse(f"{page}?done={done}", 303)

@@ -7,8 +7,8 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from lading.api.http import body_stream, has_body
 from lading.errors import BadRequest, TooLarge, UnsupportedMediaType
+from lading.http.requests import body_stream, has_body
 from lading.services.validation import Changes
 
 URLENCODED = "application/x-www-form-urlencoded"

@@ -19,12 +19,12 @@ SORT_KEYS = ("created_at", "updated_at", "name", "size", "status")
 LIMITS = (25, 50, 100)
 STATUSES = tuple(status.value for status in Status if status not in GONE)
 VISIBILITIES = (*(visibility.value for visibility in Visibility), "all")
-LIST_PATH = "/ui/"
 
 
 @dataclass(frozen=True, slots=True)
 class Search:
-    """The list form's values, checked; empty means no filter."""
+    """The list form's values, checked; empty means no filter. ``path`` is the list's, where
+    its links go."""
 
     text: str = ""
     status: str = ""
@@ -37,9 +37,10 @@ class Search:
     direction: str = "desc"
     limit: int = LIMITS[0]
     marker: str = ""
+    path: str = ""
 
     @classmethod
-    def parse(cls, params: QueryParams) -> Search:
+    def parse(cls, params: QueryParams, path: str) -> Search:
         def one(name: str, allowed: tuple[str, ...] | None = None) -> str:
             value = params.get(name, "").strip()
             if value and allowed is not None and value not in allowed:
@@ -59,6 +60,7 @@ class Search:
             direction=one("direction", ("asc", "desc")) or "desc",
             limit=int(limit) if limit else LIMITS[0],
             marker=one("marker"),
+            path=path,
         )
         search.query()  # refuse a malformed search now, with its reason
         return search
@@ -105,7 +107,7 @@ class Search:
             )
             if value
         ]
-        return LIST_PATH + (f"?{urlencode(params)}" if params else "")
+        return self.path + (f"?{urlencode(params)}" if params else "")
 
     def sorted_by(self, key: str) -> str:
         """The link of a column header: by that key, or the other way when already so."""

@@ -1,6 +1,7 @@
 """Rendering: the templates, their filters, and the face's error pages.
 
-Errors under /ui come here through ``app.state.error_styles``, wherever they were raised
+Errors under /ui come here through ``app.state.error_styles`` (``error_page`` is the web
+face's error style in ``lading.faces``), wherever they were raised
 (a view, the routing, an unexpected failure): pages get an HTML page with the error's
 status, and the page's scripts, which ask for JSON, get JSON.
 """
@@ -18,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.templating import Jinja2Templates
 
-from lading.api.http import Failure
 from lading.display import human_size
+from lading.http.failures import Failure
+from lading.web.paths import path_for
 from lading.web.session import Session
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -47,6 +49,7 @@ class Pages:
         )
         environment.filters["size"] = human_size_or_nothing
         environment.filters["moment"] = moment
+        environment.globals["path"] = template_path
         self._environment = environment
         self._templates = Jinja2Templates(env=environment)
 
@@ -66,19 +69,30 @@ class Pages:
             headers=PAGE_HEADERS,
         )
 
-    def error(self, headers: Headers, failure: Failure) -> Response:
-        """A failure as this face answers it (an ``ErrorStyle``)."""
-        if wants_json(headers):
+    def error(self, request: Request, failure: Failure) -> Response:
+        """A failure as this face answers it."""
+        if wants_json(request.headers):
             body = {"error": {"status": failure.status, "code": failure.code,
                               "title": failure.title, "message": failure.message}}  # fmt: skip
             return JSONResponse(body, failure.status, {**(failure.headers or {}), **NO_STORE})
         page = self._environment.get_template("error.html")
-        html = page.render(session=None, notice=None, failure=failure)
+        html = page.render(request=request, session=None, notice=None, failure=failure)
         return HTMLResponse(html, failure.status, {**(failure.headers or {}), **PAGE_HEADERS})
 
 
 def pages_of(request: Request) -> Pages:
     return request.app.state.pages  # type: ignore[no-any-return]
+
+
+@jinja2.pass_context
+def template_path(context: jinja2.runtime.Context, name: str, /, **params: object) -> str:
+    """``path_for`` in templates: ``{{ path("artifact", artifact_id=artifact.id) }}``."""
+    return path_for(context["request"], name, **params)
+
+
+def error_page(request: Request, failure: Failure) -> Response:
+    """The web face's error style (``lading.http.failures.ErrorStyle``)."""
+    return pages_of(request).error(request, failure)
 
 
 def wants_json(headers: Headers) -> bool:

@@ -23,15 +23,14 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from lading.api.cross_site import refusal
-from lading.api.http import services, settings_of
 from lading.errors import Forbidden, Unauthorized
+from lading.http.cross_site import refusal
+from lading.http.requests import services, settings_of
 from lading.services.access import Caller
 from lading.sites import Sites, origin_of
+from lading.web.paths import path_for, root
 
 COOKIE = "lading_session"
-PREFIX = "/ui"
-SIGN_IN = f"{PREFIX}/sign-in"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +53,7 @@ def page(view: View) -> Endpoint:
         try:
             session = await session_of(request)
         except Unauthorized:  # the cookie's token was revoked or has expired
-            return signed_out(to_sign_in(request, "ended"))
+            return signed_out(request, to_sign_in(request, "ended"))
         if session is None:
             return to_sign_in(request)
         return await view(request, session)
@@ -103,14 +102,15 @@ async def session_of(request: Request) -> Session | None:
 def to_sign_in(request: Request, why: str | None = None) -> Response:
     back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     reason = f"&why={why}" if why else ""
-    return RedirectResponse(f"{SIGN_IN}?next={quote(back, safe='')}{reason}", 303)
+    sign_in = path_for(request, "sign_in")
+    return RedirectResponse(f"{sign_in}?next={quote(back, safe='')}{reason}", 303)
 
 
 def signed_in(request: Request, response: Response, token: str) -> Response:
     response.set_cookie(
         COOKIE,
         token,
-        path=PREFIX,
+        path=root(request),
         secure=is_https(request),
         httponly=True,
         samesite="strict",
@@ -118,16 +118,17 @@ def signed_in(request: Request, response: Response, token: str) -> Response:
     return response
 
 
-def signed_out(response: Response) -> Response:
-    response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict")
+def signed_out(request: Request, response: Response) -> Response:
+    response.delete_cookie(COOKIE, path=root(request), httponly=True, samesite="strict")
     return response
 
 
-def safe_next(target: str | None) -> str:
+def safe_next(request: Request, target: str | None) -> str:
     """Where to go after signing in: a page of the UI, never another site."""
-    if target and target.startswith(f"{PREFIX}/") and "\\" not in target:
+    pages = f"{root(request)}/"
+    if target and target.startswith(pages) and "\\" not in target:
         return target
-    return f"{PREFIX}/"
+    return pages
 
 
 def is_https(request: Request) -> bool:

@@ -5,18 +5,19 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from lading.api.http import services
 from lading.errors import Unauthorized
+from lading.http.requests import services
 from lading.web.forms import read_form
 from lading.web.pages import pages_of
-from lading.web.session import SIGN_IN, check_origin, safe_next, signed_in, signed_out
+from lading.web.paths import path_for
+from lading.web.session import check_origin, safe_next, signed_in, signed_out
 
 # What the sign-in page says about why it is shown (``?why=...``): only these.
 REASONS = {"ended": "Your session ended: its token was revoked or has expired."}
 
 
 async def sign_in_form(request: Request) -> Response:
-    target = safe_next(request.query_params.get("next"))
+    target = safe_next(request, request.query_params.get("next"))
     if await services(request).identities.is_open():
         return RedirectResponse(target, 303)  # nothing to sign in with
     reason = REASONS.get(request.query_params.get("why", ""))
@@ -26,7 +27,7 @@ async def sign_in_form(request: Request) -> Response:
 async def sign_in(request: Request) -> Response:
     check_origin(request)  # nobody else's page may sign a browser in as them
     form = await read_form(request)
-    target = safe_next(form.get("next"))
+    target = safe_next(request, form.get("next"))
     identities = services(request).identities
     if await identities.is_open():
         return RedirectResponse(target, 303)
@@ -42,7 +43,7 @@ async def sign_in(request: Request) -> Response:
 
 async def sign_out(request: Request) -> Response:
     check_origin(request)
-    return signed_out(RedirectResponse(SIGN_IN, 303))
+    return signed_out(request, RedirectResponse(path_for(request, "sign_in"), 303))
 
 
 def _form(request: Request, target: str, problem: str | None, status: int = 200) -> Response:

@@ -9,24 +9,21 @@ store as it arrives: no progress bar, but the same result.
 
 from __future__ import annotations
 
-import re
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from lading.api.downloads import DataResponse
-from lading.api.http import body_stream, parse_count, services, settings_of
-from lading.api.multipart import FormReader
 from lading.domain import CONTAINER_FORMATS, DISK_FORMATS, Artifact, Visibility
 from lading.errors import Conflict
+from lading.http.disposition import attachment
+from lading.http.downloads import DataResponse
+from lading.http.multipart import FormReader
+from lading.http.requests import body_stream, parse_count, services, settings_of
 from lading.web.forms import artifact_changes, read_form
 from lading.web.pages import NO_STORE, pages_of
+from lading.web.paths import path_for
 from lading.web.session import Session, action, page
-
-# What a download's file name may hold as plain ASCII; the rest goes in filename*.
-UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._ ()+-]")
 
 
 @page
@@ -41,11 +38,13 @@ async def upload_with_form(request: Request, session: Session) -> Response:
     chosen = file.filename.replace("\\", "/").rpartition("/")[2]  # a path, from old browsers
     if not chosen:  # no file chosen: the artifact waits for data
         artifact = await _create(request, session, fields, None)
-        return RedirectResponse(f"/ui/artifacts/{artifact.id}?done=created", 303)
+        page = path_for(request, "artifact", artifact_id=artifact.id)
+        return RedirectResponse(f"{page}?done=created", 303)
     artifact = await services(request).transfers.create_uploaded(
         session.caller, artifact_changes(fields, chosen), file.chunks, published=_published(request)
     )
-    return RedirectResponse(f"/ui/artifacts/{artifact.id}?done=uploaded", 303)
+    page = path_for(request, "artifact", artifact_id=artifact.id)
+    return RedirectResponse(f"{page}?done=uploaded", 303)
 
 
 @action
@@ -53,7 +52,7 @@ async def create_artifact(request: Request, session: Session) -> Response:
     """The upload page's first step, with scripts: the artifact, without its data."""
     fields = await read_form(request)
     artifact = await _create(request, session, fields, fields.get("filename") or None)
-    return JSONResponse(_summary(artifact), 201, NO_STORE)
+    return JSONResponse(_summary(request, artifact), 201, NO_STORE)
 
 
 @action
@@ -66,7 +65,7 @@ async def upload_data(request: Request, session: Session) -> Response:
         body_stream(request),
         announced_size=None if length is None else parse_count("content-length", length),
     )
-    return JSONResponse(_summary(artifact), headers=NO_STORE)
+    return JSONResponse(_summary(request, artifact), headers=NO_STORE)
 
 
 @page
@@ -76,15 +75,10 @@ async def download(request: Request, session: Session) -> Response:
     )
     if found.location is None:
         raise Conflict(f"artifact {found.artifact.id} has no data to download")
-    disposition = {"content-disposition": attachment(found.artifact)}
+    # Saved under its file name, or its name.
+    artifact = found.artifact
+    disposition = attachment(artifact.filename or artifact.name or artifact.id, artifact.id)
     return DataResponse(found, "private, no-cache", disposition)
-
-
-def attachment(artifact: Artifact) -> str:
-    """Content-Disposition for saving the artifact under its file name, or its name."""
-    name = artifact.filename or artifact.name or artifact.id
-    plain = UNSAFE_IN_FILENAME.sub("_", name).strip(" .") or artifact.id
-    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def form_choices() -> dict[str, Any]:
@@ -108,12 +102,12 @@ def _published(request: Request) -> bool:
     return settings_of(request).published_by_default.web
 
 
-def _summary(artifact: Artifact) -> dict[str, Any]:
+def _summary(request: Request, artifact: Artifact) -> dict[str, Any]:
     return {
         "id": artifact.id,
         "name": artifact.name,
         "status": artifact.status.value,
         "size": artifact.size,
-        "page": f"/ui/artifacts/{artifact.id}",
-        "data": f"/ui/api/artifacts/{artifact.id}/data",
+        "page": path_for(request, "artifact", artifact_id=artifact.id),
+        "data": path_for(request, "data", artifact_id=artifact.id),
     }

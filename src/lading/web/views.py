@@ -8,11 +8,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from lading.api.http import services
 from lading.domain import DISK_FORMATS, Artifact, Status, Task, TaskStatus
+from lading.http.requests import services
 from lading.services.access import Caller
 from lading.web.listing import LIMITS, SORT_KEYS, STATUSES, VISIBILITIES, Search
 from lading.web.pages import pages_of
+from lading.web.paths import path_for
 from lading.web.session import Session, page, script
 
 # What a redirect after an action asks the next page to say (``?done=...``): only these.
@@ -58,7 +59,7 @@ def notice(request: Request) -> str | None:
 
 @page
 async def artifact_list(request: Request, session: Session) -> Response:
-    search = Search.parse(request.query_params)
+    search = Search.parse(request.query_params, path_for(request, "list"))
     found = await services(request).catalogue.list_page(
         session.caller, search.query(), search.marker or None
     )
@@ -110,10 +111,10 @@ async def task_page(request: Request, session: Session) -> Response:
 async def task_progress(request: Request, session: Session) -> Response:
     """A task's state, for the page that follows it."""
     task = await services(request).tasks.get(session.caller, request.path_params["task_id"])
-    return JSONResponse(task_state(task), headers={"cache-control": "no-store"})
+    return JSONResponse(task_state(request, task), headers={"cache-control": "no-store"})
 
 
-def task_state(task: Task) -> dict[str, Any]:
+def task_state(request: Request, task: Task) -> dict[str, Any]:
     return {
         "id": task.id,
         "type": task.type,
@@ -121,6 +122,10 @@ def task_state(task: Task) -> dict[str, Any]:
         "message": task.message,
         "done_bytes": task.done_bytes,
         "total_bytes": task.total_bytes,
-        "artifact": f"/ui/artifacts/{task.artifact_id}" if task.artifact_id else None,
+        "artifact": (
+            path_for(request, "artifact", artifact_id=task.artifact_id)
+            if task.artifact_id
+            else None
+        ),
         "finished": task.status in (TaskStatus.SUCCESS, TaskStatus.FAILURE),
     }

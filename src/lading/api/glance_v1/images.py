@@ -18,10 +18,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.downloads import DataResponse
 from lading.api.glance_v1.meta import brief_document, image_document, image_headers, read_meta
 from lading.api.headers import Meta, stated_data
-from lading.api.http import (
+from lading.api.query import boolean, moment, page_limit, single, sort_dir, sort_key
+from lading.domain import Artifact, ListQuery, MemberStatus, TimeFilter, Visibility
+from lading.errors import BadRequest
+from lading.http.downloads import DataResponse
+from lading.http.requests import (
     body_stream,
     caller,
     has_body,
@@ -29,9 +32,6 @@ from lading.api.http import (
     request_id,
     services,
 )
-from lading.api.query import boolean, moment, page_limit, single, sort_dir, sort_key
-from lading.domain import Artifact, ListQuery, MemberStatus, TimeFilter, Visibility
-from lading.errors import BadRequest
 from lading.services.transfers import Incoming
 from lading.services.validation import match_amazon_formats
 
@@ -62,10 +62,10 @@ async def create_image(request: Request) -> Response:
         artifact = await services(request).imports.create_fetched(
             you, changes, image_id, uri, request_id=request_id(request)
         )
-        return _image_response(artifact, 201)
+        return _image_response(request, artifact, 201)
     incoming = _incoming(request, meta)
     artifact = await services(request).transfers.create_with(you, changes, image_id, incoming)
-    return _image_response(artifact, 201)
+    return _image_response(request, artifact, 201)
 
 
 async def update_image(request: Request) -> Response:
@@ -83,7 +83,7 @@ async def update_image(request: Request) -> Response:
     artifact = await services(request).transfers.update_with(
         you, image_id, lambda current: meta.changes(current, purge), _incoming(request, meta)
     )
-    return _image_response(artifact, 200)
+    return _image_response(request, artifact, 200)
 
 
 async def image_metadata(request: Request) -> Response:
@@ -180,8 +180,9 @@ def _require_octet_stream(request: Request) -> None:
             raise BadRequest(f"Content-Type must be {OCTET_STREAM}")
 
 
-def _image_response(artifact: Artifact, status: int) -> Response:
-    headers = {"location": f"/v1/images/{artifact.id}"} | _etag(artifact)
+def _image_response(request: Request, artifact: Artifact, status: int) -> Response:
+    location = request.app.url_path_for("glance_v1:image", image_id=artifact.id)
+    headers = {"location": str(location)} | _etag(artifact)
     return JSONResponse({"image": image_document(artifact)}, status, headers)
 
 
@@ -194,8 +195,8 @@ ROUTES: list[BaseRoute] = [
     Route("/images", create_image, methods=["POST"]),
     Route("/images", list_images, methods=["GET"]),
     Route("/images/detail", list_images_detail, methods=["GET"]),
-    Route("/images/{image_id}", image_metadata, methods=["HEAD"]),
-    Route("/images/{image_id}", download_image, methods=["GET"]),
-    Route("/images/{image_id}", update_image, methods=["PUT"]),
-    Route("/images/{image_id}", delete_image, methods=["DELETE"]),
+    Route("/images/{image_id}", image_metadata, methods=["HEAD"], name="image"),
+    Route("/images/{image_id}", download_image, methods=["GET"], name="image"),
+    Route("/images/{image_id}", update_image, methods=["PUT"], name="image"),
+    Route("/images/{image_id}", delete_image, methods=["DELETE"], name="image"),
 ]

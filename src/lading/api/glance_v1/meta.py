@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from lading.api.headers import PREFIX, Meta, meta_headers, meta_items
-from lading.api.http import parse_count
 from lading.documents import v1_document as image_document
 from lading.domain import Artifact, Visibility
 from lading.errors import BadRequest
+from lading.http.requests import parse_count
 
 PROPERTY_KEY = "property-"
 PROPERTY_PREFIX = PREFIX + PROPERTY_KEY

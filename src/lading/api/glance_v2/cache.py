@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.http import caller, services
+from lading.http.requests import caller, services
 
 CLEAR_TARGET = "x-image-cache-clear-target"
 

@@ -9,12 +9,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.downloads import OCTET_STREAM, DataResponse
 from lading.api.glance_v2.listing import page_links, parse_list_query
 from lading.api.glance_v2.patch import MEDIA_TYPES, apply_patch, location_change
+from lading.api.glance_v2.paths import path_for, schema
 from lading.api.glance_v2.schemas import SCHEMAS
 from lading.api.glance_v2.views import image_view
-from lading.api.http import (
+from lading.domain import Artifact
+from lading.errors import BadRequest, NotFound, UnsupportedMediaType
+from lading.http.downloads import OCTET_STREAM, DataResponse
+from lading.http.requests import (
     body_stream,
     caller,
     endpoint,
@@ -24,8 +27,6 @@ from lading.api.http import (
     services,
     settings_of,
 )
-from lading.domain import Artifact
-from lading.errors import BadRequest, NotFound, UnsupportedMediaType
 from lading.services.validation import Changes
 
 SIZE_HEADER = "x-openstack-image-size"
@@ -59,8 +60,10 @@ async def list_images(request: Request) -> Response:
     last_id = artifacts[-1].id if artifacts else None
     body: dict[str, Any] = {
         "images": _images(request, artifacts),
-        "schema": "/v2/schemas/images",
-        **page_links("/v2/images", params, last_id, full=len(artifacts) == query.limit),
+        "schema": schema(request.app, "images"),
+        **page_links(
+            path_for(request.app, "images"), params, last_id, full=len(artifacts) == query.limit
+        ),
     }
     return JSONResponse(body)
 
@@ -252,7 +255,7 @@ def _images(request: Request, artifacts: list[Artifact]) -> list[dict[str, Any]]
     multistore = _multistore(request)
     documents = []
     for artifact in artifacts:
-        document = image_view(artifact, multistore)
+        document = image_view(artifact, multistore, request.app)
         shown = services(request).transfers.shown_locations(caller(request), artifact)
         if shown.locations is not None:
             document["locations"] = [
@@ -301,22 +304,22 @@ def _announced_size(request: Request) -> int | None:
 
 
 ROUTES: list[BaseRoute] = [
-    Route("/images", create_image, methods=["POST"]),
-    Route("/images", list_images, methods=["GET"]),
-    Route("/images/{image_id}", show_image, methods=["GET"]),
-    Route("/images/{image_id}", update_image, methods=["PATCH"]),
-    Route("/images/{image_id}", delete_image, methods=["DELETE"]),
+    Route("/images", create_image, methods=["POST"], name="images"),
+    Route("/images", list_images, methods=["GET"], name="images"),
+    Route("/images/{image_id}", show_image, methods=["GET"], name="image"),
+    Route("/images/{image_id}", update_image, methods=["PATCH"], name="image"),
+    Route("/images/{image_id}", delete_image, methods=["DELETE"], name="image"),
     Route("/images/{image_id}/actions/deactivate", deactivate_image, methods=["POST"]),
     Route("/images/{image_id}/actions/reactivate", reactivate_image, methods=["POST"]),
-    Route("/images/{image_id}/file", upload_image_data, methods=["PUT"]),
-    Route("/images/{image_id}/file", download_image_data, methods=["GET"]),
+    Route("/images/{image_id}/file", upload_image_data, methods=["PUT"], name="image_file"),
+    Route("/images/{image_id}/file", download_image_data, methods=["GET"], name="image_file"),
     Route("/images/{image_id}/tags/{tag}", add_tag, methods=["PUT"]),
     Route("/images/{image_id}/tags/{tag}", remove_tag, methods=["DELETE"]),
     Route("/images/{image_id}/stage", stage_image_data, methods=["PUT"]),
     Route("/images/{image_id}/import", import_image, methods=["POST"]),
     Route("/images/{image_id}/locations", add_location, methods=["POST"]),
     Route("/images/{image_id}/locations", list_locations, methods=["GET"]),
-    Route("/schemas/{name}", show_schema, methods=["GET"]),
+    Route("/schemas/{name}", show_schema, methods=["GET"], name="schema"),
     Route("/info/stores", list_stores, methods=["GET"]),
     Route("/info/stores/detail", stores_detail, methods=["GET"]),
     Route("/info/usage", usage, methods=["GET"]),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
-from lading.api.http import parse_count
 from lading.api.query import boolean, moment, page_limit, single, sort_dir, sort_key
 from lading.domain import ListQuery, MemberStatus, SortDir, TimeFilter, Visibility
 from lading.errors import BadRequest
+from lading.http.requests import parse_count
 
 MEMBER_STATUSES = (*MemberStatus, "all")
 TEXT_FILTERS = ("name", "owner", "status", "container_format", "disk_format", "checksum",

@@ -8,20 +8,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.http import caller, read_json, services
+from lading.api.glance_v2.paths import Routes, schema
 from lading.clock import timestamp
 from lading.domain import Member
 from lading.errors import BadRequest
+from lading.http.requests import caller, read_json, services
 
 
-def member_view(member: Member) -> dict[str, Any]:
+def member_view(routes: Routes, member: Member) -> dict[str, Any]:
     return {
         "image_id": member.artifact_id,
         "member_id": member.member,
         "status": member.status,
         "created_at": timestamp(member.created_at),
         "updated_at": timestamp(member.updated_at),
-        "schema": "/v2/schemas/member",
+        "schema": schema(routes, "member"),
     }
 
 
@@ -37,12 +38,15 @@ async def add_member(request: Request) -> Response:
     member = await services(request).members.add(
         caller(request), request.path_params["image_id"], project
     )
-    return JSONResponse(member_view(member))
+    return JSONResponse(member_view(request.app, member))
 
 
 async def list_members(request: Request) -> Response:
     found = await services(request).members.list(caller(request), request.path_params["image_id"])
-    body = {"members": [member_view(member) for member in found], "schema": "/v2/schemas/members"}
+    body = {
+        "members": [member_view(request.app, member) for member in found],
+        "schema": schema(request.app, "members"),
+    }
     return JSONResponse(body)
 
 
@@ -51,7 +55,7 @@ async def show_member(request: Request) -> Response:
     member = await services(request).members.get(
         caller(request), params["image_id"], params["member_id"]
     )
-    return JSONResponse(member_view(member))
+    return JSONResponse(member_view(request.app, member))
 
 
 async def update_member(request: Request) -> Response:
@@ -60,7 +64,7 @@ async def update_member(request: Request) -> Response:
     member = await services(request).members.set_status(
         caller(request), params["image_id"], params["member_id"], status
     )
-    return JSONResponse(member_view(member))
+    return JSONResponse(member_view(request.app, member))
 
 
 async def remove_member(request: Request) -> Response:

@@ -167,5 +167,5 @@ async def show_metadef_schema(request: Request) -> Response:
 
 
 ROUTES: list[BaseRoute] = [
-    Route("/schemas/metadefs/{name}", show_metadef_schema, methods=["GET"]),
+    Route("/schemas/metadefs/{name}", show_metadef_schema, methods=["GET"], name="metadef_schema"),
 ]

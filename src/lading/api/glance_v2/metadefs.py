@@ -11,15 +11,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lading.api.glance_v2.listing import page_links
-from lading.api.http import caller, read_json, services
+from lading.api.glance_v2.paths import Routes, metadef_schema, path_for
 from lading.api.query import boolean, page_limit, single
 from lading.clock import timestamp
 from lading.domain import Association, ItemKind, MetadefItem, Namespace, ResourceType
 from lading.errors import BadRequest
+from lading.http.requests import caller, read_json, services
 from lading.services.metadefs import NamespaceContents
 
-BASE = "/v2/metadefs/namespaces"
-SCHEMA = "/v2/schemas/metadefs"
 # The path segment of each kind of item, and the key of its listing.
 SEGMENTS = {"objects": ItemKind.OBJECT, "properties": ItemKind.PROPERTY, "tags": ItemKind.TAG}
 APPEND_HEADER = "x-openstack-append"
@@ -29,15 +28,15 @@ def _times(created_at: Any, updated_at: Any) -> dict[str, str]:
     return {"created_at": timestamp(created_at), "updated_at": timestamp(updated_at)}
 
 
-def namespace_view(namespace: Namespace) -> dict[str, Any]:
+def namespace_view(routes: Routes, namespace: Namespace) -> dict[str, Any]:
     document: dict[str, Any] = {
         "namespace": namespace.namespace,
         "visibility": namespace.visibility,
         "protected": namespace.protected,
         "owner": namespace.owner,
         **_times(namespace.created_at, namespace.updated_at),
-        "self": f"{BASE}/{quote(namespace.namespace, safe='')}",
-        "schema": f"{SCHEMA}/namespace",
+        "self": path_for(routes, "namespace", namespace=quote(namespace.namespace, safe="")),
+        "schema": metadef_schema(routes, "namespace"),
     }
     # Glance leaves out what was never given.
     if namespace.display_name is not None:
@@ -47,8 +46,8 @@ def namespace_view(namespace: Namespace) -> dict[str, Any]:
     return document
 
 
-def contents_view(contents: NamespaceContents, prefix: str = "") -> dict[str, Any]:
-    document = namespace_view(contents.namespace)
+def contents_view(routes: Routes, contents: NamespaceContents, prefix: str = "") -> dict[str, Any]:
+    document = namespace_view(routes, contents.namespace)
     if contents.associations:
         document["resource_type_associations"] = [
             association_view(one) for one in contents.associations
@@ -58,7 +57,7 @@ def contents_view(contents: NamespaceContents, prefix: str = "") -> dict[str, An
             prefix + item.name: property_view(item) for item in contents.properties
         }
     if contents.objects:
-        document["objects"] = [object_view(item, prefix) for item in contents.objects]
+        document["objects"] = [object_view(routes, item, prefix) for item in contents.objects]
     if contents.tags:
         document["tags"] = [{"name": item.name} for item in contents.tags]
     return document
@@ -81,7 +80,7 @@ def property_view(item: MetadefItem) -> dict[str, Any]:
     return {"name": item.name, **item.document}
 
 
-def object_view(item: MetadefItem, prefix: str = "") -> dict[str, Any]:
+def object_view(routes: Routes, item: MetadefItem, prefix: str = "") -> dict[str, Any]:
     document = {"name": item.name, **item.document}
     if prefix and "properties" in document:
         document["properties"] = {prefix + k: v for k, v in document["properties"].items()}
@@ -89,8 +88,13 @@ def object_view(item: MetadefItem, prefix: str = "") -> dict[str, Any]:
         document["required"] = [prefix + name for name in document["required"]]
     return document | {
         **_times(item.created_at, item.updated_at),
-        "self": f"{BASE}/{quote(item.namespace, safe='')}/objects/{quote(item.name, safe='')}",
-        "schema": f"{SCHEMA}/object",
+        "self": path_for(
+            routes,
+            "metadef_object",
+            namespace=quote(item.namespace, safe=""),
+            name=quote(item.name, safe=""),
+        ),
+        "schema": metadef_schema(routes, "object"),
     }
 
 
@@ -98,9 +102,9 @@ def tag_view(item: MetadefItem) -> dict[str, Any]:
     return {"name": item.name} | _times(item.created_at, item.updated_at)
 
 
-def item_view(item: MetadefItem) -> dict[str, Any]:
+def item_view(routes: Routes, item: MetadefItem) -> dict[str, Any]:
     if item.kind is ItemKind.OBJECT:
-        return object_view(item)
+        return object_view(routes, item)
     if item.kind is ItemKind.PROPERTY:
         return property_view(item)
     return tag_view(item)
@@ -133,9 +137,11 @@ async def list_namespaces(request: Request) -> Response:
     last = found[-1].namespace if found else None
     return JSONResponse(
         {
-            "namespaces": [namespace_view(one) for one in found],
-            "schema": f"{SCHEMA}/namespaces",
-            **page_links(BASE, params, last, full=len(found) == limit),
+            "namespaces": [namespace_view(request.app, one) for one in found],
+            "schema": metadef_schema(request.app, "namespaces"),
+            **page_links(
+                path_for(request.app, "namespaces"), params, last, full=len(found) == limit
+            ),
         }
     )
 
@@ -143,7 +149,7 @@ async def list_namespaces(request: Request) -> Response:
 async def create_namespace(request: Request) -> Response:
     body = await read_json(request)
     contents = await services(request).metadefs.create_namespace(caller(request), body)
-    document = contents_view(contents)
+    document = contents_view(request.app, contents)
     return JSONResponse(document, status_code=201, headers={"location": document["self"]})
 
 
@@ -156,7 +162,7 @@ async def show_namespace(request: Request) -> Response:
         # Glance shows the properties as that resource type names them (with its prefix).
         match = [one for one in contents.associations if one.resource_type == resource_type]
         prefix = (match[0].prefix or "") if match else ""
-    return JSONResponse(contents_view(contents, prefix))
+    return JSONResponse(contents_view(request.app, contents, prefix))
 
 
 async def update_namespace(request: Request) -> Response:
@@ -164,7 +170,7 @@ async def update_namespace(request: Request) -> Response:
     namespace = await services(request).metadefs.update_namespace(
         caller(request), request.path_params["namespace"], body
     )
-    return JSONResponse(namespace_view(namespace))
+    return JSONResponse(namespace_view(request.app, namespace))
 
 
 async def delete_namespace(request: Request) -> Response:
@@ -186,8 +192,8 @@ def _kind(request: Request) -> ItemKind:
 class ItemRoute(Route):
     """A route of one kind of item (the same endpoints serve objects, properties, tags)."""
 
-    def __init__(self, path: str, endpoint: Any, method: str, kind: ItemKind) -> None:
-        super().__init__(path, endpoint, methods=[method])
+    def __init__(self, path: str, endpoint: Any, method: str, kind: ItemKind, name: str) -> None:
+        super().__init__(path, endpoint, methods=[method], name=name)
         self.kind = kind  # the router puts the matched route in scope["route"]
 
 
@@ -198,9 +204,9 @@ async def list_items(request: Request) -> Response:
     if kind is ItemKind.PROPERTY:
         return JSONResponse({"properties": {item.name: property_view(item) for item in found}})
     segment = "objects" if kind is ItemKind.OBJECT else "tags"
-    body: dict[str, Any] = {segment: [item_view(item) for item in found]}
+    body: dict[str, Any] = {segment: [item_view(request.app, item) for item in found]}
     if kind is ItemKind.OBJECT:
-        body["schema"] = f"{SCHEMA}/objects"
+        body["schema"] = metadef_schema(request.app, "objects")
     return JSONResponse(body)
 
 
@@ -214,7 +220,7 @@ async def create_item(request: Request) -> Response:
         tags = await metadefs.create_tags(caller(request), name, body, append)
         return JSONResponse({"tags": [{"name": tag.name} for tag in tags]}, status_code=201)
     item = await metadefs.create_item(caller(request), name, kind, body)
-    return JSONResponse(item_view(item), status_code=201)
+    return JSONResponse(item_view(request.app, item), status_code=201)
 
 
 async def delete_items(request: Request) -> Response:
@@ -229,7 +235,7 @@ async def show_item(request: Request) -> Response:
     item = await services(request).metadefs.get_item(
         caller(request), params["namespace"], _kind(request), params["name"]
     )
-    return JSONResponse(item_view(item))
+    return JSONResponse(item_view(request.app, item))
 
 
 async def create_tag(request: Request) -> Response:
@@ -247,7 +253,7 @@ async def update_item(request: Request) -> Response:
     item = await services(request).metadefs.update_item(
         caller(request), params["namespace"], _kind(request), params["name"], body
     )
-    return JSONResponse(item_view(item))
+    return JSONResponse(item_view(request.app, item))
 
 
 async def delete_item(request: Request) -> Response:
@@ -294,25 +300,26 @@ NS = "/metadefs/namespaces/{namespace}"
 
 def _item_routes(segment: str, kind: ItemKind) -> list[BaseRoute]:
     many, one = f"{NS}/{segment}", f"{NS}/{segment}/{{name}}"
+    items, item = f"metadef_{segment}", f"metadef_{kind.value}"  # metadef_objects, _object
     routes: list[BaseRoute] = [
-        ItemRoute(many, list_items, "GET", kind),
-        ItemRoute(many, create_item, "POST", kind),
-        ItemRoute(many, delete_items, "DELETE", kind),
-        ItemRoute(one, show_item, "GET", kind),
-        ItemRoute(one, update_item, "PUT", kind),
-        ItemRoute(one, delete_item, "DELETE", kind),
+        ItemRoute(many, list_items, "GET", kind, items),
+        ItemRoute(many, create_item, "POST", kind, items),
+        ItemRoute(many, delete_items, "DELETE", kind, items),
+        ItemRoute(one, show_item, "GET", kind, item),
+        ItemRoute(one, update_item, "PUT", kind, item),
+        ItemRoute(one, delete_item, "DELETE", kind, item),
     ]
     if kind is ItemKind.TAG:
-        routes.append(ItemRoute(one, create_tag, "POST", kind))
+        routes.append(ItemRoute(one, create_tag, "POST", kind, item))
     return routes
 
 
 ROUTES: list[BaseRoute] = [
-    Route("/metadefs/namespaces", list_namespaces, methods=["GET"]),
-    Route("/metadefs/namespaces", create_namespace, methods=["POST"]),
-    Route(NS, show_namespace, methods=["GET"]),
-    Route(NS, update_namespace, methods=["PUT"]),
-    Route(NS, delete_namespace, methods=["DELETE"]),
+    Route("/metadefs/namespaces", list_namespaces, methods=["GET"], name="namespaces"),
+    Route("/metadefs/namespaces", create_namespace, methods=["POST"], name="namespaces"),
+    Route(NS, show_namespace, methods=["GET"], name="namespace"),
+    Route(NS, update_namespace, methods=["PUT"], name="namespace"),
+    Route(NS, delete_namespace, methods=["DELETE"], name="namespace"),
     Route(f"{NS}/resource_types", list_associations, methods=["GET"]),
     Route(f"{NS}/resource_types", associate, methods=["POST"]),
     Route(f"{NS}/resource_types/{{resource_type}}", dissociate, methods=["DELETE"]),

@@ -19,20 +19,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.http import caller, read_json, services
+from lading.api.glance_v2.paths import Routes, path_for
 from lading.api.query import page_limit, single
 from lading.clock import timestamp
 from lading.domain import PackageName
 from lading.errors import BadRequest
+from lading.http.requests import caller, read_json, services
 
 
-def name_view(name: PackageName) -> dict[str, Any]:
+def name_view(routes: Routes, name: PackageName) -> dict[str, Any]:
     return {
         "name": name.name,
         "owner": name.owner,
         "publishers": name.publishers,
         "created_at": timestamp(name.created_at),
-        "self": f"/v2/package-names/{quote(name.name, safe='')}",
+        "self": path_for(routes, "package_name", name=quote(name.name, safe="")),
     }
 
 
@@ -43,21 +44,22 @@ async def list_names(request: Request) -> Response:
     limit = page_limit(params)
     marker = single(params, "marker")
     found = await services(request).names.names(caller(request), marker, limit)
-    body: dict[str, Any] = {"package_names": [name_view(name) for name in found]}
+    body: dict[str, Any] = {"package_names": [name_view(request.app, name) for name in found]}
     if len(found) == limit:
-        body["next"] = "/v2/package-names?" + urlencode({"limit": limit, "marker": found[-1].name})
+        following = urlencode({"limit": limit, "marker": found[-1].name})
+        body["next"] = f"{path_for(request.app, 'package_names')}?{following}"
     return JSONResponse(body)
 
 
 async def show_name(request: Request) -> Response:
     name = await services(request).names.show(caller(request), request.path_params["name"])
-    return JSONResponse(name_view(name))
+    return JSONResponse(name_view(request.app, name))
 
 
 async def give_name(request: Request) -> Response:
     owner = await _field(request, "owner")
     name = await services(request).names.give(caller(request), request.path_params["name"], owner)
-    return JSONResponse(name_view(name))
+    return JSONResponse(name_view(request.app, name))
 
 
 async def set_publishers(request: Request) -> Response:
@@ -67,7 +69,7 @@ async def set_publishers(request: Request) -> Response:
     name = await services(request).names.set_publishers(
         caller(request), request.path_params["name"], projects
     )
-    return JSONResponse(name_view(name))
+    return JSONResponse(name_view(request.app, name))
 
 
 async def _field(request: Request, field: str) -> Any:
@@ -78,8 +80,8 @@ async def _field(request: Request, field: str) -> Any:
 
 
 ROUTES: list[BaseRoute] = [
-    Route("/package-names", list_names, methods=["GET"]),
-    Route("/package-names/{name}", show_name, methods=["GET"]),
+    Route("/package-names", list_names, methods=["GET"], name="package_names"),
+    Route("/package-names/{name}", show_name, methods=["GET"], name="package_name"),
     Route("/package-names/{name}/owner", give_name, methods=["PUT"]),
     Route("/package-names/{name}/publishers", set_publishers, methods=["PUT"]),
 ]

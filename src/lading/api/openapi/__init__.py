@@ -1,5 +1,9 @@
 """The OpenAPI 3.1 documents of lading's faces, served at ``/openapi/{face}.json``.
 
+Which documents there are, and the prefixes each is described again at (VISoR's paths
+at the root and at /visor), come from the faces' declarations (``lading.faces``, kept in
+``app.state.openapi``).
+
 Each face is described by a YAML file beside this module (shipped in the package). Two
 things are added to each when it is loaded, so that they are written once: the
 components every face shares (``common.yaml``: security schemes, OpenStack's error
@@ -25,7 +29,6 @@ from starlette.routing import BaseRoute, Route
 from lading.api.glance_v2.schemas import image_schema, member_schema, task_schema
 from lading.errors import NotFound
 
-FACES = ("glance-v2", "glance-v1", "visor", "pnda", "click", "osm", "ui", "service")
 COMMON = "common.yaml"
 CODE_SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "GlanceImage": image_schema,
@@ -33,16 +36,15 @@ CODE_SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "GlanceTask": task_schema,
 }
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# Faces served at a second prefix too: each path is described there again, its
-# operationIds suffixed (they must be unique in a document).
-ALIASES = {"visor": ("/visor", "AtVisor")}
 
 
-def load(face: str) -> dict[str, Any]:
-    """The face's document, with the shared components and the v2 schemas added."""
+def load(face: str, aliases: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The face's document, with the shared components and the v2 schemas added, and
+    its paths described again at each of ``aliases`` (other prefixes it is served at)."""
     document = _read(f"{face}.yaml")
-    if face in ALIASES:
-        _add_alias(document, *ALIASES[face])
+    for prefix in aliases:
+        # operationIds must be unique in a document: /visor's are suffixed AtVisor.
+        _add_alias(document, prefix, "At" + prefix.strip("/").title())
     components = document.setdefault("components", {})
     shared = _read(COMMON)
     shared.setdefault("schemas", {}).update(
@@ -56,9 +58,9 @@ def load(face: str) -> dict[str, Any]:
 
 
 @functools.cache
-def rendered(face: str) -> bytes:
+def rendered(face: str, aliases: tuple[str, ...]) -> bytes:
     """The face's document as JSON, made once a process: the files ship with lading."""
-    return bytes(JSONResponse(load(face)).body)
+    return bytes(JSONResponse(load(face, aliases)).body)
 
 
 def _add_alias(document: dict[str, Any], prefix: str, suffix: str) -> None:
@@ -79,10 +81,11 @@ def _read(name: str) -> dict[str, Any]:
 
 async def serve_document(request: Request) -> Response:
     face = request.path_params["face"]
-    if face not in FACES:
-        raise NotFound(f"no OpenAPI document named {face!r}; there are {list(FACES)}")
+    documents: dict[str, tuple[str, ...]] = request.app.state.openapi
+    if face not in documents:
+        raise NotFound(f"no OpenAPI document named {face!r}; there are {list(documents)}")
     # Off the event loop: the first time, files are read and YAML parsed.
-    body = await to_thread.run_sync(rendered, face)
+    body = await to_thread.run_sync(rendered, face, documents[face])
     return Response(body, media_type=JSONResponse.media_type)
 
 

@@ -16,9 +16,16 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lading.api.downloads import DataResponse
 from lading.api.headers import PREFIX, Meta, meta_headers, stated_data
-from lading.api.http import (
+from lading.api.query import MAX_LIMIT, page_limit, single
+from lading.api.visor import meta as visor_meta
+from lading.api.visor.meta import brief, document, read_meta
+from lading.api.visor.render import answer
+from lading.api.visor.stores import lading_store, visor_name
+from lading.domain import Artifact, ListQuery, SortDir, Visibility
+from lading.errors import BadRequest, NotFound
+from lading.http.downloads import DataResponse
+from lading.http.requests import (
     body_stream,
     caller,
     endpoint,
@@ -27,13 +34,6 @@ from lading.api.http import (
     services,
     settings_of,
 )
-from lading.api.query import MAX_LIMIT, page_limit, single
-from lading.api.visor import meta as visor_meta
-from lading.api.visor.meta import brief, document, read_meta
-from lading.api.visor.render import answer
-from lading.api.visor.stores import lading_store, visor_name
-from lading.domain import Artifact, ListQuery, SortDir, Visibility
-from lading.errors import BadRequest, NotFound
 from lading.services import visor_locations
 from lading.services.transfers import Incoming
 
@@ -200,9 +200,6 @@ def _incoming(request: Request, meta: Meta) -> Incoming:
                          "an http(s) URL goes to the http store")  # fmt: skip
     return Incoming(None, location, size, checksum)
 
-
-# The paths at the root that are VISoR's (for its error style and its metrics face).
-ROOT_PATHS = ("/images", "/status")
 
 ROUTES: list[BaseRoute] = [
     Route("/status", heartbeat, methods=["GET"]),

@@ -9,9 +9,10 @@ from typing import Any
 from xml.etree import ElementTree
 
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from lading.api.http import Failure
+from lading.http.failures import Failure
 
 XML = "application/xml"
 JSON = "application/json"
@@ -64,8 +65,8 @@ def answer(
     return _xml(element, status, extra)
 
 
-def visor_error(headers: Headers, failure: Failure) -> Response:
-    """The error style of the VISoR face (``lading.api.http.ErrorStyle``).
+def visor_error(request: Request, failure: Failure) -> Response:
+    """The error style of the VISoR face (``lading.http.failures.ErrorStyle``).
 
     A 401 is answered 403, as VISoR answered a request it could not authenticate: its
     clients read a 401 as data. The message is also in ``x-error-message``, where VISoR
@@ -78,7 +79,7 @@ def visor_error(headers: Headers, failure: Failure) -> Response:
         if status == failure.status or name.lower() != "www-authenticate"
     }
     extra["x-error-message"] = _header_text(failure.message)
-    if not wants_xml(headers):
+    if not wants_xml(request.headers):
         body = {"code": status, "message": failure.message}
         return JSONResponse(body, status, extra)
     element = ElementTree.Element("error")

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
-from lading.api.forwarded import ForwardedMiddleware, TrustedProxies
 from lading.app import create_app
+from lading.http.forwarded import ForwardedMiddleware, TrustedProxies
 from lading.logs import ACCESS, FIELDS
 from lading.settings import Settings
 

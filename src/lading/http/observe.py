@@ -4,7 +4,9 @@ A pure ASGI middleware, so streamed and pathsend answers pass untouched. A file 
 pathsend is handed to the server whole: its time ends there, and its length counts as
 sent, even if the client leaves before the end. Requests are labelled by face and by route
 template (``/v2/images/{image_id}/file``), never by raw path, so that the number of
-series stays bounded; a request no route matched is ``unmatched``.
+series stays bounded; a request no route matched is ``unmatched``. The face is told by the
+template's first segment (``labels``, made from the faces' declarations in
+``lading.faces``); a segment no face owns is ``other``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import anyio
 from starlette.requests import Request
@@ -20,24 +22,27 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lading.api.http import services
+from lading.http.requests import services
 from lading.logs import ACCESS, FIELDS
 from lading.metrics import CONTENT_TYPE, Metrics
 
 access_log = logging.getLogger(ACCESS)
-FACES = {"v2": "glance_v2", "v1": "glance_v1", "visor": "visor", "images": "visor",
-         "status": "visor", "click": "click",
-         "api": "osm", "packages": "pnda", "metrics": "operations",
-         "healthcheck": "operations", "openapi": "operations", "ui": "web"}  # fmt: skip
-
+UNLABELLED = "other"
 
 METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})
 
 
 class ObserveMiddleware:
-    def __init__(self, app: ASGIApp, routes: Iterable[BaseRoute], metrics: Metrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Iterable[BaseRoute],
+        metrics: Metrics,
+        labels: Mapping[str, str],
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.labels = dict(labels)  # a route template's first segment -> its face
         self.routes = list(routes)
         templates: dict[int, set[str]] = {}  # by id: a Mount's endpoint (a Router) has no hash
         for endpoint, template in _templates(self.routes, ""):
@@ -79,7 +84,7 @@ class ObserveMiddleware:
             route = self.templates.get(id(scope.get("endpoint"))) or _match(
                 self.routes, {**scope, "root_path": root_path}, ""
             )
-            face = FACES.get(route.strip("/").partition("/")[0], "other")
+            face = self.labels.get(route.strip("/").partition("/")[0], UNLABELLED)
             seconds = time.perf_counter() - started
             method = scope["method"] if scope["method"] in METHODS else "other"
             self.metrics.requests.labels(face, route, method, str(status)).inc()

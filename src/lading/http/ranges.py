@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lading.api.http import MAX_DIGITS
 from lading.errors import RangeNotSatisfiable
+from lading.http.requests import MAX_DIGITS
 
 MAX_RANGE_SPECS = 100
 BEYOND = 10**MAX_DIGITS

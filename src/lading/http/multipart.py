@@ -15,8 +15,8 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from lading.api.http import body_stream
 from lading.errors import BadRequest, TooLarge
+from lading.http.requests import body_stream
 
 MAX_FIELD = 64 * 1024
 MAX_FIELDS = 64

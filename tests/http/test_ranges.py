@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lading.api.ranges import ByteRange, parse_range
 from lading.errors import RangeNotSatisfiable
+from lading.http.ranges import ByteRange, parse_range
 
 
 @pytest.mark.parametrize(

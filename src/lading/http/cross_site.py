@@ -20,8 +20,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lading.api.http import Failure, error_response
 from lading.errors import BadRequest, Forbidden, LadingError
+from lading.http.failures import Failure, error_response
 from lading.sites import Origin, Sites, origin_of, serialized
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})

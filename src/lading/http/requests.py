@@ -1,30 +1,17 @@
-"""What every face shares: request ids, error bodies, the caller, JSON bodies."""
+"""What every face and the web UI read of a request: its id, the caller, the app's
+services and settings, counts, bodies (JSON or streamed)."""
 
 from __future__ import annotations
 
 import json
-import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lading.api.routing import allowed_methods, top_scope
-from lading.errors import (
-    BadRequest,
-    ClientDisconnected,
-    Forbidden,
-    LadingError,
-    StoreError,
-    TooLarge,
-    Unauthorized,
-)
+from lading.errors import BadRequest, ClientDisconnected, Forbidden, TooLarge, Unauthorized
 from lading.services import Services
 from lading.services.access import Caller
 from lading.settings import Settings
@@ -32,8 +19,6 @@ from lading.settings import Settings
 REQUEST_ID_HEADER = b"x-openstack-request-id"
 MAX_JSON_BODY = 1024 * 1024
 MAX_DIGITS = 18
-
-log = logging.getLogger(__name__)
 
 
 class RequestIdMiddleware:
@@ -59,87 +44,6 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """An error to answer, before a face gives it its shape."""
-
-    status: int
-    code: str
-    title: str
-    message: str
-    headers: Mapping[str, str] | None = None
-
-    @classmethod
-    def of(cls, exc: LadingError) -> Failure:
-        return cls(exc.status, exc.code, exc.title, exc.message, exc.headers)
-
-
-# How a face writes its errors, given the request's headers (a face may negotiate).
-ErrorStyle = Callable[[Headers, Failure], Response]
-
-
-def error_body(status: int, code: str, title: str, message: str) -> dict[str, Any]:
-    """The OpenStack error shape, an object of objects, which the glance CLI can print."""
-    return {code: {"code": status, "title": title, "message": message}}
-
-
-def openstack_error(headers: Headers, failure: Failure) -> Response:
-    body = error_body(failure.status, failure.code, failure.title, failure.message)
-    return JSONResponse(body, failure.status, dict(failure.headers or {}))
-
-
-def error_response(scope: Scope, failure: Failure) -> Response:
-    """The failure in the shape of the face the request went to (``app.state.error_styles``
-    maps path prefixes to styles); OpenStack's by default."""
-    app = scope.get("app")
-    styles: dict[str, ErrorStyle] = getattr(app.state, "error_styles", {}) if app else {}
-    path = scope.get("path", "")
-    for prefix, style in styles.items():
-        if path == prefix or path.startswith(f"{prefix}/"):
-            return style(Headers(scope=scope), failure)
-    return openstack_error(Headers(scope=scope), failure)
-
-
-async def render_lading_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, LadingError)
-    if isinstance(exc, StoreError):
-        services(request).metrics.store_errors.labels(exc.code).inc()
-    return error_response(request.scope, Failure.of(exc))
-
-
-async def render_http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = {404: "itemNotFound", 405: "badMethod"}.get(exc.status_code, "badRequest")
-    headers = dict(exc.headers or {})
-    if exc.status_code == 405:
-        # Starlette names the methods of one route; the path may have several.
-        allowed = allowed_methods(request.app.router.routes, top_scope(request.scope))
-        if allowed:
-            headers["Allow"] = ", ".join(sorted(allowed))  # the key Starlette sets
-    failure = Failure(exc.status_code, code, exc.detail, exc.detail, headers)
-    return error_response(request.scope, failure)
-
-
-async def render_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    message = "the server failed to handle the request; it has been logged"
-    response = error_response(
-        request.scope, Failure(500, "internalError", "Internal Server Error", message)
-    )
-    # This answer is sent outside RequestIdMiddleware (by Starlette's outermost layer).
-    response.headers[REQUEST_ID_HEADER.decode()] = request.scope.get("state", {}).get(
-        "request_id", ""
-    )
-    return response
-
-
-EXCEPTION_HANDLERS = {
-    LadingError: render_lading_error,
-    HTTPException: render_http_exception,
-    Exception: render_unexpected,
-}
 
 
 def endpoint(request: Request) -> str:
@@ -168,7 +72,7 @@ def settings_of(request: Request) -> Settings:
 
 
 def caller(request: Request) -> Caller:
-    """Who is calling (see ``lading.api.auth``); Unauthorized for an anonymous request."""
+    """Who is calling (see ``lading.http.auth``); Unauthorized for an anonymous request."""
     state = request.scope.get("state", {})
     found: Caller | None = state.get("caller")
     if found is None:

@@ -3,7 +3,7 @@
 Clients send ``X-Auth-Token`` (the glance CLI, openstacksdk) or ``Authorization:
 Bearer``; VISoR's clients sign the request instead (``Authorization: VISOR key:sig``,
 ``lading.services.visor_keys``). The caller lands in the request's state; endpoints get it from
-``lading.api.http.caller``, which refuses anonymous requests. A token that is unknown,
+``lading.http.requests.caller``, which refuses anonymous requests. A token that is unknown,
 revoked or expired is refused here, whatever the endpoint.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lading.api.http import Failure, error_response
 from lading.errors import Forbidden, LadingError
+from lading.http.failures import Failure, error_response
 from lading.services.identity import Identities
 from lading.services.visor_keys import SCHEME as VISOR_SCHEME
 from lading.services.visor_keys import VisorKeys

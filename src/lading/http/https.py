@@ -17,7 +17,7 @@ import ipaddress
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lading.api.unread_body import UnreadBodyMiddleware
+from lading.http.unread_body import UnreadBodyMiddleware
 from lading.settings import Settings
 from lading.sites import Sites, host_of
 

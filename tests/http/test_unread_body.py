@@ -12,9 +12,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lading.api.http import EXCEPTION_HANDLERS
-from lading.api.unread_body import CONNECTION_CLOSE, UnreadBodyMiddleware
 from lading.app import Lading
+from lading.http.failures import EXCEPTION_HANDLERS
+from lading.http.unread_body import CONNECTION_CLOSE, UnreadBodyMiddleware
 from lading.settings import ServerSettings
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from lading.api.https import RedirectToHttps
+from lading.http.https import RedirectToHttps
 from lading.settings import Settings
 from lading.sites import Sites
 
