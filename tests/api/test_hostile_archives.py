@@ -21,7 +21,6 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from sqlalchemy import create_engine, select
 from starlette.testclient import TestClient
@@ -36,6 +35,7 @@ from lading.stores.filesystem import FilesystemStore
 from lading.stores.registry import StoreRegistry
 from tests.http_origin import Origin, serving
 from tests.osm_packages import gzip_bomb, package
+from tests.portal import call
 from tests.raw_asgi import send
 
 KiB = 1024
@@ -80,7 +80,7 @@ def onboarding(tmp_path: Path, **changes: Any) -> Iterator[tuple[TestClient, Cou
     app = create_app(settings, StoreRegistry({"default": store}, "default"))
     with TestClient(app, base_url="http://lading.test") as test_client:
         identities = test_client.app.state.services.identities  # type: ignore[attr-defined]
-        token = anyio.run(identities.create, "osm", "member").token
+        token = call(test_client, identities.create, "osm", "member").token
         test_client.headers.update({"x-auth-token": token})
         yield test_client, store
 

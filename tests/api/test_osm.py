@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from starlette.testclient import TestClient
 
@@ -22,6 +21,7 @@ from lading.settings import Settings
 from tests.api.helpers import assert_error
 from tests.http_origin import Origin, serving
 from tests.osm_packages import NSD, archive, gzip_bomb, package
+from tests.portal import call
 
 MiB = 1024 * 1024
 
@@ -243,7 +243,7 @@ def test_update_adds_a_new_version(client: TestClient) -> None:
 
 def wait(client: TestClient, mode: str, transaction: str) -> list[dict[str, Any]]:
     """Every state seen until the transaction ends."""
-    seen = []
+    seen: list[dict[str, Any]] = []
     for _ in range(400):
         state = client.get(f"/api/{mode}/{transaction}/state").json()
         if not seen or state != seen[-1]:
@@ -329,7 +329,7 @@ def test_browsing_needs_an_onboarded_package_and_a_file(client: TestClient) -> N
 
 def test_other_projects_see_nothing(client: TestClient) -> None:
     identities = client.app.state.services.identities  # type: ignore[attr-defined]
-    mine, theirs = ({"x-auth-token": anyio.run(identities.create, project, "member").token}
+    mine, theirs = ({"x-auth-token": call(client, identities.create, project, "member").token}
                     for project in "ab")  # fmt: skip
     answer = client.post("/api/upload", files={"descriptor": ("p.tgz", package())}, headers=mine)
     transaction = answer.json()["transaction_id"]

@@ -20,7 +20,8 @@ from lading.domain import Status
 from lading.errors import ClientDisconnected, Conflict, Gone, NotFound
 from lading.services import Services
 from lading.services.access import Caller
-from lading.services.catalogue import Changes, now
+from lading.services.catalogue import now
+from lading.services.validation import Changes
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 from tests.stores.faulty import FaultyStore
