@@ -59,11 +59,14 @@ services: $(VENV)/.installed
 	@$(LINK_CEPH_BINDINGS)
 
 # The fast tier: lint, types and every in-process test. It needs no server (none of
-# scripts/services.sh, none started), no real client, and leaves out fuzzing and the soak:
-# the markers of tests/conftest.py, registered in pyproject.toml, say which tests those are.
-CHECK_TIER := not (services or server or clients or fuzz or soak or kills)
+# scripts/services.sh, none started), no real client, and leaves out fuzzing, the soak and
+# the few in-process tests that take seconds by design (heavy): the markers of
+# tests/conftest.py, registered in pyproject.toml, say which tests those are.
+CHECK_TIER := not (services or server or clients or fuzz or soak or kills or heavy)
+# tests/clients and tests/resilience hold no test of it: not even collected (seconds per worker).
 check: lint
-	$(BIN)/pytest --numprocesses auto --maxprocesses 4 -m "$(CHECK_TIER)"
+	$(BIN)/pytest --numprocesses auto --maxprocesses 4 -m "$(CHECK_TIER)" \
+		--ignore=tests/clients --ignore=tests/resilience
 
 # The suite on every core, 4 at most; each worker starts its own servers and databases.
 test: lint docs services

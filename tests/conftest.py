@@ -21,7 +21,9 @@ pyproject.toml), set here by what it uses, so that nobody has to remember it:
 - ``server``: a server process the test starts (``lading serve``, granian): the fixtures in
   ``SERVER_FIXTURES``, every test under tests/clients and tests/resilience;
 - ``clients``: the real glance CLI, openstacksdk, curl or a browser (tests/clients);
-- ``fuzz``, ``soak``, ``kills``: set by hand on those tests' modules.
+- ``fuzz``, ``soak``, ``kills``: set by hand on those tests;
+- ``heavy``: set by hand on the few in-process tests that take seconds by design (hundreds
+  of MiB through an import, archive bombs, a timeout waited out).
 
 A test that reaches a service fixture without its marker fails, naming the marker: the fast
 tier stays runnable without the services.
@@ -57,21 +59,28 @@ DEFAULT_POSTGRES_URL = "postgresql+psycopg://lading:lading@127.0.0.1:5432/postgr
 DROP_ATTEMPTS = 20  # half a second apart
 KEYSTONE_URL_VARIABLE = "LADING_TEST_KEYSTONE_URL"
 DEFAULT_KEYSTONE_URL = "http://127.0.0.1:5000/v3"
-# Tests of tens of seconds each (fuzzing, faults) go first, so that none of them starts
-# on a worker while the others run out of tests: the suite ends on short ones.
+# Tests of tens of seconds each (fuzzing, faults) go first, and the heavy ones, so that
+# none of them starts on a worker while the others run out of tests: the suite ends on
+# short ones.
 SLOW_FIRST = ("tests/api/test_fuzz.py", "tests/resilience/")
 TEST_HOSTS = '["lading.test", "testserver"]'
 SERVICE_FIXTURES = frozenset({"postgres_url", "s3_bucket", "swift_container", "ceph_pool",
                               "keystone_url"})  # fmt: skip
 SERVER_FIXTURES = frozenset({"lading_server", "deployment", "files_server", "keystone_v3"})
 SERVER_DIRECTORIES = ("tests/clients/", "tests/resilience/")
+# A test with any of these is out of the fast tier (pyproject.toml registers them).
+TIER_MARKERS = ("services", "server", "clients", "fuzz", "soak", "kills", "heavy")
 CLIENT_DIRECTORIES = ("tests/clients/",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         mark_tier(item)
-    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))  # stable
+    items.sort(key=lambda item: not slow(item))  # stable
+
+
+def slow(item: pytest.Item) -> bool:
+    return item.nodeid.startswith(SLOW_FIRST) or item.get_closest_marker("heavy") is not None
 
 
 def mark_tier(item: pytest.Item) -> None:
@@ -87,11 +96,12 @@ def mark_tier(item: pytest.Item) -> None:
 
 @pytest.fixture(autouse=True)
 def tier_guard(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail a test that reached a service (through ``request.getfixturevalue``, which
-    collection cannot see) without its ``services`` marker: the fast tier would need it."""
+    """Fail a test of the fast tier that reached a service (through
+    ``request.getfixturevalue``, which collection cannot see) without its ``services``
+    marker: the fast tier would need the service."""
     yield
     reached = SERVICE_FIXTURES.intersection(request.fixturenames)
-    if reached and request.node.get_closest_marker("services") is None:
+    if reached and not any(request.node.get_closest_marker(name) for name in TIER_MARKERS):
         pytest.fail(
             f"{request.node.nodeid} uses {sorted(reached)} without the services marker: give "
             "the parameter that reaches it marks=SERVICES (tests/conftest.py)"

@@ -252,6 +252,7 @@ def measured(action: Any) -> tuple[Any, float, int]:
         tracemalloc.stop()
 
 
+@pytest.mark.heavy  # 100,000 members
 def test_a_hundred_thousand_tiny_members_are_refused_in_bounded_time_and_memory(
     client: TestClient, tmp_path: Path
 ) -> None:
@@ -263,6 +264,7 @@ def test_a_hundred_thousand_tiny_members_are_refused_in_bounded_time_and_memory(
     assert nothing_kept(client, tmp_path)
 
 
+@pytest.mark.heavy  # a bomb inflated to its bound
 def test_a_gzip_bomb_is_refused_in_bounded_memory(client: TestClient, tmp_path: Path) -> None:
     bomb = gzip_bomb(256 * MiB)  # inflates 256 MiB, four times the cap
     state, seconds, peak = measured(lambda: onboard(client, bomb))
@@ -272,6 +274,7 @@ def test_a_gzip_bomb_is_refused_in_bounded_memory(client: TestClient, tmp_path: 
     assert nothing_kept(client, tmp_path)
 
 
+@pytest.mark.heavy  # a bomb inflated to its bound
 def test_a_gzip_bomb_at_the_default_bounds_is_refused_before_a_gib_is_written(
     tmp_path: Path,
 ) -> None:

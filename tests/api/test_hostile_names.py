@@ -135,7 +135,8 @@ def injected(answer: RawAnswer) -> bool:
                for name, value in answer.headers)  # fmt: skip
 
 
-@pytest.mark.parametrize("face", ["/v2", "/v1", "/visor", "/packages", "/click", "/api", "/ui",
+@pytest.mark.parametrize("face", [pytest.param("/v2", marks=pytest.mark.heavy),  # every field
+                                  "/v1", "/visor", "/packages", "/click", "/api", "/ui",
                                   "/openapi"])  # fmt: skip
 def test_hostile_names_are_refused_and_write_nothing(
     world: tuple[TestClient, Path], face: str

@@ -104,6 +104,7 @@ def check(answer: RawAnswer, data: bytes) -> str | None:
     return None
 
 
+@pytest.mark.heavy  # every hostile range on every face
 def test_hostile_ranges_get_416_or_a_bounded_answer(
     downloads: tuple[TestClient, dict[str, bytes]],
 ) -> None:

@@ -82,6 +82,7 @@ def world(tmp_path: Path, database_url: str, origin: Origin) -> Iterator[World]:
         yield opened
 
 
+@pytest.mark.heavy  # 200 MiB imported
 def test_web_download_resumes_a_cut_transfer(world: World, origin: Origin) -> None:
     origin.cut = True
     image = new_image(
@@ -104,6 +105,7 @@ def test_web_download_resumes_a_cut_transfer(world: World, origin: Origin) -> No
     assert hashlib.sha256(data.content).hexdigest() == done["os_hash_value"]
 
 
+@pytest.mark.heavy  # 200 MiB fetched
 def test_wrong_bytes_fail_the_import_and_leave_nothing(world: World, origin: Origin) -> None:
     image = new_image(
         world,
@@ -151,6 +153,7 @@ def test_a_redirect_to_a_denied_address_fails_the_task(world: World, origin: Ori
     assert settled["image"]["status"] == "queued"
 
 
+@pytest.mark.heavy  # 200 MiB imported
 def test_bad_import_requests(world: World, origin: Origin) -> None:
     image = new_image(
         world,
@@ -170,6 +173,7 @@ def test_bad_import_requests(world: World, origin: Origin) -> None:
     assert_error(start(world, image["id"], origin.url()), 409)  # active
 
 
+@pytest.mark.heavy  # 200 MiB imported, twice
 def test_credentials_go_sealed_to_their_origin_only(
     tmp_path: Path, database_url: str, origin: Origin
 ) -> None:
@@ -257,6 +261,7 @@ def test_glance_direct_stages_then_imports(world: World, origin: Origin) -> None
     assert task["user_id"] is None  # lading's own tokens name no user
 
 
+@pytest.mark.heavy  # a slow origin, two apps
 def test_an_import_cut_by_a_shutdown_goes_on_in_the_next_process(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -379,6 +384,7 @@ def test_copy_image_ends_as_tempest_waits_for_it(
     assert settle(multistore, image["id"], "admin")["task"]["status"] == "success"
 
 
+@pytest.mark.heavy  # 200 MiB imported
 def test_imports_into_several_stores(
     multistore: World, stores: dict[str, FaultyStore], origin: Origin
 ) -> None:
@@ -506,6 +512,7 @@ def test_imports_into_object_stores(object_world: World, origin: Origin) -> None
     assert object_world.request("GET", f"{path}/file").content == data
 
 
+@pytest.mark.heavy  # 200 MiB imported
 def test_the_legacy_task_api_imports_for_administrators(world: World, origin: Origin) -> None:
     """Glance's POST /v2/tasks (type import), as Tempest's ImageTaskCreate sends it."""
     properties = {"name": "legacy", "disk_format": "raw", "container_format": "bare",

@@ -217,6 +217,7 @@ def test_names_that_are_not_utf8_fail_cleanly(client: TestClient) -> None:
     assert state["status"] == "failure" and "\\udcff" in texts(state, "errors")[0], state
 
 
+@pytest.mark.heavy  # a bomb inflated to the cap
 def test_a_gzip_bomb_is_refused_within_the_size_cap(client: TestClient) -> None:
     bomb = gzip_bomb(1024 * MiB)
     assert len(bomb) < 2 * MiB

@@ -102,6 +102,7 @@ def test_a_wrong_statement_is_not_an_outage(tmp_path: Path) -> None:
     database.dispose()
 
 
+@pytest.mark.heavy  # the connect timeout waited out
 def test_a_postgresql_server_that_never_answers_is_unavailable_in_seconds() -> None:
     """A host that drops packets looks, to the client, like a server that accepts and
     then says nothing: the connection gives up after its timeout (5 s), not the system's
