@@ -25,8 +25,9 @@ pyproject.toml), set here by what it uses, so that nobody has to remember it:
 - ``heavy``: set by hand on the few in-process tests that take seconds by design (hundreds
   of MiB through an import, archive bombs, a timeout waited out).
 
-A test that reaches a service fixture without its marker fails, naming the marker: the fast
-tier stays runnable without the services.
+A test of the fast tier that reaches a service fixture anyway (through
+``request.getfixturevalue``) fails, naming the marker it needs: the fast tier stays
+runnable without the services.
 """
 
 from __future__ import annotations
