@@ -1,5 +1,6 @@
 # Two commands: `make run` serves lading on ./data; `make test` runs ruff, mypy, the docs build
-# and the suite. `make interop` runs Tempest's and openstacksdk's image API tests against
+# and the suite. `make check` is its fast tier (lint, types and the in-process tests, no
+# server needed); `make interop` runs Tempest's and openstacksdk's image API tests against
 # lading and Keystone.
 VENV ?= .venv
 PYTHON ?= python3
@@ -14,7 +15,7 @@ OPENSTACKSDK_VERSION ?= 4.22.0
 OSLOTEST_VERSION ?= 6.1.1
 INTEROP_STAMP := $(INTEROP_VENV)/.installed-$(TEMPEST_VERSION)-sdk-$(OPENSTACKSDK_VERSION)
 
-.PHONY: run test lint docs services interop bench clean
+.PHONY: run check test lint docs services interop bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +57,16 @@ docs: $(VENV)/.installed-test
 services: $(VENV)/.installed
 	@scripts/services.sh start || echo "services unavailable: their tests will be skipped"
 	@$(LINK_CEPH_BINDINGS)
+
+# The fast tier: lint, types and every in-process test. It needs no server (none of
+# scripts/services.sh, none started), no real client, and leaves out fuzzing, the soak and
+# the few in-process tests that take seconds by design (heavy): the markers of
+# tests/conftest.py, registered in pyproject.toml, say which tests those are.
+CHECK_TIER := not (services or server or clients or fuzz or soak or kills or heavy)
+# tests/clients and tests/resilience hold no test of it: not even collected (seconds per worker).
+check: lint
+	$(BIN)/pytest --numprocesses auto --maxprocesses 4 -m "$(CHECK_TIER)" \
+		--ignore=tests/clients --ignore=tests/resilience
 
 # The suite on every core, 4 at most; each worker starts its own servers and databases.
 test: lint docs services

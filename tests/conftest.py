@@ -8,6 +8,26 @@ unless ``LADING_REQUIRE_SERVICES`` is set (CI), which makes them fail instead.
 The apps driven in-process are reached at ``http://lading.test`` or ``http://testserver``
 (the test clients' default): ``LADING_ALLOWED_HOSTS`` lets them answer those names, as an
 operator's settings would, and nothing else (tests of the host rule name others).
+
+Every test is in one of two tiers. ``make check`` runs the fast one: in-process tests that
+need nothing but this checkout (SQLite, memory and temporary directories). ``make test``
+runs everything. A test leaves the fast tier through a marker (registered in
+pyproject.toml), set here by what it uses, so that nobody has to remember it:
+
+- ``services``: a real server of scripts/services.sh (PostgreSQL, Swift and its S3 API,
+  Keystone, Ceph): the fixtures in ``SERVICE_FIXTURES``, or a parameter that names one
+  (``postgresql`` of ``database_url``, a store on Swift, S3 or Ceph: ``pytest.param(...,
+  marks=SERVICES)``);
+- ``server``: a server process the test starts (``lading serve``, granian): the fixtures in
+  ``SERVER_FIXTURES``, every test under tests/clients and tests/resilience;
+- ``clients``: the real glance CLI, openstacksdk, curl or a browser (tests/clients);
+- ``fuzz``, ``soak``, ``kills``: set by hand on those tests;
+- ``heavy``: set by hand on the few in-process tests that take seconds by design (hundreds
+  of MiB through an import, archive bombs, a timeout waited out).
+
+A test of the fast tier that reaches a service fixture anyway (through
+``request.getfixturevalue``) fails, naming the marker it needs: the fast tier stays
+runnable without the services.
 """
 
 from __future__ import annotations
@@ -17,7 +37,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -32,21 +52,61 @@ from lading.db.models import metadata
 from lading.settings import Settings
 from tests.ceph_server import CephPool, session_pool
 from tests.object_servers import Bucket, session_bucket, session_containers
-from tests.services_required import unavailable
+from tests.services_required import SERVICES, unavailable
+from tests.world import IDENTITIES, World, open_world
 
 POSTGRES_URL_VARIABLE = "LADING_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://lading:lading@127.0.0.1:5432/postgres"
 DROP_ATTEMPTS = 20  # half a second apart
 KEYSTONE_URL_VARIABLE = "LADING_TEST_KEYSTONE_URL"
 DEFAULT_KEYSTONE_URL = "http://127.0.0.1:5000/v3"
-# Tests of tens of seconds each (fuzzing, faults) go first, so that none of them starts
-# on a worker while the others run out of tests: the suite ends on short ones.
+# Tests of tens of seconds each (fuzzing, faults) go first, and the heavy ones, so that
+# none of them starts on a worker while the others run out of tests: the suite ends on
+# short ones.
 SLOW_FIRST = ("tests/api/test_fuzz.py", "tests/resilience/")
 TEST_HOSTS = '["lading.test", "testserver"]'
+SERVICE_FIXTURES = frozenset({"postgres_url", "s3_bucket", "swift_container", "ceph_pool",
+                              "keystone_url"})  # fmt: skip
+SERVER_FIXTURES = frozenset({"lading_server", "deployment", "files_server", "keystone_v3"})
+SERVER_DIRECTORIES = ("tests/clients/", "tests/resilience/")
+# A test with any of these is out of the fast tier (pyproject.toml registers them).
+TIER_MARKERS = ("services", "server", "clients", "fuzz", "soak", "kills", "heavy")
+CLIENT_DIRECTORIES = ("tests/clients/",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))  # stable
+    for item in items:
+        mark_tier(item)
+    items.sort(key=lambda item: not slow(item))  # stable
+
+
+def slow(item: pytest.Item) -> bool:
+    return item.nodeid.startswith(SLOW_FIRST) or item.get_closest_marker("heavy") is not None
+
+
+def mark_tier(item: pytest.Item) -> None:
+    """Take ``item`` out of the fast tier by what it uses (see the module's docstring)."""
+    used = set(getattr(item, "fixturenames", ()))
+    if used & SERVICE_FIXTURES:
+        item.add_marker(SERVICES)
+    if used & SERVER_FIXTURES or item.nodeid.startswith(SERVER_DIRECTORIES):
+        item.add_marker(pytest.mark.server)
+    if item.nodeid.startswith(CLIENT_DIRECTORIES):
+        item.add_marker(pytest.mark.clients)
+
+
+@pytest.fixture(autouse=True)
+def tier_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test of the fast tier that reached a service (through
+    ``request.getfixturevalue``, which collection cannot see) without its ``services``
+    marker: the fast tier would need the service."""
+    yield
+    reached = SERVICE_FIXTURES.intersection(request.fixturenames)
+    if reached and not any(request.node.get_closest_marker(name) for name in TIER_MARKERS):
+        pytest.fail(
+            f"{request.node.nodeid} uses {sorted(reached)} without the services marker: give "
+            "the parameter that reaches it marks=SERVICES (tests/conftest.py)"
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -161,7 +221,7 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=SERVICES)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         path = tmp_path / "catalogue.db"
@@ -183,6 +243,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=database_url)
+
+
+@pytest.fixture
+def identities() -> Mapping[str, tuple[str, str]]:
+    """Who the ``world`` has tokens for: name -> (project, role). A module may override it."""
+    return IDENTITIES
+
+
+@pytest.fixture
+def world_settings(settings: Settings) -> Settings:
+    """The settings of the ``world``; a module may override it."""
+    return settings
+
+
+@pytest.fixture
+def world(world_settings: Settings, identities: Mapping[str, tuple[str, str]]) -> Iterator[World]:
+    """The app driven in-process, with a token for each of ``identities`` (tests/world.py)."""
+    with open_world(create_app(world_settings), identities) as opened:
+        yield opened
 
 
 @pytest.fixture

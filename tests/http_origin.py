@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+SHUTDOWN_POLL = 0.01  # seconds
+
 
 class Origin(ThreadingHTTPServer):
     """Serves ``data`` at /data (with an ETag), /plain (without validators) and /slow (64 KiB
@@ -101,7 +103,9 @@ class Handler(BaseHTTPRequestHandler):
 def serving(data: bytes) -> Iterator[Origin]:
     server = Origin(("127.0.0.1", 0), Handler)
     server.data, server.ranges, server.authorizations = data, [], []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # serve_forever looks for shutdown() every poll_interval: its default half second was
+    # spent again in every test's teardown.
+    thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
     thread.start()
     try:
         yield server

@@ -17,6 +17,8 @@ import anyio
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message
 
+from tests.portal import call
+
 HOST = b"lading.test"
 TIMEOUT = 60  # seconds: an app that never answers fails the request, not the whole run
 
@@ -46,15 +48,14 @@ def send(
     A ``body`` of pieces is sent one piece each time the app asks, as by a client that
     stops sending once the answer begins (the rest is never made)."""
     raw_path, _, query = target.partition(b"?")
-    scope = {
+    scope: dict[str, object] = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
         "scheme": "http", "path": unquote_to_bytes(raw_path).decode("utf-8", "replace"),
         "raw_path": raw_path, "query_string": query, "root_path": "",
         "headers": [(b"host", host), *((k.lower(), v) for k, v in headers or [])],
         "client": ("127.0.0.1", 50000), "server": (HOST.decode(), 80), "state": {},
     }  # fmt: skip
-    assert client.portal is not None, "the TestClient must have entered its lifespan"
-    return client.portal.call(_exchange, client.app, scope, body)
+    return call(client, _exchange, client.app, scope, body)
 
 
 async def _exchange(

@@ -8,6 +8,9 @@ from typing import NoReturn
 import pytest
 
 REQUIRE_SERVICES_VARIABLE = "LADING_REQUIRE_SERVICES"
+# The marker of a test, or of a parameter (``pytest.param(..., marks=SERVICES)``), that needs
+# one of these servers: it takes the test out of ``make check`` (tests/conftest.py).
+SERVICES = pytest.mark.services
 
 
 def unavailable(reason: str, remedy: str = "run scripts/services.sh start") -> NoReturn:

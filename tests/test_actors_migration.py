@@ -18,6 +18,7 @@ from sqlalchemy import text
 from lading.db.engine import MIGRATIONS, Database
 from lading.db.tasks import fetch_task
 from tests.conftest import unmigrated_database
+from tests.services_required import SERVICES
 
 AT = datetime(2026, 12, 1)
 ID = "00000000-0000-0000-0000-00000000000"
@@ -31,7 +32,7 @@ TASKS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=SERVICES)])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with unmigrated_database(request.param, tmp_path, "actors") as url:
         yield url

@@ -30,7 +30,9 @@ def fill(cache: CacheDirectory, image_id: str, size: int, version: str = V1) -> 
     started = cache.start_fill(image_id, version, size)
     assert started is not None
     started.write(b"x" * size)
-    return cache.commit(started)
+    evicted = cache.commit(started)
+    assert evicted is not None
+    return evicted
 
 
 def test_a_committed_fill_is_found_and_counts_its_hits(directory: CacheDirectory) -> None:

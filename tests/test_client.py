@@ -3,13 +3,36 @@ transport (the commands over a live server are in tests/clients/test_lading_cli.
 
 from __future__ import annotations
 
+import importlib.resources
+import inspect
+
 import httpx
 import pytest
 
+import lading.client
 from lading import errors
 from lading.client import Client
 
 ID = "00000000-0000-0000-0000-000000000000"
+# The client's public API: a name leaves it, or joins it, on purpose (and in docs/).
+PUBLIC = ["CHUNK", "Artifact", "Client", "Progress", "Task"]
+
+
+def test_the_public_api_is_what_all_names() -> None:
+    assert lading.client.__all__ == PUBLIC  # sorted, as ruff keeps it
+    namespace: dict[str, object] = {}
+    exec("from lading.client import *", namespace)  # what a user's star import gets
+    assert sorted(name for name in namespace if name != "__builtins__") == sorted(PUBLIC)
+    for name in PUBLIC:
+        value = getattr(lading.client, name)
+        if inspect.isclass(value):  # defined here, not re-exported from a private module
+            assert value.__module__ == "lading.client", name
+            assert value.__doc__, f"{name} is public: it says what it is"
+
+
+def test_the_package_says_it_is_typed() -> None:
+    """PEP 561: a user's mypy reads lading.client's annotations only with py.typed."""
+    assert importlib.resources.files("lading").joinpath("py.typed").is_file()
 
 
 def answering(status: int, body: object = None, text: str = "") -> Client:

@@ -10,6 +10,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 from starlette.routing import Route
 
 from lading.api.click import ROUTES as CLICK_ROUTES
@@ -45,7 +46,8 @@ GLANCE_V2 = DOCS / "api-glance-v2.md"
 NGINX_EXAMPLE = DOCS / "examples" / "nginx.conf"
 NGINX_CACHE = "/var/cache/nginx/lading"  # the example's proxy_cache_path
 # The tables inside settings, with the setting whose paragraph documents their keys.
-TABLES = [("quota", QuotaSettings), ("fetch", FetchSettings), ("signing", SigningSettings),
+TABLES: list[tuple[str, type[BaseModel]]] = [
+    ("quota", QuotaSettings), ("fetch", FetchSettings), ("signing", SigningSettings),
           ("signing", SigningClient), ("pnda", PndaSettings),
           ("published_by_default", PublishingSettings), ("cors", CorsSettings),
           ("server", ServerSettings), ("image_format", ImageFormatSettings),

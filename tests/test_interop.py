@@ -200,12 +200,14 @@ def test_every_openstacksdk_cloud_signs_in_to_keystone(run: ModuleType, keystone
     """The users, passwords and projects of clouds.yaml are those scripts/services.sh made."""
     for name, cloud in run.clouds("RegionOne", keystone_url)["clouds"].items():
         auth = dict(cloud["auth"])
-        signed_in = session.Session(auth=v3.Password(**auth))
-        access = signed_in.auth.get_access(signed_in)
+        password = v3.Password(**auth)
+        signed_in = session.Session(auth=password)
+        access = password.get_access(signed_in)
         if "system_scope" in auth:
             assert access.system_scoped, name
         else:
             assert access.project_name == auth["project_name"], name
+            assert access.role_names is not None, name
             assert "member" in access.role_names or "admin" in access.role_names, name
 
 

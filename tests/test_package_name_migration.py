@@ -16,6 +16,7 @@ from lading.cli import main
 from lading.db.engine import Database
 from lading.settings import CONFIG_FILE_VARIABLE
 from tests.conftest import unmigrated_database
+from tests.services_required import SERVICES
 
 START = datetime(2026, 1, 1)
 ID = "00000000-0000-0000-0000-00000000000"
@@ -31,7 +32,7 @@ ROWS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=SERVICES)])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with unmigrated_database(request.param, tmp_path, "names") as url:
         yield url
@@ -60,7 +61,9 @@ def test_shared_names_get_their_oldest_owner_and_are_listed(
         owners = connection.execute(
             text("SELECT key, name, owner FROM package_names ORDER BY key")
         ).all()
-        files = dict(connection.execute(text("SELECT id, filename FROM artifacts")).all())
+        files: dict[str, str] = dict(
+            connection.execute(text("SELECT id, filename FROM artifacts")).all()
+        )
     database.dispose()
     # The oldest live version's project: a (b's older one is deleted); Tool is tool.
     assert [tuple(row) for row in owners] == [("solo", "solo", "c"), ("tool", "tool", "a")]

@@ -198,20 +198,20 @@ def test_swift_repository_served_through_pnda(
 
 
 @pytest.fixture(scope="module")
-def keystone() -> Iterator[str]:
+def keystone_v3() -> Iterator[str]:
     """Keystone v3 for user tester of project test, whose catalogue leads to the test Swift."""
     with running_asgi("tests.stores.keystone_v3:app", Path(__file__).parents[1], "/v3") as url:
         yield url
 
 
 def test_keystone_swift_repository_served_through_pnda(
-    tmp_path: Path, swift_container: str, keystone: str
+    tmp_path: Path, swift_container: str, keystone_v3: str
 ) -> None:
     # As an openrc for Keystone v2.0 gives it: OS_AUTH_URL .../v2.0, the project as account.
     prefix = f"keystone-{uuid.uuid4().hex[:8]}"
-    document = swift_repository(swift_container, prefix, f"{keystone}/v2.0")
+    document = swift_repository(swift_container, prefix, f"{keystone_v3}/v2.0")
     settings = Settings(data_dir=tmp_path / "data", pnda={"config": pr_config(tmp_path, document)})
-    assert settings.stores["pnda"].auth_url == f"{keystone}/v3"  # type: ignore[union-attr]
+    assert settings.stores["pnda"].auth_url == f"{keystone_v3}/v3"  # type: ignore[union-attr]
     with TestClient(create_app(settings), base_url="http://lading.test") as client:
         served_through_pnda(client)
         assert any(key.startswith(f"{prefix}/") for key in container_keys(swift_container))

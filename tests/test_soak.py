@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.soak
+
 SOAK = Path(__file__).resolve().parent.parent / "bench" / "soak.py"
 
 

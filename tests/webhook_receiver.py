@@ -16,6 +16,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from tests.http_origin import SHUTDOWN_POLL
+
 EXAMPLE = Path(__file__).parents[1] / "docs" / "examples" / "webhook_receiver.py"
 
 
@@ -98,7 +100,7 @@ def receiving(secrets: dict[str, str], failing: dict[str, int] | None = None) ->
     server = Receiver(("127.0.0.1", 0), Handler)
     server.secrets, server.failing = secrets, dict(failing or {})
     server.deliveries, server.lock = [], threading.Lock()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
     thread.start()
     try:
         yield server

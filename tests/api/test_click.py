@@ -12,14 +12,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import anyio
-import httpx
+import httpx2
 import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
 from lading.settings import Settings
 from tests.api.helpers import PATCH_TYPE, assert_error
+from tests.portal import call
 
 CLIENT, SECRET = "software-center", "s" * 40
 DATA = b"click package bytes " * 100
@@ -47,7 +47,7 @@ class Click:
         roles = {"admin": ("store", "admin"), "owner": ("store", "member"),
                  "other": ("other", "member")}  # fmt: skip
         self.tokens = {
-            name: anyio.run(identities.create, *grant).token for name, grant in roles.items()
+            name: call(client, identities.create, *grant).token for name, grant in roles.items()
         }
 
     def as_(self, who: str) -> dict[str, str]:
@@ -70,10 +70,11 @@ class Click:
     def upload(
         self,
         data: bytes = DATA,
+        /,
         headers: dict[str, str] | None = None,
         filename: str = FILE,
         **fields: str,
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         form = {**FORM, **fields}
         if headers is None:
             headers = self.signed_upload(form, filename)
@@ -87,7 +88,7 @@ class Click:
         action: str = "publish",
         body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         path = f"/click/packages/{package_id}/{action}"
         body = {"reason": "reviewed"} if body is None else body
         if headers is None:

@@ -14,6 +14,7 @@ from lading.app import create_app
 from lading.cli import main
 from lading.settings import Settings
 from tests.api.helpers import assert_error, create, upload
+from tests.portal import call, services
 
 DATA = b"delayed bytes" * 1000
 
@@ -52,9 +53,9 @@ def test_deleted_is_gone_at_once_and_scrubbed_after_the_delay(
     listed = [image["id"] for image in client.get("/v2/images").json()["images"]]
     assert listed == [second["id"]]
     assert len(stored(settings)) == 1 and health(client) == len(DATA)
-    catalogue = client.app.state.services.catalogue  # type: ignore[attr-defined]
-    assert client.portal.call(catalogue.scrub, 3600) == 0  # not yet  # type: ignore[union-attr]
-    assert client.portal.call(catalogue.scrub, 0) == 1  # type: ignore[union-attr]
+    catalogue = services(client).catalogue
+    assert call(client, catalogue.scrub, 3600) == 0  # not yet
+    assert call(client, catalogue.scrub, 0) == 1
     assert health(client) == 0
     assert len(stored(settings)) == 1  # still used by the second
     assert client.get(f"/v2/images/{second['id']}/file").content == DATA

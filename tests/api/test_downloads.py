@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 import pytest
 from starlette.testclient import TestClient
+from starlette.types import Message, Scope
 
 from lading.domain import Artifact, Location, Status, Visibility
 from lading.errors import StoreError
@@ -18,6 +19,7 @@ from lading.settings import Settings
 from lading.stores.filesystem import FilesystemStore
 from lading.stores.memory import MemoryStore
 from tests.api.helpers import create, upload
+from tests.portal import call
 
 pytestmark = pytest.mark.anyio
 SIZE = 4 * 1024 * 1024
@@ -48,12 +50,12 @@ async def download(tmp_path: Path) -> Download:
 
 
 async def test_a_whole_local_file_goes_out_by_pathsend(download: Download) -> None:
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
     async def receive() -> Any:
         await anyio.sleep_forever()
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     await DataResponse(download)(scope({PATHSEND: {}}), receive, send)
@@ -62,12 +64,12 @@ async def test_a_whole_local_file_goes_out_by_pathsend(download: Download) -> No
 
 
 async def test_ranges_are_streamed_even_with_pathsend(download: Download) -> None:
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
     async def receive() -> Any:
         await anyio.sleep_forever()
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     await DataResponse(download)(scope({PATHSEND: {}}, [(b"range", b"bytes=0-9")]), receive, send)
@@ -82,14 +84,14 @@ async def test_reading_stops_when_the_client_goes_away(download: Download) -> No
         await anyio.sleep(0.01)
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         nonlocal received
         received += len(message.get("body", b""))
         await anyio.sleep(0.001)  # a real socket takes time
 
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def recording_send(message: dict[str, Any]) -> None:
+    async def recording_send(message: Message) -> None:
         sent.append(message)
         await send(message)
 
@@ -113,7 +115,7 @@ async def test_a_store_failure_mid_stream_keeps_its_type(download: Download) -> 
     async def receive() -> Any:
         await anyio.sleep_forever()
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         pass
 
     with pytest.raises(StoreError):
@@ -131,22 +133,21 @@ def test_an_upload_whose_client_goes_away_leaves_nothing(
             {"type": "http.disconnect"},
         ]
     )
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
     async def receive() -> Any:
         return next(messages)
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
-    request = {
+    request: Scope = {
         "type": "http", "method": "PUT", "path": path, "raw_path": path.encode(),
         "headers": [(b"host", b"lading.test")], "query_string": b"", "http_version": "1.1",
         "scheme": "http", "server": ("lading.test", 80), "client": ("127.0.0.1", 1),
         "root_path": "", "extensions": {},
     }  # fmt: skip
-    assert client.portal is not None
-    client.portal.call(client.app, request, receive, send)
+    call(client, client.app, request, receive, send)
     assert client.get(f"/v2/images/{image['id']}").json() == image
     stored = settings.store_path("default")
     assert [p for p in stored.rglob("*") if p.is_file()] == []

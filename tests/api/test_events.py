@@ -4,18 +4,16 @@ fails is tried again with backoff, one that keeps failing is dropped with a log 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from sqlalchemy import create_engine, select
-from starlette.testclient import TestClient
 
 from lading.app import create_app
 from lading.db.models import blobs, tasks
@@ -24,65 +22,54 @@ from tests.api.helpers import PATCH_TYPE
 from tests.clients.conftest import free_port
 from tests.http_origin import Origin, serving
 from tests.webhook_receiver import Delivery, Receiver, receiving
+from tests.world import World, open_world
 
 SECRET, OTHER_SECRET = "webhook-secret-" + "s" * 24, "another-secret-" + "o" * 24
 DATA = b"image bytes " * 1000
 FETCHED = b"fetched bytes " * 1000
 
 
-class World:
-    def __init__(self, client: TestClient, database_url: str) -> None:
-        self.client, self.database_url = client, database_url
-        make = client.app.state.services.identities.create  # type: ignore[attr-defined]
-        self.tokens = {who: anyio.run(make, project, role).token for who, project, role in
-                       (("owner", "A", "member"), ("admin", "ops", "admin"))}  # fmt: skip
-
-    def request(self, method: str, path: str, who: str = "owner", **kwargs: Any) -> Any:
-        headers = {"x-auth-token": self.tokens[who], **kwargs.pop("headers", {})}
-        response = self.client.request(method, path, headers=headers, **kwargs)
-        assert response.status_code < 400, response.text
-        return response
-
-    def image(self, name: str = "events") -> str:
-        body = {"name": name, "disk_format": "raw", "container_format": "bare"}
-        image_id: str = self.request("POST", "/v2/images", json=body).json()["id"]
-        return image_id
-
-    def upload(self, image_id: str) -> None:
-        self.request("PUT", f"/v2/images/{image_id}/file", content=DATA,
-                     headers={"content-type": "application/octet-stream"})  # fmt: skip
-
-    def settled(self, within: float = 30.0) -> None:
-        """Once no task waits or runs: every delivery there is to make was made."""
-        deadline = time.monotonic() + within
-        while True:
-            answer = self.client.get("/healthcheck", headers={"accept": "application/json"})
-            if set(answer.json()["tasks"].values()) == {0}:
-                return
-            assert time.monotonic() < deadline, answer.json()
-            time.sleep(0.02)
-
-    def rows(self, table: Any) -> list[Any]:
-        engine = create_engine(self.database_url)
-        with engine.connect() as connection:
-            found = list(connection.execute(select(table)).mappings())
-        engine.dispose()
-        return found
-
-    def deliveries_counted(self) -> dict[str, float]:
-        text = self.client.get("/metrics").text
-        counted = {}
-        for line in text.splitlines():
-            if line.startswith("lading_webhook_deliveries_total{"):
-                label, _, value = line.partition(" ")
-                counted[label.split('"')[1]] = float(value)
-        return counted
-
-
-def app_with(tmp_path: Path, database_url: str, **settings: Any) -> TestClient:
+def world_with(
+    tmp_path: Path, database_url: str, **settings: Any
+) -> contextlib.AbstractContextManager[World]:
     settings = {"task_poll_interval": 0.02, **settings}
     app = create_app(Settings(data_dir=tmp_path / "data", database_url=database_url, **settings))
-    return TestClient(app, base_url="http://lading.test")
+    return open_world(app, {"owner": ("A", "member"), "admin": ("ops", "admin")})
+
+
+def ok(world: World, method: str, path: str, who: str = "owner", **kwargs: Any) -> Any:
+    response = world.request(method, path, who, **kwargs)
+    assert response.status_code < 400, response.text
+    return response
+
+
+def new_image(world: World, name: str = "events") -> str:
+    body = {"name": name, "disk_format": "raw", "container_format": "bare"}
+    image_id: str = ok(world, "POST", "/v2/images", json=body).json()["id"]
+    return image_id
+
+
+def upload_data(world: World, image_id: str) -> None:
+    octets = {"content-type": "application/octet-stream"}
+    ok(world, "PUT", f"/v2/images/{image_id}/file", content=DATA, headers=octets)
+
+
+def rows(world: World, table: Any) -> list[Any]:
+    engine = create_engine(world.settings.resolved_database_url)
+    with engine.connect() as connection:
+        found = list(connection.execute(select(table)).mappings())
+    engine.dispose()
+    return found
+
+
+def deliveries_counted(world: World) -> dict[str, float]:
+    text = world.client.get("/metrics").text
+    counted = {}
+    for line in text.splitlines():
+        if line.startswith("lading_webhook_deliveries_total{"):
+            label, _, value = line.partition(" ")
+            counted[label.split('"')[1]] = float(value)
+    return counted
 
 
 @pytest.fixture
@@ -106,8 +93,8 @@ def world(tmp_path: Path, database_url: str, receiver: Receiver, origin: Origin)
                      "events": ["artifact.deleted", "task.*"]},
     }  # fmt: skip
     fetch = {"allowed_hosts": ["127.0.0.1"], "allowed_ports": [origin.server_address[1]]}
-    with app_with(tmp_path, database_url, webhooks=webhooks, fetch=fetch) as client:
-        yield World(client, database_url)
+    with world_with(tmp_path, database_url, webhooks=webhooks, fetch=fetch) as opened:
+        yield opened
 
 
 def told(deliveries: list[Delivery]) -> Counter[tuple[str, str]]:
@@ -117,22 +104,24 @@ def told(deliveries: list[Delivery]) -> Counter[tuple[str, str]]:
 def test_every_change_is_told_once_signed_to_whoever_wants_it(
     world: World, receiver: Receiver, origin: Origin
 ) -> None:
-    image = world.image()
-    world.upload(image)
-    patch = {"headers": {"content-type": PATCH_TYPE}}
+    image = new_image(
+        world,
+    )
+    upload_data(world, image)
+    patch = {"content-type": PATCH_TYPE}
     renamed = [{"op": "replace", "path": "/name", "value": "renamed"}]
-    world.request("PATCH", f"/v2/images/{image}", json=renamed, **patch)
-    world.request("PATCH", f"/v2/images/{image}", json=renamed, **patch)  # no change: no event
-    world.request("POST", f"/click/packages/{image}/unpublish", who="admin")
-    world.request("POST", f"/click/packages/{image}/unpublish", who="admin")  # no change either
-    world.request("POST", f"/click/packages/{image}/publish", who="admin")
-    world.request("DELETE", f"/v2/images/{image}")
-    imported = world.image("imported")
+    ok(world, "PATCH", f"/v2/images/{image}", json=renamed, headers=patch)
+    ok(world, "PATCH", f"/v2/images/{image}", json=renamed, headers=patch)  # no change: no event
+    ok(world, "POST", f"/click/packages/{image}/unpublish", who="admin")
+    ok(world, "POST", f"/click/packages/{image}/unpublish", who="admin")  # no change either
+    ok(world, "POST", f"/click/packages/{image}/publish", who="admin")
+    ok(world, "DELETE", f"/v2/images/{image}")
+    imported = new_image(world, "imported")
     method = {"method": {"name": "web-download", "uri": origin.url()}}
-    asked = world.request("POST", f"/v2/images/{imported}/import", json=method)
+    asked = ok(world, "POST", f"/v2/images/{imported}/import", json=method)
     world.settled()
 
-    task = world.request("GET", f"/v2/images/{imported}/tasks").json()["tasks"][0]
+    task = ok(world, "GET", f"/v2/images/{imported}/tasks").json()["tasks"][0]
     assert told(receiver.to("/all")) == Counter({
         ("artifact.created", image): 1, ("artifact.activated", image): 1,
         ("artifact.updated", image): 1, ("artifact.unpublished", image): 1,
@@ -187,24 +176,28 @@ def test_every_change_is_told_once_signed_to_whoever_wants_it(
     assert finished["data"]["user_id"] is None
 
     # No store key, URL or secret in any body; the task rows hold no secret either.
-    keys = [row["key"] for row in world.rows(blobs)]
+    keys = [row["key"] for row in rows(world, blobs)]
     assert keys and all(
         key.encode() not in d.body and origin.url().encode() not in d.body
         for key in keys for d in receiver.deliveries
     )  # fmt: skip
-    for row in world.rows(tasks):
+    for row in rows(world, tasks):
         assert SECRET not in str(dict(row)) and OTHER_SECRET not in str(dict(row))
-    assert world.deliveries_counted() == {"delivered": 11.0}
+    assert deliveries_counted(
+        world,
+    ) == {"delivered": 11.0}
 
 
 def test_deliveries_stay_out_of_task_listings(world: World, receiver: Receiver) -> None:
-    world.image()
+    new_image(
+        world,
+    )
     receiver.wait_for("/all", 1)
     world.settled()
-    assert world.request("GET", "/v2/tasks").json()["tasks"] == []
-    assert world.request("GET", "/v2/tasks", who="admin").json()["tasks"] == []
-    assert world.request("GET", "/v2/tasks", params={"type": "webhook"}).json()["tasks"] == []
-    asked = world.request("GET", "/v2/tasks", who="admin", params={"type": "webhook"}).json()
+    assert ok(world, "GET", "/v2/tasks").json()["tasks"] == []
+    assert ok(world, "GET", "/v2/tasks", who="admin").json()["tasks"] == []
+    assert ok(world, "GET", "/v2/tasks", params={"type": "webhook"}).json()["tasks"] == []
+    asked = ok(world, "GET", "/v2/tasks", who="admin", params={"type": "webhook"}).json()
     assert [(t["type"], t["status"], t["owner"]) for t in asked["tasks"]] == [
         ("webhook", "success", "")
     ]
@@ -216,10 +209,11 @@ def test_a_receiver_that_fails_twice_gets_a_third_try_after_backoff(
     webhooks = {"flaky": {"url": receiver.url("/flaky"), "secret": SECRET,
                           "events": ["artifact.created"]}}  # fmt: skip
     delivery = {"attempts": 5, "backoff": 0.4, "backoff_max": 10, "timeout": 2}
-    with app_with(tmp_path, database_url, webhooks=webhooks, webhook_delivery=delivery) as client:
-        world = World(client, database_url)
-        image = world.image()
-        world.upload(image)  # activated: not wanted
+    with world_with(tmp_path, database_url, webhooks=webhooks, webhook_delivery=delivery) as world:
+        image = new_image(
+            world,
+        )
+        upload_data(world, image)  # activated: not wanted
         first, second, third = receiver.wait_for("/flaky", 3)
         world.settled()
         assert [d.answered for d in receiver.to("/flaky")] == [500, 500, 204]  # no fourth
@@ -230,10 +224,12 @@ def test_a_receiver_that_fails_twice_gets_a_third_try_after_backoff(
         # looks for due tasks every 0.02 s (more on a busy machine).
         assert 0.2 <= second.at - first.at < 0.4 + 1.0
         assert 0.4 <= third.at - second.at < 0.8 + 1.0
-        asked = world.request("GET", "/v2/tasks", who="admin", params={"type": "webhook"})
+        asked = ok(world, "GET", "/v2/tasks", who="admin", params={"type": "webhook"})
         (task,) = asked.json()["tasks"]
         assert task["status"] == "success"
-        assert world.deliveries_counted() == {"delivered": 1.0, "failed": 2.0}
+        assert deliveries_counted(
+            world,
+        ) == {"delivered": 1.0, "failed": 2.0}
 
 
 def test_a_delivery_that_keeps_failing_is_dropped_with_a_log_line(
@@ -245,17 +241,20 @@ def test_a_delivery_that_keeps_failing_is_dropped_with_a_log_line(
     delivery = {"attempts": 3, "backoff": 0.05, "backoff_max": 0.1, "timeout": 2}
     with (
         caplog.at_level(logging.WARNING, logger="lading.services.webhooks"),
-        app_with(tmp_path, database_url, webhooks=webhooks, webhook_delivery=delivery) as client,
+        world_with(tmp_path, database_url, webhooks=webhooks, webhook_delivery=delivery) as world,
     ):
-        world = World(client, database_url)
-        image = world.image()
+        image = new_image(
+            world,
+        )
         receiver.wait_for("/down", 3)
         world.settled()
         assert len(receiver.to("/down")) == 3
-        asked = world.request("GET", "/v2/tasks", who="admin", params={"type": "webhook"})
+        asked = ok(world, "GET", "/v2/tasks", who="admin", params={"type": "webhook"})
         ended = {t["status"] for t in asked.json()["tasks"]}
         assert ended == {"failure"} and len(asked.json()["tasks"]) == 2
-        assert world.deliveries_counted() == {"failed": 4.0, "dropped": 2.0}
+        assert deliveries_counted(
+            world,
+        ) == {"failed": 4.0, "dropped": 2.0}
     dropped = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     event_id = receiver.to("/down")[0].event["id"]
     down, refusing = sorted(dropped)
@@ -276,18 +275,17 @@ def test_glance_notifications_carry_v1_fields_for_every_face(
         "glance": {"url": receiver.url("/all"), "secret": SECRET, "events": ["image.*"]},
         "lading": {"url": receiver.url("/filtered"), "secret": OTHER_SECRET},  # "*"
     }  # fmt: skip
-    with app_with(tmp_path, database_url, webhooks=webhooks) as client:
-        world = World(client, database_url)
+    with world_with(tmp_path, database_url, webhooks=webhooks) as world:
         v1_headers = {"x-image-meta-name": "v1", "x-image-meta-disk_format": "raw",
                       "x-image-meta-container_format": "bare",
                       "x-image-meta-property-os_distro": "cirros",
                       "content-type": "application/octet-stream"}  # fmt: skip
-        v1 = world.request("POST", "/v1/images", headers=v1_headers, content=DATA)
+        v1 = ok(world, "POST", "/v1/images", headers=v1_headers, content=DATA)
         v1_id = v1.json()["image"]["id"]
-        world.request("PUT", f"/v1/images/{v1_id}", headers={"x-image-meta-name": "renamed"})
-        world.request("DELETE", f"/v1/images/{v1_id}")
-        v2_id = world.image("v2")  # the v2 face's changes are told the same way
-        world.upload(v2_id)
+        ok(world, "PUT", f"/v1/images/{v1_id}", headers={"x-image-meta-name": "renamed"})
+        ok(world, "DELETE", f"/v1/images/{v1_id}")
+        v2_id = new_image(world, "v2")  # the v2 face's changes are told the same way
+        upload_data(world, v2_id)
         world.settled()
 
     glance = receiver.to("/all")

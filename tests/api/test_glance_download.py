@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
+import httpx2
 import pytest
 from keystoneauth1 import session
 from keystoneauth1.identity import v3
@@ -35,9 +35,11 @@ from lading.settings import KeystoneSettings, Settings
 from tests.api.helpers import assert_error
 from tests.api.test_keystone import TEST_PASSWORD, Token, project_scope, sign_in
 from tests.clients.conftest import Lading, keystone_settings, running_lading
+from tests.http_origin import SHUTDOWN_POLL
+from tests.portal import call
 
 DATA = os.urandom(300 * 1024 + 11)
-ADMIN = {"username": "admin", "password": "keystone-admin", "project_name": "admin"}
+ADMIN: dict[str, Any] = {"username": "admin", "password": "keystone-admin", "project_name": "admin"}
 COPIED = {"hw_cpu_cores": "5", "trait:STORAGE_DISK_SSD": "required", "os_distro": "rhel"}
 
 
@@ -96,7 +98,7 @@ def fake_glance() -> Iterator[FakeGlance]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     fake = FakeGlance(server)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
     thread.start()
     try:
         yield fake
@@ -170,7 +172,7 @@ class Here:
         assert created.status_code == 201, created.text
         return dict(created.json())
 
-    def start(self, image_id: str, **method: Any) -> httpx.Response:
+    def start(self, image_id: str, /, **method: Any) -> httpx2.Response:
         body = {"method": {"name": "glance-download", **method}}
         return self.client.post(f"/v2/images/{image_id}/import", json=body, headers=self.headers)
 
@@ -207,7 +209,7 @@ def here(tmp_path: Path, keystone_url: str, database_url: str, member: Token) ->
     settings = Settings(
         data_dir=tmp_path / "data", database_url=database_url, task_poll_interval=0.05,
         keystone=KeystoneSettings(auth_url=keystone_url, username="lading",
-                                  password="lading", project_name="service"),  # type: ignore[arg-type]
+                                  password="lading", project_name="service"),
     )  # fmt: skip
     with TestClient(create_app(settings), base_url="http://lading.test") as client:
         yield Here(client, member, tmp_path / "data")
@@ -317,7 +319,7 @@ def test_each_failure_leaves_the_image_queued_and_a_retry_works(
 def test_requests_refused_at_once(here: Here, region: str) -> None:
     image = here.image()
     some = str(uuid.uuid4())
-    for method, says in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"glance_region": region}, "glance_image_id"),
         ({"glance_image_id": some}, "glance_region"),
         ({"glance_image_id": "foo", "glance_region": region}, "image id does not look like a UUID"),
@@ -327,7 +329,8 @@ def test_requests_refused_at_once(here: Here, region: str) -> None:
         ({"glance_image_id": some, "glance_region": "r" * 256}, "glance_region"),
         ({"glance_image_id": some, "glance_region": region, "glance_service_interface": 1},
          "glance_service_interface"),
-    ]:  # fmt: skip
+    ]  # fmt: skip
+    for method, says in cases:
         refused = here.start(image["id"], **method)
         assert_error(refused, 400)
         assert says in refused.text, refused.text
@@ -335,7 +338,7 @@ def test_requests_refused_at_once(here: Here, region: str) -> None:
     assert tasks.json()["tasks"] == []
     # A lading token has no Keystone token to send on.
     make = here.client.app.state.services.identities.create  # type: ignore[attr-defined]
-    own = anyio.run(make, "ops", "admin")
+    own = call(here.client, make, "ops", "admin")
     body = {"method": {"name": "glance-download", "glance_image_id": some, "glance_region": region}}
     refused = here.client.post(f"/v2/images/{image['id']}/import", json=body,
                                headers={"x-auth-token": own.token})  # fmt: skip

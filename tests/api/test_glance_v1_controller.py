@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
 import pytest
 from starlette.testclient import TestClient
 
@@ -17,6 +16,7 @@ from lading.settings import Settings
 from tests.api.helpers import assert_error, locating
 from tests.api.test_glance_v1 import DATA, META, OCTETS, create, image_count
 from tests.http_origin import Origin, serving
+from tests.portal import call
 
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 
@@ -24,7 +24,7 @@ EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 def tokens(client: TestClient, *who: tuple[str, str]) -> list[dict[str, str]]:
     """Headers for a token of each (project, role)."""
     identities = client.app.state.services.identities  # type: ignore[attr-defined]
-    return [{"x-auth-token": anyio.run(identities.create, project, role).token}
+    return [{"x-auth-token": call(client, identities.create, project, role).token}
             for project, role in who]  # fmt: skip
 
 

@@ -21,7 +21,6 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from sqlalchemy import create_engine, select
 from starlette.testclient import TestClient
@@ -36,6 +35,7 @@ from lading.stores.filesystem import FilesystemStore
 from lading.stores.registry import StoreRegistry
 from tests.http_origin import Origin, serving
 from tests.osm_packages import gzip_bomb, package
+from tests.portal import call
 from tests.raw_asgi import send
 
 KiB = 1024
@@ -80,7 +80,7 @@ def onboarding(tmp_path: Path, **changes: Any) -> Iterator[tuple[TestClient, Cou
     app = create_app(settings, StoreRegistry({"default": store}, "default"))
     with TestClient(app, base_url="http://lading.test") as test_client:
         identities = test_client.app.state.services.identities  # type: ignore[attr-defined]
-        token = anyio.run(identities.create, "osm", "member").token
+        token = call(test_client, identities.create, "osm", "member").token
         test_client.headers.update({"x-auth-token": token})
         yield test_client, store
 
@@ -252,6 +252,7 @@ def measured(action: Any) -> tuple[Any, float, int]:
         tracemalloc.stop()
 
 
+@pytest.mark.heavy  # 100,000 members
 def test_a_hundred_thousand_tiny_members_are_refused_in_bounded_time_and_memory(
     client: TestClient, tmp_path: Path
 ) -> None:
@@ -263,6 +264,7 @@ def test_a_hundred_thousand_tiny_members_are_refused_in_bounded_time_and_memory(
     assert nothing_kept(client, tmp_path)
 
 
+@pytest.mark.heavy  # a bomb inflated to its bound
 def test_a_gzip_bomb_is_refused_in_bounded_memory(client: TestClient, tmp_path: Path) -> None:
     bomb = gzip_bomb(256 * MiB)  # inflates 256 MiB, four times the cap
     state, seconds, peak = measured(lambda: onboard(client, bomb))
@@ -272,6 +274,7 @@ def test_a_gzip_bomb_is_refused_in_bounded_memory(client: TestClient, tmp_path: 
     assert nothing_kept(client, tmp_path)
 
 
+@pytest.mark.heavy  # a bomb inflated to its bound
 def test_a_gzip_bomb_at_the_default_bounds_is_refused_before_a_gib_is_written(
     tmp_path: Path,
 ) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import anyio
 import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
 from lading.http.ranges import MAX_RANGE_SPECS
 from tests.api.seeds import seed_click, seed_images, seed_osm, seed_pnda, world_settings
+from tests.portal import call
 from tests.raw_asgi import HOST, RawAnswer, send
 
 PART_HEAD = 200  # bytes a multipart/byteranges part may add (boundary, type, range)
@@ -48,7 +48,7 @@ def downloads(
     settings = world_settings(root / "data", root / "catalogue.db")
     with TestClient(create_app(settings), base_url=f"http://{HOST.decode()}") as client:
         identities = client.app.state.services.identities  # type: ignore[attr-defined]
-        token = anyio.run(identities.create, "ranges", "admin").token
+        token = call(client, identities.create, "ranges", "admin").token
         client.headers.update({"x-auth-token": token})
         image = seed_images(client)["image_id"][1]  # active, 4 KiB
         pnda, click, osm = seed_pnda(client, 0), seed_click(client, 0), seed_osm(client, 0)
@@ -104,6 +104,7 @@ def check(answer: RawAnswer, data: bytes) -> str | None:
     return None
 
 
+@pytest.mark.heavy  # every hostile range on every face
 def test_hostile_ranges_get_416_or_a_bounded_answer(
     downloads: tuple[TestClient, dict[str, bytes]],
 ) -> None:

@@ -4,6 +4,7 @@ halfway resumes, wrong bytes leave nothing behind, refused URLs are refused."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import time
@@ -11,11 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import jsonschema
 import pytest
 from sqlalchemy import create_engine, select
-from starlette.testclient import TestClient
 
 from lading.app import create_app
 from lading.db.models import tasks
@@ -24,53 +23,53 @@ from lading.stores.registry import StoreRegistry
 from tests.api.helpers import assert_error
 from tests.http_origin import Origin, serving
 from tests.object_servers import s3_store, swift_store
+from tests.services_required import SERVICES
 from tests.stores.faulty import FaultyStore
+from tests.world import World, open_world
 
 MiB = 1024 * 1024
-BIG = os.urandom(200 * MiB)
 
 
-class World:
-    def __init__(self, client: TestClient, data_dir: Path) -> None:
-        self.client, self.data_dir = client, data_dir
-        make = client.app.state.services.identities.create  # type: ignore[attr-defined]
-        self.tokens = {who: anyio.run(make, project, role).token for who, project, role in
-                       (("owner", "A", "member"), ("other", "B", "member"),
-                        ("admin", "ops", "admin"))}  # fmt: skip
+@functools.cache
+def big() -> bytes:
+    """200 MiB of noise, made when a test first needs it: at import, every worker of the
+    suite made it while collecting, whether it ran this module or not."""
+    return os.urandom(200 * MiB)
 
-    def request(self, method: str, path: str, who: str = "owner", **kwargs: Any) -> Any:
-        headers = {"x-auth-token": self.tokens[who], **kwargs.pop("headers", {})}
-        return self.client.request(method, path, headers=headers, **kwargs)
 
-    def image(self) -> dict[str, Any]:
-        body = {"name": "imported", "disk_format": "raw", "container_format": "bare"}
-        created = self.request("POST", "/v2/images", json=body)
-        assert created.status_code == 201, created.text
-        image: dict[str, Any] = created.json()
-        return image
+@functools.cache
+def big_sha256() -> str:
+    return hashlib.sha256(big()).hexdigest()
 
-    def start(self, image_id: str, uri: str, **method: str) -> Any:
-        body = {"method": {"name": "web-download", "uri": uri, **method}}
-        return self.request("POST", f"/v2/images/{image_id}/import", json=body)
 
-    def settle(self, image_id: str, who: str = "owner") -> dict[str, Any]:
-        """The image once its import task has finished, and that task (a project sees its
-        own tasks: an administrator's copy-image is the administrator's)."""
-        for _ in range(600):
-            tasks = self.request("GET", f"/v2/images/{image_id}/tasks", who).json()["tasks"]
-            if tasks and tasks[0]["status"] in ("success", "failure"):
-                image: dict[str, Any] = self.request("GET", f"/v2/images/{image_id}", who).json()
-                return {"image": image, "task": tasks[0]}
-            time.sleep(0.05)
-        raise AssertionError("the import did not finish")
+def new_image(world: World) -> dict[str, Any]:
+    body = {"name": "imported", "disk_format": "raw", "container_format": "bare"}
+    created = world.request("POST", "/v2/images", json=body)
+    assert created.status_code == 201, created.text
+    image: dict[str, Any] = created.json()
+    return image
 
-    def stored_files(self) -> list[Path]:
-        return [path for path in (self.data_dir / "stores").rglob("*") if path.is_file()]
+
+def start(world: World, image_id: str, uri: str, **method: str) -> Any:
+    body = {"method": {"name": "web-download", "uri": uri, **method}}
+    return world.request("POST", f"/v2/images/{image_id}/import", json=body)
+
+
+def settle(world: World, image_id: str, who: str = "owner") -> dict[str, Any]:
+    """The image once its import task has finished, and that task (a project sees its
+    own tasks: an administrator's copy-image is the administrator's)."""
+    for _ in range(600):
+        tasks = world.request("GET", f"/v2/images/{image_id}/tasks", who).json()["tasks"]
+        if tasks and tasks[0]["status"] in ("success", "failure"):
+            image: dict[str, Any] = world.request("GET", f"/v2/images/{image_id}", who).json()
+            return {"image": image, "task": tasks[0]}
+        time.sleep(0.05)
+    raise AssertionError("the import did not finish")
 
 
 @pytest.fixture
 def origin() -> Iterator[Origin]:
-    with serving(BIG) as server:
+    with serving(big()) as server:
         yield server
 
 
@@ -79,23 +78,26 @@ def world(tmp_path: Path, database_url: str, origin: Origin) -> Iterator[World]:
     fetch = {"allowed_hosts": ["127.0.0.1"], "allowed_ports": [origin.server_address[1]]}
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url, fetch=fetch,
                         task_poll_interval=0.05)  # fmt: skip
-    with TestClient(create_app(settings), base_url="http://lading.test") as client:
-        yield World(client, tmp_path / "data")
+    with open_world(create_app(settings)) as opened:
+        yield opened
 
 
+@pytest.mark.heavy  # 200 MiB imported
 def test_web_download_resumes_a_cut_transfer(world: World, origin: Origin) -> None:
     origin.cut = True
-    image = world.image()
-    accepted = world.start(image["id"], origin.url())
+    image = new_image(
+        world,
+    )
+    accepted = start(world, image["id"], origin.url())
     assert accepted.status_code == 202, accepted.text
     importing = world.request("GET", f"/v2/images/{image['id']}").json()
     assert importing["status"] in ("importing", "active")
-    settled = world.settle(image["id"])
+    settled = settle(world, image["id"])
     done, task = settled["image"], settled["task"]
     assert task["status"] == "success", task["message"]
-    assert done["status"] == "active" and done["size"] == len(BIG)
-    assert done["checksum"] == hashlib.md5(BIG).hexdigest()
-    assert done["os_hash_value"] == hashlib.sha256(BIG).hexdigest()
+    assert done["status"] == "active" and done["size"] == len(big())
+    assert done["checksum"] == hashlib.md5(big()).hexdigest()
+    assert done["os_hash_value"] == big_sha256()
     assert not any(key.startswith("os_glance") for key in done)
     assert task["input"]["uri"] == origin.url() and task["type"] == "api_image_import"
     assert len(origin.ranges) == 1  # resumed once, from where the cut came
@@ -103,18 +105,21 @@ def test_web_download_resumes_a_cut_transfer(world: World, origin: Origin) -> No
     assert hashlib.sha256(data.content).hexdigest() == done["os_hash_value"]
 
 
+@pytest.mark.heavy  # 200 MiB fetched
 def test_wrong_bytes_fail_the_import_and_leave_nothing(world: World, origin: Origin) -> None:
-    image = world.image()
-    assert world.start(image["id"], origin.url(), sha256="0" * 64).status_code == 202
-    settled = world.settle(image["id"])
+    image = new_image(
+        world,
+    )
+    assert start(world, image["id"], origin.url(), sha256="0" * 64).status_code == 202
+    settled = settle(world, image["id"])
     assert settled["task"]["status"] == "failure" and "sha256" in settled["task"]["message"]
     back = settled["image"]
     assert back["status"] == "queued" and back["os_glance_failed_import"] == "default"
     assert "os_glance_import_task" not in back
     assert world.stored_files() == []
     # It may be imported again.
-    assert world.start(image["id"], origin.url()).status_code == 202
-    assert world.settle(image["id"])["image"]["status"] == "active"
+    assert start(world, image["id"], origin.url()).status_code == 202
+    assert settle(world, image["id"])["image"]["status"] == "active"
 
 
 @pytest.mark.parametrize(
@@ -125,8 +130,10 @@ def test_wrong_bytes_fail_the_import_and_leave_nothing(world: World, origin: Ori
 def test_refused_urls_are_refused_at_once(
     world: World, origin: Origin, uri: str, complaint: str
 ) -> None:
-    image = world.image()
-    response = world.start(image["id"], uri.replace("PORT", str(origin.server_address[1])))
+    image = new_image(
+        world,
+    )
+    response = start(world, image["id"], uri.replace("PORT", str(origin.server_address[1])))
     assert_error(response, 400)
     assert complaint in response.text
     assert world.request("GET", f"/v2/images/{image['id']}").json()["status"] == "queued"
@@ -134,18 +141,23 @@ def test_refused_urls_are_refused_at_once(
 
 
 def test_a_redirect_to_a_denied_address_fails_the_task(world: World, origin: Origin) -> None:
-    image = world.image()
+    image = new_image(
+        world,
+    )
     port = origin.server_address[1]
     bounce = origin.url(f"/redirect?to=http://169.254.169.254:{port}/latest/meta-data")
-    assert world.start(image["id"], bounce).status_code == 202
-    settled = world.settle(image["id"])
+    assert start(world, image["id"], bounce).status_code == 202
+    settled = settle(world, image["id"])
     assert settled["task"]["status"] == "failure"
     assert "169.254.169.254" in settled["task"]["message"]
     assert settled["image"]["status"] == "queued"
 
 
+@pytest.mark.heavy  # 200 MiB imported
 def test_bad_import_requests(world: World, origin: Origin) -> None:
-    image = world.image()
+    image = new_image(
+        world,
+    )
     path = f"/v2/images/{image['id']}/import"
     method = {"name": "web-download", "uri": origin.url()}
     for body in ({}, {"method": "web-download"}, {"method": {"name": "copy-image"}},
@@ -155,28 +167,30 @@ def test_bad_import_requests(world: World, origin: Origin) -> None:
                  {"method": {"name": "web-download", "uri": "http://xn--/"}}):  # fmt: skip
         assert_error(world.request("POST", path, json=body), 400)
     assert_error(world.request("POST", path, who="other", json={}), 404)
-    assert world.start(image["id"], origin.url()).status_code == 202
-    assert_error(world.start(image["id"], origin.url()), 409)  # importing already
-    world.settle(image["id"])
-    assert_error(world.start(image["id"], origin.url()), 409)  # active
+    assert start(world, image["id"], origin.url()).status_code == 202
+    assert_error(start(world, image["id"], origin.url()), 409)  # importing already
+    settle(world, image["id"])
+    assert_error(start(world, image["id"], origin.url()), 409)  # active
 
 
+@pytest.mark.heavy  # 200 MiB imported, twice
 def test_credentials_go_sealed_to_their_origin_only(
     tmp_path: Path, database_url: str, origin: Origin
 ) -> None:
-    data = BIG[:MiB]
+    data = big()[:MiB]
     with serving(data) as elsewhere:
         ports = [origin.server_address[1], elsewhere.server_address[1]]
         fetch = {"allowed_hosts": ["127.0.0.1"], "allowed_ports": ports}
         settings = Settings(data_dir=tmp_path / "data", database_url=database_url, fetch=fetch,
                             task_poll_interval=0.05)  # fmt: skip
-        with TestClient(create_app(settings), base_url="http://lading.test") as client:
-            world = World(client, tmp_path / "data")
+        with open_world(create_app(settings)) as world:
 
             def fetched(uri: str, **method: str) -> dict[str, Any]:
-                image = world.image()
-                assert world.start(image["id"], uri, **method).status_code == 202
-                return world.settle(image["id"])
+                image = new_image(
+                    world,
+                )
+                assert start(world, image["id"], uri, **method).status_code == 202
+                return settle(world, image["id"])
 
             origin.required = "Basic " + base64.b64encode(b"alice:s3cret").decode()
             refused = fetched(origin.url())
@@ -188,7 +202,7 @@ def test_credentials_go_sealed_to_their_origin_only(
             as_fields = fetched(origin.url(), username="alice", password="s3cret")
             asked = {"name": "web-download", "uri": origin.url()}  # the credentials left out
             assert as_fields["task"]["input"]["import_req"] == {"method": asked}
-            assert as_fields["image"]["os_hash_value"] == hashlib.sha256(BIG).hexdigest()
+            assert as_fields["image"]["os_hash_value"] == big_sha256()
             origin.required = "Bearer t0ken-of-alice"
             bearer = fetched(origin.url(), bearer_token="t0ken-of-alice")
             assert bearer["task"]["status"] == "success", bearer["task"]["message"]
@@ -203,8 +217,10 @@ def test_credentials_go_sealed_to_their_origin_only(
             assert "t0ken" not in shown and "sealed" not in shown
             for body in ({"username": "alice"} | {"bearer_token": "x"}, {"password": "p"},
                          {"username": ""}, {"bearer_token": 7}):  # fmt: skip
-                image = world.image()
-                assert_error(world.start(image["id"], origin.url(), **body), 400)
+                image = new_image(
+                    world,
+                )
+                assert_error(start(world, image["id"], origin.url(), **body), 400)
     engine = create_engine(settings.resolved_database_url)
     with engine.connect() as connection:
         kept = " ".join(connection.execute(select(tasks.c.input)).scalars())
@@ -214,8 +230,10 @@ def test_credentials_go_sealed_to_their_origin_only(
 
 
 def test_glance_direct_stages_then_imports(world: World, origin: Origin) -> None:
-    data = BIG[: 5 * MiB]
-    image = world.image()
+    data = big()[: 5 * MiB]
+    image = new_image(
+        world,
+    )
     path = f"/v2/images/{image['id']}"
     assert_error(
         world.request("POST", f"{path}/import", json={"method": {"name": "glance-direct"}}), 409
@@ -226,10 +244,10 @@ def test_glance_direct_stages_then_imports(world: World, origin: Origin) -> None
     assert world.request("GET", path).json()["status"] == "uploading"
     assert world.request("GET", f"{path}/file").status_code == 204  # not the image's data yet
     assert_error(world.request("PUT", f"{path}/stage", content=data, headers=octets), 409)
-    assert_error(world.start(image["id"], origin.url()), 409)  # web-download: not queued
+    assert_error(start(world, image["id"], origin.url()), 409)  # web-download: not queued
     accepted = world.request("POST", f"{path}/import", json={"method": {"name": "glance-direct"}})
     assert accepted.status_code == 202, accepted.text
-    settled = world.settle(image["id"])
+    settled = settle(world, image["id"])
     assert settled["task"]["status"] == "success", settled["task"]["message"]
     done = settled["image"]
     assert done["status"] == "active" and done["os_hash_value"] == hashlib.sha256(data).hexdigest()
@@ -243,6 +261,7 @@ def test_glance_direct_stages_then_imports(world: World, origin: Origin) -> None
     assert task["user_id"] is None  # lading's own tokens name no user
 
 
+@pytest.mark.heavy  # a slow origin, two apps
 def test_an_import_cut_by_a_shutdown_goes_on_in_the_next_process(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -251,14 +270,14 @@ def test_an_import_cut_by_a_shutdown_goes_on_in_the_next_process(
         fetch = {"allowed_hosts": ["127.0.0.1"], "allowed_ports": [slow.server_address[1]]}
         settings = Settings(data_dir=tmp_path / "data", database_url=database_url, fetch=fetch,
                             task_poll_interval=0.05, task_lease=1)  # fmt: skip
-        with TestClient(create_app(settings), base_url="http://lading.test") as client:
-            world = World(client, tmp_path / "data")
-            image = world.image()
-            assert world.start(image["id"], slow.url("/slow")).status_code == 202
+        with open_world(create_app(settings)) as world:
+            image = new_image(
+                world,
+            )
+            assert start(world, image["id"], slow.url("/slow")).status_code == 202
             time.sleep(0.5)  # fetching
-        with TestClient(create_app(settings), base_url="http://lading.test") as client:
-            world = World(client, tmp_path / "data")
-            settled = world.settle(image["id"])
+        with open_world(create_app(settings)) as world:
+            settled = settle(world, image["id"])
             assert settled["task"]["status"] == "success", settled["task"]["message"]
             assert settled["image"]["os_hash_value"] == hashlib.sha256(data).hexdigest()
 
@@ -278,8 +297,8 @@ def multistore(
                         stores={name: {"type": "filesystem"} for name in stores},
                         default_store="fast")  # fmt: skip
     registry = StoreRegistry(dict(stores), "fast")
-    with TestClient(create_app(settings, registry), base_url="http://lading.test") as client:
-        yield World(client, tmp_path / "data")
+    with open_world(create_app(settings, registry)) as opened:
+        yield opened
 
 
 def copy_image(world: World, image_id: str, who: str = "admin", **body: Any) -> Any:
@@ -291,14 +310,16 @@ def copy_image(world: World, image_id: str, who: str = "admin", **body: Any) -> 
 def test_copy_image_to_other_stores(multistore: World, stores: dict[str, FaultyStore]) -> None:
     methods = multistore.request("GET", "/v2/info/import").json()["import-methods"]["value"]
     assert "copy-image" in methods
-    image = multistore.image()
-    data = BIG[:MiB]
+    image = new_image(
+        multistore,
+    )
+    data = big()[:MiB]
     octets = {"content-type": "application/octet-stream"}
     put = multistore.request("PUT", f"/v2/images/{image['id']}/file", content=data, headers=octets)
     assert put.status_code == 204
     assert_error(copy_image(multistore, image["id"], who="owner", stores=["bulk"]), 403)
     assert copy_image(multistore, image["id"], stores=["bulk"]).status_code == 202
-    settled = multistore.settle(image["id"], "admin")
+    settled = settle(multistore, image["id"], "admin")
     assert settled["task"]["status"] == "success", settled["task"]["message"]
     assert settled["task"]["result"] == {"image_id": image["id"], "stores": ["bulk"],
                                          "failed_stores": []}  # fmt: skip
@@ -313,12 +334,14 @@ def test_copy_image_to_other_stores(multistore: World, stores: dict[str, FaultyS
     assert len(stores["bulk"].objects) == 1
     assert_error(copy_image(multistore, image["id"], stores=["bulk", "fast"]), 409)  # there
     # One store failing: with all_stores_must_succeed, nothing of the task stays.
-    other = multistore.image()
+    other = new_image(
+        multistore,
+    )
     path = f"/v2/images/{other['id']}"
     assert multistore.request("PUT", f"{path}/file", content=data[:1000], headers=octets).is_success
     stores["cold"].failing_puts = True
     assert copy_image(multistore, other["id"], all_stores=True).status_code == 202
-    failed = multistore.settle(other["id"], "admin")
+    failed = settle(multistore, other["id"], "admin")
     assert failed["task"]["status"] == "failure" and "cold" in failed["task"]["message"]
     assert failed["image"]["status"] == "active" and failed["image"]["stores"] == "fast"
     assert failed["image"]["os_glance_failed_import"] == "bulk,cold"
@@ -343,30 +366,35 @@ def copied_to_stores(world: World, image_id: str) -> str:
 def test_copy_image_ends_as_tempest_waits_for_it(
     multistore: World, stores: dict[str, FaultyStore]
 ) -> None:
-    image = multistore.image()
+    image = new_image(
+        multistore,
+    )
     path = f"/v2/images/{image['id']}"
     octets = {"content-type": "application/octet-stream"}
     assert multistore.request("PUT", f"{path}/file", content=b"x" * 1000, headers=octets).is_success
     assert copy_image(multistore, image["id"], stores=["bulk"]).status_code == 202
     assert copied_to_stores(multistore, image["id"]) == ""
-    assert multistore.settle(image["id"], "admin")["task"]["status"] == "success"
+    assert settle(multistore, image["id"], "admin")["task"]["status"] == "success"
     assert set(multistore.request("GET", path).json()["stores"].split(",")) == {"fast", "bulk"}
     # A store that fails, and may: listed, the copy to the others kept.
     stores["cold"].failing_puts = True
-    body = {"stores": ["cold"], "all_stores_must_succeed": False}
+    body: dict[str, Any] = {"stores": ["cold"], "all_stores_must_succeed": False}
     assert copy_image(multistore, image["id"], **body).status_code == 202
     assert copied_to_stores(multistore, image["id"]) == "cold"
-    assert multistore.settle(image["id"], "admin")["task"]["status"] == "success"
+    assert settle(multistore, image["id"], "admin")["task"]["status"] == "success"
 
 
+@pytest.mark.heavy  # 200 MiB imported
 def test_imports_into_several_stores(
     multistore: World, stores: dict[str, FaultyStore], origin: Origin
 ) -> None:
-    data = BIG[: 3 * MiB]
+    data = big()[: 3 * MiB]
     octets = {"content-type": "application/octet-stream"}
 
     def staged() -> str:
-        image = multistore.image()
+        image = new_image(
+            multistore,
+        )
         path = f"/v2/images/{image['id']}/stage"
         assert multistore.request("PUT", path, content=data, headers=octets).is_success
         return str(image["id"])
@@ -375,7 +403,7 @@ def test_imports_into_several_stores(
         body = {"method": {"name": "glance-direct"}, **body}
         accepted = multistore.request("POST", f"/v2/images/{image_id}/import", json=body)
         assert accepted.status_code == 202, accepted.text
-        return multistore.settle(image_id)
+        return settle(multistore, image_id)
 
     # Staged in the default store, imported into two others: the staged copy goes.
     moved = glance_direct(staged(), stores=["bulk", "cold"])
@@ -385,15 +413,17 @@ def test_imports_into_several_stores(
     assert not stores["fast"].objects and len(stores["cold"].objects) == 1
     # web-download into every store; one failing, and allowed to: listed, the rest kept.
     stores["cold"].failing_puts = True
-    image = multistore.image()
+    image = new_image(
+        multistore,
+    )
     body = {"method": {"name": "web-download", "uri": origin.url()}, "all_stores": True,
             "all_stores_must_succeed": False}  # fmt: skip
     assert multistore.request("POST", f"/v2/images/{image['id']}/import", json=body).is_success
-    fetched = multistore.settle(image["id"])
+    fetched = settle(multistore, image["id"])
     assert fetched["task"]["status"] == "success", fetched["task"]["message"]
     assert fetched["image"]["os_glance_failed_import"] == "cold"
     assert set(fetched["image"]["stores"].split(",")) == {"fast", "bulk"}
-    assert fetched["image"]["os_hash_value"] == hashlib.sha256(BIG).hexdigest()
+    assert fetched["image"]["os_hash_value"] == big_sha256()
     # The same failure when every store must succeed: back to queued, nothing left.
     before = {name: len(store.objects) for name, store in stores.items()}
     failed = glance_direct(staged(), all_stores=True)
@@ -406,12 +436,14 @@ def test_imports_into_several_stores(
 def test_an_image_leaves_one_store_but_not_its_last(
     multistore: World, stores: dict[str, FaultyStore]
 ) -> None:
-    image = multistore.image()
+    image = new_image(
+        multistore,
+    )
     path = f"/v2/images/{image['id']}"
     octets = {"content-type": "application/octet-stream"}
     assert multistore.request("PUT", f"{path}/file", content=b"x" * 1000, headers=octets).is_success
     assert copy_image(multistore, image["id"], stores=["bulk"]).status_code == 202
-    assert set(multistore.settle(image["id"], "admin")["image"]["stores"].split(",")) == {
+    assert set(settle(multistore, image["id"], "admin")["image"]["stores"].split(",")) == {
         "fast",
         "bulk",
     }
@@ -430,19 +462,26 @@ def test_an_image_leaves_one_store_but_not_its_last(
 
 
 def test_copy_image_needs_an_active_image_and_stores(multistore: World) -> None:
-    image = multistore.image()
+    image = new_image(
+        multistore,
+    )
     assert_error(copy_image(multistore, image["id"], stores=["bulk"]), 409)  # no data
-    for body in ({}, {"stores": []}, {"stores": ["nowhere"]}, {"stores": "bulk"},
-                 {"stores": ["bulk"], "all_stores_must_succeed": "yes"}):  # fmt: skip
+    bodies: list[dict[str, Any]] = [
+        {}, {"stores": []}, {"stores": ["nowhere"]}, {"stores": "bulk"},
+        {"stores": ["bulk"], "all_stores_must_succeed": "yes"},
+    ]  # fmt: skip
+    for body in bodies:
         assert_error(copy_image(multistore, image["id"], **body), 400)
 
 
 def test_copy_image_is_not_offered_with_one_store(world: World) -> None:
-    image = world.image()
+    image = new_image(
+        world,
+    )
     assert_error(copy_image(world, image["id"], stores=["default"]), 400)
 
 
-@pytest.fixture(params=[swift_store, s3_store])
+@pytest.fixture(params=[pytest.param(store, marks=SERVICES) for store in (swift_store, s3_store)])
 def object_world(
     request: pytest.FixtureRequest, tmp_path: Path, database_url: str, origin: Origin
 ) -> Iterator[World]:
@@ -451,28 +490,29 @@ def object_world(
     store = request.param(request, tmp_path.name)
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url, fetch=fetch,
                         task_poll_interval=0.05, stores={"default": store})  # fmt: skip
-    with TestClient(create_app(settings), base_url="http://lading.test") as client:
-        yield World(client, tmp_path / "data")
+    with open_world(create_app(settings)) as opened:
+        yield opened
 
 
 def test_imports_into_object_stores(object_world: World, origin: Origin) -> None:
     origin.cut = True
-    fetched = object_world.image()
-    assert object_world.start(fetched["id"], origin.url()).status_code == 202
-    done = object_world.settle(fetched["id"])
+    fetched = new_image(object_world)
+    assert start(object_world, fetched["id"], origin.url()).status_code == 202
+    done = settle(object_world, fetched["id"])
     assert done["task"]["status"] == "success", done["task"]["message"]
-    assert done["image"]["os_hash_value"] == hashlib.sha256(BIG).hexdigest()
-    data = BIG[: 12 * MiB]  # segmented on Swift (5 MiB segments)
-    staged = object_world.image()
+    assert done["image"]["os_hash_value"] == big_sha256()
+    data = big()[: 12 * MiB]  # segmented on Swift (5 MiB segments)
+    staged = new_image(object_world)
     path = f"/v2/images/{staged['id']}"
     octets = {"content-type": "application/octet-stream"}
     assert object_world.request("PUT", f"{path}/stage", content=data, headers=octets).is_success
     method = {"method": {"name": "glance-direct"}}
     assert object_world.request("POST", f"{path}/import", json=method).status_code == 202
-    assert object_world.settle(staged["id"])["image"]["status"] == "active"
+    assert settle(object_world, staged["id"])["image"]["status"] == "active"
     assert object_world.request("GET", f"{path}/file").content == data
 
 
+@pytest.mark.heavy  # 200 MiB imported
 def test_the_legacy_task_api_imports_for_administrators(world: World, origin: Origin) -> None:
     """Glance's POST /v2/tasks (type import), as Tempest's ImageTaskCreate sends it."""
     properties = {"name": "legacy", "disk_format": "raw", "container_format": "bare",
@@ -484,7 +524,7 @@ def test_the_legacy_task_api_imports_for_administrators(world: World, origin: Or
     assert created.status_code == 201, created.text
     assert created.headers["location"].endswith(f"/v2/tasks/{created.json()['id']}")
     image_id = created.json()["input"]["image_id"]
-    settled = world.settle(image_id, "admin")
+    settled = settle(world, image_id, "admin")
     assert settled["task"]["id"] == created.json()["id"]
     assert settled["task"]["status"] == "success", settled["task"]["message"]
     assert settled["task"]["result"]["image_id"] == image_id
@@ -493,7 +533,7 @@ def test_the_legacy_task_api_imports_for_administrators(world: World, origin: Or
     assert (image["visibility"], image["os_distro"], image["size"]) == (
         "public",
         "cirros",
-        len(BIG),
+        len(big()),
     )
 
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import anyio
 from starlette.testclient import TestClient
 
 from lading.app import create_app
 from lading.settings import FilesystemStoreSettings, HttpStoreSettings, Settings
 from tests.api.helpers import assert_error
+from tests.portal import call
 
 OCTETS = {"content-type": "application/octet-stream"}
 
 
 def token(client: TestClient, project: str, role: str) -> dict[str, str]:
     identities = client.app.state.services.identities  # type: ignore[attr-defined]
-    return {"x-auth-token": anyio.run(identities.create, project, role).token}
+    return {"x-auth-token": call(client, identities.create, project, role).token}
 
 
 def test_usage_counts_the_callers_project_against_its_quotas(

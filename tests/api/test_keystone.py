@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 import httpx
+import httpx2
 import pytest
 from sqlalchemy import create_engine, select
 from starlette.testclient import TestClient
@@ -28,6 +29,7 @@ from lading.services.keystone import KeystoneTokens
 from lading.services.policy import Policy
 from lading.settings import KeystoneSettings, Settings, WebhookSettings
 from tests.api.helpers import assert_error
+from tests.portal import call
 
 TEST_PASSWORD = "lading-test"  # {alpha,beta}-{member,reader}
 IMAGE = {"name": "k", "disk_format": "raw", "container_format": "bare"}
@@ -83,7 +85,7 @@ def keystone_settings(tmp_path: Path, auth_url: str, **keystone: Any) -> Setting
         keystone=KeystoneSettings(
             auth_url=auth_url,
             username="lading",
-            password="lading",  # type: ignore[arg-type]
+            password="lading",
             project_name="service",
             www_authenticate_uri="http://keystone.example.org:5000",
             **keystone,
@@ -99,7 +101,7 @@ def lading(tmp_path: Path, keystone_url: str) -> Iterator[TestClient]:
 
 
 def identities(client: TestClient) -> Identities:
-    return client.app.state.services.identities  # type: ignore[attr-defined,no-any-return]
+    return client.app.state.services.identities  # type: ignore[attr-defined]
 
 
 def headers(token: Token, service: Token | None = None) -> dict[str, str]:
@@ -109,11 +111,11 @@ def headers(token: Token, service: Token | None = None) -> dict[str, str]:
     return found
 
 
-def create(client: TestClient, token: Token, **fields: Any) -> httpx.Response:
+def create(client: TestClient, token: Token, **fields: Any) -> httpx2.Response:
     return client.post("/v2/images", json={**IMAGE, **fields}, headers=headers(token))
 
 
-def assert_keystone_challenge(response: httpx.Response) -> None:
+def assert_keystone_challenge(response: httpx2.Response) -> None:
     assert_error(response, 401)
     assert response.headers["www-authenticate"] == 'Keystone uri="http://keystone.example.org:5000"'
 
@@ -130,7 +132,7 @@ def test_a_member_token_creates_an_image_owned_by_its_project(
 
 
 def rows(settings: Settings, query: Any) -> list[Any]:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.resolved_database_url)
     with engine.connect() as connection:
         found = list(connection.execute(query).mappings())
     engine.dispose()
@@ -250,7 +252,7 @@ def test_unknown_tokens_and_none_are_told_of_keystone(lading: TestClient) -> Non
     assert_keystone_challenge(lading.get("/v2/images", headers={"x-auth-token": "gAAAAAnonsense"}))
     assert_keystone_challenge(lading.get("/v2/images"))  # never open: no anonymous admin
     for hostile in ("a token with spaces", "x" * 9000, "caf\u00e9"):
-        token = {"x-auth-token": hostile.encode()}  # UTF-8 bytes, as a hostile client sends
+        token = [(b"x-auth-token", hostile.encode())]  # UTF-8 bytes, as a hostile client sends
         assert_keystone_challenge(lading.get("/v2/images", headers=token))
 
 
@@ -319,7 +321,7 @@ def test_a_service_token_needs_a_service_role(
     assert_keystone_challenge(lading.get("/v2/images", headers=headers(member, other)))
     bogus = {**headers(member), "x-service-token": "gAAAAAnonsense"}
     assert_keystone_challenge(lading.get("/v2/images", headers=bogus))
-    caller = anyio.run(identities(lading).authenticate, member.value, service.value)
+    caller = call(lading, identities(lading).authenticate, member.value, service.value)
     assert caller is not None
     assert caller.service_roles == frozenset({"service"})
     assert (caller.project, caller.user) == (member.project_id, member.user_id)
@@ -411,7 +413,7 @@ def test_an_unreachable_keystone_from_the_start_is_503(
 def test_lading_tokens_keep_working_beside_keystones(
     lading: TestClient, token_of: Callable[..., Token]
 ) -> None:
-    new = anyio.run(identities(lading).create, "lading-project", "member")
+    new = call(lading, identities(lading).create, "lading-project", "member")
     created = lading.post("/v2/images", json=IMAGE, headers={"x-auth-token": new.token})
     assert created.status_code == 201, created.text
     assert created.json()["owner"] == "lading-project"

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from sqlalchemy import create_engine, select
 from starlette.testclient import TestClient
@@ -21,6 +20,7 @@ from lading.db.models import tasks
 from lading.settings import Settings
 from tests.api.helpers import assert_error
 from tests.http_origin import Origin, serving
+from tests.portal import call
 
 DATA = b"external bytes " * 1000
 PATCH = {"content-type": "application/openstack-images-v2.1-json-patch"}
@@ -76,7 +76,7 @@ def projects(tmp_path: Path, database_url: str, origin: Origin) -> Iterator[dict
     with TestClient(app, base_url="http://lading.test") as client:
         make = app.state.services.identities.create
         yield {
-            name: Project(client, anyio.run(make, project, role).token)
+            name: Project(client, call(client, make, project, role).token)
             for name, project, role in [
                 ("owner", "owner", "member"),
                 ("reader", "owner", "reader"),
@@ -207,7 +207,7 @@ def test_refused_while_locations_are_not_shown(
 ) -> None:
     app = create_app(_settings(tmp_path, database_url, origin, False))
     with TestClient(app, base_url="http://lading.test") as client:
-        token = anyio.run(app.state.services.identities.create, "owner", "member").token
+        token = call(client, app.state.services.identities.create, "owner", "member").token
         owner = Project(client, token)
         image_id = owner.create()["id"]
         assert_error(owner.add(image_id, origin.url("/plain")), 403)
@@ -218,7 +218,7 @@ def test_data_over_the_size_cap_is_413(tmp_path: Path, database_url: str, origin
     settings = _settings(tmp_path, database_url, origin, True, image_size_cap=len(DATA) - 1)
     app = create_app(settings)
     with TestClient(app, base_url="http://lading.test") as client:
-        token = anyio.run(app.state.services.identities.create, "owner", "member").token
+        token = call(client, app.state.services.identities.create, "owner", "member").token
         owner = Project(client, token)
         image_id = owner.create()["id"]
         assert_error(owner.add(image_id, origin.url("/plain")), 413)
@@ -245,8 +245,8 @@ def _copy_and_location(
     app = create_app(settings)
     with TestClient(app, base_url="http://lading.test") as client:
         make = app.state.services.identities.create
-        owner = Project(client, anyio.run(make, "owner", "member").token)
-        admin = Project(client, anyio.run(make, "admins", "admin").token)
+        owner = Project(client, call(client, make, "owner", "member").token)
+        admin = Project(client, call(client, make, "admins", "admin").token)
         located = owner.create()["id"]
         assert owner.add(located, origin.url("/plain")).status_code == 200
         uploaded = owner.create()["id"]
@@ -335,7 +335,7 @@ def test_a_member_who_may_not_see_locations_may_still_give_them_again(
     app = create_app(settings)
     with TestClient(app, base_url="http://lading.test") as client:
         owner = Project(
-            client, anyio.run(app.state.services.identities.create, "o", "member").token
+            client, call(client, app.state.services.identities.create, "o", "member").token
         )
         image_id = owner.create()["id"]
         assert owner.add(image_id, origin.url("/plain")).status_code == 200
@@ -359,7 +359,9 @@ def hashing(tmp_path: Path, database_url: str, origin: Origin) -> Iterator[Proje
     assert settings.do_secure_hash and settings.location_hash_algorithm == "sha512"
     app = create_app(settings)
     with TestClient(app, base_url="http://lading.test") as client:
-        yield Project(client, anyio.run(app.state.services.identities.create, "p", "admin").token)
+        yield Project(
+            client, call(client, app.state.services.identities.create, "p", "admin").token
+        )
 
 
 def _post(who: Project, image_id: str, url: str, **validation: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import anyio
 import jsonschema
 import pytest
 from starlette.testclient import TestClient
@@ -13,6 +12,7 @@ from starlette.testclient import TestClient
 from lading.app import create_app
 from lading.settings import Settings
 from tests.api.helpers import assert_error
+from tests.portal import call
 
 
 class Project:
@@ -41,7 +41,7 @@ def projects(settings: Settings) -> Iterator[dict[str, Project]]:
     with TestClient(app, base_url="http://lading.test") as client:
         make = app.state.services.identities.create
         yield {
-            name: Project(client, anyio.run(make, name, "member").token)
+            name: Project(client, call(client, make, name, "member").token)
             for name in ("owner", "alice", "bob")
         }
 

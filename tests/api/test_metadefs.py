@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import jsonschema
 import pytest
 from click.testing import CliRunner
@@ -19,6 +18,7 @@ from lading.cli import main
 from lading.services.access import Caller
 from lading.settings import CONFIG_FILE_VARIABLE, Settings
 from tests.api.helpers import assert_error
+from tests.portal import call
 
 NS = "/v2/metadefs/namespaces"
 SCHEMA_NAMES = {
@@ -56,7 +56,8 @@ def projects(settings: Settings) -> Iterator[dict[str, Project]]:
         make = app.state.services.identities.create
         roles = {"admin": "admin", "alice": "member", "bob": "member", "reader": "reader"}
         yield {
-            name: Project(client, anyio.run(make, name, role).token) for name, role in roles.items()
+            name: Project(client, call(client, make, name, role).token)
+            for name, role in roles.items()
         }
 
 
@@ -341,7 +342,7 @@ def test_metadefs_load(
     with TestClient(app, base_url="http://lading.test") as client:
         make = app.state.services.identities.create
         admin, bob, alice = (
-            Project(client, anyio.run(make, name, role).token)
+            Project(client, call(client, make, name, role).token)
             for name, role in (("admin", "admin"), ("bob", "member"), ("alice", "member"))
         )
         shown = bob.get(f"{NS}/OS::Compute::Test-CPU").json()
@@ -366,14 +367,14 @@ def test_metadefs_load(
     assert again.exit_code == 0 and "kept the namespace" in again.output
     with TestClient(create_app(settings), base_url="http://lading.test") as client:
         shown = client.app.state.services  # type: ignore[attr-defined]
-        found = anyio.run(shown.metadefs.get_namespace, Caller.with_role("admin", "admin"),
+        found = call(client, shown.metadefs.get_namespace, Caller.with_role("admin", "admin"),
                           "OS::Compute::Test-CPU")  # fmt: skip
         assert found.namespace.description == "changed"
     replaced = load(tmp_path, database_url, directory, "--replace")
     assert replaced.exit_code == 0, replaced.output
     with TestClient(create_app(settings), base_url="http://lading.test") as client:
         services = client.app.state.services  # type: ignore[attr-defined]
-        found = anyio.run(services.metadefs.get_namespace, Caller.with_role("admin", "admin"),
+        found = call(client, services.metadefs.get_namespace, Caller.with_role("admin", "admin"),
                           "OS::Compute::Test-CPU")  # fmt: skip
         assert found.namespace.description == "CPU settings"
 
@@ -416,7 +417,7 @@ def test_a_policy_file_widens_changes_to_a_project_s_own(tmp_path: Path, databas
     with TestClient(app, base_url="http://lading.test") as client:
         make = app.state.services.identities.create
         alice, bob = (
-            Project(client, anyio.run(make, name, "member").token) for name in ("alice", "bob")
+            Project(client, call(client, make, name, "member").token) for name in ("alice", "bob")
         )
         made = alice.post(NS, {"namespace": "alices", "visibility": "public"})
         assert made.status_code == 201 and made.json()["owner"] == "alice"

@@ -16,11 +16,14 @@ from lading.settings import Settings
 from tests.api.helpers import create, upload
 from tests.ceph_server import rbd_store
 from tests.object_servers import s3_store, swift_store
+from tests.services_required import SERVICES
 
 DATA = os.urandom(7 * 1024 * 1024)  # more than one 5 MiB part
 
 
-@pytest.fixture(params=[s3_store, swift_store, rbd_store])
+@pytest.fixture(
+    params=[pytest.param(store, marks=SERVICES) for store in (s3_store, swift_store, rbd_store)]
+)
 def client(
     request: pytest.FixtureRequest, tmp_path: Path, database_url: str
 ) -> Iterator[TestClient]:
@@ -60,6 +63,7 @@ def redirecting(
         yield test_client
 
 
+@SERVICES  # a store on Swift's S3 API or Swift
 def test_redirect_mode_hands_downloads_to_presigned_urls(redirecting: TestClient) -> None:
     image = create(redirecting)
     upload(redirecting, image["id"], DATA)

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from starlette.testclient import TestClient
 
@@ -22,6 +21,7 @@ from lading.settings import Settings
 from tests.api.helpers import assert_error
 from tests.http_origin import Origin, serving
 from tests.osm_packages import NSD, archive, gzip_bomb, package
+from tests.portal import call
 
 MiB = 1024 * 1024
 
@@ -219,6 +219,7 @@ def test_names_that_are_not_utf8_fail_cleanly(client: TestClient) -> None:
     assert state["status"] == "failure" and "\\udcff" in texts(state, "errors")[0], state
 
 
+@pytest.mark.heavy  # a bomb inflated to the cap
 def test_a_gzip_bomb_is_refused_within_the_size_cap(client: TestClient) -> None:
     bomb = gzip_bomb(1024 * MiB)
     assert len(bomb) < 2 * MiB
@@ -245,7 +246,7 @@ def test_update_adds_a_new_version(client: TestClient) -> None:
 
 def wait(client: TestClient, mode: str, transaction: str) -> list[dict[str, Any]]:
     """Every state seen until the transaction ends."""
-    seen = []
+    seen: list[dict[str, Any]] = []
     for _ in range(400):
         state = client.get(f"/api/{mode}/{transaction}/state").json()
         if not seen or state != seen[-1]:
@@ -331,7 +332,7 @@ def test_browsing_needs_an_onboarded_package_and_a_file(client: TestClient) -> N
 
 def test_other_projects_see_nothing(client: TestClient) -> None:
     identities = client.app.state.services.identities  # type: ignore[attr-defined]
-    mine, theirs = ({"x-auth-token": anyio.run(identities.create, project, "member").token}
+    mine, theirs = ({"x-auth-token": call(client, identities.create, project, "member").token}
                     for project in "ab")  # fmt: skip
     answer = client.post("/api/upload", files={"descriptor": ("p.tgz", package())}, headers=mine)
     transaction = answer.json()["transaction_id"]

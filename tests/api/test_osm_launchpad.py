@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from starlette.testclient import TestClient
 
@@ -22,6 +21,7 @@ from lading.settings import Settings
 from tests.api.helpers import assert_error
 from tests.disk_images import DiskImages, qcow2_header
 from tests.osm_packages import package
+from tests.portal import new_token
 from tests.raw_asgi import send
 
 MiB = 1024 * 1024
@@ -44,15 +44,12 @@ def upload(client: TestClient, data: bytes, mode: str = "upload", **headers: str
     ).json()
 
 
-def with_images(version: str = "1.0", **images: bytes) -> bytes:
+def with_images(images: dict[str, bytes], version: str = "1.0") -> bytes:
     return package(version=version, extra={f"images/{name}": data for name, data in images.items()})
 
 
 def tokens(client: TestClient, *projects: str, role: str = "member") -> list[dict[str, str]]:
-    identities = client.app.state.services.identities  # type: ignore[attr-defined]
-    return [
-        {"x-auth-token": anyio.run(identities.create, project, role).token} for project in projects
-    ]
+    return [{"x-auth-token": new_token(client, project, role)} for project in projects]
 
 
 def names(entry: dict[str, Any]) -> list[str]:
@@ -156,7 +153,8 @@ def test_an_upload_is_no_export_and_an_export_no_upload(client: TestClient) -> N
     assert_error(client.get(f"/api/export/{upload_transaction}.tar.gz"), 404)
     export = client.get("/api/export/vnfd?ids=ping_vnfd").json()["transaction_id"]
     assert_error(client.get(f"/api/upload/{export}/state"), 404)
-    for body in ({"package_type": "vnfd"}, {"package_id": 3, "package_type": "vnfd"}, []):
+    bodies: list[Any] = [{"package_type": "vnfd"}, {"package_id": 3, "package_type": "vnfd"}, []]
+    for body in bodies:
         assert_error(client.post("/api/package-export", json=body), 400)
 
 
@@ -171,7 +169,7 @@ def test_errors_carry_their_text_in_value(client: TestClient) -> None:
 
 def test_other_projects_reach_nothing_at_the_launchpad_urls(client: TestClient) -> None:
     mine, theirs = tokens(client, "a", "b")
-    state = upload(client, with_images(**{"ping.qcow2": QCOW2}), **mine)
+    state = upload(client, with_images({"ping.qcow2": QCOW2}), **mine)
     assert state["status"] == "success", state
     package_id = state["package_id"]
     (image,) = state["images"]
@@ -193,7 +191,7 @@ def test_other_projects_reach_nothing_at_the_launchpad_urls(client: TestClient) 
 
 
 def test_images_in_a_package_are_registered_as_images(client: TestClient) -> None:
-    state = upload(client, with_images(**{"ping.qcow2": QCOW2, "cirros.img": RAW}))
+    state = upload(client, with_images({"ping.qcow2": QCOW2, "cirros.img": RAW}))
     assert state["status"] == "success", state
     events = [event["value"] for event in state["events"]]
     assert events == ["onboard-started", "image-registered", "image-registered",
@@ -221,13 +219,13 @@ def test_images_in_a_package_are_registered_as_images(client: TestClient) -> Non
 
 
 def test_a_new_version_links_the_images_the_project_has(client: TestClient) -> None:
-    first = upload(client, with_images(**{"ping.qcow2": QCOW2}))
-    second = upload(client, with_images("1.1", **{"ping.qcow2": QCOW2}), mode="update")
+    first = upload(client, with_images({"ping.qcow2": QCOW2}))
+    second = upload(client, with_images({"ping.qcow2": QCOW2}, "1.1"), mode="update")
     assert second["status"] == "success", second
     assert "image-exists" in [event["value"] for event in second["events"]]
     assert second["images"][0]["image_id"] == first["images"][0]["image_id"]
     assert second["images"][0]["registered"] is False
-    changed = upload(client, with_images("1.2", **{"ping.qcow2": QCOW2[:-1] + b"\x01"}),
+    changed = upload(client, with_images({"ping.qcow2": QCOW2[:-1] + b"\x01"}, "1.2"),
                      mode="update")  # fmt: skip
     assert changed["images"][0]["image_id"] != first["images"][0]["image_id"]
     images = [image for image in client.get("/v2/images").json()["images"]
@@ -236,8 +234,8 @@ def test_a_new_version_links_the_images_the_project_has(client: TestClient) -> N
 
 
 def test_deleting_a_package_keeps_its_images_unless_asked(client: TestClient) -> None:
-    first = upload(client, with_images(**{"ping.qcow2": QCOW2, "cirros.img": RAW}))
-    second = upload(client, with_images("1.1", **{"ping.qcow2": QCOW2}), mode="update")
+    first = upload(client, with_images({"ping.qcow2": QCOW2, "cirros.img": RAW}))
+    second = upload(client, with_images({"ping.qcow2": QCOW2}, "1.1"), mode="update")
     ping, cirros = (image["image_id"] for image in sorted(
         first["images"], key=lambda image: image["path"], reverse=True))  # fmt: skip
     # Asked to delete them: the one another package still holds stays.
@@ -256,7 +254,7 @@ def test_deleting_a_package_keeps_its_images_unless_asked(client: TestClient) ->
 
 
 def test_a_protected_image_stays_when_its_package_goes(client: TestClient) -> None:
-    state = upload(client, with_images(**{"ping.qcow2": QCOW2, "cirros.img": RAW}))
+    state = upload(client, with_images({"ping.qcow2": QCOW2, "cirros.img": RAW}))
     ids = {image["path"].rpartition("/")[2]: image["image_id"] for image in state["images"]}
     patch = [{"op": "replace", "path": "/protected", "value": True}]
     patching = {"content-type": "application/openstack-images-v2.1-json-patch"}
@@ -274,7 +272,7 @@ def test_an_image_that_is_refused_fails_the_package_and_keeps_nothing(
     """A qcow2 with a backing file: its bytes all stored, then refused by the safety
     checks; neither it nor the package nor the image before it is left."""
     backed = DiskImages(tmp_path / "disks").qcow2_with_backing_file()
-    state = upload(client, with_images(**{"a.img": RAW, "b.qcow2": backed}))
+    state = upload(client, with_images({"a.img": RAW, "b.qcow2": backed}))
     assert state["status"] == "failure", state
     (error,) = state["errors"]
     assert error["name"] == "onboard-image-error" and "b.qcow2" in error["value"]
@@ -288,7 +286,7 @@ def test_a_public_package_does_not_show_its_private_images(client: TestClient) -
     """Another project may browse and export a public package, not reach its images."""
     (mine,) = tokens(client, "a", role="admin")
     (theirs,) = tokens(client, "b")
-    state = upload(client, with_images(**{"ping.qcow2": QCOW2}), **mine)
+    state = upload(client, with_images({"ping.qcow2": QCOW2}), **mine)
     package_id, image = state["package_id"], state["images"][0]["image_id"]
     public = [{"op": "replace", "path": "/visibility", "value": "public"}]
     patching = {"content-type": "application/openstack-images-v2.1-json-patch", **mine}
@@ -312,6 +310,6 @@ def test_a_hidden_image_is_not_taken_for_a_packages_own(client: TestClient) -> N
     octets = {"content-type": "application/octet-stream"}
     sent = client.put(f"/v2/images/{made.json()['id']}/file", content=QCOW2, headers=octets)
     assert sent.status_code == 204, sent.text
-    state = upload(client, with_images(**{"ping.qcow2": QCOW2}))
+    state = upload(client, with_images({"ping.qcow2": QCOW2}))
     (image,) = state["images"]
     assert image["registered"] is True and image["image_id"] != made.json()["id"]

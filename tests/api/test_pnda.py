@@ -4,6 +4,7 @@ access only when allowed."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from starlette.testclient import TestClient
 from lading.app import create_app
 from lading.settings import Settings
 from tests.api.helpers import assert_error
+from tests.portal import call
 
 FILE = "spark-batch-example-app-1.0.23.tar.gz"
 
@@ -129,7 +131,7 @@ def test_readers_see_old_or_new_bytes_never_a_mix(tmp_path: Path, database_url: 
 
         async def replace() -> None:
             for data in versions[1:]:
-                await anyio.to_thread.run_sync(lambda d=data: put(client, FILE, d))
+                await anyio.to_thread.run_sync(functools.partial(put, client, FILE, data))
 
         async def read() -> None:
             for _ in range(12):
@@ -153,7 +155,7 @@ def test_anonymous_access_follows_the_setting(tmp_path: Path, database_url: str)
         mine, theirs = f"{mode}-1.0.tar.gz", f"{mode}-other-1.0.tgz"
         with lading(tmp_path / mode, database_url, anonymous=mode) as client:
             identities = client.app.state.services.identities  # type: ignore[attr-defined]
-            token = anyio.run(identities.create, "default", "member").token
+            token = call(client, identities.create, "default", "member").token
             data = mode.encode()  # one catalogue, a store per mode: no bytes shared
             assert put(client, mine, data, **{"x-auth-token": token}).status_code == 200
             assert client.get("/packages").status_code == (200 if can_read else 401)
@@ -166,7 +168,7 @@ def test_anonymous_access_follows_the_setting(tmp_path: Path, database_url: str)
 
 def test_another_projects_private_packages_are_invisible(client: TestClient) -> None:
     identities = client.app.state.services.identities  # type: ignore[attr-defined]
-    mine, theirs = (anyio.run(identities.create, project, "member").token for project in "ab")
+    mine, theirs = (call(client, identities.create, project, "member").token for project in "ab")
     assert put(client, FILE, b"a's", **{"x-auth-token": mine}).status_code == 200
     assert client.get("/packages", headers={"x-auth-token": theirs}).json() == []
     assert_error(client.get(f"/packages/{FILE}", headers={"x-auth-token": theirs}), 404)
@@ -219,7 +221,7 @@ def test_a_v2_image_with_a_filename_is_a_package(client: TestClient) -> None:
 
 def test_a_put_never_replaces_another_projects_or_a_protected_file(client: TestClient) -> None:
     identities = client.app.state.services.identities  # type: ignore[attr-defined]
-    mine, theirs = ({"x-auth-token": anyio.run(identities.create, project, "member").token}
+    mine, theirs = ({"x-auth-token": call(client, identities.create, project, "member").token}
                     for project in "ab")  # fmt: skip
     assert put(client, FILE, b"a's", **mine).status_code == 200
     assert_error(put(client, FILE, b"b's", **theirs), 403)

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from starlette.testclient import TestClient
 
@@ -19,6 +18,7 @@ from lading.settings import FilesystemStoreSettings, Settings
 from lading.stores.rbd import SNAPSHOT
 from tests.api.helpers import assert_error, create, upload
 from tests.ceph_server import CephPool
+from tests.portal import call
 
 MiB = 1024 * 1024
 OCTETS = {"content-type": "application/octet-stream"}
@@ -43,7 +43,7 @@ def rbd() -> Any:
 
 def token(client: TestClient, project: str, role: str) -> dict[str, str]:
     identities = client.app.state.services.identities  # type: ignore[attr-defined]
-    return {"x-auth-token": anyio.run(identities.create, project, role).token}
+    return {"x-auth-token": call(client, identities.create, project, role).token}
 
 
 def image_of(ceph_pool: CephPool, url: str) -> str:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from starlette.testclient import TestClient
 
@@ -23,6 +22,7 @@ from lading.settings import Settings
 from tests.api.helpers import assert_error
 from tests.api.test_keystone import TEST_PASSWORD, keystone_settings, project_scope, sign_in
 from tests.ceph_server import CephPool
+from tests.portal import call
 
 MiB = 1024 * 1024
 DATA = os.urandom(2 * MiB + 4321)
@@ -37,8 +37,8 @@ class Cloud:
     def __init__(self, client: TestClient, ceph_pool: CephPool, base: str) -> None:
         self.client, self.ceph_pool, self.base = client, ceph_pool, base
         make = client.app.state.services.identities.create  # type: ignore[attr-defined]
-        self.member = {"x-auth-token": anyio.run(make, "p", "member").token}
-        self.service = {"x-auth-token": anyio.run(make, "nova", "admin").token}
+        self.member = {"x-auth-token": call(client, make, "p", "member").token}
+        self.service = {"x-auth-token": call(client, make, "nova", "admin").token}
 
     def queued(self) -> str:
         created = self.client.post("/v2/images", json=IMAGE, headers=self.member)

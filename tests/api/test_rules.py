@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from starlette.testclient import TestClient
@@ -22,6 +21,7 @@ from lading.stores.s3 import S3Store
 from lading.stores.swift import SwiftStore
 from tests.api.helpers import PATCH_TYPE, assert_error, check_image
 from tests.disk_images import qcow2_header
+from tests.portal import call
 
 PROTECTIONS = """
 [^x_secret_]
@@ -54,7 +54,7 @@ class Api:
     def __call__(self, who: tuple[str, str], method: str, path: str, **kwargs: Any) -> Any:
         if who not in self._tokens:
             identities = self.client.app.state.services.identities  # type: ignore[attr-defined]
-            self._tokens[who] = anyio.run(identities.create, *who).token
+            self._tokens[who] = call(self.client, identities.create, *who).token
         headers = {"x-auth-token": self._tokens[who], **kwargs.pop("headers", {})}
         return self.client.request(method, path, headers=headers, **kwargs)
 

@@ -14,6 +14,7 @@ from lading.settings import Settings, SwiftStoreSettings
 from tests.api.helpers import assert_error, create, upload
 from tests.faults import Relay, relay_to
 from tests.object_servers import SWIFT_KEY, SWIFT_USER, container_keys
+from tests.portal import call, services
 
 MiB = 1024 * 1024
 STUCK_AFTER = 0.5
@@ -54,8 +55,7 @@ def test_swift_going_down_mid_upload(
     assert client.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
     relay.restore()
     time.sleep(STUCK_AFTER + 0.1)  # the abandoned upload's bytes are now fair game
-    assert client.portal is not None
-    client.portal.call(client.app.state.services.recovery.run)
+    call(client, services(client).recovery.run)
     assert leftovers(swift_container, prefix) == []
     upload(client, image["id"], b"z" * (2 * MiB))  # and the store serves again
     assert client.get(f"/v2/images/{image['id']}/file").content == b"z" * (2 * MiB)

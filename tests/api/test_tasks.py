@@ -4,7 +4,6 @@ worker loop."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ import anyio
 import jsonschema
 import pytest
 from sqlalchemy import select
-from starlette.testclient import TestClient
 
 from lading.app import create_app
 from lading.db.engine import Database
@@ -23,32 +21,18 @@ from lading.domain import Task
 from lading.services.tasks import Progress
 from lading.settings import Settings
 from tests.api.helpers import assert_error
-
-
-class World:
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-        self.services = client.app.state.services  # type: ignore[attr-defined]
-        make = self.services.identities.create
-        self.tokens = {who: anyio.run(make, project, role).token
-                       for who, project, role in (("owner", "A", "member"),
-                                                  ("other", "B", "member"),
-                                                  ("admin", "C", "admin"))}  # fmt: skip
-
-    def get(self, who: str, path: str, **params: Any) -> Any:
-        return self.client.get(path, params=params, headers={"x-auth-token": self.tokens[who]})
-
-    def wait(self, task_id: str, who: str = "owner") -> dict[str, Any]:
-        for _ in range(200):
-            task: dict[str, Any] = self.get(who, f"/v2/tasks/{task_id}").json()
-            if task["status"] in ("success", "failure"):
-                return task
-            time.sleep(0.02)
-        raise AssertionError(f"task {task_id} did not finish")
+from tests.world import World, open_world
 
 
 @pytest.fixture
-def world(tmp_path: Path, database_url: str) -> Iterator[World]:
+def identities() -> dict[str, tuple[str, str]]:
+    return {"owner": ("A", "member"), "other": ("B", "member"), "admin": ("C", "admin")}
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, database_url: str, identities: dict[str, tuple[str, str]]
+) -> Iterator[World]:
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url,
                         task_poll_interval=0.02)  # fmt: skip
     app = create_app(settings)
@@ -58,8 +42,8 @@ def world(tmp_path: Path, database_url: str) -> Iterator[World]:
         return {"counted": task.input["n"]}
 
     app.state.services.tasks.register("count", count)
-    with TestClient(app, base_url="http://lading.test") as client:
-        yield World(client)
+    with open_world(app, identities) as opened:
+        yield opened
 
 
 def test_tasks_run_and_are_shown_as_glance_shows_them(world: World) -> None:
@@ -67,7 +51,7 @@ def test_tasks_run_and_are_shown_as_glance_shows_them(world: World) -> None:
         "/v2/images", json={"name": "x"}, headers={"x-auth-token": world.tokens["owner"]}
     ).json()
     submit = world.services.tasks.submit
-    task = anyio.run(submit, "A", "count", {"n": 7}, image["id"])
+    task = world.call(submit, "A", "count", {"n": 7}, image["id"])
     done = world.wait(task.id)
     jsonschema.validate(done, world.get("owner", "/v2/schemas/task").json())
     assert done["status"] == "success" and done["result"] == {"counted": 7}
@@ -112,7 +96,7 @@ def test_a_task_says_which_request_and_user_made_it(world: World, database_url: 
     assert done["input"] == {"n": 1} and seen == [{"n": 1}]
     listed = world.get("owner", "/v2/tasks").json()["tasks"]
     assert "request_id" not in listed[0] and "user_id" not in listed[0]  # as Glance lists
-    unknown = world.wait(anyio.run(world.services.tasks.submit, "A", "count", {"n": 2}).id)
+    unknown = world.wait(world.call(world.services.tasks.submit, "A", "count", {"n": 2}).id)
     jsonschema.validate(unknown, world.get("owner", "/v2/schemas/task").json())
     assert unknown["request_id"] is None and unknown["user_id"] is None
 
@@ -133,8 +117,8 @@ def test_an_image_s_tasks_are_shown_only_to_whom_may_see_them(world: World) -> N
     assert made_public.status_code == 200, made_public.text
     submit = world.services.tasks.submit
     secret = {"n": 1, "uri": "https://user:s3cret@example.org/disk.img"}
-    theirs = world.wait(anyio.run(submit, "A", "count", secret, image["id"]).id)
-    mine = world.wait(anyio.run(submit, "B", "count", {"n": 2}, image["id"]).id, "other")
+    theirs = world.wait(world.call(submit, "A", "count", secret, image["id"]).id)
+    mine = world.wait(world.call(submit, "B", "count", {"n": 2}, image["id"]).id, "other")
     path = f"/v2/images/{image['id']}/tasks"
 
     assert world.get("other", f"/v2/images/{image['id']}").status_code == 200
@@ -154,7 +138,7 @@ def test_an_image_s_tasks_are_shown_only_to_whom_may_see_them(world: World) -> N
 
 def test_task_pages_and_bad_parameters(world: World) -> None:
     submit = world.services.tasks.submit
-    made = [anyio.run(submit, "A", "count", {"n": n}).id for n in range(5)]
+    made = [world.call(submit, "A", "count", {"n": n}).id for n in range(5)]
     first = world.get("owner", "/v2/tasks", limit=2).json()
     assert len(first["tasks"]) == 2 and "marker=" in first["next"]
     seen = [t["id"] for t in first["tasks"]]

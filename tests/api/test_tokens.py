@@ -22,6 +22,7 @@ from lading.services.policy import Policy
 from lading.services.roles import PolicyError
 from lading.settings import Settings
 from tests.api.helpers import PATCH_TYPE, assert_error
+from tests.portal import call
 
 
 @pytest.fixture
@@ -31,11 +32,11 @@ def app_client(settings: Settings) -> Iterator[TestClient]:
 
 
 def identities(client: TestClient) -> Identities:
-    return client.app.state.services.identities  # type: ignore[attr-defined,no-any-return]
+    return client.app.state.services.identities  # type: ignore[attr-defined]
 
 
 def new_token(client: TestClient, role: str = "member") -> NewToken:
-    return anyio.run(identities(client).create, "p1", role)
+    return call(client, identities(client).create, "p1", role)
 
 
 def expire(settings: Settings, token_id: str) -> None:
@@ -73,7 +74,7 @@ def test_bad_tokens_are_refused(app_client: TestClient, settings: Settings, case
         token = good + "x"
     elif case == "revoked":
         token = bad.token
-        anyio.run(identities(app_client).revoke, token)
+        call(app_client, identities(app_client).revoke, token)
     else:
         token = bad.token
         expire(settings, bad.record.id)
@@ -85,8 +86,8 @@ def test_bad_tokens_are_refused(app_client: TestClient, settings: Settings, case
 
 
 def test_revoking_by_id_and_never_reopening(app_client: TestClient) -> None:
-    made = anyio.run(identities(app_client).create, "p1", "admin")
-    anyio.run(identities(app_client).revoke, made.record.id)
+    made = call(app_client, identities(app_client).create, "p1", "admin")
+    call(app_client, identities(app_client).revoke, made.record.id)
     assert_error(app_client.get("/v2/images"), 401)  # the last token gone: still closed
     assert_error(app_client.get("/v2/images", headers={"x-auth-token": made.token}), 401)
 

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-import anyio
-import httpx
+import httpx2
 import pytest
 from starlette.testclient import TestClient
 
@@ -26,6 +25,8 @@ from tests.api.helpers import locating
 from tests.api.helpers import upload as upload_v2
 from tests.http_origin import Origin, serving
 from tests.object_servers import s3_store
+from tests.portal import call
+from tests.services_required import SERVICES
 
 DATA = os.urandom(100_000)
 OCTETS = {"content-type": "application/octet-stream"}
@@ -50,12 +51,12 @@ def client(tmp_path: Path, database_url: str, origin: Origin) -> Iterator[TestCl
         yield test_client
 
 
-def post(client: TestClient, data: bytes | None = None, **headers: str) -> httpx.Response:
+def post(client: TestClient, data: bytes | None = None, /, **headers: str) -> httpx2.Response:
     sent = {**UBUNTU, **headers} | (OCTETS if data is not None else {})
     return client.post("/visor/images", headers=sent, content=data)
 
 
-def assert_visor_error(response: httpx.Response, status: int) -> str:
+def assert_visor_error(response: httpx2.Response, status: int) -> str:
     assert response.status_code == status, response.text
     body = response.json()
     assert body["code"] == status and body["message"]
@@ -243,7 +244,7 @@ def test_delete_answers_the_image_and_status_beats(client: TestClient) -> None:
 
 def test_unauthorised_requests_answer_in_the_face_style(client: TestClient) -> None:
     identities = client.app.state.services.identities  # type: ignore[attr-defined]
-    anyio.run(identities.create, "A", "member")
+    call(client, identities.create, "A", "member")
     # 403, as VISoR answered: its clients read a 401 as data.
     assert_visor_error(client.get("/visor/images"), 403)
     xml = client.get("/visor/images", headers=XML)
@@ -253,6 +254,7 @@ def test_unauthorised_requests_answer_in_the_face_style(client: TestClient) -> N
     assert "www-authenticate" not in wrong.headers
 
 
+@SERVICES  # a store on Swift's S3 API or Swift
 def test_visor_store_names_lead_to_lading_stores(
     request: pytest.FixtureRequest, tmp_path: Path, database_url: str
 ) -> None:
@@ -273,7 +275,7 @@ def test_visor_store_names_lead_to_lading_stores(
         listed = client.get("/visor/images?store=lunacloud").json()["images"]
         assert len(listed) == 2
         # A location in VISoR's S3 form (credentials ignored) or lading's, in the bucket.
-        anyio.run(stores.get("bucket").put, "visor/placed.iso", _chunks(DATA))
+        call(client, stores.get("bucket").put, "visor/placed.iso", _chunks(DATA))
         s3 = settings.stores["bucket"]
         assert isinstance(s3, S3StoreSettings)
         for location in (f"walrus://ak:sk@walrus.example:8773/{s3.bucket}/{s3.prefix}/visor/placed.iso",

@@ -13,14 +13,14 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
-import anyio
-import httpx
+import httpx2
 from starlette.testclient import TestClient
 
 from lading.services.visor_keys import NewVisorKey
 from tests.api.helpers import locating
 from tests.api.test_visor import DATA, OCTETS, UBUNTU, assert_visor_error, client, origin
 from tests.http_origin import Origin
+from tests.portal import call
 
 __all__ = ["client", "origin"]  # the fixtures, used by name
 
@@ -54,12 +54,12 @@ def new_key(
     client: TestClient, project: str = "visor-project", role: str = "member"
 ) -> NewVisorKey:
     keys = client.app.state.services.visor_keys  # type: ignore[attr-defined]
-    made: NewVisorKey = anyio.run(keys.create, project, role)
+    made: NewVisorKey = call(client, keys.create, project, role)
     return made
 
 
 def send(client: TestClient, key: NewVisorKey, method: str, path: str, body: bytes | None = None,
-         **headers: str) -> httpx.Response:  # fmt: skip
+         /, **headers: str) -> httpx2.Response:  # fmt: skip
     return client.request(method, path, headers=signed(key, method, path, **headers),
                           content=body)  # fmt: skip
 
@@ -121,7 +121,7 @@ def test_every_flaw_in_a_signature_is_403_in_visor_s_shape(client: TestClient) -
     assert client.get("/images/detail", headers=late).status_code == 200
     # Revoked: refused at once.
     keys = client.app.state.services.visor_keys  # type: ignore[attr-defined]
-    anyio.run(keys.revoke, access_key)
+    call(client, keys.revoke, access_key)
     assert "revoked" in refused(signed(key, "GET", "/images/detail"))
     head = client.head(path, headers=signed(key, "HEAD", path))
     assert head.status_code == 403 and "revoked" in head.headers["x-error-message"]

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from openstack.connection import Connection
+from openstack.image.v2._proxy import Proxy as ImageProxy
 
 MiB = 1024 * 1024
 GLANCE = Path(sys.executable).with_name("glance")
@@ -23,6 +25,14 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
+def images(conn: Connection) -> ImageProxy:
+    """The image API of ``conn``: openstacksdk types it as its v1 or v2 proxy, which the
+    catalogue picks when it is first used; lading offers v2 first, so it is v2."""
+    proxy = conn.image
+    assert isinstance(proxy, ImageProxy), proxy
+    return proxy
+
+
 def random_bytes(size: int) -> bytes:
     return os.urandom(size)
 
@@ -32,7 +42,7 @@ RAW = {"disk_format": "raw", "container_format": "bare"}
 
 
 def create_image(
-    api: httpx.Client, name: str, data: bytes | None = None, **fields: Any
+    api: httpx.Client, name: str, data: bytes | None = None, /, **fields: Any
 ) -> dict[str, Any]:
     """An image made over HTTP (and uploaded to when ``data`` is given)."""
     body = {"name": name, **RAW, **fields}

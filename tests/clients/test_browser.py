@@ -33,7 +33,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.clients.conftest import WEB_DATA, Lading, running_lading
 from tests.clients.support import unique
-from tests.http_origin import Origin
+from tests.http_origin import SHUTDOWN_POLL, Origin
 from tests.services_required import unavailable
 
 pytestmark = pytest.mark.clients
@@ -69,7 +69,8 @@ class Browser:
             shown = [element for element in elements if element.is_displayed() or not visible]
             return shown[0] if shown else False
 
-        element: WebElement = WebDriverWait(self.driver, WAIT).until(found)
+        element = WebDriverWait(self.driver, WAIT).until(found)
+        assert isinstance(element, WebElement), element
         return element
 
     def wait_until_path(self, path: str) -> None:
@@ -281,7 +282,7 @@ def another_site() -> Iterator[tuple[str, type[AttackPage]]]:
     serves at every path."""
     handler = type("Page", (AttackPage,), {"page": b""})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", handler

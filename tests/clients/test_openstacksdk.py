@@ -19,6 +19,7 @@ from tests.clients.support import (
     assert_active_with,
     create_image,
     get_image,
+    images,
     random_bytes,
     settled,
     unique,
@@ -55,9 +56,9 @@ def conn(server_url: str, api_token: str) -> Iterator[Connection]:
 
 
 def create_from_bytes(
-    conn: Connection, name: str, data: bytes, tags: Sequence[str] = (), **properties: str
+    conn: Connection, name: str, data: bytes, tags: Sequence[str] = (), **properties: Any
 ) -> Image:
-    image: Image = conn.image.create_image(
+    image: Image = images(conn).create_image(
         name,
         data=data,
         disk_format="raw",
@@ -69,7 +70,7 @@ def create_from_bytes(
 
 
 def create_from_file(conn: Connection, name: str, source: Path, **fields: Any) -> Image:
-    image: Image = conn.image.create_image(
+    image: Image = images(conn).create_image(
         name,
         filename=str(source),
         disk_format="raw",
@@ -89,7 +90,7 @@ def test_create_image_from_file(conn: Connection, api: httpx.Client, tmp_path: P
     name = unique("sdk-file")
     image = create_from_file(conn, name, source, tags=["sdk"], os_distro="debian", min_ram=128)
     assert image.id and image.name == name
-    fetched = conn.image.get_image(image.id)
+    fetched = images(conn).get_image(image.id)
     assert fetched.status == "active"
     assert (fetched.size, fetched.checksum) == (len(data), hashlib.md5(data).hexdigest())
     assert fetched.tags == ["sdk"]
@@ -106,7 +107,7 @@ def test_create_image_from_file(conn: Connection, api: httpx.Client, tmp_path: P
     # Same name, same digests: the SDK finds the image by name and uploads nothing.
     again = create_from_file(conn, name, source)
     assert again.id == image.id
-    assert [found.id for found in conn.image.images(name=name)] == [image.id]
+    assert [found.id for found in images(conn).images(name=name)] == [image.id]
 
 
 def test_create_image_from_bytes(conn: Connection, api: httpx.Client) -> None:
@@ -116,13 +117,13 @@ def test_create_image_from_bytes(conn: Connection, api: httpx.Client) -> None:
     served = get_image(api, image.id)
     assert_active_with(served, data)
     assert served["purpose"] == "test"
-    assert conn.image.get_image(image.id).status == "active"
+    assert images(conn).get_image(image.id).status == "active"
 
 
 def test_images_across_pages(conn: Connection) -> None:
     tag = unique("sdk-page")
     made = {create_from_bytes(conn, f"{tag}-{n}", b"x" * n, [tag]).id for n in range(1, 6)}
-    seen = [image.id for image in conn.image.images(tag=tag, limit=2)]
+    seen = [image.id for image in images(conn).images(tag=tag, limit=2)]
     assert len(seen) == len(set(seen)), "an image came back twice"
     assert set(seen) == made
 
@@ -130,7 +131,7 @@ def test_images_across_pages(conn: Connection) -> None:
 def test_images_without_filter_sees_everything(conn: Connection, api: httpx.Client) -> None:
     prefix = unique("sdk-all")
     made = {create_from_bytes(conn, f"{prefix}-{n}", b"y").id for n in range(5)}
-    seen = [image.id for image in conn.image.images(limit=2)]
+    seen = [image.id for image in images(conn).images(limit=2)]
     assert len(seen) == len(set(seen)), "an image came back twice"
     assert made <= set(seen)
     listed = api.get("/v2/images", params={"limit": 1000}).json()["images"]
@@ -140,52 +141,52 @@ def test_images_without_filter_sees_everything(conn: Connection, api: httpx.Clie
 def test_find_image(conn: Connection) -> None:
     name = unique("sdk-find")
     image = create_from_bytes(conn, name, b"find me")
-    assert conn.image.find_image(name, ignore_missing=False).id == image.id
-    assert conn.image.find_image(image.id, ignore_missing=False).name == name
+    assert images(conn).find_image(name, ignore_missing=False).id == image.id
+    assert images(conn).find_image(image.id, ignore_missing=False).name == name
     with pytest.raises(NotFoundException):
-        conn.image.find_image(unique("sdk-nothing"), ignore_missing=False)
+        images(conn).find_image(unique("sdk-nothing"), ignore_missing=False)
 
 
 def test_download_image_to_file(conn: Connection, tmp_path: Path) -> None:
     data = random_bytes(2 * MiB + 3)
     image = create_from_bytes(conn, unique("sdk-download"), data)
     target = tmp_path / "out.raw"
-    conn.image.download_image(image, output=str(target))  # verifies os_hash_value on the way
+    images(conn).download_image(image, output=str(target))  # verifies os_hash_value on the way
     assert target.read_bytes() == data
 
 
 def test_download_image_to_memory(conn: Connection) -> None:
     data = random_bytes(50_000)
     image = create_from_bytes(conn, unique("sdk-memory"), data)
-    response = conn.image.download_image(image)
+    response = images(conn).download_image(image)
     assert response.content == data
 
 
 def test_update_image(conn: Connection, api: httpx.Client) -> None:
     image = create_from_bytes(conn, unique("sdk-update"), b"u" * 10, keep="me")
     new_name = unique("sdk-renamed")
-    updated = conn.image.update_image(image, name=new_name, my_prop="y")
+    updated = images(conn).update_image(image, name=new_name, my_prop="y")
     assert updated.name == new_name
     assert updated.properties["my_prop"] == "y"
     served = get_image(api, image.id)
     assert (served["name"], served["my_prop"]) == (new_name, "y")
-    fetched = conn.image.get_image(image.id)
+    fetched = images(conn).get_image(image.id)
     assert fetched.name == new_name and fetched.properties["my_prop"] == "y"
 
-    conn.image.update_image(fetched, visibility="private", min_disk=2)
+    images(conn).update_image(fetched, visibility="private", min_disk=2)
     served = get_image(api, image.id)
     assert (served["visibility"], served["min_disk"], served["my_prop"]) == ("private", 2, "y")
 
 
 def test_delete_image(conn: Connection, api: httpx.Client) -> None:
     image = create_from_bytes(conn, unique("sdk-delete"), b"bye")
-    conn.image.delete_image(image)
+    images(conn).delete_image(image)
     with pytest.raises(NotFoundException):
-        conn.image.get_image(image.id)
+        images(conn).get_image(image.id)
     assert api.get(f"/v2/images/{image.id}").status_code == 404
-    conn.image.delete_image(image)  # a missing image is ignored by default
+    images(conn).delete_image(image)  # a missing image is ignored by default
     with pytest.raises(NotFoundException):
-        conn.image.delete_image(image, ignore_missing=False)
+        images(conn).delete_image(image, ignore_missing=False)
 
 
 def test_wrong_token_is_refused(server_url: str, api: httpx.Client) -> None:
@@ -205,7 +206,7 @@ def test_create_image_with_import(conn: Connection, api: httpx.Client, tmp_path:
     source = tmp_path / "disk.raw"
     source.write_bytes(data)
     with source.open("rb") as file:  # given a filename, openstacksdk leaves the file open
-        image = conn.image.create_image(
+        image = images(conn).create_image(
             name=unique("sdk-import"), data=file, use_import=True,
             disk_format="raw", container_format="bare",
         )  # fmt: skip

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from openstack.connection import Connection
 
-from tests.clients.support import unique
+from tests.clients.support import images, unique
 from tests.clients.test_openstacksdk import connect
 
 pytestmark = [
@@ -29,15 +29,15 @@ def conn(server_url: str, api_token: str) -> Iterator[Connection]:
 @pytest.fixture
 def namespace(conn: Connection) -> Iterator[str]:
     name = unique("sdk-ns")[:80]
-    made = conn.image.create_metadef_namespace(namespace=name)
+    made = images(conn).create_metadef_namespace(namespace=name)
     assert made.namespace == name
     yield name
-    conn.image.delete_metadef_namespace(name, ignore_missing=True)
-    conn.image.wait_for_delete(made)
+    images(conn).delete_metadef_namespace(name, ignore_missing=True)
+    images(conn).wait_for_delete(made)
 
 
 def test_namespace_and_tags(conn: Connection, namespace: str) -> None:
-    image = conn.image
+    image = images(conn)
     assert image.get_metadef_namespace(namespace).namespace == namespace
     assert namespace in {n.namespace for n in image.metadef_namespaces()}
     image.update_metadef_namespace(namespace, display_name="A name", description="A text")
@@ -60,7 +60,7 @@ def test_namespace_and_tags(conn: Connection, namespace: str) -> None:
 
 
 def test_objects(conn: Connection, namespace: str) -> None:
-    image = conn.image
+    image = images(conn)
     made = image.create_metadef_object(name="obj", namespace=namespace)
     assert made.name == "obj"
     got = image.get_metadef_object("obj", namespace)
@@ -75,7 +75,7 @@ def test_objects(conn: Connection, namespace: str) -> None:
 
 
 def test_properties(conn: Connection, namespace: str) -> None:
-    image = conn.image
+    image = images(conn)
     attrs = {"name": "port", "title": "port", "type": "string",
              "description": "Web Server port", "enum": ["80", "443"]}  # fmt: skip
     made = image.create_metadef_property(namespace, **attrs)
@@ -92,7 +92,7 @@ def test_properties(conn: Connection, namespace: str) -> None:
 
 
 def test_resource_types(conn: Connection, namespace: str) -> None:
-    image = conn.image
+    image = images(conn)
     made = image.create_metadef_resource_type_association(
         metadef_namespace=namespace, name="test-resource-type"
     )
@@ -105,7 +105,7 @@ def test_resource_types(conn: Connection, namespace: str) -> None:
 
 
 def test_schemas(conn: Connection) -> None:
-    image = conn.image
+    image = images(conn)
     for name in ("namespace", "namespaces", "resource_type", "resource_types", "object",
                  "objects", "property", "properties", "tag", "tags"):  # fmt: skip
         schema = getattr(image, f"get_metadef_{name}_schema")()

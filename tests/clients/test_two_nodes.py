@@ -37,7 +37,7 @@ from tests.clients.cluster import EXAMPLE_CACHE, Front, Node, find_nginx, rewrit
 from tests.clients.conftest import PROJECT, free_port
 from tests.clients.support import assert_active_with, create_image, settled, unique
 from tests.conftest import scratch_database
-from tests.http_origin import Handler, Origin
+from tests.http_origin import SHUTDOWN_POLL, Handler, Origin
 from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER
 from tests.resilience.invariants import SwiftView
 from tests.services_required import unavailable
@@ -113,7 +113,7 @@ def origin() -> Iterator[GatedOrigin]:
     server = GatedOrigin(("127.0.0.1", 0), GatedHandler)
     server.data, server.ranges, server.authorizations = IMPORTED, [], []
     server.started, server.release = Event(), Event()
-    thread = Thread(target=server.serve_forever, daemon=True)
+    thread = Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
     thread.start()
     yield server
     server.release.set()
@@ -325,7 +325,9 @@ def attempts_of(database_url: str, task_id: str) -> int:
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            return int(connection.scalar(select(tasks.c.attempts).where(tasks.c.id == task_id)))
+            attempts = connection.scalar(select(tasks.c.attempts).where(tasks.c.id == task_id))
+            assert attempts is not None, task_id
+            return int(attempts)
     finally:
         engine.dispose()
 
@@ -422,6 +424,7 @@ def test_a_killed_node_s_upload_is_recovered_by_the_other(nodes: Nodes) -> None:
                 time.sleep(0.2)
             recovered = time.monotonic() - killed
             assert status == "queued", f"still {status} {recovered:.1f} s after the kill"
+            assert key is not None  # its segments were found by it
             assert [name for name in swift.temporaries() if key in name] == []
             assert upload_of(nodes.database_url, image["id"]) == (None, None)
             # Within the heartbeat and a beat (6 to 8 s), and some slack for a busy machine.

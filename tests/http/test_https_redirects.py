@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio
 import pytest
+from starlette.types import Message, Scope
 
 from lading.http.https import RedirectToHttps
 from lading.settings import Settings
@@ -25,16 +26,16 @@ def redirect(
     configured = Settings(**settings)
     app = RedirectToHttps(Sites.from_settings(configured), 8443, configured.public_endpoint)
     headers = [] if host is None else [(b"host", host.encode())]
-    scope = {
+    scope: Scope = {
         "type": "http", "method": method, "path": raw_path.decode(), "raw_path": raw_path,
         "query_string": query, "headers": headers, "server": server,
     }  # fmt: skip
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     anyio.run(app, scope, receive, send)
@@ -69,10 +70,10 @@ def test_the_host_named_if_answered() -> None:
 
 
 def test_public_endpoint_over_https_wins() -> None:
-    public = {"public_endpoint": "https://images.example.org/"}
+    public: dict[str, Any] = {"public_endpoint": "https://images.example.org/"}
     assert redirect(**public) == (301, "https://images.example.org/v2/images")
     # One over http is not where HTTPS is: the Host is used.
-    plain = {"public_endpoint": "http://images.example.org"}
+    plain: dict[str, Any] = {"public_endpoint": "http://images.example.org"}
     assert redirect(**plain)[1] == "https://127.0.0.1:8443/v2/images"
 
 

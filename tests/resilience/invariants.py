@@ -204,7 +204,7 @@ class Catalogue:
                 )
             ).scalars()
             found += [f"artifact {artifact_id} is active without data" for artifact_id in dataless]
-            references = dict(
+            references: dict[str, int] = dict(
                 connection.execute(
                     select(locations.c.blob_id, func.count()).group_by(locations.c.blob_id)
                 ).all()

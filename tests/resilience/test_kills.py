@@ -25,6 +25,8 @@ from tests.resilience.invariants import Catalogue, wait_until_settled
 from tests.resilience.server import LiveServer
 from tests.resilience.traffic import Ledger, Traffic
 
+pytestmark = pytest.mark.kills  # SIGKILL mid-request, on purpose (tests/conftest.py: tiers)
+
 KILLS_VARIABLE = "LADING_FAULT_KILLS"
 KILLS = int(os.environ.get(KILLS_VARIABLE, "20"))
 DEPLOYMENTS = (

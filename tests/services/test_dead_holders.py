@@ -13,7 +13,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from lading.clock import Clock
 from lading.db import uploads
@@ -25,7 +25,7 @@ from lading.errors import Conflict
 from lading.processes import Holder, ThisProcess
 from lading.services import Services
 from lading.services.access import Caller
-from lading.services.catalogue import Changes
+from lading.services.validation import Changes
 from lading.settings import Settings
 from lading.stores.filesystem import FilesystemStore
 from lading.stores.registry import StoreRegistry
@@ -101,9 +101,9 @@ async def test_another_host_s_upload_is_recovered_once_its_heartbeat_stops(
     # upload_heartbeat is 30 s: the one silent for 31 s is dead, the one for 29 s is not.
     at = Clock().now()
     for holder, silent_for in ((silent, 31), (beating, 29)):
-        database.run(True, lambda connection, h=holder, s=silent_for: connection.execute(
-            update(holders).where(holders.c.id == h.id).values(beat_at=at - timedelta(seconds=s))
-        ))  # fmt: skip
+        beat_at = at - timedelta(seconds=silent_for)
+        statement = update(holders).where(holders.c.id == holder.id).values(beat_at=beat_at)
+        database.run(True, Connection.execute, statement)
     assert await services.recovery.keep_alive() == 2
     assert status_of(database, silent_upload) == Status.QUEUED
     assert status_of(database, beating_upload) == Status.SAVING

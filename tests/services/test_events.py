@@ -33,11 +33,11 @@ from lading.domain import (
 from lading.errors import BadRequest, Conflict, Forbidden
 from lading.services import Services
 from lading.services.access import Caller
-from lading.services.catalogue import Changes
 from lading.services.events import Events, Outbox, artifact_data
 from lading.services.roles import MEMBER
 from lading.services.tasks import Progress
 from lading.services.transfers import Expected
+from lading.services.validation import Changes
 from lading.settings import Settings, WebhookSettings
 from lading.stores.registry import StoreRegistry
 from tests.stores.faulty import FaultyStore

@@ -19,10 +19,10 @@ from lading.domain import ListQuery, Status
 from lading.errors import ClientDisconnected, Conflict, Forbidden
 from lading.services import Services
 from lading.services.access import Caller
-from lading.services.catalogue import Changes
 from lading.services.policy import Policy
 from lading.services.roles import ADMIN, MEMBER
 from lading.services.transfers import LocationUrl
+from lading.services.validation import Changes
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 from tests.clock import MovableClock

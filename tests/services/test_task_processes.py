@@ -9,11 +9,14 @@ from collections import Counter
 from pathlib import Path
 
 import anyio
+import pytest
 
 from lading.db.engine import Database
 from lading.domain import Task
 from lading.services.tasks import Progress, Tasks
 from lading.settings import Settings
+
+pytestmark = pytest.mark.server  # worker processes of its own
 
 WORKER = """
 import sys

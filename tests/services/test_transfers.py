@@ -21,7 +21,7 @@ from lading.domain import Status
 from lading.errors import ClientDisconnected, Conflict, Gone, NotFound
 from lading.services import Services
 from lading.services.access import Caller
-from lading.services.catalogue import Changes
+from lading.services.validation import Changes
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 from tests.clock import MovableClock

@@ -17,6 +17,7 @@ from lading.stores.s3 import S3Store
 from lading.stores.swift import SwiftStore
 from tests.ceph_server import CephPool
 from tests.object_servers import SWIFT_KEY, SWIFT_URL, SWIFT_USER, Bucket
+from tests.services_required import SERVICES
 
 pytestmark = pytest.mark.anyio
 
@@ -69,7 +70,13 @@ def rbd(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return RbdStore("rbd", chunk_size=64 * 1024, **fields)
 
 
-@pytest.fixture(params=[filesystem, memory, s3, swift, rbd])
+@pytest.fixture(
+    params=[
+        filesystem,
+        memory,
+        *(pytest.param(remote, marks=SERVICES) for remote in (s3, swift, rbd)),
+    ]
+)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     factory: Callable[[pytest.FixtureRequest, Path], Store] = request.param
     store = factory(request, tmp_path)

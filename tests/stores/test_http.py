@@ -32,7 +32,7 @@ app = Starlette(routes=[Route("/whole", whole), Mount("/files", StaticFiles(dire
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def files_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("http-store")
     (root / "files").mkdir()
     (root / "files" / "data.bin").write_bytes(DATA)
@@ -53,8 +53,8 @@ async def read(store: HttpStore, key: str, start: int = 0, end: int | None = Non
     return b"".join([chunk async for chunk in store.open(key, start, end)])
 
 
-async def test_size_and_whole_reads(store: HttpStore, server: str) -> None:
-    key = f"{server}/files/data.bin"
+async def test_size_and_whole_reads(store: HttpStore, files_server: str) -> None:
+    key = f"{files_server}/files/data.bin"
     assert (await store.stat(key)).size == len(DATA)
     assert await read(store, key) == DATA
 
@@ -62,32 +62,32 @@ async def test_size_and_whole_reads(store: HttpStore, server: str) -> None:
 @pytest.mark.parametrize("path", ["/files/data.bin", "/whole"])
 @pytest.mark.parametrize(("start", "end"), [(0, 1), (100, 70_000), (299_000, None), (5, 5)])
 async def test_ranges_even_where_the_server_ignores_them(
-    store: HttpStore, server: str, path: str, start: int, end: int | None
+    store: HttpStore, files_server: str, path: str, start: int, end: int | None
 ) -> None:
-    assert await read(store, f"{server}{path}", start, end) == DATA[start:end]
+    assert await read(store, f"{files_server}{path}", start, end) == DATA[start:end]
 
 
-async def test_missing_locations(store: HttpStore, server: str) -> None:
+async def test_missing_locations(store: HttpStore, files_server: str) -> None:
     with pytest.raises(ObjectNotFound):
-        await store.stat(f"{server}/files/absent")
+        await store.stat(f"{files_server}/files/absent")
     with pytest.raises(ObjectNotFound):
-        await read(store, f"{server}/files/absent")
+        await read(store, f"{files_server}/files/absent")
 
 
 async def test_writes_are_refused_and_deletes_leave_the_bytes(
-    store: HttpStore, server: str
+    store: HttpStore, files_server: str
 ) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b"x"
 
     with pytest.raises(ReadOnlyStore):
-        await store.put(f"{server}/files/new", chunks())
-    await store.delete(f"{server}/files/data.bin")
-    assert (await store.stat(f"{server}/files/data.bin")).size == len(DATA)
+        await store.put(f"{files_server}/files/new", chunks())
+    await store.delete(f"{files_server}/files/data.bin")
+    assert (await store.stat(f"{files_server}/files/data.bin")).size == len(DATA)
 
 
 async def test_lading_reads_locations_only_where_the_fetch_rules_allow(
-    server: str, tmp_path: Path
+    files_server: str, tmp_path: Path
 ) -> None:
     """Callers choose these URLs: the store lading builds keeps to the fetch rules."""
     settings = Settings(data_dir=tmp_path, stores={"local": {"type": "filesystem"},
@@ -95,6 +95,6 @@ async def test_lading_reads_locations_only_where_the_fetch_rules_allow(
     registry = StoreRegistry.from_settings(settings)
     try:
         with pytest.raises(UrlRefused, match=r"not allowed|internal address"):
-            await registry.external().stat(f"{server}/files/data.bin")
+            await registry.external().stat(f"{files_server}/files/data.bin")
     finally:
         await registry.close()

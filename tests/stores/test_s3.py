@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import botocore.config
@@ -81,7 +82,8 @@ async def test_the_sweep_aborts_stale_multipart_uploads_under_its_prefix(
     store: S3Store, s3_bucket: Bucket, tmp_path: Path
 ) -> None:
     """What a process killed mid-upload leaves: a started multipart upload with a part."""
-    client = botocore.session.get_session().create_client(
+    # Any, as in the store: botocore makes its clients' methods from the service model.
+    client: Any = botocore.session.get_session().create_client(
         "s3", region_name="us-east-1", endpoint_url=s3_bucket.endpoint_url,
         aws_access_key_id=s3_bucket.access_key, aws_secret_access_key=s3_bucket.secret_key,
         config=botocore.config.Config(s3={"addressing_style": "path"}),
@@ -106,7 +108,8 @@ async def test_delete_partial_aborts_the_multipart_uploads_of_its_key_only(
 ) -> None:
     """What a process killed mid-upload leaves, removed at once by recovery, not by the
     sweep: the multipart upload of that key, and of no other (one that starts alike)."""
-    client = botocore.session.get_session().create_client(
+    # Any, as in the store: botocore makes its clients' methods from the service model.
+    client: Any = botocore.session.get_session().create_client(
         "s3", region_name="us-east-1", endpoint_url=s3_bucket.endpoint_url,
         aws_access_key_id=s3_bucket.access_key, aws_secret_access_key=s3_bucket.secret_key,
         config=botocore.config.Config(s3={"addressing_style": "path"}),

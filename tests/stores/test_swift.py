@@ -196,23 +196,23 @@ async def test_a_stream_is_cut_into_whole_segments(
 
 
 @pytest.fixture(scope="module")
-def keystone() -> Iterator[str]:
+def keystone_v3() -> Iterator[str]:
     with running_asgi("tests.stores.keystone_v3:app", REPOSITORY, "/v3") as url:
         yield f"{url}/v3"
 
 
 def keystone_store(
-    container: str, keystone: str, password: str = "testing", region: str | None = "RegionOne"
+    container: str, keystone_v3: str, password: str = "testing", region: str | None = "RegionOne"
 ) -> SwiftStore:
     return SwiftStore(
-        "swift", auth_url=keystone, auth_version="3", user="tester", key=password,
+        "swift", auth_url=keystone_v3, auth_version="3", user="tester", key=password,
         project="test", region=region, container=container, prefix="keystone/",
         segment_size=SEGMENT, chunk_size=64 * 1024, timeout=10,
     )  # fmt: skip
 
 
-async def test_keystone_v3_signs_in_and_renews(swift_container: str, keystone: str) -> None:
-    store = keystone_store(swift_container, keystone)
+async def test_keystone_v3_signs_in_and_renews(swift_container: str, keystone_v3: str) -> None:
+    store = keystone_store(swift_container, keystone_v3)
     data = os.urandom(2 * SEGMENT + 7)
     await store.check()
     assert store._storage_url.startswith(SWIFT_URL)  # the public endpoint of RegionOne
@@ -232,9 +232,9 @@ async def test_keystone_v3_signs_in_and_renews(swift_container: str, keystone: s
     ],
 )
 async def test_keystone_v3_errors_are_clear(
-    swift_container: str, keystone: str, password: str, region: str, error: str
+    swift_container: str, keystone_v3: str, password: str, region: str, error: str
 ) -> None:
-    store = keystone_store(swift_container, keystone, password, region)
+    store = keystone_store(swift_container, keystone_v3, password, region)
     with pytest.raises(StoreError, match=error):
         await store.check()
     await store.close()

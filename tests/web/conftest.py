@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx2
 import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
 from lading.settings import Settings
+from tests.portal import call
 
 BASE = "http://lading.test"
 SAME_ORIGIN = {"origin": BASE}
@@ -62,7 +62,7 @@ def open_site(settings: Settings) -> Iterator[Site]:
     with TestClient(app, base_url=BASE) as browser:
         identities = app.state.services.identities
         tokens = {
-            name: anyio.run(identities.create, project, role).token
+            name: call(browser, identities.create, project, role).token
             for name, (project, role) in IDENTITIES.items()
         }
         yield Site(browser, tokens)

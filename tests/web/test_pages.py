@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
 from lading.domain import Task
@@ -19,6 +18,7 @@ from lading.services.tasks import Progress
 from lading.settings import Settings
 from tests.disk_images import qcow2_header
 from tests.http_origin import Origin, serving
+from tests.portal import call
 from tests.web.conftest import AS_SCRIPT, SAME_ORIGIN, Site, open_site
 
 ID = re.compile(r"/ui/artifacts/([0-9a-f-]{36})")
@@ -134,7 +134,9 @@ def test_an_artifact_page_lists_only_the_tasks_the_caller_may_see(site: Site) ->
         await progress.report(0, None, "from https://user:s3cret@example.org/x")
 
     tasks.register("note", noted)
-    task = anyio.run(tasks.submit, "A", "note", {"uri": "https://example.org/x"}, image["id"])
+    task = call(
+        site.browser, tasks.submit, "A", "note", {"uri": "https://example.org/x"}, image["id"]
+    )
     site.sign_in("member")
     own = site.browser.get(f"/ui/artifacts/{image['id']}").text
     assert f'href="/ui/tasks/{task.id}"' in own

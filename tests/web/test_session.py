@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
 import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
 from lading.settings import Settings
 from lading.web.session import COOKIE
+from tests.portal import call
 from tests.web.conftest import AS_SCRIPT, BASE, SAME_ORIGIN, Site
 
 
@@ -44,7 +44,7 @@ def test_the_cookie_is_kept_from_scripts_and_other_sites(site: Site) -> None:
 def test_the_cookie_is_secure_over_https(sqlite_settings: Settings) -> None:
     app = create_app(sqlite_settings)
     with TestClient(app, base_url="https://lading.test") as browser:
-        token = anyio.run(app.state.services.identities.create, "A", "member").token
+        token = call(browser, app.state.services.identities.create, "A", "member").token
         signed = browser.post(
             "/ui/sign-in", data={"token": token}, headers={"origin": "https://lading.test"},
             follow_redirects=False,
@@ -82,7 +82,7 @@ def test_signing_out_forgets_the_token(site: Site) -> None:
 def test_a_revoked_token_ends_the_session(site: Site) -> None:
     site.sign_in("member")
     app = site.browser.app
-    anyio.run(app.state.services.identities.revoke, site.tokens["member"])  # type: ignore[attr-defined]
+    call(site.browser, app.state.services.identities.revoke, site.tokens["member"])  # type: ignore[attr-defined]
     page = site.browser.get("/ui/", follow_redirects=False)
     assert page.status_code == 303 and page.headers["location"].endswith("&why=ended")
     assert "Max-Age=0" in page.headers["set-cookie"]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
-from weakref import WeakKeyDictionary
 
 from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
@@ -52,33 +50,24 @@ class Database:
         self.url = make_url(url)
         self.engine = _create_engine(url)
         self._outage = Outage()
-        self._thread_count = threads
-        self._limiters: WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = (
-            WeakKeyDictionary()
-        )
-
-    def _threads(self) -> CapacityLimiter:
-        # Few threads on purpose: queries are mostly Python work under the GIL, and
-        # many threads fighting for it cost far more than they overlap. A limiter belongs
-        # to one event loop (a server has one; tests may drive a second one beside it).
-        loop = asyncio.get_running_loop()
-        limiter = self._limiters.get(loop)
-        if limiter is None:
-            limiter = self._limiters[loop] = CapacityLimiter(self._thread_count)
-        return limiter
+        # Few threads on purpose: queries are mostly Python work under the GIL, and many
+        # threads fighting for it cost far more than they overlap. The limiter serves one
+        # event loop at a time: a server's, a CLI command's anyio.run, a test's TestClient
+        # (whose portal every service call of a test goes through, tests/portal.py).
+        self._threads = CapacityLimiter(threads)
 
     async def read(
         self, query: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         return await to_thread.run_sync(
-            lambda: self.run(False, query, *args, **kwargs), limiter=self._threads()
+            lambda: self.run(False, query, *args, **kwargs), limiter=self._threads
         )
 
     async def write(
         self, query: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         return await to_thread.run_sync(
-            lambda: self.run(True, query, *args, **kwargs), limiter=self._threads()
+            lambda: self.run(True, query, *args, **kwargs), limiter=self._threads
         )
 
     def run(

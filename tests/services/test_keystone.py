@@ -39,7 +39,7 @@ def keystone_tokens(keystone_url: str, cache_seconds: float) -> KeystoneTokens:
     settings = KeystoneSettings(
         auth_url=keystone_url,
         username="lading",
-        password="lading",  # type: ignore[arg-type]
+        password="lading",
         cache_seconds=cache_seconds,
     )
     return KeystoneTokens(settings, Policy(), "default")
