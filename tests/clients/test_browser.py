@@ -196,6 +196,8 @@ def test_a_new_user_uploads_finds_downloads_and_deletes_a_file(
     # The list shows it, searched by name.
     browser.find("nav a[href='/ui/']").click()
     browser.wait_for("#q").send_keys(name, Keys.ENTER)
+    # The search is a new page: the rows read are the search's, not the page before's.
+    browser.wait_until_at("/ui/?q=")
     row_link = browser.wait_for("table.artifacts a[href^='/ui/artifacts/']")
     assert row_link.text == name
     row = row_link.find_element(By.XPATH, "./ancestor::tr")
