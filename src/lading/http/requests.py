@@ -90,13 +90,20 @@ def request_id(request: Request) -> str | None:
     return found
 
 
-async def read_json(request: Request) -> Any:
-    """The request's JSON body, bounded in size; BadRequest when it is not JSON."""
+async def read_bounded(request: Request, limit: int, what: str) -> bytes:
+    """The whole body of a request that is small by nature (a document, a form); TooLarge,
+    naming ``what`` it is, once it grows past ``limit`` bytes."""
     body = bytearray()
     async for chunk in body_stream(request):
         body += chunk
-        if len(body) > MAX_JSON_BODY:
-            raise TooLarge(f"a JSON body may not exceed {MAX_JSON_BODY} bytes")
+        if len(body) > limit:
+            raise TooLarge(f"{what} may not exceed {limit} bytes")
+    return bytes(body)
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body, bounded in size; BadRequest when it is not JSON."""
+    body = await read_bounded(request, MAX_JSON_BODY, "a JSON body")
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError

@@ -7,8 +7,8 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from lading.errors import BadRequest, TooLarge, UnsupportedMediaType
-from lading.http.requests import body_stream, has_body
+from lading.errors import BadRequest, UnsupportedMediaType
+from lading.http.requests import has_body, read_bounded
 from lading.services.validation import Changes
 
 URLENCODED = "application/x-www-form-urlencoded"
@@ -25,11 +25,7 @@ async def read_form(request: Request) -> dict[str, str]:
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != URLENCODED:
         raise UnsupportedMediaType(f"a form is sent as {URLENCODED}, not {media_type or 'none'}")
-    body = bytearray()
-    async for chunk in body_stream(request):
-        body += chunk
-        if len(body) > MAX_FORM:
-            raise TooLarge(f"a form may not exceed {MAX_FORM} bytes")
+    body = await read_bounded(request, MAX_FORM, "a form")
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except (UnicodeDecodeError, ValueError) as exc:
