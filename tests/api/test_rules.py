@@ -12,9 +12,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from lading.app import create_app
-from lading.services.policy import Policy
-from lading.services.protections import PropertyProtections
-from lading.services.roles import IMPLIED_ROLES, PolicyError
 from lading.settings import Settings
 from lading.stores.http import HttpStore
 from lading.stores.s3 import S3Store
@@ -148,31 +145,6 @@ def test_listing_hides_and_cannot_filter_on_unreadable_properties(protected: Api
     assert as_member.json()["images"] == []
     listed = protected(MEMBER, "GET", "/v2/images").json()["images"]
     assert [found for found in listed if "x_secret_key" in found] == []
-
-
-@pytest.mark.parametrize(
-    ("text", "complaint"),
-    [
-        ("[(unclosed]\ncreate = @\nread = @\nupdate = @\ndelete = @\n", "regular expression"),
-        ("[.*]\ncreate = @\nread = @\nupdate = @\n", "who may delete"),
-        ("[.*]\ncreate = _member_\nread = @\nupdate = @\ndelete = @\n", "must list roles"),
-        ("[.*]\ncreate = @\nread = @\nupdate = @\ndelete = @\nshare = @\n", "unknown"),
-        ("", "no property protection rules"),
-    ],
-)
-def test_bad_protection_files_are_refused(tmp_path: Path, text: str, complaint: str) -> None:
-    path = tmp_path / "protections.conf"
-    path.write_text(text)
-    with pytest.raises(PolicyError, match=complaint):
-        Policy.load(None, path)
-
-
-def test_a_name_no_rule_matches_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "protections.conf"
-    path.write_text("[^os_]\ncreate = @\nread = @\nupdate = @\ndelete = @\n")
-    rules = PropertyProtections.load(path)
-    assert rules.allows(IMPLIED_ROLES["reader"], "os_distro", "read")
-    assert not rules.allows(IMPLIED_ROLES["admin"], "other", "read")
 
 
 @pytest.fixture

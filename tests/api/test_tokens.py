@@ -19,7 +19,6 @@ from lading.db.engine import Database
 from lading.services import identity
 from lading.services.identity import Identities, NewToken
 from lading.services.policy import Policy
-from lading.services.roles import PolicyError
 from lading.settings import Settings
 from tests.api.helpers import PATCH_TYPE, assert_error
 from tests.portal import call
@@ -170,25 +169,3 @@ def test_a_glance_policy_file_works_unchanged(
         assert client.patch(f"/v2/images/{raw}", json=rename, headers=patch).status_code == 200
         assert_error(client.patch(f"/v2/images/{ami}", json=rename, headers=patch), 403)
     assert "rules lading does not check: manage_image_cache" in caplog.text
-
-
-def test_the_first_policy_format_is_still_read(tmp_path: Path) -> None:
-    """lading's first policy files listed roles: any of them may."""
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("delete_image: [admin]\npublicize_image: [admin, member]\n")
-    loaded = Policy.load(policy)
-    assert loaded.rules["delete_image"] == "role:admin"
-    assert loaded.rules["publicize_image"] == "role:admin or role:member"
-
-
-@pytest.mark.parametrize(
-    ("text", "error"),
-    [("delete_image: [owner]\n", "must list roles"), ("[1, 2]\n", "maps rule names"),
-     ("a: [\n", "cannot read"), ("delete_image: 3\n", "must be a check string"),
-     ('delete_image: "role:admin or (("\n', "cannot parse")],
-)  # fmt: skip
-def test_a_bad_policy_file_is_refused(tmp_path: Path, text: str, error: str) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(text)
-    with pytest.raises(PolicyError, match=error):
-        Policy.load(policy)

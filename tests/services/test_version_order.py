@@ -8,7 +8,6 @@ import random
 import pytest
 from packaging.version import Version
 
-from lading.services.packages import parse_filename
 from lading.version_order import version_key
 
 PEP440 = ["0.9", "1.0.dev1", "1.0a1", "1.0a2", "1.0b1", "1.0rc1", "1.0", "1.0.post1",
@@ -35,14 +34,3 @@ def test_order_beyond_pep_440(older: str, newer: str) -> None:
 def test_trailing_zeros_and_case_do_not_count() -> None:
     assert version_key("1.0") == version_key("1.0.0") == version_key("1")
     assert version_key("1.0-RC1") == version_key("1.0rc1")
-
-
-@pytest.mark.parametrize(
-    ("filename", "name", "version"),
-    [("spark-batch-example-app-1.0.23.tar.gz", "spark-batch-example-app", "1.0.23"),
-     ("app-2.0.0-rc1.zip", "app", "2.0.0-rc1"), ("python3-tool-0.1.jar", "python3-tool", "0.1"),
-     ("a-1", "a", "1"), ("ping_vnfd-1.0.tar", "ping_vnfd", "1.0")],
-)  # fmt: skip
-def test_file_names_give_name_and_version(filename: str, name: str, version: str) -> None:
-    package = parse_filename(filename)
-    assert (package.name, package.version, package.filename) == (name, version, filename)
