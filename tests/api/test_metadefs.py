@@ -18,6 +18,7 @@ from lading.cli import main
 from lading.services.access import Caller
 from lading.settings import CONFIG_FILE_VARIABLE, Settings
 from tests.api.helpers import assert_error
+from tests.json_schemas import conforms
 from tests.portal import call
 
 NS = "/v2/metadefs/namespaces"
@@ -73,11 +74,11 @@ def test_namespace_lifecycle_as_tempest_runs_it(projects: dict[str, Project]) ->
     )  # fmt: skip
     assert made.status_code == 201, made.text
     body = made.json()
-    jsonschema.validate(body, admin.schema("namespace"))
+    conforms(body, admin.schema("namespace"))
     assert (body["owner"], body["visibility"], body["protected"]) == ("admin", "public", True)
     assert body["self"] == made.headers["location"] == f"{NS}/OS%3A%3ACompute%3A%3ATest"
     listed = admin.get(NS).json()
-    jsonschema.validate(listed, admin.schema("namespaces"))
+    conforms(listed, admin.schema("namespaces"))
     assert [one["namespace"] for one in listed["namespaces"]] == ["OS::Compute::Test"]
     types = admin.get("/v2/metadefs/resource_types").json()["resource_types"]
     assert "OS::Glance::Image" in [one["name"] for one in types]  # made by the association
@@ -134,13 +135,13 @@ def test_objects_properties_tags(projects: dict[str, Project]) -> None:
          "properties": {"cores": {"title": "Cores", "type": "integer", "minimum": 1}}},
     )  # fmt: skip
     assert made.status_code == 201, made.text
-    jsonschema.validate(made.json(), admin.schema("object"))
+    conforms(made.json(), admin.schema("object"))
     assert_error(admin.post(f"{NS}/n/objects", {"name": "CPU"}), 409)
     renamed = admin.put(f"{NS}/n/objects/CPU", {"name": "Processor"})
     assert renamed.status_code == 200 and renamed.json()["name"] == "Processor"
     assert_error(admin.get(f"{NS}/n/objects/CPU"), 404)
     objects = admin.get(f"{NS}/n/objects").json()
-    jsonschema.validate(objects, admin.schema("objects"))
+    conforms(objects, admin.schema("objects"))
     assert [one["name"] for one in objects["objects"]] == ["Processor"]
     assert admin.delete(f"{NS}/n/objects/Processor").status_code == 204
     assert_error(admin.delete(f"{NS}/n/objects/Processor"), 404)
@@ -152,14 +153,14 @@ def test_objects_properties_tags(projects: dict[str, Project]) -> None:
     )
     assert made.status_code == 201, made.text
     assert made.json() == {"name": "hv", "title": "Hypervisor", "type": "string", "enum": enum}
-    jsonschema.validate(made.json(), admin.schema("property"))
+    conforms(made.json(), admin.schema("property"))
     assert_error(
         admin.post(f"{NS}/n/properties", {"name": "hv", "title": "t", "type": "string"}), 409
     )
     changed = admin.put(f"{NS}/n/properties/hv", {"title": "HV", "type": "string", "name": "hv"})
     assert changed.status_code == 200 and changed.json()["title"] == "HV"
     listed = admin.get(f"{NS}/n/properties").json()
-    jsonschema.validate(listed, admin.schema("properties"))
+    conforms(listed, admin.schema("properties"))
     assert listed["properties"] == {"hv": {"name": "hv", "title": "HV", "type": "string"}}
     shown = admin.get(f"{NS}/n").json()
     assert shown["properties"]["hv"]["title"] == "HV"
@@ -177,7 +178,7 @@ def test_objects_properties_tags(projects: dict[str, Project]) -> None:
     assert admin.post(f"{NS}/n/tags/d").status_code == 201
     assert_error(admin.post(f"{NS}/n/tags/d"), 409)
     listed = admin.get(f"{NS}/n/tags").json()
-    jsonschema.validate(listed, admin.schema("tags"))
+    conforms(listed, admin.schema("tags"))
     assert sorted(t["name"] for t in listed["tags"]) == ["a", "b", "c", "d"]
     assert admin.put(f"{NS}/n/tags/d", {"name": "e"}).json()["name"] == "e"
     assert admin.delete(f"{NS}/n/tags/e").status_code == 204
@@ -198,10 +199,10 @@ def test_resource_type_associations(projects: dict[str, Project]) -> None:
     path = f"{NS}/n/resource_types"
     made = admin.post(path, {"name": "OS::Nova::Flavor", "prefix": "hw:"})
     assert made.status_code == 201, made.text
-    jsonschema.validate(made.json(), admin.schema("resource_type"))
+    conforms(made.json(), admin.schema("resource_type"))
     assert_error(admin.post(path, {"name": "OS::Nova::Flavor"}), 409)
     listed = admin.get(path).json()
-    jsonschema.validate(listed, admin.schema("resource_types"))
+    conforms(listed, admin.schema("resource_types"))
     assert [one["name"] for one in listed["resource_type_associations"]] == ["OS::Nova::Flavor"]
     filtered = admin.get(f"{NS}?resource_types=OS::Nova::Flavor").json()["namespaces"]
     assert [one["namespace"] for one in filtered] == ["n"]
@@ -346,7 +347,7 @@ def test_metadefs_load(
             for name, role in (("admin", "admin"), ("bob", "member"), ("alice", "member"))
         )
         shown = bob.get(f"{NS}/OS::Compute::Test-CPU").json()
-        jsonschema.validate(shown, bob.schema("namespace"))
+        conforms(shown, bob.schema("namespace"))
         assert (shown["owner"], shown["protected"]) == ("admin", True)
         assert shown["properties"]["cpu_policy"]["default"] == "shared"
         assert [o["name"] for o in shown["objects"]] == ["Topology"]

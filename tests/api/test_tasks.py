@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import jsonschema
 import pytest
 from sqlalchemy import select
 
@@ -21,6 +20,7 @@ from lading.domain import Task
 from lading.services.tasks import Progress
 from lading.settings import Settings
 from tests.api.helpers import assert_error
+from tests.json_schemas import conforms
 from tests.world import World, open_world
 
 
@@ -53,13 +53,13 @@ def test_tasks_run_and_are_shown_as_glance_shows_them(world: World) -> None:
     submit = world.services.tasks.submit
     task = world.call(submit, "A", "count", {"n": 7}, image["id"])
     done = world.wait(task.id)
-    jsonschema.validate(done, world.get("owner", "/v2/schemas/task").json())
+    conforms(done, world.get("owner", "/v2/schemas/task").json())
     assert done["status"] == "success" and done["result"] == {"counted": 7}
     assert done["input"] == {"n": 7} and done["image_id"] == image["id"]
     assert done["progress"] == {"done_bytes": 7, "total_bytes": 7}
     assert done["message"] == "Counted 7" and done["self"] == f"/v2/tasks/{task.id}"
     listed = world.get("owner", "/v2/tasks").json()
-    jsonschema.validate(listed, world.get("owner", "/v2/schemas/tasks").json())
+    conforms(listed, world.get("owner", "/v2/schemas/tasks").json())
     assert [t["id"] for t in listed["tasks"]] == [task.id] and "input" not in listed["tasks"][0]
     of_image = world.get("owner", f"/v2/images/{image['id']}/tasks").json()
     assert [t["id"] for t in of_image["tasks"]] == [task.id]
@@ -91,13 +91,13 @@ def test_a_task_says_which_request_and_user_made_it(world: World, database_url: 
     assert (row.request_id, row.user_id) == ("req-1", "u-1")
     assert json.loads(row.input) == {"n": 1}
     done = world.wait(task.id)
-    jsonschema.validate(done, world.get("owner", "/v2/schemas/task").json())
+    conforms(done, world.get("owner", "/v2/schemas/task").json())
     assert done["request_id"] == "req-1" and done["user_id"] == "u-1"
     assert done["input"] == {"n": 1} and seen == [{"n": 1}]
     listed = world.get("owner", "/v2/tasks").json()["tasks"]
     assert "request_id" not in listed[0] and "user_id" not in listed[0]  # as Glance lists
     unknown = world.wait(world.call(world.services.tasks.submit, "A", "count", {"n": 2}).id)
-    jsonschema.validate(unknown, world.get("owner", "/v2/schemas/task").json())
+    conforms(unknown, world.get("owner", "/v2/schemas/task").json())
     assert unknown["request_id"] is None and unknown["user_id"] is None
 
 
