@@ -7,13 +7,16 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import httpx2
 import pytest
+from sqlalchemy import create_engine, update
 from starlette.testclient import TestClient
 
 from lading.app import create_registry_app
+from lading.db.models import blobs
 from lading.services.oci import OCI_INDEX, OCI_MANIFEST
 from tests.world import World
 
@@ -400,3 +403,48 @@ def test_a_token_grants_only_its_scope(registry: Registry) -> None:
     as_reader = {"authorization": f"Bearer {reader}"}
     assert registry.client.get("/v2/team/app/manifests/v1", headers=as_reader).status_code == 200
     assert registry.client.post("/v2/team/app/blobs/uploads/", headers=as_reader).status_code == 401
+
+
+def test_a_chunked_upload_with_a_wrong_digest_keeps_nothing(
+    registry: Registry, world: World
+) -> None:
+    before = set(world.stored_files())
+    location = registry.request("POST", "/v2/team/app/blobs/uploads/").headers["location"]
+    assert registry.request("PATCH", location, content=b"first chunk").status_code == 202
+    wrong = registry.request(
+        "PUT", location, params={"digest": sha256(b"other")}, content=b" and the last"
+    )
+    assert errors(wrong) == ["DIGEST_INVALID"]
+    assert set(world.stored_files()) == before
+    assert registry.request("GET", location).status_code == 404
+    assert registry.request("GET", "/v2/_catalog").json() == {"repositories": []}
+
+
+def test_an_upload_is_its_projects_alone(registry: Registry) -> None:
+    location = registry.request("POST", "/v2/new/name/blobs/uploads/").headers["location"]
+    for method in ("GET", "PATCH", "PUT", "DELETE"):
+        answer = registry.request(method, location, "other", params={"digest": sha256(b"")})
+        assert errors(answer) == ["BLOB_UPLOAD_UNKNOWN"], method
+    assert registry.request("DELETE", location).status_code == 204
+    assert errors(registry.request("GET", location)) == ["BLOB_UPLOAD_UNKNOWN"]
+
+
+def test_an_upload_left_alone_is_swept_and_cannot_be_finished(
+    registry: Registry, world: World
+) -> None:
+    before = set(world.stored_files())
+    location = registry.request("POST", "/v2/team/app/blobs/uploads/").headers["location"]
+    assert registry.request("PATCH", location, content=b"a chunk").status_code == 202
+    engine = create_engine(world.settings.resolved_database_url)
+    with engine.begin() as connection:  # as if nothing came for a day
+        connection.execute(
+            update(blobs).where(blobs.c.state == "pending").values(updated_at=datetime(2000, 1, 1))
+        )
+    engine.dispose()
+    assert world.call(world.services.recovery.run) >= 1
+    assert set(world.stored_files()) == before
+    done = registry.request("PUT", location, params={"digest": sha256(b"a chunk")})
+    assert errors(done) == ["BLOB_UPLOAD_UNKNOWN"]
+    assert errors(registry.request("GET", f"/v2/team/app/blobs/{sha256(b'a chunk')}")) == [
+        "NAME_UNKNOWN"
+    ]

@@ -491,6 +491,8 @@ oci_upload_parts = Table(
         primary_key=True,
     ),
     Column("number", Integer, primary_key=True),
-    Column("blob_id", Integer, ForeignKey("blobs.id"), nullable=False),
+    # A part recovery sweeps (its upload left alone too long) goes with its blob: the
+    # upload then lacks it, and finishing it says so.
+    Column("blob_id", Integer, ForeignKey("blobs.id", ondelete="CASCADE"), nullable=False),
     Column("size", BigInteger, nullable=False),
 )

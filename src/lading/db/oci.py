@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lading.db import blobs as blob_queries
@@ -410,11 +410,3 @@ def remove_upload(connection: Connection, upload_id: str) -> list[blob_queries.B
     connection.execute(delete(oci_upload_parts).where(oci_upload_parts.c.upload_id == upload_id))
     connection.execute(delete(oci_uploads).where(oci_uploads.c.id == upload_id))
     return blob_queries.doom_pending(connection, part_ids)
-
-
-def count_uploads(connection: Connection, repository: str) -> int:
-    return int(
-        connection.execute(
-            select(func.count()).where(oci_uploads.c.repository == repository)
-        ).scalar_one()
-    )

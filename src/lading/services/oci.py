@@ -457,7 +457,8 @@ class Registry:
         upload = await self._upload(access, name, upload_id)
         parts = await self._database.read(queries.parts, upload_id)
         try:
-            if any(part.state != blobs.PENDING for part in parts):
+            swept = len(parts) != upload.parts or sum(part.size for part in parts) != upload.size
+            if swept or any(part.state != blobs.PENDING for part in parts):
                 raise BlobUploadUnknown(f"upload {upload_id} was left too long and swept")
             store = self._stores.get(upload.store)
 

@@ -105,7 +105,10 @@ def upgrade() -> None:
         sa.Column("blob_id", sa.Integer(), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["blob_id"], ["blobs.id"], name=op.f("fk_oci_upload_parts_blob_id_blobs")
+            ["blob_id"],
+            ["blobs.id"],
+            name=op.f("fk_oci_upload_parts_blob_id_blobs"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["upload_id"],
