@@ -251,8 +251,10 @@ class Registry:
             repository.visibility == PUBLIC
             or (caller is not None and (caller.is_admin or caller.project == repository.owner))
         )
+        if caller is not None and not access.allows(name, PULL):
+            raise _insufficient(name, PULL)
         if repository is None or not visible or not access.allows(name, PULL):
-            if caller is None or not access.allows(name, PULL):
+            if caller is None:
                 raise Unauthorized(f"pulling from {name} needs a token")
             raise NameUnknown(f"repository {name} is not known")
         return repository
@@ -263,8 +265,10 @@ class Registry:
         """In a transaction: the name's record (None: a new name); refused unless the
         caller may push to it."""
         caller = access.caller
-        if caller is None or not access.allows(name, action):
+        if caller is None:
             raise Unauthorized(f"pushing to {name} needs a token with {action} on it")
+        if not access.allows(name, action):
+            raise _insufficient(name, action)
         if not (caller.is_admin or MEMBER in caller.roles):
             raise Forbidden(f"a reader may not push to {name}")
         found = names.find(connection, queries.NAMESPACE, name, for_update=True)
@@ -646,6 +650,12 @@ class Registry:
                 descriptor["annotations"] = annotations
             descriptors.append(descriptor)
         return descriptors
+
+
+def _insufficient(name: str, action: str) -> Forbidden:
+    """A registry token without the action on the repository: 403, as RFC 6750's
+    insufficient_scope, so that clients fetch a token for it (the face's challenge)."""
+    return Forbidden(f"the token does not grant {action} on {name}")
 
 
 def _check_tag(tag: str) -> None:

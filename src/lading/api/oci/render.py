@@ -31,7 +31,16 @@ def oci_error(request: Request, failure: Failure) -> Response:
     headers = dict(failure.headers or {})
     if failure.status == 401:
         headers["www-authenticate"] = challenge(request)
+    elif failure.status == 403 and _bearer(request):
+        # A token short of the scope (RFC 6750): clients then ask for a wider one.
+        headers["www-authenticate"] = challenge(request) + ',error="insufficient_scope"'
+
     return JSONResponse(body, failure.status, headers)
+
+
+def _bearer(request: Request) -> bool:
+    scheme, _, _ = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer"
 
 
 def challenge(request: Request) -> str:
