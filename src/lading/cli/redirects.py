@@ -77,7 +77,8 @@ def stop_redirects(process: subprocess.Popen[bytes]) -> None:
 
 def serve_registry(ready: int, launch: Launch) -> None:
     """As ``serve_redirects``, for the OCI registry: its app has a lifespan (its
-    catalogue and stores)."""
+    catalogue and stores), and it is served over HTTPS when the API is (the files were
+    checked by ``lading serve``)."""
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
@@ -88,6 +89,12 @@ def serve_registry(ready: int, launch: Launch) -> None:
         settings = launch.settings()
         assert settings.oci.port is not None  # lading serve starts it for one
         edge = settings.server
+        tls = settings.tls
+        https = (
+            {"ssl_cert": tls.certificate.resolve(), "ssl_key": tls.key.resolve()}
+            if tls.certificate is not None and tls.key is not None
+            else {}
+        )
         server = Granian(
             "lading.app:create_registry_app",  # its name: the worker loads registry_app
             address=settings.host,
@@ -100,6 +107,7 @@ def serve_registry(ready: int, launch: Launch) -> None:
             http1_settings=HTTP1Settings(header_read_timeout=round(edge.header_timeout * 1000)),
             log_level=LogLevels(settings.log_level),
             log_dictconfig=logs.dict_config(settings.log_level, settings.log_format),
+            **https,  # type: ignore[arg-type]
         )
         server.on_startup(lambda: _tell(ready, READY))
         server.serve(target_loader=partial(registry_app, launch), wrap_loader=False)

@@ -182,7 +182,8 @@ def serve(
                 registry = start_redirects(launch, address, settings.oci.port, REGISTRY)
             except RedirectsFailed as exc:
                 raise click.ClickException(str(exc)) from None
-            log.info("the OCI registry on http://%s:%d", address, settings.oci.port)
+            scheme = "https" if tls else "http"
+            log.info("the OCI registry on %s://%s:%d", scheme, address, settings.oci.port)
         # Each worker builds its own settings from the same launch: the same files, and
         # this address and port (where the redirect listener sends its clients too).
         server.serve(target_loader=partial(api_app, launch), wrap_loader=False)
