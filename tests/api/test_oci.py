@@ -16,7 +16,8 @@ from sqlalchemy import create_engine, update
 from starlette.testclient import TestClient
 
 from lading.app import create_registry_app
-from lading.db.models import blobs
+from lading.db.models import blobs, oci_uploads
+from lading.db.oci import FINISHING
 from lading.services.oci import OCI_INDEX, OCI_MANIFEST
 from tests.world import World
 
@@ -452,3 +453,18 @@ def test_an_upload_left_alone_is_swept_and_cannot_be_finished(
     assert errors(registry.request("GET", f"/v2/team/app/blobs/{sha256(b'a chunk')}")) == [
         "NAME_UNKNOWN"
     ]
+
+
+def test_an_upload_is_finished_once(registry: Registry, world: World) -> None:
+    """A second finish of an upload another request is finishing fails, as does a chunk
+    sent then: the blob is made of the parts read when the first finish began."""
+    location = registry.request("POST", "/v2/team/app/blobs/uploads/").headers["location"]
+    registry.request("PATCH", location, content=b"chunk")
+    engine = create_engine(world.settings.resolved_database_url)
+    with engine.begin() as connection:  # another request began finishing it
+        connection.execute(update(oci_uploads).values(parts=FINISHING))
+    engine.dispose()
+    again = registry.request("PUT", location, params={"digest": sha256(b"chunk")})
+    assert errors(again) == ["BLOB_UPLOAD_UNKNOWN"]
+    late = registry.request("PATCH", location, content=b"more")
+    assert late.status_code == 416

@@ -26,6 +26,7 @@ from lading.db.models import (
 )
 
 NAMESPACE = "oci"  # repository names are package names of their own namespace
+FINISHING = -1  # an upload's count of parts once a request is finishing it
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,7 +366,11 @@ def add_part(
     appended one first (the offsets of the two would clash)."""
     moved = connection.execute(
         update(oci_uploads)
-        .where(oci_uploads.c.id == upload.id, oci_uploads.c.parts == upload.parts)
+        .where(
+            oci_uploads.c.id == upload.id,
+            oci_uploads.c.parts == upload.parts,
+            oci_uploads.c.parts != FINISHING,
+        )
         .values(parts=upload.parts + 1, size=upload.size + size, updated_at=moment)
     )
     if not moved.rowcount:
@@ -385,6 +390,21 @@ def add_part(
         .values(updated_at=moment)
     )  # fmt: skip
     return True
+
+
+def claim_upload(connection: Connection, upload: Upload) -> bool:
+    """Mark the upload as finishing, as it was read: no chunk may follow, and a second
+    request finishing it fails; False when another request changed it first."""
+    claimed = connection.execute(
+        update(oci_uploads)
+        .where(
+            oci_uploads.c.id == upload.id,
+            oci_uploads.c.parts == upload.parts,
+            oci_uploads.c.parts != FINISHING,
+        )
+        .values(parts=FINISHING)
+    )
+    return claimed.rowcount > 0
 
 
 def parts(connection: Connection, upload_id: str) -> list[Part]:

@@ -459,6 +459,8 @@ class Registry:
         if body is not None:
             await self.append(access, name, upload_id, body, start)
         upload = await self._upload(access, name, upload_id)
+        if not await self._database.write(queries.claim_upload, upload):
+            raise BlobUploadUnknown(f"upload {upload_id} is being finished by another request")
         parts = await self._database.read(queries.parts, upload_id)
         try:
             swept = len(parts) != upload.parts or sum(part.size for part in parts) != upload.size
