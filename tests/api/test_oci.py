@@ -468,3 +468,28 @@ def test_an_upload_is_finished_once(registry: Registry, world: World) -> None:
     assert errors(again) == ["BLOB_UPLOAD_UNKNOWN"]
     late = registry.request("PATCH", location, content=b"more")
     assert late.status_code == 416
+
+
+def test_a_layer_shares_its_bytes_with_an_image_of_the_glance_face(
+    registry: Registry, world: World
+) -> None:
+    """One catalogue of blobs: the same bytes pushed as a layer and uploaded as an image
+    are stored once, and stay while either refers to them."""
+    data = b"the same disk" * 10_000
+    before = set(world.stored_files())
+    image = world.request(
+        "POST",
+        "/v2/images",
+        json={"name": "disk", "disk_format": "raw", "container_format": "bare"},
+    ).json()
+    uploaded = world.request(
+        "PUT", f"/v2/images/{image['id']}/file", content=data,
+        headers={"content-type": "application/octet-stream"},
+    )  # fmt: skip
+    assert uploaded.status_code == 204
+    digest = registry.push_blob("team/disk", data)
+    assert len(set(world.stored_files()) - before) == 1
+    assert world.request("DELETE", f"/v2/images/{image['id']}").status_code == 204
+    assert registry.request("GET", f"/v2/team/disk/blobs/{digest}").content == data
+    assert registry.request("DELETE", f"/v2/team/disk/blobs/{digest}").status_code == 202
+    assert set(world.stored_files()) == before
