@@ -493,3 +493,25 @@ def test_a_layer_shares_its_bytes_with_an_image_of_the_glance_face(
     assert registry.request("GET", f"/v2/team/disk/blobs/{digest}").content == data
     assert registry.request("DELETE", f"/v2/team/disk/blobs/{digest}").status_code == 202
     assert set(world.stored_files()) == before
+
+
+def test_an_upload_of_one_chunk_becomes_its_blob_uncopied(registry: Registry, world: World) -> None:
+    """The chunk was hashed as it came: finishing checks its digest and keeps it as the
+    blob (one stored object, never a second); a wrong digest keeps nothing."""
+    before = set(world.stored_files())
+    data = b"one chunk" * 5000
+    wrong = registry.request("POST", "/v2/team/app/blobs/uploads/").headers["location"]
+    registry.request("PATCH", wrong, content=data)
+    refused = registry.request("PUT", wrong, params={"digest": sha256(b"other")})
+    assert errors(refused) == ["DIGEST_INVALID"]
+    assert set(world.stored_files()) == before
+    location = registry.request("POST", "/v2/team/app/blobs/uploads/").headers["location"]
+    registry.request("PATCH", location, content=data)
+    assert registry.request("PUT", location, params={"digest": sha256(data)}).status_code == 201
+    assert len(set(world.stored_files()) - before) == 1
+    assert registry.request("GET", f"/v2/team/app/blobs/{sha256(data)}").content == data
+    # The same bytes again in another repository: shared, the new chunk's bytes removed.
+    again = registry.request("POST", "/v2/team/copy/blobs/uploads/").headers["location"]
+    registry.request("PATCH", again, content=data)
+    assert registry.request("PUT", again, params={"digest": sha256(data)}).status_code == 201
+    assert len(set(world.stored_files()) - before) == 1

@@ -24,6 +24,7 @@ from lading.db.models import (
     oci_uploads,
     package_names,
 )
+from lading.domain import Digests
 
 NAMESPACE = "oci"  # repository names are package names of their own namespace
 FINISHING = -1  # an upload's count of parts once a request is finishing it
@@ -73,6 +74,8 @@ class Part:
     key: str
     size: int
     state: str
+    sha256: str | None  # its own digests, worked out as it came
+    checksum: str | None
 
 
 def find_repository(connection: Connection, name: str) -> Repository | None:
@@ -360,7 +363,11 @@ def find_upload(connection: Connection, upload_id: str) -> Upload | None:
 
 
 def add_part(
-    connection: Connection, upload: Upload, blob_id: int, size: int, moment: datetime
+    connection: Connection,
+    upload: Upload,
+    part: blob_queries.Blob,
+    digests: Digests,
+    moment: datetime,
 ) -> bool:
     """Append a part at the offset the upload was at; False when another request
     appended one first (the offsets of the two would clash)."""
@@ -371,14 +378,21 @@ def add_part(
             oci_uploads.c.parts == upload.parts,
             oci_uploads.c.parts != FINISHING,
         )
-        .values(parts=upload.parts + 1, size=upload.size + size, updated_at=moment)
+        .values(parts=upload.parts + 1, size=upload.size + digests.size, updated_at=moment)
     )
     if not moved.rowcount:
         return False
     connection.execute(
         insert(oci_upload_parts).values(
-            upload_id=upload.id, number=upload.parts, blob_id=blob_id, size=size
+            upload_id=upload.id, number=upload.parts, blob_id=part.id, size=digests.size
         )
+    )
+    # Its digests, while it is pending (only ready blobs are unique by sha256): an upload
+    # of one part becomes its blob as it is, never copied.
+    connection.execute(
+        update(blobs)
+        .where(blobs.c.id == part.id)
+        .values(size=digests.size, sha256=digests.sha256, checksum=digests.md5)
     )
     # The parts stay pending blobs: touched, so that recovery leaves them while the
     # upload goes on, and sweeps them once it stops for upload_stuck_after.
@@ -416,6 +430,8 @@ def parts(connection: Connection, upload_id: str) -> list[Part]:
             blobs.c.key,
             oci_upload_parts.c.size,
             blobs.c.state,
+            blobs.c.sha256,
+            blobs.c.checksum,
         )
         .join(blobs, blobs.c.id == oci_upload_parts.c.blob_id)
         .where(oci_upload_parts.c.upload_id == upload_id)

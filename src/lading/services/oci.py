@@ -23,6 +23,7 @@ import re
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -108,14 +109,14 @@ class Access:
 
 
 @dataclass(frozen=True, slots=True)
-class Scope:
+class TokenScope:
     """``repository:<name>:<actions>`` of a token request or a challenge."""
 
     name: str
     actions: frozenset[str]
 
     @classmethod
-    def parse(cls, text: str) -> Scope | None:
+    def parse(cls, text: str) -> TokenScope | None:
         kind, _, rest = text.partition(":")
         name, _, actions = rest.rpartition(":")
         if kind != "repository" or not name:
@@ -209,7 +210,7 @@ class Registry:
 
     # Tokens
 
-    def issue_token(self, caller: Caller | None, scopes: Iterable[Scope]) -> IssuedToken:
+    def issue_token(self, caller: Caller | None, scopes: Iterable[TokenScope]) -> IssuedToken:
         """A token granting what the caller asks of ``scopes`` (the actions it asked,
         as far as it may take them when it uses the token: the repository's rules still
         apply then, so a grant here never widens them)."""
@@ -434,8 +435,11 @@ class Registry:
         try:
             stream = DigestingStream(body, self._settings.chunk_size, max(room, 0), length)
             stored = await store.put(key, stream.chunks())
+            digests = await stream.digests()
+            if stored.size != digests.size:
+                raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
             if not await self._database.write(
-                queries.add_part, upload, blob_id, stored.size, self._clock.now()
+                queries.add_part, upload, part, digests, self._clock.now()
             ):
                 raise RangeNotSatisfiable("another chunk was written meanwhile", upload.size)
         except BaseException:
@@ -466,6 +470,9 @@ class Registry:
             swept = len(parts) != upload.parts or sum(part.size for part in parts) != upload.size
             if swept or any(part.state != blobs.PENDING for part in parts):
                 raise BlobUploadUnknown(f"upload {upload_id} was left too long and swept")
+            if len(parts) == 1:
+                await self._adopt(access, name, digest, parts[0])
+                return digest
             store = self._stores.get(upload.store)
 
             async def joined() -> AsyncIterator[bytes]:
@@ -479,6 +486,34 @@ class Registry:
                 doomed = await self._database.write(queries.remove_upload, upload_id)
                 await self._catalogue.discard(doomed)
         return digest
+
+    async def _adopt(self, access: Access, name: str, digest: str, part: queries.Part) -> None:
+        """An upload of one part: the part, hashed as it came, becomes the blob."""
+        if part.sha256 is None or part.checksum is None or f"sha256:{part.sha256}" != digest:
+            raise DigestInvalid(f"the data's digest is sha256:{part.sha256}, not {digest}")
+        sha256, checksum = part.sha256, part.checksum
+
+        def commit(connection: Connection) -> blobs.Blob | None:
+            self._claim(connection, access, name)
+            settled = blobs.settle(connection, part.blob_id, part.size, checksum, sha256)
+            moment = self._clock.now()
+            if not queries.link_blob(connection, name, digest, settled.kept, part.size, moment):
+                doomed = blobs.drop_references(connection, [settled.kept])
+                return doomed[0] if doomed else settled.redundant
+            return settled.redundant
+
+        redundant = await self._database.write(commit)
+        if redundant is not None:
+            with anyio.CancelScope(shield=True):
+                await self._catalogue.discard([redundant])
+
+    def local_path(self, blob: BlobRead) -> Path | None:
+        """The blob's file, when its store is local (the server may send it itself)."""
+        return self._stores.get(blob.store).local_path(blob.key)
+
+    async def redirect_url(self, blob: BlobRead) -> str | None:
+        """Where the client may fetch the blob itself, when its store hands bytes off."""
+        return await self._stores.get(blob.store).redirect_url(blob.key)
 
     async def cancel(self, access: Access, name: str, upload_id: str) -> None:
         await self._upload(access, name, upload_id)

@@ -6,13 +6,16 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from lading.errors import BadRequest, RangeNotSatisfiable, TooLarge, Unauthorized
+from lading.http.downloads import PATHSEND
 from lading.http.ranges import parse_range
 from lading.http.requests import body_stream, has_body, parse_count, services, settings_of
 from lading.services.oci import (
@@ -21,8 +24,8 @@ from lading.services.oci import (
     Access,
     Page,
     Registry,
-    Scope,
     StoredManifest,
+    TokenScope,
     UploadState,
 )
 
@@ -70,7 +73,7 @@ async def token(request: Request) -> Response:
         scope
         for text in request.query_params.getlist("scope")
         for part in text.split(" ")
-        if (scope := Scope.parse(part)) is not None
+        if (scope := TokenScope.parse(part)) is not None
     ]
     issued = _registry(request).issue_token(found.caller, scopes)
     body = {
@@ -128,7 +131,26 @@ async def blob(request: Request) -> Response:
     headers["content-length"] = str(end - start)
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers)
+    url = await registry.redirect_url(found)
+    if url is not None:  # the store hands the bytes off (a signed URL); Range goes there
+        return Response(status_code=307, headers={"location": url, "cache-control": "no-store"})
+    path = registry.local_path(found) if status == 200 else None
+    if path is not None and PATHSEND in request.scope.get("extensions", {}):
+        return PathResponse(path, headers)
     return StreamingResponse(registry.read(found, start, end), status, headers)
+
+
+class PathResponse(Response):
+    """A whole blob of a local store, sent by the server from its file (pathsend), its
+    bytes never passing through Python."""
+
+    def __init__(self, path: Path, headers: dict[str, str]) -> None:
+        super().__init__(status_code=200, headers=headers)
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await send({"type": PATHSEND, "path": str(self.path)})
 
 
 async def delete_blob(request: Request) -> Response:
