@@ -515,3 +515,56 @@ def test_an_upload_of_one_chunk_becomes_its_blob_uncopied(registry: Registry, wo
     registry.request("PATCH", again, content=data)
     assert registry.request("PUT", again, params={"digest": sha256(data)}).status_code == 201
     assert len(set(world.stored_files()) - before) == 1
+
+
+def test_an_upload_nobody_goes_on_with_expires_with_its_chunks(
+    registry: Registry, world: World
+) -> None:
+    before = set(world.stored_files())
+    location = registry.request("POST", "/v2/team/app/blobs/uploads/").headers["location"]
+    assert registry.request("PATCH", location, content=b"a chunk").status_code == 202
+    fresh = registry.request("POST", "/v2/team/app/blobs/uploads/").headers["location"]
+    engine = create_engine(world.settings.resolved_database_url)
+    with engine.begin() as connection:  # as if nothing came for a day, to the first
+        old = datetime(2000, 1, 1)
+        connection.execute(update(blobs).values(updated_at=old))
+        upload_id = location.rpartition("/")[2]
+        connection.execute(
+            update(oci_uploads).where(oci_uploads.c.id == upload_id).values(updated_at=old)
+        )
+    engine.dispose()
+    assert world.call(world.services.recovery.run) >= 1  # its chunk
+    assert set(world.stored_files()) == before
+    assert errors(registry.request("GET", location)) == ["BLOB_UPLOAD_UNKNOWN"]
+    assert registry.request("GET", fresh).status_code == 204
+
+
+def test_docker_manifests_and_lists_keep_their_media_types(registry: Registry) -> None:
+    docker = "application/vnd.docker.distribution.manifest.v2+json"
+    docker_list = "application/vnd.docker.distribution.manifest.list.v2+json"
+    config = registry.push_blob("team/app", b'{"os": "linux"}')
+    layer = registry.push_blob("team/app", b"gzipped layer")
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": docker,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                   "digest": config, "size": 15},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "digest": layer, "size": 13}],
+    }).encode()  # fmt: skip
+    assert registry.put_manifest("team/app", "amd64", manifest, media=docker).status_code == 201
+    listed = json.dumps({
+        "schemaVersion": 2, "mediaType": docker_list,
+        "manifests": [{"mediaType": docker, "digest": sha256(manifest), "size": len(manifest),
+                       "platform": {"architecture": "amd64", "os": "linux"}}],
+    }).encode()  # fmt: skip
+    assert registry.put_manifest("team/app", "v1", listed, media=docker_list).status_code == 201
+    got = registry.request("GET", "/v2/team/app/manifests/v1")
+    assert got.headers["content-type"] == docker_list
+    assert got.content == listed
+    assert (
+        registry.request("HEAD", "/v2/team/app/manifests/amd64").headers["content-type"] == docker
+    )
+    # A body saying it is another type than the request: refused.
+    assert errors(registry.put_manifest("team/app", "x", manifest, media=OCI_MANIFEST)) == [
+        "MANIFEST_INVALID"
+    ]

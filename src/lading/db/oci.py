@@ -394,16 +394,32 @@ def add_part(
         .where(blobs.c.id == part.id)
         .values(size=digests.size, sha256=digests.sha256, checksum=digests.md5)
     )
-    # The parts stay pending blobs: touched, so that recovery leaves them while the
-    # upload goes on, and sweeps them once it stops for upload_stuck_after.
+    touch_upload(connection, upload.id, moment)
+    return True
+
+
+def touch_upload(connection: Connection, upload_id: str, moment: datetime) -> None:
+    """A sign of life of the upload and of its parts (pending blobs): recovery leaves them
+    while the upload goes on, and removes them once it stops for upload_stuck_after."""
+    connection.execute(
+        update(oci_uploads).where(oci_uploads.c.id == upload_id).values(updated_at=moment)
+    )
     connection.execute(
         update(blobs)
         .where(blobs.c.id.in_(select(oci_upload_parts.c.blob_id).where(
-            oci_upload_parts.c.upload_id == upload.id
+            oci_upload_parts.c.upload_id == upload_id
         )))
         .values(updated_at=moment)
     )  # fmt: skip
-    return True
+
+
+def expire_uploads(connection: Connection, before: datetime) -> list[blob_queries.Blob]:
+    """Forget the uploads that showed no sign of life since ``before``; their parts'
+    blobs, doomed, for their bytes to be removed."""
+    idle = connection.execute(
+        select(oci_uploads.c.id).where(oci_uploads.c.updated_at < before)
+    ).scalars()
+    return [blob for upload_id in list(idle) for blob in remove_upload(connection, upload_id)]
 
 
 def claim_upload(connection: Connection, upload: Upload) -> bool:
