@@ -568,3 +568,15 @@ def test_docker_manifests_and_lists_keep_their_media_types(registry: Registry) -
     assert errors(registry.put_manifest("team/app", "x", manifest, media=OCI_MANIFEST)) == [
         "MANIFEST_INVALID"
     ]
+
+
+def test_a_blob_whose_bytes_are_gone_is_503_before_any_body(
+    registry: Registry, world: World
+) -> None:
+    before = set(world.stored_files())
+    digest = registry.push_blob("team/app", b"soon lost")
+    (lost,) = set(world.stored_files()) - before
+    lost.unlink()
+    answer = registry.request("GET", f"/v2/team/app/blobs/{digest}")
+    assert answer.status_code == 503
+    assert errors(answer) == ["UNAVAILABLE"]

@@ -46,6 +46,7 @@ from lading.errors import (
     ManifestUnknown,
     NameInvalid,
     NameUnknown,
+    ObjectNotFound,
     RangeNotSatisfiable,
     StoreError,
     TooLarge,
@@ -343,6 +344,16 @@ class Registry:
         if linked is None:
             raise BlobUnknown(f"repository {name} holds no blob {digest}")
         return BlobRead(linked.digest, linked.size, linked.store, linked.key)
+
+    async def check_bytes(self, blob: BlobRead) -> None:
+        """ObjectNotFound (503) when the store lacks the blob's bytes: said before an
+        answer starts, rather than a body cut short."""
+        stored = await self._stores.get(blob.store).stat(blob.key)
+        if stored.size != blob.size:
+            raise ObjectNotFound(
+                f"store {blob.store!r} holds {stored.size} of the {blob.size} bytes "
+                f"of {blob.digest}"
+            )
 
     def read(self, blob: BlobRead, start: int, end: int) -> AsyncIterator[bytes]:
         return self._stores.get(blob.store).open(blob.key, start, end)

@@ -20,6 +20,7 @@ CODES = {
     413: "SIZE_INVALID",
     416: "BLOB_UPLOAD_INVALID",
     429: "TOOMANYREQUESTS",
+    503: "UNAVAILABLE",  # the distribution registry's code for a store or catalogue down
 }
 REPOSITORY_PATH = re.compile(r"^/v2/(.+?)/(?:blobs|manifests|tags|referrers)/")
 READING = frozenset({"GET", "HEAD"})

@@ -132,6 +132,8 @@ async def blob(request: Request) -> Response:
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers)
     url = await registry.redirect_url(found)
+    if url is None:
+        await registry.check_bytes(found)
     if url is not None:  # the store hands the bytes off (a signed URL); Range goes there
         return Response(status_code=307, headers={"location": url, "cache-control": "no-store"})
     path = registry.local_path(found) if status == 200 else None
