@@ -11,8 +11,7 @@ import oras.oci
 import oras.provider
 import pytest
 
-from tests.clients.conftest import free_port, running_lading
-from tests.clients.test_skopeo import wait_registry
+from tests.clients.conftest import free_port, running_lading, wait_registry
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 ANNOTATIONS = {"org.opencontainers.image.description": "release notes", "org.example.n": "7"}

@@ -9,13 +9,11 @@ import json
 import shutil
 import subprocess
 import tarfile
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.clients.conftest import free_port, log_tail, running_lading
+from tests.clients.conftest import free_port, log_tail, running_lading, wait_registry
 
 SKOPEO = shutil.which("skopeo")
 TIMEOUT = 120.0
@@ -72,18 +70,6 @@ def skopeo(*arguments: str) -> subprocess.CompletedProcess[str]:
         [SKOPEO, "--insecure-policy", *arguments],
         capture_output=True, text=True, timeout=TIMEOUT, check=False,
     )  # fmt: skip
-
-
-def wait_registry(url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/v2/", timeout=1.0).status_code == 401:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"the registry did not answer:\n{log_tail(log)}")
 
 
 def test_skopeo_copies_an_image_to_lading_and_back(
