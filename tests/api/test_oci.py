@@ -19,6 +19,8 @@ from lading.app import create_registry_app
 from lading.db.models import blobs, oci_uploads
 from lading.db.oci import FINISHING
 from lading.services.oci import OCI_INDEX, OCI_MANIFEST
+from lading.stores.memory import MemoryStore
+from lading.stores.registry import StoreRegistry
 from tests.world import World
 
 IDENTITIES = {
@@ -580,3 +582,26 @@ def test_a_blob_whose_bytes_are_gone_is_503_before_any_body(
     answer = registry.request("GET", f"/v2/team/app/blobs/{digest}")
     assert answer.status_code == 503
     assert errors(answer) == ["UNAVAILABLE"]
+
+
+class SigningStore(MemoryStore):
+    """A store that hands its downloads off, as S3's does with ``redirect`` on."""
+
+    async def redirect_url(self, key: str) -> str | None:
+        return f"https://objects.example.org/{key}?signature=s"
+
+
+def test_a_store_that_hands_downloads_off_is_redirected_to(world: World) -> None:
+    stores = StoreRegistry({"default": SigningStore("default")}, "default")
+    app = create_registry_app(world.settings, stores=stores)
+    with TestClient(app, base_url="http://registry.test", follow_redirects=False) as client:
+        registry = Registry(client, world.tokens)
+        digest = registry.push_blob("team/app", b"signed bytes")
+        answer = registry.request(
+            "GET", f"/v2/team/app/blobs/{digest}", headers={"range": "bytes=0-3"}
+        )
+        assert answer.status_code == 307
+        assert answer.headers["location"].startswith("https://objects.example.org/")
+        assert answer.headers["cache-control"] == "no-store"
+        head = registry.request("HEAD", f"/v2/team/app/blobs/{digest}")
+        assert head.status_code == 200  # the size and digest, from here
