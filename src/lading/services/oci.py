@@ -34,7 +34,7 @@ from lading.clock import Clock
 from lading.db import blobs, names
 from lading.db import oci as queries
 from lading.db.engine import Database
-from lading.domain import PackageName
+from lading.domain import Digests, PackageName
 from lading.errors import (
     BlobUnknown,
     BlobUploadUnknown,
@@ -513,21 +513,12 @@ class Registry:
         """An upload of one part: the part, hashed as it came, becomes the blob."""
         if part.sha256 is None or part.checksum is None or f"sha256:{part.sha256}" != digest:
             raise DigestInvalid(f"the data's digest is sha256:{part.sha256}, not {digest}")
-        sha256, checksum = part.sha256, part.checksum
-
-        def commit(connection: Connection) -> blobs.Blob | None:
-            self._claim(connection, access, name)
-            settled = blobs.settle(connection, part.blob_id, part.size, checksum, sha256)
-            moment = self._clock.now()
-            if not queries.link_blob(connection, name, digest, settled.kept, part.size, moment):
-                doomed = blobs.drop_references(connection, [settled.kept])
-                return doomed[0] if doomed else settled.redundant
-            return settled.redundant
-
-        redundant = await self._database.write(commit)
-        if redundant is not None:
-            with anyio.CancelScope(shield=True):
-                await self._catalogue.discard([redundant])
+        digests = Digests(part.size, part.checksum, part.sha256)
+        redundant = await self._database.write(
+            self._link, access, name, digest, part.blob_id, digests
+        )
+        with anyio.CancelScope(shield=True):
+            await self._catalogue.discard(redundant)
 
     def local_path(self, blob: BlobRead) -> Path | None:
         """The blob's file, when its store is local (the server may send it itself)."""
@@ -585,28 +576,36 @@ class Registry:
             if stored.size != digests.size:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
 
-            def commit(connection: Connection) -> blobs.Blob | None:
-                self._claim(connection, access, name)
-                settled = blobs.settle(
-                    connection, blob_id, digests.size, digests.md5, digests.sha256
-                )
-                moment = self._clock.now()
-                if not queries.link_blob(
-                    connection, name, digest, settled.kept, digests.size, moment
-                ):
-                    doomed = blobs.drop_references(connection, [settled.kept])
-                    assert not doomed or settled.redundant is None
-                    return doomed[0] if doomed else settled.redundant
-                return settled.redundant
-
-            redundant = await self._database.write(commit)
+            redundant = await self._database.write(
+                self._link, access, name, digest, blob_id, digests
+            )
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._catalogue.discard([pending])
             raise
-        if redundant is not None:
-            with anyio.CancelScope(shield=True):
-                await self._catalogue.discard([redundant])
+        with anyio.CancelScope(shield=True):
+            await self._catalogue.discard(redundant)
+
+    def _link(
+        self,
+        connection: Connection,
+        access: Access,
+        name: str,
+        digest: str,
+        blob_id: int,
+        digests: Digests,
+    ) -> list[blobs.Blob]:
+        """In one transaction: the repository claimed, the pending blob made ready (or
+        its bytes shared with identical ones), and linked. What nobody needs now (the
+        pending blob's bytes when shared; the blob, when the repository held it already)
+        is returned, for its bytes to be removed."""
+        self._claim(connection, access, name)
+        settled = blobs.settle(connection, blob_id, digests.size, digests.md5, digests.sha256)
+        redundant = [] if settled.redundant is None else [settled.redundant]
+        moment = self._clock.now()
+        if not queries.link_blob(connection, name, digest, settled.kept, digests.size, moment):
+            redundant += blobs.drop_references(connection, [settled.kept])  # held already
+        return redundant
 
     # Manifests
 
