@@ -4,16 +4,23 @@ serve raises its limit on open files for the connections it may hold."""
 from __future__ import annotations
 
 import resource
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 
 from lading.cli import main
 from lading.cli.server import OTHER_FILES, raise_open_files_limit
-from lading.settings import CONFIG_FILE_VARIABLE
+from lading.db.engine import Database
+from lading.services import Services
+from lading.services.access import Caller
+from lading.services.oci import Access
+from lading.services.roles import MEMBER
+from lading.settings import CONFIG_FILE_VARIABLE, Settings
+from lading.stores.registry import StoreRegistry
 from lading.url_rules import is_loopback
 from tests.object_servers import Bucket
 
@@ -156,3 +163,37 @@ def test_serve_says_when_even_the_hard_limit_is_short(
     raise_open_files_limit(open_files_soft_limit)
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == open_files_soft_limit
     assert "raise the hard limit" in caplog.text
+
+
+def test_registry_visibility_makes_a_repository_public(tmp_path: Path) -> None:
+    config = tmp_path / "lading.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    common = ["--config", str(config)]
+    missing = CliRunner().invoke(main, ["registry", "visibility", *common, "team/app", "public"])
+    assert missing.exit_code == 1
+    assert "team/app is not known" in missing.output
+    settings = Settings.load(config)
+    database = Database(settings.resolved_database_url)
+    services = Services.build(settings, database, StoreRegistry.from_settings(settings))
+    owner = Access(Caller.with_role("A", MEMBER))
+
+    async def push() -> None:
+        await services.registry.upload(owner, "team/app", DIGEST_OF_X, _x(), 1)
+
+    anyio.run(push)
+    made = CliRunner().invoke(main, ["registry", "visibility", *common, "team/app", "public"])
+    assert made.exit_code == 0, made.output
+    assert made.output == "team/app is public\n"
+
+    async def pull() -> int:
+        return (await services.registry.blob(Access(None), "team/app", DIGEST_OF_X)).size
+
+    assert anyio.run(pull) == 1
+    database.dispose()
+
+
+DIGEST_OF_X = "sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+
+
+async def _x() -> AsyncIterator[bytes]:
+    yield b"x"

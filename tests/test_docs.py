@@ -16,6 +16,7 @@ from starlette.routing import Route
 from lading.api.click import ROUTES as CLICK_ROUTES
 from lading.api.glance_v1.images import ROUTES as V1_ROUTES
 from lading.api.glance_v2.images import ROUTES
+from lading.api.oci.routes import ROUTES as OCI_ROUTES
 from lading.api.osm import ROUTES as OSM_ROUTES
 from lading.api.pnda import ROUTES as PNDA_ROUTES
 from lading.api.visor.images import ROUTES as VISOR_ROUTES
@@ -26,6 +27,7 @@ from lading.settings import (
     HttpStoreSettings,
     ImageConversionSettings,
     ImageFormatSettings,
+    OciSettings,
     PndaSettings,
     PublishingSettings,
     QuotaSettings,
@@ -51,12 +53,14 @@ TABLES: list[tuple[str, type[BaseModel]]] = [
           ("signing", SigningClient), ("pnda", PndaSettings),
           ("published_by_default", PublishingSettings), ("cors", CorsSettings),
           ("server", ServerSettings), ("image_format", ImageFormatSettings),
-          ("image_conversion", ImageConversionSettings), ("tls", TlsSettings)]  # fmt: skip
+          ("image_conversion", ImageConversionSettings), ("tls", TlsSettings),
+          ("oci", OciSettings)]  # fmt: skip
 FACES = [("/v1", V1_ROUTES, DOCS / "api-glance-v1.md"),
          ("", VISOR_ROUTES, DOCS / "api-visor.md"),  # the root, where its clients call
          ("", PNDA_ROUTES, DOCS / "api-pnda.md"),
          ("/click", CLICK_ROUTES, DOCS / "api-click.md"),
-         ("/api", OSM_ROUTES, DOCS / "api-osm.md")]  # fmt: skip
+         ("/api", OSM_ROUTES, DOCS / "api-osm.md"),
+         ("/v2", OCI_ROUTES, DOCS / "api-oci.md")]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))

@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from lading import faces
@@ -137,6 +138,55 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
     app.state.pages = Pages()
     app.state.error_styles = faces.error_styles()  # other faces: OpenStack's shape
     app.state.openapi = faces.openapi_aliases()
+    return app
+
+
+def create_registry_app(
+    settings: Settings | None = None,
+    stores: StoreRegistry | None = None,
+    services: Services | None = None,
+) -> Starlette:
+    """The OCI registry's application, served on ``oci.port``: its own services unless
+    given the API's (tests share them). Background work (recovery, tasks) is the API
+    server's: the registry's process only answers."""
+    settings = settings or Settings.load()
+    own = services is None
+    database = Database(settings.resolved_database_url, settings.database_threads)
+    stores = stores or StoreRegistry.from_settings(settings)
+    if services is None:
+        services = Services.build(settings, database, stores)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if own:
+            await anyio.to_thread.run_sync(database.upgrade)
+            await stores.check()
+        yield
+        if own:
+            await stores.close()
+        database.dispose()
+
+    # Its mounts alone: the API's version discovery answers /v2, which is the registry's.
+    routes: list[BaseRoute] = [mount for face in faces.REGISTRY for mount in face.mounts()]
+    app = Lading(
+        edge=settings.server,
+        hsts_max_age=settings.tls.hsts_max_age if settings.tls.enabled else 0,
+        routes=routes,
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(
+                ObserveMiddleware,
+                routes=routes,
+                metrics=services.metrics,
+                labels=faces.metric_labels(faces.REGISTRY),
+            ),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.services = services
+    app.state.error_styles = faces.error_styles(faces.REGISTRY)
     return app
 
 

@@ -65,6 +65,50 @@ class RangeNotSatisfiable(LadingError):
         super().__init__(message, {"content-range": f"bytes */{size}"})
 
 
+# The OCI distribution specification's errors, by its codes (the registry face shows
+# ``code`` as it is; the other faces treat them as their status's kin).
+
+
+class NameInvalid(BadRequest):
+    code = "NAME_INVALID"
+
+
+class NameUnknown(NotFound):
+    code = "NAME_UNKNOWN"
+
+
+class DigestInvalid(BadRequest):
+    code = "DIGEST_INVALID"
+
+
+class BlobUnknown(NotFound):
+    code = "BLOB_UNKNOWN"
+
+
+class BlobUploadUnknown(NotFound):
+    code = "BLOB_UPLOAD_UNKNOWN"
+
+
+class BlobUploadInvalid(BadRequest):
+    code = "BLOB_UPLOAD_INVALID"
+
+
+class ManifestUnknown(NotFound):
+    code = "MANIFEST_UNKNOWN"
+
+
+class ManifestInvalid(BadRequest):
+    code = "MANIFEST_INVALID"
+
+
+class ManifestBlobUnknown(BadRequest):
+    code = "MANIFEST_BLOB_UNKNOWN"
+
+
+class Unsupported(BadRequest):
+    code = "UNSUPPORTED"
+
+
 class ClientDisconnected(LadingError):
     """The client went away mid-request; nobody is left to read the answer."""
 

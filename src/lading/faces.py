@@ -20,6 +20,8 @@ from lading.api import click, osm, pnda, versions
 from lading.api import openapi as openapi_documents
 from lading.api.glance_v1 import images as glance_v1
 from lading.api.glance_v2 import routes as glance_v2
+from lading.api.oci import routes as oci
+from lading.api.oci.render import oci_error
 from lading.api.visor import images as visor
 from lading.api.visor.render import visor_error
 from lading.http.failures import ErrorStyle
@@ -98,6 +100,10 @@ FACES = (
     Face("operations", (ROOT,), _operations, "service", token=False),
 )
 DOCUMENTS = tuple(face.openapi for face in FACES)
+# The OCI registry, on a listener of its own (``oci.port``): its /v2 is not Glance's.
+REGISTRY = (
+    Face("oci", ("/v2",), lambda: list(oci.ROUTES), "oci", oci_error, redirect_slashes=False),
+)
 
 
 def routes(faces: tuple[Face, ...] = FACES) -> list[BaseRoute]:

@@ -260,6 +260,22 @@ class CorsSettings(BaseModel):
         return value
 
 
+class OciSettings(BaseModel):
+    """The OCI registry face (docs/api-oci.md), on a listener of its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Its port, on the address of ``host``; unset: no registry. Never the API's port:
+    # the registry's /v2/ and Glance's /v2 are different APIs.
+    port: int | None = Field(None, ge=1, le=65535)
+    # The largest manifest accepted (the spec asks registries to take at least 4 MiB).
+    manifest_size_cap: int = Field(4 * MiB, ge=4 * MiB, le=64 * MiB)
+    # Seconds a token of the token endpoint is good for.
+    token_lifetime: int = Field(300, ge=30, le=86400)
+    # The ``service`` the token challenge names, and tokens are issued for.
+    service: str = Field("lading", min_length=1, max_length=255)
+
+
 class PndaSettings(BaseModel):
     """The PNDA package repository face (``/packages``)."""
 
@@ -554,6 +570,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(None, min_length=32)
     published_by_default: PublishingSettings = Field(default_factory=PublishingSettings)
     pnda: PndaSettings = Field(default_factory=PndaSettings)
+    oci: OciSettings = Field(default_factory=OciSettings)
     # Where an artifact's data lies, shown to callers the get_image_location policy admits.
     show_image_direct_url: bool = False
     show_multiple_locations: bool = False

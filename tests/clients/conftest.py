@@ -65,6 +65,19 @@ def wait_healthy(process: subprocess.Popen[bytes], base_url: str, log: Path) -> 
     pytest.fail(f"lading did not become healthy in {STARTUP_TIMEOUT} s:\n{log_tail(log)}")
 
 
+def wait_registry(url: str, log: Path) -> None:
+    """Until the OCI registry's listener answers (401: it wants a token), or fail."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/v2/", timeout=1.0).status_code == 401:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"the registry did not answer:\n{log_tail(log)}")
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:

@@ -47,6 +47,7 @@ class HttpsLading:
     token: str
     files: ServerFiles
     log: Path
+    registry: str = ""  # the OCI registry's listener, https://127.0.0.1:port
 
     def context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.files.ca)
@@ -81,8 +82,9 @@ def wait_until(process: subprocess.Popen[bytes], log: Path, url: str, ca: Path) 
 def https_lading(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsLading]:
     root = tmp_path_factory.mktemp("lading-https")
     files = make_server_files(root / "tls")
-    port, redirect_port = free_port(), free_port()
+    port, redirect_port, registry_port = free_port(), free_port(), free_port()
     env = environment(root, {
+        "LADING_OCI__PORT": str(registry_port),
         "LADING_TLS__CERTIFICATE": str(files.certificate),
         "LADING_TLS__KEY": str(files.key),
         "LADING_TLS__REDIRECT_PORT": str(redirect_port),
@@ -97,11 +99,13 @@ def https_lading(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsLadi
             stderr=subprocess.STDOUT,
         )  # fmt: skip
     server = HttpsLading(
-        f"https://127.0.0.1:{port}", f"http://127.0.0.1:{redirect_port}", token, files, log
-    )
+        f"https://127.0.0.1:{port}", f"http://127.0.0.1:{redirect_port}", token, files, log,
+        f"https://127.0.0.1:{registry_port}",
+    )  # fmt: skip
     try:
         wait_until(process, log, f"{server.url}/healthcheck", files.ca)
         wait_until(process, log, f"{server.plain}/healthcheck", files.ca)
+        wait_until(process, log, f"{server.registry}/v2/", files.ca)
         yield server
     finally:
         stop(process)

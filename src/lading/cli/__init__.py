@@ -29,6 +29,7 @@ COMMANDS = {
     "publish": "lading.cli.artifacts:publish",
     "unpublish": "lading.cli.artifacts:unpublish",
     "names": "lading.cli.names:names",
+    "registry": "lading.cli.registry:registry",
 }
 
 

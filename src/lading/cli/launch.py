@@ -55,6 +55,13 @@ def api_app(launch: Launch) -> ASGIApp:
     return create_app(launch.settings())
 
 
+def registry_app(launch: Launch) -> ASGIApp:
+    """The loader of the OCI registry listener's worker."""
+    from lading.app import create_registry_app
+
+    return create_registry_app(launch.settings())
+
+
 def redirect_app(launch: Launch) -> ASGIApp:
     """The loader of the redirect listener's worker."""
     from lading.http.https import redirect_app

@@ -1,5 +1,6 @@
 """The plain-HTTP listener of ``tls.redirect_port``: a granian of its own, in a process of
-its own, serving ``lading.http.https:redirect_app`` (through ``lading.cli.launch``).
+its own, serving ``lading.http.https:redirect_app`` (through ``lading.cli.launch``); and,
+started the same way, the OCI registry's listener of ``oci.port`` (``REGISTRY``).
 
 granian binds one address per server, so the redirects cannot share the HTTPS server's
 processes. ``lading serve`` starts this one once every check has passed and stops it when
@@ -21,7 +22,7 @@ import time
 from functools import partial
 
 from lading import logs
-from lading.cli.launch import Launch, redirect_app
+from lading.cli.launch import Launch, redirect_app, registry_app
 
 STARTUP_TIMEOUT = 30.0  # seconds: a fresh interpreter imports granian and starlette
 STOP_TIMEOUT = 10.0
@@ -34,12 +35,17 @@ class RedirectsFailed(Exception):
     """The listener did not start: the reason, one line."""
 
 
-def start_redirects(launch: Launch, address: str, port: int) -> subprocess.Popen[bytes]:
+REDIRECTS, REGISTRY = "redirect", "registry"
+
+
+def start_redirects(
+    launch: Launch, address: str, port: int, kind: str = REDIRECTS
+) -> subprocess.Popen[bytes]:
     """The listener's process, once it listens; RedirectsFailed if it cannot. It builds
     its settings from ``launch``, as the workers do (``lading serve``'s configuration
-    file, ``--host`` and ``--port``)."""
+    file, ``--host`` and ``--port``). ``kind``: the redirects, or the registry."""
     receiving, sending = os.pipe()
-    command = [sys.executable, "-m", __name__, str(sending), launch.argument()]
+    command = [sys.executable, "-m", __name__, str(sending), launch.argument(), kind]
     process = subprocess.Popen(command, pass_fds=(sending,))
     os.close(sending)  # the child's end: once it exits, reading sees the end of the pipe
     try:
@@ -56,7 +62,7 @@ def start_redirects(launch: Launch, address: str, port: int) -> subprocess.Popen
         problem = said.decode(errors="replace").strip()
     else:
         problem = f"its process exited with {process.returncode}"
-    raise RedirectsFailed(f"the redirect listener on {address}:{port}: {problem}")
+    raise RedirectsFailed(f"the {kind} listener on {address}:{port}: {problem}")
 
 
 def stop_redirects(process: subprocess.Popen[bytes]) -> None:
@@ -67,6 +73,46 @@ def stop_redirects(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(STOP_TIMEOUT)
+
+
+def serve_registry(ready: int, launch: Launch) -> None:
+    """As ``serve_redirects``, for the OCI registry: its app has a lifespan (its
+    catalogue and stores), and it is served over HTTPS when the API is (the files were
+    checked by ``lading serve``)."""
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+
+    threading.Thread(target=_stop_with, args=(os.getppid(),), daemon=True).start()
+    try:
+        settings = launch.settings()
+        assert settings.oci.port is not None  # lading serve starts it for one
+        edge = settings.server
+        tls = settings.tls
+        https = (
+            {"ssl_cert": tls.certificate.resolve(), "ssl_key": tls.key.resolve()}
+            if tls.certificate is not None and tls.key is not None
+            else {}
+        )
+        server = Granian(
+            "lading.app:create_registry_app",  # its name: the worker loads registry_app
+            address=settings.host,
+            port=settings.oci.port,
+            interface=Interfaces.ASGI,
+            workers=WORKERS,
+            backlog=edge.backlog,
+            backpressure=edge.connections,
+            http=HTTPModes.http1,
+            http1_settings=HTTP1Settings(header_read_timeout=round(edge.header_timeout * 1000)),
+            log_level=LogLevels(settings.log_level),
+            log_dictconfig=logs.dict_config(settings.log_level, settings.log_format),
+            **https,  # type: ignore[arg-type]
+        )
+        server.on_startup(lambda: _tell(ready, READY))
+        server.serve(target_loader=partial(registry_app, launch), wrap_loader=False)
+    except Exception as exc:
+        _tell(ready, f"{exc or type(exc).__name__}\n".encode())
 
 
 def serve_redirects(ready: int, launch: Launch) -> None:
@@ -117,4 +163,5 @@ def _stop_with(parent: int) -> None:
 
 
 if __name__ == "__main__":
-    serve_redirects(int(sys.argv[1]), Launch.from_argument(sys.argv[2]))
+    serving = serve_registry if sys.argv[3:] == [REGISTRY] else serve_redirects
+    serving(int(sys.argv[1]), Launch.from_argument(sys.argv[2]))

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from lading import logs
 from lading.cli.launch import Launch, api_app
-from lading.cli.redirects import RedirectsFailed, start_redirects, stop_redirects
+from lading.cli.redirects import REGISTRY, RedirectsFailed, start_redirects, stop_redirects
 from lading.clock import Clock, timestamp
 from lading.db.engine import Database
 from lading.errors import LadingError
@@ -167,7 +167,9 @@ def serve(
         log_dictconfig=log_config,
         **tls,
     )
-    redirects = None
+    if settings.oci.port == listen_port:
+        raise click.ClickException(f"oci.port {listen_port} is the API's port: choose another")
+    redirects = registry = None
     try:
         if settings.tls.redirect_port is not None:
             try:
@@ -175,12 +177,20 @@ def serve(
             except RedirectsFailed as exc:
                 raise click.ClickException(str(exc)) from None
             log.info("redirecting http://%s:%d to HTTPS", address, settings.tls.redirect_port)
+        if settings.oci.port is not None:
+            try:
+                registry = start_redirects(launch, address, settings.oci.port, REGISTRY)
+            except RedirectsFailed as exc:
+                raise click.ClickException(str(exc)) from None
+            scheme = "https" if tls else "http"
+            log.info("the OCI registry on %s://%s:%d", scheme, address, settings.oci.port)
         # Each worker builds its own settings from the same launch: the same files, and
         # this address and port (where the redirect listener sends its clients too).
         server.serve(target_loader=partial(api_app, launch), wrap_loader=False)
     finally:
-        if redirects is not None:
-            stop_redirects(redirects)
+        for listener in (redirects, registry):
+            if listener is not None:
+                stop_redirects(listener)
         if shared is not None:
             shutil.rmtree(shared, ignore_errors=True)
 

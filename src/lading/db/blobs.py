@@ -63,6 +63,24 @@ def commit(
     reference instead, and the pending one is doomed and returned so that the
     caller removes its now redundant bytes.
     """
+    settled = settle(connection, blob_id, size, checksum, sha256)
+    connection.execute(insert(locations).values(artifact_id=artifact_id, blob_id=settled.kept))
+    return settled.redundant
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A pending blob made ready: the blob that holds the bytes now (``kept``), and the
+    pending one when it turned out redundant (its bytes to remove)."""
+
+    kept: int
+    redundant: Blob | None
+
+
+def settle(connection: Connection, blob_id: int, size: int, checksum: str, sha256: str) -> Settled:
+    """Make a pending blob ready with one reference, for the caller to record; or, when
+    the store already holds the same bytes, give that blob the reference instead and doom
+    the pending one (``commit``, without the artifact's location)."""
     pending = connection.execute(
         select(blobs).where(blobs.c.id == blob_id, blobs.c.state == PENDING)
     ).first()
@@ -83,12 +101,50 @@ def commit(
             if shared is None:
                 raise
     if shared is None:
-        connection.execute(insert(locations).values(artifact_id=artifact_id, blob_id=blob_id))
-        return None
+        return Settled(blob_id, None)
     # Doomed rather than deleted: its bytes must go before its record does.
     connection.execute(update(blobs).where(blobs.c.id == blob_id).values(state=DOOMED))
-    connection.execute(insert(locations).values(artifact_id=artifact_id, blob_id=shared))
-    return Blob(pending.id, pending.store, pending.key)
+    return Settled(shared, Blob(pending.id, pending.store, pending.key))
+
+
+def add_reference(connection: Connection, blob_id: int) -> bool:
+    """One more reference to a live blob (a registry's cross-repository mount); False
+    when it is no longer live."""
+    result = connection.execute(
+        update(blobs)
+        .where(blobs.c.id == blob_id, blobs.c.state == READY, blobs.c.refcount > 0)
+        .values(refcount=blobs.c.refcount + 1)
+    )
+    return result.rowcount > 0
+
+
+def drop_references(connection: Connection, blob_ids: list[int]) -> list[Blob]:
+    """One reference fewer to each blob (ids may repeat); the blobs nobody references
+    now, doomed, for their bytes to be removed."""
+    for blob_id in blob_ids:
+        connection.execute(
+            update(blobs).where(blobs.c.id == blob_id).values(refcount=blobs.c.refcount - 1)
+        )
+    doomed = connection.execute(
+        update(blobs)
+        .where(blobs.c.id.in_(blob_ids), blobs.c.refcount <= 0, blobs.c.state == READY)
+        .values(state=DOOMED)
+        .returning(blobs.c.id, blobs.c.store, blobs.c.key)
+    )
+    return [Blob(row.id, row.store, row.key) for row in doomed]
+
+
+def doom_pending(connection: Connection, blob_ids: list[int]) -> list[Blob]:
+    """Doom pending blobs (an abandoned upload's parts), for their bytes to be removed."""
+    if not blob_ids:
+        return []
+    doomed = connection.execute(
+        update(blobs)
+        .where(blobs.c.id.in_(blob_ids), blobs.c.state == PENDING)
+        .values(state=DOOMED)
+        .returning(blobs.c.id, blobs.c.store, blobs.c.key)
+    )
+    return [Blob(row.id, row.store, row.key) for row in doomed]
 
 
 def refer(

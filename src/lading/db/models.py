@@ -409,3 +409,90 @@ metadef_associations = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
 )
+
+
+# The OCI registry (lading.services.oci): repositories, whose names are package names of
+# the "oci" namespace (owned by a project, ``package_names``); each repository's links to
+# the blobs it holds (one reference each on ``blobs.refcount``, as a location is), its
+# manifests (their bytes kept here: small, capped, read on every pull), its tags, and its
+# uploads in progress with their parts (pending blobs, swept as any pending blob is).
+oci_repositories = Table(
+    "oci_repositories",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("visibility", String(16), nullable=False),  # private | public
+    Column("created_at", DateTime, nullable=False),
+)
+
+
+def _repository_key() -> Column[str]:
+    return Column(
+        "repository",
+        String(255),
+        ForeignKey("oci_repositories.name", ondelete="CASCADE"),
+        primary_key=True,
+    )
+
+
+oci_blob_links = Table(
+    "oci_blob_links",
+    metadata,
+    _repository_key(),
+    Column("digest", String(71), primary_key=True),  # sha256:<64 hex>
+    Column("blob_id", Integer, ForeignKey("blobs.id"), nullable=False, index=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+oci_manifests = Table(
+    "oci_manifests",
+    metadata,
+    _repository_key(),
+    Column("digest", String(71), primary_key=True),
+    Column("media_type", String(255), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("subject", String(71)),  # the manifest it refers to (referrers)
+    Column("artifact_type", String(255)),
+    Column("created_at", DateTime, nullable=False),
+    Index(None, "repository", "subject"),
+)
+
+oci_tags = Table(
+    "oci_tags",
+    metadata,
+    _repository_key(),
+    Column("tag", String(128), primary_key=True),
+    Column("digest", String(71), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+oci_uploads = Table(
+    "oci_uploads",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    # No key to the repository: an upload to a new name does not hold it until it ends.
+    Column("repository", String(255), nullable=False, index=True),
+    Column("project", String(255), nullable=False),  # who began it: only it goes on
+    Column("store", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),  # bytes received in its parts
+    Column("parts", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+oci_upload_parts = Table(
+    "oci_upload_parts",
+    metadata,
+    Column(
+        "upload_id",
+        String(36),
+        ForeignKey("oci_uploads.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("number", Integer, primary_key=True),
+    # A part recovery sweeps (its upload left alone too long) goes with its blob: the
+    # upload then lacks it, and finishing it says so.
+    Column("blob_id", Integer, ForeignKey("blobs.id", ondelete="CASCADE"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+)

@@ -18,6 +18,7 @@ from lading.services.locations import Locations
 from lading.services.members import Members
 from lading.services.metadefs import Metadefs
 from lading.services.names import PackageNames
+from lading.services.oci import Registry
 from lading.services.onboarding import Onboarding
 from lading.services.package_images import PackageImages
 from lading.services.packages import Packages
@@ -55,6 +56,7 @@ class Services:
     recovery: Recovery
     webhooks: Webhooks
     metrics: Metrics
+    registry: Registry
 
     @classmethod
     def build(
@@ -134,4 +136,5 @@ class Services:
             recovery=Recovery(settings, database, stores, catalogue, this_process, clock),
             webhooks=Webhooks(settings, tasks, metrics, clock),
             metrics=metrics,
+            registry=Registry(settings, database, stores, catalogue, sealer, this_process, clock),
         )

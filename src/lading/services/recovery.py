@@ -22,7 +22,7 @@ from datetime import timedelta
 from sqlalchemy import Connection
 
 from lading.clock import Clock
-from lading.db import blobs, holders, tasks, uploads
+from lading.db import blobs, holders, oci, tasks, uploads
 from lading.db.engine import Database
 from lading.errors import StoreError
 from lading.processes import ThisProcess
@@ -108,6 +108,10 @@ class Recovery:
                         artifact_id, self._staging_ttl)  # fmt: skip
             cleaned += 1
         idle_since = self._clock.now() - timedelta(seconds=self._stuck_after)
+        # The registry's chunked uploads nobody went on with, and their chunks.
+        cleaned += await self._catalogue.discard(
+            await self._database.write(oci.expire_uploads, idle_since)
+        )
         abandoned = await self._database.read(blobs.abandoned, idle_since)
         cleaned += await self._catalogue.discard(abandoned)
         for store in self._stores.all():

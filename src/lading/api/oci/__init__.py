@@ -1,0 +1,1 @@
+"""The OCI distribution registry face (docs/api-oci.md), served on its own listener."""

@@ -1,0 +1,112 @@
+"""skopeo (Debian's) copying an OCI image to a real ``lading serve``'s registry listener
+(``oci.port``) and back, with a lading token as its credentials: digests compared."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.clients.conftest import free_port, log_tail, running_lading, wait_registry
+
+SKOPEO = shutil.which("skopeo")
+TIMEOUT = 120.0
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+pytestmark = pytest.mark.skipif(
+    SKOPEO is None, reason="skopeo is not installed (apt-get install skopeo)"
+)
+
+
+def write_blob(layout: Path, data: bytes) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    (layout / "blobs" / "sha256" / digest).write_bytes(data)
+    return f"sha256:{digest}"
+
+
+def make_layout(layout: Path, payload: bytes) -> str:
+    """An OCI image layout holding one image tagged v1: a layer (a tar of one file), its
+    config and its manifest. Returns the manifest's digest."""
+    (layout / "blobs" / "sha256").mkdir(parents=True)
+    layer_buffer = io.BytesIO()
+    with tarfile.open(fileobj=layer_buffer, mode="w") as tar:
+        info = tarfile.TarInfo("disk/data.bin")
+        info.size = len(payload)
+        info.mtime = 0
+        tar.addfile(info, io.BytesIO(payload))
+    layer = layer_buffer.getvalue()
+    layer_digest = write_blob(layout, layer)
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    }).encode()  # fmt: skip
+    config_digest = write_blob(layout, config)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest, "size": len(layer)}],
+    }).encode()  # fmt: skip
+    manifest_digest = write_blob(layout, manifest)
+    index = {"schemaVersion": 2, "manifests": [{
+        "mediaType": OCI_MANIFEST, "digest": manifest_digest, "size": len(manifest),
+        "annotations": {"org.opencontainers.image.ref.name": "v1"},
+    }]}  # fmt: skip
+    (layout / "index.json").write_text(json.dumps(index))
+    (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    return manifest_digest
+
+
+def skopeo(*arguments: str) -> subprocess.CompletedProcess[str]:
+    assert SKOPEO is not None
+    return subprocess.run(
+        [SKOPEO, "--insecure-policy", *arguments],
+        capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+
+
+def test_skopeo_copies_an_image_to_lading_and_back(
+    tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    port = free_port()
+    settings = {"LADING_OCI__PORT": str(port)}
+    with running_lading(tmp_path, pytestconfig, settings) as lading:
+        registry = f"127.0.0.1:{port}"
+        wait_registry(f"http://{registry}", tmp_path / "server.log")
+        source = tmp_path / "source"
+        payload = bytes(range(256)) * 4096
+        digest = make_layout(source, payload)
+        creds = f"any:{lading.token}"
+        pushed = skopeo(
+            "copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", creds,
+            f"oci:{source}:v1", f"docker://{registry}/clients/disk:v1",
+        )  # fmt: skip
+        assert pushed.returncode == 0, pushed.stderr + log_tail(tmp_path / "server.log")
+        inspected = skopeo(
+            "inspect", "--raw", "--tls-verify=false", "--creds", creds,
+            f"docker://{registry}/clients/disk:v1",
+        )  # fmt: skip
+        assert inspected.returncode == 0, inspected.stderr
+        assert "sha256:" + hashlib.sha256(inspected.stdout.encode()).hexdigest() == digest
+        back = tmp_path / "back"
+        pulled = skopeo(
+            "copy", "--preserve-digests", "--src-tls-verify=false", "--src-creds", creds,
+            f"docker://{registry}/clients/disk:v1", f"oci:{back}:v1",
+        )  # fmt: skip
+        assert pulled.returncode == 0, pulled.stderr + log_tail(tmp_path / "server.log")
+        index = json.loads((back / "index.json").read_text())
+        assert index["manifests"][0]["digest"] == digest
+        for blob in (source / "blobs" / "sha256").iterdir():
+            assert (back / "blobs" / "sha256" / blob.name).read_bytes() == blob.read_bytes()
+        # Without credentials, the private repository is not pulled.
+        anonymous = skopeo(
+            "inspect", "--raw", "--tls-verify=false", f"docker://{registry}/clients/disk:v1"
+        )
+        assert anonymous.returncode != 0
