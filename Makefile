@@ -63,10 +63,12 @@ services: $(VENV)/.installed
 # the few in-process tests that take seconds by design (heavy): the markers of
 # tests/conftest.py, registered in pyproject.toml, say which tests those are.
 CHECK_TIER := not (services or server or clients or fuzz or soak or kills or heavy)
-# tests/clients and tests/resilience hold no test of it: not even collected (seconds per worker).
+# tests/clients, tests/resilience, the fuzzing and the soak hold no test of it: not even
+# collected (importing them takes seconds per worker: schemathesis alone 2.6 s).
 check: lint
 	$(BIN)/pytest --numprocesses auto --maxprocesses 4 -m "$(CHECK_TIER)" \
-		--ignore=tests/clients --ignore=tests/resilience
+		--ignore=tests/clients --ignore=tests/resilience \
+		--ignore=tests/api/test_fuzz.py --ignore=tests/test_soak.py
 
 # The suite on every core, 4 at most; each worker starts its own servers and databases.
 test: lint docs services

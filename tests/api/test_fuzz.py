@@ -46,6 +46,9 @@ from tests.api.seeds import Pools, seed_metadefs, seeder, world_settings
 from tests.portal import new_token
 from tests.raw_asgi import HOST, send
 
+# The fuzzing tier, its harness's own checks too (make check does not import schemathesis).
+pytestmark = pytest.mark.fuzz
+
 DEFAULT_EXAMPLES = 120
 EXAMPLES = int(os.environ.get("LADING_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
 # No 5xx; the status, type, headers and body the document gives; and a request the
@@ -113,7 +116,6 @@ def test_a_form_field_negated_from_text_is_no_finding() -> None:
     assert not _text_in_a_form(Response(201, {}, b"{}", as_json, 0.0, verify=True), failure)
 
 
-@pytest.mark.fuzz
 @pytest.mark.parametrize(("face", "metadefs"), RUNS)
 def test_fuzzing_finds_no_server_error_and_no_answer_off_the_document(
     client: TestClient, face: str, metadefs: bool
