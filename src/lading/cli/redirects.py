@@ -19,7 +19,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
+
+from starlette.types import ASGIApp
 
 from lading import logs
 from lading.cli.launch import Launch, redirect_app, registry_app
@@ -79,45 +82,25 @@ def serve_registry(ready: int, launch: Launch) -> None:
     """As ``serve_redirects``, for the OCI registry: its app has a lifespan (its
     catalogue and stores), and it is served over HTTPS when the API is (the files were
     checked by ``lading serve``)."""
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces
-    from granian.http import HTTP1Settings
-    from granian.log import LogLevels
-
-    threading.Thread(target=_stop_with, args=(os.getppid(),), daemon=True).start()
-    try:
-        settings = launch.settings()
-        assert settings.oci.port is not None  # lading serve starts it for one
-        edge = settings.server
-        tls = settings.tls
-        https = (
-            {"ssl_cert": tls.certificate.resolve(), "ssl_key": tls.key.resolve()}
-            if tls.certificate is not None and tls.key is not None
-            else {}
-        )
-        server = Granian(
-            "lading.app:create_registry_app",  # its name: the worker loads registry_app
-            address=settings.host,
-            port=settings.oci.port,
-            interface=Interfaces.ASGI,
-            workers=WORKERS,
-            backlog=edge.backlog,
-            backpressure=edge.connections,
-            http=HTTPModes.http1,
-            http1_settings=HTTP1Settings(header_read_timeout=round(edge.header_timeout * 1000)),
-            log_level=LogLevels(settings.log_level),
-            log_dictconfig=logs.dict_config(settings.log_level, settings.log_format),
-            **https,  # type: ignore[arg-type]
-        )
-        server.on_startup(lambda: _tell(ready, READY))
-        server.serve(target_loader=partial(registry_app, launch), wrap_loader=False)
-    except Exception as exc:
-        _tell(ready, f"{exc or type(exc).__name__}\n".encode())
+    _serve(ready, launch, "lading.app:create_registry_app", registry_app, registry=True)
 
 
 def serve_redirects(ready: int, launch: Launch) -> None:
     """The child's work: serve until told to stop or until its parent is gone. Writes
     READY to the ``ready`` descriptor once it listens, or why it could not."""
+    _serve(ready, launch, "lading.http.https:redirect_app", redirect_app, registry=False)
+
+
+def _serve(
+    ready: int,
+    launch: Launch,
+    target: str,
+    loader: Callable[[Launch], ASGIApp],
+    registry: bool,
+) -> None:
+    """One listener of its own: ``target`` names the app (granian's label), ``loader``
+    builds it from ``launch``. The redirects have no lifespan and speak plain HTTP; the
+    ``registry`` runs its lifespan and speaks HTTPS when the API does."""
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
@@ -126,13 +109,20 @@ def serve_redirects(ready: int, launch: Launch) -> None:
     threading.Thread(target=_stop_with, args=(os.getppid(),), daemon=True).start()
     try:
         settings = launch.settings()
-        assert settings.tls.redirect_port is not None  # lading serve starts it for one
+        port = settings.oci.port if registry else settings.tls.redirect_port
+        assert port is not None  # lading serve starts a listener only for a port
         edge = settings.server
+        tls = settings.tls
+        https = (
+            {"ssl_cert": tls.certificate.resolve(), "ssl_key": tls.key.resolve()}
+            if registry and tls.certificate is not None and tls.key is not None
+            else {}
+        )
         server = Granian(
-            "lading.http.https:redirect_app",  # its name: the worker loads redirect_app
+            target,
             address=settings.host,
-            port=settings.tls.redirect_port,
-            interface=Interfaces.ASGINL,  # the redirects have no lifespan to run
+            port=port,
+            interface=Interfaces.ASGI if registry else Interfaces.ASGINL,
             workers=WORKERS,
             backlog=edge.backlog,
             backpressure=edge.connections,
@@ -141,9 +131,10 @@ def serve_redirects(ready: int, launch: Launch) -> None:
             http1_settings=HTTP1Settings(header_read_timeout=round(edge.header_timeout * 1000)),
             log_level=LogLevels(settings.log_level),
             log_dictconfig=logs.dict_config(settings.log_level, settings.log_format),
+            **https,  # type: ignore[arg-type]
         )
         server.on_startup(lambda: _tell(ready, READY))  # granian calls it once bound
-        server.serve(target_loader=partial(redirect_app, launch), wrap_loader=False)
+        server.serve(target_loader=partial(loader, launch), wrap_loader=False)
     except Exception as exc:  # whatever it is, lading serve says it in one line
         _tell(ready, f"{exc or type(exc).__name__}\n".encode())
 
