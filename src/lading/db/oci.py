@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lading.db import blobs as blob_queries
@@ -148,17 +148,7 @@ def find_blob(connection: Connection, repository: str, digest: str) -> LinkedBlo
 
 def missing_blobs(connection: Connection, repository: str, digests: Sequence[str]) -> list[str]:
     """Those of ``digests`` the repository holds no blob of."""
-    if not digests:
-        return []
-    held = set(
-        connection.execute(
-            select(oci_blob_links.c.digest).where(
-                oci_blob_links.c.repository == repository,
-                oci_blob_links.c.digest.in_(set(digests)),
-            )
-        ).scalars()
-    )
-    return [digest for digest in digests if digest not in held]
+    return _missing(connection, oci_blob_links, repository, digests)
 
 
 def link_blob(
@@ -222,13 +212,20 @@ def find_manifest(connection: Connection, repository: str, digest: str) -> Manif
 
 
 def missing_manifests(connection: Connection, repository: str, digests: Sequence[str]) -> list[str]:
+    """Those of ``digests`` the repository holds no manifest of."""
+    return _missing(connection, oci_manifests, repository, digests)
+
+
+def _missing(
+    connection: Connection, table: Table, repository: str, digests: Sequence[str]
+) -> list[str]:
+    """Those of ``digests`` that ``table`` (keyed by repository and digest) lacks, in order."""
     if not digests:
         return []
     held = set(
         connection.execute(
-            select(oci_manifests.c.digest).where(
-                oci_manifests.c.repository == repository,
-                oci_manifests.c.digest.in_(set(digests)),
+            select(table.c.digest).where(
+                table.c.repository == repository, table.c.digest.in_(set(digests))
             )
         ).scalars()
     )
