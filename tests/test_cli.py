@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import resource
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import anyio
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, update
 
 from lading.cli import main
 from lading.cli.server import OTHER_FILES, raise_open_files_limit
 from lading.db.engine import Database
+from lading.db.models import oci_blob_links
 from lading.services import Services
 from lading.services.access import Caller
 from lading.services.oci import Access
@@ -197,3 +199,42 @@ DIGEST_OF_X = "sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db0225871792
 
 async def _x() -> AsyncIterator[bytes]:
     yield b"x"
+
+
+def test_registry_gc_unlinks_what_no_manifest_names_and_frees_its_bytes(tmp_path: Path) -> None:
+    """On the filesystem store: a dry run says what would go and changes nothing; the
+    collection unlinks the blob, older than the grace, and its file leaves the store."""
+    config = tmp_path / "lading.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    common = ["--config", str(config)]
+    settings = Settings.load(config)
+    database = Database(settings.resolved_database_url)
+    database.upgrade()
+    services = Services.build(settings, database, StoreRegistry.from_settings(settings))
+    owner = Access(Caller.with_role("A", MEMBER))
+
+    async def push() -> None:
+        await services.registry.upload(owner, "team/app", DIGEST_OF_X, _x(), 1)
+
+    anyio.run(push)
+    files = [path for path in (tmp_path / "data" / "stores").rglob("*") if path.is_file()]
+    assert len(files) == 1
+    young = CliRunner().invoke(main, ["registry", "gc", *common])
+    assert young.exit_code == 0, young.output
+    assert young.output.startswith("unlinked 0 blobs (0 bytes)")  # within the grace
+    with database.engine.begin() as connection:
+        connection.execute(update(oci_blob_links).values(created_at=datetime(2000, 1, 1)))
+    dry = CliRunner().invoke(main, ["registry", "gc", "--dry-run", *common])
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.splitlines() == [
+        f"would unlink team/app@{DIGEST_OF_X} (1 bytes)",
+        "would unlink 1 blobs (1 bytes); would free 1 bytes of 1 stored objects",
+    ]
+    assert files[0].exists()
+    collected = CliRunner().invoke(main, ["registry", "gc", *common])
+    assert collected.exit_code == 0, collected.output
+    assert collected.output.splitlines()[-1] == (
+        "unlinked 1 blobs (1 bytes); freed 1 bytes of 1 stored objects"
+    )
+    assert not files[0].exists()
+    database.dispose()

@@ -97,6 +97,12 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
                 "heartbeat", "recovery cleaned up %d uploads and objects of dead processes",
                 True,
             )  # fmt: skip
+            if settings.oci.gc_interval:
+                background.start_soon(
+                    _periodically, services.registry_gc.sweep, settings.oci.gc_interval,
+                    "registry garbage collection", "registry garbage collection unlinked %d "
+                    "blobs", True,
+                )  # fmt: skip
             for lane in services.tasks.lanes:
                 background.start_soon(services.tasks.run_forever, lane)
             background.start_soon(services.image_cache.run_forever)

@@ -109,6 +109,13 @@ class Unsupported(BadRequest):
     code = "UNSUPPORTED"
 
 
+class QuotaExceeded(Forbidden):
+    """A push past its project's byte quota: 403 ``DENIED``, as Harbor answers it, which
+    clients take as final (they retry a 5xx, and 413 is the spec's ``SIZE_INVALID``)."""
+
+    code = "DENIED"
+
+
 class ClientDisconnected(LadingError):
     """The client went away mid-request; nobody is left to read the answer."""
 

@@ -274,6 +274,12 @@ class OciSettings(BaseModel):
     token_lifetime: int = Field(300, ge=30, le=86400)
     # The ``service`` the token challenge names, and tokens are issued for.
     service: str = Field("lading", min_length=1, max_length=255)
+    # Seconds a blob no manifest names stays linked to its repository: a push uploads its
+    # blobs before the manifest naming them, and must not lose them meanwhile.
+    gc_grace: int = Field(3600, ge=60)
+    # Seconds between two garbage collection sweeps of every process; 0: none (the
+    # ``lading registry gc`` command alone).
+    gc_interval: int = Field(3600, ge=0)
 
 
 class PndaSettings(BaseModel):

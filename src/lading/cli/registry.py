@@ -4,7 +4,9 @@ are)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import click
@@ -18,6 +20,8 @@ from lading.services.oci import PRIVATE, PUBLIC
 from lading.services.roles import ADMIN
 from lading.stores.registry import StoreRegistry
 
+T = TypeVar("T")
+
 
 @click.group()
 def registry() -> None:
@@ -30,6 +34,37 @@ def registry() -> None:
 @click.argument("visibility", type=click.Choice([PUBLIC, PRIVATE]))
 def visibility(config_file: Path | None, name: str, visibility: str) -> None:
     """Make repository NAME public (anyone pulls it) or private (its project only)."""
+
+    async def work(services: Services, operator: Caller) -> None:
+        await services.registry.set_visibility(operator, name, visibility)
+
+    _run(config_file, work)
+    click.echo(f"{name} is {visibility}")
+
+
+@registry.command()
+@CONFIG_OPTION
+@click.option("--dry-run", is_flag=True, help="Say what would go, and change nothing.")
+def gc(config_file: Path | None, dry_run: bool) -> None:
+    """Unlink the blobs no manifest of their repository names, older than oci.gc_grace;
+    the bytes nothing else refers to leave their store."""
+
+    async def work(services: Services, operator: Caller) -> None:
+        collected = await services.registry_gc.collect(dry_run)
+        verb = "would unlink" if dry_run else "unlinked"
+        for link in collected.unlinked:
+            click.echo(f"{verb} {link.repository}@{link.digest} ({link.size} bytes)")
+        went = "would free" if dry_run else "freed"
+        click.echo(
+            f"{verb} {len(collected.unlinked)} blobs ({collected.unlinked_bytes} bytes); "
+            f"{went} {collected.freed_bytes} bytes of {collected.freed} stored objects"
+        )
+
+    _run(config_file, work)
+
+
+def _run(config_file: Path | None, work: Callable[[Services, Caller], Awaitable[T]]) -> T:
+    """``work`` with the server's services, as an administrator of the default project."""
     settings = load_settings(config_file)
     database = Database(settings.resolved_database_url)
     database.upgrade()
@@ -37,16 +72,15 @@ def visibility(config_file: Path | None, name: str, visibility: str) -> None:
     services = Services.build(settings, database, stores)
     operator = Caller.with_role(settings.default_project, ADMIN)
 
-    async def run() -> None:
+    async def run() -> T:
         try:
-            await services.registry.set_visibility(operator, name, visibility)
+            return await work(services, operator)
         finally:
             await stores.close()
 
     try:
-        anyio.run(run)
+        return anyio.run(run)
     except LadingError as exc:
         raise click.ClickException(exc.message) from None
     finally:
         database.dispose()
-    click.echo(f"{name} is {visibility}")

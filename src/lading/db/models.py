@@ -458,6 +458,23 @@ oci_manifests = Table(
     Index(None, "repository", "subject"),
 )
 
+# The blobs each manifest names (an image manifest's config and layers), kept as it is
+# put: garbage collection unlinks a repository's blobs that no manifest names without
+# reading the manifests, and a manifest gone takes its rows with it.
+oci_manifest_blobs = Table(
+    "oci_manifest_blobs",
+    metadata,
+    Column("repository", String(255), primary_key=True),
+    Column("manifest", String(71), primary_key=True),
+    Column("digest", String(71), primary_key=True),
+    ForeignKeyConstraint(
+        ["repository", "manifest"],
+        ["oci_manifests.repository", "oci_manifests.digest"],
+        ondelete="CASCADE",
+    ),
+    Index(None, "repository", "digest"),
+)
+
 oci_tags = Table(
     "oci_tags",
     metadata,

@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, exists, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from lading.db import blobs as blob_queries
 from lading.db.models import (
     blobs,
     oci_blob_links,
+    oci_manifest_blobs,
     oci_manifests,
     oci_repositories,
     oci_tags,
@@ -147,8 +149,11 @@ def find_blob(connection: Connection, repository: str, digest: str) -> LinkedBlo
 
 
 def missing_blobs(connection: Connection, repository: str, digests: Sequence[str]) -> list[str]:
-    """Those of ``digests`` the repository holds no blob of."""
-    return _missing(connection, oci_blob_links, repository, digests)
+    """Those of ``digests`` the repository holds no blob of. The links found are locked
+    (shared) until the transaction ends: garbage collection, which locks a link before it
+    removes it, then waits for the manifest naming it, or has removed it already and this
+    sees it missing. Never a manifest naming a blob gone."""
+    return _missing(connection, oci_blob_links, repository, digests, lock=True)
 
 
 def link_blob(
@@ -160,7 +165,8 @@ def link_blob(
     moment: datetime,
 ) -> bool:
     """Link a blob holding a reference for it to the repository; False when the
-    repository holds that digest already (the caller drops the reference)."""
+    repository holds that digest already (the caller drops the reference). A link pushed
+    again is as new: garbage collection's grace starts over for the manifest to come."""
     try:
         with connection.begin_nested():
             connection.execute(
@@ -173,6 +179,11 @@ def link_blob(
                 )
             )
     except IntegrityError:
+        connection.execute(
+            update(oci_blob_links)
+            .where(oci_blob_links.c.repository == repository, oci_blob_links.c.digest == digest)
+            .values(created_at=moment)
+        )
         return False
     return True
 
@@ -217,18 +228,22 @@ def missing_manifests(connection: Connection, repository: str, digests: Sequence
 
 
 def _missing(
-    connection: Connection, table: Table, repository: str, digests: Sequence[str]
+    connection: Connection,
+    table: Table,
+    repository: str,
+    digests: Sequence[str],
+    lock: bool = False,
 ) -> list[str]:
-    """Those of ``digests`` that ``table`` (keyed by repository and digest) lacks, in order."""
+    """Those of ``digests`` that ``table`` (keyed by repository and digest) lacks, in order;
+    ``lock``: the rows found locked, shared (PostgreSQL; SQLite's writers take turns)."""
     if not digests:
         return []
-    held = set(
-        connection.execute(
-            select(table.c.digest).where(
-                table.c.repository == repository, table.c.digest.in_(set(digests))
-            )
-        ).scalars()
+    query = select(table.c.digest).where(
+        table.c.repository == repository, table.c.digest.in_(set(digests))
     )
+    if lock:  # in digest order, as collection locks them: no deadlock between the two
+        query = query.order_by(table.c.digest).with_for_update(read=True)
+    held = set(connection.execute(query).scalars())
     return [digest for digest in digests if digest not in held]
 
 
@@ -238,8 +253,9 @@ def put_manifest(
     manifest: Manifest,
     subject: str | None,
     moment: datetime,
+    named: Sequence[str] = (),
 ) -> None:
-    """Record the manifest (the same bytes again change nothing)."""
+    """Record the manifest and the blobs it names (the same bytes again change nothing)."""
     try:
         with connection.begin_nested():
             connection.execute(
@@ -255,11 +271,23 @@ def put_manifest(
                 )
             )
     except IntegrityError:
-        pass  # content-addressed: the row there holds these very bytes
+        return  # content-addressed: the row there holds these very bytes, and its blobs
+    if named:
+        connection.execute(
+            insert(oci_manifest_blobs),
+            [{"repository": repository, "manifest": manifest.digest, "digest": digest}
+             for digest in sorted(set(named))],
+        )  # fmt: skip
 
 
 def delete_manifest(connection: Connection, repository: str, digest: str) -> bool:
-    """Remove the manifest and the tags naming it; False when there was none."""
+    """Remove the manifest, the tags naming it and its record of the blobs it names;
+    False when there was none."""
+    connection.execute(
+        delete(oci_manifest_blobs).where(
+            oci_manifest_blobs.c.repository == repository, oci_manifest_blobs.c.manifest == digest
+        )
+    )
     result = connection.execute(
         delete(oci_manifests).where(
             oci_manifests.c.repository == repository, oci_manifests.c.digest == digest
@@ -459,3 +487,208 @@ def remove_upload(connection: Connection, upload_id: str) -> list[blob_queries.B
     connection.execute(delete(oci_upload_parts).where(oci_upload_parts.c.upload_id == upload_id))
     connection.execute(delete(oci_uploads).where(oci_uploads.c.id == upload_id))
     return blob_queries.doom_pending(connection, part_ids)
+
+
+# Garbage collection, usage and listing
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A repository's link to a blob."""
+
+    repository: str
+    digest: str
+    blob_id: int
+    size: int
+
+
+def unnamed_links(
+    connection: Connection, before: datetime, after: tuple[str, str] | None, limit: int
+) -> list[Link]:
+    """Links made before ``before`` that no manifest of their repository names, in order
+    of repository and digest after ``after``."""
+    named = exists().where(
+        oci_manifest_blobs.c.repository == oci_blob_links.c.repository,
+        oci_manifest_blobs.c.digest == oci_blob_links.c.digest,
+    )
+    query = select(
+        oci_blob_links.c.repository,
+        oci_blob_links.c.digest,
+        oci_blob_links.c.blob_id,
+        oci_blob_links.c.size,
+    ).where(oci_blob_links.c.created_at < before, ~named)
+    if after is not None:
+        query = query.where(
+            tuple_(oci_blob_links.c.repository, oci_blob_links.c.digest) > tuple_(*after)
+        )
+    query = query.order_by(oci_blob_links.c.repository, oci_blob_links.c.digest).limit(limit)
+    return [Link(*row) for row in connection.execute(query)]
+
+
+def unlink_unnamed(connection: Connection, links: Sequence[Link], before: datetime) -> list[Link]:
+    """Remove those of ``links`` that are still unnamed and older than ``before``; the
+    links removed (their blobs' references are the caller's to drop, in this transaction).
+
+    Each link is locked first (in digest order, as a manifest's check locks them), and the
+    manifests naming it are read after: on PostgreSQL (read committed) that read sees a
+    manifest committed while the lock was awaited."""
+    removed: list[Link] = []
+    by_repository: dict[str, list[str]] = {}
+    for link in links:
+        by_repository.setdefault(link.repository, []).append(link.digest)
+    for repository, digests in by_repository.items():
+        locked = connection.execute(
+            select(oci_blob_links.c.digest, oci_blob_links.c.blob_id, oci_blob_links.c.size)
+            .where(
+                oci_blob_links.c.repository == repository,
+                oci_blob_links.c.digest.in_(digests),
+                oci_blob_links.c.created_at < before,
+            )
+            .order_by(oci_blob_links.c.digest)
+            .with_for_update()
+        ).all()
+        if not locked:
+            continue
+        named = set(
+            connection.execute(
+                select(oci_manifest_blobs.c.digest).where(
+                    oci_manifest_blobs.c.repository == repository,
+                    oci_manifest_blobs.c.digest.in_([row.digest for row in locked]),
+                )
+            ).scalars()
+        )
+        doomed = [row for row in locked if row.digest not in named]
+        if not doomed:
+            continue
+        connection.execute(
+            delete(oci_blob_links).where(
+                oci_blob_links.c.repository == repository,
+                oci_blob_links.c.digest.in_([row.digest for row in doomed]),
+            )
+        )
+        removed += [Link(repository, row.digest, row.blob_id, row.size) for row in doomed]
+    return removed
+
+
+def references(connection: Connection, blob_ids: Sequence[int]) -> dict[int, int]:
+    """How many references each blob has (a dry run tells from it which bytes would go)."""
+    if not blob_ids:
+        return {}
+    rows = connection.execute(
+        select(blobs.c.id, blobs.c.refcount).where(blobs.c.id.in_(set(blob_ids)))
+    )
+    return {int(row.id): int(row.refcount) for row in rows}
+
+
+def _owned(project: str) -> Any:
+    return select(package_names.c.key).where(
+        package_names.c.namespace == NAMESPACE, package_names.c.owner == project
+    )
+
+
+def project_bytes(connection: Connection, project: str) -> int:
+    """The bytes of the blobs ``project``'s repositories hold, each blob once however many
+    of its repositories hold it."""
+    held = (
+        select(oci_blob_links.c.blob_id, func.max(oci_blob_links.c.size).label("size"))
+        .where(oci_blob_links.c.repository.in_(_owned(project)))
+        .group_by(oci_blob_links.c.blob_id)
+        .subquery()
+    )
+    return int(connection.execute(select(func.coalesce(func.sum(held.c.size), 0))).scalar_one())
+
+
+def holds_digest(connection: Connection, project: str, digest: str) -> bool:
+    """Whether one of ``project``'s repositories holds a blob of that digest."""
+    return (
+        connection.execute(
+            select(oci_blob_links.c.blob_id)
+            .where(
+                oci_blob_links.c.repository.in_(_owned(project)),
+                oci_blob_links.c.digest == digest,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def holds_blob(connection: Connection, project: str, blob_id: int) -> bool:
+    """Whether one of ``project``'s repositories holds the blob (it then costs nothing more)."""
+    return (
+        connection.execute(
+            select(oci_blob_links.c.blob_id)
+            .where(
+                oci_blob_links.c.repository.in_(_owned(project)),
+                oci_blob_links.c.blob_id == blob_id,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RepositorySummary:
+    name: str
+    owner: str
+    visibility: str
+    created_at: datetime
+    size: int  # the bytes of the blobs it holds
+    blobs: int
+    tags: int
+
+
+def summary(connection: Connection, project: str | None, name: str) -> RepositorySummary | None:
+    """The repository ``name`` if ``project`` owns it (None: whoever does)."""
+    found = summaries(connection, project, None, 1, name)
+    return found[0] if found else None
+
+
+def summaries(
+    connection: Connection,
+    project: str | None,
+    last: str | None,
+    limit: int,
+    name: str | None = None,
+) -> list[RepositorySummary]:
+    """The repositories ``project`` owns (None: every one), by name after ``last`` (or the
+    one named ``name``), with what they hold."""
+    size = (
+        select(func.coalesce(func.sum(oci_blob_links.c.size), 0))
+        .where(oci_blob_links.c.repository == oci_repositories.c.name)
+        .scalar_subquery()
+    )
+    count = (
+        select(func.count())
+        .where(oci_blob_links.c.repository == oci_repositories.c.name)
+        .scalar_subquery()
+    )
+    tags = (
+        select(func.count())
+        .where(oci_tags.c.repository == oci_repositories.c.name)
+        .scalar_subquery()
+    )
+    query = select(
+        oci_repositories.c.name,
+        package_names.c.owner,
+        oci_repositories.c.visibility,
+        oci_repositories.c.created_at,
+        size,
+        count,
+        tags,
+    ).join(
+        package_names,
+        (package_names.c.namespace == NAMESPACE) & (package_names.c.key == oci_repositories.c.name),
+    )
+    if project is not None:
+        query = query.where(package_names.c.owner == project)
+    if last is not None:
+        query = query.where(oci_repositories.c.name > last)
+    if name is not None:
+        query = query.where(oci_repositories.c.name == name)
+    rows = connection.execute(query.order_by(oci_repositories.c.name).limit(limit))
+    return [
+        RepositorySummary(row[0], row[1], row[2], row[3], int(row[4]), int(row[5]), int(row[6]))
+        for row in rows
+    ]

@@ -19,6 +19,7 @@ from lading.services.members import Members
 from lading.services.metadefs import Metadefs
 from lading.services.names import PackageNames
 from lading.services.oci import Registry
+from lading.services.oci_gc import Collector
 from lading.services.onboarding import Onboarding
 from lading.services.package_images import PackageImages
 from lading.services.packages import Packages
@@ -57,6 +58,7 @@ class Services:
     webhooks: Webhooks
     metrics: Metrics
     registry: Registry
+    registry_gc: Collector
 
     @classmethod
     def build(
@@ -137,4 +139,5 @@ class Services:
             webhooks=Webhooks(settings, tasks, metrics, clock),
             metrics=metrics,
             registry=Registry(settings, database, stores, catalogue, sealer, this_process, clock),
+            registry_gc=Collector(settings, database, catalogue, clock),
         )

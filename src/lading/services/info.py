@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lading.db import artifacts as queries
+from lading.db import oci
 from lading.db.engine import Database
 from lading.errors import NotFound
 from lading.services.access import Caller
@@ -57,6 +58,7 @@ class Info:
         unlimited)."""
         caller.require("get_images")
         count, size = await self._database.read(queries.usage, caller.project)
+        size += await self._database.read(oci.project_bytes, caller.project)  # one quota
         uploading, staged = await self._database.read(queries.uploads_under_way, caller.project)
         limits = self._settings.quota.for_project(caller.project)
         return Usage(

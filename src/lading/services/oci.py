@@ -31,7 +31,7 @@ import anyio
 from sqlalchemy import Connection
 
 from lading.clock import Clock
-from lading.db import blobs, names
+from lading.db import artifacts, blobs, names
 from lading.db import oci as queries
 from lading.db.engine import Database
 from lading.domain import Digests, PackageName
@@ -47,6 +47,7 @@ from lading.errors import (
     NameInvalid,
     NameUnknown,
     ObjectNotFound,
+    QuotaExceeded,
     RangeNotSatisfiable,
     StoreError,
     TooLarge,
@@ -302,8 +303,60 @@ class Registry:
         check_name(name)
         await self._database.read(self._pushable, access, name)
 
+    # Quotas: a project's repositories hold bytes of its byte quota
+
+    async def _check_room(
+        self, access: Access, name: str, length: int | None, digest: str | None = None
+    ) -> None:
+        """QuotaExceeded before any byte comes when the repository's project (the
+        caller's, for a new one) has no room for ``length`` more (None: for any) and does
+        not hold ``digest`` already. The link's transaction decides (``_charge``)."""
+        assert access.caller is not None
+        repository = await self._database.read(queries.find_repository, name)
+        owner = access.caller.project if repository is None else repository.owner
+        limit = self._settings.quota.for_project(owner).bytes
+        if limit is None:
+            return
+        if digest is not None and await self._database.read(queries.holds_digest, owner, digest):
+            return
+        used = await self._database.read(_used_bytes, owner)
+        if used + (length or 0) > limit or (length is None and used >= limit):
+            raise _over_quota(owner, length or 0, used, limit)
+
+    def _charge(self, connection: Connection, name: str, blob_id: int, size: int) -> None:
+        """In the transaction linking a blob (its repository claimed): QuotaExceeded if the
+        blob would take its project past its byte quota. A blob the project holds already,
+        in any of its repositories, costs nothing more."""
+        owner = names.find(connection, queries.NAMESPACE, name)
+        assert owner is not None  # claimed
+        limit = self._settings.quota.for_project(owner.owner).bytes
+        if limit is None or queries.holds_blob(connection, owner.owner, blob_id):
+            return
+        used = _used_bytes(connection, owner.owner)
+        if used + size > limit:
+            raise _over_quota(owner.owner, size, used, limit)
+
+    async def repositories(
+        self, caller: Caller, last: str | None = None, limit: int = MAX_PAGE
+    ) -> list[queries.RepositorySummary]:
+        """The caller's project's repositories (every one, for an administrator), by name
+        after ``last``, with the bytes they hold."""
+        project = None if caller.is_admin else caller.project
+        return await self._database.read(queries.summaries, project, last, min(limit, MAX_PAGE))
+
+    async def repository(self, caller: Caller, name: str) -> queries.RepositorySummary:
+        """One of the caller's project's repositories (any, for an administrator); another
+        project's is not known."""
+        project = None if caller.is_admin else caller.project
+        found = await self._database.read(queries.summary, project, name)
+        if found is None:
+            raise NameUnknown(f"repository {name} is not known")
+        return found
+
     async def set_visibility(self, caller: Caller, name: str, visibility: str) -> None:
-        """Make a repository public (anyone pulls) or private (its project only)."""
+        """Make a repository public (anyone pulls) or private (its project only): its
+        project's members and administrators; its readers are refused, and it is not known
+        to other projects."""
         if visibility not in (PUBLIC, PRIVATE):
             raise Unsupported(f"visibility is public or private, not {visibility!r}")
 
@@ -387,6 +440,7 @@ class Registry:
                 self._pushable(connection, access, name)
                 return False
             self._claim(connection, access, name)
+            self._charge(connection, name, linked.blob_id, linked.size)
             if not blobs.add_reference(connection, linked.blob_id):
                 return False
             moment = self._clock.now()
@@ -398,6 +452,7 @@ class Registry:
 
     async def start_upload(self, access: Access, name: str) -> UploadState:
         await self.check_push(access, name)
+        await self._check_room(access, name, None)
         assert access.caller is not None
         upload = queries.Upload(
             str(uuid.uuid4()), name, access.caller.project, self._stores.default, 0, 0
@@ -544,6 +599,7 @@ class Registry:
         """A monolithic upload: the whole blob in one request."""
         check_digest(digest)
         await self.check_push(access, name)
+        await self._check_room(access, name, length, digest)
         await self._receive(access, name, digest, body, length, self._stores.default)
         return digest
 
@@ -601,6 +657,7 @@ class Registry:
         is returned, for its bytes to be removed."""
         self._claim(connection, access, name)
         settled = blobs.settle(connection, blob_id, digests.size, digests.md5, digests.sha256)
+        self._charge(connection, name, settled.kept, digests.size)
         redundant = [] if settled.redundant is None else [settled.redundant]
         moment = self._clock.now()
         if not queries.link_blob(connection, name, digest, settled.kept, digests.size, moment):
@@ -657,7 +714,7 @@ class Registry:
                 )
             self._claim(connection, access, name)
             moment = self._clock.now()
-            queries.put_manifest(connection, name, manifest, parsed.subject, moment)
+            queries.put_manifest(connection, name, manifest, parsed.subject, moment, parsed.blobs)
             if not is_digest(reference):
                 queries.set_tag(connection, name, reference, digest, moment)
 
@@ -708,6 +765,19 @@ class Registry:
                 descriptor["annotations"] = annotations
             descriptors.append(descriptor)
         return descriptors
+
+
+def _used_bytes(connection: Connection, project: str) -> int:
+    """What counts against a project's byte quota: its artifacts and its repositories' blobs."""
+    return artifacts.usage(connection, project)[1] + queries.project_bytes(connection, project)
+
+
+def _over_quota(project: str, adding: int, used: int, limit: int) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"quota exceeded: adding {adding} bytes to the {used} bytes project {project} holds "
+        f"would pass its quota of {limit} bytes; delete something (then run garbage "
+        "collection) or ask for a larger quota"
+    )
 
 
 def _insufficient(name: str, action: str) -> Forbidden:
