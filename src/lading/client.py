@@ -417,6 +417,33 @@ class Client:
                 raise TypeError(document)
             return document
 
+    # Registry repositories
+
+    def repositories(self, *, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """The caller's project's OCI registry repositories (all: an admin), with sizes."""
+        path: str | None = "/v2/registry/repositories"
+        params: dict[str, str] | None = {"limit": str(page_size)}
+        while path is not None:
+            page = self._json("GET", path, params=params)
+            yield from _items(page, "repositories")
+            path, params = page.get("next"), None
+
+    def repository(self, name: str) -> dict[str, Any]:
+        return self._repository_document("GET", name)
+
+    def set_repository_visibility(self, name: str, visibility: str) -> dict[str, Any]:
+        """Its project's members': public (anyone pulls it) or private."""
+        return self._repository_document("PATCH", name, json={"visibility": visibility})
+
+    def _repository_document(self, method: str, name: str, **kwargs: Any) -> dict[str, Any]:
+        # A repository's name keeps its slashes: the route takes them (team/app).
+        path = f"/v2/registry/repositories/{quote(name, safe='/')}"
+        with _answer_shape("a registry repository"):
+            document = self._json(method, path, **kwargs)
+            if not isinstance(document, dict) or "visibility" not in document:
+                raise TypeError(document)
+            return document
+
     # HTTP
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -16,7 +16,14 @@ import pytest
 
 from lading.client import Client
 from lading.errors import Conflict
-from tests.clients.conftest import LADING, WEB_DATA, Lading, free_port
+from tests.clients.conftest import (
+    LADING,
+    WEB_DATA,
+    Lading,
+    free_port,
+    running_lading,
+    wait_registry,
+)
 from tests.clients.support import get_image, random_bytes, unique
 from tests.faults import relay_to
 from tests.http_origin import Origin
@@ -334,3 +341,32 @@ def test_names_show_give_and_publishers(lading_server: Lading, tmp_path: Path) -
     ).items()
     missing = lading(lading_server, "names", "give", unique("missing"), "team-d")
     assert missing.returncode == 3 and "no package name" in missing.stderr
+
+
+def test_repositories_list_and_visibility(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    """A project's registry repositories with their size, made public over the API."""
+    port = free_port()
+    with running_lading(tmp_path, pytestconfig, {"LADING_OCI__PORT": str(port)}) as server:
+        registry = f"http://127.0.0.1:{port}"
+        wait_registry(registry, tmp_path / "server.log")
+        data = b"layer" * 100
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        pushed = httpx.post(
+            f"{registry}/v2/team/app/blobs/uploads/", params={"digest": digest}, content=data,
+            auth=("any", server.token),
+        )  # fmt: skip
+        assert pushed.status_code == 201, pushed.text
+        listed = ok(lading(server, "repositories", "list")).splitlines()
+        assert listed[1].split() == ["team/app", "clients", "private", "500", "1", "0"]
+        made = ok(lading(server, "repositories", "visibility", "team/app", "public"))
+        assert made.splitlines()[1].split()[2] == "public"
+        scope = {"scope": "repository:team/app:pull"}
+        token = httpx.get(f"{registry}/v2/token", params=scope).json()["token"]
+        anonymous = httpx.get(
+            f"{registry}/v2/team/app/blobs/{digest}", headers={"authorization": f"Bearer {token}"}
+        )
+        assert anonymous.status_code == 200 and anonymous.content == data
+        shown = json.loads(ok(lading(server, "repositories", "list", "--json")))
+        assert shown[0]["visibility"] == "public"
+        missing = lading(server, "repositories", "visibility", "no/such", "public")
+        assert missing.returncode == 3 and "not known" in missing.stderr

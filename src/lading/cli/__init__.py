@@ -30,6 +30,7 @@ COMMANDS = {
     "unpublish": "lading.cli.artifacts:unpublish",
     "names": "lading.cli.names:names",
     "registry": "lading.cli.registry:registry",
+    "repositories": "lading.cli.repositories:repositories",
 }
 
 
@@ -52,7 +53,8 @@ class LazyGroup(click.Group):
 def main() -> None:
     """lading: a repository service for VM images and software packages.
 
-    serve, db, scrub, token, visor-key and metadefs act on a server and its data, on this
-    machine. The other commands talk to a server over its API: give it with --url and
-    --token, LADING_URL and LADING_TOKEN, or a client config file (see lading upload --help).
+    serve, db, scrub, token, visor-key, metadefs and registry act on a server and its data,
+    on this machine. The other commands talk to a server over its API: give it with --url
+    and --token, LADING_URL and LADING_TOKEN, or a client config file (see lading upload
+    --help).
     """
