@@ -174,11 +174,15 @@ def create_registry_app(
 
     # Its mounts alone: the API's version discovery answers /v2, which is the registry's.
     routes: list[BaseRoute] = [mount for face in faces.REGISTRY for mount in face.mounts()]
+    # Behind the same proxies as the API: the token realm its challenges name and the
+    # access log are the client's (its scheme, its address).
+    forwarded = TrustedProxies.of(settings.server.trusted_proxies)
     app = Lading(
         edge=settings.server,
         hsts_max_age=settings.tls.hsts_max_age if settings.tls.enabled else 0,
         routes=routes,
         middleware=[
+            *([Middleware(ForwardedMiddleware, trusted=forwarded)] if forwarded else []),
             Middleware(RequestIdMiddleware),
             Middleware(
                 ObserveMiddleware,

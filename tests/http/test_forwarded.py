@@ -14,10 +14,11 @@ from pydantic import ValidationError
 from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
-from lading.app import create_app
+from lading.app import create_app, create_registry_app
 from lading.http.forwarded import ForwardedMiddleware, TrustedProxies
 from lading.logs import ACCESS, FIELDS
 from lading.settings import Settings
+from tests.world import open_world
 
 PROXY = ("10.0.0.2", 41000)
 STRANGER = ("198.51.100.9", 41000)
@@ -138,3 +139,34 @@ def test_an_untrusted_peer_s_forged_headers_reach_neither_log_nor_urls(
         versions = client.get("/", headers=forged)
     assert versions.json()["versions"][0]["links"][0]["href"] == "http://lading.test/v2/"
     assert access_clients(caplog) == [STRANGER[0]]
+
+
+@pytest.mark.parametrize(
+    ("peer", "realm", "client"),
+    [(PROXY, "https://registry.test/v2/token", "203.0.113.7"),
+     (STRANGER, "http://registry.test/v2/token", STRANGER[0])],
+    ids=["trusted", "forged"],
+)  # fmt: skip
+def test_the_registry_s_token_realm_and_log_follow_a_trusted_proxy(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    peer: tuple[str, int],
+    realm: str,
+    client: str,
+) -> None:
+    """The registry's listener believes the proxies the API does: behind TLS ended at the
+    proxy, clients are sent to an https realm for their token."""
+    settings = Settings(data_dir=tmp_path, server={"trusted_proxies": TRUSTED})
+    forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    # A token made (the world's): lading no longer runs open, and challenges.
+    with (
+        open_world(create_app(settings)),
+        TestClient(
+            create_registry_app(settings), base_url="http://registry.test", client=peer
+        ) as registry,
+    ):
+        caplog.set_level(logging.INFO, logger=ACCESS)
+        answer = registry.get("/v2/", headers=forwarded)
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"].startswith(f'Bearer realm="{realm}"')
+    assert access_clients(caplog) == [client]
