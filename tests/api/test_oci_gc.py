@@ -21,7 +21,7 @@ from lading.app import create_app, create_registry_app
 from lading.db.models import blobs, oci_blob_links
 from lading.errors import ObjectNotFound
 from lading.services.oci import OCI_MANIFEST
-from lading.settings import QuotaSettings, Settings
+from lading.settings import QuotaLimits, QuotaSettings, Settings
 from lading.stores.registry import StoreRegistry
 from tests.object_servers import swift_store
 from tests.services_required import SERVICES
@@ -38,11 +38,13 @@ def filesystem_store(request: pytest.FixtureRequest, prefix: str) -> None:
                 ids=["filesystem", "swift"])  # fmt: skip
 def world_settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
     store = request.param(request, tmp_path.name)
-    stores = {} if store is None else {"stores": {"default": store}}
+    quota = QuotaSettings(projects={"B": QuotaLimits(bytes=15000)})
+    data_dir = tmp_path / "data"
+    if store is None:
+        return Settings(data_dir=data_dir, database_url=database_url, quota=quota)
     return Settings(
-        data_dir=tmp_path / "data", database_url=database_url,
-        quota=QuotaSettings(projects={"B": {"bytes": 15000}}), **stores,
-    )  # fmt: skip
+        data_dir=data_dir, database_url=database_url, quota=quota, stores={"default": store}
+    )
 
 
 @pytest.fixture
