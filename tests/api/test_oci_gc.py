@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from lading.app import create_app, create_registry_app
 from lading.db.models import blobs, oci_blob_links
 from lading.errors import ObjectNotFound
 from lading.services.oci import OCI_MANIFEST
-from lading.settings import QuotaLimits, QuotaSettings, Settings
+from lading.settings import OciSettings, QuotaLimits, QuotaSettings, Settings
 from lading.stores.registry import StoreRegistry
 from tests.object_servers import swift_store
 from tests.services_required import SERVICES
@@ -163,3 +164,27 @@ def test_a_push_past_the_quota_is_denied_and_a_retry_after_freeing_space_works(
     assert chunked.status_code == 403 and chunked.json()["errors"][0]["code"] == "DENIED"
     assert registry("DELETE", f"/v2/small/app/blobs/{sha256(LAYER)}", "small").status_code == 202
     assert push_blob(registry, "small/app", OLD_LAYER, "small").status_code == 201
+
+
+def test_the_server_sweeps_every_gc_interval(tmp_path: Path, database_url: str) -> None:
+    """The API server's background sweep, not only the command: a blob no manifest names,
+    past the grace, is unlinked within a few intervals."""
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, oci=OciSettings(gc_interval=1)
+    )
+    with (
+        open_world(create_app(settings)) as world,
+        TestClient(create_registry_app(settings), base_url="http://registry.test") as client,
+    ):
+        basic = base64.b64encode(f"any:{world.tokens['owner']}".encode()).decode()
+        headers = {"authorization": f"Basic {basic}"}
+        pushed = client.post("/v2/team/app/blobs/uploads/", params={"digest": sha256(LAYER)},
+                             content=LAYER, headers=headers)  # fmt: skip
+        assert pushed.status_code == 201
+        age_links(world)
+        blob = f"/v2/team/app/blobs/{sha256(LAYER)}"
+        deadline = time.monotonic() + 15
+        while client.head(blob, headers=headers).status_code == 200:
+            assert time.monotonic() < deadline, "no sweep unlinked the blob"
+            time.sleep(0.2)
+        assert world.stored_files() == []
