@@ -1,7 +1,7 @@
 """oci registry: the blobs each manifest names, for garbage collection (filled from the
 manifests kept so far)
 
-Revision ID: 0015
+Revision ID: 0016
 Revises: 0014
 Create Date: 2026-12-06 13:50:02.118305
 """
@@ -11,7 +11,7 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
+revision = "0016"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
