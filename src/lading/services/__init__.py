@@ -9,6 +9,7 @@ from lading.db.engine import Database
 from lading.metrics import Metrics
 from lading.processes import ThisProcess
 from lading.services.catalogue import Catalogue
+from lading.services.container_disks import ContainerDisks
 from lading.services.events import Events, Outbox
 from lading.services.identity import Identities
 from lading.services.image_cache import ImageCache
@@ -136,5 +137,14 @@ class Services:
             recovery=Recovery(settings, database, stores, catalogue, this_process, clock),
             webhooks=Webhooks(settings, tasks, metrics, clock),
             metrics=metrics,
-            registry=Registry(settings, database, stores, catalogue, sealer, this_process, clock),
+            registry=Registry(
+                settings,
+                database,
+                stores,
+                catalogue,
+                sealer,
+                this_process,
+                clock,
+                ContainerDisks(database, catalogue, transfers, clock),
+            ),
         )
