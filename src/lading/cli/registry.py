@@ -14,8 +14,8 @@ from lading.db.engine import Database
 from lading.errors import LadingError
 from lading.services import Services
 from lading.services.access import Caller
-from lading.services.oci import PRIVATE, PUBLIC
-from lading.services.roles import ADMIN
+from lading.services.oci import PRIVATE, PUBLIC, Access
+from lading.services.roles import ADMIN, MEMBER
 from lading.stores.registry import StoreRegistry
 
 
@@ -50,3 +50,52 @@ def visibility(config_file: Path | None, name: str, visibility: str) -> None:
     finally:
         database.dispose()
     click.echo(f"{name} is {visibility}")
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """``name:tag``, ``name@sha256:...`` or ``name`` (tag ``latest``), as docker writes
+    them (the registry's host left out)."""
+    if "@" in reference:
+        name, _, digest = reference.partition("@")
+        return name, digest
+    name, colon, tag = reference.rpartition(":")
+    if colon and "/" not in tag:
+        return name, tag
+    return reference, "latest"
+
+
+@registry.command(name="import")
+@CONFIG_OPTION
+@click.argument("reference")
+@click.option("--name", "image_name", help="The image's name (default: the reference).")
+@click.option(
+    "--project", help="The project the image is made for (default: the repository's owner)."
+)
+def import_disk(
+    config_file: Path | None, reference: str, image_name: str | None, project: str | None
+) -> None:
+    """Register the container disk REFERENCE (repository:tag or repository@digest) as an
+    image: its disk streamed out of its layer, inspected, checked; prints the image's id."""
+    settings = load_settings(config_file)
+    database = Database(settings.resolved_database_url)
+    database.upgrade()
+    stores = StoreRegistry.from_settings(settings)
+    services = Services.build(settings, database, stores)
+    name, tag = split_reference(reference)
+
+    async def run() -> str:
+        try:
+            owner = project or await services.registry.owner(name)
+            # As the project's member: its repository's rules and its quota apply.
+            access = Access(Caller.with_role(owner, MEMBER))
+            image = await services.disk_imports.register(access, name, tag, image_name)
+            return f"{image.id} {image.disk_format} {image.size}"
+        finally:
+            await stores.close()
+
+    try:
+        click.echo(anyio.run(run))
+    except LadingError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        database.dispose()

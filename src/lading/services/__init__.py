@@ -10,6 +10,7 @@ from lading.metrics import Metrics
 from lading.processes import ThisProcess
 from lading.services.catalogue import Catalogue
 from lading.services.container_disks import ContainerDisks
+from lading.services.disk_imports import DiskImports
 from lading.services.events import Events, Outbox
 from lading.services.identity import Identities
 from lading.services.image_cache import ImageCache
@@ -58,6 +59,7 @@ class Services:
     webhooks: Webhooks
     metrics: Metrics
     registry: Registry
+    disk_imports: DiskImports
 
     @classmethod
     def build(
@@ -91,6 +93,16 @@ class Services:
             keystone = KeystoneTokens(settings.keystone, policy, settings.default_project, clock)
         identities = Identities(database, settings.default_project, policy, keystone, clock)
         sealer = Sealer(settings)
+        registry = Registry(
+            settings,
+            database,
+            stores,
+            catalogue,
+            sealer,
+            this_process,
+            clock,
+            ContainerDisks(database, catalogue, transfers, clock),
+        )
         return cls(
             identities=identities,
             visor_keys=VisorKeys(database, sealer, policy, identities, clock),
@@ -137,14 +149,6 @@ class Services:
             recovery=Recovery(settings, database, stores, catalogue, this_process, clock),
             webhooks=Webhooks(settings, tasks, metrics, clock),
             metrics=metrics,
-            registry=Registry(
-                settings,
-                database,
-                stores,
-                catalogue,
-                sealer,
-                this_process,
-                clock,
-                ContainerDisks(database, catalogue, transfers, clock),
-            ),
+            registry=registry,
+            disk_imports=DiskImports(settings, registry, transfers),
         )

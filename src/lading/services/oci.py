@@ -322,6 +322,13 @@ class Registry:
         check_name(name)
         await self._database.read(self._pushable, access, name)
 
+    async def owner(self, name: str) -> str:
+        """The project that owns the repository (an operator's look)."""
+        repository = await self._database.read(queries.find_repository, check_name(name))
+        if repository is None:
+            raise NameUnknown(f"repository {name} is not known")
+        return repository.owner
+
     async def set_visibility(self, caller: Caller, name: str, visibility: str) -> None:
         """Make a repository public (anyone pulls) or private (its project only)."""
         if visibility not in (PUBLIC, PRIVATE):
