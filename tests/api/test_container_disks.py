@@ -11,6 +11,7 @@ import json
 import os
 import tarfile
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
@@ -18,9 +19,14 @@ from starlette.testclient import TestClient
 
 from lading.app import create_app, create_registry_app
 from lading.db.models import container_disk_layers
+from lading.services.access import Caller
 from lading.services.container_disks import OWNER
+from lading.services.oci import Access
+from lading.settings import Settings
 from tests.api.test_oci import Registry, errors, sha256
 from tests.disk_images import iso, qcow2_header
+from tests.object_servers import s3_store, swift_store
+from tests.services_required import SERVICES
 from tests.world import World, open_world
 
 IDENTITIES = {
@@ -245,3 +251,40 @@ def test_the_digest_is_worked_out_once_and_kept(world: World, registry: Registry
     assert changed.content != first.content
     assert changed.json()["layers"] == first.json()["layers"]
     assert json.loads(changed.content)["config"] != first.json()["config"]
+
+
+@pytest.fixture(params=[pytest.param(store, marks=SERVICES) for store in (s3_store, swift_store)])
+def object_world(
+    request: pytest.FixtureRequest, tmp_path: Path, database_url: str
+) -> Iterator[World]:
+    """A world whose images are kept by an object store (S3, Swift)."""
+    store = request.param(request, tmp_path.name)
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, stores={"default": store}
+    )
+    with open_world(create_app(settings), IDENTITIES) as opened:
+        yield opened
+
+
+def test_an_object_stores_image_as_a_container_disk(object_world: World) -> None:
+    """The layer's data part read from S3 or Swift, by ranges too; and a container disk
+    pushed there registered as an image."""
+    world = object_world
+    with TestClient(create_registry_app(world.settings), base_url="http://registry.test") as c:
+        registry = Registry(c, world.tokens)
+        image_id = new_image(world)
+        manifest, layer = pull(registry, image_id)
+        assert disk_of(layer)[1] == DATA
+        digest = manifest["layers"][0]["digest"]  # type: ignore[index]
+        header = len(layer) - len(DATA) - (-len(DATA) % 512) - 1024
+        for first, last in ((header - 10, header + 10), (header + 5, len(layer) - 1)):
+            answer = registry.request(
+                "GET", f"/v2/images/{image_id}/blobs/{digest}",
+                headers={"range": f"bytes={first}-{last}"},
+            )  # fmt: skip
+            assert answer.status_code == 206 and answer.content == layer[first : last + 1]
+        # The layer just pulled, pushed as a container disk of its own, and registered.
+        registry.push_image("team/disk", "v1", layer)
+        access = Access(Caller.with_role("A", "member"))
+        image = world.call(world.services.disk_imports.register, access, "team/disk", "v1", None)
+        assert world.get("owner", f"/v2/images/{image.id}/file").content == DATA
