@@ -8,8 +8,10 @@ import gzip
 import io
 import os
 import tarfile
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -19,7 +21,7 @@ from lading.domain import Artifact
 from lading.errors import LadingError
 from lading.services.access import Caller
 from lading.services.oci import Access
-from lading.settings import Settings
+from lading.settings import OciSettings, Settings
 from tests.api.test_oci import CONFIG_TYPE, Registry, image_manifest, sha256
 from tests.disk_images import DiskImages, qcow2_header
 from tests.world import World
@@ -37,9 +39,15 @@ def identities() -> Mapping[str, tuple[str, str]]:
 
 @pytest.fixture
 def world_settings(settings: Settings) -> Settings:
-    # Bombs show at a few MiB rather than the default 64 MiB allowance.
+    # Bombs show at a few MiB rather than the default 64 MiB allowance; a registry port
+    # offers the container-disk import method (nothing listens on it in-process).
     return settings.model_copy(
-        update={"package_inflate_allowance": 2 * MiB, "image_size_cap": 64 * MiB}
+        update={
+            "package_inflate_allowance": 2 * MiB,
+            "image_size_cap": 64 * MiB,
+            "oci": OciSettings(port=5999),
+            "task_poll_interval": 0.05,
+        }
     )
 
 
@@ -188,3 +196,51 @@ def test_a_layer_that_is_no_tar(world: World, registry: Registry) -> None:
     assert "no tar" in refused(world, "team/notar", 400)
     push_disk(registry, "team/cut", tar_of(("disk/a.img", os.urandom(8192)))[:4096])
     assert "cut short" in refused(world, "team/cut", 400)
+
+
+def glance_import(world: World, reference: str, disk_format: str, who: str = "owner") -> Any:
+    """A queued image, imported by Glance's import API with the container-disk method:
+    the answer to the import request, and the image and its task once it ended."""
+    body = {"name": "vm", "disk_format": disk_format, "container_format": "bare"}
+    image_id = world.request("POST", "/v2/images", who, json=body).json()["id"]
+    method = {"method": {"name": "container-disk", "reference": reference}}
+    answer = world.request("POST", f"/v2/images/{image_id}/import", who, json=method)
+    if answer.status_code != 202:
+        return answer, None, None
+    for _ in range(600):
+        tasks = world.request("GET", f"/v2/images/{image_id}/tasks", who).json()["tasks"]
+        if tasks and tasks[0]["status"] in ("success", "failure"):
+            image = world.request("GET", f"/v2/images/{image_id}", who).json()
+            return answer, image, tasks[0]
+        time.sleep(0.05)
+    raise AssertionError("the import did not finish")
+
+
+def test_glances_import_takes_a_container_disk(world: World, registry: Registry) -> None:
+    methods = world.get("owner", "/v2/info/import").json()["import-methods"]["value"]
+    assert "container-disk" in methods
+    disk = qcow2_header() + os.urandom(MiB + 9)
+    push_disk(registry, "team/disk", gzip.compress(tar_of(("disk/vm.qcow2", disk))), TAR_GZIP)
+    answer, image, task = glance_import(world, "team/disk:v1", "qcow2")
+    assert answer.status_code == 202, answer.text
+    assert task["status"] == "success", task["message"]
+    assert image["status"] == "active" and image["size"] == len(disk)
+    assert world.get("owner", f"/v2/images/{image['id']}/file").content == disk
+    # Declared raw, the data is qcow2: the inspection refuses it; the image goes back.
+    answer, image, task = glance_import(world, "team/disk:v1", "raw")
+    assert task["status"] == "failure" and image["status"] == "queued"
+    # Two disks: the task fails once it reads the second; nothing active.
+    push_disk(registry, "team/two", tar_of(("disk/a.img", b"a" * 4096), ("disk/b.img", b"b")))
+    answer, image, task = glance_import(world, "team/two:v1", "raw")
+    assert task["status"] == "failure" and "two disks" in task["message"]
+    assert image["status"] == "queued"
+
+
+def test_glances_import_pulls_as_the_caller(world: World, registry: Registry) -> None:
+    push_disk(registry, "team/private", tar_of(("disk/a.img", os.urandom(4096))))
+    answer, _, _ = glance_import(world, "team/private:v1", "raw", who="other")
+    assert answer.status_code == 404
+    answer, _, _ = glance_import(world, "team/private:nope", "raw")
+    assert answer.status_code == 404
+    answer, _, _ = glance_import(world, "Not A Name:v1", "raw")
+    assert answer.status_code == 400

@@ -14,6 +14,7 @@ from lading.db.engine import Database
 from lading.errors import LadingError
 from lading.services import Services
 from lading.services.access import Caller
+from lading.services.disk_imports import split_reference
 from lading.services.oci import PRIVATE, PUBLIC, Access
 from lading.services.roles import ADMIN, MEMBER
 from lading.stores.registry import StoreRegistry
@@ -50,18 +51,6 @@ def visibility(config_file: Path | None, name: str, visibility: str) -> None:
     finally:
         database.dispose()
     click.echo(f"{name} is {visibility}")
-
-
-def split_reference(reference: str) -> tuple[str, str]:
-    """``name:tag``, ``name@sha256:...`` or ``name`` (tag ``latest``), as docker writes
-    them (the registry's host left out)."""
-    if "@" in reference:
-        name, _, digest = reference.partition("@")
-        return name, digest
-    name, colon, tag = reference.rpartition(":")
-    if colon and "/" not in tag:
-        return name, tag
-    return reference, "latest"
 
 
 @registry.command(name="import")

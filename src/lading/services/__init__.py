@@ -103,6 +103,7 @@ class Services:
             clock,
             ContainerDisks(database, catalogue, transfers, clock),
         )
+        disk_imports = DiskImports(settings, registry, transfers)
         return cls(
             identities=identities,
             visor_keys=VisorKeys(database, sealer, policy, identities, clock),
@@ -130,7 +131,15 @@ class Services:
             ),
             tasks=tasks,
             imports=Imports(
-                settings, database, catalogue, transfers, tasks, sealer, keystone, clock
+                settings,
+                database,
+                catalogue,
+                transfers,
+                tasks,
+                sealer,
+                keystone,
+                clock,
+                disk_imports,
             ),
             info=Info(settings, database),
             onboarding=Onboarding(
@@ -150,5 +159,5 @@ class Services:
             webhooks=Webhooks(settings, tasks, metrics, clock),
             metrics=metrics,
             registry=registry,
-            disk_imports=DiskImports(settings, registry, transfers),
+            disk_imports=disk_imports,
         )

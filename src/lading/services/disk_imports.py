@@ -249,20 +249,49 @@ def _layer_of(content: bytes, media_type: str) -> dict[str, Any]:
     return layer
 
 
+def split_reference(reference: str) -> tuple[str, str]:
+    """``name:tag``, ``name@sha256:...`` or ``name`` (tag ``latest``), as docker writes
+    them (the registry's host left out)."""
+    if "@" in reference:
+        name, _, digest = reference.partition("@")
+        return name, digest
+    name, colon, tag = reference.rpartition(":")
+    if colon and "/" not in tag:
+        return name, tag
+    return reference, "latest"
+
+
+@dataclass(frozen=True, slots=True)
+class DiskStream:
+    """A container disk's disk, ready to stream out of its layer once."""
+
+    manifest_digest: str
+    size: int  # the disk's, in bytes
+    head: bytes  # its first MiB at most: what tells its format
+    reader: LayerReader
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self.reader.disk_data()
+
+
 class DiskImports:
     def __init__(self, settings: Settings, registry: Registry, transfers: Transfers) -> None:
         self._settings = settings
         self._registry = registry
         self._transfers = transfers
 
-    async def register(
-        self, access: Access, name: str, reference: str, image_name: str | None = None
-    ) -> Artifact:
-        """The container disk ``name:reference`` (or ``name@digest``) as a new image of the
-        caller's project, active once its bytes are in; an error, and no image, otherwise."""
-        caller = access.caller
-        if caller is None:
-            raise Unauthorized("registering an image needs a caller")
+    async def resolve(self, access: Access, name: str, reference: str) -> str:
+        """The digest of the manifest ``reference`` names, when it is a container disk's
+        the caller may pull (its layer is read only when the disk is)."""
+        if is_image_repository(name):
+            raise BadRequest(f"{name} is an image of the catalogue already")
+        manifest = await self._registry.manifest(access, name, reference)
+        _layer_of(manifest.content, manifest.media_type)
+        return manifest.digest
+
+    async def disk(self, access: Access, name: str, reference: str) -> DiskStream:
+        """The container disk's disk, its layer read up to the disk's first MiB; what
+        comes after is judged as ``chunks`` streams it."""
         if is_image_repository(name):
             raise BadRequest(f"{name} is an image of the catalogue already")
         manifest = await self._registry.manifest(access, name, reference)
@@ -276,15 +305,26 @@ class DiskImports:
             self._settings.package_inflate_allowance,
         )
         reader = LayerReader(inflated(self._registry.read(blob, 0, blob.size), bounds), cap)
-        disk = await reader.find_disk()
-        head = await reader.head(min(disk.size, HEAD))
+        found = await reader.find_disk()
+        head = await reader.head(min(found.size, HEAD))
+        return DiskStream(manifest.digest, found.size, head, reader)
+
+    async def register(
+        self, access: Access, name: str, reference: str, image_name: str | None = None
+    ) -> Artifact:
+        """The container disk ``name:reference`` (or ``name@digest``) as a new image of the
+        caller's project, active once its bytes are in; an error, and no image, otherwise."""
+        caller = access.caller
+        if caller is None:
+            raise Unauthorized("registering an image needs a caller")
+        stream = await self.disk(access, name, reference)
         separator = "@" if is_digest(reference) else ":"
         changes = Changes(
             {
                 "name": f"{name}{separator}{reference}"[:255] if image_name is None else image_name,
-                "disk_format": detected_format(head),
+                "disk_format": detected_format(stream.head),
                 "container_format": "bare",
             },
-            {SOURCE_PROPERTY: f"{name}@{manifest.digest}"},
+            {SOURCE_PROPERTY: f"{name}@{stream.manifest_digest}"},
         )
-        return await self._transfers.create_uploaded(caller, changes, reader.disk_data())
+        return await self._transfers.create_uploaded(caller, changes, stream.chunks())
