@@ -250,11 +250,12 @@ def _layer_of(content: bytes, media_type: str) -> dict[str, Any]:
 
 
 def split_reference(reference: str) -> tuple[str, str]:
-    """``name:tag``, ``name@sha256:...`` or ``name`` (tag ``latest``), as docker writes
-    them (the registry's host left out)."""
+    """``name:tag``, ``name@sha256:...``, ``name:tag@sha256:...`` or ``name`` (tag
+    ``latest``), as docker writes them (the registry's host left out)."""
     if "@" in reference:
         name, _, digest = reference.partition("@")
-        return name, digest
+        tagged, colon, tag = name.rpartition(":")
+        return (tagged if colon and "/" not in tag else name), digest  # the digest wins
     name, colon, tag = reference.rpartition(":")
     if colon and "/" not in tag:
         return name, tag
