@@ -16,8 +16,9 @@ from lading.db.engine import Database
 from lading.errors import LadingError
 from lading.services import Services
 from lading.services.access import Caller
-from lading.services.oci import PRIVATE, PUBLIC
-from lading.services.roles import ADMIN
+from lading.services.disk_imports import split_reference
+from lading.services.oci import PRIVATE, PUBLIC, Access
+from lading.services.roles import ADMIN, MEMBER
 from lading.stores.registry import StoreRegistry
 
 T = TypeVar("T")
@@ -84,3 +85,27 @@ def _run(config_file: Path | None, work: Callable[[Services, Caller], Awaitable[
         raise click.ClickException(exc.message) from None
     finally:
         database.dispose()
+
+
+@registry.command(name="import")
+@CONFIG_OPTION
+@click.argument("reference")
+@click.option("--name", "image_name", help="The image's name (default: the reference).")
+@click.option(
+    "--project", help="The project the image is made for (default: the repository's owner)."
+)
+def import_disk(
+    config_file: Path | None, reference: str, image_name: str | None, project: str | None
+) -> None:
+    """Register the container disk REFERENCE (repository:tag or repository@digest) as an
+    image: its disk streamed out of its layer, inspected, checked; prints the image's id."""
+    name, tag = split_reference(reference)
+
+    async def work(services: Services, operator: Caller) -> str:
+        owner = project or await services.registry.owner(name)
+        # As the project's member: its repository's rules and its quota apply.
+        access = Access(Caller.with_role(owner, MEMBER))
+        image = await services.disk_imports.register(access, name, tag, image_name)
+        return f"{image.id} {image.disk_format} {image.size}"
+
+    click.echo(_run(config_file, work))

@@ -513,3 +513,20 @@ oci_upload_parts = Table(
     Column("blob_id", Integer, ForeignKey("blobs.id", ondelete="CASCADE"), nullable=False),
     Column("size", BigInteger, nullable=False),
 )
+
+# An image's container disk layer (lading.services.container_disks): the layer is the
+# image's own bytes between a tar header and the tar's end, never stored apart; what is
+# kept is its digest, worked out once by reading the image through, and the size it was
+# worked out for (another size: worked out again). ``layout`` names the header's form, so
+# that a later change of it is never served under a digest worked out for another.
+container_disk_layers = Table(
+    "container_disk_layers",
+    metadata,
+    Column(
+        "artifact_id", String(36), ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("layout", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),  # the layer's, in bytes
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)

@@ -9,6 +9,8 @@ from lading.db.engine import Database
 from lading.metrics import Metrics
 from lading.processes import ThisProcess
 from lading.services.catalogue import Catalogue
+from lading.services.container_disks import ContainerDisks
+from lading.services.disk_imports import DiskImports
 from lading.services.events import Events, Outbox
 from lading.services.identity import Identities
 from lading.services.image_cache import ImageCache
@@ -59,6 +61,7 @@ class Services:
     metrics: Metrics
     registry: Registry
     registry_gc: Collector
+    disk_imports: DiskImports
 
     @classmethod
     def build(
@@ -92,6 +95,17 @@ class Services:
             keystone = KeystoneTokens(settings.keystone, policy, settings.default_project, clock)
         identities = Identities(database, settings.default_project, policy, keystone, clock)
         sealer = Sealer(settings)
+        registry = Registry(
+            settings,
+            database,
+            stores,
+            catalogue,
+            sealer,
+            this_process,
+            clock,
+            ContainerDisks(database, catalogue, transfers, clock),
+        )
+        disk_imports = DiskImports(settings, registry, transfers)
         return cls(
             identities=identities,
             visor_keys=VisorKeys(database, sealer, policy, identities, clock),
@@ -119,7 +133,15 @@ class Services:
             ),
             tasks=tasks,
             imports=Imports(
-                settings, database, catalogue, transfers, tasks, sealer, keystone, clock
+                settings,
+                database,
+                catalogue,
+                transfers,
+                tasks,
+                sealer,
+                keystone,
+                clock,
+                disk_imports,
             ),
             info=Info(settings, database),
             onboarding=Onboarding(
@@ -138,6 +160,7 @@ class Services:
             recovery=Recovery(settings, database, stores, catalogue, this_process, clock),
             webhooks=Webhooks(settings, tasks, metrics, clock),
             metrics=metrics,
-            registry=Registry(settings, database, stores, catalogue, sealer, this_process, clock),
+            registry=registry,
             registry_gc=Collector(settings, database, catalogue, clock),
+            disk_imports=disk_imports,
         )

@@ -104,6 +104,12 @@ async def bounded_archive(
     framing.finish()
 
 
+def inflated(chunks: AsyncIterable[bytes], bounds: ArchiveBounds) -> AsyncIterator[bytes]:
+    """The bytes, inflated when they are gzip, within ``bounds`` (see ``_inflated``): for
+    a reader of its own that follows the tar (a container disk's layer)."""
+    return _inflated(chunks, bounds)
+
+
 async def _inflated(chunks: AsyncIterable[bytes], bounds: ArchiveBounds) -> AsyncIterator[bytes]:
     """The bytes, inflated on the fly when they are gzip (by their magic number), each
     piece at most ``PIECE`` and made only when asked for: a small bomb cannot make a large

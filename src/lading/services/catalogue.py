@@ -141,6 +141,22 @@ class Catalogue:
             raise NotFound(f"no artifact with id {artifact_id}")
         return artifact
 
+    async def public(self, artifact_id: str) -> Artifact:
+        """A live, published, public artifact: what anyone may read without a token (the
+        registry's anonymous pulls); NotFound otherwise."""
+        if not validation.is_uuid(artifact_id):
+            raise NotFound(f"no artifact with id {artifact_id}")
+        artifact_id = str(uuid.UUID(artifact_id))
+        artifact = await self._database.read(queries.fetch_artifact, artifact_id)
+        if (
+            artifact is None
+            or artifact.status in GONE
+            or not artifact.published
+            or artifact.visibility is not Visibility.PUBLIC
+        ):
+            raise NotFound(f"no artifact with id {artifact_id}")
+        return artifact
+
     def made_by(self, caller: Caller, artifact: Artifact) -> Maker | None:
         """Who made the artifact, for a caller that may know: administrators, its owner's
         project and the project that made it; others see the artifact, not who in another

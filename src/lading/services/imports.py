@@ -27,6 +27,12 @@ copies to the others.
 A failed import puts the image back to ``queued`` with its staged or partial data
 dropped, and ``os_glance_failed_import`` saying on which stores.
 
+``container-disk`` (with the OCI registry on, ``oci.port``): as web-download, from a
+container disk pushed to the registry (``reference``: ``<repository>:<tag>`` or
+``<repository>@<digest>``), which the caller must be able to pull when it asks; the
+manifest's digest is fixed then, and the task streams that manifest's disk out of its
+layer (lading.services.disk_imports), checked as the image's disk_format says.
+
 ``copy-image`` (with several stores): an ``active`` image's data is copied to more stores
 in the same way; the image stays active throughout, and a copy that must succeed and
 fails undoes the copies the task made. Once it ends, ``os_glance_importing_to_stores`` stays
@@ -56,6 +62,7 @@ from lading.services import validation
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
 from lading.services.conversion import Conversion
+from lading.services.disk_imports import DiskImports, split_reference
 from lading.services.fetching import (
     CREDENTIAL_FIELDS,
     Fetch,
@@ -66,6 +73,8 @@ from lading.services.fetching import (
 from lading.services.glance_download import METHOD as GLANCE_DOWNLOAD
 from lading.services.glance_download import GlanceDownload, RemoteImage
 from lading.services.keystone import KeystoneTokens
+from lading.services.oci import Access, check_name
+from lading.services.roles import ADMIN
 from lading.services.sealing import Sealer
 from lading.services.tasks import Progress, Tasks, Undo, reporting
 from lading.services.transfers import Expected, Transfers
@@ -76,6 +85,7 @@ from lading.url_rules import UrlRules
 TASK_TYPE = "api_image_import"  # Glance's name for import tasks
 METHODS = ("glance-direct", "web-download")
 COPY = "copy-image"  # offered with several stores
+CONTAINER_DISK = "container-disk"  # offered with the OCI registry
 FAILED_STATUS = "failed_status"  # in a task's input: the image's status if it fails
 # Where each method's image must stand: web-download and glance-download fill a queued
 # image, glance-direct imports what was staged.
@@ -83,6 +93,7 @@ SOURCES = {
     "glance-direct": Status.UPLOADING,
     "web-download": Status.QUEUED,
     GLANCE_DOWNLOAD: Status.QUEUED,
+    CONTAINER_DISK: Status.QUEUED,
 }
 
 
@@ -97,8 +108,11 @@ class Imports:
         sealer: Sealer,
         keystone: KeystoneTokens | None = None,
         clock: Clock | None = None,
+        disks: DiskImports | None = None,
     ) -> None:
         self._clock = clock or Clock()
+        # Offered where the registry listens: the container disks are pushed there.
+        self._disks = disks if settings.oci.port is not None else None
         self._rules = UrlRules(settings.fetch)
         self._quota = settings.quota
         # Offered with Keystone only: its catalogue says where the other regions are.
@@ -114,6 +128,8 @@ class Imports:
     @property
     def methods(self) -> tuple[str, ...]:
         methods = METHODS if self._glance is None else (*METHODS, GLANCE_DOWNLOAD)
+        if self._disks is not None:
+            methods = (*methods, CONTAINER_DISK)
         return (*methods, COPY) if self._transfers.store_choices() else methods
 
     async def start(
@@ -139,6 +155,12 @@ class Imports:
         elif require_formats:
             # Glance refuses to move an image towards active without both formats.
             validation.require_formats(artifact)
+        if task_input["method"] == CONTAINER_DISK:
+            assert self._disks is not None
+            # What the caller may pull now, fixed: the task reads that manifest.
+            task_input["digest"] = await self._disks.resolve(
+                Access(caller), task_input["repository"], task_input["reference"]
+            )
         task_input |= self._as_glance_keeps(artifact.id, body, task_input)
         if killed_on_failure:
             task_input[FAILED_STATUS] = Status.KILLED.value
@@ -260,6 +282,12 @@ class Imports:
         if name == GLANCE_DOWNLOAD:
             assert self._glance is not None and caller is not None
             task_input.update(self._glance.parse(caller, method))
+        if name == CONTAINER_DISK:
+            reference = method.get("reference")
+            if not isinstance(reference, str):
+                raise BadRequest("container-disk needs reference: <repository>:<tag> or @<digest>")
+            repository, task_input["reference"] = split_reference(reference)
+            task_input["repository"] = check_name(repository)
         return task_input
 
     def _as_glance_keeps(
@@ -316,7 +344,7 @@ class Imports:
         remote: RemoteImage | None = None
         if task.input["method"] == GLANCE_DOWNLOAD:
             remote = await self._remote(task, progress)
-        if task.input["method"] in ("web-download", GLANCE_DOWNLOAD):
+        if task.input["method"] in ("web-download", GLANCE_DOWNLOAD, CONTAINER_DISK):
             await self._download(task, _as(artifact, remote), progress, plan, remote)
             artifact = await self._reread(artifact.id, remote)  # with its data now
         elif not artifact.locations:
@@ -387,9 +415,21 @@ class Imports:
         that takes them."""
         credentials = open_credentials(task.input, self._sealer)
         for store in list(plan.remaining):
-            if remote is None:
+            announced = None if remote is None else remote.size
+            if task.input["method"] == CONTAINER_DISK:
+                assert self._disks is not None
+                # The caller's right to pull was checked as it asked, for this digest.
+                operator = Access(Caller.with_role(task.owner, ADMIN))
+                disk = await self._disks.disk(
+                    operator, task.input["repository"], task.input["digest"]
+                )
+                fetch: Any = disk
+                chunks: AsyncIterable[bytes] = disk.chunks()
+                expected = Expected(task.input.get("md5"), task.input.get("sha256"))
+                announced = disk.size
+            elif remote is None:
                 fetch = Fetch(task.input["uri"], self._rules, credentials)
-                chunks: AsyncIterable[bytes] = fetch.chunks()
+                chunks = fetch.chunks()
                 expected = Expected(task.input.get("md5"), task.input.get("sha256"))
             else:
                 assert self._glance is not None
@@ -402,7 +442,7 @@ class Imports:
                     reporting(chunks, progress, fetch),
                     store,
                     expected,
-                    announced_size=None if remote is None else remote.size,
+                    announced_size=announced,
                 )
             except StoreError as exc:
                 plan.fail(store, exc)

@@ -57,6 +57,7 @@ from lading.errors import (
 from lading.processes import ThisProcess
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
+from lading.services.container_disks import ContainerDisks, DiskBlob, is_image_repository
 from lading.services.digests import DigestingStream
 from lading.services.name_rules import skeleton
 from lading.services.roles import MEMBER
@@ -140,8 +141,9 @@ class BlobRead:
 
     digest: str
     size: int
-    store: str
-    key: str
+    store: str = ""
+    key: str = ""
+    disk: DiskBlob | None = None  # a blob of an image's container disk, made when read
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +204,9 @@ class Registry:
         sealer: Sealer,
         this_process: ThisProcess,
         clock: Clock | None = None,
+        disks: ContainerDisks | None = None,
     ) -> None:
+        self._disks = disks
         self._settings = settings
         self._database = database
         self._stores = stores
@@ -247,8 +251,22 @@ class Registry:
 
     # Who may do what
 
+    def _disks_for(self, access: Access, name: str) -> tuple[ContainerDisks, Caller | None]:
+        """For a catalogue image's repository: the caller its token lets pull it."""
+        if self._disks is None:
+            raise NameUnknown(f"repository {name} is not known")
+        if not access.allows(name, PULL):
+            if access.caller is None:
+                raise Unauthorized(f"pulling from {name} needs a token")
+            raise _insufficient(name, PULL)
+        return self._disks, access.caller
+
     async def _readable(self, access: Access, name: str) -> queries.Repository:
         check_name(name)
+        if is_image_repository(name):
+            # The catalogue's images are no repository of the registry's own: a mount
+            # from one finds nothing, and the client uploads.
+            raise NameUnknown(f"repository {name} holds no blobs to mount")
         repository = await self._database.read(queries.find_repository, name)
         caller = access.caller
         visible = repository is not None and (
@@ -271,6 +289,8 @@ class Registry:
         caller = access.caller
         if caller is None:
             raise Unauthorized(f"pushing to {name} needs a token with {action} on it")
+        if is_image_repository(name):
+            raise Forbidden(f"{name} is an image of the catalogue: nothing is pushed there")
         if not access.allows(name, action):
             raise _insufficient(name, action)
         if not (caller.is_admin or MEMBER in caller.roles):
@@ -353,6 +373,13 @@ class Registry:
             raise NameUnknown(f"repository {name} is not known")
         return found
 
+    async def owner(self, name: str) -> str:
+        """The project that owns the repository (an operator's look)."""
+        repository = await self._database.read(queries.find_repository, check_name(name))
+        if repository is None:
+            raise NameUnknown(f"repository {name} is not known")
+        return repository.owner
+
     async def set_visibility(self, caller: Caller, name: str, visibility: str) -> None:
         """Make a repository public (anyone pulls) or private (its project only): its
         project's members and administrators; its readers are refused, and it is not known
@@ -383,6 +410,11 @@ class Registry:
         return Page(found[:limit], len(found) > limit)
 
     async def tags(self, access: Access, name: str, n: int | None, last: str | None) -> Page:
+        if is_image_repository(name):
+            check_name(name)
+            disks, caller = self._disks_for(access, name)
+            found = [tag for tag in await disks.tags(caller, name) if last is None or tag > last]
+            return Page(found[: n if n is not None else MAX_PAGE], False)
         await self._readable(access, name)
         limit = min(n if n is not None else MAX_PAGE, MAX_PAGE)
         found = await self._database.read(queries.list_tags, name, last, limit + 1)
@@ -391,6 +423,11 @@ class Registry:
     # Blobs
 
     async def blob(self, access: Access, name: str, digest: str) -> BlobRead:
+        if is_image_repository(name):
+            check_name(name)
+            disks, caller = self._disks_for(access, name)
+            found = await disks.blob(caller, name, check_digest(digest))
+            return BlobRead(found.digest, found.size, disk=found)
         await self._readable(access, name)
         check_digest(digest)
         linked = await self._database.read(queries.find_blob, name, digest)
@@ -401,6 +438,8 @@ class Registry:
     async def check_bytes(self, blob: BlobRead) -> None:
         """ObjectNotFound (503) when the store lacks the blob's bytes: said before an
         answer starts, rather than a body cut short."""
+        if blob.disk is not None:
+            return  # the image's download looked already
         stored = await self._stores.get(blob.store).stat(blob.key)
         if stored.size != blob.size:
             raise ObjectNotFound(
@@ -409,6 +448,8 @@ class Registry:
             )
 
     def read(self, blob: BlobRead, start: int, end: int) -> AsyncIterator[bytes]:
+        if blob.disk is not None:
+            return blob.disk.read(start, end)
         return self._stores.get(blob.store).open(blob.key, start, end)
 
     async def delete_blob(self, access: Access, name: str, digest: str) -> None:
@@ -577,10 +618,14 @@ class Registry:
 
     def local_path(self, blob: BlobRead) -> Path | None:
         """The blob's file, when its store is local (the server may send it itself)."""
+        if blob.disk is not None:
+            return None  # composed as it is read
         return self._stores.get(blob.store).local_path(blob.key)
 
     async def redirect_url(self, blob: BlobRead) -> str | None:
         """Where the client may fetch the blob itself, when its store hands bytes off."""
+        if blob.disk is not None:
+            return None
         return await self._stores.get(blob.store).redirect_url(blob.key)
 
     async def cancel(self, access: Access, name: str, upload_id: str) -> None:
@@ -667,6 +712,15 @@ class Registry:
     # Manifests
 
     async def manifest(self, access: Access, name: str, reference: str) -> StoredManifest:
+        if is_image_repository(name):
+            check_name(name)
+            disks, caller = self._disks_for(access, name)
+            if is_digest(reference):
+                check_digest(reference)
+            else:
+                _check_tag(reference)
+            made = await disks.manifest(caller, name, reference)
+            return StoredManifest(made.digest, OCI_MANIFEST, made.content)
         await self._readable(access, name)
         digest = await self._resolve(name, reference)
         found = await self._database.read(queries.find_manifest, name, digest)
