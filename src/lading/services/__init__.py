@@ -9,6 +9,7 @@ from lading.db.engine import Database
 from lading.metrics import Metrics
 from lading.processes import ThisProcess
 from lading.services.catalogue import Catalogue
+from lading.services.downloads import DownloadLedger
 from lading.services.events import Events, Outbox
 from lading.services.identity import Identities
 from lading.services.image_cache import ImageCache
@@ -24,6 +25,7 @@ from lading.services.package_images import PackageImages
 from lading.services.packages import Packages
 from lading.services.policy import Policy
 from lading.services.recovery import Recovery
+from lading.services.retention import Retention
 from lading.services.sealing import Sealer
 from lading.services.signing import Signatures
 from lading.services.tasks import Tasks
@@ -57,6 +59,8 @@ class Services:
     webhooks: Webhooks
     metrics: Metrics
     registry: Registry
+    downloads: DownloadLedger
+    retention: Retention
 
     @classmethod
     def build(
@@ -78,9 +82,11 @@ class Services:
         metrics = Metrics()
         this_process = ThisProcess()
         image_cache = ImageCache(settings, database, stores, metrics)
+        downloads = DownloadLedger(database, settings.retention.download_record_interval, clock)
         transfers = Transfers(
-            settings, database, stores, catalogue, metrics, this_process, outbox, image_cache, clock
-        )
+            settings, database, stores, catalogue, metrics, this_process, outbox, image_cache,
+            clock, downloads,
+        )  # fmt: skip
         tasks = Tasks(settings, database, metrics, events, clock)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)
         keystone = None
@@ -137,4 +143,8 @@ class Services:
             webhooks=Webhooks(settings, tasks, metrics, clock),
             metrics=metrics,
             registry=Registry(settings, database, stores, catalogue, sealer, this_process, clock),
+            downloads=downloads,
+            retention=Retention(
+                settings.retention, database, catalogue, tasks, outbox, events, clock
+            ),
         )

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from lading.api.glance_v2 import cache, images, members, metadef_schemas, metadefs, names, tasks
+from lading.api.glance_v2 import (
+    cache,
+    images,
+    members,
+    metadef_schemas,
+    metadefs,
+    names,
+    retention,
+    tasks,
+)
 
 ROUTES: list[BaseRoute] = [
     *images.ROUTES,
@@ -14,4 +23,5 @@ ROUTES: list[BaseRoute] = [
     *metadefs.ROUTES,
     *metadef_schemas.ROUTES,
     *cache.ROUTES,
+    *retention.ROUTES,
 ]
