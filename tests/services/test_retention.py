@@ -314,8 +314,7 @@ async def test_a_step_looks_again_at_what_keeps_the_artifact(
     services.downloads.served(downloaded.id)
     await services.downloads.flush()
     report = RunReport()
-    for step in plan.steps:
-        await services.retention._advance(step, plan.made_at, report)
+    assert await services.retention._advance(plan.steps, plan.made_at, report) == []
     assert (report.hidden, sorted(report.kept)) == ([], sorted([tagged.id, downloaded.id]))
     assert not fetched(database, tagged.id).os_hidden
     assert database.run(False, retention.mark_of, tagged.id) is None
