@@ -112,3 +112,41 @@ def test_downloads_on_any_face_are_recorded(world: World) -> None:
     assert head.status_code == 200
     assert world.call(world.services.downloads.flush) == 0  # a HEAD serves no data
     assert database.run(False, retention.last_downloaded, untouched) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"keep_newest": 1, "kind": ["image"]},
+        {"keep_newest": 1, "kind": "disk"},
+        {"keep_newest": 1, "pattern": 7},
+        {"keep_newest": 1, "pattern": "x" * 256},
+        {"keep_newest": 1.5},
+        {"keep_newest": True},
+        {"keep_newest": 10**30},
+        {"keep_younger_days": -1},
+        {"keep_newest": 1, "delete_after_days": None},
+        {"keep_newest": 1, "project": ["A"]},
+        {"keep_newest": 1, "project": ""},
+        {"keep_newest": None, "keep_younger_days": None},
+        "keep_newest",
+        None,
+    ],
+)
+def test_hostile_policies_are_400(world: World, body: Any) -> None:
+    refused = world.request("POST", "/v2/retention/policies", "owner", json=body)
+    assert refused.status_code == 400, refused.text
+    assert world.get("owner", "/v2/retention/policies").json()["policies"] == []
+
+
+def test_hostile_plan_and_run_requests_are_400(world: World) -> None:
+    for params in ({"limit": "-1"}, {"limit": "x" * 40}, {"project": ["A", "B"]}):
+        assert world.get("admin", "/v2/retention/plan", **params).status_code == 400, params
+    for body in ({"project": 7}, {"everything": True}, [], "x"):
+        started = world.request("POST", "/v2/retention/runs", "admin", json=body)
+        assert started.status_code == 400, (body, started.text)
+    broken = world.request("POST", "/v2/retention/runs", "admin", content=b"{not json",
+                           headers={"content-type": "application/json"})  # fmt: skip
+    assert broken.status_code == 400
+    for policy_id in ("not-a-policy", "%2E%2E%2Fimages", "x" * 5000):
+        assert world.get("owner", f"/v2/retention/policies/{policy_id}").status_code == 404

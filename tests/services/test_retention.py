@@ -217,26 +217,33 @@ async def test_kept_again_is_restored_and_only_what_retention_did_is_undone(
 ) -> None:
     tagged = await made(services, name="a")
     hidden_before = await made(services, name="b", os_hidden=True)
+    deactivated_before = await made(services, name="c")
+    await services.catalogue.deactivate(OWNER, deactivated_before.id)
     clock.move(days=10)
     await policy(services, keep_younger_days=5, hide_after_days=0, deactivate_after_days=1,
                  delete_after_days=30)  # fmt: skip
     await services.retention.apply("A")
     clock.move(days=1, seconds=1)
     report = await services.retention.apply("A")
-    assert sorted(report.deactivated) == sorted([tagged.id, hidden_before.id])
+    everyone = sorted([tagged.id, hidden_before.id, deactivated_before.id])
+    assert sorted(report.deactivated) == everyone
     mark = database.run(False, retention.mark_of, hidden_before.id)
     assert mark is not None and (mark.hid, mark.deactivated) == (False, True)
+    mark = database.run(False, retention.mark_of, deactivated_before.id)
+    assert mark is not None and (mark.hid, mark.deactivated) == (True, False)
 
     await services.catalogue.add_tag(OWNER, tagged.id, "retention:keep")
-    await services.catalogue.update(OWNER, hidden_before.id, lambda _: _protect())
-    assert await planned(services) == {tagged.id: Action.RESTORE,
-                                       hidden_before.id: Action.RESTORE}  # fmt: skip
+    for artifact in (hidden_before, deactivated_before):
+        await services.catalogue.update(OWNER, artifact.id, lambda _: _protect())
+    assert await planned(services) == dict.fromkeys(everyone, Action.RESTORE)
     report = await services.retention.apply("A")
-    assert sorted(report.restored) == sorted([tagged.id, hidden_before.id])
+    assert sorted(report.restored) == everyone
     restored = fetched(database, tagged.id)
     assert (restored.os_hidden, restored.status) == (False, Status.ACTIVE)
     kept_hidden = fetched(database, hidden_before.id)  # hidden by its owner: stays so
     assert (kept_hidden.os_hidden, kept_hidden.status) == (True, Status.ACTIVE)
+    kept_off = fetched(database, deactivated_before.id)  # deactivated by its owner: stays
+    assert (kept_off.os_hidden, kept_off.status) == (False, Status.DEACTIVATED)
     assert await planned(services) == {}
     assert ("retention.restored", tagged.id) in events(database)
 

@@ -585,11 +585,13 @@ def _scope(caller: Caller, project: str | None) -> str | None:
 
 
 def _number(fields: Mapping[str, Any], name: str, default: int | None, least: int) -> int | None:
+    """A rule (``default`` None: it may be null, and is then no rule) or a grace."""
     value = fields.get(name, default)
-    if value is None:
+    if value is None and default is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= MAX_DAYS:
-        raise BadRequest(f"{name} is a whole number from {least} to {MAX_DAYS}, or null")
+        null = ", or null" if default is None else ""
+        raise BadRequest(f"{name} is a whole number from {least} to {MAX_DAYS}{null}")
     return value
 
 
