@@ -142,7 +142,8 @@ def test_hostile_policies_are_400(world: World, body: Any) -> None:
 def test_hostile_plan_and_run_requests_are_400(world: World) -> None:
     for params in ({"limit": "-1"}, {"limit": "x" * 40}, {"project": ["A", "B"]}):
         assert world.get("admin", "/v2/retention/plan", **params).status_code == 400, params
-    for body in ({"project": 7}, {"everything": True}, [], "x"):
+    bodies: list[Any] = [{"project": 7}, {"everything": True}, [], "x"]
+    for body in bodies:
         started = world.request("POST", "/v2/retention/runs", "admin", json=body)
         assert started.status_code == 400, (body, started.text)
     broken = world.request("POST", "/v2/retention/runs", "admin", content=b"{not json",

@@ -35,7 +35,7 @@ OWNER = Caller.with_role("A", MEMBER)
 OTHER = Caller.with_role("B", MEMBER)
 HOOK = {"url": "http://127.0.0.1:9/hook", "secret": "s" * 32,
         "events": ["retention.*", "artifact.updated", "artifact.deleted"]}  # fmt: skip
-STAGES = {"hide_after_days": 1, "deactivate_after_days": 2, "delete_after_days": 3}
+STAGES: dict[str, Any] = {"hide_after_days": 1, "deactivate_after_days": 2, "delete_after_days": 3}
 
 
 @pytest.fixture
