@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from sqlalchemy import select
 
@@ -278,6 +279,28 @@ async def test_undoing_a_step_by_hand_starts_the_course_over(
     assert (report.hidden, report.deactivated) == ([old.id], [])
 
 
+async def test_a_course_started_over_keeps_what_retention_did_its_own(
+    services: Services, database: Database, clock: MovableClock
+) -> None:
+    """Reactivated by hand while still hidden by retention: the course starts over, and a
+    restore later still shows the artifact again (retention hid it, not its owner)."""
+    old = await made(services, name="a")
+    clock.move(days=10)
+    await policy(services, keep_younger_days=1, hide_after_days=0, deactivate_after_days=0,
+                 delete_after_days=30)  # fmt: skip
+    await services.retention.apply("A")
+    await services.catalogue.reactivate(OWNER, old.id)
+    assert await planned(services) == {old.id: Action.HIDE}  # over again
+    report = await services.retention.apply("A")
+    assert (report.hidden, report.deactivated) == ([old.id], [old.id])
+    mark = database.run(False, retention.mark_of, old.id)
+    assert mark is not None and (mark.hid, mark.deactivated) == (True, True)
+    await services.catalogue.add_tag(OWNER, old.id, "retention:keep")
+    assert (await services.retention.apply("A")).restored == [old.id]
+    artifact = fetched(database, old.id)
+    assert (artifact.os_hidden, artifact.status) == (False, Status.ACTIVE)
+
+
 def _shown() -> Changes:
     return Changes({"os_hidden": False})
 
@@ -473,3 +496,29 @@ async def test_a_download_is_written_once_per_interval_across_processes(
     assert await one.downloads.flush() == 1
     later = database.run(False, retention.last_downloaded, artifact.id)
     assert later is not None and later > first
+
+
+async def test_two_runs_at_once_take_each_step_once(
+    tmp_path: Path, database: Database, store: FaultyStore, clock: MovableClock
+) -> None:
+    """Two processes' runs at the same moment (a recurring one, one asked for): each
+    artifact is hidden once, and stays retention's own to restore."""
+    settings = Settings(data_dir=tmp_path, retention={"in_use_days": 0})
+    registry = StoreRegistry({"default": store}, "default")
+    one, two = (Services.build(settings, database, registry, clock) for _ in range(2))
+    old = [await made(one, name="a") for _ in range(30)]
+    clock.move(days=10)
+    await policy(one, keep_younger_days=1, hide_after_days=0)
+    reports = []
+
+    async def run(services: Services) -> None:
+        reports.append(await services.retention.apply())
+
+    async with anyio.create_task_group() as runs:
+        runs.start_soon(run, one)
+        runs.start_soon(run, two)
+    hidden = sorted(reports[0].hidden + reports[1].hidden)
+    assert hidden == sorted(artifact.id for artifact in old)
+    for artifact in old:
+        mark = database.run(False, retention.mark_of, artifact.id)
+        assert mark is not None and mark.hid and fetched(database, artifact.id).os_hidden

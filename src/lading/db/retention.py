@@ -250,16 +250,32 @@ def still_retirable(
 
 
 def schedule(
-    connection: Connection, artifact_id: str, policy_id: str | None, now: datetime
+    connection: Connection,
+    artifact_id: str,
+    policy_id: str | None,
+    now: datetime,
+    carried: Mark | None = None,
 ) -> None:
+    """Retention begins with the artifact (again: ``carried`` is the mark of a course
+    someone undid, or another run began meanwhile). What that course did and still shows
+    stays retention's own to undo: hidden, deactivated."""
+    hid = deactivated = False
+    if carried is not None:
+        row = connection.execute(
+            select(artifacts.c.os_hidden, artifacts.c.status).where(artifacts.c.id == artifact_id)
+        ).first()
+        if row is not None:
+            hid = carried.hid and bool(row[0])
+            deactivated = carried.deactivated and row[1] == Status.DEACTIVATED
+    forget(connection, [artifact_id])
     values = {"artifact_id": artifact_id, "step": Step.SCHEDULED, "step_at": now,
-              "hid": False, "deactivated": False, "policy_id": policy_id}  # fmt: skip
+              "hid": hid, "deactivated": deactivated, "policy_id": policy_id}  # fmt: skip
     connection.execute(insert(retention_marks).values(values))
 
 
 def hide(connection: Connection, artifact_id: str, now: datetime) -> bool:
-    """Hide the artifact (``os_hidden``) and mark it hidden; whether retention hid it (an
-    artifact hidden already was hidden by someone else, who keeps it so)."""
+    """Hide the artifact (``os_hidden``) and mark it hidden; whether retention hid it now
+    (an artifact hidden already was hidden by someone else, or by retention before)."""
     hid = (
         connection.execute(
             update(artifacts)
@@ -268,16 +284,17 @@ def hide(connection: Connection, artifact_id: str, now: datetime) -> bool:
         ).rowcount
         == 1
     )
+    values: dict[str, object] = {"step": Step.HIDDEN, "step_at": now}
+    if hid:
+        values["hid"] = True
     connection.execute(
-        update(retention_marks)
-        .where(retention_marks.c.artifact_id == artifact_id)
-        .values(step=Step.HIDDEN, step_at=now, hid=hid)
+        update(retention_marks).where(retention_marks.c.artifact_id == artifact_id).values(values)
     )
     return hid
 
 
 def deactivate(connection: Connection, artifact_id: str, now: datetime) -> bool:
-    """Deactivate the artifact and mark it so; whether retention deactivated it."""
+    """Deactivate the artifact and mark it so; whether retention deactivated it now."""
     deactivated = (
         connection.execute(
             update(artifacts)
@@ -286,10 +303,11 @@ def deactivate(connection: Connection, artifact_id: str, now: datetime) -> bool:
         ).rowcount
         == 1
     )
+    values: dict[str, object] = {"step": Step.DEACTIVATED, "step_at": now}
+    if deactivated:
+        values["deactivated"] = True
     connection.execute(
-        update(retention_marks)
-        .where(retention_marks.c.artifact_id == artifact_id)
-        .values(step=Step.DEACTIVATED, step_at=now, deactivated=deactivated)
+        update(retention_marks).where(retention_marks.c.artifact_id == artifact_id).values(values)
     )
     return deactivated
 

@@ -108,7 +108,8 @@ class PlannedStep:
     policies: tuple[str, ...]  # the policies that retire it (a restore: none)
     frees_bytes: int  # what deleting it frees (each stored object counted once)
     graces: Graces | None = None
-    mark: Mark | None = None  # as the plan found it; None to start over
+    mark: Mark | None = None  # the course to go on with; None to start over
+    seen: Mark | None = None  # the mark as the plan found it
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +412,7 @@ class Retention:
         due = [step for step in plan.steps if step.due_at <= now or step.mark is None]
         restores = [step for step in due if step.action == Action.RESTORE]
         advances = [step for step in due if step.action != Action.RESTORE]
-        looked_at = 0
+        looked_at = await self._reported(progress, 0, len(due))  # the plan took a while
         for batch in _batches(restores):
             await self._restore(batch, report)
             looked_at = await self._reported(progress, looked_at + len(batch), len(due))
@@ -472,9 +473,14 @@ class Retention:
         delete; the last one taken (``Action.DELETE``: its delete is due), or None."""
         assert step.graces is not None
         graces, mark, taken = step.graces, step.mark, None
+        if queries.mark_of(connection, step.artifact_id) != step.seen:
+            return None  # another run took a step since the plan: the next run goes on
         if mark is None:  # retention begins (or, undone by hand, begins again) with it
-            queries.forget(connection, [step.artifact_id])
-            queries.schedule(connection, step.artifact_id, step.policies[0], now)
+            try:
+                with connection.begin_nested():
+                    queries.schedule(connection, step.artifact_id, step.policies[0], now, step.seen)
+            except IntegrityError:  # another run began with it at this moment: its own
+                return None
             mark = Mark(Step.SCHEDULED, now, False, False, step.policies[0])
         while True:
             action, due_at = _due(mark, graces)
@@ -673,7 +679,7 @@ def _next_step(candidate: Candidate, covering: list[RetentionPolicy], now: datet
     return PlannedStep(
         candidate.id, candidate.owner, candidate.name, candidate.version, candidate.size,
         action, due_at, None if mark is None else mark.step,
-        tuple(policy.id for policy in covering), 0, graces, mark,
+        tuple(policy.id for policy in covering), 0, graces, mark, candidate.mark,
     )  # fmt: skip
 
 
