@@ -31,6 +31,7 @@ from lading.settings import (
     PndaSettings,
     PublishingSettings,
     QuotaSettings,
+    RetentionSettings,
     S3StoreSettings,
     ServerSettings,
     Settings,
@@ -54,7 +55,7 @@ TABLES: list[tuple[str, type[BaseModel]]] = [
           ("published_by_default", PublishingSettings), ("cors", CorsSettings),
           ("server", ServerSettings), ("image_format", ImageFormatSettings),
           ("image_conversion", ImageConversionSettings), ("tls", TlsSettings),
-          ("oci", OciSettings)]  # fmt: skip
+          ("oci", OciSettings), ("retention", RetentionSettings)]  # fmt: skip
 FACES = [("/v1", V1_ROUTES, DOCS / "api-glance-v1.md"),
          ("", VISOR_ROUTES, DOCS / "api-visor.md"),  # the root, where its clients call
          ("", PNDA_ROUTES, DOCS / "api-pnda.md"),

@@ -25,6 +25,7 @@ from lading.http.observe import ObserveMiddleware
 from lading.http.requests import RequestIdMiddleware
 from lading.http.unread_body import UnreadBodyMiddleware
 from lading.services import Services
+from lading.services.downloads import FLUSH_EVERY
 from lading.settings import (
     FilesystemStoreSettings,
     HttpStoreSettings,
@@ -106,8 +107,24 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
             for lane in services.tasks.lanes:
                 background.start_soon(services.tasks.run_forever, lane)
             background.start_soon(services.image_cache.run_forever)
+
+            async def record_downloads() -> int:
+                await services.downloads.flush()
+                return 0  # nothing to log: it is routine
+
+            background.start_soon(
+                _periodically, record_downloads, FLUSH_EVERY, "recording downloads", "", True
+            )
+            if settings.retention.run_every is not None:
+                background.start_soon(
+                    _periodically, services.retention.submit_recurring,
+                    min(settings.retention.run_every, 300.0), "retention's recurring run",
+                    "submitted %d retention run",
+                )  # fmt: skip
             yield
             background.cancel_scope.cancel()
+        with contextlib.suppress(Exception):  # what downloads noted last, if it can
+            await services.downloads.flush()
         await stores.close()
         database.dispose()
 

@@ -444,6 +444,34 @@ class Client:
                 raise TypeError(document)
             return document
 
+    def retention_policies(self, project: str | None = None) -> list[dict[str, Any]]:
+        """The caller's project's retention policies (an admin's: all, or ``project``'s)."""
+        params = {} if project is None else {"project": project}
+        return _items(self._json("GET", "/v2/retention/policies", params=params), "policies")
+
+    def create_retention_policy(self, **fields: Any) -> dict[str, Any]:
+        """A retention policy (docs/retention.md): ``pattern``, ``kind``, keep rules and
+        graces; ``project`` for an administrator's policy of another project."""
+        with _answer_shape("a retention policy"):
+            document = self._json("POST", "/v2/retention/policies", json=fields)
+            if not isinstance(document, dict) or "id" not in document:
+                raise TypeError(document)
+            return document
+
+    def delete_retention_policy(self, policy_id: str) -> None:
+        self._request("DELETE", f"/v2/retention/policies/{quote(policy_id, safe='')}")
+
+    def retention_plan(self, project: str | None = None, limit: int | None = None) -> Any:
+        """What the retention policies would do, changing nothing (docs/retention.md)."""
+        params = {key: str(value) for key, value in (("project", project), ("limit", limit))
+                  if value is not None}  # fmt: skip
+        return self._json("GET", "/v2/retention/plan", params=params)
+
+    def retention_run(self, project: str | None = None) -> Task:
+        """A run of the retention policies, as a task."""
+        body = {} if project is None else {"project": project}
+        return Task.from_document(self._json("POST", "/v2/retention/runs", json=body))
+
     # HTTP
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:

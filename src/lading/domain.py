@@ -210,6 +210,12 @@ class EventType(enum.StrEnum):
     ARTIFACT_PUBLISHED = "artifact.published"
     ARTIFACT_UNPUBLISHED = "artifact.unpublished"
     TASK_FINISHED = "task.finished"
+    # Retention's steps (lading.services.retention), each beside the artifact.* event of
+    # the same change: hidden, deactivated, deleted, or restored (what retention did undone).
+    RETENTION_HIDDEN = "retention.hidden"
+    RETENTION_DEACTIVATED = "retention.deactivated"
+    RETENTION_DELETED = "retention.deleted"
+    RETENTION_RESTORED = "retention.restored"
     # Glance's notifications, as its v1 API sent them (with the image's v1 fields), for
     # the same changes, whichever face made them.
     IMAGE_CREATE = "image.create"
@@ -321,3 +327,31 @@ class Association:
     properties_target: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class RetentionKind(enum.StrEnum):
+    """Which artifacts a retention policy covers: packages have a file name (the package
+    faces'), images have none."""
+
+    ANY = "any"
+    IMAGE = "image"
+    PACKAGE = "package"
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """A project's keep rules over the artifacts whose name matches ``pattern`` (a glob),
+    and the grace before each step of retiring one that no rule keeps. A rule left None
+    keeps nothing."""
+
+    id: str
+    project: str
+    pattern: str
+    kind: RetentionKind
+    keep_newest: int | None
+    keep_younger_days: int | None
+    keep_downloaded_days: int | None
+    hide_after_days: int
+    deactivate_after_days: int
+    delete_after_days: int
+    created_at: datetime

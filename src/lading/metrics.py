@@ -91,9 +91,15 @@ class Metrics:
             "lading_image_cache_bytes", "Bytes the image cache of this node holds",
             multiprocess_mode="mostrecent", registry=registry,
         )  # fmt: skip
+        # Two figures, told apart by ``reason`` (no project label: projects are many, and
+        # a project's own figure is in its plan): delayed_delete, what pending deletes hold
+        # until the scrubber removes them; retention, what the retention policies' plan
+        # would free once its deletes are done.
         self.reclaimable = Gauge(
             "lading_reclaimable_bytes",
-            "Bytes that delayed deletes still hold, until the scrubber removes them",
+            "Bytes that could be freed: held by delayed deletes (reason=delayed_delete), or "
+            "that the retention policies would free (reason=retention)",
+            ["reason"],
             multiprocess_mode="mostrecent",
             registry=registry,
         )

@@ -282,6 +282,25 @@ class OciSettings(BaseModel):
     gc_interval: int = Field(3600, ge=0)
 
 
+class RetentionSettings(BaseModel):
+    """Retention (docs/retention.md): the policies are the catalogue's (per project, over
+    the API); these are what holds for every policy, and the recurring run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Seconds between runs that apply every policy (a task, one per period across nodes);
+    # unset: no recurring run, only those asked for (lading retention apply).
+    run_every: float | None = Field(None, ge=60)
+    # The tag that keeps an artifact out of every policy's reach.
+    keep_tag: str = Field("retention:keep", min_length=1, max_length=255)
+    # An artifact whose data was served within this many days is in use: no policy
+    # retires it (an image a node boots from, a package a deployment fetches).
+    in_use_days: int = Field(7, ge=0, le=36500)
+    # Seconds between two writes of one artifact's last download (per process; a
+    # conditional write keeps several processes near one write).
+    download_record_interval: float = Field(3600.0, ge=1)
+
+
 class PndaSettings(BaseModel):
     """The PNDA package repository face (``/packages``)."""
 
@@ -577,6 +596,7 @@ class Settings(BaseSettings):
     published_by_default: PublishingSettings = Field(default_factory=PublishingSettings)
     pnda: PndaSettings = Field(default_factory=PndaSettings)
     oci: OciSettings = Field(default_factory=OciSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     # Where an artifact's data lies, shown to callers the get_image_location policy admits.
     show_image_direct_url: bool = False
     show_multiple_locations: bool = False

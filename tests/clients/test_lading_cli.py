@@ -370,3 +370,35 @@ def test_repositories_list_and_visibility(tmp_path: Path, pytestconfig: pytest.C
         assert shown[0]["visibility"] == "public"
         missing = lading(server, "repositories", "visibility", "no/such", "public")
         assert missing.returncode == 3 and "not known" in missing.stderr
+
+
+def test_retention_policy_plan_and_apply(lading_server: Lading, tmp_path: Path) -> None:
+    """On the shared server, a policy over names of this test's own only (and gone after)."""
+    name = unique("retired")
+    ids = []
+    for content in (b"old" * 100, b"new"):
+        source = tmp_path / "disk.img"
+        source.write_bytes(content)
+        upload = ["upload", str(source), "--name", name, "--progress", "none"]
+        ids.append(ok(lading(lading_server, *upload)).strip())
+        time.sleep(0.01)  # created one after the other
+    graces = ["--hide-after-days", "0", "--deactivate-after-days", "0", "--delete-after-days", "0"]
+    made = ["retention", "policy", "create", "--pattern", name, "--keep-newest", "1", *graces]
+    policy_id = ok(lading(lading_server, *made)).strip()
+    try:
+        listed = json.loads(ok(lading(lading_server, "retention", "policy", "list", "--json")))
+        assert policy_id in {found["id"] for found in listed}
+        plan = json.loads(ok(lading(lading_server, "retention", "plan", "--json")))
+        assert [(step["image_id"], step["action"]) for step in plan["steps"]
+                if step["name"] == name] == [(ids[0], "hide")]  # fmt: skip
+        table = ok(lading(lading_server, "retention", "plan"))
+        assert ids[0] in table and f"policy {policy_id}" in table
+        applied = ok(lading(lading_server, "retention", "apply"))
+        result = json.loads(applied.partition("\n")[2])
+        assert ids[0] in result["deleted"] and ids[1] not in result["deleted"]
+        assert lading(lading_server, "show", ids[0]).returncode == 3
+        ok(lading(lading_server, "show", ids[1]))
+    finally:
+        ok(lading(lading_server, "retention", "policy", "delete", policy_id))
+    missing = lading(lading_server, "retention", "policy", "delete", policy_id)
+    assert missing.returncode == 3

@@ -80,7 +80,9 @@ def test_metrics_count_a_known_sequence(tmp_path: Path, pytestconfig: pytest.Con
     assert value(found, "lading_http_sent_bytes_total", face="glance_v2") >= 2 * len(data)
     assert value(found, "lading_uploads_in_flight") == 0
     assert value(found, "lading_tasks", status="pending") == 0
-    assert value(found, "lading_reclaimable_bytes") == 0
+    for reason in ("delayed_delete", "retention"):  # both figures told, at 0 here
+        assert ("lading_reclaimable_bytes", frozenset({("reason", reason)})) in found
+        assert value(found, "lading_reclaimable_bytes", reason=reason) == 0
 
 
 def test_metrics_add_up_over_workers(tmp_path: Path, pytestconfig: pytest.Config) -> None:

@@ -31,6 +31,7 @@ COMMANDS = {
     "names": "lading.cli.names:names",
     "registry": "lading.cli.registry:registry",
     "repositories": "lading.cli.repositories:repositories",
+    "retention": "lading.cli.retention:retention",
 }
 
 

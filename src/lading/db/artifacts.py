@@ -35,9 +35,12 @@ from lading.domain import GONE, Artifact, Location, Status, Visibility
 from lading.errors import Conflict, NotFound
 from lading.version_order import version_key
 
-# Every column but an upload's lease (bookkeeping of db.uploads) and the version's order
-# (derived from the version as the row is written): the artifact's metadata.
-NOT_METADATA = ("upload_lease", "lease_expires_at", "upload_holder", "version_key")
+# Every column but an upload's lease (bookkeeping of db.uploads), the version's order
+# (derived from the version as the row is written) and its last download (retention's
+# bookkeeping): the artifact's metadata.
+NOT_METADATA = (
+    "upload_lease", "lease_expires_at", "upload_holder", "version_key", "last_downloaded_at"
+)  # fmt: skip
 COLUMNS = tuple(column.name for column in artifacts.columns if column.name not in NOT_METADATA)
 SELECT_ARTIFACTS = select(*(artifacts.c[name] for name in COLUMNS))
 FETCH = SELECT_ARTIFACTS.where(artifacts.c.id == bindparam("id"))

@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lading.db import holders
@@ -240,6 +240,16 @@ def release_ids(connection: Connection, artifact_id: str, blob_ids: list[int]) -
         .returning(blobs.c.id, blobs.c.store, blobs.c.key)
     )
     return [Blob(row.id, row.store, row.key) for row in doomed]
+
+
+def sizes(connection: Connection, blob_ids: list[int]) -> int:
+    """The bytes these blobs hold, together."""
+    if not blob_ids:
+        return 0
+    total = connection.execute(
+        select(func.coalesce(func.sum(blobs.c.size), 0)).where(blobs.c.id.in_(blob_ids))
+    ).scalar()
+    return int(total or 0)
 
 
 def touch(connection: Connection, blob_id: int, now: datetime) -> None:

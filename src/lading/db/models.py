@@ -90,6 +90,10 @@ artifacts = Table(
     Column("upload_lease", String(32)),
     Column("lease_expires_at", DateTime),
     Column("upload_holder", String(32)),
+    # When its data was last served by any face, written at most once per artifact per
+    # ``retention.download_record_interval`` (lading.services.downloads): what retention's
+    # "downloaded within D days" rule and its in-use guard read. Bookkeeping, not metadata.
+    Column("last_downloaded_at", DateTime),
     # Listing pages by (sort key, id); these serve the common sorts and filters.
     Index(None, "created_at", "id"),
     Index(None, "updated_at", "id"),
@@ -529,4 +533,34 @@ container_disk_layers = Table(
     Column("size", BigInteger, nullable=False),  # the layer's, in bytes
     Column("sha256", String(64), nullable=False),
     Column("created_at", DateTime, nullable=False),
+)
+
+# Retention (lading.services.retention): each project's policies, and what retention did to
+# each artifact it is retiring (the step it reached and when, and whether it hid and
+# deactivated the artifact itself: a restore undoes only that).
+retention_policies = Table(
+    "retention_policies",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("project", String(255), nullable=False, index=True),
+    Column("pattern", String(255), nullable=False),  # a glob over the artifact's name
+    Column("kind", String(16), nullable=False),  # any | image | package
+    Column("keep_newest", Integer),  # versions per name (images: newest by created_at)
+    Column("keep_younger_days", Integer),
+    Column("keep_downloaded_days", Integer),
+    Column("hide_after_days", Integer, nullable=False),
+    Column("deactivate_after_days", Integer, nullable=False),
+    Column("delete_after_days", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+retention_marks = Table(
+    "retention_marks",
+    metadata,
+    _artifact_key(),
+    Column("step", String(16), nullable=False),  # scheduled | hidden | deactivated
+    Column("step_at", DateTime, nullable=False),  # when it reached that step
+    Column("hid", Boolean, nullable=False, default=False),  # retention set os_hidden
+    Column("deactivated", Boolean, nullable=False, default=False),  # retention deactivated it
+    Column("policy_id", String(36)),  # the policy that retired it (the first of several)
 )

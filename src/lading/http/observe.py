@@ -99,7 +99,8 @@ async def serve_metrics(request: Request) -> Response:
     found = services(request)
     for status, count in (await found.tasks.backlog()).items():
         found.metrics.tasks.labels(status).set(count)
-    found.metrics.reclaimable.set(await found.catalogue.reclaimable())
+    found.metrics.reclaimable.labels("delayed_delete").set(await found.catalogue.reclaimable())
+    found.metrics.reclaimable.labels("retention").set(await found.retention.reclaimable())
     found.metrics.cache_size.set(await found.image_cache.size())
     body = await anyio.to_thread.run_sync(found.metrics.exposition)
     return Response(body, media_type=CONTENT_TYPE)

@@ -11,6 +11,7 @@ from lading.processes import ThisProcess
 from lading.services.catalogue import Catalogue
 from lading.services.container_disks import ContainerDisks
 from lading.services.disk_imports import DiskImports
+from lading.services.downloads import DownloadLedger
 from lading.services.events import Events, Outbox
 from lading.services.identity import Identities
 from lading.services.image_cache import ImageCache
@@ -27,6 +28,7 @@ from lading.services.package_images import PackageImages
 from lading.services.packages import Packages
 from lading.services.policy import Policy
 from lading.services.recovery import Recovery
+from lading.services.retention import Retention
 from lading.services.sealing import Sealer
 from lading.services.signing import Signatures
 from lading.services.tasks import Tasks
@@ -62,6 +64,8 @@ class Services:
     registry: Registry
     registry_gc: Collector
     disk_imports: DiskImports
+    downloads: DownloadLedger
+    retention: Retention
 
     @classmethod
     def build(
@@ -83,9 +87,11 @@ class Services:
         metrics = Metrics()
         this_process = ThisProcess()
         image_cache = ImageCache(settings, database, stores, metrics)
+        downloads = DownloadLedger(database, settings.retention.download_record_interval, clock)
         transfers = Transfers(
-            settings, database, stores, catalogue, metrics, this_process, outbox, image_cache, clock
-        )
+            settings, database, stores, catalogue, metrics, this_process, outbox, image_cache,
+            clock, downloads,
+        )  # fmt: skip
         tasks = Tasks(settings, database, metrics, events, clock)
         policy = Policy.load(settings.policy_file, settings.property_protection_file)
         keystone = None
@@ -163,4 +169,8 @@ class Services:
             registry=registry,
             registry_gc=Collector(settings, database, catalogue, clock),
             disk_imports=disk_imports,
+            downloads=downloads,
+            retention=Retention(
+                settings.retention, database, catalogue, tasks, outbox, events, clock
+            ),
         )

@@ -269,6 +269,43 @@ class Catalogue:
                     f"data in store {blob.store!r} has copy-on-write clones"
                 )
 
+    async def delete_retired(
+        self,
+        artifact_id: str,
+        still_retired: Callable[[Connection], bool],
+        record: Callable[[Connection], None],
+    ) -> int | None:
+        """Retention's delete, lading's own: as a delete by its owner would (pending_delete
+        with delayed delete on; data something depends on kept), in one transaction with
+        ``still_retired`` (looked at again: nothing keeps it now) and ``record`` (retention's
+        own bookkeeping and event). The bytes it freed now; None when it was kept."""
+        artifact = await self._database.read(queries.fetch_artifact, artifact_id)
+        if artifact is None or artifact.status in GONE or artifact.protected:
+            return None
+        try:
+            await self._refuse_in_use(artifact)
+        except ObjectInUse:
+            return None
+
+        def delete(connection: Connection) -> list[blobs.Blob] | None:
+            if not still_retired(connection):
+                return None
+            if self._delayed_delete:
+                queries.mark_pending_delete(connection, artifact_id, self._clock.now())
+                self._outbox.record(connection, EventType.ARTIFACT_DELETED, artifact_id, None)
+                doomed: list[blobs.Blob] = []
+            else:
+                doomed = self._mark_deleted(connection, artifact_id, None)
+            record(connection)
+            return doomed
+
+        doomed = await self._database.write(delete)
+        if doomed is None:
+            return None
+        freed = await self._database.read(blobs.sizes, [blob.id for blob in doomed])
+        await self.discard(doomed)
+        return freed
+
     async def reclaimable(self) -> int:
         """Bytes that delayed deletes still hold."""
         return await self._database.read(queries.reclaimable)

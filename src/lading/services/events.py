@@ -86,6 +86,23 @@ class Events:
 
         self._record(connection, event, actor(by), data)
 
+    def retention(
+        self,
+        connection: Connection,
+        event: EventType,
+        artifact_id: str,
+        details: Mapping[str, Any],
+    ) -> None:
+        """A step of retention (``retention.*``), lading's own doing: the artifact as the
+        step left it, with what retention says of the step (the policies, the next step)."""
+
+        def data() -> dict[str, Any]:
+            artifact = fetch_artifact(connection, artifact_id)
+            assert artifact is not None, artifact_id
+            return {"artifact": artifact_data(artifact), **details}
+
+        self._record(connection, event, None, data)
+
     def task_finished(self, connection: Connection, task: Task) -> None:
         """A task that ended, as recorded; a delivery's own end is no event (no loops).
         Its end is the worker's doing, not a caller's: who asked for the task is in it."""

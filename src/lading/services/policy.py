@@ -134,6 +134,10 @@ LADING_RULES: dict[str, str] = {
     "get_package_name": "role:reader",
     "modify_package_name": ADMIN_OR_MEMBER,
     "give_package_name": "role:admin",
+    # Retention: a project's members see its plan and manage its policies and runs (the
+    # project is checked apart: administrators act on any).
+    "get_retention": ADMIN_OR_MEMBER,
+    "manage_retention": ADMIN_OR_MEMBER,
     # Naming an object already in one of lading's stores as an image's data (VISoR's
     # s3://, file://... locations, an rbd:// snapshot): the object may be the operator's
     # or another project's, and the image's delete may remove it. Services (Nova's and

@@ -43,6 +43,7 @@ from lading.services import validation
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
 from lading.services.digests import DigestingStream
+from lading.services.downloads import DownloadLedger
 from lading.services.events import Outbox
 from lading.services.image_cache import CachedCopy, ImageCache, Tee
 from lading.services.inspection import inspection_for
@@ -91,10 +92,14 @@ class Download:
     offset: int | None = None  # a part's first byte in the stored object
     # What a whole read passes through to fill the image cache (None: nothing).
     tee: Tee | None = None
+    # Told the artifact's id as its bytes go out (retention's last download), however
+    # they go: read here, sent by path, handed off to a store's URL.
+    served: Callable[[str], None] | None = None
 
     def read(self, start: int, end: int) -> AsyncGenerator[bytes]:
         """Bytes ``start`` (inclusive) to ``end`` (exclusive)."""
         assert self.store is not None and self.location is not None
+        self._served()
         skip = self.offset or 0
         chunks = self.store.open(self.location.key, skip + start, skip + end)
         whole = self.offset is None and start == 0 and end == self.location.size
@@ -103,22 +108,37 @@ class Download:
     async def redirect_url(self) -> str | None:
         """Where the client may fetch the bytes itself, when the store hands them off."""
         assert self.store is not None and self.location is not None
-        return None if self.offset is not None else await self.store.redirect_url(self.location.key)
+        if self.offset is not None:
+            return None
+        url = await self.store.redirect_url(self.location.key)
+        if url is not None:
+            self._served()
+        return url
 
     def local_path(self) -> Path | None:
         """A file the server may send as it is, when the store is local."""
         assert self.store is not None and self.location is not None
-        return None if self.offset is not None else self.store.local_path(self.location.key)
+        path = None if self.offset is not None else self.store.local_path(self.location.key)
+        if path is not None:
+            self._served()
+        return path
 
     def part(self, offset: int, size: int, md5: str | None) -> Download:
         assert self.location is not None
         place = Location(self.location.store, self.location.key, size, md5, None)
-        return Download(self.artifact, place, self.store, (self.offset or 0) + offset)
+        return Download(
+            self.artifact, place, self.store, (self.offset or 0) + offset, served=self.served
+        )
 
     def cached(self, copy: CachedCopy) -> Download:
         """The same bytes, read from the image cache's copy."""
         assert self.location is not None
-        return Download(self.artifact, replace(self.location, key=copy.key), copy.store)
+        place = replace(self.location, key=copy.key)
+        return Download(self.artifact, place, copy.store, served=self.served)
+
+    def _served(self) -> None:
+        if self.served is not None:
+            self.served(self.artifact.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +210,10 @@ class Transfers:
         outbox: Outbox,
         image_cache: ImageCache | None = None,
         clock: Clock | None = None,
+        downloads: DownloadLedger | None = None,
     ) -> None:
         self._clock = clock or Clock()
+        self._served = None if downloads is None else downloads.served
         self._outbox = outbox
         self._settings = settings
         self._image_cache = image_cache
@@ -654,7 +676,7 @@ class Transfers:
         cache = self._image_cache
         copy = None if cache is None else await cache.find(artifact, location)
         if copy is not None:
-            return Download(artifact, location, store).cached(copy)
+            return Download(artifact, location, store, served=self._served).cached(copy)
         stored = await store.stat(location.key)
         if stored.size != location.size:
             raise ObjectNotFound(
@@ -662,7 +684,7 @@ class Transfers:
                 f"{location.key!r}"
             )
         tee = None if cache is None else cache.tee(artifact, location)
-        return Download(artifact, location, store, tee=tee)
+        return Download(artifact, location, store, tee=tee, served=self._served)
 
     async def room(self, artifact: Artifact) -> int:
         """How many bytes data given to the artifact may hold (see ``_room``)."""

@@ -12,6 +12,7 @@ from lading.api.glance_v2 import (
     metadefs,
     names,
     registry,
+    retention,
     tasks,
 )
 
@@ -24,4 +25,5 @@ ROUTES: list[BaseRoute] = [
     *metadefs.ROUTES,
     *metadef_schemas.ROUTES,
     *cache.ROUTES,
+    *retention.ROUTES,
 ]
