@@ -166,8 +166,7 @@ def create_registry_app(
             await stores.close()
         database.dispose()
 
-    # Its mounts alone: the API's version discovery answers /v2, which is the registry's.
-    routes: list[BaseRoute] = [mount for face in faces.REGISTRY for mount in face.mounts()]
+    routes: list[BaseRoute] = faces.registry_routes()
     app = Lading(
         edge=settings.server,
         hsts_max_age=settings.tls.hsts_max_age if settings.tls.enabled else 0,
@@ -187,6 +186,7 @@ def create_registry_app(
     app.state.settings = settings
     app.state.services = services
     app.state.error_styles = faces.error_styles(faces.REGISTRY)
+    app.state.openapi = faces.openapi_aliases(faces.REGISTRY)
     return app
 
 
