@@ -1140,3 +1140,73 @@ def test_empty_layer_manifest_whose_layer_is_the_empty_json_blob(suite: Suite) -
     assert suite.request("GET", "/v2/<name>/manifests/artifact").content == manifest
     assert suite.request("DELETE", f"/v2/<name>/manifests/{sha256(manifest)}").status_code == 202
     assert suite.request("HEAD", f"/v2/<name>/manifests/{sha256(manifest)}").status_code == 404
+
+
+# Cases of the suite's newer form (a rewrite without ginkgo and reggie), whose data tests
+# go beyond the four workflows above.
+
+
+def test_blobs_post_cancel(suite: Suite) -> None:
+    """Blobs / post cancel: an upload begun, then given up (DELETE, 204): it is unknown
+    afterwards, and the blob was never there."""
+    started = suite.request("POST", "/v2/<name>/blobs/uploads/")
+    location = started.headers["location"]
+    assert suite.request("PATCH", location, content=suite.data.blob_a).status_code == 202
+    cancelled = suite.request("DELETE", location)
+    assert cancelled.status_code == 204
+    assert error_codes(suite.request("GET", location)) == ["BLOB_UPLOAD_UNKNOWN"]
+    missing = suite.request("GET", f"/v2/<name>/blobs/{sha256(suite.data.blob_a)}")
+    assert missing.status_code == 404
+
+
+def test_blobs_chunked_multi_and_put_chunk(suite: Suite) -> None:
+    """Blobs / chunked multi and put chunk: three chunks, the last sent with the PUT that
+    finishes the upload (its Content-Range too)."""
+    blob = suite.data.blob_a + suite.data.blob_b + suite.data.blob_a
+    started = start_chunked(suite)
+    location = started.headers["location"]
+    for start in (0, 42):
+        chunk = blob[start : start + 42]
+        answer = patch_chunk(suite, location, chunk, f"{start}-{start + 41}")
+        assert answer.status_code == 202, answer.text
+        location = answer.headers["location"]
+    done = suite.request(
+        "PUT", location, params={"digest": sha256(blob)}, content=blob[84:],
+        headers={**OCTETS, "content-length": "42", "content-range": "84-125"},
+    )  # fmt: skip
+    assert done.status_code == 201, done.text
+    assert suite.request("GET", done.headers["location"]).content == blob
+
+
+def test_data_large_manifest(suite: Suite) -> None:
+    """Data / Image with Large Manifest: 390 annotations of 10,000 bytes (3.9 MB, under
+    the 4 MiB of ``oci.manifest_size_cap``), pushed and pulled whole."""
+    setup_push(suite)
+    document = json.loads(suite.data.manifests[1])
+    document["annotations"] = {f"large-annotation-{i}": "A" * 10_000 for i in range(390)}
+    manifest = indented(document)
+    answer = suite.put_manifest("large-manifest", manifest)
+    assert answer.status_code == 201, answer.text
+    pulled = suite.request("GET", "/v2/<name>/manifests/large-manifest")
+    assert pulled.headers["content-length"] == str(len(manifest))
+    assert pulled.content == manifest
+
+
+def test_data_nested_and_empty_index(suite: Suite) -> None:
+    """Data / Nested Index and Empty Index: an index whose entries are indexes, and an
+    index of no manifests."""
+    setup_push(suite)
+    image = suite.data.manifests[1]
+    assert suite.put_manifest(sha256(image), image).status_code == 201
+    inner = indented({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                      "manifests": [descriptor(OCI_MANIFEST, image)]})  # fmt: skip
+    empty = indented({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []})
+    entries = [descriptor(OCI_INDEX, inner), descriptor(OCI_INDEX, empty)]
+    outer = indented({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+    for reference, content in ((sha256(inner), inner), ("index", empty), ("nested", outer)):
+        answer = suite.put_manifest(reference, content, OCI_INDEX)
+        assert answer.status_code == 201, (reference, answer.text)
+    pulled = suite.request("GET", "/v2/<name>/manifests/nested")
+    assert pulled.headers["content-type"] == OCI_INDEX
+    assert pulled.content == outer
+    assert suite.request("GET", "/v2/<name>/manifests/index").content == empty
