@@ -25,6 +25,7 @@ Cases left out, and why, are in ``SKIPPED``.
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import hashlib
 import io
@@ -37,6 +38,9 @@ from typing import Any
 
 import httpx2
 import pytest
+
+from lading.faces import document as openapi_document
+from tests.json_schemas import conforms
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -73,6 +77,12 @@ ARTIFACT_TYPE_A = "application/vnd.nhl.peanut.butter.bagel"
 ARTIFACT_TYPE_B = "application/vnd.nba.strawberry.jam.croissant"
 ARTIFACT_TYPE_INDEX = "application/vnd.food.stand"
 EMPTY_JSON_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+# Where /openapi/oci.json describes the answers the cases check beside their errors.
+TAGS_SCHEMA = "#/paths/~1v2~1{name}~1tags~1list/get/responses/200/content/application~1json/schema"
+REFERRERS_SCHEMA = (
+    "#/paths/~1v2~1{name}~1referrers~1{digest}/get/responses/200/content/"
+    "application~1vnd.oci.image.index.v1+json/schema"
+)
 EMPTY_DIGEST = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 # Cases of the suite not run here, and why.
@@ -253,6 +263,7 @@ class Suite:
     def tags(self, **params: Any) -> list[str]:
         answer = self.request("GET", "/v2/<name>/tags/list", params=params)
         assert answer.status_code == 200, answer.text
+        described(answer.json(), TAGS_SCHEMA)
         tags: list[str] = answer.json()["tags"]
         return tags
 
@@ -307,7 +318,20 @@ class Suite:
         return len(self.tags())
 
 
+@functools.cache
+def _oci_document() -> dict[str, Any]:
+    return openapi_document("oci")
+
+
+def described(document: Any, pointer: str) -> None:
+    """``document`` is as the registry's OpenAPI document (/openapi/oci.json) describes it
+    at ``pointer`` (a JSON pointer into it): the cases hold the document to the answers."""
+    oci = _oci_document()
+    conforms(document, {"$ref": pointer, "components": oci["components"], "paths": oci["paths"]})
+
+
 def error_codes(answer: httpx2.Response) -> list[str]:
+    described(answer.json(), "#/components/schemas/OciErrors")
     errors = answer.json()["errors"]
     assert errors, answer.text
     return [error["code"] for error in errors]
@@ -907,6 +931,7 @@ def referrers(suite: Suite, digest: str, **params: str) -> httpx2.Response:
     index = answer.json()
     assert index["schemaVersion"] == 2
     assert index["mediaType"] == OCI_INDEX
+    described(index, REFERRERS_SCHEMA)
     return answer
 
 
