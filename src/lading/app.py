@@ -189,8 +189,7 @@ def create_registry_app(
             await stores.close()
         database.dispose()
 
-    # Its mounts alone: the API's version discovery answers /v2, which is the registry's.
-    routes: list[BaseRoute] = [mount for face in faces.REGISTRY for mount in face.mounts()]
+    routes: list[BaseRoute] = faces.registry_routes()
     # Behind the same proxies as the API: the token realm its challenges name and the
     # access log are the client's (its scheme, its address).
     forwarded = TrustedProxies.of(settings.server.trusted_proxies)
@@ -214,6 +213,7 @@ def create_registry_app(
     app.state.settings = settings
     app.state.services = services
     app.state.error_styles = faces.error_styles(faces.REGISTRY)
+    app.state.openapi = faces.openapi_aliases(faces.REGISTRY)
     return app
 
 

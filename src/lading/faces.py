@@ -100,10 +100,12 @@ FACES = (
     Face("operations", (ROOT,), _operations, "service", token=False),
 )
 DOCUMENTS = tuple(face.openapi for face in FACES)
-# The OCI registry, on a listener of its own (``oci.port``): its /v2 is not Glance's.
+# The OCI registry, on a listener of its own (``oci.port``): its /v2 is not Glance's. That
+# listener serves the registry's OpenAPI document (/openapi/oci.json) beside it.
 REGISTRY = (
     Face("oci", ("/v2",), lambda: list(oci.ROUTES), "oci", oci_error, redirect_slashes=False),
 )
+REGISTRY_DOCUMENTS = tuple(face.openapi for face in REGISTRY)
 
 
 def routes(faces: tuple[Face, ...] = FACES) -> list[BaseRoute]:
@@ -112,6 +114,13 @@ def routes(faces: tuple[Face, ...] = FACES) -> list[BaseRoute]:
     root = [route for face in faces if ROOT in face.prefixes for route in face.routes()]
     mounts = [mount for face in faces for mount in face.mounts()]
     return [*versions.ROUTES, *root, *mounts]
+
+
+def registry_routes() -> list[BaseRoute]:
+    """The registry listener's routes: its faces' mounts alone (the API's version
+    discovery answers /v2, which is the registry's), and the OpenAPI documents of those
+    faces, served where the routes they describe are."""
+    return [*[mount for face in REGISTRY for mount in face.mounts()], *openapi_documents.ROUTES]
 
 
 def error_styles(faces: tuple[Face, ...] = FACES) -> dict[str, ErrorStyle]:
@@ -130,6 +139,7 @@ def openapi_aliases(faces: tuple[Face, ...] = FACES) -> dict[str, tuple[str, ...
 
 
 def document(name: str) -> dict[str, Any]:
-    """The OpenAPI document named ``name``, as ``/openapi/{name}.json`` serves it."""
-    aliases: Mapping[str, tuple[str, ...]] = openapi_aliases()
+    """The OpenAPI document named ``name``, as ``/openapi/{name}.json`` serves it (the
+    registry's, ``oci``, on the registry's listener)."""
+    aliases: Mapping[str, tuple[str, ...]] = openapi_aliases(FACES + REGISTRY)
     return openapi_documents.load(name, aliases[name])

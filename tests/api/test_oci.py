@@ -275,6 +275,22 @@ def test_bad_names_and_digests(registry: Registry) -> None:
     assert errors(registry.request("GET", "/v2/team/app/blobs/md5:abc")) == ["UNSUPPORTED"]
 
 
+def test_a_reference_that_is_neither_tag_nor_digest_names_no_manifest(registry: Registry) -> None:
+    """Pulled or deleted, it is unknown (404), as the conformance suite's pull of
+    ".INVALID_MANIFEST_NAME" expects; pushed, it is invalid."""
+    registry.push_image("team/app", "v1", b"layer")
+    for method in ("GET", "HEAD", "DELETE"):
+        answer = registry.request(method, "/v2/team/app/manifests/.INVALID_MANIFEST_NAME")
+        assert answer.status_code == 404, method
+        if method != "HEAD":
+            assert errors(answer) == ["MANIFEST_UNKNOWN"], method
+    anonymous = registry.request("DELETE", "/v2/team/app/manifests/-bad", "anonymous")
+    assert anonymous.status_code == 401  # who asks is settled first
+    manifest = registry.request("GET", "/v2/team/app/manifests/v1").content
+    pushed = registry.put_manifest("team/app", ".INVALID_MANIFEST_NAME", manifest)
+    assert errors(pushed) == ["MANIFEST_INVALID"]
+
+
 def test_another_projects_repository(registry: Registry) -> None:
     digest = registry.push_image("team/app", "v1", b"private layer")
     assert errors(registry.request("GET", "/v2/team/app/manifests/v1", "other")) == ["NAME_UNKNOWN"]

@@ -12,8 +12,9 @@ from openapi_spec_validator import validate
 from starlette.routing import BaseRoute
 from starlette.testclient import TestClient
 
-from lading.app import create_app
+from lading.app import create_app, create_registry_app
 from lading.faces import DOCUMENTS as FACES
+from lading.faces import REGISTRY_DOCUMENTS
 from lading.faces import document as load
 from lading.settings import Settings
 from tests.api.helpers import routes_of
@@ -88,7 +89,51 @@ def test_documents_are_served(client: TestClient) -> None:
     ("face", "page"),
     [("glance-v2", "api-glance-v2.md"), ("glance-v1", "api-glance-v1.md"),
      ("visor", "api-visor.md"), ("pnda", "api-pnda.md"), ("click", "api-click.md"),
-     ("osm", "api-osm.md"), ("ui", "web-ui.md"), ("service", "operations.md")],
+     ("osm", "api-osm.md"), ("ui", "web-ui.md"), ("service", "operations.md"),
+     ("oci", "api-oci.md")],
 )  # fmt: skip
 def test_each_face_page_names_its_document(face: str, page: str) -> None:
     assert f"/openapi/{face}.json" in (DOCS / page).read_text()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'r.db'}")
+    with TestClient(create_registry_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize("face", REGISTRY_DOCUMENTS)
+def test_the_registry_document_is_valid_openapi(face: str) -> None:
+    validate(load(face))
+
+
+def test_every_registry_route_is_described_and_nothing_else(registry: TestClient) -> None:
+    """The registry's listener: its document describes its routes, but for the route of
+    the documents themselves (the service document's)."""
+    routes = set(app_routes(registry.app.routes))  # type: ignore[attr-defined]
+    assert ("get", "/openapi/{face}.json") in routes
+    routes.discard(("get", "/openapi/{face}.json"))
+    documented = {
+        (method, path)
+        for face in REGISTRY_DOCUMENTS
+        for path, item in load(face)["paths"].items()
+        for method in METHODS
+        if method in item
+    }
+    assert routes - documented == set(), "routes no document describes"
+    extra = {(method, path) for method, path in documented - routes
+             if not (method == "head" and ("get", path) in routes)}  # fmt: skip
+    assert extra == set(), "described, but not routes of the registry"
+
+
+def test_the_registry_serves_its_document_and_the_api_does_not(
+    registry: TestClient, client: TestClient
+) -> None:
+    """Each listener serves the documents of the routes it serves: the registry's /v2 is
+    not the API's (Glance's)."""
+    answer = registry.get("/openapi/oci.json")
+    assert answer.status_code == 200
+    assert answer.json() == load("oci")
+    assert registry.get("/openapi/glance-v2.json").status_code == 404
+    assert client.get("/openapi/oci.json").status_code == 404

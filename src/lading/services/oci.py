@@ -731,7 +731,10 @@ class Registry:
     async def _resolve(self, name: str, reference: str) -> str:
         if is_digest(reference):
             return check_digest(reference)
-        _check_tag(reference)
+        if TAG.fullmatch(reference) is None:
+            # No manifest can be known by it: unknown (404), as the spec's conformance
+            # suite expects of a pull by ".INVALID_MANIFEST_NAME"; a push by it is invalid.
+            raise ManifestUnknown(f"repository {name} has no manifest {reference!r}")
         digest = await self._database.read(queries.find_tag, name, reference)
         if digest is None:
             raise ManifestUnknown(f"repository {name} has no tag {reference}")
@@ -779,13 +782,13 @@ class Registry:
         """By digest: the manifest and its tags; by tag: the tag alone."""
         check_name(name)
         tag = not is_digest(reference)
-        if tag:
-            _check_tag(reference)
-        else:
+        if not tag:
             check_digest(reference)
 
         def write(connection: Connection) -> None:
             self._pushable(connection, access, name, DELETE)
+            if tag and TAG.fullmatch(reference) is None:  # names nothing, as in _resolve
+                raise ManifestUnknown(f"repository {name} has no manifest {reference!r}")
             if tag:
                 digest = queries.find_tag(connection, name, reference)
                 if digest is None:
