@@ -23,6 +23,7 @@ from lading.services.onboarding import Onboarding
 from lading.services.package_images import PackageImages
 from lading.services.packages import Packages
 from lading.services.policy import Policy
+from lading.services.pypi import PythonIndexes
 from lading.services.recovery import Recovery
 from lading.services.sealing import Sealer
 from lading.services.signing import Signatures
@@ -57,6 +58,7 @@ class Services:
     webhooks: Webhooks
     metrics: Metrics
     registry: Registry
+    pypi: PythonIndexes
 
     @classmethod
     def build(
@@ -137,4 +139,5 @@ class Services:
             webhooks=Webhooks(settings, tasks, metrics, clock),
             metrics=metrics,
             registry=Registry(settings, database, stores, catalogue, sealer, this_process, clock),
+            pypi=PythonIndexes(settings, database, stores, catalogue, this_process, clock),
         )
