@@ -83,11 +83,15 @@ def sdist(name: str, version: str) -> Dist:
     """A PEP 625 sdist: ``{name}-{version}.tar.gz`` with PKG-INFO."""
     stem = f"{re.sub(r'[-_.]+', '_', name).lower()}-{version}"
     buffer = io.BytesIO()
+    members = {
+        "PKG-INFO": metadata(name, version).encode(),
+        "pyproject.toml": f'[project]\nname = "{name}"\nversion = "{version}"\n'.encode(),
+    }
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        info = metadata(name, version).encode()
-        entry = tarfile.TarInfo(f"{stem}/PKG-INFO")
-        entry.size = len(info)
-        archive.addfile(entry, io.BytesIO(info))
+        for member, data in members.items():  # in one folder, as twine reads them
+            entry = tarfile.TarInfo(f"{stem}/{member}")
+            entry.size = len(data)
+            archive.addfile(entry, io.BytesIO(data))
     return Dist(f"{stem}.tar.gz", buffer.getvalue(), name, version, "sdist")
 
 

@@ -98,7 +98,8 @@ FACES = (
     Face("pnda", (ROOT,), lambda: list(pnda.ROUTES), "pnda"),
     Face("click", ("/click",), lambda: list(click.ROUTES), "click"),
     Face("osm", ("/api",), lambda: list(osm.ROUTES), "osm"),
-    Face("pypi", ("/pypi",), lambda: list(pypi.ROUTES), "pypi", pypi_error),
+    # Its slashless URLs are routes of their own (twine posts to the URL as given).
+    Face("pypi", ("/pypi",), lambda: list(pypi.ROUTES), "pypi", pypi_error, redirect_slashes=False),
     Face("web", ("/ui",), web.routes, "ui", error_page),
     Face("operations", (ROOT,), _operations, "service", token=False),
 )

@@ -30,6 +30,7 @@ COMMANDS = {
     "unpublish": "lading.cli.artifacts:unpublish",
     "names": "lading.cli.names:names",
     "registry": "lading.cli.registry:registry",
+    "pypi": "lading.cli.pypi:pypi",
 }
 
 

@@ -152,6 +152,11 @@ async def bare_index(request: Request) -> Response:
     return RedirectResponse(target.path, status_code=301)
 
 
+async def bare_simple(request: Request) -> Response:
+    target = request.url_for("pypi:simple", index=request.path_params["index"])
+    return RedirectResponse(target.path, status_code=301)
+
+
 # The management API (JSON)
 
 
@@ -235,6 +240,7 @@ ROUTES: list[BaseRoute] = [
     Route("/{index}/", index, methods=["GET", "POST", "PUT", "DELETE"], name="index"),
     Route("/{index}", bare_index, methods=["GET", "POST"], name="upload"),
     Route("/{index}/simple/", simple_index, methods=["GET"], name="simple"),
+    Route("/{index}/simple", bare_simple, methods=["GET"]),
     Route("/{index}/simple/{project}/", simple_project, methods=["GET"], name="project"),
     Route("/{index}/simple/{project}", simple_project, methods=["GET"]),
     Route("/{index}/files/{project}/{filename}", file, methods=["GET"], name="file"),
