@@ -513,6 +513,17 @@ pypi_indexes = Table(
     Column("created_at", DateTime, nullable=False),
 )
 
+# Each project of an index with its serial: one more at every change of its files (an
+# upload, a yank, a delete), so that a node knows a page it rendered is still current by
+# one small read (PyPI's "last serial").
+pypi_projects = Table(
+    "pypi_projects",
+    metadata,
+    Column("index_name", String(32), primary_key=True),
+    Column("project", String(255), primary_key=True),
+    Column("serial", Integer, nullable=False),
+)
+
 pypi_files = Table(
     "pypi_files",
     metadata,

@@ -19,6 +19,7 @@ from lading.db.models import (
     package_names,
     pypi_files,
     pypi_indexes,
+    pypi_projects,
 )
 
 NAMESPACE_PREFIX = "pypi:"  # a project's name is a package name of its index's namespace
@@ -132,6 +133,7 @@ def forget_names(connection: Connection, index: str) -> None:
     """The names of a removed index's projects: a new index of its name starts empty."""
     for table in (package_name_publishers, package_names):
         connection.execute(delete(table).where(table.c.namespace == namespace(index)))
+    connection.execute(delete(pypi_projects).where(pypi_projects.c.index_name == index))
 
 
 def has_files(connection: Connection, index: str) -> bool:
@@ -168,7 +170,39 @@ def files(connection: Connection, index: str, project: str) -> list[FileRow]:
         .where(pypi_files.c.index_name == index, pypi_files.c.project == project)
         .order_by(pypi_files.c.filename)
     )
-    return [FileRow(**row._mapping) for row in rows]
+    return [
+        FileRow(name, version, kind, size, sha256, python, metadata, yanked, reason, uploaded)
+        for name, version, kind, size, sha256, python, metadata, yanked, reason, uploaded in rows
+    ]
+
+
+def serial(connection: Connection, index: str, project: str) -> int:
+    """The project's serial in the index: 0 before any change."""
+    found = connection.execute(
+        select(pypi_projects.c.serial).where(
+            pypi_projects.c.index_name == index, pypi_projects.c.project == project
+        )
+    ).scalar()
+    return int(found or 0)
+
+
+def bump(connection: Connection, index: str, project: str) -> None:
+    """One more to the project's serial, in the transaction that changes its files."""
+    where = (pypi_projects.c.index_name == index) & (pypi_projects.c.project == project)
+    for _ in range(2):  # a first change of the project made concurrently: count on it
+        changed = connection.execute(
+            update(pypi_projects).where(where).values(serial=pypi_projects.c.serial + 1)
+        )
+        if changed.rowcount:
+            return
+        try:
+            with connection.begin_nested():
+                connection.execute(
+                    insert(pypi_projects).values(index_name=index, project=project, serial=1)
+                )
+            return
+        except IntegrityError:
+            continue
 
 
 def find_file(connection: Connection, index: str, project: str, filename: str) -> StoredFile | None:

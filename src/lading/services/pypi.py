@@ -24,8 +24,9 @@ import os
 import re
 import tempfile
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
@@ -67,6 +68,7 @@ PUBLIC, PRIVATE = "public", "private"
 MAIN = "main"
 MAX_CHAIN = 16  # indexes one chain may walk
 MAX_REASON = 1000
+MAX_CACHED_FILES = 100_000  # about 100 MiB of pages, rendered twice (JSON and HTML)
 HEX = re.compile(r"[0-9a-f]+")
 # The challenge of a 401: pip, uv and twine answer Basic with the credentials they have.
 BASIC = 'Basic realm="lading"'
@@ -87,6 +89,42 @@ class ProjectPage:
     name: str  # normalised
     files: list[queries.FileRow]
     versions: list[str]  # every version with a file, in PEP 440's order
+    serial: int  # the project's serial in ``index`` when its files were read
+    # The page as the face wrote it, by media type, with its ETag: kept with the page while
+    # it is current.
+    rendered: dict[str, tuple[bytes, str]] = field(default_factory=dict, compare=False)
+
+
+class PageCache:
+    """This node's current project pages, by index and project, least recently used first
+    out, within ``MAX_CACHED_FILES`` files in all. A page is used only while its serial is
+    the project's: one small read says so, where reading and rendering a page of 1,000
+    files takes tens of milliseconds."""
+
+    def __init__(self, max_files: int) -> None:
+        self._pages: OrderedDict[tuple[str, str], ProjectPage] = OrderedDict()
+        self._max_files = max_files
+        self._files = 0
+
+    def get(self, index: str, project: str, serial: int) -> ProjectPage | None:
+        page = self._pages.get((index, project))
+        if page is None or page.serial != serial:
+            return None
+        self._pages.move_to_end((index, project))
+        return page
+
+    def put(self, page: ProjectPage) -> None:
+        key = (page.index, page.name)
+        old = self._pages.pop(key, None)
+        if old is not None:
+            self._files -= len(old.files)
+        if len(page.files) > self._max_files:
+            return
+        self._pages[key] = page
+        self._files += len(page.files)
+        while self._files > self._max_files:
+            _, gone = self._pages.popitem(last=False)
+            self._files -= len(gone.files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +182,7 @@ class PythonIndexes:
         self._catalogue = catalogue
         self._this_process = this_process
         self._clock = clock or Clock()
+        self._pages = PageCache(MAX_CACHED_FILES)
         configured = {MAIN: PypiIndexSettings(), **settings.pypi.indexes}
         self._configured = {
             name: Index(
@@ -276,14 +315,24 @@ class PythonIndexes:
         chain = [link.name for link in await self._chain(index)]
         project = normalize(project)
 
-        def read(connection: Connection) -> ProjectPage:
+        def locate(connection: Connection) -> tuple[str, int]:
             holder = queries.first_holder(connection, chain, project)
             if holder is None:
                 raise NotFound(f"index {name} has no project {project}")
-            files = queries.files(connection, holder, project)
-            return ProjectPage(holder, project, files, _versions(files))
+            return holder, queries.serial(connection, holder, project)
 
-        return await self._database.read(read)
+        def read(connection: Connection, holder: str) -> ProjectPage:
+            serial = queries.serial(connection, holder, project)
+            files = queries.files(connection, holder, project)
+            return ProjectPage(holder, project, files, _versions(files), serial)
+
+        holder, serial = await self._database.read(locate)
+        cached = self._pages.get(holder, project, serial)
+        if cached is not None:
+            return cached
+        page = await self._database.read(read, holder)
+        self._pages.put(page)
+        return page
 
     async def file(
         self, caller: Caller | None, name: str, project: str, filename: str
@@ -400,6 +449,7 @@ class PythonIndexes:
         redundant = [] if settled.redundant is None else [settled.redundant]
         if not queries.insert_file(connection, new, settled.kept, self._clock.now()):
             raise BadRequest(_exists(new.filename))  # the transaction's undoing drops it all
+        queries.bump(connection, index.name, new.project)
         return redundant
 
     async def _wheel_metadata(
@@ -493,6 +543,7 @@ class PythonIndexes:
             removed = queries.remove_files(connection, index.name, project, wanted, filename)
             if not removed:
                 raise NotFound(f"project {project} has no {filename or wanted} in index {name}")
+            queries.bump(connection, index.name, project)
             return len(removed), blobs.drop_references(connection, removed)
 
         count, doomed = await self._database.write(write)
@@ -523,6 +574,7 @@ class PythonIndexes:
             changed = queries.set_yanked(connection, index.name, project, wanted, yanked, reason)
             if not changed:
                 raise NotFound(f"project {project} has no release {wanted} in index {name}")
+            queries.bump(connection, index.name, project)
             return changed
 
         return await self._database.write(write)

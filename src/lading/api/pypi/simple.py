@@ -75,14 +75,26 @@ def index_page(request: Request, projects: list[str], private: bool) -> Response
     else:
         links = "".join(f'    <a href="{quote(p)}/">{escape(p)}</a>\n' for p in projects)
         body = _html("Simple index", links)
-    return _answer(request, body, media_type, private)
+    data = body.encode()
+    return _answer(request, data, _etag(data), media_type, private)
 
 
 def project_page(request: Request, page: ProjectPage, private: bool) -> Response:
+    """The page, written once per media type while its serial holds (``page.rendered``,
+    kept with the page by the service's cache)."""
     media_type = negotiate(request.headers.get("accept"))
+    rendered = page.rendered.get(media_type)
+    if rendered is None:
+        data = _project_body(page, media_type).encode()
+        rendered = page.rendered[media_type] = (data, _etag(data))
+    headers = {"x-pypi-last-serial": str(page.serial)}
+    return _answer(request, *rendered, media_type, private, headers)
+
+
+def _project_body(page: ProjectPage, media_type: str) -> str:
     base = f"../../files/{quote(page.name)}/"
     if media_type == JSON_V1:
-        body = json.dumps(
+        return json.dumps(
             {
                 "meta": {"api-version": API_VERSION},
                 "name": page.name,
@@ -90,10 +102,8 @@ def project_page(request: Request, page: ProjectPage, private: bool) -> Response
                 "files": [_file_json(base, file) for file in page.files],
             }
         )
-    else:
-        links = "".join(_file_link(base, file) for file in page.files)
-        body = _html(f"Links for {escape(page.name)}", links)
-    return _answer(request, body, media_type, private)
+    links = "".join(_file_link(base, file) for file in page.files)
+    return _html(f"Links for {escape(page.name)}", links)
 
 
 def _file_link(base: str, file: FileRow) -> str:
@@ -134,11 +144,21 @@ def _html(title: str, links: str) -> str:
     )
 
 
-def _answer(request: Request, body: str, media_type: str, private: bool) -> Response:
-    """The page, with an ETag of its bytes (304 when the client's copy is current)."""
-    data = body.encode()
-    etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+def _etag(data: bytes) -> str:
+    return f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+
+
+def _answer(
+    request: Request,
+    data: bytes,
+    etag: str,
+    media_type: str,
+    private: bool,
+    extra: dict[str, str] | None = None,
+) -> Response:
+    """The page, with its ETag (304 when the client's copy is current)."""
     headers = {
+        **(extra or {}),
         "etag": etag,
         "vary": "Accept, Authorization",
         # Revalidated on every use: an upload or a yank shows at once.

@@ -1,4 +1,5 @@
-"""python package index: indexes made through the API and the files of every index
+"""python package index: indexes made through the API, the files of every index and
+each project's serial
 
 Revision ID: 0018
 Revises: 0014
@@ -23,6 +24,13 @@ def upgrade() -> None:
         sa.Column("bases", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_pypi_indexes")),
+    )
+    op.create_table(
+        "pypi_projects",
+        sa.Column("index_name", sa.String(length=32), nullable=False),
+        sa.Column("project", sa.String(length=255), nullable=False),
+        sa.Column("serial", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("index_name", "project", name=op.f("pk_pypi_projects")),
     )
     op.create_table(
         "pypi_files",
@@ -60,4 +68,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_pypi_files_index_name_project"))
         batch_op.drop_index(batch_op.f("ix_pypi_files_blob_id"))
     op.drop_table("pypi_files")
+    op.drop_table("pypi_projects")
     op.drop_table("pypi_indexes")
