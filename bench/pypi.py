@@ -7,7 +7,8 @@ free loopback port in a scratch directory, uploads ``--releases`` releases of on
 ``--requests`` times, one after another on one kept-alive connection, for the project's
 page: in JSON with pip's ``Accept`` header (what pip and uv get), and in HTML (``Accept:
 text/html``); and as many times for the same bytes from nginx (the floor any server has on
-this machine with this client). Prints p50 and p95 of each, and the time a real ``pip
+this machine with this client); and the first request after each of 20 yanks (the page
+read and written again). Prints p50 and p95 of each, and the time a real ``pip
 download --no-deps`` of the newest release takes (it reads the page, the core metadata,
 then the wheel).
 
@@ -79,6 +80,17 @@ def latencies(client: httpx.Client, url: str, accept: str, count: int) -> list[f
     return found
 
 
+def after_changes(client: httpx.Client, url: str, version: str, count: int = 20) -> list[float]:
+    """Milliseconds of the first GET after each of ``count`` yanks and unyanks: the page
+    read and written again (no node has it current)."""
+    found = []
+    for number in range(count):
+        action = "unyank" if number % 2 else "yank"
+        client.post(f"/pypi/main/projects/{PROJECT}/{version}/{action}").raise_for_status()
+        found += latencies(client, url, PIP_ACCEPT, 1)
+    return found
+
+
 def pip_download(base_url: str, token: str, version: str) -> float:
     """Seconds a real ``pip download --no-deps`` of the release takes."""
     host = base_url.removeprefix("http://")
@@ -93,6 +105,50 @@ def pip_download(base_url: str, token: str, version: str) -> float:
         return time.perf_counter() - started
 
 
+def load(client: httpx.Client, releases: int) -> list[str]:
+    """Upload ``releases`` releases, a wheel and an sdist each: their versions, in order."""
+    started = time.perf_counter()
+    versions = [f"1.{number}" for number in range(releases)]
+    for version in versions:
+        for filename, data in (wheel(version), sdist(version)):
+            upload(client, filename, data, version)
+    seconds = time.perf_counter() - started
+    print(f"{2 * releases} files of {releases} releases uploaded in {seconds:.1f} s")
+    return versions
+
+
+def measure_lading(
+    client: httpx.Client, versions: list[str], static: Path, args: argparse.Namespace
+) -> dict[str, list[list[float]]]:
+    """The page's latencies, each kind per run; its JSON is left in ``static`` for nginx."""
+    page = f"/pypi/main/simple/{PROJECT}/"
+    body = client.get(page, headers={"accept": PIP_ACCEPT})
+    (static / "page").mkdir(parents=True)
+    (static / "page" / "index.json").write_bytes(body.content)
+    print(f"the JSON page: {len(body.content)} bytes, {len(body.json()['files'])} files")
+    rows: dict[str, list[list[float]]] = {"json": [], "html": [], "json, just changed": []}
+    for _ in range(args.runs):
+        latencies(client, page, PIP_ACCEPT, 50)  # warm
+        rows["json"].append(latencies(client, page, PIP_ACCEPT, args.requests))
+        rows["html"].append(latencies(client, page, "text/html", args.requests))
+        rows["json, just changed"].append(after_changes(client, page, versions[0]))
+    return rows
+
+
+def measure_nginx(
+    nginx: str, scratch: Path, static: Path, args: argparse.Namespace
+) -> list[list[float]]:
+    runs = []
+    with (
+        running_nginx(nginx, scratch / "nginx", static) as reference,
+        httpx.Client(base_url=reference, timeout=60) as client,
+    ):
+        for _ in range(args.runs):
+            latencies(client, "/page/index.json", "*/*", 50)
+            runs.append(latencies(client, "/page/index.json", "*/*", args.requests))
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--releases", type=int, default=500)
@@ -101,44 +157,21 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=None, help="where to keep the data")
     args = parser.parse_args()
     nginx = find_nginx()
-    rows: dict[str, list[list[float]]] = {"json": [], "html": [], "nginx json": []}
-    with temp_dir(args.scratch, "lading-bench-pypi-") as scratch:
-        with running_server(scratch / "data", token=True) as server:
-            assert server.token is not None
-            auth = ("__token__", server.token)
-            with httpx.Client(base_url=server.base_url, auth=auth, timeout=60) as client:
-                started = time.perf_counter()
-                versions = [f"1.{number}" for number in range(args.releases)]
-                for version in versions:
-                    for filename, data in (wheel(version), sdist(version)):
-                        upload(client, filename, data, version)
-                loading = time.perf_counter() - started
-                print(f"{2 * args.releases} files of {args.releases} releases uploaded "
-                      f"in {loading:.1f} s")  # fmt: skip
-                page = f"/pypi/main/simple/{PROJECT}/"
-                static = scratch / "static"
-                (static / "page").mkdir(parents=True)
-                body = client.get(page, headers={"accept": PIP_ACCEPT})
-                (static / "page" / "index.json").write_bytes(body.content)
-                print(f"the JSON page: {len(body.content)} bytes, "
-                      f"{len(body.json()['files'])} files")  # fmt: skip
-                for _ in range(args.runs):
-                    latencies(client, page, PIP_ACCEPT, 50)  # warm
-                    rows["json"].append(latencies(client, page, PIP_ACCEPT, args.requests))
-                    rows["html"].append(latencies(client, page, "text/html", args.requests))
-            if nginx is not None:
-                with running_nginx(nginx, scratch / "nginx", static) as reference:
-                    with httpx.Client(base_url=reference, timeout=60) as client:
-                        for _ in range(args.runs):
-                            latencies(client, "/page/index.json", "*/*", 50)
-                            found = latencies(client, "/page/index.json", "*/*", args.requests)
-                            rows["nginx json"].append(found)
-            pip_seconds = [pip_download(server.base_url, server.token, versions[-1])
-                           for _ in range(args.runs)]  # fmt: skip
+    with (
+        temp_dir(args.scratch, "lading-bench-pypi-") as scratch,
+        running_server(scratch / "data", token=True) as server,
+    ):
+        assert server.token is not None
+        auth = ("__token__", server.token)
+        with httpx.Client(base_url=server.base_url, auth=auth, timeout=60) as client:
+            versions = load(client, args.releases)
+            rows = measure_lading(client, versions, scratch / "static", args)
+        if nginx is not None:
+            rows["nginx json"] = measure_nginx(nginx, scratch, scratch / "static", args)
+        pip_seconds = [pip_download(server.base_url, server.token, versions[-1])
+                       for _ in range(args.runs)]  # fmt: skip
     table = []
     for name, runs in rows.items():
-        if not runs:
-            continue
         p50 = median([percentile(run, 0.5) for run in runs])
         p95 = median([percentile(run, 0.95) for run in runs])
         table.append([name, f"{p50:.2f}", f"{p95:.2f}", len(runs)])

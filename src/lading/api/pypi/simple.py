@@ -128,7 +128,7 @@ def _file_json(base: str, file: FileRow) -> dict[str, object]:
         "hashes": {"sha256": file.sha256},
         "requires-python": file.requires_python,
         "size": file.size,
-        "upload-time": file.uploaded_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "upload-time": file.uploaded_at.isoformat(timespec="microseconds") + "Z",
         "yanked": (file.yanked_reason or True) if file.yanked else False,
         "core-metadata": metadata,
         "dist-info-metadata": metadata,
