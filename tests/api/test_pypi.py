@@ -15,10 +15,11 @@ import httpx2
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from lading.app import create_app
 from lading.db.models import blobs, pypi_files
 from lading.settings import PypiIndexSettings, PypiSettings, Settings
 from tests.python_dists import Dist, metadata, sdist, wheel
-from tests.world import World
+from tests.world import World, open_world
 
 IDENTITIES = {
     "owner": ("A", "member"),
@@ -342,3 +343,28 @@ def test_hostile_uploads_are_refused_without_a_500(world: World) -> None:
     bad_basic = {"authorization": "Basic !!!"}
     assert world.client.get("/pypi/main/simple/", headers=bad_basic).status_code == 401
     assert count_rows(world, pypi_files) == 0
+
+
+def test_a_file_answers_head_and_its_etag_is_its_sha256(world: World) -> None:
+    dist = wheel("demo", "1.0")
+    upload(world, dist)
+    url = f"/pypi/main/files/demo/{dist.filename}"
+    head = world.client.head(url)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(dist.data))
+    assert head.headers["etag"] == f'"{hashlib.sha256(dist.data).hexdigest()}"'
+    assert world.client.get(f"/pypi/main/files/demo/{dist.filename}x").status_code == 404
+    sdist_metadata = world.client.get("/pypi/main/files/demo/demo-1.0.tar.gz.metadata")
+    assert sdist_metadata.status_code == 404
+
+
+def test_a_file_over_the_cap_is_413_and_kept_nowhere(world_settings: Settings) -> None:
+    small = world_settings.model_copy(
+        update={"pypi": world_settings.pypi.model_copy(update={"file_size_cap": 600})}
+    )
+    with open_world(create_app(small), IDENTITIES) as world:
+        dist = wheel("demo", "1.0")
+        assert len(dist.data) > 600
+        answer = upload(world, dist)
+        assert answer.status_code == 413, answer.text
+        assert count_rows(world, blobs) == 0 and count_rows(world, pypi_files) == 0
