@@ -6,14 +6,20 @@ kept only while their serial holds."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import anyio
 import pytest
 
+from lading.db.engine import Database
 from lading.errors import BadRequest, Forbidden, NotFound, StoreFull, Unauthorized
 from lading.services import Services
 from lading.services.access import Caller
 from lading.services.pypi import UploadForm
 from lading.services.roles import MEMBER
+from lading.settings import Settings
+from lading.stores.registry import StoreRegistry
+from tests.clock import MovableClock
 from tests.python_dists import Dist, metadata, wheel
 from tests.stores.faulty import FaultyStore
 
@@ -86,3 +92,30 @@ async def test_a_page_is_kept_while_its_serial_holds(services: Services) -> None
     assert second.serial == first.serial + 1 and second.files[0].yanked_reason == "broken"
     with pytest.raises(BadRequest):
         await services.pypi.yank(OWNER, "main", "demo", "not a version", True)
+
+
+async def test_a_long_upload_keeps_its_bytes_from_recovery(
+    tmp_path: Path, database: Database, store: FaultyStore, clock: MovableClock
+) -> None:
+    """An upload that outlasts ``upload_stuck_after`` while its bytes keep coming touches
+    its pending blob: recovery, run meanwhile, leaves it be."""
+    settings = Settings(data_dir=tmp_path, upload_stuck_after=0.2)
+    services = Services.build(
+        settings, database, StoreRegistry({"default": store}, "default"), clock
+    )
+    dist = wheel("slow", "1.0")
+    swept: list[int] = []
+
+    async def slow() -> AsyncIterator[bytes]:
+        for number, start in enumerate(range(0, len(dist.data), 32)):
+            await anyio.sleep(0.02)
+            clock.move(seconds=0.01)  # the catalogue's clock runs on, faster than ours
+            if number == 20:  # 0.6 s after the upload began, three times upload_stuck_after
+                swept.append(await services.recovery.run())
+            yield dist.data[start : start + 32]
+
+    form = UploadForm.of(dist.fields())
+    await services.pypi.upload(OWNER, "main", form, dist.filename, slow())
+    assert swept == [0]
+    page = await services.pypi.project(OWNER, "main", "slow")
+    assert [file.filename for file in page.files] == [dist.filename]

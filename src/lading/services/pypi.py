@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
@@ -404,8 +405,10 @@ class PythonIndexes:
         )
         pending = blobs.Blob(blob_id, store.name, key)
         try:
+            # Beating as the pieces come: the stream holds them back until a chunk is full.
+            pieces = self._beating(body, blob_id)
             stream = DigestingStream(
-                body, self._settings.chunk_size, self._settings.pypi.file_size_cap
+                pieces, self._settings.chunk_size, self._settings.pypi.file_size_cap
             )
             blake = hashlib.blake2b(digest_size=32)
             stored = await store.put(key, _hashed(stream.chunks(), blake))
@@ -415,7 +418,9 @@ class PythonIndexes:
             _check_digests(form, digests.md5, digests.sha256, blake.hexdigest())
             metadata = None
             if distribution.filetype == WHEEL:
-                metadata = await self._wheel_metadata(store.name, key, digests.size, distribution)
+                metadata = await self._wheel_metadata(
+                    store.name, key, digests.size, distribution, blob_id
+                )
             new = queries.NewFile(
                 index.name, filename, distribution.project, distribution.version,
                 distribution.filetype, form.pyversion[:64],
@@ -452,8 +457,19 @@ class PythonIndexes:
         queries.bump(connection, index.name, new.project)
         return redundant
 
+    async def _beating(self, chunks: AsyncIterable[bytes], blob_id: int) -> AsyncIterator[bytes]:
+        """The chunks, with the pending blob touched while they keep coming: recovery
+        removes a pending blob that shows no sign of life for ``upload_stuck_after``."""
+        interval = self._settings.upload_stuck_after / 4
+        last = time.monotonic()
+        async for chunk in chunks:
+            if time.monotonic() - last > interval:
+                last = time.monotonic()
+                await self._database.write(blobs.touch, blob_id, self._clock.now())
+            yield chunk
+
     async def _wheel_metadata(
-        self, store_name: str, key: str, size: int, distribution: Distribution
+        self, store_name: str, key: str, size: int, distribution: Distribution, blob_id: int
     ) -> bytes:
         """The wheel's METADATA, read on a thread: from the store's file when it is local,
         else from a temporary copy (its size is capped: ``pypi.file_size_cap``)."""
@@ -466,7 +482,7 @@ class PythonIndexes:
         copy = Path(name)
         try:
             with os.fdopen(descriptor, "wb") as out:
-                async for chunk in store.open(key, 0, size):
+                async for chunk in self._beating(store.open(key, 0, size), blob_id):
                     await anyio.to_thread.run_sync(out.write, chunk)
             return await anyio.to_thread.run_sync(wheel_metadata, copy, distribution, cap)
         finally:
