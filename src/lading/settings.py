@@ -314,6 +314,15 @@ class PypiSettings(BaseModel):
         for name in value:
             if not re.fullmatch(PYPI_INDEX_NAME, name):
                 raise ValueError(f"index name {name!r} must match {PYPI_INDEX_NAME}")
+        for name in value:  # bases that lead back to their index: no page could be found
+            path, current = [name], value[name].bases
+            while current:
+                base = current[0]
+                if base == name:
+                    raise ValueError(f"index {name!r} lies over itself through its bases")
+                following = value.get(base)
+                current = current[1:] + (following.bases if following and base not in path else [])
+                path.append(base)
         return value
 
 
