@@ -19,7 +19,7 @@ from lading.db.pypi import StoredFile
 from lading.errors import BadRequest, Unauthorized
 from lading.http.downloads import PATHSEND
 from lading.http.multipart import FormReader
-from lading.http.requests import read_json, services
+from lading.http.requests import has_body, read_json, services
 from lading.services.access import Caller
 from lading.services.pypi import BASIC, PUBLIC, Index, PythonIndexes, UploadForm
 from lading.services.python_dists import normalize
@@ -223,7 +223,7 @@ async def release(request: Request) -> Response:
 async def yank(request: Request) -> Response:
     params = request.path_params
     reason = None
-    if request.headers.get("content-length", "0") != "0":
+    if has_body(request):
         body = await read_json(request)
         reason = body.get("reason") if isinstance(body, dict) else None
         if reason is not None and not isinstance(reason, str):
