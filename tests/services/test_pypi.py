@@ -99,7 +99,7 @@ async def test_a_long_upload_keeps_its_bytes_from_recovery(
 ) -> None:
     """An upload that outlasts ``upload_stuck_after`` while its bytes keep coming touches
     its pending blob: recovery, run meanwhile, leaves it be."""
-    settings = Settings(data_dir=tmp_path, upload_stuck_after=0.2)
+    settings = Settings(data_dir=tmp_path, upload_stuck_after=1.0)
     services = Services.build(
         settings, database, StoreRegistry({"default": store}, "default"), clock
     )
@@ -109,8 +109,8 @@ async def test_a_long_upload_keeps_its_bytes_from_recovery(
     async def slow() -> AsyncIterator[bytes]:
         for number, start in enumerate(range(0, len(dist.data), 32)):
             await anyio.sleep(0.02)
-            clock.move(seconds=0.01)  # the catalogue's clock runs on, faster than ours
-            if number == 20:  # 0.6 s after the upload began, three times upload_stuck_after
+            clock.move(seconds=0.05)  # the catalogue's clock runs on, faster than ours
+            if number == 25:  # 1.75 s after the upload began by the catalogue's clock
                 swept.append(await services.recovery.run())
             yield dist.data[start : start + 32]
 
