@@ -117,3 +117,19 @@ def test_loading_a_file_leaves_the_environment_alone(tmp_path: Path) -> None:
     assert str(Settings.load(config).database_url).endswith("elsewhere.db")
     assert CONFIG_FILE_VARIABLE not in os.environ
     assert Settings(data_dir=tmp_path / "data").database_url is None
+
+
+def test_python_indexes_from_the_environment_and_their_bad_names_and_cycles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    team = '{"team": {"owner": "t", "visibility": "private", "bases": ["main"]}}'
+    monkeypatch.setenv("LADING_PYPI__INDEXES", team)
+    indexes = Settings().pypi.indexes
+    assert indexes["team"].bases == ["main"] and indexes["team"].visibility == "private"
+    for bad in (
+        '{"Team": {}}',
+        '{"a": {"bases": ["b"]}, "b": {"bases": ["c"]}, "c": {"bases": ["a"]}}',
+    ):
+        monkeypatch.setenv("LADING_PYPI__INDEXES", bad)
+        with pytest.raises(ValidationError):
+            Settings()

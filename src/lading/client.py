@@ -409,6 +409,45 @@ class Client:
         """The owner's: the other projects that may publish under the name."""
         return self._name_document("PUT", name, "/publishers", json={"publishers": list(projects)})
 
+    # The Python package index (/pypi): the management API, in JSON
+
+    def pypi_indexes(self) -> list[dict[str, Any]]:
+        """The indexes the caller may read."""
+        found = self._json("GET", "/pypi/", headers=_JSON)
+        return list(found.get("indexes", [])) if isinstance(found, dict) else []
+
+    def put_pypi_index(
+        self, name: str, owner: str | None, visibility: str, bases: Iterable[str]
+    ) -> dict[str, Any]:
+        """An administrator's: make an index, or change one made through the API."""
+        body: dict[str, Any] = {"visibility": visibility, "bases": list(bases)}
+        if owner is not None:
+            body["owner"] = owner
+        path = f"/pypi/{quote(name, safe='')}/"
+        return dict(self._json("PUT", path, json=body, headers=_JSON))
+
+    def delete_pypi_index(self, name: str) -> None:
+        self._request("DELETE", f"/pypi/{quote(name, safe='')}/", headers=_JSON)
+
+    def yank(
+        self, index: str, project: str, version: str, reason: str | None = None, undo: bool = False
+    ) -> int:
+        """Yank a release (every file of it), or restore it: how many files it has."""
+        path = f"{_release_path(index, project, version)}/{'unyank' if undo else 'yank'}"
+        body = {} if reason is None else {"reason": reason}
+        return int(self._json("POST", path, json=body, headers=_JSON)["files"])
+
+    def delete_release(
+        self, index: str, project: str, version: str, filename: str | None = None
+    ) -> int:
+        """Remove a release's files, or one of them: how many went."""
+        if filename is None:
+            path = _release_path(index, project, version)
+        else:
+            parts = (index, project, filename)
+            path = "/pypi/{}/files/{}/{}".format(*(quote(part, safe="") for part in parts))
+        return int(self._json("DELETE", path, headers=_JSON)["files"])
+
     def _name_document(self, method: str, name: str, part: str, **kwargs: Any) -> dict[str, Any]:
         path = f"/v2/package-names/{quote(name, safe='')}{part}"
         with _answer_shape("a package name"):
@@ -576,6 +615,13 @@ def _reporting(chunks: Iterable[bytes], progress: Progress | None) -> Iterator[b
         sent += len(chunk)
         if progress:
             progress(sent)
+
+
+_JSON = {"accept": "application/json"}  # the index's errors in OpenStack's shape
+
+
+def _release_path(index: str, project: str, version: str) -> str:
+    return "/pypi/{}/projects/{}/{}".format(*(quote(p, safe="") for p in (index, project, version)))
 
 
 def _raise_for(answer: httpx.Response) -> None:

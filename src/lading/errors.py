@@ -42,6 +42,10 @@ class NotFound(LadingError):
     status, code, title = 404, "itemNotFound", "Not Found"
 
 
+class NotAcceptable(LadingError):
+    status, code, title = 406, "notAcceptable", "Not Acceptable"
+
+
 class Conflict(LadingError):
     status, code, title = 409, "conflict", "Conflict"
 

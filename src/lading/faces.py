@@ -22,6 +22,8 @@ from lading.api.glance_v1 import images as glance_v1
 from lading.api.glance_v2 import routes as glance_v2
 from lading.api.oci import routes as oci
 from lading.api.oci.render import oci_error
+from lading.api.pypi import routes as pypi
+from lading.api.pypi.render import pypi_error
 from lading.api.visor import images as visor
 from lading.api.visor.render import visor_error
 from lading.http.failures import ErrorStyle
@@ -96,6 +98,8 @@ FACES = (
     Face("pnda", (ROOT,), lambda: list(pnda.ROUTES), "pnda"),
     Face("click", ("/click",), lambda: list(click.ROUTES), "click"),
     Face("osm", ("/api",), lambda: list(osm.ROUTES), "osm"),
+    # Its slashless URLs are routes of their own (twine posts to the URL as given).
+    Face("pypi", ("/pypi",), lambda: list(pypi.ROUTES), "pypi", pypi_error, redirect_slashes=False),
     Face("web", ("/ui",), web.routes, "ui", error_page),
     Face("operations", (ROOT,), _operations, "service", token=False),
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -42,6 +43,8 @@ _config_file: ContextVar[Path | None] = ContextVar("lading_config_file", default
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
+# An index's name: its namespace of package names (pypi:<index>) fits in 32 characters.
+PYPI_INDEX_NAME = r"[a-z0-9][a-z0-9._-]{0,26}"
 TiB = 1024**4
 
 
@@ -299,6 +302,53 @@ class RetentionSettings(BaseModel):
     # Seconds between two writes of one artifact's last download (per process; a
     # conditional write keeps several processes near one write).
     download_record_interval: float = Field(3600.0, ge=1)
+
+
+class PypiIndexSettings(BaseModel):
+    """One index of the Python package index face, as the settings define it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The project that owns it (its callers read a private index and upload to it);
+    # unset: ``default_project``.
+    owner: str | None = Field(None, min_length=1, max_length=255)
+    # public: anyone reads it, without a token; private: its owner's callers and admins.
+    visibility: Literal["public", "private"] = "public"
+    # The indexes beneath it, in order: a project's page comes from the first index of the
+    # chain that has the project, never merged across layers.
+    bases: list[str] = Field(default_factory=list, max_length=16)
+
+
+class PypiSettings(BaseModel):
+    """The Python package index face (docs/api-pypi.md), at ``/pypi/<index>/``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Indexes by name; ``main`` exists whatever this says (public, owned by
+    # ``default_project``), unless it is given here. Indexes made through the API are kept
+    # in the catalogue instead.
+    indexes: dict[str, PypiIndexSettings] = Field(default_factory=dict)
+    # The largest file an upload may bring (PyPI's own limit is 100 MiB by default).
+    file_size_cap: int = Field(GiB, gt=0)
+    # The largest core metadata (a wheel's METADATA) kept to be served beside it.
+    metadata_size_cap: int = Field(MiB, ge=4 * KiB, le=64 * MiB)
+
+    @field_validator("indexes")
+    @classmethod
+    def _index_names(cls, value: dict[str, PypiIndexSettings]) -> dict[str, PypiIndexSettings]:
+        for name in value:
+            if not re.fullmatch(PYPI_INDEX_NAME, name):
+                raise ValueError(f"index name {name!r} must match {PYPI_INDEX_NAME}")
+        for name in value:  # bases that lead back to their index: no page could be found
+            path, current = [name], value[name].bases
+            while current:
+                base = current[0]
+                if base == name:
+                    raise ValueError(f"index {name!r} lies over itself through its bases")
+                following = value.get(base)
+                current = current[1:] + (following.bases if following and base not in path else [])
+                path.append(base)
+        return value
 
 
 class PndaSettings(BaseModel):
@@ -597,6 +647,7 @@ class Settings(BaseSettings):
     pnda: PndaSettings = Field(default_factory=PndaSettings)
     oci: OciSettings = Field(default_factory=OciSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    pypi: PypiSettings = Field(default_factory=PypiSettings)
     # Where an artifact's data lies, shown to callers the get_image_location policy admits.
     show_image_direct_url: bool = False
     show_multiple_locations: bool = False

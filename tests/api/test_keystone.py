@@ -6,6 +6,7 @@ the token, as Nova, Horizon or the glance CLI would after reading the catalogue.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from lading.services.policy import Policy
 from lading.settings import KeystoneSettings, Settings, WebhookSettings
 from tests.api.helpers import assert_error
 from tests.portal import call
+from tests.python_dists import wheel
 
 TEST_PASSWORD = "lading-test"  # {alpha,beta}-{member,reader}
 IMAGE = {"name": "k", "disk_format": "raw", "container_format": "bare"}
@@ -480,3 +482,27 @@ def test_the_cache_keeps_the_most_recently_used_tokens_only(
     assert asked == [first.value, second.value, third.value]
     anyio.run(use, first, third, second)
     assert asked == [first.value, second.value, third.value, second.value]
+
+
+def test_a_keystone_token_is_the_password_of_the_python_index(
+    lading: TestClient, token_of: Callable[..., Token]
+) -> None:
+    """twine and pip send Basic credentials: a Keystone token as the password is its
+    user's project's member, who uploads and owns the name."""
+    member = token_of("alpha-member")
+    basic = "Basic " + base64.b64encode(f"__token__:{member.value}".encode()).decode()
+    dist = wheel("keystone-demo", "1.0")
+    answer = lading.post(
+        "/pypi/main/", data=dist.fields(), files={"content": (dist.filename, dist.data)},
+        headers={"authorization": basic},
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    page = lading.get("/pypi/main/simple/keystone-demo/", headers={"authorization": basic})
+    assert dist.filename in page.text
+    bad = "Basic " + base64.b64encode(b"__token__:not-a-keystone-token").decode()
+    refused = lading.post(
+        "/pypi/main/", data=dist.fields(), files={"content": (dist.filename, dist.data)},
+        headers={"authorization": bad},
+    )  # fmt: skip
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == 'Basic realm="lading"'

@@ -89,8 +89,8 @@ def test_documents_are_served(client: TestClient) -> None:
     ("face", "page"),
     [("glance-v2", "api-glance-v2.md"), ("glance-v1", "api-glance-v1.md"),
      ("visor", "api-visor.md"), ("pnda", "api-pnda.md"), ("click", "api-click.md"),
-     ("osm", "api-osm.md"), ("ui", "web-ui.md"), ("service", "operations.md"),
-     ("oci", "api-oci.md")],
+     ("osm", "api-osm.md"), ("pypi", "api-pypi.md"), ("ui", "web-ui.md"),
+     ("service", "operations.md"), ("oci", "api-oci.md")],
 )  # fmt: skip
 def test_each_face_page_names_its_document(face: str, page: str) -> None:
     assert f"/openapi/{face}.json" in (DOCS / page).read_text()

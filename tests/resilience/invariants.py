@@ -19,7 +19,7 @@ from typing import Protocol
 import httpx
 from sqlalchemy import create_engine, func, select
 
-from lading.db.models import artifacts, blobs, locations, oci_blob_links, tasks
+from lading.db.models import artifacts, blobs, locations, oci_blob_links, pypi_files, tasks
 from tests.object_servers import swift_session
 
 IN_FLIGHT = ("saving", "importing", "uploading")
@@ -209,11 +209,13 @@ class Catalogue:
                     select(locations.c.blob_id, func.count()).group_by(locations.c.blob_id)
                 ).all()
             )
-            # A registry's repository holding a blob is a reference too.
-            for blob_id, count in connection.execute(
-                select(oci_blob_links.c.blob_id, func.count()).group_by(oci_blob_links.c.blob_id)
-            ).all():
-                references[blob_id] = references.get(blob_id, 0) + count
+            # A registry's repository holding a blob is a reference too, and so is a file
+            # of a Python package index.
+            for table in (oci_blob_links, pypi_files):
+                for blob_id, count in connection.execute(
+                    select(table.c.blob_id, func.count()).group_by(table.c.blob_id)
+                ).all():
+                    references[blob_id] = references.get(blob_id, 0) + count
             recorded = connection.execute(select(blobs.c.id, blobs.c.key, blobs.c.refcount)).all()
         for blob in recorded:
             if blob.refcount != references.get(blob.id, 0) or blob.refcount < 1:

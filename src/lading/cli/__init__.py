@@ -32,6 +32,7 @@ COMMANDS = {
     "registry": "lading.cli.registry:registry",
     "repositories": "lading.cli.repositories:repositories",
     "retention": "lading.cli.retention:retention",
+    "pypi": "lading.cli.pypi:pypi",
 }
 
 

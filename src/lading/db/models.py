@@ -564,3 +564,52 @@ retention_marks = Table(
     Column("deactivated", Boolean, nullable=False, default=False),  # retention deactivated it
     Column("policy_id", String(36)),  # the policy that retired it (the first of several)
 )
+
+# The Python package index (lading.services.pypi): the indexes made through the API (those
+# of the settings are not rows: the settings say what they are), and the files of every
+# index. A file's bytes are a blob (one reference on ``blobs.refcount``, shared with every
+# face); a wheel's core metadata (PEP 658) is kept here, small and capped, read beside it.
+# A project's name is a package name of the index's own namespace (``pypi:<index>``).
+pypi_indexes = Table(
+    "pypi_indexes",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("owner", String(255), nullable=False),
+    Column("visibility", String(16), nullable=False),  # private | public
+    Column("bases", Text, nullable=False),  # JSON: the indexes beneath, in order
+    Column("created_at", DateTime, nullable=False),
+)
+
+# Each project of an index with its serial: one more at every change of its files (an
+# upload, a yank, a delete), so that a node knows a page it rendered is still current by
+# one small read (PyPI's "last serial").
+pypi_projects = Table(
+    "pypi_projects",
+    metadata,
+    Column("index_name", String(32), primary_key=True),
+    Column("project", String(255), primary_key=True),
+    Column("serial", Integer, nullable=False),
+)
+
+pypi_files = Table(
+    "pypi_files",
+    metadata,
+    Column("index_name", String(32), primary_key=True),
+    Column("filename", String(255), primary_key=True),
+    Column("project", String(255), nullable=False),  # PEP 503's normalised name
+    Column("version", String(255), nullable=False),
+    Column("filetype", String(16), nullable=False),  # bdist_wheel | sdist
+    Column("python_version", String(64), nullable=False),
+    Column("requires_python", String(255)),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("md5", String(32), nullable=False),
+    Column("blob_id", Integer, ForeignKey("blobs.id"), nullable=False, index=True),
+    Column("core_metadata", LargeBinary),  # a wheel's METADATA; None for an sdist
+    Column("core_metadata_sha256", String(64)),
+    Column("yanked", Boolean, nullable=False, default=False),
+    Column("yanked_reason", Text),
+    Column("uploader", String(255), nullable=False),  # the project that uploaded it
+    Column("uploaded_at", DateTime, nullable=False),
+    Index(None, "index_name", "project"),
+)

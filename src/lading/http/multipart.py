@@ -43,7 +43,17 @@ class _Part:
 class FormReader:
     """Reads one request's form: ``fields()`` up to the file, then the file's chunks."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(
+        self,
+        request: Request,
+        max_field: int = MAX_FIELD,
+        max_fields: int = MAX_FIELDS,
+        repeats: bool = False,
+    ) -> None:
+        """``repeats``: a field may come again (the Python package index's upload repeats
+        ``classifiers``): its first value is kept."""
+        self._max_field, self._max_fields, self._repeats = max_field, max_fields, repeats
+        self._count = 0
         media_type, options = parse_options_header(request.headers.get("content-type", ""))
         boundary = options.get(b"boundary", b"")
         if media_type != b"multipart/form-data" or not 0 < len(boundary) <= MAX_BOUNDARY:
@@ -80,16 +90,20 @@ class FormReader:
             name, filename = _disposition(part)
             if filename is not None:
                 return fields, FileField(name, filename, self._file_chunks(part))
-            while len(part.data) <= MAX_FIELD and not part.done:
+            while len(part.data) <= self._max_field and not part.done:
                 await self._feed()
-            if len(part.data) > MAX_FIELD:
-                raise TooLarge(f"form field {name!r} is larger than {MAX_FIELD} bytes")
-            if name in fields or len(fields) == MAX_FIELDS:
-                raise BadRequest(f"form field {name!r} repeated, or more than {MAX_FIELDS} fields")
+            if len(part.data) > self._max_field:
+                raise TooLarge(f"form field {name!r} is larger than {self._max_field} bytes")
+            if (name in fields and not self._repeats) or self._count == self._max_fields:
+                raise BadRequest(
+                    f"form field {name!r} repeated, or more than {self._max_fields} fields"
+                )
+            self._count += 1
             try:
-                fields[name] = part.data.decode()
+                value = part.data.decode()
             except UnicodeDecodeError:
                 raise BadRequest(f"form field {name!r} is not UTF-8") from None
+            fields.setdefault(name, value)
             self._parts.remove(part)
 
     async def _next_headers(self) -> _Part | None:

@@ -27,6 +27,7 @@ from lading.services.onboarding import Onboarding
 from lading.services.package_images import PackageImages
 from lading.services.packages import Packages
 from lading.services.policy import Policy
+from lading.services.pypi import PythonIndexes
 from lading.services.recovery import Recovery
 from lading.services.retention import Retention
 from lading.services.sealing import Sealer
@@ -66,6 +67,7 @@ class Services:
     disk_imports: DiskImports
     downloads: DownloadLedger
     retention: Retention
+    pypi: PythonIndexes
 
     @classmethod
     def build(
@@ -173,4 +175,5 @@ class Services:
             retention=Retention(
                 settings.retention, database, catalogue, tasks, outbox, events, clock
             ),
+            pypi=PythonIndexes(settings, database, stores, catalogue, this_process, clock),
         )

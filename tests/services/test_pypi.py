@@ -1,0 +1,121 @@
+"""The Python package index's rules at the service (``lading.services.pypi``): a wheel's
+metadata read from a store with no local file (a bounded temporary copy), a store failing
+mid-upload leaving no bytes and no name, two indexes of one name space apart, and pages
+kept only while their serial holds."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from lading.db.engine import Database
+from lading.errors import BadRequest, Forbidden, NotFound, StoreFull, Unauthorized
+from lading.services import Services
+from lading.services.access import Caller
+from lading.services.pypi import UploadForm
+from lading.services.roles import MEMBER
+from lading.settings import Settings
+from lading.stores.registry import StoreRegistry
+from tests.clock import MovableClock
+from tests.python_dists import Dist, metadata, wheel
+from tests.stores.faulty import FaultyStore
+
+pytestmark = pytest.mark.anyio
+
+OWNER = Caller.with_role("A", MEMBER)
+OTHER = Caller.with_role("B", MEMBER)
+
+
+async def body(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), 100):  # in pieces, as a network brings it
+        yield data[start : start + 100]
+
+
+async def upload(
+    services: Services, caller: Caller | None, dist: Dist, index: str = "main"
+) -> None:
+    form = UploadForm.of(dist.fields())
+    await services.pypi.upload(caller, index, form, dist.filename, body(dist.data))
+
+
+async def test_a_wheels_metadata_is_read_from_a_store_without_local_files(
+    services: Services, store: FaultyStore
+) -> None:
+    assert store.local_path("anything") is None  # so the wheel is copied to a temporary file
+    dist = wheel("demo", "1.0", requires_python=">=3.9")
+    await upload(services, OWNER, dist)
+    expected = metadata("demo", "1.0", ">=3.9").encode()
+    found = await services.pypi.core_metadata(None, "main", "demo", dist.filename)
+    assert found == expected
+    page = await services.pypi.project(None, "main", "Demo")
+    (file,) = page.files
+    assert file.requires_python == ">=3.9" and file.size == len(dist.data)
+
+
+async def test_a_store_failing_mid_upload_keeps_no_bytes_and_no_name(
+    services: Services, store: FaultyStore
+) -> None:
+    store.failing_puts = True
+    with pytest.raises(StoreFull):
+        await upload(services, OWNER, wheel("demo", "1.0"))
+    store.failing_puts = False
+    assert not store.objects
+    with pytest.raises(NotFound):
+        await services.pypi.project(OWNER, "main", "demo")
+    await upload(services, OTHER, wheel("demo", "1.0"))  # the name was never taken
+
+
+async def test_a_name_is_owned_in_its_index_alone(services: Services, admin: Caller) -> None:
+    await services.pypi.put_index(admin, "other", "B", "public", [])
+    await upload(services, OWNER, wheel("demo", "1.0"), "main")
+    with pytest.raises(Forbidden):
+        await upload(services, OTHER, wheel("demo", "2.0"), "main")
+    await upload(services, OTHER, wheel("demo", "2.0"), "other")  # its own name there
+    with pytest.raises(Forbidden):
+        await upload(services, OTHER, wheel("dem0", "1.0"), "main")  # looks like A's
+
+
+async def test_anonymous_callers_upload_nothing(services: Services) -> None:
+    with pytest.raises(Unauthorized):
+        await upload(services, None, wheel("demo", "1.0"))
+
+
+async def test_a_page_is_kept_while_its_serial_holds(services: Services) -> None:
+    await upload(services, OWNER, wheel("demo", "1.0"))
+    first = await services.pypi.project(None, "main", "demo")
+    assert await services.pypi.project(None, "main", "demo") is first  # kept
+    await services.pypi.yank(OWNER, "main", "demo", "1.0", True, "broken")
+    second = await services.pypi.project(None, "main", "demo")
+    assert second.serial == first.serial + 1 and second.files[0].yanked_reason == "broken"
+    with pytest.raises(BadRequest):
+        await services.pypi.yank(OWNER, "main", "demo", "not a version", True)
+
+
+async def test_a_long_upload_keeps_its_bytes_from_recovery(
+    tmp_path: Path, database: Database, store: FaultyStore, clock: MovableClock
+) -> None:
+    """An upload that outlasts ``upload_stuck_after`` while its bytes keep coming touches
+    its pending blob: recovery, run meanwhile, leaves it be."""
+    settings = Settings(data_dir=tmp_path, upload_stuck_after=1.0)
+    services = Services.build(
+        settings, database, StoreRegistry({"default": store}, "default"), clock
+    )
+    dist = wheel("slow", "1.0")
+    swept: list[int] = []
+
+    async def slow() -> AsyncIterator[bytes]:
+        for number, start in enumerate(range(0, len(dist.data), 32)):
+            await anyio.sleep(0.02)
+            clock.move(seconds=0.05)  # the catalogue's clock runs on, faster than ours
+            if number == 25:  # 1.75 s after the upload began by the catalogue's clock
+                swept.append(await services.recovery.run())
+            yield dist.data[start : start + 32]
+
+    form = UploadForm.of(dist.fields())
+    await services.pypi.upload(OWNER, "main", form, dist.filename, slow())
+    assert swept == [0]
+    page = await services.pypi.project(OWNER, "main", "slow")
+    assert [file.filename for file in page.files] == [dist.filename]
