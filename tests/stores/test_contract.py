@@ -169,8 +169,10 @@ async def test_an_object_written_in_parts(store: Store) -> None:
         parts.append(Part(number, start, end - start))
         assert await read_parts(store, "tus/ab/up", parts, 0, end) == DATA[:end]
     assert await read_parts(store, "tus/ab/up", parts) == DATA
-    for start, end in [(0, 1), (69_999, 70_002), (150_000, 250_000), (299_999, None)]:
-        assert await read_parts(store, "tus/ab/up", parts, start, end) == DATA[start:end]
+    ranges: list[tuple[int, int | None]] = [(0, 1), (69_999, 70_002), (150_000, 250_000),
+                                            (299_999, None)]  # fmt: skip
+    for first, last in ranges:
+        assert await read_parts(store, "tus/ab/up", parts, first, last) == DATA[first:last]
     await store.delete_parts("tus/ab/up", len(parts))
     for key in ["tus/ab/up", *(store.part_key("tus/ab/up", n) for n in range(len(parts)))]:
         with pytest.raises(ObjectNotFound):
