@@ -9,18 +9,23 @@ import os
 import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
+import anyio
 import pytest
 
 from lading.db import artifacts, holders, tus
 from lading.db.engine import Database
 from lading.domain import Status
-from lading.errors import ChecksumMismatch, Conflict, Gone, NotFound, StoreFull
+from lading.errors import ChecksumMismatch, Conflict, Gone, NotFound, StoreFull, TooLarge
 from lading.processes import Holder
 from lading.services import Services
 from lading.services.access import Caller
 from lading.services.resumable import Checksum, UploadInfo
 from lading.services.roles import MEMBER
+from lading.settings import Settings
+from lading.stores.memory import MemoryStore
+from lading.stores.registry import StoreRegistry
 from tests.clock import MovableClock
 from tests.stores.faulty import FaultyStore
 
@@ -179,3 +184,36 @@ async def test_another_project_sees_no_upload(services: Services) -> None:
     ):
         with pytest.raises(NotFound):
             await call
+
+
+async def test_a_second_patch_while_one_writes_is_refused(services: Services) -> None:
+    info = await begin(services, 10)
+    sent = anyio.Event()
+    go_on = anyio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield b"01234"
+        sent.set()
+        await go_on.wait()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(services.resumable.append, OWNER, info.id, 0, slow())
+        await sent.wait()
+        with pytest.raises(Conflict):
+            await services.resumable.append(OWNER, info.id, 0, body(b"56789"))
+        with pytest.raises(Conflict):  # nor is it terminated under the PATCH
+            await services.resumable.terminate(OWNER, info.id)
+        go_on.set()
+    assert (await services.resumable.status(OWNER, info.id)).offset == 5
+
+
+async def test_a_quota_refuses_an_upload_before_any_byte(
+    tmp_path: Path, database: Database
+) -> None:
+    settings = Settings(data_dir=tmp_path, quota={"bytes": 1000})
+    stores = StoreRegistry({"default": MemoryStore("default")}, "default")
+    services = Services.build(settings, database, stores)
+    with pytest.raises(TooLarge):
+        await begin(services, 1001)
+    made = await begin(services, 1000)
+    assert made.offset == 0
