@@ -66,6 +66,16 @@ def checksum(algorithm: str, data: bytes) -> str:
     return f"{algorithm} {base64.b64encode(hashlib.new(algorithm, data).digest()).decode()}"
 
 
+def test_bearer_tokens_are_taken_as_x_auth_token_is(world: World) -> None:
+    bearer = {"authorization": f"Bearer {world.tokens['owner']}", **TUS}
+    answer = world.client.post(
+        "/uploads/", headers={**bearer, "upload-length": "1", "upload-metadata": metadata(**IMAGE)}
+    )
+    path = path_of(answer)
+    assert world.client.head(path, headers=bearer).headers["upload-offset"] == "0"
+    assert head(world, path).status_code == 200  # the same project's, by either header
+
+
 def test_options_say_what_the_server_speaks(world: World) -> None:
     for path in ("/uploads/", "/uploads/anything"):
         answer = world.request("OPTIONS", path, "anonymous")
@@ -431,10 +441,3 @@ def test_hashes_are_rebuilt_by_a_process_that_does_not_hold_them(world: World) -
     found = image(world, answer.headers["lading-artifact-id"])
     assert found["checksum"] == hashlib.md5(data).hexdigest()
     assert found["os_hash_value"] == hashlib.sha256(data).hexdigest()
-
-
-def test_the_hashes_kept_are_bounded(world: World) -> None:
-    capacity = world.settings.uploads.hashers
-    for _ in range(capacity + 3):
-        assert send(world, path_of(start(world, 10)), 0, b"0").status_code == 204
-    assert len(world.services.resumable.hashes) == capacity
