@@ -441,3 +441,22 @@ def test_hashes_are_rebuilt_by_a_process_that_does_not_hold_them(world: World) -
     found = image(world, answer.headers["lading-artifact-id"])
     assert found["checksum"] == hashlib.md5(data).hexdigest()
     assert found["os_hash_value"] == hashlib.sha256(data).hexdigest()
+
+
+def test_the_image_is_the_uploads_file_not_a_copy(world: World) -> None:
+    """On the filesystem store the parts are one file; the finish gives the image's
+    object that file's inode (a second name, then the only one), and a refused finish
+    leaves no file."""
+    data = os.urandom(100_000)
+    path = path_of(start(world, len(data)))
+    assert send(world, path, 0, data[:60_000]).status_code == 204
+    (part,) = world.stored_files()
+    inode = part.stat().st_ino
+    last = send(world, path, 60_000, data[60_000:])
+    assert last.status_code == 204
+    (stored,) = world.stored_files()
+    assert stored != part and stored.stat().st_ino == inode and stored.stat().st_nlink == 1
+    assert stored.read_bytes() == data
+    refused = start(world, 4096, name="q", disk_format="qcow2", container_format="bare")
+    assert send(world, path_of(refused), 0, b"\0" * 4096).status_code == 400
+    assert world.stored_files() == [stored]

@@ -61,7 +61,7 @@ from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
 from lading.services.digests import HashStates, RunningHashes, rehash
 from lading.services.packages import Packages, parse_filename
-from lading.services.transfers import Expected, Transfers
+from lading.services.transfers import Expected, Placed, Transfers
 from lading.services.validation import Changes
 from lading.settings import Settings
 from lading.stores.base import Part
@@ -374,9 +374,13 @@ class Resumable:
             return upload.artifact_id
         hashes = self.hashes.take(upload.id, upload.offset) or await self._rebuild(upload)
         expected = Expected(md5=hashes.md5.hexdigest(), sha256=hashes.sha256.hexdigest())
+        placed = None
+        if upload.parts and store.appends_in_place and store.name == self._transfers.default_store:
+            # One file already: the image's object is a second name for it, not a copy.
+            placed = Placed(upload.key)
         await self._transfers.upload(
             caller, upload.artifact_id, data, announced_size=upload.length, expected=expected,
-            require_formats=True,
+            require_formats=True, placed=placed,
         )  # fmt: skip
         return upload.artifact_id
 

@@ -118,6 +118,11 @@ class Store(ABC):
             async for chunk in self.open(self.part_key(key, part.number), first, stop):
                 yield chunk
 
+    async def link(self, key: str, target: str) -> StoredObject:
+        """The object ``key`` under ``target`` too (``key`` stays): a copy, unless the
+        store can give one object two names."""
+        return await self.put(target, self.open(key))
+
     async def discard_part(self, key: str, number: int, offset: int) -> None:
         """Drop part ``number`` (a PATCH whose checksum failed): the object ends at
         ``offset`` again."""

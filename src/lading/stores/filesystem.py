@@ -138,6 +138,14 @@ class FilesystemStore(Store):
         async for chunk in self.open(key, start, end):
             yield chunk
 
+    async def link(self, key: str, target: str) -> StoredObject:
+        # A second name for the same file (a hard link): no byte is copied, and either
+        # name may go without the other.
+        source, path = self._path(key), self._path(target)
+        with os_errors(self.name, missing=key):
+            size = await to_thread.run_sync(_link, source, path)
+        return StoredObject(target, size)
+
     async def discard_part(self, key: str, number: int, offset: int) -> None:
         path = self._path(key)
         with os_errors(self.name):
@@ -208,6 +216,13 @@ def _open_at(path: Path, offset: int) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _link(source: Path, target: Path) -> int:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.link(source, target)
+    _fsync_directory(target.parent)
+    return target.stat().st_size
 
 
 def _write_all(fd: int, data: bytes) -> None:
