@@ -80,3 +80,20 @@ def test_one_request_writes_a_registry_chunk_in_place_at_a_time(database: Databa
     database.run(True, oci.release_writer, "o1", "first")
     assert database.run(True, oci.claim_writer, upload, "second", LATER, NOW)
     assert database.run(True, oci.claim_writer, upload, "third", LATER, LATER + timedelta(1))
+
+
+def test_a_dead_finish_goes_back_to_receiving_and_a_done_upload_stays_done(
+    database: Database,
+) -> None:
+    made(database)
+    database.run(True, holders.beat, Holder("dead", None, 1, "1"), NOW)
+    assert database.run(True, tus.claim, "u1", 0, "t", "dead", LATER, NOW)
+    assert database.run(True, tus.set_state, "u1", tus.RECEIVING, tus.FINISHING, NOW)
+    assert database.run(True, tus.release_dead, NOW + timedelta(seconds=1), []) == 1
+    found = database.run(False, tus.find, "u1")
+    assert found is not None and found.state == tus.RECEIVING
+    assert database.run(True, tus.claim, "u1", 0, "t2", "dead", LATER, NOW)
+    assert database.run(True, tus.set_state, "u1", tus.RECEIVING, tus.DONE, NOW)
+    assert database.run(True, tus.release_dead, NOW + timedelta(seconds=1), []) == 1
+    done = database.run(False, tus.find, "u1")
+    assert done is not None and done.state == tus.DONE

@@ -246,15 +246,14 @@ def expired(connection: Connection, now: datetime, limit: int) -> list[str]:
 def release_dead(connection: Connection, beaten_since: datetime, gone: Collection[str]) -> int:
     """Claims of PATCHes whose process died released at once (their bytes past the offset
     are not the upload's), and finishes they were running put back to receiving."""
-    dead = holders.is_dead(tus_uploads.c.writer_holder, beaten_since, gone)
+    dead = and_(
+        tus_uploads.c.writer.is_not(None),
+        holders.is_dead(tus_uploads.c.writer_holder, beaten_since, gone),
+    )
+    connection.execute(
+        update(tus_uploads).where(dead, tus_uploads.c.state == FINISHING).values(state=RECEIVING)
+    )
     result = connection.execute(
-        update(tus_uploads)
-        .where(and_(tus_uploads.c.writer.is_not(None), dead))
-        .values(
-            writer=None,
-            writer_holder=None,
-            writer_until=None,
-            state=RECEIVING,
-        )
+        update(tus_uploads).where(dead).values(writer=None, writer_holder=None, writer_until=None)
     )
     return int(result.rowcount)
