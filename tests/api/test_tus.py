@@ -271,6 +271,15 @@ def test_unusable_metadata_is_400_and_makes_nothing(world: World, text: str) -> 
     assert world.get("owner", "/v2/images").json()["images"] == []
 
 
+def test_metadata_is_bounded(world: World) -> None:
+    long = metadata(**IMAGE, filetype="x" * 7000)  # a key lading ignores, but keeps
+    assert start(world, 1, **IMAGE, filetype="x" * 5000).status_code == 201
+    answer = world.request(
+        "POST", "/uploads/", headers={**TUS, "upload-length": "1", "upload-metadata": long}
+    )
+    assert answer.status_code == 400 and "8192" in answer.text
+
+
 @pytest.mark.parametrize(
     "fields",
     [

@@ -85,6 +85,7 @@ NUMBER_FIELDS = ("min_disk", "min_ram")
 FLAG_FIELDS = ("protected", "os_hidden")
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 SWEEP_BATCH = 100
+MAX_METADATA = 8192  # characters of Upload-Metadata kept and echoed by HEAD
 HASH_DEPTH = 2  # chunks waiting for each hasher
 
 
@@ -556,6 +557,8 @@ def _changes(metadata: Mapping[str, str | None]) -> Changes:
 def parse_metadata(text: str) -> dict[str, str | None]:
     """``Upload-Metadata``: comma-separated pairs of a key and its value in base64 (or a
     key alone); keys unique, values UTF-8 text here."""
+    if len(text) > MAX_METADATA:
+        raise BadRequest(f"Upload-Metadata may not exceed {MAX_METADATA} characters")
     found: dict[str, str | None] = {}
     for pair in text.split(","):
         pair = pair.strip()
