@@ -19,6 +19,8 @@ import pytest
 from tests.resilience.conftest import Deployment
 from tests.resilience.server import LiveServer
 
+pytestmark = pytest.mark.kills  # SIGKILL mid-PATCH, on purpose (tests/conftest.py: tiers)
+
 MiB = 1024 * 1024
 TUS = {"tus-resumable": "1.0.0"}
 CUTS = 6
