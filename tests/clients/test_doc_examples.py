@@ -20,7 +20,8 @@ from tests.services_required import unavailable
 
 pytestmark = pytest.mark.clients
 DOCS = Path(__file__).parents[2] / "docs"
-PAGES = ["api-glance-v1.md", "api-visor.md", "api-pnda.md", "api-click.md", "api-osm.md"]
+PAGES = ["api-glance-v1.md", "api-visor.md", "api-pnda.md", "api-click.md", "api-osm.md",
+         "uploads.md"]  # fmt: skip
 
 
 def examples(page: str, section: str = "Examples") -> str:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from lading.errors import BadRequest, TooLarge
-from lading.services.digests import DigestingStream
+from lading.services.digests import DigestingStream, HashStates, RunningHashes
 
 pytestmark = pytest.mark.anyio
 
@@ -53,3 +53,14 @@ async def test_the_announced_size_must_be_met_exactly(announced: int) -> None:
     with pytest.raises(BadRequest):
         async for _ in stream.chunks():
             pass
+
+
+def test_the_running_hashes_kept_are_bounded_and_taken_at_their_offset() -> None:
+    states = HashStates(2)
+    for name in ("a", "b", "c"):
+        states.keep(name, RunningHashes.empty())
+    assert len(states) == 2
+    assert states.take("a", 0) is None  # the least recently kept, evicted
+    assert states.take("b", 5) is None  # not of the first 5 bytes: rebuilt instead
+    assert states.take("b", 0) is None  # and taken out by the look
+    assert states.take("c", 0) is not None

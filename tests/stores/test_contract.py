@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lading.errors import ObjectNotFound
-from lading.stores.base import Store
+from lading.stores.base import Part, Store
 from lading.stores.filesystem import FilesystemStore
 from lading.stores.memory import MemoryStore
 from lading.stores.rbd import RbdStore
@@ -146,3 +147,37 @@ async def test_delete(store: Store, size: int) -> None:
     with pytest.raises(ObjectNotFound):
         await store.stat("gone")
     await store.delete("gone")  # deleting again is not an error
+
+
+async def read_parts(
+    store: Store, key: str, parts: list[Part], start: int = 0, end: int | None = None
+) -> bytes:
+    return b"".join([chunk async for chunk in store.open_parts(key, parts, start, end)])
+
+
+async def test_an_object_written_in_parts(store: Store) -> None:
+    """A resumable upload's parts: written over several calls (again after a failed or
+    refused one), read back in order across their bounds, removed together."""
+    cuts = [0, 1, 70_000, 70_001, 200_000, len(DATA)]
+    parts = []
+    for number, (start, end) in enumerate(itertools.pairwise(cuts)):
+        if number == 2:  # an attempt at this part that is refused, then written again
+            await store.put_part("tus/ab/up", number, start, chunks_of(b"x" * 5000))
+            await store.discard_part("tus/ab/up", number, start)
+        stored = await store.put_part("tus/ab/up", number, start, chunks_of(DATA[start:end]))
+        assert stored.size == end - start
+        parts.append(Part(number, start, end - start))
+        assert await read_parts(store, "tus/ab/up", parts, 0, end) == DATA[:end]
+    assert await read_parts(store, "tus/ab/up", parts) == DATA
+    ranges: list[tuple[int, int | None]] = [(0, 1), (69_999, 70_002), (150_000, 250_000),
+                                            (299_999, None)]  # fmt: skip
+    for first, last in ranges:
+        assert await read_parts(store, "tus/ab/up", parts, first, last) == DATA[first:last]
+    await store.delete_parts("tus/ab/up", len(parts))
+    for key in ["tus/ab/up", *(store.part_key("tus/ab/up", n) for n in range(len(parts)))]:
+        with pytest.raises(ObjectNotFound):
+            await store.stat(key)
+
+
+async def test_no_part_reads_as_nothing(store: Store) -> None:
+    assert await read_parts(store, "tus/ab/none", []) == b""

@@ -29,6 +29,7 @@ from lading.services.packages import Packages
 from lading.services.policy import Policy
 from lading.services.pypi import PythonIndexes
 from lading.services.recovery import Recovery
+from lading.services.resumable import Resumable
 from lading.services.retention import Retention
 from lading.services.sealing import Sealer
 from lading.services.signing import Signatures
@@ -68,6 +69,7 @@ class Services:
     downloads: DownloadLedger
     retention: Retention
     pypi: PythonIndexes
+    resumable: Resumable
 
     @classmethod
     def build(
@@ -114,6 +116,12 @@ class Services:
             ContainerDisks(database, catalogue, transfers, clock),
         )
         disk_imports = DiskImports(settings, registry, transfers)
+        packages = Packages(
+            database, catalogue, transfers, identities, names, settings.pnda, outbox, clock
+        )
+        resumable = Resumable(
+            settings, database, stores, catalogue, transfers, packages, this_process, clock
+        )
         return cls(
             identities=identities,
             visor_keys=VisorKeys(database, sealer, policy, identities, clock),
@@ -136,9 +144,7 @@ class Services:
                 clock,
             ),
             names=names,
-            packages=Packages(
-                database, catalogue, transfers, identities, names, settings.pnda, outbox, clock
-            ),
+            packages=packages,
             tasks=tasks,
             imports=Imports(
                 settings,
@@ -165,7 +171,9 @@ class Services:
                 outbox,
                 clock,
             ),
-            recovery=Recovery(settings, database, stores, catalogue, this_process, clock),
+            recovery=Recovery(
+                settings, database, stores, catalogue, this_process, clock, resumable
+            ),
             webhooks=Webhooks(settings, tasks, metrics, clock),
             metrics=metrics,
             registry=registry,
@@ -176,4 +184,5 @@ class Services:
                 settings.retention, database, catalogue, tasks, outbox, events, clock
             ),
             pypi=PythonIndexes(settings, database, stores, catalogue, this_process, clock),
+            resumable=resumable,
         )

@@ -158,6 +158,15 @@ class Expected:
 
 
 @dataclass(frozen=True, slots=True)
+class Placed:
+    """Data already in the store under ``key`` (a resumable upload's file): linked to the
+    artifact's own key rather than copied, and read once (the body) for its digests and
+    its format inspection, which are checked as any upload's."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class Receiving:
     """Data on its way into an artifact's store, and what it makes of the artifact."""
 
@@ -169,6 +178,7 @@ class Receiving:
     failed: Status = Status.QUEUED  # what a failure leaves the artifact (v1: killed)
     on_active: Callable[[Connection], None] | None = None  # in the activating transaction
     by: Caller | None = None  # whose request it is (None: a task's worker)
+    placed: Placed | None = None  # the data is in the store already; ``body`` is unread
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,8 +257,13 @@ class Transfers:
         failed: Status = Status.QUEUED,
         on_active: Callable[[Connection], None] | None = None,
         require_formats: bool = False,
+        placed: Placed | None = None,
     ) -> Artifact:
         """Store ``body`` as the artifact's data and make it active.
+
+        ``placed``: the data lies in the default store already (a resumable upload's
+        file, on a store that links objects): it is linked, not copied, and ``body`` is
+        not read.
 
         ``require_formats``: an artifact without a disk or container format is refused
         (Glance's rule for images; the package faces upload without them).
@@ -267,7 +282,7 @@ class Transfers:
             artifact,
             Receiving(
                 body, Status.SAVING, announced_size, store_name, expected, failed, on_active,
-                by=caller,
+                by=caller, placed=placed,
             ),
         )  # fmt: skip
         return caller.view(await self._catalogue.visible(caller, artifact.id))
@@ -612,7 +627,12 @@ class Transfers:
                 sees=None if inspection is None else inspection.feed,
             )
             try:
-                stored = await store.put(lease.key, stream.chunks())
+                if receiving.placed is None:
+                    stored = await store.put(lease.key, stream.chunks())
+                else:
+                    stored = await store.link(receiving.placed.key, lease.key)
+                    async for _ in stream.chunks():  # inspected (and hashed again: checked)
+                        pass
             except StoreError as exc:
                 # Recovery gave up on the upload and removed its partial data under it
                 # (a stall, or its process taken for dead): that is the error to tell.
@@ -705,6 +725,10 @@ class Transfers:
         if used >= limit:
             raise TooLarge(f"project {artifact.owner} has used its quota of {limit} bytes")
         return min(cap, limit - used)
+
+    async def queued(self, caller: Caller, artifact_id: str) -> Artifact:
+        """The caller's artifact, waiting for data: Conflict unless it is queued."""
+        return await self._queued(caller, artifact_id)
 
     async def _queued(self, caller: Caller, artifact_id: str) -> Artifact:
         """The caller's artifact, waiting for data (upload or stage)."""
