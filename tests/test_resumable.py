@@ -41,6 +41,8 @@ class TusServer:
     uploads: dict[str, Upload] = field(default_factory=dict)
     cuts: list[int] = field(default_factory=list)
     refuse_checksums: int = 0
+    lose_answers: int = 0  # PATCHes taken whole whose answer never arrives
+    finishing: int = 0  # empty PATCHes at the end answered 409: another request finishes
     answers: list[int] = field(default_factory=list)
     patches: list[tuple[int, int]] = field(default_factory=list)  # (offset, bytes received)
     pieces: list[int] = field(default_factory=list)
@@ -80,6 +82,13 @@ class TusServer:
             request.read()
             return httpx.Response(self.answers.pop(0), headers=tus)
         offset = int(request.headers["upload-offset"])
+        if offset == upload.length and offset == len(upload.data):
+            assert request.read() == b""
+            self.patches.append((offset, 0))
+            if self.finishing:
+                self.finishing -= 1
+                return httpx.Response(409, headers=tus)
+            return httpx.Response(204, headers={**tus, "upload-offset": str(offset)})
         if offset != len(upload.data):
             request.read()
             return httpx.Response(409, headers=tus)
@@ -102,6 +111,9 @@ class TusServer:
                 self.refuse_checksums = max(self.refuse_checksums - 1, 0)
                 return httpx.Response(460, headers=tus)
         upload.data += received
+        if self.lose_answers:
+            self.lose_answers -= 1
+            raise httpx.ReadError("the answer was lost")
         return httpx.Response(204, headers={**tus, "upload-offset": str(len(upload.data))})
 
 
@@ -227,6 +239,21 @@ def test_a_server_busy_or_answering_an_old_offset_is_asked_again(
     server.uploads["u0"].data += data[:1000]
     uploads.send(place, path, checksum=None)
     assert bytes(server.uploads["u0"].data) == data
+
+
+def test_a_lost_answer_to_the_last_chunk_is_asked_for_and_a_finish_in_progress_awaited(
+    server: TusServer, naps: list[float], tmp_path: Path
+) -> None:
+    path, data = a_file(tmp_path, 2 * MiB)
+    uploads = uploads_of(server, naps, chunk_size=MiB)
+    _, place = begin(uploads, path)
+    server.lose_answers, server.finishing = 2, 2
+    done = uploads.send(place, path, checksum=None)
+    assert done.offset == len(data) and bytes(server.uploads["u0"].data) == data
+    # The first chunk's answer lost: HEAD says it arrived; the last one's too: an empty
+    # PATCH asks for the finish, answered 409 twice while "another request" finishes it.
+    assert server.patches == [(0, MiB), (MiB, MiB), (2 * MiB, 0), (2 * MiB, 0), (2 * MiB, 0)]
+    assert naps == [0.5, 0.5, 2.0, 2.0]
 
 
 def test_what_the_server_does_not_offer(tmp_path: Path, naps: list[float]) -> None:

@@ -46,6 +46,12 @@ FIRST_BACKOFF, LONGEST_BACKOFF = 0.5, 15.0  # seconds
 RETRIED = frozenset({423, 460, 500, 502, 503, 504})
 # Chunk checksums, the strongest the server offers first; sha1 is the one tus requires.
 CHECKSUMS = ("sha256", "sha1", "md5")
+# The PATCH that brings the last byte is answered once the server has made the artifact
+# of the upload: it reads every byte back into the store. Its answer is awaited for as
+# long as that takes at FINISH_RATE (a slow store), and another request finishing it is
+# asked after every FINISH_POLL seconds, as long again.
+FINISH_RATE = 20 * 1024 * 1024  # bytes per second
+FINISH_POLL = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,15 +156,19 @@ class Uploads:
         checksum: str | None = None,
         progress: Progress | None = None,
     ) -> Place:
-        """Send ``path`` from where ``place`` stands until the server holds all of it."""
+        """Send ``path`` from where ``place`` stands until the server has made its
+        artifact of it (the answer to the PATCH that brings the last byte)."""
         length = path.stat().st_size if place.length is None else place.length
-        failures = 0
+        failures, finished, finishing_since = 0, False, None
         with path.open("rb") as file:
-            while place.offset < length:
+            while not finished:
                 if progress:
                     progress(place.offset)
                 try:
-                    moved = self._patch(place, file, length, checksum, progress)
+                    if place.offset < length:
+                        moved, finished = self._patch(place, file, length, checksum, progress)
+                    else:  # every byte is there, the answer that it was taken is not
+                        moved, finished = place, self._finish(place)
                 except (ServerUnreachable, _Retry) as exc:
                     failures += 1
                     if failures > self.retries:
@@ -171,6 +181,12 @@ class Uploads:
                     continue
                 if moved.offset > place.offset:
                     failures = 0
+                if place.offset == length and not finished:
+                    # Another request (the one cut off) is finishing it: wait for that.
+                    finishing_since = finishing_since or time.monotonic()
+                    if time.monotonic() - finishing_since > _finish_time(length):
+                        raise ServerUnreachable(f"{place.url} is still being finished")
+                    self._sleep(FINISH_POLL)
                 place = moved
         if progress:
             progress(place.offset)
@@ -195,7 +211,9 @@ class Uploads:
         length: int,
         checksum: str | None,
         progress: Progress | None,
-    ) -> Place:
+    ) -> tuple[Place, bool]:
+        """One chunk from ``place``: where the upload stands after it, and whether the
+        server said it finished the upload (its answer to the last byte)."""
         size = min(self.chunk_size, length - place.offset)
         headers = {
             "upload-offset": str(place.offset),
@@ -206,21 +224,42 @@ class Uploads:
             digest = _digest_of(file, place.offset, size, checksum)
             headers["upload-checksum"] = f"{checksum} {digest}"
         body = _pieces(file, place.offset, size, progress)
-        answer = self._client.send("PATCH", place.url, headers=self._headers(headers), content=body)
-        if answer.status_code in RETRIED:
-            raise _Retry(answer)
+        last = place.offset + size == length
+        answer = self._client.send(
+            "PATCH", place.url, headers=self._headers(headers), content=body,
+            timeout=_finish_timeout(length) if last else httpx.USE_CLIENT_DEFAULT,
+        )  # fmt: skip
         if answer.status_code == 409:
-            # An offset the server does not hold (a request it took after we asked): go on
-            # from its own. The same offset twice is another conflict: the artifact's.
+            # An offset the server no longer holds (it took more after we asked): go on
+            # from its own. At the same offset, the upload is held by a request the
+            # server has not seen end yet (the one cut off): ask again, as for a 423.
             now = self.place(place.url)
             if now.offset == place.offset:
-                raise_for(answer)
-            return now
+                raise _Retry(answer)
+            return now, False
+        if answer.status_code in RETRIED:
+            raise _Retry(answer)
         raise_for(answer)
         offset = _count(answer.headers, "upload-offset")
         if offset is None or not place.offset <= offset <= length:
             raise BadAnswer(f"{place.url} answered PATCH with Upload-Offset {offset!r}")
-        return Place(place.url, offset, length, _expiry(answer) or place.expires)
+        return Place(place.url, offset, length, _expiry(answer) or place.expires), offset == length
+
+    def _finish(self, place: Place) -> bool:
+        """An empty PATCH at the end: the server finishes an upload whose finish failed
+        (its store, its catalogue), or says it is finished; False while another request
+        is finishing it (409)."""
+        headers = {"upload-offset": str(place.offset), "content-type": OFFSET_TYPE}
+        answer = self._client.send(
+            "PATCH", place.url, headers=self._headers(headers), content=b"",
+            timeout=_finish_timeout(place.offset),
+        )  # fmt: skip
+        if answer.status_code == 409:
+            return False
+        if answer.status_code in RETRIED:
+            raise _Retry(answer)
+        raise_for(answer)
+        return True
 
     def _headers(self, extra: Mapping[str, str]) -> dict[str, str]:
         return {"tus-resumable": TUS_RESUMABLE, **extra}
@@ -277,6 +316,14 @@ def _digest_of(file: BinaryIO, offset: int, size: int, algorithm: str) -> str:
     for piece in _pieces(file, offset, size, None):
         digest.update(piece)
     return base64.b64encode(digest.digest()).decode()
+
+
+def _finish_time(length: int) -> float:
+    return max(60.0, length / FINISH_RATE)
+
+
+def _finish_timeout(length: int) -> httpx.Timeout:
+    return httpx.Timeout(60.0, connect=10.0, read=_finish_time(length))
 
 
 def _listed(headers: httpx.Headers, name: str) -> tuple[str, ...]:

@@ -128,11 +128,13 @@ def upload(
     Where the server offers resumable uploads (tus, at /uploads/), the file goes in chunks
     and the upload is remembered in $XDG_STATE_HOME/lading/uploads.json (else
     ~/.local/state/lading): running the same command again after a failure resumes it from
-    the last byte the server holds, unless the file changed. Elsewhere it goes in one
-    request, as before.
+    the last byte the server holds, unless the file changed. Elsewhere, or with --store,
+    it goes in one request, as before.
     """
     uploads = Uploads(client, chunk_size=chunk_size)
-    offer = uploads.offer()
+    # A resumable upload's bytes go to the server's default store: one for another store
+    # goes in one request, which names it.
+    offer = uploads.offer() if store is None else None
     if offer is not None:
         artifact = upload_resumably(
             client,
@@ -140,7 +142,6 @@ def upload(
             offer,
             file,
             fields=lambda: new_fields(file.name, file, **given),
-            store=store,
             style=progress,
             resume=resume,
             kept=UnfinishedUploads(),
@@ -148,7 +149,8 @@ def upload(
         click.echo(artifact.id)
         return
     if resume:
-        raise click.UsageError(f"{client.url} offers no resumable uploads (tus at /uploads/)")
+        why = "--store is given" if store else f"{client.url} offers none (tus at /uploads/)"
+        raise click.UsageError(f"no resumable upload: {why}")
     artifact = client.create(**new_fields(file.name, file, **given))
     total = file.stat().st_size
     try:

@@ -49,7 +49,6 @@ def upload_resumably(
     file: Path,
     *,
     fields: Callable[[], dict[str, Any]],
-    store: str | None,
     style: str,
     resume: bool | None,
     kept: UnfinishedUploads,
@@ -70,8 +69,6 @@ def upload_resumably(
     size = file.stat().st_size
     if place is None:
         metadata = {"artifact": artifact.id, "filename": file.name}
-        if store is not None:
-            metadata["store"] = store
         try:
             place = uploads.create(offer, size, metadata)
         except BaseException:
