@@ -19,6 +19,7 @@ from lading.api.glance_v2.images import ROUTES
 from lading.api.oci.routes import ROUTES as OCI_ROUTES
 from lading.api.osm import ROUTES as OSM_ROUTES
 from lading.api.pnda import ROUTES as PNDA_ROUTES
+from lading.api.tus import ROUTES as TUS_ROUTES
 from lading.api.visor.images import ROUTES as VISOR_ROUTES
 from lading.settings import (
     CorsSettings,
@@ -38,6 +39,7 @@ from lading.settings import (
     SigningSettings,
     SwiftStoreSettings,
     TlsSettings,
+    UploadsSettings,
 )
 from tests.clients.conftest import free_port
 from tests.services_required import unavailable
@@ -54,13 +56,14 @@ TABLES: list[tuple[str, type[BaseModel]]] = [
           ("published_by_default", PublishingSettings), ("cors", CorsSettings),
           ("server", ServerSettings), ("image_format", ImageFormatSettings),
           ("image_conversion", ImageConversionSettings), ("tls", TlsSettings),
-          ("oci", OciSettings)]  # fmt: skip
+          ("oci", OciSettings), ("uploads", UploadsSettings)]  # fmt: skip
 FACES = [("/v1", V1_ROUTES, DOCS / "api-glance-v1.md"),
          ("", VISOR_ROUTES, DOCS / "api-visor.md"),  # the root, where its clients call
          ("", PNDA_ROUTES, DOCS / "api-pnda.md"),
          ("/click", CLICK_ROUTES, DOCS / "api-click.md"),
          ("/api", OSM_ROUTES, DOCS / "api-osm.md"),
-         ("/v2", OCI_ROUTES, DOCS / "api-oci.md")]  # fmt: skip
+         ("/v2", OCI_ROUTES, DOCS / "api-oci.md"),
+         ("/uploads", TUS_ROUTES, DOCS / "uploads.md")]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))

@@ -9,6 +9,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route, Router
 
 from lading.api.glance_v2 import paths as glance_v2_paths
+from lading.api.tus import tus_error
 from lading.api.visor.render import visor_error
 from lading.faces import DOCUMENTS, FACES, Face, document, error_styles, metric_labels, routes
 from lading.http.failures import Failure
@@ -19,7 +20,7 @@ from lading.web.pages import error_page
 LABELS = {"v2": "glance_v2", "v1": "glance_v1", "visor": "visor", "images": "visor",
           "status": "visor", "click": "click", "api": "osm", "packages": "pnda",
           "metrics": "operations", "healthcheck": "operations", "openapi": "operations",
-          "ui": "web"}  # fmt: skip
+          "ui": "web", "uploads": "tus"}  # fmt: skip
 
 
 def test_metric_labels_are_those_dashboards_read() -> None:
@@ -28,12 +29,13 @@ def test_metric_labels_are_those_dashboards_read() -> None:
 
 def test_openapi_documents_keep_their_names_and_order() -> None:
     assert DOCUMENTS == ("glance-v2", "glance-v1", "visor", "pnda", "click", "osm", "ui",
-                         "service")  # fmt: skip
+                         "service", "tus")  # fmt: skip
 
 
 def test_error_styles_cover_each_path_of_a_face_with_its_own() -> None:
     assert error_styles() == {"/images": visor_error, "/status": visor_error,
-                              "/visor": visor_error, "/ui": error_page}  # fmt: skip
+                              "/visor": visor_error, "/ui": error_page,
+                              "/uploads": tus_error}  # fmt: skip
 
 
 def test_names_prefixes_and_documents_are_each_declared_once() -> None:

@@ -54,6 +54,16 @@ class TooLarge(LadingError):
     status, code, title = 413, "overLimit", "Request Entity Too Large"
 
 
+class PreconditionFailed(LadingError):
+    status, code, title = 412, "preconditionFailed", "Precondition Failed"
+
+
+class ChecksumMismatch(LadingError):
+    """tus's checksum extension: the data did not match its Upload-Checksum."""
+
+    status, code, title = 460, "checksumMismatch", "Checksum Mismatch"
+
+
 class UnsupportedMediaType(LadingError):
     status, code, title = 415, "unsupportedMediaType", "Unsupported Media Type"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Mount, Route, Router
 
-from lading.api import click, osm, pnda, versions
+from lading.api import click, osm, pnda, tus, versions
 from lading.api import openapi as openapi_documents
 from lading.api.glance_v1 import images as glance_v1
 from lading.api.glance_v2 import routes as glance_v2
@@ -98,6 +98,7 @@ FACES = (
     Face("osm", ("/api",), lambda: list(osm.ROUTES), "osm"),
     Face("web", ("/ui",), web.routes, "ui", error_page),
     Face("operations", (ROOT,), _operations, "service", token=False),
+    Face("tus", ("/uploads",), lambda: list(tus.ROUTES), "tus", tus.tus_error),
 )
 DOCUMENTS = tuple(face.openapi for face in FACES)
 # The OCI registry, on a listener of its own (``oci.port``): its /v2 is not Glance's.

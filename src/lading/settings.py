@@ -276,6 +276,21 @@ class OciSettings(BaseModel):
     service: str = Field("lading", min_length=1, max_length=255)
 
 
+class UploadsSettings(BaseModel):
+    """Resumable uploads (tus 1.0) at ``/uploads/`` (docs/uploads.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Seconds an unfinished upload is kept after its last byte (tus's Upload-Expires);
+    # then it answers 410 and recovery removes its bytes and, if the upload made it, its
+    # queued artifact. A finished upload's record (HEAD tells its full offset) goes too.
+    expire_after: float = Field(24 * 3600.0, gt=0)
+    # Uploads whose running md5 and sha256 a process keeps between two PATCHes; one it
+    # does not keep (evicted, another node, a restart) has its hashes rebuilt by reading
+    # back the bytes stored so far.
+    hashers: int = Field(64, ge=1, le=4096)
+
+
 class PndaSettings(BaseModel):
     """The PNDA package repository face (``/packages``)."""
 
@@ -571,6 +586,7 @@ class Settings(BaseSettings):
     published_by_default: PublishingSettings = Field(default_factory=PublishingSettings)
     pnda: PndaSettings = Field(default_factory=PndaSettings)
     oci: OciSettings = Field(default_factory=OciSettings)
+    uploads: UploadsSettings = Field(default_factory=UploadsSettings)
     # Where an artifact's data lies, shown to callers the get_image_location policy admits.
     show_image_direct_url: bool = False
     show_multiple_locations: bool = False

@@ -19,7 +19,7 @@ from lading.settings import Settings
 from tests.api.helpers import routes_of
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-METHODS = ("get", "put", "post", "delete", "patch", "head")
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
 @pytest.fixture

@@ -496,3 +496,45 @@ oci_upload_parts = Table(
     Column("blob_id", Integer, ForeignKey("blobs.id", ondelete="CASCADE"), nullable=False),
     Column("size", BigInteger, nullable=False),
 )
+
+# Resumable uploads (tus, lading.services.resumable): each upload's offset and state, and
+# its parts as the store keeps them (one per PATCH that brought bytes), in order. A PATCH
+# holds its upload through ``writer`` (a token, its process ``writer_holder``) until
+# ``writer_until``: one PATCH at a time, and a dead process's claim is released.
+tus_uploads = Table(
+    "tus_uploads",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("project", String(255), nullable=False),  # whose it is: only it goes on
+    Column("user_id", String(255)),
+    Column("store", String(64), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("length", BigInteger),  # None: deferred (creation-defer-length)
+    Column("offset", BigInteger, nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("metadata", Text, nullable=False),  # Upload-Metadata as the client sent it
+    Column("purpose", String(16), nullable=False),  # image, stage or package
+    Column("artifact_id", String(36)),
+    Column("made_artifact", Boolean, nullable=False),  # the upload created it (queued)
+    Column("state", String(16), nullable=False),  # receiving, finishing, done
+    Column("writer", String(32)),
+    Column("writer_holder", String(32)),
+    Column("writer_until", DateTime),
+    Column("expires_at", DateTime, nullable=False, index=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+tus_upload_parts = Table(
+    "tus_upload_parts",
+    metadata,
+    Column(
+        "upload_id",
+        String(36),
+        ForeignKey("tus_uploads.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("number", Integer, primary_key=True),
+    Column("offset", BigInteger, nullable=False),  # its first byte in the upload
+    Column("size", BigInteger, nullable=False),
+)

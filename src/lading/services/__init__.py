@@ -24,6 +24,7 @@ from lading.services.package_images import PackageImages
 from lading.services.packages import Packages
 from lading.services.policy import Policy
 from lading.services.recovery import Recovery
+from lading.services.resumable import Resumable
 from lading.services.sealing import Sealer
 from lading.services.signing import Signatures
 from lading.services.tasks import Tasks
@@ -57,6 +58,7 @@ class Services:
     webhooks: Webhooks
     metrics: Metrics
     registry: Registry
+    resumable: Resumable
 
     @classmethod
     def build(
@@ -90,6 +92,12 @@ class Services:
             keystone = KeystoneTokens(settings.keystone, policy, settings.default_project, clock)
         identities = Identities(database, settings.default_project, policy, keystone, clock)
         sealer = Sealer(settings)
+        packages = Packages(
+            database, catalogue, transfers, identities, names, settings.pnda, outbox, clock
+        )
+        resumable = Resumable(
+            settings, database, stores, catalogue, transfers, packages, this_process, clock
+        )
         return cls(
             identities=identities,
             visor_keys=VisorKeys(database, sealer, policy, identities, clock),
@@ -112,9 +120,7 @@ class Services:
                 clock,
             ),
             names=names,
-            packages=Packages(
-                database, catalogue, transfers, identities, names, settings.pnda, outbox, clock
-            ),
+            packages=packages,
             tasks=tasks,
             imports=Imports(
                 settings, database, catalogue, transfers, tasks, sealer, keystone, clock
@@ -133,8 +139,11 @@ class Services:
                 outbox,
                 clock,
             ),
-            recovery=Recovery(settings, database, stores, catalogue, this_process, clock),
+            recovery=Recovery(
+                settings, database, stores, catalogue, this_process, clock, resumable
+            ),
             webhooks=Webhooks(settings, tasks, metrics, clock),
             metrics=metrics,
             registry=Registry(settings, database, stores, catalogue, sealer, this_process, clock),
+            resumable=resumable,
         )

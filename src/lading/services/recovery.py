@@ -22,11 +22,12 @@ from datetime import timedelta
 from sqlalchemy import Connection
 
 from lading.clock import Clock
-from lading.db import blobs, holders, oci, tasks, uploads
+from lading.db import blobs, holders, oci, tasks, tus, uploads
 from lading.db.engine import Database
 from lading.errors import StoreError
 from lading.processes import ThisProcess
 from lading.services.catalogue import Catalogue
+from lading.services.resumable import Resumable
 from lading.settings import Settings
 from lading.stores.registry import StoreRegistry
 
@@ -44,8 +45,10 @@ class Recovery:
         catalogue: Catalogue,
         this_process: ThisProcess,
         clock: Clock | None = None,
+        resumable: Resumable | None = None,
     ) -> None:
         self._clock = clock or Clock()
+        self._resumable = resumable
         self._stuck_after = settings.upload_stuck_after
         self._heartbeat = settings.upload_heartbeat
         self._this_process = this_process
@@ -78,6 +81,8 @@ class Recovery:
                 ]
             beaten_since = moment - timedelta(seconds=self._heartbeat)
             recovered = uploads.recover_dead(connection, beaten_since, gone)
+            # A resumable upload's PATCH cut by its process's death: the upload goes on.
+            recovered += tus.release_dead(connection, beaten_since, gone)
             doomed = blobs.doom_dead(connection, beaten_since, gone)
             holders.forget(connection, beaten_since, gone)
             return recovered, doomed
@@ -112,6 +117,8 @@ class Recovery:
         cleaned += await self._catalogue.discard(
             await self._database.write(oci.expire_uploads, idle_since)
         )
+        if self._resumable is not None:  # resumable uploads past uploads.expire_after
+            cleaned += await self._resumable.sweep()
         abandoned = await self._database.read(blobs.abandoned, idle_since)
         cleaned += await self._catalogue.discard(abandoned)
         for store in self._stores.all():

@@ -683,6 +683,10 @@ class Transfers:
             raise TooLarge(f"project {artifact.owner} has used its quota of {limit} bytes")
         return min(cap, limit - used)
 
+    async def queued(self, caller: Caller, artifact_id: str) -> Artifact:
+        """The caller's artifact, waiting for data: Conflict unless it is queued."""
+        return await self._queued(caller, artifact_id)
+
     async def _queued(self, caller: Caller, artifact_id: str) -> Artifact:
         """The caller's artifact, waiting for data (upload or stage)."""
         artifact = await self._catalogue.visible(caller, artifact_id)

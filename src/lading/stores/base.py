@@ -7,7 +7,7 @@ hashes or limits sizes (the services wrap the stream once for every backend).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,16 @@ class StoredObject:
     """What a store knows of one object."""
 
     key: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One piece of an object written in parts (a resumable upload): its number, its
+    first byte in the object, its size."""
+
+    number: int
+    offset: int
     size: int
 
 
@@ -75,6 +85,46 @@ class Store(ABC):
         """A short-lived URL a client may fetch the object from itself, when the store
         is set to hand downloads off that way; None: lading sends the bytes."""
         return None
+
+    # Objects written in parts, over several requests and processes (resumable uploads).
+    # By default each part is an object of its own (``part_key``), read back in order;
+    # a store that can append in place (a file) or join parts where they lie overrides
+    # them. The services keep the list of parts: the store never lists them.
+
+    def part_key(self, key: str, number: int) -> str:
+        return f"{key}-part{number:06d}"
+
+    async def put_part(
+        self, key: str, number: int, offset: int, chunks: AsyncIterable[bytes]
+    ) -> StoredObject:
+        """Write part ``number`` of ``key``, its bytes from ``offset`` on, replacing what
+        an earlier attempt at that part left; the part's size."""
+        stored = await self.put(self.part_key(key, number), chunks)
+        return StoredObject(key, stored.size)
+
+    async def open_parts(
+        self, key: str, parts: Sequence[Part], start: int = 0, end: int | None = None
+    ) -> AsyncGenerator[bytes]:
+        """Bytes ``start`` to ``end`` of the object the ``parts`` make, in order."""
+        for part in parts:
+            last = part.offset + part.size
+            if last <= start or (end is not None and part.offset >= end):
+                continue
+            first = max(start, part.offset) - part.offset
+            stop = part.size if end is None else min(end, last) - part.offset
+            async for chunk in self.open(self.part_key(key, part.number), first, stop):
+                yield chunk
+
+    async def discard_part(self, key: str, number: int, offset: int) -> None:
+        """Drop part ``number`` (a PATCH whose checksum failed): the object ends at
+        ``offset`` again."""
+        await self.delete(self.part_key(key, number))
+
+    async def delete_parts(self, key: str, count: int) -> None:
+        """Remove the ``count`` parts of ``key`` (and a part a crash may have left past
+        them)."""
+        for number in range(count + 1):
+            await self.delete(self.part_key(key, number))
 
     async def check(self) -> None:  # noqa: B027 - a store in memory is always there
         """Make sure the store is reachable with its settings; StoreError if not."""
