@@ -160,11 +160,12 @@ def test_a_file_goes_in_chunks_of_the_size_asked_a_piece_at_a_time(
     server: TusServer, naps: list[float], tmp_path: Path
 ) -> None:
     path, data = a_file(tmp_path, 5 * MiB + 17)
-    uploads = uploads_of(server, naps, chunk_size=2 * MiB)
+    uploads = uploads_of(server, naps, chunk_size=2 * MiB, checksums=True)
     offer, place = begin(uploads, path)
     seen: list[int] = []
     done = uploads.send(place, path, checksum=offer.checksum, progress=seen.append)
-    assert done.offset == len(data) and bytes(server.uploads["u0"].data) == data
+    assert done.place.offset == len(data) and bytes(server.uploads["u0"].data) == data
+    assert done.sha256 == hashlib.sha256(data).hexdigest()
     assert [received for _, received in server.patches] == [2 * MiB, 2 * MiB, MiB + 17]
     assert max(server.pieces) <= CHUNK  # never a whole chunk in memory
     assert seen == sorted(seen) and seen[-1] == len(data)
@@ -181,8 +182,9 @@ def test_a_cut_mid_chunk_resumes_from_the_servers_offset(
     uploads = uploads_of(server, naps, chunk_size=4 * MiB)
     _offer, place = begin(uploads, path)
     server.cuts = [3 * MiB + 5]  # the first PATCH dies 3 MiB and 5 bytes in
-    uploads.send(place, path, checksum=None)
+    done = uploads.send(place, path, checksum=None)
     assert bytes(server.uploads["u0"].data) == data
+    assert done.sha256 == hashlib.sha256(data).hexdigest()  # the bytes sent twice, once
     # The second PATCH starts where the server stopped, not where the chunk began.
     assert server.patches == [(0, 3 * MiB + 5), (3 * MiB + 5, 3 * MiB - 5)]
     assert naps == [0.5]
@@ -193,7 +195,7 @@ def test_a_checksum_refused_sends_the_chunk_again(
 ) -> None:
     path, data = a_file(tmp_path, 3 * MiB)
     server.refuse_checksums = 2
-    uploads = uploads_of(server, naps, chunk_size=2 * MiB)
+    uploads = uploads_of(server, naps, chunk_size=2 * MiB, checksums=True)
     offer, place = begin(uploads, path)
     uploads.send(place, path, checksum=offer.checksum)
     assert bytes(server.uploads["u0"].data) == data
@@ -212,8 +214,12 @@ def test_retries_end_when_nothing_moves_and_the_upload_stays_resumable(
         uploads.send(place, path, checksum=None)
     assert naps == [0.5, 1.0, 2.0]  # backoff doubles, and stops after three
     server.cuts = []
-    uploads.send(uploads.place(place.url), path, checksum=None)  # a later run goes on
+    server.uploads["u0"].data += data[: MiB + 3]  # what the cut requests brought
+    later = uploads_of(server, naps, chunk_size=MiB)  # a later run goes on
+    done = later.send(later.place(place.url), path, checksum=None)
     assert bytes(server.uploads["u0"].data) == data
+    assert server.patches[-1] == (MiB + 3, MiB - 3)  # only the rest
+    assert done.sha256 == hashlib.sha256(data).hexdigest()  # with the bytes read back
 
 
 def test_progress_resets_the_count_of_failures(
@@ -249,7 +255,7 @@ def test_a_lost_answer_to_the_last_chunk_is_asked_for_and_a_finish_in_progress_a
     _, place = begin(uploads, path)
     server.lose_answers, server.finishing = 2, 2
     done = uploads.send(place, path, checksum=None)
-    assert done.offset == len(data) and bytes(server.uploads["u0"].data) == data
+    assert done.place.offset == len(data) and bytes(server.uploads["u0"].data) == data
     # The first chunk's answer lost: HEAD says it arrived; the last one's too: an empty
     # PATCH asks for the finish, answered 409 twice while "another request" finishes it.
     assert server.patches == [(0, MiB), (MiB, MiB), (2 * MiB, 0), (2 * MiB, 0), (2 * MiB, 0)]

@@ -7,8 +7,15 @@ from the file a piece at a time as it is sent (memory stays at one piece, whatev
 chunk). A request cut off, or answered 5xx, 423 or 460 (a chunk that did not match its
 checksum), is retried after a backoff from the offset the server says it holds (``HEAD``),
 a bounded number of times in a row; an attempt that moved the offset on, even one cut
-off, resets that count (the offset only grows, so this ends too). A chunk's checksum,
-when the server offers one, costs a second read of the chunk: its header goes first.
+off, resets that count (the offset only grows, so this ends too).
+
+The file's SHA-256 is computed from the pieces as they go (and, on resuming, from the
+bytes an earlier run sent, read back once), for the caller to compare with the
+artifact's: one check of the whole, whatever the runs and cuts. Per-chunk checksums
+(tus' checksum extension, ``checksums=True``) are off by default: a chunk that carries one
+is all or nothing, so a cut would throw away what arrived of it (up to a chunk) where
+without one the server keeps every byte that came; and its header, going before the
+body, costs a second read of each chunk.
 
 The protocol: https://tus.io/protocols/resumable-upload (core, creation, termination,
 checksum, expiration). Creation-with-upload is not used, on purpose: the URL of an upload
@@ -33,7 +40,7 @@ import httpx
 from lading.client import CHUNK, Client, Progress, raise_for
 from lading.errors import BadAnswer, Conflict, LadingError, ServerUnreachable, TooLarge
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "Offer", "Place", "Uploads"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "Offer", "Place", "Sent", "Uploads"]
 
 TUS_RESUMABLE = "1.0.0"
 UPLOADS = "/uploads/"
@@ -76,6 +83,15 @@ class Offer:
 
 
 @dataclass(frozen=True, slots=True)
+class Sent:
+    """An upload done: where it ended, and the SHA-256 of the file's bytes as sent (to be
+    compared with the artifact's: a check of the whole, across every run that sent it)."""
+
+    place: Place
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class Place:
     """An upload on the server: its URL, the bytes it holds, and until when it is kept."""
 
@@ -94,7 +110,7 @@ class Uploads:
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         retries: int = RETRIES,
-        checksums: bool = True,
+        checksums: bool = False,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if chunk_size < 1:
@@ -155,18 +171,20 @@ class Uploads:
         *,
         checksum: str | None = None,
         progress: Progress | None = None,
-    ) -> Place:
+    ) -> Sent:
         """Send ``path`` from where ``place`` stands until the server has made its
         artifact of it (the answer to the PATCH that brings the last byte)."""
         length = path.stat().st_size if place.length is None else place.length
         failures, finished, finishing_since = 0, False, None
         with path.open("rb") as file:
+            sent = _Prefix(file)
             while not finished:
                 if progress:
                     progress(place.offset)
                 try:
                     if place.offset < length:
-                        moved, finished = self._patch(place, file, length, checksum, progress)
+                        sent.catch_up(place.offset)
+                        moved, finished = self._patch(place, file, length, checksum, progress, sent)
                     else:  # every byte is there, the answer that it was taken is not
                         moved, finished = place, self._finish(place)
                 except (ServerUnreachable, _Retry) as exc:
@@ -188,9 +206,10 @@ class Uploads:
                         raise ServerUnreachable(f"{place.url} is still being finished")
                     self._sleep(FINISH_POLL)
                 place = moved
+            sent.catch_up(length)
         if progress:
             progress(place.offset)
-        return place
+        return Sent(place, sent.hexdigest())
 
     def _place_after(self, place: Place) -> Place:
         """Where to go on from after a failed request: the server's offset, or, when even
@@ -211,6 +230,7 @@ class Uploads:
         length: int,
         checksum: str | None,
         progress: Progress | None,
+        sent: _Prefix,
     ) -> tuple[Place, bool]:
         """One chunk from ``place``: where the upload stands after it, and whether the
         server said it finished the upload (its answer to the last byte)."""
@@ -223,7 +243,7 @@ class Uploads:
         if checksum and self.checksums:
             digest = _digest_of(file, place.offset, size, checksum)
             headers["upload-checksum"] = f"{checksum} {digest}"
-        body = _pieces(file, place.offset, size, progress)
+        body = _pieces(file, place.offset, size, progress, sent.feed)
         last = place.offset + size == length
         answer = self._client.send(
             "PATCH", place.url, headers=self._headers(headers), content=body,
@@ -295,7 +315,13 @@ def encode_metadata(metadata: Mapping[str, str]) -> str:
     )
 
 
-def _pieces(file: BinaryIO, offset: int, size: int, progress: Progress | None) -> Iterator[bytes]:
+def _pieces(
+    file: BinaryIO,
+    offset: int,
+    size: int,
+    progress: Progress | None,
+    seen: Callable[[int, bytes], None] | None = None,
+) -> Iterator[bytes]:
     """``size`` bytes of ``file`` from ``offset``, a piece at a time, reporting progress."""
     file.seek(offset)
     sent = 0
@@ -303,10 +329,35 @@ def _pieces(file: BinaryIO, offset: int, size: int, progress: Progress | None) -
         piece = file.read(min(CHUNK, size - sent))
         if not piece:
             raise Conflict(f"the file ended at byte {offset + sent}: it changed while sent")
+        if seen:
+            seen(offset + sent, piece)
         sent += len(piece)
         yield piece
         if progress:
             progress(offset + sent)
+
+
+class _Prefix:
+    """The SHA-256 of the file's first ``size`` bytes, grown from the pieces as they are
+    sent: a piece sent again (after a cut) is not hashed twice, and bytes the server got
+    from an earlier run are read back from the file once (``catch_up``)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file, self._hash, self.size = file, hashlib.sha256(), 0
+
+    def catch_up(self, offset: int) -> None:
+        if offset > self.size:
+            for _ in _pieces(self._file, self.size, offset - self.size, None, self.feed):
+                pass
+
+    def feed(self, at: int, piece: bytes) -> None:
+        end = at + len(piece)
+        if at <= self.size < end:
+            self._hash.update(piece[self.size - at :])
+            self.size = end
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
 
 
 def _digest_of(file: BinaryIO, offset: int, size: int, algorithm: str) -> str:

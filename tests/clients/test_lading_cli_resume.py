@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -179,5 +180,5 @@ def test_no_resume_starts_over_and_drops_what_the_earlier_attempt_left(
     assert_same_bytes(api, artifact_id, source, sha256)
     gone = api.get(f"/v2/images/{earlier['artifact']}")
     assert gone.status_code == 404  # the queued artifact of the attempt dropped
-    upload = api.head(str(earlier["url"]), headers={"tus-resumable": "1.0.0"})
+    upload = api.head(urlsplit(str(earlier["url"])).path, headers={"tus-resumable": "1.0.0"})
     assert upload.status_code in (404, 410)  # and its upload terminated

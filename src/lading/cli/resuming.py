@@ -21,7 +21,7 @@ import click
 from lading.cli.progress import meter
 from lading.cli.unfinished import Unfinished, UnfinishedUploads
 from lading.client import Artifact, Client
-from lading.errors import Gone, LadingError, NotFound, ServerUnreachable
+from lading.errors import DigestMismatch, Gone, LadingError, NotFound, ServerUnreachable
 from lading.resumable import Offer, Place, Uploads
 
 SIZE = re.compile(r"(\d+)\s*([kmgt]?)(i?b)?", re.IGNORECASE)
@@ -85,7 +85,7 @@ def upload_resumably(
     kept.keep(record)
     try:
         with meter(f"upload {file.name}", size, style, start=place.offset) as shown:
-            uploads.send(
+            sent = uploads.send(
                 place, file, checksum=offer.checksum, progress=lambda done: shown.show(done, size)
             )
     except (KeyboardInterrupt, ServerUnreachable) as exc:
@@ -98,7 +98,20 @@ def upload_resumably(
             abandon(client, uploads, record, kept)
         raise
     kept.forget(record)
-    return client.show(artifact.id)
+    return checked(client, client.show(artifact.id), sent.sha256)
+
+
+def checked(client: Client, artifact: Artifact, sha256: str) -> Artifact:
+    """The artifact, once its digest is the file's as sent, across every run that sent
+    it; one whose bytes are not the file's is deleted (it is this command's, and wrong)."""
+    if artifact.os_hash_algo != "sha256" or artifact.os_hash_value == sha256:
+        return artifact
+    with contextlib.suppress(LadingError):
+        client.delete(artifact.id)
+    raise DigestMismatch(
+        f"the server's sha256 of artifact {artifact.id} is {artifact.os_hash_value}, the "
+        f"file's as sent {sha256}: the artifact was deleted"
+    )
 
 
 def _earlier(
