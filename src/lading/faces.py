@@ -96,7 +96,7 @@ FACES = (
     Face("pnda", (ROOT,), lambda: list(pnda.ROUTES), "pnda"),
     Face("click", ("/click",), lambda: list(click.ROUTES), "click"),
     Face("osm", ("/api",), lambda: list(osm.ROUTES), "osm"),
-    Face("web", ("/ui",), web.routes, "ui", error_page),
+    Face("web", ("/ui",), lambda: web.routes(tus.ROUTES), "ui", error_page),
     Face("operations", (ROOT,), _operations, "service", token=False),
     Face("tus", ("/uploads",), lambda: list(tus.ROUTES), "tus", tus.tus_error),
 )
