@@ -87,3 +87,36 @@ def test_redirect_mode_hands_downloads_to_presigned_urls(redirecting: TestClient
     assert redirecting.head(url).status_code == 200
     etag = redirecting.head(url).headers["etag"]
     assert redirecting.get(url, headers={"if-none-match": etag}).status_code == 304
+
+
+def test_a_resumable_upload_keeps_its_parts_on_the_store(client: TestClient) -> None:
+    """Each PATCH's bytes are an object of the store (S3, Swift, RBD), so another node
+    resumes from them; the finish reads them back into the image, then removes them."""
+    tus = {"tus-resumable": "1.0.0"}
+    meta = "disk_format cmF3,container_format YmFyZQ=="
+    created = client.post(
+        "/uploads/", headers={**tus, "upload-length": str(len(DATA)), "upload-metadata": meta}
+    )
+    assert created.status_code == 201, created.text
+    path = created.headers["location"].removeprefix("http://lading.test")
+    offset = 0
+    for size in (3 * 1024 * 1024, 1, 2 * 1024 * 1024):
+        client.app.state.services.resumable.hashes._held.clear()  # type: ignore[attr-defined]
+        answer = client.patch(
+            path, content=DATA[offset : offset + size],
+            headers={**tus, "upload-offset": str(offset),
+                     "content-type": "application/offset+octet-stream"},
+        )  # fmt: skip
+        assert answer.status_code == 204, answer.text
+        offset += size
+    answer = client.patch(
+        path, content=DATA[offset:],
+        headers={**tus, "upload-offset": str(offset),
+                 "content-type": "application/offset+octet-stream"},
+    )  # fmt: skip
+    assert answer.status_code == 204, answer.text
+    image_id = answer.headers["lading-artifact-id"]
+    shown = client.get(f"/v2/images/{image_id}").json()
+    assert shown["status"] == "active"
+    assert shown["os_hash_value"] == hashlib.sha256(DATA).hexdigest()
+    assert client.get(f"/v2/images/{image_id}/file").content == DATA

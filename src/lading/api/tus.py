@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC
 from email.utils import format_datetime
@@ -91,6 +92,8 @@ def _checksum(request: Request) -> Checksum | None:
         digest = base64.b64decode(encoded.strip(), validate=True)
     except binascii.Error:
         raise BadRequest("Upload-Checksum: the digest is not base64") from None
+    if len(digest) != hashlib.new(algorithm).digest_size:
+        raise BadRequest(f"Upload-Checksum: that is not the length of a {algorithm} digest")
     return Checksum(algorithm, digest)
 
 

@@ -384,7 +384,7 @@ class Resumable:
             # Refused (its format, its digests, a quota, a name): the bytes go; the
             # artifact stays queued, to take another upload.
             with anyio.CancelScope(shield=True):
-                await self._forget(upload.id, (queries.FINISHING,))
+                await self._forget(upload.id, (queries.FINISHING,), keep_artifact=True)
             raise
         with anyio.CancelScope(shield=True):
             await self._database.write(
@@ -429,8 +429,14 @@ class Resumable:
             raise Conflict(f"upload {upload_id} is being written to or finished")
 
     async def _forget(
-        self, upload_id: str, states: tuple[str, ...], caller: Caller | None = None
+        self,
+        upload_id: str,
+        states: tuple[str, ...],
+        caller: Caller | None = None,
+        keep_artifact: bool = False,
     ) -> bool:
+        """The upload removed with its bytes, and the queued image it made unless
+        ``keep_artifact`` (a refused finish: the image takes another upload)."""
         moment = self._clock.now()
         removed = await self._database.write(queries.remove, upload_id, states, moment)
         if removed is None:
@@ -439,11 +445,8 @@ class Resumable:
         if removed.state != queries.DONE:
             with contextlib.suppress(LadingError):
                 await self._stores.get(removed.store).delete_parts(removed.key, removed.parts)
-        if (
-            removed.made_artifact
-            and removed.artifact_id is not None
-            and removed.state != queries.DONE
-        ):
+        made = removed.made_artifact and not keep_artifact and removed.state != queries.DONE
+        if made and removed.artifact_id is not None:
             status = await self._database.read(artifact_queries.status_of, removed.artifact_id)
             if status is Status.QUEUED:
                 with contextlib.suppress(LadingError):

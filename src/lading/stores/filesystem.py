@@ -131,6 +131,8 @@ class FilesystemStore(Store):
     async def open_parts(
         self, key: str, parts: Sequence[Part], start: int = 0, end: int | None = None
     ) -> AsyncGenerator[bytes]:
+        if not parts:  # no byte came: no file was made
+            return
         async for chunk in self.open(key, start, end):
             yield chunk
 
