@@ -228,7 +228,23 @@
     const key = keyOf(file, target);
     let kept = remembered(key);
     const shown = shower(form, file, function () { return kept ? kept.page : ""; });
+    const earlier = kept;
     const begin = kept ? standing(kept.url).catch(function () { return null; }) : Promise.resolve(null);
+
+    // A new upload into ``artifact``, kept before its first byte.
+    function into(artifact) {
+      const fields = { artifact: artifact.id, filename: file.name };
+      const headers = { "Upload-Length": String(file.size), "Upload-Metadata": metadata(fields) };
+      return tusRequest("POST", uploads, headers).then(function (request) {
+        if (request.status !== 201) throw refused(request);
+        const location = request.getResponseHeader("Location");
+        if (!location) throw new Error("the server did not say where the upload is");
+        kept = { url: new URL(location, uploads).href, page: artifact.page, artifact: artifact.id };
+        remember(key, kept);
+        return 0;
+      });
+    }
+
     return begin.then(function (offset) {
       if (offset !== null) {
         shown.say("Resuming the upload from " + size(offset) + " of " + size(file.size) + "…");
@@ -236,17 +252,12 @@
       }
       forget(key);
       kept = null;
-      return create().then(function (artifact) {
-        const fields = { artifact: artifact.id, filename: file.name };
-        const headers = { "Upload-Length": String(file.size), "Upload-Metadata": metadata(fields) };
-        return tusRequest("POST", uploads, headers).then(function (request) {
-          if (request.status !== 201) throw refused(request);
-          const location = request.getResponseHeader("Location");
-          if (!location) throw new Error("the server did not say where the upload is");
-          kept = { url: new URL(location, uploads).href, page: artifact.page, artifact: artifact.id };
-          remember(key, kept);
-          return 0;
-        });
+      if (!earlier) return create().then(into);
+      // The server no longer keeps the upload (it expired): its artifact takes a new one
+      // while it waits for data, else a new artifact is made.
+      return into({ id: earlier.artifact, page: earlier.page }).catch(function (error) {
+        if (error.status >= 400 && error.status < 500) return create().then(into);
+        throw error;
       });
     }).then(function (offset) {
       return sendFrom(kept, file, offset, shown);
