@@ -101,7 +101,7 @@ def test_a_resumable_upload_keeps_its_parts_on_the_store(client: TestClient) -> 
     path = created.headers["location"].removeprefix("http://lading.test")
     offset = 0
     for size in (3 * 1024 * 1024, 1, 2 * 1024 * 1024):
-        client.app.state.services.resumable.hashes._held.clear()  # type: ignore[attr-defined]
+        client.app.state.services.resumable.hashes.clear()  # type: ignore[attr-defined]
         answer = client.patch(
             path, content=DATA[offset : offset + size],
             headers={**tus, "upload-offset": str(offset),

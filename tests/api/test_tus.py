@@ -425,7 +425,7 @@ def test_hashes_are_rebuilt_by_a_process_that_does_not_hold_them(world: World) -
     path = path_of(start(world, len(data)))
     hashes = world.services.resumable.hashes
     for offset in range(0, len(data), 500_000):
-        hashes._held.clear()  # as another node, or this one after a restart, would be
+        hashes.clear()  # as another node, or this one after a restart, would be
         answer = send(world, path, offset, data[offset : offset + 500_000])
         assert answer.status_code == 204, answer.text
     found = image(world, answer.headers["lading-artifact-id"])

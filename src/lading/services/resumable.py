@@ -30,7 +30,6 @@ import contextlib
 import hashlib
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,6 +59,7 @@ from lading.serial_thread import SerialThread
 from lading.services import validation
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
+from lading.services.digests import HashStates, RunningHashes, rehash
 from lading.services.packages import Packages, parse_filename
 from lading.services.transfers import Expected, Transfers
 from lading.services.validation import Changes
@@ -106,35 +106,6 @@ class UploadInfo:
     metadata: str  # Upload-Metadata as sent
     expires_at: datetime | None  # None: finished, nothing to expire
     artifact_id: str | None
-
-
-@dataclass(slots=True)
-class _Hashes:
-    offset: int
-    md5: Any
-    sha256: Any
-
-
-class HashStates:
-    """The running hashes of the uploads this process appended to last, at most
-    ``capacity`` of them; taken out while a PATCH runs, put back at its new offset."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._held: OrderedDict[str, _Hashes] = OrderedDict()
-
-    def take(self, upload_id: str, offset: int) -> _Hashes | None:
-        found = self._held.pop(upload_id, None)
-        return found if found is not None and found.offset == offset else None
-
-    def keep(self, upload_id: str, hashes: _Hashes) -> None:
-        self._held[upload_id] = hashes
-        self._held.move_to_end(upload_id)
-        while len(self._held) > self._capacity:
-            self._held.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._held)
 
 
 class Resumable:
@@ -278,7 +249,7 @@ class Resumable:
         )  # fmt: skip
         if not claimed:
             raise Conflict(f"another request is writing to upload {upload_id}")
-        hashes: _Hashes | None = None
+        hashes: RunningHashes | None = None
         try:
             hashes = self.hashes.take(upload.id, offset) or await self._rebuild(upload)
             room = total if total is not None else self.max_size
@@ -327,26 +298,16 @@ class Resumable:
             raise TooLarge(f"an upload may not exceed {self.max_size} bytes")
         return stated
 
-    async def _rebuild(self, upload: queries.Upload) -> _Hashes:
+    async def _rebuild(self, upload: queries.Upload) -> RunningHashes:
         """The running hashes of the bytes stored so far, read back from the store."""
-        hashes = _Hashes(upload.offset, hashlib.md5(usedforsecurity=False), hashlib.sha256())
         if upload.offset == 0:
-            return hashes
+            return RunningHashes.empty()
+        store = self._stores.get(upload.store)
         parts = await self._parts(upload)
-        threads = (
-            SerialThread("lading-md5", HASH_DEPTH),
-            SerialThread("lading-sha256", HASH_DEPTH),
-        )
-        try:
-            store = self._stores.get(upload.store)
-            async for chunk in store.open_parts(upload.key, parts, 0, upload.offset):
-                await threads[0].submit(hashes.md5.update, chunk)
-                await threads[1].submit(hashes.sha256.update, chunk)
-            for thread in threads:
-                await thread.drain()
-        finally:
-            for thread in threads:
-                await thread.finish()
+        hashes = await rehash(store.open_parts(upload.key, parts, 0, upload.offset))
+        if hashes.offset != upload.offset:
+            raise StoreError(f"store {store.name!r} holds {hashes.offset} of the "
+                             f"{upload.offset} bytes of upload {upload.id}")  # fmt: skip
         return hashes
 
     async def _parts(self, upload: queries.Upload) -> list[Part]:
@@ -477,7 +438,7 @@ class _Receiving:
         self,
         body: AsyncIterable[bytes],
         room: int,
-        hashes: _Hashes,
+        hashes: RunningHashes,
         checksum: Checksum | None,
         chunk_size: int,
         beat: Any,
@@ -543,8 +504,8 @@ class _Receiving:
         assert self._check is not None
         return bytes(self._check.digest())
 
-    def hashes(self) -> _Hashes:
-        return _Hashes(self._offset + self.size, self._md5, self._sha256)
+    def hashes(self) -> RunningHashes:
+        return RunningHashes(self._offset + self.size, self._md5, self._sha256)
 
 
 def _info(upload: queries.Upload) -> UploadInfo:
