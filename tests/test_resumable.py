@@ -38,6 +38,7 @@ class TusServer:
     extensions: str = "creation,termination,checksum,expiration"
     algorithms: str = "sha1,sha256"
     max_size: int | None = None
+    origin: str = ""  # what Location starts with: "" (a path), or another server's
     uploads: dict[str, Upload] = field(default_factory=dict)
     cuts: list[int] = field(default_factory=list)
     refuse_checksums: int = 0
@@ -63,7 +64,7 @@ class TusServer:
             self.uploads[key] = Upload(
                 int(request.headers["upload-length"]), request.headers["upload-metadata"]
             )
-            headers = {**tus, "location": f"/uploads/{key}", "upload-offset": "0",
+            headers = {**tus, "location": f"{self.origin}/uploads/{key}", "upload-offset": "0",
                        "upload-expires": "Wed, 09 Dec 2026 10:00:00 GMT"}  # fmt: skip
             return httpx.Response(201, headers=headers)
         upload = self.uploads.get(request.url.path.rpartition("/")[2])
@@ -284,6 +285,19 @@ def test_an_upload_terminated_is_gone(server: TusServer, naps: list[float], tmp_
     uploads.terminate(place.url)  # twice is fine
     with pytest.raises((NotFound, Gone)):
         uploads.place(place.url)
+
+
+def test_a_location_on_another_host_is_taken_for_its_path_on_this_one(
+    naps: list[float], tmp_path: Path
+) -> None:
+    """The token goes with every request: never to a host the user did not name."""
+    server = TusServer(origin="https://elsewhere.test:8443")
+    path, data = a_file(tmp_path, 1000)
+    uploads = uploads_of(server, naps)
+    _, place = begin(uploads, path)
+    assert place.url == "http://lading.test/uploads/u0"
+    uploads.send(place, path)
+    assert bytes(server.uploads["u0"].data) == data
 
 
 @pytest.mark.parametrize("key", ["", "two words", "a,b", "é"])

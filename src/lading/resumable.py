@@ -33,7 +33,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -143,7 +143,7 @@ class Uploads:
         location = answer.headers.get("location")
         if not location:
             raise BadAnswer("the server created an upload without saying where (no Location)")
-        url = urljoin(str(answer.request.url), location)
+        url = _here(str(answer.request.url), location)
         return Place(url, _count(answer.headers, "upload-offset") or 0, length, _expiry(answer))
 
     def place(self, url: str) -> Place:
@@ -367,6 +367,17 @@ def _digest_of(file: BinaryIO, offset: int, size: int, algorithm: str) -> str:
     for piece in _pieces(file, offset, size, None):
         digest.update(piece)
     return base64.b64encode(digest.digest()).decode()
+
+
+def _here(asked: str, location: str) -> str:
+    """The upload's URL on the server asked: a Location naming another origin is taken
+    for its path there, so that the token (a default header of every request) never goes
+    to a host the user did not name, whatever a server or a proxy before it says."""
+    url = urlsplit(urljoin(asked, location))
+    server = urlsplit(asked)
+    if (url.scheme, url.netloc) == (server.scheme, server.netloc):
+        return url.geturl()
+    return urlunsplit((server.scheme, server.netloc, url.path, url.query, ""))
 
 
 def _finish_time(length: int) -> float:

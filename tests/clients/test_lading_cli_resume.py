@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from lading.cli.unfinished import Unfinished, UnfinishedUploads
 from tests.clients.conftest import LADING, Lading
 from tests.clients.support import get_image
 from tests.clients.test_lading_cli import lading, ok, random_file
@@ -182,3 +183,41 @@ def test_no_resume_starts_over_and_drops_what_the_earlier_attempt_left(
     assert gone.status_code == 404  # the queued artifact of the attempt dropped
     upload = api.head(urlsplit(str(earlier["url"])).path, headers={"tus-resumable": "1.0.0"})
     assert upload.status_code in (404, 410)  # and its upload terminated
+
+
+def test_an_upload_to_a_named_store_goes_in_one_request(
+    lading_server: Lading, api: httpx.Client, tmp_path: Path
+) -> None:
+    """A resumable upload's bytes go to the server's default store: an upload that names
+    a store goes in one PUT, which names it, and cannot be resumed."""
+    source = tmp_path / "disk.img"
+    sha256 = random_file(source, 3 * MiB)
+    args = ["upload", str(source), "--store", "default", "--progress", "none"]
+    refused = lading(lading_server, *args, "--resume", env=state_of(tmp_path))
+    assert refused.returncode == 2 and "--store is given" in refused.stderr
+    with relay_to(port_of(lading_server)) as relay:
+        result = lading(through(relay), *args, token=lading_server.token, env=state_of(tmp_path))
+        artifact_id = ok(result).strip()
+        assert b"/uploads/" not in relay.sent
+        assert f"PUT /v2/images/{artifact_id}/file ".encode() in relay.sent
+    assert_same_bytes(api, artifact_id, source, sha256)
+    assert records(tmp_path) == []
+
+
+def test_an_upload_that_finished_unheard_is_not_sent_again(
+    lading_server: Lading, api: httpx.Client, tmp_path: Path
+) -> None:
+    """The command died after the last byte went, before the answer came: run again, it
+    finds the artifact active and prints it, sending nothing."""
+    source = tmp_path / "disk.img"
+    sha256 = random_file(source, 2 * MiB)
+    args = ["upload", str(source), "--progress", "none"]
+    artifact_id = ok(lading(lading_server, *args, env=state_of(tmp_path))).strip()
+    kept = UnfinishedUploads(tmp_path / "state" / "lading" / "uploads.json")
+    kept.keep(
+        Unfinished.of(lading_server.url, source, f"{lading_server.url}/uploads/x", artifact_id)
+    )
+    again = lading(lading_server, *args, env=state_of(tmp_path))
+    assert ok(again).strip() == artifact_id and "had finished" in again.stderr
+    assert_same_bytes(api, artifact_id, source, sha256)
+    assert records(tmp_path) == []
