@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -517,6 +518,35 @@ def test_an_upload_of_one_chunk_becomes_its_blob_uncopied(registry: Registry, wo
     registry.request("PATCH", again, content=data)
     assert registry.request("PUT", again, params={"digest": sha256(data)}).status_code == 201
     assert len(set(world.stored_files()) - before) == 1
+
+
+def test_chunks_are_appended_to_one_blob_never_copied(registry: Registry, world: World) -> None:
+    """On the filesystem store every chunk is appended to the pending blob it becomes,
+    its hashes carried on (rebuilt from the blob by a process that does not hold them):
+    one stored object, written once; a failed or wrong chunk leaves the others whole."""
+    before = set(world.stored_files())
+    data = os.urandom(300_000)
+    location = registry.request("POST", "/v2/team/app/blobs/uploads/").headers["location"]
+    for start in range(0, 200_000, 50_000):
+        if start == 100_000:
+            world.services.registry._hashes.clear()  # as another process would be
+        answer = registry.request(
+            "PATCH", location, content=data[start : start + 50_000],
+            headers={"content-range": f"{start}-{start + 49_999}"},
+        )  # fmt: skip
+        assert answer.status_code == 202, answer.text
+        assert len(set(world.stored_files()) - before) == 1  # one file, growing
+    wrong_place = registry.request(
+        "PATCH", location, content=b"x" * 10, headers={"content-range": "5-14"}
+    )
+    assert wrong_place.status_code == 416
+    done = registry.request(
+        "PUT", location, params={"digest": sha256(data)}, content=data[200_000:]
+    )
+    assert done.status_code == 201, done.text
+    (stored,) = set(world.stored_files()) - before
+    assert stored.read_bytes() == data
+    assert registry.request("GET", f"/v2/team/app/blobs/{sha256(data)}").content == data
 
 
 def test_an_upload_nobody_goes_on_with_expires_with_its_chunks(

@@ -479,6 +479,10 @@ oci_uploads = Table(
     Column("parts", Integer, nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # The request writing a chunk, on a store that appends chunks in place (one file):
+    # two chunks never write at one offset at once.
+    Column("writer", String(32)),
+    Column("writer_until", DateTime),
 )
 
 oci_upload_parts = Table(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lading.db import blobs as blob_queries
@@ -395,6 +395,32 @@ def add_part(
     return True
 
 
+def claim_writer(
+    connection: Connection, upload: Upload, token: str, until: datetime, now: datetime
+) -> bool:
+    """The upload held by the request writing its next chunk in place, as it was read;
+    False when another holds it or moved it on."""
+    claimed = connection.execute(
+        update(oci_uploads)
+        .where(
+            oci_uploads.c.id == upload.id,
+            oci_uploads.c.parts == upload.parts,
+            oci_uploads.c.parts != FINISHING,
+            or_(oci_uploads.c.writer.is_(None), oci_uploads.c.writer_until < now),
+        )
+        .values(writer=token, writer_until=until)
+    )
+    return claimed.rowcount > 0
+
+
+def release_writer(connection: Connection, upload_id: str, token: str) -> None:
+    connection.execute(
+        update(oci_uploads)
+        .where(oci_uploads.c.id == upload_id, oci_uploads.c.writer == token)
+        .values(writer=None, writer_until=None)
+    )
+
+
 def touch_upload(connection: Connection, upload_id: str, moment: datetime) -> None:
     """A sign of life of the upload and of its parts (pending blobs): recovery leaves them
     while the upload goes on, and removes them once it stops for upload_stuck_after."""
@@ -419,15 +445,17 @@ def expire_uploads(connection: Connection, before: datetime) -> list[blob_querie
     return [blob for upload_id in list(idle) for blob in remove_upload(connection, upload_id)]
 
 
-def claim_upload(connection: Connection, upload: Upload) -> bool:
+def claim_upload(connection: Connection, upload: Upload, now: datetime) -> bool:
     """Mark the upload as finishing, as it was read: no chunk may follow, and a second
-    request finishing it fails; False when another request changed it first."""
+    request finishing it fails; False when another request changed it first, or writes
+    a chunk in place."""
     claimed = connection.execute(
         update(oci_uploads)
         .where(
             oci_uploads.c.id == upload.id,
             oci_uploads.c.parts == upload.parts,
             oci_uploads.c.parts != FINISHING,
+            or_(oci_uploads.c.writer.is_(None), oci_uploads.c.writer_until < now),
         )
         .values(parts=FINISHING)
     )

@@ -7,9 +7,13 @@ anyone pulls a public repository; an administrator does anything. Blobs are ladi
 blobs, deduplicated by sha256 with every other face: each repository's link to one is a
 reference on it, and the last reference gone frees the bytes.
 
-A chunked upload keeps each chunk as a pending blob (a part); finishing streams the parts,
-hashed as they pass, into the blob. Parts of an upload left alone for
-``upload_stuck_after`` are swept by recovery like any pending blob.
+A chunked upload on a store that appends in place (the filesystem) writes every chunk
+into the one pending blob it will become, its md5 and sha256 carried on from chunk to
+chunk (in the process, or read back from the blob when another process took the last
+chunk): finishing checks the digest and links the blob, with no copy. On other stores
+each chunk is a pending blob of its own (a part), and finishing streams the parts, hashed
+as they pass, into the blob. Parts of an upload left alone for ``upload_stuck_after`` are
+swept by recovery like any pending blob.
 
 Registry tokens (the token endpoint's) are sealed: the project, roles and the actions
 granted on each repository, good for ``oci.token_lifetime`` seconds.
@@ -17,6 +21,7 @@ granted on each repository, good for ``oci.token_lifetime`` seconds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -24,6 +29,7 @@ import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +62,7 @@ from lading.errors import (
 from lading.processes import ThisProcess
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
-from lading.services.digests import DigestingStream
+from lading.services.digests import DigestingStream, HashStates, RunningHashes, rehash
 from lading.services.name_rules import skeleton
 from lading.services.roles import MEMBER
 from lading.services.sealing import Sealer, Unsealable
@@ -209,6 +215,7 @@ class Registry:
         self._sealer = sealer
         self._this_process = this_process
         self._clock = clock or Clock()
+        self._hashes = HashStates(settings.uploads.hashers)
 
     # Tokens
 
@@ -439,6 +446,8 @@ class Registry:
             )
         room = self._settings.image_size_cap - upload.size
         store = self._stores.get(upload.store)
+        if store.appends_in_place:
+            return await self._append_in_place(upload, name, body, max(room, 0), length)
         key = _new_key()
         blob_id = await self._database.write(
             blobs.reserve, store.name, key, self._clock.now(), None
@@ -460,6 +469,66 @@ class Registry:
             raise
         return UploadState(upload.id, name, upload.size + stored.size)
 
+    async def _append_in_place(
+        self,
+        upload: queries.Upload,
+        name: str,
+        body: AsyncIterable[bytes],
+        room: int,
+        length: int | None,
+    ) -> UploadState:
+        """A chunk appended to the upload's one pending blob, its hashes carried on."""
+        store = self._stores.get(upload.store)
+        token = uuid.uuid4().hex
+        now = self._clock.now()
+        until = now + timedelta(seconds=self._settings.upload_stuck_after)
+        if not await self._database.write(queries.claim_writer, upload, token, until, now):
+            raise RangeNotSatisfiable("another chunk is being written", upload.size)
+        first = upload.parts == 0
+        try:
+            if first:
+                key = _new_key()
+                blob_id = await self._database.write(blobs.reserve, store.name, key, now, None)
+                running = RunningHashes.empty()
+            else:
+                parts = await self._database.read(queries.parts, upload.id)
+                key, blob_id = parts[0].key, parts[0].blob_id
+                running = self._hashes.take(upload.id, upload.size) or await rehash(
+                    store.open(key, 0, upload.size)
+                )
+            blob = blobs.Blob(blob_id, store.name, key)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._database.write(queries.release_writer, upload.id, token)
+            raise
+        try:
+            going_on = running.copy()  # the hashes kept are whole chunks' only
+            stream = DigestingStream(
+                body, self._settings.chunk_size, room, length, running=going_on
+            )
+            stored = await store.put_part(key, upload.parts, upload.size, stream.chunks())
+            digests = await stream.digests()  # of the whole so far; the size, the chunk's
+            if stored.size != digests.size:
+                raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
+            if not await self._database.write(
+                queries.add_part, upload, blob, digests, self._clock.now()
+            ):
+                raise RangeNotSatisfiable("another chunk was written meanwhile", upload.size)
+            going_on.offset = upload.size + digests.size
+            self._hashes.keep(upload.id, going_on)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                if first:
+                    await self._catalogue.discard([blob])
+                else:  # the chunks before it stay; what it wrote goes
+                    with contextlib.suppress(LadingError):
+                        await store.discard_part(key, upload.parts, upload.size)
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._database.write(queries.release_writer, upload.id, token)
+        return UploadState(upload.id, name, upload.size + digests.size)
+
     async def finish(
         self,
         access: Access,
@@ -475,15 +544,17 @@ class Registry:
         if body is not None:
             await self.append(access, name, upload_id, body, start)
         upload = await self._upload(access, name, upload_id)
-        if not await self._database.write(queries.claim_upload, upload):
+        if not await self._database.write(queries.claim_upload, upload, self._clock.now()):
             raise BlobUploadUnknown(f"upload {upload_id} is being finished by another request")
         parts = await self._database.read(queries.parts, upload_id)
         try:
             swept = len(parts) != upload.parts or sum(part.size for part in parts) != upload.size
             if swept or any(part.state != blobs.PENDING for part in parts):
                 raise BlobUploadUnknown(f"upload {upload_id} was left too long and swept")
-            if len(parts) == 1:
-                await self._adopt(access, name, digest, parts[0])
+            self._hashes.take(upload.id, upload.size)
+            if len(parts) == 1 or len({part.blob_id for part in parts}) == 1:
+                # One chunk, or chunks appended in place: the blob is whole already.
+                await self._adopt(access, name, digest, parts[-1], upload.size)
                 return digest
             store = self._stores.get(upload.store)
 
@@ -509,11 +580,19 @@ class Registry:
                 await self._catalogue.discard(doomed)
         return digest
 
-    async def _adopt(self, access: Access, name: str, digest: str, part: queries.Part) -> None:
-        """An upload of one part: the part, hashed as it came, becomes the blob."""
+    async def _adopt(
+        self, access: Access, name: str, digest: str, part: queries.Part, size: int
+    ) -> None:
+        """An upload of one part, or of chunks appended to one: the pending blob, hashed
+        as it came (``part``: its last chunk, whose digests are the whole's), becomes the
+        blob."""
         if part.sha256 is None or part.checksum is None or f"sha256:{part.sha256}" != digest:
             raise DigestInvalid(f"the data's digest is sha256:{part.sha256}, not {digest}")
-        digests = Digests(part.size, part.checksum, part.sha256)
+        stored = await self._stores.get(part.store).stat(part.key)
+        if stored.size != size:
+            raise StoreError(f"store {part.store!r} holds {stored.size} of the {size} bytes "
+                             f"of {digest}")  # fmt: skip
+        digests = Digests(size, part.checksum, part.sha256)
         redundant = await self._database.write(
             self._link, access, name, digest, part.blob_id, digests
         )

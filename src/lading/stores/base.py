@@ -38,6 +38,9 @@ class Store(ABC):
     """
 
     read_only = False  # only reads bytes served elsewhere (external locations)
+    # Parts written in parts land in the object itself (``put_part`` appends to ``key``):
+    # once the last is in, the object is whole where it lies, never copied.
+    appends_in_place = False
     takes_locations = False  # reads data at locations clients add of its own kind (key_at)
 
     def __init__(self, name: str, description: str = "") -> None:

@@ -32,6 +32,8 @@ WRITE_DEPTH = 2  # chunks queued for the disk while the next one arrives
 
 
 class FilesystemStore(Store):
+    appends_in_place = True
+
     def __init__(self, name: str, root: Path, chunk_size: int, description: str = "") -> None:
         super().__init__(name, description)
         self.root = root.resolve()

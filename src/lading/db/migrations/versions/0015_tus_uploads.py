@@ -1,4 +1,5 @@
-"""resumable uploads (tus): uploads in progress, their offsets and their parts
+"""resumable uploads (tus): uploads in progress, their offsets and their parts; the
+registry's chunked uploads claimed by the request writing a chunk
 
 Revision ID: 0015
 Revises: 0014
@@ -55,9 +56,15 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("upload_id", "number", name=op.f("pk_tus_upload_parts")),
     )
+    with op.batch_alter_table("oci_uploads", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("writer", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("writer_until", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("oci_uploads", schema=None) as batch_op:
+        batch_op.drop_column("writer_until")
+        batch_op.drop_column("writer")
     op.drop_table("tus_upload_parts")
     with op.batch_alter_table("tus_uploads", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tus_uploads_expires_at"))
