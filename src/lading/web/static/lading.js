@@ -111,6 +111,7 @@
   const CHUNK = 64 * 1024 * 1024;
   const RETRIES = 8;
   const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+  const FINISH_POLL_MS = 2000, FINISH_TRIES = 900;  // half an hour for a large finish
   const KEPT = "lading-upload:";
 
   function tusRequest(method, url, headers, body, onprogress) {
@@ -188,22 +189,29 @@
 
   function wait(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
 
-  // Send the file from ``offset`` until the server holds all of it.
+  // Send the file from ``offset`` until the server has made the artifact of it: the
+  // answer to the PATCH that brings the last byte. When that answer was lost (the server
+  // holds every byte, the page was not told), an empty PATCH at the end asks for it; 409
+  // then means another request (the lost one) is still finishing it: asked again later.
   function sendFrom(kept, file, offset, shown) {
-    let failures = 0;
+    let failures = 0, finishing = 0;
     shown.from(offset);
     function next(at) {
-      if (at >= file.size) return Promise.resolve(at);
       const end = Math.min(at + CHUNK, file.size);
       const headers = { "Upload-Offset": String(at), "Content-Type": "application/offset+octet-stream" };
       return tusRequest("PATCH", kept.url, headers, file.slice(at, end), function (loaded) {
         shown.show(at + loaded);
       }).then(function (request) {
+        if (at === file.size && request.status === 409 && finishing < FINISH_TRIES) {
+          finishing += 1;
+          shown.say("The server is making the artifact of the upload…");
+          return wait(FINISH_POLL_MS).then(function () { return next(at); });
+        }
         if (request.status !== 204 && request.status !== 200) throw refused(request);
         const moved = offsetOf(request);
         if (moved > at) failures = 0;
         shown.show(moved);
-        return next(moved);
+        return moved >= file.size ? moved : next(moved);
       }).catch(function (error) {
         if (!error.transient || failures >= RETRIES) throw error;
         failures += 1;
