@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from lading.cli.unfinished import Unfinished, UnfinishedUploads
-from tests.clients.conftest import LADING, Lading
+from tests.clients.conftest import LADING, Lading, running_lading
 from tests.clients.support import get_image
 from tests.clients.test_lading_cli import lading, ok, random_file
 from tests.faults import Relay, relay_to
@@ -221,3 +221,33 @@ def test_an_upload_that_finished_unheard_is_not_sent_again(
     assert ok(again).strip() == artifact_id and "had finished" in again.stderr
     assert_same_bytes(api, artifact_id, source, sha256)
     assert records(tmp_path) == []
+
+
+def test_an_upload_resumes_across_a_server_restart(
+    tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    """The server goes down mid-upload (the command with it) and comes back, on the same
+    data: the next run resumes from what the first server stored."""
+    source = tmp_path / "disk.img"
+    size = 32 * MiB
+    sha256 = random_file(source, size)
+    root = tmp_path / "server"
+    root.mkdir()
+    with running_lading(root, pytestconfig) as first:
+        relay = Relay(port_of(first))
+        try:
+            killed_upload(first, relay, source, tmp_path, cut=20 * MiB)
+        except BaseException:
+            relay.close()
+            raise
+    try:
+        with running_lading(root, pytestconfig) as second:
+            relay.retarget(port_of(second))
+            args = ["upload", str(source), "--chunk-size", "8MiB", "--progress", "none"]
+            result = lading(through(relay), *args, token=first.token, env=state_of(tmp_path))
+            artifact_id = ok(result).strip()
+            assert re.search(r"resuming the upload of .* from byte [1-9]", result.stderr)
+            with httpx.Client(base_url=second.url, headers={"x-auth-token": second.token}) as api:
+                assert_same_bytes(api, artifact_id, source, sha256)
+    finally:
+        relay.close()
