@@ -48,6 +48,10 @@ class Relay:
         """Pass answers on no faster than this."""
         self._pace = bytes_per_second
 
+    def retarget(self, port: int) -> None:
+        """Forward new connections to another port (a server started again elsewhere)."""
+        self._target_port = port
+
     def restore(self) -> None:
         self._cut = False
         self._budget = self._drop_budget = self._pace = None

@@ -35,7 +35,7 @@ from lading.errors import (
     TaskFailed,
 )
 
-__all__ = ["CHUNK", "Artifact", "Client", "Progress", "Task"]
+__all__ = ["CHUNK", "Artifact", "Client", "Progress", "Task", "raise_for"]
 
 CHUNK = 1024 * 1024
 PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
@@ -174,6 +174,20 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
+    @property
+    def url(self) -> str:
+        """The server's base URL, as given (without a trailing slash)."""
+        return str(self._http.base_url).rstrip("/")
+
+    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A request whose answer is returned whatever its status (a protocol that tells
+        its cases by status, as tus does, reads them); transport failures are
+        ``ServerUnreachable``, and ``raise_for`` turns a failed answer into its error."""
+        try:
+            return self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"{self._http.base_url}: {exc}") from exc
+
     # Artifacts
 
     def create(self, **fields: Any) -> Artifact:
@@ -304,7 +318,7 @@ class Client:
         with self._stream("GET", f"/v2/images/{artifact.id}/file", headers=headers) as answer:
             if answer.status_code == 416 and have == artifact.size:
                 return have  # it was all there already
-            _raise_for(answer)
+            raise_for(answer)
             resumed = answer.headers.get("content-range", "").startswith(f"bytes {have}-")
             if answer.status_code != 206 or not resumed:
                 have = 0
@@ -521,11 +535,8 @@ class Client:
             raise BadAnswer(f"{answer.url} answered {answer.status_code} without JSON") from exc
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            answer = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise ServerUnreachable(f"{self._http.base_url}: {exc}") from exc
-        _raise_for(answer)
+        answer = self.send(method, path, **kwargs)
+        raise_for(answer)
         return answer
 
     def _stream(self, method: str, path: str, **kwargs: Any) -> _Answer:
@@ -624,7 +635,7 @@ def _release_path(index: str, project: str, version: str) -> str:
     return "/pypi/{}/projects/{}/{}".format(*(quote(p, safe="") for p in (index, project, version)))
 
 
-def _raise_for(answer: httpx.Response) -> None:
+def raise_for(answer: httpx.Response) -> None:
     """Raise the ``lading.errors`` class of a failed answer, with the server's message."""
     if answer.is_success or answer.status_code == 304:
         return

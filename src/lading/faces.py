@@ -100,7 +100,7 @@ FACES = (
     Face("osm", ("/api",), lambda: list(osm.ROUTES), "osm"),
     # Its slashless URLs are routes of their own (twine posts to the URL as given).
     Face("pypi", ("/pypi",), lambda: list(pypi.ROUTES), "pypi", pypi_error, redirect_slashes=False),
-    Face("web", ("/ui",), web.routes, "ui", error_page),
+    Face("web", ("/ui",), lambda: web.routes(tus.ROUTES), "ui", error_page),
     Face("operations", (ROOT,), _operations, "service", token=False),
     Face("tus", ("/uploads",), lambda: list(tus.ROUTES), "tus", tus.tus_error),
 )

@@ -78,6 +78,8 @@ schemathesis.serializer.alias("application/offset+octet-stream", "application/oc
 for patch_type in ("2.1", "2.0"):  # JSON, under the media type Glance's PATCH takes
     schemathesis.serializer.alias(f"application/openstack-images-v{patch_type}-json-patch",
                                   "application/json")  # fmt: skip
+# Bytes, under the media type tus' PATCH takes (the tus face, and the UI's uploads).
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
 
 
 @dataclass(slots=True)

@@ -14,9 +14,12 @@ from oslo_utils.imageutils import format_inspector
 
 from lading.cli.progress import PROGRESS_OPTION, meter
 from lading.cli.remote import remote_command
+from lading.cli.resuming import ByteSize, forget_artifact, upload_resumably
+from lading.cli.unfinished import UnfinishedUploads
 from lading.client import Artifact, Client, Task
 from lading.display import human_size, name_from_url
 from lading.errors import BadRequest, NotFound, TaskFailed
+from lading.resumable import Uploads
 
 ID_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # The disk format a file's suffix says, so that a plain upload needs no flags.
@@ -95,9 +98,59 @@ def new_fields(file_name: str, path: Path | None = None, **given: Any) -> dict[s
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @metadata_options
+@click.option(
+    "--resume/--no-resume",
+    default=None,
+    help="Resume an interrupted upload of FILE, or fail saying why (--resume); start over "
+    "(--no-resume). Default: resume when the file has not changed since.",
+)
+@click.option(
+    "--chunk-size",
+    type=ByteSize(),
+    default="64MiB",
+    show_default=True,
+    envvar="LADING_CHUNK_SIZE",
+    help="Bytes a request of a resumable upload carries: what a cut-off request re-sends "
+    "at most (env LADING_CHUNK_SIZE).",
+)
 @remote_command
-def upload(client: Client, file: Path, store: str | None, progress: str, **given: Any) -> None:
-    """Upload FILE as a new artifact; prints its id."""
+def upload(
+    client: Client,
+    file: Path,
+    store: str | None,
+    progress: str,
+    resume: bool | None,
+    chunk_size: int,
+    **given: Any,
+) -> None:
+    """Upload FILE as a new artifact; prints its id.
+
+    Where the server offers resumable uploads (tus, at /uploads/), the file goes in chunks
+    and the upload is remembered in $XDG_STATE_HOME/lading/uploads.json (else
+    ~/.local/state/lading): running the same command again after a failure resumes it from
+    the last byte the server holds, unless the file changed. Elsewhere, or with --store,
+    it goes in one request, as before.
+    """
+    uploads = Uploads(client, chunk_size=chunk_size)
+    # A resumable upload's bytes go to the server's default store: one for another store
+    # goes in one request, which names it.
+    offer = uploads.offer() if store is None else None
+    if offer is not None:
+        artifact = upload_resumably(
+            client,
+            uploads,
+            offer,
+            file,
+            fields=lambda: new_fields(file.name, file, **given),
+            style=progress,
+            resume=resume,
+            kept=UnfinishedUploads(),
+        )
+        click.echo(artifact.id)
+        return
+    if resume:
+        why = "--store is given" if store else f"{client.url} offers none (tus at /uploads/)"
+        raise click.UsageError(f"no resumable upload: {why}")
     artifact = client.create(**new_fields(file.name, file, **given))
     total = file.stat().st_size
     try:
@@ -106,7 +159,7 @@ def upload(client: Client, file: Path, store: str | None, progress: str, **given
                 artifact.id, file, store=store, progress=lambda done: shown.show(done, total)
             )
     except BaseException:
-        _forget(client, artifact)
+        forget_artifact(client, artifact)
         raise
     click.echo(artifact.id)
 
@@ -125,7 +178,7 @@ def import_(
     try:
         task = client.import_from(artifact.id, url, store=store)
     except BaseException:
-        _forget(client, artifact)
+        forget_artifact(client, artifact)
         raise
     if not no_wait:
         try:
@@ -136,7 +189,7 @@ def import_(
 
                 client.wait(task.id, progress=report)
         except TaskFailed:
-            _forget(client, artifact)
+            forget_artifact(client, artifact)
             raise
         except BaseException:  # the server goes on: say where to look
             click.echo(f"the import goes on: lading tasks {task.id}", err=True)
@@ -358,15 +411,3 @@ def _text(value: Any) -> str:
     if value is None:
         return "-"
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def _forget(client: Client, artifact: Artifact) -> None:
-    """Remove an artifact whose bytes never arrived, so that a failure leaves nothing; one
-    that became active after all (the answer was lost, not the upload) is kept."""
-    try:
-        if client.show(artifact.id).status == "active":
-            click.echo(f"the artifact is active all the same: {artifact.id}", err=True)
-            return
-        client.delete(artifact.id)
-    except Exception:  # the first failure is what the user needs to hear about
-        click.echo(f"could not remove the unfinished artifact {artifact.id}", err=True)

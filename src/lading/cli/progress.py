@@ -53,9 +53,9 @@ class _Silent:
 
 
 class _Bar:
-    def __init__(self, progress: Progress, label: str, total: int | None) -> None:
+    def __init__(self, progress: Progress, label: str, total: int | None, start: int) -> None:
         self._progress = progress
-        self._task = progress.add_task(label, total=total)
+        self._task = progress.add_task(label, total=total, completed=start)
 
     def show(self, done: int, total: int | None) -> None:
         self._progress.update(self._task, completed=done, total=total)
@@ -64,8 +64,8 @@ class _Bar:
 class _Lines:
     """``upload x.img: 42% 126.0 MiB of 300.0 MiB, 88.1 MiB/s, 2 s left``, now and then."""
 
-    def __init__(self, label: str, total: int | None) -> None:
-        self.label, self.total, self.done = label, total, 0
+    def __init__(self, label: str, total: int | None, start: int = 0) -> None:
+        self.label, self.total, self.done, self.start = label, total, start, start
         self.started = self.said = time.monotonic()
 
     def show(self, done: int, total: int | None) -> None:
@@ -76,7 +76,7 @@ class _Lines:
     def say(self, ending: str = "") -> None:
         self.said = time.monotonic()
         elapsed = max(self.said - self.started, 1e-6)
-        speed = self.done / elapsed
+        speed = (self.done - self.start) / elapsed  # of this run: a resumed one starts on
         parts = [f"{self.label}:"]
         if self.total:
             percent = 100 * self.done // self.total
@@ -92,15 +92,16 @@ class _Lines:
 
 
 @contextlib.contextmanager
-def meter(label: str, total: int | None, style: str) -> Iterator[Meter]:
-    """A meter for one transfer; ``total`` may be unknown (None)."""
+def meter(label: str, total: int | None, style: str, start: int = 0) -> Iterator[Meter]:
+    """A meter for one transfer; ``total`` may be unknown (None); ``start``: bytes done
+    before (a resumed transfer), which count towards the total but not the speed."""
     chosen = Style(style)
     if chosen is Style.AUTO:
         chosen = Style.BAR if sys.stderr.isatty() else Style.LINES
     if chosen is Style.NONE:
         yield _Silent()
     elif chosen is Style.LINES:
-        lines = _Lines(label, total)
+        lines = _Lines(label, total, start)
         yield lines
         lines.say("done")
     else:
@@ -113,4 +114,4 @@ def meter(label: str, total: int | None, style: str) -> Iterator[Meter]:
             TimeRemainingColumn(),
         )
         with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
-            yield _Bar(progress, label, total)
+            yield _Bar(progress, label, total, start)

@@ -7,18 +7,22 @@ template); the routes of one path share its name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from lading.web import actions, signin, uploads, views
+from lading.web.resumable import SessionUploads
 
 STATIC = Path(__file__).with_name("static")
 ARTIFACT = "/artifacts/{artifact_id}"
 
 
-def routes() -> list[BaseRoute]:
+def routes(resumable: Sequence[BaseRoute]) -> list[BaseRoute]:
+    """The UI's routes; ``resumable``: the tus face's, which the page's script uploads with
+    (``lading.web.resumable``)."""
     return [
         Route("/", views.artifact_list, methods=["GET"], name="list"),
         Route("/sign-in", signin.sign_in_form, methods=["GET"], name="sign_in"),
@@ -39,5 +43,6 @@ def routes() -> list[BaseRoute]:
         Route("/api/artifacts", uploads.create_artifact, methods=["POST"], name="new_artifact"),
         Route(f"/api{ARTIFACT}/data", uploads.upload_data, methods=["PUT"], name="data"),
         Route("/api/tasks/{task_id}", views.task_progress, methods=["GET"], name="progress"),
+        Mount("/api/uploads", app=SessionUploads(resumable), name="uploads"),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]

@@ -1,4 +1,5 @@
-// lading's web UI: progress for uploads and tasks. The pages work without it, less well.
+// lading's web UI: progress for uploads and tasks, and uploads that resume (tus 1.0). The
+// pages work without it, less well.
 "use strict";
 
 (function () {
@@ -26,88 +27,298 @@
     }
   }
 
-  // Send a File as the body of a PUT: the browser streams it from disk.
-  function sendFile(form, url, file, page) {
+  // What an upload shows: its bar, its line, its problem, and the link to what is next.
+  function shower(form, file, page) {
     const box = form.querySelector("[data-progress]");
     const bar = box.querySelector("progress");
     const text = box.querySelector("[data-progress-text]");
     const problem = box.querySelector("[data-progress-problem]");
     const done = box.querySelector("[data-progress-done]");
-    const started = performance.now();
+    let started = performance.now(), base = 0;
     box.hidden = false;
+    problem.hidden = true;
     text.textContent = "Starting the upload of " + size(file.size) + "…";
-
-    const request = new XMLHttpRequest();
-    request.open("PUT", url);
-    request.setRequestHeader("Content-Type", "application/octet-stream");
-    request.setRequestHeader("Accept", "application/json");
-    request.upload.onprogress = function (event) {
-      if (!event.lengthComputable) return;
-      const seconds = (performance.now() - started) / 1000;
-      const speed = seconds > 0 ? event.loaded / seconds : 0;
-      const percent = Math.floor((100 * event.loaded) / event.total);
-      const left = speed > 0 ? (event.total - event.loaded) / speed : Infinity;
-      bar.value = percent;
-      bar.textContent = percent + "%";
-      text.textContent = percent + "% · " + size(event.loaded) + " of " + size(event.total) +
-        " · " + size(speed) + "/s" + (left > 0 && isFinite(left) ? " · about " + duration(left) + " left" : "");
-    };
-    request.onload = function () {
-      if (request.status >= 200 && request.status < 300) {
+    return {
+      // Bytes the server held before this attempt count in the bar, not in the speed.
+      from: function (offset) { started = performance.now(); base = offset; },
+      say: function (line) { text.textContent = line; },
+      show: function (loaded) {
+        const seconds = (performance.now() - started) / 1000;
+        const speed = seconds > 0 ? (loaded - base) / seconds : 0;
+        const percent = file.size ? Math.floor((100 * loaded) / file.size) : 100;
+        const left = speed > 0 ? (file.size - loaded) / speed : Infinity;
+        bar.value = percent;
+        bar.textContent = percent + "%";
+        text.textContent = percent + "% · " + size(loaded) + " of " + size(file.size) +
+          " · " + size(speed) + "/s" + (left > 0 && isFinite(left) ? " · about " + duration(left) + " left" : "");
+      },
+      finish: function () {
         const seconds = (performance.now() - started) / 1000;
         bar.value = 100;
         bar.textContent = "100%";
         text.textContent = "100% · uploaded " + size(file.size) + " in " + duration(seconds) +
           ", checksums computed: the artifact is active.";
         const link = done.querySelector("a");
-        link.href = page;
+        link.href = page();
         done.hidden = false;
         link.focus();
+      },
+      fail: function (message, resumable) {
+        problem.textContent = message + (resumable ?
+          " Choose the same file and upload again: it resumes where it stopped." : "");
+        problem.hidden = false;
+        const link = done.querySelector("a");
+        if (page()) {
+          link.href = page();
+          link.textContent = "Open the artifact (it waits for its data)";
+          done.hidden = false;
+        }
+        form.querySelector("button[type=submit]").disabled = false;
+      },
+    };
+  }
+
+  // Send a File as the body of one PUT: the browser streams it from disk. The server
+  // offers no resumable uploads.
+  function sendFile(form, url, file, page) {
+    const shown = shower(form, file, function () { return page; });
+    const request = new XMLHttpRequest();
+    request.open("PUT", url);
+    request.setRequestHeader("Content-Type", "application/octet-stream");
+    request.setRequestHeader("Accept", "application/json");
+    request.upload.onprogress = function (event) {
+      if (event.lengthComputable) shown.show(event.loaded);
+    };
+    request.onload = function () {
+      if (request.status >= 200 && request.status < 300) {
+        shown.finish();
       } else {
-        fail("The upload failed: " + problemOf(request.status, request.responseText));
+        shown.fail("The upload failed: " + problemOf(request.status, request.responseText), false);
       }
     };
-    request.onerror = function () { fail("The upload failed: the connection was lost."); };
+    request.onerror = function () { shown.fail("The upload failed: the connection was lost.", false); };
     request.send(file);
+  }
 
-    function fail(message) {
-      problem.textContent = message;
-      problem.hidden = false;
-      const link = done.querySelector("a");
-      link.href = page;
-      link.textContent = "Open the artifact (it waits for its data)";
-      done.hidden = false;
-      form.querySelector("button[type=submit]").disabled = false;
+  // Resumable uploads, tus 1.0 (https://tus.io/protocols/resumable-upload): the upload is
+  // created empty and its URL kept in localStorage, keyed by the file's name, size and
+  // modification time and by where it goes, before any byte is sent; the file then goes
+  // in PATCH requests of CHUNK bytes (slices of the File: the browser reads them from
+  // disk). A request cut off or answered 5xx, 423 or 409 is retried from the offset the
+  // server holds (HEAD), after a backoff, RETRIES times in a row; after a page reload,
+  // choosing the same file again resumes it.
+  const TUS = "1.0.0";
+  const CHUNK = 64 * 1024 * 1024;
+  const RETRIES = 8;
+  const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+  const FINISH_POLL_MS = 2000, FINISH_TRIES = 900;  // half an hour for a large finish
+  const KEPT = "lading-upload:";
+
+  function tusRequest(method, url, headers, body, onprogress) {
+    return new Promise(function (resolve, reject) {
+      const request = new XMLHttpRequest();
+      request.open(method, url);
+      request.setRequestHeader("Tus-Resumable", TUS);
+      request.setRequestHeader("Accept", "application/json");
+      Object.keys(headers).forEach(function (name) { request.setRequestHeader(name, headers[name]); });
+      if (onprogress) {
+        request.upload.onprogress = function (event) { onprogress(event.loaded); };
+      }
+      request.onload = function () { resolve(request); };
+      request.onerror = request.ontimeout = request.onabort = function () {
+        const lost = new Error("the connection was lost");
+        lost.transient = true;
+        reject(lost);
+      };
+      request.send(body === undefined ? null : body);
+    });
+  }
+
+  function refused(request) {
+    const error = new Error(problemOf(request.status, request.responseText));
+    error.status = request.status;
+    error.transient = request.status >= 500 || request.status === 423 || request.status === 409;
+    return error;
+  }
+
+  function metadata(fields) {
+    return Object.keys(fields).map(function (key) {
+      // btoa takes Latin-1: the UTF-8 bytes of the value, one character each.
+      const bytes = new TextEncoder().encode(fields[key]);
+      let latin = "";
+      bytes.forEach(function (byte) { latin += String.fromCharCode(byte); });
+      return key + " " + btoa(latin);
+    }).join(",");
+  }
+
+  function keyOf(file, target) {
+    return KEPT + JSON.stringify([target, file.name, file.size, file.lastModified]);
+  }
+
+  function remembered(key) {
+    try {
+      const kept = JSON.parse(window.localStorage.getItem(key));
+      return kept && typeof kept.url === "string" ? kept : null;
+    } catch (ignored) {
+      return null;  // storage refused or damaged: the upload starts over
     }
   }
 
-  // The upload page: create the artifact, then send its data.
-  document.querySelectorAll("form[data-upload]").forEach(function (form) {
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      const input = form.querySelector("input[type=file]");
-      const file = input.files[0];
+  function remember(key, kept) {
+    try { window.localStorage.setItem(key, JSON.stringify(kept)); } catch (ignored) { /* private mode */ }
+  }
+
+  function forget(key) {
+    try { window.localStorage.removeItem(key); } catch (ignored) { /* private mode */ }
+  }
+
+  function offsetOf(request) {
+    const offset = Number(request.getResponseHeader("Upload-Offset"));
+    if (!Number.isInteger(offset) || offset < 0) throw new Error("the server said no offset");
+    return offset;
+  }
+
+  // Where a kept upload stands: its offset, or null when the server keeps it no longer.
+  function standing(url) {
+    return tusRequest("HEAD", url, {}).then(function (request) {
+      if (request.status === 404 || request.status === 410) return null;
+      if (request.status !== 200 && request.status !== 204) throw refused(request);
+      return offsetOf(request);
+    });
+  }
+
+  function wait(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
+
+  // Send the file from ``offset`` until the server has made the artifact of it: the
+  // answer to the PATCH that brings the last byte. When that answer was lost (the server
+  // holds every byte, the page was not told), an empty PATCH at the end asks for it; 409
+  // then means another request (the lost one) is still finishing it: asked again later.
+  function sendFrom(kept, file, offset, shown) {
+    let failures = 0, finishing = 0;
+    shown.from(offset);
+    function next(at) {
+      const end = Math.min(at + CHUNK, file.size);
+      const headers = { "Upload-Offset": String(at), "Content-Type": "application/offset+octet-stream" };
+      return tusRequest("PATCH", kept.url, headers, file.slice(at, end), function (loaded) {
+        shown.show(at + loaded);
+      }).then(function (request) {
+        if (at === file.size && request.status === 409 && finishing < FINISH_TRIES) {
+          finishing += 1;
+          shown.say("The server is making the artifact of the upload…");
+          return wait(FINISH_POLL_MS).then(function () { return next(at); });
+        }
+        if (request.status !== 204 && request.status !== 200) throw refused(request);
+        const moved = offsetOf(request);
+        if (moved > at) failures = 0;
+        shown.show(moved);
+        return moved >= file.size ? moved : next(moved);
+      }).catch(function (error) {
+        if (!error.transient || failures >= RETRIES) throw error;
+        failures += 1;
+        shown.say("The connection was lost at " + size(at) + ": trying again (" + failures + " of " + RETRIES + ")…");
+        return wait(BACKOFF_MS[Math.min(failures - 1, BACKOFF_MS.length - 1)])
+          .then(function () { return standing(kept.url); })
+          .catch(function (lost) { if (lost.transient) return at; throw lost; })
+          .then(function (held) {
+            if (held === null) throw new Error("the server no longer keeps this upload");
+            shown.from(held);
+            return next(held);
+          });
+      });
+    }
+    return next(offset);
+  }
+
+  // Upload ``file`` with tus: resume the upload kept for it and ``target``, if the server
+  // still keeps it, else create the artifact (``create()``, a promise of {id, page}) and a
+  // new upload into it.
+  function sendResumably(form, file, target, uploads, create) {
+    const key = keyOf(file, target);
+    let kept = remembered(key);
+    const shown = shower(form, file, function () { return kept ? kept.page : ""; });
+    const earlier = kept;
+    const begin = kept ? standing(kept.url).catch(function () { return null; }) : Promise.resolve(null);
+
+    // A new upload into ``artifact``, kept before its first byte.
+    function into(artifact) {
+      const fields = { artifact: artifact.id, filename: file.name };
+      const headers = { "Upload-Length": String(file.size), "Upload-Metadata": metadata(fields) };
+      return tusRequest("POST", uploads, headers).then(function (request) {
+        if (request.status !== 201) throw refused(request);
+        const location = request.getResponseHeader("Location");
+        if (!location) throw new Error("the server did not say where the upload is");
+        kept = { url: new URL(location, uploads).href, page: artifact.page, artifact: artifact.id };
+        remember(key, kept);
+        return 0;
+      });
+    }
+
+    return begin.then(function (offset) {
+      if (offset !== null) {
+        shown.say("Resuming the upload from " + size(offset) + " of " + size(file.size) + "…");
+        return offset;
+      }
+      forget(key);
+      kept = null;
+      if (!earlier) return create().then(into);
+      // The server no longer keeps the upload (it expired): its artifact takes a new one
+      // while it waits for data, else a new artifact is made.
+      return into({ id: earlier.artifact, page: earlier.page }).catch(function (error) {
+        if (error.status >= 400 && error.status < 500) return create().then(into);
+        throw error;
+      });
+    }).then(function (offset) {
+      return sendFrom(kept, file, offset, shown);
+    }).then(function () {
+      forget(key);
+      shown.finish();
+    }).catch(function (error) {
+      const resumable = Boolean(kept) && (error.transient || error.status >= 500);
+      if (kept && !resumable) forget(key);
+      shown.fail("The upload failed: " + error.message + ".", resumable);
+    });
+  }
+
+  // The artifact the upload page's fields describe, created without its data.
+  function creator(form, file) {
+    return function () {
       const fields = new URLSearchParams();
       new FormData(form).forEach(function (value, name) {
         if (typeof value === "string") fields.append(name, value);
       });
       fields.append("filename", file.name);
-      const problem = form.querySelector("[data-progress-problem]");
-      problem.hidden = true;
-      form.querySelector("button[type=submit]").disabled = true;
-      fetch(form.dataset.upload, {
+      return fetch(form.dataset.upload, {
         method: "POST",
         headers: { "Accept": "application/json" },
         body: fields,
       }).then(function (response) {
         return response.text().then(function (text) {
-          if (!response.ok) throw new Error(problemOf(response.status, text));
-          const created = JSON.parse(text);
-          sendFile(form, created.data, file, created.page);
+          if (!response.ok) throw new Error("the artifact could not be created: " + problemOf(response.status, text));
+          return JSON.parse(text);
         });
+      });
+    };
+  }
+
+  // The upload page: create the artifact, then send its data (resumably, where the
+  // server offers it).
+  document.querySelectorAll("form[data-upload]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      const file = form.querySelector("input[type=file]").files[0];
+      const problem = form.querySelector("[data-progress-problem]");
+      problem.hidden = true;
+      form.querySelector("button[type=submit]").disabled = true;
+      const create = creator(form, file);
+      if (form.dataset.uploads) {
+        sendResumably(form, file, form.dataset.uploads, new URL(form.dataset.uploads, location.href).href, create);
+        return;
+      }
+      create().then(function (created) {
+        sendFile(form, created.data, file, created.page);
       }).catch(function (error) {
         form.querySelector("[data-progress]").hidden = false;
-        problem.textContent = "The artifact could not be created: " + error.message;
+        problem.textContent = "The upload failed: " + error.message + ".";
         problem.hidden = false;
         form.querySelector("button[type=submit]").disabled = false;
       });
@@ -120,6 +331,12 @@
       event.preventDefault();
       form.querySelector("button[type=submit]").disabled = true;
       const file = form.querySelector("input[type=file]").files[0];
+      if (form.dataset.uploads) {
+        const artifact = { id: form.dataset.artifact, page: form.dataset.page };
+        sendResumably(form, file, form.dataset.uploads + "#" + artifact.id,
+          new URL(form.dataset.uploads, location.href).href, function () { return Promise.resolve(artifact); });
+        return;
+      }
       sendFile(form, form.dataset.uploadData, file, form.dataset.page);
     });
   });
