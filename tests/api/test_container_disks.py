@@ -193,6 +193,29 @@ def test_who_may_pull_is_who_may_download(world: World, registry: Registry) -> N
     assert pushed.status_code == 403 and errors(pushed) == ["DENIED"]
 
 
+def test_a_registry_token_carries_the_configured_policy(world: World, tmp_path: Path) -> None:
+    """A policy file that forbids downloads holds for a caller of the token endpoint's
+    Bearer tokens as for one that sends Basic credentials (each way in, one policy)."""
+    image_id = new_image(world, visibility="private")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('download_image: "role:admin"\n')
+    settings = world.settings.model_copy(update={"policy_file": policy})
+    with TestClient(create_registry_app(settings), base_url="http://registry.test") as client:
+        registry = Registry(client, world.tokens)
+        path = f"/v2/images/{image_id}/manifests/latest"
+        basic = registry.request("GET", path, "owner")
+        assert basic.status_code == 403 and errors(basic) == ["DENIED"]
+        issued = client.get(
+            "/v2/token", params={"scope": f"repository:images/{image_id}:pull"},
+            headers=registry.headers("owner"),
+        )  # fmt: skip
+        assert issued.status_code == 200, issued.text
+        bearer = {"authorization": f"Bearer {issued.json()['token']}"}
+        refused = client.get(path, headers=bearer)
+        assert refused.status_code == 403 and errors(refused) == ["DENIED"]
+        assert registry.request("GET", path, "admin").status_code == 200
+
+
 def test_images_that_are_no_container_disk(world: World, registry: Registry) -> None:
     queued = world.request(
         "POST", "/v2/images", json={"disk_format": "raw", "container_format": "bare"}

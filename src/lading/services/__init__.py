@@ -111,6 +111,7 @@ class Services:
             stores,
             catalogue,
             sealer,
+            policy,
             this_process,
             clock,
             ContainerDisks(database, catalogue, transfers, clock),

@@ -66,6 +66,7 @@ from lading.services.catalogue import Catalogue
 from lading.services.container_disks import ContainerDisks, DiskBlob, is_image_repository
 from lading.services.digests import DigestingStream, HashStates, RunningHashes, rehash
 from lading.services.name_rules import skeleton
+from lading.services.policy import Policy
 from lading.services.roles import MEMBER
 from lading.services.sealing import Sealer, Unsealable
 from lading.settings import Settings
@@ -208,11 +209,13 @@ class Registry:
         stores: StoreRegistry,
         catalogue: Catalogue,
         sealer: Sealer,
+        policy: Policy,
         this_process: ThisProcess,
         clock: Clock | None = None,
         disks: ContainerDisks | None = None,
     ) -> None:
         self._disks = disks
+        self._policy = policy
         self._settings = settings
         self._database = database
         self._stores = stores
@@ -236,6 +239,7 @@ class Registry:
         claims = {
             "project": None if caller is None else caller.project,
             "roles": [] if caller is None else sorted(caller.roles),
+            "user": None if caller is None else caller.user,
             "access": access,
             "exp": now.timestamp() + lifetime,
         }
@@ -253,7 +257,12 @@ class Registry:
             raise Unauthorized("the registry token has expired")
         scopes = {name: frozenset(actions) for name, actions in claims["access"].items()}
         project = claims.get("project")
-        caller = None if project is None else Caller(project, frozenset(claims["roles"]))
+        # The configured policy, as every other way in has it: a token's caller under the
+        # default rules would take what an operator's policy file forbids.
+        caller = None
+        if project is not None:
+            roles = frozenset(claims["roles"])
+            caller = Caller(project, roles, self._policy, user=claims.get("user"))
         return Access(caller, scopes)
 
     # Who may do what
