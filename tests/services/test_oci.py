@@ -1,19 +1,28 @@
 """The OCI registry's rules at the service (``lading.services.oci``): tokens that expire
 and grant no more than asked, a store failing mid-push that leaves no bytes and no name,
-and who may make a repository public."""
+who may make a repository public, and a push of one long request that recovery leaves
+alone while its bytes come."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import anyio
 import pytest
 
+from lading.db.engine import Database
 from lading.errors import Forbidden, NameUnknown, StoreFull, Unauthorized
 from lading.services import Services
 from lading.services.access import Caller
 from lading.services.oci import Access, TokenScope
 from lading.services.roles import MEMBER, READER
+from lading.settings import Settings
+from lading.stores.base import Store
+from lading.stores.filesystem import FilesystemStore
+from lading.stores.registry import StoreRegistry
 from tests.clock import MovableClock
 from tests.stores.faulty import FaultyStore
 
@@ -78,3 +87,56 @@ async def test_only_the_owner_makes_a_repository_public(services: Services) -> N
     found = await registry.blob(Access(None), "team/app", digest(b"x"))
     assert found.size == 1
     assert (await registry.catalog(Access(None), None, None)).items == ["team/app"]
+
+
+# A push of one long request: recovery, run while its bytes still come, leaves its pending
+# blob (and its upload) alone, as each request shows signs of life every quarter of
+# upload_stuck_after.
+
+STUCK_AFTER = 0.6
+PIECE = 32 * 1024  # a write each: the filesystem's temporary file is not stale either
+PIECES = 5
+
+
+@pytest.fixture(params=["memory", "filesystem"])
+def slow_services(
+    request: pytest.FixtureRequest, tmp_path: Path, database: Database, clock: MovableClock
+) -> Services:
+    """upload_stuck_after of 0.6 s; a store that takes parts (memory) or appends in place."""
+    settings = Settings(data_dir=tmp_path, upload_stuck_after=STUCK_AFTER, chunk_size=PIECE // 2)
+    store: Store = FaultyStore("default")
+    if request.param == "filesystem":
+        store = FilesystemStore("default", tmp_path / "store", settings.chunk_size)
+    return Services.build(settings, database, StoreRegistry({"default": store}, "default"), clock)
+
+
+async def slowly(data: bytes, services: Services) -> AsyncIterator[bytes]:
+    """``data`` in pieces a third of upload_stuck_after apart, with a recovery pass before
+    the last, when the push has lasted longer than upload_stuck_after."""
+    size = -(-len(data) // PIECES)
+    for number in range(PIECES):
+        await anyio.sleep(STUCK_AFTER / 3)
+        if number == PIECES - 1:
+            await services.recovery.run()
+        yield data[number * size : (number + 1) * size]
+
+
+async def test_recovery_leaves_a_long_push_alone(slow_services: Services) -> None:
+    services, owner = slow_services, Access(OWNER)
+    registry = services.registry
+    # Monolithic: POST ?digest= with the whole blob.
+    whole = os.urandom(PIECES * PIECE)
+    await registry.upload(owner, "team/app", digest(whole), slowly(whole, services), None)
+    found = await registry.blob(owner, "team/app", digest(whole))
+    assert b"".join([chunk async for chunk in registry.read(found, 0, found.size)]) == whole
+    # Chunked: a long PATCH, then a long PUT with the last chunk.
+    first, last = os.urandom(PIECES * PIECE), os.urandom(PIECES * PIECE)
+    state = await registry.start_upload(owner, "team/app")
+    state = await registry.append(owner, "team/app", state.id, slowly(first, services), 0)
+    assert state.size == len(first)
+    await registry.finish(
+        owner, "team/app", state.id, digest(first + last), slowly(last, services), state.size
+    )
+    found = await registry.blob(owner, "team/app", digest(first + last))
+    read = b"".join([chunk async for chunk in registry.read(found, 0, found.size)])
+    assert read == first + last

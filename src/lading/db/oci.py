@@ -475,6 +475,27 @@ def touch_upload(connection: Connection, upload_id: str, moment: datetime) -> No
     )  # fmt: skip
 
 
+def touch_chunk(
+    connection: Connection,
+    upload_id: str,
+    blob_id: int,
+    moment: datetime,
+    writer: str | None = None,
+    until: datetime | None = None,
+) -> None:
+    """A sign of life of a chunk being received: its upload and the upload's parts, the
+    chunk's own pending blob (not a part until it is whole), and the writer's hold on an
+    upload appended in place (``writer``), renewed to ``until``."""
+    touch_upload(connection, upload_id, moment)
+    blob_queries.touch(connection, blob_id, moment)
+    if writer is not None:
+        connection.execute(
+            update(oci_uploads)
+            .where(oci_uploads.c.id == upload_id, oci_uploads.c.writer == writer)
+            .values(writer_until=until)
+        )
+
+
 def expire_uploads(connection: Connection, before: datetime) -> list[blob_queries.Blob]:
     """Forget the uploads that showed no sign of life since ``before``; their parts'
     blobs, doomed, for their bytes to be removed."""

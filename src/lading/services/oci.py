@@ -27,7 +27,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -559,6 +559,12 @@ class Registry:
         )
         part = blobs.Blob(blob_id, store.name, key)
         try:
+            body = self._beating(
+                body,
+                lambda: self._database.write(
+                    queries.touch_chunk, upload.id, blob_id, self._clock.now()
+                ),
+            )
             stream = DigestingStream(body, self._settings.chunk_size, max(room, 0), length)
             stored = await store.put(key, stream.chunks())
             digests = await stream.digests()
@@ -608,6 +614,13 @@ class Registry:
             raise
         try:
             going_on = running.copy()  # the hashes kept are whole chunks' only
+            body = self._beating(
+                body,
+                lambda: self._database.write(
+                    queries.touch_chunk, upload.id, blob_id, self._clock.now(), token,
+                    self._clock.now() + timedelta(seconds=self._settings.upload_stuck_after),
+                ),
+            )  # fmt: skip
             stream = DigestingStream(
                 body, self._settings.chunk_size, room, length, running=going_on
             )
@@ -755,6 +768,9 @@ class Registry:
         )
         pending = blobs.Blob(blob_id, store.name, key)
         try:
+            body = self._beating(
+                body, lambda: self._database.write(blobs.touch, blob_id, self._clock.now())
+            )
             stream = DigestingStream(
                 body, self._settings.chunk_size, self._settings.image_size_cap, length
             )
@@ -774,6 +790,21 @@ class Registry:
             raise
         with anyio.CancelScope(shield=True):
             await self._catalogue.discard(redundant)
+
+    async def _beating(
+        self, chunks: AsyncIterable[bytes], beat: Callable[[], Awaitable[object]]
+    ) -> AsyncIterator[bytes]:
+        """The chunks, with a sign of life (``beat``) every quarter of upload_stuck_after
+        while they keep coming, as Transfers keeps its uploads': recovery removes a
+        pending blob that shows none for upload_stuck_after, however long a push of
+        one request lasts."""
+        interval = self._settings.upload_stuck_after / 4
+        last = time.monotonic()
+        async for chunk in chunks:
+            if time.monotonic() - last > interval:
+                last = time.monotonic()
+                await beat()
+            yield chunk
 
     def _link(
         self,
