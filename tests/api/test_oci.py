@@ -344,6 +344,18 @@ def test_deleting_a_blob_frees_its_bytes_once_no_repository_holds_it(
     assert set(world.stored_files()) == before
 
 
+def test_a_blob_a_manifest_names_is_deleted_and_then_unknown(registry: Registry) -> None:
+    """Not refused (the conformance suite deletes blobs before manifests): the manifest
+    stays, and a pull of the blob is the spec's 404 BLOB_UNKNOWN."""
+    layer = b"a layer a manifest names"
+    digest = registry.push_image("team/app", "v1", layer)
+    assert registry.request("DELETE", f"/v2/team/app/blobs/{sha256(layer)}").status_code == 202
+    assert registry.request("GET", f"/v2/team/app/manifests/{digest}").status_code == 200
+    pulled = registry.request("GET", f"/v2/team/app/blobs/{sha256(layer)}")
+    assert pulled.status_code == 404 and errors(pulled) == ["BLOB_UNKNOWN"]
+    assert registry.request("HEAD", f"/v2/team/app/blobs/{sha256(layer)}").status_code == 404
+
+
 def test_tags_and_catalog_are_paged(registry: Registry) -> None:
     for tag in ("c", "a", "b"):
         registry.push_image("team/app", tag, b"layer")

@@ -14,10 +14,10 @@ import anyio
 import pytest
 
 from lading.db.engine import Database
-from lading.errors import Forbidden, NameUnknown, StoreFull, Unauthorized
+from lading.errors import BlobUnknown, Forbidden, NameUnknown, StoreFull, Unauthorized
 from lading.services import Services
 from lading.services.access import Caller
-from lading.services.oci import Access, TokenScope
+from lading.services.oci import OCI_MANIFEST, Access, TokenScope
 from lading.services.roles import MEMBER, READER
 from lading.settings import Settings
 from lading.stores.base import Store
@@ -140,3 +140,28 @@ async def test_recovery_leaves_a_long_push_alone(slow_services: Services) -> Non
     found = await registry.blob(owner, "team/app", digest(first + last))
     read = b"".join([chunk async for chunk in registry.read(found, 0, found.size)])
     assert read == first + last
+
+
+async def test_a_blob_deleted_while_a_manifest_names_it_is_unknown(services: Services) -> None:
+    """A blob is deleted even while a manifest names it (the conformance suite's teardown
+    deletes blobs first); a pull of it then is BLOB_UNKNOWN (404), also for a pull that
+    found it just before the delete removed its bytes, never data lost (503)."""
+    registry, owner = services.registry, Access(OWNER)
+    config, layer = b'{"os": "linux"}', b"layer" * 100
+    for data in (config, layer):
+        await registry.upload(owner, "team/app", digest(data), body(data), len(data))
+    manifest = (
+        f'{{"schemaVersion": 2, "mediaType": "{OCI_MANIFEST}", '
+        f'"config": {{"mediaType": "application/octet-stream", "digest": "{digest(config)}", '
+        f'"size": {len(config)}}}, "layers": [{{"mediaType": "application/octet-stream", '
+        f'"digest": "{digest(layer)}", "size": {len(layer)}}}]}}'
+    ).encode()
+    await registry.put_manifest(owner, "team/app", "v1", OCI_MANIFEST, manifest)
+    await registry.delete_blob(owner, "team/app", digest(layer))
+    assert (await registry.manifest(owner, "team/app", "v1")).content == manifest
+    with pytest.raises(BlobUnknown):
+        await registry.blob(owner, "team/app", digest(layer))
+    found = await registry.blob(owner, "team/app", digest(config))
+    await registry.delete_blob(owner, "team/app", digest(config))
+    with pytest.raises(BlobUnknown):
+        await registry.check_bytes(found)

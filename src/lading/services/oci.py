@@ -151,6 +151,7 @@ class BlobRead:
     store: str = ""
     key: str = ""
     disk: DiskBlob | None = None  # a blob of an image's container disk, made when read
+    repository: str = ""  # the repository it was found linked to
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,19 +450,29 @@ class Registry:
         linked = await self._database.read(queries.find_blob, name, digest)
         if linked is None:
             raise BlobUnknown(f"repository {name} holds no blob {digest}")
-        return BlobRead(linked.digest, linked.size, linked.store, linked.key)
+        return BlobRead(linked.digest, linked.size, linked.store, linked.key, repository=name)
 
     async def check_bytes(self, blob: BlobRead) -> None:
         """ObjectNotFound (503) when the store lacks the blob's bytes: said before an
         answer starts, rather than a body cut short."""
         if blob.disk is not None:
             return  # the image's download looked already
-        stored = await self._stores.get(blob.store).stat(blob.key)
-        if stored.size != blob.size:
-            raise ObjectNotFound(
+        try:
+            stored = await self._stores.get(blob.store).stat(blob.key)
+            if stored.size == blob.size:
+                return
+            missing = ObjectNotFound(
                 f"store {blob.store!r} holds {stored.size} of the {blob.size} bytes "
                 f"of {blob.digest}"
             )
+        except ObjectNotFound as exc:
+            missing = exc
+        # Deleted since it was found (a DELETE of the blob, even one a manifest still
+        # names, or its collection): unknown, as the spec has it, not data lost.
+        linked = await self._database.read(queries.find_blob, blob.repository, blob.digest)
+        if linked is None or (linked.store, linked.key) != (blob.store, blob.key):
+            raise BlobUnknown(f"repository {blob.repository} holds no blob {blob.digest}")
+        raise missing
 
     def read(self, blob: BlobRead, start: int, end: int) -> AsyncIterator[bytes]:
         if blob.disk is not None:
