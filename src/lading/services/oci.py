@@ -570,14 +570,14 @@ class Registry:
         )
         part = blobs.Blob(blob_id, store.name, key)
         try:
-            body = self._beating(
-                body,
+            stream = DigestingStream(body, self._settings.chunk_size, max(room, 0), length)
+            chunks = self._beating(
+                stream.chunks(),
                 lambda: self._database.write(
                     queries.touch_chunk, upload.id, blob_id, self._clock.now()
                 ),
             )
-            stream = DigestingStream(body, self._settings.chunk_size, max(room, 0), length)
-            stored = await store.put(key, stream.chunks())
+            stored = await store.put(key, chunks)
             digests = await stream.digests()
             if stored.size != digests.size:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
@@ -625,17 +625,17 @@ class Registry:
             raise
         try:
             going_on = running.copy()  # the hashes kept are whole chunks' only
-            body = self._beating(
-                body,
+            stream = DigestingStream(
+                body, self._settings.chunk_size, room, length, running=going_on
+            )
+            chunks = self._beating(
+                stream.chunks(),
                 lambda: self._database.write(
                     queries.touch_chunk, upload.id, blob_id, self._clock.now(), token,
                     self._clock.now() + timedelta(seconds=self._settings.upload_stuck_after),
                 ),
             )  # fmt: skip
-            stream = DigestingStream(
-                body, self._settings.chunk_size, room, length, running=going_on
-            )
-            stored = await store.put_part(key, upload.parts, upload.size, stream.chunks())
+            stored = await store.put_part(key, upload.parts, upload.size, chunks)
             digests = await stream.digests()  # of the whole so far; the size, the chunk's
             if stored.size != digests.size:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
@@ -779,13 +779,14 @@ class Registry:
         )
         pending = blobs.Blob(blob_id, store.name, key)
         try:
-            body = self._beating(
-                body, lambda: self._database.write(blobs.touch, blob_id, self._clock.now())
-            )
             stream = DigestingStream(
                 body, self._settings.chunk_size, self._settings.image_size_cap, length
             )
-            stored = await store.put(key, stream.chunks())
+            chunks = self._beating(
+                stream.chunks(),
+                lambda: self._database.write(blobs.touch, blob_id, self._clock.now()),
+            )
+            stored = await store.put(key, chunks)
             digests = await stream.digests()
             if f"sha256:{digests.sha256}" != digest:
                 raise DigestInvalid(f"the data's digest is sha256:{digests.sha256}, not {digest}")
@@ -808,7 +809,8 @@ class Registry:
         """The chunks, with a sign of life (``beat``) every quarter of upload_stuck_after
         while they keep coming, as Transfers keeps its uploads': recovery removes a
         pending blob that shows none for upload_stuck_after, however long a push of
-        one request lasts."""
+        one request lasts. Given the chunks going to the store (``chunk_size`` each), not
+        the request's smaller pieces: fewer steps for each byte."""
         interval = self._settings.upload_stuck_after / 4
         last = time.monotonic()
         async for chunk in chunks:
