@@ -117,6 +117,58 @@ async def test_an_unfinished_upload_expires_and_recovery_removes_it(
     assert await status_of(database, info.artifact_id) is Status.DELETED  # it made it
 
 
+async def test_parts_a_failed_delete_left_are_removed_by_the_next_sweep(
+    services: Services, database: Database, store: FaultyStore, clock: MovableClock
+) -> None:
+    info = await begin(services, 10)
+    info = await services.resumable.append(OWNER, info.id, 0, body(b"01234"))
+    clock.move(days=2)
+    store.failing_deletes = True  # the store is out when the upload expires
+    await services.recovery.run()
+    with pytest.raises(NotFound):  # forgotten for its client at once
+        await services.resumable.status(OWNER, info.id)
+    assert [key for key in store.objects if key.startswith("tus/")] != []
+    found = await database.read(tus.find, info.id)
+    assert found is not None and found.state == tus.REMOVING  # remembered, for its parts
+    assert await status_of(database, info.artifact_id) is Status.DELETED
+    store.failing_deletes = False
+    await services.recovery.run()
+    assert [key for key in store.objects if key.startswith("tus/")] == []
+    assert await database.read(tus.find, info.id) is None
+
+
+async def test_a_terminated_uploads_parts_go_even_if_the_store_is_out_then(
+    services: Services, database: Database, store: FaultyStore
+) -> None:
+    info = await begin(services, 10)
+    info = await services.resumable.append(OWNER, info.id, 0, body(b"01234"))
+    store.failing_deletes = True
+    await services.resumable.terminate(OWNER, info.id)
+    with pytest.raises(NotFound):
+        await services.resumable.append(OWNER, info.id, 5, body(b"56789"))
+    await services.recovery.run()  # still out: kept for the next sweep
+    assert [key for key in store.objects if key.startswith("tus/")] != []
+    store.failing_deletes = False
+    await services.recovery.run()
+    assert [key for key in store.objects if key.startswith("tus/")] == []
+    assert await database.read(tus.find, info.id) is None
+
+
+async def test_parts_whose_delete_failed_at_the_finish_go_with_the_record(
+    services: Services, database: Database, store: FaultyStore, clock: MovableClock
+) -> None:
+    info = await begin(services, 10)
+    store.failing_deletes = True
+    info = await services.resumable.append(OWNER, info.id, 0, body(b"0123456789"))
+    assert info.expires_at is None  # finished: the image is active
+    assert [key for key in store.objects if key.startswith("tus/")] != []
+    store.failing_deletes = False
+    clock.move(days=2)
+    await services.recovery.run()
+    assert [key for key in store.objects if key.startswith("tus/")] == []
+    assert await status_of(database, info.artifact_id) is Status.ACTIVE
+
+
 async def test_each_patch_pushes_the_expiry_back(services: Services, clock: MovableClock) -> None:
     info = await begin(services, 10)
     for offset in range(5):

@@ -32,6 +32,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
@@ -94,6 +95,8 @@ TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 SWEEP_BATCH = 100
 MAX_METADATA = 8192  # characters of Upload-Metadata kept and echoed by HEAD
 HASH_DEPTH = 2  # chunks waiting for each hasher
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +252,7 @@ class Resumable:
         """The caller's project's upload: another project's is not found; one past its
         expiry is gone (until recovery forgets it)."""
         upload = await self._database.read(queries.find, upload_id)
-        if upload is None or upload.project != caller.project:
+        if upload is None or upload.project != caller.project or upload.state == queries.REMOVING:
             raise NotFound(f"no upload {upload_id}")
         if upload.expires_at < self._clock.now() and upload.state != queries.FINISHING:
             raise Gone(f"upload {upload_id} expired")
@@ -392,7 +395,8 @@ class Resumable:
             )  # fmt: skip
             await self._database.write(queries.release, upload.id, token)
             self.hashes.take(upload.id, upload.offset)
-            with contextlib.suppress(LadingError):  # recovery's sweep of the store retries
+            # Should this fail, the parts go when the finished upload's record expires.
+            with contextlib.suppress(LadingError):
                 await self._stores.get(upload.store).delete_parts(upload.key, upload.parts)
         done = await self._database.read(queries.find, upload.id)
         assert done is not None
@@ -463,24 +467,35 @@ class Resumable:
         """The upload removed with its bytes, and the queued image it made unless
         ``keep_artifact`` (a refused finish: the image takes another upload)."""
         moment = self._clock.now()
-        removed = await self._database.write(queries.remove, upload_id, states, moment)
+        removed = await self._database.write(queries.begin_removal, upload_id, states, moment)
         if removed is None:
             return False
         self.hashes.take(upload_id, removed.offset)
-        if removed.state != queries.DONE:
-            with contextlib.suppress(LadingError):
-                await self._stores.get(removed.store).delete_parts(removed.key, removed.parts)
         made = removed.made_artifact and not keep_artifact and removed.state != queries.DONE
         if made and removed.artifact_id is not None:
             status = await self._database.read(artifact_queries.status_of, removed.artifact_id)
             if status is Status.QUEUED:
                 with contextlib.suppress(LadingError):
                     await self._catalogue.drop(removed.artifact_id, caller)
+        with contextlib.suppress(LadingError):  # the sweep tries again (``REMOVING``)
+            await self._remove_parts(removed)
         return True
 
+    async def _remove_parts(self, upload: queries.Upload) -> None:
+        """The upload's parts deleted, then its records (a finished upload's parts were
+        deleted at its finish: deleting them again is nothing, unless that failed)."""
+        await self._stores.get(upload.store).delete_parts(upload.key, upload.parts)
+        await self._database.write(queries.remove, upload.id)
+
     async def sweep(self) -> int:
-        """Expired uploads forgotten, their bytes removed; returns how many."""
+        """Expired uploads forgotten, their bytes removed, and the bytes of uploads whose
+        removal failed removed again; returns how many uploads were forgotten."""
         swept = 0
+        for upload in await self._database.read(queries.removing, SWEEP_BATCH):
+            try:
+                await self._remove_parts(upload)
+            except LadingError as exc:  # the store is still failing: the next sweep
+                log.warning("the parts of upload %s are still to be removed: %s", upload.id, exc)
         for upload_id in await self._database.read(queries.expired, self._clock.now(), SWEEP_BATCH):
             if await self._forget(upload_id, (queries.RECEIVING, queries.DONE)):
                 swept += 1
