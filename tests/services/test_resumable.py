@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from lading.services.access import Caller
 from lading.services.resumable import Checksum, UploadInfo
 from lading.services.roles import MEMBER
 from lading.settings import Settings
+from lading.stores.base import Part, StoredObject
 from lading.stores.memory import MemoryStore
 from lading.stores.registry import StoreRegistry
 from tests.clock import MovableClock
@@ -257,6 +258,50 @@ async def test_a_second_patch_while_one_writes_is_refused(services: Services) ->
             await services.resumable.terminate(OWNER, info.id)
         go_on.set()
     assert (await services.resumable.status(OWNER, info.id)).offset == 5
+
+
+class JoiningStore(MemoryStore):
+    """A store that joins parts where they lie (as S3's part copies do), when they are at
+    least ``smallest`` bytes; what it writes through ``put`` is counted."""
+
+    def __init__(self, smallest: int) -> None:
+        super().__init__("default")
+        self.smallest = smallest
+        self.written: list[str] = []
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
+        self.written.append(key)
+        return await super().put(key, chunks)
+
+    def joins(self, parts: Sequence[Part]) -> bool:
+        return all(part.size >= self.smallest for part in parts[:-1])
+
+    async def assemble(self, key: str, parts: Sequence[Part], target: str) -> StoredObject:
+        joined = b"".join(self.objects[self.part_key(key, part.number)] for part in parts)
+        self.objects[target] = joined
+        return StoredObject(target, len(joined))
+
+
+@pytest.mark.parametrize("smallest", [1000, 100_000])
+async def test_a_store_that_joins_parts_makes_the_image_without_a_copy(
+    tmp_path: Path, database: Database, smallest: int
+) -> None:
+    store = JoiningStore(smallest)
+    settings = Settings(data_dir=tmp_path)
+    services = Services.build(settings, database, StoreRegistry({"default": store}, "default"))
+    data = os.urandom(30_000)
+    info = await begin(services, len(data))
+    for start in range(0, len(data), 10_000):  # three parts of 10,000 bytes
+        info = await services.resumable.append(
+            OWNER, info.id, start, body(data[start : start + 10_000])
+        )
+    found = await services.catalogue.get(OWNER, info.artifact_id or "")
+    assert found.status is Status.ACTIVE and found.os_hash_value == hashlib.sha256(data).hexdigest()
+    images = [key for key in store.written if not key.startswith("tus/")]
+    # Joined by the store: nothing written but the parts; too short to join: copied.
+    assert images == ([] if smallest == 1000 else [found.locations[0].key])
+    assert store.objects[found.locations[0].key] == data
+    assert [key for key in store.objects if key.startswith("tus/")] == []
 
 
 async def test_a_quota_refuses_an_upload_before_any_byte(

@@ -416,9 +416,10 @@ class Resumable:
         hashes = self.hashes.take(upload.id, upload.offset) or await self._rebuild(upload)
         expected = Expected(md5=hashes.md5.hexdigest(), sha256=hashes.sha256.hexdigest())
         placed = None
-        if upload.parts and store.appends_in_place and store.name == self._transfers.default_store:
-            # One file already: the image's object is a second name for it, not a copy.
-            placed = Placed(upload.key)
+        if upload.parts and store.name == self._transfers.default_store:
+            # One file already: the image's object is a second name for it, not a copy;
+            # parts as objects: joined by the store where it can (S3's part copies).
+            placed = Placed(upload.key, () if store.appends_in_place else tuple(parts))
         await self._transfers.upload(
             caller, upload.artifact_id, data, announced_size=upload.length, expected=expected,
             require_formats=True, placed=placed,
