@@ -17,7 +17,15 @@ import pytest
 from lading.db import artifacts, holders, tus
 from lading.db.engine import Database
 from lading.domain import Status
-from lading.errors import ChecksumMismatch, Conflict, Gone, NotFound, StoreFull, TooLarge
+from lading.errors import (
+    BadRequest,
+    ChecksumMismatch,
+    Conflict,
+    Gone,
+    NotFound,
+    StoreFull,
+    TooLarge,
+)
 from lading.processes import Holder
 from lading.services import Services
 from lading.services.access import Caller
@@ -302,6 +310,21 @@ async def test_a_store_that_joins_parts_makes_the_image_without_a_copy(
     assert images == ([] if smallest == 1000 else [found.locations[0].key])
     assert store.objects[found.locations[0].key] == data
     assert [key for key in store.objects if key.startswith("tus/")] == []
+
+
+async def test_a_joined_image_its_format_refuses_leaves_nothing_but_a_queued_image(
+    tmp_path: Path, database: Database
+) -> None:
+    store = JoiningStore(1)
+    settings = Settings(data_dir=tmp_path)
+    services = Services.build(settings, database, StoreRegistry({"default": store}, "default"))
+    data = os.urandom(20_000)  # not a qcow2, whatever it says
+    info = await begin(services, len(data), name="x", disk_format="qcow2", container_format="bare")
+    info = await services.resumable.append(OWNER, info.id, 0, body(data[:10_000]))
+    with pytest.raises(BadRequest):
+        await services.resumable.append(OWNER, info.id, 10_000, body(data[10_000:]))
+    assert await status_of(database, info.artifact_id) is Status.QUEUED
+    assert store.objects == {}  # the object the store joined went with the parts
 
 
 async def test_a_quota_refuses_an_upload_before_any_byte(
