@@ -2,15 +2,19 @@
 PATCHes of ``--chunk-mib``, one of them cut half-way by the client (a clean close) and
 resumed from what HEAD says, with the server's memory sampled throughout.
 
-Starts lading (SQLite, filesystem store, one worker, an admin token) in a scratch
-directory. The bytes are made as they are sent (a counter through sha256, 1 MiB at a
-time) and hashed on the client's side, so the client holds no more than one piece either.
-Prints the time of the upload (to the last byte stored) and of its finish (the image made
-active), the server's resident memory at the start and its peak, and checks that the
-image's size, md5 and sha256 are the file's.
+Starts lading (SQLite, one worker, an admin token) in a scratch directory, on the
+filesystem store, or with ``--store s3`` or ``--store swift`` on a fresh bucket or
+container of the local Swift (bench/_s3.py, bench/_swift.py), where the finish copies the
+parts into the image's object. The bytes are made as they are sent (a counter through
+sha256, 1 MiB at a time) and hashed on the client's side, so the client holds no more
+than one piece either. Prints the time of the upload (to the last byte stored) and of
+its finish (the image made active: the answer to a last PATCH of one byte), the server's
+resident memory at the start and its peak, and checks that the image's size, md5 and
+sha256 are the file's.
 
     .venv/bin/python bench/tus.py                       # 5 GiB
     .venv/bin/python bench/tus.py --size-mib 1024 --chunk-mib 256
+    .venv/bin/python bench/tus.py --size-mib 1024 --chunk-mib 256 --store swift
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ import hashlib
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from urllib.parse import urlsplit
 
 import httpx
 
+import _s3 as s3
+import _swift as swift
 from _server import MB, MiB, RssSampler, running_server, temp_dir
 
 TUS = {"tus-resumable": "1.0.0"}
@@ -65,17 +72,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--size-mib", type=int, default=5 * 1024)
     parser.add_argument("--chunk-mib", type=int, default=1024)
+    parser.add_argument("--store", choices=("filesystem", "s3", "swift"), default="filesystem")
     options = parser.parse_args()
     size, chunk = options.size_mib * MiB, options.chunk_mib * MiB
     md5, sha256 = hashlib.md5(), hashlib.sha256()
     for part in pieces(0, size):
         md5.update(part)
         sha256.update(part)
-    with (
-        temp_dir(None, "lading-bench-tus-") as root,
-        running_server(root / "data", token=True) as server,
-        RssSampler(server) as rss,
-    ):
+    with ExitStack() as stack:
+        root = stack.enter_context(temp_dir(None, "lading-bench-tus-"))
+        settings = {}
+        if options.store != "filesystem":
+            backend = s3 if options.store == "s3" else swift
+            settings["LADING_STORES"] = backend.lading_stores(
+                stack.enter_context(backend.scratch())
+            )
+        server = stack.enter_context(running_server(root / "data", settings=settings, token=True))
+        rss = stack.enter_context(RssSampler(server))
         base = rss.rss()
         meta = ",".join(f"{key} {base64.b64encode(value.encode()).decode()}"
                         for key, value in (("name", "big"), ("disk_format", "raw"),
@@ -92,6 +105,8 @@ def main() -> None:
             finish = 0.0
             while offset < size:
                 end = min(offset + chunk, size)
+                if end == size and end - offset > 1:
+                    end -= 1  # the last PATCH brings one byte: its answer times the finish
                 if not cut and offset >= size // 2:
                     cut_patch(url, server.headers, offset, end, (end - offset) // 2)
                     cut = True
@@ -121,9 +136,11 @@ def main() -> None:
         peak = rss.take_peak()
     assert image["status"] == "active" and image["size"] == size, image
     assert image["checksum"] == md5.hexdigest() and image["os_hash_value"] == sha256.hexdigest()
-    print(f"{options.size_mib} MiB in PATCHes of {options.chunk_mib} MiB, one cut half-way")
+    print(f"{options.size_mib} MiB in PATCHes of {options.chunk_mib} MiB, one cut half-way, "
+          f"{options.store} store")  # fmt: skip
     print(f"upload and finish: {elapsed:.1f} s ({size / elapsed / MB:.0f} MB/s); "
-          f"the last PATCH's answer (with the finish) {finish:.1f} s")  # fmt: skip
+          f"the last PATCH's answer (with the finish) {finish:.1f} s, "
+          f"{finish / (size / 2**30):.1f} s per GiB")  # fmt: skip
     print(f"server RSS: {base / MiB:.0f} MiB at the start, {peak / MiB:.0f} MiB at its peak")
     print("the image: active, size, md5 and sha256 the file's")
 

@@ -76,6 +76,10 @@ class S3StoreSettings(BaseModel):
     # through lading; the URL is valid ``redirect_expiry`` seconds.
     redirect: bool = False
     redirect_expiry: int = Field(60, ge=1, le=7 * 24 * 3600)
+    # A resumable upload's parts become the image's object by S3's own part copies
+    # (UploadPartCopy) rather than through lading; false: through lading (Swift's s3api
+    # copies them through its proxy, which measured slower than lading's copy).
+    join_parts: bool = True
     description: str = ""
 
 

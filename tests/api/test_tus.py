@@ -12,6 +12,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from tests.osm_packages import package as osm_package
 from tests.world import BASE_URL, World
 
 TUS = {"tus-resumable": "1.0.0"}
@@ -290,6 +291,10 @@ def test_metadata_is_bounded(world: World) -> None:
         {"package": "rpm", "filename": "a-1.0.tar.gz"},
         {"package": "pnda"},
         {"package": "pnda", "filename": "../../etc-1.0.tar.gz"},
+        {"package": "click", "name": "tool", "version": "1.0"},  # no filename
+        {"package": "click", "name": "../x", "version": "1.0", "filename": "x.click"},
+        {"package": "click", "name": "tool", "version": "", "filename": "x.click"},
+        {"package": "osm", "mode": "replace"},
     ],
 )
 def test_what_an_upload_cannot_become_is_refused_at_creation(
@@ -348,6 +353,56 @@ def test_a_pnda_package(world: World) -> None:
     assert last.status_code == 204, last.text
     assert "lading-artifact-id" in last.headers
     assert world.get("owner", "/packages/tool-1.2.tar.gz").content == data
+
+
+def test_a_click_package_goes_through_clicks_upload(world: World) -> None:
+    data = os.urandom(1000)
+    fields = {"package": "click", "name": "tool", "version": "1.2", "filename": "tool.click",
+              "visibility": "private", "sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
+    created = start(world, len(data), **fields)
+    last = send(world, path_of(created), 0, data)
+    assert last.status_code == 204, last.text
+    found = image(world, last.headers["lading-artifact-id"])
+    assert (found["name"], found["version"], found["visibility"]) == ("tool", "1.2", "private")
+    private = "/click/download/private/tool/1.2/tool.click"
+    assert world.get("owner", private).content == data
+    # The name is the owner's now: another project is refused before any byte, and so is
+    # the same file name again (Click's names are taken once).
+    assert start(world, len(data), "other", **fields).status_code == 403
+    assert start(world, len(data), **fields).status_code == 409
+
+
+def test_a_click_packages_declared_digest_is_checked_at_the_finish(world: World) -> None:
+    data = os.urandom(1000)
+    fields = {"package": "click", "name": "tool", "version": "1.0", "filename": "tool.click",
+              "md5": hashlib.md5(b"other bytes").hexdigest()}  # fmt: skip
+    path = path_of(start(world, len(data), **fields))
+    assert send(world, path, 0, data).status_code == 460
+    assert head(world, path).status_code == 404  # refused: the upload is gone
+    assert world.get("owner", "/v2/images").json()["images"] == []
+
+
+def test_an_osm_package_is_onboarded_as_its_face_does(world: World) -> None:
+    data = osm_package("ping_vnfd", "1.0")
+    created = start(world, len(data), package="osm", filename="ping_vnfd.tar.gz")
+    last = send(world, path_of(created), 0, data)
+    assert last.status_code == 204, last.text
+    package_id = last.headers["lading-artifact-id"]
+    listed = world.get("owner", f"/api/package/{package_id}/files/")
+    assert listed.status_code == 200 and "ping_vnfd/ping_vnfd.yaml" in listed.text
+    # A new version, through OSM's update flow.
+    data = osm_package("ping_vnfd", "1.1")
+    created = start(world, len(data), package="osm", mode="update")
+    assert send(world, path_of(created), 0, data).status_code == 204
+
+
+def test_an_osm_package_its_onboarding_refuses_takes_the_bytes_with_it(world: World) -> None:
+    data = osm_package("ping_vnfd", "1.0", spoil_checksum=True)
+    path = path_of(start(world, len(data), package="osm", filename="ping_vnfd.tar.gz"))
+    answer = send(world, path, 0, data)
+    assert answer.status_code == 400 and "transaction" in answer.text
+    assert head(world, path).status_code == 404
+    assert world.get("owner", "/v2/images?os_hidden=true").json()["images"] == []
 
 
 def test_deferred_length(world: World) -> None:

@@ -62,12 +62,17 @@ def test_a_claimed_upload_is_not_removed(database: Database) -> None:
     made(database)
     long_claim = NOW + timedelta(days=3)  # a PATCH still sending past the expiry
     assert database.run(True, tus.claim, "u1", 0, "t", "h", long_claim, NOW)
-    assert database.run(True, tus.remove, "u1", (tus.RECEIVING,), NOW) is None
+    assert database.run(True, tus.begin_removal, "u1", (tus.RECEIVING,), NOW) is None
     assert database.run(False, tus.expired, NOW + timedelta(days=2), 10) == []
     database.run(True, tus.release, "u1", "t")
     assert database.run(False, tus.expired, NOW + timedelta(days=2), 10) == ["u1"]
-    removed = database.run(True, tus.remove, "u1", (tus.RECEIVING,), NOW)
+    removed = database.run(True, tus.begin_removal, "u1", (tus.RECEIVING,), NOW)
     assert removed is not None and removed.id == "u1"
+    # Its record stays, being removed, until its parts are gone: not expired again.
+    assert [found.id for found in database.run(False, tus.removing, 10)] == ["u1"]
+    assert database.run(False, tus.expired, NOW + timedelta(days=2), 10) == []
+    assert database.run(True, tus.begin_removal, "u1", (tus.RECEIVING,), NOW) is None
+    database.run(True, tus.remove, "u1")
     assert database.run(False, tus.find, "u1") is None
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,13 +17,22 @@ import pytest
 from lading.db import artifacts, holders, tus
 from lading.db.engine import Database
 from lading.domain import Status
-from lading.errors import ChecksumMismatch, Conflict, Gone, NotFound, StoreFull, TooLarge
+from lading.errors import (
+    BadRequest,
+    ChecksumMismatch,
+    Conflict,
+    Gone,
+    NotFound,
+    StoreFull,
+    TooLarge,
+)
 from lading.processes import Holder
 from lading.services import Services
 from lading.services.access import Caller
 from lading.services.resumable import Checksum, UploadInfo
 from lading.services.roles import MEMBER
 from lading.settings import Settings
+from lading.stores.base import Part, StoredObject
 from lading.stores.memory import MemoryStore
 from lading.stores.registry import StoreRegistry
 from tests.clock import MovableClock
@@ -117,6 +126,58 @@ async def test_an_unfinished_upload_expires_and_recovery_removes_it(
     assert await status_of(database, info.artifact_id) is Status.DELETED  # it made it
 
 
+async def test_parts_a_failed_delete_left_are_removed_by_the_next_sweep(
+    services: Services, database: Database, store: FaultyStore, clock: MovableClock
+) -> None:
+    info = await begin(services, 10)
+    info = await services.resumable.append(OWNER, info.id, 0, body(b"01234"))
+    clock.move(days=2)
+    store.failing_deletes = True  # the store is out when the upload expires
+    await services.recovery.run()
+    with pytest.raises(NotFound):  # forgotten for its client at once
+        await services.resumable.status(OWNER, info.id)
+    assert [key for key in store.objects if key.startswith("tus/")] != []
+    found = await database.read(tus.find, info.id)
+    assert found is not None and found.state == tus.REMOVING  # remembered, for its parts
+    assert await status_of(database, info.artifact_id) is Status.DELETED
+    store.failing_deletes = False
+    await services.recovery.run()
+    assert [key for key in store.objects if key.startswith("tus/")] == []
+    assert await database.read(tus.find, info.id) is None
+
+
+async def test_a_terminated_uploads_parts_go_even_if_the_store_is_out_then(
+    services: Services, database: Database, store: FaultyStore
+) -> None:
+    info = await begin(services, 10)
+    info = await services.resumable.append(OWNER, info.id, 0, body(b"01234"))
+    store.failing_deletes = True
+    await services.resumable.terminate(OWNER, info.id)
+    with pytest.raises(NotFound):
+        await services.resumable.append(OWNER, info.id, 5, body(b"56789"))
+    await services.recovery.run()  # still out: kept for the next sweep
+    assert [key for key in store.objects if key.startswith("tus/")] != []
+    store.failing_deletes = False
+    await services.recovery.run()
+    assert [key for key in store.objects if key.startswith("tus/")] == []
+    assert await database.read(tus.find, info.id) is None
+
+
+async def test_parts_whose_delete_failed_at_the_finish_go_with_the_record(
+    services: Services, database: Database, store: FaultyStore, clock: MovableClock
+) -> None:
+    info = await begin(services, 10)
+    store.failing_deletes = True
+    info = await services.resumable.append(OWNER, info.id, 0, body(b"0123456789"))
+    assert info.expires_at is None  # finished: the image is active
+    assert [key for key in store.objects if key.startswith("tus/")] != []
+    store.failing_deletes = False
+    clock.move(days=2)
+    await services.recovery.run()
+    assert [key for key in store.objects if key.startswith("tus/")] == []
+    assert await status_of(database, info.artifact_id) is Status.ACTIVE
+
+
 async def test_each_patch_pushes_the_expiry_back(services: Services, clock: MovableClock) -> None:
     info = await begin(services, 10)
     for offset in range(5):
@@ -205,6 +266,65 @@ async def test_a_second_patch_while_one_writes_is_refused(services: Services) ->
             await services.resumable.terminate(OWNER, info.id)
         go_on.set()
     assert (await services.resumable.status(OWNER, info.id)).offset == 5
+
+
+class JoiningStore(MemoryStore):
+    """A store that joins parts where they lie (as S3's part copies do), when they are at
+    least ``smallest`` bytes; what it writes through ``put`` is counted."""
+
+    def __init__(self, smallest: int) -> None:
+        super().__init__("default")
+        self.smallest = smallest
+        self.written: list[str] = []
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
+        self.written.append(key)
+        return await super().put(key, chunks)
+
+    def joins(self, parts: Sequence[Part]) -> bool:
+        return all(part.size >= self.smallest for part in parts[:-1])
+
+    async def assemble(self, key: str, parts: Sequence[Part], target: str) -> StoredObject:
+        joined = b"".join(self.objects[self.part_key(key, part.number)] for part in parts)
+        self.objects[target] = joined
+        return StoredObject(target, len(joined))
+
+
+@pytest.mark.parametrize("smallest", [1000, 100_000])
+async def test_a_store_that_joins_parts_makes_the_image_without_a_copy(
+    tmp_path: Path, database: Database, smallest: int
+) -> None:
+    store = JoiningStore(smallest)
+    settings = Settings(data_dir=tmp_path)
+    services = Services.build(settings, database, StoreRegistry({"default": store}, "default"))
+    data = os.urandom(30_000)
+    info = await begin(services, len(data))
+    for start in range(0, len(data), 10_000):  # three parts of 10,000 bytes
+        info = await services.resumable.append(
+            OWNER, info.id, start, body(data[start : start + 10_000])
+        )
+    found = await services.catalogue.get(OWNER, info.artifact_id or "")
+    assert found.status is Status.ACTIVE and found.os_hash_value == hashlib.sha256(data).hexdigest()
+    images = [key for key in store.written if not key.startswith("tus/")]
+    # Joined by the store: nothing written but the parts; too short to join: copied.
+    assert images == ([] if smallest == 1000 else [found.locations[0].key])
+    assert store.objects[found.locations[0].key] == data
+    assert [key for key in store.objects if key.startswith("tus/")] == []
+
+
+async def test_a_joined_image_its_format_refuses_leaves_nothing_but_a_queued_image(
+    tmp_path: Path, database: Database
+) -> None:
+    store = JoiningStore(1)
+    settings = Settings(data_dir=tmp_path)
+    services = Services.build(settings, database, StoreRegistry({"default": store}, "default"))
+    data = os.urandom(20_000)  # not a qcow2, whatever it says
+    info = await begin(services, len(data), name="x", disk_format="qcow2", container_format="bare")
+    info = await services.resumable.append(OWNER, info.id, 0, body(data[:10_000]))
+    with pytest.raises(BadRequest):
+        await services.resumable.append(OWNER, info.id, 10_000, body(data[10_000:]))
+    assert await status_of(database, info.artifact_id) is Status.QUEUED
+    assert store.objects == {}  # the object the store joined went with the parts
 
 
 async def test_a_quota_refuses_an_upload_before_any_byte(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import botocore.session
 import pytest
 
 from lading.errors import StoreError
+from lading.stores.base import Part
 from lading.stores.s3 import S3Store
 from tests.object_servers import Bucket, container_keys
 
@@ -125,3 +127,34 @@ async def test_delete_partial_aborts_the_multipart_uploads_of_its_key_only(
     assert [upload["Key"] for upload in remaining] == [f"{tmp_path.name}/ab/crashed-too"]
     client.abort_multipart_upload(Bucket=s3_bucket.name, Key=f"{tmp_path.name}/ab/crashed-too",
                                   UploadId=started[f"{tmp_path.name}/ab/crashed-too"])  # fmt: skip
+
+
+async def test_parts_are_joined_by_s3_itself_and_the_object_outlives_them(
+    store: S3Store,
+) -> None:
+    data = os.urandom(11 * MiB + 7)
+    cuts = [0, 5 * MiB, 10 * MiB + 3, len(data)]  # every part but the last at least 5 MiB
+    parts = []
+    for number, (start, end) in enumerate(itertools.pairwise(cuts)):
+        await store.put_part("tus/ab/up", number, start, one(data[start:end]))
+        parts.append(Part(number, start, end - start))
+    assert store.joins(parts)
+    joined = await store.assemble("tus/ab/up", parts, "image")
+    assert joined.size == len(data)
+    await store.delete_parts("tus/ab/up", len(parts))  # the upload's parts go after
+    assert b"".join([chunk async for chunk in store.open("image")]) == data
+    # A short part before the last (a cut PATCH) is beyond S3's part copies: the caller
+    # copies the bytes itself.
+    short = [Part(0, 0, MiB), Part(1, MiB, 5 * MiB)]
+    assert not store.joins(short)
+    # Nor where the settings say the endpoint's own copy is no gain (join_parts).
+    copying = S3Store(
+        "s3", endpoint_url=None, region="us-east-1", bucket="b", prefix="", access_key=None,
+        secret_key=None, path_style=True, part_size=5 * MiB, chunk_size=MiB, join_parts=False,
+    )  # fmt: skip
+    assert not copying.joins(parts)
+    await store.delete("image")
+
+
+async def one(data: bytes) -> AsyncIterator[bytes]:
+    yield data

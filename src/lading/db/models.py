@@ -637,7 +637,7 @@ tus_uploads = Table(
     Column("purpose", String(16), nullable=False),  # image, stage or package
     Column("artifact_id", String(36)),
     Column("made_artifact", Boolean, nullable=False),  # the upload created it (queued)
-    Column("state", String(16), nullable=False),  # receiving, finishing, done
+    Column("state", String(16), nullable=False),  # receiving, finishing, done, removing
     Column("writer", String(32)),
     Column("writer_holder", String(32)),
     Column("writer_until", DateTime),

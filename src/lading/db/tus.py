@@ -16,6 +16,9 @@ from lading.db import holders
 from lading.db.models import tus_upload_parts, tus_uploads
 
 RECEIVING, FINISHING, DONE = "receiving", "finishing", "done"
+# Forgotten, its parts still on the store: the record stays until they are gone, so that
+# a delete that failed is tried again (recovery's sweep) and no part is left unrecorded.
+REMOVING = "removing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,11 +209,12 @@ def set_state(
     return result.rowcount == 1
 
 
-def remove(
+def begin_removal(
     connection: Connection, upload_id: str, states: Collection[str], now: datetime
 ) -> Upload | None:
-    """The upload's record and its parts' records gone, if it is in one of ``states`` and
-    no PATCH holds it; the record it had, for its bytes (and artifact) to be removed."""
+    """The upload set to be removed (``REMOVING``: no request sees it any more), if it is
+    in one of ``states`` and no PATCH holds it; the record it had, for its bytes (and
+    artifact) to be removed. The records go once its parts are gone (``remove``)."""
     found = find(connection, upload_id)
     if found is None or found.state not in states:
         return None
@@ -223,9 +227,32 @@ def remove(
     ).first()
     if claimed is not None and found.state != FINISHING:
         return None
+    result = connection.execute(
+        update(tus_uploads)
+        .where(tus_uploads.c.id == upload_id, tus_uploads.c.state == found.state)
+        .values(state=REMOVING, updated_at=now)
+    )
+    return found if result.rowcount == 1 else None
+
+
+def remove(connection: Connection, upload_id: str) -> None:
+    """The records of an upload being removed, once its parts are gone from the store."""
     connection.execute(delete(tus_upload_parts).where(tus_upload_parts.c.upload_id == upload_id))
-    connection.execute(delete(tus_uploads).where(tus_uploads.c.id == upload_id))
-    return found
+    connection.execute(
+        delete(tus_uploads).where(tus_uploads.c.id == upload_id, tus_uploads.c.state == REMOVING)
+    )
+
+
+def removing(connection: Connection, limit: int) -> list[Upload]:
+    """Uploads whose parts are still to be removed (a delete failed), oldest first."""
+    rows = connection.execute(
+        select(tus_uploads.c.id)
+        .where(tus_uploads.c.state == REMOVING)
+        .order_by(tus_uploads.c.updated_at)
+        .limit(limit)
+    )
+    found = [find(connection, row.id) for row in rows]
+    return [upload for upload in found if upload is not None]
 
 
 def expired(connection: Connection, now: datetime, limit: int) -> list[str]:
@@ -234,7 +261,7 @@ def expired(connection: Connection, now: datetime, limit: int) -> list[str]:
         select(tus_uploads.c.id)
         .where(
             tus_uploads.c.expires_at < now,
-            tus_uploads.c.state != FINISHING,
+            tus_uploads.c.state.not_in((FINISHING, REMOVING)),
             or_(tus_uploads.c.writer.is_(None), tus_uploads.c.writer_until < now),
         )
         .order_by(tus_uploads.c.expires_at)

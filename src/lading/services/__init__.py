@@ -120,9 +120,23 @@ class Services:
         packages = Packages(
             database, catalogue, transfers, identities, names, settings.pnda, outbox, clock
         )
-        resumable = Resumable(
-            settings, database, stores, catalogue, transfers, packages, this_process, clock
+        onboarding = Onboarding(
+            settings,
+            database,
+            catalogue,
+            transfers,
+            tasks,
+            identities,
+            names,
+            sealer,
+            PackageImages(database, catalogue, transfers, clock),
+            outbox,
+            clock,
         )
+        resumable = Resumable(
+            settings, database, stores, catalogue, transfers, packages, onboarding,
+            this_process, clock,
+        )  # fmt: skip
         return cls(
             identities=identities,
             visor_keys=VisorKeys(database, sealer, policy, identities, clock),
@@ -159,19 +173,7 @@ class Services:
                 disk_imports,
             ),
             info=Info(settings, database),
-            onboarding=Onboarding(
-                settings,
-                database,
-                catalogue,
-                transfers,
-                tasks,
-                identities,
-                names,
-                sealer,
-                PackageImages(database, catalogue, transfers, clock),
-                outbox,
-                clock,
-            ),
+            onboarding=onboarding,
             recovery=Recovery(
                 settings, database, stores, catalogue, this_process, clock, resumable
             ),

@@ -124,6 +124,14 @@ class Packages:
             caller, new, data, replace=self.replaces_files, store_name=self._pnda.store
         )
 
+    async def admissible(self, caller: Caller, package: NewPackage, replace: bool = False) -> None:
+        """Refuse now what ``add`` would refuse of ``package`` whatever its bytes (its
+        address, a name the caller may not publish under, a file name taken): for uploads
+        whose bytes come later (resumable uploads)."""
+        address = package_address(package.name, package.version, package.filename)
+        await self._names.check_publisher(caller, address.name)
+        await self._refuse_early(caller, address, replace)
+
     async def add(
         self,
         caller: Caller,

@@ -15,11 +15,15 @@ reading back the bytes stored so far, in constant memory, before it appends.
 Once the last byte is in, the parts are streamed through the same service call as any
 other upload of their kind (``Upload-Metadata`` says which): ``Transfers.upload`` into a
 queued image (new, made from the metadata at creation, or existing: ``artifact``),
-``Transfers.stage`` (``stage``), ``Packages.put_file`` (``package``). Quotas, size caps,
-format inspection, digests, events and the state machine are theirs; the md5 and sha256
-hashed on arrival are the digests the data must have there. A refused finish removes the
-upload and its bytes and leaves the artifact queued (retryable); a failure of a store or
-the catalogue leaves the upload whole, for the client to retry its last PATCH.
+``Transfers.stage`` (``stage``), and for packages the call of their face:
+``Packages.put_file`` (``package=pnda``), ``Packages.add`` (``package=click``),
+``Onboarding.upload`` (``package=osm``, an onboarding transaction). Quotas, size caps,
+names, archive checks, format inspection, digests, events and the state machine are
+theirs; the md5 and sha256 hashed on arrival are the digests the data must have there.
+A refused finish removes the upload and its bytes and leaves the artifact queued
+(retryable); a failure of a store or the catalogue leaves the upload whole, for the client
+to retry its last PATCH (an OSM onboarding that fails, for whatever reason, is a refusal:
+its transaction records why, and the onboarding face would not keep its bytes either).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
@@ -41,7 +46,7 @@ from lading.clock import Clock
 from lading.db import artifacts as artifact_queries
 from lading.db import tus as queries
 from lading.db.engine import Database
-from lading.domain import Status
+from lading.domain import Status, TaskStatus
 from lading.errors import (
     BadRequest,
     CatalogueUnavailable,
@@ -60,7 +65,8 @@ from lading.services import validation
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
 from lading.services.digests import HashStates, RunningHashes, rehash
-from lading.services.packages import Packages, parse_filename
+from lading.services.onboarding import Onboarding
+from lading.services.packages import NewPackage, Packages, parse_filename
 from lading.services.transfers import Expected, Placed, Transfers
 from lading.services.validation import Changes
 from lading.settings import Settings
@@ -78,7 +84,9 @@ EXTENSIONS = (
 )
 CHECKSUM_ALGORITHMS = ("md5", "sha1", "sha256")
 IMAGE, STAGE, PACKAGE = "image", "stage", "package"
-PACKAGE_KINDS = ("pnda",)
+PNDA, CLICK, OSM = "pnda", "click", "osm"
+PACKAGE_KINDS = (PNDA, CLICK, OSM)
+OSM_MODES = ("onboard", "update")  # OSM's two flows: a new package, a new version of one
 # Upload-Metadata keys that are the image's fields, as Glance's create takes them.
 TEXT_FIELDS = ("name", "disk_format", "container_format", "visibility")
 NUMBER_FIELDS = ("min_disk", "min_ram")
@@ -87,6 +95,8 @@ TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 SWEEP_BATCH = 100
 MAX_METADATA = 8192  # characters of Upload-Metadata kept and echoed by HEAD
 HASH_DEPTH = 2  # chunks waiting for each hasher
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +128,7 @@ class Resumable:
         catalogue: Catalogue,
         transfers: Transfers,
         packages: Packages,
+        onboarding: Onboarding,
         this_process: ThisProcess,
         clock: Clock | None = None,
     ) -> None:
@@ -127,6 +138,7 @@ class Resumable:
         self._catalogue = catalogue
         self._transfers = transfers
         self._packages = packages
+        self._onboarding = onboarding
         self._this_process = this_process
         self._clock = clock or Clock()
         self.hashes = HashStates(settings.uploads.hashers)
@@ -179,10 +191,7 @@ class Resumable:
         if kind is not None:
             if kind not in PACKAGE_KINDS:
                 raise BadRequest(f"package is one of {', '.join(PACKAGE_KINDS)}, not {kind!r}")
-            filename = metadata.get("filename")
-            if not filename:
-                raise BadRequest("a package upload names its file (filename)")
-            parse_filename(filename)  # refused now rather than after the last byte
+            await self._admissible(caller, kind, metadata)  # refused now, not after the last byte
             return PACKAGE, None, False
         stage = _flag(metadata, "stage")
         artifact_id = metadata.get("artifact")
@@ -203,6 +212,37 @@ class Resumable:
                 raise
         return (STAGE if stage else IMAGE), artifact.id, True
 
+    async def _admissible(
+        self, caller: Caller, kind: str, metadata: Mapping[str, str | None]
+    ) -> None:
+        """What the package's face would refuse whatever the bytes, refused before them."""
+        if kind == OSM:
+            caller.require("add_image")
+            _osm_mode(metadata)
+            return
+        filename = metadata.get("filename")
+        if not filename:
+            raise BadRequest("a package upload names its file (filename)")
+        if kind == PNDA:
+            parse_filename(filename)
+            return
+        await self._packages.admissible(caller, self._click_package(metadata, None))
+
+    def _click_package(
+        self, metadata: Mapping[str, str | None], expected: Expected | None
+    ) -> NewPackage:
+        """A Click package as its face's upload form gives it (without the properties:
+        tus clients send keys of their own, such as ``filetype``)."""
+        visibility = metadata.get("visibility")
+        return NewPackage(
+            name=metadata.get("name") or "",
+            version=metadata.get("version") or "",
+            filename=metadata.get("filename") or "",
+            published=self._settings.published_by_default.click,
+            fields={} if visibility is None else {"visibility": visibility},
+            expected=expected,
+        )
+
     # Reading
 
     async def status(self, caller: Caller, upload_id: str) -> UploadInfo:
@@ -212,7 +252,7 @@ class Resumable:
         """The caller's project's upload: another project's is not found; one past its
         expiry is gone (until recovery forgets it)."""
         upload = await self._database.read(queries.find, upload_id)
-        if upload is None or upload.project != caller.project:
+        if upload is None or upload.project != caller.project or upload.state == queries.REMOVING:
             raise NotFound(f"no upload {upload_id}")
         if upload.expires_at < self._clock.now() and upload.state != queries.FINISHING:
             raise Gone(f"upload {upload_id} expired")
@@ -355,7 +395,8 @@ class Resumable:
             )  # fmt: skip
             await self._database.write(queries.release, upload.id, token)
             self.hashes.take(upload.id, upload.offset)
-            with contextlib.suppress(LadingError):  # recovery's sweep of the store retries
+            # Should this fail, the parts go when the finished upload's record expires.
+            with contextlib.suppress(LadingError):
                 await self._stores.get(upload.store).delete_parts(upload.key, upload.parts)
         done = await self._database.read(queries.find, upload.id)
         assert done is not None
@@ -367,8 +408,7 @@ class Resumable:
         parts = await self._parts(upload)
         data = store.open_parts(upload.key, parts, 0, upload.length)
         if upload.purpose == PACKAGE:
-            filename = parse_metadata(upload.metadata).get("filename") or ""
-            return (await self._packages.put_file(caller, filename, data)).id
+            return await self._deliver_package(caller, upload, data)
         assert upload.artifact_id is not None
         if upload.purpose == STAGE:
             await self._transfers.stage(caller, upload.artifact_id, data, upload.length)
@@ -376,14 +416,38 @@ class Resumable:
         hashes = self.hashes.take(upload.id, upload.offset) or await self._rebuild(upload)
         expected = Expected(md5=hashes.md5.hexdigest(), sha256=hashes.sha256.hexdigest())
         placed = None
-        if upload.parts and store.appends_in_place and store.name == self._transfers.default_store:
-            # One file already: the image's object is a second name for it, not a copy.
-            placed = Placed(upload.key)
+        if upload.parts and store.name == self._transfers.default_store:
+            # One file already: the image's object is a second name for it, not a copy;
+            # parts as objects: joined by the store where it can (S3's part copies).
+            placed = Placed(upload.key, () if store.appends_in_place else tuple(parts))
         await self._transfers.upload(
             caller, upload.artifact_id, data, announced_size=upload.length, expected=expected,
             require_formats=True, placed=placed,
         )  # fmt: skip
         return upload.artifact_id
+
+    async def _deliver_package(
+        self, caller: Caller, upload: queries.Upload, data: AsyncIterable[bytes]
+    ) -> str:
+        metadata = parse_metadata(upload.metadata)
+        kind = metadata.get("package")
+        filename = metadata.get("filename") or ""
+        if kind == OSM:
+            task = await self._onboarding.upload(caller, _osm_mode(metadata), filename, data)
+            if task.status is not TaskStatus.SUCCESS or not task.result:
+                # The transaction says why (its events); the package is not kept.
+                raise BadRequest(f"onboarding transaction {task.id} failed: {task.message}")
+            return str(task.result["package_id"])
+        if kind == CLICK:
+            hashes = self.hashes.take(upload.id, upload.offset) or await self._rebuild(upload)
+            arrived = Expected(md5=hashes.md5.hexdigest(), sha256=hashes.sha256.hexdigest())
+            for algorithm in ("md5", "sha256"):
+                declared = (metadata.get(algorithm) or "").lower()
+                if declared and declared != getattr(arrived, algorithm):
+                    raise ChecksumMismatch(f"the data's {algorithm} is not the {algorithm} given")
+            package = self._click_package(metadata, arrived)
+            return (await self._packages.add(caller, package, data)).id
+        return (await self._packages.put_file(caller, filename, data)).id
 
     # Ending
 
@@ -404,24 +468,35 @@ class Resumable:
         """The upload removed with its bytes, and the queued image it made unless
         ``keep_artifact`` (a refused finish: the image takes another upload)."""
         moment = self._clock.now()
-        removed = await self._database.write(queries.remove, upload_id, states, moment)
+        removed = await self._database.write(queries.begin_removal, upload_id, states, moment)
         if removed is None:
             return False
         self.hashes.take(upload_id, removed.offset)
-        if removed.state != queries.DONE:
-            with contextlib.suppress(LadingError):
-                await self._stores.get(removed.store).delete_parts(removed.key, removed.parts)
         made = removed.made_artifact and not keep_artifact and removed.state != queries.DONE
         if made and removed.artifact_id is not None:
             status = await self._database.read(artifact_queries.status_of, removed.artifact_id)
             if status is Status.QUEUED:
                 with contextlib.suppress(LadingError):
                     await self._catalogue.drop(removed.artifact_id, caller)
+        with contextlib.suppress(LadingError):  # the sweep tries again (``REMOVING``)
+            await self._remove_parts(removed)
         return True
 
+    async def _remove_parts(self, upload: queries.Upload) -> None:
+        """The upload's parts deleted, then its records (a finished upload's parts were
+        deleted at its finish: deleting them again is nothing, unless that failed)."""
+        await self._stores.get(upload.store).delete_parts(upload.key, upload.parts)
+        await self._database.write(queries.remove, upload.id)
+
     async def sweep(self) -> int:
-        """Expired uploads forgotten, their bytes removed; returns how many."""
+        """Expired uploads forgotten, their bytes removed, and the bytes of uploads whose
+        removal failed removed again; returns how many uploads were forgotten."""
         swept = 0
+        for upload in await self._database.read(queries.removing, SWEEP_BATCH):
+            try:
+                await self._remove_parts(upload)
+            except LadingError as exc:  # the store is still failing: the next sweep
+                log.warning("the parts of upload %s are still to be removed: %s", upload.id, exc)
         for upload_id in await self._database.read(queries.expired, self._clock.now(), SWEEP_BATCH):
             if await self._forget(upload_id, (queries.RECEIVING, queries.DONE)):
                 swept += 1
@@ -519,6 +594,13 @@ def _info(upload: queries.Upload) -> UploadInfo:
         upload.id, upload.offset, upload.length, upload.metadata,
         None if done else upload.expires_at, upload.artifact_id,
     )  # fmt: skip
+
+
+def _osm_mode(metadata: Mapping[str, str | None]) -> str:
+    mode = metadata.get("mode") or "onboard"
+    if mode not in OSM_MODES:
+        raise BadRequest(f"mode is one of {', '.join(OSM_MODES)}, not {mode!r}")
+    return mode
 
 
 def _flag(metadata: Mapping[str, str | None], key: str) -> bool:

@@ -49,7 +49,7 @@ from lading.services.image_cache import CachedCopy, ImageCache, Tee
 from lading.services.inspection import inspection_for
 from lading.services.validation import Changes
 from lading.settings import Settings
-from lading.stores.base import Store, StoredObject
+from lading.stores.base import Part, Store, StoredObject
 from lading.stores.registry import StoreRegistry
 from lading.url_rules import UrlRules
 
@@ -161,9 +161,12 @@ class Expected:
 class Placed:
     """Data already in the store under ``key`` (a resumable upload's file): linked to the
     artifact's own key rather than copied, and read once (the body) for its digests and
-    its format inspection, which are checked as any upload's."""
+    its format inspection, which are checked as any upload's. With ``parts``, the data is
+    those parts of ``key``, joined by the store where it can (``Store.assemble``), or
+    else copied from the body as any upload is."""
 
     key: str
+    parts: tuple[Part, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,8 +265,8 @@ class Transfers:
         """Store ``body`` as the artifact's data and make it active.
 
         ``placed``: the data lies in the default store already (a resumable upload's
-        file, on a store that links objects): it is linked, not copied, and ``body`` is
-        not read.
+        file, or its parts): linked, or joined by the store where it can, rather than
+        copied; ``body`` (the same data) is read for its digests and format all the same.
 
         ``require_formats``: an artifact without a disk or container format is refused
         (Glance's rule for images; the package faces upload without them).
@@ -627,12 +630,15 @@ class Transfers:
                 sees=None if inspection is None else inspection.feed,
             )
             try:
-                if receiving.placed is None:
-                    stored = await store.put(lease.key, stream.chunks())
-                else:
-                    stored = await store.link(receiving.placed.key, lease.key)
+                placed = receiving.placed
+                if placed is not None and placed.parts and store.joins(placed.parts):
+                    stored = await _joined(store, placed, lease.key, stream.chunks())
+                elif placed is not None and not placed.parts:
+                    stored = await store.link(placed.key, lease.key)
                     async for _ in stream.chunks():  # inspected (and hashed again: checked)
                         pass
+                else:
+                    stored = await store.put(lease.key, stream.chunks())
             except StoreError as exc:
                 # Recovery gave up on the upload and removed its partial data under it
                 # (a stall, or its process taken for dead): that is the error to tell.
@@ -786,6 +792,32 @@ class Transfers:
                 last = time.monotonic()
                 await beat()
             yield chunk
+
+
+async def _joined(
+    store: Store, placed: Placed, key: str, chunks: AsyncIterable[bytes]
+) -> StoredObject:
+    """The parts joined by the store as ``key`` while their bytes are read (inspected and
+    hashed again, to be checked): the two take as long as the longer, not their sum."""
+    joined: list[StoredObject] = []
+    failures: list[BaseException] = []
+
+    async def join() -> None:
+        try:
+            joined.append(await store.assemble(placed.key, placed.parts, key))
+        except Exception as exc:  # raised below, as it is, not in a group
+            failures.append(exc)
+
+    async with anyio.create_task_group() as joining:
+        joining.start_soon(join)
+        try:
+            async for _ in chunks:
+                pass
+        except Exception as exc:
+            failures.insert(0, exc)  # the read's failure first: it says what the data is
+    if failures:
+        raise failures[0]
+    return joined[0]
 
 
 async def _nothing() -> AsyncGenerator[bytes]:

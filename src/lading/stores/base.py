@@ -11,6 +11,8 @@ from collections.abc import AsyncGenerator, AsyncIterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lading.errors import StoreError
+
 
 @dataclass(frozen=True, slots=True)
 class StoredObject:
@@ -117,6 +119,16 @@ class Store(ABC):
             stop = part.size if end is None else min(end, last) - part.offset
             async for chunk in self.open(self.part_key(key, part.number), first, stop):
                 yield chunk
+
+    def joins(self, parts: Sequence[Part]) -> bool:
+        """Whether ``assemble`` can join these parts (else the caller copies them)."""
+        return False
+
+    async def assemble(self, key: str, parts: Sequence[Part], target: str) -> StoredObject:
+        """The object ``target`` made of the ``parts`` of ``key`` (``joins`` said so) by
+        the store itself, no byte passing through lading, and independent of them (they
+        may go after)."""
+        raise StoreError(f"store {self.name!r} cannot join parts where they lie")
 
     async def link(self, key: str, target: str) -> StoredObject:
         """The object ``key`` under ``target`` too (``key`` stays): a copy, unless the

@@ -14,7 +14,14 @@ AWS's own client, which it runs in a worker thread (a sweep is rare and small).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterator,
+    Sequence,
+)
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +33,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from obstore.exceptions import BaseError, NotFoundError
 
 from lading.errors import ObjectNotFound, StoreError
-from lading.stores.base import Store, StoredObject
+from lading.stores.base import Part, Store, StoredObject
 
 if TYPE_CHECKING:  # only in obstore's type stubs
     from obstore import GetOptions
 
 PARTS_IN_FLIGHT = 4
+# S3's bounds on a multipart upload's parts (copied ones too): each but the last at least
+# MIN_PART bytes, each at most MAX_COPY, at most MAX_PARTS of them (AWS takes 10,000;
+# Swift's s3api, max_upload_part_num, 1,000 by default: the lower is kept).
+MIN_PART = 5 * 1024 * 1024
+MAX_COPY = 5 * 1024 * 1024 * 1024
+MAX_PARTS = 1000
 
 
 class S3Store(Store):
@@ -50,9 +63,11 @@ class S3Store(Store):
         chunk_size: int,
         redirect: bool = False,
         redirect_expiry: int = 60,
+        join_parts: bool = True,
         description: str = "",
     ) -> None:
         super().__init__(name, description)
+        self._join_parts = join_parts
         self._bucket_name, self._prefix = bucket, prefix.strip("/")
         self._part_size = part_size
         self._chunk_size = chunk_size
@@ -129,6 +144,47 @@ class S3Store(Store):
     def location_url(self, key: str) -> str:
         return self._url_base + key
 
+    def joins(self, parts: Sequence[Part]) -> bool:
+        """Within S3's bounds on parts (a cut PATCH leaves a short one: not joined)."""
+        sizes = [part.size for part in parts]
+        return (
+            self._join_parts
+            and 0 < len(parts) <= MAX_PARTS
+            and all(size >= MIN_PART for size in sizes[:-1])
+            and all(size <= MAX_COPY for size in sizes)
+        )
+
+    async def assemble(self, key: str, parts: Sequence[Part], target: str) -> StoredObject:
+        """A multipart upload of ``target`` whose parts S3 copies from the part objects
+        (UploadPartCopy: no byte through lading); the result stands alone."""
+        sizes = [part.size for part in parts]
+        sources = [self._full(self.part_key(key, part.number)) for part in parts]
+        with sdk_errors(self.name, f"could not join the parts of {key!r} as {target!r}"):
+            await anyio.to_thread.run_sync(self._copy_parts, sources, self._full(target))
+        return StoredObject(target, sum(sizes))
+
+    def _full(self, key: str) -> str:
+        return f"{self._prefix}/{key}" if self._prefix else key
+
+    def _copy_parts(self, sources: list[str], target: str) -> None:
+        client, bucket = self._client(), self._bucket_name
+        upload_id = client.create_multipart_upload(Bucket=bucket, Key=target)["UploadId"]
+        try:
+            done = []
+            for number, source in enumerate(sources, 1):
+                copied = client.upload_part_copy(
+                    Bucket=bucket, Key=target, UploadId=upload_id, PartNumber=number,
+                    CopySource={"Bucket": bucket, "Key": source},
+                )  # fmt: skip
+                done.append({"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]})
+            client.complete_multipart_upload(
+                Bucket=bucket, Key=target, UploadId=upload_id, MultipartUpload={"Parts": done}
+            )
+        except BaseException:
+            with contextlib.suppress(BotoCoreError, ClientError):  # else the sweep aborts it
+                client.abort_multipart_upload(Bucket=bucket, Key=target, UploadId=upload_id)
+            raise
+
     async def redirect_url(self, key: str) -> str | None:
         if self._redirect_expiry is None:
             return None
@@ -144,7 +200,7 @@ class S3Store(Store):
 
     async def delete_partial(self, key: str) -> None:
         """Abort the multipart uploads of ``key``: those of a process that died mid-upload."""
-        full = f"{self._prefix}/{key}" if self._prefix else key
+        full = self._full(key)
         # The listing is by prefix: not another key that starts alike.
         await self._abort_uploads(full, lambda upload: upload["Key"] == full)
 
