@@ -5,6 +5,7 @@ layered ones, in-process on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import html
 import re
@@ -17,7 +18,13 @@ from sqlalchemy import create_engine, func, select
 
 from lading.app import create_app
 from lading.db.models import blobs, pypi_files
-from lading.settings import PypiIndexSettings, PypiSettings, Settings
+from lading.settings import (
+    PypiIndexSettings,
+    PypiSettings,
+    QuotaLimits,
+    QuotaSettings,
+    Settings,
+)
 from tests.python_dists import Dist, metadata, sdist, wheel
 from tests.world import World, open_world
 
@@ -368,3 +375,54 @@ def test_a_file_over_the_cap_is_413_and_kept_nowhere(world_settings: Settings) -
         answer = upload(world, dist)
         assert answer.status_code == 413, answer.text
         assert count_rows(world, blobs) == 0 and count_rows(world, pypi_files) == 0
+
+
+def quota_world(world_settings: Settings, limit: int) -> contextlib.AbstractContextManager[World]:
+    quota = QuotaSettings(projects={"A": QuotaLimits(bytes=limit)})
+    return open_world(create_app(world_settings.model_copy(update={"quota": quota})), IDENTITIES)
+
+
+def used_bytes(world: World, who: str) -> int:
+    usage = world.request("GET", "/v2/info/usage", who).json()["usage"]
+    return int(usage["image_size_total"]["usage"])
+
+
+def test_index_files_count_in_the_byte_quota_of_the_names_owner(world_settings: Settings) -> None:
+    """One total with every face's bytes (/v2/info/usage tells it), paid by the project
+    that owns the name even when an administrator of another project uploads."""
+    first, second = wheel("demo", "1.0"), wheel("demo", "2.0")
+    with quota_world(world_settings, 10 * len(first.data)) as world:
+        assert upload(world, first).status_code == 200
+        assert used_bytes(world, "owner") == len(first.data)
+        assert upload(world, second, "admin").status_code == 200  # under A's name: A pays
+        assert used_bytes(world, "owner") == len(first.data) + len(second.data)
+        assert used_bytes(world, "admin") == 0
+        image = world.request("POST", "/v2/images", "owner",
+                              json={"disk_format": "raw", "container_format": "bare"})  # fmt: skip
+        world.request("PUT", f"/v2/images/{image.json()['id']}/file", "owner", content=b"x" * 100,
+                      headers={"content-type": "application/octet-stream"})  # fmt: skip
+        assert used_bytes(world, "owner") == len(first.data) + len(second.data) + 100
+        # The same bytes in another index of A's cost nothing more (one blob).
+        assert upload(world, first, index="team").status_code == 200
+        assert used_bytes(world, "owner") == len(first.data) + len(second.data) + 100
+        world.request("DELETE", f"/pypi/main/files/demo/{second.filename}", "owner")
+        assert used_bytes(world, "owner") == len(first.data) + 100
+
+
+def test_an_upload_past_the_quota_is_403_and_nothing_is_kept(world_settings: Settings) -> None:
+    first, second = wheel("demo", "1.0"), wheel("demo", "2.0")
+    with quota_world(world_settings, len(first.data) + len(second.data) // 2) as world:
+        assert upload(world, first).status_code == 200
+        refused = upload(world, second)
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"].startswith("text/plain")
+        assert refused.text.startswith("403 Forbidden\n\nquota exceeded: adding ")
+        assert "lading project A holds would pass its quota of" in refused.text
+        assert count_rows(world, pypi_files) == 1 and count_rows(world, blobs) == 1
+        # A new name is the uploader's: its quota, refused the same, and no name is taken.
+        assert upload(world, wheel("fresh", "1.0")).status_code == 403
+        assert page(world, "/pypi/main/simple/fresh/").status_code == 404
+        world.request("DELETE", f"/pypi/main/files/demo/{first.filename}", "owner")
+        assert upload(world, second).status_code == 200
+        # Another project's name is its own quota's business.
+        assert upload(world, wheel("theirs", "1.0"), "other").status_code == 200

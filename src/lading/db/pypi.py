@@ -10,8 +10,9 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Select
 
 from lading.db.models import (
     blobs,
@@ -286,6 +287,49 @@ def remove_files(
         delete(pypi_files).where(condition).returning(pypi_files.c.blob_id)
     )
     return [int(blob_id) for blob_id in removed.scalars()]
+
+
+def _owned_files(project: str) -> Select[tuple[int, int]]:
+    """The blobs and sizes of the files of every index project ``project`` owns (the
+    owner of a name pays for its files, whoever uploaded them). Driven from the owner's
+    names: each gives its index and project, looked up by their index on the files."""
+    index_of = func.substr(package_names.c.namespace, len(NAMESPACE_PREFIX) + 1)
+    return (
+        select(pypi_files.c.blob_id, pypi_files.c.size)
+        .select_from(package_names)
+        .join(
+            pypi_files,
+            (pypi_files.c.index_name == index_of) & (pypi_files.c.project == package_names.c.key),
+        )
+        .where(
+            package_names.c.owner == project,
+            package_names.c.namespace.startswith(NAMESPACE_PREFIX, autoescape=True),
+        )
+    )
+
+
+def project_bytes(connection: Connection, project: str) -> int:
+    """The bytes of the files of ``project``'s index projects, each blob once however many
+    of its files (in one index or several) share it."""
+    owned = _owned_files(project).subquery()
+    held = (
+        select(owned.c.blob_id, func.max(owned.c.size).label("size"))
+        .group_by(owned.c.blob_id)
+        .subquery()
+    )
+    return int(connection.execute(select(func.coalesce(func.sum(held.c.size), 0))).scalar_one())
+
+
+def holds_blob(connection: Connection, project: str, blob_id: int) -> bool:
+    """Whether a file of ``project``'s index projects has that blob (it costs nothing more)."""
+    owned = _owned_files(project).where(pypi_files.c.blob_id == blob_id).limit(1)
+    return connection.execute(owned).first() is not None
+
+
+def holds_sha256(connection: Connection, project: str, sha256: str) -> bool:
+    """Whether a file of ``project``'s index projects has those bytes (by their sha256)."""
+    owned = _owned_files(project).where(pypi_files.c.sha256 == sha256).limit(1)
+    return connection.execute(owned).first() is not None
 
 
 def set_yanked(

@@ -35,7 +35,7 @@ from packaging.version import InvalidVersion, Version
 from sqlalchemy import Connection
 
 from lading.clock import Clock
-from lading.db import blobs, names
+from lading.db import blobs, names, usage
 from lading.db import pypi as queries
 from lading.db.engine import Database
 from lading.domain import PackageName
@@ -45,6 +45,7 @@ from lading.errors import (
     Forbidden,
     NotFound,
     ObjectNotFound,
+    QuotaExceeded,
     StoreError,
     Unauthorized,
 )
@@ -126,6 +127,19 @@ class PageCache:
         while self._files > self._max_files:
             _, gone = self._pages.popitem(last=False)
             self._files -= len(gone.files)
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """What a file may still bring under the byte quota of the project that owns its name."""
+
+    owner: str
+    used: int
+    limit: int
+
+    @property
+    def left(self) -> int:
+        return max(self.limit - self.used, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,19 +398,26 @@ class PythonIndexes:
         form: UploadForm,
         filename: str,
         body: AsyncIterable[bytes],
+        size_at_least: int | None = None,
     ) -> None:
         """A file into the index, checked against the upload's name, version and
-        digests; any failure keeps nothing and takes no name."""
+        digests and the byte quota of the project that owns the name (``size_at_least``:
+        what the request says of the file's size, to refuse before its bytes come); any
+        failure keeps nothing and takes no name."""
         index = await self.uploadable(caller, name)
         assert caller is not None
         distribution = check_filename(filename, form.name, form.version, form.filetype)
 
-        def refuse_early(connection: Connection) -> None:
-            self._publishable(connection, caller, index, distribution.project, False)
+        def refuse_early(connection: Connection) -> Room | None:
+            found = self._publishable(connection, caller, index, distribution.project, False)
             if queries.file_exists(connection, index.name, filename):
                 raise BadRequest(_exists(filename))
+            owner = caller.project if found is None else found.owner  # a new name: the caller's
+            return self._room(connection, owner, form.sha256)
 
-        await self._database.read(refuse_early)  # before the bytes come
+        room = await self._database.read(refuse_early)  # before the bytes come
+        if room is not None and (size_at_least or 0) > room.left:
+            raise _over_quota(room, size_at_least or 0)
         store = self._stores.get(self._stores.default)
         key = _new_key()
         holder = self._this_process.holder
@@ -407,6 +428,8 @@ class PythonIndexes:
         try:
             # Beating as the pieces come: the stream holds them back until a chunk is full.
             pieces = self._beating(body, blob_id)
+            if room is not None:  # refused as soon as it passes the room (the commit decides)
+                pieces = _within(pieces, room)
             stream = DigestingStream(
                 pieces, self._settings.chunk_size, self._settings.pypi.file_size_cap
             )
@@ -451,11 +474,43 @@ class PythonIndexes:
         recorded. What nobody needs now is returned, for its bytes to be removed."""
         self._claim(connection, caller, index, distribution)
         settled = blobs.settle(connection, blob_id, new.size, new.md5, new.sha256)
+        self._charge(connection, index, distribution.project, settled.kept, new.size)
         redundant = [] if settled.redundant is None else [settled.redundant]
         if not queries.insert_file(connection, new, settled.kept, self._clock.now()):
             raise BadRequest(_exists(new.filename))  # the transaction's undoing drops it all
         queries.bump(connection, index.name, new.project)
         return redundant
+
+    # Quotas: the project that owns a name pays for its files (as a registry's repository's
+    # owner does), in the one total of every face's bytes (lading.db.usage)
+
+    def _room(self, connection: Connection, owner: str, sha256: str | None) -> Room | None:
+        """The room the owner's quota leaves (None: no limit, or the bytes are the owner's
+        already, by the sha256 the upload names); QuotaExceeded when none is left."""
+        limit = self._settings.quota.for_project(owner).bytes
+        if limit is None:
+            return None
+        if sha256 is not None and queries.holds_sha256(connection, owner, sha256):
+            return None
+        room = Room(owner, usage.used_bytes(connection, owner), limit)
+        if room.left == 0:
+            raise _over_quota(room, 0)
+        return room
+
+    def _charge(
+        self, connection: Connection, index: Index, project: str, blob_id: int, size: int
+    ) -> None:
+        """In the transaction recording the file (its name claimed): QuotaExceeded if it
+        would take the name's owner past its byte quota. Bytes the owner holds already,
+        in a file of any of its index projects, cost nothing more."""
+        found = names.find(connection, queries.namespace(index.name), project)
+        assert found is not None  # claimed
+        limit = self._settings.quota.for_project(found.owner).bytes
+        if limit is None or queries.holds_blob(connection, found.owner, blob_id):
+            return
+        room = Room(found.owner, usage.used_bytes(connection, found.owner), limit)
+        if size > room.left:
+            raise _over_quota(room, size)
 
     async def _beating(self, chunks: AsyncIterable[bytes], blob_id: int) -> AsyncIterator[bytes]:
         """The chunks, with the pending blob touched while they keep coming: recovery
@@ -628,6 +683,26 @@ async def _hashed(chunks: AsyncIterator[bytes], blake: hashlib.blake2b) -> Async
     async for chunk in chunks:
         await anyio.to_thread.run_sync(blake.update, chunk)
         yield chunk
+
+
+async def _within(chunks: AsyncIterable[bytes], room: Room) -> AsyncIterator[bytes]:
+    """The chunks, until they pass the room left: then QuotaExceeded (nothing is kept)."""
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > room.left:
+            raise _over_quota(room, size, more=True)
+        yield chunk
+
+
+def _over_quota(room: Room, adding: int, more: bool = False) -> QuotaExceeded:
+    # The owner of the name, who pays, is not always the uploader: say whose quota it is.
+    adding_text = f"{'more than ' if more else ''}{adding} bytes"
+    return QuotaExceeded(
+        f"quota exceeded: adding {adding_text} to the {room.used} bytes lading project "
+        f"{room.owner} holds would pass its quota of {room.limit} bytes (every face's bytes "
+        "count); delete files or images, or ask for a larger quota: nothing was kept"
+    )
 
 
 def _exists(filename: str) -> str:

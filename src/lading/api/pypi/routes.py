@@ -139,7 +139,7 @@ async def upload(request: Request) -> Response:
     if content.name != "content":
         raise BadRequest(f"the distribution is the form's content field, not {content.name!r}")
     form = UploadForm.of(fields)
-    await pypi.upload(caller, name, form, content.filename, content.chunks)
+    await pypi.upload(caller, name, form, content.filename, content.chunks, content.size_at_least)
     return PlainTextResponse("OK\n")
 
 
