@@ -24,8 +24,10 @@ from lading.settings import (
     QuotaLimits,
     QuotaSettings,
     Settings,
+    WebhookSettings,
 )
 from tests.python_dists import Dist, metadata, sdist, wheel
+from tests.webhook_receiver import receiving
 from tests.world import World, open_world
 
 IDENTITIES = {
@@ -426,3 +428,63 @@ def test_an_upload_past_the_quota_is_403_and_nothing_is_kept(world_settings: Set
         assert upload(world, second).status_code == 200
         # Another project's name is its own quota's business.
         assert upload(world, wheel("theirs", "1.0"), "other").status_code == 200
+
+
+SECRET = "webhook-secret-" + "s" * 24
+
+
+def test_uploads_yanks_unyanks_and_deletes_are_told_to_webhooks(world_settings: Settings) -> None:
+    """Each once, in the change's transaction: what fails or changes nothing tells nothing."""
+    with receiving({"/all": SECRET, "/pypi": SECRET, "/images": SECRET}) as receiver:
+        webhooks = {
+            "all": {"url": receiver.url("/all"), "secret": SECRET},
+            "pypi": {"url": receiver.url("/pypi"), "secret": SECRET, "events": ["pypi.yanked"]},
+            "images": {"url": receiver.url("/images"), "secret": SECRET,
+                       "events": ["artifact.*", "image.*"]},
+        }  # fmt: skip
+        settings = world_settings.model_copy(
+            update={
+                "task_poll_interval": 0.02,
+                "webhooks": {name: WebhookSettings(**hook) for name, hook in webhooks.items()},
+            }
+        )
+        with open_world(create_app(settings), IDENTITIES) as world:
+            whl, tarball = wheel("Demo_Tool", "1.0"), sdist("demo-tool", "1.0")
+            assert upload(world, whl).status_code == 200
+            assert upload(world, tarball, "admin").status_code == 200
+            assert upload(world, whl).status_code == 400  # exists: told nothing
+            assert upload(world, wheel("demo-tool", "2.0"), "other").status_code == 403
+            yank = "/pypi/main/projects/demo-tool/1.0/yank"
+            for _ in range(2):  # the second changes nothing
+                world.request("POST", yank, "owner", json={"reason": "broken"})
+            world.request("POST", "/pypi/main/projects/demo-tool/1.0/unyank", "owner")
+            world.request("DELETE", f"/pypi/main/files/demo-tool/{whl.filename}", "owner")
+            world.request("DELETE", "/pypi/main/projects/demo-tool/1.0", "admin")
+            world.settled()
+    events = [delivery.event for delivery in receiver.to("/all")]
+    assert all(delivery.verified for delivery in receiver.deliveries)
+    events.sort(key=lambda event: event["time"])
+    told = [(event["type"], sorted(file["filename"] for file in event["data"]["files"]))
+            for event in events]  # fmt: skip
+    assert told == [
+        ("pypi.uploaded", [whl.filename]), ("pypi.uploaded", [tarball.filename]),
+        ("pypi.yanked", sorted([tarball.filename, whl.filename])),
+        ("pypi.unyanked", sorted([tarball.filename, whl.filename])),
+        ("pypi.deleted", [whl.filename]), ("pypi.deleted", [tarball.filename]),
+    ]  # fmt: skip
+    first = events[0]
+    assert first["actor"] == {"project_id": "A", "user_id": None}
+    assert events[1]["actor"] == {"project_id": "ops", "user_id": None}
+    data = first["data"]
+    assert {key: data[key] for key in ("index", "project", "name", "owner", "version")} == {
+        "index": "main", "project": "demo-tool", "name": "Demo_Tool", "owner": "A",
+        "version": "1.0",
+    }  # fmt: skip
+    (file,) = data["files"]
+    assert file["sha256"] == hashlib.sha256(whl.data).hexdigest()
+    assert file["size"] == len(whl.data) and file["filetype"] == "bdist_wheel"
+    assert file["core_metadata_sha256"] is not None and file["yanked"] is False
+    assert {f["yanked_reason"] for f in events[2]["data"]["files"]} == {"broken"}
+    assert {f["yanked"] for f in events[3]["data"]["files"]} == {False}
+    assert [delivery.event["type"] for delivery in receiver.to("/pypi")] == ["pypi.yanked"]
+    assert receiver.to("/images") == []  # index files are no images

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -274,15 +275,33 @@ def insert_file(connection: Connection, new: NewFile, blob_id: int, moment: date
     return True
 
 
-def remove_files(
-    connection: Connection, index: str, project: str, version: str | None, filename: str | None
-) -> list[int]:
-    """Remove a project's files (of one version, or the one file): their blobs' ids."""
+def _chosen(index: str, project: str, version: str | None, filename: str | None) -> Any:
     condition = (pypi_files.c.index_name == index) & (pypi_files.c.project == project)
     if version is not None:
         condition &= pypi_files.c.version == version
     if filename is not None:
         condition &= pypi_files.c.filename == filename
+    return condition
+
+
+def chosen_files(
+    connection: Connection,
+    index: str,
+    project: str,
+    version: str | None = None,
+    filename: str | None = None,
+) -> list[FileRow]:
+    """A project's files (of one version, or the one file), as the pages show them."""
+    query = select(*FILE_COLUMNS).where(_chosen(index, project, version, filename))
+    rows = connection.execute(query.order_by(pypi_files.c.filename))
+    return [FileRow(**row._mapping) for row in rows]
+
+
+def remove_files(
+    connection: Connection, index: str, project: str, version: str | None, filename: str | None
+) -> list[int]:
+    """Remove a project's files (of one version, or the one file): their blobs' ids."""
+    condition = _chosen(index, project, version, filename)
     removed = connection.execute(
         delete(pypi_files).where(condition).returning(pypi_files.c.blob_id)
     )

@@ -26,19 +26,21 @@ import tempfile
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import anyio
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import Connection
 
-from lading.clock import Clock
+from lading.clock import Clock, timestamp
 from lading.db import blobs, names, usage
 from lading.db import pypi as queries
 from lading.db.engine import Database
-from lading.domain import PackageName
+from lading.domain import EventType, PackageName
 from lading.errors import (
     BadRequest,
     Conflict,
@@ -53,6 +55,7 @@ from lading.processes import ThisProcess
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
 from lading.services.digests import DigestingStream
+from lading.services.events import Outbox
 from lading.services.name_rules import skeleton
 from lading.services.python_dists import (
     WHEEL,
@@ -189,9 +192,11 @@ class PythonIndexes:
         stores: StoreRegistry,
         catalogue: Catalogue,
         this_process: ThisProcess,
+        outbox: Outbox,
         clock: Clock | None = None,
     ) -> None:
         self._settings = settings
+        self._outbox = outbox
         self._database = database
         self._stores = stores
         self._catalogue = catalogue
@@ -479,7 +484,36 @@ class PythonIndexes:
         if not queries.insert_file(connection, new, settled.kept, self._clock.now()):
             raise BadRequest(_exists(new.filename))  # the transaction's undoing drops it all
         queries.bump(connection, index.name, new.project)
+        self._tell(connection, EventType.PYPI_UPLOADED, index, new.project, caller,
+                   lambda: queries.chosen_files(connection, index.name, new.project,
+                                                filename=new.filename))  # fmt: skip
         return redundant
+
+    def _tell(
+        self,
+        connection: Connection,
+        event: EventType,
+        index: Index,
+        project: str,
+        caller: Caller,
+        files: Callable[[], list[queries.FileRow]],
+    ) -> None:
+        """In the change's transaction: its event, with the files as the change left them
+        (as they were, for a delete); read only when a webhook wants the event."""
+
+        def data() -> dict[str, Any]:
+            found = names.find(connection, queries.namespace(index.name), project)
+            told = files()
+            return {
+                "index": index.name,
+                "project": project,
+                "name": None if found is None else found.name,
+                "owner": None if found is None else found.owner,
+                "version": told[0].version if told else None,
+                "files": [_file_data(file) for file in told],
+            }
+
+        self._outbox.python_files(connection, event, data, caller)
 
     # Quotas: the project that owns a name pays for its files (as a registry's repository's
     # owner does), in the one total of every face's bytes (lading.db.usage)
@@ -611,10 +645,12 @@ class PythonIndexes:
         def write(connection: Connection) -> tuple[int, list[blobs.Blob]]:
             if self._publishable(connection, caller, index, project) is None:
                 raise NotFound(f"index {name} has no project {project}")
+            gone = queries.chosen_files(connection, index.name, project, wanted, filename)
             removed = queries.remove_files(connection, index.name, project, wanted, filename)
             if not removed:
                 raise NotFound(f"project {project} has no {filename or wanted} in index {name}")
             queries.bump(connection, index.name, project)
+            self._tell(connection, EventType.PYPI_DELETED, index, project, caller, lambda: gone)
             return len(removed), blobs.drop_references(connection, removed)
 
         count, doomed = await self._database.write(write)
@@ -642,10 +678,16 @@ class PythonIndexes:
         def write(connection: Connection) -> int:
             if self._publishable(connection, caller, index, project) is None:
                 raise NotFound(f"index {name} has no project {project}")
+            before = queries.chosen_files(connection, index.name, project, wanted)
             changed = queries.set_yanked(connection, index.name, project, wanted, yanked, reason)
             if not changed:
                 raise NotFound(f"project {project} has no release {wanted} in index {name}")
             queries.bump(connection, index.name, project)
+            reason_kept = reason if yanked else None
+            if any((f.yanked, f.yanked_reason) != (yanked, reason_kept) for f in before):
+                event = EventType.PYPI_YANKED if yanked else EventType.PYPI_UNYANKED
+                after = partial(queries.chosen_files, connection, index.name, project, wanted)
+                self._tell(connection, event, index, project, caller, after)
             return changed
 
         return await self._database.write(write)
@@ -665,6 +707,22 @@ def _versions(files: list[queries.FileRow]) -> list[str]:
             return (0, version)
 
     return sorted({file.version for file in files}, key=order)
+
+
+def _file_data(file: queries.FileRow) -> dict[str, Any]:
+    """A file as events tell it (as the JSON page shows it, without its URL)."""
+    return {
+        "filename": file.filename,
+        "version": file.version,
+        "filetype": file.filetype,
+        "size": file.size,
+        "sha256": file.sha256,
+        "requires_python": file.requires_python,
+        "core_metadata_sha256": file.core_metadata_sha256,
+        "yanked": file.yanked,
+        "yanked_reason": file.yanked_reason,
+        "uploaded_at": timestamp(file.uploaded_at, "microseconds"),
+    }
 
 
 def _check_digests(form: UploadForm, md5: str, sha256: str, blake2_256: str) -> None:
