@@ -488,3 +488,38 @@ def test_uploads_yanks_unyanks_and_deletes_are_told_to_webhooks(world_settings: 
     assert {f["yanked"] for f in events[3]["data"]["files"]} == {False}
     assert [delivery.event["type"] for delivery in receiver.to("/pypi")] == ["pypi.yanked"]
     assert receiver.to("/images") == []  # index files are no images
+
+
+REUSED = "This filename has already been used, use a different version."
+
+
+def test_a_deleted_files_name_is_never_uploaded_again_unless_an_admin_allows_it(
+    world: World,
+) -> None:
+    """PyPI's rule: an installer that saw a file's hash never finds other bytes under its
+    name. The release's other files, and other versions, are not touched."""
+    first, tarball = wheel("demo", "1.0"), sdist("demo", "1.0")
+    upload(world, first)
+    upload(world, tarball)
+    world.request("DELETE", f"/pypi/main/files/demo/{first.filename}", "owner")
+    again = upload(world, first)
+    assert again.status_code == 400 and again.text.startswith(f"400 Bad Request\n\n{REUSED}")
+    assert "already exist" not in again.text  # twine's --skip-existing does not skip it
+    assert upload(world, first, "admin").status_code == 400  # an administrator neither
+    assert count_rows(world, blobs) == 1  # the tarball's: refused before the bytes
+    world.request("DELETE", "/pypi/main/projects/demo/1.0", "owner")
+    assert upload(world, tarball).status_code == 400  # a release's delete burns its files
+    assert upload(world, wheel("demo", "1.1")).status_code == 200
+    allow = f"/pypi/main/deleted-files/{first.filename}"
+    assert world.request("DELETE", allow, "owner").status_code == 403
+    assert world.request("DELETE", allow, "admin").status_code == 204
+    assert world.request("DELETE", allow, "admin").status_code == 404  # not burned now
+    assert upload(world, first).status_code == 200
+    assert upload(world, tarball).status_code == 400  # still burned
+    # A removed index's burned names go with it: a new index of its name starts empty.
+    world.request("PUT", "/pypi/scratch/", "admin", json={"visibility": "public"})
+    upload(world, wheel("tool", "1.0"), index="scratch")
+    world.request("DELETE", "/pypi/scratch/projects/tool/1.0", "owner")
+    assert world.request("DELETE", "/pypi/scratch/", "admin").status_code == 204
+    world.request("PUT", "/pypi/scratch/", "admin", json={"visibility": "public"})
+    assert upload(world, wheel("tool", "1.0"), index="scratch").status_code == 200

@@ -182,3 +182,23 @@ async def test_the_transaction_recording_a_file_decides_the_quota(
     assert [
         file.filename for file in (await services.pypi.project(OWNER, "main", "demo")).files
     ] == [first.filename]
+
+
+async def test_a_name_deleted_while_an_upload_of_it_streams_is_refused_at_its_commit(
+    services: Services, store: FaultyStore
+) -> None:
+    """The upload began before the name was used and deleted (its early check found
+    nothing): the transaction that records it finds the name burned, and keeps nothing."""
+    dist = wheel("demo", "1.0")
+
+    async def racing() -> AsyncIterator[bytes]:
+        async for chunk in body(dist.data):
+            yield chunk
+        await upload(services, OWNER, dist)  # meanwhile: uploaded, then deleted
+        await services.pypi.delete(OWNER, "main", "demo", filename=dist.filename)
+
+    form = UploadForm.of(dist.fields())
+    with pytest.raises(BadRequest, match="This filename has already been used"):
+        await services.pypi.upload(OWNER, "main", form, dist.filename, racing())
+    assert (await services.pypi.project(OWNER, "main", "demo")).files == []
+    assert not store.objects

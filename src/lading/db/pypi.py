@@ -19,6 +19,7 @@ from lading.db.models import (
     blobs,
     package_name_publishers,
     package_names,
+    pypi_burned_files,
     pypi_files,
     pypi_indexes,
     pypi_projects,
@@ -136,6 +137,7 @@ def forget_names(connection: Connection, index: str) -> None:
     for table in (package_name_publishers, package_names):
         connection.execute(delete(table).where(table.c.namespace == namespace(index)))
     connection.execute(delete(pypi_projects).where(pypi_projects.c.index_name == index))
+    connection.execute(delete(pypi_burned_files).where(pypi_burned_files.c.index_name == index))
 
 
 def has_files(connection: Connection, index: str) -> bool:
@@ -244,6 +246,37 @@ def file_exists(connection: Connection, index: str, filename: str) -> bool:
         pypi_files.c.index_name == index, pypi_files.c.filename == filename
     )
     return connection.execute(query).first() is not None
+
+
+def burn(connection: Connection, index: str, filenames: list[str], moment: datetime) -> None:
+    """Record deleted files' names, never to be uploaded again (a name burned already stays)."""
+    for filename in filenames:
+        try:
+            with connection.begin_nested():
+                connection.execute(
+                    insert(pypi_burned_files).values(
+                        index_name=index, filename=filename, deleted_at=moment
+                    )
+                )
+        except IntegrityError:
+            continue
+
+
+def is_burned(connection: Connection, index: str, filename: str) -> bool:
+    query = select(pypi_burned_files.c.filename).where(
+        pypi_burned_files.c.index_name == index, pypi_burned_files.c.filename == filename
+    )
+    return connection.execute(query).first() is not None
+
+
+def unburn(connection: Connection, index: str, filename: str) -> bool:
+    """Let a deleted file's name be uploaded again: False when it was not burned."""
+    gone = connection.execute(
+        delete(pypi_burned_files).where(
+            pypi_burned_files.c.index_name == index, pypi_burned_files.c.filename == filename
+        )
+    )
+    return gone.rowcount > 0
 
 
 def insert_file(connection: Connection, new: NewFile, blob_id: int, moment: datetime) -> bool:

@@ -406,7 +406,8 @@ class PythonIndexes:
         size_at_least: int | None = None,
     ) -> None:
         """A file into the index, checked against the upload's name, version and
-        digests and the byte quota of the project that owns the name (``size_at_least``:
+        digests (a file name the index had and deleted is never taken again, as PyPI
+        says), and the byte quota of the project that owns the name (``size_at_least``:
         what the request says of the file's size, to refuse before its bytes come); any
         failure keeps nothing and takes no name."""
         index = await self.uploadable(caller, name)
@@ -417,6 +418,8 @@ class PythonIndexes:
             found = self._publishable(connection, caller, index, distribution.project, False)
             if queries.file_exists(connection, index.name, filename):
                 raise BadRequest(_exists(filename))
+            if queries.is_burned(connection, index.name, filename):
+                raise BadRequest(_reused(filename))
             owner = caller.project if found is None else found.owner  # a new name: the caller's
             return self._room(connection, owner, form.sha256)
 
@@ -478,6 +481,9 @@ class PythonIndexes:
         """In one transaction: the name claimed, the blob made ready (or shared), the file
         recorded. What nobody needs now is returned, for its bytes to be removed."""
         self._claim(connection, caller, index, distribution)
+        # Read once the name is held: a delete of the same name committed meanwhile is seen.
+        if queries.is_burned(connection, index.name, new.filename):
+            raise BadRequest(_reused(new.filename))
         settled = blobs.settle(connection, blob_id, new.size, new.md5, new.sha256)
         self._charge(connection, index, distribution.project, settled.kept, new.size)
         redundant = [] if settled.redundant is None else [settled.redundant]
@@ -649,6 +655,8 @@ class PythonIndexes:
             removed = queries.remove_files(connection, index.name, project, wanted, filename)
             if not removed:
                 raise NotFound(f"project {project} has no {filename or wanted} in index {name}")
+            burned = [file.filename for file in gone]
+            queries.burn(connection, index.name, burned, self._clock.now())
             queries.bump(connection, index.name, project)
             self._tell(connection, EventType.PYPI_DELETED, index, project, caller, lambda: gone)
             return len(removed), blobs.drop_references(connection, removed)
@@ -656,6 +664,17 @@ class PythonIndexes:
         count, doomed = await self._database.write(write)
         await self._catalogue.discard(doomed)
         return count
+
+    async def allow_reuse(self, caller: Caller | None, name: str, filename: str) -> None:
+        """An administrator's: let a deleted file's name be uploaded again (NotFound when
+        it was not deleted). Installers that saw the old file's hash then find other bytes
+        under its name: a lock file pinning it fails its hash check."""
+        index = await self.uploadable(caller, name)
+        assert caller is not None
+        if not caller.is_admin:
+            raise Forbidden("only administrators let a deleted file's name be used again")
+        if not await self._database.write(queries.unburn, index.name, filename):
+            raise NotFound(f"index {name} has no deleted file {filename}")
 
     async def yank(
         self,
@@ -760,6 +779,15 @@ def _over_quota(room: Room, adding: int, more: bool = False) -> QuotaExceeded:
         f"quota exceeded: adding {adding_text} to the {room.used} bytes lading project "
         f"{room.owner} holds would pass its quota of {room.limit} bytes (every face's bytes "
         "count); delete files or images, or ask for a larger quota: nothing was kept"
+    )
+
+
+def _reused(filename: str) -> str:
+    # PyPI's words (its 400 for a burned name), which twine's --skip-existing does not skip.
+    return (
+        "This filename has already been used, use a different version. "
+        f"{filename!r} was deleted from this index, and a deleted file's name is never "
+        "uploaded again: an installer that saw its hash must not find other bytes under it"
     )
 
 
