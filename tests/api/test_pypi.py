@@ -523,3 +523,15 @@ def test_a_deleted_files_name_is_never_uploaded_again_unless_an_admin_allows_it(
     assert world.request("DELETE", "/pypi/scratch/", "admin").status_code == 204
     world.request("PUT", "/pypi/scratch/", "admin", json={"visibility": "public"})
     assert upload(world, wheel("tool", "1.0"), index="scratch").status_code == 200
+
+
+def test_an_sdist_has_no_core_metadata_as_on_pypi(world: World) -> None:
+    """PEP 658 leaves an sdist's metadata to the index; PyPI serves none, nor does lading."""
+    tarball = sdist("demo", "1.0")
+    upload(world, tarball)
+    (link,) = links(page(world, "/pypi/main/simple/demo/").text)
+    assert "data-core-metadata" not in link and "data-dist-info-metadata" not in link
+    (file,) = page(world, "/pypi/main/simple/demo/", accept=JSON_V1).json()["files"]
+    assert file["core-metadata"] is False and file["dist-info-metadata"] is False
+    url = f"/pypi/main/files/demo/{tarball.filename}.metadata"
+    assert world.client.get(url).status_code == 404
