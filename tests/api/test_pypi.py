@@ -436,7 +436,7 @@ SECRET = "webhook-secret-" + "s" * 24
 def test_uploads_yanks_unyanks_and_deletes_are_told_to_webhooks(world_settings: Settings) -> None:
     """Each once, in the change's transaction: what fails or changes nothing tells nothing."""
     with receiving({"/all": SECRET, "/pypi": SECRET, "/images": SECRET}) as receiver:
-        webhooks = {
+        webhooks: dict[str, dict[str, Any]] = {
             "all": {"url": receiver.url("/all"), "secret": SECRET},
             "pypi": {"url": receiver.url("/pypi"), "secret": SECRET, "events": ["pypi.yanked"]},
             "images": {"url": receiver.url("/images"), "secret": SECRET,
