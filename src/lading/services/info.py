@@ -53,9 +53,9 @@ class Info:
         self._database = database
 
     async def usage(self, caller: Caller) -> Usage:
-        """The caller's project's usage against its quotas (lading limits the count and
-        the bytes of a project's artifacts; staging and uploads under way are counted,
-        unlimited)."""
+        """The caller's project's usage against its quotas (lading limits the count of a
+        project's artifacts, and the bytes of every face's: artifacts, registry blobs,
+        index files; staging and uploads under way are counted, unlimited)."""
         caller.require("get_images")
         held = await self._database.read(usage.project_usage, caller.project)  # every face's
         uploading, staged = await self._database.read(queries.uploads_under_way, caller.project)
