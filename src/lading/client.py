@@ -462,6 +462,11 @@ class Client:
             path = "/pypi/{}/files/{}/{}".format(*(quote(part, safe="") for part in parts))
         return int(self._json("DELETE", path, headers=_JSON)["files"])
 
+    def allow_reuse(self, index: str, filename: str) -> None:
+        """An administrator's: a deleted file's name may be uploaded again."""
+        path = "/pypi/{}/deleted-files/{}".format(*(quote(p, safe="") for p in (index, filename)))
+        self._request("DELETE", path, headers=_JSON)
+
     def _name_document(self, method: str, name: str, part: str, **kwargs: Any) -> dict[str, Any]:
         path = f"/v2/package-names/{quote(name, safe='')}{part}"
         with _answer_shape("a package name"):

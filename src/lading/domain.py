@@ -216,6 +216,12 @@ class EventType(enum.StrEnum):
     RETENTION_DEACTIVATED = "retention.deactivated"
     RETENTION_DELETED = "retention.deleted"
     RETENTION_RESTORED = "retention.restored"
+    # The Python package index's files (lading.services.pypi), which are no artifacts:
+    # uploaded, a release yanked or restored, files deleted.
+    PYPI_UPLOADED = "pypi.uploaded"
+    PYPI_YANKED = "pypi.yanked"
+    PYPI_UNYANKED = "pypi.unyanked"
+    PYPI_DELETED = "pypi.deleted"
     # Glance's notifications, as its v1 API sent them (with the image's v1 fields), for
     # the same changes, whichever face made them.
     IMAGE_CREATE = "image.create"

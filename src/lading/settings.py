@@ -426,9 +426,9 @@ class WebhookSettings(BaseModel):
 
     url: str
     secret: SecretStr = Field(min_length=32)
-    # Event types, ``artifact.*``, ``task.*``, ``image.*`` (Glance's notifications), or
-    # ``*`` for lading's own (artifact and task events: Glance's, which tell the same
-    # changes again, only when named).
+    # Event types, ``artifact.*``, ``task.*``, ``retention.*``, ``pypi.*``, ``image.*``
+    # (Glance's notifications), or ``*`` for lading's own (every family but Glance's,
+    # which tell the same changes again, only when named).
     events: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
 
     @field_validator("url")

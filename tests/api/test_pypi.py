@@ -5,6 +5,7 @@ layered ones, in-process on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import html
 import re
@@ -17,8 +18,16 @@ from sqlalchemy import create_engine, func, select
 
 from lading.app import create_app
 from lading.db.models import blobs, pypi_files
-from lading.settings import PypiIndexSettings, PypiSettings, Settings
+from lading.settings import (
+    PypiIndexSettings,
+    PypiSettings,
+    QuotaLimits,
+    QuotaSettings,
+    Settings,
+    WebhookSettings,
+)
 from tests.python_dists import Dist, metadata, sdist, wheel
+from tests.webhook_receiver import receiving
 from tests.world import World, open_world
 
 IDENTITIES = {
@@ -368,3 +377,165 @@ def test_a_file_over_the_cap_is_413_and_kept_nowhere(world_settings: Settings) -
         answer = upload(world, dist)
         assert answer.status_code == 413, answer.text
         assert count_rows(world, blobs) == 0 and count_rows(world, pypi_files) == 0
+
+
+def quota_world(world_settings: Settings, limit: int) -> contextlib.AbstractContextManager[World]:
+    quota = QuotaSettings(projects={"A": QuotaLimits(bytes=limit)})
+    return open_world(create_app(world_settings.model_copy(update={"quota": quota})), IDENTITIES)
+
+
+def used_bytes(world: World, who: str) -> int:
+    usage = world.request("GET", "/v2/info/usage", who).json()["usage"]
+    return int(usage["image_size_total"]["usage"])
+
+
+def test_index_files_count_in_the_byte_quota_of_the_names_owner(world_settings: Settings) -> None:
+    """One total with every face's bytes (/v2/info/usage tells it), paid by the project
+    that owns the name even when an administrator of another project uploads."""
+    first, second = wheel("demo", "1.0"), wheel("demo", "2.0")
+    with quota_world(world_settings, 10 * len(first.data)) as world:
+        assert upload(world, first).status_code == 200
+        assert used_bytes(world, "owner") == len(first.data)
+        assert upload(world, second, "admin").status_code == 200  # under A's name: A pays
+        assert used_bytes(world, "owner") == len(first.data) + len(second.data)
+        assert used_bytes(world, "admin") == 0
+        image = world.request("POST", "/v2/images", "owner",
+                              json={"disk_format": "raw", "container_format": "bare"})  # fmt: skip
+        world.request("PUT", f"/v2/images/{image.json()['id']}/file", "owner", content=b"x" * 100,
+                      headers={"content-type": "application/octet-stream"})  # fmt: skip
+        assert used_bytes(world, "owner") == len(first.data) + len(second.data) + 100
+        # The same bytes in another index of A's cost nothing more (one blob).
+        assert upload(world, first, index="team").status_code == 200
+        assert used_bytes(world, "owner") == len(first.data) + len(second.data) + 100
+        world.request("DELETE", f"/pypi/main/files/demo/{second.filename}", "owner")
+        assert used_bytes(world, "owner") == len(first.data) + 100
+
+
+def test_an_upload_past_the_quota_is_403_and_nothing_is_kept(world_settings: Settings) -> None:
+    first, second = wheel("demo", "1.0"), wheel("demo", "2.0")
+    with quota_world(world_settings, len(first.data) + len(second.data) // 2) as world:
+        assert upload(world, first).status_code == 200
+        refused = upload(world, second)
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"].startswith("text/plain")
+        assert refused.text.startswith("403 Forbidden\n\nquota exceeded: adding ")
+        assert "lading project A holds would pass its quota of" in refused.text
+        assert count_rows(world, pypi_files) == 1 and count_rows(world, blobs) == 1
+        # A new name is the uploader's: its quota, refused the same, and no name is taken.
+        assert upload(world, wheel("fresh", "1.0")).status_code == 403
+        assert page(world, "/pypi/main/simple/fresh/").status_code == 404
+        world.request("DELETE", f"/pypi/main/files/demo/{first.filename}", "owner")
+        assert upload(world, second).status_code == 200
+        # Another project's name is its own quota's business.
+        assert upload(world, wheel("theirs", "1.0"), "other").status_code == 200
+
+
+SECRET = "webhook-secret-" + "s" * 24
+
+
+def test_uploads_yanks_unyanks_and_deletes_are_told_to_webhooks(world_settings: Settings) -> None:
+    """Each once, in the change's transaction: what fails or changes nothing tells nothing."""
+    with receiving({"/all": SECRET, "/pypi": SECRET, "/images": SECRET}) as receiver:
+        webhooks: dict[str, dict[str, Any]] = {
+            "all": {"url": receiver.url("/all"), "secret": SECRET},
+            "pypi": {"url": receiver.url("/pypi"), "secret": SECRET, "events": ["pypi.yanked"]},
+            "images": {"url": receiver.url("/images"), "secret": SECRET,
+                       "events": ["artifact.*", "image.*"]},
+        }  # fmt: skip
+        settings = world_settings.model_copy(
+            update={
+                "task_poll_interval": 0.02,
+                "webhooks": {name: WebhookSettings(**hook) for name, hook in webhooks.items()},
+            }
+        )
+        with open_world(create_app(settings), IDENTITIES) as world:
+            whl, tarball = wheel("Demo_Tool", "1.0"), sdist("demo-tool", "1.0")
+            assert upload(world, whl).status_code == 200
+            assert upload(world, tarball, "admin").status_code == 200
+            assert upload(world, whl).status_code == 400  # exists: told nothing
+            assert upload(world, wheel("demo-tool", "2.0"), "other").status_code == 403
+            yank = "/pypi/main/projects/demo-tool/1.0/yank"
+            for _ in range(2):  # the second changes nothing
+                world.request("POST", yank, "owner", json={"reason": "broken"})
+            world.request("POST", "/pypi/main/projects/demo-tool/1.0/unyank", "owner")
+            world.request("DELETE", f"/pypi/main/files/demo-tool/{whl.filename}", "owner")
+            world.request("DELETE", "/pypi/main/projects/demo-tool/1.0", "admin")
+            world.settled()
+    assert all(delivery.verified for delivery in receiver.deliveries)
+    # Deliveries come in any order: each event is known by its type and files.
+    both = tuple(sorted([tarball.filename, whl.filename]))
+    events = {
+        (d.event["type"], tuple(sorted(f["filename"] for f in d.event["data"]["files"]))): d.event
+        for d in receiver.to("/all")
+    }
+    assert len(receiver.to("/all")) == len(events) == 6
+    assert set(events) == {
+        ("pypi.uploaded", (whl.filename,)), ("pypi.uploaded", (tarball.filename,)),
+        ("pypi.yanked", both), ("pypi.unyanked", both),
+        ("pypi.deleted", (whl.filename,)), ("pypi.deleted", (tarball.filename,)),
+    }  # fmt: skip
+    first = events["pypi.uploaded", (whl.filename,)]
+    assert first["actor"] == {"project_id": "A", "user_id": None}
+    assert events["pypi.uploaded", (tarball.filename,)]["actor"] == {
+        "project_id": "ops", "user_id": None,
+    }  # fmt: skip
+    data = first["data"]
+    assert {key: data[key] for key in ("index", "project", "name", "owner", "version")} == {
+        "index": "main", "project": "demo-tool", "name": "Demo_Tool", "owner": "A",
+        "version": "1.0",
+    }  # fmt: skip
+    (file,) = data["files"]
+    assert file["sha256"] == hashlib.sha256(whl.data).hexdigest()
+    assert file["size"] == len(whl.data) and file["filetype"] == "bdist_wheel"
+    assert file["core_metadata_sha256"] is not None and file["yanked"] is False
+    assert {f["yanked_reason"] for f in events["pypi.yanked", both]["data"]["files"]} == {"broken"}
+    assert {f["yanked"] for f in events["pypi.unyanked", both]["data"]["files"]} == {False}
+    assert [delivery.event["type"] for delivery in receiver.to("/pypi")] == ["pypi.yanked"]
+    assert receiver.to("/images") == []  # index files are no images
+
+
+REUSED = "This filename has already been used, use a different version."
+
+
+def test_a_deleted_files_name_is_never_uploaded_again_unless_an_admin_allows_it(
+    world: World,
+) -> None:
+    """PyPI's rule: an installer that saw a file's hash never finds other bytes under its
+    name. The release's other files, and other versions, are not touched."""
+    first, tarball = wheel("demo", "1.0"), sdist("demo", "1.0")
+    upload(world, first)
+    upload(world, tarball)
+    world.request("DELETE", f"/pypi/main/files/demo/{first.filename}", "owner")
+    again = upload(world, first)
+    assert again.status_code == 400 and again.text.startswith(f"400 Bad Request\n\n{REUSED}")
+    assert "already exist" not in again.text  # twine's --skip-existing does not skip it
+    assert upload(world, first, "admin").status_code == 400  # an administrator neither
+    assert count_rows(world, blobs) == 1  # the tarball's: refused before the bytes
+    world.request("DELETE", "/pypi/main/projects/demo/1.0", "owner")
+    assert upload(world, tarball).status_code == 400  # a release's delete burns its files
+    assert upload(world, wheel("demo", "1.1")).status_code == 200
+    allow = f"/pypi/main/deleted-files/{first.filename}"
+    assert world.request("DELETE", allow, "owner").status_code == 403
+    assert world.request("DELETE", allow, "admin").status_code == 204
+    assert world.request("DELETE", allow, "admin").status_code == 404  # not burned now
+    assert upload(world, first).status_code == 200
+    assert upload(world, tarball).status_code == 400  # still burned
+    # A removed index's burned names go with it: a new index of its name starts empty.
+    world.request("PUT", "/pypi/scratch/", "admin", json={"visibility": "public"})
+    upload(world, wheel("tool", "1.0"), index="scratch")
+    world.request("DELETE", "/pypi/scratch/projects/tool/1.0", "owner")
+    assert world.request("DELETE", "/pypi/scratch/", "admin").status_code == 204
+    world.request("PUT", "/pypi/scratch/", "admin", json={"visibility": "public"})
+    assert upload(world, wheel("tool", "1.0"), index="scratch").status_code == 200
+
+
+def test_an_sdist_has_no_core_metadata_as_on_pypi(world: World) -> None:
+    """PEP 658 leaves an sdist's metadata to the index; PyPI serves none, nor does lading."""
+    tarball = sdist("demo", "1.0")
+    upload(world, tarball)
+    (link,) = links(page(world, "/pypi/main/simple/demo/").text)
+    assert "data-core-metadata" not in link and "data-dist-info-metadata" not in link
+    (file,) = page(world, "/pypi/main/simple/demo/", accept=JSON_V1).json()["files"]
+    assert file["core-metadata"] is False and file["dist-info-metadata"] is False
+    url = f"/pypi/main/files/demo/{tarball.filename}.metadata"
+    assert world.client.get(url).status_code == 404

@@ -2,7 +2,8 @@
 lading token: twine uploads (and skips what exists), pip resolves from the core metadata
 (PEP 658) without fetching wheels and installs with the token in the URL or in netrc, uv
 publishes and installs, a yank made with the ``lading`` CLI is skipped by both installers,
-and a private index layered over the public one never lets the public name through.
+a private index layered over the public one never lets the public name through, and twine
+shows why an upload past the quota, or of a deleted file's name, is refused.
 
 The distributions are made in the test (tests/python_dists.py); no client reads any
 configuration of this machine (``PIP_CONFIG_FILE=/dev/null``, ``UV_NO_CONFIG``, a home of
@@ -27,6 +28,8 @@ BIN = Path(sys.executable).parent
 TIMEOUT = 120
 # A private index of the token's project ("clients"), over the public main.
 TEAM = '{"team": {"owner": "clients", "visibility": "private", "bases": ["main"]}}'
+# A project of its own with a small byte quota (the others have none).
+QUOTA = '{"projects": {"small": {"bytes": 1500}}}'
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,8 @@ def lading(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[Lading]:
     root = tmp_path_factory.mktemp("pypi-server")
-    with running_lading(root, pytestconfig, {"LADING_PYPI__INDEXES": TEAM}) as server:
+    settings = {"LADING_PYPI__INDEXES": TEAM, "LADING_QUOTA": QUOTA}
+    with running_lading(root, pytestconfig, settings) as server:
         yield server
 
 
@@ -87,11 +91,11 @@ def index_url(lading: Lading, index: str, token: str | None = None) -> str:
 
 
 def twine(
-    lading: Lading, home: Path, files: list[Path], *options: str
+    lading: Lading, home: Path, files: list[Path], *options: str, token: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     command = [str(BIN / "twine"), "upload", "--non-interactive", "--disable-progress-bar",
                "--repository-url", f"{lading.url}/pypi/main/", "-u", "__token__",
-               "-p", lading.token, *options, *map(str, files)]  # fmt: skip
+               "-p", token or lading.token, *options, *map(str, files)]  # fmt: skip
     return run(command, environment(home), check=False)
 
 
@@ -207,3 +211,34 @@ def test_a_private_name_is_never_installed_from_the_index_beneath(
     pinned = run([uv, "pip", "install", "--target", str(tmp_path / "no"), "corp-lib==99.0"],
                  {**env, "UV_INDEX_URL": team}, check=False)  # fmt: skip
     assert pinned.returncode != 0
+
+
+def test_twine_says_why_an_upload_past_the_quota_is_refused(
+    lading: Lading, home: Path, tmp_path: Path
+) -> None:
+    made = run([str(LADING), "token", "create", "--project", "small", "--role", "member"],
+               lading.env)  # fmt: skip
+    token = made.stdout.splitlines()[-1]
+    first = wheel("small-demo", "1.0").write(tmp_path)
+    assert twine(lading, home, [first], token=token).returncode == 0
+    refused = twine(lading, home, [wheel("small-demo", "2.0").write(tmp_path)], "--verbose",
+                    token=token)  # fmt: skip
+    output = " ".join((refused.stdout + refused.stderr).split())  # as rich wrapped it
+    assert refused.returncode == 1 and "403 Forbidden" in output, output
+    assert "quota exceeded: adding" in output and "lading project small holds" in output
+
+
+def test_a_deleted_files_name_is_refused_to_twine_until_an_admin_allows_it(
+    lading: Lading, home: Path, tmp_path: Path
+) -> None:
+    file = sdist("burned-demo", "1.0").write(tmp_path)
+    assert twine(lading, home, [file]).returncode == 0
+    cli = {**lading.env, "LADING_URL": lading.url, "LADING_TOKEN": lading.token}
+    run([str(LADING), "pypi", "delete", "main", "burned-demo", "1.0"], cli)
+    refused = twine(lading, home, [file], "--verbose", "--skip-existing")
+    output = " ".join((refused.stdout + refused.stderr).split())
+    assert refused.returncode == 1 and "400 Bad Request" in output, output
+    assert "This filename has already been used, use a different version." in output
+    allowed = run([str(LADING), "pypi", "allow-reuse", "main", file.name], cli)
+    assert "may be uploaded to main again" in allowed.stdout
+    assert twine(lading, home, [file]).returncode == 0

@@ -1,7 +1,8 @@
 """The Python package index's rules at the service (``lading.services.pypi``): a wheel's
 metadata read from a store with no local file (a bounded temporary copy), a store failing
-mid-upload leaving no bytes and no name, two indexes of one name space apart, and pages
-kept only while their serial holds."""
+mid-upload leaving no bytes and no name, two indexes of one name space apart, pages
+kept only while their serial holds, and the byte quota decided before the bytes and again
+in the transaction that records the file."""
 
 from __future__ import annotations
 
@@ -12,12 +13,19 @@ import anyio
 import pytest
 
 from lading.db.engine import Database
-from lading.errors import BadRequest, Forbidden, NotFound, StoreFull, Unauthorized
+from lading.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    QuotaExceeded,
+    StoreFull,
+    Unauthorized,
+)
 from lading.services import Services
 from lading.services.access import Caller
 from lading.services.pypi import UploadForm
 from lading.services.roles import MEMBER
-from lading.settings import Settings
+from lading.settings import QuotaLimits, QuotaSettings, Settings
 from lading.stores.registry import StoreRegistry
 from tests.clock import MovableClock
 from tests.python_dists import Dist, metadata, wheel
@@ -119,3 +127,78 @@ async def test_a_long_upload_keeps_its_bytes_from_recovery(
     assert swept == [0]
     page = await services.pypi.project(OWNER, "main", "slow")
     assert [file.filename for file in page.files] == [dist.filename]
+
+
+def quota_services(
+    tmp_path: Path, database: Database, store: FaultyStore, clock: MovableClock, limit: int
+) -> Services:
+    quota = QuotaSettings(projects={"A": QuotaLimits(bytes=limit)})
+    settings = Settings(data_dir=tmp_path, upload_stuck_after=60, quota=quota)
+    return Services.build(settings, database, StoreRegistry({"default": store}, "default"), clock)
+
+
+async def test_a_file_the_request_says_is_too_large_is_refused_before_its_bytes(
+    tmp_path: Path, database: Database, store: FaultyStore, clock: MovableClock
+) -> None:
+    dist = wheel("demo", "1.0")
+    services = quota_services(tmp_path, database, store, clock, len(dist.data) // 2)
+    read: list[bytes] = []
+
+    async def watched() -> AsyncIterator[bytes]:
+        async for chunk in body(dist.data):
+            read.append(chunk)
+            yield chunk
+
+    form = UploadForm.of(dist.fields())
+    with pytest.raises(QuotaExceeded, match=f"adding {len(dist.data)} bytes to the 0 bytes"):
+        await services.pypi.upload(OWNER, "main", form, dist.filename, watched(), len(dist.data))
+    assert read == [] and not store.objects  # not a byte read, no blob reserved
+    # Without a size told, it is refused as it passes the room, before it all comes.
+    with pytest.raises(QuotaExceeded, match="adding more than"):
+        await services.pypi.upload(OWNER, "main", form, dist.filename, watched())
+    assert 0 < len(b"".join(read)) < len(dist.data) and not store.objects
+
+
+async def test_the_transaction_recording_a_file_decides_the_quota(
+    tmp_path: Path, database: Database, store: FaultyStore, clock: MovableClock
+) -> None:
+    """Two uploads that each fit the room left when they began: the one that commits last
+    finds the room taken and keeps nothing."""
+    first, second = wheel("demo", "1.0"), wheel("other", "1.0")
+    limit = len(first.data) + len(second.data) // 2
+    services = quota_services(tmp_path, database, store, clock, limit)
+
+    async def racing() -> AsyncIterator[bytes]:
+        async for chunk in body(second.data):
+            yield chunk
+        await upload(services, OWNER, first)  # meanwhile: it takes most of the room
+
+    form = UploadForm.of(second.fields())
+    with pytest.raises(QuotaExceeded, match=f"quota of {limit} bytes"):
+        await services.pypi.upload(OWNER, "main", form, second.filename, racing())
+    with pytest.raises(NotFound):
+        await services.pypi.project(OWNER, "main", "other")  # no name taken
+    assert len(store.objects) == 1  # the first file's bytes alone
+    assert [
+        file.filename for file in (await services.pypi.project(OWNER, "main", "demo")).files
+    ] == [first.filename]
+
+
+async def test_a_name_deleted_while_an_upload_of_it_streams_is_refused_at_its_commit(
+    services: Services, store: FaultyStore
+) -> None:
+    """The upload began before the name was used and deleted (its early check found
+    nothing): the transaction that records it finds the name burned, and keeps nothing."""
+    dist = wheel("demo", "1.0")
+
+    async def racing() -> AsyncIterator[bytes]:
+        async for chunk in body(dist.data):
+            yield chunk
+        await upload(services, OWNER, dist)  # meanwhile: uploaded, then deleted
+        await services.pypi.delete(OWNER, "main", "demo", filename=dist.filename)
+
+    form = UploadForm.of(dist.fields())
+    with pytest.raises(BadRequest, match="This filename has already been used"):
+        await services.pypi.upload(OWNER, "main", form, dist.filename, racing())
+    assert (await services.pypi.project(OWNER, "main", "demo")).files == []
+    assert not store.objects

@@ -86,3 +86,14 @@ def delete(client: Client, index: str, project: str, version: str, filename: str
     """Delete release VERSION of PROJECT from INDEX (every file, or --file)."""
     count = client.delete_release(index, project, version, filename)
     click.echo(f"{count} files deleted")
+
+
+@pypi.command("allow-reuse")
+@click.argument("index")
+@click.argument("filename")
+@remote_command
+def allow_reuse(client: Client, index: str, filename: str) -> None:
+    """Let FILENAME, deleted from INDEX, be uploaded again (administrators). Installers
+    that pinned the old file's hash then fail on the new bytes."""
+    client.allow_reuse(index, filename)
+    click.echo(f"{filename} may be uploaded to {index} again")

@@ -618,6 +618,17 @@ pypi_files = Table(
     Index(None, "index_name", "project"),
 )
 
+# The names of an index's deleted files: never uploaded again, as PyPI burns them (an
+# installer that saw a file's hash must never find other bytes under its name). An
+# administrator may clear one (``lading pypi allow-reuse``).
+pypi_burned_files = Table(
+    "pypi_burned_files",
+    metadata,
+    Column("index_name", String(32), primary_key=True),
+    Column("filename", String(255), primary_key=True),
+    Column("deleted_at", DateTime, nullable=False),
+)
+
 # Resumable uploads (tus, lading.services.resumable): each upload's offset and state, and
 # its parts as the store keeps them (one per PATCH that brought bytes), in order. A PATCH
 # holds its upload through ``writer`` (a token, its process ``writer_holder``) until

@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Select
 
 from lading.db.models import (
     blobs,
     package_name_publishers,
     package_names,
+    pypi_burned_files,
     pypi_files,
     pypi_indexes,
     pypi_projects,
@@ -134,6 +137,7 @@ def forget_names(connection: Connection, index: str) -> None:
     for table in (package_name_publishers, package_names):
         connection.execute(delete(table).where(table.c.namespace == namespace(index)))
     connection.execute(delete(pypi_projects).where(pypi_projects.c.index_name == index))
+    connection.execute(delete(pypi_burned_files).where(pypi_burned_files.c.index_name == index))
 
 
 def has_files(connection: Connection, index: str) -> bool:
@@ -244,6 +248,37 @@ def file_exists(connection: Connection, index: str, filename: str) -> bool:
     return connection.execute(query).first() is not None
 
 
+def burn(connection: Connection, index: str, filenames: list[str], moment: datetime) -> None:
+    """Record deleted files' names, never to be uploaded again (a name burned already stays)."""
+    for filename in filenames:
+        try:
+            with connection.begin_nested():
+                connection.execute(
+                    insert(pypi_burned_files).values(
+                        index_name=index, filename=filename, deleted_at=moment
+                    )
+                )
+        except IntegrityError:
+            continue
+
+
+def is_burned(connection: Connection, index: str, filename: str) -> bool:
+    query = select(pypi_burned_files.c.filename).where(
+        pypi_burned_files.c.index_name == index, pypi_burned_files.c.filename == filename
+    )
+    return connection.execute(query).first() is not None
+
+
+def unburn(connection: Connection, index: str, filename: str) -> bool:
+    """Let a deleted file's name be uploaded again: False when it was not burned."""
+    gone = connection.execute(
+        delete(pypi_burned_files).where(
+            pypi_burned_files.c.index_name == index, pypi_burned_files.c.filename == filename
+        )
+    )
+    return gone.rowcount > 0
+
+
 def insert_file(connection: Connection, new: NewFile, blob_id: int, moment: datetime) -> bool:
     """Record a file; False when the index holds one of that name already."""
     try:
@@ -273,19 +308,80 @@ def insert_file(connection: Connection, new: NewFile, blob_id: int, moment: date
     return True
 
 
-def remove_files(
-    connection: Connection, index: str, project: str, version: str | None, filename: str | None
-) -> list[int]:
-    """Remove a project's files (of one version, or the one file): their blobs' ids."""
+def _chosen(index: str, project: str, version: str | None, filename: str | None) -> Any:
     condition = (pypi_files.c.index_name == index) & (pypi_files.c.project == project)
     if version is not None:
         condition &= pypi_files.c.version == version
     if filename is not None:
         condition &= pypi_files.c.filename == filename
+    return condition
+
+
+def chosen_files(
+    connection: Connection,
+    index: str,
+    project: str,
+    version: str | None = None,
+    filename: str | None = None,
+) -> list[FileRow]:
+    """A project's files (of one version, or the one file), as the pages show them."""
+    query = select(*FILE_COLUMNS).where(_chosen(index, project, version, filename))
+    rows = connection.execute(query.order_by(pypi_files.c.filename))
+    return [FileRow(**row._mapping) for row in rows]
+
+
+def remove_files(
+    connection: Connection, index: str, project: str, version: str | None, filename: str | None
+) -> list[int]:
+    """Remove a project's files (of one version, or the one file): their blobs' ids."""
+    condition = _chosen(index, project, version, filename)
     removed = connection.execute(
         delete(pypi_files).where(condition).returning(pypi_files.c.blob_id)
     )
     return [int(blob_id) for blob_id in removed.scalars()]
+
+
+def _owned_files(project: str) -> Select[tuple[int, int]]:
+    """The blobs and sizes of the files of every index project ``project`` owns (the
+    owner of a name pays for its files, whoever uploaded them). Driven from the owner's
+    names: each gives its index and project, looked up by their index on the files."""
+    index_of = func.substr(package_names.c.namespace, len(NAMESPACE_PREFIX) + 1)
+    return (
+        select(pypi_files.c.blob_id, pypi_files.c.size)
+        .select_from(package_names)
+        .join(
+            pypi_files,
+            (pypi_files.c.index_name == index_of) & (pypi_files.c.project == package_names.c.key),
+        )
+        .where(
+            package_names.c.owner == project,
+            package_names.c.namespace.startswith(NAMESPACE_PREFIX, autoescape=True),
+        )
+    )
+
+
+def project_bytes(connection: Connection, project: str) -> int:
+    """The bytes of the files of ``project``'s index projects, each blob once however many
+    of its files (in one index or several) share it."""
+    owned = _owned_files(project).subquery()
+    held = (
+        select(owned.c.blob_id, func.max(owned.c.size).label("size"))
+        .group_by(owned.c.blob_id)
+        .subquery()
+    )
+    return int(connection.execute(select(func.coalesce(func.sum(held.c.size), 0))).scalar_one())
+
+
+def holds_blob(connection: Connection, project: str, blob_id: int) -> bool:
+    """Whether a file of ``project``'s index projects has that blob (it costs nothing more)."""
+    owned = _owned_files(project).where(pypi_files.c.blob_id == blob_id).limit(1)
+    return connection.execute(owned).first() is not None
+
+
+def holds_sha256(connection: Connection, project: str, sha256: str) -> bool:
+    """Whether a file of ``project``'s index projects has those bytes (by their sha256)."""
+    owned = _owned_files(project).where(pypi_files.c.sha256 == sha256).limit(1)
+    return connection.execute(owned).first() is not None
 
 
 def set_yanked(

@@ -30,6 +30,11 @@ class FileField:
     name: str
     filename: str
     chunks: AsyncIterator[bytes]
+    # At least this many bytes, by the request's Content-Length (None without one): what
+    # is left of the body once the file's headers are read, less the closing boundary.
+    # An epilogue after that boundary (which RFC 2046 allows and no client sends) would
+    # be counted as file.
+    size_at_least: int | None = None
 
 
 @dataclass(slots=True)
@@ -61,6 +66,10 @@ class FormReader:
                 f"the body must be multipart/form-data with a boundary of 1 to {MAX_BOUNDARY} bytes"
             )
         self._body = body_stream(request).__aiter__()
+        length = request.headers.get("content-length", "")
+        self._length = int(length) if length.isdigit() else None
+        self._fed = 0  # bytes of the body given to the parser
+        self._closing = len(boundary) + 8  # CRLF "--" boundary "--" CRLF
         self._parts: list[_Part] = []
         self._header = [bytearray(), bytearray()]
         self._ended = False
@@ -89,7 +98,10 @@ class FormReader:
                 raise BadRequest("the form has no file")
             name, filename = _disposition(part)
             if filename is not None:
-                return fields, FileField(name, filename, self._file_chunks(part))
+                least = None
+                if self._length is not None:  # bytes the parser holds back count as unknown
+                    least = len(part.data) + max(self._length - self._fed - self._closing, 0)
+                return fields, FileField(name, filename, self._file_chunks(part), least)
             while len(part.data) <= self._max_field and not part.done:
                 await self._feed()
             if len(part.data) > self._max_field:
@@ -133,6 +145,7 @@ class FormReader:
             chunk = await self._body.__anext__()
         except StopAsyncIteration:
             raise BadRequest("the form ends before its closing boundary") from None
+        self._fed += len(chunk)
         try:
             self._parser.write(chunk)
         except FormParserError as exc:

@@ -186,6 +186,6 @@ class Services:
             retention=Retention(
                 settings.retention, database, catalogue, tasks, outbox, events, clock
             ),
-            pypi=PythonIndexes(settings, database, stores, catalogue, this_process, clock),
+            pypi=PythonIndexes(settings, database, stores, catalogue, this_process, outbox, clock),
             resumable=resumable,
         )

@@ -20,8 +20,8 @@ A body is ``{"id", "type", "time", "actor", "data"}``. ``actor`` is who made the
 the project and user of the caller the service acted for, or None when lading acted on
 its own (recovery, a task's worker finishing its work, the end of a task). ``data`` is
 the artifact as the Glance v2 face shows it to an administrator, with ``published`` (and
-``deleted_at`` once deleted), never where its bytes lie; or, for ``task.finished``, the
-task without its input.
+``deleted_at`` once deleted), never where its bytes lie; for ``task.finished``, the
+task without its input; for ``pypi.*``, the index, the project and its files.
 """
 
 from __future__ import annotations
@@ -102,6 +102,17 @@ class Events:
             return {"artifact": artifact_data(artifact), **details}
 
         self._record(connection, event, None, data)
+
+    def python_files(
+        self,
+        connection: Connection,
+        event: EventType,
+        data: Callable[[], dict[str, Any]],
+        by: Caller | None,
+    ) -> None:
+        """A change of a Python index's files (``pypi.*``); ``data`` tells them, read only
+        when a webhook wants the event."""
+        self._record(connection, event, actor(by), data)
 
     def task_finished(self, connection: Connection, task: Task) -> None:
         """A task that ended, as recorded; a delivery's own end is no event (no loops).
@@ -204,3 +215,13 @@ class Outbox:
     ) -> None:
         """In a transaction the caller holds: a Glance notification alone (``image.*``)."""
         self._events.image(connection, event, artifact_id, by)
+
+    def python_files(
+        self,
+        connection: Connection,
+        event: EventType,
+        data: Callable[[], dict[str, Any]],
+        by: Caller | None,
+    ) -> None:
+        """In a transaction the caller holds: a Python index's change (``pypi.*``)."""
+        self._events.python_files(connection, event, data, by)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lading.db import artifacts as queries
-from lading.db import oci
+from lading.db import usage
 from lading.db.engine import Database
 from lading.errors import NotFound
 from lading.services.access import Caller
@@ -53,17 +53,16 @@ class Info:
         self._database = database
 
     async def usage(self, caller: Caller) -> Usage:
-        """The caller's project's usage against its quotas (lading limits the count and
-        the bytes of a project's artifacts; staging and uploads under way are counted,
-        unlimited)."""
+        """The caller's project's usage against its quotas (lading limits the count of a
+        project's artifacts, and the bytes of every face's: artifacts, registry blobs,
+        index files; staging and uploads under way are counted, unlimited)."""
         caller.require("get_images")
-        count, size = await self._database.read(queries.usage, caller.project)
-        size += await self._database.read(oci.project_bytes, caller.project)  # one quota
+        held = await self._database.read(usage.project_usage, caller.project)  # every face's
         uploading, staged = await self._database.read(queries.uploads_under_way, caller.project)
         limits = self._settings.quota.for_project(caller.project)
         return Usage(
-            image_size_total=Measure(size, limits.bytes),
-            image_count_total=Measure(count, limits.artifacts),
+            image_size_total=Measure(held.bytes, limits.bytes),
+            image_count_total=Measure(held.artifacts, limits.artifacts),
             image_stage_total=Measure(staged, None),
             image_count_uploading=Measure(uploading, None),
         )

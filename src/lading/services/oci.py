@@ -37,7 +37,7 @@ import anyio
 from sqlalchemy import Connection
 
 from lading.clock import Clock
-from lading.db import artifacts, blobs, names
+from lading.db import blobs, names, usage
 from lading.db import oci as queries
 from lading.db.engine import Database
 from lading.domain import Digests, PackageName
@@ -356,7 +356,7 @@ class Registry:
             return
         if digest is not None and await self._database.read(queries.holds_digest, owner, digest):
             return
-        used = await self._database.read(_used_bytes, owner)
+        used = await self._database.read(usage.used_bytes, owner)
         if used + (length or 0) > limit or (length is None and used >= limit):
             raise _over_quota(owner, length or 0, used, limit)
 
@@ -369,7 +369,7 @@ class Registry:
         limit = self._settings.quota.for_project(owner.owner).bytes
         if limit is None or queries.holds_blob(connection, owner.owner, blob_id):
             return
-        used = _used_bytes(connection, owner.owner)
+        used = usage.used_bytes(connection, owner.owner)
         if used + size > limit:
             raise _over_quota(owner.owner, size, used, limit)
 
@@ -954,11 +954,6 @@ class Registry:
                 descriptor["annotations"] = annotations
             descriptors.append(descriptor)
         return descriptors
-
-
-def _used_bytes(connection: Connection, project: str) -> int:
-    """What counts against a project's byte quota: its artifacts and its repositories' blobs."""
-    return artifacts.usage(connection, project)[1] + queries.project_bytes(connection, project)
 
 
 def _over_quota(project: str, adding: int, used: int, limit: int) -> QuotaExceeded:

@@ -26,25 +26,28 @@ import tempfile
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import anyio
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import Connection
 
-from lading.clock import Clock
-from lading.db import blobs, names
+from lading.clock import Clock, timestamp
+from lading.db import blobs, names, usage
 from lading.db import pypi as queries
 from lading.db.engine import Database
-from lading.domain import PackageName
+from lading.domain import EventType, PackageName
 from lading.errors import (
     BadRequest,
     Conflict,
     Forbidden,
     NotFound,
     ObjectNotFound,
+    QuotaExceeded,
     StoreError,
     Unauthorized,
 )
@@ -52,6 +55,7 @@ from lading.processes import ThisProcess
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
 from lading.services.digests import DigestingStream
+from lading.services.events import Outbox
 from lading.services.name_rules import skeleton
 from lading.services.python_dists import (
     WHEEL,
@@ -129,6 +133,19 @@ class PageCache:
 
 
 @dataclass(frozen=True, slots=True)
+class Room:
+    """What a file may still bring under the byte quota of the project that owns its name."""
+
+    owner: str
+    used: int
+    limit: int
+
+    @property
+    def left(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class UploadForm:
     """The legacy upload API's fields (those the index keeps or checks)."""
 
@@ -175,9 +192,11 @@ class PythonIndexes:
         stores: StoreRegistry,
         catalogue: Catalogue,
         this_process: ThisProcess,
+        outbox: Outbox,
         clock: Clock | None = None,
     ) -> None:
         self._settings = settings
+        self._outbox = outbox
         self._database = database
         self._stores = stores
         self._catalogue = catalogue
@@ -384,19 +403,29 @@ class PythonIndexes:
         form: UploadForm,
         filename: str,
         body: AsyncIterable[bytes],
+        size_at_least: int | None = None,
     ) -> None:
         """A file into the index, checked against the upload's name, version and
-        digests; any failure keeps nothing and takes no name."""
+        digests (a file name the index had and deleted is never taken again, as PyPI
+        says), and the byte quota of the project that owns the name (``size_at_least``:
+        what the request says of the file's size, to refuse before its bytes come); any
+        failure keeps nothing and takes no name."""
         index = await self.uploadable(caller, name)
         assert caller is not None
         distribution = check_filename(filename, form.name, form.version, form.filetype)
 
-        def refuse_early(connection: Connection) -> None:
-            self._publishable(connection, caller, index, distribution.project, False)
+        def refuse_early(connection: Connection) -> Room | None:
+            found = self._publishable(connection, caller, index, distribution.project, False)
             if queries.file_exists(connection, index.name, filename):
                 raise BadRequest(_exists(filename))
+            if queries.is_burned(connection, index.name, filename):
+                raise BadRequest(_reused(filename))
+            owner = caller.project if found is None else found.owner  # a new name: the caller's
+            return self._room(connection, owner, form.sha256)
 
-        await self._database.read(refuse_early)  # before the bytes come
+        room = await self._database.read(refuse_early)  # before the bytes come
+        if room is not None and (size_at_least or 0) > room.left:
+            raise _over_quota(room, size_at_least or 0)
         store = self._stores.get(self._stores.default)
         key = _new_key()
         holder = self._this_process.holder
@@ -407,6 +436,8 @@ class PythonIndexes:
         try:
             # Beating as the pieces come: the stream holds them back until a chunk is full.
             pieces = self._beating(body, blob_id)
+            if room is not None:  # refused as soon as it passes the room (the commit decides)
+                pieces = _within(pieces, room)
             stream = DigestingStream(
                 pieces, self._settings.chunk_size, self._settings.pypi.file_size_cap
             )
@@ -450,12 +481,76 @@ class PythonIndexes:
         """In one transaction: the name claimed, the blob made ready (or shared), the file
         recorded. What nobody needs now is returned, for its bytes to be removed."""
         self._claim(connection, caller, index, distribution)
+        # Read once the name is held: a delete of the same name committed meanwhile is seen.
+        if queries.is_burned(connection, index.name, new.filename):
+            raise BadRequest(_reused(new.filename))
         settled = blobs.settle(connection, blob_id, new.size, new.md5, new.sha256)
+        self._charge(connection, index, distribution.project, settled.kept, new.size)
         redundant = [] if settled.redundant is None else [settled.redundant]
         if not queries.insert_file(connection, new, settled.kept, self._clock.now()):
             raise BadRequest(_exists(new.filename))  # the transaction's undoing drops it all
         queries.bump(connection, index.name, new.project)
+        self._tell(connection, EventType.PYPI_UPLOADED, index, new.project, caller,
+                   lambda: queries.chosen_files(connection, index.name, new.project,
+                                                filename=new.filename))  # fmt: skip
         return redundant
+
+    def _tell(
+        self,
+        connection: Connection,
+        event: EventType,
+        index: Index,
+        project: str,
+        caller: Caller,
+        files: Callable[[], list[queries.FileRow]],
+    ) -> None:
+        """In the change's transaction: its event, with the files as the change left them
+        (as they were, for a delete); read only when a webhook wants the event."""
+
+        def data() -> dict[str, Any]:
+            found = names.find(connection, queries.namespace(index.name), project)
+            told = files()
+            return {
+                "index": index.name,
+                "project": project,
+                "name": None if found is None else found.name,
+                "owner": None if found is None else found.owner,
+                "version": told[0].version if told else None,
+                "files": [_file_data(file) for file in told],
+            }
+
+        self._outbox.python_files(connection, event, data, caller)
+
+    # Quotas: the project that owns a name pays for its files (as a registry's repository's
+    # owner does), in the one total of every face's bytes (lading.db.usage)
+
+    def _room(self, connection: Connection, owner: str, sha256: str | None) -> Room | None:
+        """The room the owner's quota leaves (None: no limit, or the bytes are the owner's
+        already, by the sha256 the upload names); QuotaExceeded when none is left."""
+        limit = self._settings.quota.for_project(owner).bytes
+        if limit is None:
+            return None
+        if sha256 is not None and queries.holds_sha256(connection, owner, sha256):
+            return None
+        room = Room(owner, usage.used_bytes(connection, owner), limit)
+        if room.left == 0:
+            raise _over_quota(room, 0)
+        return room
+
+    def _charge(
+        self, connection: Connection, index: Index, project: str, blob_id: int, size: int
+    ) -> None:
+        """In the transaction recording the file (its name claimed): QuotaExceeded if it
+        would take the name's owner past its byte quota. Bytes the owner holds already,
+        in a file of any of its index projects, cost nothing more."""
+        found = names.find(connection, queries.namespace(index.name), project)
+        assert found is not None  # claimed
+        limit = self._settings.quota.for_project(found.owner).bytes
+        if limit is None or queries.holds_blob(connection, found.owner, blob_id):
+            return
+        room = Room(found.owner, usage.used_bytes(connection, found.owner), limit)
+        if size > room.left:
+            raise _over_quota(room, size)
 
     async def _beating(self, chunks: AsyncIterable[bytes], blob_id: int) -> AsyncIterator[bytes]:
         """The chunks, with the pending blob touched while they keep coming: recovery
@@ -556,15 +651,30 @@ class PythonIndexes:
         def write(connection: Connection) -> tuple[int, list[blobs.Blob]]:
             if self._publishable(connection, caller, index, project) is None:
                 raise NotFound(f"index {name} has no project {project}")
+            gone = queries.chosen_files(connection, index.name, project, wanted, filename)
             removed = queries.remove_files(connection, index.name, project, wanted, filename)
             if not removed:
                 raise NotFound(f"project {project} has no {filename or wanted} in index {name}")
+            burned = [file.filename for file in gone]
+            queries.burn(connection, index.name, burned, self._clock.now())
             queries.bump(connection, index.name, project)
+            self._tell(connection, EventType.PYPI_DELETED, index, project, caller, lambda: gone)
             return len(removed), blobs.drop_references(connection, removed)
 
         count, doomed = await self._database.write(write)
         await self._catalogue.discard(doomed)
         return count
+
+    async def allow_reuse(self, caller: Caller | None, name: str, filename: str) -> None:
+        """An administrator's: let a deleted file's name be uploaded again (NotFound when
+        it was not deleted). Installers that saw the old file's hash then find other bytes
+        under its name: a lock file pinning it fails its hash check."""
+        index = await self.uploadable(caller, name)
+        assert caller is not None
+        if not caller.is_admin:
+            raise Forbidden("only administrators let a deleted file's name be used again")
+        if not await self._database.write(queries.unburn, index.name, filename):
+            raise NotFound(f"index {name} has no deleted file {filename}")
 
     async def yank(
         self,
@@ -587,10 +697,16 @@ class PythonIndexes:
         def write(connection: Connection) -> int:
             if self._publishable(connection, caller, index, project) is None:
                 raise NotFound(f"index {name} has no project {project}")
+            before = queries.chosen_files(connection, index.name, project, wanted)
             changed = queries.set_yanked(connection, index.name, project, wanted, yanked, reason)
             if not changed:
                 raise NotFound(f"project {project} has no release {wanted} in index {name}")
             queries.bump(connection, index.name, project)
+            reason_kept = reason if yanked else None
+            if any((f.yanked, f.yanked_reason) != (yanked, reason_kept) for f in before):
+                event = EventType.PYPI_YANKED if yanked else EventType.PYPI_UNYANKED
+                after = partial(queries.chosen_files, connection, index.name, project, wanted)
+                self._tell(connection, event, index, project, caller, after)
             return changed
 
         return await self._database.write(write)
@@ -612,6 +728,22 @@ def _versions(files: list[queries.FileRow]) -> list[str]:
     return sorted({file.version for file in files}, key=order)
 
 
+def _file_data(file: queries.FileRow) -> dict[str, Any]:
+    """A file as events tell it (as the JSON page shows it, without its URL)."""
+    return {
+        "filename": file.filename,
+        "version": file.version,
+        "filetype": file.filetype,
+        "size": file.size,
+        "sha256": file.sha256,
+        "requires_python": file.requires_python,
+        "core_metadata_sha256": file.core_metadata_sha256,
+        "yanked": file.yanked,
+        "yanked_reason": file.yanked_reason,
+        "uploaded_at": timestamp(file.uploaded_at, "microseconds"),
+    }
+
+
 def _check_digests(form: UploadForm, md5: str, sha256: str, blake2_256: str) -> None:
     for label, given, found in (
         ("md5_digest", form.md5, md5),
@@ -628,6 +760,35 @@ async def _hashed(chunks: AsyncIterator[bytes], blake: hashlib.blake2b) -> Async
     async for chunk in chunks:
         await anyio.to_thread.run_sync(blake.update, chunk)
         yield chunk
+
+
+async def _within(chunks: AsyncIterable[bytes], room: Room) -> AsyncIterator[bytes]:
+    """The chunks, until they pass the room left: then QuotaExceeded (nothing is kept)."""
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > room.left:
+            raise _over_quota(room, size, more=True)
+        yield chunk
+
+
+def _over_quota(room: Room, adding: int, more: bool = False) -> QuotaExceeded:
+    # The owner of the name, who pays, is not always the uploader: say whose quota it is.
+    adding_text = f"{'more than ' if more else ''}{adding} bytes"
+    return QuotaExceeded(
+        f"quota exceeded: adding {adding_text} to the {room.used} bytes lading project "
+        f"{room.owner} holds would pass its quota of {room.limit} bytes (every face's bytes "
+        "count); delete files or images, or ask for a larger quota: nothing was kept"
+    )
+
+
+def _reused(filename: str) -> str:
+    # PyPI's words (its 400 for a burned name), which twine's --skip-existing does not skip.
+    return (
+        "This filename has already been used, use a different version. "
+        f"{filename!r} was deleted from this index, and a deleted file's name is never "
+        "uploaded again: an installer that saw its hash must not find other bytes under it"
+    )
 
 
 def _exists(filename: str) -> str:

@@ -22,7 +22,7 @@ import anyio
 from sqlalchemy import Connection
 
 from lading.clock import Clock
-from lading.db import artifacts, blobs, imports, oci, uploads
+from lading.db import artifacts, blobs, imports, uploads, usage
 from lading.db.engine import Database
 from lading.db.uploads import Lease
 from lading.domain import Artifact, Digests, EventType, Location, Status
@@ -726,8 +726,7 @@ class Transfers:
         limit = self._settings.quota.for_project(artifact.owner).bytes
         if limit is None:
             return cap
-        _, used = await self._database.read(artifacts.usage, artifact.owner)
-        used += await self._database.read(oci.project_bytes, artifact.owner)  # one quota
+        used = await self._database.read(usage.used_bytes, artifact.owner)  # every face's
         if used >= limit:
             raise TooLarge(f"project {artifact.owner} has used its quota of {limit} bytes")
         return min(cap, limit - used)

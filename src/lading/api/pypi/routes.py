@@ -139,7 +139,7 @@ async def upload(request: Request) -> Response:
     if content.name != "content":
         raise BadRequest(f"the distribution is the form's content field, not {content.name!r}")
     form = UploadForm.of(fields)
-    await pypi.upload(caller, name, form, content.filename, content.chunks)
+    await pypi.upload(caller, name, form, content.filename, content.chunks, content.size_at_least)
     return PlainTextResponse("OK\n")
 
 
@@ -212,6 +212,13 @@ async def delete_file(request: Request) -> Response:
     return JSONResponse({"files": count})
 
 
+async def deleted_file(request: Request) -> Response:
+    """An administrator's: a deleted file's name may be uploaded again."""
+    params = request.path_params
+    await _pypi(request).allow_reuse(await caller_of(request), params["index"], params["filename"])
+    return Response(status_code=204)
+
+
 async def release(request: Request) -> Response:
     params = request.path_params
     count = await _pypi(request).delete(
@@ -246,6 +253,7 @@ ROUTES: list[BaseRoute] = [
     Route("/{index}/files/{project}/{filename}", file, methods=["GET"], name="file"),
     Route("/{index}/files/{project}/{filename}", delete_file, methods=["DELETE"]),
     Route("/{index}/projects/{project}/{version}", release, methods=["DELETE"], name="release"),
+    Route("/{index}/deleted-files/{filename}", deleted_file, methods=["DELETE"]),
     Route("/{index}/projects/{project}/{version}/yank", yank, methods=["POST"]),
     Route("/{index}/projects/{project}/{version}/unyank", yank, methods=["POST"]),
 ]
