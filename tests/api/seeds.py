@@ -90,6 +90,12 @@ def seed_images(client: TestClient) -> Pools:
     call(client, "POST", f"/v2/images/{imported}/import", 202, json={"method": method})
     (task,) = call(client, "GET", f"/v2/images/{imported}/tasks", 200)["tasks"]
     metadefs = seed_metadefs(client)
+    keep = {"pattern": "queued", "keep_newest": 1}
+    policy = call(client, "POST", "/v2/retention/policies", 201, json=keep)
+    formats = "disk_format cmF3,container_format YmFyZQ=="  # raw, bare
+    tus = {"tus-resumable": "1.0.0", "upload-length": "3", "upload-metadata": formats}
+    created = client.post("/uploads/", headers=tus)
+    assert created.status_code == 201, created.text
     ids = [queued, active, deactivated, protected, shared, staged, imported]
     return {
         "image_id": [*ids, active.upper(), shared.replace("-", "")],
@@ -98,9 +104,17 @@ def seed_images(client: TestClient) -> Pools:
         "member_id": [MEMBER],
         "task_id": [task["id"]],
         "store_id": ["default"],
+        "policy_id": [policy["id"]],
+        "upload_id": [created.headers["location"].rstrip("/").rpartition("/")[2]],
         **metadefs,  # its "name" pool is also the schemas'
         "file": ["lading.css", "lading.js"],  # the UI's static files
     }
+
+
+def seed_pypi(client: TestClient) -> Pools:
+    """The index's parameters: its names need no file behind them to be refused."""
+    return {"index": ["main"], "project": ["demo"], "filename": ["demo-1.0-py3-none-any.whl"],
+            "version": ["1.0"]}  # fmt: skip
 
 
 def seed_pnda(client: TestClient, number: int) -> Pools:

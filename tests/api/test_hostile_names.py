@@ -27,6 +27,7 @@ from tests.api.seeds import (
     seed_images,
     seed_osm,
     seed_pnda,
+    seed_pypi,
     seed_service,
     world_settings,
 )
@@ -100,6 +101,8 @@ def seed(client: TestClient, face: str) -> Pools:
             return seed_osm(client, 0)
         case "/openapi":
             return seed_service(client)
+        case "/pypi":
+            return seed_pypi(client)
     return seed_images(client)
 
 
@@ -137,7 +140,7 @@ def injected(answer: RawAnswer) -> bool:
 
 @pytest.mark.parametrize("face", [pytest.param("/v2", marks=pytest.mark.heavy),  # every field
                                   "/v1", "/visor", "/packages", "/click", "/api", "/ui",
-                                  "/openapi"])  # fmt: skip
+                                  "/openapi", "/pypi", "/uploads"])  # fmt: skip
 def test_hostile_names_are_refused_and_write_nothing(
     world: tuple[TestClient, Path], face: str
 ) -> None:

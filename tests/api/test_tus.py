@@ -78,7 +78,8 @@ def test_bearer_tokens_are_taken_as_x_auth_token_is(world: World) -> None:
 
 
 def test_options_say_what_the_server_speaks(world: World) -> None:
-    for path in ("/uploads/", "/uploads/anything"):
+    assert world.request("OPTIONS", "/uploads/anything", "anonymous").status_code == 404
+    for path in ("/uploads/", "/uploads/0b7b3b8e-3f43-4a55-9d0e-2c1c7e0f8a11"):
         answer = world.request("OPTIONS", path, "anonymous")
         assert answer.status_code == 204
         assert answer.headers["tus-version"] == "1.0.0"

@@ -31,6 +31,7 @@ from lading.services.resumable import (
     Checksum,
     Resumable,
     UploadInfo,
+    check_upload_id,
     parse_metadata,
 )
 
@@ -109,6 +110,8 @@ async def _arrived(request: Request) -> AsyncIterator[bytes]:
 
 
 async def options(request: Request) -> Response:
+    if "upload_id" in request.path_params:  # an upload's URL: one lading could have made
+        check_upload_id(request.path_params["upload_id"])
     headers = {
         **_headers(),
         "tus-version": TUS_VERSION,

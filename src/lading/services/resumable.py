@@ -251,7 +251,7 @@ class Resumable:
     async def _mine(self, caller: Caller, upload_id: str) -> queries.Upload:
         """The caller's project's upload: another project's is not found; one past its
         expiry is gone (until recovery forgets it)."""
-        upload = await self._database.read(queries.find, upload_id)
+        upload = await self._database.read(queries.find, check_upload_id(upload_id))
         if upload is None or upload.project != caller.project or upload.state == queries.REMOVING:
             raise NotFound(f"no upload {upload_id}")
         if upload.expires_at < self._clock.now() and upload.state != queries.FINISHING:
@@ -659,3 +659,13 @@ def parse_metadata(text: str) -> dict[str, str | None]:
             raise BadRequest(f"Upload-Metadata: the value of {key!r} is not base64 of "
                              "UTF-8 text") from None  # fmt: skip
     return found
+
+
+def check_upload_id(upload_id: str) -> str:
+    """An upload's id as lading makes them (a UUID's text); any other names no upload."""
+    try:
+        if str(uuid.UUID(upload_id)) == upload_id:
+            return upload_id
+    except ValueError:
+        pass
+    raise NotFound(f"no upload {upload_id[:64]!r}")

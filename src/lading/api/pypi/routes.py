@@ -22,7 +22,7 @@ from lading.http.multipart import FormReader
 from lading.http.requests import has_body, read_json, services
 from lading.services.access import Caller
 from lading.services.pypi import BASIC, PUBLIC, Index, PythonIndexes, UploadForm
-from lading.services.python_dists import normalize
+from lading.services.python_dists import check_project_name, normalize
 
 METADATA_SUFFIX = ".metadata"  # PEP 658: a file's core metadata, at its URL and this
 MAX_UPLOAD_FIELD = 1024 * 1024  # a long description (a README) is one field
@@ -64,12 +64,12 @@ async def simple_index(request: Request) -> Response:
 
 async def simple_project(request: Request) -> Response:
     name, project = request.path_params["index"], request.path_params["project"]
-    if normalize(project) != project or not request.url.path.endswith("/"):
+    caller = await caller_of(request)
+    index = await _pypi(request).readable(caller, name)
+    if normalize(check_project_name(project)) != project or not request.url.path.endswith("/"):
         # PEP 503: the normalised name's URL is the page's; others redirect there.
         target = request.url_for("pypi:project", index=name, project=normalize(project))
         return RedirectResponse(target.path, status_code=301)
-    caller = await caller_of(request)
-    index = await _pypi(request).readable(caller, name)
     page = await _pypi(request).project(caller, name, project)
     return project_page(request, page, _private(index))
 
@@ -148,13 +148,19 @@ async def bare_index(request: Request) -> Response:
     URL as it is given, and follows no redirect); a read is redirected."""
     if request.method == "POST":
         return await upload(request)
-    target = request.url_for("pypi:index", index=request.path_params["index"])
-    return RedirectResponse(target.path, status_code=301)
+    return await _redirect(request, "pypi:index")
 
 
 async def bare_simple(request: Request) -> Response:
-    target = request.url_for("pypi:simple", index=request.path_params["index"])
-    return RedirectResponse(target.path, status_code=301)
+    return await _redirect(request, "pypi:simple")
+
+
+async def _redirect(request: Request, route: str) -> Response:
+    """To the index's URL with its slash, for an index the caller may read (else the
+    index's own 404 or 401, never a redirect to a name that is not one)."""
+    name = request.path_params["index"]
+    await _pypi(request).readable(await caller_of(request), name)
+    return RedirectResponse(request.url_for(route, index=name).path, status_code=301)
 
 
 # The management API (JSON)
