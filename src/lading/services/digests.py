@@ -116,32 +116,25 @@ class DigestingStream:
         self._threads = (SerialThread("lading-md5", DEPTH), SerialThread("lading-sha256", DEPTH))
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        pieces: list[bytes] = []
-        buffered = 0
         try:
-            async for piece in self._source:
-                self.size += len(piece)
-                if self._announced is not None and self.size > self._announced:
-                    raise BadRequest(f"received more than the {self._announced} bytes announced")
-                if self.size > self._limit:
-                    raise TooLarge(f"the data is larger than the limit of {self._limit} bytes")
-                pieces.append(piece)
-                buffered += len(piece)
-                if buffered >= self._chunk_size:
-                    chunk = b"".join(pieces)
-                    pieces.clear()
-                    buffered = 0
-                    await self._hash(chunk)
-                    yield chunk
-            if self._announced is not None and self.size != self._announced:
-                raise BadRequest(f"received {self.size} bytes but {self._announced} were announced")
-            if pieces:
-                chunk = b"".join(pieces)
+            async for chunk in rechunked(self._counted(), self._chunk_size):
                 await self._hash(chunk)
                 yield chunk
         finally:
             for thread in self._threads:
                 thread.close()
+
+    async def _counted(self) -> AsyncIterator[bytes]:
+        """The source's pieces, each counted against the limit and the announced size."""
+        async for piece in self._source:
+            self.size += len(piece)
+            if self._announced is not None and self.size > self._announced:
+                raise BadRequest(f"received more than the {self._announced} bytes announced")
+            if self.size > self._limit:
+                raise TooLarge(f"the data is larger than the limit of {self._limit} bytes")
+            yield piece
+        if self._announced is not None and self.size != self._announced:
+            raise BadRequest(f"received {self.size} bytes but {self._announced} were announced")
 
     async def digests(self) -> Digests:
         """The size and digests of everything read, once the stream is exhausted."""
@@ -155,3 +148,21 @@ class DigestingStream:
         await sha256_thread.submit(self._sha256.update, chunk)
         if self._sees is not None:
             self._sees(chunk)  # on this thread: pure Python, it would only wait for the GIL
+
+
+async def rechunked(pieces: AsyncIterable[bytes], chunk_size: int) -> AsyncIterator[bytes]:
+    """``pieces`` joined into chunks of at least ``chunk_size`` bytes (the last: what is
+    left): a request's small pieces become writes and hash updates a store and a thread
+    take at their pace."""
+    held: list[bytes] = []
+    buffered = 0
+    async for piece in pieces:
+        held.append(piece)
+        buffered += len(piece)
+        if buffered >= chunk_size:
+            chunk = b"".join(held)
+            held.clear()
+            buffered = 0
+            yield chunk
+    if held:
+        yield b"".join(held)

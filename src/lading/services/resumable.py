@@ -64,7 +64,7 @@ from lading.serial_thread import SerialThread
 from lading.services import validation
 from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
-from lading.services.digests import HashStates, RunningHashes, rehash
+from lading.services.digests import HashStates, RunningHashes, rechunked, rehash
 from lading.services.onboarding import Onboarding
 from lading.services.packages import NewPackage, Packages, parse_filename
 from lading.services.transfers import Expected, Placed, Transfers
@@ -542,34 +542,27 @@ class _Receiving:
             self._threads.append(SerialThread("lading-checksum", HASH_DEPTH))
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        pieces: list[bytes] = []
-        buffered = 0
-        last_beat = time.monotonic()
         try:
-            async for piece in self._body:
-                self.size += len(piece)
-                if self.size > self._room:
-                    raise BadRequest(
-                        f"the body goes past the upload's length ({self._room} bytes were left)"
-                    )
-                pieces.append(piece)
-                buffered += len(piece)
-                if buffered >= self._chunk_size:
-                    chunk = b"".join(pieces)
-                    pieces.clear()
-                    buffered = 0
-                    await self._hash(chunk)
-                    yield chunk
-                if time.monotonic() - last_beat > self._beat_every:
-                    last_beat = time.monotonic()
-                    await self._beat()
-            if pieces:
-                chunk = b"".join(pieces)
+            async for chunk in rechunked(self._counted(), self._chunk_size):
                 await self._hash(chunk)
                 yield chunk
         finally:
             for thread in self._threads:
                 thread.close()
+
+    async def _counted(self) -> AsyncIterator[bytes]:
+        """The body's pieces, counted against the room left, with signs of life."""
+        last_beat = time.monotonic()
+        async for piece in self._body:
+            self.size += len(piece)
+            if self.size > self._room:
+                raise BadRequest(
+                    f"the body goes past the upload's length ({self._room} bytes were left)"
+                )
+            yield piece
+            if time.monotonic() - last_beat > self._beat_every:
+                last_beat = time.monotonic()
+                await self._beat()
 
     async def _hash(self, chunk: bytes) -> None:
         hashers = [self._md5, self._sha256] + ([self._check] if self._check is not None else [])
