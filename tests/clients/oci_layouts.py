@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -27,19 +28,26 @@ def make_layout(layout: Path, payload: bytes) -> str:
         info.size = len(payload)
         info.mtime = 0
         tar.addfile(info, io.BytesIO(payload))
-    layer = layer_buffer.getvalue()
+    return tagged_layout(layout, layer_buffer.getvalue())
+
+
+def tagged_layout(layout: Path, plain: bytes, gzipped: bool = False) -> str:
+    """An OCI image layout (its blobs directory made) holding one image tagged v1 of one
+    layer, the tar ``plain`` (gzipped if ``gzipped``), and its config. Returns the
+    manifest's digest."""
+    layer = gzip.compress(plain, mtime=0) if gzipped else plain
     layer_digest = write_blob(layout, layer)
     config = json.dumps({
         "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(plain).hexdigest()]},
     }).encode()  # fmt: skip
     config_digest = write_blob(layout, config)
+    media_type = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if gzipped else "")
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                    "digest": config_digest, "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer_digest, "size": len(layer)}],
+        "layers": [{"mediaType": media_type, "digest": layer_digest, "size": len(layer)}],
     }).encode()  # fmt: skip
     manifest_digest = write_blob(layout, manifest)
     index = {"schemaVersion": 2, "manifests": [{

@@ -5,7 +5,6 @@ and seen by the Glance face."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from tests.clients.conftest import LADING, free_port, log_tail, running_lading, wait_registry
-from tests.clients.oci_layouts import OCI_MANIFEST, write_blob
+from tests.clients.oci_layouts import OCI_MANIFEST, tagged_layout
 from tests.clients.test_skopeo import SKOPEO, skopeo
 from tests.disk_images import qcow2_header
 
@@ -57,28 +56,7 @@ def container_disk_layout(layout: Path, disk: bytes) -> None:
         info = tarfile.TarInfo("disk/disk.qcow2")
         info.size, info.uid, info.gid, info.mode = len(disk), 107, 107, 0o440
         tar.addfile(info, io.BytesIO(disk))
-    plain = buffer.getvalue()
-    layer = gzip.compress(plain, mtime=0)
-    layer_digest = write_blob(layout, layer)
-    config = json.dumps({
-        "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(plain).hexdigest()]},
-    }).encode()  # fmt: skip
-    config_digest = write_blob(layout, config)
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": config_digest, "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": layer_digest, "size": len(layer)}],
-    }).encode()  # fmt: skip
-    manifest_digest = write_blob(layout, manifest)
-    index = {"schemaVersion": 2, "manifests": [{
-        "mediaType": OCI_MANIFEST, "digest": manifest_digest, "size": len(manifest),
-        "annotations": {"org.opencontainers.image.ref.name": "v1"},
-    }]}  # fmt: skip
-    (layout / "index.json").write_text(json.dumps(index))
-    (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    tagged_layout(layout, buffer.getvalue(), gzipped=True)
 
 
 def test_container_disks_both_ways_with_skopeo(tmp_path: Path, pytestconfig: pytest.Config) -> None:
