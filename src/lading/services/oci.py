@@ -27,7 +27,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -65,6 +65,7 @@ from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
 from lading.services.container_disks import ContainerDisks, DiskBlob, is_image_repository
 from lading.services.digests import DigestingStream, HashStates, RunningHashes, rehash
+from lading.services.liveness import beating
 from lading.services.name_rules import skeleton
 from lading.services.policy import Policy
 from lading.services.roles import MEMBER
@@ -571,8 +572,9 @@ class Registry:
         part = blobs.Blob(blob_id, store.name, key)
         try:
             stream = DigestingStream(body, self._settings.chunk_size, max(room, 0), length)
-            chunks = self._beating(
+            chunks = beating(
                 stream.chunks(),
+                self._settings.upload_stuck_after / 4,
                 lambda: self._database.write(
                     queries.touch_chunk, upload.id, blob_id, self._clock.now()
                 ),
@@ -628,8 +630,9 @@ class Registry:
             stream = DigestingStream(
                 body, self._settings.chunk_size, room, length, running=going_on
             )
-            chunks = self._beating(
+            chunks = beating(
                 stream.chunks(),
+                self._settings.upload_stuck_after / 4,
                 lambda: self._database.write(
                     queries.touch_chunk, upload.id, blob_id, self._clock.now(), token,
                     self._clock.now() + timedelta(seconds=self._settings.upload_stuck_after),
@@ -782,8 +785,9 @@ class Registry:
             stream = DigestingStream(
                 body, self._settings.chunk_size, self._settings.image_size_cap, length
             )
-            chunks = self._beating(
+            chunks = beating(
                 stream.chunks(),
+                self._settings.upload_stuck_after / 4,
                 lambda: self._database.write(blobs.touch, blob_id, self._clock.now()),
             )
             stored = await store.put(key, chunks)
@@ -802,22 +806,6 @@ class Registry:
             raise
         with anyio.CancelScope(shield=True):
             await self._catalogue.discard(redundant)
-
-    async def _beating(
-        self, chunks: AsyncIterable[bytes], beat: Callable[[], Awaitable[object]]
-    ) -> AsyncIterator[bytes]:
-        """The chunks, with a sign of life (``beat``) every quarter of upload_stuck_after
-        while they keep coming, as Transfers keeps its uploads': recovery removes a
-        pending blob that shows none for upload_stuck_after, however long a push of
-        one request lasts. Given the chunks going to the store (``chunk_size`` each), not
-        the request's smaller pieces: fewer steps for each byte."""
-        interval = self._settings.upload_stuck_after / 4
-        last = time.monotonic()
-        async for chunk in chunks:
-            if time.monotonic() - last > interval:
-                last = time.monotonic()
-                await beat()
-            yield chunk
 
     def _link(
         self,

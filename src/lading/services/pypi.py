@@ -23,7 +23,6 @@ import hashlib
 import os
 import re
 import tempfile
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
@@ -56,6 +55,7 @@ from lading.services.access import Caller
 from lading.services.catalogue import Catalogue
 from lading.services.digests import DigestingStream
 from lading.services.events import Outbox
+from lading.services.liveness import beating
 from lading.services.name_rules import skeleton
 from lading.services.python_dists import (
     WHEEL,
@@ -552,16 +552,13 @@ class PythonIndexes:
         if size > room.left:
             raise _over_quota(room, size)
 
-    async def _beating(self, chunks: AsyncIterable[bytes], blob_id: int) -> AsyncIterator[bytes]:
-        """The chunks, with the pending blob touched while they keep coming: recovery
-        removes a pending blob that shows no sign of life for ``upload_stuck_after``."""
-        interval = self._settings.upload_stuck_after / 4
-        last = time.monotonic()
-        async for chunk in chunks:
-            if time.monotonic() - last > interval:
-                last = time.monotonic()
-                await self._database.write(blobs.touch, blob_id, self._clock.now())
-            yield chunk
+    def _beating(self, chunks: AsyncIterable[bytes], blob_id: int) -> AsyncIterator[bytes]:
+        """The chunks, with the pending blob touched while they keep coming."""
+
+        async def touch() -> None:
+            await self._database.write(blobs.touch, blob_id, self._clock.now())
+
+        return beating(chunks, self._settings.upload_stuck_after / 4, touch)
 
     async def _wheel_metadata(
         self, store_name: str, key: str, size: int, distribution: Distribution, blob_id: int

@@ -10,9 +10,8 @@ as Glance v2 does.
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -47,6 +46,7 @@ from lading.services.downloads import DownloadLedger
 from lading.services.events import Outbox
 from lading.services.image_cache import CachedCopy, ImageCache, Tee
 from lading.services.inspection import inspection_for
+from lading.services.liveness import beating
 from lading.services.validation import Changes
 from lading.settings import Settings
 from lading.stores.base import Part, Store, StoredObject
@@ -550,8 +550,9 @@ class Transfers:
             blobs.reserve, target.name, key, self._clock.now(), self._this_process.holder
         )
         try:
-            chunks = self._beating(
+            chunks = beating(
                 watch(self._stores.get(source.store).open(source.key, 0, source.size)),
+                self._settings.upload_stuck_after / 4,
                 lambda: self._database.write(blobs.touch, blob_id, self._clock.now()),
             )
             stream = DigestingStream(chunks, self._settings.chunk_size, source.size, source.size)
@@ -620,8 +621,9 @@ class Transfers:
         self._metrics.uploads_in_flight.inc()
         try:
             stream = DigestingStream(
-                self._beating(
+                beating(
                     receiving.body,
+                    self._settings.upload_stuck_after / 4,
                     lambda: self._renew(lease),
                 ),
                 self._settings.chunk_size,
@@ -778,19 +780,6 @@ class Transfers:
         await self._database.write(uploads.abandon, lease)
         if lease.blob_id is not None:
             await self._catalogue.discard([blobs.Blob(lease.blob_id, store.name, lease.key)])
-
-    async def _beating(
-        self, chunks: AsyncIterable[bytes], beat: Callable[[], Awaitable[object]]
-    ) -> AsyncIterator[bytes]:
-        """The chunks, with a sign of life while they keep coming (an upload's lease
-        renewed, a copy's blob touched): recovery takes what shows none for too long."""
-        interval = self._settings.upload_stuck_after / 4
-        last = time.monotonic()
-        async for chunk in chunks:
-            if time.monotonic() - last > interval:
-                last = time.monotonic()
-                await beat()
-            yield chunk
 
 
 async def _joined(
