@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Table,
     delete,
@@ -660,32 +661,18 @@ def project_bytes(connection: Connection, project: str) -> int:
 
 def holds_digest(connection: Connection, project: str, digest: str) -> bool:
     """Whether one of ``project``'s repositories holds a blob of that digest."""
-    return (
-        connection.execute(
-            select(oci_blob_links.c.blob_id)
-            .where(
-                oci_blob_links.c.repository.in_(_owned(project)),
-                oci_blob_links.c.digest == digest,
-            )
-            .limit(1)
-        ).first()
-        is not None
-    )
+    return _holds(connection, project, oci_blob_links.c.digest == digest)
 
 
 def holds_blob(connection: Connection, project: str, blob_id: int) -> bool:
     """Whether one of ``project``'s repositories holds the blob (it then costs nothing more)."""
-    return (
-        connection.execute(
-            select(oci_blob_links.c.blob_id)
-            .where(
-                oci_blob_links.c.repository.in_(_owned(project)),
-                oci_blob_links.c.blob_id == blob_id,
-            )
-            .limit(1)
-        ).first()
-        is not None
-    )
+    return _holds(connection, project, oci_blob_links.c.blob_id == blob_id)
+
+
+def _holds(connection: Connection, project: str, link: ColumnElement[bool]) -> bool:
+    owned = oci_blob_links.c.repository.in_(_owned(project))
+    found = select(oci_blob_links.c.blob_id).where(owned, link).limit(1)
+    return connection.execute(found).first() is not None
 
 
 @dataclass(frozen=True, slots=True)
