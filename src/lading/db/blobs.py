@@ -7,6 +7,7 @@ its bytes wait to be removed.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,12 @@ class Blob:
     id: int
     store: str
     key: str
+
+
+def new_key() -> str:
+    """A fresh object key, spread over 256 folders by its first two characters."""
+    name = uuid.uuid4().hex
+    return f"{name[:2]}/{name}"
 
 
 def reserve(

@@ -9,10 +9,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+import anyio
 from sqlalchemy import Connection
 
 from lading.clock import Clock
@@ -38,6 +39,7 @@ from lading.errors import (
     ObjectInUse,
     TooLarge,
 )
+from lading.processes import Holder
 from lading.services import validation
 from lading.services.access import Caller, can_see
 from lading.services.events import Events, Outbox
@@ -54,6 +56,15 @@ MAX_FILTERS = 32
 MAX_FILTER_VALUES = 1000
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PendingBlob:
+    """The blob of a write in progress, and what its commit left unneeded (bytes shared
+    with an identical blob, a blob already held)."""
+
+    blob: blobs.Blob
+    redundant: list[blobs.Blob] = field(default_factory=list)
 
 
 class Catalogue:
@@ -339,6 +350,23 @@ class Catalogue:
         if was_live:
             self._outbox.record(connection, EventType.ARTIFACT_DELETED, artifact_id, by)
         return doomed
+
+    @contextlib.asynccontextmanager
+    async def pending_blob(self, store: str, holder: Holder | None) -> AsyncIterator[PendingBlob]:
+        """A blob reserved for bytes about to be written into ``store`` (by ``holder``, who
+        beats for it; none: the caller touches it). If the block fails, the blob and its
+        bytes are removed; after it succeeds, the blobs it marked redundant are."""
+        key = blobs.new_key()
+        blob_id = await self._database.write(blobs.reserve, store, key, self._clock.now(), holder)
+        pending = PendingBlob(blobs.Blob(blob_id, store, key))
+        try:
+            yield pending
+        except BaseException:
+            with anyio.CancelScope(shield=True):  # a cancelled request still cleans up
+                await self.discard([pending.blob])
+            raise
+        with anyio.CancelScope(shield=True):
+            await self.discard(pending.redundant)
 
     async def discard(self, doomed: Sequence[blobs.Blob]) -> int:
         """Remove the bytes of blobs nobody references, then their records.

@@ -565,21 +565,17 @@ class Registry:
         store = self._stores.get(upload.store)
         if store.appends_in_place:
             return await self._append_in_place(upload, name, body, max(room, 0), length)
-        key = _new_key()
-        blob_id = await self._database.write(
-            blobs.reserve, store.name, key, self._clock.now(), None
-        )
-        part = blobs.Blob(blob_id, store.name, key)
-        try:
+        async with self._catalogue.pending_blob(store.name, None) as pending:  # the upload's
+            part = pending.blob
             stream = DigestingStream(body, self._settings.chunk_size, max(room, 0), length)
             chunks = beating(
                 stream.chunks(),
                 self._settings.upload_stuck_after / 4,
                 lambda: self._database.write(
-                    queries.touch_chunk, upload.id, blob_id, self._clock.now()
+                    queries.touch_chunk, upload.id, part.id, self._clock.now()
                 ),
             )
-            stored = await store.put(key, chunks)
+            stored = await store.put(part.key, chunks)
             digests = await stream.digests()
             if stored.size != digests.size:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
@@ -587,10 +583,6 @@ class Registry:
                 queries.add_part, upload, part, digests, self._clock.now()
             ):
                 raise RangeNotSatisfiable("another chunk was written meanwhile", upload.size)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._catalogue.discard([part])
-            raise
         return UploadState(upload.id, name, upload.size + stored.size)
 
     async def _append_in_place(
@@ -611,7 +603,7 @@ class Registry:
         first = upload.parts == 0
         try:
             if first:
-                key = _new_key()
+                key = blobs.new_key()
                 blob_id = await self._database.write(blobs.reserve, store.name, key, now, None)
                 running = RunningHashes.empty()
             else:
@@ -775,13 +767,8 @@ class Registry:
         """Stream ``body`` into a new blob, hashed as it passes; linked into the
         repository if its sha256 is ``digest``, removed otherwise."""
         store = self._stores.get(store_name)
-        key = _new_key()
-        holder = self._this_process.holder
-        blob_id = await self._database.write(
-            blobs.reserve, store.name, key, self._clock.now(), holder
-        )
-        pending = blobs.Blob(blob_id, store.name, key)
-        try:
+        async with self._catalogue.pending_blob(store.name, self._this_process.holder) as pending:
+            blob_id = pending.blob.id
             stream = DigestingStream(
                 body, self._settings.chunk_size, self._settings.image_size_cap, length
             )
@@ -790,22 +777,15 @@ class Registry:
                 self._settings.upload_stuck_after / 4,
                 lambda: self._database.write(blobs.touch, blob_id, self._clock.now()),
             )
-            stored = await store.put(key, chunks)
+            stored = await store.put(pending.blob.key, chunks)
             digests = await stream.digests()
             if f"sha256:{digests.sha256}" != digest:
                 raise DigestInvalid(f"the data's digest is sha256:{digests.sha256}, not {digest}")
             if stored.size != digests.size:
                 raise StoreError(f"store {store.name!r} kept {stored.size} of {digests.size} bytes")
-
-            redundant = await self._database.write(
+            pending.redundant = await self._database.write(
                 self._link, access, name, digest, blob_id, digests
             )
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._catalogue.discard([pending])
-            raise
-        with anyio.CancelScope(shield=True):
-            await self._catalogue.discard(redundant)
 
     def _link(
         self,
@@ -1022,8 +1002,3 @@ def _annotations(content: bytes) -> dict[str, str] | None:
     document = json.loads(content)
     annotations = document.get("annotations") if isinstance(document, dict) else None
     return annotations if isinstance(annotations, dict) and annotations else None
-
-
-def _new_key() -> str:
-    name = uuid.uuid4().hex
-    return f"{name[:2]}/{name}"

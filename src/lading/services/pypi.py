@@ -23,7 +23,6 @@ import hashlib
 import os
 import re
 import tempfile
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -427,13 +426,8 @@ class PythonIndexes:
         if room is not None and (size_at_least or 0) > room.left:
             raise _over_quota(room, size_at_least or 0)
         store = self._stores.get(self._stores.default)
-        key = _new_key()
-        holder = self._this_process.holder
-        blob_id = await self._database.write(
-            blobs.reserve, store.name, key, self._clock.now(), holder
-        )
-        pending = blobs.Blob(blob_id, store.name, key)
-        try:
+        async with self._catalogue.pending_blob(store.name, self._this_process.holder) as pending:
+            blob_id, key = pending.blob.id, pending.blob.key
             # Beating as the pieces come: the stream holds them back until a chunk is full.
             pieces = self._beating(body, blob_id)
             if room is not None:  # refused as soon as it passes the room (the commit decides)
@@ -459,15 +453,9 @@ class PythonIndexes:
                 digests.size, digests.sha256, digests.md5, metadata,
                 None if metadata is None else hashlib.sha256(metadata).hexdigest(), caller.project,
             )  # fmt: skip
-            redundant = await self._database.write(
+            pending.redundant = await self._database.write(
                 self._commit, caller, index, distribution, new, blob_id
             )
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._catalogue.discard([pending])
-            raise
-        with anyio.CancelScope(shield=True):
-            await self._catalogue.discard(redundant)
 
     def _commit(
         self,
@@ -791,8 +779,3 @@ def _reused(filename: str) -> str:
 def _exists(filename: str) -> str:
     # twine's --skip-existing recognises a 400 saying "already exist" (as PyPI's does).
     return f"File already exists: {filename!r}; a file is never replaced, upload a new version"
-
-
-def _new_key() -> str:
-    name = uuid.uuid4().hex
-    return f"{name[:2]}/{name}"

@@ -545,29 +545,20 @@ class Transfers:
             return 0
         source = artifact.locations[0]
         target = self._stores.get(store_name)
-        key = _new_key()
-        blob_id = await self._database.write(
-            blobs.reserve, target.name, key, self._clock.now(), self._this_process.holder
-        )
-        try:
+        async with self._catalogue.pending_blob(target.name, self._this_process.holder) as pending:
+            blob_id = pending.blob.id
             chunks = beating(
                 watch(self._stores.get(source.store).open(source.key, 0, source.size)),
                 self._settings.upload_stuck_after / 4,
                 lambda: self._database.write(blobs.touch, blob_id, self._clock.now()),
             )
             stream = DigestingStream(chunks, self._settings.chunk_size, source.size, source.size)
-            stored = await target.put(key, stream.chunks())
+            stored = await target.put(pending.blob.key, stream.chunks())
             digests = await stream.digests()
             if stored.size != source.size or source.os_hash_value not in (None, digests.sha256):
                 raise StoreError(f"the copy in {store_name!r} differs from the original")
             redundant = await self._database.write(imports.add_copy, blob_id, artifact.id, digests)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._catalogue.discard([blobs.Blob(blob_id, target.name, key)])
-            raise
-        if redundant is not None:
-            with anyio.CancelScope(shield=True):
-                await self._catalogue.discard([redundant])
+            pending.redundant = [] if redundant is None else [redundant]
         return source.size
 
     async def remove_from_store(self, caller: Caller, artifact_id: str, store_name: str) -> None:
@@ -603,7 +594,7 @@ class Transfers:
             raise TooLarge(f"the data is larger than the limit of {cap} bytes")
         store = self._stores.get(receiving.store_name if self._stores.several else None)
         lease = Lease(
-            artifact.id, uuid.uuid4().hex, store.name, _new_key(), status=receiving.status,
+            artifact.id, uuid.uuid4().hex, store.name, blobs.new_key(), status=receiving.status,
             failed=receiving.failed, holder=self._this_process.holder,
         )  # fmt: skip
         inspection = inspection_for(
@@ -844,11 +835,6 @@ def _kept_error(kept: artifacts.KeptInStore, artifact_id: str, store: str) -> La
                 f"store {store!r} holds the only copy of image {artifact_id}: "
                 "delete the image instead"
             )
-
-
-def _new_key() -> str:
-    name = uuid.uuid4().hex
-    return f"{name[:2]}/{name}"
 
 
 def _requeue_killed(connection: Connection, artifact_id: str, moment: datetime) -> None:
