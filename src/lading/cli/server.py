@@ -40,6 +40,7 @@ from lading.settings import (
     TlsSettings,
 )
 from lading.settings_errors import ConfigFileError
+from lading.settings_keys import UnknownSetting
 from lading.stores.registry import StoreRegistry
 from lading.tls import CertificateProblem, check_server_files
 from lading.url_rules import is_loopback
@@ -64,7 +65,7 @@ def load_launch(launch: Launch) -> Settings:
     config_file = launch.config_file
     try:
         return launch.settings()
-    except ConfigFileError as exc:  # one line naming the file: no report, no traceback
+    except (ConfigFileError, UnknownSetting) as exc:  # one line a problem, no traceback
         raise click.ClickException(str(exc)) from None
     except tomllib.TOMLDecodeError as exc:
         hint = " (PNDA's pr-config.json goes to --pnda-config)" if _json_named(config_file) else ""
