@@ -11,7 +11,9 @@ import resource
 import shutil
 import tempfile
 import tomllib
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -22,10 +24,10 @@ import click
 from pydantic import ValidationError
 
 from lading import logs
+from lading.cli.catalogue import CREATE_OPTION, catalogue_errors, open_catalogue, shown
 from lading.cli.launch import Launch, api_app
 from lading.cli.redirects import REGISTRY, RedirectsFailed, start_redirects, stop_redirects
 from lading.clock import Clock, timestamp
-from lading.db.engine import Database
 from lading.errors import LadingError
 from lading.metrics import MULTIPROCESS_VARIABLE
 from lading.services.catalogue import Catalogue
@@ -132,10 +134,11 @@ def serve(
         Policy.load(settings.policy_file, settings.property_protection_file)
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from None
-    # Fail here, once, rather than in every worker.
-    database = Database(settings.resolved_database_url)
-    database.upgrade()
-    runs_open = not database.run(False, any_credential)
+    # Fail here, once, rather than in every worker; the first start makes the catalogue.
+    database = open_catalogue(settings, create=True, announce=False)
+    log.info("catalogue: %s", shown(settings.resolved_database_url))
+    with catalogue_errors(settings):
+        runs_open = not database.run(False, any_credential)
     if runs_open and not is_loopback(address) and not insecure_open:
         raise click.ClickException(
             f"no API token exists, so lading would serve {address} open, with every caller an "
@@ -271,9 +274,9 @@ def db() -> None:
 @db.command()
 @CONFIG_OPTION
 def upgrade(config_file: Path | None) -> None:
-    """Apply the database migrations."""
+    """Apply the database migrations; make the catalogue if there is none."""
     settings = load_settings(config_file)
-    Database(settings.resolved_database_url).upgrade()
+    open_catalogue(settings, create=True, announce=False).dispose()
     click.echo(f"database is up to date: {settings.resolved_database_url}")
 
 
@@ -283,8 +286,7 @@ def check(config_file: Path | None) -> None:
     """List package names with live versions from projects that may not publish under
     them (shared between projects before names had owners); exit 1 if there are any."""
     settings = load_settings(config_file)
-    database = Database(settings.resolved_database_url)
-    database.upgrade()
+    database = open_catalogue(settings, create=False)
     try:
         shared = anyio.run(PackageNames(database).shared)
     finally:
@@ -305,8 +307,7 @@ def check(config_file: Path | None) -> None:
 def scrub(config_file: Path | None, at_once: bool) -> None:
     """Remove the data of artifacts deleted with delay (what the servers do periodically)."""
     settings = load_settings(config_file)
-    database = Database(settings.resolved_database_url)
-    database.upgrade()
+    database = open_catalogue(settings, create=False)
     stores = StoreRegistry.from_settings(settings)
     catalogue = Catalogue(database, stores, settings.quota, PackageNames(database))
 
@@ -329,11 +330,16 @@ def token() -> None:
     """Manage API tokens. Once the first exists, every request needs one."""
 
 
-def identities(config_file: Path | None) -> Identities:
+@contextmanager
+def identities(
+    config_file: Path | None, create: bool = False, offer_create: bool = False
+) -> Iterator[Identities]:
     settings = load_settings(config_file)
-    database = Database(settings.resolved_database_url)
-    database.upgrade()
-    return Identities(database, settings.default_project, Policy())
+    database = open_catalogue(settings, create=create, offer_create=offer_create)
+    try:
+        yield Identities(database, settings.default_project, Policy())
+    finally:
+        database.dispose()
 
 
 @token.command("create")
@@ -342,15 +348,23 @@ def identities(config_file: Path | None) -> Identities:
 @click.option("--role", type=click.Choice(ROLES), required=True, help="What it may do.")
 @click.option("--expires", help="When it stops working: 30d, 12h, 90m, or an ISO 8601 time (UTC).")
 @click.option("--description", default="", help="A note to recognise it by in the list.")
+@CREATE_OPTION
 def token_create(
-    config_file: Path | None, project: str, role: str, expires: str | None, description: str
+    config_file: Path | None,
+    project: str,
+    role: str,
+    expires: str | None,
+    description: str,
+    create: bool,
 ) -> None:
-    """Create a token; it is printed once, on the last line, and never stored in clear."""
+    """Create a token; it is printed once, on the last line, and never stored in clear.
+    The catalogue it went to is named on stderr."""
     expires_at = None if expires is None else parse_expiry(expires)
-    try:
-        new = anyio.run(identities(config_file).create, project, role, expires_at, description)
-    except LadingError as exc:
-        raise click.UsageError(exc.message) from None
+    with identities(config_file, create, offer_create=True) as catalogue:
+        try:
+            new = anyio.run(catalogue.create, project, role, expires_at, description)
+        except LadingError as exc:
+            raise click.UsageError(exc.message) from None
     until = "never" if expires_at is None else timestamp(expires_at)
     click.echo(f"token {new.record.id}: project {project}, role {role}, expires {until}")
     click.echo(new.token)
@@ -361,10 +375,11 @@ def token_create(
 @click.argument("token_or_id")
 def token_revoke(config_file: Path | None, token_or_id: str) -> None:
     """Revoke a token, given it or its id; requests carrying it get 401 from then on."""
-    try:
-        record = anyio.run(identities(config_file).revoke, token_or_id)
-    except LadingError as exc:
-        raise click.ClickException(exc.message) from None
+    with identities(config_file) as catalogue:
+        try:
+            record = anyio.run(catalogue.revoke, token_or_id)
+        except LadingError as exc:
+            raise click.ClickException(exc.message) from None
     click.echo(f"token {record.id} revoked")
 
 
@@ -372,7 +387,9 @@ def token_revoke(config_file: Path | None, token_or_id: str) -> None:
 @CONFIG_OPTION
 def token_list(config_file: Path | None) -> None:
     """The tokens, without their secret: id, project, role, state."""
-    for record in anyio.run(identities(config_file).list):
+    with identities(config_file) as catalogue:
+        records = anyio.run(catalogue.list)
+    for record in records:
         state = "revoked" if record.revoked_at else "active"
         if record.expires_at is not None:
             state += f", expires {timestamp(record.expires_at)}"
