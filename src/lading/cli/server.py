@@ -27,6 +27,7 @@ from lading import logs
 from lading.cli.catalogue import CREATE_OPTION, catalogue_errors, open_catalogue, shown
 from lading.cli.launch import Launch, api_app
 from lading.cli.redirects import REGISTRY, RedirectsFailed, start_redirects, stop_redirects
+from lading.cli.startup import Listener, check_listeners, listen_failure
 from lading.clock import Clock, timestamp
 from lading.errors import LadingError
 from lading.metrics import MULTIPROCESS_VARIABLE
@@ -36,13 +37,14 @@ from lading.services.names import PackageNames
 from lading.services.policy import Policy
 from lading.services.roles import ROLES, PolicyError
 from lading.settings import (
+    FilesystemStoreSettings,
     RbdStoreSettings,
     S3StoreSettings,
     Settings,
     TlsSettings,
 )
 from lading.settings_errors import ConfigFileError
-from lading.settings_keys import UnknownSetting
+from lading.settings_keys import UnknownSetting, variable_name
 from lading.stores.registry import StoreRegistry
 from lading.tls import CertificateProblem, check_server_files
 from lading.url_rules import is_loopback
@@ -73,9 +75,22 @@ def load_launch(launch: Launch) -> Settings:
         hint = " (PNDA's pr-config.json goes to --pnda-config)" if _json_named(config_file) else ""
         raise click.ClickException(f"{config_file}: not TOML ({exc}){hint}") from None
     except ValidationError as exc:
-        raise click.UsageError(f"invalid settings:\n{exc}") from None
+        raise click.UsageError("invalid settings:\n" + "\n".join(invalid_values(exc))) from None
     except FileNotFoundError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def invalid_values(exc: ValidationError) -> list[str]:
+    """pydantic's report, a line a problem: the key, what is wrong, where it is set (the
+    value itself is left out: it may be a secret)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        message = error["msg"].removeprefix("Value error, ")
+        key = ".".join(str(part) for part in error["loc"])
+        if key:
+            message = f"{key}: {message} ({key} in the TOML file or {variable_name(key)})"
+        lines.append(f"  {message}")
+    return lines
 
 
 def _json_named(path: Path | None) -> bool:
@@ -123,6 +138,8 @@ def serve(
     logging.config.dictConfig(log_config)
     listen_port = settings.port
     tls = tls_options(settings.tls, listen_port)
+    if (problem := check_listeners(settings)) is not None:
+        raise click.ClickException(problem)
     shared = None
     if workers > 1:  # each worker is a process: their metrics meet in files of this server's
         shared = tempfile.mkdtemp(prefix="lading-metrics-")
@@ -145,8 +162,7 @@ def serve(
             "admin. Create one first (lading token create --project P --role admin), bind a "
             "loopback address, or pass --insecure-open."
         )
-    problem = check_stores(settings)
-    if problem is not None:
+    if (problem := check_stores(settings)) is not None:
         raise click.ClickException(problem)
     edge = settings.server
     raise_open_files_limit(edge.connections)
@@ -190,7 +206,13 @@ def serve(
             log.info("the OCI registry on %s://%s:%d", scheme, address, settings.oci.port)
         # Each worker builds its own settings from the same launch: the same files, and
         # this address and port (where the redirect listener sends its clients too).
-        server.serve(target_loader=partial(api_app, launch), wrap_loader=False)
+        try:
+            server.serve(target_loader=partial(api_app, launch), wrap_loader=False)
+        except RuntimeError as exc:  # granian's bind, lost to another program since the check
+            if "(os error" not in str(exc):
+                raise
+            failure = listen_failure(address, Listener(listen_port, "port"), exc)
+            raise click.ClickException(failure) from None
     finally:
         for listener in (redirects, registry):
             if listener is not None:
@@ -261,9 +283,26 @@ def _check_stores(settings: Settings) -> str | None:
 
     try:
         anyio.run(check)
-    except LadingError as exc:
-        return exc.message
+    except LadingError as exc:  # its first line: a driver may add pages of debug output
+        log.debug("the stores' check: %s", exc.message)
+        return exc.message.strip().splitlines()[0]
+    except OSError as exc:  # a filesystem store's folder, made as the store is built
+        return _folder_failure(settings, exc)
     return None
+
+
+def _folder_failure(settings: Settings, exc: OSError) -> str:
+    """A filesystem store whose folder cannot be made, and the settings that place it."""
+    failed = str(exc.filename or "")
+    for name, store in settings.stores.items():
+        path = str(settings.store_path(name)) if isinstance(store, FilesystemStoreSettings) else ""
+        if path and (failed == path or failed.startswith(path + os.sep)):
+            where = f"stores.{name}.path ({variable_name(f'stores.{name}.path')})"
+            return (
+                f"store {name!r} cannot make its folder {path}: {exc.strerror or exc}; set "
+                f"{where} or data_dir (LADING_DATA_DIR) to a folder lading's user may write"
+            )
+    return f"a store cannot make its folder {failed}: {exc.strerror or exc}"
 
 
 @click.group()
