@@ -121,6 +121,27 @@ def test_a_store_folder_that_cannot_be_made_names_the_setting(tmp_path: Path) ->
     )
 
 
+def test_a_data_dir_for_the_secret_key_alone_is_checked_before_the_workers(
+    tmp_path: Path,
+) -> None:
+    # Catalogue and store elsewhere: only the secret key lives in data_dir.
+    (tmp_path / "file").write_text("")
+    data = tmp_path / "file" / "data"
+    result = serve(
+        tmp_path,
+        "--port",
+        "0",
+        LADING_DATA_DIR=str(data),
+        LADING_DATABASE_URL=f"sqlite:///{tmp_path / 'lading.db'}",
+        LADING_STORES__DEFAULT__PATH=str(tmp_path / "images"),
+    )
+    assert error_of(result) == (
+        f"Error: the secret key file {data / 'secret.key'} cannot be made or read: Not a "
+        "directory; set data_dir (LADING_DATA_DIR) to a folder lading's user may write, or "
+        "secret_key (LADING_SECRET_KEY)"
+    )
+
+
 def test_tls_files_that_cannot_be_read_name_the_setting(tmp_path: Path) -> None:
     missing = tmp_path / "absent.pem"
     result = serve(

@@ -36,6 +36,7 @@ from lading.services.identity import Identities, any_credential
 from lading.services.names import PackageNames
 from lading.services.policy import Policy
 from lading.services.roles import ROLES, PolicyError
+from lading.services.sealing import KEY_FILE, Sealer
 from lading.settings import (
     FilesystemStoreSettings,
     RbdStoreSettings,
@@ -164,6 +165,14 @@ def serve(
         )
     if (problem := check_stores(settings)) is not None:
         raise click.ClickException(problem)
+    try:  # made here once, rather than failing in every worker as it builds the app
+        Sealer(settings)
+    except OSError as exc:
+        raise click.ClickException(
+            f"the secret key file {settings.data_dir / KEY_FILE} cannot be made or read: "
+            f"{exc.strerror or exc}; set data_dir (LADING_DATA_DIR) to a folder lading's user "
+            "may write, or secret_key (LADING_SECRET_KEY)"
+        ) from None
     edge = settings.server
     raise_open_files_limit(edge.connections)
     if tls:
