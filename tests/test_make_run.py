@@ -21,11 +21,12 @@ STOP_TIMEOUT = 10.0
 # Tell make the venv is made: a test never installs anything (-o: "old", not remade).
 MAKE = ["make", "--no-print-directory", "-C", str(ROOT), "-o", ".venv/.installed"]
 
-pytestmark = [
-    pytest.mark.server,
-    pytest.mark.skipif(shutil.which("make") is None, reason="no make"),
-    pytest.mark.skipif(not VENV_CLI.exists(), reason="the suite runs from another venv"),
-]
+# What runs make runs this checkout's venv, never another's, without an outer make's flags.
+NEEDS_MAKE = pytest.mark.skipif(
+    shutil.which("make") is None or not VENV_CLI.exists(),
+    reason="no make, or the suite runs from another venv than this checkout's",
+)
+OUTER_MAKE = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
 
 
 def _free_port() -> int:
@@ -35,10 +36,16 @@ def _free_port() -> int:
 
 
 def _environment(**settings: str) -> dict[str, str]:
-    kept = {k: v for k, v in os.environ.items() if not k.upper().startswith("LADING_")}
+    kept = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.upper().startswith("LADING_") and name not in OUTER_MAKE
+    }
     return kept | settings
 
 
+@pytest.mark.server
+@NEEDS_MAKE
 def test_make_run_says_where_the_cli_is_and_serves_a_fresh_data_dir(tmp_path: Path) -> None:
     port = _free_port()
     data = tmp_path / "data"
@@ -94,7 +101,7 @@ def test_make_run_says_where_the_cli_is_and_serves_a_fresh_data_dir(tmp_path: Pa
 def _install_cli(directory: Path, path: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*MAKE, "install-cli", f"CLI_DIR={directory}"],
-        env={**os.environ, "PATH": path},
+        env=_environment(PATH=path),
         capture_output=True,
         text=True,
         timeout=STOP_TIMEOUT * 3,
@@ -102,6 +109,8 @@ def _install_cli(directory: Path, path: str) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.server
+@NEEDS_MAKE
 def test_make_install_cli_links_the_command_only_where_asked(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     made = _install_cli(bin_dir, os.environ["PATH"])
@@ -121,6 +130,8 @@ def test_make_install_cli_links_the_command_only_where_asked(tmp_path: Path) -> 
     assert again.returncode == 0 and again.stdout == f"linked {bin_dir}/lading to {VENV_CLI}\n"
 
 
+@pytest.mark.server
+@NEEDS_MAKE
 def test_make_install_cli_leaves_another_lading_alone(tmp_path: Path) -> None:
     (tmp_path / "lading").write_text("#!/bin/sh\n")
     refused = _install_cli(tmp_path, os.environ["PATH"])
