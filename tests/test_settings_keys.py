@@ -21,8 +21,9 @@ from lading.settings_keys import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-# Where lading's own programs set or read LADING_* variables.
-SCANNED = ["src", "tests", "bench", "interop", "scripts", ".ci", "Makefile", "docs"]
+# Where lading's own programs set or read LADING_* variables: these folders, and every
+# file at the top (the Makefile, a Containerfile...).
+SCANNED = ["src", "tests", "bench", "interop", "scripts", ".ci", "docs"]
 VARIABLE = re.compile(r"(?<![A-Za-z0-9_])LADING_[A-Z0-9_]*[A-Z0-9](?![A-Za-z0-9_*])")
 # Names that look like variables and are not: a Python constant, the docs' placeholders,
 # and the misspelt name that the docs and tests/test_startup.py show refused.
@@ -136,15 +137,12 @@ def test_every_variable_the_project_uses_is_known() -> None:
     # The suite, CI, the scripts, the benches and the docs set these: none may be refused.
     names = SettingsNames.of(Settings)
     found: dict[str, str] = {}
-    for entry in SCANNED:
-        paths = [ROOT / entry] if (ROOT / entry).is_file() else (ROOT / entry).rglob("*")
-        for path in paths:
-            if path == Path(__file__) or path.suffix in {".pyc", ".png", ".ico", ".woff2"}:
-                continue  # this file's names are misspelt on purpose
-            if not path.is_file():
-                continue
-            text = path.read_text(errors="replace")
-            for name in VARIABLE.findall(text):
+    top = [path for path in ROOT.iterdir() if path.is_file()]
+    for path in [*top, *(path for entry in SCANNED for path in (ROOT / entry).rglob("*"))]:
+        if path == Path(__file__):
+            continue  # this file's names are misspelt on purpose
+        if path.is_file() and path.suffix not in {".pyc", ".png", ".ico", ".woff2"}:
+            for name in VARIABLE.findall(path.read_text(errors="replace")):
                 found.setdefault(name, str(path.relative_to(ROOT)))
     assert len(found) > 40  # the scan saw them
     unknown = {
