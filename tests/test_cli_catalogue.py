@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import make_url
 
 from lading.cli import main
 from lading.settings import CONFIG_FILE_VARIABLE
@@ -128,6 +129,16 @@ def test_db_upgrade_makes_the_catalogue_where_told(elsewhere: Path) -> None:
     result = CliRunner().invoke(main, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert (elsewhere / "data" / "lading.db").is_file()
+    assert result.output == f"database is up to date: {elsewhere / 'data' / 'lading.db'}\n"
+
+
+@pytest.mark.parametrize("kind", [pytest.param("postgresql", marks=SERVICES)])
+def test_db_upgrade_hides_the_password(kind: str, tmp_path: Path) -> None:
+    with unmigrated_database(kind, tmp_path, "shown") as url:
+        result = CliRunner().invoke(main, ["db", "upgrade"], env={"LADING_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    password = make_url(url).password
+    assert password and f":{password}@" not in result.output and ":***@" in result.output
 
 
 def test_a_data_dir_that_cannot_be_made_is_one_line(elsewhere: Path) -> None:

@@ -325,7 +325,7 @@ def upgrade(config_file: Path | None) -> None:
     """Apply the database migrations; make the catalogue if there is none."""
     settings = load_settings(config_file)
     open_catalogue(settings, create=True, announce=False).dispose()
-    click.echo(f"database is up to date: {settings.resolved_database_url}")
+    click.echo(f"database is up to date: {shown(settings.resolved_database_url)}")
 
 
 @db.command()
