@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import tomllib
 import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -121,9 +122,10 @@ def _names(node: _Node, depth: int) -> Iterator[tuple[str, ...]]:
 
 
 def _nearest(node: _Node, rest: tuple[str, ...], joiner: str) -> str | None:
-    wanted = joiner.join(rest)
-    known = {joiner.join(names): names for names in _names(node, len(rest) + 1)}
-    found = difflib.get_close_matches(wanted, known, n=1, cutoff=MATCH_CUTOFF)
+    """The known name nearest ``rest``, counting names a level deeper than it: a nested
+    name written with ``_`` for ``__`` is one segment where the known one is two."""
+    known = [joiner.join(names) for names in _names(node, len(rest) + 1)]
+    found = difflib.get_close_matches(joiner.join(rest), known, n=1, cutoff=MATCH_CUTOFF)
     return found[0] if found else None
 
 
@@ -192,7 +194,7 @@ class SettingsNames:
                 nearest = _nearest(node, (key,), ".")
                 where = ".".join((*path, nearest)) if nearest else None
                 lines.append(f"{line}: did you mean {where}?" if where else line)
-            elif child is not None and not child.leaf and isinstance(value, Mapping):
+            elif not child.leaf and isinstance(value, Mapping):
                 self._walk(child, value, (*path, key), source, lines)
 
 
@@ -203,9 +205,7 @@ def variable_name(key: str) -> str:
 
 def check_names(model: type[BaseModel], config_file: Path | None) -> None:
     """Raise UnknownSetting naming every ``LADING_*`` variable of this process and every
-    key of ``config_file`` (already read as TOML) that ``model`` does not know."""
-    import tomllib
-
+    key of the TOML ``config_file`` that ``model`` does not know."""
     names = SettingsNames.of(model)
     lines = names.unknown_variables(os.environ)
     if config_file is not None and config_file.is_file():  # a missing one: Settings says so
