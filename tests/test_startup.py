@@ -11,12 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url
 
 from lading.cli.startup import Listener, check_listeners, listen_failure
 from lading.settings import Settings
+from tests.conftest import DEFAULT_POSTGRES_URL, POSTGRES_URL_VARIABLE
 
 LADING = Path(sys.executable).with_name("lading")  # the console script of this venv
 START_TIMEOUT = 60.0  # seconds for lading serve to give up; it needs about one
+DATABASE_REMEDY = "check database_url (LADING_DATABASE_URL) and that the database server runs"
 
 pytestmark = pytest.mark.server
 
@@ -94,10 +97,18 @@ def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path
         "Error: the catalogue postgresql+psycopg://lading:***@127.0.0.1:1/lading cannot be "
         "opened: connection failed:"
     )
-    assert error.endswith(
-        "check database_url (LADING_DATABASE_URL) and that the database server runs"
-    )
-    assert "wrong-secret" not in error
+    assert error.endswith(DATABASE_REMEDY) and "wrong-secret" not in error
+
+
+@pytest.mark.services
+def test_a_database_that_refuses_the_password_is_one_line(tmp_path: Path) -> None:
+    server = make_url(os.environ.get(POSTGRES_URL_VARIABLE, DEFAULT_POSTGRES_URL))
+    with socket.create_connection((server.host or "127.0.0.1", server.port or 5432), 5):
+        pass  # PostgreSQL listens: what is refused is the password alone
+    url = server.set(password="not-the-password").render_as_string(hide_password=False)
+    error = error_of(serve(tmp_path, "--port", "0", LADING_DATABASE_URL=url))
+    assert "password authentication failed" in error and "not-the-password" not in error
+    assert error.endswith(DATABASE_REMEDY)
 
 
 def test_a_data_dir_that_cannot_be_made_names_the_setting(tmp_path: Path) -> None:
