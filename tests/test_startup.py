@@ -16,6 +16,7 @@ from sqlalchemy import make_url
 from lading.cli.startup import Listener, check_listeners, listen_failure
 from lading.settings import Settings
 from tests.conftest import DEFAULT_POSTGRES_URL, POSTGRES_URL_VARIABLE
+from tests.services_required import unavailable
 
 LADING = Path(sys.executable).with_name("lading")  # the console script of this venv
 START_TIMEOUT = 60.0  # seconds for lading serve to give up; it needs about one
@@ -103,8 +104,10 @@ def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path
 @pytest.mark.services
 def test_a_database_that_refuses_the_password_is_one_line(tmp_path: Path) -> None:
     server = make_url(os.environ.get(POSTGRES_URL_VARIABLE, DEFAULT_POSTGRES_URL))
-    with socket.create_connection((server.host or "127.0.0.1", server.port or 5432), 5):
-        pass  # PostgreSQL listens: what is refused is the password alone
+    try:  # PostgreSQL listens: what is refused is the password alone
+        socket.create_connection((server.host or "127.0.0.1", server.port or 5432), 5).close()
+    except OSError as exc:
+        unavailable(f"PostgreSQL is not reachable at {server.host}:{server.port}: {exc}")
     url = server.set(password="not-the-password").render_as_string(hide_password=False)
     error = error_of(serve(tmp_path, "--port", "0", LADING_DATABASE_URL=url))
     assert "password authentication failed" in error and "not-the-password" not in error
