@@ -15,7 +15,12 @@ OPENSTACKSDK_VERSION ?= 4.22.0
 OSLOTEST_VERSION ?= 6.1.1
 INTEROP_STAMP := $(INTEROP_VENV)/.installed-$(TEMPEST_VERSION)-sdk-$(OPENSTACKSDK_VERSION)
 
-.PHONY: run check test lint docs services interop bench clean
+# Where make install-cli links the lading command: on the PATH of most login shells
+# (Debian's ~/.profile adds it once it exists).
+CLI_DIR ?= $(HOME)/.local/bin
+CLI := $(abspath $(BIN))/lading
+
+.PHONY: run install-cli check test lint docs services interop bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +44,21 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@$(LINK_CEPH_BINDINGS)
 	touch $@ $(VENV)/.installed
 
+# One line first: the CLI is in the venv, not on the PATH (docs/cli.md).
 run: $(VENV)/.installed
+	@echo "lading CLI: $(CLI) (or source $(VENV)/bin/activate; make install-cli links it into $(CLI_DIR))"
 	$(BIN)/lading serve
+
+# The lading command on the PATH, only when asked: a link in $(CLI_DIR) to this venv's,
+# never over a file that is not a link (a lading installed otherwise).
+install-cli: $(VENV)/.installed
+	@mkdir -p "$(CLI_DIR)"
+	@if [ -e "$(CLI_DIR)/lading" ] && [ ! -L "$(CLI_DIR)/lading" ]; then \
+		echo "$(CLI_DIR)/lading exists and is not a link: left as it is"; exit 1; fi
+	@ln -sfn "$(CLI)" "$(CLI_DIR)/lading"
+	@echo "linked $(CLI_DIR)/lading to $(CLI)"
+	@case ":$$PATH:" in *":$(CLI_DIR):"*) ;; \
+		*) echo "$(CLI_DIR) is not on your PATH: add it, e.g. export PATH=\"$(CLI_DIR):\$$PATH\"";; esac
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests bench docs interop

@@ -106,7 +106,9 @@ def running_server(
     log_path = data_dir.parent / f"{data_dir.name}.server.log"
     made = None
     if token:
-        create = [str(LADING), "token", "create", "--project", "bench", "--role", "admin"]
+        # --create: the first token comes before the first start makes the catalogue.
+        create = [str(LADING), "token", "create", "--project", "bench", "--role", "admin",
+                  "--create"]  # fmt: skip
         made = subprocess.run(create, env=env, capture_output=True, text=True, check=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -76,11 +76,14 @@ def test_tokens_are_created_listed_and_revoked(tmp_path: Path) -> None:
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
     common = ["--config", str(config)]
     created = CliRunner().invoke(
-        main, ["token", "create", *common, "--project", "p1", "--role", "reader", "--expires", "2h"]
-    )
+        main,
+        ["token", "create", *common, "--project", "p1", "--role", "reader", "--expires", "2h",
+         "--create"],
+    )  # fmt: skip
     assert created.exit_code == 0, created.output
-    token = created.output.splitlines()[-1]
-    token_id = created.output.split()[1].rstrip(":")
+    token = created.stdout.splitlines()[-1]
+    token_id = created.stdout.split()[1].rstrip(":")
+    assert created.stderr == f"catalogue: {tmp_path / 'data' / 'lading.db'}\n"
     assert token.startswith("lt_") and len(token) > 40
     listed = CliRunner().invoke(main, ["token", "list", *common])
     assert token_id in listed.output and "reader" in listed.output and token not in listed.output
@@ -98,10 +101,11 @@ def test_visor_keys_are_created_listed_and_revoked_and_their_secret_sealed(
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
     common = ["--config", str(config)]
     created = CliRunner().invoke(
-        main, ["visor-key", "create", *common, "--project", "p1", "--role", "member"]
+        main, ["visor-key", "create", *common, "--project", "p1", "--role", "member", "--create"]
     )
     assert created.exit_code == 0, created.output
-    access_key, secret = created.output.splitlines()[-2:]
+    access_key, secret = created.stdout.splitlines()[-2:]
+    assert created.stderr == f"catalogue: {tmp_path / 'data' / 'lading.db'}\n"
     assert len(access_key) == 20 and len(secret) == 40
     stored = b"".join(path.read_bytes() for path in (tmp_path / "data").rglob("*.db*"))
     assert access_key.encode() in stored and secret.encode() not in stored  # sealed
@@ -171,11 +175,12 @@ def test_registry_visibility_makes_a_repository_public(tmp_path: Path) -> None:
     config = tmp_path / "lading.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
     common = ["--config", str(config)]
+    settings = Settings.load(config)
+    database = Database(settings.resolved_database_url)
+    database.upgrade()
     missing = CliRunner().invoke(main, ["registry", "visibility", *common, "team/app", "public"])
     assert missing.exit_code == 1
     assert "team/app is not known" in missing.output
-    settings = Settings.load(config)
-    database = Database(settings.resolved_database_url)
     services = Services.build(settings, database, StoreRegistry.from_settings(settings))
     owner = Access(Caller.with_role("A", MEMBER))
 
@@ -185,7 +190,7 @@ def test_registry_visibility_makes_a_repository_public(tmp_path: Path) -> None:
     anyio.run(push)
     made = CliRunner().invoke(main, ["registry", "visibility", *common, "team/app", "public"])
     assert made.exit_code == 0, made.output
-    assert made.output == "team/app is public\n"
+    assert made.stdout == "team/app is public\n"
 
     async def pull() -> int:
         return (await services.registry.blob(Access(None), "team/app", DIGEST_OF_X)).size
@@ -221,19 +226,19 @@ def test_registry_gc_unlinks_what_no_manifest_names_and_frees_its_bytes(tmp_path
     assert len(files) == 1
     young = CliRunner().invoke(main, ["registry", "gc", *common])
     assert young.exit_code == 0, young.output
-    assert young.output.startswith("unlinked 0 blobs (0 bytes)")  # within the grace
+    assert young.stdout.startswith("unlinked 0 blobs (0 bytes)")  # within the grace
     with database.engine.begin() as connection:
         connection.execute(update(oci_blob_links).values(created_at=datetime(2000, 1, 1)))
     dry = CliRunner().invoke(main, ["registry", "gc", "--dry-run", *common])
     assert dry.exit_code == 0, dry.output
-    assert dry.output.splitlines() == [
+    assert dry.stdout.splitlines() == [
         f"would unlink team/app@{DIGEST_OF_X} (1 bytes)",
         "would unlink 1 blobs (1 bytes); would free 1 bytes of 1 stored objects",
     ]
     assert files[0].exists()
     collected = CliRunner().invoke(main, ["registry", "gc", *common])
     assert collected.exit_code == 0, collected.output
-    assert collected.output.splitlines()[-1] == (
+    assert collected.stdout.splitlines()[-1] == (
         "unlinked 1 blobs (1 bytes); freed 1 bytes of 1 stored objects"
     )
     assert not files[0].exists()

@@ -76,4 +76,4 @@ def test_shared_names_get_their_oldest_owner_and_are_listed(
     monkeypatch.setenv(CONFIG_FILE_VARIABLE, str(config))
     result = CliRunner().invoke(main, ["db", "check"])
     assert result.exit_code == 1, (result.output, result.exception)
-    assert result.output.splitlines() == ["tool: owned by a; also published by b (1)"]
+    assert result.stdout.splitlines() == ["tool: owned by a; also published by b (1)"]

@@ -12,7 +12,7 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -35,6 +35,7 @@ from pydantic_settings import (
 
 from lading.domain import EventType
 from lading.pnda_config import PNDA_STORE, read_pnda_config
+from lading.settings_keys import check_names
 
 CONFIG_FILE_VARIABLE = "LADING_CONFIG"
 PNDA_CONFIG_VARIABLE = "LADING_PNDA__CONFIG"  # pnda.config, as its variable
@@ -374,6 +375,8 @@ class PndaSettings(BaseModel):
     """The PNDA package repository face (``/packages``)."""
 
     model_config = ConfigDict(extra="forbid")
+    # Keys still taken under their old name (lading.settings_keys knows them).
+    RENAMED: ClassVar[dict[str, str]] = {"overwrite": "immutable"}
 
     # A PUT by the owning project of a file that exists replaces it (atomically), as
     # PNDA's repository did; immutable: it is 409, and a deleted file's name stays taken.
@@ -830,7 +833,12 @@ class Settings(BaseSettings):
         """Read the settings; ``config_file`` wins over ``LADING_CONFIG``, ``pnda_config``
         over ``pnda.config``, ``host`` and ``port`` (``lading serve``'s flags) over every
         source. The process's environment is left as it is: ``lading serve`` hands the
-        same arguments to its workers (``lading.cli.launch``)."""
+        same arguments to its workers (``lading.cli.launch``).
+
+        A ``LADING_*`` variable or a key of the file that is no setting raises
+        UnknownSetting (lading.settings_keys), naming the nearest setting."""
+        named = config_file or os.environ.get(CONFIG_FILE_VARIABLE)
+        check_names(cls, Path(named) if named else None)
         given: dict[str, Any] = {}
         if pnda_config is not None:  # an argument outranks the variables and the file
             given["pnda"] = {"config": pnda_config}

@@ -89,7 +89,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def create_token(env: dict[str, str], role: str = "admin") -> str:
     """A token made by the real ``lading token create``, the way an operator makes one."""
-    command = [str(LADING), "token", "create", "--project", PROJECT, "--role", role]
+    # --create: a fresh server's first token, before its first start makes the catalogue.
+    command = [str(LADING), "token", "create", "--project", PROJECT, "--role", role, "--create"]
     result = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=TOKEN_TIMEOUT, check=False
     )

@@ -8,8 +8,8 @@ from pathlib import Path
 import anyio
 import click
 
+from lading.cli.catalogue import CREATE_OPTION, open_catalogue
 from lading.cli.server import CONFIG_OPTION, load_settings
-from lading.db.engine import Database
 from lading.errors import LadingError
 from lading.services.metadefs import Metadefs
 
@@ -35,7 +35,10 @@ def metadefs() -> None:
     show_default=True,
     help="The project that owns the namespaces whose file names none (as Glance's loader).",
 )
-def load(config_file: Path | None, directory: Path, replace: bool, owner: str) -> None:
+@CREATE_OPTION
+def load(
+    config_file: Path | None, directory: Path, replace: bool, owner: str, create: bool
+) -> None:
     """Load the definition files in DIRECTORY: every file named .json, in Glance's format
     (one namespace a file, with its resource type associations, properties, objects and
     tags).
@@ -45,8 +48,7 @@ def load(config_file: Path | None, directory: Path, replace: bool, owner: str) -
     then 1.
     """
     settings = load_settings(config_file)
-    database = Database(settings.resolved_database_url)
-    database.upgrade()
+    database = open_catalogue(settings, create=create, offer_create=True)
     service = Metadefs(database)
     failed = 0
     try:

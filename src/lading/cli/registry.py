@@ -11,8 +11,8 @@ from typing import TypeVar
 import anyio
 import click
 
+from lading.cli.catalogue import open_catalogue
 from lading.cli.server import CONFIG_OPTION, load_settings
-from lading.db.engine import Database
 from lading.errors import LadingError
 from lading.services import Services
 from lading.services.access import Caller
@@ -67,8 +67,7 @@ def gc(config_file: Path | None, dry_run: bool) -> None:
 def _run(config_file: Path | None, work: Callable[[Services, Caller], Awaitable[T]]) -> T:
     """``work`` with the server's services, as an administrator of the default project."""
     settings = load_settings(config_file)
-    database = Database(settings.resolved_database_url)
-    database.upgrade()
+    database = open_catalogue(settings, create=False)
     stores = StoreRegistry.from_settings(settings)
     services = Services.build(settings, database, stores)
     operator = Caller.with_role(settings.default_project, ADMIN)

@@ -11,7 +11,9 @@ import resource
 import shutil
 import tempfile
 import tomllib
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -22,10 +24,11 @@ import click
 from pydantic import ValidationError
 
 from lading import logs
+from lading.cli.catalogue import CREATE_OPTION, catalogue_errors, open_catalogue, shown
 from lading.cli.launch import Launch, api_app
 from lading.cli.redirects import REGISTRY, RedirectsFailed, start_redirects, stop_redirects
+from lading.cli.startup import Listener, check_listeners, listen_failure
 from lading.clock import Clock, timestamp
-from lading.db.engine import Database
 from lading.errors import LadingError
 from lading.metrics import MULTIPROCESS_VARIABLE
 from lading.services.catalogue import Catalogue
@@ -33,13 +36,16 @@ from lading.services.identity import Identities, any_credential
 from lading.services.names import PackageNames
 from lading.services.policy import Policy
 from lading.services.roles import ROLES, PolicyError
+from lading.services.sealing import KEY_FILE, Sealer
 from lading.settings import (
+    FilesystemStoreSettings,
     RbdStoreSettings,
     S3StoreSettings,
     Settings,
     TlsSettings,
 )
 from lading.settings_errors import ConfigFileError
+from lading.settings_keys import UnknownSetting, variable_name
 from lading.stores.registry import StoreRegistry
 from lading.tls import CertificateProblem, check_server_files
 from lading.url_rules import is_loopback
@@ -64,15 +70,28 @@ def load_launch(launch: Launch) -> Settings:
     config_file = launch.config_file
     try:
         return launch.settings()
-    except ConfigFileError as exc:  # one line naming the file: no report, no traceback
+    except (ConfigFileError, UnknownSetting) as exc:  # one line a problem, no traceback
         raise click.ClickException(str(exc)) from None
     except tomllib.TOMLDecodeError as exc:
         hint = " (PNDA's pr-config.json goes to --pnda-config)" if _json_named(config_file) else ""
         raise click.ClickException(f"{config_file}: not TOML ({exc}){hint}") from None
     except ValidationError as exc:
-        raise click.UsageError(f"invalid settings:\n{exc}") from None
+        raise click.UsageError("invalid settings:\n" + "\n".join(invalid_values(exc))) from None
     except FileNotFoundError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def invalid_values(exc: ValidationError) -> list[str]:
+    """pydantic's report, a line a problem: the key, what is wrong, where it is set (the
+    value itself is left out: it may be a secret)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        message = error["msg"].removeprefix("Value error, ")
+        key = ".".join(str(part) for part in error["loc"])
+        if key:
+            message = f"{key}: {message} ({key} in the TOML file or {variable_name(key)})"
+        lines.append(f"  {message}")
+    return lines
 
 
 def _json_named(path: Path | None) -> bool:
@@ -120,6 +139,8 @@ def serve(
     logging.config.dictConfig(log_config)
     listen_port = settings.port
     tls = tls_options(settings.tls, listen_port)
+    if (problem := check_listeners(settings)) is not None:
+        raise click.ClickException(problem)
     shared = None
     if workers > 1:  # each worker is a process: their metrics meet in files of this server's
         shared = tempfile.mkdtemp(prefix="lading-metrics-")
@@ -131,19 +152,27 @@ def serve(
         Policy.load(settings.policy_file, settings.property_protection_file)
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from None
-    # Fail here, once, rather than in every worker.
-    database = Database(settings.resolved_database_url)
-    database.upgrade()
-    runs_open = not database.run(False, any_credential)
+    # Fail here, once, rather than in every worker; the first start makes the catalogue.
+    database = open_catalogue(settings, create=True, announce=False)
+    log.info("catalogue: %s", shown(settings.resolved_database_url))
+    with catalogue_errors(settings):
+        runs_open = not database.run(False, any_credential)
     if runs_open and not is_loopback(address) and not insecure_open:
         raise click.ClickException(
             f"no API token exists, so lading would serve {address} open, with every caller an "
             "admin. Create one first (lading token create --project P --role admin), bind a "
             "loopback address, or pass --insecure-open."
         )
-    problem = check_stores(settings)
-    if problem is not None:
+    if (problem := check_stores(settings)) is not None:
         raise click.ClickException(problem)
+    try:  # made here once, rather than failing in every worker as it builds the app
+        Sealer(settings)
+    except OSError as exc:
+        raise click.ClickException(
+            f"the secret key file {settings.data_dir / KEY_FILE} cannot be made or read: "
+            f"{exc.strerror or exc}; set data_dir (LADING_DATA_DIR) to a folder lading's user "
+            "may write, or secret_key (LADING_SECRET_KEY)"
+        ) from None
     edge = settings.server
     raise_open_files_limit(edge.connections)
     if tls:
@@ -186,7 +215,13 @@ def serve(
             log.info("the OCI registry on %s://%s:%d", scheme, address, settings.oci.port)
         # Each worker builds its own settings from the same launch: the same files, and
         # this address and port (where the redirect listener sends its clients too).
-        server.serve(target_loader=partial(api_app, launch), wrap_loader=False)
+        try:
+            server.serve(target_loader=partial(api_app, launch), wrap_loader=False)
+        except RuntimeError as exc:  # granian's bind, lost to another program since the check
+            if "(os error" not in str(exc):
+                raise
+            failure = listen_failure(address, Listener(listen_port, "port"), exc)
+            raise click.ClickException(failure) from None
     finally:
         for listener in (redirects, registry):
             if listener is not None:
@@ -257,9 +292,26 @@ def _check_stores(settings: Settings) -> str | None:
 
     try:
         anyio.run(check)
-    except LadingError as exc:
-        return exc.message
+    except LadingError as exc:  # its first line: a driver may add pages of debug output
+        log.debug("the stores' check: %s", exc.message)
+        return exc.message.strip().splitlines()[0]
+    except OSError as exc:  # a filesystem store's folder, made as the store is built
+        return _folder_failure(settings, exc)
     return None
+
+
+def _folder_failure(settings: Settings, exc: OSError) -> str:
+    """A filesystem store whose folder cannot be made, and the settings that place it."""
+    failed = str(exc.filename or "")
+    for name, store in settings.stores.items():
+        path = str(settings.store_path(name)) if isinstance(store, FilesystemStoreSettings) else ""
+        if path and (failed == path or failed.startswith(path + os.sep)):
+            where = f"stores.{name}.path ({variable_name(f'stores.{name}.path')})"
+            return (
+                f"store {name!r} cannot make its folder {path}: {exc.strerror or exc}; set "
+                f"{where} or data_dir (LADING_DATA_DIR) to a folder lading's user may write"
+            )
+    return f"a store cannot make its folder {failed}: {exc.strerror or exc}"
 
 
 @click.group()
@@ -270,10 +322,10 @@ def db() -> None:
 @db.command()
 @CONFIG_OPTION
 def upgrade(config_file: Path | None) -> None:
-    """Apply the database migrations."""
+    """Apply the database migrations; make the catalogue if there is none."""
     settings = load_settings(config_file)
-    Database(settings.resolved_database_url).upgrade()
-    click.echo(f"database is up to date: {settings.resolved_database_url}")
+    open_catalogue(settings, create=True, announce=False).dispose()
+    click.echo(f"database is up to date: {shown(settings.resolved_database_url)}")
 
 
 @db.command()
@@ -282,8 +334,7 @@ def check(config_file: Path | None) -> None:
     """List package names with live versions from projects that may not publish under
     them (shared between projects before names had owners); exit 1 if there are any."""
     settings = load_settings(config_file)
-    database = Database(settings.resolved_database_url)
-    database.upgrade()
+    database = open_catalogue(settings, create=False)
     try:
         shared = anyio.run(PackageNames(database).shared)
     finally:
@@ -304,8 +355,7 @@ def check(config_file: Path | None) -> None:
 def scrub(config_file: Path | None, at_once: bool) -> None:
     """Remove the data of artifacts deleted with delay (what the servers do periodically)."""
     settings = load_settings(config_file)
-    database = Database(settings.resolved_database_url)
-    database.upgrade()
+    database = open_catalogue(settings, create=False)
     stores = StoreRegistry.from_settings(settings)
     catalogue = Catalogue(database, stores, settings.quota, PackageNames(database))
 
@@ -328,11 +378,16 @@ def token() -> None:
     """Manage API tokens. Once the first exists, every request needs one."""
 
 
-def identities(config_file: Path | None) -> Identities:
+@contextmanager
+def identities(
+    config_file: Path | None, create: bool = False, offer_create: bool = False
+) -> Iterator[Identities]:
     settings = load_settings(config_file)
-    database = Database(settings.resolved_database_url)
-    database.upgrade()
-    return Identities(database, settings.default_project, Policy())
+    database = open_catalogue(settings, create=create, offer_create=offer_create)
+    try:
+        yield Identities(database, settings.default_project, Policy())
+    finally:
+        database.dispose()
 
 
 @token.command("create")
@@ -341,15 +396,23 @@ def identities(config_file: Path | None) -> Identities:
 @click.option("--role", type=click.Choice(ROLES), required=True, help="What it may do.")
 @click.option("--expires", help="When it stops working: 30d, 12h, 90m, or an ISO 8601 time (UTC).")
 @click.option("--description", default="", help="A note to recognise it by in the list.")
+@CREATE_OPTION
 def token_create(
-    config_file: Path | None, project: str, role: str, expires: str | None, description: str
+    config_file: Path | None,
+    project: str,
+    role: str,
+    expires: str | None,
+    description: str,
+    create: bool,
 ) -> None:
-    """Create a token; it is printed once, on the last line, and never stored in clear."""
+    """Create a token; it is printed once, on the last line, and never stored in clear.
+    The catalogue it went to is named on stderr."""
     expires_at = None if expires is None else parse_expiry(expires)
-    try:
-        new = anyio.run(identities(config_file).create, project, role, expires_at, description)
-    except LadingError as exc:
-        raise click.UsageError(exc.message) from None
+    with identities(config_file, create, offer_create=True) as catalogue:
+        try:
+            new = anyio.run(catalogue.create, project, role, expires_at, description)
+        except LadingError as exc:
+            raise click.UsageError(exc.message) from None
     until = "never" if expires_at is None else timestamp(expires_at)
     click.echo(f"token {new.record.id}: project {project}, role {role}, expires {until}")
     click.echo(new.token)
@@ -360,10 +423,11 @@ def token_create(
 @click.argument("token_or_id")
 def token_revoke(config_file: Path | None, token_or_id: str) -> None:
     """Revoke a token, given it or its id; requests carrying it get 401 from then on."""
-    try:
-        record = anyio.run(identities(config_file).revoke, token_or_id)
-    except LadingError as exc:
-        raise click.ClickException(exc.message) from None
+    with identities(config_file) as catalogue:
+        try:
+            record = anyio.run(catalogue.revoke, token_or_id)
+        except LadingError as exc:
+            raise click.ClickException(exc.message) from None
     click.echo(f"token {record.id} revoked")
 
 
@@ -371,7 +435,9 @@ def token_revoke(config_file: Path | None, token_or_id: str) -> None:
 @CONFIG_OPTION
 def token_list(config_file: Path | None) -> None:
     """The tokens, without their secret: id, project, role, state."""
-    for record in anyio.run(identities(config_file).list):
+    with identities(config_file) as catalogue:
+        records = anyio.run(catalogue.list)
+    for record in records:
         state = "revoked" if record.revoked_at else "active"
         if record.expires_at is not None:
             state += f", expires {timestamp(record.expires_at)}"

@@ -127,6 +127,11 @@ class Database:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
 
+    def revision(self) -> str | None:
+        """The catalogue's migration revision; None while it holds no catalogue."""
+        with self.engine.connect() as connection:
+            return _revision(connection)
+
     def dispose(self) -> None:
         self.engine.dispose()
 
