@@ -15,7 +15,7 @@ OPENSTACKSDK_VERSION ?= 4.22.0
 OSLOTEST_VERSION ?= 6.1.1
 INTEROP_STAMP := $(INTEROP_VENV)/.installed-$(TEMPEST_VERSION)-sdk-$(OPENSTACKSDK_VERSION)
 
-.PHONY: run check test lint docs services interop bench clean
+.PHONY: run check test container-test lint docs services interop bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,12 +67,19 @@ CHECK_TIER := not (services or server or clients or fuzz or soak or kills or hea
 # collected (importing them takes seconds per worker: schemathesis alone 2.6 s).
 check: lint
 	$(BIN)/pytest --numprocesses auto --maxprocesses 4 -m "$(CHECK_TIER)" \
-		--ignore=tests/clients --ignore=tests/resilience \
+		--ignore=tests/clients --ignore=tests/resilience --ignore=tests/container \
 		--ignore=tests/api/test_fuzz.py --ignore=tests/test_soak.py
 
 # The suite on every core, 4 at most; each worker starts its own servers and databases.
+# tests/container is make container-test's.
 test: lint docs services
-	$(BIN)/pytest --numprocesses auto --maxprocesses 4
+	$(BIN)/pytest --numprocesses auto --maxprocesses 4 --ignore=tests/container
+
+# The Containerfile built with buildah and run with podman (rootful): a first run on a
+# machine makes a Debian base and installs every dependency (about 3 minutes), later runs
+# reuse them (LADING_CONTAINER_CACHE, else ~/.cache/lading/container) and take about a minute.
+container-test: $(VENV)/.installed-test
+	$(BIN)/pytest tests/container
 
 $(INTEROP_STAMP):
 	$(PYTHON) -m venv $(INTEROP_VENV)
