@@ -75,9 +75,10 @@ check: lint
 test: lint docs services
 	$(BIN)/pytest --numprocesses auto --maxprocesses 4 --ignore=tests/container
 
-# The Containerfile built with buildah and run with podman (rootful): a first run on a
-# machine makes a Debian base and installs every dependency (about 3 minutes), later runs
-# reuse them (LADING_CONTAINER_CACHE, else ~/.cache/lading/container) and take about a minute.
+# The Containerfile built with buildah and run with podman (rootful), and the systemd unit
+# started by systemd in a container: a first run on a machine makes a Debian base and
+# installs every dependency (about 7 minutes), later runs reuse them (LADING_CONTAINER_CACHE,
+# else ~/.cache/lading/container) and take about a minute and a half.
 container-test: $(VENV)/.installed-test
 	$(BIN)/pytest tests/container
 

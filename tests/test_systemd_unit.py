@@ -2,8 +2,9 @@
 sandboxed (``systemd-analyze security``), and its command line serving under what the
 sandbox leaves it.
 
-No systemd runs as PID 1 on the machines the tests run on, so the unit is never started
-here. Its ExecStart= runs instead as an unprivileged user, in its working directory, with
+No systemd runs as PID 1 on the machines the tests run on: tests/container/test_systemd.py
+boots one in a container (``make container-test``) and starts the unit there. Here its
+ExecStart= runs without systemd, as an unprivileged user, in its working directory, with
 its umask, systemd's environment, no new privileges and no writable executable memory
 (the kernel's PR_SET_MDWE, what MemoryDenyWriteExecute= asks of seccomp): what the unit's
 sandbox would refuse lading beyond that (system calls, address families, a read-only
@@ -200,7 +201,6 @@ def sandboxed(command: list[str], state: Path, settings: dict[str, list[str]],
         "HOME": str(state),
         "SHELL": "/usr/sbin/nologin",
         "STATE_DIRECTORY": str(state),
-        "CONFIGURATION_DIRECTORY": str(state.parents[2] / "etc/lading"),
     }
     if python_path is not None:
         environment["PYTHONPATH"] = python_path

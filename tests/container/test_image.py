@@ -3,9 +3,9 @@ tests/container/engine.py for what this machine needs): its image runs lading as
 unprivileged user, keeps everything in its volume, and a second container on the same
 volume serves what the first one took.
 
-``make container-test`` runs these, apart from ``make test``: a first build on a machine
-takes minutes (a Debian base from its mirror, every dependency from PyPI), later ones
-seconds.
+``make container-test`` runs these (and test_systemd.py), apart from ``make test``: a
+first build on a machine takes minutes (a Debian base from its mirror, every dependency
+from PyPI), later ones seconds.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.clients.conftest import free_port
-from tests.container.engine import Engine, build_image, engine
+from tests.container.engine import Engine
 
 pytestmark = pytest.mark.server
 
@@ -32,16 +32,6 @@ VOLUME = "/var/lib/lading"
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 20  # seconds podman waits after SIGTERM before SIGKILL
 PAYLOAD_SIZE = 3 * 1024 * 1024 + 17
-
-
-@pytest.fixture(scope="module")
-def tools() -> Engine:
-    return engine()
-
-
-@pytest.fixture(scope="module")
-def image(tools: Engine) -> str:
-    return build_image(tools)
 
 
 def test_image_declares_its_user_volume_port_and_command(tools: Engine, image: str) -> None:
