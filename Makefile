@@ -20,7 +20,7 @@ INTEROP_STAMP := $(INTEROP_VENV)/.installed-$(TEMPEST_VERSION)-sdk-$(OPENSTACKSD
 CLI_DIR ?= $(HOME)/.local/bin
 CLI := $(abspath $(BIN))/lading
 
-.PHONY: run install-cli check test lint docs services interop bench clean
+.PHONY: run install-cli check test container-test lint docs services interop bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -85,12 +85,20 @@ CHECK_TIER := not (services or server or clients or fuzz or soak or kills or hea
 # collected (importing them takes seconds per worker: schemathesis alone 2.6 s).
 check: lint
 	$(BIN)/pytest --numprocesses auto --maxprocesses 4 -m "$(CHECK_TIER)" \
-		--ignore=tests/clients --ignore=tests/resilience \
+		--ignore=tests/clients --ignore=tests/resilience --ignore=tests/container \
 		--ignore=tests/api/test_fuzz.py --ignore=tests/test_soak.py
 
 # The suite on every core, 4 at most; each worker starts its own servers and databases.
+# tests/container is make container-test's.
 test: lint docs services
-	$(BIN)/pytest --numprocesses auto --maxprocesses 4
+	$(BIN)/pytest --numprocesses auto --maxprocesses 4 --ignore=tests/container
+
+# The Containerfile built with buildah and run with podman (rootful), and the systemd unit
+# started by systemd in a container: a first run on a machine makes a Debian base and
+# installs every dependency (about 7 minutes), later runs reuse them (LADING_CONTAINER_CACHE,
+# else ~/.cache/lading/container) and take about a minute and a half.
+container-test: $(VENV)/.installed-test
+	$(BIN)/pytest tests/container
 
 $(INTEROP_STAMP):
 	$(PYTHON) -m venv $(INTEROP_VENV)
