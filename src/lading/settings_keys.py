@@ -41,6 +41,9 @@ OTHER_VARIABLES = frozenset(
         "LADING_SERVICES_DIR",  # scripts/services.sh
         "LADING_KEYSTONE_PORT",  # scripts/services.sh and interop/run.py
         "LADING_INTEROP_KEEP",  # interop/run.py
+        "LADING_UID",  # the Containerfile's build argument: the image's user
+        "LADING_CONTAINER_CACHE",  # make container-test: its images and base, kept
+        "LADING_CONTAINER_MIRROR",  # make container-test: the Debian mirror of its base
     }
 )
 MATCH_CUTOFF = 0.6  # difflib's own default: close enough to be a likely slip
