@@ -25,7 +25,7 @@ from lading import logs
 from lading.cli.launch import Launch, api_app
 from lading.cli.redirects import REGISTRY, RedirectsFailed, start_redirects, stop_redirects
 from lading.clock import Clock, timestamp
-from lading.db.engine import Database
+from lading.db.engine import Database, MigrationRefused
 from lading.errors import LadingError
 from lading.metrics import MULTIPROCESS_VARIABLE
 from lading.services.catalogue import Catalogue
@@ -133,7 +133,10 @@ def serve(
         raise click.ClickException(str(exc)) from None
     # Fail here, once, rather than in every worker.
     database = Database(settings.resolved_database_url)
-    database.upgrade()
+    try:
+        database.upgrade()
+    except MigrationRefused as exc:
+        raise click.ClickException(str(exc)) from None
     runs_open = not database.run(False, any_credential)
     if runs_open and not is_loopback(address) and not insecure_open:
         raise click.ClickException(
@@ -270,9 +273,13 @@ def db() -> None:
 @db.command()
 @CONFIG_OPTION
 def upgrade(config_file: Path | None) -> None:
-    """Apply the database migrations."""
+    """Apply every database migration: expand and contract at once (stop the servers of
+    the previous release first, or see lading db expand)."""
     settings = load_settings(config_file)
-    Database(settings.resolved_database_url).upgrade()
+    try:
+        Database(settings.resolved_database_url).upgrade("head")
+    except MigrationRefused as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"database is up to date: {settings.resolved_database_url}")
 
 

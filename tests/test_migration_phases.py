@@ -1,0 +1,151 @@
+"""Each migration's phase is true to what it does: an expand step only adds what nodes of
+the previous release can ignore, every destructive change is a contract step; and
+``expand`` stops before the contract steps that end the chain.
+
+The schema before and after each migration is read back from the database (not from the
+migration's text), on SQLite and PostgreSQL, so a change made by raw SQL counts as much
+as one made through alembic's operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, inspect
+
+from lading.db.engine import (
+    CONTRACT,
+    EXPAND,
+    HEAD,
+    MIGRATIONS,
+    Database,
+    Migration,
+    last_expand,
+    migrations,
+)
+from tests.conftest import unmigrated_database
+from tests.services_required import SERVICES
+
+
+@dataclass
+class TableShape:
+    columns: dict[str, tuple[str, bool, Any]] = field(default_factory=dict)
+    primary_key: tuple[str, ...] = ()
+    unique: set[tuple[str, ...]] = field(default_factory=set)
+    indexes: set[tuple[str | None, tuple[str, ...], bool]] = field(default_factory=set)
+    foreign_keys: set[tuple[tuple[str, ...], str, tuple[str, ...]]] = field(default_factory=set)
+
+
+def shape(connection: Connection) -> dict[str, TableShape]:
+    """The schema as the database reports it."""
+    found = inspect(connection)
+    tables = {}
+    for name in found.get_table_names():
+        table = TableShape()
+        for column in found.get_columns(name):
+            table.columns[column["name"]] = (
+                str(column["type"]),
+                column["nullable"],
+                column.get("default"),
+            )
+        table.primary_key = tuple(found.get_pk_constraint(name)["constrained_columns"])
+        table.unique = {tuple(u["column_names"]) for u in found.get_unique_constraints(name)}
+        table.indexes = {
+            (index["name"], tuple(str(c) for c in index["column_names"]), bool(index["unique"]))
+            for index in found.get_indexes(name)
+        }
+        table.foreign_keys = {
+            (tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
+            for fk in found.get_foreign_keys(name)
+        }
+        tables[name] = table
+    return tables
+
+
+def destructive(before: dict[str, TableShape], after: dict[str, TableShape]) -> list[str]:
+    """What in going from ``before`` to ``after`` a node of the previous release could trip
+    on: anything dropped, renamed or changed, a new column it would not fill (NOT NULL
+    without a default), a new rule its writes could break (unique, foreign key, NOT NULL)
+    on a table it writes. New tables, nullable or defaulted columns and plain indexes are
+    what an expand step may add."""
+    problems = []
+    for name, old in before.items():
+        new = after.get(name)
+        if new is None:
+            problems.append(f"drops table {name}")
+            continue
+        for column, (kind, nullable, _default) in old.columns.items():
+            now = new.columns.get(column)
+            if now is None:
+                problems.append(f"drops column {name}.{column}")
+            elif now[0] != kind:
+                problems.append(f"changes the type of {name}.{column}: {kind} -> {now[0]}")
+            elif nullable and not now[1]:
+                problems.append(f"makes {name}.{column} NOT NULL")
+        for column, (_kind, nullable, default) in new.columns.items():
+            if column not in old.columns and not nullable and default is None:
+                problems.append(f"adds {name}.{column}, NOT NULL without a default")
+        if new.primary_key != old.primary_key:
+            problems.append(f"changes {name}'s primary key")
+        for unique in old.unique - new.unique:
+            problems.append(f"drops the unique constraint on {name}{unique}")
+        for unique in new.unique - old.unique:
+            problems.append(f"adds a unique constraint on {name}{unique}")
+        for index in old.indexes - new.indexes:
+            problems.append(f"drops or changes index {index[0]} on {name}")
+        for index in new.indexes - old.indexes:
+            if index[2]:
+                problems.append(f"adds unique index {index[0]} on {name}")
+        for key in old.foreign_keys - new.foreign_keys:
+            problems.append(f"drops the foreign key {name}{key[0]} -> {key[1]}")
+        for key in new.foreign_keys - old.foreign_keys:
+            problems.append(f"adds a foreign key {name}{key[0]} -> {key[1]}")
+    return problems
+
+
+def test_every_migration_declares_its_phase() -> None:
+    for path in sorted((MIGRATIONS / "versions").glob("0*.py")):
+        text = path.read_text()
+        assert 'phase = "expand"' in text or 'phase = "contract"' in text, path.name
+    assert {migration.phase for migration in migrations()} <= {EXPAND, CONTRACT}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=SERVICES)])
+def test_expand_steps_only_add(kind: str, tmp_path: Path) -> None:
+    """Every migration declared expand leaves a schema that the previous one's code can
+    use unchanged; what does not is declared contract."""
+    wrong = []
+    with unmigrated_database(kind, tmp_path, "lading_phases") as url:
+        database = Database(url)
+        with database.engine.connect() as connection:
+            before = shape(connection)
+        for migration in migrations():
+            database.upgrade(migration.revision)
+            with database.engine.connect() as connection:
+                after = shape(connection)
+            problems = destructive(before, after)
+            if migration.phase == EXPAND and problems:
+                wrong.append(f"{migration.revision} is declared expand but {'; '.join(problems)}")
+            before = after
+        database.dispose()
+    assert wrong == []
+
+
+def test_expand_stops_before_the_contract_steps_that_end_the_chain() -> None:
+    chain = [
+        Migration("0021", EXPAND, ""),
+        Migration("0022", CONTRACT, ""),
+        Migration("0023", EXPAND, ""),
+        Migration("0024", EXPAND, ""),
+        Migration("0025", CONTRACT, ""),
+        Migration("0026", CONTRACT, ""),
+    ]
+    # The previous release's contract steps (0022) go with this release's expand steps.
+    assert last_expand(chain, "0021") == "0024"
+    assert last_expand(chain, "0024") == "0024"
+    assert last_expand(chain, "0025") == "0025"  # never back
+    assert last_expand(chain, None) == "0024"
+    assert migrations()[-1].revision == HEAD
