@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, inspect
+from click.testing import CliRunner
+from sqlalchemy import Connection, TextClause, delete, insert, inspect, select, text, update
+from starlette.testclient import TestClient
 
+from lading.app import create_app
+from lading.cli import main
 from lading.db.engine import (
     CONTRACT,
     EXPAND,
@@ -23,9 +27,12 @@ from lading.db.engine import (
     MIGRATIONS,
     Database,
     Migration,
+    MigrationRefused,
     last_expand,
     migrations,
 )
+from lading.db.models import migration_phases
+from lading.settings import Settings
 from tests.conftest import unmigrated_database
 from tests.services_required import SERVICES
 
@@ -149,3 +156,65 @@ def test_expand_stops_before_the_contract_steps_that_end_the_chain() -> None:
     assert last_expand(chain, "0025") == "0025"  # never back
     assert last_expand(chain, None) == "0024"
     assert migrations()[-1].revision == HEAD
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=SERVICES)])
+def test_every_applied_migration_has_its_phase_noted(kind: str, tmp_path: Path) -> None:
+    with unmigrated_database(kind, tmp_path, "lading_noted") as url:
+        database = Database(url)
+        database.upgrade("0019")  # a catalogue from before the phases were noted
+        database.upgrade()
+        with database.engine.connect() as connection:
+            noted = dict(connection.execute(select(migration_phases)).all())
+        database.dispose()
+    assert noted == {migration.revision: migration.phase for migration in migrations()}
+
+
+def update_version(revision: str) -> TextClause:
+    return text("UPDATE alembic_version SET version_num = :revision").bindparams(revision=revision)
+
+
+def test_a_node_serves_on_a_catalogue_that_a_newer_release_only_expanded(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the next release's expand leaves (simulated: its code is not written yet):
+    this release's nodes start and serve on it; not once it is contracted."""
+    newer = f"{int(HEAD) + 1:04d}"
+    database = Database(database_url)
+    with database.engine.begin() as connection:
+        connection.execute(update_version(newer))
+        connection.execute(insert(migration_phases).values(revision=newer, phase=EXPAND))
+    try:
+        served_until_contracted(database, database_url, newer, tmp_path, caplog)
+    finally:  # PostgreSQL's catalogue is the session's: back to this release's
+        with database.engine.begin() as connection:
+            connection.execute(update_version(HEAD))
+            connection.execute(delete(migration_phases).where(migration_phases.c.revision > HEAD))
+        database.dispose()
+
+
+def served_until_contracted(
+    database: Database,
+    database_url: str,
+    newer: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert database.upgrade() == newer
+    assert f"the catalogue is at migration {newer}, newer than this lading's" in caplog.text
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    with TestClient(create_app(settings), base_url="http://lading.test") as client:
+        body = {"name": "served", "disk_format": "raw", "container_format": "bare"}
+        assert client.post("/v2/images", json=body).status_code == 201
+
+    with database.engine.begin() as connection:
+        connection.execute(update(migration_phases).values(phase=CONTRACT))
+    with pytest.raises(MigrationRefused, match=f"more than expanded since \\({newer}\\)"):
+        database.upgrade()
+    with database.engine.begin() as connection:  # a release before the phases were noted
+        connection.execute(delete(migration_phases))
+    with pytest.raises(MigrationRefused, match=f"newer than this lading's {HEAD}"):
+        database.upgrade()
+    result = CliRunner().invoke(main, ["db", "upgrade"], env={"LADING_DATABASE_URL": database_url})
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: the catalogue is at migration {newer}")

@@ -276,10 +276,13 @@ def upgrade(config_file: Path | None) -> None:
     """Apply every database migration: expand and contract at once (stop the servers of
     the previous release first, or see lading db expand)."""
     settings = load_settings(config_file)
+    database = Database(settings.resolved_database_url)
     try:
-        Database(settings.resolved_database_url).upgrade("head")
+        database.upgrade("head")
     except MigrationRefused as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        database.dispose()
     click.echo(f"database is up to date: {settings.resolved_database_url}")
 
 

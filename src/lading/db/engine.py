@@ -11,7 +11,17 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from anyio import CapacityLimiter, to_thread
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy.exc import (
     DataError,
     DBAPIError,
@@ -20,6 +30,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
+from lading.db.models import migration_phases
 from lading.errors import BadRequest, CatalogueUnavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -132,15 +143,13 @@ class Database:
             if found == HEAD and revision in (None, "head", HEAD):
                 return found  # every start but the first, without importing alembic (0.2 s)
             if found is not None and found > HEAD:
-                raise MigrationRefused(
-                    f"the catalogue is at migration {found}, newer than this lading's {HEAD}: "
-                    "run the lading that migrated it"
-                )
+                return _newer(connection, found)
             chain = migrations()
             if revision is None:
                 revision = "head" if found is None else last_expand(chain, found)
             if revision != found:
                 _alembic_upgrade(connection, revision)
+                _record_phases(connection, chain)
             return revision_of(connection)
 
     def expand(self) -> str | None:
@@ -211,6 +220,44 @@ def last_expand(chain: list[Migration], found: str | None) -> str:
     chain (the contract steps after it wait), or ``found`` if that is later."""
     expands = [migration.revision for migration in chain if migration.phase == EXPAND]
     return max([found or "0000", *expands[-1:]])
+
+
+def _newer(connection: Connection, found: str) -> str:
+    """A catalogue that a newer release migrated: this node serves on it when every step
+    past its own head only expanded it (a rolling upgrade), as migration_phases says."""
+    newer: dict[str, str] = {}
+    if migration_phases.name in inspect(connection).get_table_names():
+        query = select(migration_phases.c.revision, migration_phases.c.phase)
+        newer = dict(connection.execute(query.where(migration_phases.c.revision > HEAD)).all())
+    steps = [f"{number:04d}" for number in range(int(HEAD) + 1, int(found) + 1)]
+    contracted = [step for step in steps if newer.get(step, CONTRACT) != EXPAND]
+    if contracted:
+        raise MigrationRefused(
+            f"the catalogue is at migration {found}, newer than this lading's {HEAD}, and "
+            f"more than expanded since ({', '.join(contracted)}): run the lading that "
+            "migrated it"
+        )
+    log.warning(
+        "the catalogue is at migration %s, newer than this lading's %s; its newer steps only "
+        "expand it, so this node serves on (upgrade it: a rolling upgrade is under way)",
+        found, HEAD,
+    )  # fmt: skip
+    return found
+
+
+def _record_phases(connection: Connection, chain: list[Migration]) -> None:
+    """Note the phase of each migration applied, once migration_phases exists (0021)."""
+    reached = revision_of(connection)
+    if reached is None or migration_phases.name not in inspect(connection).get_table_names():
+        return
+    known = set(connection.execute(select(migration_phases.c.revision)).scalars())
+    rows = [
+        {"revision": migration.revision, "phase": migration.phase}
+        for migration in chain
+        if migration.revision <= reached and migration.revision not in known
+    ]
+    if rows:
+        connection.execute(insert(migration_phases), rows)
 
 
 def _alembic_config() -> Any:
