@@ -23,7 +23,7 @@ from lading.app import create_app, create_registry_app
 from lading.cli import main
 from lading.cli.database import show
 from lading.clock import Clock
-from lading.db.copier import Copier, CopyRefused, last_ids
+from lading.db.copier import SEEDED, Copier, CopyRefused, last_ids
 from lading.db.engine import HEAD, Database
 from lading.db.models import artifact_properties, artifacts, blobs, holders, metadata
 from lading.settings import CONFIG_FILE_VARIABLE, Settings
@@ -243,10 +243,12 @@ def test_a_copy_that_differs_is_told_and_exits_non_zero(tmp_path: Path) -> None:
 
 
 def refusal(result: Result) -> str:
+    """The one line of a refused copy (after its progress on stderr, if it began)."""
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output  # one line, no traceback
-    return lines[0]
+    assert [line for line in lines if not line.startswith(("copying ", "  "))] == lines[-1:]
+    assert "Traceback" not in result.output
+    return lines[-1]
 
 
 def test_what_a_copy_refuses_before_it_writes(tmp_path: Path) -> None:
@@ -288,3 +290,28 @@ def test_what_a_copy_refuses_before_it_writes(tmp_path: Path) -> None:
     assert "is not a lading catalogue" in refusal(copy(source, foreign))
     with pytest.raises(CopyRefused, match="same database"):
         Copier(source, source)
+
+
+@pytest.mark.usefixtures("postgres_url")  # PostgreSQL, reached through scratch_database
+def test_a_row_postgresql_refuses_stops_the_copy_and_leaves_the_target_empty(
+    tmp_path: Path,
+) -> None:
+    """SQLite keeps what PostgreSQL refuses (a NUL in text): the copy names the table, and
+    the target keeps nothing of it, so that it can be copied again once mended."""
+    source = f"sqlite:///{tmp_path / 'a.db'}"
+    settings = Settings(data_dir=tmp_path / "data", database_url=source)
+    with served(settings) as (world, _registry):
+        world.client.headers.update(world.as_("owner"))
+        seeds.active_image(world.client, name="one", os_distro="debian")
+    engine = create_engine(source)
+    with engine.begin() as connection:
+        connection.execute(update(artifact_properties).values(value="deb\x00ian"))
+    with catalogue("postgresql", tmp_path, "target") as target:
+        refused = refusal(copy(source, target))
+        assert refused.startswith("Error: artifact_properties: the target refused a row: ")
+        assert "NUL" in refused
+        assert {name for name, count in rows(target).items() if count} <= SEEDED
+        with engine.begin() as connection:
+            connection.execute(update(artifact_properties).values(value="debian"))
+        assert copy(source, target).exit_code == 0
+    engine.dispose()

@@ -35,7 +35,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Row
 from sqlalchemy.exc import DBAPIError
 
 from lading.db.engine import HEAD, Database, revision_of
@@ -45,9 +45,10 @@ from lading.processes import Holder, ThisProcess
 BATCH = 2000  # rows a round trip: past a thousand, bigger batches gain little
 DIGEST_MODULUS = 2**256
 VERSION_TABLE = "alembic_version"
-# Tables the migrations fill themselves (0010: Glance's resource types): a target that holds
-# only their rows is empty, and the copy replaces them with the source's.
-SEEDED = frozenset({"metadef_resource_types"})
+# Tables the migrations fill themselves (0010: Glance's resource types; each migration's
+# phase): a target that holds only their rows is empty, and the copy replaces them with
+# the source's.
+SEEDED = frozenset({"metadef_resource_types", "migration_phases"})
 
 
 class CopyRefused(Exception):
@@ -170,12 +171,13 @@ class Copier:
                 copied = 0
                 for rows in _batches(source, table, self._batch):
                     try:
-                        target.execute(table.insert(), rows)
+                        _insert(target, table, rows)
                     except DBAPIError as exc:
-                        raise CopyRefused(
-                            f"{table.name}: the target refused a row: "
-                            f"{str(exc.orig).strip().splitlines()[0]}"
-                        ) from exc
+                        raise CopyRefused(_refused(table, exc.orig)) from exc
+                    except Exception as exc:  # psycopg's own, from COPY
+                        if type(exc).__module__.split(".")[0] != "psycopg":
+                            raise
+                        raise CopyRefused(_refused(table, exc)) from exc
                     copied += len(rows)
                 self._progress(table.name, copied)
             _carry_counters(source, target)
@@ -199,7 +201,7 @@ def digest(connection: Connection, table: Table, batch: int = BATCH) -> tuple[in
     rows, total = 0, 0
     for chunk in _batches(connection, table, batch):
         for row in chunk:
-            total += int.from_bytes(hashlib.sha256(_canonical(row.values())).digest())
+            total += int.from_bytes(hashlib.sha256(_canonical(row)).digest())
         rows += len(chunk)
     return rows, f"{total % DIGEST_MODULUS:064x}"
 
@@ -229,13 +231,32 @@ def _canonical(values: Iterable[Any]) -> bytes:
     return b"".join(parts)
 
 
-def _batches(connection: Connection, table: Table, size: int) -> Iterator[list[Any]]:
+def _batches(connection: Connection, table: Table, size: int) -> Iterator[list[Row[Any]]]:
     """The rows of ``table``, ``size`` at a time, streamed (a server-side cursor on
     PostgreSQL): never the whole table in memory."""
     query = select(*table.columns)
     result = connection.execution_options(yield_per=size).execute(query)
-    for partition in result.mappings().partitions():
-        yield [dict(row) for row in partition]
+    for partition in result.partitions():
+        yield list(partition)
+
+
+def _insert(target: Connection, table: Table, rows: Sequence[Sequence[Any]]) -> None:
+    """Write ``rows`` into ``table``: on PostgreSQL with COPY, three times as fast as
+    psycopg's pipelined INSERTs (the values are already Python's: psycopg adapts them)."""
+    if target.dialect.name != "postgresql":
+        keys = [column.key for column in table.columns]
+        target.execute(table.insert(), [dict(zip(keys, row, strict=True)) for row in rows])
+        return
+    names = ", ".join(f'"{column.name}"' for column in table.columns)
+    raw: Any = target.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _refused(table: Table, error: object) -> str:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return f"{table.name}: the target refused a row: {first}"
 
 
 def _reading(database: Database) -> _Snapshot:
