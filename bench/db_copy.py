@@ -50,7 +50,8 @@ def fill(url: str, count: int, properties: int) -> int:
                 {"artifact_id": i, "name": f"property_{p}", "value": f"value {p} of {i}"}
                 for i in ids for p in range(properties)
             ])  # fmt: skip
-            connection.execute(artifact_tags.insert(), [{"artifact_id": i, "tag": "t"} for i in ids])
+            tags = [{"artifact_id": i, "tag": "t"} for i in ids]
+            connection.execute(artifact_tags.insert(), tags)
             made += len(ids) * (2 + properties)
     database.dispose()
     return made
@@ -60,7 +61,8 @@ def copy(source: str, target: str) -> tuple[float, int, str]:
     """Seconds, peak RSS (KiB) and output of ``lading db copy`` in a process of its own."""
     started = time.monotonic()
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("lading")), "db", "copy", "--from", source, "--to", target],
+        [str(Path(sys.executable).with_name("lading")), "db", "copy", "--from", source,
+         "--to", target],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     elapsed = time.monotonic() - started
@@ -89,7 +91,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", type=int, default=200_000)
     parser.add_argument("--properties", type=int, default=3)
-    parser.add_argument("--postgres", default="postgresql+psycopg://lading:lading@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--postgres", default="postgresql+psycopg://lading:lading@127.0.0.1:5432/postgres"
+    )
     options = parser.parse_args()
     os.environ.pop("LADING_CONFIG", None)
     with tempfile.TemporaryDirectory() as directory:
@@ -112,7 +116,8 @@ def main() -> None:
         print(output.strip().splitlines()[-1])
         print(f"an empty catalogue's copy (start, migrations, checks): {overhead:.1f} s")
         print(f"copied and checked {rows} rows in {elapsed:.1f} s ({rows / elapsed:,.0f} rows/s); "
-              f"peak RSS {peak / 1024:.0f} MiB (an empty catalogue's: {baseline / 1024:.0f} MiB)")  # fmt: skip
+              f"peak RSS {peak / 1024:.0f} MiB (an empty catalogue's: "
+              f"{baseline / 1024:.0f} MiB)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -165,7 +165,7 @@ def test_every_applied_migration_has_its_phase_noted(kind: str, tmp_path: Path) 
         database.upgrade("0019")  # a catalogue from before the phases were noted
         database.upgrade()
         with database.engine.connect() as connection:
-            noted = dict(connection.execute(select(migration_phases)).all())
+            noted: dict[str, str] = dict(connection.execute(select(migration_phases)).all())
         database.dispose()
     assert noted == {migration.revision: migration.phase for migration in migrations()}
 
