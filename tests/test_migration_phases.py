@@ -218,3 +218,26 @@ def served_until_contracted(
     result = CliRunner().invoke(main, ["db", "upgrade"], env={"LADING_DATABASE_URL": database_url})
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: the catalogue is at migration {newer}")
+
+
+def test_db_expand_then_contract(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'catalogue.db'}"
+    database = Database(url)
+    database.upgrade("0019")
+    database.dispose()
+    environment = {"LADING_DATABASE_URL": url}
+    refused = CliRunner().invoke(main, ["db", "contract"], env=environment)
+    assert refused.exit_code == 1
+    assert refused.output == (
+        "Error: expand steps are pending: run lading db expand, upgrade every node, then "
+        "lading db contract\n"
+    )
+    expanded = CliRunner().invoke(main, ["db", "expand"], env=environment)
+    assert expanded.exit_code == 0, expanded.output
+    last = max(m.revision for m in migrations() if m.phase == EXPAND)
+    assert expanded.output.startswith(f"expanded to migration {last}: {url}\n")
+    waiting = [m.revision for m in migrations() if m.phase == CONTRACT and m.revision > last]
+    assert ("contract steps waiting" in expanded.output) == bool(waiting)
+    contracted = CliRunner().invoke(main, ["db", "contract"], env=environment)
+    assert contracted.exit_code == 0, contracted.output
+    assert contracted.output == f"contracted to migration {HEAD}: {url}\n"
