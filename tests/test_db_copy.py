@@ -288,6 +288,21 @@ def test_what_a_copy_refuses_before_it_writes(tmp_path: Path) -> None:
         connection.execute(text("CREATE TABLE accounts (id INTEGER PRIMARY KEY)"))
     other.dispose()
     assert "is not a lading catalogue" in refusal(copy(source, foreign))
+
+    in_use = Database(f"sqlite:///{tmp_path / 'in-use.db'}")  # an older catalogue with rows
+    in_use.upgrade("0019")
+    with in_use.engine.begin() as connection:
+        connection.execute(text("INSERT INTO holders VALUES ('x', NULL, 1, '1', '2026-01-01')"))
+    assert "is not empty (rows in holders)" in refusal(copy(source, str(in_use.url)))
+    with in_use.engine.connect() as connection:  # refused before it was migrated
+        assert (
+            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0019"
+        )
+    in_use.dispose()
+
+    closed = "postgresql+psycopg://lading:lading@127.0.0.1:9/lading"
+    assert "the database cannot be reached: " in refusal(copy(source, closed))
+    assert "Could not parse SQLAlchemy URL" in refusal(copy(source, "not a url"))
     with pytest.raises(CopyRefused, match="same database"):
         Copier(source, source)
 

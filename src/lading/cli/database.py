@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from lading.cli.server import CONFIG_OPTION, db, load_settings
 from lading.clock import Clock
@@ -81,7 +82,7 @@ def copy_(config_file: Path | None, target: str, source: str | None, replace: bo
 
     try:
         copier = Copier(source, target, progress=progress)
-    except CopyRefused as exc:
+    except (CopyRefused, ArgumentError) as exc:
         raise click.ClickException(str(exc)) from None
     try:
         copier.prepare(replace, alive_since(Clock().now(), settings.upload_heartbeat))
@@ -94,6 +95,9 @@ def copy_(config_file: Path | None, target: str, source: str | None, replace: bo
         report = copier.check()
     except (CopyRefused, MigrationRefused) as exc:
         raise click.ClickException(str(exc)) from None
+    except OperationalError as exc:  # a database that cannot be reached, or refuses us
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise click.ClickException(f"the database cannot be reached: {reason}") from None
     finally:
         copier.close()
     show(report)

@@ -110,7 +110,8 @@ class Copier:
     def prepare(self, replace: bool, alive_since: datetime) -> None:
         """Refuse, before anything is written, a source that is not at this lading's head
         or that a server still writes, and a target that is not a catalogue or not empty
-        (unless ``replace``); then migrate the target to the head."""
+        (unless ``replace``); then migrate the target to the head, contract steps
+        included."""
         with self.source.engine.connect() as connection:
             revision = revision_of(connection)
             if revision is None:
@@ -144,19 +145,21 @@ class Copier:
             )
         if found is not None and found > HEAD:
             raise CopyRefused(f"{_shown(self.target)} is at migration {found}, newer than {HEAD}")
-        self.target.upgrade()
-        if not replace:
+        if not replace:  # before migrating it: a catalogue in use is left as it was
             with self.target.engine.connect() as connection:
                 filled = [
                     table.name
                     for table in metadata.sorted_tables
-                    if table.name not in SEEDED and _any_row(connection, table)
+                    if table.name in tables
+                    and table.name not in SEEDED
+                    and _any_row(connection, table)
                 ]
             if filled:
                 raise CopyRefused(
                     f"{_shown(self.target)} is not empty (rows in {', '.join(filled[:5])}): "
                     "copy to an empty database, or pass --replace to replace its catalogue"
                 )
+        self.target.upgrade("head")
 
     def copy(self) -> None:
         """Every row of the source into the target, which loses what it held; one
