@@ -143,7 +143,12 @@ class Database:
             if found == HEAD and revision in (None, "head", HEAD):
                 return found  # every start but the first, without importing alembic (0.2 s)
             if found is not None and found > HEAD:
-                return _newer(connection, found)
+                if revision is not None:  # asked to migrate: this lading cannot
+                    raise MigrationRefused(
+                        f"the catalogue is at migration {found}, newer than this lading's "
+                        f"{HEAD}: migrate it with the lading that migrated it"
+                    )
+                return _newer(connection, found)  # a start: serve on, if it may
             chain = migrations()
             if revision is None:
                 revision = "head" if found is None else last_expand(chain, found)
