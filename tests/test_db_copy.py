@@ -145,7 +145,7 @@ def served(settings: Settings) -> Iterator[tuple[World, Registry]]:
     [
         pytest.param("sqlite", "postgresql", marks=SERVICES),
         pytest.param("postgresql", "sqlite", marks=SERVICES),
-        pytest.param("sqlite", "sqlite", marks=pytest.mark.heavy),  # 10-20 s
+        pytest.param("sqlite", "sqlite", marks=pytest.mark.heavy),  # 4-20 s, by the load
     ],
 )
 def test_a_copied_catalogue_serves_the_same_artifacts_and_bytes(
