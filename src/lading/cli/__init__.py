@@ -13,7 +13,7 @@ import click
 # Command name -> "module:attribute" of the click command.
 COMMANDS = {
     "serve": "lading.cli.server:serve",
-    "db": "lading.cli.server:db",
+    "db": "lading.cli.database:db",
     "token": "lading.cli.server:token",
     "visor-key": "lading.cli.visor_keys:visor_key",
     "metadefs": "lading.cli.metadefs:metadefs",

@@ -19,7 +19,7 @@ import click
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 
-from lading.db.engine import Database
+from lading.db.engine import Database, MigrationRefused
 from lading.errors import CatalogueUnavailable
 from lading.settings import Settings
 
@@ -48,23 +48,29 @@ def open_catalogue(
     offer_create: bool = False,
     announce: bool = True,
     threads: int = 2,
+    revision: str | None = None,
 ) -> Database:
-    """The settings' catalogue, migrated to this release; made only when ``create``.
+    """The settings' catalogue, migrated to this release (up to ``revision``; by default
+    what a start applies, see ``Database.upgrade``); made only when ``create``.
 
     ``offer_create``: the command takes ``--create`` (its error says so). ``announce``:
     say which catalogue on stderr (the commands; the server logs it)."""
     url = settings.resolved_database_url
     with catalogue_errors(settings):
         database = Database(url, threads)
-        if not create:
-            _refuse_a_missing_catalogue(settings, database, offer_create)
-        database.upgrade()
+        try:
+            if not create:
+                refuse_a_missing_catalogue(settings, database, offer_create)
+            database.upgrade(revision)
+        except BaseException:
+            database.dispose()
+            raise
     if announce:
         click.echo(f"catalogue: {shown(url)}", err=True)
     return database
 
 
-def _refuse_a_missing_catalogue(settings: Settings, database: Database, offer: bool) -> None:
+def refuse_a_missing_catalogue(settings: Settings, database: Database, offer: bool = False) -> None:
     url = database.url
     named = (
         "database_url"
@@ -81,7 +87,6 @@ def _refuse_a_missing_catalogue(settings: Settings, database: Database, offer: b
     if database_file and database_file != ":memory:" and not Path(database_file).exists():
         raise click.ClickException(f"no catalogue at {database_file} ({named}): {remedy}")
     if database.revision() is None:
-        database.dispose()
         catalogue = shown(settings.resolved_database_url)
         raise click.ClickException(f"{catalogue} ({named}) holds no lading catalogue: {remedy}")
 
@@ -92,6 +97,8 @@ def catalogue_errors(settings: Settings) -> Iterator[None]:
     where = "database_url (LADING_DATABASE_URL)"
     try:
         yield
+    except MigrationRefused as exc:
+        raise click.ClickException(str(exc)) from None
     except ArgumentError:
         raise click.ClickException(f"{where} is not a database URL: give {URL_FORMS}") from None
     except (NoSuchModuleError, ImportError):

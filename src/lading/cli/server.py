@@ -322,9 +322,11 @@ def db() -> None:
 @db.command()
 @CONFIG_OPTION
 def upgrade(config_file: Path | None) -> None:
-    """Apply the database migrations; make the catalogue if there is none."""
+    """Apply every database migration, expand and contract at once (stop the servers of
+    the previous release first, or see lading db expand); make the catalogue if there is
+    none."""
     settings = load_settings(config_file)
-    open_catalogue(settings, create=True, announce=False).dispose()
+    open_catalogue(settings, create=True, announce=False, revision="head").dispose()
     click.echo(f"database is up to date: {shown(settings.resolved_database_url)}")
 
 

@@ -6,11 +6,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from anyio import CapacityLimiter, to_thread
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy.exc import (
     DataError,
     DBAPIError,
@@ -19,11 +30,15 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
+from lading.db.models import migration_phases
 from lading.errors import BadRequest, CatalogueUnavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Revisions are numbered in order, one after another: the last file names the head.
 HEAD = max(path.name[:4] for path in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+# Each migration says whether nodes of the previous release can serve on what it leaves
+# (expand: it only adds) or not (contract: it drops, renames or tightens what they use).
+EXPAND, CONTRACT = "expand", "contract"
 WRITE_OPTION = "lading_write"
 CONNECT_TIMEOUT = 5  # seconds to open a PostgreSQL connection; psycopg's own is 130
 # SQLite's primary result codes that mean "not now" rather than a bad statement: BUSY,
@@ -112,35 +127,158 @@ class Database:
         code = getattr(exc.orig, "sqlite_errorcode", None)
         return code is not None and code & 0xFF in SQLITE_UNAVAILABLE
 
-    def upgrade(self, revision: str = "head") -> None:
-        """Apply every migration (up to ``revision``) that has not been applied yet."""
+    def upgrade(self, revision: str | None = None) -> str | None:
+        """Apply the migrations not applied yet, up to ``revision`` ("head": all of them);
+        returns the revision reached.
+
+        By default, what a starting server or command applies by itself: every migration
+        to a new catalogue, but to one in use only the expand steps (``expand``), which
+        nodes of the previous release keep serving on; the contract steps wait for
+        ``contract`` (lading db contract), once every node runs this release.
+        """
         if self.url.get_backend_name() == "sqlite" and self.url.database:
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         with self.engine.begin() as connection:
-            if revision == "head" and _revision(connection) == HEAD:
-                return  # every start but the first, without importing alembic (0.2 s)
-            from alembic import command
-            from alembic.config import Config
+            found = revision_of(connection)
+            if found == HEAD and revision in (None, "head", HEAD):
+                return found  # every start but the first, without importing alembic (0.2 s)
+            if found is not None and found > HEAD:
+                if revision is not None:  # asked to migrate: this lading cannot
+                    raise MigrationRefused(
+                        f"the catalogue is at migration {found}, newer than this lading's "
+                        f"{HEAD}: migrate it with the lading that migrated it"
+                    )
+                return _newer(connection, found)  # a start: serve on, if it may
+            chain = migrations()
+            if revision is None:
+                revision = "head" if found is None else last_expand(chain, found)
+            if revision != found:
+                _alembic_upgrade(connection, revision)
+                _record_phases(connection, chain)
+            return revision_of(connection)
 
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+    def expand(self) -> str | None:
+        """Apply the pending migrations up to the last expand step (and the contract steps
+        before it, of the release before): the catalogue then serves this release's nodes
+        and the previous release's at once. Returns the revision reached."""
+        return self.upgrade(last_expand(migrations(), self.revision()))
+
+    def contract(self) -> str | None:
+        """Apply the remaining migrations, the contract steps that nodes of the previous
+        release could not serve on; refused while expand steps are pending (run
+        ``expand``, then upgrade every node, then contract)."""
+        found = self.revision()
+        if last_expand(migrations(), found) != (found or "0000"):
+            raise MigrationRefused(
+                "expand steps are pending: run lading db expand, upgrade every node, then "
+                "lading db contract"
+            )
+        return self.upgrade("head")
+
+    def pending(self) -> list[Migration]:
+        """The migrations not applied yet, in order."""
+        found = self.revision() or "0000"
+        return [migration for migration in migrations() if migration.revision > found]
 
     def revision(self) -> str | None:
         """The catalogue's migration revision; None while it holds no catalogue."""
         with self.engine.connect() as connection:
-            return _revision(connection)
+            return revision_of(connection)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def _revision(connection: Connection) -> str | None:
+def revision_of(connection: Connection) -> str | None:
     """The catalogue's migration revision; None before the first."""
     if "alembic_version" not in inspect(connection).get_table_names():
         return None
     return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+class MigrationRefused(Exception):
+    """Migrations that must not run: the catalogue is newer than this lading, or a step
+    is asked out of the order expand, upgrade every node, contract."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    revision: str
+    phase: str  # EXPAND or CONTRACT: the migration module's ``phase``
+    title: str
+
+
+def migrations() -> list[Migration]:
+    """Every migration, oldest first (imports alembic and the migrations: 0.2 s)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    return [
+        # A migration that does not say is taken as destructive: it waits for contract.
+        Migration(script.revision, getattr(script.module, "phase", CONTRACT), script.doc)
+        for script in reversed(list(scripts.walk_revisions()))
+    ]
+
+
+def last_expand(chain: list[Migration], found: str | None) -> str:
+    """The revision ``expand`` migrates to from ``found``: the last expand step of the
+    chain (the contract steps after it wait), or ``found`` if that is later."""
+    expands = [migration.revision for migration in chain if migration.phase == EXPAND]
+    return max([found or "0000", *expands[-1:]])
+
+
+def _newer(connection: Connection, found: str) -> str:
+    """A catalogue that a newer release migrated: this node serves on it when every step
+    past its own head only expanded it (a rolling upgrade), as migration_phases says."""
+    newer: dict[str, str] = {}
+    if migration_phases.name in inspect(connection).get_table_names():
+        query = select(migration_phases.c.revision, migration_phases.c.phase)
+        newer = dict(connection.execute(query.where(migration_phases.c.revision > HEAD)).all())
+    steps = [f"{number:04d}" for number in range(int(HEAD) + 1, int(found) + 1)]
+    contracted = [step for step in steps if newer.get(step, CONTRACT) != EXPAND]
+    if contracted:
+        raise MigrationRefused(
+            f"the catalogue is at migration {found}, newer than this lading's {HEAD}, and "
+            f"more than expanded since ({', '.join(contracted)}): run the lading that "
+            "migrated it"
+        )
+    log.warning(
+        "the catalogue is at migration %s, newer than this lading's %s; its newer steps only "
+        "expand it, so this node serves on (upgrade it: a rolling upgrade is under way)",
+        found, HEAD,
+    )  # fmt: skip
+    return found
+
+
+def _record_phases(connection: Connection, chain: list[Migration]) -> None:
+    """Note the phase of each migration applied, once migration_phases exists (0021)."""
+    reached = revision_of(connection)
+    if reached is None or migration_phases.name not in inspect(connection).get_table_names():
+        return
+    known = set(connection.execute(select(migration_phases.c.revision)).scalars())
+    rows = [
+        {"revision": migration.revision, "phase": migration.phase}
+        for migration in chain
+        if migration.revision <= reached and migration.revision not in known
+    ]
+    if rows:
+        connection.execute(insert(migration_phases), rows)
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _alembic_upgrade(connection: Connection, revision: str) -> None:
+    from alembic import command
+
+    config = _alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
 
 
 class Outage:

@@ -670,3 +670,13 @@ tus_upload_parts = Table(
     Column("offset", BigInteger, nullable=False),  # its first byte in the upload
     Column("size", BigInteger, nullable=False),
 )
+
+# The phase of each migration applied (lading.db.engine): a node of an older release that
+# finds the catalogue newer than itself serves on it when every newer step only expanded
+# it (a rolling upgrade), and refuses it otherwise.
+migration_phases = Table(
+    "migration_phases",
+    metadata,
+    Column("revision", String(32), primary_key=True),
+    Column("phase", String(16), nullable=False),
+)

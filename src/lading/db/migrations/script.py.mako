@@ -12,6 +12,9 @@ revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
+# expand: only adds (tables, nullable or defaulted columns, indexes); contract: anything
+# else. See "Rolling upgrades" in docs/operations.md.
+phase = "expand"
 
 
 def upgrade() -> None:

@@ -12,6 +12,7 @@ revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+phase = "contract"  # the unique index on artifacts could refuse an older node's writes
 
 
 def upgrade() -> None:

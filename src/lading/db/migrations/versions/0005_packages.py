@@ -14,6 +14,7 @@ revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
+phase = "expand"
 
 
 def upgrade() -> None:

@@ -13,6 +13,7 @@ revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
+phase = "expand"
 
 
 def upgrade() -> None:

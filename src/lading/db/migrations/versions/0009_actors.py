@@ -17,6 +17,7 @@ revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
+phase = "expand"
 
 # Where revisions before this one kept a task's request and user: a key of its input JSON.
 ORIGIN = "_origin"

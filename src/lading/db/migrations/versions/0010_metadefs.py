@@ -14,6 +14,7 @@ revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
+phase = "expand"
 
 # The resource types Glance's own definitions associate with (Horizon asks for these by
 # name); more are made when a namespace is first associated with another.

@@ -12,6 +12,7 @@ revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
+phase = "expand"
 
 
 def upgrade() -> None:

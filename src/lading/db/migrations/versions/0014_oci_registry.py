@@ -13,6 +13,7 @@ revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
+phase = "expand"
 
 
 def upgrade() -> None:

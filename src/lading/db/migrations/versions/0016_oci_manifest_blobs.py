@@ -15,6 +15,7 @@ revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
+phase = "expand"
 
 # As the registry parsed them when they were put (frozen here: a migration does not follow
 # the code): an image manifest names its config and its layers, but those kept elsewhere.

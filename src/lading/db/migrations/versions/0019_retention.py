@@ -13,6 +13,7 @@ revision = "0019"
 down_revision = "0018"
 branch_labels = None
 depends_on = None
+phase = "expand"
 
 
 def upgrade() -> None:
