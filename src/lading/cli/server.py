@@ -132,8 +132,8 @@ def serve(
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from None
     # Fail here, once, rather than in every worker.
+    upgrade_apart(settings.resolved_database_url)
     database = Database(settings.resolved_database_url)
-    database.upgrade()
     runs_open = not database.run(False, any_credential)
     if runs_open and not is_loopback(address) and not insecure_open:
         raise click.ClickException(
@@ -193,6 +193,28 @@ def serve(
                 stop_redirects(listener)
         if shared is not None:
             shutil.rmtree(shared, ignore_errors=True)
+
+
+def upgrade_apart(url: str) -> None:
+    """Migrate the catalogue, if it is not current, in a child process: alembic and the
+    migrations (9 MiB) would otherwise stay in this process, which every worker is forked
+    from, after a first start (docs/performance.md, idle memory)."""
+    database = Database(url)
+    try:
+        if database.current():
+            return
+    finally:
+        database.dispose()  # no connection of this process may reach the child
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        pool.submit(_upgrade, url).result()
+
+
+def _upgrade(url: str) -> None:
+    database = Database(url)
+    try:
+        database.upgrade()
+    finally:
+        database.dispose()
 
 
 def tls_options(tls: TlsSettings, port: int) -> dict[str, Any]:

@@ -112,6 +112,14 @@ class Database:
         code = getattr(exc.orig, "sqlite_errorcode", None)
         return code is not None and code & 0xFF in SQLITE_UNAVAILABLE
 
+    def current(self) -> bool:
+        """Whether the catalogue exists and has every migration of this release."""
+        sqlite = self.url.get_backend_name() == "sqlite" and self.url.database
+        if sqlite and not Path(str(self.url.database)).exists():
+            return False  # not made here: upgrade makes it, with its folder
+        with self.engine.connect() as connection:
+            return _revision(connection) == HEAD
+
     def upgrade(self, revision: str = "head") -> None:
         """Apply every migration (up to ``revision``) that has not been applied yet."""
         if self.url.get_backend_name() == "sqlite" and self.url.database:
