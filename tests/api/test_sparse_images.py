@@ -59,10 +59,13 @@ def data_at(start: int, end: int) -> bytes:
     return bytes(1 + offset % 251 for offset in range(start, end))
 
 
-def sqlite_settings(tmp_path: Path, migrated_sqlite: Path, **fields: object) -> Settings:
+def sqlite_settings(
+    tmp_path: Path, migrated_sqlite: Path, stores: dict[str, FilesystemStoreSettings] | None = None
+) -> Settings:
     database = tmp_path / "catalogue.db"
     shutil.copyfile(migrated_sqlite, database)
-    return Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{database}", **fields)
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{database}")
+    return settings if stores is None else settings.model_copy(update={"stores": stores})
 
 
 def stored_file(settings: Settings) -> Path:
