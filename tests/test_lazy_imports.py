@@ -36,12 +36,14 @@ UNUSED = {
 # (ASGI, no client library), and prints the modules then loaded.
 PROBE = """
 import asyncio, json, sys
-from lading.cli.launch import Launch, api_app
+import gc
+from lading.cli.launch import Launch, worker_app
 from lading.cli.server import upgrade_apart
 
 launch = Launch()
 upgrade_apart(launch.settings().resolved_database_url)
-app = api_app(launch)
+app = worker_app(launch)
+frozen = gc.get_freeze_count()
 
 async def get(path):
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
@@ -74,7 +76,7 @@ async def main():
     return statuses
 
 statuses = asyncio.run(main())
-print(json.dumps({"statuses": statuses, "modules": sorted(sys.modules)}))
+print(json.dumps({"statuses": statuses, "modules": sorted(sys.modules), "frozen": frozen}))
 """
 
 
@@ -90,6 +92,7 @@ def test_a_default_server_imports_no_unconfigured_driver(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.splitlines()[-1])
     assert found["statuses"] == [200] * 5
+    assert found["frozen"] > 10_000  # start-up's objects, out of the full collections' way
     loaded = set(found["modules"])
     imported = {name: why for name, why in UNUSED.items() if name in loaded}
     assert imported == {}, "imported although a default server needs them not"

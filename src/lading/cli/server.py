@@ -22,7 +22,7 @@ import click
 from pydantic import ValidationError
 
 from lading import logs
-from lading.cli.launch import Launch, api_app
+from lading.cli.launch import Launch, worker_app
 from lading.cli.redirects import REGISTRY, RedirectsFailed, start_redirects, stop_redirects
 from lading.clock import Clock, timestamp
 from lading.db.engine import Database
@@ -154,7 +154,7 @@ def serve(
             "http": HTTPModes.http1,
         }
     server = Granian(
-        "lading.app:create_app",  # its name only: the workers load the app with api_app
+        "lading.app:create_app",  # its name only: the workers load the app with worker_app
         address=address,
         port=listen_port,
         interface=Interfaces.ASGI,
@@ -186,7 +186,7 @@ def serve(
             log.info("the OCI registry on %s://%s:%d", scheme, address, settings.oci.port)
         # Each worker builds its own settings from the same launch: the same files, and
         # this address and port (where the redirect listener sends its clients too).
-        server.serve(target_loader=partial(api_app, launch), wrap_loader=False)
+        server.serve(target_loader=partial(worker_app, launch), wrap_loader=False)
     finally:
         for listener in (redirects, registry):
             if listener is not None:
