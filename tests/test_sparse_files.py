@@ -89,3 +89,17 @@ def test_block_size_zero_writes_every_byte(tmp_path: Path) -> None:
     write(path, bytes(4 * MiB), [MiB] * 4, block=0)
     assert path.read_bytes() == bytes(4 * MiB)
     assert allocated(path) >= 4 * MiB
+
+
+def test_a_memoryview_is_written_as_its_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    data = sparse_bytes(MiB, [(BLOCK + 3, 10)])
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        writer = FileWriter(fd)
+        writer.write(memoryview(data)[:BLOCK])
+        writer.write(memoryview(data)[BLOCK:])
+        writer.finish()
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == data

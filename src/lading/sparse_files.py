@@ -32,11 +32,13 @@ class FileWriter:
         self._block = block_size
         self._zeros = memoryview(bytes(block_size))
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | bytearray | memoryview) -> None:
         if not self._block:
             self._write(chunk, 0, len(chunk))
             self.offset += len(chunk)
             return
+        if not isinstance(chunk, bytes | bytearray):  # a memoryview has no startswith
+            chunk = bytes(chunk)
         block, zeros, size = self._block, self._zeros, len(chunk)
         data = None  # where the bytes to write (not zeros) start in the chunk
         position = 0
@@ -55,7 +57,7 @@ class FileWriter:
             self._write(chunk, data, size)
         self.offset += size
 
-    def _write(self, chunk: bytes, start: int, end: int) -> None:
+    def _write(self, chunk: bytes | bytearray | memoryview, start: int, end: int) -> None:
         view = memoryview(chunk)[start:end]
         offset = self.offset + start
         while view:
