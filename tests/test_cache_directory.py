@@ -194,3 +194,21 @@ def test_removing_an_image_while_it_fills_keeps_nothing(directory: CacheDirector
     assert directory.commit(again) is None and directory.commit(cleared) is None
     assert directory.cached() == [] and list(directory.data.iterdir()) == []
     assert list((directory.root / INCOMPLETE).iterdir()) == []
+
+
+@pytest.mark.parametrize(("block", "most"), [(64 * 1024, 2 * 64 * 1024), (0, 16 * 2**20)])
+def test_a_cached_image_keeps_its_holes_unless_told(tmp_path: Path, block: int, most: int) -> None:
+    cache = CacheDirectory(tmp_path / "cache", max_size=2**30, sparse_block_size=block)
+    cache.open()
+    image, data = new_id(), b"x" + bytes(8 * 2**20 - 2) + b"y"
+    started = cache.start_fill(image, V1, len(data))
+    assert started is not None
+    for offset in range(0, len(data), 100_000):
+        started.write(data[offset : offset + 100_000])
+    assert cache.commit(started) == []
+    cached = cache.find(image, V1)
+    assert cached is not None
+    path = cache.data / cached.file_name
+    assert path.read_bytes() == data
+    assert path.stat().st_blocks * 512 <= most
+    assert block or path.stat().st_blocks * 512 >= len(data)

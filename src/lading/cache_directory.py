@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lading.sparse_files import BLOCK_SIZE, FileWriter
+
 DATA = "data"  # whole, checked files, named ``<image id>.<version>``
 INCOMPLETE = "incomplete"  # fills under way, one file per image, locked by its filler
 INDEX = "index.sqlite"
@@ -60,22 +62,29 @@ class Fill:
     """An image being written into the cache by this process; it holds the image's lock
     until ``CacheDirectory.commit`` or ``abort``."""
 
-    def __init__(self, image_id: str, version: str, size: int, fd: int, path: Path) -> None:
+    def __init__(
+        self,
+        image_id: str,
+        version: str,
+        size: int,
+        fd: int,
+        path: Path,
+        sparse_block_size: int = BLOCK_SIZE,
+    ) -> None:
         self.image_id = image_id
         self.version = version
         self.size = size
         self.written = 0
         self._fd = fd
         self.path = path
+        self._output = FileWriter(fd, 0, sparse_block_size)  # zeros left as holes
 
     def write(self, chunk: bytes) -> None:
-        view = memoryview(chunk)
-        while view:
-            done = os.write(self._fd, view)
-            view = view[done:]
+        self._output.write(chunk)
         self.written += len(chunk)
 
     def sync(self) -> None:
+        self._output.finish()
         os.fsync(self._fd)
 
     def link(self, target: Path) -> bool:
@@ -106,9 +115,11 @@ class Fill:
 class CacheDirectory:
     fill_type = Fill  # how a fill writes (tests give one that fails as a full disk)
 
-    def __init__(self, root: Path, max_size: int) -> None:
+    def __init__(self, root: Path, max_size: int, sparse_block_size: int = BLOCK_SIZE) -> None:
+        """``sparse_block_size``: the blocks of zeros left as holes; 0 writes every byte."""
         self.root = root
         self.max_size = max_size
+        self._sparse_block_size = sparse_block_size
         self.data = root / DATA
         self._incomplete = root / INCOMPLETE
 
@@ -215,7 +226,7 @@ class CacheDirectory:
             os.close(fd)
             return None
         os.ftruncate(fd, 0)
-        return self.fill_type(image_id, version, size, fd, path)
+        return self.fill_type(image_id, version, size, fd, path, self._sparse_block_size)
 
     def commit(self, fill: Fill) -> list[str] | None:
         """Make the written file the image's cached copy, evicting the least recently

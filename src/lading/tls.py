@@ -12,12 +12,20 @@ import functools
 import ssl
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from lading.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import httpx
+    from cryptography import exceptions, x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+else:  # only with TLS, a Swift store or a fetch (lading.lazy)
+    httpx = LazyModule("httpx")
+    exceptions = LazyModule("cryptography.exceptions")
+    x509 = LazyModule("cryptography.x509")
+    serialization = LazyModule("cryptography.hazmat.primitives.serialization")
 
 
 @functools.cache
@@ -49,7 +57,7 @@ def check_server_files(certificate: Path, key: Path) -> str | None:
             f"tls.key {key} is encrypted: lading needs it unencrypted, readable by its "
             "user only (openssl pkey -in KEY -out PLAIN)"
         ) from None
-    except (ValueError, UnsupportedAlgorithm):
+    except (ValueError, exceptions.UnsupportedAlgorithm):
         raise CertificateProblem(
             f"tls.key {key} holds no PEM private key (-----BEGIN PRIVATE KEY-----)"
         ) from None

@@ -12,17 +12,19 @@ changes its answer between the check and the connection, is refused too.
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import anyio
-import httpcore
-import httpx
+from typing import TYPE_CHECKING
 
 from lading.errors import BadRequest
+from lading.lazy import LazyModule
 from lading.settings import FetchSettings
 from lading.tls import client_context
+
+if TYPE_CHECKING:
+    import httpx
+else:  # httpx, httpcore, h11 and trio: only once something is fetched (lading.lazy)
+    httpx = LazyModule("httpx")
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -131,42 +133,13 @@ def _embedded_ipv4(address: Address) -> list[ipaddress.IPv4Address]:
     return [form for form in inside if form is not None]
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves names itself and connects only to addresses the rules allow."""
-
-    def __init__(self, rules: UrlRules) -> None:
-        self._rules = rules
-        self._backend = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses = [ipaddress.ip_address(info[4][0]) for info in found]
-        if not self._rules.trusts(host, port):
-            for address in addresses:  # every answer must be allowed, not just the first
-                self._rules.check_address(address, host)
-        return await self._backend.connect_tcp(
-            str(addresses[0]), port, timeout, local_address, socket_options
-        )
-
-    async def sleep(self, seconds: float) -> None:
-        await self._backend.sleep(seconds)
-
-
 def guarded_client(
     rules: UrlRules, timeout: float | None = None, follow_redirects: bool = False
 ) -> httpx.AsyncClient:
     """A client that connects only where the rules allow. ``follow_redirects``: httpx
     follows them itself, each hop's URL checked too (fetches follow them one by one)."""
+    from lading.guarded_backend import GuardedBackend  # httpcore's class: imported here
+
     settings = rules.settings
     transport = httpx.AsyncHTTPTransport(verify=client_context(), retries=0)
     # httpx has no option for the network backend; its pool (httpcore) takes one.

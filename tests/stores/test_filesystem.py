@@ -99,3 +99,42 @@ async def test_delete_partial_removes_what_a_cut_off_write_of_the_key_left(
         assert (store.root / "ab/alive").read_bytes() == b"comingcoming"
         assert store.temporary_files() == []
         writes.cancel_scope.cancel()
+
+
+MiB = 2**20
+BLOCK = 64 * 1024
+
+
+@pytest.mark.parametrize(("sparse_block_size", "most"), [(BLOCK, 4 * BLOCK), (0, 16 * MiB)])
+async def test_zeros_are_holes_unless_told(
+    tmp_path: Path, sparse_block_size: int, most: int
+) -> None:
+    store = FilesystemStore("fs", tmp_path / "store", 4096, sparse_block_size=sparse_block_size)
+    data = bytes(3 * MiB) + b"x" + bytes(5 * MiB)  # ends in a hole: the size still holds
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for offset in range(0, len(data), 300_001):
+            yield data[offset : offset + 300_001]
+
+    stored = await store.put("k", pieces())
+    path = store.root / "k"
+    assert stored.size == len(data) and path.read_bytes() == data
+    assert path.stat().st_blocks * 512 <= most
+    assert sparse_block_size or path.stat().st_blocks * 512 >= len(data)
+
+
+async def test_parts_appended_in_place_keep_their_holes(store: FilesystemStore) -> None:
+    # A resumable upload's PATCHes (tus, OCI chunks): each appends to the one file.
+    parts = [bytes(3 * MiB) + b"x", bytes(2 * MiB + 17), b"y" + bytes(MiB), bytes(MiB)]
+    offset = 0
+    for number, part in enumerate(parts):
+        stored = await store.put_part("k", number, offset, one_chunk(part))
+        assert stored.size == len(part)
+        offset += len(part)
+    path = store.root / "k"
+    assert path.read_bytes() == b"".join(parts)
+    assert path.stat().st_blocks * 512 <= 4 * BLOCK
+    # A part refused (its checksum failed) is cut off; the next writes from there.
+    await store.discard_part("k", 3, offset - MiB)
+    await store.put_part("k", 3, offset - MiB, one_chunk(b"z" * 10))
+    assert path.read_bytes() == b"".join(parts[:3]) + b"z" * 10

@@ -25,10 +25,11 @@ from pydantic import ValidationError
 
 from lading import logs
 from lading.cli.catalogue import CREATE_OPTION, catalogue_errors, open_catalogue, shown
-from lading.cli.launch import Launch, api_app
+from lading.cli.launch import Launch, worker_app
 from lading.cli.redirects import REGISTRY, RedirectsFailed, start_redirects, stop_redirects
 from lading.cli.startup import Listener, check_listeners, listen_failure
 from lading.clock import Clock, timestamp
+from lading.db.engine import Database
 from lading.errors import LadingError
 from lading.metrics import MULTIPROCESS_VARIABLE
 from lading.services.catalogue import Catalogue
@@ -153,6 +154,8 @@ def serve(
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from None
     # Fail here, once, rather than in every worker; the first start makes the catalogue.
+    with catalogue_errors(settings):
+        upgrade_apart(settings.resolved_database_url)
     database = open_catalogue(settings, create=True, announce=False)
     log.info("catalogue: %s", shown(settings.resolved_database_url))
     with catalogue_errors(settings):
@@ -183,7 +186,7 @@ def serve(
             "http": HTTPModes.http1,
         }
     server = Granian(
-        "lading.app:create_app",  # its name only: the workers load the app with api_app
+        "lading.app:create_app",  # its name only: the workers load the app with worker_app
         address=address,
         port=listen_port,
         interface=Interfaces.ASGI,
@@ -216,7 +219,7 @@ def serve(
         # Each worker builds its own settings from the same launch: the same files, and
         # this address and port (where the redirect listener sends its clients too).
         try:
-            server.serve(target_loader=partial(api_app, launch), wrap_loader=False)
+            server.serve(target_loader=partial(worker_app, launch), wrap_loader=False)
         except RuntimeError as exc:  # granian's bind, lost to another program since the check
             if "(os error" not in str(exc):
                 raise
@@ -228,6 +231,28 @@ def serve(
                 stop_redirects(listener)
         if shared is not None:
             shutil.rmtree(shared, ignore_errors=True)
+
+
+def upgrade_apart(url: str) -> None:
+    """Migrate the catalogue, if it is not current, in a child process: alembic and the
+    migrations (9 MiB) would otherwise stay in this process, which every worker is forked
+    from, after a first start (docs/performance.md, idle memory)."""
+    database = Database(url)
+    try:
+        if database.current():
+            return
+    finally:
+        database.dispose()  # no connection of this process may reach the child
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        pool.submit(_upgrade, url).result()
+
+
+def _upgrade(url: str) -> None:
+    database = Database(url)
+    try:
+        database.upgrade()
+    finally:
+        database.dispose()
 
 
 def tls_options(tls: TlsSettings, port: int) -> dict[str, Any]:

@@ -127,6 +127,15 @@ class Database:
         code = getattr(exc.orig, "sqlite_errorcode", None)
         return code is not None and code & 0xFF in SQLITE_UNAVAILABLE
 
+    def current(self) -> bool:
+        """Whether the catalogue exists at this release's head, or newer: nothing for a
+        start to migrate (``upgrade`` then needs no alembic)."""
+        sqlite = self.url.get_backend_name() == "sqlite" and self.url.database
+        if sqlite and not Path(str(self.url.database)).exists():
+            return False  # not made here: upgrade makes it, with its folder
+        found = self.revision()
+        return found is not None and found >= HEAD
+
     def upgrade(self, revision: str | None = None) -> str | None:
         """Apply the migrations not applied yet, up to ``revision`` ("head": all of them);
         returns the revision reached.

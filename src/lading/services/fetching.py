@@ -15,16 +15,22 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpcore
-import httpx
 
 from lading.domain import SEALED
 from lading.errors import BadRequest
+from lading.lazy import LazyModule
 from lading.services.sealing import Sealer
 from lading.url_rules import UrlRefused, UrlRules, guarded_client
+
+if TYPE_CHECKING:
+    import httpcore
+    import httpx
+else:  # only once something is fetched (lading.lazy)
+    httpcore = LazyModule("httpcore")
+    httpx = LazyModule("httpx")
 
 MAX_REDIRECTS = 5
 CREDENTIAL_FIELDS = ("username", "password", "bearer_token")

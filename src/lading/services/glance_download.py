@@ -26,22 +26,28 @@ import hashlib
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from lading.domain import CONTAINER_FORMATS, DISK_FORMATS, SEALED
 from lading.errors import BadRequest, Conflict, Forbidden, LadingError, NotFound
+from lading.lazy import LazyModule
 from lading.serial_thread import SerialThread
 from lading.services.access import Caller
 from lading.services.fetching import Credentials, Fetch, FetchFailed
-from lading.services.keystone import KeystoneTokens
 from lading.services.sealing import Sealer
 from lading.services.transfers import Expected
 from lading.services.validation import BASE_FIELDS, MAX_NAME, check_property, is_uuid
 from lading.settings import Settings
 from lading.url_rules import UrlRefused, UrlRules, guarded_client
+
+if TYPE_CHECKING:
+    import httpx
+
+    from lading.services.keystone import KeystoneTokens  # keystoneauth1: only with Keystone
+else:  # only once an image is downloaded (lading.lazy)
+    httpx = LazyModule("httpx")
 
 METHOD = "glance-download"
 TOKEN = f"{SEALED}keystone_token"  # the caller's, never shown with the task

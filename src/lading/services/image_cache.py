@@ -50,6 +50,7 @@ from lading.serial_thread import SerialThread
 from lading.services.access import Caller
 from lading.services.validation import is_uuid
 from lading.settings import Settings
+from lading.sparse_files import BLOCK_SIZE
 from lading.stores.base import Store
 from lading.stores.filesystem import FilesystemStore
 from lading.stores.registry import StoreRegistry
@@ -104,7 +105,9 @@ class ImageCache:
         self.enabled = settings.image_cache.enabled
         self._cached_stores = settings.cached_stores()
         self._directory = directory or CacheDirectory(
-            settings.image_cache_directory, settings.image_cache.max_size
+            settings.image_cache_directory,
+            settings.image_cache.max_size,
+            BLOCK_SIZE if settings.image_cache.sparse else 0,
         )
         self._chunk_size = settings.chunk_size
         self._database = database

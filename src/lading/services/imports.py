@@ -47,7 +47,7 @@ import dataclasses
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
@@ -72,7 +72,6 @@ from lading.services.fetching import (
 )
 from lading.services.glance_download import METHOD as GLANCE_DOWNLOAD
 from lading.services.glance_download import GlanceDownload, RemoteImage
-from lading.services.keystone import KeystoneTokens
 from lading.services.oci import Access, check_name
 from lading.services.roles import ADMIN
 from lading.services.sealing import Sealer
@@ -81,6 +80,9 @@ from lading.services.transfers import Expected, Transfers
 from lading.services.validation import Changes
 from lading.settings import Settings
 from lading.url_rules import UrlRules
+
+if TYPE_CHECKING:
+    from lading.services.keystone import KeystoneTokens  # keystoneauth1: only with Keystone
 
 TASK_TYPE = "api_image_import"  # Glance's name for import tasks
 METHODS = ("glance-direct", "web-download")

@@ -18,11 +18,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-
-from oslo_utils.imageutils import format_inspector
+from typing import TYPE_CHECKING
 
 from lading.errors import BadRequest
+from lading.lazy import LazyModule
 from lading.settings import ImageFormatSettings
+
+if TYPE_CHECKING:
+    from oslo_utils.imageutils import format_inspector
+else:  # it loads cryptography's OpenSSL (LUKS): 9 MiB, from the first upload (lading.lazy)
+    format_inspector = LazyModule("oslo_utils.imageutils.format_inspector")
 
 log = logging.getLogger(__name__)
 

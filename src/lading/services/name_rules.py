@@ -19,11 +19,16 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
-
-import icu
+from typing import TYPE_CHECKING
 
 from lading.domain import PackageFile
 from lading.errors import BadRequest
+from lading.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import icu
+else:  # ICU and its data: 19 MiB of a worker, only once a package name is checked
+    icu = LazyModule("icu")
 
 MAX_LENGTH = 255
 MAX_COMPARED = 1024  # a name's key and skeleton: one character may fold into many

@@ -19,10 +19,9 @@ import posixpath
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 from sqlalchemy import Connection
 
 from lading.clock import Clock
@@ -31,6 +30,7 @@ from lading.db.engine import Database
 from lading.db.packages import KIND_PROPERTY, OnboardedName
 from lading.domain import ArchiveMember, Artifact, EventType, Task
 from lading.errors import BadRequest, Conflict, LadingError, NotFound
+from lading.lazy import LazyModule
 from lading.services.access import Caller
 from lading.services.archive_bounds import (
     ArchiveBounds,
@@ -66,6 +66,11 @@ from lading.services.transfers import Download, Transfers
 from lading.services.validation import Changes, is_uuid
 from lading.settings import Settings
 from lading.url_rules import UrlRules
+
+if TYPE_CHECKING:
+    import httpx
+else:  # only once a package is onboarded from a URL (lading.lazy)
+    httpx = LazyModule("httpx")
 
 # OSM's two flows: a new package (onboard), or a new version of one (update).
 TASK_TYPES = {"onboard": "osm_onboard", "update": "osm_update"}

@@ -24,11 +24,13 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
 import yaml
 from oslo_config import cfg
+from oslo_policy import _checks as oslo_checks
 from oslo_policy import policy as oslo
 
 from lading.services.protections import Operation, PropertyProtections
@@ -210,7 +212,26 @@ def _parsed(check: str) -> Any:
     """A check string parsed once per process: a check holds no state (a ``rule:`` check
     looks its rule up as it runs), so every Policy may share it, and parsing the defaults
     took longer than building the rest of the services."""
+    _defer_check_plugins()
     return oslo.Rules.from_dict({"rule": check})["rule"]
+
+
+def _defer_check_plugins() -> None:
+    """Import each of oslo.policy's check plugins when a rule uses it, not all of them
+    when the first rule is parsed: its own ``http:`` and ``https:`` checks import requests
+    (5 MiB of every worker, docs/performance.md), and Glance's default rules use neither.
+    oslo.policy looks them up by kind in a table it fills once, when it is still empty
+    (``_checks.extension_checks``); this fills it with loaders of the same plugins."""
+    if getattr(oslo_checks, "extension_checks", ()) is not None:
+        return  # filled already, or an oslo.policy without the table: it loads its own way
+    plugins = entry_points(group="oslo.policy.rule_checks")
+    oslo_checks.extension_checks = {
+        plugin.name: functools.partial(_check_of, plugin) for plugin in plugins
+    }
+
+
+def _check_of(plugin: EntryPoint, kind: str, match: str) -> Any:
+    return plugin.load()(kind, match)
 
 
 def _check_string(path: Path, name: str, value: object) -> str:

@@ -11,15 +11,22 @@ from __future__ import annotations
 import base64
 import json
 import os
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING, Any
 
 from lading.errors import LadingError
+from lading.lazy import LazyModule
 from lading.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography import fernet
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf import hkdf
+else:  # cryptography's OpenSSL: only once a secret is sealed or opened (lading.lazy)
+    fernet = LazyModule("cryptography.fernet")
+    hashes = LazyModule("cryptography.hazmat.primitives.hashes")
+    hkdf = LazyModule("cryptography.hazmat.primitives.kdf.hkdf")
 
 KEY_FILE = "secret.key"
 
@@ -32,9 +39,12 @@ class Sealer:
     def __init__(self, settings: Settings) -> None:
         # The key is read (or made) once, at start-up, not on the event loop.
         secret = settings.secret_key
-        material = secret.get_secret_value().encode() if secret else _key_file(settings)
-        derived = HKDF(hashes.SHA256(), 32, salt=None, info=b"lading sealing").derive(material)
-        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        self._material = secret.get_secret_value().encode() if secret else _key_file(settings)
+
+    @cached_property
+    def _fernet(self) -> fernet.Fernet:
+        derive = hkdf.HKDF(hashes.SHA256(), 32, salt=None, info=b"lading sealing").derive
+        return fernet.Fernet(base64.urlsafe_b64encode(derive(self._material)))
 
     def seal(self, secret: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(secret).encode()).decode()
@@ -42,7 +52,7 @@ class Sealer:
     def open(self, sealed: str) -> dict[str, Any]:
         try:
             opened: dict[str, Any] = json.loads(self._fernet.decrypt(sealed.encode()))
-        except InvalidToken:
+        except fernet.InvalidToken:
             raise Unsealable(
                 "a secret was sealed with another key: give every lading process sharing "
                 "the database the same secret_key"

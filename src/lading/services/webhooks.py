@@ -18,20 +18,25 @@ import hashlib
 import hmac
 import logging
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from lading import __version__
 from lading.clock import Clock
 from lading.domain import Task
 from lading.errors import LadingError
+from lading.lazy import LazyModule
 from lading.metrics import Metrics
 from lading.services.events import TASK_TYPE
 from lading.services.tasks import Progress, RetryLater, Tasks
 from lading.settings import Settings, WebhookSettings
 from lading.tls import client_context
+
+if TYPE_CHECKING:
+    import httpx
+else:  # only once a webhook is delivered (lading.lazy)
+    httpx = LazyModule("httpx")
 
 log = logging.getLogger(__name__)
 SIGNATURE = "X-Lading-Signature"

@@ -1,7 +1,8 @@
 """A store in a local directory: temporary file, fsync, atomic rename.
 
 Every blocking call runs on a worker thread so that the event loop keeps serving
-other requests while a disk is busy.
+other requests while a disk is busy. Blocks of zeros are left as holes (sparse files,
+lading.sparse_files) unless the store's ``sparse`` setting is off.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from anyio import to_thread
 
 from lading.errors import InvalidKey, ObjectNotFound, StoreError, StoreFull
 from lading.serial_thread import SerialThread
+from lading.sparse_files import BLOCK_SIZE, FileWriter
 from lading.stores.base import Part, Store, StoredObject
 
 # Up to 8 segments of safe characters, none starting with a dot.
@@ -34,12 +36,21 @@ WRITE_DEPTH = 2  # chunks queued for the disk while the next one arrives
 class FilesystemStore(Store):
     appends_in_place = True
 
-    def __init__(self, name: str, root: Path, chunk_size: int, description: str = "") -> None:
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        chunk_size: int,
+        description: str = "",
+        sparse_block_size: int = BLOCK_SIZE,
+    ) -> None:
+        """``sparse_block_size``: the blocks of zeros left as holes; 0 writes every byte."""
         super().__init__(name, description)
         self.root = root.resolve()
         self._temporary = self.root / TEMPORARY_DIRECTORY
         self._temporary.mkdir(parents=True, exist_ok=True)
         self._chunk_size = chunk_size
+        self._sparse_block_size = sparse_block_size
 
     def _path(self, key: str) -> Path:
         if not KEY_PATTERN.fullmatch(key):
@@ -62,14 +73,15 @@ class FilesystemStore(Store):
         target = self._path(key)
         file = await to_thread.run_sync(self._create_temporary, key)
         writer = SerialThread("lading-write", WRITE_DEPTH)
+        output = FileWriter(file.fileno(), 0, self._sparse_block_size)
         size = 0
         try:
             with os_errors(self.name):
                 async for chunk in chunks:
-                    await writer.submit(file.write, chunk)  # the next chunk arrives meanwhile
+                    await writer.submit(output.write, chunk)  # the next chunk arrives meanwhile
                     size += len(chunk)
                 await writer.drain()
-                await to_thread.run_sync(self._commit, file, target)
+                await to_thread.run_sync(self._commit, file, output, target)
         finally:
             with anyio.CancelScope(shield=True):
                 await writer.finish()
@@ -82,8 +94,8 @@ class FilesystemStore(Store):
         )
 
     @staticmethod
-    def _commit(file: IO[bytes], target: Path) -> None:
-        file.flush()
+    def _commit(file: IO[bytes], output: FileWriter, target: Path) -> None:
+        output.finish()
         os.fsync(file.fileno())
         target.parent.mkdir(parents=True, exist_ok=True)
         Path(file.name).replace(target)
@@ -116,14 +128,15 @@ class FilesystemStore(Store):
         with os_errors(self.name):
             fd = await to_thread.run_sync(_open_at, path, offset)
         writer = SerialThread("lading-write", WRITE_DEPTH)
+        output = FileWriter(fd, offset, self._sparse_block_size)
         size = 0
         try:
             with os_errors(self.name):
                 async for chunk in chunks:
-                    await writer.submit(_write_all, fd, chunk)
+                    await writer.submit(output.write, chunk)
                     size += len(chunk)
                 await writer.drain()
-                await to_thread.run_sync(os.fsync, fd)
+                await to_thread.run_sync(_finish, output, fd)
         finally:
             with anyio.CancelScope(shield=True):
                 await writer.finish()
@@ -225,10 +238,9 @@ def _link(source: Path, target: Path) -> int:
     return target.stat().st_size
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _finish(output: FileWriter, fd: int) -> None:
+    output.finish()
+    os.fsync(fd)
 
 
 def _discard(file: IO[bytes]) -> None:

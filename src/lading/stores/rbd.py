@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import re
 import threading
 import uuid
@@ -41,7 +42,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote
 
 import anyio
@@ -55,14 +56,17 @@ from lading.errors import (
     StoreError,
     StoreFull,
 )
+from lading.lazy import LazyModule
 from lading.serial_thread import SerialThread
 from lading.stores.base import Store, StoredObject
 
-try:  # Debian's bindings, linked into the venv by the Makefile; not on any package index
+if TYPE_CHECKING:
     import rados
     import rbd
-except ImportError:  # pragma: no cover - the store refuses to be built without them
-    rados = rbd = None
+else:  # Debian's bindings, linked into the venv by the Makefile; not on any package index.
+    # Imported once a store of this kind is built (lading.lazy): librados is megabytes.
+    rados = LazyModule("rados")
+    rbd = LazyModule("rbd")
 
 SNAPSHOT = "snap"  # Glance's name: Nova and Cinder clone it
 PARTIAL = "~part~"  # in the names of images still being written; no key holds a "~"
@@ -101,7 +105,7 @@ class RbdStore(Store):
         description: str = "",
     ) -> None:
         super().__init__(name, description)
-        if rados is None or rbd is None:
+        if not all(importlib.util.find_spec(name) for name in ("rados", "rbd")):
             raise StoreError(
                 f"store {name!r} needs librados' and librbd's Python bindings (Debian's "
                 "python3-rados and python3-rbd, linked into lading's venv by the Makefile)"

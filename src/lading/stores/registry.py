@@ -1,4 +1,8 @@
-"""The named stores of a process, built from settings."""
+"""The named stores of a process, built from settings.
+
+A driver's module is imported only when a store of its kind is configured: a server on a
+filesystem store never loads an HTTP client, botocore, obstore or librados.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,6 @@ from lading.settings import (
 )
 from lading.stores.base import Store
 from lading.stores.filesystem import FilesystemStore
-from lading.stores.http import HttpStore
-from lading.stores.rbd import RbdStore
-from lading.stores.swift import SwiftStore
-from lading.url_rules import UrlRules, guarded_client
 
 
 class StoreRegistry:
@@ -35,17 +35,28 @@ class StoreRegistry:
             match config:
                 case FilesystemStoreSettings():
                     stores[name] = FilesystemStore(
-                        name, settings.store_path(name), settings.chunk_size, config.description
+                        name,
+                        settings.store_path(name),
+                        settings.chunk_size,
+                        config.description,
+                        config.sparse_block_size if config.sparse else 0,
                     )
                 case S3StoreSettings():
-                    from lading.stores.s3 import S3Store  # botocore: 0.2 s, if wanted
+                    from lading.stores.s3 import S3Store  # botocore and obstore
 
                     stores[name] = S3Store(name, chunk_size=settings.chunk_size, **fields)
                 case SwiftStoreSettings():
+                    from lading.stores.swift import SwiftStore  # httpx
+
                     stores[name] = SwiftStore(name, chunk_size=settings.chunk_size, **fields)
                 case RbdStoreSettings():
+                    from lading.stores.rbd import RbdStore  # librados, once connected
+
                     stores[name] = RbdStore(name, chunk_size=settings.chunk_size, **fields)
                 case HttpStoreSettings():
+                    from lading.stores.http import HttpStore  # httpx
+                    from lading.url_rules import UrlRules, guarded_client
+
                     # Callers choose the URLs read here: the fetch rules guard them.
                     client = guarded_client(
                         UrlRules(settings.fetch), config.timeout, follow_redirects=True
