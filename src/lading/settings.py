@@ -46,6 +46,9 @@ GiB = 1024 * MiB
 # An index's name: its namespace of package names (pypi:<index>) fits in 32 characters.
 PYPI_INDEX_NAME = r"[a-z0-9][a-z0-9._-]{0,26}"
 TiB = 1024**4
+# An internal location's prefix: a path of plain segments ending with "/", so that
+# prefix + key is a path nginx takes as it is (no dot segments, escapes or query).
+ACCEL_PREFIX = r"^/([A-Za-z0-9_-][A-Za-z0-9._-]*/)+$"
 
 
 class FilesystemStoreSettings(BaseModel):
@@ -56,6 +59,9 @@ class FilesystemStoreSettings(BaseModel):
     type: Literal["filesystem"] = "filesystem"
     path: Path | None = None  # None: ``<data_dir>/stores/<store name>``
     description: str = ""  # shown by store discovery when several stores are configured
+    # Behind nginx: downloads answer ``X-Accel-Redirect: <this><key>`` and nginx sends
+    # the file from an internal location aliased to ``path`` (None: lading sends it).
+    accel_redirect: str | None = Field(None, pattern=ACCEL_PREFIX)
 
 
 class S3StoreSettings(BaseModel):

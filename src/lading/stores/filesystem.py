@@ -34,12 +34,20 @@ WRITE_DEPTH = 2  # chunks queued for the disk while the next one arrives
 class FilesystemStore(Store):
     appends_in_place = True
 
-    def __init__(self, name: str, root: Path, chunk_size: int, description: str = "") -> None:
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        chunk_size: int,
+        description: str = "",
+        accel_redirect: str | None = None,
+    ) -> None:
         super().__init__(name, description)
         self.root = root.resolve()
         self._temporary = self.root / TEMPORARY_DIRECTORY
         self._temporary.mkdir(parents=True, exist_ok=True)
         self._chunk_size = chunk_size
+        self._accel_redirect = accel_redirect
 
     def _path(self, key: str) -> Path:
         if not KEY_PATTERN.fullmatch(key):
@@ -54,6 +62,14 @@ class FilesystemStore(Store):
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+    def accel_uri(self, key: str) -> str | None:
+        if self._accel_redirect is None:
+            return None
+        # The key passes the same guard as a path (plain segments, no dot segments), so
+        # the URI stays under the internal location, as the file stays under the root.
+        self._path(key)
+        return self._accel_redirect + key
 
     def location_url(self, key: str) -> str:
         return self._path(key).as_uri()

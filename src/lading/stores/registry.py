@@ -35,7 +35,11 @@ class StoreRegistry:
             match config:
                 case FilesystemStoreSettings():
                     stores[name] = FilesystemStore(
-                        name, settings.store_path(name), settings.chunk_size, config.description
+                        name,
+                        settings.store_path(name),
+                        settings.chunk_size,
+                        config.description,
+                        config.accel_redirect,
                     )
                 case S3StoreSettings():
                     from lading.stores.s3 import S3Store  # botocore: 0.2 s, if wanted
