@@ -640,6 +640,10 @@ class Settings(BaseSettings):
     default_store: str = "default"
     image_size_cap: int = Field(TiB, gt=0)
     chunk_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
+    # What a filesystem store reads at a time when lading sends a file itself (ranges):
+    # larger than chunk_size, since the cost of a download is per read (measured in
+    # docs/performance.md) and a download holds only a read or two.
+    read_size: int = Field(4 * MiB, ge=4096, le=64 * MiB)
     # A package read as an archive (OSM onboarding), once inflated: at most this size, and
     # past the allowance at most ratio times the bytes received (gzip bombs inflate 1,000
     # times, real tarballs 2 to 16 times).

@@ -10,7 +10,9 @@ import anyio
 import pytest
 
 from lading.errors import InvalidKey
+from lading.settings import Settings
 from lading.stores.filesystem import FilesystemStore
+from lading.stores.registry import StoreRegistry
 
 pytestmark = pytest.mark.anyio
 
@@ -99,3 +101,13 @@ async def test_delete_partial_removes_what_a_cut_off_write_of_the_key_left(
         assert (store.root / "ab/alive").read_bytes() == b"comingcoming"
         assert store.temporary_files() == []
         writes.cancel_scope.cancel()
+
+
+async def test_a_store_from_settings_reads_in_read_size_not_chunk_size(tmp_path: Path) -> None:
+    """Sending a file costs per read: the stores lading builds read read_size at a time."""
+    settings = Settings(data_dir=tmp_path, chunk_size=64 * 1024, read_size=256 * 1024)
+    store = StoreRegistry.from_settings(settings).get()
+    await store.put("ab/object", one_chunk(os.urandom(600 * 1024)))
+    sizes = [len(chunk) async for chunk in store.open("ab/object", 1, 600 * 1024)]
+    assert sizes == [256 * 1024, 256 * 1024, 600 * 1024 - 1 - 512 * 1024]
+    assert Settings(data_dir=tmp_path).read_size == 4 * 1024 * 1024

@@ -41,12 +41,13 @@ class FilesystemStore(Store):
         chunk_size: int,
         description: str = "",
         accel_redirect: str | None = None,
+        read_size: int | None = None,
     ) -> None:
         super().__init__(name, description)
         self.root = root.resolve()
         self._temporary = self.root / TEMPORARY_DIRECTORY
         self._temporary.mkdir(parents=True, exist_ok=True)
-        self._chunk_size = chunk_size
+        self._read_size = read_size or chunk_size
         self._accel_redirect = accel_redirect
 
     def _path(self, key: str) -> Path:
@@ -113,7 +114,7 @@ class FilesystemStore(Store):
         try:
             offset = start
             while end is None or offset < end:
-                want = self._chunk_size if end is None else min(self._chunk_size, end - offset)
+                want = self._read_size if end is None else min(self._read_size, end - offset)
                 data = await to_thread.run_sync(os.pread, fd, want, offset)
                 if not data:
                     break

@@ -40,6 +40,7 @@ class StoreRegistry:
                         settings.chunk_size,
                         config.description,
                         config.accel_redirect,
+                        settings.read_size,
                     )
                 case S3StoreSettings():
                     from lading.stores.s3 import S3Store  # botocore: 0.2 s, if wanted
