@@ -115,9 +115,18 @@ def running_nginx(
         yield base_url
 
 
+@dataclass(frozen=True)
+class BareApp:
+    url: str
+    pid: int
+
+
 @contextmanager
-def running_upload_reference(scratch: Path, workers: int = 1) -> Iterator[str]:
-    """Run the bare upload app under granian, as lading runs; yield its base URL.
+def running_upload_reference(
+    scratch: Path, workers: int = 1, files: Path | None = None
+) -> Iterator[BareApp]:
+    """Run the bare upload app under granian, as lading runs; yield its base URL and
+    process. It sends the files under ``files`` (GET /files/<key>).
 
     The app is copied into ``scratch`` and run from there, so that nothing (not even
     ``__pycache__``) is written into the repository; it stores files in ``scratch/files``.
@@ -132,10 +141,12 @@ def running_upload_reference(scratch: Path, workers: int = 1) -> Iterator[str]:
         "reference_upload:app",
     ]
     env = {**os.environ, "REFERENCE_UPLOAD_DIR": str(scratch / "files")}
+    if files is not None:
+        env["REFERENCE_FILES_DIR"] = str(files)
     base_url = f"http://127.0.0.1:{port}"
     with _started(command, scratch / "output.log", "reference upload app", env) as process:
         wait_answering(process, base_url, "the reference upload app")
-        yield base_url
+        yield BareApp(base_url, process.pid)
 
 
 def clear_reference_uploads(scratch: Path) -> None:

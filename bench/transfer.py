@@ -11,7 +11,9 @@ lading/reference (the median of the per-run ratios), the figure to compare:
 - downloads: nginx (``sendfile on``, one worker) serving the very file lading stored;
   beside it, the same nginx in front of a second lading on the same catalogue and store
   whose store hands downloads off (``accel_redirect``: lading answers the headers and
-  X-Accel-Redirect, nginx sends the file), then lading standalone. Each download's
+  X-Accel-Redirect, nginx sends the file), then lading standalone; and the bare ASGI app
+  (below) sending the same file under granian without any check, the ceiling of lading
+  standalone (whole by pathsend, a Range in reads of ``read_size``). Each download's
   server CPU time is counted too (nginx's, lading's, or both behind nginx), per GiB: on a
   shared machine it moves much less than the rates do;
 - upload: a bare ASGI app under granian (bench/_reference_upload.py) that hashes,
@@ -80,6 +82,8 @@ from _server import (
     temp_dir,
 )
 
+# Downloads served otherwise than by lading alone, beside the same nginx reference.
+OTHER_WAYS = ("accel_", "bare_")
 ACCEL_PREFIX = "/_lading_store/default/"  # the bench's accel_redirect, nginx's internal location
 ACCEL_STORES = f'{{"default": {{"type": "filesystem", "accel_redirect": "{ACCEL_PREFIX}"}}}}'
 
@@ -252,6 +256,7 @@ def pair(times: Times, transfer: Callable[[str], float], contenders: Iterable[Co
 class References:
     upload_url: str  # the bare ASGI app
     upload_scratch: Path
+    bare_pid: int  # the bare ASGI app's granian, which sends files too
     nginx_url: str | None  # None when nginx is not installed
     front_url: str | None  # nginx in front of the handing-off lading
     nginx_pid_file: Path | None
@@ -278,19 +283,21 @@ def start_references(
     stack: ExitStack, scratch: Path, server: Server, workers: int, accel: Server
 ) -> References:
     upload_scratch = scratch / "reference-upload"
-    running = reference.running_upload_reference(upload_scratch, workers)
-    upload_url = stack.enter_context(running)
+    running = reference.running_upload_reference(upload_scratch, workers, store_root(server))
+    bare = stack.enter_context(running)
+    upload_url = bare.url
     nginx = reference.find_nginx()
     if nginx is None:
         print("reference: nginx not installed")
-        return References(upload_url, upload_scratch, None, None, None)
+        return References(upload_url, upload_scratch, bare.pid, None, None, None)
     root = store_root(server)
     front = reference.Front(accel.base_url, ACCEL_PREFIX, free_port())
     nginx_scratch = scratch / "nginx"
     running_nginx = reference.running_nginx(nginx, nginx_scratch, root, front)
     nginx_url = stack.enter_context(running_nginx)
     front_url = f"http://127.0.0.1:{front.port}"
-    return References(upload_url, upload_scratch, nginx_url, front_url, nginx_scratch / "nginx.pid")
+    pid_file = nginx_scratch / "nginx.pid"
+    return References(upload_url, upload_scratch, bare.pid, nginx_url, front_url, pid_file)
 
 
 class Memory:
@@ -379,10 +386,13 @@ def measure(args: argparse.Namespace, scratch: Path) -> tuple[Times, dict[str, f
 
 
 def contenders(refs: References, server: Server, accel: Server, image: Uploaded) -> list[Contender]:
-    """nginx alone, lading behind nginx (X-Accel-Redirect), lading alone: the keys' prefixes."""
+    """nginx alone, the bare granian app sending the file, lading behind nginx
+    (X-Accel-Redirect), lading alone: the keys' prefixes."""
     path = f"/v2/images/{image.image_id}/file"
     return [
         Contender("reference_", lambda: refs.nginx(image.key), refs.nginx_processes),
+        Contender("bare_", lambda: f"{refs.upload_url}/files/{image.key}",
+                  lambda: [psutil.Process(refs.bare_pid)]),
         Contender("accel_", lambda: refs.front(path),
                   lambda: [*refs.nginx_processes(), psutil.Process(accel.process.pid)]),
         Contender("", lambda: f"{server.base_url}{path}",
@@ -443,7 +453,7 @@ class Row:
 
     @property
     def ratio_key(self) -> str:
-        if self.lading.startswith("accel_"):  # one reference, two ways of serving
+        if self.lading.startswith(OTHER_WAYS):  # one reference, several ways of serving
             return f"ratio_{self.lading}"  # "ratio_accel_download"
         return self.reference.replace("reference_", "ratio_", 1)  # "ratio_upload"
 
@@ -462,6 +472,7 @@ def rows(args: argparse.Namespace) -> list[Row]:
     download, ranged = f"download {size} MiB", f"range first {size // 2} MiB"
     concurrent = f"{concurrency} x {small} MiB at once"
     behind = " behind nginx (X-Accel-Redirect)"
+    bare = ", bare granian app (no checks)"
     return [
         Row(upload, "upload", "reference_upload", asgi, size * MiB, "MB/s", ">= 800", "upload"),
         Row(upload, "upload", "reference_upload_receive", "bare ASGI: receive only",
@@ -470,14 +481,20 @@ def rows(args: argparse.Namespace) -> list[Row]:
             size * MiB, "GB/s", accel, "download"),
         Row(download, "download", "reference_download", nginx,
             size * MiB, "GB/s", alone, "download"),
+        Row(download + bare, "bare_download", "reference_download", nginx,
+            size * MiB, "GB/s", "", "download"),
         Row(ranged + behind, "accel_range", "reference_range", nginx,
             size * MiB // 2, "GB/s", accel, "range"),
         Row(ranged, "range", "reference_range", nginx,
             size * MiB // 2, "GB/s", alone, "range"),
+        Row(ranged + bare, "bare_range", "reference_range", nginx,
+            size * MiB // 2, "GB/s", "", "range"),
         Row(concurrent + behind, "accel_concurrent", "reference_concurrent", nginx,
             concurrency * small * MiB, "GB/s", accel, "concurrent"),
         Row(concurrent, "concurrent", "reference_concurrent", nginx,
             concurrency * small * MiB, "GB/s", alone, "concurrent"),
+        Row(concurrent + bare, "bare_concurrent", "reference_concurrent", nginx,
+            concurrency * small * MiB, "GB/s", "", "concurrent"),
     ]  # fmt: skip
 
 
@@ -576,7 +593,7 @@ def report(args: argparse.Namespace, figures: dict[str, float], times: Times) ->
              cell(row.ratio_key), spread(row.ratio_key), row.unit, row.target,
              row.reference_label if row.rate_key(row.reference) in figures else "-",
              cpu(row.lading), cpu(row.reference),
-             cell(f"peak_rss_{row.phase}_mib", 1) if not row.lading.startswith("accel_") else "-")
+             "-" if row.lading.startswith(OTHER_WAYS) else cell(f"peak_rss_{row.phase}_mib", 1))
             for row in rows(args)
         ],
     )  # fmt: skip

@@ -641,9 +641,9 @@ class Settings(BaseSettings):
     image_size_cap: int = Field(TiB, gt=0)
     chunk_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
     # What a filesystem store reads at a time when lading sends a file itself (ranges):
-    # larger than chunk_size, since the cost of a download is per read (measured in
-    # docs/performance.md) and a download holds only a read or two.
-    read_size: int = Field(4 * MiB, ge=4096, le=64 * MiB)
+    # larger than chunk_size, since much of a download's cost is per read; not larger,
+    # since granian holds several of them per download (docs/performance.md).
+    read_size: int = Field(2 * MiB, ge=4096, le=64 * MiB)
     # A package read as an archive (OSM onboarding), once inflated: at most this size, and
     # past the allowance at most ratio times the bytes received (gzip bombs inflate 1,000
     # times, real tarballs 2 to 16 times).
