@@ -640,10 +640,10 @@ class Settings(BaseSettings):
     default_store: str = "default"
     image_size_cap: int = Field(TiB, gt=0)
     chunk_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
-    # What a filesystem store reads at a time when lading sends a file itself (ranges):
-    # larger than chunk_size, since much of a download's cost is per read; not larger,
-    # since granian holds several of them per download (docs/performance.md).
-    read_size: int = Field(2 * MiB, ge=4096, le=64 * MiB)
+    # What a filesystem store reads at a time when lading sends a file itself (ranges).
+    # Larger reads save a little CPU per byte, but granian holds about ten of them per
+    # download, so memory grows with them (docs/performance.md).
+    read_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
     # A package read as an archive (OSM onboarding), once inflated: at most this size, and
     # past the allowance at most ratio times the bytes received (gzip bombs inflate 1,000
     # times, real tarballs 2 to 16 times).

@@ -110,4 +110,4 @@ async def test_a_store_from_settings_reads_in_read_size_not_chunk_size(tmp_path:
     await store.put("ab/object", one_chunk(os.urandom(600 * 1024)))
     sizes = [len(chunk) async for chunk in store.open("ab/object", 1, 600 * 1024)]
     assert sizes == [256 * 1024, 256 * 1024, 600 * 1024 - 1 - 512 * 1024]
-    assert Settings(data_dir=tmp_path).read_size == 2 * 1024 * 1024
+    assert Settings(data_dir=tmp_path).read_size == 512 * 1024
