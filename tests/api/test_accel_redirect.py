@@ -10,23 +10,31 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 from starlette.testclient import TestClient
 
-from lading.app import create_registry_app
+from lading.app import create_app, create_registry_app
 from lading.db import retention
 from lading.settings import FilesystemStoreSettings, Settings
+from tests.api.test_click import CLIENT as CLICK_CLIENT
+from tests.api.test_click import DATA as CLICK_DATA
+from tests.api.test_click import PUBLIC as CLICK_PUBLIC
+from tests.api.test_click import SECRET as CLICK_SECRET
+from tests.api.test_click import Click
 from tests.api.test_oci import Registry, sha256
 from tests.api.test_pypi import upload as pypi_upload
+from tests.osm_packages import package as osm_package
 from tests.python_dists import wheel
 from tests.world import World
 
 PREFIX = "/_lading_store/default/"
 DATA = os.urandom(1024 * 1024 + 3)
 MD5 = hashlib.md5(DATA).hexdigest()
+CLOUD_INIT = "ping_vnfd/cloud_init/ping_init.cfg"  # a file inside the OSM test package
 IDENTITIES = {"owner": ("A", "member"), "other": ("B", "member"), "admin": ("ops", "admin")}
 
 
@@ -154,3 +162,38 @@ def test_registry_blobs_hand_off_and_container_disk_layers_stream(
     composed = registry.request("GET", f"/v2/images/{image_id}/blobs/{layer}")
     assert composed.status_code == 200 and "x-accel-redirect" not in composed.headers
     assert sha256(composed.content) == layer
+
+
+def test_click_downloads_hand_off_with_their_cache_headers(tmp_path: Path, database_url: str
+                                                           ) -> None:  # fmt: skip
+    signing = {"window": 60, "clients": {CLICK_CLIENT: {"secret": CLICK_SECRET,
+                                                        "project": "store"}}}  # fmt: skip
+    stores = {"default": FilesystemStoreSettings(accel_redirect=PREFIX)}
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, signing=signing,
+                        stores=stores)  # fmt: skip
+    with TestClient(create_app(settings), base_url="http://lading.test") as client:
+        click = Click(client)
+        package = click.upload().json()
+        assert click.publish(package["id"]).status_code == 200
+        public = client.get(CLICK_PUBLIC)
+        key = handed_off(public)
+        assert (settings.store_path("default") / key).read_bytes() == CLICK_DATA
+        assert public.headers["cache-control"]  # the face's own, kept by nginx
+
+
+def test_an_osm_package_hands_off_but_a_file_inside_it_streams(world: World) -> None:
+    answer = world.client.post(
+        "/api/upload", files={"descriptor": ("ping_vnfd.tar.gz", osm_package())},
+        headers=world.as_("owner"),
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    state = world.get("owner", f"/api/upload/{answer.json()['transaction_id']}/state").json()
+    assert state["status"] == "success", state
+    package_id = state["package_id"]
+    exported = world.get("owner", f"/api/export/{package_id}")
+    handed_off(exported)
+    assert "ping_vnfd-1.0.tar" in exported.headers["content-disposition"]
+    # A file inside the stored archive is a range of its object: nginx would send it all.
+    inside = world.get("owner", f"/api/package/{package_id}/files/{CLOUD_INIT}")
+    assert "x-accel-redirect" not in inside.headers
+    assert inside.content == b"#cloud-config\npassword: fedora\n"
