@@ -1,6 +1,7 @@
 """Reference servers for bench/transfer.py, measured side by side with lading.
 
-- nginx serving the files of lading's store with ``sendfile on`` (downloads);
+- nginx serving the files of lading's store with ``sendfile on`` (downloads), and the
+  same nginx in front of lading, sending the files lading hands off (X-Accel-Redirect);
 - a bare ASGI app under granian, the same interface and worker count as lading, that
   stores an upload as lading essentially does, or only receives it (uploads);
 - in-process hashlib throughput, since md5 bounds the upload.
@@ -19,9 +20,11 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from _server import MB, MiB, free_port, stop_process, wait_answering
+from lading.http.accel import location_block
 
 GRANIAN = Path(sys.executable).with_name("granian")  # the one lading runs under
 UPLOAD_APP = Path(__file__).with_name("_reference_upload.py")
@@ -35,7 +38,16 @@ def find_nginx() -> str | None:
     )
 
 
-def nginx_config(scratch: Path, root: Path, port: int) -> str:
+@dataclass(frozen=True)
+class Front:
+    """nginx in front of a lading whose store hands downloads off (X-Accel-Redirect)."""
+
+    lading_url: str
+    prefix: str  # the store's accel_redirect
+    port: int
+
+
+def nginx_config(scratch: Path, root: Path, port: int, front: Front | None = None) -> str:
     temp = scratch / "temp"
     # As root the master would switch its worker to "nobody", who cannot read a scratch
     # directory made by mkdtemp (mode 0700); the worker keeps our user instead.
@@ -60,17 +72,39 @@ http {{
         listen 127.0.0.1:{port};
         root {root};
     }}
-}}
+{"" if front is None else _front_server(front, root)}}}
+"""
+
+
+def _front_server(front: Front, root: Path) -> str:
+    """The proxy to lading with the store's internal location, as operations.md shows it."""
+    location = "".join(
+        f"        {line}\n" for line in location_block(front.prefix, root).splitlines()
+    )
+    return f"""\
+    server {{
+        listen 127.0.0.1:{front.port};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        location / {{
+            proxy_pass {front.lading_url};
+            proxy_buffering off;
+        }}
+{location}    }}
 """
 
 
 @contextmanager
-def running_nginx(nginx: str, scratch: Path, root: Path) -> Iterator[str]:
-    """Serve the files under ``root`` with nginx; yield its base URL."""
+def running_nginx(
+    nginx: str, scratch: Path, root: Path, front: Front | None = None
+) -> Iterator[str]:
+    """Serve the files under ``root`` with nginx; yield its base URL. With ``front``, the
+    same nginx proxies lading on ``front.port`` too, sending its store's files itself."""
     (scratch / "temp").mkdir(parents=True)
     port = free_port()
     config = scratch / "nginx.conf"
-    config.write_text(nginx_config(scratch, root, port))
+    config.write_text(nginx_config(scratch, root, port, front))
     # -e: the error log from the very start, before the configuration is read.
     command = [nginx, "-p", str(scratch), "-c", str(config), "-e", str(scratch / "error.log")]
     base_url = f"http://127.0.0.1:{port}"
@@ -81,9 +115,18 @@ def running_nginx(nginx: str, scratch: Path, root: Path) -> Iterator[str]:
         yield base_url
 
 
+@dataclass(frozen=True)
+class BareApp:
+    url: str
+    pid: int
+
+
 @contextmanager
-def running_upload_reference(scratch: Path, workers: int = 1) -> Iterator[str]:
-    """Run the bare upload app under granian, as lading runs; yield its base URL.
+def running_upload_reference(
+    scratch: Path, workers: int = 1, files: Path | None = None
+) -> Iterator[BareApp]:
+    """Run the bare upload app under granian, as lading runs; yield its base URL and
+    process. It sends the files under ``files`` (GET /files/<key>).
 
     The app is copied into ``scratch`` and run from there, so that nothing (not even
     ``__pycache__``) is written into the repository; it stores files in ``scratch/files``.
@@ -98,10 +141,12 @@ def running_upload_reference(scratch: Path, workers: int = 1) -> Iterator[str]:
         "reference_upload:app",
     ]
     env = {**os.environ, "REFERENCE_UPLOAD_DIR": str(scratch / "files")}
+    if files is not None:
+        env["REFERENCE_FILES_DIR"] = str(files)
     base_url = f"http://127.0.0.1:{port}"
     with _started(command, scratch / "output.log", "reference upload app", env) as process:
         wait_answering(process, base_url, "the reference upload app")
-        yield base_url
+        yield BareApp(base_url, process.pid)
 
 
 def clear_reference_uploads(scratch: Path) -> None:

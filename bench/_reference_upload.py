@@ -4,7 +4,12 @@
 body re-chunked to lading's default chunk size, md5 and sha256 each on a thread
 of its own and the writes on a third (at most two chunks queued for each, as lading
 does), then flush, fsync, rename and an fsync of the directory. Any other ``PUT`` only
-receives the body: the ceiling of receiving through granian. Anything else answers 200.
+receives the body: the ceiling of receiving through granian.
+
+``GET /files/<key>`` sends the file ``$REFERENCE_FILES_DIR/<key>`` as lading sends a
+filesystem store's file, without any check: whole by pathsend, or one ``Range``
+(``bytes=a-b``) in reads of lading's default ``read_size``: the ceiling of downloads
+through granian. Anything else answers 200.
 
 bench/transfer.py copies this file into its scratch directory and runs it there with
 ``granian --interface asgi --workers 1``; files land in ``$REFERENCE_UPLOAD_DIR``.
@@ -25,6 +30,8 @@ from typing import IO, Any
 from lading.settings import Settings
 
 CHUNK: int = Settings.model_fields["chunk_size"].default  # as lading re-chunks the body
+READ: int = Settings.model_fields["read_size"].default  # as lading reads a Range
+FILES = Path(os.environ.get("REFERENCE_FILES_DIR", "."))
 DEPTH = 2
 DIRECTORY = Path(os.environ.get("REFERENCE_UPLOAD_DIR", "."))
 Message = dict[str, Any]
@@ -111,10 +118,38 @@ async def app(
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return
+    if scope["method"] == "GET" and scope["path"].startswith("/files/"):
+        await send_file(scope, send, FILES / scope["path"].removeprefix("/files/"))
+        return
     upload = scope["method"] == "PUT"
     if upload and scope["path"] == "/store":
         await store(receive)
     elif upload:
         await discard(receive)
     await send({"type": "http.response.start", "status": 204 if upload else 200, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def send_file(scope: Message, send: Callable[[Message], Awaitable[None]], path: Path) -> None:
+    size = await asyncio.to_thread(lambda: path.stat().st_size)
+    wanted = dict(scope["headers"]).get(b"range", b"").decode()
+    if not wanted:
+        headers = [(b"content-length", str(size).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.pathsend", "path": str(path)})
+        return
+    first, _, last = wanted.removeprefix("bytes=").partition("-")
+    start, end = int(first), int(last) + 1
+    headers = [
+        (b"content-length", str(end - start).encode()),
+        (b"content-range", f"bytes {start}-{end - 1}/{size}".encode()),
+    ]
+    await send({"type": "http.response.start", "status": 206, "headers": headers})
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for offset in range(start, end, READ):
+            chunk = await asyncio.to_thread(os.pread, fd, min(READ, end - offset), offset)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    finally:
+        os.close(fd)
     await send({"type": "http.response.body", "body": b""})

@@ -27,6 +27,7 @@ import httpx
 import psutil
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 MB, GB = 1e6, 1e9  # rates are decimal, sizes binary (MiB), as curl and the targets use them
 LADING = Path(sys.executable).with_name("lading")  # the console script of this venv
 
@@ -84,14 +85,16 @@ def running_server(
     timeout: float = 60.0,
     settings: Mapping[str, str] | None = None,
     token: bool = False,
+    name: str = "server",
 ) -> Iterator[Server]:
     """Start lading on a free loopback port with ``data_dir``; stop it on exit, even on errors.
 
     ``settings`` are more environment variables for it, e.g. ``{"LADING_STORES": ...}``.
     With ``token``, an admin token is made first, so the server checks it on every request
-    as a deployed one does (without, it runs open).
+    as a deployed one does (without, it runs open). Two servers may share ``data_dir``
+    (one catalogue, one store) under different ``name``s.
 
-    The server's output goes to ``<data_dir>.server.log`` next to the data directory,
+    The server's output goes to ``<data_dir>.<name>.log`` next to the data directory,
     not to a pipe, so that a chatty server can never block on a full pipe mid-measurement.
     """
     port = free_port()
@@ -103,7 +106,7 @@ def running_server(
         "LADING_LOG_LEVEL": os.environ.get("LADING_LOG_LEVEL", "warning"),
         **(settings or {}),
     }
-    log_path = data_dir.parent / f"{data_dir.name}.server.log"
+    log_path = data_dir.parent / f"{data_dir.name}.{name}.log"
     made = None
     if token:
         # --create: the first token comes before the first start makes the catalogue.

@@ -9,6 +9,13 @@ run, right before it (reference, lading, reference, lading, ...), with the ratio
 lading/reference (the median of the per-run ratios), the figure to compare:
 
 - downloads: nginx (``sendfile on``, one worker) serving the very file lading stored;
+  beside it, the same nginx in front of a second lading on the same catalogue and store
+  whose store hands downloads off (``accel_redirect``: lading answers the headers and
+  X-Accel-Redirect, nginx sends the file), then lading standalone; and the bare ASGI app
+  (below) sending the same file under granian without any check, the ceiling of lading
+  standalone (whole by pathsend, a Range in reads of ``read_size``). Each download's
+  server CPU time is counted too (nginx's, lading's, or both behind nginx), per GiB: on a
+  shared machine it moves much less than the rates do;
 - upload: a bare ASGI app under granian (bench/_reference_upload.py) that hashes,
   writes and fsyncs the body as lading does, without a catalogue; and the same app
   only receiving the body, the ceiling.
@@ -35,7 +42,8 @@ this directory):
     .venv/bin/python bench/transfer.py --store rbd --size-mib 256
 
 curl and the server share this machine's CPUs, so the figures are end-to-end on one
-host, not the server alone.
+host, not the server alone. The load average is sampled before each transfer and printed
+(median and range) with the results: it says how busy the machine was.
 """
 
 from __future__ import annotations
@@ -49,17 +57,35 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 import _reference as reference
 import _s3 as s3
 import _swift as swift
-from _server import GB, MB, MiB, RssSampler, Server, median, print_table, running_server, temp_dir
+from _server import (
+    GB,
+    MB,
+    GiB,
+    MiB,
+    RssSampler,
+    Server,
+    free_port,
+    median,
+    print_table,
+    running_server,
+    temp_dir,
+)
+
+# Downloads served otherwise than by lading alone, beside the same nginx reference.
+OTHER_WAYS = ("accel_", "bare_")
+ACCEL_PREFIX = "/_lading_store/default/"  # the bench's accel_redirect, nginx's internal location
+ACCEL_STORES = f'{{"default": {{"type": "filesystem", "accel_redirect": "{ACCEL_PREFIX}"}}}}'
 
 CURL_FORMAT = "%{http_code} %{time_total} %{size_upload} %{size_download}"
 Times = dict[str, list[float]]  # seconds per run, by transfer: "upload", "reference_upload"...
@@ -191,20 +217,49 @@ def get_concurrently(url: str, size: int, concurrency: int) -> float:
     return seconds
 
 
-def pair(
-    times: Times, key: str, transfer: Callable[[str], float], url: str, reference_url: str | None
-) -> None:
-    """The reference right before lading, so that noise hits both alike."""
-    if reference_url is not None:
-        times[f"reference_{key}"].append(transfer(reference_url))
-    times[key].append(transfer(url))
+def cpu_seconds(processes: Iterable[psutil.Process]) -> float:
+    """User and system CPU time the processes (and their children) have used so far."""
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for each in (process, *process.children(recursive=True)):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    spent = each.cpu_times()
+                    total += spent.user + spent.system
+    return total
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One way of serving a download: its URL for an object, the processes that serve it."""
+
+    key: str  # "reference_download", "accel_download", "download"...
+    url: Callable[[], str | None]
+    processes: Callable[[], list[psutil.Process]]
+
+
+def pair(times: Times, transfer: Callable[[str], float], contenders: Iterable[Contender]) -> None:
+    """Each contender in turn (the reference first), so that noise hits them alike: its
+    seconds, its servers' CPU seconds, and the load average before it."""
+    for contender in contenders:
+        url = contender.url()
+        if url is None:
+            continue
+        times["load"].append(os.getloadavg()[0])
+        processes = contender.processes()
+        before = cpu_seconds(processes)
+        times[contender.key].append(transfer(url))
+        times[f"cpu_{contender.key}"].append(cpu_seconds(processes) - before)
 
 
 @dataclass(frozen=True)
 class References:
     upload_url: str  # the bare ASGI app
     upload_scratch: Path
+    bare_pid: int  # the bare ASGI app's granian, which sends files too
     nginx_url: str | None  # None when nginx is not installed
+    front_url: str | None  # nginx in front of the handing-off lading
+    nginx_pid_file: Path | None
 
     def upload(self, path: Path, size: int, mode: str) -> float:
         """``mode`` "store" hashes, writes and fsyncs like lading; "discard" only receives."""
@@ -215,18 +270,34 @@ class References:
     def nginx(self, key: str) -> str | None:
         return None if self.nginx_url is None else f"{self.nginx_url}/{key}"
 
+    def front(self, path: str) -> str | None:
+        return None if self.front_url is None else f"{self.front_url}{path}"
 
-def start_references(stack: ExitStack, scratch: Path, server: Server, workers: int) -> References:
+    def nginx_processes(self) -> list[psutil.Process]:
+        if self.nginx_pid_file is None:
+            return []
+        return [psutil.Process(int(self.nginx_pid_file.read_text()))]
+
+
+def start_references(
+    stack: ExitStack, scratch: Path, server: Server, workers: int, accel: Server
+) -> References:
     upload_scratch = scratch / "reference-upload"
-    running = reference.running_upload_reference(upload_scratch, workers)
-    upload_url = stack.enter_context(running)
+    running = reference.running_upload_reference(upload_scratch, workers, store_root(server))
+    bare = stack.enter_context(running)
+    upload_url = bare.url
     nginx = reference.find_nginx()
     if nginx is None:
         print("reference: nginx not installed")
-        return References(upload_url, upload_scratch, None)
+        return References(upload_url, upload_scratch, bare.pid, None, None, None)
     root = store_root(server)
-    nginx_url = stack.enter_context(reference.running_nginx(nginx, scratch / "nginx", root))
-    return References(upload_url, upload_scratch, nginx_url)
+    front = reference.Front(accel.base_url, ACCEL_PREFIX, free_port())
+    nginx_scratch = scratch / "nginx"
+    running_nginx = reference.running_nginx(nginx, nginx_scratch, root, front)
+    nginx_url = stack.enter_context(running_nginx)
+    front_url = f"http://127.0.0.1:{front.port}"
+    pid_file = nginx_scratch / "nginx.pid"
+    return References(upload_url, upload_scratch, bare.pid, nginx_url, front_url, pid_file)
 
 
 class Memory:
@@ -269,9 +340,14 @@ def measure(args: argparse.Namespace, scratch: Path) -> tuple[Times, dict[str, f
     times: Times = defaultdict(list)
 
     with ExitStack() as stack:
-        server = stack.enter_context(running_server(scratch / "data", workers=args.workers))
+        data = scratch / "data"
+        server = stack.enter_context(running_server(data, workers=args.workers))
+        # The same catalogue and store, handing its downloads off to nginx.
+        handing = {"LADING_STORES": ACCEL_STORES}
+        accel = stack.enter_context(running_server(data, args.workers, settings=handing,
+                                                   name="accel"))  # fmt: skip
         client = stack.enter_context(httpx.Client(base_url=server.base_url, timeout=60.0))
-        refs = start_references(stack, scratch, server, args.workers)
+        refs = start_references(stack, scratch, server, args.workers, accel)
         objects = partial(stored_objects, server)
         small_image = upload(client, server, small_file, small, "concurrent-source", objects)
         memory = Memory(stack, server)
@@ -295,18 +371,33 @@ def measure(args: argparse.Namespace, scratch: Path) -> tuple[Times, dict[str, f
             times["upload"].append(image.seconds)
             phase_done("upload")
 
-            url = f"{server.base_url}/v2/images/{image.image_id}/file"
-            pair(times, "download", whole, url, refs.nginx(image.key))
+            big = contenders(refs, server, accel, image)
+            pair(times, whole, [replace(each, key=f"{each.key}download") for each in big])
             phase_done("download")
-            pair(times, "range", first_half, url, refs.nginx(image.key))
+            pair(times, first_half, [replace(each, key=f"{each.key}range") for each in big])
             phase_done("range")
 
-        url = f"{server.base_url}/v2/images/{small_image.image_id}/file"
+        small_ones = contenders(refs, server, accel, small_image)
         for _ in range(args.runs):
-            pair(times, "concurrent", small_at_once, url, refs.nginx(small_image.key))
+            pair(times, small_at_once, [replace(c, key=f"{c.key}concurrent") for c in small_ones])
         phase_done("concurrent")
 
     return times, memory.figures(("upload", "download", "range"))
+
+
+def contenders(refs: References, server: Server, accel: Server, image: Uploaded) -> list[Contender]:
+    """nginx alone, the bare granian app sending the file, lading behind nginx
+    (X-Accel-Redirect), lading alone: the keys' prefixes."""
+    path = f"/v2/images/{image.image_id}/file"
+    return [
+        Contender("reference_", lambda: refs.nginx(image.key), refs.nginx_processes),
+        Contender("bare_", lambda: f"{refs.upload_url}/files/{image.key}",
+                  lambda: [psutil.Process(refs.bare_pid)]),
+        Contender("accel_", lambda: refs.front(path),
+                  lambda: [*refs.nginx_processes(), psutil.Process(accel.process.pid)]),
+        Contender("", lambda: f"{server.base_url}{path}",
+                  lambda: [psutil.Process(server.process.pid)]),
+    ]  # fmt: skip
 
 
 def measure_object_store(args: argparse.Namespace, scratch: Path) -> tuple[Times, dict[str, float]]:
@@ -362,6 +453,8 @@ class Row:
 
     @property
     def ratio_key(self) -> str:
+        if self.lading.startswith(OTHER_WAYS):  # one reference, several ways of serving
+            return f"ratio_{self.lading}"  # "ratio_accel_download"
         return self.reference.replace("reference_", "ratio_", 1)  # "ratio_upload"
 
 
@@ -375,16 +468,33 @@ def rows(args: argparse.Namespace) -> list[Row]:
     size, concurrency, small = args.size_mib, args.concurrency, args.concurrent_size_mib
     upload = f"upload {size} MiB (curl -T)"
     asgi, nginx = "bare ASGI: md5+sha256+write+fsync", "nginx sendfile"
+    accel, alone = "ratio >= 0.95", "ratio >= 0.85"
+    download, ranged = f"download {size} MiB", f"range first {size // 2} MiB"
+    concurrent = f"{concurrency} x {small} MiB at once"
+    behind = " behind nginx (X-Accel-Redirect)"
+    bare = ", bare granian app (no checks)"
     return [
         Row(upload, "upload", "reference_upload", asgi, size * MiB, "MB/s", ">= 800", "upload"),
         Row(upload, "upload", "reference_upload_receive", "bare ASGI: receive only",
             size * MiB, "MB/s", "", "upload"),
-        Row(f"download {size} MiB", "download", "reference_download", nginx,
-            size * MiB, "GB/s", ">= 3", "download"),
-        Row(f"range first {size // 2} MiB", "range", "reference_range", nginx,
-            size * MiB // 2, "GB/s", ">= 0.8", "range"),
-        Row(f"{concurrency} x {small} MiB at once", "concurrent", "reference_concurrent", nginx,
-            concurrency * small * MiB, "GB/s", ">= 3", "concurrent"),
+        Row(download + behind, "accel_download", "reference_download", nginx,
+            size * MiB, "GB/s", accel, "download"),
+        Row(download, "download", "reference_download", nginx,
+            size * MiB, "GB/s", alone, "download"),
+        Row(download + bare, "bare_download", "reference_download", nginx,
+            size * MiB, "GB/s", "", "download"),
+        Row(ranged + behind, "accel_range", "reference_range", nginx,
+            size * MiB // 2, "GB/s", accel, "range"),
+        Row(ranged, "range", "reference_range", nginx,
+            size * MiB // 2, "GB/s", alone, "range"),
+        Row(ranged + bare, "bare_range", "reference_range", nginx,
+            size * MiB // 2, "GB/s", "", "range"),
+        Row(concurrent + behind, "accel_concurrent", "reference_concurrent", nginx,
+            concurrency * small * MiB, "GB/s", accel, "concurrent"),
+        Row(concurrent, "concurrent", "reference_concurrent", nginx,
+            concurrency * small * MiB, "GB/s", alone, "concurrent"),
+        Row(concurrent + bare, "bare_concurrent", "reference_concurrent", nginx,
+            concurrency * small * MiB, "GB/s", "", "concurrent"),
     ]  # fmt: skip
 
 
@@ -437,7 +547,18 @@ def rates(rows: list[Row], times: Times) -> dict[str, float]:
             figures[row.rate_key(row.reference)] = row.amount / scale / median(reference_times)
             # Same amount, so lading/reference rate = reference/lading seconds, run by run.
             pairs = zip(reference_times, times[row.lading], strict=True)
-            figures[row.ratio_key] = median([ref / lading for ref, lading in pairs])
+            ratios = [ref / lading for ref, lading in pairs]
+            figures[row.ratio_key] = median(ratios)
+            figures[f"{row.ratio_key}_min"], figures[f"{row.ratio_key}_max"] = (
+                min(ratios),
+                max(ratios),
+            )
+        for key in (row.lading, row.reference):  # server CPU seconds per GiB sent
+            if times.get(f"cpu_{key}"):
+                figures[f"cpu_{key}_s_per_gib"] = median(times[f"cpu_{key}"]) / (row.amount / GiB)
+    if times.get("load"):
+        figures |= {"load_median": median(times["load"]), "load_min": min(times["load"]),
+                    "load_max": max(times["load"])}  # fmt: skip
     return figures
 
 
@@ -457,17 +578,32 @@ def report(args: argparse.Namespace, figures: dict[str, float], times: Times) ->
         f"{args.workers} worker(s), each right after its reference;\n"
         "ratio = lading/reference, the median of the per-run ratios\n"
     )
+
+    def spread(key: str) -> str:
+        return f"{cell(key + '_min')}-{cell(key + '_max')}" if f"{key}_min" in figures else "-"
+
+    def cpu(key: str) -> str:
+        return cell(f"cpu_{key}_s_per_gib", 3)
+
     print_table(
-        ["transfer", "lading", "reference", "ratio", "unit", "target", "reference is",
-         "lading peak RSS MiB"],
+        ["transfer", "lading", "reference", "ratio", "ratio range", "unit", "target",
+         "reference is", "CPU s/GiB lading", "CPU s/GiB reference", "lading peak RSS MiB"],
         [
             (row.label, cell(row.rate_key(row.lading)), cell(row.rate_key(row.reference)),
-             cell(row.ratio_key), row.unit, row.target,
+             cell(row.ratio_key), spread(row.ratio_key), row.unit, row.target,
              row.reference_label if row.rate_key(row.reference) in figures else "-",
-             cell(f"peak_rss_{row.phase}_mib", 1))
+             cpu(row.lading), cpu(row.reference),
+             "-" if row.lading.startswith(OTHER_WAYS) else cell(f"peak_rss_{row.phase}_mib", 1))
             for row in rows(args)
         ],
     )  # fmt: skip
+    if "load_median" in figures:
+        print(
+            f"\nload average before each download: median {figures['load_median']:.1f}, "
+            f"{figures['load_min']:.1f}-{figures['load_max']:.1f} on {os.cpu_count()} CPUs; "
+            "CPU s/GiB: the serving processes' user+system time (behind nginx: nginx's and "
+            "lading's)"
+        )
     size = args.size_mib
     if args.store == "filesystem" and "reference_download_gb_s" not in figures:
         print("reference: nginx not installed")

@@ -47,6 +47,9 @@ GiB = 1024 * MiB
 # An index's name: its namespace of package names (pypi:<index>) fits in 32 characters.
 PYPI_INDEX_NAME = r"[a-z0-9][a-z0-9._-]{0,26}"
 TiB = 1024**4
+# An internal location's prefix: a path of plain segments ending with "/", so that
+# prefix + key is a path nginx takes as it is (no dot segments, escapes or query).
+ACCEL_PREFIX = r"^/([A-Za-z0-9_-][A-Za-z0-9._-]*/)+$"
 
 
 class FilesystemStoreSettings(BaseModel):
@@ -63,6 +66,9 @@ class FilesystemStoreSettings(BaseModel):
     sparse: bool = True
     # The holes' granularity (Glance's filesystem_store_chunk_size), aligned in the file.
     sparse_block_size: int = Field(64 * KiB, ge=4 * KiB, le=MiB, multiple_of=4 * KiB)
+    # Behind nginx: downloads answer ``X-Accel-Redirect: <this><key>`` and nginx sends
+    # the file from an internal location aliased to ``path`` (None: lading sends it).
+    accel_redirect: str | None = Field(None, pattern=ACCEL_PREFIX)
 
 
 class S3StoreSettings(BaseModel):
@@ -645,6 +651,10 @@ class Settings(BaseSettings):
     default_store: str = "default"
     image_size_cap: int = Field(TiB, gt=0)
     chunk_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
+    # What a filesystem store reads at a time when lading sends a file itself (ranges).
+    # Larger reads save a little CPU per byte, but granian holds about ten of them per
+    # download, so memory grows with them (docs/performance.md).
+    read_size: int = Field(512 * KiB, ge=4096, le=64 * MiB)
     # A package read as an archive (OSM onboarding), once inflated: at most this size, and
     # past the allowance at most ratio times the bytes received (gzip bombs inflate 1,000
     # times, real tarballs 2 to 16 times).

@@ -10,7 +10,9 @@ import anyio
 import pytest
 
 from lading.errors import InvalidKey
+from lading.settings import Settings
 from lading.stores.filesystem import FilesystemStore
+from lading.stores.registry import StoreRegistry
 
 pytestmark = pytest.mark.anyio
 
@@ -138,3 +140,13 @@ async def test_parts_appended_in_place_keep_their_holes(store: FilesystemStore) 
     await store.discard_part("k", 3, offset - MiB)
     await store.put_part("k", 3, offset - MiB, one_chunk(b"z" * 10))
     assert path.read_bytes() == b"".join(parts[:3]) + b"z" * 10
+
+
+async def test_a_store_from_settings_reads_in_read_size_not_chunk_size(tmp_path: Path) -> None:
+    """Sending a file costs per read: the stores lading builds read read_size at a time."""
+    settings = Settings(data_dir=tmp_path, chunk_size=64 * 1024, read_size=256 * 1024)
+    store = StoreRegistry.from_settings(settings).get()
+    await store.put("ab/object", one_chunk(os.urandom(600 * 1024)))
+    sizes = [len(chunk) async for chunk in store.open("ab/object", 1, 600 * 1024)]
+    assert sizes == [256 * 1024, 256 * 1024, 600 * 1024 - 1 - 512 * 1024]
+    assert Settings(data_dir=tmp_path).read_size == 512 * 1024

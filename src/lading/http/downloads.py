@@ -3,7 +3,8 @@
 Shared by every face. A whole file in a local store goes out through the ASGI
 ``http.response.pathsend`` extension when the server offers it (granian does), so
 its bytes never pass through Python; a store set to redirect hands the download off
-to a short-lived URL of its own.
+to a short-lived URL of its own; a filesystem store behind nginx hands it off to nginx
+(``X-Accel-Redirect``, http/accel.py), which sends the file and serves the Range.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from lading.errors import RangeNotSatisfiable
+from lading.http.accel import carried, handed_off
 from lading.http.ranges import ByteRange, parse_range
 from lading.services.transfers import Download
 
@@ -52,6 +54,9 @@ class Answer:
     whole: bool = False  # the body is all of the data: the server may send it by path
     # A store may hand the bytes off instead (a redirect); the headers to keep then.
     redirectable: dict[str, str] | None = None
+    # The whole data's headers, for nginx to send the file (X-Accel-Redirect) and decide
+    # the Range itself, as lading would have; None: no body follows.
+    whole_headers: dict[str, str] | None = None
 
 
 def answer(
@@ -88,13 +93,14 @@ def answer(
     # A store may hand the bytes off (an S3 presigned URL); the client sends its Range
     # there again. Several ranges stay here: S3 answers only one.
     redirectable = validators if body_follows and len(ranges or ()) < 2 else None
+    whole_headers = {
+        **validators,
+        "content-type": OCTET_STREAM,
+        "content-length": str(size),
+        **({"content-md5": checksum} if checksum else {}),
+    }
     if ranges is None:
-        headers = {
-            **validators,
-            "content-type": OCTET_STREAM,
-            "content-length": str(size),
-            **({"content-md5": checksum} if checksum else {}),
-        }
+        headers = whole_headers
         parts = [Part(b"", ByteRange(0, size), b"")]
     elif len(ranges) == 1:
         (only,) = ranges
@@ -113,7 +119,9 @@ def answer(
             "content-length": str(sum(part.length for part in parts)),
         }
     status = 200 if ranges is None else 206
-    return Answer(status, headers, parts if body_follows else [], ranges is None, redirectable)
+    if not body_follows:
+        return Answer(status, headers, [], ranges is None)
+    return Answer(status, headers, parts, ranges is None, redirectable, whole_headers)
 
 
 def redirected(validators: Mapping[str, str], url: str) -> Answer:
@@ -156,6 +164,12 @@ class DataResponse(Response):
             url = await self.download.redirect_url()
             if url is not None:
                 decided = redirected(decided.redirectable, url)
+        if decided.whole_headers is not None and carried(decided.whole_headers):
+            uri = self.download.accel_uri()
+            if uri is not None:
+                await _start(send, 200, handed_off(decided.whole_headers, uri))
+                await _finish(send)
+                return
         await _start(send, decided.status, decided.headers)
         path = self._path(scope) if decided.whole and decided.parts else None
         if path is not None:

@@ -110,6 +110,7 @@ class ImageCache:
             BLOCK_SIZE if settings.image_cache.sparse else 0,
         )
         self._chunk_size = settings.chunk_size
+        self._read_size = settings.read_size
         self._database = database
         self._stores = stores
         self._metrics = metrics
@@ -124,7 +125,9 @@ class ImageCache:
             return
         try:
             await to_thread.run_sync(self._directory.open)
-            self._files = FilesystemStore("image-cache", self._directory.data, self._chunk_size)
+            self._files = FilesystemStore(
+                "image-cache", self._directory.data, self._chunk_size, read_size=self._read_size
+            )
         except (OSError, sqlite3.Error) as exc:
             log.warning("image cache off: cannot use %s: %s", self._directory.root, exc)
 

@@ -729,6 +729,13 @@ class Registry:
             return None  # composed as it is read
         return self._stores.get(blob.store).local_path(blob.key)
 
+    def accel_uri(self, blob: BlobRead) -> str | None:
+        """Where the proxy in front finds the blob's file (``X-Accel-Redirect``); never
+        for a container disk's layer, composed as it is read."""
+        if blob.disk is not None:
+            return None
+        return self._stores.get(blob.store).accel_uri(blob.key)
+
     async def redirect_url(self, blob: BlobRead) -> str | None:
         """Where the client may fetch the blob itself, when its store hands bytes off."""
         if blob.disk is not None:

@@ -390,6 +390,9 @@ class PythonIndexes:
     def local_path(self, stored: queries.StoredFile) -> Path | None:
         return self._stores.get(stored.store).local_path(stored.key)
 
+    def accel_uri(self, stored: queries.StoredFile) -> str | None:
+        return self._stores.get(stored.store).accel_uri(stored.key)
+
     async def redirect_url(self, stored: queries.StoredFile) -> str | None:
         return await self._stores.get(stored.store).redirect_url(stored.key)
 

@@ -115,6 +115,18 @@ class Download:
             self._served()
         return url
 
+    def accel_uri(self) -> str | None:
+        """Where the proxy in front (nginx) finds the whole object's file, when the store
+        hands downloads off to it (``X-Accel-Redirect``): never for a part of an object,
+        nor for bytes that fill the image cache as they go."""
+        assert self.store is not None and self.location is not None
+        if self.offset is not None or self.tee is not None:
+            return None
+        uri = self.store.accel_uri(self.location.key)
+        if uri is not None:
+            self._served()
+        return uri
+
     def local_path(self) -> Path | None:
         """A file the server may send as it is, when the store is local."""
         assert self.store is not None and self.location is not None

@@ -86,6 +86,12 @@ class Store(ABC):
         """A path the server may send directly, for stores on a local filesystem."""
         return None
 
+    def accel_uri(self, key: str) -> str | None:
+        """The URI of an internal location of the proxy in front (nginx) that serves the
+        object's file itself, when the store is set to hand downloads off that way
+        (``X-Accel-Redirect``); None: lading sends the bytes."""
+        return None
+
     async def redirect_url(self, key: str) -> str | None:
         """A short-lived URL a client may fetch the object from itself, when the store
         is set to hand downloads off that way; None: lading sends the bytes."""

@@ -43,14 +43,17 @@ class FilesystemStore(Store):
         chunk_size: int,
         description: str = "",
         sparse_block_size: int = BLOCK_SIZE,
+        accel_redirect: str | None = None,
+        read_size: int | None = None,
     ) -> None:
         """``sparse_block_size``: the blocks of zeros left as holes; 0 writes every byte."""
         super().__init__(name, description)
         self.root = root.resolve()
         self._temporary = self.root / TEMPORARY_DIRECTORY
         self._temporary.mkdir(parents=True, exist_ok=True)
-        self._chunk_size = chunk_size
         self._sparse_block_size = sparse_block_size
+        self._read_size = read_size or chunk_size
+        self._accel_redirect = accel_redirect
 
     def _path(self, key: str) -> Path:
         if not KEY_PATTERN.fullmatch(key):
@@ -65,6 +68,14 @@ class FilesystemStore(Store):
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+    def accel_uri(self, key: str) -> str | None:
+        if self._accel_redirect is None:
+            return None
+        # The key passes the same guard as a path (plain segments, no dot segments), so
+        # the URI stays under the internal location, as the file stays under the root.
+        self._path(key)
+        return self._accel_redirect + key
 
     def location_url(self, key: str) -> str:
         return self._path(key).as_uri()
@@ -109,7 +120,7 @@ class FilesystemStore(Store):
         try:
             offset = start
             while end is None or offset < end:
-                want = self._chunk_size if end is None else min(self._chunk_size, end - offset)
+                want = self._read_size if end is None else min(self._read_size, end - offset)
                 data = await to_thread.run_sync(os.pread, fd, want, offset)
                 if not data:
                     break

@@ -39,7 +39,9 @@ class StoreRegistry:
                         settings.store_path(name),
                         settings.chunk_size,
                         config.description,
-                        config.sparse_block_size if config.sparse else 0,
+                        sparse_block_size=config.sparse_block_size if config.sparse else 0,
+                        accel_redirect=config.accel_redirect,
+                        read_size=settings.read_size,
                     )
                 case S3StoreSettings():
                     from lading.stores.s3 import S3Store  # botocore and obstore

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from lading.errors import BadRequest, RangeNotSatisfiable, TooLarge, Unauthorized
+from lading.http.accel import handed_off_response
 from lading.http.downloads import PATHSEND
 from lading.http.ranges import parse_range
 from lading.http.requests import body_stream, has_body, parse_count, services, settings_of
@@ -122,6 +123,7 @@ async def blob(request: Request) -> Response:
         "etag": f'"{found.digest}"',
     }
     start, end, status = 0, found.size, 200
+    whole = {**headers, "content-length": str(found.size)}
     ranges = parse_range(request.headers.get("range"), found.size)
     if ranges is not None:
         if len(ranges) != 1:  # one range or the whole blob: clients ask for no more
@@ -136,6 +138,9 @@ async def blob(request: Request) -> Response:
         await registry.check_bytes(found)
     if url is not None:  # the store hands the bytes off (a signed URL); Range goes there
         return Response(status_code=307, headers={"location": url, "cache-control": "no-store"})
+    handed = handed_off_response(whole, registry.accel_uri(found))  # nginx serves the Range
+    if handed is not None:
+        return handed
     path = registry.local_path(found) if status == 200 else None
     if path is not None and PATHSEND in request.scope.get("extensions", {}):
         return PathResponse(path, headers)

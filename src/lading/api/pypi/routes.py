@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from lading.api.pypi.simple import index_page, project_page
 from lading.db.pypi import StoredFile
 from lading.errors import BadRequest, Unauthorized
+from lading.http.accel import handed_off_response
 from lading.http.downloads import PATHSEND
 from lading.http.multipart import FormReader
 from lading.http.requests import has_body, read_json, services
@@ -98,6 +99,9 @@ async def file(request: Request) -> Response:
     if url is not None:  # the store hands the bytes off (a signed URL)
         return Response(status_code=307, headers={"location": url, "cache-control": "no-store"})
     await pypi.check_bytes(stored)
+    handed = handed_off_response(headers, pypi.accel_uri(stored))
+    if handed is not None:
+        return handed
     path = pypi.local_path(stored)
     if path is not None and PATHSEND in request.scope.get("extensions", {}):
         return _PathResponse(path, headers)
