@@ -169,6 +169,11 @@ def scratch_database(prefix: str, migrated: bool = True) -> Iterator[str]:
     try:
         with server.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
+            # A commit returns before its WAL is flushed to disk, as SQLite's WAL with
+            # synchronous=NORMAL does: durable across a crash of lading, not of the
+            # machine, which no test causes. Each commit no longer waits on an fsync
+            # (2 to 14 ms each on a busy disk, against under 1 ms).
+            connection.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     except OperationalError as exc:
         server.dispose()
         unavailable(f"PostgreSQL is not reachable at {server_url!r}: {exc.orig}")
