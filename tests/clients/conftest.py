@@ -167,6 +167,30 @@ def running_lading(
         stop(process)
 
 
+@dataclass(frozen=True)
+class Registry:
+    """A live server's OCI registry listener: its address as image names give it."""
+
+    address: str  # host:port
+    lading: Lading
+    log: Path
+
+
+@pytest.fixture(scope="session")
+def registry_server(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[Registry]:
+    """A ``lading serve`` with its registry listener, shared by the registry's client tests
+    (skopeo, podman, oras, container disks): each pushes to repositories of its own, so
+    none sees another's, and a server start is not paid once per test."""
+    root = tmp_path_factory.mktemp("lading-registry")
+    port = free_port()
+    with running_lading(root, pytestconfig, {"LADING_OCI__PORT": str(port)}) as lading:
+        address = f"127.0.0.1:{port}"
+        wait_registry(f"http://{address}", root / "server.log")
+        yield Registry(address, lading, root / "server.log")
+
+
 WEB_DATA = os.urandom(3 * 1024 * 1024 + 7)  # what the web origin serves at /data
 
 
