@@ -76,6 +76,11 @@ services: $(VENV)/.installed
 	@scripts/services.sh start || echo "services unavailable: their tests will be skipped"
 	@$(LINK_CEPH_BINDINGS)
 
+# Cores as the machine counts them (logical), not physical ones: xdist's auto counts
+# physical cores through psutil, and a 2-vCPU VM whose vCPUs are one core's two threads
+# got a single worker.
+WORKERS := --numprocesses logical --maxprocesses 4
+
 # The fast tier: lint, types and every in-process test. It needs no server (none of
 # scripts/services.sh, none started), no real client, and leaves out fuzzing, the soak and
 # the few in-process tests that take seconds by design (heavy): the markers of
@@ -84,14 +89,14 @@ CHECK_TIER := not (services or server or clients or fuzz or soak or kills or hea
 # tests/clients, tests/resilience, the fuzzing and the soak hold no test of it: not even
 # collected (importing them takes seconds per worker: schemathesis alone 2.6 s).
 check: lint
-	$(BIN)/pytest --numprocesses auto --maxprocesses 4 -m "$(CHECK_TIER)" \
+	$(BIN)/pytest $(WORKERS) -m "$(CHECK_TIER)" \
 		--ignore=tests/clients --ignore=tests/resilience --ignore=tests/container \
 		--ignore=tests/api/test_fuzz.py --ignore=tests/test_soak.py
 
 # The suite on every core, 4 at most; each worker starts its own servers and databases.
 # tests/container is make container-test's.
 test: lint docs services
-	$(BIN)/pytest --numprocesses auto --maxprocesses 4 --ignore=tests/container
+	$(BIN)/pytest $(WORKERS) --ignore=tests/container
 
 # The Containerfile built with buildah and run with podman (rootful), and the systemd unit
 # started by systemd in a container: a first run on a machine makes a Debian base and

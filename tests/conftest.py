@@ -169,6 +169,11 @@ def scratch_database(prefix: str, migrated: bool = True) -> Iterator[str]:
     try:
         with server.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
+            # A commit returns before its WAL is flushed to disk, as SQLite's WAL with
+            # synchronous=NORMAL does: durable across a crash of lading, not of the
+            # machine, which no test causes. Each commit no longer waits on an fsync
+            # (2 to 14 ms each on a busy disk, against under 1 ms).
+            connection.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     except OperationalError as exc:
         server.dispose()
         unavailable(f"PostgreSQL is not reachable at {server_url!r}: {exc.orig}")
@@ -221,6 +226,17 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# What empties the session's PostgreSQL catalogue before each test, sent as one batch: a
+# round trip per table (35) took 30 ms a test, 12 ms of it CPU; this takes 18 ms and 5 ms.
+# DELETE, not TRUNCATE: on tables this small it is ten times faster.
+EMPTY_CATALOGUE = "".join(
+    f'DELETE FROM "{table.name}";' for table in reversed(metadata.sorted_tables)
+) + (  # every sequence back to its start, as ALTER SEQUENCE .. RESTART does
+    "SELECT setval((quote_ident(schemaname) || '.' || quote_ident(sequencename))::regclass,"
+    " start_value, false) FROM pg_sequences;"
+)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=SERVICES)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
@@ -230,12 +246,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("postgres_url")
     engine = create_engine(url)
     with engine.begin() as connection:  # every test starts from an empty catalogue
-        # DELETE, not TRUNCATE: on tables this small it is ten times faster.
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(table.delete())
-        sequences = connection.execute(text("SELECT sequencename FROM pg_sequences"))
-        for (sequence,) in sequences.all():
-            connection.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
+        connection.exec_driver_sql(EMPTY_CATALOGUE)
     engine.dispose()
     return url
 

@@ -12,9 +12,14 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
+from lading.db.engine import Database
+from lading.services.identity import Identities
+from lading.services.policy import Policy
+from lading.settings import Settings
 from tests.http_origin import Origin, serving
 
 LADING = Path(sys.executable).with_name("lading")  # the console script of this venv
@@ -22,6 +27,7 @@ STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 TOKEN_TIMEOUT = 30.0
 PROJECT = "clients"  # the project of the token every client sends
+DEFAULT_PROJECT = Settings.model_fields["default_project"].default  # no server here sets it
 # A service that signs its requests (the Click face), known to the session's server.
 SIGNING_CLIENT, SIGNING_SECRET = "software-center", "test-secret-of-at-least-32-characters"
 SIGNING = (
@@ -88,15 +94,21 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def create_token(env: dict[str, str], role: str = "admin") -> str:
-    """A token made by the real ``lading token create``, the way an operator makes one."""
-    # --create: a fresh server's first token, before its first start makes the catalogue.
-    command = [str(LADING), "token", "create", "--project", PROJECT, "--role", role, "--create"]
-    result = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=TOKEN_TIMEOUT, check=False
-    )
-    if result.returncode != 0:
-        pytest.fail(f"lading token create failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout.splitlines()[-1]  # the token itself is the last line
+    """A token of the server whose environment is ``env``, made as ``lading token create``
+    makes one (migrate the catalogue, then ``Identities.create``), in this process: a
+    ``lading`` process of its own spent 1.7 s of CPU importing lading, once per server
+    the suite starts. The command itself is tested in tests/test_cli.py, and the console
+    script by every client test that runs it (``lading visor-key create``, the client
+    commands)."""
+    data_dir = Path(env["LADING_DATA_DIR"])
+    database = Database(env.get("LADING_DATABASE_URL") or f"sqlite:///{data_dir / 'lading.db'}")
+    try:
+        database.upgrade()
+        identities = Identities(database, DEFAULT_PROJECT, Policy())
+        new = anyio.run(identities.create, PROJECT, role)
+    finally:
+        database.dispose()
+    return new.token
 
 
 def keystone_settings(keystone_url: str) -> dict[str, str]:
@@ -153,6 +165,30 @@ def running_lading(
         yield Lading(base_url, token, env)
     finally:
         stop(process)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A live server's OCI registry listener: its address as image names give it."""
+
+    address: str  # host:port
+    lading: Lading
+    log: Path
+
+
+@pytest.fixture(scope="session")
+def registry_server(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[Registry]:
+    """A ``lading serve`` with its registry listener, shared by the registry's client tests
+    (skopeo, podman, oras, container disks): each pushes to repositories of its own, so
+    none sees another's, and a server start is not paid once per test."""
+    root = tmp_path_factory.mktemp("lading-registry")
+    port = free_port()
+    with running_lading(root, pytestconfig, {"LADING_OCI__PORT": str(port)}) as lading:
+        address = f"127.0.0.1:{port}"
+        wait_registry(f"http://{address}", root / "server.log")
+        yield Registry(address, lading, root / "server.log")
 
 
 WEB_DATA = os.urandom(3 * 1024 * 1024 + 7)  # what the web origin serves at /data

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.clients.conftest import LADING, free_port, log_tail, running_lading, wait_registry
+from tests.clients.conftest import LADING, Registry, log_tail
 from tests.clients.oci_layouts import OCI_MANIFEST, tagged_layout
 from tests.clients.test_skopeo import SKOPEO, skopeo
 from tests.disk_images import qcow2_header
@@ -59,82 +59,78 @@ def container_disk_layout(layout: Path, disk: bytes) -> None:
     tagged_layout(layout, buffer.getvalue(), gzipped=True)
 
 
-def test_container_disks_both_ways_with_skopeo(tmp_path: Path, pytestconfig: pytest.Config) -> None:
-    port = free_port()
-    with running_lading(tmp_path, pytestconfig, {"LADING_OCI__PORT": str(port)}) as lading:
-        registry = f"127.0.0.1:{port}"
-        log = tmp_path / "server.log"
-        wait_registry(f"http://{registry}", log)
-        creds = f"any:{lading.token}"
-        api = httpx.Client(base_url=lading.url, headers={"x-auth-token": lading.token})
-        body = {"name": "vm", "disk_format": "qcow2", "container_format": "bare"}
-        image_id = api.post("/v2/images", json=body).json()["id"]
-        uploaded = api.put(
-            f"/v2/images/{image_id}/file", content=DISK,
-            headers={"content-type": "application/octet-stream"},
-        )  # fmt: skip
-        assert uploaded.status_code == 204, uploaded.text
+def test_container_disks_both_ways_with_skopeo(tmp_path: Path, registry_server: Registry) -> None:
+    registry, lading, log = registry_server.address, registry_server.lading, registry_server.log
+    creds = f"any:{lading.token}"
+    api = httpx.Client(base_url=lading.url, headers={"x-auth-token": lading.token})
+    body = {"name": "vm", "disk_format": "qcow2", "container_format": "bare"}
+    image_id = api.post("/v2/images", json=body).json()["id"]
+    uploaded = api.put(
+        f"/v2/images/{image_id}/file", content=DISK,
+        headers={"content-type": "application/octet-stream"},
+    )  # fmt: skip
+    assert uploaded.status_code == 204, uploaded.text
 
-        # Out: the image as a container disk, into an OCI layout.
-        out = tmp_path / "out"
-        pulled = skopeo(
-            # As served: skopeo would compress the layer for an oci: layout otherwise.
-            "copy", "--preserve-digests", "--src-tls-verify=false", "--src-creds", creds,
-            f"docker://{registry}/images/{image_id}:latest", f"oci:{out}:latest",
-        )  # fmt: skip
-        assert pulled.returncode == 0, pulled.stderr + log_tail(log)
-        name, data = untarred_disk(out)
-        assert name == "disk/disk.qcow2"
-        assert hashlib.sha256(data).hexdigest() == hashlib.sha256(DISK).hexdigest()
-        assert hashlib.md5(data).hexdigest() == api.get(f"/v2/images/{image_id}").json()["checksum"]
-        inspected = skopeo(
-            "inspect", "--tls-verify=false", "--creds", creds,
-            f"docker://{registry}/images/{image_id}:latest",
-        )  # fmt: skip
-        assert inspected.returncode == 0, inspected.stderr
-        facts = json.loads(inspected.stdout)
-        assert facts["Os"] == "linux" and facts["Architecture"] == "amd64"
-        # A private image is not pulled anonymously; once public, it is.
-        anonymous = [
-            "copy", "--src-tls-verify=false",
-            f"docker://{registry}/images/{image_id}:latest", f"dir:{tmp_path / 'anon'}",
-        ]  # fmt: skip
-        assert skopeo(*anonymous).returncode != 0
-        patch = [{"op": "replace", "path": "/visibility", "value": "public"}]
-        made_public = api.patch(
-            f"/v2/images/{image_id}", json=patch,
-            headers={"content-type": "application/openstack-images-v2.1-json-patch"},
-        )  # fmt: skip
-        assert made_public.status_code == 200, made_public.text
-        public = skopeo(*anonymous)
-        assert public.returncode == 0, public.stderr + log_tail(log)
+    # Out: the image as a container disk, into an OCI layout.
+    out = tmp_path / "out"
+    pulled = skopeo(
+        # As served: skopeo would compress the layer for an oci: layout otherwise.
+        "copy", "--preserve-digests", "--src-tls-verify=false", "--src-creds", creds,
+        f"docker://{registry}/images/{image_id}:latest", f"oci:{out}:latest",
+    )  # fmt: skip
+    assert pulled.returncode == 0, pulled.stderr + log_tail(log)
+    name, data = untarred_disk(out)
+    assert name == "disk/disk.qcow2"
+    assert hashlib.sha256(data).hexdigest() == hashlib.sha256(DISK).hexdigest()
+    assert hashlib.md5(data).hexdigest() == api.get(f"/v2/images/{image_id}").json()["checksum"]
+    inspected = skopeo(
+        "inspect", "--tls-verify=false", "--creds", creds,
+        f"docker://{registry}/images/{image_id}:latest",
+    )  # fmt: skip
+    assert inspected.returncode == 0, inspected.stderr
+    facts = json.loads(inspected.stdout)
+    assert facts["Os"] == "linux" and facts["Architecture"] == "amd64"
+    # A private image is not pulled anonymously; once public, it is.
+    anonymous = [
+        "copy", "--src-tls-verify=false",
+        f"docker://{registry}/images/{image_id}:latest", f"dir:{tmp_path / 'anon'}",
+    ]  # fmt: skip
+    assert skopeo(*anonymous).returncode != 0
+    patch = [{"op": "replace", "path": "/visibility", "value": "public"}]
+    made_public = api.patch(
+        f"/v2/images/{image_id}", json=patch,
+        headers={"content-type": "application/openstack-images-v2.1-json-patch"},
+    )  # fmt: skip
+    assert made_public.status_code == 200, made_public.text
+    public = skopeo(*anonymous)
+    assert public.returncode == 0, public.stderr + log_tail(log)
 
-        # In: a container disk pushed by skopeo, registered, seen by the Glance face.
-        source = tmp_path / "source"
-        disk = qcow2_header() + os.urandom(2 * 1024 * 1024)
-        container_disk_layout(source, disk)
-        pushed = skopeo(
-            "copy", "--dest-tls-verify=false", "--dest-creds", creds,
-            f"oci:{source}:v1", f"docker://{registry}/clients/vm-disk:v1",
-        )  # fmt: skip
-        assert pushed.returncode == 0, pushed.stderr + log_tail(log)
-        imported = subprocess.run(
-            [str(LADING), "registry", "import", "clients/vm-disk:v1", "--name", "from-registry"],
-            env=lading.env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        assert imported.returncode == 0, imported.stderr
-        new_id, disk_format, size = imported.stdout.split()
-        assert (disk_format, int(size)) == ("qcow2", len(disk))
-        shown = api.get(f"/v2/images/{new_id}").json()
-        assert shown["status"] == "active" and shown["name"] == "from-registry"
-        assert shown["os_hash_value"] == hashlib.sha256(disk).hexdigest()
-        assert api.get(f"/v2/images/{new_id}/file").content == disk
+    # In: a container disk pushed by skopeo, registered, seen by the Glance face.
+    source = tmp_path / "source"
+    disk = qcow2_header() + os.urandom(2 * 1024 * 1024)
+    container_disk_layout(source, disk)
+    pushed = skopeo(
+        "copy", "--dest-tls-verify=false", "--dest-creds", creds,
+        f"oci:{source}:v1", f"docker://{registry}/clients/vm-disk:v1",
+    )  # fmt: skip
+    assert pushed.returncode == 0, pushed.stderr + log_tail(log)
+    imported = subprocess.run(
+        [str(LADING), "registry", "import", "clients/vm-disk:v1", "--name", "from-registry"],
+        env=lading.env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    new_id, disk_format, size = imported.stdout.split()
+    assert (disk_format, int(size)) == ("qcow2", len(disk))
+    shown = api.get(f"/v2/images/{new_id}").json()
+    assert shown["status"] == "active" and shown["name"] == "from-registry"
+    assert shown["os_hash_value"] == hashlib.sha256(disk).hexdigest()
+    assert api.get(f"/v2/images/{new_id}/file").content == disk
 
-        # Deleting the image takes its container disk.
-        assert api.delete(f"/v2/images/{image_id}").status_code == 204
-        gone = skopeo(
-            "inspect", "--raw", "--tls-verify=false", "--creds", creds,
-            f"docker://{registry}/images/{image_id}:latest",
-        )  # fmt: skip
-        assert gone.returncode != 0
-        api.close()
+    # Deleting the image takes its container disk.
+    assert api.delete(f"/v2/images/{image_id}").status_code == 204
+    gone = skopeo(
+        "inspect", "--raw", "--tls-verify=false", "--creds", creds,
+        f"docker://{registry}/images/{image_id}:latest",
+    )  # fmt: skip
+    assert gone.returncode != 0
+    api.close()

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.clients.conftest import free_port, log_tail, running_lading, wait_registry
+from tests.clients.conftest import Registry, log_tail
 from tests.clients.oci_layouts import make_layout
 
 PODMAN = shutil.which("podman")
@@ -52,17 +52,11 @@ class Podman:
 
 
 def test_podman_pushes_an_image_to_lading_and_pulls_it_back(
-    tmp_path: Path, pytestconfig: pytest.Config
+    tmp_path: Path, registry_server: Registry
 ) -> None:
-    port = free_port()
-    with (
-        tempfile.TemporaryDirectory(prefix="lading-podman-") as runroot,
-        running_lading(tmp_path, pytestconfig, {"LADING_OCI__PORT": str(port)}) as lading,
-    ):
+    registry, lading, log = registry_server.address, registry_server.lading, registry_server.log
+    with tempfile.TemporaryDirectory(prefix="lading-podman-") as runroot:
         podman = Podman(tmp_path / "podman", Path(runroot))
-        registry = f"127.0.0.1:{port}"
-        log = tmp_path / "server.log"
-        wait_registry(f"http://{registry}", log)
         source = tmp_path / "source"
         payload = os.urandom(256 * 1024)
         make_layout(source, payload)

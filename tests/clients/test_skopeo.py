@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients.conftest import free_port, log_tail, running_lading, wait_registry
+from tests.clients.conftest import Registry, log_tail
 from tests.clients.oci_layouts import make_layout
 
 SKOPEO = shutil.which("skopeo")
@@ -31,40 +31,36 @@ def skopeo(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_skopeo_copies_an_image_to_lading_and_back(
-    tmp_path: Path, pytestconfig: pytest.Config
+    tmp_path: Path, registry_server: Registry
 ) -> None:
-    port = free_port()
-    settings = {"LADING_OCI__PORT": str(port)}
-    with running_lading(tmp_path, pytestconfig, settings) as lading:
-        registry = f"127.0.0.1:{port}"
-        wait_registry(f"http://{registry}", tmp_path / "server.log")
-        source = tmp_path / "source"
-        payload = bytes(range(256)) * 4096
-        digest = make_layout(source, payload)
-        creds = f"any:{lading.token}"
-        pushed = skopeo(
-            "copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", creds,
-            f"oci:{source}:v1", f"docker://{registry}/clients/disk:v1",
-        )  # fmt: skip
-        assert pushed.returncode == 0, pushed.stderr + log_tail(tmp_path / "server.log")
-        inspected = skopeo(
-            "inspect", "--raw", "--tls-verify=false", "--creds", creds,
-            f"docker://{registry}/clients/disk:v1",
-        )  # fmt: skip
-        assert inspected.returncode == 0, inspected.stderr
-        assert "sha256:" + hashlib.sha256(inspected.stdout.encode()).hexdigest() == digest
-        back = tmp_path / "back"
-        pulled = skopeo(
-            "copy", "--preserve-digests", "--src-tls-verify=false", "--src-creds", creds,
-            f"docker://{registry}/clients/disk:v1", f"oci:{back}:v1",
-        )  # fmt: skip
-        assert pulled.returncode == 0, pulled.stderr + log_tail(tmp_path / "server.log")
-        index = json.loads((back / "index.json").read_text())
-        assert index["manifests"][0]["digest"] == digest
-        for blob in (source / "blobs" / "sha256").iterdir():
-            assert (back / "blobs" / "sha256" / blob.name).read_bytes() == blob.read_bytes()
-        # Without credentials, the private repository is not pulled.
-        anonymous = skopeo(
-            "inspect", "--raw", "--tls-verify=false", f"docker://{registry}/clients/disk:v1"
-        )
-        assert anonymous.returncode != 0
+    registry, lading, log = registry_server.address, registry_server.lading, registry_server.log
+    source = tmp_path / "source"
+    payload = bytes(range(256)) * 4096
+    digest = make_layout(source, payload)
+    creds = f"any:{lading.token}"
+    pushed = skopeo(
+        "copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", creds,
+        f"oci:{source}:v1", f"docker://{registry}/clients/disk:v1",
+    )  # fmt: skip
+    assert pushed.returncode == 0, pushed.stderr + log_tail(log)
+    inspected = skopeo(
+        "inspect", "--raw", "--tls-verify=false", "--creds", creds,
+        f"docker://{registry}/clients/disk:v1",
+    )  # fmt: skip
+    assert inspected.returncode == 0, inspected.stderr
+    assert "sha256:" + hashlib.sha256(inspected.stdout.encode()).hexdigest() == digest
+    back = tmp_path / "back"
+    pulled = skopeo(
+        "copy", "--preserve-digests", "--src-tls-verify=false", "--src-creds", creds,
+        f"docker://{registry}/clients/disk:v1", f"oci:{back}:v1",
+    )  # fmt: skip
+    assert pulled.returncode == 0, pulled.stderr + log_tail(log)
+    index = json.loads((back / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == digest
+    for blob in (source / "blobs" / "sha256").iterdir():
+        assert (back / "blobs" / "sha256" / blob.name).read_bytes() == blob.read_bytes()
+    # Without credentials, the private repository is not pulled.
+    anonymous = skopeo(
+        "inspect", "--raw", "--tls-verify=false", f"docker://{registry}/clients/disk:v1"
+    )
+    assert anonymous.returncode != 0
