@@ -21,14 +21,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import BinaryIO
 
 import httpx
 import pytest
 
-from tests.clients.conftest import free_port
+from tests.clients.conftest import free_port, wait_healthy
 from tests.services_required import unavailable
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
@@ -42,7 +41,6 @@ NOBODY = 65534  # stands in for the lading user: unprivileged, owns nothing of t
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_MDWE = 65
 PR_MDWE_REFUSE_EXEC_GAIN = 1
-STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0  # the unit's TimeoutStopSec=
 
 
@@ -252,16 +250,3 @@ def upload_and_download(url: str) -> bytes:
         assert client.get(f"/v2/images/{image}/file").content == payload
     return payload
 
-
-def wait_healthy(server: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"lading serve exited {server.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthcheck", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"no answer at {url} within {STARTUP_TIMEOUT} s:\n{log.read_text()}")

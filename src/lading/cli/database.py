@@ -3,6 +3,7 @@ upgrade's two halves) and copy (to another database, SQLite to PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -12,7 +13,7 @@ from lading.cli.catalogue import catalogue_errors, refuse_a_missing_catalogue, s
 from lading.cli.server import CONFIG_OPTION, db, load_settings
 from lading.clock import Clock
 from lading.db.copier import Copier, CopyRefused, CopyReport, alive_since
-from lading.db.engine import CONTRACT, Database, MigrationRefused
+from lading.db.engine import CONTRACT, Database, Migration, MigrationRefused
 
 __all__ = ["db"]
 
@@ -22,16 +23,8 @@ __all__ = ["db"]
 def expand(config_file: Path | None) -> None:
     """Apply the expand steps of the pending migrations: nodes of the previous release
     keep serving on the catalogue while this release's nodes start."""
-    settings = load_settings(config_file)
-    with catalogue_errors(settings):
-        database = Database(settings.resolved_database_url)
-        try:
-            refuse_a_missing_catalogue(settings, database)
-            reached = database.expand()
-            waiting = [step for step in database.pending() if step.phase == CONTRACT]
-        finally:
-            database.dispose()
-    click.echo(f"expanded to migration {reached}: {shown(settings.resolved_database_url)}")
+    where, reached, waiting = _migrate(config_file, Database.expand)
+    click.echo(f"expanded to migration {reached}: {where}")
     if waiting:
         steps = ", ".join(f"{m.revision} ({m.title})" for m in waiting)
         click.echo(
@@ -45,15 +38,25 @@ def expand(config_file: Path | None) -> None:
 def contract(config_file: Path | None) -> None:
     """Apply the contract steps, which nodes of the previous release cannot serve on: run
     it once every node runs this release."""
+    where, reached, _ = _migrate(config_file, Database.contract)
+    click.echo(f"contracted to migration {reached}: {where}")
+
+
+def _migrate(
+    config_file: Path | None, step: Callable[[Database], str | None]
+) -> tuple[str, str | None, list[Migration]]:
+    """The configured catalogue, which must exist, taken one ``step``: where it is, the
+    revision reached and the contract steps still waiting."""
     settings = load_settings(config_file)
     with catalogue_errors(settings):
         database = Database(settings.resolved_database_url)
         try:
             refuse_a_missing_catalogue(settings, database)
-            reached = database.contract()
+            reached = step(database)
+            waiting = [migration for migration in database.pending() if migration.phase == CONTRACT]
         finally:
             database.dispose()
-    click.echo(f"contracted to migration {reached}: {shown(settings.resolved_database_url)}")
+    return shown(settings.resolved_database_url), reached, waiting
 
 
 @db.command("copy")
