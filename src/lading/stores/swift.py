@@ -1,5 +1,7 @@
-"""A store in an OpenStack Swift container, through Swift's native API (httpx), signed in
-with tempauth or Keystone v3 (``swift_auth``).
+"""A store in an OpenStack Swift container, through Swift's native API, signed in with
+tempauth or Keystone v3 (``swift_auth``). The bytes themselves (segment and object PUTs,
+GETs) go over ``http.client`` on worker threads, a download read one chunk ahead
+(``swift_wire``); the other requests over httpx.
 
 Every object and segment is sent with its MD5 as ETag, so Swift itself refuses bytes
 that were corrupted on the way. Objects larger than ``segment_size`` become Static Large

@@ -59,7 +59,7 @@ class Wire:
         def send() -> Answer:
             connection, response = self._request("PUT", url, headers, body)
             response.read()  # an answer's few bytes, so that the connection can be kept
-            self._release(url, connection, response)
+            self._release(url, connection, response.isclosed() and not response.will_close)
             return Answer(response.status, response.headers)
 
         return await self._run(send)
@@ -82,8 +82,8 @@ class Wire:
             yield reading
         finally:
             with anyio.CancelScope(shield=True):
-                await reading.settle()
-            self._release(url, connection, response)
+                whole = await reading.settle()
+            self._release(url, connection, whole and not response.will_close)
 
     def close(self) -> None:
         self._threads.shutdown(wait=False)
@@ -135,11 +135,10 @@ class Wire:
                     return self._idle.pop(index)[1]
         return None
 
-    def _release(
-        self, url: str, connection: http.client.HTTPConnection, response: http.client.HTTPResponse
-    ) -> None:
-        """Keep the connection when its answer was read to the end and the server keeps it."""
-        if not response.isclosed() or response.will_close:
+    def _release(self, url: str, connection: http.client.HTTPConnection, reusable: bool) -> None:
+        """Keep the connection when ``reusable``: its answer was read to the end, and the
+        server keeps it open."""
+        if not reusable:
             connection.close()
             return
         parts = urlsplit(url)
@@ -168,15 +167,17 @@ class Reading:
             self._pending = self._threads.submit(self._response.read, size)
             yield chunk
 
-    async def settle(self) -> None:
-        """Wait for the read in flight (a thread may still be in it), then close the
-        answer unless it was read to the end: its connection is not reused then."""
+    async def settle(self) -> bool:
+        """Wait for the read in flight (a thread may still be in it); whether the answer
+        was read to its end. If not, it is closed: its connection cannot be reused."""
         pending, self._pending = self._pending, None
         if pending is not None and not pending.cancelled():
             with contextlib.suppress(Exception):
                 await asyncio.wrap_future(pending)
-        if not self._response.isclosed():
-            self._response.close()
+        if self._response.isclosed():  # http.client closes it once its last byte is read
+            return True
+        self._response.close()
+        return False
 
 
 async def _settled(call: Future[T]) -> T:
