@@ -22,7 +22,10 @@ from this process (bench/_s3.py): by boto3 when it is installed, then by obstore
 lading's store uses it (same part size, parts in flight and read chunk size). With
 ``--store swift`` likewise on a fresh container through the native Swift API, next to
 python-swiftclient (bench/_swift.py). With ``--store rbd``, on a prefix of its own in the
-pool ``images`` of the local Ceph, next to librbd itself (bench/_rbd.py).
+pool ``images`` of the local Ceph, next to librbd itself (bench/_rbd.py). On S3 and Swift
+the upload has one more reference, the best direct client (obstore, swiftclient) hashing
+the file with md5 and sha256 on two threads as it sends: lading's own work. Each of these
+transfers' CPU seconds per GiB are printed too (``CpuMeter``).
 
 Usage (from the repository root; ``_server.py`` and ``_reference.py`` are imported from
 this directory):
