@@ -35,6 +35,9 @@ PART_SIZE: int = S3StoreSettings.model_fields["part_size"].default
 READ_CHUNK: int = Settings.model_fields["chunk_size"].default
 UPLOAD_BLOCK = MiB  # the direct uploads are fed the file in blocks of this size
 
+# The direct client that also hashes what it sends, as lading does (transfer.py).
+HASHING_REFERENCE = "obstore"
+
 
 @contextmanager
 def scratch() -> Iterator[str]:

@@ -29,7 +29,10 @@ from this process (bench/_s3.py): by boto3 when it is installed, then by obstore
 lading's store uses it (same part size, parts in flight and read chunk size). With
 ``--store swift`` likewise on a fresh container through the native Swift API, next to
 python-swiftclient (bench/_swift.py). With ``--store rbd``, on a prefix of its own in the
-pool ``images`` of the local Ceph, next to librbd itself (bench/_rbd.py).
+pool ``images`` of the local Ceph, next to librbd itself (bench/_rbd.py). On S3 and Swift
+the upload has one more reference, the best direct client (obstore, swiftclient) hashing
+the file with md5 and sha256 on two threads as it sends: lading's own work. Each of these
+transfers' CPU seconds per GiB are printed too (``CpuMeter``).
 
 Usage (from the repository root; ``_server.py`` and ``_reference.py`` are imported from
 this directory):
@@ -50,12 +53,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import subprocess
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from functools import partial
@@ -222,11 +227,17 @@ def cpu_seconds(processes: Iterable[psutil.Process]) -> float:
     total = 0.0
     for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess):
-            for each in (process, *process.children(recursive=True)):
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    spent = each.cpu_times()
-                    total += spent.user + spent.system
+            family = (process, *process.children(recursive=True))
+            total += sum(process_cpu(each) for each in family)
     return total
+
+
+def process_cpu(process: psutil.Process) -> float:
+    """User and system CPU time one process has used so far (0: gone)."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        times = process.cpu_times()
+        return float(times.user + times.system)
+    return 0.0
 
 
 @dataclass(frozen=True)
@@ -400,6 +411,59 @@ def contenders(refs: References, server: Server, accel: Server, image: Uploaded)
     ]  # fmt: skip
 
 
+class CpuMeter:
+    """CPU seconds spent by lading (its processes), this process (the direct clients run
+    in it; curl, its child, is not counted) and the object store's servers (``swift-*``
+    processes, s3api included), transfer by transfer. On a machine whose two cores are
+    saturated by other work, a rate follows the load; CPU seconds per byte hardly do."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.seconds: Times = defaultdict(list)
+
+    @contextlib.contextmanager
+    def counting(self, key: str) -> Iterator[None]:
+        before = self._now()
+        yield
+        after = self._now()
+        for part, spent in after.items():
+            self.seconds[f"{key}_{part}"].append(spent - before.get(part, 0.0))
+
+    def _now(self) -> dict[str, float]:
+        totals = {"lading": 0.0, "client": process_cpu(psutil.Process()), "store": 0.0}
+        for process in self.server.tree():
+            totals["lading"] += process_cpu(process)
+        for process in psutil.process_iter(["cmdline"]):
+            command = " ".join(process.info["cmdline"] or [])
+            if "swift-" in command and "-server" in command:
+                totals["store"] += process_cpu(process)
+        return totals
+
+
+def hashing(put_directly: Callable[[Path, int], float]) -> Callable[[Path, int], float]:
+    """The direct upload doing lading's work too: md5 and sha256 of the file, each on a
+    thread of its own while the client sends it (as lading hashes on two threads while
+    the store writes)."""
+
+    def digest(path: Path, name: str) -> str:
+        hashed = hashlib.new(name, usedforsecurity=False)
+        with path.open("rb") as file:
+            while block := file.read(MiB):
+                hashed.update(block)
+        return hashed.hexdigest()
+
+    def put(path: Path, size: int) -> float:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(2) as threads:
+            digests = [threads.submit(digest, path, name) for name in ("md5", "sha256")]
+            put_directly(path, size)
+            for done in digests:
+                done.result()
+        return time.perf_counter() - started
+
+    return put
+
+
 def measure_object_store(args: argparse.Namespace, scratch: Path) -> tuple[Times, dict[str, float]]:
     """The big upload and download ``--runs`` times, each after the direct clients'."""
     size = args.size_mib * MiB
@@ -411,28 +475,39 @@ def measure_object_store(args: argparse.Namespace, scratch: Path) -> tuple[Times
     with ExitStack() as stack:
         container = stack.enter_context(backend.scratch())  # removed last, after lading stops
         direct = backend.DirectClients(container)
+        uploads = dict(direct.uploads)
+        hashed = getattr(backend, "HASHING_REFERENCE", None)
+        if hashed in uploads:  # right before lading, as each best client is
+            uploads["hashing"] = hashing(uploads[hashed])
         stores = {"LADING_STORES": backend.lading_stores(container)}
         data = scratch / "data"
         running = running_server(data, args.workers, settings=stores)
         server = stack.enter_context(running)
         client = stack.enter_context(httpx.Client(base_url=server.base_url, timeout=60.0))
         memory = Memory(stack, server)
+        cpu = CpuMeter(server)
 
         for number in range(args.runs):
             tag_file(big_file, f"run {number} {time.time_ns()}")
-            for name, put_directly in direct.uploads.items():
-                times[f"reference_upload_{name}"].append(put_directly(big_file, size))
-            image = upload(client, server, big_file, size, f"run-{number}", direct.keys)
+            for name, put_directly in uploads.items():
+                with cpu.counting(f"reference_upload_{name}"):
+                    times[f"reference_upload_{name}"].append(put_directly(big_file, size))
+            with cpu.counting("upload"):
+                image = upload(client, server, big_file, size, f"run-{number}", direct.keys)
             times["upload"].append(image.seconds)
             memory.phase_done("upload")
 
             for name, get_directly in direct.downloads.items():
-                times[f"reference_download_{name}"].append(get_directly(image.key, size))
+                with cpu.counting(f"reference_download_{name}"):
+                    times[f"reference_download_{name}"].append(get_directly(image.key, size))
             url = f"{server.base_url}/v2/images/{image.image_id}/file"
-            times["download"].append(get(url, size))
+            with cpu.counting("download"):
+                times["download"].append(get(url, size))
             memory.phase_done("download")
 
-    return times, memory.figures(("upload", "download"))
+    gib = size / (1024 * MiB)
+    spent = {f"cpu_{key}_s_gib": median(values) / gib for key, values in cpu.seconds.items()}
+    return times, memory.figures(("upload", "download")) | spent
 
 
 @dataclass(frozen=True)
@@ -507,6 +582,8 @@ def s3_rows(args: argparse.Namespace) -> list[Row]:
             size * MiB, "MB/s", target, "upload"),
         Row(upload, "upload", "reference_upload_boto3", f"boto3 upload_file, {parts}",
             size * MiB, "MB/s", target, "upload"),
+        Row(upload, "upload", "reference_upload_hashing", "obstore, + md5 and sha256 (threads)",
+            size * MiB, "MB/s", "", "upload"),
         Row(download, "download", "reference_download_obstore", "obstore get_async stream",
             size * MiB, "MB/s", target, "download"),
         Row(download, "download", "reference_download_boto3", "boto3 get_object",
@@ -520,6 +597,8 @@ def swift_rows(args: argparse.Namespace) -> list[Row]:
     return [
         Row(f"upload {size} MiB (curl -T)", "upload", "reference_upload_swiftclient",
             f"swiftclient upload, {segments}", size * MiB, "MB/s", target, "upload"),
+        Row(f"upload {size} MiB (curl -T)", "upload", "reference_upload_hashing",
+            "swiftclient, + md5 and sha256 (threads)", size * MiB, "MB/s", "", "upload"),
         Row(f"download {size} MiB", "download", "reference_download_swiftclient",
             "swiftclient get_object", size * MiB, "MB/s", target, "download"),
     ]  # fmt: skip
@@ -621,11 +700,28 @@ def report(args: argparse.Namespace, figures: dict[str, float], times: Times) ->
         f"hashlib, one thread, 1 MiB blocks: md5 {figures['md5_mb_s']:.0f} MB/s, "
         f"sha256 {figures['sha256_mb_s']:.0f} MB/s"
     )
+    if any(key.startswith("cpu_") for key in figures):
+        print_cpu(figures)
     # curl and the servers share the CPUs; a busy machine lowers every figure.
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     if args.json:
         summary = {"store": args.store, "runs": args.runs, "size_mib": size, **figures}
         print(json.dumps({**summary, "seconds_per_run": times}, indent=2))
+
+
+def print_cpu(figures: dict[str, float]) -> None:
+    """CPU seconds per GiB of each transfer: lading's processes, the direct client (this
+    process), the object store's servers."""
+    print("\nCPU seconds per GiB, medians (lading's processes | this process | Swift's servers):")
+    transfers = sorted({key[4:].rsplit("_", 3)[0] for key in figures if key.startswith("cpu_")})
+    print_table(
+        ["transfer", "lading", "client", "store"],
+        [
+            (name, *(f"{figures.get(f'cpu_{name}_{part}_s_gib', 0.0):.2f}"
+                     for part in ("lading", "client", "store")))
+            for name in transfers
+        ],
+    )  # fmt: skip
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import tracemalloc
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 
 import anyio
@@ -31,14 +31,9 @@ REPOSITORY = Path(__file__).parents[2]
 class CorruptingSwiftStore(SwiftStore):
     """Flips a byte after the MD5 is taken, as a bad link or disk would."""
 
-    def _body(self, segment: Segment) -> Callable[[], AsyncIterator[bytes]]:
-        async def damaged() -> AsyncIterator[bytes]:
-            first, *rest = segment.chunks
-            yield bytes([first[0] ^ 1]) + first[1:]
-            for chunk in rest:
-                yield chunk
-
-        return damaged
+    def _body(self, segment: Segment) -> Iterable[bytes]:
+        first, *rest = segment.chunks
+        return [bytes([first[0] ^ 1]) + first[1:], *rest]
 
 
 def make(kind: type[SwiftStore], container: str, tmp_path: Path) -> SwiftStore:

@@ -1,5 +1,7 @@
-"""A store in an OpenStack Swift container, through Swift's native API (httpx), signed in
-with tempauth or Keystone v3 (``swift_auth``).
+"""A store in an OpenStack Swift container, through Swift's native API, signed in with
+tempauth or Keystone v3 (``swift_auth``). The bytes themselves (segment and object PUTs,
+GETs) go over ``http.client`` on worker threads, a download read one chunk ahead
+(``swift_wire``); the other requests over httpx.
 
 Every object and segment is sent with its MD5 as ETag, so Swift itself refuses bytes
 that were corrupted on the way. Objects larger than ``segment_size`` become Static Large
@@ -24,7 +26,6 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
-    Callable,
     Iterable,
 )
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ import httpx
 from lading.errors import ObjectNotFound, StoreError
 from lading.stores.base import Store, StoredObject
 from lading.stores.swift_auth import KeystoneV3, SwiftAuth, TempAuth, http_errors
+from lading.stores.swift_wire import Wire
 from lading.tls import client_context
 
 SEGMENTS_IN_FLIGHT = 2
@@ -77,6 +79,7 @@ class SwiftStore(Store):
         self._container, self._prefix = container, prefix
         self._segment_size, self._chunk_size = segment_size, chunk_size
         self._client = httpx.AsyncClient(verify=client_context(), timeout=timeout)
+        self._wire = Wire(timeout, client_context())  # the bulk bytes (swift_wire)
         self._token: str | None = None
         self._storage_url = ""
 
@@ -110,7 +113,9 @@ class SwiftStore(Store):
                 content=json.dumps(entries).encode(),
                 params={"multipart-manifest": "put"},
             )
-            _expect(response, (201,), f"store {self.name!r} refused the manifest of {key!r}")
+            _expect(
+                response.status_code, (201,), f"store {self.name!r} refused the manifest of {key!r}"
+            )
         except BaseException as exc:
             # The exception's frames form cycles (task groups), which keep what they hold
             # until the cyclic collector runs: a segment would stay in memory that long.
@@ -135,20 +140,22 @@ class SwiftStore(Store):
             await self._sign_in_once()
             url = f"{self._storage_url}/{quote(self._path(key))}"
             with http_errors(self.name, f"could not read {key!r}"):
-                async with self._client.stream(
-                    "GET", url, headers={**headers, "x-auth-token": self._token or ""}
-                ) as response:
-                    if response.status_code == 401 and attempt == 0:
+                async with self._wire.get(
+                    url, {**headers, "x-auth-token": self._token or ""}
+                ) as reading:
+                    if reading.status == 401 and attempt == 0:
                         self._token = None
                         continue
-                    _expect(response, (200, 206), f"store {self.name!r} could not read {key!r}")
-                    async for chunk in response.aiter_bytes(self._chunk_size):
+                    _expect(
+                        reading.status, (200, 206), f"store {self.name!r} could not read {key!r}"
+                    )
+                    async for chunk in reading.chunks(self._chunk_size):
                         yield chunk
                     return
 
     async def stat(self, key: str) -> StoredObject:
         response = await self._request("HEAD", self._path(key))
-        _expect(response, (200,), f"store {self.name!r} could not look at {key!r}")
+        _expect(response.status_code, (200,), f"store {self.name!r} could not look at {key!r}")
         return StoredObject(key, int(response.headers["content-length"]))
 
     async def delete(self, key: str) -> None:
@@ -173,6 +180,7 @@ class SwiftStore(Store):
 
     async def close(self) -> None:
         await self._client.aclose()
+        self._wire.close()
 
     async def sweep(self, older_than: float) -> int:
         """Delete segments left without a manifest for over ``older_than`` seconds."""
@@ -181,7 +189,9 @@ class SwiftStore(Store):
         params = {"prefix": self._prefix, "format": "json", "marker": ""}
         while True:
             listing = await self._request("GET", self._segments, params=params)
-            _expect(listing, (200, 204), f"store {self.name!r} could not list its segments")
+            _expect(
+                listing.status_code, (200, 204), f"store {self.name!r} could not list its segments"
+            )
             entries = listing.json() if listing.status_code == 200 else []
             if not entries:
                 break
@@ -263,25 +273,30 @@ class SwiftStore(Store):
         """PUT the segment's bytes with their MD5 as ETag: Swift refuses them if they differ."""
         etag = await anyio.to_thread.run_sync(segment.md5)
         headers = {"etag": etag, "content-length": str(segment.size)}
-        response = await self._request("PUT", path, content=self._body(segment), headers=headers)
-        _expect(response, (201,), f"store {self.name!r} refused {path!r}")
+        for attempt in range(2):  # once more with a new token after a 401
+            await self._sign_in_once()
+            url = f"{self._storage_url}/{quote(path)}"
+            with http_errors(self.name, "is unreachable"):
+                answer = await self._wire.put(
+                    url, {**headers, "x-auth-token": self._token or ""}, self._body(segment)
+                )
+            if answer.status == 401 and attempt == 0:
+                self._token = None
+                continue
+            break
+        _expect(answer.status, (201,), f"store {self.name!r} refused {path!r}")
         return etag
 
-    def _body(self, segment: Segment) -> Callable[[], AsyncIterator[bytes]]:
-        """The segment's bytes as a stream, afresh for each attempt (a 401 sends it again)."""
-
-        async def chunks() -> AsyncIterator[bytes]:
-            for chunk in segment.chunks:
-                yield chunk
-
-        return chunks
+    def _body(self, segment: Segment) -> Iterable[bytes]:
+        """The segment's bytes, as sent (the same for each attempt: a 401 sends it again)."""
+        return segment.chunks
 
     async def _request(
         self,
         method: str,
         path: str,
         *,
-        content: bytes | Callable[[], AsyncIterator[bytes]] | None = None,
+        content: bytes | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
     ) -> httpx.Response:
@@ -292,7 +307,7 @@ class SwiftStore(Store):
             return await self._client.request(
                 method,
                 f"{self._storage_url}/{quote(path)}",
-                content=content() if callable(content) else content,
+                content=content,
                 headers={**(headers or {}), "x-auth-token": self._token or ""},
                 params=params,
             )
@@ -325,11 +340,11 @@ def _manifest_delete_failure(response: httpx.Response) -> str | None:
     return None if status.startswith("2") else f"{status} {outcome.get('Errors')}"
 
 
-def _expect(response: httpx.Response, statuses: tuple[int, ...], message: str) -> None:
-    if response.status_code == 404:
+def _expect(status: int, statuses: tuple[int, ...], message: str) -> None:
+    if status == 404:
         raise ObjectNotFound(message)
-    if response.status_code not in statuses:
-        raise StoreError(f"{message} (Swift answered {response.status_code})")
+    if status not in statuses:
+        raise StoreError(f"{message} (Swift answered {status})")
 
 
 @dataclass(slots=True)

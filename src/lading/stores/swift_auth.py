@@ -4,6 +4,7 @@ storage URL of the account the container lives in."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -88,9 +89,10 @@ class KeystoneV3:
 
 @contextlib.contextmanager
 def http_errors(store: str, doing: str) -> Iterator[None]:
-    """The one place the Swift driver's httpx errors become lading's, the cause kept
-    (Swift's answers are the driver's to judge by their status)."""
+    """The one place the Swift driver's HTTP errors become lading's, the cause kept:
+    httpx's, and those of ``http.client`` and its sockets (``swift_wire``). Swift's
+    answers are the driver's to judge by their status."""
     try:
         yield
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, http.client.HTTPException, OSError) as exc:
         raise StoreError(f"store {store!r} {doing}: {exc}") from exc
