@@ -249,4 +249,3 @@ def upload_and_download(url: str) -> bytes:
         assert stored.status_code == 204, stored.text
         assert client.get(f"/v2/images/{image}/file").content == payload
     return payload
-
