@@ -700,7 +700,7 @@ def report(args: argparse.Namespace, figures: dict[str, float], times: Times) ->
         f"hashlib, one thread, 1 MiB blocks: md5 {figures['md5_mb_s']:.0f} MB/s, "
         f"sha256 {figures['sha256_mb_s']:.0f} MB/s"
     )
-    if any(key.startswith("cpu_") for key in figures):
+    if args.store != "filesystem" and any(key.startswith("cpu_") for key in figures):
         print_cpu(figures)
     # curl and the servers share the CPUs; a busy machine lowers every figure.
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
