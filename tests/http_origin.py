@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import socketserver
 import sys
 import threading
 import time
@@ -103,12 +104,20 @@ class Handler(BaseHTTPRequestHandler):
 def serving(data: bytes) -> Iterator[Origin]:
     server = Origin(("127.0.0.1", 0), Handler)
     server.data, server.ranges, server.authorizations = data, [], []
+    with served(server):
+        yield server
+
+
+@contextlib.contextmanager
+def served(server: socketserver.BaseServer) -> Iterator[None]:
+    """``server`` answering on a thread of its own while the block runs, then closed."""
     # serve_forever looks for shutdown() every poll_interval: its default half second was
     # spent again in every test's teardown.
     thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
     thread.start()
     try:
-        yield server
+        yield
     finally:
         server.shutdown()
         server.server_close()
+        thread.join(timeout=10)

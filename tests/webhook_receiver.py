@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tests.http_origin import SHUTDOWN_POLL
+from tests.http_origin import served
 
 EXAMPLE = Path(__file__).parents[1] / "docs" / "examples" / "webhook_receiver.py"
 
@@ -100,10 +100,5 @@ def receiving(secrets: dict[str, str], failing: dict[str, int] | None = None) ->
     server = Receiver(("127.0.0.1", 0), Handler)
     server.secrets, server.failing = secrets, dict(failing or {})
     server.deliveries, server.lock = [], threading.Lock()
-    thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
-    thread.start()
-    try:
+    with served(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -18,6 +18,7 @@ from lading.errors import StoreError
 from lading.stores.swift_auth import http_errors
 from lading.stores.swift_wire import Reading, Wire
 from lading.tls import client_context
+from tests.http_origin import served
 
 pytestmark = pytest.mark.anyio
 BODY = os.urandom(300_000)
@@ -74,14 +75,8 @@ class Server(http.server.ThreadingHTTPServer):
 @contextlib.contextmanager
 def serving(closes: bool = False) -> Iterator[Server]:
     server = Server(closes)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with served(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 async def download(wire: Wire, url: str) -> bytes:
