@@ -1,10 +1,13 @@
 """Small Python distributions made in the test, without a build backend or the network: a
 wheel written with zipfile (METADATA, WHEEL, RECORD and one module), an sdist with tarfile,
-and the legacy upload API's form for either, as twine sends it."""
+and the legacy upload API's form for either, as twine sends it. Each is the same bytes however
+often it is made (fixed times, as reproducible builds write them): a test that makes one
+twice gets one file, not two that differ by the second they were made in."""
 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import re
@@ -12,6 +15,8 @@ import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+WHEN = (2020, 2, 2, 0, 0, 0)  # a zip entry's time; a tar member's and gzip's are 0 (1970)
 
 
 @dataclass(frozen=True)
@@ -72,9 +77,8 @@ def wheel(
     record += f"{stem}.dist-info/RECORD,,\n"
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, data in files.items():
-            archive.writestr(path, data)
-        archive.writestr(f"{stem}.dist-info/RECORD", record)
+        for path, data in [*files.items(), (f"{stem}.dist-info/RECORD", record.encode())]:
+            archive.writestr(zipfile.ZipInfo(path, WHEN), data, zipfile.ZIP_DEFLATED)
     return Dist(f"{stem}-py3-none-any.whl", buffer.getvalue(), name, version, "bdist_wheel",
                 requires_python)  # fmt: skip
 
@@ -87,7 +91,10 @@ def sdist(name: str, version: str) -> Dist:
         "PKG-INFO": metadata(name, version).encode(),
         "pyproject.toml": f'[project]\nname = "{name}"\nversion = "{version}"\n'.encode(),
     }
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w") as archive,
+    ):
         for member, data in members.items():  # in one folder, as twine reads them
             entry = tarfile.TarInfo(f"{stem}/{member}")
             entry.size = len(data)

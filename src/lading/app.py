@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
@@ -93,11 +94,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
                 _periodically, services.recovery.run, settings.upload_stuck_after / 2,
                 "recovery pass", "recovery cleaned up %d stuck uploads and abandoned objects",
             )  # fmt: skip
-            background.start_soon(
-                _periodically, services.recovery.keep_alive, services.recovery.beat_interval,
-                "heartbeat", "recovery cleaned up %d uploads and objects of dead processes",
-                True,
-            )  # fmt: skip
+            _keep_beating(background, services)
             if settings.oci.gc_interval:
                 background.start_soon(
                     _periodically, services.registry_gc.sweep, settings.oci.gc_interval,
@@ -125,6 +122,7 @@ def create_app(settings: Settings | None = None, stores: StoreRegistry | None = 
             background.cancel_scope.cancel()
         with contextlib.suppress(Exception):  # what downloads noted last, if it can
             await services.downloads.flush()
+        await _withdraw(services)
         await stores.close()
         database.dispose()
 
@@ -171,7 +169,8 @@ def create_registry_app(
 ) -> Starlette:
     """The OCI registry's application, served on ``oci.port``: its own services unless
     given the API's (tests share them). Background work (recovery, tasks) is the API
-    server's: the registry's process only answers."""
+    server's: the registry's process answers, and beats for the uploads it receives (a
+    process of its own that did not would be taken for dead during a long push)."""
     settings = settings or Settings.load()
     own = services is None
     database = Database(settings.resolved_database_url, settings.database_threads)
@@ -184,8 +183,13 @@ def create_registry_app(
         if own:
             await anyio.to_thread.run_sync(database.upgrade)
             await stores.check()
-        yield
+        async with anyio.create_task_group() as background:
+            if own:
+                _keep_beating(background, services)
+            yield
+            background.cancel_scope.cancel()
         if own:
+            await _withdraw(services)
             await stores.close()
         database.dispose()
 
@@ -231,6 +235,22 @@ def _where(settings: Settings, name: str) -> str:
         case HttpStoreSettings():
             return "http(s) locations, read only"
     return "given to the app"
+
+
+def _keep_beating(background: TaskGroup, services: Services) -> None:
+    """The heartbeat of this process's uploads, which also recovers what dead processes
+    held, from a beat interval on (the recovery pass at start-up has beaten once)."""
+    background.start_soon(
+        _periodically, services.recovery.keep_alive, services.recovery.beat_interval,
+        "heartbeat", "recovery cleaned up %d uploads and objects of dead processes", True,
+    )  # fmt: skip
+
+
+async def _withdraw(services: Services) -> None:
+    """As this process stops; if the catalogue cannot be reached, it counts as stopped a
+    heartbeat on."""
+    with contextlib.suppress(Exception):
+        await services.recovery.withdraw()
 
 
 async def _periodically(

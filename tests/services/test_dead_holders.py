@@ -15,6 +15,7 @@ import anyio
 import pytest
 from sqlalchemy import Connection, select, update
 
+from lading.app import create_app
 from lading.clock import Clock
 from lading.db import uploads
 from lading.db.engine import Database
@@ -198,3 +199,20 @@ async def test_an_upload_whose_partial_file_recovery_removed_fails_with_409(
         await services.transfers.upload(admin, artifact.id, freezing_body())
     assert status_of(database, artifact.id) == Status.QUEUED
     assert store.temporary_files() == [] and blob_states(database) == []
+
+
+async def test_a_server_that_stops_withdraws_at_once(
+    store: FaultyStore, database: Database, database_url: str, tmp_path: Path
+) -> None:
+    """Its holder's record goes as it stops: what it still held is another's to recover
+    now, not a heartbeat on, and lading db copy sees no server writing."""
+    settings = Settings(data_dir=tmp_path, database_url=database_url)
+    app = create_app(settings, StoreRegistry({"default": store}, "default"))
+    async with app.router.lifespan_context(app):
+        served: Services = app.state.services
+        await served.recovery.keep_alive()
+        (holder,) = database.run(False, lambda connection: list(connection.execute(
+            select(holders.c.id, holders.c.pid)
+        )))  # fmt: skip
+        assert holder.pid == os.getpid()
+    assert database.run(False, lambda connection: connection.execute(select(holders)).all()) == []

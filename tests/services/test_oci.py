@@ -1,7 +1,8 @@
 """The OCI registry's rules at the service (``lading.services.oci``): tokens that expire
 and grant no more than asked, a store failing mid-push that leaves no bytes and no name,
 who may make a repository public, and a push of one long request that recovery leaves
-alone while its bytes come."""
+alone while its bytes come (from the API server too, when the registry listener's process
+receives it)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from lading.app import create_registry_app
 from lading.db.engine import Database
 from lading.errors import BlobUnknown, Forbidden, NameUnknown, StoreFull, Unauthorized
 from lading.services import Services
@@ -165,3 +167,34 @@ async def test_a_blob_deleted_while_a_manifest_names_it_is_unknown(services: Ser
     await registry.delete_blob(owner, "team/app", digest(config))
     with pytest.raises(BlobUnknown):
         await registry.check_bytes(found)
+
+
+async def test_the_registry_listener_beats_through_a_long_push(
+    tmp_path: Path, database: Database, database_url: str
+) -> None:
+    """The registry listener is a process of its own (lading serve's child): it beats
+    while it serves, so the API server's recovery does not take a push lasting longer
+    than upload_heartbeat for a dead process's and remove its bytes."""
+    heartbeat = 0.6
+    settings = Settings(data_dir=tmp_path, database_url=database_url, upload_heartbeat=heartbeat)
+    stores = StoreRegistry(
+        {"default": FilesystemStore("default", tmp_path / "store", PIECE)}, "default"
+    )
+    api = Services.build(settings, database, stores)  # the API server's, with its recovery
+    listener = create_registry_app(settings, stores)
+    whole = os.urandom(PIECES * PIECE)
+
+    async def longer_than_a_heartbeat() -> AsyncIterator[bytes]:
+        size = len(whole) // PIECES
+        for number in range(PIECES):
+            await anyio.sleep(heartbeat / 2)
+            if number == PIECES - 1:
+                await api.recovery.keep_alive()
+            yield whole[number * size : (number + 1) * size]
+
+    async with listener.router.lifespan_context(listener):
+        registry = listener.state.services.registry
+        owner = Access(OWNER)
+        await registry.upload(owner, "team/app", digest(whole), longer_than_a_heartbeat(), None)
+        found = await registry.blob(owner, "team/app", digest(whole))
+        assert b"".join([chunk async for chunk in registry.read(found, 0, found.size)]) == whole

@@ -60,5 +60,11 @@ def forget(connection: Connection, beaten_before: datetime, gone: Collection[str
     return int(result.rowcount)
 
 
+def withdraw(connection: Connection, holder_id: str) -> None:
+    """Drop ``holder_id``'s record: its process stops serving, so what it still holds is
+    recovered at once, and it no longer counts as a server that writes (lading db copy)."""
+    connection.execute(delete(holders).where(holders.c.id == holder_id))
+
+
 def _insert_for(dialect: str) -> Callable[[Table], PostgresInsert | SqliteInsert]:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert

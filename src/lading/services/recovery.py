@@ -11,7 +11,8 @@ More often (``keep_alive``, every third of ``upload_heartbeat``), each process b
 holder and takes back what dead holders held: their uploads back to queued, their
 pending blobs' bytes removed. A holder is dead when it has not beaten for
 ``upload_heartbeat`` or, on this host, when its process no longer runs; a restarted
-server so recovers its predecessor's uploads in its first pass, in seconds.
+server so recovers its predecessor's uploads in its first pass, in seconds. A server that
+stops cleanly withdraws as a holder: others need not wait for its silence.
 """
 
 from __future__ import annotations
@@ -97,6 +98,11 @@ class Recovery:
                 log.warning("store %s kept what %s was being written with: %s",
                             blob.store, blob.key, exc)  # fmt: skip
         return recovered + await self._catalogue.discard(doomed)
+
+    async def withdraw(self) -> None:
+        """This process stops serving: it no longer beats, and others need not wait a
+        heartbeat to count it stopped."""
+        await self._database.write(holders.withdraw, self._this_process.holder.id)
 
     async def run(self) -> int:
         """One pass; returns how many uploads and objects it cleaned up."""
