@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from lading.db import blobs, members
+from lading.db import blobs, locks, members
 from lading.db.blobs import Blob
 from lading.db.models import artifact_properties, artifact_tags, artifacts, locations
 from lading.db.models import blobs as blob_table
@@ -54,8 +54,10 @@ RECLAIMABLE = select(func.coalesce(func.sum(artifacts.c.size), 0)).where(
 
 def insert_artifact(connection: Connection, artifact: Artifact, limit: int | None = None) -> bool:
     """Insert ``artifact``, unless its owner already has ``limit`` artifacts (False)."""
-    if limit is not None and usage(connection, artifact.owner)[0] >= limit:
-        return False
+    if limit is not None:
+        locks.hold(connection, "quota", artifact.owner)  # as lading.db.usage.charging
+        if usage(connection, artifact.owner)[0] >= limit:
+            return False
     try:
         with connection.begin_nested():
             connection.execute(insert(artifacts).values(_row(artifact)))

@@ -5,13 +5,13 @@ Every function takes the ``Connection`` of its transaction.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from lading.db import locks
 from lading.db.models import artifacts, package_name_publishers, package_names
 from lading.domain import PackageName, Status
 
@@ -53,10 +53,7 @@ def lock_skeleton(connection: Connection, namespace: str, skeleton: str) -> None
     """Until the transaction ends, hold the skeleton's lock: new names that look alike are
     taken one at a time, each seeing those before it. PostgreSQL only: SQLite takes one
     write transaction at a time anyway."""
-    if connection.dialect.name == "postgresql":
-        digest = hashlib.sha256(f"{namespace}\0{skeleton}".encode()).digest()
-        lock = int.from_bytes(digest[:8], "big", signed=True)
-        connection.execute(select(func.pg_advisory_xact_lock(lock)))
+    locks.hold(connection, namespace, skeleton)
 
 
 def insert_name(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from lading.db import artifacts, oci, pypi
+from lading.db import artifacts, locks, oci, pypi
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,3 +34,10 @@ def project_usage(connection: Connection, project: str) -> Usage:
 def used_bytes(connection: Connection, project: str) -> int:
     """What counts against ``project``'s byte quota."""
     return project_usage(connection, project).bytes
+
+
+def charging(connection: Connection, project: str) -> Usage:
+    """What ``project`` holds, for a transaction about to add to it if its quota allows:
+    such transactions take turns (``locks``), so that two cannot pass a quota together."""
+    locks.hold(connection, "quota", project)
+    return project_usage(connection, project)

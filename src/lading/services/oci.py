@@ -370,7 +370,7 @@ class Registry:
         limit = self._settings.quota.for_project(owner.owner).bytes
         if limit is None or queries.holds_blob(connection, owner.owner, blob_id):
             return
-        used = usage.used_bytes(connection, owner.owner)
+        used = usage.charging(connection, owner.owner).bytes
         if used + size > limit:
             raise _over_quota(owner.owner, size, used, limit)
 

@@ -539,7 +539,7 @@ class PythonIndexes:
         limit = self._settings.quota.for_project(found.owner).bytes
         if limit is None or queries.holds_blob(connection, found.owner, blob_id):
             return
-        room = Room(found.owner, usage.used_bytes(connection, found.owner), limit)
+        room = Room(found.owner, usage.charging(connection, found.owner).bytes, limit)
         if size > room.left:
             raise _over_quota(room, size)
 
