@@ -243,3 +243,16 @@ def test_registry_gc_unlinks_what_no_manifest_names_and_frees_its_bytes(tmp_path
     )
     assert not files[0].exists()
     database.dispose()
+
+
+def test_a_slip_in_a_client_variable_is_warned_of(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LADING_TOKN: the command warns, naming the variable it reads, and goes on. A server
+    setting as near (LADING_STORES to LADING_TOKEN) is no slip."""
+    monkeypatch.setenv("LADING_TOKN", "secret")
+    monkeypatch.setenv("LADING_STORES", "{}")
+    result = CliRunner().invoke(main, ["list", "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 5  # nothing listens there: the command went on
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: LADING_TOKN is not a variable lading reads: did you mean LADING_TOKEN?"
+    ]

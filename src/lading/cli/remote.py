@@ -3,11 +3,12 @@ end when it says no: a message on stderr and an exit code per kind of failure.""
 
 from __future__ import annotations
 
+import difflib
 import enum
 import functools
 import os
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ from lading.errors import (
 
 DEFAULT_URL = "http://127.0.0.1:9292"
 CONFIG_VARIABLE = "LADING_CLIENT_CONFIG"
+# What the client commands read from the environment (upload's --chunk-size too).
+CLIENT_VARIABLES = ("LADING_URL", "LADING_TOKEN", CONFIG_VARIABLE, "LADING_CHUNK_SIZE")
+SLIP_CUTOFF = 0.8  # as near as LADING_TOKN is to LADING_TOKEN
 
 
 class Exit(enum.IntEnum):
@@ -76,6 +80,30 @@ def read_config(path: Path) -> dict[str, str]:
     return config
 
 
+def misspelt_variables(environment: Mapping[str, str]) -> list[str]:
+    """A warning for each ``LADING_*`` variable that looks like a slip in one the client
+    reads (``LADING_TOKN``) and that no server setting has: unwarned, the command would go
+    on without it (no token: a 401 that does not say why)."""
+    near = {
+        name: found[0]
+        for name in environment
+        if name.startswith("LADING_") and name not in CLIENT_VARIABLES
+        if (found := difflib.get_close_matches(name, CLIENT_VARIABLES, 1, SLIP_CUTOFF))
+    }
+    if not near:
+        return []
+    # Only now: the settings model costs a tenth of a second to import.
+    from lading.settings import Settings
+    from lading.settings_keys import SettingsNames
+
+    known = SettingsNames.of(Settings)
+    return [
+        f"{name} is not a variable lading reads: did you mean {nearest}?"
+        for name, nearest in sorted(near.items())
+        if not known.knows_variable(name)
+    ]
+
+
 def remote_command(command: Callable[..., None]) -> Callable[..., None]:
     """Give a command ``--url`` and ``--token`` and a ``client`` built from them, and turn
     the errors it raises into a message and an exit code."""
@@ -84,6 +112,8 @@ def remote_command(command: Callable[..., None]) -> Callable[..., None]:
     def run(
         ctx: click.Context, /, server_url: str | None, token: str | None, **kwargs: Any
     ) -> None:
+        for line in misspelt_variables(os.environ):
+            click.echo(f"warning: {line}", err=True)
         if server_url is None or token is None:
             config = read_config(config_path())
             server_url, token = server_url or config.get("url"), token or config.get("token")
