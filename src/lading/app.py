@@ -239,7 +239,8 @@ def _where(settings: Settings, name: str) -> str:
 
 def _keep_beating(background: TaskGroup, services: Services) -> None:
     """The heartbeat of this process's uploads, which also recovers what dead processes
-    held, from a beat interval on (the recovery pass at start-up has beaten once)."""
+    held, from a beat interval on (before it, the API's recovery pass at start-up beats,
+    and so does each upload as it begins)."""
     background.start_soon(
         _periodically, services.recovery.keep_alive, services.recovery.beat_interval,
         "heartbeat", "recovery cleaned up %d uploads and objects of dead processes", True,
