@@ -159,26 +159,34 @@ def running_front(
     cache_dir = root / "cache"
     lading_conf = root / "lading.conf"
     lading_conf.write_text(scale_out_config(nodes, front_port, free_port(), cache_dir, copy_valid))
+    front = Front(f"http://127.0.0.1:{front_port}", cache_dir, root / "error.log")
+    with running_nginx(nginx, root, lading_conf, front.url):
+        yield front
+
+
+@contextmanager
+def running_nginx(nginx: str, root: Path, included: Path, url: str) -> Iterator[None]:
+    """nginx serving the servers ``included`` (``main_config``, every path in ``root``),
+    once it answers ``url``'s health check; stopped after."""
     config = root / "nginx.conf"
-    config.write_text(main_config(root, lading_conf))
+    config.write_text(main_config(root, included))
     error_log = root / "error.log"
     command = [nginx, "-p", str(root), "-c", str(config), "-e", str(error_log)]
     with (root / "output.log").open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    front = Front(f"http://127.0.0.1:{front_port}", cache_dir, error_log)
     try:
         deadline = time.monotonic() + NGINX_STARTUP_TIMEOUT
         while True:
             if process.poll() is not None:
                 pytest.fail(f"nginx exited with {process.returncode}:\n{log_tail(error_log)}")
             try:
-                httpx.get(f"{front.url}/healthcheck", timeout=1.0)
+                httpx.get(f"{url}/healthcheck", timeout=1.0)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
                     pytest.fail(f"nginx did not answer:\n{log_tail(error_log)}")
                 time.sleep(0.05)
-        yield front
+        yield
     finally:
         process.terminate()  # SIGTERM: nginx's fast shutdown, workers included
         try:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +14,8 @@ import httpx
 import pytest
 
 from lading.http.accel import location_block
-from tests.clients.cluster import TEMP_KINDS, find_nginx
-from tests.clients.conftest import STOP_TIMEOUT, Lading, free_port, log_tail, running_lading
+from tests.clients.cluster import find_nginx, running_nginx
+from tests.clients.conftest import Lading, free_port, running_lading
 from tests.clients.support import unique
 
 pytestmark = pytest.mark.clients
@@ -28,51 +26,31 @@ DATA = os.urandom(3 * 1024 * 1024 + 11)
 MD5 = hashlib.md5(DATA).hexdigest()
 
 
-def nginx_config(root: Path, port: int, lading: str, store: Path) -> str:
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    temp_paths = "".join(f"    {kind}_temp_path {root / kind};\n" for kind in TEMP_KINDS)
-    location = "".join(f"        {line}\n" for line in location_block(PREFIX, store).splitlines())
+def server_config(port: int, lading: str, store: Path) -> str:
+    """The front's server: lading behind it, and the store's internal location."""
+    location = "".join(f"    {line}\n" for line in location_block(PREFIX, store).splitlines())
     return (
-        f"daemon off;\nworker_processes 1;\n{user}pid {root / 'nginx.pid'};\n"
-        f"error_log {root / 'error.log'} info;\nevents {{ worker_connections 64; }}\n"
-        f"http {{\n    access_log off;\n{temp_paths}"
-        f"    server {{\n        listen 127.0.0.1:{port};\n"
-        "        client_max_body_size 0;\n        proxy_request_buffering off;\n"
-        '        proxy_http_version 1.1;\n        proxy_set_header Connection "";\n'
-        "        proxy_set_header Host $host;\n"
-        f"        location / {{ proxy_pass {lading}; proxy_buffering off; }}\n"
-        f"{location}    }}\n}}\n"
+        f"server {{\n    listen 127.0.0.1:{port};\n"
+        "    client_max_body_size 0;\n    proxy_request_buffering off;\n"
+        '    proxy_http_version 1.1;\n    proxy_set_header Connection "";\n'
+        "    proxy_set_header Host $host;\n"
+        f"    location / {{ proxy_pass {lading}; proxy_buffering off; }}\n"
+        f"{location}}}\n"
     )
 
 
 @contextmanager
-def running_nginx(root: Path, lading: str, store: Path) -> Iterator[str]:
+def nginx_in_front(root: Path, lading: str, store: Path) -> Iterator[str]:
     nginx = find_nginx()
     if nginx is None:
         pytest.skip("needs nginx (apt-get install nginx-light)")
     root.mkdir(parents=True)
     port = free_port()
-    config = root / "nginx.conf"
-    config.write_text(nginx_config(root, port, lading, store))
-    error_log = root / "error.log"
-    command = [nginx, "-p", str(root), "-c", str(config), "-e", str(error_log)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    included = root / "lading.conf"
+    included.write_text(server_config(port, lading, store))
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"nginx exited with {process.returncode}:\n{log_tail(error_log)}")
-            try:
-                httpx.get(f"{url}/healthcheck", timeout=1.0)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, log_tail(error_log)
-                time.sleep(0.05)
+    with running_nginx(nginx, root, included, url):
         yield url
-    finally:
-        process.terminate()
-        process.wait(STOP_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +62,7 @@ def served(
     settings = {"LADING_STORES": STORES}
     with running_lading(root / "lading", pytestconfig, settings) as lading:
         store = root / "lading" / "data" / "stores" / "default"
-        with running_nginx(root / "nginx", lading.url, store) as front:
+        with nginx_in_front(root / "nginx", lading.url, store) as front:
             yield lading, front
 
 
