@@ -56,6 +56,20 @@ def held(api: httpx.Client, upload_url: str) -> int:
     return int(answer.headers["upload-offset"])
 
 
+def held_once_cut(api: httpx.Client, upload_url: str) -> int:
+    """What the server holds once it has taken what a cut PATCH brought: it answers 0
+    until it has noticed the cut and kept the bytes, then the same offset from then on."""
+    deadline = time.monotonic() + WAIT
+    last = held(api, upload_url)
+    while True:
+        time.sleep(0.2)
+        now = held(api, upload_url)
+        if now and now == last:
+            return now
+        assert time.monotonic() < deadline, f"the server held {now} bytes, still moving"
+        last = now
+
+
 def a_file(tmp_path: Path, size: int) -> tuple[Path, bytes]:
     data = os.urandom(size)
     path = tmp_path / "upload" / (unique("resumed") + ".img")
@@ -125,7 +139,7 @@ def test_after_a_reload_the_same_file_resumes_into_the_same_artifact(
     # refused or a reset navigation is each Chromium's own, and a reset raises here.
     browser.driver.get("about:blank")
     relay.restore()
-    left_at = held(api, kept["url"])
+    left_at = held_once_cut(api, kept["url"])
     browser.open("/ui/upload")
     browser.watch("[data-progress-text]", "said")
     browser.wait_for("#file").send_keys(str(path))
